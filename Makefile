@@ -1,0 +1,39 @@
+# The two commands a newcomer runs:  make demo   and   make test
+# Each makes its own virtualenv (.venv) and installs what it needs.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench test-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(PY) demo.py
+
+# Debian packages the tests use as real peers and readers (root only; CI runs as root)
+test-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; \
+	  for p in iputils-ping:ping traceroute:traceroute tcpdump:tcpdump iproute2:ip; do \
+	    command -v $${p#*:} >/dev/null || missing="$$missing $${p%%:*}"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	fi
+
+test: $(STAMP) test-deps
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

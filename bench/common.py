@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmarks: timing, tables, stacks."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from plebnet_core.spawn import spawn_stack  # noqa: E402
+
+
+def table(title: str, rows: list[tuple]) -> None:
+    """Print rows of (measure, value, target, verdict) as an aligned table."""
+    head = ("measure", "value", "target", "")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
+    print(f"\n{title}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(head, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def time_command(argv, env=None, runs: int = 15) -> list[float]:
+    """Wall time of running argv `runs` times (after one warm-up run)."""
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def temp_stack(args=()):
+    return spawn_stack(list(args), sockdir=tempfile.mkdtemp(prefix="pleb-bench-"))

@@ -1,0 +1,232 @@
+"""Client of a plebnet stack's control socket: connect by pid or path, hello, call, batch,
+streamed dumps, subscribe.  Blocking and small, because every tool run starts one."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from . import protocol
+from .constants import EPERM, strerror
+
+_UCRED = struct.Struct("3i")
+
+
+class RpcError(Exception):
+    """The stack refused an op: errno is FreeBSD's; index names the failing op of a batch."""
+
+    def __init__(self, errno: int, msg: str = "", index: int | None = None):
+        super().__init__(errno, msg)
+        self.errno = errno
+        self.msg = msg or strerror(errno)
+        self.index = index
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class ConnectError(Exception):
+    """No usable stack: the message is for a person."""
+
+
+def sockdir() -> str:
+    return os.environ.get("PLEBNET_SOCKDIR", "/tmp")
+
+
+def socket_path(pid: int, directory: str | None = None) -> str:
+    return os.path.join(directory or sockdir(), str(pid))
+
+
+class Client:
+    def __init__(self, sock: socket.socket, path: str):
+        self.sock = sock
+        self.path = path
+        self.rbuf = bytearray()
+        self.next_id = 1
+        self.server: dict = {}
+
+    # -- connecting -----------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, pid: int | None = None, path: str | None = None, directory=None,
+                timeout: float | None = 30.0, hello: bool = True) -> "Client":
+        if path is None:
+            if pid is None:
+                raise ConnectError("no stack named: give -p PID or set PLEBNET_PID")
+            path = socket_path(pid, directory)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            who = f"pid {pid}" if pid is not None else "socket"
+            raise ConnectError(f"no stack with {who} (no socket at {path})") from None
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"cannot connect to {path}: {exc.strerror}") from None
+        if pid is not None:
+            # a socket planted at /tmp/<pid> by someone else must not capture our commands
+            peer_pid, peer_uid, _ = _UCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+            if peer_pid != pid or peer_uid not in (0, os.getuid()):
+                sock.close()
+                raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
+                                   f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
+        client = cls(sock, path)
+        if hello:
+            client.hello()
+        return client
+
+    def hello(self) -> dict:
+        try:
+            info = self.call("hello", {"version": protocol.VERSION})
+        except RpcError as exc:
+            if exc.errno == EPERM:
+                raise ConnectError(f"{self.path}: {exc.msg}") from None
+            raise
+        except socket.timeout:
+            raise ConnectError(f"stack not answering at {self.path}") from None
+        if info.get("version") != protocol.VERSION:
+            raise ConnectError(f"protocol version mismatch: stack speaks {info.get('version')},"
+                               f" this plebconf speaks {protocol.VERSION}")
+        self.server = info
+        return info
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- frames -----------------------------------------------------------------------------
+    def send(self, op: str, args: dict | None = None) -> int:
+        rid = self.next_id
+        self.next_id += 1
+        self.sock.sendall(protocol.encode({"id": rid, "op": op, "args": args or {}}))
+        return rid
+
+    def receive(self) -> dict:
+        while True:
+            if len(self.rbuf) >= 4:
+                (length,) = protocol.HEADER.unpack_from(self.rbuf)
+                if length > protocol.MAX_FRAME:
+                    raise ConnectError(f"{self.path}: reply of {length} bytes is too large")
+                if len(self.rbuf) >= 4 + length:
+                    body = bytes(self.rbuf[4:4 + length])
+                    del self.rbuf[:4 + length]
+                    return protocol.decode(body)
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise ConnectError(f"stack at {self.path} closed the connection")
+            self.rbuf += data
+
+    def _reply(self, rid: int) -> dict:
+        while True:
+            msg = self.receive()
+            if msg.get("id") in (rid, 0) and "event" not in msg:
+                return msg
+
+    @staticmethod
+    def _check(msg: dict):
+        errno = msg.get("errno", 0)
+        if errno:
+            raise RpcError(errno, msg.get("msg", ""), msg.get("index"))
+        return msg.get("result")
+
+    # -- calls ------------------------------------------------------------------------------
+    def call(self, op: str, args: dict | None = None):
+        """One op; returns its result or raises RpcError.  A streamed result is collected."""
+        rid = self.send(op, args)
+        msg = self._reply(rid)
+        if msg.get("more"):
+            rows = list(msg["result"])
+            for chunk in self._rest(rid):
+                rows.extend(chunk)
+            return rows
+        return self._check(msg)
+
+    def stream(self, op: str, args: dict | None = None):
+        """Iterate over the chunks of a streamed dump as they arrive."""
+        rid = self.send(op, args)
+        msg = self._reply(rid)
+        yield msg["result"] if msg.get("more") else self._check(msg)
+        if msg.get("more"):
+            yield from self._rest(rid)
+
+    def _rest(self, rid):
+        while True:
+            msg = self._reply(rid)
+            if msg.get("more"):
+                yield msg["result"]
+            else:
+                yield self._check(msg)
+                return
+
+    def pipeline(self, requests) -> list:
+        """Send every (op, args) before reading any reply; results (or RpcError objects)."""
+        ids = [self.send(op, args) for op, args in requests]
+        out = []
+        for rid in ids:
+            try:
+                out.append(self._check(self._reply(rid)))
+            except RpcError as exc:
+                out.append(exc)
+        return out
+
+    def batch(self, ops: list) -> list:
+        """All-or-nothing: ops is a list of [op, args] or [op, args, tolerated-errnos].
+        Sent in several frames when large; applied by the stack only once all have arrived."""
+        parts = _split(ops)
+        rid = None
+        for i, part in enumerate(parts):
+            rid = self.send("batch", {"ops": part, "more": i < len(parts) - 1})
+            if i < len(parts) - 1:
+                self._check(self._reply(rid))
+        return self._check(self._reply(rid))
+
+    def subscribe(self):
+        """Subscribe now; return an iterator of the routing-message events (dicts) the stack
+        publishes from this moment on."""
+        rid = self.send("subscribe", {})
+        self._check(self._reply(rid))
+        return self._events(rid)
+
+    def _events(self, rid):
+        while True:
+            msg = self.receive()
+            if msg.get("id") == rid and "event" in msg:
+                yield msg["event"]
+
+    # -- conveniences used by the tools ---------------------------------------------------------
+    def ioctl(self, req: str, **args):
+        return self.call("ioctl", {"req": req, **args})
+
+    def rtmsg(self, type_: str, **args):
+        return self.call("rtmsg", {"type": type_, **args})
+
+    def sysctl(self, name: str, **args):
+        return self.call("sysctl", {"name": name, **args})
+
+
+PART_OPS = 50_000
+
+
+def _split(ops: list) -> list[list]:
+    """Parts of PART_OPS ops: at the ~100 bytes of a typical op, one frame is far below
+    protocol.MAX_FRAME (an op with oversized args fails to encode, clearly)."""
+    return [ops[i:i + PART_OPS] for i in range(0, len(ops), PART_OPS)] or [[]]
+
+
+def connect_from_env(pid: int | None = None, **kw) -> Client:
+    """The stack named by -p PID or PLEBNET_PID."""
+    if pid is None:
+        env = os.environ.get("PLEBNET_PID")
+        if env:
+            try:
+                pid = int(env)
+            except ValueError:
+                raise ConnectError(f"PLEBNET_PID={env!r} is not a pid") from None
+    return Client.connect(pid=pid, **kw)

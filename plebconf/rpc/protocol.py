@@ -1,0 +1,85 @@
+"""The control protocol: framing, message shapes and op names, shared by client and server.
+
+Frame: 4-byte big-endian length, then a msgpack map.  A frame longer than MAX_FRAME is refused
+(the connection is answered with E2BIG and closed, since its stream can no longer be trusted).
+
+    request   {"id": int, "op": str, "args": map}
+    reply     {"id": int, "errno": int, "msg": str, "result": any}
+              a failing op inside a batch adds "index": its position in the batch
+    chunk     {"id": int, "more": true, "result": [rows...]}   (streamed dumps; the final
+              reply carries the last rows and no "more")
+    event     {"id": subscribe-id, "event": map}               (after a subscribe op)
+
+Ops (the serialized configuration syscalls):
+    hello      {"version": int}           -> {"version", "pid", "ops", "uptime", ...}
+    ioctl      {"req": "SIOC...", "ifname": str, ...typed fields}
+    rtmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_CHANGE"|"RTM_GET", "af": "inet"|"inet6",
+                "dst": str, "plen": int|None, "gateway": str, "iface": bool, ...}
+    sysctl     {"name": "NET_RT_DUMP"|"NET_RT_FLAGS"|"NET_RT_IFLIST"|dotted-name, ...}
+    llmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_GET", "af", "addr", "mac", ...}  (arp/ndp)
+    batch      {"ops": [[op, args, tolerate?], ...], "more": bool}  all-or-nothing; "more"
+                continues the batch in the next frame (for batches larger than one frame)
+    subscribe  {}                          routing messages pushed as events
+The full argument list of each op is in plebnet_core/syscalls.py, next to its handler.
+"""
+from __future__ import annotations
+
+import struct
+
+import msgpack
+
+VERSION = 1
+MAX_FRAME = 8 << 20             # bytes in one frame
+MAX_BATCH_OPS = 4_000_000       # ops in one batch, across its frames
+HEADER = struct.Struct(">I")
+
+OPS = ("hello", "ioctl", "rtmsg", "sysctl", "llmsg", "batch", "subscribe")
+READ_ONLY = {"hello", "subscribe"}      # ops any permitted peer may run, plus read-only forms
+
+ROUTE_COLUMNS = ("dst", "plen", "gateway", "flags", "ifname", "expire", "mtu", "weight",
+                 "nhidx")
+CHUNK_ROWS = 8192
+
+
+class ProtocolError(Exception):
+    pass
+
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode(message: dict) -> bytes:
+    body = _packer.pack(message)
+    if len(body) > MAX_FRAME:
+        raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+    return HEADER.pack(len(body)) + body
+
+
+def decode(body) -> dict:
+    """Decode one frame body; anything but a map is a protocol error."""
+    try:
+        message = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_FRAME,
+                                  max_str_len=MAX_FRAME)
+    except Exception as exc:        # msgpack raises several unrelated types on garbage
+        raise ProtocolError(f"undecodable frame: {exc.__class__.__name__}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("frame is not a map")
+    return message
+
+
+def split_frames(buf: bytearray) -> list[bytes]:
+    """Remove and return the complete frame bodies at the front of buf (a partial frame
+    stays).  Raises ProtocolError for an oversized length."""
+    bodies = []
+    start, size = 0, len(buf)
+    while size - start >= 4:
+        (length,) = HEADER.unpack_from(buf, start)
+        if length > MAX_FRAME:
+            raise ProtocolError(f"frame of {length} bytes exceeds {MAX_FRAME}")
+        end = start + 4 + length
+        if end > size:
+            break
+        bodies.append(bytes(buf[start + 4:end]))
+        start = end
+    del buf[:start]
+    return bodies

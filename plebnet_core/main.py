@@ -1,0 +1,166 @@
+"""`plebnet`: the stack process.
+
+    plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--sockdir DIR] [--daemon]
+
+Creates the NICs (in --nic order) and lo0, runs the rc.conf files, opens the control socket at
+<sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import click
+
+from plebconf.rpc.constants import strerror
+
+from .loop import EventLoop
+from .server import ControlServer, StartupError
+from .state.errors import KernelError
+from .state.stack import Stack, stable_mac
+from .syscalls import Syscalls
+
+TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
+
+
+def ready_line(pid: int, path: str) -> str:
+    return f"plebnet: ready pid {pid} socket {path}"
+
+
+class StackProcess:
+    """The stack, its loop and its control server, wired together."""
+
+    def __init__(self, nics, sockdir: str, read_gid: int | None = None):
+        self.pid = os.getpid()
+        self.loop = EventLoop()
+        self.stack = Stack(clock=self.loop.clock, pid=self.pid)
+        self.syscalls = Syscalls(self.stack, self.pid, time.time())
+        with self.stack.transaction():
+            for name, backend in nics:
+                self.attach_nic(name, backend)
+            self.stack.if_attach("lo0", "lo")
+        self.path = os.path.join(sockdir, str(self.pid))
+        self.server = None
+        self.read_gid = read_gid
+
+    def attach_nic(self, name: str, backend: str) -> None:
+        kind, _, spec = backend.partition(":")
+        if kind != "none":
+            raise click.UsageError(f"--nic {name}={backend}: backend '{kind}' is not available "
+                                   f"(known: none)")
+        self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
+                             params={"backend": backend})
+
+    def serve(self) -> None:
+        self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid)
+        self._tick()
+
+    def _tick(self) -> None:
+        self.stack.tick(self.loop.clock())
+        self.loop.call_later(TICK, self._tick)
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.loop.stop())
+        try:
+            self.loop.run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.server:
+            self.server.close()
+            self.server = None
+
+
+def parse_nic(ctx, param, values):
+    nics = []
+    for value in values:
+        name, sep, backend = value.partition("=")
+        if not sep or not name or not backend:
+            raise click.BadParameter(f"'{value}' is not NAME=BACKEND", ctx, param)
+        nics.append((name, backend))
+    return nics
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--nic", "nics", multiple=True, callback=parse_nic, metavar="NAME=BACKEND",
+              help="Attach an Ethernet interface (backend: none).")
+@click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
+              type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
+@click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
+@click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
+              type=click.Path(file_okay=False), help="Where the control socket lives.")
+@click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
+@click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
+def main(nics, rc_files, keep_going, sockdir, read_group, daemon):
+    """Run a plebnet user-level network stack."""
+    read_gid = None
+    if read_group:
+        import grp
+        try:
+            read_gid = grp.getgrnam(read_group).gr_gid
+        except KeyError:
+            raise click.BadParameter(f"no group '{read_group}'", param_hint="--read-group")
+    if daemon:
+        _daemonize()
+    try:
+        proc = StackProcess(nics, sockdir, read_gid)
+        if rc_files:
+            from .boot import run_rc
+            run_rc(proc, list(rc_files), keep_going)
+        proc.serve()
+    except StartupError as exc:
+        _fail(f"plebnet: {exc}")
+    except KernelError as exc:
+        _fail(f"plebnet: {exc.detail or strerror(exc.errno)}")
+    _announce(ready_line(proc.pid, proc.path))
+    proc.run()
+
+
+# -- daemon mode: the parent waits for the child's ready line on a pipe ------------------------
+_ready_fd: int | None = None
+
+
+def _daemonize() -> None:
+    global _ready_fd
+    rfd, wfd = os.pipe()
+    if os.fork():
+        os.close(wfd)
+        with os.fdopen(rfd) as pipe:
+            line = pipe.read()
+        if line.startswith("plebnet: ready pid "):
+            print(line.split()[3])
+            sys.exit(0)
+        sys.stderr.write(line or "plebnet: the stack exited before it was ready\n")
+        sys.exit(1)
+    os.close(rfd)
+    os.setsid()
+    _ready_fd = wfd
+
+
+def _announce(line: str) -> None:
+    global _ready_fd
+    if _ready_fd is None:
+        print(line, flush=True)
+        return
+    os.write(_ready_fd, (line + "\n").encode())
+    os.close(_ready_fd)
+    _ready_fd = None
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def _fail(message: str):
+    if _ready_fd is not None:
+        os.write(_ready_fd, (message + "\n").encode())
+    else:
+        print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

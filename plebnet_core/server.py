@@ -1,0 +1,362 @@
+"""The control server: the unix socket at <sockdir>/<pid>, frames in, handler calls, frames out.
+
+Security (spec of the core issue): the socket is created 0600 (umask set before bind, so it is
+never reachable with looser bits); a pre-existing path is removed only when it is our own
+uid's socket with nobody answering; peers are checked with SO_PEERCRED on accept (the stack's
+uid and root may change state, members of --read-group may read, anyone else gets EPERM).
+Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops being read
+(its output buffer is capped), and idle connections are closed, so no client blocks another.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import struct
+import sys
+import traceback
+
+from plebconf.rpc import protocol
+from plebconf.rpc.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
+from plebconf.rpc.protocol import ProtocolError
+
+from .loop import EventLoop
+from .state.errors import KernelError
+from .syscalls import Stream, Syscalls
+
+RECV_SIZE = 1 << 18
+MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
+MAX_CONNECTIONS = 512
+IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
+_UCRED = struct.Struct("3i")
+
+
+class StartupError(Exception):
+    """The socket path cannot be used; the message says why."""
+
+
+def claim_socket_path(path: str) -> None:
+    """Make sure path is free for our socket, or raise StartupError.
+
+    /tmp is world-writable: only a socket owned by us that nobody answers on (left by a dead
+    stack that had our pid) is removed.  A file, a symlink, a directory, another user's
+    socket or a live stack make us refuse."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise StartupError(f"{path} exists and is a symbolic link; refusing to start")
+    if not stat.S_ISSOCK(st.st_mode):
+        raise StartupError(f"{path} exists and is not a socket; refusing to start")
+    if st.st_uid != os.getuid():
+        raise StartupError(f"{path} is a socket owned by uid {st.st_uid}; refusing to start")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)            # stale: its stack is gone
+        return
+    except OSError as exc:
+        raise StartupError(f"{path}: {exc.strerror}; refusing to start") from None
+    finally:
+        probe.close()
+    raise StartupError(f"a process is already answering at {path}; refusing to start")
+
+
+def listen_socket(path: str) -> socket.socket:
+    claim_socket_path(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)             # fails with EADDRINUSE if something appeared meanwhile
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def peer_groups(pid: int) -> set[int]:
+    """Supplementary groups of a peer process (SO_PEERCRED gives only the primary one)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Groups:"):
+                    return {int(g) for g in line.split()[1:]}
+    except OSError:
+        pass
+    return set()
+
+
+class Connection:
+    __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
+                 "batch", "streams", "last_active", "reading", "closed")
+
+    def __init__(self, sock, pid, uid, gid, can_write):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.rbuf = bytearray()
+        self.wbuf = bytearray()
+        self.pid, self.uid, self.gid = pid, uid, gid
+        self.can_write = can_write
+        self.subscribed: int | None = None
+        self.batch: list | None = None      # ops of a batch still arriving in parts
+        self.streams: list = []             # (id, iterator) of dumps being sent
+        self.last_active = 0.0
+        self.reading = True
+        self.closed = False
+
+
+class ControlServer:
+    def __init__(self, loop: EventLoop, syscalls: Syscalls, path: str,
+                 read_gid: int | None = None, on_change=None):
+        self.loop = loop
+        self.sys = syscalls
+        self.stack = syscalls.stack
+        self.path = path
+        self.read_gid = read_gid
+        self.on_change = on_change      # called with (conn, op, args, result) after a change
+        self.conns: dict[int, Connection] = {}
+        self.sock = listen_socket(path)
+        self.uid = os.getuid()
+        loop.add_reader(self.sock.fileno(), self._accept)
+        self.stack.journal.listeners.append(self._publish)
+        self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+
+    # -- connections ---------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sock.setblocking(False)
+            pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                          _UCRED.size))
+            refusal = None
+            can_write = uid in (0, self.uid)
+            if not can_write and not (self.read_gid is not None and (
+                    gid == self.read_gid or self.read_gid in peer_groups(pid))):
+                refusal = (EPERM, f"permission denied: uid {uid} may not use this stack")
+            elif len(self.conns) >= MAX_CONNECTIONS:
+                refusal = (EBUSY, f"too many connections ({MAX_CONNECTIONS})")
+            if refusal:
+                try:
+                    sock.send(protocol.encode({"id": 0, "errno": refusal[0], "msg": refusal[1]}))
+                except OSError:
+                    pass
+                sock.close()
+                continue
+            conn = Connection(sock, pid, uid, gid, can_write)
+            conn.last_active = self.loop.clock()
+            self.conns[conn.fd] = conn
+            self.loop.add_reader(conn.fd, lambda c=conn: self._readable(c))
+
+    def _close(self, conn: Connection) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self.loop.remove_reader(conn.fd)
+        self.loop.remove_writer(conn.fd)
+        self.conns.pop(conn.fd, None)
+        conn.sock.close()
+
+    def _sweep(self) -> None:
+        """Close connections idle for IDLE_TIMEOUT (subscribers wait for events; exempt)."""
+        deadline = self.loop.clock() - IDLE_TIMEOUT
+        for conn in list(self.conns.values()):
+            if conn.subscribed is None and not conn.streams and conn.last_active < deadline:
+                self._close(conn)
+        self._sweep_timer = self.loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+
+    # -- input -----------------------------------------------------------------------------------
+    def _readable(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        conn.last_active = self.loop.clock()
+        conn.rbuf += data
+        try:
+            bodies = protocol.split_frames(conn.rbuf)
+        except ProtocolError as exc:
+            # the length prefix is garbage: the stream cannot be resynchronised
+            self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(exc)})
+            self._flush(conn)
+            self._close(conn)
+            return
+        for body in bodies:
+            self._request(conn, body)
+            if conn.closed:
+                return
+        self._flush(conn)
+
+    def _request(self, conn: Connection, body: bytes) -> None:
+        try:
+            msg = protocol.decode(body)
+        except ProtocolError as exc:
+            self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(exc)})
+            return
+        rid = msg.get("id", 0)
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            rid = 0
+        op, args = msg.get("op"), msg.get("args", {})
+        if not isinstance(args, dict):
+            self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
+            return
+        try:
+            if op == "subscribe":
+                conn.subscribed = rid
+                self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
+                return
+            if op == "batch":
+                self._batch(conn, rid, args)
+                return
+            if not conn.can_write and self.sys.is_mutating(op, args):
+                raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
+                                         f"uid {conn.uid} may only read")
+            with self.stack.transaction():
+                result = self.sys.dispatch(op, args)
+        except KernelError as exc:
+            self._error(conn, rid, exc)
+            return
+        except Exception:           # a bug must not take the stack down with it
+            traceback.print_exc(file=sys.stderr)
+            self._error(conn, rid, KernelError(EINVAL, "internal error"))
+            return
+        if isinstance(result, Stream):
+            conn.streams.append((rid, iter(result.rows)))
+            return
+        if self.on_change and self.sys.is_mutating(op, args):
+            self.on_change(conn, op, args, result)
+        self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": result})
+
+    def _batch(self, conn: Connection, rid: int, args: dict) -> None:
+        """All-or-nothing: every op runs inside one transaction; the first failure (not in
+        the op's tolerate list) rolls everything back and is named by its index."""
+        ops = args.get("ops", [])
+        if not isinstance(ops, list):
+            raise KernelError(EINVAL, "batch ops must be a list")
+        if not conn.can_write:
+            raise KernelError(EPERM, f"permission denied: uid {conn.uid} may only read")
+        pending = (conn.batch or []) + ops
+        if len(pending) > protocol.MAX_BATCH_OPS:
+            conn.batch = None
+            raise KernelError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
+        if args.get("more"):
+            conn.batch = pending
+            self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
+            return
+        conn.batch = None
+        results = []
+        dispatch = self.sys.dispatch
+        index = 0
+        try:
+            with self.stack.transaction():
+                for index, entry in enumerate(pending):
+                    if type(entry) is not list or not 2 <= len(entry) <= 3:
+                        raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
+                    op, op_args = entry[0], entry[1]
+                    if op in ("batch", "subscribe"):
+                        raise KernelError(EINVAL, f"'{op}' cannot be batched")
+                    if len(entry) == 2:     # any failure aborts the batch: no savepoint
+                        results.append(dispatch(op, op_args))
+                        continue
+                    try:
+                        with self.stack.transaction():
+                            results.append(dispatch(op, op_args))
+                    except KernelError as exc:
+                        if not isinstance(entry[2], list) or exc.errno not in entry[2]:
+                            raise
+                        results.append({"errno": exc.errno, "msg": str(exc)})
+        except KernelError as exc:
+            self._error(conn, rid, exc, index=index)
+            return
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._error(conn, rid, KernelError(EINVAL, "internal error"), index=index)
+            return
+        results = [r if not isinstance(r, Stream) else None for r in results]
+        if self.on_change:
+            self.on_change(conn, "batch", {"ops": pending}, results)
+        self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})
+
+    # -- output ----------------------------------------------------------------------------------
+    def _error(self, conn, rid, exc: KernelError, index=None) -> None:
+        reply = {"id": rid, "errno": exc.errno, "msg": exc.detail or strerror(exc.errno)}
+        if index is not None:
+            reply["index"] = index
+        self._reply(conn, reply)
+
+    def _reply(self, conn: Connection, message: dict) -> None:
+        conn.wbuf += protocol.encode(message)
+
+    def _publish(self, events: list[dict]) -> None:
+        for conn in list(self.conns.values()):
+            if conn.subscribed is not None and len(conn.wbuf) < MAX_OUTPUT:
+                for event in events:
+                    self._reply(conn, {"id": conn.subscribed, "event": event})
+                self._flush(conn)
+
+    def _fill_streams(self, conn: Connection) -> None:
+        while conn.streams and len(conn.wbuf) < (1 << 20):
+            rid, rows = conn.streams[0]
+            chunk = []
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) >= protocol.CHUNK_ROWS:
+                    break
+            if len(chunk) < protocol.CHUNK_ROWS:
+                conn.streams.pop(0)
+                self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": chunk})
+            else:
+                self._reply(conn, {"id": rid, "more": True, "result": chunk})
+
+    def _flush(self, conn: Connection) -> None:
+        self._fill_streams(conn)
+        while conn.wbuf:
+            try:
+                sent = conn.sock.send(conn.wbuf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._close(conn)
+                return
+            del conn.wbuf[:sent]
+            if not conn.wbuf:
+                self._fill_streams(conn)
+        if conn.wbuf:
+            self.loop.add_writer(conn.fd, lambda c=conn: self._flush(c))
+        else:
+            self.loop.remove_writer(conn.fd)
+        # a peer that does not read its replies is not read from either
+        want = len(conn.wbuf) < MAX_OUTPUT
+        if want != conn.reading:
+            conn.reading = want
+            if want:
+                self.loop.add_reader(conn.fd, lambda c=conn: self._readable(c))
+            else:
+                self.loop.remove_reader(conn.fd)
+
+    def close(self) -> None:
+        for conn in list(self.conns.values()):
+            self._close(conn)
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+

@@ -1,0 +1,119 @@
+"""Interfaces, their addresses and their link-layer (ARP/ND) entries: plain data."""
+from __future__ import annotations
+
+from plebconf.rpc.constants import (
+    AF_INET, IFCAP_LINKSTATE, IFCAP_RXCSUM, IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM, IFCAP_TXCSUM_IPV6,
+    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_SIMPLEX, LINK_STATE_UP,
+    ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_PERFORMNUD,
+)
+
+
+class IfType:
+    """What a kind of interface looks like when created (the driver's attach defaults)."""
+
+    def __init__(self, name, flags, mtu, caps, nd6, ether, media, cloner_group):
+        self.name = name
+        self.flags = flags
+        self.mtu = mtu
+        self.caps = caps
+        self.nd6 = nd6
+        self.ether = ether              # has a 6-byte MAC (IFT_ETHER)
+        self.media = media              # (configured, active) media words, or None
+        self.cloner_group = cloner_group  # group a cloned interface joins (groups: tap)
+
+
+_ETHER_FLAGS = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST
+_ND6_NIC = ND6_IFF_PERFORMNUD | ND6_IFF_IFDISABLED | ND6_IFF_AUTO_LINKLOCAL
+IFTYPES = {
+    "lo": IfType("lo", IFF_LOOPBACK | IFF_MULTICAST, 16384,
+                 IFCAP_RXCSUM | IFCAP_TXCSUM | IFCAP_LINKSTATE | IFCAP_RXCSUM_IPV6
+                 | IFCAP_TXCSUM_IPV6, ND6_IFF_PERFORMNUD | ND6_IFF_AUTO_LINKLOCAL,
+                 False, None, "lo"),
+    # the stack's own NIC (like epair/vtnet): a software Ethernet with a 10G link
+    "vnet": IfType("vnet", _ETHER_FLAGS, 1500, IFCAP_VLAN_MTU, _ND6_NIC, True,
+                   ("10Gbase-T", "10Gbase-T <full-duplex>"), None),
+    "tap": IfType("tap", _ETHER_FLAGS, 1500, IFCAP_LINKSTATE, _ND6_NIC, True,
+                  ("autoselect", None), "tap"),
+    "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
+                    ("autoselect", "autoselect"), "vxlan"),
+}
+CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
+
+
+class IfAddr:
+    """An address on an interface.  addr/dst are ints; for inet6, scopeid is the zone."""
+
+    __slots__ = ("af", "addr", "plen", "broadcast", "dst", "flags", "scopeid", "pltime",
+                 "vltime", "ifp")
+
+    def __init__(self, af, addr, plen, ifp, broadcast=None, dst=None, flags=0, scopeid=0,
+                 pltime=0, vltime=0):
+        self.af = af
+        self.addr = addr
+        self.plen = plen
+        self.ifp = ifp
+        self.broadcast = broadcast
+        self.dst = dst
+        self.flags = flags
+        self.scopeid = scopeid
+        self.pltime = pltime            # 0: infinite
+        self.vltime = vltime
+
+
+class LLEntry:
+    """An ARP (inet) or NDP (inet6) entry.  mac None: incomplete.  expire: absolute clock
+    time, 0 for permanent.  flags: RTF_STATIC, RTF_ANNOUNCE (published), RTF_PINNED (the
+    interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
+
+    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer")
+
+    def __init__(self, af, addr, mac, flags, expire, ifp):
+        self.af = af
+        self.addr = addr
+        self.mac = mac
+        self.flags = flags
+        self.expire = expire
+        self.ifp = ifp
+        self.asked = 0          # requests sent while incomplete
+        self.hold = []          # packets waiting for resolution (data plane)
+        self.timer = None
+
+
+class Interface:
+    __slots__ = ("index", "name", "iftype", "flags", "mtu", "metric", "mac", "hwaddr",
+                 "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
+                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status")
+
+    def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None, cloner=None,
+                 params=None):
+        self.index = index
+        self.name = name
+        self.iftype = iftype
+        self.flags = iftype.flags
+        self.mtu = iftype.mtu
+        self.metric = 0
+        self.mac = mac
+        self.hwaddr = mac               # the original MAC (ifconfig prints hwaddr if changed)
+        self.description = ""
+        self.groups: list[str] = [iftype.cloner_group] if cloner and iftype.cloner_group else []
+        self.cloner = cloner
+        self.addrs: list[IfAddr] = []   # kernel order: order of addition
+        self.nd6_flags = iftype.nd6
+        self.caps = iftype.caps
+        self.link_state = LINK_STATE_UP
+        self.params = dict(params or {})  # driver parameters (vxlan vni, endpoints, …)
+        # ipackets ierrors iqdrops ibytes opackets oerrors oqdrops obytes collisions
+        self.stats = [0] * 9
+        self.llinfo: dict[int, LLEntry] = {}    # ARP, keyed by IPv4 int
+        self.llinfo6: dict[int, LLEntry] = {}   # NDP, keyed by IPv6 int
+        self.device = None              # the phy device, set by the data plane
+        self.drv_status = ""            # driver status text (tap: "Opened by PID n")
+
+    def addrs_of(self, af: int):
+        return [a for a in self.addrs if a.af == af]
+
+    def first_inet(self):
+        for a in self.addrs:
+            if a.af == AF_INET:
+                return a
+        return None

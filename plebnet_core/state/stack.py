@@ -1,0 +1,759 @@
+"""The stack's configuration state with FreeBSD 14 kernel rules (spec §1.3, §1.4, §3.4, §6).
+
+Pure Python, no I/O: every method either changes the state through the journal (so it can be
+rolled back) or raises KernelError with the errno FreeBSD's kernel would return.  Time comes
+from an injected clock; tick(now) runs the timed transitions (DAD, ARP expiry).
+"""
+from __future__ import annotations
+
+import time
+import zlib
+
+from plebconf.rpc.constants import (
+    AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
+    ENETUNREACH, ENOENT, ENXIO, EPERM, ESRCH, IFF_NOARP, IFF_STATICARP, IFAN_ARRIVAL, IFAN_DEPARTURE, IFF_BROADCAST, IFF_CANTCHANGE,
+    IFF_LOOPBACK, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_RUNNING, IFF_UP, IN6_IFF_NODAD,
+    IN6_IFF_TENTATIVE, LINK_STATE_UP, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
+    ND6_IFF_NO_DAD, RTF_BLACKHOLE, RTF_FMASK, RTF_GATEWAY, RTF_HOST, RTF_PINNED, RTF_REJECT,
+    RTF_STATIC, RTF_UP, RTM_ADD, RTM_CHANGE, RTM_DELADDR, RTM_DELETE, RTM_IFANNOUNCE,
+    RTM_IFINFO, RTM_NEWADDR,
+)
+
+from .errors import KernelError
+from .ifnet import CLONERS, IFTYPES, IfAddr, Interface, LLEntry
+from .inet import MASK4, MASK6, embed_scope, is_scoped6, ntoa, ntop6, strip_scope
+from .route import Route, RouteTable
+from .txn import Journal
+
+IFNAMSIZ = 16
+IFDESCR_MAXLEN = 1024
+LOOPBACK4 = 0x7F000001
+LOOPBACK6 = 1
+
+SYSCTL_DEFAULTS = {
+    "kern.hostname": "",
+    "net.inet.ip.forwarding": 0,
+    "net.inet6.ip6.forwarding": 0,
+    "net.inet6.ip6.dad_count": 1,
+    "net.link.ether.inet.max_age": 1200,
+    "net.link.ether.inet.maxtries": 5,
+    "net.link.ether.inet.wait": 20,
+    "net.link.ether.inet.proxyall": 0,
+    "net.link.ether.inet.maxhold": 16,
+    "net.inet.udp.echo": 1,         # the stack's built-in echo service (inetd's echo) on port 7
+    "net.fibs": 1,
+}
+SYSCTL_READONLY = {"net.fibs"}
+
+
+def stable_mac(seed: str, oui: bytes = b"\x02\x70\x6e") -> bytes:
+    """A locally administered MAC derived from a seed, the same on every start."""
+    return oui + zlib.crc32(seed.encode()).to_bytes(4, "big")[1:]
+
+
+class Stack:
+    def __init__(self, clock=time.monotonic, pid: int = 0):
+        self.clock = clock
+        self.pid = pid
+        self.journal = Journal()
+        self.ifaces: list[Interface] = []       # creation order = listing order
+        self.by_name: dict[str, Interface] = {}
+        self.next_index = 1
+        self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
+        self.sysctl = dict(SYSCTL_DEFAULTS)
+        self.dad_pending: list[tuple[float, IfAddr]] = []
+        self.expiring: list[tuple[int, Route]] = []    # routes added with an expiry time
+        self.lo0: Interface | None = None
+        self._gw_cache: dict[tuple[int, int], tuple] = {}
+
+    def transaction(self):
+        return self.journal.transaction()
+
+    # ======================================================================== interfaces
+    def ifunit(self, name: str) -> Interface:
+        ifp = self.by_name.get(name)
+        if ifp is None:
+            raise KernelError(ENXIO, f"interface {name} does not exist")
+        return ifp
+
+    def by_index(self, index: int) -> Interface | None:
+        for ifp in self.ifaces:
+            if ifp.index == index:
+                return ifp
+        return None
+
+    def if_attach(self, name: str, kind: str, mac: bytes | None = None, cloner=None,
+                  params=None) -> Interface:
+        """Attach an interface (a NIC at start, or a clone).  lo gets its addresses here."""
+        j = self.journal
+        if name in self.by_name:
+            raise KernelError(EEXIST, f"interface {name} already exists")
+        if len(name) >= IFNAMSIZ:
+            raise KernelError(EINVAL)
+        iftype = IFTYPES[kind]
+        if iftype.ether and mac is None:
+            mac = stable_mac(f"{name}/{self.pid}/{self.next_index}")
+        ifp = Interface(self.next_index, name, iftype, mac, cloner, params)
+        j.setattr(self, "next_index", self.next_index + 1)
+        j.append(self.ifaces, ifp)
+        j.setitem(self.by_name, name, ifp)
+        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
+                "what": IFAN_ARRIVAL})
+        if kind == "lo":
+            if self.lo0 is None:
+                j.setattr(self, "lo0", ifp)
+            self.in_aifaddr(name, LOOPBACK4, 8)
+            self.in6_aifaddr(name, LOOPBACK6, 128)
+            self.in6_aifaddr(name, embed_scope(0xFE80 << 112 | 1, 0), 64)
+        return ifp
+
+    def if_create(self, name: str, params: dict | None = None) -> str:
+        """SIOCIFCREATE2: 'tap' picks the next unit, 'tap3' asks for that one."""
+        base = name.rstrip("0123456789")
+        unit = name[len(base):]
+        if base not in CLONERS or (unit and unit != str(int(unit))):
+            raise KernelError(EINVAL)
+        if not unit:
+            n = 0
+            while f"{base}{n}" in self.by_name:
+                n += 1
+            name = f"{base}{n}"
+        elif name in self.by_name:
+            raise KernelError(EEXIST, f"interface {name} already exists")
+        mac = stable_mac(f"{name}/{self.pid}", b"\x58\x9c\xfc") if IFTYPES[base].ether else None
+        self.if_attach(name, base, mac, cloner=base, params=params)
+        return name
+
+    def if_destroy(self, name: str) -> None:
+        ifp = self.ifunit(name)
+        if ifp.cloner is None or ifp is self.lo0:
+            raise KernelError(EINVAL)
+        j = self.journal
+        for ifa in list(ifp.addrs):
+            self._del_ifa(ifa)
+        # routes through the interface that no address owned (-interface routes)
+        for af, table in self.rt.items():
+            for route in [r for r in table.paths() if r.ifp is ifp]:
+                self._rt_unlink(af, route)
+        j.remove(self.ifaces, ifp)
+        j.delitem(self.by_name, name)
+        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
+                "what": IFAN_DEPARTURE})
+
+    def if_rename(self, name: str, newname: str) -> None:
+        ifp = self.ifunit(name)
+        if newname in self.by_name:
+            raise KernelError(EEXIST)
+        if not newname or len(newname) >= IFNAMSIZ:
+            raise KernelError(EINVAL)
+        j = self.journal
+        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
+                "what": IFAN_DEPARTURE})
+        j.delitem(self.by_name, name)
+        j.setitem(self.by_name, newname, ifp)
+        j.setattr(ifp, "name", newname)
+        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": newname,
+                "what": IFAN_ARRIVAL})
+
+    def if_setflags(self, name: str, set_: int = 0, clear: int = 0) -> None:
+        """SIOCSIFFLAGS with the bits to set and clear; driver-owned bits are ignored."""
+        ifp = self.ifunit(name)
+        set_ &= ~IFF_CANTCHANGE
+        clear &= ~IFF_CANTCHANGE
+        was_up = ifp.flags & IFF_UP
+        flags = (ifp.flags | set_) & ~clear
+        self.journal.setattr(ifp, "flags", (flags & ~IFF_UP) | was_up)
+        if flags & IFF_UP and not was_up:
+            self._if_up(ifp)
+        elif was_up and not flags & IFF_UP:
+            self._if_down(ifp)
+        else:
+            self._ifinfo(ifp)
+
+    def oper_flags(self, ifp: Interface) -> int:
+        """Flags as 14.x's netlink reports them: LOWER_UP when the link is operationally up."""
+        if ifp.iftype.ether:
+            up = ifp.link_state == LINK_STATE_UP
+        else:
+            up = ifp.flags & IFF_UP
+        return ifp.flags | IFF_LOWER_UP if up else ifp.flags
+
+    def _ifinfo(self, ifp: Interface) -> None:
+        self.journal.emit(lambda: {"type": RTM_IFINFO, "index": ifp.index, "ifname": ifp.name,
+                           "flags": self.oper_flags(ifp), "mtu": ifp.mtu,
+                           "link": ifp.link_state})
+
+    def _if_up(self, ifp: Interface) -> None:
+        j = self.journal
+        j.setattr(ifp, "flags", ifp.flags | IFF_UP | IFF_RUNNING)
+        self._ifinfo(ifp)
+        for ifa in ifp.addrs:
+            self._ifa_routes_up(ifa)
+
+    def _if_down(self, ifp: Interface) -> None:
+        """Spec §6.2: prefix routes go, non-static routes through the addresses go, static and
+        loopback routes stay, dynamic ARP entries are purged."""
+        j = self.journal
+        flags = ifp.flags & ~IFF_UP
+        if ifp.iftype.ether:
+            flags &= ~IFF_RUNNING
+        j.setattr(ifp, "flags", flags)
+        self._ifinfo(ifp)
+        mine = set(map(id, ifp.addrs))
+        for af, table in self.rt.items():
+            for route in [r for r in table.paths() if id(r.ifa) in mine
+                          and not r.flags & RTF_STATIC]:
+                if route.flags & RTF_PINNED:        # prefix route: moves or goes
+                    self._prefix_route_gone(af, route)
+                else:
+                    self._rt_unlink(af, route)
+        self._ll_purge(ifp, None, None, dynamic_only=True)
+
+    def if_setmtu(self, name: str, mtu: int) -> None:
+        ifp = self.ifunit(name)
+        lo, hi = (72, 65535) if ifp.iftype.ether else (72, 131072)
+        if not lo <= mtu <= hi:
+            raise KernelError(EINVAL)
+        self.journal.setattr(ifp, "mtu", mtu)
+        self._ifinfo(ifp)
+
+    def if_setmetric(self, name: str, metric: int) -> None:
+        self.journal.setattr(self.ifunit(name), "metric", metric)
+
+    def if_setdescr(self, name: str, descr: str) -> None:
+        ifp = self.ifunit(name)
+        if len(descr.encode()) > IFDESCR_MAXLEN:
+            raise KernelError(ENAMETOOLONG)
+        self.journal.setattr(ifp, "description", descr)
+
+    def if_setlladdr(self, name: str, mac: bytes) -> None:
+        ifp = self.ifunit(name)
+        if not ifp.iftype.ether or len(mac) != 6 or mac[0] & 1:
+            raise KernelError(EINVAL)
+        self.journal.setattr(ifp, "mac", bytes(mac))
+        self._ifinfo(ifp)
+
+    def if_setcaps(self, name: str, set_: int = 0, clear: int = 0) -> None:
+        ifp = self.ifunit(name)
+        self.journal.setattr(ifp, "caps", (ifp.caps | set_) & ~clear)
+
+    def if_addgroup(self, name: str, group: str) -> None:
+        ifp = self.ifunit(name)
+        if not group or group[-1].isdigit() or len(group) >= IFNAMSIZ:
+            raise KernelError(EINVAL)
+        if group in ifp.groups:
+            raise KernelError(EEXIST)
+        self.journal.append(ifp.groups, group)
+
+    def if_delgroup(self, name: str, group: str) -> None:
+        ifp = self.ifunit(name)
+        if group not in ifp.groups:
+            raise KernelError(ENOENT)
+        self.journal.remove(ifp.groups, group)
+
+    def if_setnd6(self, name: str, set_: int = 0, clear: int = 0) -> None:
+        """SIOCSIFINFO_IN6.  Clearing IFDISABLED on an AUTO_LINKLOCAL interface configures its
+        link-local address, as the kernel does."""
+        ifp = self.ifunit(name)
+        before = ifp.nd6_flags
+        self.journal.setattr(ifp, "nd6_flags", (before | set_) & ~clear)
+        if before & ND6_IFF_IFDISABLED and not ifp.nd6_flags & ND6_IFF_IFDISABLED:
+            self._auto_linklocal(ifp)
+
+    def _auto_linklocal(self, ifp: Interface) -> None:
+        if not (ifp.nd6_flags & ND6_IFF_AUTO_LINKLOCAL and ifp.mac):
+            return
+        if any(a.af == AF_INET6 and a.addr >> 118 == 0xFE80 >> 6 for a in ifp.addrs):
+            return
+        m = ifp.mac
+        iid = bytes([m[0] ^ 2, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]])
+        self._add_ifa6(ifp, (0xFE80 << 112) | int.from_bytes(iid, "big"), 64, 0, 0, 0, None)
+
+    # ======================================================================== IPv4 addresses
+    def in_aifaddr(self, name: str, addr: int, plen: int, broadcast: int | None = None,
+                   dst: int | None = None) -> None:
+        """SIOCAIFADDR: add (or, for an address already on the interface, re-add at the tail
+        with the new mask/broadcast).  Also marks the interface up (spec §1.3)."""
+        ifp = self.ifunit(name)
+        if not 0 <= plen <= 32 or not 0 <= addr <= 0xFFFFFFFF:
+            raise KernelError(EINVAL)
+        if ifp.flags & IFF_POINTOPOINT and dst is None:
+            raise KernelError(EDESTADDRREQ)
+        for old in ifp.addrs_of(AF_INET):
+            if old.addr == addr:
+                self._del_ifa(old)
+        if ifp.flags & IFF_BROADCAST and broadcast is None:
+            mask = MASK4[plen]
+            broadcast = addr if plen == 32 else 0xFFFFFFFF if plen == 31 else (
+                (addr & mask) | (~mask & 0xFFFFFFFF))
+        if not ifp.flags & IFF_BROADCAST:
+            broadcast = None
+        ifa = IfAddr(AF_INET, addr, plen, ifp, broadcast=broadcast, dst=dst)
+        self._add_ifa(ifa)
+
+    def in_difaddr(self, name: str, addr: int | None = None) -> None:
+        """SIOCDIFADDR; addr None deletes the interface's first IPv4 address."""
+        ifp = self.ifunit(name)
+        for ifa in ifp.addrs_of(AF_INET):
+            if addr is None or ifa.addr == addr:
+                self._del_ifa(ifa)
+                return
+        raise KernelError(EADDRNOTAVAIL)
+
+    # ======================================================================== IPv6 addresses
+    def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
+                    pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None:
+        """SIOCAIFADDR_IN6.  addr is the plain address; a link-local one gets this interface
+        as its zone.  Re-adding an existing address updates it in place."""
+        ifp = self.ifunit(name)
+        if not 0 <= plen <= 128:
+            raise KernelError(EINVAL)
+        addr, zone = strip_scope(addr)
+        if zone and zone != ifp.index:
+            raise KernelError(EINVAL)
+        if ifp.flags & IFF_POINTOPOINT and dst is None and plen == 128:
+            raise KernelError(EDESTADDRREQ)
+        for old in ifp.addrs_of(AF_INET6):
+            if old.addr == addr:
+                self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
+                self.journal.setattr(old, "pltime", pltime)
+                self.journal.setattr(old, "vltime", vltime)
+                if old.plen != plen:
+                    self._del_ifa(old)
+                    break
+                return
+        if ifp.nd6_flags & ND6_IFF_IFDISABLED:
+            # manual configuration enables IPv6 on the interface (and brings the link-local)
+            self.journal.setattr(ifp, "nd6_flags", ifp.nd6_flags & ~ND6_IFF_IFDISABLED)
+            if addr >> 118 != 0xFE80 >> 6:
+                self._auto_linklocal(ifp)
+        self._add_ifa6(ifp, addr, plen, flags, pltime, vltime, dst)
+
+    def _add_ifa6(self, ifp, addr, plen, flags, pltime, vltime, dst):
+        scopeid = ifp.index if (addr >> 118 == 0xFE80 >> 6) else 0
+        dad = self.sysctl["net.inet6.ip6.dad_count"] and not (
+            flags & IN6_IFF_NODAD or ifp.nd6_flags & ND6_IFF_NO_DAD or ifp.flags & IFF_LOOPBACK)
+        if dad:
+            flags |= IN6_IFF_TENTATIVE
+        ifa = IfAddr(AF_INET6, addr, plen, ifp, dst=dst, flags=flags & ~IN6_IFF_NODAD,
+                     scopeid=scopeid, pltime=pltime, vltime=vltime)
+        self._add_ifa(ifa)
+        if dad:
+            self.journal.append(self.dad_pending, (self.clock() + dad, ifa))
+
+    def in6_difaddr(self, name: str, addr: int) -> None:
+        ifp = self.ifunit(name)
+        addr, _ = strip_scope(addr)
+        for ifa in ifp.addrs_of(AF_INET6):
+            if ifa.addr == addr:
+                self._del_ifa(ifa)
+                return
+        raise KernelError(EADDRNOTAVAIL)
+
+    # ======================================================================== address rules
+    def _key(self, ifa: IfAddr, addr: int | None = None) -> int:
+        addr = ifa.addr if addr is None else addr
+        return embed_scope(addr, ifa.scopeid) if ifa.af == AF_INET6 else addr
+
+    def _add_ifa(self, ifa: IfAddr) -> None:
+        ifp = ifa.ifp
+        j = self.journal
+        j.append(ifp.addrs, ifa)
+        j.emit(lambda: self._addr_event(RTM_NEWADDR, ifa))
+        if ifp.iftype.ether:
+            table = ifp.llinfo if ifa.af == AF_INET else ifp.llinfo6
+            j.setitem(table, ifa.addr, LLEntry(ifa.af, ifa.addr, None,
+                                               RTF_STATIC | RTF_PINNED, 0, ifp))
+        if ifp.flags & IFF_UP:
+            self._ifa_routes_up(ifa)
+        elif ifa.af == AF_INET or ifp.iftype.ether or ifp.flags & IFF_LOOPBACK:
+            self._if_up(ifp)       # SIOCSIFADDR marks the interface up (spec §1.3)
+
+    def _del_ifa(self, ifa: IfAddr) -> None:
+        """Spec §6.2 removal: local route, prefix route (or hand it over), ARP on the prefix,
+        and every route whose next hop used this address, static ones included."""
+        ifp = ifa.ifp
+        j = self.journal
+        table = self.rt[ifa.af]
+        for route in [r for r in table.paths() if r.ifa is ifa]:
+            if route.flags & RTF_PINNED:
+                self._prefix_route_gone(ifa.af, route)
+            else:
+                self._rt_unlink(ifa.af, route)
+        ll = ifp.llinfo if ifa.af == AF_INET else ifp.llinfo6
+        if ifa.addr in ll:
+            j.delitem(ll, ifa.addr)
+        self._ll_purge(ifp, ifa.af, ifa, dynamic_only=True)
+        j.remove(ifp.addrs, ifa)
+        for item in [p for p in self.dad_pending if p[1] is ifa]:
+            j.remove(self.dad_pending, item)
+        j.emit(lambda: self._addr_event(RTM_DELADDR, ifa))
+
+    def _ifa_routes_up(self, ifa: IfAddr) -> None:
+        """Spec §6.2: the prefix route and the loopback route for an address."""
+        ifp, af = ifa.ifp, ifa.af
+        table = self.rt[af]
+        width = table.width
+        masks = table.masks
+        lo0 = self.lo0 or ifp
+        if af == AF_INET and ifp.flags & IFF_LOOPBACK:
+            # lo0: a host route to the address itself, and nothing else
+            self._ifa_route(ifa, ifa.addr, width, ifp, RTF_HOST)
+            return
+        if ifp.flags & IFF_POINTOPOINT and ifa.dst is not None:
+            self._ifa_route(ifa, self._key(ifa, ifa.dst), width, ifp, RTF_HOST)
+        elif ifa.plen < width:
+            key = self._key(ifa) & masks[ifa.plen]
+            if not any(not r.flags & RTF_GATEWAY for r in table.exact(key, ifa.plen) or ()):
+                self._ifa_route(ifa, key, ifa.plen, ifp, 0)
+        if ifp.flags & IFF_POINTOPOINT and ifa.dst == ifa.addr:
+            return
+        key = self._key(ifa)
+        if not any(r.flags & RTF_PINNED for r in table.exact(key, width) or ()):
+            self._ifa_route(ifa, key, width, lo0, RTF_HOST | RTF_STATIC)
+
+    def _ifa_route(self, ifa, key, plen, out_ifp, flags) -> None:
+        route = Route(key, plen, ifa.ifp.index, out_ifp, ifa, RTF_UP | RTF_PINNED | flags)
+        self._rt_link(ifa.af, route)
+
+    def _prefix_route_gone(self, af: int, route: Route) -> None:
+        """An address's own route is going: hand it to another up interface with the same
+        address/prefix if there is one (spec §6.2), else remove it."""
+        old = route.ifa
+        for ifp in self.ifaces:
+            if not ifp.flags & IFF_UP:
+                continue
+            for ifa in ifp.addrs:
+                if ifa is old or ifa.af != af:
+                    continue
+                if route.plen == self.rt[af].width and route.flags & RTF_STATIC:
+                    match = self._key(ifa) == route.dst   # loopback route of a shared address
+                else:
+                    match = (ifa.plen == route.plen
+                             and self._key(ifa) & self.rt[af].masks[route.plen] == route.dst
+                             and ifp is not old.ifp)
+                if match:
+                    j = self.journal
+                    self._rt_unlink(af, route, quiet=True)
+                    j.setattr(route, "ifa", ifa)
+                    j.setattr(route, "gateway", ifp.index)
+                    if not route.flags & RTF_STATIC:
+                        j.setattr(route, "ifp", ifp)
+                    self._rt_link(af, route, event=RTM_CHANGE)
+                    return
+        self._rt_unlink(af, route)
+
+    @staticmethod
+    def _addr_event(kind, ifa) -> dict:
+        return {"type": kind, "af": ifa.af, "addr": addr_text(ifa.af, ifa.addr, ifa.ifp),
+                "plen": ifa.plen, "ifname": ifa.ifp.name,
+                "dst": addr_text(ifa.af, ifa.dst, ifa.ifp) if ifa.dst is not None else None}
+
+    # ======================================================================== routes
+    def _rt_link(self, af: int, route: Route, event=RTM_ADD) -> None:
+        table = self.rt[af]
+        table.add_path(route)
+        self.journal.record(table.remove_path, route)
+        if not route.flags & RTF_GATEWAY:
+            self._connected_changed()
+        self.journal.emit(lambda: self.route_event(event, af, route))
+
+    def _rt_unlink(self, af: int, route: Route, quiet=False) -> None:
+        table = self.rt[af]
+        table.remove_path(route)
+        self.journal.record(table.add_path, route)
+        if not route.flags & RTF_GATEWAY:
+            self._connected_changed()
+        if not quiet:
+            self.journal.emit(lambda: self.route_event(RTM_DELETE, af, route))
+
+    def _connected_changed(self) -> None:
+        """Gateway resolutions are cached until an interface route comes or goes (also when
+        such a change is rolled back)."""
+        self._gw_cache.clear()
+        self.journal.record(self._gw_cache.clear)
+
+    def route_event(self, kind: int, af: int, route: Route) -> dict:
+        return {"type": kind, "af": af, "route": self.route_info(af, route)}
+
+    def rt_add(self, af: int, dst: int, plen: int, gateway: int | None = None,
+               gw_ifname: str | None = None, flags: int = RTF_STATIC, ifname: str | None = None,
+               mtu: int = 0, hopcount: int = 0, expire: int = 0, weight: int = 1) -> Route:
+        """RTM_ADD.  dst is masked by the kernel; gateway is an address (RTF_GATEWAY) or an
+        interface (gw_ifname, the -interface form).  expire is absolute clock time or 0."""
+        table = self.rt[af]
+        width = table.width
+        if not 0 <= plen <= width:
+            raise KernelError(EINVAL)
+        if flags & RTF_BLACKHOLE and flags & RTF_REJECT:
+            raise KernelError(EINVAL)
+        if not 1 <= weight <= 16777215:
+            raise KernelError(EINVAL)
+        dst &= table.masks[plen]
+        flags = (flags & ~(RTF_HOST | RTF_PINNED)) | RTF_UP | (RTF_HOST if plen == width else 0)
+        ifa = None
+        if flags & (RTF_BLACKHOLE | RTF_REJECT):
+            if gateway is None and gw_ifname is None:
+                raise KernelError(EINVAL)
+            out, gateway, flags = self.lo0, LOOPBACK4 if af == AF_INET else LOOPBACK6, (
+                flags | RTF_GATEWAY)
+        elif gw_ifname is not None:
+            out = self.ifunit(gw_ifname)
+            gateway = out.index
+            flags &= ~RTF_GATEWAY
+            addrs = out.addrs_of(af)
+            ifa = addrs[0] if addrs else None
+        elif gateway is not None:
+            out, ifa = self._resolve_gateway(af, gateway)
+            flags |= RTF_GATEWAY
+        else:
+            raise KernelError(EINVAL)
+        if ifname is not None:
+            out = self.ifunit(ifname)
+        paths = table.exact(dst, plen)
+        if paths:
+            if (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY for p in paths)
+                    or any(p.gateway == gateway for p in paths)):
+                raise KernelError(EEXIST)
+        route = Route(dst, plen, gateway, out, ifa, flags, mtu, hopcount, expire, weight)
+        self._rt_link(af, route)
+        if expire:
+            self.journal.append(self.expiring, (af, route))
+        return route
+
+    def _resolve_gateway(self, af: int, gateway: int):
+        """The interface and address a gateway is reached by: the longest interface (non
+        gateway) route covering it (rt_getifa_fib); none ⇒ ENETUNREACH."""
+        found = self._gw_cache.get((af, gateway))
+        if found is None:
+            paths = self.rt[af].lookup_where(gateway, _is_connected)
+            if paths is None:
+                raise KernelError(ENETUNREACH)
+            found = self._gw_cache[(af, gateway)] = (paths[0].ifp, paths[0].ifa)
+        return found
+
+    def _find_paths(self, af: int, dst: int, plen: int) -> list[Route]:
+        table = self.rt[af]
+        if not 0 <= plen <= table.width:
+            raise KernelError(EINVAL)
+        paths = table.exact(dst & table.masks[plen], plen)
+        if not paths:
+            raise KernelError(ESRCH)
+        return paths
+
+    def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                  gw_ifname: str | None = None, flags: int = 0) -> list[Route]:
+        """RTM_DELETE.  Without a gateway every path of the prefix goes; a pinned (interface)
+        route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE."""
+        paths = list(self._find_paths(af, dst, plen))
+        if gw_ifname is not None:
+            gateway = self.ifunit(gw_ifname).index
+        if gateway is not None:
+            paths = [p for p in paths if p.gateway == gateway]
+            if not paths:
+                raise KernelError(ESRCH)
+        if any(p.flags & RTF_PINNED for p in paths) and not flags & RTF_PINNED:
+            raise KernelError(EADDRINUSE)
+        for route in paths:
+            self._rt_unlink(af, route)
+        return paths
+
+    def rt_change(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                  gw_ifname: str | None = None, flags: int | None = None,
+                  ifname: str | None = None, mtu: int | None = None,
+                  hopcount: int | None = None, expire: int | None = None,
+                  weight: int | None = None) -> Route:
+        """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
+        first path (the one route(8) reports)."""
+        route = self._find_paths(af, dst, plen)[0]
+        j = self.journal
+        new_flags = route.flags
+        if flags is not None:
+            new_flags = (route.flags & ~RTF_FMASK) | (flags & RTF_FMASK)
+            if new_flags & RTF_BLACKHOLE and new_flags & RTF_REJECT:
+                raise KernelError(EINVAL)
+        if gw_ifname is not None:
+            out = self.ifunit(gw_ifname)
+            j.setattr(route, "gateway", out.index)
+            j.setattr(route, "ifp", out)
+            new_flags &= ~RTF_GATEWAY
+        elif gateway is not None:
+            out, ifa = self._resolve_gateway(af, gateway)
+            j.setattr(route, "gateway", gateway)
+            j.setattr(route, "ifp", out)
+            j.setattr(route, "ifa", ifa)
+            new_flags |= RTF_GATEWAY
+        if ifname is not None:
+            j.setattr(route, "ifp", self.ifunit(ifname))
+        j.setattr(route, "flags", new_flags)
+        for attr, value in (("mtu", mtu), ("hopcount", hopcount), ("expire", expire),
+                            ("weight", weight)):
+            if value is not None:
+                j.setattr(route, attr, value)
+        self.rt[af].generation += 1
+        j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
+        return route
+
+    def rt_get(self, af: int, addr: int, plen: int | None = None) -> Route:
+        """RTM_GET: longest-prefix match, or the exact prefix when a length is given."""
+        table = self.rt[af]
+        paths = table.lookup(addr) if plen is None else table.exact(addr & table.masks[plen],
+                                                                      plen)
+        if not paths:
+            raise KernelError(ESRCH)
+        return paths[0]
+
+    def route_info(self, af: int, route: Route) -> dict:
+        return {
+            "af": af, "dst": self.key_text(af, route.dst), "plen": route.plen,
+            "gateway": (self.key_text(af, route.gateway) if route.flags & RTF_GATEWAY
+                        else f"link#{route.gateway}"),
+            "flags": route.flags, "ifname": route.ifp.name if route.ifp else "---",
+            "mtu": route.mtu or (route.ifp.mtu if route.ifp else 0), "weight": route.weight,
+            "expire": max(0, int(route.expire - self.clock())) if route.expire else 0,
+            "hopcount": route.hopcount,
+            "ifa": addr_text(af, route.ifa.addr, route.ifa.ifp) if route.ifa else None,
+        }
+
+    # ======================================================================== ARP / NDP
+    def ll_table(self, af: int, ifp: Interface) -> dict:
+        return ifp.llinfo if af == AF_INET else ifp.llinfo6
+
+    def ll_locate(self, af: int, addr: int) -> Interface:
+        """The interface whose connected network holds addr (arp's 'cannot locate')."""
+        paths = self.rt[af].lookup_where(
+            addr, lambda ps: not ps[0].flags & RTF_GATEWAY and ps[0].ifp.iftype.ether)
+        if paths is None:
+            raise KernelError(ENETUNREACH)
+        return paths[0].ifp
+
+    def ll_set(self, af: int, addr: int, mac: bytes, flags: int = RTF_STATIC,
+               temp: bool = False, ifname: str | None = None) -> LLEntry:
+        """Add or replace a static/published entry (arp -s).  temp: expires after max_age."""
+        ifp = self.ifunit(ifname) if ifname else self.ll_locate(af, addr)
+        if len(mac) != 6 or flags & RTF_BLACKHOLE and flags & RTF_REJECT:
+            raise KernelError(EINVAL)
+        table = self.ll_table(af, ifp)
+        old = table.get(addr)
+        if old is not None and old.flags & RTF_PINNED:
+            raise KernelError(EEXIST)
+        expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"] if temp else 0
+        if temp:
+            flags &= ~RTF_STATIC
+        entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp)
+        self.journal.setitem(table, addr, entry)
+        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        return entry
+
+    def ll_delete(self, af: int, addr: int, ifname: str | None = None) -> LLEntry:
+        candidates = [self.ifunit(ifname)] if ifname else self.ifaces
+        for ifp in candidates:
+            entry = self.ll_table(af, ifp).get(addr)
+            if entry is not None:
+                if entry.flags & RTF_PINNED:        # the interface's own address
+                    raise KernelError(EPERM)
+                self.journal.delitem(self.ll_table(af, ifp), addr)
+                self.journal.emit(lambda: {"type": RTM_DELETE, "af": af, "neigh": self.ll_info(entry)})
+                return entry
+        raise KernelError(ENOENT)
+
+    def ll_learn(self, af: int, ifp: Interface, addr: int, mac: bytes, create: bool) -> None:
+        """A reply or request from addr at mac: update a dynamic entry (static ones are never
+        overwritten); create one only when asked (we requested it, or it talks to us)."""
+        if ifp.flags & (IFF_STATICARP | IFF_NOARP):
+            return
+        table = self.ll_table(af, ifp)
+        entry = table.get(addr)
+        if entry is None and not create:
+            return
+        if entry is not None and entry.flags & (RTF_STATIC | RTF_PINNED):
+            return
+        expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"]
+        if entry is None:
+            entry = LLEntry(af, addr, bytes(mac), 0, expire, ifp)
+            table[addr] = entry
+        else:
+            entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
+        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+
+    def _ll_purge(self, ifp, af, ifa, dynamic_only: bool) -> None:
+        for table_af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
+            if af is not None and table_af != af:
+                continue
+            for addr, entry in list(table.items()):
+                if entry.flags & RTF_PINNED or (dynamic_only and entry.flags & RTF_STATIC
+                                                and not entry.expire):
+                    continue
+                if ifa is not None:
+                    mask = (MASK4 if af == AF_INET else MASK6)[ifa.plen]
+                    if addr & mask != ifa.addr & mask:
+                        continue
+                self.journal.delitem(table, addr)
+
+    def ll_info(self, entry: LLEntry) -> dict:
+        ifp = entry.ifp
+        mac = ifp.mac if entry.flags & RTF_PINNED else entry.mac
+        return {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
+                "mac": mac_text(mac) if mac else None, "ifname": ifp.name,
+                "flags": entry.flags,
+                "expire": (entry.expire - self.clock()) if entry.expire else None}
+
+    # ======================================================================== sysctl, time
+    def sysctl_set(self, name: str, value) -> None:
+        if name not in self.sysctl or name in SYSCTL_READONLY:
+            raise KernelError(ENOENT if name not in self.sysctl else EPERM)
+        current = self.sysctl[name]
+        if isinstance(current, int):
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise KernelError(EINVAL) from None
+        elif not isinstance(value, str):
+            raise KernelError(EINVAL)
+        self.journal.setitem(self.sysctl, name, value)
+
+    def tick(self, now: float) -> None:
+        """Timed transitions: DAD completes, temporary and learned neighbour entries expire,
+        routes with an expiry time go."""
+        j = self.journal
+        with self.transaction():
+            for item in [p for p in self.dad_pending if p[0] <= now]:
+                j.remove(self.dad_pending, item)
+                j.setattr(item[1], "flags", item[1].flags & ~IN6_IFF_TENTATIVE)
+            for ifp in self.ifaces:
+                for table in (ifp.llinfo, ifp.llinfo6):
+                    for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:
+                        j.delitem(table, addr)
+                        j.emit(lambda: {"type": RTM_DELETE, "af": entry.af, "neigh": self.ll_info(entry)})
+            for af, route in [x for x in self.expiring if x[1].expire <= now]:
+                j.remove(self.expiring, (af, route))
+                if route in (self.rt[af].exact(route.dst, route.plen) or ()):
+                    self._rt_unlink(af, route)
+
+    # ======================================================================== text
+    def key_text(self, af: int, key: int) -> str:
+        """A table key as text; an embedded IPv6 zone becomes %ifname (spec §1.6, §4.1)."""
+        if af == AF_INET:
+            return ntoa(key)
+        addr, zone = strip_scope(key)
+        if not zone:
+            return ntop6(addr)
+        ifp = self.by_index(zone)
+        return f"{ntop6(addr)}%{ifp.name if ifp else zone}"
+
+
+def _is_connected(paths) -> bool:
+    return not paths[0].flags & RTF_GATEWAY
+
+
+def addr_text(af: int, value: int, ifp: Interface | None) -> str:
+    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (spec §1.6)."""
+    if af == AF_INET:
+        return ntoa(value)
+    if ifp is not None and is_scoped6(value):
+        return f"{ntop6(value)}%{ifp.name}"
+    return ntop6(value)
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)

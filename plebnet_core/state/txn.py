@@ -1,0 +1,97 @@
+"""All-or-nothing changes by an undo log.
+
+Every mutation of the state goes through one of these primitives, which record how to take it
+back.  A failed op (or a failed op inside a batch) rolls the log back, so the state is exactly
+as before: cheaper than copying a million-route table, and one mechanism for every kind of
+change.  Routing messages raised during a transaction are held back and published only on
+commit, so subscribers never see a change that did not happen.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable
+
+
+class Journal:
+    def __init__(self):
+        self._undo: list[tuple[Callable, tuple]] | None = None
+        self._events: list[dict] = []
+        self.listeners: list[Callable[[list[dict]], None]] = []
+        self.depth = 0
+
+    # -- primitives ------------------------------------------------------------------------
+    def record(self, undo: Callable, *args) -> None:
+        if self._undo is not None:
+            self._undo.append((undo, args))
+
+    def setattr(self, obj, name: str, value) -> None:
+        self.record(setattr, obj, name, getattr(obj, name))
+        setattr(obj, name, value)
+
+    def insert(self, lst: list, index: int, item) -> None:
+        lst.insert(index, item)
+        self.record(lst.remove, item)
+
+    def append(self, lst: list, item) -> None:
+        lst.append(item)
+        self.record(lst.remove, item)
+
+    def remove(self, lst: list, item) -> None:
+        index = lst.index(item)
+        del lst[index]
+        self.record(lst.insert, index, item)
+
+    def setitem(self, d: dict, key, value) -> None:
+        if key in d:
+            self.record(d.__setitem__, key, d[key])
+        else:
+            self.record(d.pop, key)
+        d[key] = value
+
+    def delitem(self, d: dict, key) -> None:
+        self.record(d.__setitem__, key, d.pop(key))
+
+    def emit(self, make_event: Callable[[], dict]) -> None:
+        """Publish the event make_event() builds; built only when somebody listens, so a
+        million-route batch with no subscriber formats nothing."""
+        if not self.listeners:
+            return
+        if self.depth:
+            self._events.append(make_event())
+        else:               # a change made outside any transaction (the data plane learning)
+            self._publish([make_event()])
+
+    def _publish(self, events: list[dict]) -> None:
+        for listener in self.listeners:
+            listener(events)
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self):
+        """Nestable.  The outermost commits (publishing the held-back events) or rolls back;
+        an inner one is a savepoint: if it fails, only its own changes are undone, so a batch
+        can tolerate a failed op without keeping half of it."""
+        if self.depth == 0:
+            self._undo, self._events = [], []
+        mark, event_mark = len(self._undo), len(self._events)
+        self.depth += 1
+        try:
+            yield
+        except BaseException:
+            self.depth -= 1
+            self._rollback_to(mark)
+            del self._events[event_mark:]
+            if self.depth == 0:
+                self._undo, self._events = None, []
+            raise
+        self.depth -= 1
+        if self.depth == 0:
+            self._undo, events, self._events = None, self._events, []
+            if events:
+                self._publish(events)
+
+    def _rollback_to(self, mark: int) -> None:
+        undo = self._undo
+        while len(undo) > mark:
+            fn, args = undo.pop()
+            fn(*args)

@@ -1,0 +1,366 @@
+"""The control vocabulary mapped onto the state model: one handler per ioctl request, routing
+message type and sysctl, each with its typed arguments (spec §7).
+
+Handlers take the request's args map and return a result (or a Stream of rows for dumps); they
+raise KernelError for anything the kernel would refuse, including arguments of the wrong type.
+The server runs every request inside a transaction, so a failing handler changes nothing.
+"""
+from __future__ import annotations
+
+import time
+
+from plebconf.rpc import protocol
+from plebconf.rpc.constants import (
+    AF_INET, AF_INET6, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
+)
+
+from .state.errors import KernelError
+from .state.inet import aton, embed_scope, is_scoped6, ntoa, pton6, strip_scope
+from .state.stack import Stack, mac_text
+
+AFS = {"inet": AF_INET, "inet6": AF_INET6}
+
+
+class Stream:
+    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+
+# -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
+_MISSING = object()
+
+
+def _get(args: dict, name: str, kind, default=_MISSING):
+    value = args.get(name, default)
+    if type(value) is kind or (value is default and default is not _MISSING):
+        return value
+    if value is _MISSING:
+        raise KernelError(EINVAL, f"missing argument '{name}'")
+    raise KernelError(EINVAL, f"argument '{name}' must be {kind.__name__}")
+
+
+def _af(args: dict) -> int:
+    af = AFS.get(args.get("af", "inet"))
+    if af is None:
+        raise KernelError(EINVAL, "af must be inet or inet6")
+    return af
+
+
+class Syscalls:
+    def __init__(self, stack: Stack, pid: int, started: float | None = None):
+        self.stack = stack
+        self.pid = pid
+        self.started = started or time.time()
+        self.ops = {
+            "hello": self.hello,
+            "ioctl": self.ioctl,
+            "rtmsg": self.rtmsg,
+            "sysctl": self.sysctl,
+            "llmsg": self.llmsg,
+        }
+        self.ioctls = {
+            "SIOCIFCREATE2": self.ifcreate, "SIOCIFDESTROY": self.ifdestroy,
+            "SIOCSIFNAME": self.ifname, "SIOCSIFFLAGS": self.ifflags,
+            "SIOCSIFMTU": self.ifmtu, "SIOCSIFMETRIC": self.ifmetric,
+            "SIOCSIFDESCR": self.ifdescr, "SIOCSIFLLADDR": self.iflladdr,
+            "SIOCSIFCAP": self.ifcap, "SIOCAIFGROUP": self.ifaddgroup,
+            "SIOCDIFGROUP": self.ifdelgroup, "SIOCSIFINFO_IN6": self.ifnd6,
+            "SIOCAIFADDR": self.aifaddr, "SIOCDIFADDR": self.difaddr,
+            "SIOCAIFADDR_IN6": self.aifaddr6, "SIOCDIFADDR_IN6": self.difaddr6,
+        }
+        self.rtmsgs = {"RTM_ADD": self.rt_add, "RTM_DELETE": self.rt_delete,
+                       "RTM_CHANGE": self.rt_change, "RTM_GET": self.rt_get}
+        self.dumps = {"NET_RT_DUMP": self.rt_dump, "NET_RT_FLAGS": self.ll_dump,
+                      "NET_RT_IFLIST": self.if_list}
+        self.llmsgs = {"RTM_ADD": self.ll_add, "RTM_DELETE": self.ll_delete,
+                       "RTM_GET": self.ll_get}
+
+    # -- classification (read-only peers may run only these) ---------------------------------
+    def is_mutating(self, op: str, args: dict) -> bool:
+        if op in ("hello", "subscribe"):
+            return False
+        if op == "rtmsg" or op == "llmsg":
+            return args.get("type") != "RTM_GET"
+        if op == "sysctl":
+            return args.get("name") not in self.dumps and "value" in args
+        return True
+
+    def hello(self, args):
+        return {"version": protocol.VERSION, "pid": self.pid,
+                "ops": sorted(set(self.ops) | {"batch", "subscribe"}),
+                "ioctls": sorted(self.ioctls), "started": self.started,
+                "interfaces": [ifp.name for ifp in self.stack.ifaces]}
+
+    def dispatch(self, op: str, args) -> object:
+        handler = self.ops.get(op)
+        if handler is None:
+            raise KernelError(EOPNOTSUPP, f"unknown op '{op}'")
+        if not isinstance(args, dict):
+            raise KernelError(EINVAL, "args must be a map")
+        return handler(args)
+
+    @staticmethod
+    def _pick(table: dict, key, what: str):
+        handler = table.get(key) if isinstance(key, str) else None
+        if handler is None:
+            raise KernelError(EINVAL, f"unknown {what} '{key}'")
+        return handler
+
+    # -- addresses -----------------------------------------------------------------------------
+    def addr4(self, text) -> int:
+        if not isinstance(text, str):
+            raise KernelError(EINVAL, "address must be a string")
+        return aton(text)
+
+    def addr6(self, text) -> int:
+        """IPv6 text, with an optional %ifname zone, to a table key (zone embedded)."""
+        if not isinstance(text, str):
+            raise KernelError(EINVAL, "address must be a string")
+        addr, _, zone = text.partition("%")
+        value = pton6(addr)
+        if zone:
+            value = embed_scope(value, self.stack.ifunit(zone).index)
+        return value
+
+    def addr(self, af: int, text) -> int:
+        return self.addr4(text) if af == AF_INET else self.addr6(text)
+
+    # -- ioctl ---------------------------------------------------------------------------------
+    def ioctl(self, args):
+        return self._pick(self.ioctls, args.get("req"), "ioctl")(args)
+
+    def ifcreate(self, args):
+        params = _get(args, "params", dict, {})
+        return {"ifname": self.stack.if_create(_get(args, "ifname", str), params)}
+
+    def ifdestroy(self, args):
+        self.stack.if_destroy(_get(args, "ifname", str))
+
+    def ifname(self, args):
+        self.stack.if_rename(_get(args, "ifname", str), _get(args, "newname", str))
+
+    def ifflags(self, args):
+        self.stack.if_setflags(_get(args, "ifname", str), _get(args, "set", int, 0),
+                               _get(args, "clear", int, 0))
+
+    def ifmtu(self, args):
+        self.stack.if_setmtu(_get(args, "ifname", str), _get(args, "mtu", int))
+
+    def ifmetric(self, args):
+        self.stack.if_setmetric(_get(args, "ifname", str), _get(args, "metric", int))
+
+    def ifdescr(self, args):
+        self.stack.if_setdescr(_get(args, "ifname", str), _get(args, "descr", str))
+
+    def iflladdr(self, args):
+        text = _get(args, "lladdr", str)
+        try:
+            mac = bytes(int(part, 16) for part in text.split(":"))
+        except ValueError:
+            raise KernelError(EINVAL) from None
+        self.stack.if_setlladdr(_get(args, "ifname", str), mac)
+
+    def ifcap(self, args):
+        self.stack.if_setcaps(_get(args, "ifname", str), _get(args, "set", int, 0),
+                              _get(args, "clear", int, 0))
+
+    def ifaddgroup(self, args):
+        self.stack.if_addgroup(_get(args, "ifname", str), _get(args, "group", str))
+
+    def ifdelgroup(self, args):
+        self.stack.if_delgroup(_get(args, "ifname", str), _get(args, "group", str))
+
+    def ifnd6(self, args):
+        self.stack.if_setnd6(_get(args, "ifname", str), _get(args, "set", int, 0),
+                             _get(args, "clear", int, 0))
+
+    def aifaddr(self, args):
+        """{ifname, addr, plen, broadcast?, dstaddr?}"""
+        broadcast = _get(args, "broadcast", str, None)
+        dst = _get(args, "dstaddr", str, None)
+        self.stack.in_aifaddr(_get(args, "ifname", str), self.addr4(args.get("addr")),
+                              _get(args, "plen", int),
+                              self.addr4(broadcast) if broadcast is not None else None,
+                              self.addr4(dst) if dst is not None else None)
+
+    def difaddr(self, args):
+        """{ifname, addr?}; no addr: the first IPv4 address."""
+        addr = _get(args, "addr", str, None)
+        self.stack.in_difaddr(_get(args, "ifname", str),
+                              self.addr4(addr) if addr is not None else None)
+
+    def aifaddr6(self, args):
+        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?}"""
+        dst = _get(args, "dstaddr", str, None)
+        self.stack.in6_aifaddr(_get(args, "ifname", str), self.addr6(args.get("addr")),
+                               _get(args, "plen", int, 64), _get(args, "flags", int, 0),
+                               _get(args, "pltime", int, 0), _get(args, "vltime", int, 0),
+                               strip_scope(self.addr6(dst))[0] if dst is not None else None)
+
+    def difaddr6(self, args):
+        self.stack.in6_difaddr(_get(args, "ifname", str), self.addr6(args.get("addr")))
+
+    # -- rtmsg ---------------------------------------------------------------------------------
+    def rtmsg(self, args):
+        return self._pick(self.rtmsgs, args.get("type"), "routing message type")(args)
+
+    def _route_args(self, args):
+        """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}."""
+        af = _af(args)
+        width = 32 if af == AF_INET else 128
+        dst = self.addr(af, args.get("dst"))
+        plen = _get(args, "plen", int, None)
+        plen = width if plen is None else plen
+        gateway = _get(args, "gateway", str, None)
+        gw_ifname = None
+        if gateway is not None and _get(args, "iface", bool, False):
+            gw_ifname, gateway = gateway, None
+        elif gateway is not None:
+            gateway = self.addr(af, gateway)
+        return af, dst, plen, gateway, gw_ifname
+
+    def _expire(self, args):
+        rel = _get(args, "expire", int, None)
+        return None if rel is None else (self.stack.clock() + rel if rel else 0)
+
+    # add/delete/change answer nothing but success: route(8) prints what it was given, and a
+    # million-route batch should not carry a million replies back
+    def rt_add(self, args):
+        af, dst, plen, gateway, gw_ifname = self._route_args(args)
+        if len(args) > 5:       # type, af, dst, plen, gateway: the common case stops here
+            self.stack.rt_add(
+                af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, RTF_STATIC),
+                _get(args, "ifp", str, None), _get(args, "mtu", int, 0),
+                _get(args, "hopcount", int, 0), self._expire(args) or 0,
+                _get(args, "weight", int, 1))
+        else:
+            self.stack.rt_add(af, dst, plen, gateway, gw_ifname)
+
+    def rt_delete(self, args):
+        af, dst, plen, gateway, gw_ifname = self._route_args(args)
+        self.stack.rt_delete(af, dst, plen, gateway, gw_ifname,
+                             _get(args, "flags", int, RTF_PINNED))
+
+    def rt_change(self, args):
+        af, dst, plen, gateway, gw_ifname = self._route_args(args)
+        self.stack.rt_change(
+            af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, None),
+            _get(args, "ifp", str, None), _get(args, "mtu", int, None),
+            _get(args, "hopcount", int, None), self._expire(args),
+            _get(args, "weight", int, None))
+
+    def rt_get(self, args):
+        """{af, dst, plen?}: longest match, or the exact prefix when plen is given."""
+        af = _af(args)
+        dst = self.addr(af, args.get("dst"))
+        route = self.stack.rt_get(af, dst, _get(args, "plen", int, None))
+        return self.stack.route_info(af, route)
+
+    # -- llmsg (arp, ndp) ------------------------------------------------------------------------
+    def llmsg(self, args):
+        return self._pick(self.llmsgs, args.get("type"), "neighbour message type")(args)
+
+    def ll_add(self, args):
+        """{af, addr, mac, flags?, temp?, ifname?}"""
+        af = _af(args)
+        text = _get(args, "mac", str)
+        try:
+            mac = bytes(int(part, 16) for part in text.split(":"))
+        except ValueError:
+            raise KernelError(EINVAL) from None
+        entry = self.stack.ll_set(af, strip_scope(self.addr(af, args.get("addr")))[0], mac,
+                                  _get(args, "flags", int, RTF_STATIC),
+                                  _get(args, "temp", bool, False), _get(args, "ifname", str, None))
+        return self.stack.ll_info(entry)
+
+    def ll_delete(self, args):
+        af = _af(args)
+        entry = self.stack.ll_delete(af, strip_scope(self.addr(af, args.get("addr")))[0],
+                                     _get(args, "ifname", str, None))
+        return self.stack.ll_info(entry)
+
+    def ll_get(self, args):
+        af = _af(args)
+        addr = strip_scope(self.addr(af, args.get("addr")))[0]
+        for ifp in self.stack.ifaces:
+            entry = self.stack.ll_table(af, ifp).get(addr)
+            if entry is not None:
+                return self.stack.ll_info(entry)
+        raise KernelError(ESRCH)
+
+    # -- sysctl ----------------------------------------------------------------------------------
+    def sysctl(self, args):
+        name = _get(args, "name", str)
+        dump = self.dumps.get(name)
+        if dump is not None:
+            return dump(args)
+        if "value" in args:
+            self.stack.sysctl_set(name, args["value"])
+        if name not in self.stack.sysctl:
+            raise KernelError(2, f"unknown oid '{name}'")
+        return self.stack.sysctl[name]
+
+    def rt_dump(self, args):
+        """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order."""
+        want = args.get("af")
+        afs = [AF_INET, AF_INET6] if want is None else [_af(args)]
+        return Stream(self._route_rows(afs))
+
+    def _route_rows(self, afs):
+        stack = self.stack
+        now = stack.clock()
+        for af in afs:
+            family = "inet" if af == AF_INET else "inet6"
+            key_text = ntoa if af == AF_INET else (lambda k: stack.key_text(AF_INET6, k))
+            for paths in stack.rt[af].walk():
+                for r in paths:
+                    ifp = r.ifp
+                    yield (family, key_text(r.dst), r.plen,
+                           key_text(r.gateway) if r.flags & 2 else f"link#{r.gateway}",
+                           r.flags, ifp.name, int(r.expire - now) if r.expire else 0,
+                           r.mtu or ifp.mtu, r.weight, r.nhidx)
+
+    def ll_dump(self, args):
+        """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""
+        af = _af(args)
+        ifname = _get(args, "ifname", str, None)
+        ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
+        rows = [self.stack.ll_info(entry) for ifp in ifaces
+                for entry in self.stack.ll_table(af, ifp).values()]
+        return Stream(rows)
+
+    def if_list(self, args):
+        """Every interface with its addresses, in creation order (or one: {ifname})."""
+        ifname = _get(args, "ifname", str, None)
+        ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
+        return [self.if_info(ifp) for ifp in ifaces]
+
+    def if_info(self, ifp) -> dict:
+        stack = self.stack
+        addrs = []
+        for a in ifp.addrs:
+            text = ntoa if a.af == AF_INET else (
+                lambda v: stack.key_text(AF_INET6, embed_scope(v, ifp.index)
+                                         if is_scoped6(v) else v))
+            addrs.append({
+                "af": "inet" if a.af == AF_INET else "inet6", "addr": text(a.addr),
+                "plen": a.plen,
+                "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
+                "dstaddr": text(a.dst) if a.dst is not None else None,
+                "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+            })
+        t = ifp.iftype
+        return {
+            "index": ifp.index, "name": ifp.name, "kind": t.name, "cloner": ifp.cloner,
+            "flags": stack.oper_flags(ifp), "mtu": ifp.mtu, "metric": ifp.metric,
+            "mac": mac_text(ifp.mac) if ifp.mac else None,
+            "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
+            "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
+            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
+            "drv_status": ifp.drv_status, "params": dict(ifp.params),
+            "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
+                               "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
+            "addrs": addrs,
+        }

@@ -1,0 +1,36 @@
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from plebnet_core.spawn import spawn_stack
+
+
+def need_root(what: str = "network namespaces and TAP devices") -> None:
+    """Skip without root, except in CI, where every test must run."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run as root: this test needs {what}")
+        pytest.skip(f"needs root for {what}")
+
+
+@pytest.fixture
+def sockdir():
+    path = tempfile.mkdtemp(prefix="pleb-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(sockdir):
+    """A real plebnet process with vnet0 (no wire) and lo0."""
+    running = spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(stack):
+    with stack.client() as c:
+        yield c

@@ -1,0 +1,334 @@
+"""The control RPC against a real plebnet process over its real unix socket."""
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+
+import msgpack
+import pytest
+
+from plebconf.rpc import protocol
+from plebconf.rpc.client import Client, ConnectError, RpcError
+from plebconf.rpc.constants import (
+    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPERM, EPROTO, RTM_ADD,
+    RTM_IFINFO, RTM_NEWADDR,
+)
+from plebnet_core.spawn import StackStartError, spawn_stack
+from tests.conftest import need_root
+
+ADD_ADDR = ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2", "plen": 24}]
+
+
+def dump(c):
+    """Everything a listing shows: interfaces, routes, ARP, NDP, switches."""
+    return (c.sysctl("NET_RT_IFLIST"), c.sysctl("NET_RT_DUMP"),
+            c.sysctl("NET_RT_FLAGS", af="inet"), c.sysctl("NET_RT_FLAGS", af="inet6"),
+            c.sysctl("net.inet.ip.forwarding"))
+
+
+def raw(stack):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(stack.path)
+    return s
+
+
+def read_frame(s):
+    buf = b""
+    while len(buf) < 4:
+        buf += s.recv(4 - len(buf))
+    (n,) = protocol.HEADER.unpack(buf)
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    return protocol.decode(body)
+
+
+def test_socket_is_private_and_named_by_pid(stack):
+    st = os.lstat(stack.path)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert os.path.basename(stack.path) == str(stack.pid)
+
+
+def test_hello(client, stack):
+    info = client.server
+    assert info["version"] == protocol.VERSION and info["pid"] == stack.pid
+    assert {"ioctl", "rtmsg", "sysctl", "batch", "subscribe"} <= set(info["ops"])
+    assert info["interfaces"] == ["vnet0", "lo0"]
+
+
+def test_call_and_errno(client):
+    client.call(*ADD_ADDR)
+    route = client.rtmsg("RTM_GET", af="inet", dst="10.0.0.77")
+    assert (route["dst"], route["plen"], route["gateway"], route["ifname"]) == (
+        "10.0.0.0", 24, "link#1", "vnet0")
+    with pytest.raises(RpcError) as exc:
+        client.ioctl("SIOCDIFADDR", ifname="vnet0", addr="10.9.9.9")
+    assert exc.value.errno == EADDRNOTAVAIL
+    with pytest.raises(RpcError) as exc:
+        client.rtmsg("RTM_ADD", af="inet", dst="10.5.0.0", plen=16, gateway="192.0.2.1")
+    assert exc.value.errno == ENETUNREACH
+
+
+def test_pipelining_replies_in_order(client):
+    requests = [("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"})] * 500
+    requests.insert(250, ("ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "1.2.3.4"}))
+    results = client.pipeline(requests)
+    assert len(results) == 501
+    assert isinstance(results[250], RpcError) and results[250].errno == EADDRNOTAVAIL
+    assert all(r["dst"] == "127.0.0.1" for i, r in enumerate(results) if i != 250)
+
+
+def test_sixteen_concurrent_clients(stack):
+    errors = []
+
+    def work(n):
+        try:
+            with stack.client() as c:
+                for i in range(50):
+                    c.rtmsg("RTM_ADD", af="inet", dst=f"10.{n}.{i}.0", plen=24, gateway="lo0",
+                            iface=True)
+                    assert c.rtmsg("RTM_GET", af="inet", dst=f"10.{n}.{i}.1")["plen"] == 24
+        except Exception as exc:  # collected: a thread's assert must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with stack.client() as c:
+        rows = c.sysctl("NET_RT_DUMP", af="inet")
+    assert len(rows) == 16 * 50 + 1
+
+
+def test_oversized_frame_gets_error_and_stack_survives(stack):
+    s = raw(stack)
+    s.sendall(protocol.HEADER.pack(protocol.MAX_FRAME + 1) + b"x" * 100)
+    reply = read_frame(s)
+    assert reply["errno"] == E2BIG and "exceeds" in reply["msg"]
+    s.close()
+    with stack.client() as c:
+        assert c.server["pid"] == stack.pid
+
+
+def test_garbage_frames_get_error_replies_connection_stays(stack):
+    s = raw(stack)
+    for body in (b"\xc1\xc1\xc1", msgpack.packb([1, 2, 3]), msgpack.packb("hello"), b""):
+        s.sendall(protocol.HEADER.pack(len(body)) + body)
+        assert read_frame(s)["errno"] == EPROTO
+    s.sendall(protocol.encode({"id": 7, "op": "ioctl", "args": "not a map"}))
+    assert read_frame(s) == {"id": 7, "errno": EINVAL, "msg": "args must be a map"}
+    s.sendall(protocol.encode({"id": 8, "op": "ioctl", "args": {"req": "SIOCSIFMTU",
+                                                                 "ifname": 5, "mtu": "x"}}))
+    assert read_frame(s)["errno"] == EINVAL
+    s.sendall(protocol.encode({"id": 9, "op": "hello", "args": {}}))
+    assert read_frame(s)["result"]["pid"] == stack.pid
+    s.close()
+
+
+def test_unknown_op(client):
+    with pytest.raises(RpcError) as exc:
+        client.call("reboot", {})
+    assert exc.value.errno == EOPNOTSUPP and "reboot" in exc.value.msg
+    assert client.call("hello", {"version": 1})["pid"]
+
+
+def test_batch_rollback_leaves_state_identical(client):
+    client.call(*ADD_ADDR)
+    before = dump(client)
+    ops = [
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap"}],
+        ["ioctl", {"req": "SIOCAIFADDR", "ifname": "tap0", "addr": "10.7.0.1", "plen": 24}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 16,
+                   "gateway": "10.0.0.1"}],
+        ["sysctl", {"name": "net.inet.ip.forwarding", "value": 1}],
+        ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "10.0.0.2"}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 16,
+                   "gateway": "10.0.0.1"}],         # fails: the address went
+    ]
+    with pytest.raises(RpcError) as exc:
+        client.batch(ops)
+    assert exc.value.index == 5 and exc.value.errno == ENETUNREACH
+    assert dump(client) == before
+
+
+def test_batch_tolerated_errno_and_results(client):
+    results = client.batch([
+        ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0"}, [EADDRNOTAVAIL]],
+        ADD_ADDR,
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap"}],
+    ])
+    assert results == [{"errno": EADDRNOTAVAIL, "msg": "Can't assign requested address"},
+                       None, {"ifname": "tap0"}]
+
+
+def test_batch_in_several_frames_is_atomic(client, monkeypatch):
+    import plebconf.rpc.client as client_mod
+    monkeypatch.setattr(client_mod, "PART_OPS", 100)
+    client.call(*ADD_ADDR)
+    ops = [["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"10.{i // 256}.{i % 256}.0",
+                      "plen": 24, "gateway": "10.0.0.1"}] for i in range(1, 1000)]
+    ops.append(["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 24,
+                          "gateway": "10.0.0.1"}])       # duplicate: EEXIST
+    before = client.sysctl("NET_RT_DUMP")
+    with pytest.raises(RpcError) as exc:
+        client.batch(ops)
+    assert exc.value.errno == EEXIST and exc.value.index == 999
+    assert client.sysctl("NET_RT_DUMP") == before
+    client.batch(ops[:-1])
+    assert len(client.sysctl("NET_RT_DUMP", af="inet")) == 3 + 999   # 10/24, 10.0.0.2, 127.0.0.1
+
+
+def test_large_dump_is_streamed_in_chunks(client):
+    client.call(*ADD_ADDR)
+    client.batch([["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"20.{i >> 8}.{i & 255}.0",
+                             "plen": 24, "gateway": "10.0.0.1"}] for i in range(20000)])
+    chunks = list(client.stream("sysctl", {"name": "NET_RT_DUMP", "af": "inet"}))
+    assert len(chunks) > 1 and all(len(c) <= protocol.CHUNK_ROWS for c in chunks)
+    rows = [row for chunk in chunks for row in chunk]
+    assert len(rows) == 20000 + 3
+    assert [r[1] for r in rows[:2]] == ["10.0.0.0", "10.0.0.2"]     # walk order
+
+
+def test_subscribe_receives_another_clients_changes(stack):
+    with stack.client() as watcher, stack.client() as actor:
+        events = watcher.subscribe()
+        actor.call(*ADD_ADDR)
+        actor.ioctl("SIOCSIFFLAGS", ifname="vnet0", clear=1)
+        got = [next(events) for _ in range(4)]
+    assert [e["type"] for e in got] == [RTM_NEWADDR, RTM_IFINFO, RTM_ADD, RTM_ADD]
+    assert got[0]["addr"] == "10.0.0.2" and got[0]["ifname"] == "vnet0"
+    assert [e["route"]["dst"] for e in got[2:]] == ["10.0.0.0", "10.0.0.2"]
+
+
+def test_failed_change_publishes_nothing(stack):
+    with stack.client() as watcher, stack.client() as actor:
+        events = watcher.subscribe()
+        with pytest.raises(RpcError):
+            actor.batch([ADD_ADDR, ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
+                                               "addr": "1.1.1.1"}]])
+        actor.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+        assert next(events)["type"] == RTM_IFINFO     # the mtu change, nothing before it
+
+
+def _as_nobody(path, code):
+    """Run code in a child that dropped root for nobody; return its output."""
+    prog = ("import os, socket\nfrom plebconf.rpc import protocol\n"
+            f"os.setgid(65534); os.setuid(65534)\n{code}")
+    return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
+                          env={**os.environ, "SOCKPATH": path}, timeout=30)
+
+
+def test_other_uid_is_refused(stack, sockdir):
+    need_root("dropping privileges to another uid")
+    os.chmod(sockdir, 0o755)
+    os.chmod(stack.path, 0o666)     # even with the file mode open, credentials decide
+    out = _as_nobody(stack.path, """
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ['SOCKPATH'])
+s.sendall(protocol.encode({'id': 1, 'op': 'hello', 'args': {}}))
+data = s.recv(65536)
+print(protocol.decode(data[4:]))
+""")
+    assert "'errno': 1" in out.stdout and "permission denied" in out.stdout, out.stderr
+    with stack.client() as c:
+        assert c.server["pid"] == stack.pid
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "foreign-socket", "live-stack"])
+def test_precreated_path_makes_stack_refuse(sockdir, kind):
+    # the stack's pid is not known before it starts: plant at every pid it could get next
+    # by running it in a child whose pid we learn first via a fixed wrapper
+    target = os.path.join(sockdir, "planted")
+    wrapper = (
+        "import os,sys\n"
+        "path=os.path.join(sys.argv[1], str(os.getpid()))\n"
+        "kind=sys.argv[2]\n"
+        "if kind=='file': open(path,'w').close()\n"
+        "elif kind=='symlink': os.symlink(sys.argv[3], path)\n"
+        "elif kind in ('foreign-socket','live-stack'):\n"
+        "    import socket; s=socket.socket(socket.AF_UNIX); s.bind(path); s.listen(1)\n"
+        "    if kind=='foreign-socket': os.chown(path, 65534, 65534)\n"
+        "    globals()['keep']=s\n"
+        "from plebnet_core.main import main\n"
+        "sys.argv=['plebnet','--sockdir',sys.argv[1]]\n"
+        "main()\n")
+    if kind == "foreign-socket":
+        need_root("chown to another uid")
+    proc = subprocess.run([sys.executable, "-c", wrapper, sockdir, kind, target],
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 1
+    assert "refusing to start" in proc.stderr
+    assert not os.path.exists(target)      # a symlink's target was not created
+
+
+def test_stale_socket_of_ours_is_replaced(sockdir):
+    wrapper = (
+        "import os,sys,socket\n"
+        "path=os.path.join(sys.argv[1], str(os.getpid()))\n"
+        "s=socket.socket(socket.AF_UNIX); s.bind(path); s.close()\n"   # bound, nobody listens
+        "from plebnet_core.main import main\n"
+        "sys.argv=['plebnet','--sockdir',sys.argv[1]]\n"
+        "main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, sockdir], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    line = proc.stdout.readline()
+    assert line.startswith(f"plebnet: ready pid {proc.pid} ")
+    proc.terminate()
+    proc.wait(10)
+    assert not os.path.exists(os.path.join(sockdir, str(proc.pid)))
+
+
+def test_client_messages(sockdir):
+    with pytest.raises(ConnectError, match=r"no stack with pid 999999 \(no socket at .*999999\)"):
+        Client.connect(pid=999999, directory=sockdir)
+
+
+def test_client_refuses_impostor_socket(sockdir):
+    """A socket at <sockdir>/<pid> served by another process is not talked to."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(os.path.join(sockdir, "4242"))
+    s.listen(1)
+    with pytest.raises(ConnectError, match="not stack 4242: refusing"):
+        Client.connect(pid=4242, directory=sockdir)
+    s.close()
+
+
+def test_sigterm_removes_socket(sockdir):
+    running = spawn_stack([], sockdir=sockdir)
+    assert os.path.exists(running.path)
+    assert running.stop() == 0
+    assert not os.path.exists(running.path)
+
+
+def test_daemon_prints_pid_once_accepting(sockdir):
+    out = subprocess.run([sys.executable, "-m", "plebnet_core", "--daemon", "--sockdir",
+                          sockdir], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    pid = int(out.stdout.strip())
+    try:
+        with Client.connect(pid=pid, directory=sockdir) as c:
+            assert c.server["pid"] == pid
+    finally:
+        os.kill(pid, 15)
+
+
+def test_bad_nic_backend_fails_start(sockdir):
+    with pytest.raises(StackStartError, match="backend 'bogus' is not available"):
+        spawn_stack(["--nic", "vnet0=bogus"], sockdir=sockdir)
+
+
+def test_ps_lists_running_stacks_and_skips_stale(stack, sockdir):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(os.path.join(sockdir, "1"))      # stale: nobody listens
+    s.close()
+    out = subprocess.run([sys.executable, "-m", "plebconf", "--sockdir", sockdir, "ps"],
+                         capture_output=True, text=True, env=stack.env(), timeout=30)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "    PID      UPTIME  INTERFACES"
+    assert len(lines) == 2 and lines[1].split()[0] == str(stack.pid)
+    assert lines[1].endswith("  vnet0 lo0")

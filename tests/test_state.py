@@ -1,0 +1,350 @@
+"""The state model alone: one test per kernel rule of spec §1.3, §3.4 and §6."""
+import pytest
+
+from plebconf.rpc.constants import (
+    AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, ENXIO, ESRCH,
+    IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_PINNED,
+    RTF_REJECT, RTF_STATIC, RTF_UP, RTM_ADD, RTM_NEWADDR,
+)
+from plebnet_core.state.errors import KernelError
+from plebnet_core.state.inet import aton, pton6
+from plebnet_core.state.stack import Stack
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def st(clock):
+    s = Stack(clock=clock, pid=42)
+    s.if_attach("vnet0", "vnet")
+    s.if_attach("vnet1", "vnet")
+    s.if_attach("lo0", "lo")
+    return s
+
+
+def routes(s, af=AF_INET):
+    """(destination/len, gateway, flags, netif) of every path, in walk order."""
+    out = []
+    for paths in s.rt[af].walk():
+        for r in paths:
+            info = s.route_info(af, r)
+            out.append((f"{info['dst']}/{info['plen']}", info["gateway"], info["flags"],
+                        info["ifname"]))
+    return out
+
+
+def inet(s, name):
+    return [(a.addr, a.plen) for a in s.by_name[name].addrs if a.af == AF_INET]
+
+
+def errno_of(fn, *args, **kw):
+    with pytest.raises(KernelError) as exc:
+        fn(*args, **kw)
+    return exc.value.errno
+
+
+A, B, C = aton("10.0.0.2"), aton("10.0.0.3"), aton("10.0.1.2")
+
+
+def test_fresh_stack_has_lo0_addresses_and_routes(st):
+    assert [(a.af, a.plen) for a in st.by_name["lo0"].addrs] == [
+        (AF_INET, 8), (AF_INET6, 128), (AF_INET6, 64)]
+    assert routes(st) == [("127.0.0.1/32", "link#3", RTF_UP | RTF_HOST | RTF_PINNED, "lo0")]
+    assert routes(st, AF_INET6) == [
+        ("::1/128", "link#3", RTF_UP | RTF_HOST | RTF_STATIC | RTF_PINNED, "lo0"),
+        ("fe80::%lo0/64", "link#3", RTF_UP | RTF_PINNED, "lo0"),
+        ("fe80::1%lo0/128", "link#3", RTF_UP | RTF_HOST | RTF_STATIC | RTF_PINNED, "lo0"),
+    ]
+
+
+def test_address_add_creates_prefix_and_loopback_routes_and_marks_up(st):
+    st.in_aifaddr("vnet0", A, 24)
+    ifp = st.by_name["vnet0"]
+    assert ifp.flags & IFF_UP and ifp.flags & IFF_RUNNING
+    assert routes(st)[:2] == [
+        ("10.0.0.0/24", "link#1", RTF_UP | RTF_PINNED, "vnet0"),
+        ("10.0.0.2/32", "link#1", RTF_UP | RTF_HOST | RTF_STATIC | RTF_PINNED, "lo0"),
+    ]
+    assert ifp.addrs[0].broadcast == aton("10.0.0.255")
+
+
+def test_alias_appends_in_order(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.in_aifaddr("vnet0", C, 24)
+    st.in_aifaddr("vnet0", B, 32)
+    assert inet(st, "vnet0") == [(A, 24), (C, 24), (B, 32)]
+
+
+def test_replace_first_is_delete_first_then_append(st):
+    """ifconfig's non-alias form = SIOCDIFADDR(first) + SIOCAIFADDR: new address at the tail."""
+    st.in_aifaddr("vnet0", A, 24)
+    st.in_aifaddr("vnet0", C, 24)
+    st.in_difaddr("vnet0", None)
+    st.in_aifaddr("vnet0", B, 24)
+    assert inet(st, "vnet0") == [(C, 24), (B, 24)]
+
+
+def test_readd_same_address_moves_to_tail_with_new_mask(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.in_aifaddr("vnet0", C, 24)
+    st.in_aifaddr("vnet0", A, 16)
+    assert inet(st, "vnet0") == [(C, 24), (A, 16)]
+    assert ("10.0.0.0/16", "link#1", RTF_UP | RTF_PINNED, "vnet0") in routes(st)
+
+
+def test_delete_missing_address_is_eaddrnotavail(st):
+    assert errno_of(st.in_difaddr, "vnet0", A) == EADDRNOTAVAIL
+    assert errno_of(st.in_difaddr, "vnet0", None) == EADDRNOTAVAIL
+
+
+def test_unknown_interface_is_enxio(st):
+    assert errno_of(st.in_aifaddr, "vnet9", A, 24) == ENXIO
+
+
+def test_broadcast_rules(st):
+    st.in_aifaddr("vnet0", A, 31)
+    st.in_aifaddr("vnet1", C, 32)
+    assert st.by_name["vnet0"].addrs[0].broadcast == 0xFFFFFFFF
+    assert st.by_name["vnet1"].addrs[0].broadcast == C
+
+
+def test_slash32_on_broadcast_interface_only_gets_the_loopback_route(st):
+    st.in_aifaddr("vnet0", A, 32)
+    assert [r for r in routes(st) if r[0].startswith("10.")] == [
+        ("10.0.0.2/32", "link#1", RTF_UP | RTF_HOST | RTF_STATIC | RTF_PINNED, "lo0")]
+
+
+def test_same_prefix_on_second_address_adds_no_second_prefix_route(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.in_aifaddr("vnet1", B, 24)
+    prefix = [r for r in routes(st) if r[0] == "10.0.0.0/24"]
+    assert prefix == [("10.0.0.0/24", "link#1", RTF_UP | RTF_PINNED, "vnet0")]
+
+
+def test_prefix_route_handed_over_when_owner_address_goes(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.in_aifaddr("vnet1", B, 24)
+    st.in_difaddr("vnet0", A)
+    assert [r for r in routes(st) if r[0] == "10.0.0.0/24"] == [
+        ("10.0.0.0/24", "link#2", RTF_UP | RTF_PINNED, "vnet1")]
+
+
+def test_address_removal_removes_its_routes_including_static(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("192.168.0.0"), 16, gateway=aton("10.0.0.1"))
+    st.in_difaddr("vnet0", A)
+    assert routes(st) == [("127.0.0.1/32", "link#3", RTF_UP | RTF_HOST | RTF_PINNED, "lo0")]
+
+
+def test_longest_prefix_match(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.1.0.0"), 16, gateway=aton("10.0.0.1"))
+    st.rt_add(AF_INET, aton("10.1.2.0"), 24, gateway=aton("10.0.0.9"))
+    st.rt_add(AF_INET, 0, 0, gateway=aton("10.0.0.254"))
+    assert st.rt_get(AF_INET, aton("10.1.2.3")).gateway == aton("10.0.0.9")
+    assert st.rt_get(AF_INET, aton("10.1.9.3")).gateway == aton("10.0.0.1")
+    assert st.rt_get(AF_INET, aton("8.8.8.8")).gateway == aton("10.0.0.254")
+    assert st.rt_get(AF_INET, aton("10.1.0.0"), 16).gateway == aton("10.0.0.1")
+
+
+def test_route_add_masks_destination_and_marks_hosts(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.1.2.3"), 16, gateway=aton("10.0.0.1"))
+    st.rt_add(AF_INET, aton("10.9.9.9"), 32, gateway=aton("10.0.0.1"))
+    got = {r[0]: r[2] for r in routes(st)}
+    assert got["10.1.0.0/16"] == RTF_UP | RTF_GATEWAY | RTF_STATIC
+    assert got["10.9.9.9/32"] == RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_STATIC
+
+
+def test_multipath_different_gateways_and_eexist_rules(st):
+    st.in_aifaddr("vnet0", A, 24)
+    net = aton("10.1.0.0")
+    st.rt_add(AF_INET, net, 16, gateway=aton("10.0.0.1"))
+    st.rt_add(AF_INET, net, 16, gateway=aton("10.0.0.5"))
+    assert len(st.rt[AF_INET].exact(net, 16)) == 2
+    assert errno_of(st.rt_add, AF_INET, net, 16, gateway=aton("10.0.0.1")) == EEXIST
+    # an interface (non-gateway) route cannot join a multipath group
+    assert errno_of(st.rt_add, AF_INET, aton("10.0.0.0"), 24, gateway=aton("10.0.0.7")) == EEXIST
+    st.rt_delete(AF_INET, net, 16, gateway=aton("10.0.0.1"))
+    assert [r.gateway for r in st.rt[AF_INET].exact(net, 16)] == [aton("10.0.0.5")]
+
+
+def test_route_errnos(st):
+    st.in_aifaddr("vnet0", A, 24)
+    assert errno_of(st.rt_add, AF_INET, aton("10.5.0.0"), 16, gateway=aton("192.0.2.1")) == ENETUNREACH
+    assert errno_of(st.rt_add, AF_INET, aton("10.5.0.0"), 16) == EINVAL
+    assert errno_of(st.rt_add, AF_INET, aton("10.5.0.0"), 16, gateway=aton("10.0.0.1"),
+                    flags=RTF_STATIC | RTF_BLACKHOLE | RTF_REJECT) == EINVAL
+    assert errno_of(st.rt_delete, AF_INET, aton("10.5.0.0"), 16) == ESRCH
+    assert errno_of(st.rt_change, AF_INET, aton("10.5.0.0"), 16, gateway=aton("10.0.0.1")) == ESRCH
+    assert errno_of(st.rt_get, AF_INET, aton("192.0.2.1")) == ESRCH
+    # a pinned interface route needs RTF_PINNED to go (route(8) always sends it)
+    assert errno_of(st.rt_delete, AF_INET, aton("10.0.0.0"), 24) == EADDRINUSE
+    st.rt_delete(AF_INET, aton("10.0.0.0"), 24, flags=RTF_PINNED)
+
+
+def test_blackhole_and_reject_go_via_lo0_with_gateway_flag(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.66.0.0"), 16, gateway=aton("10.0.0.1"),
+              flags=RTF_STATIC | RTF_BLACKHOLE)
+    st.rt_add(AF_INET, aton("10.67.0.0"), 16, gateway=aton("10.0.0.1"),
+              flags=RTF_STATIC | RTF_REJECT)
+    got = {r[0]: r for r in routes(st)}
+    assert got["10.66.0.0/16"] == ("10.66.0.0/16", "127.0.0.1",
+                                   RTF_UP | RTF_GATEWAY | RTF_STATIC | RTF_BLACKHOLE, "lo0")
+    assert got["10.67.0.0/16"][1:] == ("127.0.0.1",
+                                       RTF_UP | RTF_GATEWAY | RTF_REJECT | RTF_STATIC, "lo0")
+
+
+def test_interface_down_keeps_static_and_loopback_routes(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.1.0.0"), 16, gateway=aton("10.0.0.1"))
+    st.rt_add(AF_INET, aton("10.2.0.0"), 16, gateway=aton("10.0.0.1"), flags=0)  # -nostatic
+    st.if_setflags("vnet0", clear=IFF_UP)
+    names = [r[0] for r in routes(st)]
+    assert "10.0.0.0/24" not in names and "10.2.0.0/16" not in names
+    assert "10.1.0.0/16" in names and "10.0.0.2/32" in names
+    assert not st.by_name["vnet0"].flags & (IFF_UP | IFF_RUNNING)
+    st.if_setflags("vnet0", set_=IFF_UP)
+    assert "10.0.0.0/24" in [r[0] for r in routes(st)]
+
+
+def test_change_gateway_and_flags(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.1.0.0"), 16, gateway=aton("10.0.0.1"))
+    st.rt_change(AF_INET, aton("10.1.0.0"), 16, gateway=aton("10.0.0.9"),
+                 flags=RTF_STATIC | RTF_BLACKHOLE)
+    r = st.rt_get(AF_INET, aton("10.1.0.0"), 16)
+    assert r.gateway == aton("10.0.0.9") and r.flags & RTF_BLACKHOLE
+
+
+def test_interface_route_with_iface_gateway(st):
+    st.in_aifaddr("vnet0", A, 24)
+    st.rt_add(AF_INET, aton("10.8.0.0"), 16, gw_ifname="vnet0")
+    assert ("10.8.0.0/16", "link#1", RTF_UP | RTF_STATIC, "vnet0") in routes(st)
+
+
+def test_failed_op_in_transaction_changes_nothing(st):
+    st.in_aifaddr("vnet0", A, 24)
+    before = (routes(st), inet(st, "vnet0"), [i.name for i in st.ifaces])
+    with pytest.raises(KernelError):
+        with st.transaction():
+            st.in_aifaddr("vnet0", C, 24)
+            st.if_create("tap")
+            st.rt_add(AF_INET, aton("10.1.0.0"), 16, gateway=aton("10.0.0.1"))
+            st.in_difaddr("vnet0", A)
+            st.rt_add(AF_INET, aton("10.3.0.0"), 16, gateway=aton("10.0.0.1"))  # ENETUNREACH now
+    assert (routes(st), inet(st, "vnet0"), [i.name for i in st.ifaces]) == before
+
+
+def test_savepoint_tolerates_a_failing_inner_op(st):
+    with st.transaction():
+        with pytest.raises(KernelError):
+            with st.transaction():
+                st.in_aifaddr("vnet0", A, 24)
+                st.in_difaddr("vnet0", B)
+        st.in_aifaddr("vnet1", C, 24)
+    assert inet(st, "vnet0") == [] and inet(st, "vnet1") == [(C, 24)]
+
+
+def test_events_published_only_on_commit(st):
+    seen = []
+    st.journal.listeners.append(seen.extend)
+    with pytest.raises(KernelError):
+        with st.transaction():
+            st.in_aifaddr("vnet0", A, 24)
+            st.in_difaddr("vnet0", B)
+    assert seen == []
+    st.in_aifaddr("vnet0", A, 24)
+    kinds = [e["type"] for e in seen]
+    assert kinds.count(RTM_NEWADDR) == 1 and kinds.count(RTM_ADD) == 2  # prefix + loopback
+
+
+def test_cloners_create_destroy_rename(st):
+    assert st.if_create("tap") == "tap0"
+    assert st.if_create("tap") == "tap1"
+    assert st.if_create("vxlan5") == "vxlan5"
+    assert errno_of(st.if_create, "tap0") == EEXIST
+    assert errno_of(st.if_create, "vnet") == EINVAL
+    assert errno_of(st.if_destroy, "lo0") == EINVAL
+    assert errno_of(st.if_destroy, "vnet0") == EINVAL
+    st.in_aifaddr("tap0", aton("10.9.0.1"), 24)
+    st.if_destroy("tap0")
+    assert "tap0" not in st.by_name and "10.9.0.0/24" not in [r[0] for r in routes(st)]
+    st.if_rename("tap1", "uplink")
+    assert st.by_name["uplink"].groups == ["tap"]
+    assert errno_of(st.if_rename, "uplink", "vnet0") == EEXIST
+
+
+def test_mtu_and_description_limits(st):
+    assert errno_of(st.if_setmtu, "vnet0", 0) == EINVAL
+    st.if_setmtu("vnet0", 9000)
+    assert st.by_name["vnet0"].mtu == 9000
+    assert errno_of(st.if_setdescr, "vnet0", "x" * 2000) == 63
+
+
+def test_ipv6_link_local_default_and_tentative_until_dad(st, clock):
+    st.in6_aifaddr("vnet0", pton6("2001:db8::1"), 64)
+    addrs = st.by_name["vnet0"].addrs_of(AF_INET6)
+    # manual configuration cleared IFDISABLED and brought the EUI-64 link-local
+    assert [(hex(a.addr >> 112), a.plen, a.scopeid) for a in addrs] == [
+        ("0xfe80", 64, 1), ("0x2001", 64, 0)]
+    assert all(a.flags & IN6_IFF_TENTATIVE for a in addrs)
+    clock.now += 1.5
+    st.tick(clock.now)
+    assert not any(a.flags & IN6_IFF_TENTATIVE for a in addrs)
+    got = [r[0] for r in routes(st, AF_INET6)]
+    assert "2001:db8::/64" in got and "fe80::%vnet0/64" in got
+
+
+def test_arp_static_published_temp_and_expiry(st, clock):
+    st.in_aifaddr("vnet0", A, 24)
+    st.ll_set(AF_INET, aton("10.0.0.5"), b"\x02\0\0\0\0\x05")
+    st.ll_set(AF_INET, aton("10.0.0.6"), b"\x02\0\0\0\0\x06", temp=True)
+    ifp = st.by_name["vnet0"]
+    st.ll_learn(AF_INET, ifp, aton("10.0.0.7"), b"\x02\0\0\0\0\x07", create=True)
+    info = {e["addr"]: e for e in map(st.ll_info, ifp.llinfo.values())}
+    assert info["10.0.0.2"]["flags"] & RTF_PINNED and info["10.0.0.2"]["expire"] is None
+    assert info["10.0.0.5"]["expire"] is None
+    assert info["10.0.0.6"]["expire"] == 1200
+    assert info["10.0.0.7"]["expire"] == 1200
+    # a learned reply never overwrites a static entry
+    st.ll_learn(AF_INET, ifp, aton("10.0.0.5"), b"\x02\0\0\0\0\xff", create=True)
+    assert ifp.llinfo[aton("10.0.0.5")].mac == b"\x02\0\0\0\0\x05"
+    clock.now += 1199
+    st.tick(clock.now)
+    assert aton("10.0.0.7") in ifp.llinfo
+    clock.now += 1
+    st.tick(clock.now)
+    assert sorted(ifp.llinfo) == [aton("10.0.0.2"), aton("10.0.0.5")]
+    assert errno_of(st.ll_set, AF_INET, aton("192.0.2.1"), b"\x02\0\0\0\0\x01") == ENETUNREACH
+
+
+def test_interface_down_purges_dynamic_arp(st):
+    st.in_aifaddr("vnet0", A, 24)
+    ifp = st.by_name["vnet0"]
+    st.ll_set(AF_INET, aton("10.0.0.5"), b"\x02\0\0\0\0\x05")
+    st.ll_learn(AF_INET, ifp, aton("10.0.0.7"), b"\x02\0\0\0\0\x07", create=True)
+    st.if_setflags("vnet0", clear=IFF_UP)
+    assert sorted(ifp.llinfo) == [aton("10.0.0.2"), aton("10.0.0.5")]
+
+
+def test_lookup_among_many_routes(st):
+    st.in_aifaddr("vnet0", A, 24)
+    gw = aton("10.0.0.1")
+    with st.transaction():
+        for i in range(5000):
+            st.rt_add(AF_INET, (20 << 24) | (i << 8), 24, gateway=gw)
+    assert st.rt_get(AF_INET, (20 << 24) | (4321 << 8) | 7).dst == (20 << 24) | (4321 << 8)
+    assert len(st.rt[AF_INET]) == 5000 + 3
