@@ -34,3 +34,23 @@ def stack(sockdir):
 def client(stack):
     with stack.client() as c:
         yield c
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(stack, *argv, wrapper: bool = False, input: str | None = None, env=None):
+    """Run `plebconf TOOL ARGS` (or scripts/TOOL ARGS when wrapper) against a running stack;
+    returns the CompletedProcess (text stdout/stderr, returncode)."""
+    import subprocess
+    import sys
+    full_env = stack.env() if stack is not None else dict(os.environ)
+    full_env["PYTHON"] = sys.executable
+    full_env["PYTHONPATH"] = ROOT
+    full_env.update(env or {})
+    if wrapper:
+        cmd = [os.path.join(ROOT, "scripts", argv[0]), *argv[1:]]
+    else:
+        cmd = [sys.executable, "-m", "plebconf", *argv]
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, input=input,
+                          timeout=60)
