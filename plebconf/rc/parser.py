@@ -258,6 +258,8 @@ class _Lexer:
         self.skip_continuations()
         c = self.peek()
         if c == "(":
+            if self.peek(1) == "(":
+                raise self.error("arithmetic expansion is not supported")
             raise self.error("command substitution is not supported")
         if c == "{":
             return self.braced(quoted)

@@ -155,7 +155,10 @@ class Context:
 
     def eval_args(self, value: Value, text: str | None = None) -> list[str]:
         """Words of `eval cmd <text>` (text defaults to the value's own text)."""
-        return eval_words(value.text if text is None else text, self.vars, value.file, value.line)
+        try:
+            return eval_words(value.text if text is None else text, self.vars, value.file, value.line)
+        except RcSyntaxError as e:  # say which variable, not only where
+            raise RcSyntaxError(e.file, e.line, f"${value.name}: {e.message}") from None
 
 
 def builtin(name: str, text: str = "") -> Value:
