@@ -81,13 +81,14 @@ def has_aliases(ctx, ifn: str, af: str) -> bool:
     return bool(_entries(_tokens(ctx, ifn, af), af))
 
 
-_RANGE = {"inet": re.compile(r"[0-9]-[0-9]"), "inet6": re.compile(r"[0-9a-zA-Z]-[0-9a-zA-Z]")}
+# network.subr hands an entry to the range expander when this matches (then rejects "--").
+_RANGE = re.compile(r"[0-9a-fA-F]-")
 _MASK_KEYWORD = {"inet": "netmask", "inet6": "prefixlen"}
 
 
 def _entry_commands(ctx, ifn: str, af: str, words: list[str], origin: Value) -> list[list[str]]:
     addr, exargs = words[1], words[2:]
-    if af not in _RANGE or not _RANGE[af].search(addr):
+    if af not in _MASK_KEYWORD or not _RANGE.search(addr):
         return [["ifconfig", ifn, *words, "alias"]]
     if "--" in " ".join(words[1:]):
         ctx.warn(f"${origin.name}: invalid range specification '{addr}' ignored.")
