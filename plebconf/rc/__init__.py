@@ -6,6 +6,8 @@
     for step in p.steps: step.argv, step.var, step.file, step.line, step.tolerate_error
     p.warnings
 
+    from plebconf.rc.save import save, RunningConfig   # running config -> rc.conf text
+
 See parser.py (sh subset), plan.py (Step/Plan, order, origins), netif.py,
 ifalias.py, routing.py, static_arp.py (one module per rc.d piece) and save.py.
 """

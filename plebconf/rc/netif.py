@@ -23,6 +23,9 @@ from .plan import Context, builtin, ifs_split, sanitize_ifname
 # Pseudo-arguments removed from ifconfig_IF before eval (network.subr ifconfig_getargs).
 PSEUDO_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp", "noauto", "wpa", "hostap"})
 DHCP_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp"})
+# Pseudo-arguments that start a daemon on FreeBSD: the stack has none of them.
+UNSUPPORTED_ARGS = {"dhcp": "DHCP", "syncdhcp": "DHCP", "nosyncdhcp": "DHCP",
+                    "wpa": "WPA", "hostap": "HOSTAP"}
 # Interfaces that never get address families (network.subr noafif).
 NOAF_PREFIXES = ("pflog", "pfsync", "usbus", "an", "ath", "ipw", "ipfw", "iwi", "iwn",
                  "ral", "wi", "wl", "wpi")
@@ -171,10 +174,10 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
 
     v = raw_args(ctx, ifn)
     if v is not None:
-        for word in ifs_split(v.text):
-            if word.lower() in DHCP_ARGS | {"wpa", "hostap"} and not _unit_of(ifn, NODHCP_PREFIXES):
-                what = "DHCP" if word.lower() in DHCP_ARGS else word.upper()
-                ctx.warn(f"${v.name}: {what} is not supported; ignored.")
+        if not _unit_of(ifn, NODHCP_PREFIXES):
+            for word in ifs_split(v.text):
+                if word.lower() in UNSUPPORTED_ARGS:
+                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; ignored.")
         args = strip_pseudo(v.text)
         if args:
             ctx.emit(["ifconfig", ifn, *ctx.eval_args(v, args)], v)

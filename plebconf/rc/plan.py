@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 
 from .parser import RcSyntaxError, Value, eval_words
 
-__all__ = ["Step", "Plan", "plan", "checkyesno", "DEFAULTS", "sanitize_ifname", "ifs_split"]
+__all__ = ["Step", "Plan", "plan", "checkyesno", "DEFAULTS", "sanitize_ifname", "ifs_split",
+           "Context", "builtin", "RcSyntaxError"]
 
 BUILTIN = "<builtin>"
 DEFAULTS_FILE = "<defaults>"
@@ -187,5 +188,3 @@ def hostname_start(ctx: Context) -> None:
     if v is not None and v.text:
         ctx.emit(["hostname", v.text], v)
 
-
-__all__ += ["RcSyntaxError", "Context", "builtin"]
