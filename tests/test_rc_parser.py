@@ -115,7 +115,7 @@ def test_parse_files_in_order_skipping_missing(tmp_path):
     local = tmp_path / "rc.conf.local"
     conf.write_text('hostname="one"\nifconfig_vnet0="inet 10.0.0.2/24"\n')
     local.write_text('hostname="two.$ifconfig_vnet0"\n')
-    rc = parse_files([conf, tmp_path / "missing", local])
+    rc = parse_files([conf, tmp_path / "missing", local, conf])
     assert rc["hostname"] == Value("hostname", "two.inet 10.0.0.2/24", str(local), 1)
     assert rc["ifconfig_vnet0"] == Value("ifconfig_vnet0", "inet 10.0.0.2/24", str(conf), 2)
     assert rc.files == [str(conf), str(local)]

@@ -419,6 +419,16 @@ def test_range_expansion_inet6():
     ] + FWD_OFF
 
 
+def test_ipv4_addrs_are_inet_aliases_with_ranges():
+    p = run('ipv4_addrs_vnet0="10.0.0.1/24 10.0.1.5-6/24"\n')
+    assert p.argvs == LO0 + [
+        ["ifconfig", "vnet0", "inet", "10.0.0.1/24", "alias"],
+        ["ifconfig", "vnet0", "inet", "10.0.1.5/24", "alias"],
+        ["ifconfig", "vnet0", "inet", "10.0.1.6/32", "alias"],
+    ] + FWD_OFF
+    assert {(s.var, s.where) for s in p.steps[2:5]} == {("ipv4_addrs_vnet0", "rc.conf:1")}
+
+
 def test_range_too_large_inet():
     # As network.subr: addresses low..low+max+1 are generated, then the warning
     # says exactly which part was processed.

@@ -389,11 +389,14 @@ def parse_text(text: str, file: str = "rc.conf", into: RcVars | None = None) -> 
 
 
 def parse_files(paths: Iterable[str | os.PathLike]) -> RcVars:
-    """Source each file in order (later assignments win); unreadable files are skipped
-    like rc.subr's source_rc_confs does. `RcVars.files` lists the files read."""
+    """Source each file in order (later assignments win); unreadable files and repeats
+    are skipped like rc.subr's source_rc_confs does. `RcVars.files` lists the files read.
+    (rc_conf_files set inside a file is not followed: the caller chooses the files.)"""
     rc = RcVars()
     for path in paths:
         path = os.fspath(path)
+        if path in rc.files:  # source_rc_confs reads each file once
+            continue
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
