@@ -287,8 +287,7 @@ def test_ipv6_after_ifconfig_if_and_before_up():
         ["ifconfig", "vnet0", "up"],
         ["ifconfig", "vnet0", "inet6", "accept_rtadv", "up"],
     ] + FWD_OFF
-    assert p.warnings == ["vnet0: rtsol (router solicitation) is not supported; "
-                          "addresses come only from router advertisements the stack receives."]
+    assert p.warnings == ["vnet0: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent."]
 
 
 @pytest.mark.parametrize("value", ["2001:db8::2/64", "::2/64", "fe80::1%vnet0"])

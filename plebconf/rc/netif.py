@@ -218,8 +218,7 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
     if inet6 and ipv6_autoconfif(ctx, ifn):
         v6 = raw_args(ctx, ifn, "_ipv6") or ctx.if_var(ifn, "ipv6_ifconfig_IF")
         ctx.emit(["ifconfig", ifn, "inet6", "accept_rtadv", "up"], v6)
-        ctx.warn(f"{ifn}: rtsol (router solicitation) is not supported; "
-                 "addresses come only from router advertisements the stack receives.")
+        ctx.warn(f"{ifn}: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent.")
         configured = configured or v6
 
     if dhcpif(ctx, ifn) and configured is None:
