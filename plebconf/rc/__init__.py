@@ -1,0 +1,19 @@
+"""rc.conf support: parse rc.conf files, plan the rc.d network start as tool command lines.
+
+    from plebconf.rc import parse_files, plan
+    rcvars = parse_files(["/etc/rc.conf", "/etc/rc.conf.local"])
+    p = plan(rcvars, live_interfaces=["lo0", "vnet0"])
+    for step in p.steps: step.argv, step.var, step.file, step.line, step.tolerate_error
+    p.warnings
+
+    from plebconf.rc.save import save, RunningConfig   # running config -> rc.conf text
+
+See parser.py (sh subset), plan.py (Step/Plan, order, origins), netif.py,
+ifalias.py, routing.py, static_arp.py (one module per rc.d piece) and save.py.
+"""
+
+from .parser import RcSyntaxError, RcVars, Value, eval_words, parse_files, parse_text
+from .plan import DEFAULTS, Plan, Step, checkyesno, plan
+
+__all__ = ["RcSyntaxError", "RcVars", "Value", "eval_words", "parse_files", "parse_text",
+           "DEFAULTS", "Plan", "Step", "checkyesno", "plan"]

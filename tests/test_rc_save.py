@@ -1,0 +1,290 @@
+"""save(config) -> rc.conf text; plan() of that text rebuilds config.
+
+The round trip applies the planned command lines to a tiny model of a freshly
+started stack (lo0 and the NICs present, unconfigured) that knows just the
+FreeBSD rules these command lines rely on: a non-alias `inet` address replaces
+the interface's first IPv4 address, an IPv4 address sets IFF_UP, re-adding an
+existing address moves it to the end.
+"""
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plebconf.rc import parse_text, plan
+from plebconf.rc.save import ArpEntry, Interface, Route, RunningConfig, is_auto_inet6, save
+
+
+# --- the model -------------------------------------------------------------------------------
+
+def apply(argvs, live):
+    cfg = RunningConfig(interfaces=[Interface(name) for name in live])
+    byname = {i.name: i for i in cfg.interfaces}
+    for argv in argvs:
+        tool, args = argv[0], argv[1:]
+        if tool == "hostname":
+            cfg.hostname = args[0]
+        elif tool == "sysctl":
+            key, value = args[0].split("=")
+            attr = {"net.inet.ip.forwarding": "ip_forwarding",
+                    "net.inet6.ip6.forwarding": "ip6_forwarding"}[key]
+            setattr(cfg, attr, value == "1")
+        elif tool == "arp":
+            assert args[0] == "-S"
+            cfg.arp.append(ArpEntry(args[1], args[2], pub="pub" in args[3:]))
+        elif tool == "route":
+            cfg.routes.append(parse_route(args))
+        elif tool == "ifconfig":
+            name, rest = args[0], args[1:]
+            if rest[:1] == ["create"]:
+                new = Interface(name, cloner=re.match(r"\D+", name).group(), create_args=tuple(rest[1:]))
+                cfg.interfaces.append(new)
+                byname[name] = new
+            elif rest[:1] == ["name"]:
+                iface = byname.pop(name)
+                iface.name = rest[1]
+                byname[iface.name] = iface
+            else:
+                ifconfig(byname[name], rest)
+        else:
+            raise AssertionError(argv)
+    return cfg
+
+
+def ifconfig(iface, args):
+    af, addr, alias = "inet", None, False
+    words = iter(args)
+    for w in words:
+        if w in ("inet", "inet6"):
+            af = w
+        elif w == "alias":
+            alias = True
+        elif w == "up":
+            iface.up = True
+        elif w == "mtu":
+            iface.mtu = int(next(words))
+        elif w == "description":
+            iface.description = next(words)
+        elif w == "-ifdisabled":
+            pass
+        else:
+            assert addr is None, args
+            a, _, plen = w.partition("/")
+            addr = (a, int(plen))
+    if addr is None:
+        return
+    addrs = iface.inet if af == "inet" else iface.inet6
+    if af == "inet" and not alias and addrs:
+        addrs.pop(0)
+    for old in [x for x in addrs if x[0] == addr[0]]:
+        addrs.remove(old)
+    addrs.append(addr)
+    if af == "inet":
+        iface.up = True
+
+
+def parse_route(args):
+    assert args[0] == "add"
+    args = args[1:]
+    inet6 = args[:1] == ["-inet6"]
+    if inet6:
+        args = args[1:]
+    if args[0] == "default":
+        dest, plen, args = ("::" if inet6 else "0.0.0.0"), 0, args[1:]
+    elif args[0] == "-host":
+        dest, plen, args = args[1], 128 if inet6 else 32, args[2:]
+    else:
+        assert args[0] == "-net"
+        dest, plen = args[1].split("/")
+        plen, args = int(plen), args[2:]
+    r = Route(dest, plen)
+    if args[0] == "-iface":
+        r.interface, args = args[1], args[2:]
+    else:
+        r.gateway, args = args[0], args[1:]
+    r.blackhole = "-blackhole" in args
+    r.reject = "-reject" in args
+    return r
+
+
+def roundtrip(cfg):
+    text = save(cfg)
+    live = [i.name for i in cfg.interfaces if i.cloner is None]
+    p = plan(parse_text(text), live, implicit_routes=False)
+    assert p.warnings == []
+    return text, apply(p.argvs, live)
+
+
+def normalized(cfg):
+    interfaces = {}
+    for i in cfg.interfaces:
+        i6 = [(a, n) for a, n in i.inet6 if not is_auto_inet6(i.name, a)]
+        interfaces[i.name] = (i.cloner, i.create_args, i.description, i.inet, i6, i.up, i.mtu)
+    return (cfg.hostname, interfaces, sorted(map(repr, cfg.routes)), cfg.arp,
+            cfg.ip_forwarding, cfg.ip6_forwarding)
+
+
+# --- a worked example ---------------------------------------------------------------------------
+
+EXAMPLE = RunningConfig(
+    hostname="gw.example.org",
+    interfaces=[
+        Interface("lo0", inet=[("127.0.0.1", 8)], inet6=[("::1", 128), ("fe80::1", 64)], up=True),
+        Interface("vnet0", description='uplink "A" $1', inet=[("10.0.0.2", 24), ("10.0.0.3", 32)],
+                  inet6=[("fe80::1:2", 64), ("2001:db8::2", 64), ("2001:db8::3", 64)], up=True,
+                  mtu=9000),
+        Interface("vnet1", up=True),
+        Interface("vnet2", description="spare"),
+        Interface("tap0", cloner="tap", inet=[("172.16.0.1", 30)], up=True),
+        Interface("wan", cloner="vxlan", create_args=("vxlanid", "42", "vxlanlocal", "10.0.0.2"),
+                  inet=[("192.0.2.2", 24)], up=True),
+    ],
+    routes=[
+        Route("0.0.0.0", 0, gateway="192.0.2.1"),
+        Route("10.1.0.0", 16, gateway="10.0.0.254"),
+        Route("10.2.0.0", 16, interface="vnet0"),
+        Route("10.3.0.1", 32, gateway="10.0.0.253", blackhole=True),
+        Route("2001:db8:9::", 48, gateway="2001:db8::1"),
+        Route("::", 0, gateway="fe80::1%vnet0"),
+    ],
+    arp=[ArpEntry("10.0.0.1", "02:00:00:00:00:01"), ArpEntry("10.0.0.9", "02:00:00:00:00:09", pub=True)],
+    ip_forwarding=True,
+)
+
+
+def test_save_example_text():
+    assert save(EXAMPLE) == """\
+# rc.conf(5) written by plebconf from the running configuration.
+hostname="gw.example.org"
+cloned_interfaces="tap0 vxlan0"
+create_args_vxlan0="vxlanid 42 vxlanlocal 10.0.0.2"
+ifconfig_vxlan0_name="wan"
+ifconfig_vnet0="inet 10.0.0.2/24 mtu 9000"
+ifconfig_vnet0_ipv6="inet6 2001:db8::2/64"
+ifconfig_vnet0_alias0="inet 10.0.0.3/32"
+ifconfig_vnet0_alias1="inet6 2001:db8::3/64"
+ifconfig_vnet0_descr="uplink \\"A\\" \\$1"
+ifconfig_vnet1="up"
+ifconfig_vnet2_descr="spare"
+ifconfig_tap0="inet 172.16.0.1/30"
+ifconfig_wan="inet 192.0.2.2/24"
+static_routes="r0 r1 r2"
+route_r0="-net 10.1.0.0/16 10.0.0.254"
+route_r1="-net 10.2.0.0/16 -iface vnet0"
+route_r2="-host 10.3.0.1 10.0.0.253 -blackhole"
+defaultrouter="192.0.2.1"
+ipv6_static_routes="r0"
+ipv6_route_r0="-net 2001:db8:9::/48 2001:db8::1"
+ipv6_defaultrouter="fe80::1%vnet0"
+gateway_enable="YES"
+static_arp_pairs="a0 a1"
+static_arp_a0="10.0.0.1 02:00:00:00:00:01"
+static_arp_a1="10.0.0.9 02:00:00:00:00:09 pub"
+"""
+
+
+def test_save_example_round_trips():
+    _, rebuilt = roundtrip(EXAMPLE)
+    assert normalized(rebuilt) == normalized(EXAMPLE)
+
+
+def test_lo0_without_127_0_0_1_is_saved_explicitly():
+    cfg = RunningConfig(interfaces=[Interface("lo0", inet=[("127.0.0.2", 8)], inet6=[("::1", 128)],
+                                              up=True)])
+    text, rebuilt = roundtrip(cfg)
+    assert 'ifconfig_lo0="inet 127.0.0.2/8"' in text.splitlines()
+    assert normalized(rebuilt) == normalized(cfg)
+    cfg.interfaces[0].inet = []
+    text, rebuilt = roundtrip(cfg)
+    assert 'ifconfig_lo0="up"' in text.splitlines()
+    assert normalized(rebuilt) == normalized(cfg)
+
+
+def test_down_interface_with_addresses_is_noted():
+    cfg = RunningConfig(interfaces=[Interface("lo0", inet=[("127.0.0.1", 8)], up=True),
+                                    Interface("vnet0", inet=[("10.0.0.2", 24)], up=False)])
+    assert save(cfg).splitlines()[:3] == [
+        "# rc.conf(5) written by plebconf from the running configuration.",
+        "# note: vnet0 is down, but rc.conf brings configured interfaces up.",
+        'ifconfig_vnet0="inet 10.0.0.2/24"',
+    ]
+
+
+# --- property: any representable configuration round-trips ---------------------------------
+
+def _unique(strategy, n):
+    return st.lists(strategy, min_size=0, max_size=n, unique_by=lambda x: x[0])
+
+
+ipv4 = st.tuples(st.ip_addresses(v=4).map(str), st.integers(0, 32))
+ipv6 = st.tuples(st.ip_addresses(v=6).filter(lambda a: not a.is_link_local and "." not in str(a))
+                 .map(str), st.integers(0, 128))
+description = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                      max_size=12)
+
+
+@st.composite
+def interfaces(draw):
+    names = ["lo0"] + draw(st.lists(st.sampled_from(["vnet0", "vnet1", "vnet2"]), unique=True))
+    clones = draw(st.lists(st.sampled_from([("tap", "tap0"), ("tap", "tap1"), ("vxlan", "vxlan0"),
+                                            ("tap", "uplink"), ("vxlan", "my-lan.5")]),
+                           unique_by=lambda c: c[1], max_size=3))
+    addrs4 = iter(draw(_unique(ipv4, 12)))
+    addrs6 = iter(draw(_unique(ipv6, 12)))
+    out = []
+    for name, cloner in [(n, None) for n in names] + [(n, c) for c, n in clones]:
+        i = Interface(name, cloner=cloner)
+        if cloner:
+            i.create_args = tuple(draw(st.lists(st.from_regex(r"[a-z0-9.]{1,6}", fullmatch=True),
+                                                max_size=3)))
+        i.inet = [a for a, _ in zip(addrs4, range(draw(st.integers(0, 3))))]
+        i.inet6 = [a for a, _ in zip(addrs6, range(draw(st.integers(0, 3))))]
+        if name == "lo0" and draw(st.booleans()):
+            i.inet.insert(0, ("127.0.0.1", 8))
+        i.mtu = draw(st.none() | st.integers(576, 9000))
+        i.description = draw(description)
+        # rc.conf brings every configured interface (and lo0) up
+        i.up = bool(i.inet or i.inet6 or i.mtu is not None or name == "lo0") or draw(st.booleans())
+        out.append(i)
+    return out
+
+
+@st.composite
+def routes(draw):
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        inet6 = draw(st.booleans())
+        dest, plen = draw(ipv6 if inet6 else ipv4)
+        if plen == 0:
+            dest = "::" if inet6 else "0.0.0.0"
+        r = Route(dest, plen)
+        if draw(st.booleans()):
+            r.interface = draw(st.sampled_from(["vnet0", "lo0"]))
+        else:
+            r.gateway = draw(ipv6 if inet6 else ipv4)[0]
+        flag = draw(st.sampled_from([None, "blackhole", "reject"]))
+        if flag:
+            setattr(r, flag, True)
+        out.append(r)
+    return out
+
+
+configs = st.builds(
+    RunningConfig,
+    hostname=st.from_regex(r"([a-z][a-z0-9-]{0,8}(\.[a-z]{1,5}){0,2})?", fullmatch=True),
+    interfaces=interfaces(),
+    routes=routes(),
+    arp=st.lists(st.builds(ArpEntry, ip=ipv4.map(lambda a: a[0]),
+                           mac=st.from_regex(r"02(:[0-9a-f]{2}){5}", fullmatch=True),
+                           pub=st.booleans()), max_size=3),
+    ip_forwarding=st.booleans(),
+    ip6_forwarding=st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(configs)
+def test_any_representable_config_round_trips(cfg):
+    _, rebuilt = roundtrip(cfg)
+    assert normalized(rebuilt) == normalized(cfg)
