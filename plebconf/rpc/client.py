@@ -79,7 +79,12 @@ class Client:
 
     def hello(self) -> dict:
         try:
-            info = self.call("hello", {"version": protocol.VERSION})
+            try:
+                info = self.call("hello", {"version": protocol.VERSION})
+            except (BrokenPipeError, ConnectionResetError):
+                # refused at accept: the stack wrote why and closed before our hello arrived
+                self._check(self.receive())
+                raise
         except RpcError as exc:
             if exc.errno == EPERM:
                 raise ConnectError(f"{self.path}: {exc.msg}") from None
