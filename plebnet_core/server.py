@@ -9,6 +9,7 @@ Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops be
 """
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import stat
@@ -110,6 +111,33 @@ class Connection:
         self.last_active = 0.0
         self.reading = True
         self.closed = False
+
+
+def _expand(entries):
+    """(index, op, args, tolerated errnos or None) for each op of a batch.  An entry is
+    [op, args], [op, args, [errno...]], or a run {"op", "args", "fields", "rows"}: one op over
+    many argument rows (args updated by zip(fields, row)), which decodes several times faster
+    than a map per op."""
+    index = 0
+    for entry in entries:
+        if type(entry) is dict:
+            op, base, fields, rows = (entry.get("op"), entry.get("args", {}),
+                                      entry.get("fields"), entry.get("rows"))
+            if type(base) is not dict or type(fields) is not list or type(rows) is not list:
+                raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+            for row in rows:
+                args = base.copy()
+                args.update(zip(fields, row))
+                yield index, op, args, None
+                index += 1
+            continue
+        if type(entry) is not list or not 2 <= len(entry) <= 3 or type(entry[1]) is not dict:
+            raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
+        tolerate = entry[2] if len(entry) == 3 else None
+        if tolerate is not None and type(tolerate) is not list:
+            raise KernelError(EINVAL, "tolerate must be a list of errnos")
+        yield index, entry[0], entry[1], tolerate
+        index += 1
 
 
 class ControlServer:
@@ -224,11 +252,15 @@ class ControlServer:
             if op == "batch":
                 self._batch(conn, rid, args)
                 return
-            if not conn.can_write and self.sys.is_mutating(op, args):
+            mutating = self.sys.is_mutating(op, args)
+            if not mutating:            # reads change nothing: no transaction to pay for
+                result = self.sys.dispatch(op, args)
+            elif not conn.can_write:
                 raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
                                          f"uid {conn.uid} may only read")
-            with self.stack.transaction():
-                result = self.sys.dispatch(op, args)
+            else:
+                with self.stack.transaction():
+                    result = self.sys.dispatch(op, args)
         except KernelError as exc:
             self._error(conn, rid, exc)
             return
@@ -239,7 +271,7 @@ class ControlServer:
         if isinstance(result, Stream):
             conn.streams.append((rid, iter(result.rows)))
             return
-        if self.on_change and self.sys.is_mutating(op, args):
+        if mutating and self.on_change:
             self.on_change(conn, op, args, result)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": result})
 
@@ -261,24 +293,22 @@ class ControlServer:
             return
         conn.batch = None
         results = []
-        dispatch = self.sys.dispatch
         index = 0
+        gc_was_on = gc.isenabled()
+        gc.disable()        # a big batch allocates millions of acyclic objects: don't scan them
         try:
             with self.stack.transaction():
-                for index, entry in enumerate(pending):
-                    if type(entry) is not list or not 2 <= len(entry) <= 3:
-                        raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
-                    op, op_args = entry[0], entry[1]
+                for index, op, op_args, tolerate in _expand(pending):
                     if op in ("batch", "subscribe"):
                         raise KernelError(EINVAL, f"'{op}' cannot be batched")
-                    if len(entry) == 2:     # any failure aborts the batch: no savepoint
-                        results.append(dispatch(op, op_args))
+                    if tolerate is None:        # any failure aborts the batch: no savepoint
+                        results.append(self.sys.dispatch(op, op_args))
                         continue
                     try:
                         with self.stack.transaction():
-                            results.append(dispatch(op, op_args))
+                            results.append(self.sys.dispatch(op, op_args))
                     except KernelError as exc:
-                        if not isinstance(entry[2], list) or exc.errno not in entry[2]:
+                        if exc.errno not in tolerate:
                             raise
                         results.append({"errno": exc.errno, "msg": str(exc)})
         except KernelError as exc:
@@ -288,6 +318,9 @@ class ControlServer:
             traceback.print_exc(file=sys.stderr)
             self._error(conn, rid, KernelError(EINVAL, "internal error"), index=index)
             return
+        finally:
+            if gc_was_on:
+                gc.enable()
         results = [r if not isinstance(r, Stream) else None for r in results]
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
