@@ -9,7 +9,6 @@ Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops be
 """
 from __future__ import annotations
 
-import gc
 import os
 import socket
 import stat
@@ -23,7 +22,7 @@ from plebconf.rpc.protocol import ProtocolError
 
 from .loop import EventLoop
 from .state.errors import KernelError
-from .syscalls import Stream, Syscalls
+from .syscalls import BatchError, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -111,33 +110,6 @@ class Connection:
         self.last_active = 0.0
         self.reading = True
         self.closed = False
-
-
-def _expand(entries):
-    """(index, op, args, tolerated errnos or None) for each op of a batch.  An entry is
-    [op, args], [op, args, [errno...]], or a run {"op", "args", "fields", "rows"}: one op over
-    many argument rows (args updated by zip(fields, row)), which decodes several times faster
-    than a map per op."""
-    index = 0
-    for entry in entries:
-        if type(entry) is dict:
-            op, base, fields, rows = (entry.get("op"), entry.get("args", {}),
-                                      entry.get("fields"), entry.get("rows"))
-            if type(base) is not dict or type(fields) is not list or type(rows) is not list:
-                raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
-            for row in rows:
-                args = base.copy()
-                args.update(zip(fields, row))
-                yield index, op, args, None
-                index += 1
-            continue
-        if type(entry) is not list or not 2 <= len(entry) <= 3 or type(entry[1]) is not dict:
-            raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
-        tolerate = entry[2] if len(entry) == 3 else None
-        if tolerate is not None and type(tolerate) is not list:
-            raise KernelError(EINVAL, "tolerate must be a list of errnos")
-        yield index, entry[0], entry[1], tolerate
-        index += 1
 
 
 class ControlServer:
@@ -292,36 +264,11 @@ class ControlServer:
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
         conn.batch = None
-        results = []
-        index = 0
-        gc_was_on = gc.isenabled()
-        gc.disable()        # a big batch allocates millions of acyclic objects: don't scan them
         try:
-            with self.stack.transaction():
-                for index, op, op_args, tolerate in _expand(pending):
-                    if op in ("batch", "subscribe"):
-                        raise KernelError(EINVAL, f"'{op}' cannot be batched")
-                    if tolerate is None:        # any failure aborts the batch: no savepoint
-                        results.append(self.sys.dispatch(op, op_args))
-                        continue
-                    try:
-                        with self.stack.transaction():
-                            results.append(self.sys.dispatch(op, op_args))
-                    except KernelError as exc:
-                        if exc.errno not in tolerate:
-                            raise
-                        results.append({"errno": exc.errno, "msg": str(exc)})
-        except KernelError as exc:
-            self._error(conn, rid, exc, index=index)
+            results = self.sys.run_batch(pending)
+        except BatchError as exc:
+            self._error(conn, rid, exc.error, index=exc.index)
             return
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
-            self._error(conn, rid, KernelError(EINVAL, "internal error"), index=index)
-            return
-        finally:
-            if gc_was_on:
-                gc.enable()
-        results = [r if not isinstance(r, Stream) else None for r in results]
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})
