@@ -2,7 +2,7 @@
 
     save(config: RunningConfig) -> str
     RunningConfig(hostname, interfaces: [Interface], routes: [Route], arp: [ArpEntry],
-                  ip_forwarding, ip6_forwarding)
+                  ndp: [ArpEntry], ip_forwarding, ip6_forwarding)
     Interface(name, cloner=None, create_args=(), description="", inet=[(addr, plen)],
               inet6=[(addr, plen)], up=False, mtu=None)
     Route(dest, prefixlen, gateway=None, interface=None, blackhole=False, reject=False)
@@ -23,7 +23,8 @@ attached NICs present, unconfigured):
 * IPv4/IPv6 default routes through a plain gateway become defaultrouter /
   ipv6_defaultrouter, other routes static_routes/route_rN and
   ipv6_static_routes/ipv6_route_rN in order;
-* ARP entries become static_arp_pairs/static_arp_aN; forwarding switches
+* ARP entries become static_arp_pairs/static_arp_aN, NDP entries
+  static_ndp_pairs/static_ndp_nN; forwarding switches
   gateway_enable/ipv6_gateway_enable (only when on: the default is off).
 
 What rc.conf cannot say is reported in comment lines at the top: rc brings every
@@ -78,6 +79,7 @@ class RunningConfig:
     interfaces: list[Interface] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
     arp: list[ArpEntry] = field(default_factory=list)
+    ndp: list[ArpEntry] = field(default_factory=list)   # static NDP entries (pub = proxy)
     ip_forwarding: bool = False
     ip6_forwarding: bool = False
 
@@ -117,6 +119,11 @@ def save(config: RunningConfig) -> str:
         w.set("static_arp_pairs", " ".join(names))
         for name, e in zip(names, config.arp):
             w.set(f"static_arp_{name}", " ".join([e.ip, e.mac] + (["pub"] if e.pub else [])))
+    if config.ndp:
+        names = [f"n{i}" for i in range(len(config.ndp))]
+        w.set("static_ndp_pairs", " ".join(names))
+        for name, e in zip(names, config.ndp):
+            w.set(f"static_ndp_{name}", " ".join([e.ip, e.mac] + (["proxy"] if e.pub else [])))
     header = ["# rc.conf(5) written by plebconf from the running configuration."]
     header += [f"# note: {n}" for n in w.notes]
     return "\n".join(header + w.lines) + "\n"
