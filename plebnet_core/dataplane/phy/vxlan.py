@@ -1,0 +1,94 @@
+"""Ethernet over UDP with VXLAN framing (RFC 7348): a virtual wire to a remote VTEP.
+
+The far end can be another plebnet or a Linux vxlan interface.  A plain UDP socket does it, so
+no privileges are needed (except to bind a port below 1024).
+"""
+from __future__ import annotations
+
+import errno
+import socket
+
+from ..wire import vxlan as vxlan_wire
+from .base import Device
+from .netns import netns as in_netns
+
+_HLEN = vxlan_wire.HEADER_LEN
+_FLAG_I = vxlan_wire.FLAG_I
+RECV_SIZE = 65536
+
+
+class VxlanDevice(Device):
+    kind = "vxlan"
+
+    def __init__(self, name: str, *, vni: int, local: tuple[str, int],
+                 remote: tuple[str, int], netns: str | None = None, any_source: bool = False):
+        """Bind UDP `local` (addr, port), send to `remote` (addr, port) with VNI `vni`.
+
+        Datagrams from an address other than remote's are dropped unless any_source is set
+        (the source port is not checked: Linux picks it per flow).  netns: open the socket in
+        that network namespace.
+        """
+        super().__init__(name)
+        self._hdr = vxlan_wire.header(vni)  # raises WireError on a bad VNI
+        self.vni = vni
+        family = socket.AF_INET6 if ":" in remote[0] else socket.AF_INET
+        info = socket.getaddrinfo(remote[0], remote[1], family, socket.SOCK_DGRAM, 0,
+                                  socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+        self.remote = info[0][4]
+        self.any_source = any_source
+        with in_netns(netns):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(local)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self.local = sock.getsockname()
+        self.netns = netns
+
+    def fileno(self) -> int | None:
+        return self._sock.fileno() if not self.closed else None
+
+    def recv(self) -> bytes | None:
+        """The next valid inner frame; bad or foreign datagrams are dropped and counted."""
+        sock = self._sock
+        st = self.stats
+        while True:
+            try:
+                data, addr = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:
+                # ICMP errors surface here (e.g. ECONNREFUSED); not a frame
+                st.ierrors += 1
+                continue
+            if addr[0] != self.remote[0] and not self.any_source:
+                st.iqdrops += 1
+                continue
+            # header check inlined: this is the per-frame path
+            if len(data) < _HLEN + 14 or not data[0] & _FLAG_I or data[4:7] != self._hdr[4:7]:
+                st.ierrors += 1
+                continue
+            st.ipackets += 1
+            st.ibytes += len(data) - _HLEN
+            return data[_HLEN:]
+
+    def send(self, frame) -> None:
+        try:
+            self._sock.sendto(self._hdr + frame, self.remote)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
+                self.stats.oqdrops += 1
+            else:
+                self.stats.oerrors += 1
+            return
+        st = self.stats
+        st.opackets += 1
+        st.obytes += len(frame)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock.close()
