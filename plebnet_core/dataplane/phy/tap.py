@@ -34,19 +34,19 @@ class TapDevice(Device):
         up/address ('10.0.0.1/24')/mtu/kernel_mac: configure the kernel side there.
         name: the stack's name for the device (defaults to the kernel's interface name).
         """
-        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            with in_netns(netns):
-                # the interface is created in the namespace of the thread doing TUNSETIFF
+        with in_netns(netns):
+            # the interface is born in the namespace /dev/net/tun was opened in
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
                 req = _IFREQ.pack(ifname.encode(), IFF_TAP | IFF_NO_PI)
                 res = fcntl.ioctl(fd, TUNSETIFF, req)
                 self.ifname = res[:IFNAMSIZ].rstrip(b"\0").decode()
                 self.netns = netns
                 if up or address or mtu or kernel_mac:
                     self._configure(up, address, mtu, kernel_mac)
-        except BaseException:
-            os.close(fd)
-            raise
+            except BaseException:
+                os.close(fd)
+                raise
         super().__init__(name or self.ifname)
         self._fd = fd
 
