@@ -85,7 +85,7 @@ def answer(frame: bytes, mac: bytes, addr: bytes) -> bytes | None:
                                  arp.reply(mac, addr, req.sha, req.spa))
     elif eth.ethertype == ethernet.ETHERTYPE_IPV4 and eth.dst == mac:
         pkt = ipv4.parse(eth.payload)
-        if pkt.dst == addr and pkt.proto == ipv4.PROTO_ICMP:
+        if pkt.dst == addr and pkt.proto == ipv4.PROTO_ICMP and not pkt.is_fragment:
             msg = icmp.parse(pkt.payload)
             if msg.type == icmp.ECHO_REQUEST:
                 out = ipv4.emit(addr, pkt.src, ipv4.PROTO_ICMP, icmp.echo_reply_to(msg))
