@@ -66,7 +66,7 @@ def test_time_exceeded():
 def test_port_unreachable():
     original = ipv4.emit(A, B, ipv4.PROTO_UDP, udp.emit(A, B, 1234, 53, b"x"))
     raw = icmp.dest_unreach(icmp.UNREACH_PORT, original)
-    assert raw[:2] == b"\x03\x03" and raw[4:8] == bytes(4) and raw[8:] == original
+    assert raw[:2] == b"\x03\x03" and raw[4:8] == bytes(4) and raw[8:] == original[:28]
     assert checksum(raw) == 0
 
 
