@@ -32,9 +32,8 @@ class VxlanDevice(Device):
         self._hdr = vxlan_wire.header(vni)  # raises WireError on a bad VNI
         self.vni = vni
         family = socket.AF_INET6 if ":" in remote[0] else socket.AF_INET
-        info = socket.getaddrinfo(remote[0], remote[1], family, socket.SOCK_DGRAM, 0,
-                                  socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
-        self.remote = info[0][4]
+        self._family = family
+        self.remote = remote
         self.any_source = any_source
         with in_netns(netns):
             sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -47,6 +46,17 @@ class VxlanDevice(Device):
         self._sock = sock
         self.local = sock.getsockname()
         self.netns = netns
+
+    @property
+    def remote(self) -> tuple:
+        """Where frames go (and, unless any_source, the only address they come from)."""
+        return self._remote
+
+    @remote.setter
+    def remote(self, remote: tuple[str, int]) -> None:
+        info = socket.getaddrinfo(remote[0], remote[1], self._family, socket.SOCK_DGRAM, 0,
+                                  socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+        self._remote = info[0][4]
 
     def fileno(self) -> int | None:
         return self._sock.fileno() if not self.closed else None
@@ -64,7 +74,7 @@ class VxlanDevice(Device):
                 # ICMP errors surface here (e.g. ECONNREFUSED); not a frame
                 st.ierrors += 1
                 continue
-            if addr[0] != self.remote[0] and not self.any_source:
+            if addr[0] != self._remote[0] and not self.any_source:
                 st.iqdrops += 1
                 continue
             # header check inlined: this is the per-frame path
@@ -77,7 +87,7 @@ class VxlanDevice(Device):
 
     def send(self, frame) -> None:
         try:
-            self._sock.sendto(self._hdr + frame, self.remote)
+            self._sock.sendto(self._hdr + frame, self._remote)
         except OSError as e:
             if e.errno in (errno.EAGAIN, errno.ENOBUFS):
                 self.stats.oqdrops += 1
