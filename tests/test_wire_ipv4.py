@@ -45,14 +45,14 @@ def test_hand_computed_checksum():
 def test_link_padding_is_cut_off():
     raw = ipv4.emit(A, B, 253, b"xy")
     pkt = ipv4.parse(raw + bytes(24))
-    assert pkt.payload.tobytes() == b"xy" and pkt.total_length == 22
+    assert pkt.payload == b"xy" and pkt.total_length == 22
 
 
 def test_options_round_trip():
     opts = bytes([0x94, 4, 0, 0])  # router alert, padded to 4
     raw = ipv4.emit(A, B, 2, b"igmp", options=opts)
     pkt = ipv4.parse(raw)
-    assert pkt.options == opts and pkt.header_length == 24 and pkt.payload.tobytes() == b"igmp"
+    assert pkt.options == opts and pkt.header_length == 24 and pkt.payload == b"igmp"
 
 
 def fix_checksum(b: bytearray) -> bytearray:
@@ -133,7 +133,7 @@ def test_fragment_sizes_and_offsets():
     assert [p.frag_offset for p in parsed] == [0, 1480, 2960]
     assert [p.mf for p in parsed] == [True, True, False]
     assert all(p.ident == 7 for p in parsed)
-    assert b"".join(p.payload.tobytes() for p in parsed) == payload
+    assert b"".join(p.payload for p in parsed) == payload
 
 
 def test_fragment_odd_mtu_rounds_down_to_8():
@@ -189,7 +189,7 @@ def test_reassemble_kernel_fragments():
     assert len(r) == 0
     assert whole.total_length == 20 + 708 and not whole.is_fragment and whole.ident == 0x4CD7
     msg = icmp.parse(whole.payload)  # the ICMP checksum covers the whole reassembled payload
-    assert msg.type == icmp.ECHO_REQUEST and msg.payload.tobytes()[16:] == b"A" * 684
+    assert msg.type == icmp.ECHO_REQUEST and msg.payload[16:] == b"A" * 684
 
 
 def test_unfragmented_passes_through():
@@ -210,7 +210,7 @@ def test_reassembly_any_order_with_duplicates(payload, mtu, rnd, dups):
     r = ipv4.Reassembler()
     results = [r.push(f) for f in frags]
     assert all(x is None for x in results[:-1])
-    assert results[-1].payload.tobytes() == payload and len(r) == 0
+    assert results[-1].payload == payload and len(r) == 0
     assert results[-1].total_length == 20 + len(payload)
 
 
@@ -219,7 +219,7 @@ def test_overlap_keeps_first_arrival():
     r.push(ipv4.parse(ipv4.emit(A, B, 17, b"a" * 16, ident=5, mf=True)))
     # overlaps bytes 8..15 with different data, then finishes the datagram
     whole = r.push(ipv4.parse(ipv4.emit(A, B, 17, b"b" * 16, ident=5, frag_offset=8)))
-    assert whole.payload.tobytes() == b"a" * 16 + b"b" * 8
+    assert whole.payload == b"a" * 16 + b"b" * 8
 
 
 def test_keys_keep_datagrams_apart():
@@ -229,7 +229,7 @@ def test_keys_keep_datagrams_apart():
     r.push(ipv4.parse(ipv4.emit(B, A, 17, b"3" * 8, ident=5, mf=True)))  # other direction
     assert len(r) == 3
     whole = r.push(ipv4.parse(ipv4.emit(A, B, 6, b"x", ident=5, frag_offset=8)))
-    assert whole.payload.tobytes() == b"22222222x" and whole.proto == 6 and len(r) == 2
+    assert whole.payload == b"22222222x" and whole.proto == 6 and len(r) == 2
 
 
 def test_timeout_with_injected_clock():
@@ -262,7 +262,7 @@ def test_stale_queue_replaced_on_push():
     r.push(f[0])
     clock.now += 5
     assert r.push(f[1]) is None and r.push(f[2]) is None  # f[0] was dropped with the old queue
-    assert r.push(f[0]).payload.tobytes() == bytes(2000)
+    assert r.push(f[0]).payload == bytes(2000)
 
 
 def test_oldest_evicted_when_full():

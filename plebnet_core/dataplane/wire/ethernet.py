@@ -26,14 +26,13 @@ class EthernetFrame(NamedTuple):
     dst: bytes
     src: bytes
     ethertype: int  # values below 0x0600 are 802.3 lengths; callers drop those
-    payload: memoryview
+    payload: bytes
 
 
 def parse(frame) -> EthernetFrame:
     if len(frame) < HEADER_LEN:
         raise WireError(f"ethernet: frame of {len(frame)} bytes is shorter than a header")
-    dst, src, ethertype = _HDR.unpack_from(frame)
-    return _new(EthernetFrame, (dst, src, ethertype, memoryview(frame)[HEADER_LEN:]))
+    return _new(EthernetFrame, _HDR.unpack_from(frame) + (frame[HEADER_LEN:],))
 
 
 def header(dst: bytes, src: bytes, ethertype: int) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from .checksum import checksum, update as checksum_update
+from .checksum import checksum
 from .errors import WireError
 
 HEADER_LEN = 8
@@ -50,7 +50,7 @@ class IcmpMessage(NamedTuple):
     code: int
     checksum: int
     rest: int  # the 32-bit "rest of header": id/seq for echo, next-hop MTU for need-frag
-    payload: memoryview  # echo data, or the quoted IP header + 8 bytes for errors
+    payload: bytes  # echo data, or the quoted IP header + 8 bytes for errors
 
     @property
     def ident(self) -> int:
@@ -75,8 +75,7 @@ def parse(buf, verify_checksum: bool = True) -> IcmpMessage:
         raise WireError(f"icmp: {len(buf)} bytes is shorter than a header")
     if verify_checksum and checksum(buf):
         raise WireError("icmp: bad checksum")
-    type_, code, csum, rest = _HDR.unpack_from(buf)
-    return _new(IcmpMessage, (type_, code, csum, rest, memoryview(buf)[HEADER_LEN:]))
+    return _new(IcmpMessage, _HDR.unpack_from(buf) + (buf[HEADER_LEN:],))
 
 
 def emit(type_: int, code: int, rest: int, payload=b"") -> bytes:
@@ -102,8 +101,10 @@ def echo_reply_to(request: IcmpMessage) -> bytes:
 
     Only the type byte changes (8 -> 0), so the checksum is patched incrementally (RFC 1624).
     """
-    c = checksum_update(request.checksum, ECHO_REQUEST << 8, ECHO_REPLY << 8)
-    return _HDR.pack(ECHO_REPLY, 0, c, request.rest) + request.payload
+    # RFC 1624 eqn. 3 with m = 0x0800, m' = 0: HC' = ~(~HC + ~0x0800), folded
+    s = (~request.checksum & 0xFFFF) + 0xF7FF
+    s = (s & 0xFFFF) + (s >> 16)
+    return _HDR.pack(ECHO_REPLY, 0, ~s & 0xFFFF, request.rest) + request.payload
 
 
 def quote(original) -> bytes:

@@ -5,7 +5,7 @@ import struct
 import time
 from typing import Callable, NamedTuple
 
-from .checksum import checksum, update as checksum_update
+from .checksum import update as checksum_update
 from .errors import WireError
 
 HEADER_LEN = 20
@@ -22,6 +22,7 @@ _OFFSET_MASK = 0x1FFF
 
 _HDR = struct.Struct("!BBHHHBBH4s4s")
 _new = tuple.__new__
+_from_bytes = int.from_bytes
 
 
 class IPv4Header(NamedTuple):
@@ -37,7 +38,7 @@ class IPv4Header(NamedTuple):
     src: bytes  # 4 bytes, network order
     dst: bytes
     options: bytes  # raw, padded as on the wire (b"" in the common case)
-    payload: memoryview  # exactly total_length - header length bytes; link padding cut off
+    payload: bytes  # exactly total_length - header length bytes; link padding cut off
 
     @property
     def header_length(self) -> int:
@@ -54,22 +55,26 @@ def parse(buf, verify_checksum: bool = True) -> IPv4Header:
     if n < HEADER_LEN:
         raise WireError(f"ipv4: {n} bytes is shorter than a header")
     vihl, tos, total, ident, frag, ttl, proto, csum, src, dst = _HDR.unpack_from(buf)
-    if vihl >> 4 != 4:
-        raise WireError(f"ipv4: version {vihl >> 4}")
-    hl = (vihl & 0x0F) << 2
-    if hl < HEADER_LEN:
-        raise WireError(f"ipv4: header length {hl} < 20")
+    if vihl == 0x45:  # no options: nearly every packet
+        hl = HEADER_LEN
+        options = b""
+    else:
+        if vihl >> 4 != 4:
+            raise WireError(f"ipv4: version {vihl >> 4}")
+        hl = (vihl & 0x0F) << 2
+        if hl < HEADER_LEN:
+            raise WireError(f"ipv4: header length {hl} < 20")
+        options = bytes(buf[HEADER_LEN:hl])
     if total < hl or total > n:
         raise WireError(f"ipv4: total length {total} with {hl}-byte header in {n} bytes")
-    view = memoryview(buf)
-    if verify_checksum and checksum(view[:hl]):
+    # a valid header sums to 0xFFFF, i.e. 0 modulo 0xFFFF (see checksum.py)
+    if verify_checksum and _from_bytes(buf[:hl], "big") % 0xFFFF:
         raise WireError("ipv4: bad header checksum")
     offset = (frag & _OFFSET_MASK) << 3
-    if offset + total - hl > MAX_PACKET:
+    if offset and offset + total - hl > MAX_PACKET:
         raise WireError("ipv4: fragment ends beyond 65535")
-    options = bytes(view[HEADER_LEN:hl]) if hl > HEADER_LEN else b""
-    return _new(IPv4Header, (tos, total, ident, bool(frag & FLAG_DF), bool(frag & FLAG_MF), offset,
-                             ttl, proto, csum, src, dst, options, view[hl:total]))
+    return _new(IPv4Header, (tos, total, ident, frag & FLAG_DF != 0, frag & FLAG_MF != 0, offset,
+                             ttl, proto, csum, src, dst, options, buf[hl:total]))
 
 
 def emit(src: bytes, dst: bytes, proto: int, payload, *, ttl: int = 64, tos: int = 0,
@@ -86,21 +91,30 @@ def header(src: bytes, dst: bytes, proto: int, payload_len: int, *, ttl: int = 6
     """Just the header, for callers that already hold the payload in pieces."""
     hl = HEADER_LEN + len(options)
     total = hl + payload_len
-    if len(options) & 3 or hl > 60:
-        raise WireError("ipv4: options must be padded to 4 bytes, at most 40")
     if total > MAX_PACKET:
         raise WireError(f"ipv4: packet of {total} bytes")
     if frag_offset & 7 or frag_offset + payload_len > MAX_PACKET:
         raise WireError(f"ipv4: bad fragment offset {frag_offset}")
     if len(src) != 4 or len(dst) != 4:
         raise WireError("ipv4: addresses must be 4 bytes")
-    frag = (frag_offset >> 3) | (FLAG_DF if df else 0) | (FLAG_MF if mf else 0)
+    vihl = 0x40 | hl >> 2
+    frag = frag_offset >> 3
+    if df:
+        frag |= FLAG_DF
+    if mf:
+        frag |= FLAG_MF
+    # the checksum from the field values, so the header is packed only once
+    s = (vihl << 8 | tos) + total + ident + frag + (ttl << 8 | proto) + _from_bytes(src + dst, "big")
+    if options:
+        if len(options) & 3 or hl > 60:
+            raise WireError("ipv4: options must be padded to 4 bytes, at most 40")
+        s += _from_bytes(options, "big")
+    # a header is never all zeros, so a zero remainder is a sum of 0xFFFF: checksum 0
+    c = 0xFFFF - (s % 0xFFFF or 0xFFFF)
     try:
-        raw = _HDR.pack(0x40 | hl >> 2, tos, total, ident, frag, ttl, proto, 0, src, dst) + options
+        return _HDR.pack(vihl, tos, total, ident, frag, ttl, proto, c, src, dst) + options
     except struct.error as e:
         raise WireError(f"ipv4: {e}") from None
-    c = checksum(raw)
-    return b"".join((raw[:10], c.to_bytes(2, "big"), raw[12:]))
 
 
 def decrement_ttl(packet) -> bytes:
@@ -240,7 +254,7 @@ class Reassembler:
         if first.header_length + dg.end > MAX_PACKET:
             raise WireError("ipv4: reassembled datagram longer than 65535")
         return first._replace(total_length=first.header_length + dg.end, mf=False, frag_offset=0,
-                              checksum=0, payload=memoryview(bytes(dg.data[:dg.end])))
+                              checksum=0, payload=bytes(dg.data[:dg.end]))
 
     @staticmethod
     def _add(dg: _Datagram, hdr: IPv4Header) -> bool:

@@ -19,7 +19,7 @@ class UdpDatagram(NamedTuple):
     dport: int
     length: int
     checksum: int  # 0: the sender computed none
-    payload: memoryview
+    payload: bytes
 
 
 def parse(buf, src: bytes | None = None, dst: bytes | None = None) -> UdpDatagram:
@@ -34,12 +34,11 @@ def parse(buf, src: bytes | None = None, dst: bytes | None = None) -> UdpDatagra
     sport, dport, length, csum = _HDR.unpack_from(buf)
     if length < HEADER_LEN or length > n:
         raise WireError(f"udp: length {length} in {n} bytes")
-    view = memoryview(buf)
     if length != n:
-        view = view[:length]
-    if csum and src is not None and checksum(view, pseudo_header_sum(src, dst, PROTO, length)):
+        buf = buf[:length]
+    if csum and src is not None and checksum(buf, pseudo_header_sum(src, dst, PROTO, length)):
         raise WireError("udp: bad checksum")
-    return _new(UdpDatagram, (sport, dport, length, csum, view[HEADER_LEN:]))
+    return _new(UdpDatagram, (sport, dport, length, csum, buf[HEADER_LEN:]))
 
 
 def emit(src: bytes, dst: bytes, sport: int, dport: int, payload=b"", *,

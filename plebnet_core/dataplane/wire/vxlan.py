@@ -18,7 +18,7 @@ _new = tuple.__new__
 class VxlanHeader(NamedTuple):
     flags: int
     vni: int
-    payload: memoryview  # the inner Ethernet frame
+    payload: bytes  # the inner Ethernet frame
 
 
 def parse(buf) -> VxlanHeader:
@@ -28,7 +28,7 @@ def parse(buf) -> VxlanHeader:
     flags, word = _HDR.unpack_from(buf)
     if not flags & FLAG_I:
         raise WireError("vxlan: I flag not set")
-    return _new(VxlanHeader, (flags, word >> 8, memoryview(buf)[HEADER_LEN:]))
+    return _new(VxlanHeader, (flags, word >> 8, buf[HEADER_LEN:]))
 
 
 def header(vni: int) -> bytes:
