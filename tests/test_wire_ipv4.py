@@ -302,3 +302,18 @@ def test_reassembled_too_long():
             more = off + n < 65528
             r.push(ipv4.parse(ipv4.emit(A, B, 17, bytes(n), ident=1, mf=more, frag_offset=off)))
     assert len(r) == 0
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4), st.integers(0, 255),
+       st.binary(max_size=600), st.integers(0, 255), st.integers(0, 255), st.integers(0, 0xFFFF),
+       st.booleans(), st.booleans(), st.integers(0, 8000).map(lambda x: x * 8))
+def test_emit_parse_round_trip(src, dst, proto, payload, ttl, tos, ident, df, mf, offset):
+    raw = ipv4.emit(src, dst, proto, payload, ttl=ttl, tos=tos, ident=ident, df=df, mf=mf,
+                    frag_offset=offset)
+    assert checksum(raw[:20]) == 0
+    pkt = ipv4.parse(raw)
+    assert (pkt.src, pkt.dst, pkt.proto, pkt.payload, pkt.ttl, pkt.tos, pkt.ident, pkt.df,
+            pkt.mf, pkt.frag_offset) == (src, dst, proto, payload, ttl, tos, ident, df, mf, offset)
+    # a memoryview in gives the same fields, with the payload as a view
+    again = ipv4.parse(memoryview(raw))
+    assert again._replace(payload=bytes(again.payload)) == pkt
