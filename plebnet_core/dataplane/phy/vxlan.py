@@ -15,6 +15,7 @@ from .netns import netns as in_netns
 _HLEN = vxlan_wire.HEADER_LEN
 _FLAG_I = vxlan_wire.FLAG_I
 RECV_SIZE = 65536
+MAX_DROPS_PER_RECV = 64
 
 
 class VxlanDevice(Device):
@@ -30,6 +31,7 @@ class VxlanDevice(Device):
         """
         super().__init__(name)
         self._hdr = vxlan_wire.header(vni)  # raises WireError on a bad VNI
+        self._vni_bytes = self._hdr[4:7]
         self.vni = vni
         family = socket.AF_INET6 if ":" in remote[0] else socket.AF_INET
         self._family = family
@@ -62,28 +64,35 @@ class VxlanDevice(Device):
         return self._sock.fileno() if not self.closed else None
 
     def recv(self) -> bytes | None:
-        """The next valid inner frame; bad or foreign datagrams are dropped and counted."""
+        """The next valid inner frame; bad or foreign datagrams are dropped and counted.
+
+        Gives up after a bounded number of drops so a flood of junk cannot hold the loop; the
+        fd stays readable and the loop comes back.
+        """
+        if self.closed:
+            return None
         sock = self._sock
         st = self.stats
-        while True:
+        for _ in range(MAX_DROPS_PER_RECV):
             try:
                 data, addr = sock.recvfrom(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError:
-                # ICMP errors surface here (e.g. ECONNREFUSED); not a frame
+                # a queued ICMP error (e.g. ECONNREFUSED) surfaces here; it is not a frame
                 st.ierrors += 1
                 continue
             if addr[0] != self._remote[0] and not self.any_source:
                 st.iqdrops += 1
                 continue
-            # header check inlined: this is the per-frame path
-            if len(data) < _HLEN + 14 or not data[0] & _FLAG_I or data[4:7] != self._hdr[4:7]:
+            # the header check inlined: this is the per-frame path
+            if len(data) < _HLEN + 14 or not data[0] & _FLAG_I or data[4:7] != self._vni_bytes:
                 st.ierrors += 1
                 continue
             st.ipackets += 1
             st.ibytes += len(data) - _HLEN
             return data[_HLEN:]
+        return None
 
     def send(self, frame) -> None:
         try:
