@@ -33,7 +33,9 @@ def test_created_inside_namespace_and_destroyed_on_close(ns):
     assert tap.ifname not in ip("-o", "link", "show")
     tap.close()
     assert tap.ifname not in ip("-n", ns, "-o", "link", "show")
-    assert tap.fileno() is None
+    assert tap.fileno() is None and tap.recv() is None
+    tap.send(bytes(60))  # counted, not raised, and never written to a recycled fd number
+    assert tap.stats.oerrors == 1
 
 
 def test_kernel_pings_the_stack_side(ns, tmp_path):

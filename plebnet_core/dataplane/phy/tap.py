@@ -85,6 +85,8 @@ class TapDevice(Device):
         return self._fd if not self.closed else None
 
     def recv(self) -> bytes | None:
+        if self.closed:  # the fd number may belong to someone else by now
+            return None
         try:
             frame = os.read(self._fd, READ_SIZE)
         except BlockingIOError:
@@ -99,6 +101,9 @@ class TapDevice(Device):
         return frame
 
     def send(self, frame) -> None:
+        if self.closed:
+            self.stats.oerrors += 1
+            return
         try:
             os.write(self._fd, frame)
         except OSError as e:
