@@ -17,8 +17,12 @@ B = bytes([192, 0, 2, 2])
 
 def frames():
     """Frames built by the codecs, of every kind they make, plus the kernel's own."""
-    eth = lambda et, body: ethernet.emit(MAC_B, MAC_A, et, body)  # noqa: E731
-    ip = lambda proto, body, **kw: eth(ethernet.ETHERTYPE_IPV4, ipv4.emit(A, B, proto, body, **kw))  # noqa: E731
+    def eth(ethertype, body):
+        return ethernet.emit(MAC_B, MAC_A, ethertype, body)
+
+    def ip(proto, body, **kw):
+        return eth(ethernet.ETHERTYPE_IPV4, ipv4.emit(A, B, proto, body, **kw))
+
     out = [
         ethernet.emit(ethernet.BROADCAST, MAC_A, ethernet.ETHERTYPE_ARP, arp.request(MAC_A, A, B)),
         eth(ethernet.ETHERTYPE_ARP, arp.reply(MAC_B, B, MAC_A, A)),

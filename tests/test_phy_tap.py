@@ -1,7 +1,6 @@
 """TAP device against the Linux kernel, which sits on the other side inside a test namespace."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 

@@ -18,7 +18,8 @@ def test_parse_kernel_arp_frame():
 
 def test_emit_reproduces_kernel_bytes():
     body = arp.request(KERNEL_MAC, bytes([10, 233, 0, 1]), bytes([10, 233, 0, 2]))
-    assert ethernet.emit(ethernet.BROADCAST, KERNEL_MAC, ethernet.ETHERTYPE_ARP, body) == ARP_REQUEST
+    frame = ethernet.emit(ethernet.BROADCAST, KERNEL_MAC, ethernet.ETHERTYPE_ARP, body)
+    assert frame == ARP_REQUEST
 
 
 def test_reply_round_trip():

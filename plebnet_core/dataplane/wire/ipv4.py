@@ -104,7 +104,8 @@ def header(src: bytes, dst: bytes, proto: int, payload_len: int, *, ttl: int = 6
     if mf:
         frag |= FLAG_MF
     # the checksum from the field values, so the header is packed only once
-    s = (vihl << 8 | tos) + total + ident + frag + (ttl << 8 | proto) + _from_bytes(src + dst, "big")
+    s = ((vihl << 8 | tos) + total + ident + frag + (ttl << 8 | proto)
+         + _from_bytes(src + dst, "big"))
     if options:
         if len(options) & 3 or hl > 60:
             raise WireError("ipv4: options must be padded to 4 bytes, at most 40")
