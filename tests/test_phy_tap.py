@@ -11,6 +11,8 @@ from plebnet_core.dataplane.phy import PcapTap, TapDevice
 from plebnet_core.dataplane.wire import arp, ethernet, icmp, ipv4
 from plebnet_core.loop import EventLoop
 
+pytestmark = pytest.mark.root
+
 STACK_MAC = ethernet.mac_parse("02:00:00:00:00:02")
 STACK_IP = bytes([10, 233, 0, 2])
 

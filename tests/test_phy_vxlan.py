@@ -141,6 +141,7 @@ def kernel_vtep():
         yield k, s
 
 
+@pytest.mark.root
 def test_interoperates_with_linux_vxlan(kernel_vtep):
     k, s = kernel_vtep
     mac = ethernet.mac_parse("02:00:00:00:00:02")
@@ -180,6 +181,7 @@ with IPRoute() as ipr:
 """
 
 
+@pytest.mark.root
 def test_interoperates_with_linux_vxlan_on_lo():
     require_root()
     release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
