@@ -205,7 +205,7 @@ def test_reassembly_any_order_with_duplicates(payload, mtu, rnd, dups):
         # duplicates arrive anywhere before the datagram completes
         for _ in range(dups):
             frags.insert(rnd.randrange(len(frags)), rnd.choice(frags))
-    r = ipv4.Reassembler()
+    r = ipv4.Reassembler(max_fragments=len(frags))
     results = [r.push(f) for f in frags]
     assert all(x is None for x in results[:-1])
     assert results[-1].payload == payload and len(r) == 0
@@ -287,6 +287,16 @@ def test_inconsistent_fragments_raise_and_drop(frags):
     with pytest.raises(WireError):
         for f in frags:
             r.push(ipv4.parse(ipv4.emit(A, B, 17, f.pop("payload"), ident=77, **f)))
+    assert len(r) == 0
+
+
+def test_too_many_fragments():
+    r = ipv4.Reassembler(max_fragments=4)
+    frags = parsed(ipv4.fragment_payload(A, B, 17, bytes(80), 28, ident=1))  # 8 bytes each
+    for f in frags[:4]:
+        assert r.push(f) is None
+    with pytest.raises(WireError):
+        r.push(frags[4])
     assert len(r) == 0
 
 

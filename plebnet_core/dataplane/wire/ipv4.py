@@ -196,7 +196,7 @@ def fragment_payload(src: bytes, dst: bytes, proto: int, payload, mtu: int, *, i
 
 # -- reassembly ---------------------------------------------------------------------------------
 class _Datagram:
-    __slots__ = ("deadline", "holes", "data", "end", "first")
+    __slots__ = ("deadline", "holes", "data", "end", "first", "count")
 
     def __init__(self, deadline: float):
         self.deadline = deadline
@@ -204,6 +204,7 @@ class _Datagram:
         self.data = bytearray()
         self.end = None  # payload length, known once the last fragment (MF=0) arrived
         self.first = None  # the offset-0 fragment: its header becomes the datagram's
+        self.count = 0
 
 
 class Reassembler:
@@ -215,10 +216,13 @@ class Reassembler:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, timeout: float = 30.0,
-                 max_datagrams: int = 256):
+                 max_datagrams: int = 256, max_fragments: int = 64):
         self.clock = clock
         self.timeout = timeout  # FreeBSD: net.inet.ip.fragttl, 30 s
         self.max_datagrams = max_datagrams
+        # each fragment can split a hole, and each push walks the holes: cap the work a
+        # datagram made of tiny fragments can cause (FreeBSD: net.inet.ip.maxfragsperpacket)
+        self.max_fragments = max_fragments
         self._queues: dict[tuple, _Datagram] = {}
 
     def __len__(self) -> int:
@@ -244,6 +248,9 @@ class Reassembler:
                 del self._queues[next(iter(self._queues))]  # oldest goes first
             dg = self._queues[key] = _Datagram(now + self.timeout)
         try:
+            dg.count += 1
+            if dg.count > self.max_fragments:
+                raise WireError(f"ipv4: more than {self.max_fragments} fragments")
             done = self._add(dg, hdr)
         except WireError:
             del self._queues[key]
