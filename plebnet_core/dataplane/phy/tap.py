@@ -53,7 +53,8 @@ class TapDevice(Device):
     def _configure(self, up, address, mtu, kernel_mac) -> None:
         from pyroute2 import IPRoute  # slow to import; only TAP setup needs it
 
-        # the netlink socket is opened in the caller's namespace (see netns.py)
+        # the netlink socket belongs to the namespace the calling thread is in: callers enter
+        # self.netns first (see netns.py)
         with IPRoute() as ipr:
             index = ipr.link_lookup(ifname=self.ifname)[0]
             if kernel_mac:
@@ -62,7 +63,8 @@ class TapDevice(Device):
                 ipr.link("set", index=index, mtu=mtu)
             if address:
                 addr, _, plen = address.partition("/")
-                ipr.addr("add", index=index, address=addr, prefixlen=int(plen or 32))
+                full = 128 if ":" in addr else 32
+                ipr.addr("add", index=index, address=addr, prefixlen=int(plen or full))
             if up:
                 ipr.link("set", index=index, state="up")
 
