@@ -44,7 +44,7 @@ def parse_deep(frame: bytes) -> None:
 
 
 @pytest.mark.parametrize("name", PARSERS)
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(data=st.binary(max_size=120))
 def test_random_bytes(name, data):
     try:
@@ -53,7 +53,7 @@ def test_random_bytes(name, data):
         pass
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.sampled_from([ARP_REQUEST, ECHO_REQUEST, UDP_HELLO, FRAG_1, FRAG_2]),
        st.lists(st.integers(0, 2000), min_size=1, max_size=4),
        st.lists(st.integers(0, 7), min_size=4, max_size=4),
@@ -67,7 +67,7 @@ def test_mutated_kernel_frames(frame, positions, bits, cut):
             pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 8191), st.booleans(), st.integers(0, 64)),
                 min_size=1, max_size=12))
 def test_reassembler_random_fragments(frags):

@@ -312,6 +312,7 @@ def test_reassembled_too_long():
     assert len(r) == 0
 
 
+@settings(deadline=None)  # shared CI machines are slow; correctness only
 @given(st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4), st.integers(0, 255),
        st.binary(max_size=600), st.integers(0, 255), st.integers(0, 255), st.integers(0, 0xFFFF),
        st.booleans(), st.booleans(), st.integers(0, 8000).map(lambda x: x * 8))
