@@ -61,7 +61,7 @@ class StackProcess:
         gc.set_threshold(100_000, 50, 100)
         # handlers first: a SIGTERM right after the ready line must still shut down cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.loop.stop())
+            self.loop.add_signal_handler(sig, self.loop.stop)
         self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid)
         self._tick()
 
