@@ -122,6 +122,7 @@ class ControlServer:
         self.read_gid = read_gid
         self.on_change = on_change      # called with (conn, op, args, result) after a change
         self.conns: dict[int, Connection] = {}
+        self.actor = 0                  # pid of the peer whose request is being applied
         self.sock = listen_socket(path)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
@@ -199,6 +200,7 @@ class ControlServer:
             return
         for body in bodies:
             self._request(conn, body)
+            self.actor = 0
             if conn.closed:
                 return
         self._flush(conn)
@@ -212,6 +214,7 @@ class ControlServer:
         rid = msg.get("id", 0)
         if not isinstance(rid, int) or isinstance(rid, bool):
             rid = 0
+        self.actor = conn.pid       # events this request causes name its process (monitor)
         op, args = msg.get("op"), msg.get("args", {})
         if not isinstance(args, dict):
             self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
@@ -284,6 +287,10 @@ class ControlServer:
         conn.wbuf += protocol.encode(message)
 
     def _publish(self, events: list[dict]) -> None:
+        actor = self.actor
+        self.actor = 0              # later events (timers, the data plane) are the kernel's
+        for event in events:
+            event.setdefault("pid", actor)
         for conn in list(self.conns.values()):
             if conn.subscribed is not None and len(conn.wbuf) < MAX_OUTPUT:
                 for event in events:

@@ -3,8 +3,24 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 
 from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re-exported)
+
+
+class ToolError(Exception):
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class ToolOps:
+    ops: list
+    labels: list
+    output: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Context:

@@ -97,8 +97,7 @@ class Stack:
         j.setattr(self, "next_index", self.next_index + 1)
         j.append(self.ifaces, ifp)
         j.setitem(self.by_name, name, ifp)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_ARRIVAL})
+        j.emit(lambda: self._announce(ifp, name, IFAN_ARRIVAL))
         if kind == "lo":
             if self.lo0 is None:
                 j.setattr(self, "lo0", ifp)
@@ -137,8 +136,7 @@ class Stack:
                 self._rt_unlink(af, route)
         j.remove(self.ifaces, ifp)
         j.delitem(self.by_name, name)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_DEPARTURE})
+        j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
 
     def if_rename(self, name: str, newname: str) -> None:
         ifp = self.ifunit(name)
@@ -147,13 +145,11 @@ class Stack:
         if not newname or len(newname) >= IFNAMSIZ:
             raise KernelError(EINVAL)
         j = self.journal
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_DEPARTURE})
+        j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
         j.delitem(self.by_name, name)
         j.setitem(self.by_name, newname, ifp)
         j.setattr(ifp, "name", newname)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": newname,
-                "what": IFAN_ARRIVAL})
+        j.emit(lambda: self._announce(ifp, newname, IFAN_ARRIVAL))
 
     def if_setflags(self, name: str, set_: int = 0, clear: int = 0) -> None:
         """SIOCSIFFLAGS with the bits to set and clear; driver-owned bits are ignored."""
@@ -177,6 +173,11 @@ class Stack:
         else:
             up = ifp.flags & IFF_UP
         return ifp.flags | IFF_LOWER_UP if up else ifp.flags
+
+    def _announce(self, ifp: Interface, name: str, what: int) -> dict:
+        """RTM_IFANNOUNCE, with the link's state (route monitor prints it as netlink does)."""
+        return {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name, "what": what,
+                "flags": self.oper_flags(ifp), "mtu": ifp.mtu, "link": ifp.link_state}
 
     def _ifinfo(self, ifp: Interface) -> None:
         self.journal.emit(lambda: {"type": RTM_IFINFO, "index": ifp.index, "ifname": ifp.name,
