@@ -76,25 +76,3 @@ def fail(message: str, status: int = 1):
     sys.stderr.write(message + "\n")
     sys.exit(status)
 
-
-# -- the tools' pure grammar contract: ops_for(argv) -> ToolOps | None ------------------------
-from dataclasses import dataclass, field  # noqa: E402
-
-
-@dataclass
-class ToolOps:
-    """What one tool command line does: batch entries ([op, args] or [op, args, [errno...]]),
-    per-op labels the tool words its errors with, lines printed on success, warnings."""
-    ops: list = field(default_factory=list)
-    labels: list = field(default_factory=list)
-    output: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-
-
-class ToolError(Exception):
-    """A command line the tool's grammar refuses: its message and exit status."""
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.message = message
-        self.status = status

@@ -1,106 +1,138 @@
-"""`plebconf rc`: rc.conf against a running stack.
+"""`plebconf rc`: rc.conf(5) against a running stack.
 
-    plebconf -p PID rc apply FILE... [--dry-run] [--keep-going]
+    plebconf -p PID rc apply [-n|--dry-run] [-k|--keep-going] FILE...
     plebconf -p PID rc diff FILE...      exit 0: the stack matches, 1: applying would change it
     plebconf -p PID rc save              the running configuration as rc.conf
 
-apply: planned and compiled like at boot (plebconf.rc.apply), sent as one atomic batch; an
+apply: planned and compiled as at boot (plebconf.rc.apply) and sent as one atomic batch; an
 error names file:line, the variable, the command and the tool's message, and the stack is
 unchanged.  --keep-going applies what works (each failing command reported, exit 1).
---dry-run prints the command lines in the order they would run, and changes nothing.
+--dry-run prints the command lines in the order they would run and changes nothing.
 diff: applies the files to an in-process copy of the stack (its interfaces, then its running
 configuration) and prints the configuration items that would go (-) and come (+).
+Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`.
 """
 from __future__ import annotations
 
 import sys
 
-import click
+from .common import tool_command
 
-from plebconf.rc.apply import client_sender, command_line, execute, rc_program
-from plebconf.rc.parser import RcSyntaxError
+USAGE = ("usage: plebconf rc apply [-n|--dry-run] [-k|--keep-going] file ...\n"
+         "       plebconf rc diff file ...\n"
+         "       plebconf rc save")
+EX_USAGE = 64
 
-FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+def _usage(problem: str | None = None) -> int:
+    if problem:
+        sys.stderr.write(f"rc: {problem}\n")
+    sys.stderr.write(USAGE + "\n")
+    return EX_USAGE
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, status: int = 1):
+        self.message, self.status = message, status
 
 
 def _program(client, files):
+    from plebconf.rc.apply import rc_program
+    from plebconf.rc.parser import RcSyntaxError
     try:
-        program = rc_program(list(files), list(client.server.get("interfaces", [])))
+        program = rc_program(files, list(client.server.get("interfaces", [])))
     except OSError as exc:
-        _die(f"rc: {exc.filename}: {exc.strerror}")
+        raise _Refused(f"rc: {exc.filename}: {exc.strerror}") from None
     except RcSyntaxError as exc:
-        _die(f"rc: {exc}")
+        raise _Refused(f"rc: {exc}") from None
     for warning in program.warnings:
         sys.stderr.write(f"rc: WARNING: {warning}\n")
     return program
 
 
-def _die(message: str, status: int = 1):
-    sys.stderr.write(message + "\n")
-    sys.exit(status)
-
-
-@click.group("rc", context_settings={"help_option_names": ["-h", "--help"]})
-def command():
+@tool_command("rc")
+def command(ctx, args) -> int:
     """rc.conf(5): apply it, compare it with the stack, write the stack's as one."""
+    if not args or args[0] in ("-h", "--help"):
+        return _usage() if not args else (sys.stdout.write(USAGE + "\n") and 0)
+    sub, rest = args[0], args[1:]
+    try:
+        if sub == "apply":
+            flags = {"dry_run": False, "keep_going": False}
+            files = []
+            for word in rest:
+                if word in ("-n", "--dry-run"):
+                    flags["dry_run"] = True
+                elif word in ("-k", "--keep-going"):
+                    flags["keep_going"] = True
+                elif word.startswith("-") and word != "-":
+                    return _usage(f"unknown option {word}")
+                else:
+                    files.append(word)
+            if not files:
+                return _usage("apply needs at least one file")
+            return apply(ctx, files, **flags)
+        if sub == "diff":
+            if not rest or any(w.startswith("-") for w in rest):
+                return _usage("diff needs files (and no options)")
+            return diff(ctx, rest)
+        if sub == "save":
+            if rest:
+                return _usage("save takes no arguments")
+            return save(ctx)
+    except _Refused as exc:
+        sys.stderr.write(exc.message + "\n")
+        return exc.status
+    return _usage(f"unknown command {sub}")
 
 
-@command.command("apply")
-@FILES
-@click.option("-n", "--dry-run", is_flag=True, help="Print the commands; change nothing.")
-@click.option("-k", "--keep-going", is_flag=True,
-              help="Apply what works, report each failing command (exit 1 if any).")
-@click.pass_obj
-def apply_command(obj, files, dry_run, keep_going):
-    """Apply rc.conf FILES (one atomic batch unless --keep-going)."""
-    client = obj.client
+def apply(ctx, files, dry_run=False, keep_going=False) -> int:
+    from plebconf.rc.apply import client_sender, command_line, execute
+    client = ctx.client
     program = _program(client, files)
     if dry_run:
         refused = dict(program.failures)
         for unit in range(program.unit_count):
             if unit in refused:
+                sys.stdout.flush()
                 sys.stderr.write(f"{program.describe(unit)}: {refused[unit]}\n")
             else:
-                print(command_line(program.argv(unit)))
-        sys.exit(1 if refused else 0)
+                sys.stdout.write(command_line(program.argv(unit)) + "\n")
+        return 1 if refused else 0
     errors = execute(program, client_sender(client), keep_going)
     for error in errors:
         sys.stderr.write(error + "\n")
     if errors and not keep_going:
         sys.stderr.write("rc: nothing applied; the stack is unchanged\n")
-    sys.exit(1 if errors else 0)
+    return 1 if errors else 0
 
 
-@command.command("diff")
-@FILES
-@click.pass_obj
-def diff_command(obj, files):
-    """Show what applying FILES would change (exit 1 if anything)."""
-    from plebconf.rc.running import DiffError, client_call, diff
-    client = obj.client
+def diff(ctx, files) -> int:
+    from plebconf.rc.parser import RcSyntaxError
+    from plebconf.rc.running import DiffError, client_call
+    from plebconf.rc.running import diff as rc_diff
+    client = ctx.client
     try:
-        changes, notes = diff(list(files), client_call(client))
+        changes, notes = rc_diff(files, client_call(client))
     except OSError as exc:
-        _die(f"rc: {exc.filename}: {exc.strerror}", 2)
+        raise _Refused(f"rc: {exc.filename}: {exc.strerror}", 2) from None
     except RcSyntaxError as exc:
-        _die(f"rc: {exc}", 2)
+        raise _Refused(f"rc: {exc}", 2) from None
     except DiffError as exc:
-        _die("\n".join(exc.errors + ["rc: the files cannot be applied; no diff"]), 2)
+        raise _Refused("\n".join(exc.errors + ["rc: the files cannot be applied; no diff"]),
+                       2) from None
     for note in notes:
         sys.stderr.write(f"rc: WARNING: {note}\n")
     if not changes:
-        sys.exit(0)
-    print(f"--- running (pid {client.server.get('pid')})")
-    print(f"+++ after rc apply {' '.join(files)}")
-    for line in changes:
-        print(line)
-    sys.exit(1)
+        return 0
+    lines = [f"--- running (pid {client.server.get('pid')})",
+             f"+++ after rc apply {' '.join(files)}", *changes]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 1
 
 
-@command.command("save")
-@click.pass_obj
-def save_command(obj):
-    """Print the running configuration as rc.conf."""
+def save(ctx) -> int:
     from plebconf.rc.running import client_call, running_config
-    from plebconf.rc.save import save
-    sys.stdout.write(save(running_config(client_call(obj.client))))
+    from plebconf.rc.save import save as render
+    sys.stdout.write(render(running_config(client_call(ctx.client))))
+    return 0

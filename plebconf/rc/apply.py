@@ -113,15 +113,18 @@ def _ndp_ops(args: list[str]) -> ToolOps:
     return ToolOps([["llmsg", op]], [f"set {addr}"])
 
 
-def error_text(tool: str, label: str, errno: int, detail: str = "") -> str:
-    """What the tool prints when the op it labelled `label` fails with errno.  A tool module
-    may define error_text(label, errno) for its own wording; otherwise FreeBSD's perror()
-    form `tool: label: strerror` (ifconfig's special cases for ENXIO/EPERM included)."""
+def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
+    """What the tool prints when op `index` of its ops fails with errno: the tool module's
+    failure(ops, index, errno) -> (stdout, stderr, status) when it has one (its stdout line
+    when there is one: route's `add net ...: gateway ... fib 0: route already in table`),
+    otherwise FreeBSD's perror() form `tool: label: strerror`."""
     module = TOOL_MODULES.get(tool)
-    if module is not None:
-        word = getattr(importlib.import_module(module), "error_text", None)
-        if word is not None:
-            return word(label, errno)
+    label = ops.labels[index] if ops is not None and index < len(ops.labels) else tool
+    if module is not None and ops is not None:
+        failure = getattr(importlib.import_module(module), "failure", None)
+        if failure is not None:
+            out, err, _ = failure(ops, index, errno)
+            return " ".join((out.strip() or err.strip()).splitlines())
     if tool == "sysctl" and errno == ENOENT:
         return f"sysctl: unknown oid '{label}'"
     if tool == "ifconfig" and errno in (ENXIO, EPERM):
@@ -358,11 +361,10 @@ class Program:
     def failure_text(self, unit: int, op: int, errno: int, detail: str = "") -> str:
         argv = self.argv(unit)
         try:
-            labels = command_ops(argv).labels
+            ops = command_ops(argv)
         except ToolError:
-            labels = []
-        label = labels[op] if op < len(labels) else command_line(argv)
-        return f"{self.describe(unit)}: {error_text(argv[0], label, errno, detail)}"
+            ops = None
+        return f"{self.describe(unit)}: {error_text(argv[0], ops, op, errno)}"
 
     # -- entries -------------------------------------------------------------------------------
     def entries(self) -> list:
