@@ -159,7 +159,13 @@ def parse_invocation(argv: list[str]) -> Invocation:
 
 
 def _filter_af(name: str) -> str:
+    """Listing filter: `ether` (Ethernet-like only) differs from `link`/`lladdr`."""
     return "link" if name == "lladdr" else name
+
+
+def _config_af(name: str) -> str:
+    """Configuration: ether, lladdr and link are all AF_LINK."""
+    return "link" if name in ("ether", "lladdr") else name
 
 
 def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
@@ -494,7 +500,7 @@ class Command:
             self.creating = True
             i = 1
         if not self.creating and words and words[0] in AF_NAMES:
-            self.af = _filter_af(words[0])
+            self.af = _config_af(words[0])
             i += 1
         while i < len(words):
             word = words[i]
@@ -504,7 +510,7 @@ class Command:
                     # the first non-clone word creates the interface; an AF may follow
                     self._create()
                     if word in AF_NAMES:
-                        self.af = _filter_af(word)
+                        self.af = _config_af(word)
                         i += 1
                     continue
             else:
