@@ -1,7 +1,6 @@
 """What every tool shares: the stack connection, FreeBSD-style errors, exit codes, --libxo."""
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 
@@ -9,10 +8,16 @@ from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re
 
 
 class ToolError(Exception):
+    """A tool refuses a command line: message is the whole text for stderr (lines with the
+    tool's prefix, e.g. "ifconfig: 'mtu' requires argument"), status the exit status."""
+
     def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
+        super().__init__(message, status)
         self.message = message
         self.status = status
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -69,6 +74,7 @@ def strip_libxo(args: list[str], default: str | None = None) -> tuple[str | None
 
 
 def emit_json(document: dict) -> None:
+    import json     # only JSON runs pay for it
     sys.stdout.write(json.dumps(document) + "\n")
 
 

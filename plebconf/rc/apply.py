@@ -114,11 +114,14 @@ def _ndp_ops(args: list[str]) -> ToolOps:
 
 
 def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
-    """What the tool prints when op `index` of its ops fails with errno: the tool module's
+    """What the tool prints when op `index` of its ops fails with errno: ops.message(index,
+    errno) when the tool's ToolOps has it (ifconfig), else the tool module's
     failure(ops, index, errno) -> (stdout, stderr, status) when it has one (its stdout line
     when there is one: route's `add net ...: gateway ... fib 0: route already in table`),
     otherwise FreeBSD's perror() form `tool: label: strerror`."""
     module = TOOL_MODULES.get(tool)
+    if ops is not None and callable(getattr(ops, "message", None)):
+        return ops.message(index, errno)         # ifconfig's ToolOps words its own errors
     label = ops.labels[index] if ops is not None and index < len(ops.labels) else tool
     if module is not None and ops is not None:
         failure = getattr(importlib.import_module(module), "failure", None)
