@@ -15,7 +15,6 @@ from .common import tool_command
 
 USAGE = "usage: plebconf batch [-k|--keep-going] file|-"
 PROGRESS_LINES = 100_000        # files at least this long get a progress bar (on a tty)
-CHUNK = 50_000
 
 
 @tool_command("batch")
@@ -46,15 +45,13 @@ def command(ctx, args) -> int:
     except OSError as exc:
         sys.stderr.write(f"batch: {file}: {exc.strerror}\n")
         return 1
-    from plebconf.rc.apply import Program, client_sender, execute
-    lines = text.split("\n")
-    client = ctx.client
-    program = Program()
-    if len(lines) >= PROGRESS_LINES and sys.stderr.isatty():
-        errors = _with_progress(program, lines, name, client_sender(client), keep_going)
+    from plebconf.rc.apply import BatchProgram, client_sender, execute
+    program = BatchProgram(text, name)
+    if len(program.lines) >= PROGRESS_LINES and sys.stderr.isatty():
+        errors = _with_progress(program, client_sender(ctx.client), keep_going)
     else:
-        program.add_batch_lines(lines, name)
-        errors = execute(program, client_sender(client), keep_going)
+        program.compile_all()
+        errors = execute(program, client_sender(ctx.client), keep_going)
     for warning in program.warnings:
         sys.stderr.write(f"batch: WARNING: {warning}\n")
     for error in errors:
@@ -64,7 +61,7 @@ def command(ctx, args) -> int:
     return 1 if errors else 0
 
 
-def _with_progress(program, lines, name, send, keep_going):
+def _with_progress(program, send, keep_going):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -72,9 +69,7 @@ def _with_progress(program, lines, name, send, keep_going):
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:,}/{task.total:,} lines"), TimeElapsedColumn(),
                   transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("compiling", total=len(lines))
-        for start in range(0, len(lines), CHUNK):
-            program.add_batch_lines(lines[start:start + CHUNK], name, start + 1)
-            progress.update(task, completed=min(start + CHUNK, len(lines)))
+        task = progress.add_task("compiling", total=len(program.lines))
+        program.compile_all(lambda done: progress.update(task, completed=done))
         progress.update(task, description="applying")
         return execute(program, send, keep_going)

@@ -23,24 +23,28 @@ Error text: `WHERE: [VAR: ]COMMAND: MESSAGE`, where WHERE is file:line, VAR the 
 variable that produced the command, COMMAND the generated command line and MESSAGE what the
 tool prints for that failure (the tool's label for the failing op, worded by the tool).
 
-Speed (batch files of a million `route add` lines): lines are compiled by *shape*.  A line's
-shape is its text with every plain IPv4 address cut out (addresses in the special ranges
-0/8, 127/8 and 224/3, e.g. netmasks, stay part of the shape).  The tool grammar runs once per
-shape; when the addresses reappear verbatim as whole argument fields of the ops, and two
-probe lines with other addresses give exactly the ops the substitution gives, the shape gets
-a template and every later line of that shape only substitutes its addresses.  Consecutive
-lines of a one-op template travel as one compact run (plebconf.rpc.client.run) that the
-stack expands.  Anything else (quotes, warnings, derived fields) simply runs the grammar.
+Speed (a batch file of a million `route add` lines): lines are compiled by *shape*: the
+words with every plain IPv4 address cut out (a `/len` after it stays; addresses in 0/8,
+127/8 and 224/3, e.g. netmasks, are never cut out).  The tool grammar runs once per shape;
+when the addresses reappear verbatim as whole argument fields of its ops, and two probe lines
+with other addresses give exactly the ops that substituting them gives, the shape gets a
+template, and later lines of that shape only substitute their addresses.  Consecutive lines
+of a one-op template travel as one compact run (plebconf.rpc.client.run) that the stack
+expands.  In batch files, long stretches of lines with the same skeleton (digits removed)
+are split and checked column by column in bulk (BatchProgram).  Anything else -- quotes,
+warnings, fields derived from an address -- runs the grammar for every line.
 """
 from __future__ import annotations
 
 import importlib
 import re
 import shlex
+from itertools import groupby
+from socket import inet_aton, inet_ntoa
 from dataclasses import dataclass
 
 from plebconf.cli.common import ToolError, ToolOps
-from plebconf.rpc.constants import ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror
+from plebconf.rpc.constants import EEXIST, ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror
 
 __all__ = ["Program", "Failure", "execute", "rc_program", "batch_program", "command_ops",
            "command_line", "error_text", "client_sender", "syscalls_sender", "ALL_ERRNOS"]
@@ -151,14 +155,48 @@ def tokenize(line: str) -> list[str]:
 
 
 # ============================================================================ shapes
-# A plain IPv4 address as a whole word (it may be followed by /len, which stays in the shape).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_FIRST = r"(?:22[0-3]|2[01][0-9]|1[0-9][0-9]|[1-9][0-9]|[1-9])"     # 1..223
-_ADDR = re.compile(rf"(?<![^\s])(?!127\.)({_FIRST}(?:\.{_OCTET}){{3}})(?![^\s/])")
+# A value is a plain IPv4 address as a whole word, possibly followed by /len: the address
+# is cut out, "/len" stays in the shape.  Addresses in 0/8, 127/8 and 224/3 (netmasks,
+# loopback, multicast: where a grammar may decide differently) are never cut out.
+_FIRST_OK = frozenset(str(i) for i in range(1, 224) if i != 127)
+_FIRST_OK_BYTES = bytes(i for i in range(1, 224) if i != 127)
+_VALUE = "\0"
+
+
+def _value(token: str):
+    """(address, suffix) when token is a value, else None."""
+    addr, slash, rest = token.partition("/")
+    if addr.count(".") != 3 or addr.partition(".")[0] not in _FIRST_OK:
+        return None
+    try:
+        if inet_ntoa(inet_aton(addr)) != addr:
+            return None
+    except OSError:
+        return None
+    return addr, slash + rest
+
+
+def shape(tokens: list[str]) -> tuple[tuple, list[str]]:
+    """(shape key, the addresses cut out) of a command line's words."""
+    key, values = [], []
+    for tok in tokens:
+        v = _value(tok) if tok[:1].isdigit() else None
+        if v is None:
+            key.append(tok)
+        else:
+            key.append((_VALUE, v[1]))
+            values.append(v[0])
+    return tuple(key), values
+
+
+def _fill(key: tuple, values: list[str]) -> list[str]:
+    """The words of a line of shape key with these addresses."""
+    it = iter(values)
+    return [k if type(k) is str else next(it) + k[1] for k in key]
 
 
 class Template:
-    """The ops of one shape, with the positions its addresses fill."""
+    """The ops of one shape, with the argument fields its addresses fill."""
 
     __slots__ = ("entries", "fields", "run_op", "run_args")
 
@@ -168,19 +206,21 @@ class Template:
         if fields is not None:
             self.run_op, self.run_args = entries[0][0], entries[0][1]
 
-    def ops(self, values) -> list:
+    def ops(self, values, tolerate=None) -> list:
         out = []
-        for op, args, tolerate, slots in self.entries:
+        for op, args, tol, slots in self.entries:
             args = dict(args)
             for name, i in slots:
                 args[name] = values[i]
-            out.append([op, args] if tolerate is None else [op, args, tolerate])
+            if tolerate:
+                tol = sorted(set(tolerate) | set(tol or ()))
+            out.append([op, args] if tol is None else [op, args, tol])
         return out
 
 
-def _learn(ops: ToolOps, values: list[str]) -> Template | None:
+def _learn(ops, values: list[str]) -> Template | None:
     """A template for ops made from a line whose addresses are `values`, or None when the
-    addresses do not appear as whole fields only."""
+    addresses do not appear as whole argument fields only."""
     if ops.warnings or len(set(values)) != len(values):
         return None
     index = {v: i for i, v in enumerate(values)}
@@ -204,13 +244,14 @@ def _learn(ops: ToolOps, values: list[str]) -> Template | None:
     if len(entries) == 1 and entries[0][2] is None:
         slots = entries[0][3]
         if sorted(i for _, i in slots) == list(range(len(values))):
-            names = dict((i, name) for name, i in slots)
+            names = {i: name for name, i in slots}
             fields = [names[i] for i in range(len(values))]
     return Template(entries, fields)
 
 
-def _probe_values(values: list[str]) -> list[list[str]]:
-    """Two other address lists of the same shape: first octets changed, last octets changed."""
+def _probes(values: list[str]) -> list[list[str]]:
+    """Two other address lists for the same shape: first octets changed, last octets changed
+    (a field computed from an address, or masked by the grammar, then differs)."""
     def first(v):
         a, rest = v.split(".", 1)
         for alt in (int(a) ^ 1, int(a) ^ 2, int(a) ^ 4, int(a) ^ 8):
@@ -224,10 +265,67 @@ def _probe_values(values: list[str]) -> list[list[str]]:
     return [[first(v) for v in values], [last(v) for v in values]]
 
 
-def _join(parts: list[str], values: list[str]) -> str:
-    out = list(parts)
-    out[1::2] = values
-    return "".join(out)
+def learn(key: tuple, values: list[str], ops) -> Template | None:
+    """The shape's template, if the grammar's ops for two probe lines are exactly what
+    substituting their addresses gives."""
+    template = _learn(ops, values)
+    if template is None:
+        return None
+    for probe in _probes(values):
+        try:
+            expected = command_ops(_fill(key, probe))
+        except ToolError:
+            return None
+        if expected.warnings or expected.ops != template.ops(probe):
+            return None
+    return template
+
+
+def literal_segments(line: str, key: tuple) -> list[str] | None:
+    """The text of a line around its addresses: [before the first, between the first and
+    the second (with the first one's /len), ..., after the last]."""
+    segs, pos = [], 0
+    start = 0
+    for word in key:
+        if type(word) is str:
+            at = line.find(word, pos)
+        else:
+            at = pos
+            while at < len(line) and line[at].isspace():
+                at += 1
+            segs.append(line[start:at])
+            end = at
+            while end < len(line) and not line[end].isspace():
+                end += 1
+            addr = line[at:end].partition("/")[0]
+            start = at + len(addr)
+            pos = end
+            continue
+        if at < 0:
+            return None
+        pos = at + len(word)
+    segs.append(line[start:])
+    return segs
+
+
+def plain_addresses(col: list[str]) -> bool:
+    """Every string of col is a plain address (dotted quad, no leading zeros, first octet in
+    1..223 but not 127), checked with C loops only."""
+    unique = list(set(col))
+    text = ("\n" + "\n".join(unique) + "\n").encode()
+    n = len(unique)
+    if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
+            or b".." in text or b"\n." in text or b".\n" in text):
+        return False
+    marked = text.replace(b".", b".|").replace(b"\n", b"\n|")
+    if marked.count(b"|0") != marked.count(b"|0.") + marked.count(b"|0\n") or \
+            b"\n|0" in marked:
+        return False
+    try:
+        packed = b"".join(map(inet_aton, unique))
+    except OSError:
+        return False
+    return not packed[::4].translate(None, _FIRST_OK_BYTES)
 
 
 # ============================================================================ programs
@@ -239,137 +337,68 @@ class Failure(Exception):
 
 
 class Program:
-    """Compiled units: segments of batch entries, and how to name each unit in messages.
+    """Compiled units (one command line each): segments of batch entries, and how to name
+    each unit in messages (argv(unit), describe(unit): subclasses).
 
-    segments: ("run", template, rows, first unit) | ("ops", unit, entries)."""
+    segments: ("run", template, rows, first unit) -- one op per unit, consecutive units --
+              or ("ops", unit, entries)."""
 
     def __init__(self):
         self.segments: list = []
         self.failures: list[tuple[int, str]] = []   # (unit, message): refused by a grammar
         self.warnings: list[str] = []
-        self.argvs: list = []       # per unit: argv, or None when it is re-derived from text
-        self.texts: list = []       # per unit: the command text (batch line) or None
-        self.origins: list = []     # per unit: "file:line: " or "file:line: var: "
-        self.templates: dict = {}   # shape -> Template | False (no template)
-        self.batch_name = "-"       # batch files: units' origins are line numbers in it
+        self.templates: dict = {}   # shape -> Template, or False: this shape has none
+        self.units = 0
 
-    # -- building ------------------------------------------------------------------------------
-    def _unit(self, argv, text, origin) -> int:
-        self.argvs.append(argv)
-        self.texts.append(text)
-        self.origins.append(origin)
-        return len(self.origins) - 1
+    @property
+    def unit_count(self) -> int:
+        return self.units
 
-    def add_argv(self, argv: list[str], origin: str, tolerate: bool = False,
-                 use_shapes: bool = True) -> None:
-        unit = self._unit(argv, None, origin)
-        if tolerate or not use_shapes:
-            self._add_plain(unit, argv, tolerate)
-        else:
-            self._add_shaped(unit, command_line(argv), argv)
-
-    def add_line(self, line: str, origin: str) -> None:
-        """A batch-file line (comments and blank lines must be filtered by the caller)."""
-        unit = self._unit(None, line, origin)
-        self._add_shaped(unit, line, None)
-
-    def _add_plain(self, unit, argv, tolerate=False) -> ToolOps | None:
+    # -- compiling -----------------------------------------------------------------------------
+    def compile(self, unit: int, argv: list[str], tolerate: list | None = None) -> None:
+        key, values = shape(argv)
+        template = self.templates.get(key)
+        if template:
+            if template.fields is not None and not tolerate:
+                self._run(unit, template, [values])
+            else:
+                self.segments.append(("ops", unit, template.ops(values, tolerate)))
+            return
         try:
             ops = command_ops(argv)
         except ToolError as exc:
             self.failures.append((unit, exc.message))
-            return None
+            return
+        if getattr(ops, "needs_unit", False):
+            self.failures.append((unit, f"{command_line(argv)}: name the unit to create "
+                                        "(e.g. tap0, not tap) in a batch"))
+            return
         entries = ops.ops
         if tolerate:
-            entries = [[e[0], e[1], ALL_ERRNOS] for e in entries]
+            entries = [[e[0], e[1], sorted(set(tolerate) | set(e[2] if len(e) > 2 else ()))]
+                       for e in entries]
         self.segments.append(("ops", unit, entries))
         for w in ops.warnings:
             self.warnings.append(f"{self.describe(unit)}: {w}")
-        return ops
+        if template is None and values:
+            self.templates[key] = learn(key, values, ops) or False
 
-    def _add_shaped(self, unit, line, argv) -> None:
-        parts = _ADDR.split(line)
-        values = parts[1::2]
-        key = tuple(parts[::2])
-        template = self.templates.get(key)
-        if template:
-            self._add_templated(unit, template, values)
-            return
-        if argv is None:
-            try:
-                argv = tokenize(line)
-            except ValueError as exc:
-                self.failures.append((unit, f"{exc}"))
-                return
-            self.argvs[unit] = argv
-        ops = self._add_plain(unit, argv)
-        if ops is None or template is False or not values:
-            return
-        template = _learn(ops, values)
-        if template is not None:
-            for probe in _probe_values(values):
-                try:
-                    expected = command_ops(tokenize(_join(parts, probe)))
-                except (ToolError, ValueError):
-                    template = None
-                    break
-                if expected.warnings or expected.ops != template.ops(probe):
-                    template = None
-                    break
-        self.templates[key] = template or False
-
-    def _add_templated(self, unit, template, values) -> None:
-        segments = self.segments
-        if template.fields is not None:
-            last = segments[-1] if segments else None
-            if (last is not None and last[0] == "run" and last[1] is template
-                    and last[3] + len(last[2]) == unit):
-                last[2].append(values)
-            else:
-                segments.append(("run", template, [values], unit))
+    def _run(self, unit: int, template: Template, rows: list) -> None:
+        last = self.segments[-1] if self.segments else None
+        if (last is not None and last[0] == "run" and last[1] is template
+                and last[3] + len(last[2]) == unit):
+            last[2].extend(rows)
         else:
-            segments.append(("ops", unit, template.ops(values)))
+            self.segments.append(("run", template, list(rows), unit))
 
-    def add_batch_lines(self, lines, name: str, first: int = 1) -> None:
-        """The lines of a batch file, with the fast path for lines of a known shape inlined
-        (this loop is what a million-line file costs)."""
-        self.batch_name = name
-        split, templates, segments = _ADDR.split, self.templates, self.segments
-        texts, argvs, origins = self.texts, self.argvs, self.origins
-        run_t = run_rows = None
-        for n, line in enumerate(lines, first):
-            parts = split(line)
-            t = templates.get(tuple(parts[::2]))
-            if t and t.fields is not None:
-                if t is run_t:
-                    run_rows.append(parts[1::2])
-                else:
-                    run_rows = [parts[1::2]]
-                    run_t = t
-                    segments.append(("run", t, run_rows, len(origins)))
-                texts.append(line)
-                argvs.append(None)
-                origins.append(n)       # a line number: named lazily by describe()
-                continue
-            stripped = line.strip()
-            if not stripped or stripped[0] == "#":
-                continue
-            self._add_shaped(self._unit(None, line, n), line, None)
-            run_t = run_rows = None     # a run holds consecutive units only
-
-    # -- naming --------------------------------------------------------------------------------
+    # -- naming (subclasses) -----------------------------------------------------------------
     def argv(self, unit: int) -> list[str]:
-        argv = self.argvs[unit]
-        return argv if argv is not None else tokenize(self.texts[unit])
+        raise NotImplementedError
 
     def describe(self, unit: int) -> str:
-        origin = self.origins[unit]
-        if type(origin) is int:
-            origin = f"{self.batch_name}:{origin}: "
-        text = self.texts[unit]
-        return origin + (text.strip() if text is not None else command_line(self.argvs[unit]))
+        raise NotImplementedError
 
-    def failure_text(self, unit: int, op: int, errno: int, detail: str = "") -> str:
+    def failure_text(self, unit: int, op: int, errno: int) -> str:
         argv = self.argv(unit)
         try:
             ops = command_ops(argv)
@@ -392,20 +421,11 @@ class Program:
     def locate(self, index: int) -> tuple[int, int]:
         """(unit, op number within the unit) of op number `index` of entries()."""
         for seg in self.segments:
-            if seg[0] == "run":
-                if index < len(seg[2]):
-                    return self._run_unit(seg, index), 0
-                index -= len(seg[2])
-            else:
-                if index < len(seg[2]):
-                    return seg[1], index
-                index -= len(seg[2])
+            n = len(seg[2])
+            if index < n:
+                return (seg[3] + index, 0) if seg[0] == "run" else (seg[1], index)
+            index -= n
         raise IndexError(index)
-
-    def _run_unit(self, seg, k: int) -> int:
-        """Units of a run are consecutive, except for skipped lines (comments) between them
-        in batch files, which have no unit: count units from the run's first one."""
-        return seg[3] + k
 
     def unit_entries(self) -> list[tuple[int, list]]:
         """(unit, its entries) for every compiled unit, in order (keep-going mode)."""
@@ -413,15 +433,131 @@ class Program:
         for seg in self.segments:
             if seg[0] == "run":
                 t = seg[1]
-                for k, values in enumerate(seg[2]):
-                    out.append((seg[3] + k, t.ops(values)))
+                out.extend((seg[3] + k, t.ops(values)) for k, values in enumerate(seg[2]))
             else:
                 out.append((seg[1], seg[2]))
         return out
 
-    @property
-    def unit_count(self) -> int:
-        return len(self.origins)
+
+class RcProgram(Program):
+    """Units are the steps of an rc.d plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.argvs: list[list[str]] = []
+        self.origins: list[str] = []
+
+    def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
+        self.argvs.append(list(argv))
+        self.origins.append(origin)
+        self.units += 1
+        self.compile(self.units - 1, argv, tolerate)
+
+    def argv(self, unit):
+        return self.argvs[unit]
+
+    def describe(self, unit):
+        return self.origins[unit] + command_line(self.argvs[unit])
+
+
+DIGITS = b"0123456789"
+COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
+
+
+class BatchProgram(Program):
+    """Units are the command lines of a batch file (comments and blank lines are not).
+
+    Consecutive lines with the same skeleton (the line without its digits) are compiled
+    together: the first one by the grammar (which teaches its shape's template), the others
+    by splitting them all at once and checking each column in bulk: literal words equal,
+    address columns plain addresses (column_values).  A group that does not pass is
+    compiled line by line."""
+
+    def __init__(self, text: str, name: str):
+        super().__init__()
+        self.name = name
+        self.lines = text.split("\n")
+        self.unit_line: list[int] = []      # unit -> index in lines
+
+    def compile_all(self, progress=None) -> "BatchProgram":
+        lines = self.lines
+        skels = "\n".join(lines).encode().translate(None, DIGITS).split(b"\n")
+        i = 0
+        for _, group in groupby(skels):
+            c = len(list(group))
+            if c >= COLUMNAR_MIN:
+                self._group(i, c)
+            else:
+                for j in range(i, i + c):
+                    self._line(j)
+            i += c
+            if progress is not None:
+                progress(i)
+        return self
+
+    def _line(self, j: int) -> None:
+        line = self.lines[j]
+        try:
+            argv = tokenize(line)
+        except ValueError as exc:     # shlex: No closing quotation, ...
+            self.unit_line.append(j)
+            self.units += 1
+            self.failures.append((self.units - 1, str(exc)))
+            return
+        if not argv:
+            return
+        self.unit_line.append(j)
+        self.units += 1
+        self.compile(self.units - 1, argv)
+
+    def _group(self, i: int, c: int) -> None:
+        lines = self.lines
+        first = lines[i]
+        self._line(i)
+        if any(ch in first for ch in "'\"\\#"):
+            key = None
+        else:
+            key, values = shape(first.split())
+        template = self.templates.get(key) if key else None
+        if not template or template.fields is None or not self._columns(i + 1, c - 1, key,
+                                                                       template):
+            for j in range(i + 1, i + c):
+                self._line(j)
+
+    def _columns(self, i: int, c: int, key: tuple, template: Template) -> bool:
+        """Lines i..i+c-1 at once: each must be the learning line's text with other
+        addresses.  Cut at the literal text between addresses (C replace/split), check the
+        address columns in bulk."""
+        segs = literal_segments(self.lines[i - 1], key)
+        if segs is None or any(not seg or "\0" in seg for seg in segs[1:-1]):
+            return False
+        nv = len(segs) - 1
+        block = "\n".join(self.lines[i:i + c])
+        head, tail = segs[0], segs[-1]
+        if not block.startswith(head) or not block.endswith(tail):
+            return False
+        text = block[len(head):len(block) - len(tail)]
+        text = text.replace(tail + "\n" + head, "\0")
+        for seg in segs[1:-1]:
+            text = text.replace(seg, "\0")
+        values = text.split("\0")
+        if len(values) != nv * c:
+            return False
+        cols = [values[j::nv] for j in range(nv)]
+        if not all(plain_addresses(col) for col in cols):
+            return False
+        unit0 = self.units
+        self.unit_line.extend(range(i, i + c))
+        self.units += c
+        self._run(unit0, template, list(zip(*cols)))
+        return True
+
+    def argv(self, unit):
+        return tokenize(self.lines[self.unit_line[unit]])
+
+    def describe(self, unit):
+        j = self.unit_line[unit]
+        return f"{self.name}:{j + 1}: {self.lines[j].strip()}"
 
 
 # ============================================================================ executing
@@ -435,7 +571,7 @@ def execute(program: Program, send, keep_going: bool = False) -> list[str]:
             send(program.entries())
         except Failure as f:
             unit, op = program.locate(f.index)
-            return [program.failure_text(unit, op, f.errno, f.message)]
+            return [program.failure_text(unit, op, f.errno)]
         return []
     failed = dict(refused)
     todo = program.unit_entries()
@@ -455,7 +591,7 @@ def execute(program: Program, send, keep_going: bool = False) -> list[str]:
                 i = owner[f.index]
                 unit, entries = window[i]
                 first = owner.index(i)
-                failed[unit] = program.failure_text(unit, f.index - first, f.errno, f.message)
+                failed[unit] = program.failure_text(unit, f.index - first, f.errno)
                 if i:           # what came before it applies on its own (it just did)
                     send([e for _, es in window[:i] for e in es])
                 window = window[i + 1:]
@@ -499,20 +635,25 @@ def read_rc_files(files: list[str]):
 def rc_program(files: list[str], live_interfaces: list[str]) -> Program:
     """The rc.d network start for rc.conf files on a stack with these interfaces
     (`ifconfig -l` order).  Raises OSError / RcSyntaxError for files that cannot be read.
-    program.warnings: the plan's warnings, then the tools' own."""
+    program.warnings: the plan's warnings, then the tools' own.
+
+    Applying an rc.conf again is not an error: a route it adds that is already in the table
+    (EEXIST, FreeBSD's "route already in table", which rc.d/routing reports and ignores) is
+    tolerated; addresses, flags, MTUs, descriptions and `arp -S` simply set again, and
+    cloned interfaces that exist are not created.  The plan's implicit routes tolerate any
+    failure, as at every FreeBSD boot."""
     from .plan import plan
     rcvars = read_rc_files(files)
     p = plan(rcvars, live_interfaces)
-    program = Program()
+    program = RcProgram()
     program.warnings.extend(p.warnings)
     for step in p.steps:
-        program.add_argv(step.argv, f"{step.file}:{step.line}: {step.var}: ",
-                         tolerate=step.tolerate_error)
+        tolerate = ALL_ERRNOS if step.tolerate_error else (
+            [EEXIST] if step.argv[:2] == ["route", "add"] else None)
+        program.add(step.argv, f"{step.file}:{step.line}: {step.var}: ", tolerate)
     program.steps = p.steps
     return program
 
 
-def batch_program(text: str, name: str) -> Program:
-    program = Program()
-    program.add_batch_lines(text.split("\n"), name)
-    return program
+def batch_program(text: str, name: str, progress=None) -> BatchProgram:
+    return BatchProgram(text, name).compile_all(progress)
