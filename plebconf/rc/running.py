@@ -91,7 +91,9 @@ def running_config(call) -> RunningConfig:
 
 
 def config_lines(cfg: RunningConfig) -> list[str]:
-    """The configuration as the commands that would make it, one item per line."""
+    """The configuration as the commands that would make it, one item per line (what rc
+    diff compares): interfaces in kernel order with their IPv4 addresses in order, IPv6
+    addresses sorted; static routes in table order; static ARP/NDP entries; forwarding."""
     out = []
     if cfg.hostname:
         out.append(f"hostname {cfg.hostname}")
@@ -100,8 +102,10 @@ def config_lines(cfg: RunningConfig) -> list[str]:
         if i.cloner is not None:
             out.append(f"{head} create")
         out += [f"{head} inet {a}/{p}" for a, p in i.inet]
-        out += [f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6
-                if not is_auto_inet6(i.name, a)]
+        # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
+        # to the end): its order is not configuration, so it does not make a difference
+        out += sorted(f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6
+                      if not is_auto_inet6(i.name, a))
         if i.mtu is not None:
             out.append(f"{head} mtu {i.mtu}")
         if i.description:
