@@ -1,0 +1,267 @@
+"""`plebconf batch`: command files as one atomic batch, and the compiler behind it (shapes,
+templates, column-wise compilation) giving exactly what the tools' grammars give."""
+import random
+
+import pytest
+
+from conftest import run_tool
+from plebconf.cli.common import ToolError
+from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
+from plebnet_core.syscalls import _expand
+
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+
+
+def routes(stack):
+    with stack.client() as c:
+        return [tuple(r[:6]) for r in c.call("sysctl", {"name": "NET_RT_DUMP"})]
+
+
+def setup(stack):
+    """vnet0 on 192.0.2.0/24, vnet1 on 198.51.100.0/24."""
+    result = run_tool(stack, "batch", "-", input="ifconfig vnet0 inet 192.0.2.10/24\n"
+                                                  "ifconfig vnet1 inet 198.51.100.1/24\n")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.fixture
+def stack2(sockdir):
+    from plebnet_core.spawn import spawn_stack
+    running = spawn_stack(NICS, sockdir=sockdir)
+    yield running
+    running.stop()
+
+
+BATCH = """\
+# uplink
+ifconfig vnet0 inet 192.0.2.10/24 up
+ifconfig vnet0 description "uplink port"
+
+route add -net 10.1.0.0/16 192.0.2.1   # lab
+route add -net 10.2.0.0/16 192.0.2.1
+arp -s 192.0.2.77 00:00:5e:00:53:77
+"""
+
+
+def test_batch_file_applies_every_line(stack2, tmp_path):
+    path = tmp_path / "cmds"
+    path.write_text(BATCH)
+    result = run_tool(stack2, "batch", str(path))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    rt = routes(stack2)
+    assert ("inet", "10.1.0.0", 16, "192.0.2.1", 0x803, "vnet0") in rt
+    assert ("inet", "10.2.0.0", 16, "192.0.2.1", 0x803, "vnet0") in rt
+    with stack2.client() as c:
+        info = c.call("sysctl", {"name": "NET_RT_IFLIST", "ifname": "vnet0"})[0]
+        arp = c.call("sysctl", {"name": "NET_RT_FLAGS", "af": "inet"})
+    assert info["description"] == "uplink port"
+    assert any(e["addr"] == "192.0.2.77" and e["mac"] == "00:00:5e:00:53:77" for e in arp)
+
+
+def test_batch_is_atomic_and_cites_the_line(stack2, tmp_path):
+    setup(stack2)
+    before = routes(stack2)
+    path = tmp_path / "cmds"
+    path.write_text("route add -net 10.1.0.0/16 192.0.2.1\n# comment\n\n"
+                    "route add -net 10.2.0.0/16 192.0.2.1\n"
+                    "route add -net 10.3.0.0/16 10.99.0.1\n"
+                    "route add -net 10.4.0.0/16 192.0.2.1\n")
+    result = run_tool(stack2, "batch", str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"{path}:5: route add -net 10.3.0.0/16 10.99.0.1: "
+        "add net 10.3.0.0/16: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "batch: nothing applied; the stack is unchanged\n")
+    assert routes(stack2) == before
+
+
+def test_batch_grammar_errors_all_reported_nothing_sent(stack2):
+    setup(stack2)
+    before = routes(stack2)
+    result = run_tool(stack2, "batch", "-", input=(
+        "route add -net 10.1.0.0/16 192.0.2.1\n"
+        "route add -net 10.1.0.0/33 192.0.2.1\n"
+        "ifconfig vnet0 mtu\n"
+        'ifconfig vnet0 description "unterminated\n'
+        "ping 192.0.2.1\n"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "<stdin>:2: route add -net 10.1.0.0/33 192.0.2.1: route: bad mask length: 33\n"
+        "<stdin>:3: ifconfig vnet0 mtu: ifconfig: 'mtu' requires argument\n"
+        '<stdin>:4: ifconfig vnet0 description "unterminated: No closing quotation\n'
+        "<stdin>:5: ping 192.0.2.1: ping: not a command plebconf can apply "
+        "(ifconfig, route, arp, ndp -s, sysctl, hostname)\n"
+        "batch: nothing applied; the stack is unchanged\n")
+    assert routes(stack2) == before
+
+
+def test_batch_keep_going_applies_the_rest(stack2):
+    setup(stack2)
+    result = run_tool(stack2, "batch", "--keep-going", "-", input=(
+        "route add -net 10.1.0.0/16 192.0.2.1\n"
+        "route add -net 10.3.0.0/16 10.99.0.1\n"
+        "route add -net 10.1.0.0/16 192.0.2.1\n"
+        "ifconfig vnet9 up\n"
+        "route add -net 10.4.0.0/16 198.51.100.9\n"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "<stdin>:2: route add -net 10.3.0.0/16 10.99.0.1: "
+        "add net 10.3.0.0/16: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "<stdin>:3: route add -net 10.1.0.0/16 192.0.2.1: "
+        "add net 10.1.0.0/16: gateway 192.0.2.1 fib 0: route already in table\n"
+        "<stdin>:4: ifconfig vnet9 up: ifconfig: interface vnet9 does not exist\n")
+    dsts = {(r[1], r[2]) for r in routes(stack2)}
+    assert {("10.1.0.0", 16), ("10.4.0.0", 16)} <= dsts
+    assert ("10.3.0.0", 16) not in dsts
+
+
+def test_batch_from_stdin(stack2):
+    setup(stack2)
+    result = run_tool(stack2, "batch", "-", input="route add 10.9.9.9 192.0.2.1\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert ("inet", "10.9.9.9", 32, "192.0.2.1", 0x807, "vnet0") in routes(stack2)
+
+
+def test_long_batch_runs_and_line_numbers(stack2, tmp_path):
+    """Thousands of same-shape lines go as compact runs; a failure inside one still names
+    its own line, also past comments and other shapes."""
+    setup(stack2)
+    lines = [f"route add -net 10.{i >> 8}.{i & 255}.0/24 192.0.2.1" for i in range(3000)]
+    lines.insert(1000, "# a comment in the middle")
+    lines.insert(2000, "route add -host 172.16.0.1 198.51.100.7")
+    lines[2500] = "route add -net 10.200.1.0/24 10.99.0.1"       # unreachable gateway
+    path = tmp_path / "routes"
+    path.write_text("\n".join(lines) + "\n")
+    before = routes(stack2)
+    result = run_tool(stack2, "batch", str(path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{path}:2501: route add -net 10.200.1.0/24 10.99.0.1: "
+        "add net 10.200.1.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "batch: nothing applied; the stack is unchanged\n")
+    assert routes(stack2) == before
+    lines[2500] = "route add -net 10.200.1.0/24 192.0.2.1"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_tool(stack2, "batch", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(routes(stack2)) == len(before) + 3001
+
+
+# ---------------------------------------------------------------- the compiler (no stack)
+def expanded(entries) -> list:
+    return [[op, args] if tol is None else [op, args, tol]
+            for _, op, args, tol in _expand(entries)]
+
+
+def grammar_ops(lines) -> list:
+    out = []
+    for line in lines:
+        argv = tokenize(line)
+        if argv:
+            out.extend(command_ops(argv).ops)
+    return out
+
+
+def mixed_lines(seed=7, n=600) -> list[str]:
+    rng = random.Random(seed)
+
+    def addr():
+        return rng.choice([f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
+                           f"192.0.2.{rng.randrange(256)}", "127.0.0.1", "0.0.0.0",
+                           "224.0.0.5", f"{rng.randrange(1, 224)}.0.0.0"])
+    shapes = [
+        lambda: f"route add -net 10.{rng.randrange(256)}.{rng.randrange(256)}.0/24 192.0.2.1",
+        lambda: f"route add -net {addr()}/{rng.choice([8, 16, 24])} 192.0.2.1",
+        lambda: f"route add -host {addr()} {addr()}",
+        lambda: f"route add {addr()} -iface vnet0",
+        lambda: f"route add -net {addr()}/16 {addr()} -blackhole",
+        lambda: f"route delete -net {addr()}/24",
+        lambda: f"ifconfig vnet0 inet {addr()}/24 alias",
+        lambda: f"ifconfig vnet0 inet {addr()} netmask 255.255.0.0",
+        lambda: f"ifconfig vnet1 inet {addr()}/{rng.choice([24, 32])}",
+        lambda: f"arp -S {addr()} 00:00:5e:00:53:{rng.randrange(256):02x}",
+        lambda: f"route add -net 010.1.2.0/24 {addr()}",
+        lambda: "# comment 10.0.0.1",
+        lambda: "",
+    ]
+    lines = []
+    while len(lines) < n:
+        make = rng.choice(shapes)
+        lines += [make() for _ in range(rng.choice([1, 2, 20, 40]))]
+    return lines
+
+
+def test_compiled_batch_is_exactly_what_the_grammars_give():
+    lines = mixed_lines()
+    program = BatchProgram("\n".join(lines), "mixed").compile_all()
+    assert program.failures == []
+    assert any(seg[0] == "run" and len(seg[2]) >= 16 for seg in program.segments)
+    assert expanded(program.entries()) == grammar_ops(lines)
+    # keep-going form: the same ops, unit by unit
+    assert [e for _, es in program.unit_entries() for e in es] == grammar_ops(lines)
+
+
+def test_compiled_rc_steps_are_what_the_grammars_give():
+    lines = mixed_lines(seed=11, n=300)
+    program = RcProgram()
+    argvs = [tokenize(line) for line in lines]
+    argvs = [a for a in argvs if a]
+    for n, argv in enumerate(argvs):
+        program.add(argv, f"x:{n}: v: ")
+    assert expanded(program.entries()) == [e for a in argvs for e in command_ops(a).ops]
+
+
+def test_failure_index_maps_to_its_unit():
+    lines = [f"route add -net 10.{i}.0.0/16 192.0.2.1" for i in range(40)]
+    lines[5:5] = ["", "# c"]
+    lines.insert(30, "ifconfig vnet0 up")
+    program = BatchProgram("\n".join(lines), "f").compile_all()
+    ops = expanded(program.entries())
+    for index, op in enumerate(ops):
+        unit, k = program.locate(index)
+        assert k == 0
+        assert command_ops(program.argv(unit)).ops == [op]
+    assert program.describe(program.locate(30)[0]) == "f:33: route add -net 10.29.0.0/16 192.0.2.1"
+
+
+def test_shapes_cut_out_plain_addresses_only():
+    assert shape(["route", "add", "-net", "10.1.0.0/16", "192.0.2.1"]) == (
+        ("route", "add", "-net", ("\0", "/16"), ("\0", "")), ["10.1.0.0", "192.0.2.1"])
+    for word in ("127.0.0.1", "0.0.0.0", "224.0.0.1", "255.255.0.0", "010.1.1.1", "1.2.3",
+                 "10.1.1.256", "vnet0", "2001:db8::1"):
+        assert shape(["x", word]) == (("x", word), [])
+
+
+def test_a_derived_field_keeps_the_grammar_running():
+    """A field computed from an address (here: a made-up tool whose op carries the
+    network) must not be templated: every line then runs the grammar."""
+    from plebconf.rc import apply as mod
+
+    def ops_for(args):
+        addr, plen = args[0].split("/")
+        net = ".".join(addr.split(".")[:3]) + ".0"
+        return mod.ToolOps([["rtmsg", {"dst": addr, "net": net, "plen": int(plen)}]], ["x"])
+    mod_grammar = mod.grammar
+    try:
+        mod.grammar = lambda tool: ops_for
+        lines = [f"fake 10.1.{i}.5/24" for i in range(40)]
+        program = BatchProgram("\n".join(lines), "f").compile_all()
+        assert all(seg[0] == "ops" for seg in program.segments)
+        assert expanded(program.entries()) == [ops_for([f"10.1.{i}.5/24"]).ops[0]
+                                               for i in range(40)]
+    finally:
+        mod.grammar = mod_grammar
+
+
+def test_command_ops_of_the_rc_only_commands():
+    assert command_ops(["hostname", "h.example"]).ops == [
+        ["sysctl", {"name": "kern.hostname", "value": "h.example"}]]
+    assert command_ops(["sysctl", "net.inet.ip.forwarding=1"]).ops == [
+        ["sysctl", {"name": "net.inet.ip.forwarding", "value": "1"}]]
+    assert command_ops(["ndp", "-s", "2001:db8::1", "0:0:5e:0:53:1", "proxy"]).ops == [
+        ["llmsg", {"type": "RTM_ADD", "af": "inet6", "addr": "2001:db8::1",
+                   "mac": "00:00:5e:00:53:01", "flags": 0x800 | 0x4000}]]
+    with pytest.raises(ToolError):
+        command_ops(["ifconfig", "-a"])         # a listing changes nothing
