@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from math import ceil
 import traceback
 from socket import inet_aton
 
@@ -415,7 +416,7 @@ class Syscalls:
                     ifp = r.ifp
                     yield (family, key_text(r.dst), r.plen,
                            key_text(r.gateway) if r.flags & 2 else f"link#{r.gateway}",
-                           r.flags, ifp.name, int(r.expire - now) if r.expire else 0,
+                           r.flags, ifp.name, ceil(r.expire - now) if r.expire else 0,
                            r.mtu or ifp.mtu, r.weight, r.nhidx)
 
     def ll_dump(self, args):
