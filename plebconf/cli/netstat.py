@@ -5,6 +5,7 @@ chunk at a time straight into large writes: a million routes is the expected siz
 """
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -324,6 +325,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
 @tool_command("netstat")
 def command(ctx, args) -> int:
     """Show the routing table (-r) and interfaces (-i) (FreeBSD netstat(1))."""
+    gc.disable()        # a million decoded rows: the collector would scan them again and again
     fmt, args = strip_libxo(args, ctx.libxo)
     try:
         o = parse(args)

@@ -7,8 +7,8 @@ from an injected clock; tick(now) runs the timed transitions (DAD, ARP expiry).
 from __future__ import annotations
 
 import time
-from math import ceil
 import zlib
+from math import ceil
 
 from plebconf.rpc.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
