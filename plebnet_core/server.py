@@ -244,7 +244,7 @@ class ControlServer:
             self._error(conn, rid, KernelError(EINVAL, "internal error"))
             return
         if isinstance(result, Stream):
-            conn.streams.append((rid, iter(result.rows)))
+            conn.streams.append((rid, iter(result.rows), result.chunked))
             return
         if mutating and self.on_change:
             self.on_change(conn, op, args, result)
@@ -299,7 +299,15 @@ class ControlServer:
 
     def _fill_streams(self, conn: Connection) -> None:
         while conn.streams and len(conn.wbuf) < (1 << 20):
-            rid, rows = conn.streams[0]
+            rid, rows, chunked = conn.streams[0]
+            if chunked:                 # the dump builds its own chunks
+                chunk = next(rows, None)
+                if chunk is None:
+                    conn.streams.pop(0)
+                    self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": []})
+                else:
+                    self._reply(conn, {"id": rid, "more": True, "result": chunk})
+                continue
             chunk = []
             for row in rows:
                 chunk.append(row)

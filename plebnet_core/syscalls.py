@@ -11,6 +11,8 @@ import gc
 import sys
 import time
 import traceback
+from itertools import islice
+from math import ceil
 from socket import inet_aton
 
 from plebconf.rpc import protocol
@@ -37,8 +39,9 @@ class BatchError(Exception):
 class Stream:
     """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, chunked: bool = False):
         self.rows = rows
+        self.chunked = chunked      # rows yields lists of rows (a chunk each), not rows
 
 
 # -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
@@ -402,21 +405,37 @@ class Syscalls:
         """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order."""
         want = args.get("af")
         afs = [AF_INET, AF_INET6] if want is None else [_af(args)]
-        return Stream(self._route_rows(afs))
+        return Stream(self._route_rows(afs), chunked=True)
 
     def _route_rows(self, afs):
+        """Chunks (lists) of rows: built a chunk at a time, gateway texts computed once."""
         stack = self.stack
         now = stack.clock()
+        size = protocol.CHUNK_ROWS
         for af in afs:
             family = "inet" if af == AF_INET else "inet6"
             key_text = ntoa if af == AF_INET else (lambda k: stack.key_text(AF_INET6, k))
-            for paths in stack.rt[af].walk():
-                for r in paths:
-                    ifp = r.ifp
-                    yield (family, key_text(r.dst), r.plen,
-                           key_text(r.gateway) if r.flags & 2 else f"link#{r.gateway}",
-                           r.flags, ifp.name, int(r.expire - now) if r.expire else 0,
-                           r.mtu or ifp.mtu, r.weight, r.nhidx)
+            gw_text: dict = {}
+            walk = stack.rt[af].walk()
+            while True:
+                rows: list = []
+                append = rows.append
+                for paths in islice(walk, size):
+                    for r in paths:
+                        ifp = r.ifp
+                        flags = r.flags
+                        if flags & 2:
+                            gw = gw_text.get(r.gateway)
+                            if gw is None:
+                                gw = gw_text[r.gateway] = key_text(r.gateway)
+                        else:
+                            gw = "link#%d" % r.gateway
+                        append((family, key_text(r.dst), r.plen, gw, flags, ifp.name,
+                                ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
+                                r.weight, r.nhidx))
+                if not rows:
+                    break
+                yield rows
 
     def ll_dump(self, args):
         """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""

@@ -40,6 +40,7 @@ class RouteTable:
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
+        self._order: tuple[int, list[int]] | None = None   # (generation, sorted walk keys)
 
     def __len__(self) -> int:
         return self.count
@@ -96,13 +97,23 @@ class RouteTable:
 
     def walk(self):
         """Prefixes in radix-walk order: ascending destination; for one destination the more
-        specific prefix first (BSD radix keeps duplicate keys most-specific first)."""
-        keyed = [(dst, -plen, paths) for plen, table in enumerate(self._by_len) if table
-                 for dst, paths in table.items()]
-        keyed.sort(key=_walk_key)
-        for _, _, paths in keyed:
-            yield paths
+        specific prefix first (BSD radix keeps duplicate keys most-specific first).
 
-
-def _walk_key(item):
-    return item[0], item[1]
+        The order is sorted as plain ints ((dst << 8) | (255 - plen)): a million of them sort
+        ~50 times faster than tuples.  It is kept until the table changes, so repeated dumps
+        of an unchanged table do not sort again.  A prefix removed while a dump is being
+        streamed is skipped."""
+        order = self._order
+        if order is None or order[0] != self.generation:
+            keys: list[int] = []
+            for plen, table in enumerate(self._by_len):
+                if table:
+                    tag = 255 - plen
+                    keys += [(dst << 8) | tag for dst in table]
+            keys.sort()
+            order = self._order = (self.generation, keys)
+        by_len = self._by_len
+        for key in order[1]:
+            paths = by_len[255 - (key & 255)].get(key >> 8)
+            if paths:
+                yield paths

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from math import ceil
 
 from plebconf.rpc.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
@@ -608,7 +609,7 @@ class Stack:
                         else f"link#{route.gateway}"),
             "flags": route.flags, "ifname": route.ifp.name if route.ifp else "---",
             "mtu": route.mtu or (route.ifp.mtu if route.ifp else 0), "weight": route.weight,
-            "expire": max(0, int(route.expire - self.clock())) if route.expire else 0,
+            "expire": max(0, ceil(route.expire - self.clock())) if route.expire else 0,
             "hopcount": route.hopcount,
             "ifa": addr_text(af, route.ifa.addr, route.ifa.ifp) if route.ifa else None,
         }
