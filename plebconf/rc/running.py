@@ -40,7 +40,11 @@ def syscalls_call(syscalls):
 
     def call(op, args):
         result = syscalls.dispatch(op, args)
-        return list(result.rows) if isinstance(result, Stream) else result
+        if not isinstance(result, Stream):
+            return result
+        if getattr(result, "chunked", False):
+            return [row for chunk in result.rows for row in chunk]
+        return list(result.rows)
     return call
 
 
