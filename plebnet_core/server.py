@@ -126,7 +126,10 @@ class ControlServer:
         self.sock = listen_socket(path)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
-        self.stack.journal.listeners.append(self._publish)
+        # the journal builds routing-message events only while somebody listens: the server
+        # listens only while a connection is subscribed (a million-route batch with no
+        # subscriber then formats no event at all)
+        self.subscribers = 0
         self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -168,6 +171,10 @@ class ControlServer:
         self.loop.remove_writer(conn.fd)
         self.conns.pop(conn.fd, None)
         conn.sock.close()
+        if conn.subscribed is not None:
+            self.subscribers -= 1
+            if not self.subscribers:
+                self.stack.journal.listeners.remove(self._publish)
 
     def _sweep(self) -> None:
         """Close connections idle for IDLE_TIMEOUT (subscribers wait for events; exempt)."""
@@ -221,6 +228,10 @@ class ControlServer:
             return
         try:
             if op == "subscribe":
+                if conn.subscribed is None:
+                    self.subscribers += 1
+                    if self.subscribers == 1:
+                        self.stack.journal.listeners.append(self._publish)
                 conn.subscribed = rid
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
                 return

@@ -265,3 +265,53 @@ def test_command_ops_of_the_rc_only_commands():
                    "mac": "00:00:5e:00:53:01", "flags": 0x800 | 0x4000}]]
     with pytest.raises(ToolError):
         command_ops(["ifconfig", "-a"])         # a listing changes nothing
+
+
+# ---------------------------------------------------------------- the stack's route runs
+def _fresh():
+    from plebnet_core.state.stack import Stack
+    from plebnet_core.syscalls import Syscalls
+    st = Stack(pid=1)
+    with st.transaction():
+        st.if_attach("vnet0", "vnet")
+        st.if_attach("lo0", "lo")
+    sc = Syscalls(st, 1)
+    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
+                             "plen": 24}]])
+    return sc
+
+
+def _dump(sc):
+    return [r for chunk in sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows for r in chunk]
+
+
+@pytest.mark.parametrize("bad", [None, 7, "plen", "addr"])
+def test_route_run_is_what_its_ops_one_by_one_are(bad):
+    """Syscalls applies runs of plain RTM_ADDs without expanding them: same table, same
+    results, same failing index and errno, nothing changed on failure."""
+    from plebconf.rpc.client import run
+    from plebnet_core.syscalls import BatchError
+    rows = [[f"10.{i}.0.0", 16, "10.0.0.1"] for i in range(12)]
+    if bad == 7:
+        rows[7][2] = "192.0.2.1"                   # unreachable gateway: ENETUNREACH
+    elif bad == "plen":
+        rows[5][1] = "16"
+    elif bad == "addr":
+        rows[3][0] = "10.1"
+    base = {"type": "RTM_ADD", "af": "inet"}
+    fields = ["dst", "plen", "gateway"]
+    head = [["sysctl", {"name": "kern.hostname", "value": "x"}]]
+    as_run = head + [run("rtmsg", base, fields, rows)]
+    one_by_one = head + [["rtmsg", {**base, **dict(zip(fields, r))}] for r in rows]
+    outcomes = []
+    for entries in (as_run, one_by_one):
+        sc = _fresh()
+        before = _dump(sc)
+        try:
+            outcome = ("ok", sc.run_batch(entries))
+        except BatchError as exc:
+            outcome = ("error", exc.index, exc.error.errno)
+            assert _dump(sc) == before
+        outcomes.append((outcome, _dump(sc)))
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0][0][0] == "ok") == (bad is None)
