@@ -443,3 +443,29 @@ def test_boot_warnings_go_to_stderr(sockdir, conf):
     path = conf('static_routes="nope"\n')
     with spawn_stack([*NICS, "--rc", path], sockdir=sockdir) as s:
         assert s.stderr() == "plebnet: WARNING: route_nope not found.\n"
+
+
+# ---------------------------------------------------------------- the parser's fast path
+SIMPLE_FILES = [
+    open(EXAMPLE).read(),
+    'a="x y"\n  b=\'q "z" $x\'   # c\nc=plain\nd=\n\n# only a comment\ne="" \n',
+    "".join(f'route_r{i}="-net 10.{i}.0.0/16 192.0.2.1"\n' for i in range(50)),
+]
+NOT_SIMPLE = ['a="$b"\n', 'a="x\ny"\n', "a=1; b=2\n", "a=~/x\n", 'a="x"b\n', "a=x \\\n y\n",
+              "a=x#y\n", 'a="\\$"\n']
+
+
+@pytest.mark.parametrize("text", SIMPLE_FILES + NOT_SIMPLE)
+def test_parser_fast_path_reads_what_the_sh_lexer_reads(text):
+    from plebconf.rc.parser import RcSyntaxError, _parse_simple, parse_text, RcVars
+    simple = _parse_simple(text, "f", RcVars())
+    assert simple == (text in SIMPLE_FILES)
+    try:
+        slow = dict(parse_text(text, "f", fast=False))
+    except RcSyntaxError as exc:
+        slow = str(exc)
+    try:
+        fast = dict(parse_text(text, "f"))
+    except RcSyntaxError as exc:
+        fast = str(exc)
+    assert fast == slow
