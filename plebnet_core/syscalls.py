@@ -224,14 +224,11 @@ class Syscalls:
         col = {f: i for i, f in enumerate(fields)}
         d_i, p_i, g_i = col["dst"], col.get("plen"), col.get("gateway")
         plen_c, gw_c = base.get("plen"), base.get("gateway")
-        k = 0
-        try:
-            if af is None:
-                raise KernelError(EINVAL, "af must be inet or inet6")
-            width = 32 if af == AF_INET else 128
-            addr = self.addr4 if af == AF_INET else self.addr6
-            gateway, rt_add = self._gateway, self.stack.rt_add
+        at = [0]                # the row being applied: a failure names it
+
+        def items():
             for k, row in enumerate(rows):
+                at[0] = k
                 if (type(row) is not list and type(row) is not tuple) or len(row) != n:
                     raise KernelError(EINVAL, "a run row must have one value per field")
                 dst = addr(row[d_i])
@@ -241,13 +238,20 @@ class Syscalls:
                 elif type(plen) is not int:
                     raise KernelError(EINVAL, "argument 'plen' must be int")
                 gw = row[g_i] if g_i is not None else gw_c
-                if gw is not None:
-                    if type(gw) is not str:
-                        raise KernelError(EINVAL, "argument 'gateway' must be str")
-                    gw = gateway(af, gw)
-                rt_add(af, dst, plen, gw)
+                if gw is None:
+                    raise KernelError(EINVAL)           # Stack.rt_add: no gateway
+                if type(gw) is not str:
+                    raise KernelError(EINVAL, "argument 'gateway' must be str")
+                yield dst, plen, gateway(af, gw)
+        try:
+            if af is None:
+                raise KernelError(EINVAL, "af must be inet or inet6")
+            width = 32 if af == AF_INET else 128
+            addr = self.addr4 if af == AF_INET else self.addr6
+            gateway = self._gateway
+            self.stack.rt_add_many(af, items())
         except KernelError as exc:
-            raise _RunError(exc, index + k) from None
+            raise _RunError(exc, index + at[0]) from None
         results.extend([None] * len(rows))
         return index + len(rows)
 

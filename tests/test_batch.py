@@ -285,7 +285,8 @@ def _dump(sc):
     return [r for chunk in sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows for r in chunk]
 
 
-@pytest.mark.parametrize("bad", [None, 7, "plen", "addr"])
+@pytest.mark.parametrize("bad", [None, 7, "plen", "addr", "dup", "multipath", "width",
+                                 "nogw", "listener"])
 def test_route_run_is_what_its_ops_one_by_one_are(bad):
     """Syscalls applies runs of plain RTM_ADDs without expanding them: same table, same
     results, same failing index and errno, nothing changed on failure."""
@@ -298,6 +299,14 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         rows[5][1] = "16"
     elif bad == "addr":
         rows[3][0] = "10.1"
+    elif bad == "dup":
+        rows[9] = list(rows[2])                    # EEXIST
+    elif bad == "multipath":
+        rows.append(["10.2.0.0", 16, "10.0.0.9"])  # a second path: fine
+    elif bad == "width":
+        rows[4][1] = 33
+    elif bad == "nogw":
+        rows[6][2] = None
     base = {"type": "RTM_ADD", "af": "inet"}
     fields = ["dst", "plen", "gateway"]
     head = [["sysctl", {"name": "kern.hostname", "value": "x"}]]
@@ -306,6 +315,8 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
     outcomes = []
     for entries in (as_run, one_by_one):
         sc = _fresh()
+        if bad == "listener":                       # events wanted: route by route
+            sc.stack.journal.listeners.append(lambda events: None)
         before = _dump(sc)
         try:
             outcome = ("ok", sc.run_batch(entries))
@@ -314,4 +325,4 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
             assert _dump(sc) == before
         outcomes.append((outcome, _dump(sc)))
     assert outcomes[0] == outcomes[1]
-    assert (outcomes[0][0][0] == "ok") == (bad is None)
+    assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener"))

@@ -520,6 +520,43 @@ class Stack:
             self.journal.append(self.expiring, (af, route))
         return route
 
+    def rt_add_many(self, af: int, items) -> None:
+        """rt_add(af, dst, plen, gateway) for each (dst, plen, gateway) of items, in order:
+        the same rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
+        million-route batch: one undo record for all of them, no per-route calls.  With a
+        routing-message listener each route goes through rt_add (it publishes events)."""
+        if self.journal.listeners:
+            for dst, plen, gateway in items:
+                self.rt_add(af, dst, plen, gateway)
+            return
+        table = self.rt[af]
+        width, masks, by_len = table.width, table.masks, table._by_len
+        resolve, add_path = self._resolve_gateway, table.add_path
+        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
+        added: list[Route] = []
+        try:
+            for dst, plen, gateway in items:
+                if not 0 <= plen <= width:
+                    raise KernelError(EINVAL)
+                dst &= masks[plen]
+                out, ifa = resolve(af, gateway)
+                paths = by_len[plen].get(dst)
+                if paths and any(not p.flags & RTF_GATEWAY or p.gateway == gateway
+                                 for p in paths):
+                    raise KernelError(EEXIST)
+                route = Route(dst, plen, gateway, out, ifa,
+                              flags | RTF_HOST if plen == width else flags)
+                add_path(route)
+                added.append(route)
+        finally:
+            if added:
+                self.journal.record(self._remove_paths, table, added)
+
+    @staticmethod
+    def _remove_paths(table, routes) -> None:
+        for route in reversed(routes):
+            table.remove_path(route)
+
     def _resolve_gateway(self, af: int, gateway: int):
         """The interface and address a gateway is reached by: the longest interface (non
         gateway) route covering it (rt_getifa_fib); none ⇒ ENETUNREACH."""
