@@ -8,8 +8,13 @@
 
     from plebconf.rc.save import save, RunningConfig   # running config -> rc.conf text
 
+    from plebconf.rc.apply import rc_program, batch_program, execute   # applying them
+    from plebconf.rc.running import running_config, diff               # reading a stack
+
 See parser.py (sh subset), plan.py (Step/Plan, order, origins), netif.py,
-ifalias.py, routing.py, static_arp.py (one module per rc.d piece) and save.py.
+ifalias.py, routing.py, static_arp.py (one module per rc.d piece), save.py, apply.py
+(the executor: steps -> the tools' ops -> one atomic batch, or best-effort; batch files)
+and running.py (RunningConfig from a stack's dumps; rc diff).
 """
 
 from .parser import RcSyntaxError, RcVars, Value, eval_words, parse_files, parse_text

@@ -1,8 +1,9 @@
 """Apply command lines to a stack: rc.conf plans and batch files, atomic or best-effort.
 
-    program = rc_program(files, live_interfaces)      # rc.conf files -> Program (+ warnings)
-    program = batch_program(text, name)               # lines of ifconfig/route/arp commands
+    program = rc_program(files, live_interfaces)      # rc.conf files -> RcProgram
+    program = batch_program(text, name)               # command lines -> BatchProgram
     errors = execute(program, send, keep_going=False) # [] when everything applied
+    program.warnings, program.failures (grammar refusals), program.argv(unit)
 
 A Program is the compiled form of a list of *units* (one command line each: a plan Step or
 a batch-file line).  Each unit becomes the batch entries its tool's pure grammar gives
@@ -39,15 +40,18 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+from dataclasses import dataclass
 from itertools import groupby
 from socket import inet_aton, inet_ntoa
-from dataclasses import dataclass
 
 from plebconf.cli.common import ToolError, ToolOps
-from plebconf.rpc.constants import EEXIST, ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror
+from plebconf.rpc.constants import (
+    EEXIST, ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror,
+)
 
-__all__ = ["Program", "Failure", "execute", "rc_program", "batch_program", "command_ops",
-           "command_line", "error_text", "client_sender", "syscalls_sender", "ALL_ERRNOS"]
+__all__ = ["Program", "RcProgram", "BatchProgram", "Failure", "execute", "rc_program",
+           "batch_program", "command_ops", "command_line", "error_text", "shape", "tokenize",
+           "client_sender", "syscalls_sender", "ALL_ERRNOS"]
 
 TOOL_MODULES = {"ifconfig": "plebconf.cli.ifconfig", "route": "plebconf.cli.route",
                 "arp": "plebconf.cli.arp"}
