@@ -256,8 +256,7 @@ def json_interface(ifc: dict, inv) -> dict:
         if ifc.get("kind") == "vxlan" and vxlan_info(ifc):
             info = vxlan_info(ifc)
             doc["vxlan"] = {k: info[k] for k in ("vni", "local", "localport", "remote",
-                                                 "remoteport")}
-            doc["vxlan"]["group" if info["multicast"] else "remote"] = info["remote"]
+                                                 "remoteport", "multicast")}
         if ifc.get("media"):
             current, active = ifc["media"]
             doc["media"] = {"type": "Ethernet", "current": current}
