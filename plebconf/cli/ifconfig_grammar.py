@@ -20,10 +20,6 @@ failing command changes nothing (FreeBSD would keep what ran before the failure)
 """
 from __future__ import annotations
 
-import random
-import re
-from dataclasses import dataclass, field, replace
-
 from plebconf.rpc.constants import (
     EADDRNOTAVAIL, EEXIST, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
     IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP, IFF_STICKYARP,
@@ -64,26 +60,23 @@ OPTIONS_WITH_ARG = set("Gfjg")
 OPTIONS_FLAGS = set("adDklmnuvCL")
 
 
-@dataclass
 class Invocation:
-    """One ifconfig run: its options and what it asks for."""
-    mode: str = "list"          # list | names | cloners | group | config
-    all: bool = False
-    namesonly: bool = False
-    uponly: bool = False
-    downonly: bool = False
-    verbose: bool = False
-    drivername: bool = False
-    lifetimes: bool = False
-    capabilities: bool = False  # -m
-    matchgroup: str | None = None
-    nogroup: str | None = None
-    group: str | None = None    # -g without -a: list this group's members
-    af: str | None = None       # listing filter: inet inet6 link ether
-    formats: dict = field(default_factory=dict)
-    skipped_formats: list = field(default_factory=list)
-    ifname: str | None = None
-    words: list = field(default_factory=list)   # configuration words after IF
+    """One ifconfig run: its options and what it asks for.  (Plain classes here, not
+    dataclasses: building a dataclass costs milliseconds of every one-shot run.)"""
+
+    def __init__(self):
+        self.mode = "list"          # list | names | cloners | group | config
+        self.all = self.namesonly = self.uponly = self.downonly = False
+        self.verbose = self.drivername = self.lifetimes = False
+        self.capabilities = False   # -m
+        self.matchgroup: str | None = None
+        self.nogroup: str | None = None
+        self.group: str | None = None       # -g without -a: list this group's members
+        self.af: str | None = None          # listing filter: inet inet6 link ether
+        self.formats: dict = {}             # -f type:format
+        self.skipped_formats: list = []
+        self.ifname: str | None = None
+        self.words: list = []               # configuration words after IF
 
 
 def _set_formats(inv: Invocation, text: str) -> None:
@@ -202,12 +195,22 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
 
 
 # ============================================================================ values
+_DIGITS = "0123456789"
+_HEX = "0123456789abcdefABCDEF"
+
+
 def c_atoi(text: str) -> int:
     """C atoi: optional blanks and sign, leading digits; garbage gives 0; an int result."""
-    m = re.match(r"\s*([+-]?\d+)", text)
-    if not m:
+    text = text.lstrip(" \t\n\v\f\r")
+    sign = -1 if text[:1] == "-" else 1
+    if text[:1] in ("+", "-"):
+        text = text[1:]
+    end = 0
+    while end < len(text) and text[end] in _DIGITS:
+        end += 1
+    if not end:
         return 0
-    value = int(m.group(1))
+    value = sign * int(text[:end])
     value = max(-(1 << 63), min(value, (1 << 63) - 1))     # strtol clamps to long
     value &= 0xFFFFFFFF                                     # then the cast to int
     return value - (1 << 32) if value & 0x80000000 else value
@@ -215,16 +218,15 @@ def c_atoi(text: str) -> int:
 
 def _strtoul(text: str) -> int | None:
     """strtoul(text, &end, 0) over the whole string, else None."""
-    try:
-        if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
-            return int(text, 16)
-        if re.fullmatch(r"0[0-7]*", text):
-            return int(text, 8)
-        if re.fullmatch(r"[1-9]\d*", text):
-            return int(text)
-    except ValueError:
-        pass
-    return None
+    if text[:2] in ("0x", "0X"):
+        digits, base, valid = text[2:], 16, _HEX
+    elif text[:1] == "0":
+        digits, base, valid = text, 8, "01234567"
+    else:
+        digits, base, valid = text, 10, _DIGITS
+    if not digits or any(c not in valid for c in digits):
+        return None
+    return int(digits, base)
 
 
 def inet_aton(text: str) -> int | None:
@@ -272,28 +274,33 @@ def classful_plen(addr: int) -> int:
 
 def parse_mac(text: str) -> str | None:
     """Colon-separated hex bytes (link_addr's usual form), as the wire's xx:xx:… text."""
-    parts = re.split(r"[:.]", text)
-    if not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
+    parts = text.replace(".", ":").split(":")
+    if not all(1 <= len(p) <= 2 and all(c in _HEX for c in p) for p in parts):
         return None
     return ":".join(f"{int(p, 16):02x}" for p in parts)
 
 
 def random_mac() -> str:
     """`ether random` (14.x): a random locally administered unicast address."""
+    import random
     first = (random.randrange(256) & 0xFC) | 0x02
     return ":".join(f"{b:02x}" for b in [first, *(random.randrange(256) for _ in range(5))])
 
 
 # ============================================================================ ToolOps
-@dataclass
 class Label:
-    """What FreeBSD's message names when an op fails, and how it words the errno."""
-    what: str
-    perror: bool = False        # Perror(): ENXIO/EPERM get ifconfig's own lowercase words
-    create: bool = False        # SIOCIFCREATE2: EEXIST is "interface X already exists"
+    """What FreeBSD's message names when an op fails, and how it words the errno.
+    perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
+    SIOCIFCREATE2 (EEXIST is "interface X already exists")."""
+    __slots__ = ("what", "perror", "create")
+
+    def __init__(self, what: str, perror: bool = False, create: bool = False):
+        self.what, self.perror, self.create = what, perror, create
+
+    def __repr__(self):
+        return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
 
 
-@dataclass
 class ToolOps:
     """A configuration command as one atomic batch.
 
@@ -308,14 +315,21 @@ class ToolOps:
               they name it by the cloner ("tap") until resolve_created("tap3") is called
               with the unit to create (the lowest free one, as the stack would pick)
     """
-    ops: list
-    labels: list
-    ifname: str
-    warnings: list = field(default_factory=list)
-    warn_at: int = 0
-    print_name: str | None = None
-    print_created: int | None = None
-    needs_unit: bool = False
+
+    def __init__(self, ops: list, labels: list, ifname: str, warnings: list | None = None,
+                 warn_at: int = 0, print_name: str | None = None,
+                 print_created: int | None = None, needs_unit: bool = False):
+        self.ops = ops
+        self.labels = labels
+        self.ifname = ifname
+        self.warnings = warnings or []
+        self.warn_at = warn_at
+        self.print_name = print_name
+        self.print_created = print_created
+        self.needs_unit = needs_unit
+
+    def __repr__(self):
+        return f"ToolOps({self.ops!r}, ifname={self.ifname!r})"
 
     def message(self, index: int, errno: int) -> str:
         """FreeBSD's text for op `index` failing with `errno` (spec §1.5)."""
@@ -361,8 +375,8 @@ class ToolOps:
             if args.get("ifname") == base:
                 args = {**args, "ifname": name}
             ops.append([entry[0], args, *entry[2:]])
-        return replace(self, ops=ops, needs_unit=False, print_created=None,
-                       print_name=self.print_name or name)
+        return ToolOps(ops, self.labels, self.ifname, self.warnings, self.warn_at,
+                       self.print_name or name)
 
 
 def ops_for(argv: list[str]) -> ToolOps | None:
