@@ -268,6 +268,9 @@ def test_create_destroy_tap(st):
         "\tstatus: active\n"
         "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
     assert both(st, "-l") == "vnet0 lo0 tap0 tap5 tap1\n"
+    # `IF create WORDS` on an existing clone just configures it (ifconfig.c skips create)
+    assert ok(st, "tap0", "create", "description", "again") == ""
+    assert "\tdescription: again\n" in ok(st, "tap0")
     assert ok(st, "tap1", "destroy") == ""
     assert ok(st, "tap5", "unplumb", wrapper=True) == ""
     ok(st, "tap0", "destroy")

@@ -138,7 +138,8 @@ def inet6_line(a: dict, flags: int, fmt: dict, lifetimes: bool) -> str:
     text += "".join(f" {word}" for bit, word in IN6_IFF_WORDS if a["flags"] & bit)
     if a.get("scopeid"):
         text += f" scopeid 0x{a['scopeid']:x}"
-    if lifetimes and not a["addr"].startswith("fe80:"):
+    if lifetimes and (a.get("pltime") or a.get("vltime")):
+        # -L: only addresses with a finite lifetime (0 is infinite in the stack)
         text += f" pltime {_lifetime(a.get('pltime'))} vltime {_lifetime(a.get('vltime'))}"
     return text
 

@@ -502,6 +502,7 @@ class Command:
         self.needs_unit = False
         self.params: dict = {}
         self.creating = False
+        self.more_after_create = False
 
     def emit(self, op: list, label: Label) -> None:
         self.ops.append(op)
@@ -512,6 +513,7 @@ class Command:
         i = 0
         if words and words[0] in ("create", "plumb"):
             self.creating = True
+            self.more_after_create = len(words) > 1 and self.ifname[-1:].isdigit()
             i = 1
         if not self.creating and words and words[0] in AF_NAMES:
             self.af = _config_af(words[0])
@@ -561,7 +563,12 @@ class Command:
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
-        self.emit(["ioctl", args], Label(f"SIOCIFCREATE2 ({name})", create=True))
+        op = ["ioctl", args]
+        if self.more_after_create:
+            # FreeBSD skips `create` for an interface that exists when more words follow
+            # (only a lone `IF create` says it exists); a clone that exists answers EEXIST
+            op.append([EEXIST])
+        self.emit(op, Label(f"SIOCIFCREATE2 ({name})", create=True))
         if not name[-1:].isdigit():
             # the kernel picks the unit and ifconfig prints the name it got
             self.print_created = len(self.ops) - 1
