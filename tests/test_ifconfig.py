@@ -153,6 +153,8 @@ def test_inet6_tentative_during_dad():
     """New IPv6 addresses are `tentative` for net.inet6.ip6.dad_count seconds (spec §6.2)."""
     s = new_stack(dad=True)
     try:
+        with s.client() as c:       # long enough that a slow machine still sees it
+            c.call("sysctl", {"name": "net.inet6.ip6.dad_count", "value": 60})
         ok(s, "vnet0", "inet6", "2001:db8::7/64", "-ifdisabled")
         assert ok(s, "vnet0", "inet6").splitlines()[2:4] == [
             "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 tentative scopeid 0x1",
@@ -182,6 +184,16 @@ def test_down_mtu_metric_description_flags_lladdr(st):
     assert ok(st, "vnet0").splitlines()[:2] == [
         "vnet0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
         "mtu 1500", "\toptions=8<VLAN_MTU>"]
+
+
+def test_nd6_flags(st):
+    """ND flags are SIOCSIFINFO_IN6 set/clear; clearing ifdisabled brings the link-local."""
+    ok(st, "vnet0", "inet6", "-ifdisabled", "accept_rtadv", "no_dad", "-nud")
+    out = ok(st, "vnet0")
+    assert "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 scopeid 0x1\n" in out
+    assert out.endswith("\tnd6 options=122<ACCEPT_RTADV,AUTO_LINKLOCAL,NO_DAD>\n")
+    ok(st, "vnet0", "inet6", "nud", "-accept_rtadv", "-no_dad", "ifdisabled", wrapper=True)
+    assert ok(st, "vnet0").endswith("\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
 
 
 def test_groups(st):
@@ -280,7 +292,8 @@ def test_create_destroy_tap(st):
 def test_create_destroy_vxlan_with_parameters(st):
     """vxlan(4) parameters ride in SIOCIFCREATE2's params; the status line is ifvxlan.c's
     `vxlan vni N local A:P remote B:P` (group for a multicast remote), after groups and
-    before media; unset endpoints print as the wildcard with port 4789."""
+    before media; ports default to 4789; an endpoint never set prints as `:` (ifvxlan.c
+    prints getnameinfo's empty result for the kernel's empty sockaddr)."""
     assert ok(st, "vxlan", "create", "vxlanid", "108", "vxlanlocal", "192.0.2.1",
               "vxlanremote", "192.0.2.2", "vxlanremoteport", "4790", "inet",
               "10.9.0.1/24", "up") == "vxlan0\n"
@@ -299,7 +312,11 @@ def test_create_destroy_vxlan_with_parameters(st):
         "\tmedia: Ethernet autoselect (autoselect <full-duplex>)\n"
         "\tstatus: active\n"
         "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
-    assert "\tvxlan vni 9 local 0.0.0.0:4789 group 239.1.1.1:4789\n" in both(st, "vxlan7")
+    assert "\tvxlan vni 9 local : group 239.1.1.1:4789\n" in both(st, "vxlan7")
+    # -v adds ifvxlan.c's config and forwarding-table lines (kernel defaults unless set)
+    assert ("\tvxlan vni 9 local : group 239.1.1.1:4789\n"
+            "\t\tconfig: learning portrange 10000-65535 ttl 64\n"
+            "\t\tftable: cnt 0 max 2000 timeout 1200\n") in both(st, "-v", "vxlan7")
     assert "\tvxlan " not in both(st, "vxlan8")             # no VNI yet: no line
     for name in ("vxlan0", "vxlan7", "vxlan8"):
         ok(st, name, "destroy")
@@ -352,8 +369,9 @@ def test_libxo_json(st):
     assert json.loads(ok(st, "--libxo", "json", "tap", "create")) == {"interface": "tap0"}
     ok(st, "vxlan3", "create", "vxlanid", "5")
     assert json.loads(ok(st, "--libxo", "json", "vxlan3"))["interfaces"][0]["vxlan"] == {
-        "vni": 5, "local": "0.0.0.0", "localport": 4789, "remote": "0.0.0.0",
-        "remoteport": 4789, "multicast": False}
+        "vni": 5, "local": None, "localport": None, "remote": None, "remoteport": None,
+        "multicast": False, "learn": True, "portrange": [10000, 65535], "ttl": 64,
+        "maxaddr": 2000, "timeout": 1200}
 
 
 # ============================================================================ errors
