@@ -192,6 +192,9 @@ def test_nd6_flags(st):
     out = ok(st, "vnet0")
     assert "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 scopeid 0x1\n" in out
     assert out.endswith("\tnd6 options=122<ACCEPT_RTADV,AUTO_LINKLOCAL,NO_DAD>\n")
+    # eui64: the link-local's interface identifier completes the address
+    ok(st, "vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias")
+    assert "\tinet6 2001:db8:1:0:70:6eff:fe4f:3931 prefixlen 64\n" in ok(st, "vnet0")
     ok(st, "vnet0", "inet6", "nud", "-accept_rtadv", "-no_dad", "ifdisabled", wrapper=True)
     assert ok(st, "vnet0").endswith("\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
 
@@ -432,6 +435,10 @@ ERRORS = [
     (["vnet0", "ether", "01:00:5e:00:00:01"],
      "ifconfig: ioctl (SIOCAIFADDR): Invalid argument\n"),
     (["vnet0", "group", "g1"], "ifconfig: setifgroup: group names may not end in a digit\n"),
+    (["tap0", "inet6", "2001:db8:9::", "eui64", "alias"],     # IPv6 off: no link-local
+     "ifconfig: could not determine link local address\n"),
+    (["vlan5", "create", "vlan", "5", "vlandev", "vnet0"],   # no vlan cloner in the stack
+     "ifconfig: SIOCIFCREATE2 (vlan5): Invalid argument\n"),
     (["vxlan0", "create", "vxlanid", "16777216"],
      "ifconfig: invalid network identifier: 16777216\n"),
     # atomic: `up` was applied as parsed in FreeBSD; here the whole command is undone

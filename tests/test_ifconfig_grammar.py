@@ -292,3 +292,18 @@ def test_create_of_an_existing_clone_with_more_words_just_configures():
     assert ops("tap0", "create", "up")[0] == [
         "ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap0"}, [EEXIST]]
     assert ops("tap0", "create") == [["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap0"}]]
+
+
+def test_vlan_parameters_ride_on_create():
+    assert ops("vlan", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest") == [
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "vlan",
+                   "params": {"vlandev": "vnet0", "vlan": 7}}],
+        ["ioctl", {"req": "SIOCSIFNAME", "ifname": "vlan", "newname": "guest"}]]
+    assert err("vlan0", "create", "vlan", "x") == "ifconfig: invalid value for vlan"
+    assert err("vlan0", "create", "vlanpcp", "9") == "ifconfig: invalid value for vlanpcp"
+
+
+def test_eui64_asks_the_stack_for_the_link_local_identifier():
+    assert ops("vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias") == [
+        ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "2001:db8:1::",
+                   "plen": 64, "eui64": True}]]

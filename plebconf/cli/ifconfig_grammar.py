@@ -291,11 +291,14 @@ def random_mac() -> str:
 class Label:
     """What FreeBSD's message names when an op fails, and how it words the errno.
     perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
-    SIOCIFCREATE2 (EEXIST is "interface X already exists")."""
-    __slots__ = ("what", "perror", "create")
+    SIOCIFCREATE2 (EEXIST is "interface X already exists"); errx: errno -> the whole
+    message, for what FreeBSD's ifconfig finds out itself before any ioctl."""
+    __slots__ = ("what", "perror", "create", "errx")
 
-    def __init__(self, what: str, perror: bool = False, create: bool = False):
+    def __init__(self, what: str, perror: bool = False, create: bool = False,
+                 errx: dict | None = None):
         self.what, self.perror, self.create = what, perror, create
+        self.errx = errx or {}
 
     def __repr__(self):
         return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
@@ -335,6 +338,8 @@ class ToolOps:
         """FreeBSD's text for op `index` failing with `errno` (spec §1.5)."""
         label = self.labels[index]
         args = self.ops[index][1]
+        if errno in label.errx:
+            return f"{PROG}: {label.errx[errno]}"
         if label.create:
             if errno == EEXIST:
                 return f"{PROG}: interface {args['ifname']} already exists"
@@ -437,6 +442,7 @@ KEYWORDS: dict[str, tuple] = {
     "broadcast": (1, "broadcast", None),
     "prefixlen": (1, "prefixlen", None),
     "pltime": (1, "lifetime", "pltime"), "vltime": (1, "lifetime", "vltime"),
+    "eui64": (0, "eui64", None),
     "alias": (0, "alias", 1), "add": (0, "alias", 1),
     "-alias": (0, "alias", -1), "delete": (0, "alias", -1), "remove": (0, "alias", -1),
     "destroy": (0, "destroy", None), "unplumb": (0, "destroy", None),
@@ -469,6 +475,15 @@ VXLAN_KEYWORDS: dict[str, tuple] = {
     "vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
     "-vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
 }
+# vlan(4) parameters (ifvlan.c), the same way; the stack has no vlan cloner yet, so its
+# SIOCIFCREATE2 refuses them as FreeBSD's kernel refuses an unknown cloner.
+VLAN_KEYWORDS: dict[str, tuple] = {
+    "vlan": (1, "vlantag", "SIOCSETVLAN"),
+    "vlandev": (1, "vlandev", "SIOCSETVLAN"),
+    "vlanpcp": (1, "vlanpcp", "SIOCSVLANPCP"),
+    "vlanproto": (1, "vlanproto", "SIOCSETVLAN"),
+}
+CLONE_KEYWORDS = {**VXLAN_KEYWORDS, **VLAN_KEYWORDS}
 VXLAN_FLUSH = {"vxlanflush": "VXLAN_CMD_FLUSH", "vxlanflushall": "VXLAN_CMD_FLUSH"}
 
 
@@ -496,6 +511,7 @@ class Command:
         self.setaddr = False
         self.rid: str | None = None     # address to delete (-alias)
         self.in6flags = 0
+        self.eui64 = False
         self.lifetimes: dict = {}
         self.print_name: str | None = None
         self.print_created: int | None = None
@@ -521,7 +537,7 @@ class Command:
         while i < len(words):
             word = words[i]
             if self.creating:
-                spec = VXLAN_KEYWORDS.get(word)
+                spec = CLONE_KEYWORDS.get(word)
                 if spec is None:
                     # the first non-clone word creates the interface; an AF may follow
                     self._create()
@@ -530,7 +546,7 @@ class Command:
                         i += 1
                     continue
             else:
-                spec = KEYWORDS.get(word) or VXLAN_KEYWORDS.get(word)
+                spec = KEYWORDS.get(word) or CLONE_KEYWORDS.get(word)
                 if spec is None and word in VXLAN_FLUSH:
                     spec = (0, "unsupported", VXLAN_FLUSH[word])
             if spec is None:
@@ -563,6 +579,9 @@ class Command:
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
+        elif self.params and any(k.startswith("vlan") for k in self.params):
+            # vlan parameters ride on any create (FreeBSD's vlan callback takes them)
+            args["params"] = self.params
         op = ["ioctl", args]
         if self.more_after_create:
             # FreeBSD skips `create` for an interface that exists when more words follow
@@ -594,6 +613,10 @@ class Command:
             self.in6flags |= bit
         else:
             self.in6flags &= ~-bit
+
+    def k_eui64(self, word, _):
+        # the stack fills in the link-local's interface identifier (see syscalls.aifaddr6)
+        self.eui64 = True
 
     def k_lifetime(self, word, which, value):
         self.lifetimes[which] = c_atoi(value)
@@ -648,6 +671,7 @@ class Command:
 
     # -- vxlan parameters --------------------------------------------------------------------
     def _vxlan_set(self, key, value, label):
+        """A cloner parameter: into the create's params, else the driver ioctl."""
         if self.creating:
             self.params[key] = value
         else:
@@ -718,6 +742,29 @@ class Command:
         if v is None or v > 256:
             raise errx(f"invalid TTL value: {value}")
         self._vxlan_set("vxlanttl", v, label)
+
+    def k_vlantag(self, word, label, value):
+        tag = _strtoul(value)
+        if tag is None:
+            raise errx("invalid value for vlan")
+        if tag > 0xFFFF:
+            raise errx("value for vlan out of range")
+        self._vxlan_set("vlan", tag, label)
+
+    def k_vlandev(self, word, label, value):
+        self._vxlan_set("vlandev", value, label)
+
+    def k_vlanpcp(self, word, label, value):
+        pcp = _strtoul(value)
+        if pcp is None or pcp > 7:
+            raise errx("invalid value for vlanpcp")
+        self._vxlan_set("vlanpcp", pcp, label)
+
+    def k_vlanproto(self, word, label, value):
+        if value not in ("802.1q", "802.1Q", "802.1ad", "802.1AD", "qinq", "QinQ"):
+            raise errx("invalid value for vlanproto")
+        self._vxlan_set("vlanproto", "802.1ad" if value.lower() in ("802.1ad", "qinq")
+                        else "802.1q", label)
 
     def k_vxlanlearn(self, word, label):
         self._vxlan_set("vxlanlearn", not word.startswith("-"), label)
@@ -856,9 +903,13 @@ class Command:
             if self.in6flags:
                 args["flags"] = self.in6flags
             args.update(self.lifetimes)
+            label = Label("ioctl (SIOCAIFADDR)", perror=True)
+            if self.eui64:
+                args["eui64"] = True
+                label.errx[EADDRNOTAVAIL] = "could not determine link local address"
             if self.dst is not None:
                 args["dstaddr"] = self.dst
-            self.emit(["ioctl", args], Label("ioctl (SIOCAIFADDR)", perror=True))
+            self.emit(["ioctl", args], label)
 
 
 def _prefix6(text: str) -> int:
