@@ -17,6 +17,9 @@ cloners each register theirs in FreeBSD; here they are the tables below).  Keywo
 become ops in order; an unknown word is the address, a second one the destination; the
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
+
+Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them) and
+ifconfig_clone (the vxlan/vlan cloner parameters).
 """
 from __future__ import annotations
 
@@ -29,11 +32,13 @@ from plebconf.rpc.constants import (
 )
 
 from .common import ToolError
+from .ifconfig_clone import CLONE_KEYWORDS, VXLAN_FLUSH, CloneParams, _vxlan_check
+from .ifconfig_values import (
+    PROG, c_atoi, classful_plen, errx, inet_aton, inet_pton6, ntoa, parse_mac,
+    random_mac,
+)
 
-PROG = "ifconfig"
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
-VXLAN_PORT = 4789
-VXLAN_VNI_MAX = 1 << 24
 
 # Registered options print their usage in reverse registration order (spec §1.1, §8.3).
 _OPT_USAGE = "[-C] [-g groupname] [-L] "
@@ -49,10 +54,6 @@ USAGE = (
 
 def usage(prefix: str = "") -> ToolError:
     return ToolError(prefix + USAGE, 1)
-
-
-def errx(text: str) -> ToolError:
-    return ToolError(f"{PROG}: {text}", 1)
 
 
 # ============================================================================ options
@@ -192,99 +193,6 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
     elif opt == "j":
         raise errx(f'jail "{value}" not found')     # the stack has no jails
     # -k (keys) and -n (no module loading) change nothing here
-
-
-# ============================================================================ values
-_DIGITS = "0123456789"
-_HEX = "0123456789abcdefABCDEF"
-
-
-def c_atoi(text: str) -> int:
-    """C atoi: optional blanks and sign, leading digits; garbage gives 0; an int result."""
-    text = text.lstrip(" \t\n\v\f\r")
-    sign = -1 if text[:1] == "-" else 1
-    if text[:1] in ("+", "-"):
-        text = text[1:]
-    end = 0
-    while end < len(text) and text[end] in _DIGITS:
-        end += 1
-    if not end:
-        return 0
-    value = sign * int(text[:end])
-    value = max(-(1 << 63), min(value, (1 << 63) - 1))     # strtol clamps to long
-    value &= 0xFFFFFFFF                                     # then the cast to int
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-def _strtoul(text: str) -> int | None:
-    """strtoul(text, &end, 0) over the whole string, else None."""
-    if text[:2] in ("0x", "0X"):
-        digits, base, valid = text[2:], 16, _HEX
-    elif text[:1] == "0":
-        digits, base, valid = text, 8, "01234567"
-    else:
-        digits, base, valid = text, 10, _DIGITS
-    if not digits or any(c not in valid for c in digits):
-        return None
-    return int(digits, base)
-
-
-def inet_aton(text: str) -> int | None:
-    """BSD inet_aton: 1 to 4 parts, each decimal, octal (0…) or hex (0x…); the last part fills
-    the remaining bytes ("10.1" is 10.0.0.1, "0xffffff00" a whole address)."""
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    values = []
-    for part in parts:
-        value = _strtoul(part)
-        if value is None:
-            return None
-        values.append(value)
-    *head, last = values
-    if any(v > 0xFF for v in head) or last >= 1 << (8 * (4 - len(head))):
-        return None
-    result = 0
-    for v in head:
-        result = (result << 8) | v
-    return (result << (8 * (4 - len(head)))) | last
-
-
-def ntoa(value: int) -> str:
-    return ".".join(str((value >> s) & 0xFF) for s in (24, 16, 8, 0))
-
-
-def inet_pton6(text: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.IPv6Address(text.partition("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
-def classful_plen(addr: int) -> int:
-    """The historical default mask (spec §1.3): class A /8, B /16, else /24."""
-    if addr >> 31 == 0:
-        return 8
-    if addr >> 30 == 0b10:
-        return 16
-    return 24
-
-
-def parse_mac(text: str) -> str | None:
-    """Colon-separated hex bytes (link_addr's usual form), as the wire's xx:xx:… text."""
-    parts = text.replace(".", ":").split(":")
-    if not all(1 <= len(p) <= 2 and all(c in _HEX for c in p) for p in parts):
-        return None
-    return ":".join(f"{int(p, 16):02x}" for p in parts)
-
-
-def random_mac() -> str:
-    """`ether random` (14.x): a random locally administered unicast address."""
-    import random
-    first = (random.randrange(256) & 0xFC) | 0x02
-    return ":".join(f"{b:02x}" for b in [first, *(random.randrange(256) for _ in range(5))])
 
 
 # ============================================================================ ToolOps
@@ -456,42 +364,13 @@ KEYWORDS: dict[str, tuple] = {
     "vnet": (1, "jail", None), "-vnet": (1, "jail", None),
 }
 
-# vxlan(4) parameters: during `create` they go into SIOCIFCREATE2's params (ifvxlan.c's clone
-# commands); on an existing interface FreeBSD uses SIOCSDRVSPEC, which the stack lacks.
-VXLAN_KEYWORDS: dict[str, tuple] = {
-    "vni": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanid": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanvni": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanlocal": (1, "vxlanlocal", "VXLAN_CMD_SET_LOCAL_ADDR"),
-    "vxlanremote": (1, "vxlanremote", "VXLAN_CMD_SET_REMOTE_ADDR"),
-    "vxlangroup": (1, "vxlangroup", "VXLAN_CMD_SET_REMOTE_ADDR"),
-    "vxlanlocalport": (1, "vxlanlocalport", "VXLAN_CMD_SET_LOCAL_PORT"),
-    "vxlanremoteport": (1, "vxlanremoteport", "VXLAN_CMD_SET_REMOTE_PORT"),
-    "vxlanportrange": (2, "vxlanportrange", "VXLAN_CMD_SET_PORT_RANGE"),
-    "vxlantimeout": (1, "vxlantimeout", "VXLAN_CMD_SET_FTABLE_TIMEOUT"),
-    "vxlanmaxaddr": (1, "vxlanmaxaddr", "VXLAN_CMD_SET_FTABLE_MAX"),
-    "vxlandev": (1, "vxlandev", "VXLAN_CMD_SET_MULTICAST_IF"),
-    "vxlanttl": (1, "vxlanttl", "VXLAN_CMD_SET_TTL"),
-    "vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
-    "-vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
-}
-# vlan(4) parameters (ifvlan.c), the same way; the stack has no vlan cloner yet, so its
-# SIOCIFCREATE2 refuses them as FreeBSD's kernel refuses an unknown cloner.
-VLAN_KEYWORDS: dict[str, tuple] = {
-    "vlan": (1, "vlantag", "SIOCSETVLAN"),
-    "vlandev": (1, "vlandev", "SIOCSETVLAN"),
-    "vlanpcp": (1, "vlanpcp", "SIOCSVLANPCP"),
-    "vlanproto": (1, "vlanproto", "SIOCSETVLAN"),
-}
-CLONE_KEYWORDS = {**VXLAN_KEYWORDS, **VLAN_KEYWORDS}
-VXLAN_FLUSH = {"vxlanflush": "VXLAN_CMD_FLUSH", "vxlanflushall": "VXLAN_CMD_FLUSH"}
 
 
 def _ioctl(req: str, ifname: str, **args) -> dict:
     return {"req": req, "ifname": ifname, **args}
 
 
-class Command:
+class Command(CloneParams):
     """Builds the ops of `ifconfig IF WORDS...` (ifconfig.c's ifconfig() loop)."""
 
     def __init__(self, ifname: str):
@@ -669,106 +548,6 @@ class Command:
     def k_jail(self, word, _, value):
         raise errx(f'jail "{value}" not found')
 
-    # -- vxlan parameters --------------------------------------------------------------------
-    def _vxlan_set(self, key, value, label):
-        """A cloner parameter: into the create's params, else the driver ioctl."""
-        if self.creating:
-            self.params[key] = value
-        else:
-            self.k_unsupported(key, "SIOCSDRVSPEC")
-            self.labels[-1] = Label(label)
-
-    def k_vxlanid(self, word, label, value):
-        vni = _strtoul(value)
-        if vni is None or vni >= VXLAN_VNI_MAX:
-            raise errx(f"invalid network identifier: {value}")
-        self._vxlan_set("vxlanid", vni, label)
-
-    def _vxlan_addr(self, value, what, multicast):
-        family = _af_of(value)
-        if family is None:
-            raise errx(f"error in parsing {what} address string: "
-                       "hostname nor servname provided, or not known")
-        if multicast is not None and _is_multicast(value) != multicast:
-            raise errx(f"{what} address cannot be multicast" if not multicast
-                       else f"{what} address must be multicast")
-        return value
-
-    def k_vxlanlocal(self, word, label, value):
-        self._vxlan_set("vxlanlocal", self._vxlan_addr(value, "local", False), label)
-
-    def k_vxlanremote(self, word, label, value):
-        self._vxlan_set("vxlanremote", self._vxlan_addr(value, "remote", False), label)
-
-    def k_vxlangroup(self, word, label, value):
-        self._vxlan_set("vxlanremote", self._vxlan_addr(value, "group", True), label)
-
-    def _port(self, value, what):
-        port = _strtoul(value)
-        if port is None or port >= 0xFFFF:
-            raise errx(f"invalid {what}: {value}")
-        return port
-
-    def k_vxlanlocalport(self, word, label, value):
-        self._vxlan_set("vxlanlocalport", self._port(value, "local port"), label)
-
-    def k_vxlanremoteport(self, word, label, value):
-        self._vxlan_set("vxlanremoteport", self._port(value, "remote port"), label)
-
-    def k_vxlanportrange(self, word, label, low, high):
-        lo = self._port(low, "port range minimum")
-        hi = self._port(high, "port range maximum")
-        if hi < lo:
-            raise errx("invalid port range")
-        self._vxlan_set("vxlanportrange", [lo, hi], label)
-
-    def k_vxlantimeout(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid timeout value: {value}")
-        self._vxlan_set("vxlantimeout", v, label)
-
-    def k_vxlanmaxaddr(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid maxaddr value: {value}")
-        self._vxlan_set("vxlanmaxaddr", v, label)
-
-    def k_vxlandev(self, word, label, value):
-        self._vxlan_set("vxlandev", value, label)
-
-    def k_vxlanttl(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 256:
-            raise errx(f"invalid TTL value: {value}")
-        self._vxlan_set("vxlanttl", v, label)
-
-    def k_vlantag(self, word, label, value):
-        tag = _strtoul(value)
-        if tag is None:
-            raise errx("invalid value for vlan")
-        if tag > 0xFFFF:
-            raise errx("value for vlan out of range")
-        self._vxlan_set("vlan", tag, label)
-
-    def k_vlandev(self, word, label, value):
-        self._vxlan_set("vlandev", value, label)
-
-    def k_vlanpcp(self, word, label, value):
-        pcp = _strtoul(value)
-        if pcp is None or pcp > 7:
-            raise errx("invalid value for vlanpcp")
-        self._vxlan_set("vlanpcp", pcp, label)
-
-    def k_vlanproto(self, word, label, value):
-        if value not in ("802.1q", "802.1Q", "802.1ad", "802.1AD", "qinq", "QinQ"):
-            raise errx("invalid value for vlanproto")
-        self._vxlan_set("vlanproto", "802.1ad" if value.lower() in ("802.1ad", "qinq")
-                        else "802.1q", label)
-
-    def k_vxlanlearn(self, word, label):
-        self._vxlan_set("vxlanlearn", not word.startswith("-"), label)
-
     # -- addresses ---------------------------------------------------------------------------
     def k_alias(self, word, param):
         # notealias(): `X -alias` turns the address just given into the one to delete
@@ -926,23 +705,3 @@ def _mask6_plen(text: str) -> int:
         raise errx(f"{text}: bad value") from None
     return bin(value).count("1")
 
-
-def _af_of(text: str) -> str | None:
-    if inet_aton(text) is not None and text.count(".") == 3:
-        return "inet"
-    if ":" in text and inet_pton6(text):
-        return "inet6"
-    return None
-
-
-def _is_multicast(text: str) -> bool:
-    if _af_of(text) == "inet":
-        return inet_aton(text) >> 28 == 0xE
-    return text.lower().startswith("ff")
-
-
-def _vxlan_check(params: dict) -> None:
-    """vxlan_check_params(): one family for both ends."""
-    local, remote = params.get("vxlanlocal"), params.get("vxlanremote")
-    if local and remote and _af_of(local) != _af_of(remote):
-        raise errx("cannot mix IPv4 and IPv6 addresses")
