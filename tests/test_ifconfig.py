@@ -195,6 +195,11 @@ def test_nd6_flags(st):
     # eui64: the link-local's interface identifier completes the address
     ok(st, "vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias")
     assert "\tinet6 2001:db8:1:0:70:6eff:fe4f:3931 prefixlen 64\n" in ok(st, "vnet0")
+    # -L: lifetimes of addresses that have finite ones
+    ok(st, "vnet0", "inet6", "2001:db8:2::1/64", "pltime", "3600", "vltime", "7200", "alias")
+    assert ("\tinet6 2001:db8:2::1 prefixlen 64 pltime 3600 vltime 7200\n"
+            in ok(st, "-L", "vnet0", "inet6"))
+    assert "\tinet6 2001:db8:2::1 prefixlen 64\n" in ok(st, "vnet0", "inet6")
     ok(st, "vnet0", "inet6", "nud", "-accept_rtadv", "-no_dad", "ifdisabled", wrapper=True)
     assert ok(st, "vnet0").endswith("\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
 
@@ -461,3 +466,23 @@ def test_errors_through_the_wrapper(err_stack):
         r = ifconfig(err_stack, *argv, wrapper=True)
         assert (r.returncode, r.stdout, r.stderr) == (1, "", stderr)
     assert dump(err_stack) == before
+
+
+def test_plain_runs_import_neither_click_nor_rich():
+    """One-shot runs stay lean (bench/bench_ifconfig.py measures the time): no click, no
+    rich, no json, and the listing formatter only for listings."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    env = dict(os.environ, PYTHONPATH=ROOT)
+
+    def imported(*argv) -> set[str]:
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "plebconf", "ifconfig",
+                            *argv], env=env, capture_output=True, text=True)
+        return {line.split("|")[-1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:")}
+    for argv in (["-C"], ["vnet0", "mtu"]):
+        tops = {name.split(".")[0] for name in imported(*argv)}
+        assert not tops & {"click", "rich", "json", "dataclasses"}
+    assert "plebconf.cli.ifconfig_format" not in imported("vnet0", "mtu")
