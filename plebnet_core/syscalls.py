@@ -17,7 +17,7 @@ from socket import inet_aton
 
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import (
-    AF_INET, AF_INET6, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
+    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
 )
 
 from .state.errors import KernelError
@@ -360,12 +360,24 @@ class Syscalls:
                               self.addr4(addr) if addr is not None else None)
 
     def aifaddr6(self, args):
-        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?}"""
+        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?, eui64?}"""
         dst = _get(args, "dstaddr", str, None)
-        self.stack.in6_aifaddr(_get(args, "ifname", str), self.addr6(args.get("addr")),
+        addr = self.addr6(args.get("addr"))
+        if _get(args, "eui64", bool, False):
+            addr = self._eui64(_get(args, "ifname", str), addr)
+        self.stack.in6_aifaddr(_get(args, "ifname", str), addr,
                                _get(args, "plen", int, 64), _get(args, "flags", int, 0),
                                _get(args, "pltime", int, 0), _get(args, "vltime", int, 0),
                                strip_scope(self.addr6(dst))[0] if dst is not None else None)
+
+    def _eui64(self, ifname: str, addr: int) -> int:
+        """ifconfig's `eui64`: the interface identifier of the interface's link-local address
+        fills the low 64 bits (ifconfig reads it itself; one op keeps the batch atomic)."""
+        low = (1 << 64) - 1
+        for ifa in self.stack.ifunit(ifname).addrs:
+            if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
+                return (addr & ~low) | (ifa.addr & low)
+        raise KernelError(EADDRNOTAVAIL, "could not determine link local address")
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(_get(args, "ifname", str), self.addr6(args.get("addr")))

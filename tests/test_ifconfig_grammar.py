@@ -157,7 +157,7 @@ def test_vxlan_create_parameters_go_in_params_then_the_rest_runs_on_the_new_inte
         ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan0", "params": {
             "vxlanid": 42, "vxlanlocal": "192.0.2.1", "vxlanremote": "192.0.2.2",
             "vxlanlocalport": 4790, "vxlanremoteport": 4791, "vxlandev": "vnet0",
-            "vxlanttl": 64}}],
+            "vxlanttl": 64}}, [EEXIST]],
         ["ioctl", {"req": "SIOCSIFFLAGS", "ifname": "vxlan0", "set": 1}],
         ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vxlan0"}, [EADDRNOTAVAIL]],
         ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vxlan0", "addr": "10.9.0.1", "plen": 24}],
@@ -284,3 +284,26 @@ def test_format_option_skips_entries_without_colon():
 def test_toolops_is_plain_data():
     t = ops_for(["vnet0", "up"])
     assert isinstance(t, ToolOps) and t.ifname == "vnet0" and t.labels[0].what == "up"
+
+
+def test_create_of_an_existing_clone_with_more_words_just_configures():
+    """ifconfig.c: `IF create WORDS` on an existing IF skips the create; only a lone
+    `IF create` reports that it exists.  The existing clone's EEXIST is tolerated."""
+    assert ops("tap0", "create", "up")[0] == [
+        "ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap0"}, [EEXIST]]
+    assert ops("tap0", "create") == [["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap0"}]]
+
+
+def test_vlan_parameters_ride_on_create():
+    assert ops("vlan", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest") == [
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "vlan",
+                   "params": {"vlandev": "vnet0", "vlan": 7}}],
+        ["ioctl", {"req": "SIOCSIFNAME", "ifname": "vlan", "newname": "guest"}]]
+    assert err("vlan0", "create", "vlan", "x") == "ifconfig: invalid value for vlan"
+    assert err("vlan0", "create", "vlanpcp", "9") == "ifconfig: invalid value for vlanpcp"
+
+
+def test_eui64_asks_the_stack_for_the_link_local_identifier():
+    assert ops("vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias") == [
+        ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "2001:db8:1::",
+                   "plen": 64, "eui64": True}]]

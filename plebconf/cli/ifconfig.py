@@ -13,7 +13,7 @@ import sys
 
 from plebconf.rpc.constants import ENXIO
 
-from .common import RpcError, ToolError, emit_json, strip_libxo, tool_command
+from .common import ConnectError, RpcError, ToolError, emit_json, strip_libxo, tool_command
 from .ifconfig_grammar import ToolOps, ops_for, parse_invocation  # noqa: F401 (public API)
 
 __all__ = ["command", "ops_for", "ToolOps", "ToolError"]
@@ -37,6 +37,9 @@ def command(ctx, args):
     except ToolError as exc:
         sys.stderr.write(exc.message + "\n")
         return exc.status
+    except ConnectError as exc:         # the stack went away mid-command
+        sys.stderr.write(f"plebconf: {exc}\n")
+        return 69                       # EX_UNAVAILABLE, as for a failed connect
 
 
 # ============================================================================ listings

@@ -101,7 +101,7 @@ def block(ifc: dict, inv) -> str:
                 out.append(inet_line(a, flags, fmt) if family == "inet"
                            else inet6_line(a, flags, fmt, inv.lifetimes))
     if allfamilies:
-        out += other_status(ifc)
+        out += other_status(ifc, inv.verbose)
     elif inv.af == "inet6":
         out += nd6_lines(ifc)           # af_inet6's other-status is the nd6 line
     status = ifc.get("drv_status") or ""
@@ -138,7 +138,8 @@ def inet6_line(a: dict, flags: int, fmt: dict, lifetimes: bool) -> str:
     text += "".join(f" {word}" for bit, word in IN6_IFF_WORDS if a["flags"] & bit)
     if a.get("scopeid"):
         text += f" scopeid 0x{a['scopeid']:x}"
-    if lifetimes and not a["addr"].startswith("fe80:"):
+    if lifetimes and (a.get("pltime") or a.get("vltime")):
+        # -L: only addresses with a finite lifetime (0 is infinite in the stack)
         text += f" pltime {_lifetime(a.get('pltime'))} vltime {_lifetime(a.get('vltime'))}"
     return text
 
@@ -147,13 +148,13 @@ def _lifetime(value) -> str:
     return "infty" if not value else str(value)
 
 
-def other_status(ifc: dict) -> list[str]:
+def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
     out = []
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
-    out += vxlan_lines(ifc)
+    out += vxlan_lines(ifc, verbose)
     media = ifc.get("media")
     if media:
         current, active = media
@@ -172,9 +173,10 @@ def nd6_lines(ifc: dict) -> list[str]:
     return [f"\tnd6 options={nd6:x}{bits(nd6, ND6_NAMES)}"] if nd6 else []
 
 
-def vxlan_lines(ifc: dict) -> list[str]:
-    """ifvxlan.c's status: nothing until a VNI is set; unset endpoints are the wildcard
-    address and the IANA port, like the kernel's defaults."""
+def vxlan_lines(ifc: dict, verbose: bool = False) -> list[str]:
+    """ifvxlan.c's status: nothing until a VNI is set.  An endpoint never given has an
+    empty sockaddr in the kernel, which getnameinfo refuses: ifvxlan.c then prints an
+    empty address and port (`local :`).  IPv6 endpoints are bracketed."""
     if ifc.get("kind") != "vxlan":
         return []
     info = vxlan_info(ifc)
@@ -182,10 +184,20 @@ def vxlan_lines(ifc: dict) -> list[str]:
         return []
 
     def ep(addr, port):
+        if addr is None:
+            return ":"
         return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
     word = "group" if info["multicast"] else "remote"
-    return [f"\tvxlan vni {info['vni']} local {ep(info['local'], info['localport'])} "
-            f"{word} {ep(info['remote'], info['remoteport'])}"]
+    text = (f"\tvxlan vni {info['vni']} local {ep(info['local'], info['localport'])} "
+            f"{word} {ep(info['remote'], info['remoteport'])}")
+    if verbose:
+        # -v: the kernel's defaults (learning on, ephemeral port range, IPDEFTTL, a
+        # 2000-entry forwarding table aged after 1200 s) unless set at creation
+        low, high = info["portrange"]
+        text += (f"\n\t\tconfig: {'' if info['learn'] else 'no'}learning portrange "
+                 f"{low}-{high} ttl {info['ttl']}"
+                 f"\n\t\tftable: cnt 0 max {info['maxaddr']} timeout {info['timeout']}")
+    return [text]
 
 
 def vxlan_info(ifc: dict) -> dict | None:
@@ -194,16 +206,20 @@ def vxlan_info(ifc: dict) -> dict | None:
         return None
     remote = p.get("vxlanremote")
     local = p.get("vxlanlocal")
-    v6 = ":" in (remote or local or "")
-    wildcard = "::" if v6 else "0.0.0.0"
-    remote = remote or wildcard
-    if v6:
+    if remote is None:
+        multicast = False
+    elif ":" in remote:
         multicast = remote.lower().startswith("ff")
     else:
         multicast = int(remote.split(".")[0]) >> 4 == 0xE
-    return {"vni": int(p["vxlanid"]), "local": local or wildcard,
-            "localport": int(p.get("vxlanlocalport", VXLAN_PORT)), "remote": remote,
-            "remoteport": int(p.get("vxlanremoteport", VXLAN_PORT)), "multicast": multicast}
+    return {"vni": int(p["vxlanid"]), "local": local,
+            "localport": int(p.get("vxlanlocalport", VXLAN_PORT)) if local else None,
+            "remote": remote,
+            "remoteport": int(p.get("vxlanremoteport", VXLAN_PORT)) if remote else None,
+            "multicast": multicast, "learn": bool(p.get("vxlanlearn", True)),
+            "portrange": list(p.get("vxlanportrange", (10000, 65535))),
+            "ttl": int(p.get("vxlanttl", 64)), "maxaddr": int(p.get("vxlanmaxaddr", 2000)),
+            "timeout": int(p.get("vxlantimeout", 1200))}
 
 
 def listing(ifaces: list[dict], inv) -> str:
@@ -255,9 +271,7 @@ def json_interface(ifc: dict, inv) -> dict:
             doc["groups"] = list(ifc["groups"])
         if ifc.get("kind") == "vxlan" and vxlan_info(ifc):
             info = vxlan_info(ifc)
-            doc["vxlan"] = {k: info[k] for k in ("vni", "local", "localport", "remote",
-                                                 "remoteport")}
-            doc["vxlan"]["group" if info["multicast"] else "remote"] = info["remote"]
+            doc["vxlan"] = info
         if ifc.get("media"):
             current, active = ifc["media"]
             doc["media"] = {"type": "Ethernet", "current": current}

@@ -17,12 +17,11 @@ cloners each register theirs in FreeBSD; here they are the tables below).  Keywo
 become ops in order; an unknown word is the address, a second one the destination; the
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
+
+Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them) and
+ifconfig_clone (the vxlan/vlan cloner parameters).
 """
 from __future__ import annotations
-
-import random
-import re
-from dataclasses import dataclass, field, replace
 
 from plebconf.rpc.constants import (
     EADDRNOTAVAIL, EEXIST, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
@@ -33,11 +32,13 @@ from plebconf.rpc.constants import (
 )
 
 from .common import ToolError
+from .ifconfig_clone import CLONE_KEYWORDS, VXLAN_FLUSH, CloneParams, _vxlan_check
+from .ifconfig_values import (
+    PROG, c_atoi, classful_plen, errx, inet_aton, inet_pton6, ntoa, parse_mac,
+    random_mac,
+)
 
-PROG = "ifconfig"
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
-VXLAN_PORT = 4789
-VXLAN_VNI_MAX = 1 << 24
 
 # Registered options print their usage in reverse registration order (spec §1.1, §8.3).
 _OPT_USAGE = "[-C] [-g groupname] [-L] "
@@ -55,35 +56,28 @@ def usage(prefix: str = "") -> ToolError:
     return ToolError(prefix + USAGE, 1)
 
 
-def errx(text: str) -> ToolError:
-    return ToolError(f"{PROG}: {text}", 1)
-
-
 # ============================================================================ options
 OPTIONS_WITH_ARG = set("Gfjg")
 OPTIONS_FLAGS = set("adDklmnuvCL")
 
 
-@dataclass
 class Invocation:
-    """One ifconfig run: its options and what it asks for."""
-    mode: str = "list"          # list | names | cloners | group | config
-    all: bool = False
-    namesonly: bool = False
-    uponly: bool = False
-    downonly: bool = False
-    verbose: bool = False
-    drivername: bool = False
-    lifetimes: bool = False
-    capabilities: bool = False  # -m
-    matchgroup: str | None = None
-    nogroup: str | None = None
-    group: str | None = None    # -g without -a: list this group's members
-    af: str | None = None       # listing filter: inet inet6 link ether
-    formats: dict = field(default_factory=dict)
-    skipped_formats: list = field(default_factory=list)
-    ifname: str | None = None
-    words: list = field(default_factory=list)   # configuration words after IF
+    """One ifconfig run: its options and what it asks for.  (Plain classes here, not
+    dataclasses: building a dataclass costs milliseconds of every one-shot run.)"""
+
+    def __init__(self):
+        self.mode = "list"          # list | names | cloners | group | config
+        self.all = self.namesonly = self.uponly = self.downonly = False
+        self.verbose = self.drivername = self.lifetimes = False
+        self.capabilities = False   # -m
+        self.matchgroup: str | None = None
+        self.nogroup: str | None = None
+        self.group: str | None = None       # -g without -a: list this group's members
+        self.af: str | None = None          # listing filter: inet inet6 link ether
+        self.formats: dict = {}             # -f type:format
+        self.skipped_formats: list = []
+        self.ifname: str | None = None
+        self.words: list = []               # configuration words after IF
 
 
 def _set_formats(inv: Invocation, text: str) -> None:
@@ -201,99 +195,23 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
     # -k (keys) and -n (no module loading) change nothing here
 
 
-# ============================================================================ values
-def c_atoi(text: str) -> int:
-    """C atoi: optional blanks and sign, leading digits; garbage gives 0; an int result."""
-    m = re.match(r"\s*([+-]?\d+)", text)
-    if not m:
-        return 0
-    value = int(m.group(1))
-    value = max(-(1 << 63), min(value, (1 << 63) - 1))     # strtol clamps to long
-    value &= 0xFFFFFFFF                                     # then the cast to int
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-def _strtoul(text: str) -> int | None:
-    """strtoul(text, &end, 0) over the whole string, else None."""
-    try:
-        if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
-            return int(text, 16)
-        if re.fullmatch(r"0[0-7]*", text):
-            return int(text, 8)
-        if re.fullmatch(r"[1-9]\d*", text):
-            return int(text)
-    except ValueError:
-        pass
-    return None
-
-
-def inet_aton(text: str) -> int | None:
-    """BSD inet_aton: 1 to 4 parts, each decimal, octal (0…) or hex (0x…); the last part fills
-    the remaining bytes ("10.1" is 10.0.0.1, "0xffffff00" a whole address)."""
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    values = []
-    for part in parts:
-        value = _strtoul(part)
-        if value is None:
-            return None
-        values.append(value)
-    *head, last = values
-    if any(v > 0xFF for v in head) or last >= 1 << (8 * (4 - len(head))):
-        return None
-    result = 0
-    for v in head:
-        result = (result << 8) | v
-    return (result << (8 * (4 - len(head)))) | last
-
-
-def ntoa(value: int) -> str:
-    return ".".join(str((value >> s) & 0xFF) for s in (24, 16, 8, 0))
-
-
-def inet_pton6(text: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.IPv6Address(text.partition("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
-def classful_plen(addr: int) -> int:
-    """The historical default mask (spec §1.3): class A /8, B /16, else /24."""
-    if addr >> 31 == 0:
-        return 8
-    if addr >> 30 == 0b10:
-        return 16
-    return 24
-
-
-def parse_mac(text: str) -> str | None:
-    """Colon-separated hex bytes (link_addr's usual form), as the wire's xx:xx:… text."""
-    parts = re.split(r"[:.]", text)
-    if not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
-        return None
-    return ":".join(f"{int(p, 16):02x}" for p in parts)
-
-
-def random_mac() -> str:
-    """`ether random` (14.x): a random locally administered unicast address."""
-    first = (random.randrange(256) & 0xFC) | 0x02
-    return ":".join(f"{b:02x}" for b in [first, *(random.randrange(256) for _ in range(5))])
-
-
 # ============================================================================ ToolOps
-@dataclass
 class Label:
-    """What FreeBSD's message names when an op fails, and how it words the errno."""
-    what: str
-    perror: bool = False        # Perror(): ENXIO/EPERM get ifconfig's own lowercase words
-    create: bool = False        # SIOCIFCREATE2: EEXIST is "interface X already exists"
+    """What FreeBSD's message names when an op fails, and how it words the errno.
+    perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
+    SIOCIFCREATE2 (EEXIST is "interface X already exists"); errx: errno -> the whole
+    message, for what FreeBSD's ifconfig finds out itself before any ioctl."""
+    __slots__ = ("what", "perror", "create", "errx")
+
+    def __init__(self, what: str, perror: bool = False, create: bool = False,
+                 errx: dict | None = None):
+        self.what, self.perror, self.create = what, perror, create
+        self.errx = errx or {}
+
+    def __repr__(self):
+        return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
 
 
-@dataclass
 class ToolOps:
     """A configuration command as one atomic batch.
 
@@ -308,19 +226,28 @@ class ToolOps:
               they name it by the cloner ("tap") until resolve_created("tap3") is called
               with the unit to create (the lowest free one, as the stack would pick)
     """
-    ops: list
-    labels: list
-    ifname: str
-    warnings: list = field(default_factory=list)
-    warn_at: int = 0
-    print_name: str | None = None
-    print_created: int | None = None
-    needs_unit: bool = False
+
+    def __init__(self, ops: list, labels: list, ifname: str, warnings: list | None = None,
+                 warn_at: int = 0, print_name: str | None = None,
+                 print_created: int | None = None, needs_unit: bool = False):
+        self.ops = ops
+        self.labels = labels
+        self.ifname = ifname
+        self.warnings = warnings or []
+        self.warn_at = warn_at
+        self.print_name = print_name
+        self.print_created = print_created
+        self.needs_unit = needs_unit
+
+    def __repr__(self):
+        return f"ToolOps({self.ops!r}, ifname={self.ifname!r})"
 
     def message(self, index: int, errno: int) -> str:
         """FreeBSD's text for op `index` failing with `errno` (spec §1.5)."""
         label = self.labels[index]
         args = self.ops[index][1]
+        if errno in label.errx:
+            return f"{PROG}: {label.errx[errno]}"
         if label.create:
             if errno == EEXIST:
                 return f"{PROG}: interface {args['ifname']} already exists"
@@ -361,8 +288,8 @@ class ToolOps:
             if args.get("ifname") == base:
                 args = {**args, "ifname": name}
             ops.append([entry[0], args, *entry[2:]])
-        return replace(self, ops=ops, needs_unit=False, print_created=None,
-                       print_name=self.print_name or name)
+        return ToolOps(ops, self.labels, self.ifname, self.warnings, self.warn_at,
+                       self.print_name or name)
 
 
 def ops_for(argv: list[str]) -> ToolOps | None:
@@ -423,6 +350,7 @@ KEYWORDS: dict[str, tuple] = {
     "broadcast": (1, "broadcast", None),
     "prefixlen": (1, "prefixlen", None),
     "pltime": (1, "lifetime", "pltime"), "vltime": (1, "lifetime", "vltime"),
+    "eui64": (0, "eui64", None),
     "alias": (0, "alias", 1), "add": (0, "alias", 1),
     "-alias": (0, "alias", -1), "delete": (0, "alias", -1), "remove": (0, "alias", -1),
     "destroy": (0, "destroy", None), "unplumb": (0, "destroy", None),
@@ -436,33 +364,13 @@ KEYWORDS: dict[str, tuple] = {
     "vnet": (1, "jail", None), "-vnet": (1, "jail", None),
 }
 
-# vxlan(4) parameters: during `create` they go into SIOCIFCREATE2's params (ifvxlan.c's clone
-# commands); on an existing interface FreeBSD uses SIOCSDRVSPEC, which the stack lacks.
-VXLAN_KEYWORDS: dict[str, tuple] = {
-    "vni": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanid": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanvni": (1, "vxlanid", "VXLAN_CMD_SET_VNI"),
-    "vxlanlocal": (1, "vxlanlocal", "VXLAN_CMD_SET_LOCAL_ADDR"),
-    "vxlanremote": (1, "vxlanremote", "VXLAN_CMD_SET_REMOTE_ADDR"),
-    "vxlangroup": (1, "vxlangroup", "VXLAN_CMD_SET_REMOTE_ADDR"),
-    "vxlanlocalport": (1, "vxlanlocalport", "VXLAN_CMD_SET_LOCAL_PORT"),
-    "vxlanremoteport": (1, "vxlanremoteport", "VXLAN_CMD_SET_REMOTE_PORT"),
-    "vxlanportrange": (2, "vxlanportrange", "VXLAN_CMD_SET_PORT_RANGE"),
-    "vxlantimeout": (1, "vxlantimeout", "VXLAN_CMD_SET_FTABLE_TIMEOUT"),
-    "vxlanmaxaddr": (1, "vxlanmaxaddr", "VXLAN_CMD_SET_FTABLE_MAX"),
-    "vxlandev": (1, "vxlandev", "VXLAN_CMD_SET_MULTICAST_IF"),
-    "vxlanttl": (1, "vxlanttl", "VXLAN_CMD_SET_TTL"),
-    "vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
-    "-vxlanlearn": (0, "vxlanlearn", "VXLAN_CMD_SET_LEARN"),
-}
-VXLAN_FLUSH = {"vxlanflush": "VXLAN_CMD_FLUSH", "vxlanflushall": "VXLAN_CMD_FLUSH"}
 
 
 def _ioctl(req: str, ifname: str, **args) -> dict:
     return {"req": req, "ifname": ifname, **args}
 
 
-class Command:
+class Command(CloneParams):
     """Builds the ops of `ifconfig IF WORDS...` (ifconfig.c's ifconfig() loop)."""
 
     def __init__(self, ifname: str):
@@ -482,12 +390,14 @@ class Command:
         self.setaddr = False
         self.rid: str | None = None     # address to delete (-alias)
         self.in6flags = 0
+        self.eui64 = False
         self.lifetimes: dict = {}
         self.print_name: str | None = None
         self.print_created: int | None = None
         self.needs_unit = False
         self.params: dict = {}
         self.creating = False
+        self.more_after_create = False
 
     def emit(self, op: list, label: Label) -> None:
         self.ops.append(op)
@@ -498,6 +408,7 @@ class Command:
         i = 0
         if words and words[0] in ("create", "plumb"):
             self.creating = True
+            self.more_after_create = len(words) > 1 and self.ifname[-1:].isdigit()
             i = 1
         if not self.creating and words and words[0] in AF_NAMES:
             self.af = _config_af(words[0])
@@ -505,7 +416,7 @@ class Command:
         while i < len(words):
             word = words[i]
             if self.creating:
-                spec = VXLAN_KEYWORDS.get(word)
+                spec = CLONE_KEYWORDS.get(word)
                 if spec is None:
                     # the first non-clone word creates the interface; an AF may follow
                     self._create()
@@ -514,7 +425,7 @@ class Command:
                         i += 1
                     continue
             else:
-                spec = KEYWORDS.get(word) or VXLAN_KEYWORDS.get(word)
+                spec = KEYWORDS.get(word) or CLONE_KEYWORDS.get(word)
                 if spec is None and word in VXLAN_FLUSH:
                     spec = (0, "unsupported", VXLAN_FLUSH[word])
             if spec is None:
@@ -547,7 +458,15 @@ class Command:
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
-        self.emit(["ioctl", args], Label(f"SIOCIFCREATE2 ({name})", create=True))
+        elif self.params and any(k.startswith("vlan") for k in self.params):
+            # vlan parameters ride on any create (FreeBSD's vlan callback takes them)
+            args["params"] = self.params
+        op = ["ioctl", args]
+        if self.more_after_create:
+            # FreeBSD skips `create` for an interface that exists when more words follow
+            # (only a lone `IF create` says it exists); a clone that exists answers EEXIST
+            op.append([EEXIST])
+        self.emit(op, Label(f"SIOCIFCREATE2 ({name})", create=True))
         if not name[-1:].isdigit():
             # the kernel picks the unit and ifconfig prints the name it got
             self.print_created = len(self.ops) - 1
@@ -573,6 +492,10 @@ class Command:
             self.in6flags |= bit
         else:
             self.in6flags &= ~-bit
+
+    def k_eui64(self, word, _):
+        # the stack fills in the link-local's interface identifier (see syscalls.aifaddr6)
+        self.eui64 = True
 
     def k_lifetime(self, word, which, value):
         self.lifetimes[which] = c_atoi(value)
@@ -624,82 +547,6 @@ class Command:
 
     def k_jail(self, word, _, value):
         raise errx(f'jail "{value}" not found')
-
-    # -- vxlan parameters --------------------------------------------------------------------
-    def _vxlan_set(self, key, value, label):
-        if self.creating:
-            self.params[key] = value
-        else:
-            self.k_unsupported(key, "SIOCSDRVSPEC")
-            self.labels[-1] = Label(label)
-
-    def k_vxlanid(self, word, label, value):
-        vni = _strtoul(value)
-        if vni is None or vni >= VXLAN_VNI_MAX:
-            raise errx(f"invalid network identifier: {value}")
-        self._vxlan_set("vxlanid", vni, label)
-
-    def _vxlan_addr(self, value, what, multicast):
-        family = _af_of(value)
-        if family is None:
-            raise errx(f"error in parsing {what} address string: "
-                       "hostname nor servname provided, or not known")
-        if multicast is not None and _is_multicast(value) != multicast:
-            raise errx(f"{what} address cannot be multicast" if not multicast
-                       else f"{what} address must be multicast")
-        return value
-
-    def k_vxlanlocal(self, word, label, value):
-        self._vxlan_set("vxlanlocal", self._vxlan_addr(value, "local", False), label)
-
-    def k_vxlanremote(self, word, label, value):
-        self._vxlan_set("vxlanremote", self._vxlan_addr(value, "remote", False), label)
-
-    def k_vxlangroup(self, word, label, value):
-        self._vxlan_set("vxlanremote", self._vxlan_addr(value, "group", True), label)
-
-    def _port(self, value, what):
-        port = _strtoul(value)
-        if port is None or port >= 0xFFFF:
-            raise errx(f"invalid {what}: {value}")
-        return port
-
-    def k_vxlanlocalport(self, word, label, value):
-        self._vxlan_set("vxlanlocalport", self._port(value, "local port"), label)
-
-    def k_vxlanremoteport(self, word, label, value):
-        self._vxlan_set("vxlanremoteport", self._port(value, "remote port"), label)
-
-    def k_vxlanportrange(self, word, label, low, high):
-        lo = self._port(low, "port range minimum")
-        hi = self._port(high, "port range maximum")
-        if hi < lo:
-            raise errx("invalid port range")
-        self._vxlan_set("vxlanportrange", [lo, hi], label)
-
-    def k_vxlantimeout(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid timeout value: {value}")
-        self._vxlan_set("vxlantimeout", v, label)
-
-    def k_vxlanmaxaddr(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid maxaddr value: {value}")
-        self._vxlan_set("vxlanmaxaddr", v, label)
-
-    def k_vxlandev(self, word, label, value):
-        self._vxlan_set("vxlandev", value, label)
-
-    def k_vxlanttl(self, word, label, value):
-        v = _strtoul(value)
-        if v is None or v > 256:
-            raise errx(f"invalid TTL value: {value}")
-        self._vxlan_set("vxlanttl", v, label)
-
-    def k_vxlanlearn(self, word, label):
-        self._vxlan_set("vxlanlearn", not word.startswith("-"), label)
 
     # -- addresses ---------------------------------------------------------------------------
     def k_alias(self, word, param):
@@ -835,9 +682,13 @@ class Command:
             if self.in6flags:
                 args["flags"] = self.in6flags
             args.update(self.lifetimes)
+            label = Label("ioctl (SIOCAIFADDR)", perror=True)
+            if self.eui64:
+                args["eui64"] = True
+                label.errx[EADDRNOTAVAIL] = "could not determine link local address"
             if self.dst is not None:
                 args["dstaddr"] = self.dst
-            self.emit(["ioctl", args], Label("ioctl (SIOCAIFADDR)", perror=True))
+            self.emit(["ioctl", args], label)
 
 
 def _prefix6(text: str) -> int:
@@ -854,23 +705,3 @@ def _mask6_plen(text: str) -> int:
         raise errx(f"{text}: bad value") from None
     return bin(value).count("1")
 
-
-def _af_of(text: str) -> str | None:
-    if inet_aton(text) is not None and text.count(".") == 3:
-        return "inet"
-    if ":" in text and inet_pton6(text):
-        return "inet6"
-    return None
-
-
-def _is_multicast(text: str) -> bool:
-    if _af_of(text) == "inet":
-        return inet_aton(text) >> 28 == 0xE
-    return text.lower().startswith("ff")
-
-
-def _vxlan_check(params: dict) -> None:
-    """vxlan_check_params(): one family for both ends."""
-    local, remote = params.get("vxlanlocal"), params.get("vxlanremote")
-    if local and remote and _af_of(local) != _af_of(remote):
-        raise errx("cannot mix IPv4 and IPv6 addresses")
