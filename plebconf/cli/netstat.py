@@ -6,7 +6,6 @@ chunk at a time straight into large writes: a million routes is the expected siz
 from __future__ import annotations
 
 import gc
-import json
 import sys
 
 from plebconf.rpc.constants import IFF_UP, RTF_GATEWAY, RTF_HOST, RTF_UP
@@ -209,6 +208,7 @@ def show_routes(client, o: Opts, fmt) -> int:
                 if not families or families[-1]["address-family"] != FAMILY_TITLE[row[0]]:
                     families.append({"address-family": FAMILY_TITLE[row[0]], "rt-entry": []})
                 families[-1]["rt-entry"].append(route_json_entry(row, ifindex, o))
+        import json
         doc = {"statistics": {"route-information": {"route-table": {"rt-family": families}}}}
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
@@ -295,6 +295,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
             if is_link:
                 e["collisions"] = s["collisions"]
             entries.append(e)
+        import json
         doc = {"statistics": {"interface-statistics": {"interface": entries}}}
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
