@@ -8,6 +8,7 @@ The server runs every request inside a transaction, so a failing handler changes
 from __future__ import annotations
 
 import gc
+import socket
 import sys
 import time
 import traceback
@@ -503,7 +504,14 @@ class Syscalls:
         size = protocol.CHUNK_ROWS
         for af in afs:
             family = "inet" if af == AF_INET else "inet6"
-            key_text = ntoa if af == AF_INET else (lambda k: stack.key_text(AF_INET6, k))
+            if af == AF_INET:
+                def key_text(k, _ntoa=socket.inet_ntoa):
+                    return _ntoa(k.to_bytes(4, "big"))
+            else:
+                def key_text(k):
+                    return stack.key_text(AF_INET6, k)
+            v4 = af == AF_INET
+            inet_ntoa = socket.inet_ntoa
             gw_text: dict = {}
             walk = stack.rt[af].walk()
             while True:
@@ -519,7 +527,8 @@ class Syscalls:
                                 gw = gw_text[r.gateway] = key_text(r.gateway)
                         else:
                             gw = "link#%d" % r.gateway
-                        append((family, key_text(r.dst), r.plen, gw, flags, ifp.name,
+                        append((family, inet_ntoa(r.dst.to_bytes(4, "big")) if v4
+                                else key_text(r.dst), r.plen, gw, flags, ifp.name,
                                 ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
                                 r.weight, r.nhidx))
                 if not rows:

@@ -10,7 +10,6 @@ runs against the live table (NET_RT_FLAGS) and prints what 14.x's netlink arp pr
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 
@@ -20,7 +19,7 @@ from plebconf.rpc.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, ToolOps, strip_libxo, tool_command
+from .common import RpcError, ToolError, strip_libxo, tool_command
 
 USAGE = "\n".join([
     "usage: arp [-n] [-i interface] hostname",
@@ -151,7 +150,12 @@ def delete_op(ip: str, ifname: str | None = None, tolerate=None) -> list:
     return ["llmsg", args] + ([tolerate] if tolerate else [])
 
 
-def failure(ops: ToolOps, index: int, errno: int) -> tuple[str, str, int]:
+class _Labels:
+    def __init__(self, labels):
+        self.labels = labels
+
+
+def failure(ops, index: int, errno: int) -> tuple[str, str, int]:
     """(stdout, stderr, exit status) arp(8) prints when op `index` of ops failed (or was
     tolerated with this errno).  ENETUNREACH is 14.x's `cannot locate`, with status 0."""
     label = ops.labels[index]
@@ -161,12 +165,13 @@ def failure(ops: ToolOps, index: int, errno: int) -> tuple[str, str, int]:
     return "", f"arp: {label}: {strerror(errno)}\n", 1
 
 
-def ops_for(argv: list[str]) -> ToolOps | None:
+def ops_for(argv: list[str]):
     """The batch ops of `arp ARGV` (argv: the words after `arp`) without a connection:
     -s (set), -S (delete tolerating ENOENT/ESRCH, then set), -d HOST.  None for the listings,
     -d -a and -f.  Grammar errors raise ToolError(message, status).  Each op tolerates
     ENETUNREACH (14.x prints `cannot locate` and exits 0): render a tolerated or failed op's
     errno with failure(ops, i, errno).  labels[i] is op i's message prefix."""
+    from .common import ToolOps
     o, words = parse(list(argv))
     if o.func in ("set", "replace"):
         if not 2 <= len(words) <= 6:
@@ -266,6 +271,7 @@ class Arp:
         kinds = {i["name"]: i["kind"] for i in self.ifaces()}
         fields = [entry_fields(e, kinds) for e in entries]
         if self.fmt == "json":
+            import json
             doc = {"__version": XO_VERSION, "arp": {"arp-cache": fields}}
             sys.stdout.write(json.dumps(doc) + "\n")
             return
@@ -340,8 +346,7 @@ class Arp:
         try:
             self.client.call(op[0], op[1])
         except RpcError as exc:
-            ops = ToolOps([op], [f"set {req.host}"])
-            out, err, status = failure(ops, 0, exc.errno)
+            out, err, status = failure(_Labels([f"set {req.host}"]), 0, exc.errno)
             sys.stderr.write(err)
             return status
         return 0

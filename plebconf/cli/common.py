@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
 from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re-exported)
 
@@ -20,12 +19,24 @@ class ToolError(Exception):
         return self.message
 
 
-@dataclass
-class ToolOps:
-    ops: list
-    labels: list
-    output: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+def __getattr__(name: str):
+    """ToolOps, the dataclass the rc.conf executor gets from the tools' ops_for, is defined
+    on first use: importing dataclasses (and the inspect and re it pulls in) costs ~30 ms,
+    half the budget of a one-shot tool run, which never needs it."""
+    if name != "ToolOps":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class ToolOps:
+        ops: list
+        labels: list
+        output: list[str] = field(default_factory=list)
+        warnings: list[str] = field(default_factory=list)
+
+    ToolOps.__module__ = __name__
+    globals()["ToolOps"] = ToolOps
+    return ToolOps
 
 
 class Context:
@@ -74,7 +85,7 @@ def strip_libxo(args: list[str], default: str | None = None) -> tuple[str | None
 
 
 def emit_json(document: dict) -> None:
-    import json     # only JSON runs pay for it
+    import json         # only when asked for: json pulls in re
     sys.stdout.write(json.dumps(document) + "\n")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 
 from plebconf.rpc.constants import (
     EADDRINUSE, EBUSY, EEXIST, ENOBUFS, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY,
@@ -21,7 +20,7 @@ from plebconf.rpc.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, ToolOps, strip_libxo, tool_command
+from .common import RpcError, ToolError, strip_libxo, tool_command
 
 EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
 USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
@@ -37,30 +36,33 @@ def usage(bad: str | None = None) -> ToolError:
     return ToolError(text, EX_USAGE)
 
 
-@dataclass
 class RouteRequest:
-    cmd: str                        # the command word as typed (add, del, ...)
-    kind: str                       # add / delete / change / get
-    af: str = "inet"
-    af_given: bool = False
-    dest: str = ""                  # as typed, for the messages
-    gateway: str = ""
-    dst: str | None = None          # numeric text sent to the stack
-    dst_af: str | None = None
-    mask_plen: int | None = None    # None: no netmask
-    mask_af: str | None = None
-    gw: str | None = None           # numeric gateway, or the interface name (gw_iface)
-    gw_iface: bool = False
-    ishost: bool = False
-    forcehost: bool = False
-    forcenet: bool = False
-    interface: bool = False
-    flags: int = RTF_STATIC
-    metrics: dict = field(default_factory=dict)
-    ifp: str | None = None
-    quiet: bool = False
-    numeric: bool = False
-    debugonly: bool = False
+    """What newroute's argument walk gathered: the message to send and route(8)'s words."""
+
+    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False,
+                 debugonly: bool = False):
+        self.cmd = cmd                  # the command word as typed (add, del, ...)
+        self.kind = kind                # add / delete / change / get
+        self.af = "inet"
+        self.af_given = False
+        self.dest = ""                  # as typed, for the messages
+        self.gateway = ""
+        self.dst: str | None = None     # numeric text sent to the stack
+        self.dst_af: str | None = None
+        self.mask_plen: int | None = None   # None: no netmask
+        self.mask_af: str | None = None
+        self.gw: str | None = None      # numeric gateway, or the interface name (gw_iface)
+        self.gw_iface = False
+        self.ishost = False
+        self.forcehost = False
+        self.forcenet = False
+        self.interface = False
+        self.flags = RTF_STATIC
+        self.metrics: dict = {}
+        self.ifp: str | None = None
+        self.quiet = quiet
+        self.numeric = numeric
+        self.debugonly = debugonly
 
     @property
     def width(self) -> int:
@@ -69,6 +71,10 @@ class RouteRequest:
     @property
     def net_or_host(self) -> str:
         return "host" if self.ishost else "net"
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.label]
 
     @property
     def label(self) -> str:
@@ -330,13 +336,13 @@ MODIFIERS = {
 OPTIONS = "46dnqtv"
 
 
-@dataclass
 class Options:
-    af: str | None = None
-    numeric: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    debugonly: bool = False
+    def __init__(self):
+        self.af: str | None = None
+        self.numeric = False
+        self.quiet = False
+        self.verbose = False
+        self.debugonly = False
 
 
 def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
@@ -431,7 +437,7 @@ ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough mem
           EADDRINUSE: "gateway uses the same route", EEXIST: "route already in table"}
 
 
-def failure(ops: ToolOps, index: int, errno: int) -> tuple[str, str, int]:
+def failure(ops, index: int, errno: int) -> tuple[str, str, int]:
     """(stdout, stderr, exit status) route(8) prints when op `index` of ops failed."""
     err = ("route: route has not been found\n" if errno == ESRCH
            else f"route: message indicates error: {strerror(errno)}\n")
@@ -439,12 +445,13 @@ def failure(ops: ToolOps, index: int, errno: int) -> tuple[str, str, int]:
     return out, err, 1
 
 
-def ops_for(argv: list[str], ifnames=None) -> ToolOps | None:
+def ops_for(argv: list[str], ifnames=None):
     """The batch ops of `route ARGV` (argv: the words after `route`), computed without a
     connection.  None for read-only or table-dependent commands (get, show, monitor, flush).
     Raises ToolError(message, status) for what route(8) refuses before talking to the kernel.
     ToolOps.labels[i] is op i's message prefix: render a failure with failure(ops, i, errno);
     ToolOps.output are the lines printed on success (none with -q)."""
+    from .common import ToolOps
     opts, words = parse_options(list(argv))
     if not words:
         raise usage()
@@ -469,18 +476,17 @@ def change(ctx, opts, words) -> int:
     if any(w in ("-interface", "-iface", "-link") for w in words):
         ifnames = _ifnames(client)
     req = parse_route(words, opts, ifnames)
-    tool_ops = ToolOps([req.op()], [req.label], [] if req.quiet else [req.label])
     if not req.debugonly:
         try:
-            client.call(*tool_ops.ops[0])
+            client.call(*req.op())
         except RpcError as exc:
-            out, err, status = failure(tool_ops, 0, exc.errno)
+            out, err, status = failure(req, 0, exc.errno)
             sys.stdout.flush()
             sys.stderr.write(err)
             sys.stdout.write(out)
             return status
-    for line in tool_ops.output:
-        sys.stdout.write(line + "\n")
+    if not req.quiet:
+        sys.stdout.write(req.label + "\n")
     return 0
 
 

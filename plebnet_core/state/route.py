@@ -40,7 +40,7 @@ class RouteTable:
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
-        self._order: tuple[int, list[int]] | None = None   # (generation, sorted walk keys)
+        self._order: tuple[int, list] | None = None   # (generation, path lists in walk order)
 
     def __len__(self) -> int:
         return self.count
@@ -100,9 +100,9 @@ class RouteTable:
         specific prefix first (BSD radix keeps duplicate keys most-specific first).
 
         The order is sorted as plain ints ((dst << 8) | (255 - plen)): a million of them sort
-        ~50 times faster than tuples.  It is kept until the table changes, so repeated dumps
-        of an unchanged table do not sort again.  A prefix removed while a dump is being
-        streamed is skipped."""
+        ~50 times faster than tuples.  The path lists in that order are kept until the table
+        changes, so repeated dumps of an unchanged table neither sort nor look up again.  A
+        prefix removed while a dump is being streamed has an empty list: it is skipped."""
         order = self._order
         if order is None or order[0] != self.generation:
             keys: list[int] = []
@@ -111,9 +111,9 @@ class RouteTable:
                     tag = 255 - plen
                     keys += [(dst << 8) | tag for dst in table]
             keys.sort()
-            order = self._order = (self.generation, keys)
-        by_len = self._by_len
-        for key in order[1]:
-            paths = by_len[255 - (key & 255)].get(key >> 8)
+            by_len = self._by_len
+            order = self._order = (self.generation,
+                                   [by_len[255 - (k & 255)][k >> 8] for k in keys])
+        for paths in order[1]:
             if paths:
                 yield paths
