@@ -50,7 +50,8 @@ def _plain_route_run(entry: dict) -> bool:
     batch applies it through Syscalls._add_routes."""
     base, fields = entry.get("args", {}), entry.get("fields")
     return (entry.get("op") == "rtmsg" and type(base) is dict and type(fields) is list
-            and type(entry.get("rows")) is list and base.get("type") == "RTM_ADD"
+            and (type(entry.get("rows")) is list) != (type(entry.get("columns")) is list)
+            and base.get("type") == "RTM_ADD"
             and "dst" in fields and "type" not in fields
             and all(type(f) is str for f in fields)
             and _ROUTE_RUN_KEYS.issuperset(base) and _ROUTE_RUN_KEYS.issuperset(fields))
@@ -84,18 +85,36 @@ def _af(args: dict) -> int:
     return af
 
 
+def _run_rows(entry: dict):
+    """(rows, count) of a run: its "rows" (a list of value lists), or its "columns" (one
+    list of values per field, all of one length: a million-route run is then a million
+    strings on the wire, not a million lists)."""
+    rows, columns, fields = entry.get("rows"), entry.get("columns"), entry.get("fields")
+    if columns is not None:
+        if (rows is not None or type(columns) is not list or type(fields) is not list
+                or len(columns) != len(fields) or not columns
+                or any(type(c) is not list for c in columns)
+                or len({len(c) for c in columns}) != 1):
+            raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+                                      "all of one length")
+        return zip(*columns), len(columns[0])
+    if type(rows) is not list:
+        raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+    return rows, len(rows)
+
+
 def _expand(entries, start: int = 0):
     """(index, op, args, tolerated errnos or None) for each op of a batch.  An entry is
-    [op, args], [op, args, [errno...]], or a run {"op", "args", "fields", "rows"}: one op over
-    many argument rows (args updated by zip(fields, row)), which decodes several times faster
-    than a map per op."""
+    [op, args], [op, args, [errno...]], or a run {"op", "args", "fields", "rows"|"columns"}:
+    one op over many argument rows (args updated by zip(fields, row)), which decodes several
+    times faster than a map per op."""
     index = start
     for entry in entries:
         if type(entry) is dict:
-            op, base, fields, rows = (entry.get("op"), entry.get("args", {}),
-                                      entry.get("fields"), entry.get("rows"))
-            if type(base) is not dict or type(fields) is not list or type(rows) is not list:
+            op, base, fields = entry.get("op"), entry.get("args", {}), entry.get("fields")
+            if type(base) is not dict or type(fields) is not list:
                 raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+            rows, _ = _run_rows(entry)
             for row in rows:
                 args = base.copy()
                 args.update(zip(fields, row))
@@ -212,14 +231,18 @@ class Syscalls:
                     results.append({"errno": exc.errno, "msg": str(exc)})
         except KernelError as exc:
             raise _RunError(exc, index) from None
-        return start + (len(entry["rows"]) if type(entry) is dict else 1)
+        return start + (_run_rows(entry)[1] if type(entry) is dict else 1)
 
     def _add_routes(self, run: dict, index: int, results: list) -> int:
         """A run of plain RTM_ADDs (only af/dst/plen/gateway, see _plain_route_run) straight
         into Stack.rt_add: what dispatching each expanded op would do, without building and
         dispatching a map per route.  Returns the index after the run; a failure raises
         _RunError naming the failing op's index."""
-        base, fields, rows = run.get("args", {}), run["fields"], run["rows"]
+        base, fields = run.get("args", {}), run["fields"]
+        try:
+            rows, count = _run_rows(run)
+        except KernelError as exc:
+            raise _RunError(exc, index) from None
         af = AFS.get(base.get("af", "inet"))
         n = len(fields)
         col = {f: i for i, f in enumerate(fields)}
@@ -253,8 +276,8 @@ class Syscalls:
             self.stack.rt_add_many(af, items())
         except KernelError as exc:
             raise _RunError(exc, index + at[0]) from None
-        results.extend([None] * len(rows))
-        return index + len(rows)
+        results.extend([None] * count)
+        return index + count
 
     @staticmethod
     def _pick(table: dict, key, what: str):

@@ -197,7 +197,7 @@ def test_compiled_batch_is_exactly_what_the_grammars_give():
     lines = mixed_lines()
     program = BatchProgram("\n".join(lines), "mixed").compile_all()
     assert program.failures == []
-    assert any(seg[0] == "run" and len(seg[2]) >= 16 for seg in program.segments)
+    assert any(seg[0] == "run" and len(seg[2][0]) >= 16 for seg in program.segments)
     assert expanded(program.entries()) == grammar_ops(lines)
     # keep-going form: the same ops, unit by unit
     assert [e for _, es in program.unit_entries() for e in es] == grammar_ops(lines)
@@ -311,9 +311,14 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
     fields = ["dst", "plen", "gateway"]
     head = [["sysctl", {"name": "kern.hostname", "value": "x"}]]
     as_run = head + [run("rtmsg", base, fields, rows)]
+    as_columns = head + [run("rtmsg", base, fields, columns=[list(c) for c in zip(*rows)])]
+    forms = [as_run, as_columns]
+    if len({r[2] for r in rows}) == 1:              # the gateway folded into the args
+        forms.append(head + [run("rtmsg", {**base, "gateway": rows[0][2]}, ["dst", "plen"],
+                                 columns=[[r[0] for r in rows], [r[1] for r in rows]])])
     one_by_one = head + [["rtmsg", {**base, **dict(zip(fields, r))}] for r in rows]
     outcomes = []
-    for entries in (as_run, one_by_one):
+    for entries in forms + [one_by_one]:
         sc = _fresh()
         if bad == "listener":                       # events wanted: route by route
             sc.stack.journal.listeners.append(lambda events: None)
@@ -324,5 +329,5 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
             outcome = ("error", exc.index, exc.error.errno)
             assert _dump(sc) == before
         outcomes.append((outcome, _dump(sc)))
-    assert outcomes[0] == outcomes[1]
+    assert all(outcome == outcomes[-1] for outcome in outcomes)
     assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener"))

@@ -315,7 +315,7 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
 def plain_addresses(col: list[str]) -> bool:
     """Every string of col is a plain address (dotted quad, no leading zeros, first octet in
     1..223 but not 127), checked with C loops only."""
-    unique = list(set(col))
+    unique = col[:1] if col.count(col[0]) == len(col) else col    # a constant column: once
     text = ("\n" + "\n".join(unique) + "\n").encode()
     n = len(unique)
     if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
@@ -344,8 +344,8 @@ class Program:
     """Compiled units (one command line each): segments of batch entries, and how to name
     each unit in messages (argv(unit), describe(unit): subclasses).
 
-    segments: ("run", template, rows, first unit) -- one op per unit, consecutive units --
-              or ("ops", unit, entries)."""
+    segments: ("run", template, columns, first unit) -- one op per unit, consecutive units,
+              columns: one list of addresses per template field -- or ("ops", unit, entries)."""
 
     def __init__(self):
         self.segments: list = []
@@ -364,7 +364,7 @@ class Program:
         template = self.templates.get(key)
         if template:
             if template.fields is not None and not tolerate:
-                self._run(unit, template, [values])
+                self._run(unit, template, values)
             else:
                 self.segments.append(("ops", unit, template.ops(values, tolerate)))
             return
@@ -387,13 +387,15 @@ class Program:
         if template is None and values:
             self.templates[key] = learn(key, values, ops) or False
 
-    def _run(self, unit: int, template: Template, rows: list) -> None:
+    def _run(self, unit: int, template: Template, values) -> None:
+        """One more unit of a one-op template: appended to the run it continues."""
         last = self.segments[-1] if self.segments else None
         if (last is not None and last[0] == "run" and last[1] is template
-                and last[3] + len(last[2]) == unit):
-            last[2].extend(rows)
+                and last[3] + len(last[2][0]) == unit):
+            for col, value in zip(last[2], values):
+                col.append(value)
         else:
-            self.segments.append(("run", template, list(rows), unit))
+            self.segments.append(("run", template, [[v] for v in values], unit))
 
     # -- naming (subclasses) -----------------------------------------------------------------
     def argv(self, unit: int) -> list[str]:
@@ -412,20 +414,29 @@ class Program:
 
     # -- entries -------------------------------------------------------------------------------
     def entries(self) -> list:
+        """The batch: runs as column runs (plebconf.rpc.client.run), a column holding one
+        value throughout (the gateway of a million routes) folded into the run's args."""
         from plebconf.rpc.client import run
         out = []
         for seg in self.segments:
-            if seg[0] == "run":
-                t = seg[1]
-                out.append(run(t.run_op, t.run_args, t.fields, seg[2]))
-            else:
+            if seg[0] != "run":
                 out.extend(seg[2])
+                continue
+            t, columns = seg[1], seg[2]
+            args, fields, cols = dict(t.run_args), [], []
+            for name, col in zip(t.fields, columns):
+                if col.count(col[0]) == len(col) and (cols or name != t.fields[-1]):
+                    args[name] = col[0]
+                else:
+                    fields.append(name)
+                    cols.append(col)
+            out.append(run(t.run_op, args, fields, columns=cols))
         return out
 
     def locate(self, index: int) -> tuple[int, int]:
         """(unit, op number within the unit) of op number `index` of entries()."""
         for seg in self.segments:
-            n = len(seg[2])
+            n = len(seg[2][0]) if seg[0] == "run" else len(seg[2])
             if index < n:
                 return (seg[3] + index, 0) if seg[0] == "run" else (seg[1], index)
             index -= n
@@ -437,7 +448,8 @@ class Program:
         for seg in self.segments:
             if seg[0] == "run":
                 t = seg[1]
-                out.extend((seg[3] + k, t.ops(values)) for k, values in enumerate(seg[2]))
+                out.extend((seg[3] + k, t.ops(values))
+                           for k, values in enumerate(zip(*seg[2])))
             else:
                 out.append((seg[1], seg[2]))
         return out
@@ -553,7 +565,7 @@ class BatchProgram(Program):
         unit0 = self.units
         self.unit_line.extend(range(i, i + c))
         self.units += c
-        self._run(unit0, template, list(zip(*cols)))
+        self.segments.append(("run", template, cols, unit0))
         return True
 
     def argv(self, unit):

@@ -229,14 +229,19 @@ def _split(ops: list) -> list[list]:
     parts, part, size = [], [], 0
     for entry in ops:
         if isinstance(entry, dict):             # a run {"op", "args", "fields", "rows"}
-            rows = entry["rows"]
-            for i in range(0, len(rows), PART_OPS):
-                chunk = rows[i:i + PART_OPS]
-                if size + len(chunk) > PART_OPS and part:
+            columns = entry.get("columns")
+            count = len(columns[0]) if columns is not None else len(entry["rows"])
+            for i in range(0, count, PART_OPS):
+                if columns is not None:
+                    chunk = {**entry, "columns": [c[i:i + PART_OPS] for c in columns]}
+                else:
+                    chunk = {**entry, "rows": entry["rows"][i:i + PART_OPS]}
+                n = min(PART_OPS, count - i)
+                if size + n > PART_OPS and part:
                     parts.append(part)
                     part, size = [], 0
-                part.append({**entry, "rows": chunk})
-                size += len(chunk)
+                part.append(chunk)
+                size += n
             continue
         if size >= PART_OPS:
             parts.append(part)
@@ -247,8 +252,12 @@ def _split(ops: list) -> list[list]:
     return parts
 
 
-def run(op: str, args: dict, fields: list[str], rows: list) -> dict:
-    """A batch entry applying op to many argument rows: args updated by zip(fields, row)."""
+def run(op: str, args: dict, fields: list[str], rows: list | None = None,
+        columns: list | None = None) -> dict:
+    """A batch entry applying op to many argument rows: args updated by zip(fields, row).
+    The rows may be given as columns instead (one list per field, all of one length)."""
+    if columns is not None:
+        return {"op": op, "args": args, "fields": fields, "columns": columns}
     return {"op": op, "args": args, "fields": fields, "rows": rows}
 
 

@@ -18,7 +18,10 @@ Ops (the serialized configuration syscalls):
     sysctl     {"name": "NET_RT_DUMP"|"NET_RT_FLAGS"|"NET_RT_IFLIST"|dotted-name, ...}
     llmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_GET", "af", "addr", "mac", ...}  (arp/ndp)
     batch      {"ops": [[op, args, tolerate?], ...], "more": bool}  all-or-nothing; "more"
-                continues the batch in the next frame (for batches larger than one frame)
+                continues the batch in the next frame (for batches larger than one frame).
+                An entry may also be a run {"op", "args", "fields", "rows": [[v...]...]} or
+                {"op", "args", "fields", "columns": [[v...] per field]}: op applied once per
+                row with args updated by zip(fields, row) (plebconf.rpc.client.run)
     subscribe  {}                          routing messages pushed as events
 The full argument list of each op is in plebnet_core/syscalls.py, next to its handler.
 """
