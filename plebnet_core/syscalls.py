@@ -251,28 +251,47 @@ class Syscalls:
         at = [0]                # the row being applied: a failure names it
 
         def items():
+            gw_fixed = None
             for k, row in enumerate(rows):
                 at[0] = k
                 if (type(row) is not list and type(row) is not tuple) or len(row) != n:
                     raise KernelError(EINVAL, "a run row must have one value per field")
-                dst = addr(row[d_i])
+                text = row[d_i]
+                if inet and type(text) is str and text.count(".") == 3:   # addr4, inlined
+                    try:
+                        dst = from_bytes(aton(text), "big")
+                    except OSError:
+                        dst = addr(text)
+                else:
+                    dst = addr(text)
                 plen = row[p_i] if p_i is not None else plen_c
                 if plen is None:
                     plen = width
                 elif type(plen) is not int:
                     raise KernelError(EINVAL, "argument 'plen' must be int")
-                gw = row[g_i] if g_i is not None else gw_c
+                if g_i is None:
+                    if gw_fixed is None:
+                        if gw_c is None:
+                            raise KernelError(EINVAL)   # Stack.rt_add: no gateway
+                        if type(gw_c) is not str:
+                            raise KernelError(EINVAL, "argument 'gateway' must be str")
+                        gw_fixed = gateway(af, gw_c)
+                    yield dst, plen, gw_fixed
+                    continue
+                gw = row[g_i]
                 if gw is None:
-                    raise KernelError(EINVAL)           # Stack.rt_add: no gateway
+                    raise KernelError(EINVAL)
                 if type(gw) is not str:
                     raise KernelError(EINVAL, "argument 'gateway' must be str")
                 yield dst, plen, gateway(af, gw)
         try:
             if af is None:
                 raise KernelError(EINVAL, "af must be inet or inet6")
-            width = 32 if af == AF_INET else 128
-            addr = self.addr4 if af == AF_INET else self.addr6
+            inet = af == AF_INET
+            width = 32 if inet else 128
+            addr = self.addr4 if inet else self.addr6
             gateway = self._gateway
+            from_bytes, aton = int.from_bytes, inet_aton
             self.stack.rt_add_many(af, items())
         except KernelError as exc:
             raise _RunError(exc, index + at[0]) from None

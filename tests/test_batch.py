@@ -286,7 +286,7 @@ def _dump(sc):
 
 
 @pytest.mark.parametrize("bad", [None, 7, "plen", "addr", "dup", "multipath", "width",
-                                 "nogw", "listener"])
+                                 "nogw", "listener", "empty", "v6"])
 def test_route_run_is_what_its_ops_one_by_one_are(bad):
     """Syscalls applies runs of plain RTM_ADDs without expanding them: same table, same
     results, same failing index and errno, nothing changed on failure."""
@@ -307,13 +307,19 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         rows[4][1] = 33
     elif bad == "nogw":
         rows[6][2] = None
+    elif bad == "empty":
+        rows = []
+    elif bad == "v6":
+        rows[3][0] = "2001:db8::"                  # not an IPv4 address: EINVAL
     base = {"type": "RTM_ADD", "af": "inet"}
     fields = ["dst", "plen", "gateway"]
     head = [["sysctl", {"name": "kern.hostname", "value": "x"}]]
     as_run = head + [run("rtmsg", base, fields, rows)]
-    as_columns = head + [run("rtmsg", base, fields, columns=[list(c) for c in zip(*rows)])]
-    forms = [as_run, as_columns]
-    if len({r[2] for r in rows}) == 1:              # the gateway folded into the args
+    forms = [as_run]
+    if rows:
+        forms.append(head + [run("rtmsg", base, fields,
+                                 columns=[list(c) for c in zip(*rows)])])
+    if rows and len({r[2] for r in rows}) == 1:     # the gateway folded into the args
         forms.append(head + [run("rtmsg", {**base, "gateway": rows[0][2]}, ["dst", "plen"],
                                  columns=[[r[0] for r in rows], [r[1] for r in rows]])])
     one_by_one = head + [["rtmsg", {**base, **dict(zip(fields, r))}] for r in rows]
@@ -330,4 +336,4 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
             assert _dump(sc) == before
         outcomes.append((outcome, _dump(sc)))
     assert all(outcome == outcomes[-1] for outcome in outcomes)
-    assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener"))
+    assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener", "empty"))

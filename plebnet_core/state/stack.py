@@ -531,25 +531,37 @@ class Stack:
             return
         table = self.rt[af]
         width, masks, by_len = table.width, table.masks, table._by_len
-        resolve, add_path = self._resolve_gateway, table.add_path
+        resolve = self._resolve_gateway
         flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
         added: list[Route] = []
+        append = added.append
+        last_gw, out, ifa = None, None, None
         try:
             for dst, plen, gateway in items:
                 if not 0 <= plen <= width:
                     raise KernelError(EINVAL)
                 dst &= masks[plen]
-                out, ifa = resolve(af, gateway)
-                paths = by_len[plen].get(dst)
-                if paths and any(not p.flags & RTF_GATEWAY or p.gateway == gateway
-                                 for p in paths):
-                    raise KernelError(EEXIST)
+                if gateway != last_gw or last_gw is None:
+                    out, ifa = resolve(af, gateway)
+                    last_gw = gateway
+                d = by_len[plen]
+                paths = d.get(dst)
                 route = Route(dst, plen, gateway, out, ifa,
                               flags | RTF_HOST if plen == width else flags)
-                add_path(route)
-                added.append(route)
+                if paths is None:           # RouteTable.add_path, inlined
+                    if not d:
+                        table._lens.append(plen)
+                        table._lens.sort(reverse=True)
+                    d[dst] = [route]
+                    table.count += 1
+                else:
+                    if any(not p.flags & RTF_GATEWAY or p.gateway == gateway for p in paths):
+                        raise KernelError(EEXIST)
+                    paths.append(route)
+                append(route)
         finally:
             if added:
+                table.generation += len(added)
                 self.journal.record(self._remove_paths, table, added)
 
     @staticmethod
