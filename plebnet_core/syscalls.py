@@ -41,6 +41,17 @@ class Stream:
         self.rows = rows
 
 
+class Deferred:
+    """A result that arrives later (ping, captures): the control server calls
+    start(push, finish, fail) once the request is accepted; push(row) streams a row,
+    finish(result) ends the reply, fail(KernelError) ends it with an error.  cancel() is
+    called if the client goes away first."""
+
+    def __init__(self, start, cancel):
+        self.start = start
+        self.cancel = cancel
+
+
 # -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
 _MISSING = object()
 
@@ -94,6 +105,7 @@ class Syscalls:
         self.pid = pid
         self.started = started or time.time()
         self._gw_text: dict[str, int] = {}
+        self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
             "ioctl": self.ioctl,
@@ -221,10 +233,16 @@ class Syscalls:
 
     def ifcreate(self, args):
         params = _get(args, "params", dict, {})
-        return {"ifname": self.stack.if_create(_get(args, "ifname", str), params)}
+        name = self.stack.if_create(_get(args, "ifname", str), params)
+        if self.dataplane is not None:      # a device that won't open fails the create
+            self.dataplane.created(self.stack.ifunit(name))
+        return {"ifname": name}
 
     def ifdestroy(self, args):
-        self.stack.if_destroy(_get(args, "ifname", str))
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        self.stack.if_destroy(ifp.name)
+        if self.dataplane is not None:      # the device closes when the change commits
+            self.dataplane.destroyed(ifp)
 
     def ifname(self, args):
         self.stack.if_rename(_get(args, "ifname", str), _get(args, "newname", str))
