@@ -23,6 +23,7 @@ from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
+_ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
 
 
 class BatchError(Exception):
@@ -343,7 +344,7 @@ class Syscalls:
     # million-route batch should not carry a million replies back
     def rt_add(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
-        if len(args) > 5:       # type, af, dst, plen, gateway: the common case stops here
+        if not args.keys() <= _ROUTE_FAST:  # anything beyond these takes the full path
             self.stack.rt_add(
                 af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, RTF_STATIC),
                 _get(args, "ifp", str, None), _get(args, "mtu", int, 0),
