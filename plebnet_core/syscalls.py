@@ -23,6 +23,7 @@ from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
+FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
 _ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
 
 
@@ -166,7 +167,7 @@ class Syscalls:
         try:
             with self.stack.transaction():
                 for index, op, args, tolerate in _expand(entries):
-                    if op in ("batch", "subscribe"):
+                    if op in ("batch", "subscribe", "ping", "pcap"):
                         raise KernelError(EINVAL, f"'{op}' cannot be batched")
                     if tolerate is None:        # any failure aborts the batch: no savepoint
                         results.append(self.dispatch(op, args))
@@ -186,6 +187,10 @@ class Syscalls:
         finally:
             if gc_was_on:
                 gc.enable()
+        if index >= FREEZE_AFTER:
+            # a big batch leaves millions of long-lived objects in the youngest generation:
+            # without this the next collections scan them all, stalling the data plane
+            gc.freeze()
         return [None if isinstance(r, Stream) else r for r in results]
 
     @staticmethod

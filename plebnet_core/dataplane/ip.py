@@ -17,6 +17,7 @@ from plebconf.rpc.constants import (
 )
 
 from .wire import WireError, icmp, ipv4, udp
+from .wire.checksum import checksum as _checksum, update as _csum_update
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
@@ -24,6 +25,7 @@ DEFAULT_TTL = 64                # net.inet.ip.ttl
 ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
 _MISSING = object()
+_TTL_ICMP = bytes((DEFAULT_TTL, PROTO_ICMP))
 _from = int.from_bytes
 # ICMP types an error may be sent about (queries); never about an error (RFC 1122 3.2.2)
 _ICMP_QUERIES = frozenset({0, 8, 9, 10, 13, 14, 15, 16, 17, 18})
@@ -118,6 +120,9 @@ class IPv4:
             ifp.stats[2] += 1       # martian source, or loopback addresses off lo0
             return
         if dst in self.local:
+            if h.proto == PROTO_ICMP and pkt[0] == 0x45 and h.payload[:2] == b"\x08\x00" \
+                    and not (h.mf or h.frag_offset) and self._echo_fast(h, pkt, src):
+                return
             self.deliver(ifp, h, pkt, False)
         elif dst in self.bcast or dst == 0:
             self.deliver(ifp, h, pkt, True)
@@ -157,6 +162,31 @@ class IPv4:
         self._arm_reasm()
 
     # -- ICMP --------------------------------------------------------------------------------
+    def _echo_fast(self, h, pkt, src: int) -> bool:
+        """An echo request without options or fragments answered by patching it: swap the
+        addresses, set our TTL, turn the type into a reply, fix both checksums incrementally
+        (what icmp_reflect does, minus the general path).  False: take the general path."""
+        payload = h.payload
+        if _checksum(payload):
+            return True                     # bad ICMP checksum: dropped
+        r = self.route(src)
+        if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT):
+            return False
+        out_ifp = r.ifp
+        if h.total_length > (r.mtu or out_ifp.mtu):
+            return False
+        c = (~(payload[2] << 8 | payload[3]) & 0xFFFF) + 0xF7FF      # type 8 -> 0
+        c = (c & 0xFFFF) + (c >> 16)
+        c = ~c & 0xFFFF
+        old_ttl = h.ttl
+        ic = _csum_update(h.checksum, old_ttl << 8 | PROTO_ICMP, DEFAULT_TTL << 8 | PROTO_ICMP)
+        reply = b"".join((pkt[:8], _TTL_ICMP, ic.to_bytes(2, "big"), pkt[16:20], pkt[12:16],
+                          b"\x00\x00", c.to_bytes(2, "big"), payload[4:]))
+        self.counters["delivered"] += 1
+        self.link.output(out_ifp, r.gateway if r.flags & RTF_GATEWAY else src, reply,
+                         bool(r.flags & RTF_GATEWAY))
+        return True
+
     def icmp_input(self, ifp, h, bcast: bool) -> None:
         try:
             m = icmp.parse(h.payload)

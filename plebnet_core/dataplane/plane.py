@@ -67,6 +67,16 @@ def open_backend(name: str, backend: str):
     raise ValueError(f"backend '{kind}' is not available (known: none, tap, vxlan)")
 
 
+def _port(value) -> int:
+    """A vxlan port parameter: VXLAN_PORT when absent; 0 (any) is a valid local port."""
+    if value is None or value == "":
+        return VXLAN_PORT
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"bad port {value}")
+    return port
+
+
 def _options(parts, known) -> dict:
     opts = {}
     for part in parts:
@@ -136,8 +146,8 @@ class DataPlane:
                 return NullDevice(ifp.name)
             local = p.get("vxlanlocal") or ("::" if ":" in str(remote) else "0.0.0.0")
             return VxlanDevice(ifp.name, vni=int(vni),
-                               local=(str(local), int(p.get("vxlanlocalport") or VXLAN_PORT)),
-                               remote=(str(remote), int(p.get("vxlanremoteport") or VXLAN_PORT)),
+                               local=(str(local), _port(p.get("vxlanlocalport"))),
+                               remote=(str(remote), _port(p.get("vxlanremoteport"))),
                                netns=p.get("netns") or None)
         return NullDevice(ifp.name)
 
