@@ -5,7 +5,8 @@ forwarding between two namespaces with 10 and with 1,000,000 routes.  Needs root
 
 A real plebnet process with two TAP NICs, each kernel side in a throwaway namespace
 (pleb-b-<pid>-l / -r); the reference is a plain struct echo loop (the wire codecs on a TAP,
-no stack) in a third namespace, measured in the same run.
+no stack) in a third namespace, measured in the same run.  The machine may be shared: rates are
+the best of three runs, RTTs the lowest of three medians.
 """
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ while time.monotonic() < end:
             pass
 print(sent)
 """
+
+
+BEST_OF = 3     # the machine is shared: each rate is the best of a few runs
+
+
+def best(fn, *args):
+    return max(fn(*args) for _ in range(BEST_OF))
+
+
+def best_median(ns, dst) -> float:
+    runs = [ping_times(ns, dst) for _ in range(BEST_OF)]
+    runs = [r for r in runs if r] or [[float("nan")]]
+    return min(statistics.median(r) for r in runs)
 
 
 def sh(*argv, check=True):
@@ -106,10 +120,10 @@ def run(seconds: float) -> None:
     # the reference: a struct echo loop on a TAP, no stack
     ref = subprocess.Popen([sys.executable, "-c", REFERENCE.format(
         root=ROOT, bench=os.path.join(ROOT, "bench"), pid=PID, ns=NS_Q,
-        seconds=seconds + 8)], stdout=subprocess.PIPE, text=True)
+        seconds=BEST_OF * (seconds + 2) + 4)], stdout=subprocess.PIPE, text=True)
     ref.stdout.readline()
-    ref_times = ping_times(NS_Q, "10.234.0.2")
-    ref_rate = flood(NS_Q, "10.234.0.2", seconds)
+    ref_med = best_median(NS_Q, "10.234.0.2")
+    ref_rate = best(flood, NS_Q, "10.234.0.2", seconds)
     ref.wait()
 
     nics = ["--nic", f"vnet0=tap:plbl{PID},netns={NS_L},addr=10.242.1.1/24",
@@ -119,24 +133,22 @@ def run(seconds: float) -> None:
         c.ioctl("SIOCAIFADDR", ifname="vnet1", addr="10.242.2.2", plen=24)
         c.sysctl("net.inet.ip.forwarding", value=1)
         sh("ip", "-n", NS_L, "route", "add", "default", "via", "10.242.1.2")
-        times = ping_times(NS_L, "10.242.1.2")
-        rate = flood(NS_L, "10.242.1.2", seconds)
+        med = best_median(NS_L, "10.242.1.2")
+        rate = best(flood, NS_L, "10.242.1.2", seconds)
 
         prefixes = random_prefixes(1_000_000)
         dsts = [ntoa(d | 1) for d, _ in prefixes[:: len(prefixes) // 512]]
         # 10 routes: a default and nine more, all via R
         c.batch([["rtmsg", {"type": "RTM_ADD", "dst": ntoa(d), "plen": p,
                             "gateway": "10.242.2.1"}] for d, p in [(0, 0)] + prefixes[:9]])
-        fwd_small = forwarded_rate(c, dsts, seconds)
+        fwd_small = best(forwarded_rate, c, dsts, seconds)
         t0 = time.perf_counter()
         c.batch([batch_run("rtmsg", {"type": "RTM_ADD", "gateway": "10.242.2.1"},
                            ["dst", "plen"], [[ntoa(d), p] for d, p in prefixes[9:]])])
         load = time.perf_counter() - t0
-        fwd_large = forwarded_rate(c, dsts, seconds)
-        count = c.sysctl("NET_RT_DUMP", af="inet")
-        nroutes = len(count)
+        fwd_large = best(forwarded_rate, c, dsts, seconds)
+        nroutes = len(c.sysctl("NET_RT_DUMP", af="inet"))
 
-    med, ref_med = statistics.median(times), statistics.median(ref_times)
     table("data plane: kernel <-> plebnet over TAP (root)", [
         ("ping RTT median, struct echo loop (reference)", f"{ref_med:.3f} ms", "", ""),
         ("ping RTT median, plebnet", f"{med:.3f} ms", "≤ 0.3 ms", verdict(med <= 0.3)),
