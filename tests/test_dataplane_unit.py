@@ -414,3 +414,33 @@ def test_rolled_back_create_closes_the_device(rig):
             dev = rig.stack.ifunit("vxlan0").device
             raise KernelError(22)
     assert dev.closed and "vxlan0" not in rig.stack.by_name
+
+
+def test_journal_on_commit_runs_after_commit_and_never_after_rollback():
+    from plebnet_core.state.txn import Journal
+    j, ran = Journal(), []
+    with j.transaction():
+        j.on_commit(ran.append, 1)
+        with pytest.raises(KeyError):
+            with j.transaction():
+                j.on_commit(ran.append, 2)
+                raise KeyError
+        assert ran == []
+    assert ran == [1]
+    with pytest.raises(KeyError):
+        with j.transaction():
+            j.on_commit(ran.append, 3)
+            raise KeyError
+    j.on_commit(ran.append, 4)          # outside a transaction: at once
+    assert ran == [1, 4]
+
+
+def test_loopback_capture_is_dlt_null(rig, tmp_path):
+    cap = rig.dp.start_capture("lo0", str(tmp_path / "lo0.pcap"))
+    rig.dp.ip.output(None, aton("10.0.0.1"), 1, echo())
+    rig.run()
+    rig.dp.stop_capture("lo0")
+    data = (tmp_path / "lo0.pcap").read_bytes()
+    assert cap.writer.count == 2 and int.from_bytes(data[20:24], "little") == 0   # LINKTYPE_NULL
+    assert data[24 + 16:24 + 20] == (2).to_bytes(4, "little")                     # AF_INET
+    assert rig.stack.lo0.device is cap.device

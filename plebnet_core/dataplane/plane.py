@@ -275,6 +275,8 @@ class _Capture(PcapTap):
         self.limit = count
         self.full = full
         self.on_done = None
+        # lo0 hands back what it is given: record each packet once, as bpf on lo0 does
+        self.record_sent = device.kind != "loopback"
 
     def recv(self):
         frame = self.device.recv()
@@ -283,7 +285,8 @@ class _Capture(PcapTap):
         return frame
 
     def send(self, frame) -> None:
-        self._record(frame)
+        if self.record_sent:
+            self._record(frame)
         self.device.send(frame)
 
     def _record(self, frame) -> None:
