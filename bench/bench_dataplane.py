@@ -106,7 +106,8 @@ def forwarded_rate(client, dsts, seconds) -> float:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     if os.geteuid() != 0:
-        sys.exit("needs root: creates network namespaces and TAP devices")
+        print("data plane: skipped, needs root (network namespaces and TAP devices)")
+        return
     for ns in (NS_L, NS_R, NS_Q):
         sh("ip", "netns", "add", ns)
     try:
