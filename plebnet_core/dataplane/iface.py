@@ -10,6 +10,9 @@ oqdrops, obytes, collisions].
 """
 from __future__ import annotations
 
+import sys
+import traceback
+
 from plebconf.rpc.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP, IFF_PPROMISC,
     IFF_PROMISC, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
@@ -28,6 +31,15 @@ LOOP_AF_INET = (2).to_bytes(4, "little")    # DLT_NULL header: host-order AF_INE
 RX_BUDGET = 128         # frames taken from one device per wake-up before others get a turn
 ARP_REXMIT = 1.0        # seconds between requests for an unresolved address
 _from = int.from_bytes
+_bugs_reported = 0
+
+
+def _report_bug() -> None:
+    """Print the traceback of an unexpected exception in the packet path (the first few)."""
+    global _bugs_reported
+    if _bugs_reported < 10:
+        _bugs_reported += 1
+        traceback.print_exc(file=sys.stderr)
 
 
 class Link:
@@ -58,7 +70,11 @@ class Link:
             frame = recv()
             if frame is None:
                 return
-            inp(ifp, frame)
+            try:
+                inp(ifp, frame)
+            except Exception:       # a bug must cost one frame, not the stack
+                ifp.stats[1] += 1
+                _report_bug()
 
     def _loop_readable(self, ifp) -> None:
         device = ifp.device
@@ -71,7 +87,11 @@ class Link:
                 return
             st[0] += 1
             st[3] += len(frame) - 4
-            self.ip.input(ifp, frame[4:], False)
+            try:
+                self.ip.input(ifp, frame[4:], False)
+            except Exception:
+                st[1] += 1
+                _report_bug()
 
     # -- input -----------------------------------------------------------------------------
     def input(self, ifp, frame) -> None:
