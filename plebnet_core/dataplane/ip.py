@@ -17,7 +17,7 @@ from plebconf.rpc.constants import (
 )
 
 from .wire import WireError, icmp, ipv4, udp
-from .wire.checksum import checksum as _checksum, update as _csum_update
+from .wire.checksum import checksum as _checksum
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
@@ -26,6 +26,7 @@ ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
 _MISSING = object()
 _TTL_ICMP = bytes((DEFAULT_TTL, PROTO_ICMP))
+_TTL_WORD = DEFAULT_TTL << 8 | PROTO_ICMP
 _from = int.from_bytes
 # ICMP types an error may be sent about (queries); never about an error (RFC 1122 3.2.2)
 _ICMP_QUERIES = frozenset({0, 8, 9, 10, 13, 14, 15, 16, 17, 18})
@@ -113,13 +114,13 @@ class IPv4:
             return
         if self.table.generation != self._gen:
             self._refresh()
-        dst = _from(h.dst, "big")
-        src = _from(h.src, "big")
-        if (src >> 28 == 0xE or src == 0xFFFFFFFF) or (
-                not ifp.flags & IFF_LOOPBACK and (src >> 24 == 127 or dst >> 24 == 127)):
+        s0 = pkt[12]
+        if s0 >= 224 or (s0 == 127 or pkt[16] == 127) and not ifp.flags & IFF_LOOPBACK:
             ifp.stats[2] += 1       # martian source, or loopback addresses off lo0
             return
+        dst = _from(h.dst, "big")
         if dst in self.local:
+            src = _from(h.src, "big")
             if h.proto == PROTO_ICMP and pkt[0] == 0x45 and h.payload[:2] == b"\x08\x00" \
                     and not (h.mf or h.frag_offset) and self._echo_fast(h, pkt, src):
                 return
@@ -169,7 +170,9 @@ class IPv4:
         payload = h.payload
         if _checksum(payload):
             return True                     # bad ICMP checksum: dropped
-        r = self.route(src)
+        r = self._cache.get(src, _MISSING)      # input() checked the generation
+        if r is _MISSING:
+            r = self.route(src)
         if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT):
             return False
         out_ifp = r.ifp
@@ -178,11 +181,12 @@ class IPv4:
         c = (~(payload[2] << 8 | payload[3]) & 0xFFFF) + 0xF7FF      # type 8 -> 0
         c = (c & 0xFFFF) + (c >> 16)
         c = ~c & 0xFFFF
-        old_ttl = h.ttl
-        ic = _csum_update(h.checksum, old_ttl << 8 | PROTO_ICMP, DEFAULT_TTL << 8 | PROTO_ICMP)
+        # RFC 1624 for the TTL word (ttl, proto): only ttl changes
+        ic = (~h.checksum & 0xFFFF) + (~(h.ttl << 8 | PROTO_ICMP) & 0xFFFF) + _TTL_WORD
+        ic = (ic & 0xFFFF) + (ic >> 16)
+        ic = ~((ic & 0xFFFF) + (ic >> 16)) & 0xFFFF
         reply = b"".join((pkt[:8], _TTL_ICMP, ic.to_bytes(2, "big"), pkt[16:20], pkt[12:16],
                           b"\x00\x00", c.to_bytes(2, "big"), payload[4:]))
-        self.counters["delivered"] += 1
         self.link.output(out_ifp, r.gateway if r.flags & RTF_GATEWAY else src, reply,
                          bool(r.flags & RTF_GATEWAY))
         return True
