@@ -471,3 +471,21 @@ def test_random_and_bit_flipped_frames_never_raise(router):
             frame = frame[:rng.randrange(len(frame))]
         link.input(ifp, bytes(frame))          # raises on a bug (input() itself has no guard)
     router.run()
+
+
+def test_entry_in_use_is_verified_by_unicast_before_it_expires(rig):
+    learn(rig, "vnet0", "10.0.0.2", PEER_MAC)
+    rig.run(1200 - 10)
+    rig.dp.ip.output(None, aton("10.0.0.2"), 1, echo())
+    assert [f.ethertype for f in rig.sent()] == [ethernet.ETHERTYPE_IPV4]
+    rig.run(6)
+    rig.dp.ip.output(None, aton("10.0.0.2"), 1, echo())
+    rig.dp.ip.output(None, aton("10.0.0.2"), 1, echo())
+    frames = rig.sent()
+    asks = [f for f in frames if f.ethertype == ethernet.ETHERTYPE_ARP]
+    assert len(frames) == 3 and len(asks) == 1 and asks[0].dst == PEER_MAC   # once, unicast
+    ifp = rig.ifp()
+    rig.feed("vnet0", ethernet.emit(ifp.mac, PEER_MAC, ethernet.ETHERTYPE_ARP,
+                                    arp.reply(PEER_MAC, b4("10.0.0.2"), ifp.mac,
+                                              b4("10.0.0.1"))))
+    assert ifp.llinfo[aton("10.0.0.2")].expire == pytest.approx(rig.clock.now + 1200)

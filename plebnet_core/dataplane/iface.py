@@ -30,8 +30,13 @@ _ETH_HDR = ethernet.header
 LOOP_AF_INET = (2).to_bytes(4, "little")    # DLT_NULL header: host-order AF_INET (BSD lo0)
 RX_BUDGET = 128         # frames taken from one device per wake-up before others get a turn
 ARP_REXMIT = 1.0        # seconds between requests for an unresolved address
+VERIFY_WINDOW = 5.0     # seconds before a used entry expires when it is asked for again
 _from = int.from_bytes
 _bugs_reported = 0
+
+
+def _clear_timer(entry) -> None:
+    entry.timer = None
 
 
 def _report_bug() -> None:
@@ -184,6 +189,10 @@ class Link:
             if entry.flags & (RTF_BLACKHOLE | RTF_REJECT):
                 return EHOSTUNREACH if entry.flags & RTF_REJECT else 0
             self._xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, ETHERTYPE_IPV4) + packet)
+            expire = entry.expire
+            if expire and entry.timer is None and expire - self.loop.clock() < VERIFY_WINDOW \
+                    and not entry.flags & RTF_PINNED:
+                self._verify(ifp, entry)
             return 0
         if nexthop == 0xFFFFFFFF or self.ip.is_bcast_on(ifp, nexthop):
             self._xmit(ifp, _ETH_HDR(BROADCAST, ifp.mac, ETHERTYPE_IPV4) + packet)
@@ -219,6 +228,16 @@ class Link:
         if entry.timer is None:
             self._request(ifp, entry)
         return 0
+
+    def _verify(self, ifp, entry) -> None:
+        """A learned entry in use is about to expire: ask its owner again, by unicast, at
+        most once a second (FreeBSD's VERIFY state); its reply renews the entry."""
+        ifa = self.ip.source_on(ifp, entry.addr)
+        if ifa is not None:
+            self._xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, ETHERTYPE_ARP)
+                       + arp.request(ifp.mac, ifa.to_bytes(4, "big"),
+                                     entry.addr.to_bytes(4, "big")))
+        entry.timer = self.loop.call_later(ARP_REXMIT, _clear_timer, entry)
 
     def _request(self, ifp, entry) -> None:
         ifa = self.ip.source_on(ifp, entry.addr)
