@@ -67,7 +67,8 @@ class StackProcess:
         except ValueError as exc:
             raise click.UsageError(f"--nic {name}={backend}: {exc}") from None
         except OSError as exc:
-            raise StartupError(f"--nic {name}={backend}: {exc.strerror or exc}") from None
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise StartupError(f"--nic {name}={backend}: {where}{exc.strerror or exc}") from None
         try:
             ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
                                        params={"backend": backend})
