@@ -203,3 +203,13 @@ def test_router_errors_deleted_route_blackhole_and_mtu(router):
     res = kping(left, "10.242.2.1", "-M", "do", "-s", "1400")
     assert res.returncode != 0
     assert re.search(r"mtu ?= ?1000", res.stdout + res.stderr), res.stdout + res.stderr
+
+
+def test_tap_clone_default_kernel_name_is_unique_to_the_stack(sockdir):
+    require_root()
+    with spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir) as s, s.client() as c:
+        c.ioctl("SIOCIFCREATE2", ifname="tap0")
+        kernel = f"pl{s.pid}tap0"[:15]
+        assert "state DOWN" in ip("link", "show", kernel)
+        c.ioctl("SIOCIFDESTROY", ifname="tap0")
+        assert ip("link", "show", kernel, check=False) == ""

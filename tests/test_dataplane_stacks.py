@@ -185,3 +185,27 @@ def _tool_env(stack):
     env = stack.env()
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return env
+
+
+@pytest.mark.parametrize("nic, message", [
+    ("vnet0=bogus", "backend 'bogus' is not available (known: none, tap, vxlan)"),
+    ("vnet0=vxlan:42,127.0.0.1:4789", "vxlan needs VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT"),
+    ("vnet0=vxlan:42,127.0.0.1:70000,127.0.0.1:1", "'127.0.0.1:70000' is not ADDRESS:PORT"),
+    ("vnet0=tap:", "tap needs a kernel interface name: tap:NAME[,netns=NS]"),
+])
+def test_bad_nic_backends_are_usage_errors(sockdir, nic, message):
+    import sys
+    from plebnet_core.spawn import ROOT
+    res = subprocess.run([sys.executable, "-m", "plebnet_core", "--nic", nic, "--sockdir",
+                          sockdir], capture_output=True, text=True, timeout=30,
+                         env={**__import__("os").environ, "PYTHONPATH": ROOT})
+    assert res.returncode == 2 and f"Error: --nic {nic}: {message}" in res.stderr
+
+
+def test_a_taken_vxlan_port_stops_the_stack_cleanly(sockdir):
+    from plebnet_core.spawn import StackStartError
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(StackStartError, match="Address already in use"):
+            spawn_stack(["--nic", f"vnet0={vx(port, 9)}"], sockdir=sockdir)

@@ -11,7 +11,8 @@ NIC backends (plebnet --nic NAME=BACKEND):
                                           Ethernet over UDP with VXLAN framing (RFC 7348):
                                           bind LOCAL, send to REMOTE (IPv6 in brackets)
 Cloned interfaces get a device when created (Syscalls.ifcreate calls created()):
-    tapN     kernel TAP named after the interface, or params {"tapname", "netns"}
+    tapN     a kernel TAP "pl<pid><ifname>" left down, or params {"tapname", "netns"} (put
+             in that namespace and brought up there)
     vxlanN   params {"vxlanid", "vxlanlocal", "vxlanremote", "vxlanlocalport",
              "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords); without them no wire
 """
@@ -137,8 +138,11 @@ class DataPlane:
         if ifp.flags & IFF_LOOPBACK:
             return LoopbackDevice(ifp.name)
         if ifp.cloner == "tap":
-            return TapDevice(str(p.get("tapname") or ifp.name), name=ifp.name,
-                             netns=p.get("netns") or None, up=True)
+            # the kernel side: named by params, else unique to this stack (two stacks may
+            # both have a tap0); brought up only inside a namespace the caller named
+            netns = p.get("netns") or None
+            kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
+            return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
         if ifp.cloner == "vxlan":
             vni = p.get("vxlanid", p.get("vni"))
             remote = p.get("vxlanremote")
