@@ -184,7 +184,7 @@ def command(ctx, args):
         chunks = client.stream("ping", request)
         first = next(chunks)
     except RpcError as exc:
-        fail(f"ping: {exc.msg}", 71 if exc.errno == 49 else 1)
+        fail(f"ping: {exc.msg}", 1)
     except ConnectError as exc:
         fail(f"plebconf: {exc}", 69)
     out.write(f"PING {host} ({target}){frm}: {opts['size']} data bytes\n")
