@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from netns_util import ip, namespace, require_root
+from test_dataplane_stacks import need_tool
 from plebconf.rpc.client import RpcError
 from plebconf.rpc.constants import RTF_BLACKHOLE, RTF_STATIC
 from plebnet_core.spawn import spawn_stack
@@ -73,13 +73,13 @@ def test_kernel_and_stack_ping_each_other_over_tap(tap_stack):
     assert entry["mac"] == kernel_mac(ns, k) and 1100 < entry["expire"] <= 1200
     stats = info["stats"]
     assert stats["ipackets"] >= 3 and stats["opackets"] >= 3
-    if shutil.which("tcpdump"):                      # the --pcap capture reads cleanly
-        out = subprocess.run(["tcpdump", "-nn", "-vv", "-r", str(cap)], capture_output=True,
-                             text=True)
-        text = out.stdout + out.stderr
-        assert out.returncode == 0 and text.count("ICMP echo reply") >= 6, text
-        for bad in ("bad cksum", "malformed", "truncated", "[|"):
-            assert bad not in text, text
+    need_tool("tcpdump")                             # the --pcap capture reads cleanly
+    out = subprocess.run(["tcpdump", "-nn", "-vv", "-r", str(cap)], capture_output=True,
+                         text=True)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0 and text.count("ICMP echo reply") >= 6, text
+    for bad in ("bad cksum", "malformed", "truncated", "[|"):
+        assert bad not in text, text
 
 
 def test_udp_echo_and_port_unreachable(tap_stack):
@@ -178,8 +178,7 @@ def test_router_forwards_traceroute_shows_the_hop(router):
     assert kping(left, "10.242.2.1").returncode == 0
     res = kping(left, "10.242.3.1")
     assert res.returncode == 0 and "ttl=63" in res.stdout, res.stdout
-    if shutil.which("traceroute") is None:
-        pytest.skip("traceroute not installed (make test-deps)")
+    need_tool("traceroute")
     res = in_ns(left, "traceroute", "-n", "-q", "1", "-w", "2", "10.242.3.1")
     hops = [line.split()[:2] for line in res.stdout.splitlines()[1:]]
     assert hops[:2] == [["1", "10.242.1.2"], ["2", "10.242.3.1"]], res.stdout
