@@ -126,7 +126,7 @@ class ControlServer:
         self.sock = listen_socket(path)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
-        self.stack.journal.listeners.append(self._publish)
+        self.subscribers: set[Connection] = set()
         self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -167,6 +167,7 @@ class ControlServer:
         for task in conn.tasks:
             task.cancel()
         conn.tasks = []
+        self._unwatch(conn)
         self.loop.remove_reader(conn.fd)
         self.loop.remove_writer(conn.fd)
         self.conns.pop(conn.fd, None)
@@ -224,6 +225,7 @@ class ControlServer:
         try:
             if op == "subscribe":
                 conn.subscribed = rid
+                self._watch(conn)
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
                 return
             if op == "batch":
@@ -325,9 +327,22 @@ class ControlServer:
     def _reply(self, conn: Connection, message: dict) -> None:
         conn.wbuf += protocol.encode(message)
 
+    # The server listens to the state's events only while somebody subscribes: building an
+    # event costs more than the change it reports, and a million-route batch makes a million.
+    def _watch(self, conn: Connection) -> None:
+        if not self.subscribers:
+            self.stack.journal.listeners.append(self._publish)
+        self.subscribers.add(conn)
+
+    def _unwatch(self, conn: Connection) -> None:
+        if conn in self.subscribers:
+            self.subscribers.discard(conn)
+            if not self.subscribers:
+                self.stack.journal.listeners.remove(self._publish)
+
     def _publish(self, events: list[dict]) -> None:
-        for conn in list(self.conns.values()):
-            if conn.subscribed is not None and len(conn.wbuf) < MAX_OUTPUT:
+        for conn in list(self.subscribers):
+            if len(conn.wbuf) < MAX_OUTPUT:
                 for event in events:
                     self._reply(conn, {"id": conn.subscribed, "event": event})
                 self._flush(conn)
