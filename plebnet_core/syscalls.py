@@ -26,6 +26,8 @@ from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
+FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
+_ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
 
 
 class BatchError(Exception):
@@ -63,6 +65,17 @@ class Stream:
     def __init__(self, rows, chunked: bool = False):
         self.rows = rows
         self.chunked = chunked      # rows yields lists of rows (a chunk each), not rows
+
+
+class Deferred:
+    """A result that arrives later (ping, captures): the control server calls
+    start(push, finish, fail) once the request is accepted; push(row) streams a row,
+    finish(result) ends the reply, fail(KernelError) ends it with an error.  cancel() is
+    called if the client goes away first."""
+
+    def __init__(self, start, cancel):
+        self.start = start
+        self.cancel = cancel
 
 
 # -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
@@ -136,6 +149,7 @@ class Syscalls:
         self.pid = pid
         self.started = started or time.time()
         self._gw_text: dict[str, int] = {}
+        self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
             "ioctl": self.ioctl,
@@ -162,7 +176,7 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe"):
+        if op in ("hello", "subscribe", "ping"):     # ping(8) is for everyone; pcap is not
             return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
@@ -209,6 +223,10 @@ class Syscalls:
         finally:
             if gc_was_on:
                 gc.enable()
+        if index >= FREEZE_AFTER:
+            # a big batch leaves millions of long-lived objects in the youngest generation:
+            # without this the next collections scan them all, stalling the data plane
+            gc.freeze()
         return [None if isinstance(r, Stream) else r for r in results]
 
     def _run_entry(self, entry, start: int, results: list) -> int:
@@ -217,7 +235,7 @@ class Syscalls:
         index = start
         try:
             for index, op, args, tolerate in _expand([entry], start):
-                if op in ("batch", "subscribe"):
+                if op in ("batch", "subscribe", "ping", "pcap"):
                     raise KernelError(EINVAL, f"'{op}' cannot be batched")
                 if tolerate is None:        # any failure aborts the batch: no savepoint
                     results.append(self.dispatch(op, args))
@@ -344,10 +362,16 @@ class Syscalls:
 
     def ifcreate(self, args):
         params = _get(args, "params", dict, {})
-        return {"ifname": self.stack.if_create(_get(args, "ifname", str), params)}
+        name = self.stack.if_create(_get(args, "ifname", str), params)
+        if self.dataplane is not None:      # a device that won't open fails the create
+            self.dataplane.created(self.stack.ifunit(name))
+        return {"ifname": name}
 
     def ifdestroy(self, args):
-        self.stack.if_destroy(_get(args, "ifname", str))
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        self.stack.if_destroy(ifp.name)
+        if self.dataplane is not None:      # the device closes when the change commits
+            self.dataplane.destroyed(ifp)
 
     def ifname(self, args):
         self.stack.if_rename(_get(args, "ifname", str), _get(args, "newname", str))
@@ -460,7 +484,7 @@ class Syscalls:
     # million-route batch should not carry a million replies back
     def rt_add(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
-        if len(args) > 5:       # type, af, dst, plen, gateway: the common case stops here
+        if not args.keys() <= _ROUTE_FAST:  # anything beyond these takes the full path
             self.stack.rt_add(
                 af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, RTF_STATIC),
                 _get(args, "ifp", str, None), _get(args, "mtu", int, 0),
