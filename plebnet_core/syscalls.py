@@ -12,7 +12,6 @@ import socket
 import sys
 import time
 import traceback
-from itertools import islice
 from math import ceil
 from socket import inet_aton
 
