@@ -21,6 +21,15 @@ N_ROUTES = 1_000_000
 RUNS = 3
 
 
+def tool_env(stack) -> dict:
+    """The stack's environment, with bytecode caching on (as in any installed copy): a
+    PYTHONDONTWRITEBYTECODE in the caller's environment would have every tool run compile
+    its modules again."""
+    env = stack.env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def load_routes(client, prefixes) -> float:
     client.call("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
                           "plen": 24})
@@ -31,19 +40,19 @@ def load_routes(client, prefixes) -> float:
     return time.perf_counter() - t0
 
 
-def timed_to_file(argv, env=None, runs: int = RUNS) -> tuple[float, int]:
-    """Best wall time of argv with stdout to a file, and the file's line count."""
-    best, lines = float("inf"), 0
+def timed_to_file(argv, env=None, runs: int = RUNS) -> tuple[float, float, int]:
+    """(first, best) wall time of argv with stdout to a file, and the file's line count."""
+    times = []
     with tempfile.NamedTemporaryFile("w+b") as out:
         for _ in range(runs):
             out.seek(0)
             out.truncate()
             t0 = time.perf_counter()
             subprocess.run(argv, env=env, stdout=out, stderr=subprocess.DEVNULL, check=True)
-            best = min(best, time.perf_counter() - t0)
+            times.append(time.perf_counter() - t0)
         out.seek(0)
         lines = sum(1 for _ in out)
-    return best, lines
+    return times[0], min(times), lines
 
 
 def linux_ip_route(prefixes) -> tuple[float, float, int] | None:
@@ -66,7 +75,7 @@ def linux_ip_route(prefixes) -> tuple[float, float, int] | None:
             t0 = time.perf_counter()
             inside("ip", "-batch", batch.name, stdout=subprocess.DEVNULL)
             load = time.perf_counter() - t0
-        show, lines = timed_to_file(["ip", "netns", "exec", ns, "ip", "route", "show"])
+        _, show, lines = timed_to_file(["ip", "netns", "exec", ns, "ip", "route", "show"])
         return load, show, lines
     finally:
         subprocess.run(["ip", "netns", "delete", ns])
@@ -77,7 +86,7 @@ def route_add_one_shot(runs: int = 15) -> list[float]:
     with temp_stack(["--nic", "vnet0=none"]) as stack, stack.client() as client:
         client.call("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
                               "plen": 24})
-        env = stack.env()
+        env = tool_env(stack)
         base = [sys.executable, "-m", "plebconf", "-p", str(stack.pid), "route", "add"]
         subprocess.run(base + ["10.250.0.0/24", "10.0.0.1"], env=env, capture_output=True)
         samples = []
@@ -96,10 +105,12 @@ def main():
     with temp_stack(["--nic", "vnet0=none"]) as stack, stack.client(timeout=None) as client:
         load = load_routes(client, prefixes)
         argv = [sys.executable, "-m", "plebconf", "-p", str(stack.pid), "netstat", "-rn"]
-        ours, lines = timed_to_file(argv, env=stack.env())
+        first, ours, lines = timed_to_file(argv, env=tool_env(stack))
     rows.append(("load 1M routes (one batch RPC)", f"{load:.2f} s", "", ""))
-    rows.append((f"netstat -rn, 1M routes > file ({lines:,} lines)", f"{ours:.2f} s",
-                 "≤ 1.5 s", verdict(ours <= 1.5)))
+    rows.append(("netstat -rn, 1M routes > file, first run (sorts)", f"{first:.2f} s", "",
+                 ""))
+    rows.append((f"netstat -rn, 1M routes > file ({lines:,} lines), best of {RUNS}",
+                 f"{ours:.2f} s", "≤ 1.5 s", verdict(ours <= 1.5)))
     linux = linux_ip_route(prefixes)
     if linux is None:
         rows.append(("Linux ip route show, 1M routes", "skipped (needs root and ip)", "", ""))

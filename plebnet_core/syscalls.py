@@ -12,7 +12,6 @@ import socket
 import sys
 import time
 import traceback
-from itertools import islice
 from math import ceil
 from socket import inet_aton
 
@@ -564,26 +563,27 @@ class Syscalls:
         return Stream(self._route_rows(afs), chunked=True)
 
     def _route_rows(self, afs):
-        """Chunks (lists) of rows: built a chunk at a time, gateway texts computed once."""
+        """Chunks (lists) of rows in walk order.  Destination and prefix length come from the
+        table's sorted keys, gateway texts are computed once per gateway."""
         stack = self.stack
         now = stack.clock()
         size = protocol.CHUNK_ROWS
+        inet_ntoa = socket.inet_ntoa
         for af in afs:
-            family = "inet" if af == AF_INET else "inet6"
-            if af == AF_INET:
-                def key_text(k, _ntoa=socket.inet_ntoa):
-                    return _ntoa(k.to_bytes(4, "big"))
-            else:
-                def key_text(k):
-                    return stack.key_text(AF_INET6, k)
             v4 = af == AF_INET
-            inet_ntoa = socket.inet_ntoa
+            family = "inet" if v4 else "inet6"
+
+            def key_text(k, v4=v4):
+                return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
             gw_text: dict = {}
-            walk = stack.rt[af].walk()
-            while True:
+            keys, lists = stack.rt[af].walk_order()
+            for start in range(0, len(keys), size):
                 rows: list = []
                 append = rows.append
-                for paths in islice(walk, size):
+                for key, paths in zip(keys[start:start + size], lists[start:start + size]):
+                    dst = key >> 8
+                    dst = inet_ntoa(dst.to_bytes(4, "big")) if v4 else key_text(dst)
+                    plen = 255 - (key & 255)
                     for r in paths:
                         ifp = r.ifp
                         flags = r.flags
@@ -593,13 +593,11 @@ class Syscalls:
                                 gw = gw_text[r.gateway] = key_text(r.gateway)
                         else:
                             gw = "link#%d" % r.gateway
-                        append((family, inet_ntoa(r.dst.to_bytes(4, "big")) if v4
-                                else key_text(r.dst), r.plen, gw, flags, ifp.name,
+                        append((family, dst, plen, gw, flags, ifp.name,
                                 ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
                                 r.weight, r.nhidx))
-                if not rows:
-                    break
-                yield rows
+                if rows:
+                    yield rows
 
     def ll_dump(self, args):
         """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""

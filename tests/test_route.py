@@ -10,7 +10,7 @@ import pytest
 from plebconf.cli.common import ToolError, ToolOps
 from plebconf.cli.route import failure, ops_for
 from plebconf.rpc.constants import (
-    EADDRINUSE, EBUSY, EEXIST, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, IFF_UP, RTF_BLACKHOLE,
+    EADDRINUSE, EBUSY, EEXIST, ENOBUFS, ESRCH, IFF_UP, RTF_BLACKHOLE,
     RTF_PROTO1, RTF_REJECT, RTF_STATIC,
 )
 from tests.conftest import ROOT
@@ -32,7 +32,8 @@ def test_add_delete_change_output(net, client):
     assert ok(net, "route", "add", "-net", "10.1.0.0/16", "10.0.0.1") == (
         "add net 10.1.0.0/16: gateway 10.0.0.1\n")
     assert ok(net, "route", "add", "default", "10.0.0.1") == "add net default: gateway 10.0.0.1\n"
-    assert ok(net, "route", "add", "10.2.3.4", "10.0.0.1") == "add host 10.2.3.4: gateway 10.0.0.1\n"
+    assert ok(net, "route", "add", "10.2.3.4", "10.0.0.1") == (
+        "add host 10.2.3.4: gateway 10.0.0.1\n")
     assert ok(net, "route", "add", "-net", "10.5.0.0/16", "-interface", "vnet0") == (
         "add net 10.5.0.0/16: gateway vnet0\n")
     assert ok(net, "route", "add", "-inet6", "2001:db8:1::/48", "2001:db8::1") == (

@@ -7,9 +7,9 @@ import socket
 import time
 
 from plebconf.rpc.constants import (
-    IFF_UP, LINK_STATE_DOWN, LINK_STATE_UP, RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_LETTERS,
-    RTF_NAMES, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_ADD, RTM_CHANGE, RTM_DELADDR,
-    RTM_DELETE, RTM_IFANNOUNCE, RTM_IFINFO, RTM_NEWADDR, IFAN_ARRIVAL, AF_INET,
+    AF_INET, IFAN_ARRIVAL, IFF_UP, LINK_STATE_DOWN, LINK_STATE_UP, RTF_BLACKHOLE, RTF_GATEWAY,
+    RTF_LETTERS, RTF_NAMES, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_DELADDR, RTM_DELETE,
+    RTM_IFANNOUNCE, RTM_IFINFO, RTM_NEWADDR,
 )
 
 ETHER_KINDS = {"vnet", "tap", "vxlan"}      # IFT_ETHER: arp's " [ethernet]"
@@ -241,7 +241,3 @@ def oper_state(flags: int, link: int) -> str:
         return "DOWN"
     return "UNKNOWN"
 
-
-__all__ = ["flag_letters", "printb", "strtol", "inet_aton", "ntoa", "monitor_line",
-           "trimmed_netname", "ether_aton", "mac_text", "RTF_HOST", "RTF_PINNED", "RTM_ADD",
-           "RTM_CHANGE"]

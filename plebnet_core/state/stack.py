@@ -514,6 +514,7 @@ class Stack:
         if paths and (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY or
                                                        p.gateway == gateway for p in paths)):
             raise KernelError(EEXIST)
+        flags = _FLAGS.setdefault(flags, flags)     # one int object per distinct value
         route = Route(dst, plen, gateway, out, ifa, flags, mtu, hopcount, expire, weight)
         self._rt_link(af, route)
         if expire:
@@ -788,6 +789,11 @@ class Stack:
             return ntop6(addr)
         ifp = self.by_index(zone)
         return f"{ntop6(addr)}%{ifp.name if ifp else zone}"
+
+
+# Interned route flags: a million routes share a handful of flags values, and a dump reads
+# the flags of each; one shared int object per value saves memory and cache misses.
+_FLAGS: dict[int, int] = {}
 
 
 def _is_connected(paths) -> bool:
