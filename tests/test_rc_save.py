@@ -240,8 +240,8 @@ def interfaces(draw):
                                                 max_size=3)))
         i.inet = [a for a, _ in zip(addrs4, range(draw(st.integers(0, 3))))]
         i.inet6 = [a for a, _ in zip(addrs6, range(draw(st.integers(0, 3))))]
-        if name == "lo0" and draw(st.booleans()):
-            i.inet.insert(0, ("127.0.0.1", 8))
+        if name == "lo0" and draw(st.booleans()) and all(a != "127.0.0.1" for a, _ in i.inet):
+            i.inet.insert(0, ("127.0.0.1", 8))     # (an interface never holds one address twice)
         i.mtu = draw(st.none() | st.integers(576, 9000))
         i.description = draw(description)
         # rc.conf brings every configured interface (and lo0) up
