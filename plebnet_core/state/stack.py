@@ -534,6 +534,8 @@ class Stack:
         width, masks, by_len = table.width, table.masks, table._by_len
         resolve = self._resolve_gateway
         flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
+        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
+        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
         added: list[Route] = []
         append = added.append
         last_gw, out, ifa = None, None, None
@@ -547,8 +549,7 @@ class Stack:
                     last_gw = gateway
                 d = by_len[plen]
                 paths = d.get(dst)
-                route = Route(dst, plen, gateway, out, ifa,
-                              flags | RTF_HOST if plen == width else flags)
+                route = Route(dst, plen, gateway, out, ifa, host if plen == width else flags)
                 if paths is None:           # RouteTable.add_path, inlined
                     if not d:
                         table._lens.append(plen)
