@@ -95,12 +95,7 @@ def command_ops(argv: list[str]) -> ToolOps:
         return ToolOps(ops, labels)
     if tool == "ndp":
         return _ndp_ops(args)
-    try:
-        ops_for = grammar(tool)
-    except ModuleNotFoundError:
-        if tool != "arp":
-            raise
-        return _ndp_ops(args, arp=True)     # until plebconf.cli.arp exists: arp -s/-S only
+    ops_for = grammar(tool)
     if ops_for is None:
         raise ToolError(f"{tool}: not a command plebconf can apply "
                         "(ifconfig, route, arp, ndp -s, sysctl, hostname)")
@@ -111,19 +106,16 @@ def command_ops(argv: list[str]) -> ToolOps:
     return result
 
 
-def _ndp_ops(args: list[str], arp: bool = False) -> ToolOps:
-    """ndp -s nodename ether_addr [temp] [proxy] (rc.d/static_ndp); with arp, the same for
-    `arp -s|-S hostname ether_addr [temp] [pub]`."""
-    tool, pub = ("arp", "pub") if arp else ("ndp", "proxy")
-    if (len(args) < 3 or args[0] not in (("-s", "-S") if arp else ("-s",))
-            or any(a not in ("temp", pub, "only") for a in args[3:])):
-        raise ToolError(f"usage: {tool} -s hostname ether_addr [temp] [{pub}]")
+def _ndp_ops(args: list[str]) -> ToolOps:
+    """ndp -s nodename ether_addr [temp] [proxy] (rc.d/static_ndp)."""
+    if len(args) < 3 or args[0] != "-s" or any(a not in ("temp", "proxy") for a in args[3:]):
+        raise ToolError("usage: ndp -s nodename ether_addr [temp] [proxy]")
     addr, mac = args[1], args[2]
     if not re.fullmatch(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}", mac):
-        raise ToolError(f"{tool}: invalid Ethernet address '{mac}'")
-    op = {"type": "RTM_ADD", "af": "inet" if arp else "inet6", "addr": addr,
+        raise ToolError(f"ndp: invalid Ethernet address '{mac}'")
+    op = {"type": "RTM_ADD", "af": "inet6", "addr": addr,
           "mac": ":".join(f"{int(b, 16):02x}" for b in mac.split(":")),
-          "flags": RTF_STATIC | (RTF_ANNOUNCE if pub in args[3:] else 0)}
+          "flags": RTF_STATIC | (RTF_ANNOUNCE if "proxy" in args[3:] else 0)}
     if "temp" in args[3:]:
         op["temp"] = True
     return ToolOps([["llmsg", op]], [f"set {addr}"])
