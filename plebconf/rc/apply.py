@@ -484,12 +484,13 @@ class BatchProgram(Program):
     def __init__(self, text: str, name: str):
         super().__init__()
         self.name = name
+        self.text = text
         self.lines = text.split("\n")
         self.unit_line: list[int] = []      # unit -> index in lines
 
     def compile_all(self, progress=None) -> "BatchProgram":
         lines = self.lines
-        skels = "\n".join(lines).encode().translate(None, DIGITS).split(b"\n")
+        skels = self.text.encode().translate(None, DIGITS).split(b"\n")
         i = 0
         for _, group in groupby(skels):
             c = len(list(group))
@@ -540,7 +541,9 @@ class BatchProgram(Program):
         if segs is None or any(not seg or "\0" in seg for seg in segs[1:-1]):
             return False
         nv = len(segs) - 1
-        block = "\n".join(self.lines[i:i + c])
+        lines = self.lines                      # the block is a slice of the text
+        start = sum(map(len, lines[:i])) + i
+        block = self.text[start:start + sum(map(len, lines[i:i + c])) + c - 1]
         head, tail = segs[0], segs[-1]
         if not block.startswith(head) or not block.endswith(tail):
             return False
