@@ -1,8 +1,14 @@
 """`plebnet`: the stack process.
 
-    plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--sockdir DIR] [--daemon]
+    plebnet [--nic NAME=BACKEND]... [--pcap IF=FILE]... [--rc FILE]... [--sockdir DIR]
+            [--daemon]
 
-Creates the NICs (in --nic order) and lo0, runs the rc.conf files, opens the control socket at
+Backends (see plebnet_core/dataplane/plane.py):
+    none
+    tap:KNAME[,netns=NS][,addr=A/LEN][,down][,mtu=N]
+    vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
+
+Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.
 """
 from __future__ import annotations
@@ -20,6 +26,7 @@ from plebconf.rpc.constants import strerror
 from .loop import EventLoop
 from .server import ControlServer, StartupError
 from .state.errors import KernelError
+from .dataplane.plane import DataPlane, open_backend
 from .state.stack import Stack, stable_mac
 from .syscalls import Syscalls
 
@@ -33,26 +40,42 @@ def ready_line(pid: int, path: str) -> str:
 class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
-    def __init__(self, nics, sockdir: str, read_gid: int | None = None):
+    def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=()):
         self.pid = os.getpid()
         self.loop = EventLoop()
         self.stack = Stack(clock=self.loop.clock, pid=self.pid)
         self.syscalls = Syscalls(self.stack, self.pid, time.time())
-        with self.stack.transaction():
-            for name, backend in nics:
-                self.attach_nic(name, backend)
-            self.stack.if_attach("lo0", "lo")
+        self.dataplane = DataPlane(self.stack, self.loop, self.pid, self.syscalls)
+        try:
+            with self.stack.transaction():
+                for name, backend in nics:
+                    self.attach_nic(name, backend)
+                lo0 = self.stack.if_attach("lo0", "lo")
+            self.dataplane.attach_loopback(lo0)
+            for ifname, path in pcaps:
+                self.dataplane.start_capture(ifname, os.path.abspath(path))
+        except BaseException:
+            self.dataplane.close()
+            raise
         self.path = os.path.join(sockdir, str(self.pid))
         self.server = None
         self.read_gid = read_gid
 
     def attach_nic(self, name: str, backend: str) -> None:
-        kind, _, spec = backend.partition(":")
-        if kind != "none":
-            raise click.UsageError(f"--nic {name}={backend}: backend '{kind}' is not available "
-                                   f"(known: none)")
-        self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
-                             params={"backend": backend})
+        try:
+            device = open_backend(name, backend)
+        except ValueError as exc:
+            raise click.UsageError(f"--nic {name}={backend}: {exc}") from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise StartupError(f"--nic {name}={backend}: {where}{exc.strerror or exc}") from None
+        try:
+            ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
+                                       params={"backend": backend})
+        except BaseException:
+            device.close()
+            raise
+        self.dataplane.attach(ifp, device)
 
     def serve(self) -> None:
         # Routes, addresses and entries live long and are acyclic: collect young objects
@@ -79,6 +102,17 @@ class StackProcess:
         if self.server:
             self.server.close()
             self.server = None
+        self.dataplane.close()
+
+
+def parse_pcap(ctx, param, values):
+    out = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{value}' is not IF=FILE", ctx, param)
+        out.append((name, path))
+    return out
 
 
 def parse_nic(ctx, param, values):
@@ -93,7 +127,10 @@ def parse_nic(ctx, param, values):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--nic", "nics", multiple=True, callback=parse_nic, metavar="NAME=BACKEND",
-              help="Attach an Ethernet interface (backend: none).")
+              help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
+                   "vxlan:VNI,LOCAL:PORT,REMOTE:PORT).")
+@click.option("--pcap", "pcaps", multiple=True, callback=parse_pcap, metavar="IF=FILE",
+              help="Write a pcap of everything interface IF sends and receives.")
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
 @click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
@@ -101,7 +138,7 @@ def parse_nic(ctx, param, values):
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, rc_files, keep_going, sockdir, read_group, daemon):
+def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -113,7 +150,7 @@ def main(nics, rc_files, keep_going, sockdir, read_group, daemon):
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid)
+        proc = StackProcess(nics, sockdir, read_gid, pcaps)
         if rc_files:
             from .boot import run_rc
             run_rc(proc, list(rc_files), keep_going)

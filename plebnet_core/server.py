@@ -22,7 +22,7 @@ from plebconf.rpc.protocol import ProtocolError
 
 from .loop import EventLoop
 from .state.errors import KernelError
-from .syscalls import BatchError, Stream, Syscalls
+from .syscalls import BatchError, Deferred, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -95,7 +95,7 @@ def peer_groups(pid: int) -> set[int]:
 
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
-                 "batch", "streams", "last_active", "reading", "closed")
+                 "batch", "streams", "last_active", "reading", "closed", "tasks")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -107,6 +107,7 @@ class Connection:
         self.subscribed: int | None = None
         self.batch: list | None = None      # ops of a batch still arriving in parts
         self.streams: list = []             # (id, iterator) of dumps being sent
+        self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
         self.reading = True
         self.closed = False
@@ -126,7 +127,7 @@ class ControlServer:
         self.sock = listen_socket(path)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
-        self.stack.journal.listeners.append(self._publish)
+        self.subscribers: set[Connection] = set()
         self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -164,6 +165,10 @@ class ControlServer:
         if conn.closed:
             return
         conn.closed = True
+        for task in conn.tasks:
+            task.cancel()
+        conn.tasks = []
+        self._unwatch(conn)
         self.loop.remove_reader(conn.fd)
         self.loop.remove_writer(conn.fd)
         self.conns.pop(conn.fd, None)
@@ -173,7 +178,8 @@ class ControlServer:
         """Close connections idle for IDLE_TIMEOUT (subscribers wait for events; exempt)."""
         deadline = self.loop.clock() - IDLE_TIMEOUT
         for conn in list(self.conns.values()):
-            if conn.subscribed is None and not conn.streams and conn.last_active < deadline:
+            if (conn.subscribed is None and not conn.streams and not conn.tasks
+                    and conn.last_active < deadline):
                 self._close(conn)
         self._sweep_timer = self.loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
 
@@ -222,6 +228,7 @@ class ControlServer:
         try:
             if op == "subscribe":
                 conn.subscribed = rid
+                self._watch(conn)
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
                 return
             if op == "batch":
@@ -246,9 +253,46 @@ class ControlServer:
         if isinstance(result, Stream):
             conn.streams.append((rid, iter(result.rows), result.chunked))
             return
+        if isinstance(result, Deferred):
+            self._start_task(conn, rid, result)
+            return
         if mutating and self.on_change:
             self.on_change(conn, op, args, result)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": result})
+
+    def _start_task(self, conn: Connection, rid: int, task: Deferred) -> None:
+        """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
+        live = [True]
+
+        def push(row) -> None:
+            if live[0] and not conn.closed:
+                self._reply(conn, {"id": rid, "more": True, "result": [row]})
+                self._flush(conn)
+
+        def end(message) -> None:
+            if not live[0]:
+                return
+            live[0] = False
+            if task in conn.tasks:
+                conn.tasks.remove(task)
+            if not conn.closed:
+                self._reply(conn, message)
+                self._flush(conn)
+
+        def finish(result) -> None:
+            end({"id": rid, "errno": 0, "msg": "", "result": [result]})
+
+        def fail(exc: KernelError) -> None:
+            end({"id": rid, "errno": exc.errno, "msg": exc.detail or strerror(exc.errno)})
+
+        conn.tasks.append(task)
+        try:
+            task.start(push, finish, fail)
+        except KernelError as exc:
+            fail(exc)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            fail(KernelError(EINVAL, "internal error"))
 
     def _batch(self, conn: Connection, rid: int, args: dict) -> None:
         """All-or-nothing: every op runs inside one transaction; the first failure (not in
@@ -286,13 +330,26 @@ class ControlServer:
     def _reply(self, conn: Connection, message: dict) -> None:
         conn.wbuf += protocol.encode(message)
 
+    # The server listens to the state's events only while somebody subscribes: building an
+    # event costs more than the change it reports, and a million-route batch makes a million.
+    def _watch(self, conn: Connection) -> None:
+        if not self.subscribers:
+            self.stack.journal.listeners.append(self._publish)
+        self.subscribers.add(conn)
+
+    def _unwatch(self, conn: Connection) -> None:
+        if conn in self.subscribers:
+            self.subscribers.discard(conn)
+            if not self.subscribers:
+                self.stack.journal.listeners.remove(self._publish)
+
     def _publish(self, events: list[dict]) -> None:
         actor = self.actor
         self.actor = 0              # later events (timers, the data plane) are the kernel's
         for event in events:
             event.setdefault("pid", actor)
-        for conn in list(self.conns.values()):
-            if conn.subscribed is not None and len(conn.wbuf) < MAX_OUTPUT:
+        for conn in list(self.subscribers):
+            if len(conn.wbuf) < MAX_OUTPUT:
                 for event in events:
                     self._reply(conn, {"id": conn.subscribed, "event": event})
                 self._flush(conn)

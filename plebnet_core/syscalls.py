@@ -17,7 +17,7 @@ from socket import inet_aton
 
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import (
-    AF_INET, AF_INET6, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
+    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
 )
 
 from .state.errors import KernelError
@@ -25,6 +25,8 @@ from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
+FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
+_ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
 
 
 class BatchError(Exception):
@@ -42,6 +44,17 @@ class Stream:
     def __init__(self, rows, chunked: bool = False):
         self.rows = rows
         self.chunked = chunked      # rows yields lists of rows (a chunk each), not rows
+
+
+class Deferred:
+    """A result that arrives later (ping, captures): the control server calls
+    start(push, finish, fail) once the request is accepted; push(row) streams a row,
+    finish(result) ends the reply, fail(KernelError) ends it with an error.  cancel() is
+    called if the client goes away first."""
+
+    def __init__(self, start, cancel):
+        self.start = start
+        self.cancel = cancel
 
 
 # -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
@@ -97,6 +110,7 @@ class Syscalls:
         self.pid = pid
         self.started = started or time.time()
         self._gw_text: dict[str, int] = {}
+        self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
             "ioctl": self.ioctl,
@@ -123,7 +137,7 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe"):
+        if op in ("hello", "subscribe", "ping"):     # ping(8) is for everyone; pcap is not
             return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
@@ -156,7 +170,7 @@ class Syscalls:
         try:
             with self.stack.transaction():
                 for index, op, args, tolerate in _expand(entries):
-                    if op in ("batch", "subscribe"):
+                    if op in ("batch", "subscribe", "ping", "pcap"):
                         raise KernelError(EINVAL, f"'{op}' cannot be batched")
                     if tolerate is None:        # any failure aborts the batch: no savepoint
                         results.append(self.dispatch(op, args))
@@ -176,6 +190,10 @@ class Syscalls:
         finally:
             if gc_was_on:
                 gc.enable()
+        if index >= FREEZE_AFTER:
+            # a big batch leaves millions of long-lived objects in the youngest generation:
+            # without this the next collections scan them all, stalling the data plane
+            gc.freeze()
         return [None if isinstance(r, Stream) else r for r in results]
 
     @staticmethod
@@ -224,10 +242,16 @@ class Syscalls:
 
     def ifcreate(self, args):
         params = _get(args, "params", dict, {})
-        return {"ifname": self.stack.if_create(_get(args, "ifname", str), params)}
+        name = self.stack.if_create(_get(args, "ifname", str), params)
+        if self.dataplane is not None:      # a device that won't open fails the create
+            self.dataplane.created(self.stack.ifunit(name))
+        return {"ifname": name}
 
     def ifdestroy(self, args):
-        self.stack.if_destroy(_get(args, "ifname", str))
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        self.stack.if_destroy(ifp.name)
+        if self.dataplane is not None:      # the device closes when the change commits
+            self.dataplane.destroyed(ifp)
 
     def ifname(self, args):
         self.stack.if_rename(_get(args, "ifname", str), _get(args, "newname", str))
@@ -283,12 +307,24 @@ class Syscalls:
                               self.addr4(addr) if addr is not None else None)
 
     def aifaddr6(self, args):
-        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?}"""
+        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?, eui64?}"""
         dst = _get(args, "dstaddr", str, None)
-        self.stack.in6_aifaddr(_get(args, "ifname", str), self.addr6(args.get("addr")),
+        addr = self.addr6(args.get("addr"))
+        if _get(args, "eui64", bool, False):
+            addr = self._eui64(_get(args, "ifname", str), addr)
+        self.stack.in6_aifaddr(_get(args, "ifname", str), addr,
                                _get(args, "plen", int, 64), _get(args, "flags", int, 0),
                                _get(args, "pltime", int, 0), _get(args, "vltime", int, 0),
                                strip_scope(self.addr6(dst))[0] if dst is not None else None)
+
+    def _eui64(self, ifname: str, addr: int) -> int:
+        """ifconfig's `eui64`: the interface identifier of the interface's link-local address
+        fills the low 64 bits (ifconfig reads it itself; one op keeps the batch atomic)."""
+        low = (1 << 64) - 1
+        for ifa in self.stack.ifunit(ifname).addrs:
+            if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
+                return (addr & ~low) | (ifa.addr & low)
+        raise KernelError(EADDRNOTAVAIL, "could not determine link local address")
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(_get(args, "ifname", str), self.addr6(args.get("addr")))
@@ -328,7 +364,7 @@ class Syscalls:
     # million-route batch should not carry a million replies back
     def rt_add(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
-        if len(args) > 5:       # type, af, dst, plen, gateway: the common case stops here
+        if not args.keys() <= _ROUTE_FAST:  # anything beyond these takes the full path
             self.stack.rt_add(
                 af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, RTF_STATIC),
                 _get(args, "ifp", str, None), _get(args, "mtu", int, 0),

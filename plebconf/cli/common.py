@@ -7,10 +7,16 @@ from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re
 
 
 class ToolError(Exception):
+    """A tool refuses a command line: message is the whole text for stderr (lines with the
+    tool's prefix, e.g. "ifconfig: 'mtu' requires argument"), status the exit status."""
+
     def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
+        super().__init__(message, status)
         self.message = message
         self.status = status
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def __getattr__(name: str):
@@ -79,7 +85,7 @@ def strip_libxo(args: list[str], default: str | None = None) -> tuple[str | None
 
 
 def emit_json(document: dict) -> None:
-    import json         # only when asked for: json pulls in re
+    import json     # only JSON runs pay for it
     sys.stdout.write(json.dumps(document) + "\n")
 
 

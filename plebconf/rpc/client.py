@@ -3,8 +3,11 @@ streamed dumps, subscribe.  Blocking and small, because every tool run starts on
 from __future__ import annotations
 
 import os
-import socket
 import struct
+
+# the C module: `socket` would also import enum and selectors, a sizeable share of a one-shot
+# tool run's budget; the client needs nothing of theirs
+import _socket as socket
 
 from . import protocol
 from .constants import EPERM, strerror
@@ -89,7 +92,7 @@ class Client:
             if exc.errno == EPERM:
                 raise ConnectError(f"{self.path}: {exc.msg}") from None
             raise
-        except socket.timeout:
+        except TimeoutError:
             raise ConnectError(f"stack not answering at {self.path}") from None
         if info.get("version") != protocol.VERSION:
             raise ConnectError(f"protocol version mismatch: stack speaks {info.get('version')},"
