@@ -576,26 +576,27 @@ class Syscalls:
             def key_text(k, v4=v4):
                 return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
             gw_text: dict = {}
-            keys, lists = stack.rt[af].walk_order()
+            keys, routes = stack.rt[af].walk_order()
             for start in range(0, len(keys), size):
                 rows: list = []
                 append = rows.append
-                for key, paths in zip(keys[start:start + size], lists[start:start + size]):
-                    dst = key >> 8
-                    dst = inet_ntoa(dst.to_bytes(4, "big")) if v4 else key_text(dst)
-                    plen = 255 - (key & 255)
-                    for r in paths:
-                        ifp = r.ifp
-                        flags = r.flags
-                        if flags & 2:
-                            gw = gw_text.get(r.gateway)
-                            if gw is None:
-                                gw = gw_text[r.gateway] = key_text(r.gateway)
-                        else:
-                            gw = "link#%d" % r.gateway
-                        append((family, dst, plen, gw, flags, ifp.name,
-                                ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
-                                r.weight, r.nhidx))
+                last_key = last_dst = None
+                for key, r in zip(keys[start:start + size], routes[start:start + size]):
+                    if key != last_key:
+                        last_key = key
+                        dst = key >> 8
+                        last_dst = inet_ntoa(dst.to_bytes(4, "big")) if v4 else key_text(dst)
+                    ifp = r.ifp
+                    flags = r.flags
+                    if flags & 2:
+                        gw = gw_text.get(r.gateway)
+                        if gw is None:
+                            gw = gw_text[r.gateway] = key_text(r.gateway)
+                    else:
+                        gw = "link#%d" % r.gateway
+                    append((family, last_dst, 255 - (key & 255), gw, flags, ifp.name,
+                            ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
+                            r.weight, r.nhidx))
                 if rows:
                     yield rows
 

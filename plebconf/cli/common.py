@@ -85,7 +85,7 @@ def strip_libxo(args: list[str], default: str | None = None) -> tuple[str | None
 
 
 def emit_json(document: dict) -> None:
-    import json         # only when asked for: json pulls in re
+    import json     # only JSON runs pay for it
     sys.stdout.write(json.dumps(document) + "\n")
 
 

@@ -134,14 +134,15 @@ def format_routes(rows, family: str, o: Opts, ifindex: dict) -> str:
     truncate = not (o.n or o.W)
     fast = not truncate and not o.W
     simple = "%%-%ds %%-%ds %%-%ds %%%d.%ds" % (wd, wg, wf, wi, wi)
+    net_row = "%%s/%%-*d %%-%ds %%-%ds %%%d.%ds" % (wg, wf, wi, wi)   # dst/plen padded as one
+    pad = wd - 1
     link = {name: "link#%d" % idx for name, idx in ifindex.items()}
     for fam, dst, plen, gw, flags, ifname, expire, mtu, weight, nhidx in rows:
         f = cache.get(flags | 1) or letters(flags | 1)
         if fast and flags & 6 == 2 and plen and len(dst) <= wd - 4 \
                 and len(gw) <= wg and "%" not in dst:
             # the common row: a gateway route to a network, every field within its column
-            d = "%s/%d" % (dst, plen)
-            line = simple % (d, gw, f, ifname)
+            line = net_row % (dst, pad - len(dst), plen, gw, f, ifname)
             if expire > 0:
                 line += " %*d" % (we, expire)
             append(line)

@@ -7,6 +7,8 @@ A multipath (ECMP) prefix holds several Route objects in one list (spec §6.1).
 """
 from __future__ import annotations
 
+from array import array
+
 from .inet import MASK4, MASK6
 
 
@@ -40,7 +42,7 @@ class RouteTable:
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
-        self._order: tuple | None = None    # (generation, keys, path lists) in walk order
+        self._order: tuple | None = None    # (generation, keys, routes) in walk order
 
     def __len__(self) -> int:
         return self.count
@@ -95,30 +97,43 @@ class RouteTable:
             for paths in table.values():
                 yield from paths
 
-    def walk_order(self) -> tuple[list[int], list[list[Route]]]:
-        """(keys, path lists) in radix-walk order: ascending destination; for one destination
-        the more specific prefix first (BSD radix keeps duplicate keys most-specific first).
-        A key is (dst << 8) | (255 - plen).
-
-        Plain int keys sort ~50 times faster than tuples.  Both lists are kept until the
-        table changes, so repeated dumps of an unchanged table neither sort nor look up again;
-        a dump reads destination and length from the keys (contiguous) rather than from each
-        scattered Route.  A prefix removed while a dump is streamed leaves an empty list."""
-        order = self._order
-        if order is None or order[0] != self.generation:
-            keys: list[int] = []
-            for plen, table in enumerate(self._by_len):
-                if table:
-                    tag = 255 - plen
-                    keys += [(dst << 8) | tag for dst in table]
-            keys.sort()
-            by_len = self._by_len
-            order = self._order = (self.generation, keys,
-                                   [by_len[255 - (k & 255)][k >> 8] for k in keys])
-        return order[1], order[2]
+    def _sorted_keys(self) -> list[int]:
+        """Walk-order keys (dst << 8) | (255 - plen): ascending destination, and for one
+        destination the more specific prefix first (BSD radix keeps duplicate keys most
+        specific first).  Plain ints sort ~50 times faster than tuples."""
+        keys: list[int] = []
+        for plen, table in enumerate(self._by_len):
+            if table:
+                tag = 255 - plen
+                keys += [(dst << 8) | tag for dst in table]
+        keys.sort()
+        return keys
 
     def walk(self):
-        """Prefixes (their path lists) in radix-walk order (see walk_order)."""
-        for paths in self.walk_order()[1]:
+        """Prefixes (their path lists) in radix-walk order."""
+        by_len = self._by_len
+        for key in self._sorted_keys():
+            paths = by_len[255 - (key & 255)].get(key >> 8)
             if paths:
                 yield paths
+
+    def walk_order(self):
+        """(keys, routes): every path in walk order with its prefix's key, for dumps.
+
+        Kept until the table changes, so repeated dumps of an unchanged table neither sort
+        nor look up again.  IPv4 keys live in a C array: a dump reads destination and length
+        from contiguous memory and touches only the Route itself.  A dump being streamed
+        while the table changes shows the table as it was when the dump started."""
+        order = self._order
+        if order is None or order[0] != self.generation:
+            by_len = self._by_len
+            keys = array("Q") if self.width == 32 else []
+            routes: list[Route] = []
+            add_key, add_route = keys.append, routes.append
+            for key in self._sorted_keys():
+                paths = by_len[255 - (key & 255)][key >> 8]
+                for route in paths:
+                    add_key(key)
+                    add_route(route)
+            order = self._order = (self.generation, keys, routes)
+        return order[1], order[2]
