@@ -348,3 +348,56 @@ def test_lookup_among_many_routes(st):
             st.rt_add(AF_INET, (20 << 24) | (i << 8), 24, gateway=gw)
     assert st.rt_get(AF_INET, (20 << 24) | (4321 << 8) | 7).dst == (20 << 24) | (4321 << 8)
     assert len(st.rt[AF_INET]) == 5000 + 3
+
+
+def _brute_lpm(prefixes, addr):
+    best = None
+    for dst, plen in prefixes:
+        mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+        if addr & mask == dst and (best is None or plen > best[1]):
+            best = (dst, plen)
+    return best
+
+
+def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
+    """The /16 block index (lengths per block, fallback to covering short prefixes) must give
+    exactly the longest match, however prefixes come and go; also after a rollback."""
+    from hypothesis import given, settings, strategies as hs
+    from plebnet_core.state.route import Route, RouteTable
+
+    prefix = hs.tuples(hs.integers(0, 0xFFFFFFFF), hs.sampled_from(
+        [0, 1, 7, 8, 12, 15, 16, 17, 20, 24, 31, 32]))
+
+    @settings(max_examples=150, deadline=None)
+    @given(hs.lists(hs.tuples(hs.booleans(), prefix), max_size=40),
+           hs.lists(hs.integers(0, 0xFFFFFFFF), min_size=1, max_size=20))
+    def check(changes, probes):
+        table, present = RouteTable(32), {}
+        for add, (addr, plen) in changes:
+            dst = addr & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+            if add and (dst, plen) not in present:
+                present[(dst, plen)] = Route(dst, plen, 1, None, None, 1)
+                table.add_path(present[(dst, plen)])
+            elif not add and (dst, plen) in present:
+                table.remove_path(present.pop((dst, plen)))
+        # probe addresses inside the prefixes too, not only random ones
+        probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present]
+        for addr in probes:
+            paths = table.lookup(addr)
+            got = (paths[0].dst, paths[0].plen) if paths else None
+            assert got == _brute_lpm(present, addr), hex(addr)
+
+    check()
+
+
+def test_default_route_and_short_prefixes_cover_every_block(st):
+    st.in_aifaddr("vnet0", A, 24)
+    gw = aton("10.0.0.1")
+    st.rt_add(AF_INET, 0, 0, gateway=gw)
+    st.rt_add(AF_INET, aton("172.16.0.0"), 12, gateway=gw)
+    assert st.rt_get(AF_INET, aton("172.20.1.1")).plen == 12
+    assert st.rt_get(AF_INET, aton("8.8.8.8")).plen == 0
+    st.rt_delete(AF_INET, aton("172.16.0.0"), 12)
+    assert st.rt_get(AF_INET, aton("172.20.1.1")).plen == 0
+    st.rt_delete(AF_INET, 0, 0)
+    assert errno_of(st.rt_get, AF_INET, aton("8.8.8.8")) == ESRCH

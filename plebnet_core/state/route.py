@@ -1,9 +1,11 @@
 """Routing tables: one per address family, keyed by (destination & mask, prefix length).
 
-Longest-prefix match walks the prefix lengths present in the table, longest first, with one
-dict probe each: the cost depends on how many distinct lengths exist (at most 33 for IPv4), not
-on how many routes, so a lookup among a million routes costs about what it costs among ten.
-A multipath (ECMP) prefix holds several Route objects in one list (spec §6.1).
+Longest-prefix match probes one dict per prefix length, longest first.  For IPv4 a table of
+/16 blocks (DIR-16, as in DIR-24-8) keeps that short and local: each block holds its own small
+dict of the prefixes ≥ /16 inside it with the lengths present, and remembers the longest
+shorter prefix covering it as its fallback.  A lookup among a million routes then makes one
+probe into a big dict (the block) and a few into a small one, where probing a million-entry
+dict per length would miss the CPU cache every time.  IPv6 probes every length present.  A multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 """
 from __future__ import annotations
 
@@ -34,6 +36,34 @@ class Route:
         self.nhidx = 0
 
 
+class Block:
+    """The prefixes of length ≥ 16 inside one IPv4 /16 block, keyed (dst << 6 | plen)."""
+
+    __slots__ = ("prefixes", "lens", "counts")
+
+    def __init__(self):
+        self.prefixes: dict[int, list[Route]] = {}
+        self.lens: list[int] = []           # lengths present, longest first
+        self.counts: dict[int, int] = {}    # prefixes per length
+
+    def add(self, dst: int, plen: int, paths: list[Route]) -> None:
+        self.prefixes[dst << 6 | plen] = paths
+        n = self.counts.get(plen, 0)
+        self.counts[plen] = n + 1
+        if not n:
+            self.lens.append(plen)
+            self.lens.sort(reverse=True)
+
+    def remove(self, dst: int, plen: int) -> bool:
+        """Forget a prefix; True when the block is now empty."""
+        del self.prefixes[dst << 6 | plen]
+        self.counts[plen] -= 1
+        if not self.counts[plen]:
+            del self.counts[plen]
+            self.lens.remove(plen)
+        return not self.prefixes
+
+
 class RouteTable:
     def __init__(self, width: int):
         self.width = width
@@ -43,12 +73,26 @@ class RouteTable:
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
         self._order: tuple | None = None    # (generation, keys, routes) in walk order
+        # IPv4 /16 blocks: block -> Block for the prefixes >= /16 inside it; block -> paths
+        # of the longest prefix shorter than /16 covering the block
+        self._blocked = width == 32
+        self._blocks: dict[int, Block] = {}
+        self._fallback: dict[int, list[Route]] = {}
 
     def __len__(self) -> int:
         return self.count
 
     def lookup(self, addr: int) -> list[Route] | None:
         by_len, masks = self._by_len, self.masks
+        if self._blocked:
+            block = self._blocks.get(addr >> 16)
+            if block is not None:
+                prefixes = block.prefixes
+                for plen in block.lens:
+                    paths = prefixes.get((addr & masks[plen]) << 6 | plen)
+                    if paths is not None:
+                        return paths
+            return self._fallback.get(addr >> 16)
         for plen in self._lens:
             paths = by_len[plen].get(addr & masks[plen])
             if paths is not None:
@@ -74,8 +118,10 @@ class RouteTable:
             if not table:
                 self._lens.append(route.plen)
                 self._lens.sort(reverse=True)
-            table[route.dst] = [route]
+            paths = table[route.dst] = [route]
             self.count += 1
+            if self._blocked:
+                self._index_prefix(route.dst, route.plen, paths)
         else:
             paths.append(route)
         self.generation += 1
@@ -89,7 +135,43 @@ class RouteTable:
             self.count -= 1
             if not table:
                 self._lens.remove(route.plen)
+            if self._blocked:
+                self._unindex_prefix(route.dst, route.plen, paths)
         self.generation += 1
+
+    # -- the /16 block index (IPv4) ------------------------------------------------------------
+    def _index_prefix(self, dst: int, plen: int, paths: list[Route]) -> None:
+        if plen >= 16:
+            block = self._blocks.get(dst >> 16)
+            if block is None:
+                block = self._blocks[dst >> 16] = Block()
+            block.add(dst, plen, paths)
+            return
+        fallback = self._fallback
+        first = dst >> 16
+        for block in range(first, first + (1 << (16 - plen))):
+            current = fallback.get(block)
+            if current is None or current[0].plen < plen:
+                fallback[block] = paths
+
+    def _unindex_prefix(self, dst: int, plen: int, paths: list[Route]) -> None:
+        if plen >= 16:
+            block = self._blocks[dst >> 16]
+            if block.remove(dst, plen):
+                del self._blocks[dst >> 16]
+            return
+        fallback, by_len, masks = self._fallback, self._by_len, self.masks
+        first = dst >> 16
+        for block in range(first, first + (1 << (16 - plen))):
+            if fallback.get(block) is paths:
+                base = block << 16
+                for shorter in range(plen - 1, -1, -1):
+                    found = by_len[shorter].get(base & masks[shorter])
+                    if found:
+                        fallback[block] = found
+                        break
+                else:
+                    del fallback[block]
 
     def paths(self):
         """Every path, unordered."""

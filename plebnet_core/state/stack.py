@@ -532,6 +532,7 @@ class Stack:
             return
         table = self.rt[af]
         width, masks, by_len = table.width, table.masks, table._by_len
+        add_path = table.add_path
         resolve = self._resolve_gateway
         flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
         flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
@@ -547,23 +548,15 @@ class Stack:
                 if gateway != last_gw or last_gw is None:
                     out, ifa = resolve(af, gateway)
                     last_gw = gateway
-                d = by_len[plen]
-                paths = d.get(dst)
+                paths = by_len[plen].get(dst)
+                if paths is not None and any(not p.flags & RTF_GATEWAY or p.gateway == gateway
+                                             for p in paths):
+                    raise KernelError(EEXIST)
                 route = Route(dst, plen, gateway, out, ifa, host if plen == width else flags)
-                if paths is None:           # RouteTable.add_path, inlined
-                    if not d:
-                        table._lens.append(plen)
-                        table._lens.sort(reverse=True)
-                    d[dst] = [route]
-                    table.count += 1
-                else:
-                    if any(not p.flags & RTF_GATEWAY or p.gateway == gateway for p in paths):
-                        raise KernelError(EEXIST)
-                    paths.append(route)
+                add_path(route)
                 append(route)
         finally:
             if added:
-                table.generation += len(added)
                 self.journal.record(self._remove_paths, table, added)
 
     @staticmethod
