@@ -1,9 +1,12 @@
 """`plebnet`: the stack process.
 
-    plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--sockdir DIR] [--daemon]
+    plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--sockdir DIR] [--state DIR]
+            [--read-group GROUP] [--daemon]
 
 Creates the NICs (in --nic order) and lo0, runs the rc.conf files, opens the control socket at
-<sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.
+<sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
+configuration saved there replaces the rc.conf files, and every change is saved before it is
+acknowledged (plebnet_core/persist.py).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import click
 from plebconf.rpc.constants import strerror
 
 from .loop import EventLoop
+from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError
 from .state.errors import KernelError
 from .state.stack import Stack, stable_mac
@@ -32,7 +36,8 @@ def ready_line(pid: int, path: str) -> str:
 class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
-    def __init__(self, nics, sockdir: str, read_gid: int | None = None):
+    def __init__(self, nics, sockdir: str, read_gid: int | None = None,
+                 state_dir: str | None = None):
         self.pid = os.getpid()
         self.loop = EventLoop()
         self.stack = Stack(clock=self.loop.clock, pid=self.pid)
@@ -44,6 +49,19 @@ class StackProcess:
         self.path = os.path.join(sockdir, str(self.pid))
         self.server = None
         self.read_gid = read_gid
+        self.audit = Audit()
+        self.syscalls.ops["audit"] = self.audit.op
+        self.persist = Persist(state_dir) if state_dir else None
+        self.restored = False
+        if self.persist:
+            self.restored = self.persist.restore(self.syscalls, self.audit)
+            self.audit.sink = self.persist.append
+            if self.restored:
+                # NICs named now but absent from the saved state are attached anew
+                with self.stack.transaction():
+                    for name, backend in nics:
+                        if name not in self.stack.by_name:
+                            self.attach_nic(name, backend)
 
     def attach_nic(self, name: str, backend: str) -> None:
         kind, _, spec = backend.partition(":")
@@ -54,8 +72,21 @@ class StackProcess:
                              params={"backend": backend})
 
     def serve(self) -> None:
-        self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid)
+        if self.persist:
+            self.persist.compact(self.stack, self.audit)   # what start-up built, saved
+        self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid,
+                                    on_change=self._changed, on_refused=self.audit.refused,
+                                    barrier=self.persist)
         self._tick()
+
+    def _changed(self, conn, op, args, result) -> None:
+        self.audit.changed(conn, op, args, result)
+        if self.persist and self.persist.due():
+            self.loop.call_soon(self._compact)
+
+    def _compact(self) -> None:
+        if self.persist.due():
+            self.persist.compact(self.stack, self.audit)
 
     def _tick(self) -> None:
         self.stack.tick(self.loop.clock())
@@ -73,6 +104,9 @@ class StackProcess:
         if self.server:
             self.server.close()
             self.server = None
+        if self.persist:
+            self.persist.close()
+            self.persist = None
 
 
 def parse_nic(ctx, param, values):
@@ -94,8 +128,11 @@ def parse_nic(ctx, param, values):
 @click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
+@click.option("--state", "state_dir", envvar="PLEBNET_STATE", metavar="DIR",
+              type=click.Path(file_okay=False),
+              help="Keep the configuration in DIR: restored at start, saved on every change.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, rc_files, keep_going, sockdir, read_group, daemon):
+def main(nics, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -107,12 +144,15 @@ def main(nics, rc_files, keep_going, sockdir, read_group, daemon):
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid)
-        if rc_files:
+        proc = StackProcess(nics, sockdir, read_gid, state_dir)
+        if rc_files and proc.restored:
+            print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
+                  file=sys.stderr)
+        elif rc_files:
             from .boot import run_rc
             run_rc(proc, list(rc_files), keep_going)
         proc.serve()
-    except StartupError as exc:
+    except (StartupError, PersistError) as exc:
         _fail(f"plebnet: {exc}")
     except KernelError as exc:
         _fail(f"plebnet: {exc.detail or strerror(exc.errno)}")

@@ -28,6 +28,9 @@ RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
 MAX_CONNECTIONS = 512
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
+# tests lower the limits through the environment rather than wait 300 s
+ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
+ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
 _UCRED = struct.Struct("3i")
 
 
@@ -114,19 +117,27 @@ class Connection:
 
 class ControlServer:
     def __init__(self, loop: EventLoop, syscalls: Syscalls, path: str,
-                 read_gid: int | None = None, on_change=None):
+                 read_gid: int | None = None, on_change=None, on_refused=None, barrier=None):
         self.loop = loop
         self.sys = syscalls
         self.stack = syscalls.stack
         self.path = path
         self.read_gid = read_gid
         self.on_change = on_change      # called with (conn, op, args, result) after a change
+        self.on_refused = on_refused    # called with (conn, op, args, errno, msg) on a refusal
+        # barrier (persist.Persist): while barrier.pending holds records, no byte goes out;
+        # at the end of the loop iteration barrier.sync() makes them durable (group commit)
+        self.barrier = barrier
+        self._held: set[Connection] = set()
+        self._commit_soon = False
+        self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
+        self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
         self.sock = listen_socket(path)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.stack.journal.listeners.append(self._publish)
-        self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+        self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
     def _accept(self) -> None:
@@ -145,8 +156,9 @@ class ControlServer:
             if not can_write and not (self.read_gid is not None and (
                     gid == self.read_gid or self.read_gid in peer_groups(pid))):
                 refusal = (EPERM, f"permission denied: uid {uid} may not use this stack")
-            elif len(self.conns) >= MAX_CONNECTIONS:
-                refusal = (EBUSY, f"too many connections ({MAX_CONNECTIONS})")
+            elif len(self.conns) >= self.max_connections:
+                refusal = (EBUSY, f"too many connections ({self.max_connections}); "
+                                  f"try again later")
             if refusal:
                 try:
                     sock.send(protocol.encode({"id": 0, "errno": refusal[0], "msg": refusal[1]}))
@@ -169,12 +181,12 @@ class ControlServer:
         conn.sock.close()
 
     def _sweep(self) -> None:
-        """Close connections idle for IDLE_TIMEOUT (subscribers wait for events; exempt)."""
-        deadline = self.loop.clock() - IDLE_TIMEOUT
+        """Close connections idle for idle_timeout (subscribers wait for events; exempt)."""
+        deadline = self.loop.clock() - self.idle_timeout
         for conn in list(self.conns.values()):
             if conn.subscribed is None and not conn.streams and conn.last_active < deadline:
                 self._close(conn)
-        self._sweep_timer = self.loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+        self._sweep_timer = self.loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- input -----------------------------------------------------------------------------------
     def _readable(self, conn: Connection) -> None:
@@ -194,6 +206,8 @@ class ControlServer:
         except ProtocolError as exc:
             # the length prefix is garbage: the stream cannot be resynchronised
             self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(exc)})
+            if self.barrier is not None:
+                self.barrier.sync()     # the replies already queued may now go
             self._flush(conn)
             self._close(conn)
             return
@@ -226,15 +240,18 @@ class ControlServer:
                 return
             if not conn.can_write and self.sys.is_mutating(op, args):
                 raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
-                                         f"uid {conn.uid} may only read")
+                                         f"uid {conn.uid} may only read (read group)")
             with self.stack.transaction():
                 result = self.sys.dispatch(op, args)
         except KernelError as exc:
+            self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
         except Exception:           # a bug must not take the stack down with it
             traceback.print_exc(file=sys.stderr)
-            self._error(conn, rid, KernelError(EINVAL, "internal error"))
+            exc = KernelError(EINVAL, "internal error")
+            self._refused(conn, op, args, exc)
+            self._error(conn, rid, exc)
             return
         if isinstance(result, Stream):
             conn.streams.append((rid, iter(result.rows)))
@@ -250,7 +267,8 @@ class ControlServer:
         if not isinstance(ops, list):
             raise KernelError(EINVAL, "batch ops must be a list")
         if not conn.can_write:
-            raise KernelError(EPERM, f"permission denied: uid {conn.uid} may only read")
+            raise KernelError(EPERM, f"permission denied: 'batch' changes the stack and "
+                                     f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
         if len(pending) > protocol.MAX_BATCH_OPS:
             conn.batch = None
@@ -282,16 +300,30 @@ class ControlServer:
                             raise
                         results.append({"errno": exc.errno, "msg": str(exc)})
         except KernelError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc)
             self._error(conn, rid, exc, index=index)
             return
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            self._error(conn, rid, KernelError(EINVAL, "internal error"), index=index)
+            exc = KernelError(EINVAL, "internal error")
+            self._refused(conn, "batch", {"ops": pending}, exc)
+            self._error(conn, rid, exc, index=index)
             return
         results = [r if not isinstance(r, Stream) else None for r in results]
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})
+
+    def _refused(self, conn, op, args, exc: KernelError) -> None:
+        """Tell the audit about a refused change (reads that fail are not changes)."""
+        if self.on_refused is None:
+            return
+        try:
+            mutating = op == "batch" or self.sys.is_mutating(op, args)
+        except Exception:
+            mutating = True
+        if mutating and op != "subscribe":
+            self.on_refused(conn, op, args, exc.errno, exc.detail or strerror(exc.errno))
 
     # -- output ----------------------------------------------------------------------------------
     def _error(self, conn, rid, exc: KernelError, index=None) -> None:
@@ -324,7 +356,24 @@ class ControlServer:
             else:
                 self._reply(conn, {"id": rid, "more": True, "result": chunk})
 
+    def _commit(self) -> None:
+        """End of a loop iteration: make the changes durable, then let the replies go."""
+        self._commit_soon = False
+        self.barrier.sync()
+        held, self._held = self._held, set()
+        for conn in held:
+            if not conn.closed:
+                self._flush(conn)
+
     def _flush(self, conn: Connection) -> None:
+        if self.barrier is not None and self.barrier.pending:
+            # a reply (or event, or read showing the change) must not leave before the
+            # change is on disk: hold everything until _commit
+            self._held.add(conn)
+            if not self._commit_soon:
+                self._commit_soon = True
+                self.loop.call_soon(self._commit)
+            return
         self._fill_streams(conn)
         while conn.wbuf:
             try:

@@ -79,7 +79,7 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe"):
+        if op in ("hello", "subscribe", "audit"):
             return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
