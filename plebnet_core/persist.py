@@ -40,6 +40,7 @@ import sys
 import time
 import zlib
 from collections import deque
+from itertools import islice
 
 import msgpack
 
@@ -228,7 +229,10 @@ class Audit:
         n = args.get("n")
         if n is not None and (type(n) is not int or n < 0):
             raise KernelError(EINVAL, "n must be a non-negative int")
-        entries = list(self.entries)[-n:] if n else ([] if n == 0 else list(self.entries))
+        if n is None:
+            entries = list(self.entries)
+        else:       # the last n without copying the whole log
+            entries = list(islice(reversed(self.entries), n))[::-1]
         if args.get("args"):
             return Stream(entries)
         return Stream([{k: v for k, v in e.items() if k != "args"} for e in entries])

@@ -184,7 +184,7 @@ _WORDS = ["SIOCAIFADDR", "SIOCDIFADDR", "SIOCIFCREATE2", "SIOCIFDESTROY", "SIOCS
           "vxlan", "vxlan0", "10.0.0.1", "10.0.0.2", "10.1.0.0", "127.0.0.1", "0.0.0.0",
           "255.255.255.255", "::1", "fe80::1%vnet0", "2001:db8::1", "fe80::1%bogus",
           "00:11:22:33:44:55", "ff:ff:ff:ff:ff:ff", "", "x" * 20, "1.2.3", "::", "é"]
-_OPS = ["hello", "ioctl", "rtmsg", "sysctl", "llmsg", "batch", "audit", "bogus", None, 7]
+_OPS = ["hello", "ioctl", "rtmsg", "sysctl", "llmsg", "batch", "bogus", None, 7]
 
 
 def random_value(rnd: random.Random, depth: int = 0):
@@ -204,7 +204,7 @@ def random_value(rnd: random.Random, depth: int = 0):
 
 
 def random_args(rnd: random.Random, depth: int = 0) -> dict:
-    return {rnd.choice(_KEYS) if rnd.random() < 0.9 else random_value(rnd, 3):
+    return {rnd.choice(_KEYS) if rnd.random() < 0.9 else random_value(rnd, 4):
             random_value(rnd, depth) for _ in range(rnd.randrange(6))}
 
 
@@ -313,3 +313,227 @@ def _huge_frame(stack) -> int:
     reply = _final_replies(s, 1, bytearray())[0]
     s.close()
     return int(reply["errno"] == 7)     # E2BIG
+
+
+# == stalls: idle and byte-at-a-time peers must not slow a normal client down =====================
+def stalls(idle: int = 100, trickle: int = 100, deaf: int = 10, requests: int = 500,
+           log=None) -> dict:
+    """Open `idle` silent connections, `trickle` ones sending a request one byte at a time and
+    `deaf` ones asking for dumps without reading; meanwhile one normal client runs `requests`
+    requests.  Figures: completed requests, worst latency, trickled requests answered."""
+    figures = {"stalled_peers": idle + trickle + deaf, "requests": requests, "completed": 0,
+               "worst_ms": 0.0, "trickled_answered": 0}
+    with Sandbox() as box:
+        stack = spawn_stack(NIC, sockdir=box.dir)
+        socks = []
+        try:
+            def connect():
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(stack.path)
+                socks.append(s)
+                return s
+            for _ in range(idle):
+                connect()
+            trickling = [connect() for _ in range(trickle)]
+            for s in trickling:
+                s.setblocking(False)
+            for _ in range(deaf):
+                s = connect()
+                s.setblocking(False)
+                try:
+                    for _ in range(200):
+                        s.send(protocol.encode({"id": 1, "op": "sysctl",
+                                                "args": {"name": "NET_RT_IFLIST"}}))
+                except BlockingIOError:
+                    pass
+            frame = protocol.encode({"id": 1, "op": "hello", "args": {}})
+            stop = threading.Event()
+
+            def trickler():
+                for i in range(len(frame)):
+                    for s in trickling:
+                        try:
+                            s.send(frame[i:i + 1])
+                        except OSError:
+                            pass
+                    if stop.wait(0.002):
+                        return
+            t = threading.Thread(target=trickler)
+            t.start()
+            with stack.client() as c:
+                for i in range(requests):
+                    start = time.perf_counter()
+                    if i % 2:
+                        c.rtmsg("RTM_ADD", af="inet", dst=f"10.9.{i >> 8}.{i & 255}", plen=32,
+                                gateway="lo0", iface=True)
+                    else:
+                        c.sysctl("NET_RT_IFLIST")
+                    figures["worst_ms"] = max(figures["worst_ms"],
+                                              (time.perf_counter() - start) * 1000)
+                    figures["completed"] += 1
+            t.join()
+            for s in trickling:
+                s.setblocking(True)
+                s.settimeout(10)
+                try:
+                    figures["trickled_answered"] += "result" in _final_replies(
+                        s, 1, bytearray())[0]
+                except OSError:
+                    pass
+        finally:
+            for s in socks:
+                s.close()
+            stack.stop()
+    figures["worst_ms"] = round(figures["worst_ms"], 1)
+    return figures
+
+
+# == load: many clients, mixed ops; the result equals a sequential replay of the audit log ========
+def _load_ops(n: int, count: int, seed: int):
+    """Client n's mixed ops: routes (some colliding with other clients'), neighbours, aliases,
+    interface clones, flags, sysctls, reads."""
+    rnd = random.Random(seed * 1000 + n)
+    for i in range(count):
+        roll = rnd.random()
+        k = rnd.randrange(64)
+        if roll < 0.30:
+            yield "rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"10.{100 + k}.{n}.0",
+                            "plen": 24, "gateway": f"10.255.{k}.1"}
+        elif roll < 0.45:
+            yield "rtmsg", {"type": "RTM_DELETE", "af": "inet", "dst": f"10.{100 + k}.{n}.0",
+                            "plen": 24}
+        elif roll < 0.55:
+            yield "rtmsg", {"type": "RTM_GET", "af": "inet", "dst": f"10.{100 + k}.{n}.9"}
+        elif roll < 0.63:
+            yield "llmsg", {"type": "RTM_ADD", "af": "inet", "addr": f"10.255.{k}.{n + 2}",
+                            "mac": f"02:00:00:00:{k:02x}:{n:02x}"}
+        elif roll < 0.68:
+            yield "llmsg", {"type": "RTM_DELETE", "af": "inet", "addr": f"10.255.{k}.{n + 2}"}
+        elif roll < 0.74:
+            yield "ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                            "addr": f"10.{200 + n % 50}.{k}.1", "plen": 24}
+        elif roll < 0.79:
+            yield "ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
+                            "addr": f"10.{200 + n % 50}.{k}.1"}
+        elif roll < 0.82:
+            yield "ioctl", {"req": "SIOCIFCREATE2", "ifname": f"tap{k % 8}"}
+        elif roll < 0.85:
+            yield "ioctl", {"req": "SIOCIFDESTROY", "ifname": f"tap{k % 8}"}
+        elif roll < 0.88:
+            yield "ioctl", {"req": "SIOCSIFMTU", "ifname": "vnet0", "mtu": 1280 + k}
+        elif roll < 0.90:
+            yield "sysctl", {"name": "net.inet.ip.forwarding", "value": k & 1}
+        elif roll < 0.93:
+            yield "batch", {"ops": [
+                ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"10.{100 + k}.{n}.128",
+                           "plen": 25, "gateway": f"10.255.{k}.1"}],
+                ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"10.{100 + k}.{n}.0",
+                           "plen": 25, "gateway": f"10.255.{k}.1"}, [17]]]}
+        else:
+            yield "sysctl", {"name": "NET_RT_IFLIST", "ifname": "vnet0"}
+
+
+def _load_client(path: str, pid: int, n: int, count: int, seed: int, window: int, out):
+    """Run in a child process: pipeline client n's ops; report (op, errno) per request."""
+    from plebconf.rpc.client import Client
+    seen, answered, ids = [], 0, []
+    with Client.connect(pid=pid, directory=os.path.dirname(path), timeout=300) as c:
+        ops = list(_load_ops(n, count, seed))
+        sent = 0
+        while answered < len(ops):
+            while sent < len(ops) and sent - answered < window:
+                ids.append(c.send(*ops[sent]))
+                sent += 1
+            msg = c._reply(ids[answered])
+            while msg.get("more"):
+                msg = c._reply(ids[answered])
+            seen.append(msg.get("errno", 0))
+            answered += 1
+    out.put((n, (os.getpid(), seen)))
+
+
+def sequential_model(pid: int, entries: list):
+    """A fresh in-process stack like `plebnet --nic vnet0=none`, with the acknowledged changes
+    of the audit log replayed in the stack's order; returns (syscalls, errnos)."""
+    from plebnet_core.persist import apply
+    from plebnet_core.state.errors import KernelError
+    from plebnet_core.state.stack import Stack, stable_mac
+    from plebnet_core.syscalls import Syscalls
+    stack = Stack(pid=pid)
+    with stack.transaction():
+        stack.if_attach("vnet0", "vnet", stable_mac("vnet0=none"), params={"backend": "none"})
+        stack.if_attach("lo0", "lo")
+    sc = Syscalls(stack, pid)
+    errnos = []
+    for e in entries:
+        try:
+            apply(sc, e["op"], e["args"])
+            errnos.append(0)
+        except KernelError as exc:
+            errnos.append(exc.errno)
+    return sc, errnos
+
+
+def comparable(dumps):
+    """Listings as they arrive over the wire (lists, not tuples), minus counters and clocks."""
+    iflist, routes, arp, sysctl = msgpack.unpackb(msgpack.packb(dumps))
+    for i in iflist:
+        i.pop("stats", None)
+    arp = [{k: v for k, v in a.items() if k != "expire"} for a in arp]
+    return iflist, [list(r) for r in routes], arp, sysctl
+
+
+def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, log=None) -> dict:
+    """`clients` processes × `ops` mixed ops, pipelined, against one stack.  Checks: every
+    request answered once; each client's errnos equal, in order, the audit log's for its pid;
+    replaying the audit log sequentially gives the same errnos and the same final state."""
+    import multiprocessing as mp
+    figures = {"clients": clients, "ops": clients * ops, "answered": 0, "changes": 0,
+               "seconds": 0.0, "order_mismatch": 0, "model_mismatch": 0, "state_equal": False}
+    with Sandbox() as box:
+        env = dict(os.environ, PLEBNET_AUDIT_KEEP=str(clients * ops + 1000))
+        stack = spawn_stack(NIC, sockdir=box.dir, env=env)
+        try:
+            with stack.client() as c:
+                c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.255.0.2", plen=16)
+            ctx = mp.get_context("fork")
+            queue = ctx.Queue()
+            start = time.perf_counter()
+            procs = [ctx.Process(target=_load_client, args=(
+                stack.path, stack.pid, n, ops, seed, window, queue)) for n in range(clients)]
+            for p in procs:
+                p.start()
+            results = dict(queue.get(timeout=1800) for _ in procs)
+            for p in procs:
+                p.join()
+            figures["seconds"] = round(time.perf_counter() - start, 1)
+            figures["answered"] = sum(len(v[1]) for v in results.values())
+            with stack.client(timeout=300) as c:
+                entries = c.call("audit", {"args": True})
+                final = comparable((c.sysctl("NET_RT_IFLIST"), c.sysctl("NET_RT_DUMP"),
+                                    c.sysctl("NET_RT_FLAGS", af="inet"),
+                                    c.sysctl("net.inet.ip.forwarding")))
+            figures["changes"] = len(entries)
+            # the connection's pid in the audit names the client process
+            by_pid: dict = {}
+            for e in entries[1:]:           # [0] is the setup address above
+                by_pid.setdefault(e["pid"], []).append(e["errno"])
+            for n, (pid, seen) in results.items():
+                mutating = [err for (op, args), err in zip(_load_ops(n, ops, seed), seen)
+                            if not _read_only(op, args)]
+                figures["order_mismatch"] += mutating != by_pid.get(pid)
+            sc, errnos = sequential_model(stack.pid, entries)
+            figures["model_mismatch"] = sum(a != b for a, b in
+                                            zip(errnos, (e["errno"] for e in entries)))
+            model = comparable((sc.if_list({}), list(sc.rt_dump({}).rows),
+                                sc.ll_dump({"af": "inet"}).rows,
+                                sc.sysctl({"name": "net.inet.ip.forwarding"})))
+            figures["state_equal"] = model == final
+        finally:
+            stack.stop()
+    return figures
+
+
+def _read_only(op: str, args: dict) -> bool:
+    return (op == "rtmsg" and args["type"] == "RTM_GET") or (
+        op == "sysctl" and "value" not in args)
