@@ -1,7 +1,7 @@
 """The control server: the unix socket at <sockdir>/<pid>, frames in, handler calls, frames out.
 
 Security (spec of the core issue): the socket is created 0600 (umask set before bind, so it is
-never reachable with looser bits); a pre-existing path is removed only when it is our own
+never reachable with looser bits; 0660 with the group set when there is a --read-group); a pre-existing path is removed only when it is our own
 uid's socket with nobody answering; peers are checked with SO_PEERCRED on accept (the stack's
 uid and root may change state, members of --read-group may read, anyone else gets EPERM).
 Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops being read
@@ -67,7 +67,9 @@ def claim_socket_path(path: str) -> None:
     raise StartupError(f"a process is already answering at {path}; refusing to start")
 
 
-def listen_socket(path: str) -> socket.socket:
+def listen_socket(path: str, read_gid: int | None = None) -> socket.socket:
+    """Bind path 0600; with a read group, 0660 and that group, so its members can connect
+    (SO_PEERCRED then decides what each peer may do)."""
     claim_socket_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
@@ -78,7 +80,11 @@ def listen_socket(path: str) -> socket.socket:
         raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
     finally:
         os.umask(old)
-    os.chmod(path, 0o600)
+    if read_gid is not None:
+        os.chown(path, -1, read_gid)        # group first, then the bits: never looser
+        os.chmod(path, 0o660)
+    else:
+        os.chmod(path, 0o600)
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -133,7 +139,7 @@ class ControlServer:
         self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
-        self.sock = listen_socket(path)
+        self.sock = listen_socket(path, read_gid)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.stack.journal.listeners.append(self._publish)

@@ -72,8 +72,12 @@ def _crash_client(stack, n: int, rnd: random.Random, model: dict, lock, stop,
                 seq = counter[n]
                 net = f"{n * 50 + (seq >> 16)}.{seq >> 8 & 255}.{seq & 255}"
                 roll = rnd.random()
-                mine = [d for d, s in model.items() if s in ("present", "kept") and d[1] == n]
-                if roll < 0.2 and mine:
+                mine = []
+                if roll < 0.2:
+                    with lock:
+                        mine = [d for d, s in model.items()
+                                if s in ("present", "kept") and d[1] == n]
+                if mine:
                     dst = rnd.choice(mine)
                     kind = "delete"
                     args = {"type": "RTM_DELETE", "af": "inet", "dst": dst[0], "plen": 32}
