@@ -196,6 +196,14 @@ class ControlServer:
 
     # -- input -----------------------------------------------------------------------------------
     def _readable(self, conn: Connection) -> None:
+        """A bug met while serving one peer closes that peer, not the stack."""
+        try:
+            self._read(conn)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._close(conn)
+
+    def _read(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -339,7 +347,11 @@ class ControlServer:
         self._reply(conn, reply)
 
     def _reply(self, conn: Connection, message: dict) -> None:
-        conn.wbuf += protocol.encode(message)
+        try:
+            conn.wbuf += protocol.encode(message)
+        except Exception as exc:    # too large (an error echoing a huge argument), or a bug
+            conn.wbuf += protocol.encode({"id": message.get("id", 0), "errno": E2BIG,
+                                          "msg": f"reply not sent: {exc}"[:200]})
 
     def _publish(self, events: list[dict]) -> None:
         for conn in list(self.conns.values()):

@@ -39,12 +39,12 @@ class Sandbox:
 
 
 def _final_replies(sock, expect: int, rbuf: bytearray) -> list[dict]:
-    """Read until `expect` final replies (not chunks, not events) arrived; return them."""
+    """Read until `expect` answers (not stream chunks, not events) arrived; return them."""
     out = []
     while len(out) < expect:
         for body in protocol.split_frames(rbuf):
             msg = protocol.decode(body)
-            if not msg.get("more") and "event" not in msg:
+            if "errno" in msg:      # chunks and events carry none; every answer does
                 out.append(msg)
         if len(out) >= expect:
             break
@@ -259,7 +259,7 @@ def fuzz_frames(frames: int = 100_000, seed: int = 1, window: int = 512, check_e
     sent on side connections (they close theirs by design)."""
     rnd = random.Random(seed)
     figures = {"frames": 0, "replies": 0, "crashes": 0, "violations": 0, "huge": 0,
-               "hello_after": 0}
+               "hello_after": 0, "internal_errors": 0}
     frame_pool = [random_frame(rnd) for _ in range(pool)]
     with Sandbox() as box:
         stack = spawn_stack(NIC, sockdir=box.dir)
@@ -294,6 +294,7 @@ def fuzz_frames(frames: int = 100_000, seed: int = 1, window: int = 512, check_e
                         figures["hello_after"] += c.server["pid"] == stack.pid
                         bad = fetch_and_check(c)
                     figures["violations"] += len(bad)
+                    figures["internal_errors"] = stack.stderr().count("Traceback")
                     if log:
                         log(f"{sent} frames, {answered} replies"
                             + (f", violations: {bad[:3]}" if bad else ""))
