@@ -94,7 +94,7 @@ class Syscalls:
                 "interfaces": [ifp.name for ifp in self.stack.ifaces]}
 
     def dispatch(self, op: str, args) -> object:
-        handler = self.ops.get(op)
+        handler = self.ops.get(op) if isinstance(op, str) else None
         if handler is None:
             raise KernelError(EOPNOTSUPP, f"unknown op '{op}'")
         if not isinstance(args, dict):

@@ -294,7 +294,10 @@ def fuzz_frames(frames: int = 100_000, seed: int = 1, window: int = 512, check_e
                         figures["hello_after"] += c.server["pid"] == stack.pid
                         bad = fetch_and_check(c)
                     figures["violations"] += len(bad)
-                    figures["internal_errors"] = stack.stderr().count("Traceback")
+                    err = stack.stderr()
+                    figures["internal_errors"] = err.count("Traceback")
+                    if log and figures["internal_errors"]:
+                        log("stack's last internal error:\n" + err[err.rindex("Traceback"):])
                     if log:
                         log(f"{sent} frames, {answered} replies"
                             + (f", violations: {bad[:3]}" if bad else ""))
