@@ -419,10 +419,10 @@ def _load_ops(n: int, count: int, seed: int):
             yield "llmsg", {"type": "RTM_DELETE", "af": "inet", "addr": f"10.255.{k}.{n + 2}"}
         elif roll < 0.74:
             yield "ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
-                            "addr": f"10.{200 + n % 50}.{k}.1", "plen": 24}
+                            "addr": f"10.{200 + n % 50}.{k % 4}.1", "plen": 24}
         elif roll < 0.79:
             yield "ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
-                            "addr": f"10.{200 + n % 50}.{k}.1"}
+                            "addr": f"10.{200 + n % 50}.{k % 4}.1"}
         elif roll < 0.82:
             yield "ioctl", {"req": "SIOCIFCREATE2", "ifname": f"tap{k % 8}"}
         elif roll < 0.85:
@@ -438,7 +438,7 @@ def _load_ops(n: int, count: int, seed: int):
                 ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"10.{100 + k}.{n}.0",
                            "plen": 25, "gateway": f"10.255.{k}.1"}, [17]]]}
         else:
-            yield "sysctl", {"name": "NET_RT_IFLIST", "ifname": "vnet0"}
+            yield "sysctl", {"name": "NET_RT_IFLIST", "ifname": "lo0"}
 
 
 def _load_client(path: str, pid: int, n: int, count: int, seed: int, window: int, out):
