@@ -9,6 +9,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import selectors
+import signal
+import socket
 import time
 from typing import Callable
 
@@ -81,6 +83,30 @@ class EventLoop:
 
     def call_soon(self, callback: Callable, *args) -> None:
         self._soon.append((callback, args))
+
+    # -- signals -----------------------------------------------------------------------------
+    def add_signal_handler(self, sig: int, callback: Callable[[], None]) -> None:
+        """Run callback on the loop when sig arrives.  The signal's byte on a wakeup socket
+        ends a select() at once, whatever timeout it was sleeping on."""
+        if not hasattr(self, "_wakeup"):
+            self._wakeup = socket.socketpair()
+            for s in self._wakeup:
+                s.setblocking(False)
+            signal.set_wakeup_fd(self._wakeup[1].fileno(), warn_on_full_buffer=False)
+            self.add_reader(self._wakeup[0].fileno(), self._drain_wakeup)
+            self._signal_callbacks = {}
+        self._signal_callbacks[sig] = callback
+        signal.signal(sig, lambda *_: None)     # the handler only needs to exist
+
+    def _drain_wakeup(self) -> None:
+        try:
+            data = self._wakeup[0].recv(4096)
+        except BlockingIOError:
+            return
+        for signum in data:
+            callback = self._signal_callbacks.get(signum)
+            if callback:
+                callback()
 
     # -- running -----------------------------------------------------------------------------
     def stop(self) -> None:

@@ -1,15 +1,21 @@
 """`plebnet`: the stack process.
 
-    plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--sockdir DIR] [--state DIR]
-            [--read-group GROUP] [--daemon]
+    plebnet [--nic NAME=BACKEND]... [--pcap IF=FILE]... [--rc FILE]... [--sockdir DIR]
+            [--state DIR] [--read-group GROUP] [--daemon]
 
-Creates the NICs (in --nic order) and lo0, runs the rc.conf files, opens the control socket at
+Backends (see plebnet_core/dataplane/plane.py):
+    none
+    tap:KNAME[,netns=NS][,addr=A/LEN][,down][,mtu=N]
+    vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
+
+Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
 configuration saved there replaces the rc.conf files, and every change is saved before it is
 acknowledged (plebnet_core/persist.py).
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -23,6 +29,7 @@ from .loop import EventLoop
 from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError
 from .state.errors import KernelError
+from .dataplane.plane import DataPlane, open_backend
 from .state.stack import Stack, stable_mac
 from .syscalls import Syscalls
 
@@ -36,42 +43,64 @@ def ready_line(pid: int, path: str) -> str:
 class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
-    def __init__(self, nics, sockdir: str, read_gid: int | None = None,
+    def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=(),
                  state_dir: str | None = None):
         self.pid = os.getpid()
         self.loop = EventLoop()
         self.stack = Stack(clock=self.loop.clock, pid=self.pid)
         self.syscalls = Syscalls(self.stack, self.pid, time.time())
-        with self.stack.transaction():
-            for name, backend in nics:
-                self.attach_nic(name, backend)
-            self.stack.if_attach("lo0", "lo")
+        self.dataplane = DataPlane(self.stack, self.loop, self.pid, self.syscalls)
+        try:
+            with self.stack.transaction():
+                for name, backend in nics:
+                    self.attach_nic(name, backend)
+                lo0 = self.stack.if_attach("lo0", "lo")
+            self.dataplane.attach_loopback(lo0)
+            for ifname, path in pcaps:
+                self.dataplane.start_capture(ifname, os.path.abspath(path))
+        except BaseException:
+            self.dataplane.close()
+            raise
         self.path = os.path.join(sockdir, str(self.pid))
         self.server = None
         self.read_gid = read_gid
         self.audit = Audit()
         self.syscalls.ops["audit"] = self.audit.op
-        self.persist = Persist(state_dir) if state_dir else None
+        self.persist = None
         self.restored = False
-        if self.persist:
-            self.restored = self.persist.restore(self.syscalls, self.audit)
+        if state_dir:
+            try:
+                self.persist = Persist(state_dir)
+                self.restored = self.persist.restore(self.syscalls, self.audit)
+            except BaseException:
+                self.dataplane.close()
+                raise
             self.audit.sink = self.persist.append
-            if self.restored:
-                # NICs named now but absent from the saved state are attached anew
-                with self.stack.transaction():
-                    for name, backend in nics:
-                        if name not in self.stack.by_name:
-                            self.attach_nic(name, backend)
 
     def attach_nic(self, name: str, backend: str) -> None:
-        kind, _, spec = backend.partition(":")
-        if kind != "none":
-            raise click.UsageError(f"--nic {name}={backend}: backend '{kind}' is not available "
-                                   f"(known: none)")
-        self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
-                             params={"backend": backend})
+        try:
+            device = open_backend(name, backend)
+        except ValueError as exc:
+            raise click.UsageError(f"--nic {name}={backend}: {exc}") from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise StartupError(f"--nic {name}={backend}: {where}{exc.strerror or exc}") from None
+        try:
+            ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
+                                       params={"backend": backend})
+        except BaseException:
+            device.close()
+            raise
+        self.dataplane.attach(ifp, device)
 
     def serve(self) -> None:
+        # Routes, addresses and entries live long and are acyclic: collect young objects
+        # rarely, and never rescan what exists at boot.
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
+        # handlers first: a SIGTERM right after the ready line must still shut down cleanly
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.loop.stop)
         if self.persist:
             self.persist.compact(self.stack, self.audit)   # what start-up built, saved
         self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid,
@@ -93,8 +122,6 @@ class StackProcess:
         self.loop.call_later(TICK, self._tick)
 
     def run(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.loop.stop())
         try:
             self.loop.run()
         finally:
@@ -107,6 +134,17 @@ class StackProcess:
         if self.persist:
             self.persist.close()
             self.persist = None
+        self.dataplane.close()
+
+
+def parse_pcap(ctx, param, values):
+    out = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{value}' is not IF=FILE", ctx, param)
+        out.append((name, path))
+    return out
 
 
 def parse_nic(ctx, param, values):
@@ -121,7 +159,10 @@ def parse_nic(ctx, param, values):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--nic", "nics", multiple=True, callback=parse_nic, metavar="NAME=BACKEND",
-              help="Attach an Ethernet interface (backend: none).")
+              help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
+                   "vxlan:VNI,LOCAL:PORT,REMOTE:PORT).")
+@click.option("--pcap", "pcaps", multiple=True, callback=parse_pcap, metavar="IF=FILE",
+              help="Write a pcap of everything interface IF sends and receives.")
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
 @click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
@@ -132,7 +173,7 @@ def parse_nic(ctx, param, values):
               type=click.Path(file_okay=False),
               help="Keep the configuration in DIR: restored at start, saved on every change.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
+def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -144,7 +185,7 @@ def main(nics, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid, state_dir)
+        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir)
         if rc_files and proc.restored:
             print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
                   file=sys.stderr)

@@ -49,7 +49,7 @@ from plebconf.rpc.constants import AF_INET, AF_INET6, EINVAL
 from .state.errors import KernelError
 from .state.ifnet import IFTYPES, IfAddr, Interface, LLEntry
 from .state.route import Route, RouteTable
-from .syscalls import Stream
+from .syscalls import BatchError, Stream
 
 RECORD = struct.Struct(">II")
 FORMAT = 1
@@ -86,27 +86,18 @@ def read_records(data: bytes):
 
 # -- replay ----------------------------------------------------------------------------------------
 def apply(syscalls, op: str, args: dict):
-    """Run one journaled change the way ControlServer ran it (one transaction; a batch with
-    its tolerated-errno savepoints).  Raises KernelError as the original did."""
-    stack = syscalls.stack
-    with stack.transaction():
-        if op != "batch":
-            return syscalls.dispatch(op, args)
-        results = []
-        for entry in args.get("ops", []):
-            if type(entry) is not list or not 2 <= len(entry) <= 3:
-                raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
-            if len(entry) == 2:
-                results.append(syscalls.dispatch(entry[0], entry[1]))
-                continue
-            try:
-                with stack.transaction():
-                    results.append(syscalls.dispatch(entry[0], entry[1]))
-            except KernelError as exc:
-                if not isinstance(entry[2], list) or exc.errno not in entry[2]:
-                    raise
-                results.append(None)
-        return results
+    """Run one journaled change the way ControlServer ran it (one transaction; a batch
+    through the same Syscalls.run_batch).  Raises KernelError as the original did."""
+    if op == "batch":
+        ops = args.get("ops", []) if isinstance(args, dict) else None
+        if not isinstance(ops, list):
+            raise KernelError(EINVAL, "batch ops must be a list")
+        try:
+            return syscalls.run_batch(ops)
+        except BatchError as exc:
+            raise exc.error from None
+    with syscalls.stack.transaction():
+        return syscalls.dispatch(op, args)
 
 
 # -- the state as plain data ---------------------------------------------------------------------
@@ -156,15 +147,29 @@ def serialise_state(stack) -> dict:
             "sysctl": dict(stack.sysctl), "ifaces": ifaces, "routes": routes, "dad": dad}
 
 
-def load_state(stack, state: dict) -> None:
-    """Replace stack's configuration by a serialise_state() result."""
+def load_state(stack, state: dict) -> list:
+    """Replace stack's configuration by a serialise_state() result.
+
+    Interfaces the stack already has (the NICs and lo0 attached at start, with their
+    devices) are updated in place, so the data plane keeps its hold on them; ones the saved
+    state lacks (a NIC added to the command line) stay, after the saved ones.  Returns the
+    interfaces created anew (clones), whose devices the caller opens."""
     now = stack.clock()
     absolute = (lambda r: now + r if r else 0)
     by_index = {}
+    present = {ifp.name: ifp for ifp in stack.ifaces}
+    created = []
     stack.ifaces, stack.by_name = [], {}
     for d in state["ifaces"]:
-        ifp = Interface(d["index"], d["name"], IFTYPES[d["kind"]], d["mac"], d["cloner"],
-                        d["params"])
+        ifp = present.pop(d["name"], None)
+        if ifp is None:
+            ifp = Interface(d["index"], d["name"], IFTYPES[d["kind"]], d["mac"], d["cloner"],
+                            d["params"])
+            created.append(ifp)
+        ifp.index, ifp.iftype, ifp.mac, ifp.cloner = (d["index"], IFTYPES[d["kind"]], d["mac"],
+                                                      d["cloner"])
+        ifp.params = dict(d["params"])
+        ifp.addrs, ifp.llinfo, ifp.llinfo6 = [], {}, {}
         ifp.flags, ifp.mtu, ifp.metric = d["flags"], d["mtu"], d["metric"]
         ifp.hwaddr, ifp.description, ifp.groups = d["hwaddr"], d["descr"], list(d["groups"])
         ifp.nd6_flags, ifp.caps, ifp.link_state = d["nd6"], d["caps"], d["link"]
@@ -178,6 +183,13 @@ def load_state(stack, state: dict) -> None:
         stack.by_name[ifp.name] = ifp
         by_index[ifp.index] = ifp
     stack.next_index = state["next_index"]
+    for ifp in present.values():        # attached now, unknown to the saved state
+        for a in ifp.addrs:
+            a.ifp = ifp
+        ifp.index, stack.next_index = stack.next_index, stack.next_index + 1
+        ifp.addrs, ifp.llinfo, ifp.llinfo6 = [], {}, {}
+        stack.ifaces.append(ifp)
+        stack.by_name[ifp.name] = ifp
     stack.lo0 = by_index.get(state["lo0"])
     stack.sysctl = dict(state["sysctl"])
     stack.expiring, stack.dad_pending = [], []
@@ -195,6 +207,7 @@ def load_state(stack, state: dict) -> None:
                 stack.expiring.append((af, route))
     for ifindex, pos, remaining in state["dad"]:
         stack.dad_pending.append((now + remaining, by_index[ifindex].addrs[pos]))
+    return created
 
 
 # -- the audit log ---------------------------------------------------------------------------------
@@ -292,7 +305,8 @@ class Persist:
             self.snapshot_seq = snapshot["seq"]
             self.mac_pid = snapshot["mac_pid"]
             stack.pid = self.mac_pid
-            load_state(stack, snapshot["state"])
+            for ifp in load_state(stack, snapshot["state"]):
+                self._open_device(syscalls, ifp)
             audit.entries.extend(snapshot["audit"])
             audit.seq = self.snapshot_seq
         for rec in records:
@@ -310,6 +324,18 @@ class Persist:
             print(f"plebnet: {self._path('journal')}: dropped a torn last record "
                   f"({len(data) - end} bytes)", file=sys.stderr)
         return True
+
+    @staticmethod
+    def _open_device(syscalls, ifp) -> None:
+        """A restored clone gets its device as a created one would (tap, vxlan, ...)."""
+        if syscalls.dataplane is None:
+            return
+        try:
+            with syscalls.stack.transaction():
+                syscalls.dataplane.created(ifp)
+        except KernelError as exc:
+            print(f"plebnet: {ifp.name}: {exc.detail or exc}; restored without a device",
+                  file=sys.stderr)
 
     # -- changes --------------------------------------------------------------------------------
     def append(self, entry: dict) -> None:

@@ -22,7 +22,7 @@ from plebconf.rpc.protocol import ProtocolError
 
 from .loop import EventLoop
 from .state.errors import KernelError
-from .syscalls import Stream, Syscalls
+from .syscalls import BatchError, Deferred, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -104,7 +104,7 @@ def peer_groups(pid: int) -> set[int]:
 
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
-                 "batch", "streams", "last_active", "reading", "closed")
+                 "batch", "streams", "last_active", "reading", "closed", "tasks")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -116,6 +116,7 @@ class Connection:
         self.subscribed: int | None = None
         self.batch: list | None = None      # ops of a batch still arriving in parts
         self.streams: list = []             # (id, iterator) of dumps being sent
+        self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
         self.reading = True
         self.closed = False
@@ -181,6 +182,9 @@ class ControlServer:
         if conn.closed:
             return
         conn.closed = True
+        for task in conn.tasks:
+            task.cancel()
+        conn.tasks = []
         self.loop.remove_reader(conn.fd)
         self.loop.remove_writer(conn.fd)
         self.conns.pop(conn.fd, None)
@@ -190,7 +194,8 @@ class ControlServer:
         """Close connections idle for idle_timeout (subscribers wait for events; exempt)."""
         deadline = self.loop.clock() - self.idle_timeout
         for conn in list(self.conns.values()):
-            if conn.subscribed is None and not conn.streams and conn.last_active < deadline:
+            if (conn.subscribed is None and not conn.streams and not conn.tasks
+                    and conn.last_active < deadline):
                 self._close(conn)
         self._sweep_timer = self.loop.call_later(self.idle_timeout / 4, self._sweep)
 
@@ -252,11 +257,15 @@ class ControlServer:
             if op == "batch":
                 self._batch(conn, rid, args)
                 return
-            if not conn.can_write and self.sys.is_mutating(op, args):
+            mutating = self.sys.is_mutating(op, args)
+            if not mutating:            # reads change nothing: no transaction to pay for
+                result = self.sys.dispatch(op, args)
+            elif not conn.can_write:
                 raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
                                          f"uid {conn.uid} may only read (read group)")
-            with self.stack.transaction():
-                result = self.sys.dispatch(op, args)
+            else:
+                with self.stack.transaction():
+                    result = self.sys.dispatch(op, args)
         except KernelError as exc:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
@@ -270,9 +279,46 @@ class ControlServer:
         if isinstance(result, Stream):
             conn.streams.append((rid, iter(result.rows)))
             return
-        if self.on_change and self.sys.is_mutating(op, args):
+        if isinstance(result, Deferred):
+            self._start_task(conn, rid, result)
+            return
+        if mutating and self.on_change:
             self.on_change(conn, op, args, result)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": result})
+
+    def _start_task(self, conn: Connection, rid: int, task: Deferred) -> None:
+        """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
+        live = [True]
+
+        def push(row) -> None:
+            if live[0] and not conn.closed:
+                self._reply(conn, {"id": rid, "more": True, "result": [row]})
+                self._flush(conn)
+
+        def end(message) -> None:
+            if not live[0]:
+                return
+            live[0] = False
+            if task in conn.tasks:
+                conn.tasks.remove(task)
+            if not conn.closed:
+                self._reply(conn, message)
+                self._flush(conn)
+
+        def finish(result) -> None:
+            end({"id": rid, "errno": 0, "msg": "", "result": [result]})
+
+        def fail(exc: KernelError) -> None:
+            end({"id": rid, "errno": exc.errno, "msg": exc.detail or strerror(exc.errno)})
+
+        conn.tasks.append(task)
+        try:
+            task.start(push, finish, fail)
+        except KernelError as exc:
+            fail(exc)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            fail(KernelError(EINVAL, "internal error"))
 
     def _batch(self, conn: Connection, rid: int, args: dict) -> None:
         """All-or-nothing: every op runs inside one transaction; the first failure (not in
@@ -292,38 +338,12 @@ class ControlServer:
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
         conn.batch = None
-        results = []
-        dispatch = self.sys.dispatch
-        index = 0
         try:
-            with self.stack.transaction():
-                for index, entry in enumerate(pending):
-                    if type(entry) is not list or not 2 <= len(entry) <= 3:
-                        raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
-                    op, op_args = entry[0], entry[1]
-                    if op in ("batch", "subscribe"):
-                        raise KernelError(EINVAL, f"'{op}' cannot be batched")
-                    if len(entry) == 2:     # any failure aborts the batch: no savepoint
-                        results.append(dispatch(op, op_args))
-                        continue
-                    try:
-                        with self.stack.transaction():
-                            results.append(dispatch(op, op_args))
-                    except KernelError as exc:
-                        if not isinstance(entry[2], list) or exc.errno not in entry[2]:
-                            raise
-                        results.append({"errno": exc.errno, "msg": str(exc)})
-        except KernelError as exc:
-            self._refused(conn, "batch", {"ops": pending}, exc)
-            self._error(conn, rid, exc, index=index)
+            results = self.sys.run_batch(pending)
+        except BatchError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc.error)
+            self._error(conn, rid, exc.error, index=exc.index)
             return
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
-            exc = KernelError(EINVAL, "internal error")
-            self._refused(conn, "batch", {"ops": pending}, exc)
-            self._error(conn, rid, exc, index=index)
-            return
-        results = [r if not isinstance(r, Stream) else None for r in results]
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})

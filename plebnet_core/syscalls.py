@@ -7,18 +7,33 @@ The server runs every request inside a transaction, so a failing handler changes
 """
 from __future__ import annotations
 
+import gc
+import sys
 import time
+import traceback
+from socket import inet_aton
 
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import (
-    AF_INET, AF_INET6, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
+    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
 )
 
 from .state.errors import KernelError
-from .state.inet import aton, embed_scope, is_scoped6, ntoa, pton6, strip_scope
+from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
+FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
+_ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
+
+
+class BatchError(Exception):
+    """A batch failed at op number index (everything it did is rolled back)."""
+
+    def __init__(self, error: KernelError, index: int):
+        super().__init__(error, index)
+        self.error = error
+        self.index = index
 
 
 class Stream:
@@ -26,6 +41,17 @@ class Stream:
 
     def __init__(self, rows):
         self.rows = rows
+
+
+class Deferred:
+    """A result that arrives later (ping, captures): the control server calls
+    start(push, finish, fail) once the request is accepted; push(row) streams a row,
+    finish(result) ends the reply, fail(KernelError) ends it with an error.  cancel() is
+    called if the client goes away first."""
+
+    def __init__(self, start, cancel):
+        self.start = start
+        self.cancel = cancel
 
 
 # -- argument checking: a wrong type is EINVAL, never a crash ---------------------------------
@@ -48,11 +74,40 @@ def _af(args: dict) -> int:
     return af
 
 
+def _expand(entries):
+    """(index, op, args, tolerated errnos or None) for each op of a batch.  An entry is
+    [op, args], [op, args, [errno...]], or a run {"op", "args", "fields", "rows"}: one op over
+    many argument rows (args updated by zip(fields, row)), which decodes several times faster
+    than a map per op."""
+    index = 0
+    for entry in entries:
+        if type(entry) is dict:
+            op, base, fields, rows = (entry.get("op"), entry.get("args", {}),
+                                      entry.get("fields"), entry.get("rows"))
+            if type(base) is not dict or type(fields) is not list or type(rows) is not list:
+                raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+            for row in rows:
+                args = base.copy()
+                args.update(zip(fields, row))
+                yield index, op, args, None
+                index += 1
+            continue
+        if type(entry) is not list or not 2 <= len(entry) <= 3 or type(entry[1]) is not dict:
+            raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
+        tolerate = entry[2] if len(entry) == 3 else None
+        if tolerate is not None and type(tolerate) is not list:
+            raise KernelError(EINVAL, "tolerate must be a list of errnos")
+        yield index, entry[0], entry[1], tolerate
+        index += 1
+
+
 class Syscalls:
     def __init__(self, stack: Stack, pid: int, started: float | None = None):
         self.stack = stack
         self.pid = pid
         self.started = started or time.time()
+        self._gw_text: dict[str, int] = {}
+        self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
             "ioctl": self.ioctl,
@@ -79,7 +134,7 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe", "audit"):
+        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
             return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
@@ -101,6 +156,43 @@ class Syscalls:
             raise KernelError(EINVAL, "args must be a map")
         return handler(args)
 
+    def run_batch(self, entries: list) -> list:
+        """All-or-nothing: every op inside one transaction; the first failure not in that
+        op's tolerated errnos rolls everything back and raises BatchError naming it.  Used by
+        the control server and by the rc.conf executor at boot."""
+        results = []
+        index = 0
+        gc_was_on = gc.isenabled()
+        gc.disable()        # a big batch allocates millions of acyclic objects: don't scan them
+        try:
+            with self.stack.transaction():
+                for index, op, args, tolerate in _expand(entries):
+                    if op in ("batch", "subscribe", "ping", "pcap"):
+                        raise KernelError(EINVAL, f"'{op}' cannot be batched")
+                    if tolerate is None:        # any failure aborts the batch: no savepoint
+                        results.append(self.dispatch(op, args))
+                        continue
+                    try:
+                        with self.stack.transaction():
+                            results.append(self.dispatch(op, args))
+                    except KernelError as exc:
+                        if exc.errno not in tolerate:
+                            raise
+                        results.append({"errno": exc.errno, "msg": str(exc)})
+        except KernelError as exc:
+            raise BatchError(exc, index) from None
+        except Exception:
+            traceback.print_exc(file=sys.stderr)     # a bug: report it, keep the stack up
+            raise BatchError(KernelError(EINVAL, "internal error"), index) from None
+        finally:
+            if gc_was_on:
+                gc.enable()
+        if index >= FREEZE_AFTER:
+            # a big batch leaves millions of long-lived objects in the youngest generation:
+            # without this the next collections scan them all, stalling the data plane
+            gc.freeze()
+        return [None if isinstance(r, Stream) else r for r in results]
+
     @staticmethod
     def _pick(table: dict, key, what: str):
         handler = table.get(key) if isinstance(key, str) else None
@@ -109,10 +201,15 @@ class Syscalls:
         return handler
 
     # -- addresses -----------------------------------------------------------------------------
-    def addr4(self, text) -> int:
-        if not isinstance(text, str):
-            raise KernelError(EINVAL, "address must be a string")
-        return aton(text)
+    @staticmethod
+    def addr4(text) -> int:
+        # inet_aton accepts short forms ("10.1"); the wire carries full dotted quads only
+        if type(text) is str and text.count(".") == 3:
+            try:
+                return int.from_bytes(inet_aton(text), "big")
+            except OSError:
+                pass
+        raise KernelError(EINVAL, f"bad address: {text!r}")
 
     def addr6(self, text) -> int:
         """IPv6 text, with an optional %ifname zone, to a table key (zone embedded)."""
@@ -127,16 +224,31 @@ class Syscalls:
     def addr(self, af: int, text) -> int:
         return self.addr4(text) if af == AF_INET else self.addr6(text)
 
+    def _gateway(self, af: int, text: str) -> int:
+        """Gateways repeat across a table: parse each text once."""
+        value = self._gw_text.get(text)
+        if value is None:
+            value = self._gw_text[text] = self.addr(af, text)
+            if len(self._gw_text) > 4096:
+                self._gw_text.clear()
+        return value
+
     # -- ioctl ---------------------------------------------------------------------------------
     def ioctl(self, args):
         return self._pick(self.ioctls, args.get("req"), "ioctl")(args)
 
     def ifcreate(self, args):
         params = _get(args, "params", dict, {})
-        return {"ifname": self.stack.if_create(_get(args, "ifname", str), params)}
+        name = self.stack.if_create(_get(args, "ifname", str), params)
+        if self.dataplane is not None:      # a device that won't open fails the create
+            self.dataplane.created(self.stack.ifunit(name))
+        return {"ifname": name}
 
     def ifdestroy(self, args):
-        self.stack.if_destroy(_get(args, "ifname", str))
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        self.stack.if_destroy(ifp.name)
+        if self.dataplane is not None:      # the device closes when the change commits
+            self.dataplane.destroyed(ifp)
 
     def ifname(self, args):
         self.stack.if_rename(_get(args, "ifname", str), _get(args, "newname", str))
@@ -192,12 +304,24 @@ class Syscalls:
                               self.addr4(addr) if addr is not None else None)
 
     def aifaddr6(self, args):
-        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?}"""
+        """{ifname, addr, plen, flags?, pltime?, vltime?, dstaddr?, eui64?}"""
         dst = _get(args, "dstaddr", str, None)
-        self.stack.in6_aifaddr(_get(args, "ifname", str), self.addr6(args.get("addr")),
+        addr = self.addr6(args.get("addr"))
+        if _get(args, "eui64", bool, False):
+            addr = self._eui64(_get(args, "ifname", str), addr)
+        self.stack.in6_aifaddr(_get(args, "ifname", str), addr,
                                _get(args, "plen", int, 64), _get(args, "flags", int, 0),
                                _get(args, "pltime", int, 0), _get(args, "vltime", int, 0),
                                strip_scope(self.addr6(dst))[0] if dst is not None else None)
+
+    def _eui64(self, ifname: str, addr: int) -> int:
+        """ifconfig's `eui64`: the interface identifier of the interface's link-local address
+        fills the low 64 bits (ifconfig reads it itself; one op keeps the batch atomic)."""
+        low = (1 << 64) - 1
+        for ifa in self.stack.ifunit(ifname).addrs:
+            if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
+                return (addr & ~low) | (ifa.addr & low)
+        raise KernelError(EADDRNOTAVAIL, "could not determine link local address")
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(_get(args, "ifname", str), self.addr6(args.get("addr")))
@@ -207,18 +331,26 @@ class Syscalls:
         return self._pick(self.rtmsgs, args.get("type"), "routing message type")(args)
 
     def _route_args(self, args):
-        """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}."""
-        af = _af(args)
-        width = 32 if af == AF_INET else 128
-        dst = self.addr(af, args.get("dst"))
-        plen = _get(args, "plen", int, None)
-        plen = width if plen is None else plen
-        gateway = _get(args, "gateway", str, None)
+        """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}.
+        Every route op of a million-route batch passes here: kept to a few dict reads."""
+        af = AFS.get(args.get("af", "inet"))
+        if af is None:
+            raise KernelError(EINVAL, "af must be inet or inet6")
+        dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
+        plen = args.get("plen")
+        if plen is None:
+            plen = 32 if af == AF_INET else 128
+        elif type(plen) is not int:
+            raise KernelError(EINVAL, "argument 'plen' must be int")
+        gateway = args.get("gateway")
         gw_ifname = None
-        if gateway is not None and _get(args, "iface", bool, False):
-            gw_ifname, gateway = gateway, None
-        elif gateway is not None:
-            gateway = self.addr(af, gateway)
+        if gateway is not None:
+            if type(gateway) is not str:
+                raise KernelError(EINVAL, "argument 'gateway' must be str")
+            if args.get("iface"):
+                gw_ifname, gateway = gateway, None
+            else:
+                gateway = self._gateway(af, gateway)
         return af, dst, plen, gateway, gw_ifname
 
     def _expire(self, args):
@@ -229,7 +361,7 @@ class Syscalls:
     # million-route batch should not carry a million replies back
     def rt_add(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
-        if len(args) > 5:       # type, af, dst, plen, gateway: the common case stops here
+        if not args.keys() <= _ROUTE_FAST:  # anything beyond these takes the full path
             self.stack.rt_add(
                 af, dst, plen, gateway, gw_ifname, _get(args, "flags", int, RTF_STATIC),
                 _get(args, "ifp", str, None), _get(args, "mtu", int, 0),

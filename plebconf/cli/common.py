@@ -1,16 +1,22 @@
 """What every tool shares: the stack connection, FreeBSD-style errors, exit codes, --libxo."""
 from __future__ import annotations
 
-import json
 import sys
-
-import click
 
 from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re-exported)
 
-# Tools take FreeBSD's arguments verbatim: click must not interpret -a, -n, --libxo, ...
-TOOL_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False,
-                 "help_option_names": []}
+
+class ToolError(Exception):
+    """A tool refuses a command line: message is the whole text for stderr (lines with the
+    tool's prefix, e.g. "ifconfig: 'mtu' requires argument"), status the exit status."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message, status)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Context:
@@ -31,15 +37,11 @@ class Context:
 
 
 def tool_command(name: str):
-    """Decorator: a click command taking every argument verbatim, run with the Context."""
+    """Mark fn(ctx, args) -> exit status as the tool `name`.  Tools take FreeBSD's arguments
+    verbatim and parse them with their own keyword tables; nothing else touches them."""
     def wrap(fn):
-        @click.command(name, context_settings=TOOL_SETTINGS, add_help_option=False)
-        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-        @click.pass_obj
-        def command(obj, args):
-            sys.exit(fn(obj, list(args)) or 0)
-        command.__doc__ = fn.__doc__
-        return command
+        fn.tool_name = name
+        return fn
     return wrap
 
 
@@ -63,6 +65,7 @@ def strip_libxo(args: list[str], default: str | None = None) -> tuple[str | None
 
 
 def emit_json(document: dict) -> None:
+    import json     # only JSON runs pay for it
     sys.stdout.write(json.dumps(document) + "\n")
 
 

@@ -3,8 +3,11 @@ streamed dumps, subscribe.  Blocking and small, because every tool run starts on
 from __future__ import annotations
 
 import os
-import socket
 import struct
+
+# the C module: `socket` would also import enum and selectors, a sizeable share of a one-shot
+# tool run's budget; the client needs nothing of theirs
+import _socket as socket
 
 from . import protocol
 from .constants import EPERM, strerror
@@ -89,7 +92,7 @@ class Client:
             if exc.errno == EPERM:
                 raise ConnectError(f"{self.path}: {exc.msg}") from None
             raise
-        except socket.timeout:
+        except TimeoutError:
             raise ConnectError(f"stack not answering at {self.path}") from None
         if info.get("version") != protocol.VERSION:
             raise ConnectError(f"protocol version mismatch: stack speaks {info.get('version')},"
@@ -182,8 +185,9 @@ class Client:
         return out
 
     def batch(self, ops: list) -> list:
-        """All-or-nothing: ops is a list of [op, args] or [op, args, tolerated-errnos].
-        Sent in several frames when large; applied by the stack only once all have arrived."""
+        """All-or-nothing: ops is a list of [op, args], [op, args, tolerated-errnos] or runs
+        (see run()).  Sent in several frames when large; applied by the stack only once all
+        have arrived."""
         parts = _split(ops)
         rid = None
         for i, part in enumerate(parts):
@@ -233,9 +237,32 @@ PART_OPS = 50_000
 
 
 def _split(ops: list) -> list[list]:
-    """Parts of PART_OPS ops: at the ~100 bytes of a typical op, one frame is far below
-    protocol.MAX_FRAME (an op with oversized args fails to encode, clearly)."""
-    return [ops[i:i + PART_OPS] for i in range(0, len(ops), PART_OPS)] or [[]]
+    """Parts of about PART_OPS ops each (a run's rows are split too): at the ~100 bytes of a
+    typical op a part stays far below protocol.MAX_FRAME."""
+    parts, part, size = [], [], 0
+    for entry in ops:
+        if isinstance(entry, dict):             # a run {"op", "args", "fields", "rows"}
+            rows = entry["rows"]
+            for i in range(0, len(rows), PART_OPS):
+                chunk = rows[i:i + PART_OPS]
+                if size + len(chunk) > PART_OPS and part:
+                    parts.append(part)
+                    part, size = [], 0
+                part.append({**entry, "rows": chunk})
+                size += len(chunk)
+            continue
+        if size >= PART_OPS:
+            parts.append(part)
+            part, size = [], 0
+        part.append(entry)
+        size += 1
+    parts.append(part)
+    return parts
+
+
+def run(op: str, args: dict, fields: list[str], rows: list) -> dict:
+    """A batch entry applying op to many argument rows: args updated by zip(fields, row)."""
+    return {"op": op, "args": args, "fields": fields, "rows": rows}
 
 
 def connect_from_env(pid: int | None = None, **kw) -> Client:

@@ -35,7 +35,7 @@ IFTYPES = {
     "tap": IfType("tap", _ETHER_FLAGS, 1500, IFCAP_LINKSTATE, _ND6_NIC, True,
                   ("autoselect", None), "tap"),
     "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
-                    ("autoselect", "autoselect"), "vxlan"),
+                    ("autoselect", "autoselect <full-duplex>"), "vxlan"),  # as if_vxlan.c
 }
 CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
 
@@ -95,7 +95,9 @@ class Interface:
         self.mac = mac
         self.hwaddr = mac               # the original MAC (ifconfig prints hwaddr if changed)
         self.description = ""
-        self.groups: list[str] = [iftype.cloner_group] if cloner and iftype.cloner_group else []
+        # lo0 is a clone of the lo cloner on FreeBSD even when attached at start (groups: lo)
+        self.groups: list[str] = ([iftype.cloner_group] if iftype.cloner_group and (
+            cloner or iftype.name == "lo") else [])
         self.cloner = cloner
         self.addrs: list[IfAddr] = []   # kernel order: order of addition
         self.nd6_flags = iftype.nd6

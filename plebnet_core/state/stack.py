@@ -483,20 +483,18 @@ class Stack:
         interface (gw_ifname, the -interface form).  expire is absolute clock time or 0."""
         table = self.rt[af]
         width = table.width
-        if not 0 <= plen <= width:
-            raise KernelError(EINVAL)
-        if flags & RTF_BLACKHOLE and flags & RTF_REJECT:
-            raise KernelError(EINVAL)
-        if not 1 <= weight <= 16777215:
+        if not 0 <= plen <= width or not 1 <= weight <= 16777215:
             raise KernelError(EINVAL)
         dst &= table.masks[plen]
         flags = (flags & ~(RTF_HOST | RTF_PINNED)) | RTF_UP | (RTF_HOST if plen == width else 0)
         ifa = None
         if flags & (RTF_BLACKHOLE | RTF_REJECT):
+            if flags & RTF_BLACKHOLE and flags & RTF_REJECT:
+                raise KernelError(EINVAL)
             if gateway is None and gw_ifname is None:
                 raise KernelError(EINVAL)
-            out, gateway, flags = self.lo0, LOOPBACK4 if af == AF_INET else LOOPBACK6, (
-                flags | RTF_GATEWAY)
+            out, gateway = self.lo0, LOOPBACK4 if af == AF_INET else LOOPBACK6
+            flags |= RTF_GATEWAY
         elif gw_ifname is not None:
             out = self.ifunit(gw_ifname)
             gateway = out.index
@@ -511,10 +509,9 @@ class Stack:
         if ifname is not None:
             out = self.ifunit(ifname)
         paths = table.exact(dst, plen)
-        if paths:
-            if (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY for p in paths)
-                    or any(p.gateway == gateway for p in paths)):
-                raise KernelError(EEXIST)
+        if paths and (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY or
+                                                       p.gateway == gateway for p in paths)):
+            raise KernelError(EEXIST)
         route = Route(dst, plen, gateway, out, ifa, flags, mtu, hopcount, expire, weight)
         self._rt_link(af, route)
         if expire:

@@ -16,6 +16,7 @@ class Journal:
     def __init__(self):
         self._undo: list[tuple[Callable, tuple]] | None = None
         self._events: list[dict] = []
+        self._commit: list[tuple[Callable, tuple]] = []
         self.listeners: list[Callable[[list[dict]], None]] = []
         self.depth = 0
 
@@ -61,6 +62,14 @@ class Journal:
         else:               # a change made outside any transaction (the data plane learning)
             self._publish([make_event()])
 
+    def on_commit(self, fn: Callable, *args) -> None:
+        """Run fn(*args) once the outermost transaction commits (at once outside any); a
+        rollback forgets it.  For effects that cannot be undone, like closing a device."""
+        if self.depth:
+            self._commit.append((fn, args))
+        else:
+            fn(*args)
+
     def _publish(self, events: list[dict]) -> None:
         for listener in self.listeners:
             listener(events)
@@ -72,8 +81,8 @@ class Journal:
         an inner one is a savepoint: if it fails, only its own changes are undone, so a batch
         can tolerate a failed op without keeping half of it."""
         if self.depth == 0:
-            self._undo, self._events = [], []
-        mark, event_mark = len(self._undo), len(self._events)
+            self._undo, self._events, self._commit = [], [], []
+        mark, event_mark, commit_mark = len(self._undo), len(self._events), len(self._commit)
         self.depth += 1
         try:
             yield
@@ -81,12 +90,16 @@ class Journal:
             self.depth -= 1
             self._rollback_to(mark)
             del self._events[event_mark:]
+            del self._commit[commit_mark:]
             if self.depth == 0:
-                self._undo, self._events = None, []
+                self._undo, self._events, self._commit = None, [], []
             raise
         self.depth -= 1
         if self.depth == 0:
             self._undo, events, self._events = None, self._events, []
+            commit, self._commit = self._commit, []
+            for fn, args in commit:
+                fn(*args)
             if events:
                 self._publish(events)
 

@@ -1,0 +1,292 @@
+"""ifconfig's listing output: FreeBSD 14 text (spec §1.6, §1.7) and a --libxo json document.
+
+Input: the interface dicts of sysctl NET_RT_IFLIST (plebnet_core/syscalls.py if_info), in
+kernel order.  Nothing here talks to the stack.
+"""
+from __future__ import annotations
+
+from plebconf.rpc.constants import (
+    IFCAP_NAMES, IFF_BROADCAST, IFF_NAMES, IFF_POINTOPOINT, IFF_UP, IN6_IFF_WORDS,
+    LINK_STATE_UP, ND6_NAMES,
+)
+
+VXLAN_PORT = 4789
+
+
+def bits(value: int, table) -> str:
+    """print_bits: `<NAME,...>` for the set bits (nothing for 0), unknown bits as IFF_<n>."""
+    if not value:
+        return ""
+    names, known = [], 0
+    for bit, name in table:
+        known |= bit
+        if value & bit:
+            names.append(name)
+    names += [f"IFF_{n}" for n in range(32) if value & ~known & (1 << n)]
+    return "<" + ",".join(names) + ">"
+
+
+CAP_TABLE = [(1 << i, name) for i, name in enumerate(IFCAP_NAMES)]
+
+
+def mask4_hex(plen: int) -> str:
+    return f"0x{(0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF:x}"
+
+
+def mask4_dotted(plen: int) -> str:
+    m = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+    return ".".join(str((m >> s) & 0xFF) for s in (24, 16, 8, 0))
+
+
+def ether_text(mac: str, fmt: str | None) -> str:
+    """-f ether:colon (default) | dash | dotted (cisco-style 020a.0000.0001)."""
+    if fmt == "dash":
+        return mac.replace(":", "-")
+    if fmt == "dotted":
+        h = mac.replace(":", "")
+        return f"{h[0:4]}.{h[4:8]}.{h[8:12]}"
+    return mac
+
+
+# ============================================================================ filters
+def has_ether(ifc: dict) -> bool:
+    return bool(ifc.get("mac")) and ifc.get("kind") != "lo"
+
+
+def matches(ifc: dict, inv) -> bool:
+    """match_iface(): -u/-d, -g/-G and the address-family filter."""
+    up = ifc["flags"] & IFF_UP
+    if (inv.uponly and not up) or (inv.downonly and up):
+        return False
+    groups = ifc.get("groups", [])
+    if inv.matchgroup is not None and inv.matchgroup not in groups + ["all"]:
+        return False
+    if inv.nogroup is not None and inv.nogroup in groups + ["all"]:
+        return False
+    if inv.af is None:
+        return True
+    if inv.af == "ether":
+        return has_ether(ifc)
+    if inv.af == "link":
+        return bool(ifc.get("mac"))
+    return any(a["af"] == inv.af for a in ifc["addrs"])
+
+
+def names_line(ifaces: list[dict], inv) -> str:
+    return " ".join(i["name"] for i in ifaces if matches(i, inv)) + "\n"
+
+
+# ============================================================================ text
+def block(ifc: dict, inv) -> str:
+    """One interface's status block (status_nl in FreeBSD 14's ifconfig_netlink.c)."""
+    fmt = inv.formats
+    allfamilies = inv.af is None
+    flags = ifc["flags"]
+    out = [f"{ifc['name']}: flags={flags:x}{bits(flags, IFF_NAMES)} metric {ifc['metric']} "
+           f"mtu {ifc['mtu']}"]
+    if ifc.get("description"):
+        out.append(f"\tdescription: {ifc['description']}")
+    if ifc.get("caps"):
+        out.append(f"\toptions={ifc['caps']:x}{bits(ifc['caps'], CAP_TABLE)}")
+    if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
+        out.append(f"\tether {ether_text(ifc['mac'], fmt.get('ether'))}")
+        if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:
+            out.append(f"\thwaddr {ether_text(ifc['hwaddr'], fmt.get('ether'))}")
+    # 14.x (netlink): every inet before every inet6, each family in kernel order
+    for family in ("inet", "inet6"):
+        if not allfamilies and inv.af != family:
+            continue
+        for a in ifc["addrs"]:
+            if a["af"] == family:
+                out.append(inet_line(a, flags, fmt) if family == "inet"
+                           else inet6_line(a, flags, fmt, inv.lifetimes))
+    if allfamilies:
+        out += other_status(ifc, inv.verbose)
+    elif inv.af == "inet6":
+        out += nd6_lines(ifc)           # af_inet6's other-status is the nd6 line
+    status = ifc.get("drv_status") or ""
+    out += [line if line.startswith("\t") else "\t" + line
+            for line in status.splitlines() if line]
+    return "\n".join(out) + "\n"
+
+
+def inet_line(a: dict, flags: int, fmt: dict) -> str:
+    plen = a["plen"]
+    text = f"\tinet {a['addr']}"
+    style = fmt.get("inet")
+    if style == "cidr":
+        text += f"/{plen}"
+    if flags & IFF_POINTOPOINT and a.get("dstaddr"):
+        text += f" --> {a['dstaddr']}"
+    if style == "dotted":
+        text += f" netmask {mask4_dotted(plen)}"
+    elif style != "cidr":
+        text += f" netmask {mask4_hex(plen)}"
+    if flags & IFF_BROADCAST and plen != 0 and a.get("broadcast"):
+        text += f" broadcast {a['broadcast']}"
+    return text
+
+
+def inet6_line(a: dict, flags: int, fmt: dict, lifetimes: bool) -> str:
+    text = f"\tinet6 {a['addr']}"
+    if flags & IFF_POINTOPOINT and a.get("dstaddr"):
+        text += f" --> {a['dstaddr']}"
+    if fmt.get("inet6") == "cidr":
+        text += f"/{a['plen']}"
+    else:
+        text += f" prefixlen {a['plen']}"
+    text += "".join(f" {word}" for bit, word in IN6_IFF_WORDS if a["flags"] & bit)
+    if a.get("scopeid"):
+        text += f" scopeid 0x{a['scopeid']:x}"
+    if lifetimes and (a.get("pltime") or a.get("vltime")):
+        # -L: only addresses with a finite lifetime (0 is infinite in the stack)
+        text += f" pltime {_lifetime(a.get('pltime'))} vltime {_lifetime(a.get('vltime'))}"
+    return text
+
+
+def _lifetime(value) -> str:
+    return "infty" if not value else str(value)
+
+
+def other_status(ifc: dict, verbose: bool = False) -> list[str]:
+    """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
+    status, nd6 options."""
+    out = []
+    if ifc.get("groups"):
+        out.append("\tgroups: " + " ".join(ifc["groups"]))
+    out += vxlan_lines(ifc, verbose)
+    media = ifc.get("media")
+    if media:
+        current, active = media
+        text = f"\tmedia: Ethernet {current}"
+        if active and active != current:
+            text += f" ({active})"
+        out.append(text)
+        out.append("\tstatus: " + ("active" if ifc.get("link_state") == LINK_STATE_UP
+                                   else "no carrier"))
+    out += nd6_lines(ifc)
+    return out
+
+
+def nd6_lines(ifc: dict) -> list[str]:
+    nd6 = ifc.get("nd6") or 0
+    return [f"\tnd6 options={nd6:x}{bits(nd6, ND6_NAMES)}"] if nd6 else []
+
+
+def vxlan_lines(ifc: dict, verbose: bool = False) -> list[str]:
+    """ifvxlan.c's status: nothing until a VNI is set.  An endpoint never given has an
+    empty sockaddr in the kernel, which getnameinfo refuses: ifvxlan.c then prints an
+    empty address and port (`local :`).  IPv6 endpoints are bracketed."""
+    if ifc.get("kind") != "vxlan":
+        return []
+    info = vxlan_info(ifc)
+    if info is None:
+        return []
+
+    def ep(addr, port):
+        if addr is None:
+            return ":"
+        return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    word = "group" if info["multicast"] else "remote"
+    text = (f"\tvxlan vni {info['vni']} local {ep(info['local'], info['localport'])} "
+            f"{word} {ep(info['remote'], info['remoteport'])}")
+    if verbose:
+        # -v: the kernel's defaults (learning on, ephemeral port range, IPDEFTTL, a
+        # 2000-entry forwarding table aged after 1200 s) unless set at creation
+        low, high = info["portrange"]
+        text += (f"\n\t\tconfig: {'' if info['learn'] else 'no'}learning portrange "
+                 f"{low}-{high} ttl {info['ttl']}"
+                 f"\n\t\tftable: cnt 0 max {info['maxaddr']} timeout {info['timeout']}")
+    return [text]
+
+
+def vxlan_info(ifc: dict) -> dict | None:
+    p = ifc.get("params") or {}
+    if p.get("vxlanid") is None:
+        return None
+    remote = p.get("vxlanremote")
+    local = p.get("vxlanlocal")
+    if remote is None:
+        multicast = False
+    elif ":" in remote:
+        multicast = remote.lower().startswith("ff")
+    else:
+        multicast = int(remote.split(".")[0]) >> 4 == 0xE
+    return {"vni": int(p["vxlanid"]), "local": local,
+            "localport": int(p.get("vxlanlocalport", VXLAN_PORT)) if local else None,
+            "remote": remote,
+            "remoteport": int(p.get("vxlanremoteport", VXLAN_PORT)) if remote else None,
+            "multicast": multicast, "learn": bool(p.get("vxlanlearn", True)),
+            "portrange": list(p.get("vxlanportrange", (10000, 65535))),
+            "ttl": int(p.get("vxlanttl", 64)), "maxaddr": int(p.get("vxlanmaxaddr", 2000)),
+            "timeout": int(p.get("vxlantimeout", 1200))}
+
+
+def listing(ifaces: list[dict], inv) -> str:
+    return "".join(block(i, inv) for i in ifaces if matches(i, inv))
+
+
+# ============================================================================ json
+def json_interface(ifc: dict, inv) -> dict:
+    """The same facts as the text block, as a map (schema in README.md)."""
+    allfamilies = inv.af is None
+    flags = ifc["flags"]
+    doc = {
+        "name": ifc["name"], "index": ifc["index"],
+        "flags": flags, "flags_names": _names(flags, IFF_NAMES),
+        "metric": ifc["metric"], "mtu": ifc["mtu"],
+    }
+    if ifc.get("description"):
+        doc["description"] = ifc["description"]
+    if ifc.get("caps"):
+        doc["options"] = ifc["caps"]
+        doc["options_names"] = _names(ifc["caps"], CAP_TABLE)
+    if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
+        doc["ether"] = ifc["mac"]
+        if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:
+            doc["hwaddr"] = ifc["hwaddr"]
+    for family in ("inet", "inet6"):
+        if not allfamilies and inv.af != family:
+            continue
+        rows = []
+        for a in ifc["addrs"]:
+            if a["af"] != family:
+                continue
+            row = {"address": a["addr"], "prefixlen": a["plen"]}
+            if family == "inet":
+                row["netmask"] = mask4_hex(a["plen"])
+                if flags & IFF_BROADCAST and a["plen"] and a.get("broadcast"):
+                    row["broadcast"] = a["broadcast"]
+            else:
+                row["flags"] = [w for bit, w in IN6_IFF_WORDS if a["flags"] & bit]
+                if a.get("scopeid"):
+                    row["scopeid"] = a["scopeid"]
+            if flags & IFF_POINTOPOINT and a.get("dstaddr"):
+                row["destination"] = a["dstaddr"]
+            rows.append(row)
+        if rows:
+            doc[family] = rows
+    if allfamilies:
+        if ifc.get("groups"):
+            doc["groups"] = list(ifc["groups"])
+        if ifc.get("kind") == "vxlan" and vxlan_info(ifc):
+            info = vxlan_info(ifc)
+            doc["vxlan"] = info
+        if ifc.get("media"):
+            current, active = ifc["media"]
+            doc["media"] = {"type": "Ethernet", "current": current}
+            if active and active != current:
+                doc["media"]["active"] = active
+            doc["status"] = "active" if ifc.get("link_state") == LINK_STATE_UP \
+                else "no carrier"
+    if (allfamilies or inv.af == "inet6") and ifc.get("nd6"):
+        doc["nd6_options"] = ifc["nd6"]
+        doc["nd6_options_names"] = _names(ifc["nd6"], ND6_NAMES)
+    if ifc.get("drv_status"):
+        doc["driver_status"] = ifc["drv_status"].strip()
+    return doc
+
+
+def _names(value: int, table) -> list[str]:
+    text = bits(value, table)
+    return text[1:-1].split(",") if text else []

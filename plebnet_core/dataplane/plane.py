@@ -1,0 +1,301 @@
+"""The live data plane of one stack: devices for its interfaces, the Ethernet/ARP and IPv4
+layers, captures, and the data-plane ops (ping, pcap).
+
+NIC backends (plebnet --nic NAME=BACKEND):
+    none                                  an interface with no wire
+    tap:KNAME[,netns=NS][,addr=A/LEN][,down]
+                                          a Linux TAP interface KNAME (the stack is its far
+                                          end), created in namespace NS and brought up there
+                                          (addr: give the kernel side an address too)
+    vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
+                                          Ethernet over UDP with VXLAN framing (RFC 7348):
+                                          bind LOCAL, send to REMOTE (IPv6 in brackets)
+Cloned interfaces get a device when created (Syscalls.ifcreate calls created()):
+    tapN     a kernel TAP "pl<pid><ifname>" left down, or params {"tapname", "netns"} (put
+             in that namespace and brought up there)
+    vxlanN   params {"vxlanid", "vxlanlocal", "vxlanremote", "vxlanlocalport",
+             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords); without them no wire
+"""
+from __future__ import annotations
+
+import errno as os_errno
+import os
+
+from plebconf.rpc.constants import (
+    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
+)
+
+from ..state.errors import KernelError
+from ..syscalls import Deferred
+from .iface import Link
+from .ip import IPv4
+from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
+from .ping import PingSession
+
+VXLAN_PORT = 4789
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """'127.0.0.1:4789' or '[::1]:4789'."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+    else:
+        host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"'{text}' is not ADDRESS:PORT")
+    return host, int(port)
+
+
+def open_backend(name: str, backend: str):
+    """A device for `--nic name=backend`; ValueError for bad syntax, OSError if it won't open."""
+    kind, _, spec = backend.partition(":")
+    if kind == "none" and not spec:
+        return NullDevice(name)
+    parts = [p for p in spec.split(",") if p]
+    if kind == "tap":
+        if not parts or "=" in parts[0]:
+            raise ValueError("tap needs a kernel interface name: tap:NAME[,netns=NS]")
+        opts = _options(parts[1:], ("netns", "addr", "down", "mtu"))
+        return TapDevice(parts[0], name=name, netns=opts.get("netns"),
+                         up="down" not in opts, address=opts.get("addr"),
+                         mtu=int(opts["mtu"]) if "mtu" in opts else None)
+    if kind == "vxlan":
+        if len(parts) < 3 or not parts[0].isdigit():
+            raise ValueError("vxlan needs VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT")
+        opts = _options(parts[3:], ("netns",))
+        return VxlanDevice(name, vni=int(parts[0]), local=parse_endpoint(parts[1]),
+                           remote=parse_endpoint(parts[2]), netns=opts.get("netns"))
+    raise ValueError(f"backend '{kind}' is not available (known: none, tap, vxlan)")
+
+
+def _port(value) -> int:
+    """A vxlan port parameter: VXLAN_PORT when absent; 0 (any) is a valid local port."""
+    if value is None or value == "":
+        return VXLAN_PORT
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"bad port {value}")
+    return port
+
+
+def _options(parts, known) -> dict:
+    opts = {}
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if key not in known:
+            raise ValueError(f"unknown option '{key}' (known: {', '.join(known)})")
+        opts[key] = value if eq else True
+    return opts
+
+
+def _kernel_error(exc: OSError, what: str) -> KernelError:
+    code = {os_errno.EPERM: EPERM, os_errno.EACCES: EPERM, os_errno.EBUSY: EBUSY,
+            os_errno.EEXIST: EEXIST, os_errno.EADDRINUSE: 48,
+            os_errno.EADDRNOTAVAIL: 49}.get(exc.errno, ENXIO)
+    return KernelError(code, f"{what}: {exc.strerror or exc}")
+
+
+class DataPlane:
+    def __init__(self, stack, loop, pid: int, syscalls=None):
+        self.stack = stack
+        self.loop = loop
+        self.pid = pid
+        self.link = Link(stack, loop)
+        self.ip = IPv4(stack, loop, self.link)
+        self.link.ip = self.ip
+        self.captures: dict[str, PcapTap] = {}
+        if syscalls is not None:
+            syscalls.dataplane = self
+            syscalls.ops["ping"] = self.op_ping
+            syscalls.ops["pcap"] = self.op_pcap
+
+    # -- devices -----------------------------------------------------------------------------
+    def attach(self, ifp, device) -> None:
+        self.link.attach(ifp, device)
+        if isinstance(device, TapDevice):
+            ifp.drv_status = f"Opened by PID {self.pid}"
+
+    def attach_loopback(self, ifp) -> None:
+        self.attach(ifp, LoopbackDevice(ifp.name, qlen=4096))
+
+    def created(self, ifp) -> None:
+        """A clone was created (inside the request's transaction): open its device, or fail
+        the create.  Rolled back, the device closes again."""
+        try:
+            device = self._clone_device(ifp)
+        except OSError as exc:
+            raise _kernel_error(exc, f"{ifp.name}: cannot open device") from None
+        except ValueError as exc:
+            raise KernelError(EINVAL, f"{ifp.name}: {exc}") from None
+        journal = self.stack.journal
+        if device is not None:
+            journal.setattr(ifp, "drv_status", ifp.drv_status)
+            self.attach(ifp, device)
+            journal.record(self.link.detach, ifp)
+
+    def _clone_device(self, ifp):
+        p = ifp.params
+        if ifp.flags & IFF_LOOPBACK:
+            return LoopbackDevice(ifp.name)
+        if ifp.cloner == "tap":
+            # the kernel side: named by params, else unique to this stack (two stacks may
+            # both have a tap0); brought up only inside a namespace the caller named
+            netns = p.get("netns") or None
+            kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
+            return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
+        if ifp.cloner == "vxlan":
+            vni = p.get("vxlanid", p.get("vni"))
+            remote = p.get("vxlanremote")
+            if vni is None or remote is None:
+                return NullDevice(ifp.name)
+            local = p.get("vxlanlocal") or ("::" if ":" in str(remote) else "0.0.0.0")
+            return VxlanDevice(ifp.name, vni=int(vni),
+                               local=(str(local), _port(p.get("vxlanlocalport"))),
+                               remote=(str(remote), _port(p.get("vxlanremoteport"))),
+                               netns=p.get("netns") or None)
+        return NullDevice(ifp.name)
+
+    def destroyed(self, ifp) -> None:
+        """The interface is going: its device closes when the change commits."""
+        self.stack.journal.on_commit(self._close, ifp)
+
+    def _close(self, ifp) -> None:
+        self.stop_capture(ifp.name)
+        self.link.detach(ifp)
+
+    def close(self) -> None:
+        for ifp in list(self.stack.ifaces):
+            self._close(ifp)
+
+    # -- captures ----------------------------------------------------------------------------
+    def start_capture(self, ifname: str, path: str, count: int = 0, on_done=None):
+        ifp = self.stack.ifunit(ifname)
+        if ifp.device is None:
+            raise KernelError(ENXIO, f"{ifname}: no device to capture on")
+        if ifname in self.captures:
+            raise KernelError(EBUSY, f"{ifname}: a capture is already running")
+        try:
+            cap = _Capture(ifp.device, path, count, lambda: self._capture_full(ifname))
+        except OSError as exc:
+            raise _kernel_error(exc, path) from None
+        cap.on_done = on_done
+        ifp.device = cap
+        self.captures[ifname] = cap
+        return cap
+
+    def _capture_full(self, ifname: str) -> None:
+        cap = self.captures.get(ifname)
+        if cap is not None:
+            self.loop.call_soon(self.stop_capture, ifname)
+
+    def stop_capture(self, ifname: str):
+        cap = self.captures.pop(ifname, None)
+        if cap is None:
+            return None
+        for ifp in self.stack.ifaces:
+            if ifp.device is cap:
+                ifp.device = cap.device
+        cap.writer.close()
+        if cap.on_done:
+            done, cap.on_done = cap.on_done, None
+            done(cap.writer.count)
+        return cap.writer.count
+
+    # -- ops ---------------------------------------------------------------------------------
+    def op_ping(self, args):
+        """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s)}: streams the
+        events of ping.py, then {"transmitted", "received"}."""
+        from ..syscalls import Syscalls, _get
+        dst = Syscalls.addr4(args.get("dst"))
+        src = args.get("src")
+        src = Syscalls.addr4(src) if src is not None else None
+        if src is not None and src not in self._local_addrs():
+            raise KernelError(49, "bind: Can't assign requested address")
+        num = (int, float)
+
+        def number(name, default):
+            value = args.get(name, default)
+            if type(value) not in num and value is not None:
+                raise KernelError(EINVAL, f"argument '{name}' must be a number")
+            return value
+
+        params = dict(dst=dst, src=src, count=_get(args, "count", int, 0),
+                      interval=float(number("interval", 1.0)), size=_get(args, "size", int, 56),
+                      ttl=_get(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
+                      waittime=number("waittime", None))
+        holder = {}
+
+        def start(push, finish, fail):
+            session = PingSession(self.ip, self.loop, push=push, finish=finish, **params)
+            holder["s"] = session
+            session.start()
+
+        def cancel():
+            if "s" in holder:
+                holder["s"].cancel()
+
+        PingSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
+        return Deferred(start, cancel)
+
+    def _local_addrs(self):
+        return {a.addr for ifp in self.stack.ifaces for a in ifp.addrs if a.af == 2}
+
+    def op_pcap(self, args):
+        """{ifname, file, count?}: capture to a pcap file until count packets (0: until the
+        client goes away); streams {"listening", "linktype"} first, ends with {"captured"}."""
+        from ..syscalls import _get
+        ifname = _get(args, "ifname", str)
+        path = _get(args, "file", str)
+        count = _get(args, "count", int, 0)
+        self.stack.ifunit(ifname)
+        if not os.path.isabs(path):
+            raise KernelError(EINVAL, "file must be an absolute path")
+        state = {}
+
+        def start(push, finish, fail):
+            try:
+                cap = self.start_capture(ifname, path, count,
+                                         lambda n: finish({"captured": n}))
+            except KernelError as exc:
+                fail(exc)
+                return
+            state["cap"] = cap
+            push({"listening": ifname, "linktype": cap.linktype})
+
+        def cancel():
+            if "cap" in state:
+                state["cap"].on_done = None
+                if self.captures.get(ifname) is state["cap"]:
+                    self.stop_capture(ifname)
+
+        return Deferred(start, cancel)
+
+
+class _Capture(PcapTap):
+    """A PcapTap that stops itself after `count` packets (0: never)."""
+
+    def __init__(self, device, path, count, full):
+        super().__init__(device, path)
+        self.limit = count
+        self.full = full
+        self.on_done = None
+        # lo0 hands back what it is given: record each packet once, as bpf on lo0 does
+        self.record_sent = device.kind != "loopback"
+
+    def recv(self):
+        frame = self.device.recv()
+        if frame is not None:
+            self._record(frame)
+        return frame
+
+    def send(self, frame) -> None:
+        if self.record_sent:
+            self._record(frame)
+        self.device.send(frame)
+
+    def _record(self, frame) -> None:
+        if self.limit and self.writer.count >= self.limit:
+            return
+        self.writer.write(frame)
+        if self.limit and self.writer.count >= self.limit:
+            self.full()
