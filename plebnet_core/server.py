@@ -143,7 +143,7 @@ class ControlServer:
         self.sock = listen_socket(path, read_gid)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
-        self.stack.journal.listeners.append(self._publish)
+        self.subscribers: set[Connection] = set()
         self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -185,6 +185,7 @@ class ControlServer:
         for task in conn.tasks:
             task.cancel()
         conn.tasks = []
+        self._unwatch(conn)
         self.loop.remove_reader(conn.fd)
         self.loop.remove_writer(conn.fd)
         self.conns.pop(conn.fd, None)
@@ -252,6 +253,7 @@ class ControlServer:
         try:
             if op == "subscribe":
                 conn.subscribed = rid
+                self._watch(conn)
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
                 return
             if op == "batch":
@@ -373,9 +375,22 @@ class ControlServer:
             conn.wbuf += protocol.encode({"id": message.get("id", 0), "errno": E2BIG,
                                           "msg": f"reply not sent: {exc}"[:200]})
 
+    # The server listens to the state's events only while somebody subscribes: building an
+    # event costs more than the change it reports, and a million-route batch makes a million.
+    def _watch(self, conn: Connection) -> None:
+        if not self.subscribers:
+            self.stack.journal.listeners.append(self._publish)
+        self.subscribers.add(conn)
+
+    def _unwatch(self, conn: Connection) -> None:
+        if conn in self.subscribers:
+            self.subscribers.discard(conn)
+            if not self.subscribers:
+                self.stack.journal.listeners.remove(self._publish)
+
     def _publish(self, events: list[dict]) -> None:
-        for conn in list(self.conns.values()):
-            if conn.subscribed is not None and len(conn.wbuf) < MAX_OUTPUT:
+        for conn in list(self.subscribers):
+            if len(conn.wbuf) < MAX_OUTPUT:
                 for event in events:
                     self._reply(conn, {"id": conn.subscribed, "event": event})
                 self._flush(conn)
