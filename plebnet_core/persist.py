@@ -147,27 +147,37 @@ def serialise_state(stack) -> dict:
             "sysctl": dict(stack.sysctl), "ifaces": ifaces, "routes": routes, "dad": dad}
 
 
+def _identity(is_lo0: bool, cloner, hwaddr, name) -> tuple:
+    if is_lo0:
+        return ("lo0",)
+    return ("nic", hwaddr) if cloner is None and hwaddr else ("name", name)
+
+
 def load_state(stack, state: dict) -> list:
     """Replace stack's configuration by a serialise_state() result.
 
     Interfaces the stack already has (the NICs and lo0 attached at start, with their
-    devices) are updated in place, so the data plane keeps its hold on them; ones the saved
-    state lacks (a NIC added to the command line) stay, after the saved ones.  Returns the
-    interfaces created anew (clones), whose devices the caller opens."""
+    devices) are updated in place, so the data plane keeps its hold on them; a NIC is
+    recognised by its hardware address (derived from --nic NAME=BACKEND), so a renamed one
+    is found too.  Ones the saved state lacks (a NIC added to the command line) stay, after
+    the saved ones.  Returns the interfaces created anew (clones), whose devices the caller
+    opens."""
     now = stack.clock()
     absolute = (lambda r: now + r if r else 0)
     by_index = {}
-    present = {ifp.name: ifp for ifp in stack.ifaces}
+    present = {_identity(ifp.index == (stack.lo0.index if stack.lo0 else None), ifp.cloner,
+                         ifp.hwaddr, ifp.name): ifp for ifp in stack.ifaces}
     created = []
     stack.ifaces, stack.by_name = [], {}
     for d in state["ifaces"]:
-        ifp = present.pop(d["name"], None)
+        ifp = present.pop(_identity(d["index"] == state["lo0"], d["cloner"], d["hwaddr"],
+                                    d["name"]), None)
         if ifp is None:
             ifp = Interface(d["index"], d["name"], IFTYPES[d["kind"]], d["mac"], d["cloner"],
                             d["params"])
             created.append(ifp)
-        ifp.index, ifp.iftype, ifp.mac, ifp.cloner = (d["index"], IFTYPES[d["kind"]], d["mac"],
-                                                      d["cloner"])
+        ifp.index, ifp.name, ifp.iftype = d["index"], d["name"], IFTYPES[d["kind"]]
+        ifp.mac, ifp.cloner = d["mac"], d["cloner"]
         ifp.params = dict(d["params"])
         ifp.addrs, ifp.llinfo, ifp.llinfo6 = [], {}, {}
         ifp.flags, ifp.mtu, ifp.metric = d["flags"], d["mtu"], d["metric"]
