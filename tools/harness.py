@@ -485,8 +485,9 @@ def sequential_model(pid: int, entries: list):
 def comparable(dumps):
     """Listings as they arrive over the wire (lists, not tuples), minus counters and clocks."""
     iflist, routes, arp, sysctl = msgpack.unpackb(msgpack.packb(dumps))
-    for i in iflist:
+    for i in iflist:        # the process's, not the configuration: counters, "Opened by PID"
         i.pop("stats", None)
+        i.pop("drv_status", None)
     arp = [{k: v for k, v in a.items() if k != "expire"} for a in arp]
     return iflist, [list(r) for r in routes], arp, sysctl
 
