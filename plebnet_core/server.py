@@ -140,6 +140,7 @@ class ControlServer:
         self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
+        self.actor = 0                  # pid of the peer whose request is being applied
         self.sock = listen_socket(path, read_gid)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
@@ -233,6 +234,7 @@ class ControlServer:
             return
         for body in bodies:
             self._request(conn, body)
+            self.actor = 0
             if conn.closed:
                 return
         self._flush(conn)
@@ -246,6 +248,7 @@ class ControlServer:
         rid = msg.get("id", 0)
         if not isinstance(rid, int) or isinstance(rid, bool):
             rid = 0
+        self.actor = conn.pid       # events this request causes name its process (monitor)
         op, args = msg.get("op"), msg.get("args", {})
         if not isinstance(args, dict):
             self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
@@ -279,7 +282,7 @@ class ControlServer:
             self._error(conn, rid, exc)
             return
         if isinstance(result, Stream):
-            conn.streams.append((rid, iter(result.rows)))
+            conn.streams.append((rid, iter(result.rows), result.chunked))
             return
         if isinstance(result, Deferred):
             self._start_task(conn, rid, result)
@@ -389,6 +392,10 @@ class ControlServer:
                 self.stack.journal.listeners.remove(self._publish)
 
     def _publish(self, events: list[dict]) -> None:
+        actor = self.actor
+        self.actor = 0              # later events (timers, the data plane) are the kernel's
+        for event in events:
+            event.setdefault("pid", actor)
         for conn in list(self.subscribers):
             if len(conn.wbuf) < MAX_OUTPUT:
                 for event in events:
@@ -397,7 +404,15 @@ class ControlServer:
 
     def _fill_streams(self, conn: Connection) -> None:
         while conn.streams and len(conn.wbuf) < (1 << 20):
-            rid, rows = conn.streams[0]
+            rid, rows, chunked = conn.streams[0]
+            if chunked:                 # the dump builds its own chunks
+                chunk = next(rows, None)
+                if chunk is None:
+                    conn.streams.pop(0)
+                    self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": []})
+                else:
+                    self._reply(conn, {"id": rid, "more": True, "result": chunk})
+                continue
             chunk = []
             for row in rows:
                 chunk.append(row)

@@ -8,9 +8,12 @@ The server runs every request inside a transaction, so a failing handler changes
 from __future__ import annotations
 
 import gc
+import socket
 import sys
 import time
 import traceback
+from itertools import islice
+from math import ceil
 from socket import inet_aton
 
 from plebconf.rpc import protocol
@@ -39,8 +42,9 @@ class BatchError(Exception):
 class Stream:
     """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, chunked: bool = False):
         self.rows = rows
+        self.chunked = chunked      # rows yields lists of rows (a chunk each), not rows
 
 
 class Deferred:
@@ -438,21 +442,44 @@ class Syscalls:
         """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order."""
         want = args.get("af")
         afs = [AF_INET, AF_INET6] if want is None else [_af(args)]
-        return Stream(self._route_rows(afs))
+        return Stream(self._route_rows(afs), chunked=True)
 
     def _route_rows(self, afs):
+        """Chunks (lists) of rows in walk order.  Destination and prefix length come from the
+        table's sorted keys, gateway texts are computed once per gateway."""
         stack = self.stack
         now = stack.clock()
+        size = protocol.CHUNK_ROWS
+        inet_ntoa = socket.inet_ntoa
         for af in afs:
-            family = "inet" if af == AF_INET else "inet6"
-            key_text = ntoa if af == AF_INET else (lambda k: stack.key_text(AF_INET6, k))
-            for paths in stack.rt[af].walk():
-                for r in paths:
-                    ifp = r.ifp
-                    yield (family, key_text(r.dst), r.plen,
-                           key_text(r.gateway) if r.flags & 2 else f"link#{r.gateway}",
-                           r.flags, ifp.name, int(r.expire - now) if r.expire else 0,
-                           r.mtu or ifp.mtu, r.weight, r.nhidx)
+            v4 = af == AF_INET
+            family = "inet" if v4 else "inet6"
+
+            def key_text(k, v4=v4):
+                return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
+            gw_text: dict = {}
+            keys, lists = stack.rt[af].walk_order()
+            for start in range(0, len(keys), size):
+                rows: list = []
+                append = rows.append
+                for key, paths in zip(keys[start:start + size], lists[start:start + size]):
+                    dst = key >> 8
+                    dst = inet_ntoa(dst.to_bytes(4, "big")) if v4 else key_text(dst)
+                    plen = 255 - (key & 255)
+                    for r in paths:
+                        ifp = r.ifp
+                        flags = r.flags
+                        if flags & 2:
+                            gw = gw_text.get(r.gateway)
+                            if gw is None:
+                                gw = gw_text[r.gateway] = key_text(r.gateway)
+                        else:
+                            gw = "link#%d" % r.gateway
+                        append((family, dst, plen, gw, flags, ifp.name,
+                                ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
+                                r.weight, r.nhidx))
+                if rows:
+                    yield rows
 
     def ll_dump(self, args):
         """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""

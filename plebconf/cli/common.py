@@ -19,6 +19,26 @@ class ToolError(Exception):
         return self.message
 
 
+def __getattr__(name: str):
+    """ToolOps, the dataclass the rc.conf executor gets from the tools' ops_for, is defined
+    on first use: importing dataclasses (and the inspect and re it pulls in) costs ~30 ms,
+    half the budget of a one-shot tool run, which never needs it."""
+    if name != "ToolOps":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class ToolOps:
+        ops: list
+        labels: list
+        output: list[str] = field(default_factory=list)
+        warnings: list[str] = field(default_factory=list)
+
+    ToolOps.__module__ = __name__
+    globals()["ToolOps"] = ToolOps
+    return ToolOps
+
+
 class Context:
     def __init__(self, pid: int | None, sockdir: str, libxo: str | None):
         self.pid = pid

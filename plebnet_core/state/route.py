@@ -40,6 +40,7 @@ class RouteTable:
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
+        self._order: tuple | None = None    # (generation, keys, path lists) in walk order
 
     def __len__(self) -> int:
         return self.count
@@ -94,15 +95,30 @@ class RouteTable:
             for paths in table.values():
                 yield from paths
 
+    def walk_order(self) -> tuple[list[int], list[list[Route]]]:
+        """(keys, path lists) in radix-walk order: ascending destination; for one destination
+        the more specific prefix first (BSD radix keeps duplicate keys most-specific first).
+        A key is (dst << 8) | (255 - plen).
+
+        Plain int keys sort ~50 times faster than tuples.  Both lists are kept until the
+        table changes, so repeated dumps of an unchanged table neither sort nor look up again;
+        a dump reads destination and length from the keys (contiguous) rather than from each
+        scattered Route.  A prefix removed while a dump is streamed leaves an empty list."""
+        order = self._order
+        if order is None or order[0] != self.generation:
+            keys: list[int] = []
+            for plen, table in enumerate(self._by_len):
+                if table:
+                    tag = 255 - plen
+                    keys += [(dst << 8) | tag for dst in table]
+            keys.sort()
+            by_len = self._by_len
+            order = self._order = (self.generation, keys,
+                                   [by_len[255 - (k & 255)][k >> 8] for k in keys])
+        return order[1], order[2]
+
     def walk(self):
-        """Prefixes in radix-walk order: ascending destination; for one destination the more
-        specific prefix first (BSD radix keeps duplicate keys most-specific first)."""
-        keyed = [(dst, -plen, paths) for plen, table in enumerate(self._by_len) if table
-                 for dst, paths in table.items()]
-        keyed.sort(key=_walk_key)
-        for _, _, paths in keyed:
-            yield paths
-
-
-def _walk_key(item):
-    return item[0], item[1]
+        """Prefixes (their path lists) in radix-walk order (see walk_order)."""
+        for paths in self.walk_order()[1]:
+            if paths:
+                yield paths

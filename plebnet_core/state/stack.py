@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from math import ceil
 
 from plebconf.rpc.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
@@ -97,8 +98,7 @@ class Stack:
         j.setattr(self, "next_index", self.next_index + 1)
         j.append(self.ifaces, ifp)
         j.setitem(self.by_name, name, ifp)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_ARRIVAL})
+        j.emit(lambda: self._announce(ifp, name, IFAN_ARRIVAL))
         if kind == "lo":
             if self.lo0 is None:
                 j.setattr(self, "lo0", ifp)
@@ -137,8 +137,7 @@ class Stack:
                 self._rt_unlink(af, route)
         j.remove(self.ifaces, ifp)
         j.delitem(self.by_name, name)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_DEPARTURE})
+        j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
 
     def if_rename(self, name: str, newname: str) -> None:
         ifp = self.ifunit(name)
@@ -147,13 +146,11 @@ class Stack:
         if not newname or len(newname) >= IFNAMSIZ:
             raise KernelError(EINVAL)
         j = self.journal
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name,
-                "what": IFAN_DEPARTURE})
+        j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
         j.delitem(self.by_name, name)
         j.setitem(self.by_name, newname, ifp)
         j.setattr(ifp, "name", newname)
-        j.emit(lambda: {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": newname,
-                "what": IFAN_ARRIVAL})
+        j.emit(lambda: self._announce(ifp, newname, IFAN_ARRIVAL))
 
     def if_setflags(self, name: str, set_: int = 0, clear: int = 0) -> None:
         """SIOCSIFFLAGS with the bits to set and clear; driver-owned bits are ignored."""
@@ -177,6 +174,11 @@ class Stack:
         else:
             up = ifp.flags & IFF_UP
         return ifp.flags | IFF_LOWER_UP if up else ifp.flags
+
+    def _announce(self, ifp: Interface, name: str, what: int) -> dict:
+        """RTM_IFANNOUNCE, with the link's state (route monitor prints it as netlink does)."""
+        return {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name, "what": what,
+                "flags": self.oper_flags(ifp), "mtu": ifp.mtu, "link": ifp.link_state}
 
     def _ifinfo(self, ifp: Interface) -> None:
         self.journal.emit(lambda: {"type": RTM_IFINFO, "index": ifp.index, "ifname": ifp.name,
@@ -512,6 +514,7 @@ class Stack:
         if paths and (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY or
                                                        p.gateway == gateway for p in paths)):
             raise KernelError(EEXIST)
+        flags = _FLAGS.setdefault(flags, flags)     # one int object per distinct value
         route = Route(dst, plen, gateway, out, ifa, flags, mtu, hopcount, expire, weight)
         self._rt_link(af, route)
         if expire:
@@ -609,7 +612,7 @@ class Stack:
                         else f"link#{route.gateway}"),
             "flags": route.flags, "ifname": route.ifp.name if route.ifp else "---",
             "mtu": route.mtu or (route.ifp.mtu if route.ifp else 0), "weight": route.weight,
-            "expire": max(0, int(route.expire - self.clock())) if route.expire else 0,
+            "expire": max(0, ceil(route.expire - self.clock())) if route.expire else 0,
             "hopcount": route.hopcount,
             "ifa": addr_text(af, route.ifa.addr, route.ifa.ifp) if route.ifa else None,
         }
@@ -739,6 +742,11 @@ class Stack:
             return ntop6(addr)
         ifp = self.by_index(zone)
         return f"{ntop6(addr)}%{ifp.name if ifp else zone}"
+
+
+# Interned route flags: a million routes share a handful of flags values, and a dump reads
+# the flags of each; one shared int object per value saves memory and cache misses.
+_FLAGS: dict[int, int] = {}
 
 
 def _is_connected(paths) -> bool:

@@ -1,0 +1,646 @@
+"""`route`: FreeBSD 14's route(8) against a plebnet stack (spec §2).
+
+    route [-46dnqtv] add|delete|del|change|get|show|flush|monitor [[modifiers] args]
+
+Parsing (the keyword TABLES below, getaddr's destination rules) produces a RouteRequest;
+`ops_for` turns the words after `route` into the batch ops for the rc.conf executor without a
+connection; `command` runs a request against the live stack and prints what 14.x prints.
+Formatting helpers shared with arp and netstat live in netfmt.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from plebconf.rpc.constants import (
+    EADDRINUSE, EBUSY, EEXIST, ENOBUFS, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY,
+    RTF_HOST, RTF_PROTO1, RTF_PROTO2, RTF_REJECT, RTF_STATIC, RTF_STICKY, RTF_UP, RTF_XRESOLVE,
+    RTF_DONE, strerror,
+)
+
+from . import netfmt
+from .common import RpcError, ToolError, strip_libxo, tool_command
+
+EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
+USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
+EAI_NONAME_TEXT = "hostname nor servname provided, or not known"
+
+# command word -> what it does (route.c's keyword switch in main)
+COMMANDS = {"add": "add", "change": "change", "delete": "delete", "del": "delete",
+            "get": "get", "show": "get", "flush": "flush", "monitor": "monitor"}
+
+
+def usage(bad: str | None = None) -> ToolError:
+    text = (f"route: bad keyword: {bad}\n" if bad is not None else "") + USAGE
+    return ToolError(text, EX_USAGE)
+
+
+class RouteRequest:
+    """What newroute's argument walk gathered: the message to send and route(8)'s words."""
+
+    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False,
+                 debugonly: bool = False):
+        self.cmd = cmd                  # the command word as typed (add, del, ...)
+        self.kind = kind                # add / delete / change / get
+        self.af = "inet"
+        self.af_given = False
+        self.dest = ""                  # as typed, for the messages
+        self.gateway = ""
+        self.dst: str | None = None     # numeric text sent to the stack
+        self.dst_af: str | None = None
+        self.mask_plen: int | None = None   # None: no netmask
+        self.mask_af: str | None = None
+        self.gw: str | None = None      # numeric gateway, or the interface name (gw_iface)
+        self.gw_iface = False
+        self.ishost = False
+        self.forcehost = False
+        self.forcenet = False
+        self.interface = False
+        self.flags = RTF_STATIC
+        self.metrics: dict = {}
+        self.ifp: str | None = None
+        self.quiet = quiet
+        self.numeric = numeric
+        self.debugonly = debugonly
+
+    @property
+    def width(self) -> int:
+        return 32 if self.af == "inet" else 128
+
+    @property
+    def net_or_host(self) -> str:
+        return "host" if self.ishost else "net"
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.label]
+
+    @property
+    def label(self) -> str:
+        """`add net 10.1.0.0/16: gateway 10.0.0.1`: the success line and failure prefix."""
+        text = f"{self.cmd} {self.net_or_host} {self.dest}"
+        return text + (f": gateway {self.gateway}" if self.gateway else "")
+
+    def plen(self) -> int | None:
+        """The prefix length netlink route(8) sends: the mask's bits unless a host route."""
+        if self.flags_out() & RTF_HOST or self.mask_plen is None:
+            return self.width
+        return self.mask_plen
+
+    def flags_out(self) -> int:
+        flags = self.flags | RTF_UP
+        if self.ishost:
+            flags |= RTF_HOST
+        if not self.interface:
+            flags |= RTF_GATEWAY
+        return flags
+
+    def op(self) -> list:
+        args = {"type": "RTM_" + self.kind.upper(), "af": self.af, "dst": self.dst}
+        if self.kind == "get":
+            if self.mask_plen is not None and not self.ishost:
+                args["plen"] = self.mask_plen
+            return ["rtmsg", args]
+        args["plen"] = self.plen()
+        if self.gw is not None:
+            args["gateway"] = self.gw
+            if self.gw_iface:
+                args["iface"] = True
+        if self.kind == "delete":
+            return ["rtmsg", args]
+        sent = self.flags & ~(RTF_UP | RTF_GATEWAY | RTF_HOST)
+        if sent != RTF_STATIC or self.kind == "change":
+            args["flags"] = sent
+        if self.ifp:
+            args["ifp"] = self.ifp
+        args.update(self.metrics)
+        return ["rtmsg", args]
+
+
+# -- getaddr: destinations, gateways, netmasks (spec §2.2, §2.3) -------------------------------
+def _hosts(name: str, af: str) -> str | None:
+    """gethostbyname from /etc/hosts only (no DNS: a tool run must not hang)."""
+    try:
+        with open("/etc/hosts") as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                if len(words) >= 2 and name in words[1:]:
+                    addr = words[0]
+                    if (":" in addr) == (af == "inet6"):
+                        return addr
+    except OSError:
+        pass
+    return None
+
+
+def _inet6(text: str) -> str | None:
+    """getaddrinfo(AF_INET6, numeric or /etc/hosts) -> numeric text (zone kept)."""
+    addr, sep, zone = text.partition("%")
+    if netfmt.pton6(addr) is not None:
+        return text
+    return _hosts(text, "inet6")
+
+
+def getaddr_dst(req: RouteRequest, text: str) -> None:
+    req.dest = text
+    if not req.af_given and ":" in text:
+        req.af = "inet6"
+    req.dst_af = req.af
+    if text == "default":
+        req.forcenet = True
+        req.dst = "0.0.0.0" if req.af == "inet" else "::"
+        req.mask_plen, req.mask_af = 0, req.af
+        return
+    if req.af == "inet6":
+        addr, sep, plen = text.partition("/")
+        value = _inet6(addr)
+        if value is None:
+            raise ToolError(f"route: {addr}: {EAI_NONAME_TEXT}", EX_OSERR)
+        req.dst = value
+        if not sep and netfmt.pton6(value.partition("%")[0]) == 0 and "%" not in value:
+            plen, sep = "0", "/"
+        if not sep or plen == "128":
+            req.ishost = True
+            return
+        req.mask_plen, req.mask_af = prefixlen(req, plen), "inet6"
+        return
+    if req.af == "link":
+        raise usage()
+    addr, sep, bits = text.partition("/")
+    if sep:
+        value = netfmt.inet_aton(addr)
+        if value is None:
+            raise ToolError(f"route: bad address: {addr}", EX_NOHOST)
+        masklen = netfmt.strtol(bits)
+        if not 0 <= masklen <= 32:
+            raise ToolError(f"route: bad mask length: {bits}", EX_NOHOST)
+        if value & ~netfmt.mask4(masklen) & 0xFFFFFFFF and "." not in addr:
+            raise ToolError(f"route: malformed address, bits set after mask; {addr} means "
+                            f"{netfmt.ntoa(value)}", EX_NOHOST)
+        req.dst, req.mask_plen, req.mask_af = netfmt.ntoa(value), masklen, "inet"
+        return
+    value = netfmt.inet_aton(text)
+    if value is None:
+        found = _hosts(text, "inet")
+        if found is None:
+            raise ToolError(f"route: bad address: {text}", EX_NOHOST)
+        value = netfmt.inet_aton(found)
+    req.dst = netfmt.ntoa(value)
+    req.ishost = True
+
+
+def getaddr_gateway(req: RouteRequest, text: str, ifnames=None) -> None:
+    req.gateway = text
+    if req.interface or req.af == "link":
+        name = text.split(":", 1)[0] if req.af == "link" else text
+        if ifnames is not None and name not in ifnames:
+            raise ToolError(f"route: interface '{name}' does not exist", EX_DATAERR)
+        req.gw, req.gw_iface = name, True
+        if req.af == "link":
+            req.interface = True
+            req.af = req.dst_af or "inet"
+        return
+    if req.af == "inet6" or (not req.af_given and ":" in text and req.dst_af != "inet"):
+        value = _inet6(text)
+        if value is None:
+            raise ToolError(f"route: {text}: {EAI_NONAME_TEXT}", EX_OSERR)
+        req.gw = value
+        return
+    if text == "default":
+        req.gw = "0.0.0.0"
+        return
+    value = netfmt.inet_aton(text)
+    if value is None:
+        found = _hosts(text, "inet")
+        if found is None:
+            raise ToolError(f"route: bad address: {text}", EX_NOHOST)
+        value = netfmt.inet_aton(found)
+    req.gw = netfmt.ntoa(value)
+
+
+def getaddr_mask(req: RouteRequest, text: str) -> None:
+    req.mask_af = req.af
+    if text == "default":
+        req.mask_plen = 0
+        return
+    if req.af == "inet6":
+        value = _inet6(text)
+        if value is None:
+            raise ToolError(f"route: {text}: {EAI_NONAME_TEXT}", EX_OSERR)
+        req.mask_plen = bin(netfmt.pton6(value.partition("%")[0])).count("1")
+        return
+    value = netfmt.inet_aton(text)
+    if value is None:
+        raise ToolError(f"route: bad address: {text}", EX_NOHOST)
+    req.mask_plen = bin(value).count("1")
+
+
+def prefixlen(req: RouteRequest, text: str) -> int:
+    width = 128 if req.af == "inet6" else 32
+    n = netfmt.strtol(text)
+    if not 0 <= n <= width:
+        raise ToolError(f"{text}: bad value", 1)
+    req.mask_af = req.af
+    return n
+
+
+# -- the modifier keyword TABLE (route.c's keywords + newroute's switch) ----------------------
+def _flag(bit, on=True):
+    def apply(req, _value):
+        req.flags = req.flags | bit if on else req.flags & ~bit
+    return apply
+
+
+def _family(af):
+    def apply(req, _value):
+        req.af, req.af_given = af, True
+    return apply
+
+
+def _set(attr, value=True):
+    def apply(req, _value):
+        setattr(req, attr, value)
+    return apply
+
+
+def _netmask(req, value):
+    getaddr_mask(req, value)
+    req.forcenet = True
+
+
+def _prefixlen(req, value):
+    n = prefixlen(req, value)
+    if n == req.width:
+        req.forcenet, req.ishost, req.mask_plen = False, True, None
+    else:
+        req.forcenet, req.ishost, req.mask_plen = True, False, n
+
+
+def _fib(req, value):
+    for part in value.split(","):
+        if part.strip() != "0":
+            raise ToolError(f"route: invalid fib number: {value}", EX_USAGE)
+
+
+def _metric(name):
+    def apply(req, value):
+        number = netfmt.strtol0(value)
+        if number is None:
+            raise ToolError(f"route: {value}: Invalid argument", EX_USAGE)
+        if name == "expire":
+            number = number if value[:1] in "+-" else number - int(time.time())
+        if name in ("mtu", "hopcount", "expire", "weight"):
+            req.metrics[name] = number
+    return apply
+
+
+def _ifp(req, value):
+    req.ifp = value
+
+
+def _dst(req, value):
+    getaddr_dst(req, value)
+
+
+def _gateway(req, value):
+    getaddr_gateway(req, value)
+
+
+def _ignore(req, value):
+    pass
+
+
+# keyword -> (takes a value, handler)
+MODIFIERS = {
+    "net": (False, _set("forcenet")),
+    "host": (False, _set("forcehost")),
+    "inet": (False, _family("inet")), "4": (False, _family("inet")),
+    "inet6": (False, _family("inet6")), "6": (False, _family("inet6")),
+    "link": (False, _family("link")),
+    "interface": (False, _set("interface")), "iface": (False, _set("interface")),
+    "static": (False, _flag(RTF_STATIC)), "nostatic": (False, _flag(RTF_STATIC, False)),
+    "reject": (False, _flag(RTF_REJECT)), "blackhole": (False, _flag(RTF_BLACKHOLE)),
+    "proto1": (False, _flag(RTF_PROTO1)), "proto2": (False, _flag(RTF_PROTO2)),
+    "proxy": (False, _flag(RTF_ANNOUNCE)), "xresolve": (False, _flag(RTF_XRESOLVE)),
+    "sticky": (False, _flag(RTF_STICKY)), "nostick": (False, _flag(RTF_STICKY, False)),
+    "lock": (False, _ignore), "lockrest": (False, _ignore),
+    "fib": (True, _fib),
+    "ifa": (True, _ignore), "ifp": (True, _ifp), "genmask": (True, _ignore),
+    "gateway": (True, _gateway), "dst": (True, _dst),
+    "netmask": (True, _netmask), "prefixlen": (True, _prefixlen),
+    **{m: (True, _metric(m)) for m in ("mtu", "hopcount", "expire", "recvpipe", "sendpipe",
+                                       "ssthresh", "rtt", "rttvar", "weight")},
+}
+# route's own options before the command (getopt "46dnqtvj:")
+OPTIONS = "46dnqtv"
+
+
+class Options:
+    def __init__(self):
+        self.af: str | None = None
+        self.numeric = False
+        self.quiet = False
+        self.verbose = False
+        self.debugonly = False
+
+
+def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
+    opts = Options()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        word = argv[i]
+        if word == "--":
+            i += 1
+            break
+        j = 1
+        while j < len(word):
+            c = word[j]
+            if c == "j":
+                if j + 1 == len(word):
+                    i += 1
+                    if i >= len(argv):
+                        raise ToolError("route: option requires an argument -- j\n" + USAGE,
+                                        EX_USAGE)
+                break
+            if c not in OPTIONS:
+                raise ToolError(f"route: illegal option -- {c}\n{USAGE}", EX_USAGE)
+            if c in "46":
+                opts.af = "inet" if c == "4" else "inet6"
+            elif c == "n":
+                opts.numeric = True
+            elif c == "q":
+                opts.quiet = True
+            elif c == "v":
+                opts.verbose = True
+            elif c in "dt":
+                opts.debugonly = True
+            j += 1
+        i += 1
+    return opts, argv[i:]
+
+
+def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
+    """newroute's argument walk: words start with the command word."""
+    cmd = words[0]
+    req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric,
+                       debugonly=opts.debugonly)
+    if opts.af:
+        req.af, req.af_given = opts.af, True
+    rest = words[1:]
+    have_dst = have_gw = False
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word.startswith("-") and len(word) > 1:
+            entry = MODIFIERS.get(word[1:])
+            if entry is None:
+                raise usage(word[1:])
+            takes, handler = entry
+            value = None
+            if takes:
+                i += 1
+                if i >= len(rest):
+                    raise usage()
+                value = rest[i]
+            if word[1:] == "dst":
+                have_dst = True
+            elif word[1:] == "gateway":
+                have_gw = True
+            handler(req, value)
+        elif not have_dst:
+            getaddr_dst(req, word)
+            have_dst = True
+        elif not have_gw:
+            getaddr_gateway(req, word, ifnames)
+            have_gw = True
+        else:
+            getaddr_mask(req, word)
+            req.forcenet = True
+        i += 1
+    if req.dst is None:
+        raise ToolError("route: destination parameter required\n" + USAGE, EX_USAGE)
+    if req.mask_af is not None and req.dst_af != req.mask_af:
+        raise ToolError("route: destination and netmask family need to be the same\n" + USAGE,
+                        EX_USAGE)
+    if req.forcehost:
+        req.ishost = True
+        if req.af == "inet6":
+            req.mask_plen = None
+    if req.forcenet:
+        req.ishost = False
+    return req
+
+
+# -- errors (spec §2.5) -------------------------------------------------------------------------
+ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough memory",
+          EADDRINUSE: "gateway uses the same route", EEXIST: "route already in table"}
+
+
+def failure(ops, index: int, errno: int) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) route(8) prints when op `index` of ops failed."""
+    err = ("route: route has not been found\n" if errno == ESRCH
+           else f"route: message indicates error: {strerror(errno)}\n")
+    out = f"{ops.labels[index]} fib 0: {ERRMSG.get(errno, strerror(errno))}\n"
+    return out, err, 1
+
+
+def ops_for(argv: list[str], ifnames=None):
+    """The batch ops of `route ARGV` (argv: the words after `route`), computed without a
+    connection.  None for read-only or table-dependent commands (get, show, monitor, flush).
+    Raises ToolError(message, status) for what route(8) refuses before talking to the kernel.
+    ToolOps.labels[i] is op i's message prefix: render a failure with failure(ops, i, errno);
+    ToolOps.output are the lines printed on success (none with -q)."""
+    from .common import ToolOps
+    opts, words = parse_options(list(argv))
+    if not words:
+        raise usage()
+    if words[0] not in COMMANDS:
+        raise usage(words[0])
+    if COMMANDS[words[0]] in ("get", "flush", "monitor"):
+        return None
+    req = parse_route(words, opts, ifnames)
+    if req.debugonly:
+        return ToolOps([], [], [] if req.quiet else [req.label])
+    return ToolOps([req.op()], [req.label], [] if req.quiet else [req.label])
+
+
+# -- running against the stack ------------------------------------------------------------------
+def _ifnames(client) -> set[str]:
+    return {i["name"] for i in client.sysctl("NET_RT_IFLIST")}
+
+
+def change(ctx, opts, words) -> int:
+    client = ctx.client
+    ifnames = None
+    if any(w in ("-interface", "-iface", "-link") for w in words):
+        ifnames = _ifnames(client)
+    req = parse_route(words, opts, ifnames)
+    if not req.debugonly:
+        try:
+            client.call(*req.op())
+        except RpcError as exc:
+            out, err, status = failure(req, 0, exc.errno)
+            sys.stdout.flush()
+            sys.stderr.write(err)
+            sys.stdout.write(out)
+            return status
+    if not req.quiet:
+        sys.stdout.write(req.label + "\n")
+    return 0
+
+
+def _routename4(text: str, numeric: bool) -> str:
+    return "default" if text == "0.0.0.0" and not numeric else text
+
+
+def get(ctx, opts, words) -> int:
+    req = parse_route(words, opts)
+    if req.debugonly:
+        return 0
+    try:
+        r = ctx.client.call(*req.op())
+    except RpcError as exc:
+        if exc.errno == ESRCH:
+            sys.stderr.write("route: route has not been found\n")
+        else:
+            sys.stderr.write(f"route: message indicates error {exc.errno}: "
+                             f"{strerror(exc.errno)}\n")
+        return 255
+    inet = req.af == "inet"
+    name = (lambda t: _routename4(t, req.numeric)) if inet else (lambda t: t)
+    width = 32 if inet else 128
+    lines = [f"   route to: {name(req.dst)}", f"destination: {name(r['dst'])}"]
+    if r["plen"] != width:
+        mask = netfmt.ntoa(netfmt.mask4(r["plen"])) if inet else netfmt.mask6_text(r["plen"])
+        lines.append(f"       mask: {name(mask)}")
+    if r["flags"] & RTF_GATEWAY:
+        lines.append(f"    gateway: {name(r['gateway'])}")
+    lines.append("        fib: 0")
+    lines.append(f"  interface: {r['ifname']}")
+    lines.append(f"      flags: {netfmt.printb(r['flags'] | RTF_UP | RTF_DONE)}")
+    lines.append(" recvpipe  sendpipe  ssthresh  rtt,msec    mtu        weight    expire")
+    lines.append("%8lu  %8lu  %8lu  %8lu  %8lu  %8lu  %8ld " % (
+        0, 0, 0, 0, r["mtu"], r["weight"], r["expire"]))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+FLUSH_FAMILIES = {"-4": "inet", "-inet": "inet", "-6": "inet6", "-inet6": "inet6"}
+
+
+def flush(ctx, opts, words) -> int:
+    """Every RTF_GATEWAY route of the family.  Like 14.x's netlink route(8), no family
+    selected (no -4/-6/-inet/-inet6) selects nothing (spec §2.7, §8)."""
+    af = opts.af
+    rest = words[1:]
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word in FLUSH_FAMILIES:
+            af = FLUSH_FAMILIES[word]
+        elif word == "-link":
+            af = "link"
+        elif word == "-fib":
+            i += 1
+            if i >= len(rest):
+                raise usage()
+            _fib(None, rest[i])
+        else:
+            raise usage(word.lstrip("-") if word.startswith("-") else word)
+        i += 1
+    if af not in ("inet", "inet6") or opts.debugonly:
+        return 0
+    client = ctx.client
+    rows = [row for chunk in client.stream("sysctl", {"name": "NET_RT_DUMP", "af": af})
+            for row in chunk if row[4] & RTF_GATEWAY]
+    prefixes: dict = {}
+    for row in rows:
+        prefixes.setdefault((row[1], row[2]), []).append(row)
+    ops = [["rtmsg", {"type": "RTM_DELETE", "af": af, "dst": dst, "plen": plen}, [ESRCH]]
+           for dst, plen in prefixes]
+    if not ops:
+        return 0
+    try:
+        results = client.batch(ops)
+    except RpcError as exc:
+        sys.stderr.write(f"route: RTM_DELROUTE failed:: {strerror(exc.errno)}\n")
+        return 1
+    out = []
+    width = 32 if af == "inet" else 128
+    for (dst, plen), result in zip(prefixes, results):
+        if isinstance(result, dict) and result.get("errno"):
+            continue
+        for row in prefixes[(dst, plen)]:
+            if row[4] & RTF_HOST or plen == width:
+                shown = _routename4(dst, False) if af == "inet" else dst
+            else:
+                shown = netfmt.trimmed_netname(dst) if af == "inet" else dst
+            out.append("%-20.20s %-20.20s -fib %-3d done\n" % (shown, row[3], 0))
+    if not opts.quiet:
+        sys.stdout.write("".join(out))
+    return 0
+
+
+def monitor(ctx, opts, words) -> int:
+    """14.x's netlink monitor lines, until interrupted or -c N messages (NetBSD's option)."""
+    count = None
+    rest = words[1:]
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word in ("-fib", "-c") and i + 1 < len(rest):
+            if word == "-fib":
+                _fib(None, rest[i + 1])
+            else:
+                count = netfmt.strtol0(rest[i + 1])
+                if count is None or count < 0:
+                    raise ToolError(f"route: invalid count: {rest[i + 1]}", EX_USAGE)
+            i += 2
+            continue
+        raise usage(word.lstrip("-") if word.startswith("-") else word)
+    if count == 0:
+        return 0
+    events = ctx.client.subscribe()
+    out = sys.stdout
+    seen = 0
+    try:
+        for event in events:
+            line = netfmt.monitor_line(event)
+            if line is None:
+                continue
+            out.write(line)
+            out.flush()
+            seen += 1
+            if count is not None and seen >= count:
+                break
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    return 0
+
+
+RUNNERS = {"add": change, "change": change, "delete": change, "get": get, "flush": flush,
+           "monitor": monitor}
+
+
+@tool_command("route")
+def command(ctx, args) -> int:
+    """Show and change the routing table (FreeBSD route(8))."""
+    _, args = strip_libxo(args, ctx.libxo)
+    try:
+        opts, words = parse_options(args)
+        if not words:
+            raise usage()
+        if words[0] not in COMMANDS:
+            raise usage(words[0])
+        return RUNNERS[COMMANDS[words[0]]](ctx, opts, words)
+    except ToolError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(exc.message + "\n")
+        return exc.status

@@ -1,0 +1,209 @@
+"""netstat -r / -i against a live stack: whole-output goldens (spec §4)."""
+import json
+import re
+
+import pytest
+
+from plebconf.cli.route import ops_for
+from tests.tooltest import VNET0_MAC, add_addr, ok, tool
+
+FRESH = """\
+Routing tables
+
+Internet:
+Destination        Gateway            Flags     Netif Expire
+127.0.0.1          link#2             UH          lo0
+
+Internet6:
+Destination                       Gateway                       Flags     Netif Expire
+::1                               link#2                        UHS         lo0
+fe80::%lo0/64                     link#2                        U           lo0
+fe80::1%lo0                       link#2                        UHS         lo0
+"""
+
+
+@pytest.mark.parametrize("wrapper", [False, True])
+def test_netstat_rn_fresh_stack(stack, wrapper):
+    assert ok(stack, "netstat", "-rn", wrapper=wrapper) == FRESH
+
+
+def populate(stack, client):
+    add_addr(client, "vnet0", "10.0.0.2", 24)
+    add_addr(client, "vnet0", "2001:db8::2", 64)
+    for argv in (["-net", "10.1.0.0/16", "10.0.0.1"], ["-net", "10.1.0.0/16", "10.0.0.3"],
+                 ["-host", "10.2.3.4", "10.0.0.1"], ["default", "10.0.0.1"],
+                 ["-net", "10.9.0.0/16", "127.0.0.1", "-blackhole"],
+                 ["-net", "10.8.0.0/16", "127.0.0.1", "-reject"],
+                 ["-inet6", "2001:db8:1::/48", "2001:db8::1"],
+                 ["-inet6", "default", "2001:db8::1"],
+                 ["-net", "10.5.0.0/16", "-interface", "vnet0"]):
+        client.call(*ops_for(["add", *argv]).ops[0])
+
+
+# Choice (spec §8.1): 14.x's netlink netstat names an interface route's gateway after its
+# *output* interface (link#<index>), and puts that interface as the zone of a scoped
+# destination: so the loopback routes of vnet0's own addresses read `link#2 ... lo0` and
+# `fe80::…%lo0`.
+POPULATED = """\
+Routing tables
+
+Internet:
+Destination        Gateway            Flags     Netif Expire
+default            10.0.0.1           UGS       vnet0
+10.0.0.0/24        link#1             U         vnet0
+10.0.0.2           link#2             UHS         lo0
+10.1.0.0/16        10.0.0.1           UGS       vnet0
+10.1.0.0/16        10.0.0.3           UGS       vnet0
+10.2.3.4           10.0.0.1           UGHS      vnet0
+10.5.0.0/16        link#1             US        vnet0
+10.8.0.0/16        127.0.0.1          UGRS        lo0
+10.9.0.0/16        127.0.0.1          UGSB        lo0
+127.0.0.1          link#2             UH          lo0
+
+Internet6:
+Destination                       Gateway                       Flags     Netif Expire
+default                           2001:db8::1                   UGS       vnet0
+::1                               link#2                        UHS         lo0
+2001:db8::/64                     link#1                        U         vnet0
+2001:db8::2                       link#2                        UHS         lo0
+2001:db8:1::/48                   2001:db8::1                   UGS       vnet0
+fe80::%vnet0/64                   link#1                        U         vnet0
+fe80::70:6eff:fe4f:3931%lo0       link#2                        UHS         lo0
+fe80::%lo0/64                     link#2                        U           lo0
+fe80::1%lo0                       link#2                        UHS         lo0
+"""
+
+
+def test_netstat_rn_after_addresses_static_host_default_blackhole_reject_inet6_multipath(
+        stack, client):
+    populate(stack, client)
+    assert ok(stack, "netstat", "-rn") == POPULATED
+    assert ok(stack, "netstat", "-rn", wrapper=True) == POPULATED
+
+
+def test_netstat_family_selection(stack, client):
+    populate(stack, client)
+    inet, inet6 = POPULATED.split("\nInternet6:\n")
+    assert ok(stack, "netstat", "-rn", "-4") == inet
+    assert ok(stack, "netstat", "-rn", "-f", "inet") == inet
+    assert ok(stack, "netstat", "-rn6") == "Routing tables\n\nInternet6:\n" + inet6
+    assert ok(stack, "netstat", "-rnf", "inet6") == "Routing tables\n\nInternet6:\n" + inet6
+
+
+def test_netstat_r_without_n_truncates_to_the_columns(stack, client):
+    populate(stack, client)
+    out = ok(stack, "netstat", "-r").split("\nInternet6:\n")[1]
+    assert out == """\
+Destination        Gateway            Flags     Netif Expire
+default            2001:db8::1        UGS       vnet0
+::1                link#2             UHS         lo0
+2001:db8::/64      link#1             U         vnet0
+2001:db8::2        link#2             UHS         lo0
+2001:db8:1::/48    2001:db8::1        UGS       vnet0
+fe80::%vnet0/64    link#1             U         vnet0
+fe80::70:6eff:fe4f link#2             UHS         lo0
+fe80::%lo0/64      link#2             U           lo0
+fe80::1%lo0        link#2             UHS         lo0
+"""
+
+
+def test_netstat_rnW_adds_nhop_and_mtu(stack, client):
+    populate(stack, client)
+    out = ok(stack, "netstat", "-rnW", "-4")
+    assert out == """\
+Routing tables
+
+Internet:
+Destination        Gateway            Flags   Nhop#    Mtu      Netif Expire
+default            10.0.0.1           UGS         0   1500      vnet0
+10.0.0.0/24        link#1             U           0   1500      vnet0
+10.0.0.2           link#2             UHS         0  16384        lo0
+10.1.0.0/16        10.0.0.1           UGS         0   1500      vnet0
+10.1.0.0/16        10.0.0.3           UGS         0   1500      vnet0
+10.2.3.4           10.0.0.1           UGHS        0   1500      vnet0
+10.5.0.0/16        link#1             US          0   1500      vnet0
+10.8.0.0/16        127.0.0.1          UGRS        0  16384        lo0
+10.9.0.0/16        127.0.0.1          UGSB        0  16384        lo0
+127.0.0.1          link#2             UH          0  16384        lo0
+"""
+
+
+def test_netstat_protrusion_and_expire(stack, client):
+    """An overlong destination eats into the gateway column (-n); the Expire column shows
+    the seconds left of a route added with -expire."""
+    add_addr(client, "vnet0", "2001:db8::2", 64)
+    add_addr(client, "vnet0", "10.0.0.2", 24)
+    ok(stack, "route", "add", "-inet6", "2001:db8:1234:5678:9abc:def0:1234:5678",
+       "2001:db8::1")
+    ok(stack, "route", "add", "192.0.2.7", "10.0.0.1", "-expire", "+600")
+    out = ok(stack, "netstat", "-rn")
+    assert ("2001:db8:1234:5678:9abc:def0:1234:5678 2001:db8::1              UGHS      vnet0\n"
+            in out)
+    assert re.search(r"\n192\.0\.2\.7          10\.0\.0\.1           UGHS      vnet0    "
+                     r"(600|599)\n", out)
+
+
+def test_netstat_rn_libxo_json(stack, client):
+    populate(stack, client)
+    doc = json.loads(ok(stack, "netstat", "-rn", "-4", "--libxo", "json"))
+    family = doc["statistics"]["route-information"]["route-table"]["rt-family"][0]
+    assert family["address-family"] == "Internet"
+    assert family["rt-entry"][0] == {
+        "destination": "default", "gateway": "10.0.0.1", "flags": "UGS",
+        "flags_pretty": ["up", "gateway", "static"], "weight": 1, "nhop-kidx": 0,
+        "interface-name": "vnet0"}
+    assert [e["flags"] for e in family["rt-entry"]][-3:] == ["UGRS", "UGSB", "UH"]
+
+
+IN_FRESH = f"""\
+Name    Mtu Network       Address              Ipkts Ierrs Idrop    Opkts Oerrs  Coll
+vnet0  1500 <Link#1>      {VNET0_MAC}        0     0     0        0     0     0
+lo0   16384 <Link#2>      lo0                      0     0     0        0     0     0
+lo0       - 127.0.0.0/8   127.0.0.1                0     -     -        0     -     -
+lo0       - ::1/128       ::1                      0     -     -        0     -     -
+lo0       - fe80::%lo0/64 fe80::1%lo0              0     -     -        0     -     -
+"""
+
+
+@pytest.mark.parametrize("wrapper", [False, True])
+def test_netstat_in_fresh(stack, wrapper):
+    """Counters are the interfaces' (zero until traffic); address rows show `-`."""
+    assert ok(stack, "netstat", "-in", wrapper=wrapper) == IN_FRESH
+
+
+def test_netstat_in_with_addresses_and_a_down_interface(stack, client):
+    add_addr(client, "vnet0", "10.0.0.2", 24)
+    add_addr(client, "vnet0", "2001:db8::2", 64)
+    client.ioctl("SIOCIFCREATE2", ifname="tap0")        # created down: `tap0*`
+    assert ok(stack, "netstat", "-in") == f"""\
+Name    Mtu Network       Address              Ipkts Ierrs Idrop    Opkts Oerrs  Coll
+vnet0  1500 <Link#1>      {VNET0_MAC}        0     0     0        0     0     0
+vnet0     - 10.0.0.0/24   10.0.0.2                 0     -     -        0     -     -
+vnet0     - fe80::%vnet0/ fe80::70:6eff:fe4        0     -     -        0     -     -
+vnet0     - 2001:db8::/64 2001:db8::2              0     -     -        0     -     -
+lo0   16384 <Link#2>      lo0                      0     0     0        0     0     0
+lo0       - 127.0.0.0/8   127.0.0.1                0     -     -        0     -     -
+lo0       - ::1/128       ::1                      0     -     -        0     -     -
+lo0       - fe80::%lo0/64 fe80::1%lo0              0     -     -        0     -     -
+tap0*  1500 <Link#3>      58:9c:fc:{client.sysctl("NET_RT_IFLIST", ifname="tap0")[0]["mac"][9:]}        0     0     0        0     0     0
+"""
+
+
+def test_netstat_in_bytes_and_json(stack):
+    out = ok(stack, "netstat", "-inb")
+    assert out.splitlines()[0] == ("Name    Mtu Network       Address              Ipkts Ierrs "
+                                   "Idrop     Ibytes    Opkts Oerrs     Obytes  Coll")
+    assert out.splitlines()[2] == ("lo0   16384 <Link#2>      lo0                      0     0 "
+                                   "    0          0        0     0          0     0")
+    doc = json.loads(ok(stack, "netstat", "-in", "--libxo", "json"))
+    first = doc["statistics"]["interface-statistics"]["interface"][0]
+    assert first["name"] == "vnet0" and first["network"] == "<Link#1>"
+    assert first["address"] == VNET0_MAC and first["received-packets"] == 0
+
+
+def test_netstat_errors(stack):
+    assert tool(stack, "netstat", "-rn", "-f", "ipx") == (
+        1, "", "netstat: ipx: unknown address family\n")
+    assert tool(stack, "netstat", "-rnF", "3") == (64, "", "netstat: 3: invalid fib\n")
+    rc, out, err = tool(stack, "netstat", "-Z")
+    assert rc == 64 and err.startswith("netstat: illegal option -- Z\nusage: netstat")
