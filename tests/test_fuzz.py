@@ -16,7 +16,7 @@ from plebnet_core.state.check import check_stack, fetch_and_check
 from plebnet_core.state.errors import KernelError
 from plebnet_core.state.stack import Stack, stable_mac
 from plebnet_core.syscalls import Syscalls
-from tools.harness import _KEYS, _WORDS, _final_replies
+from tools.harness import _KEYS, _WORDS, _final_replies, rows
 
 OPS = ["hello", "ioctl", "rtmsg", "sysctl", "llmsg", "batch", "subscribe", "audit", "nope"]
 REQS = ["SIOCAIFADDR", "SIOCDIFADDR", "SIOCIFCREATE2", "SIOCIFDESTROY", "SIOCSIFNAME",
@@ -89,8 +89,8 @@ def fresh():
 
 
 def listing(sc):
-    return (sc.if_list({}), list(sc.rt_dump({}).rows), sc.ll_dump({"af": "inet"}).rows,
-            sc.ll_dump({"af": "inet6"}).rows, dict(sc.stack.sysctl))
+    return (sc.if_list({}), rows(sc.rt_dump({})), rows(sc.ll_dump({"af": "inet"})),
+            rows(sc.ll_dump({"af": "inet6"})), dict(sc.stack.sysctl))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
