@@ -143,7 +143,8 @@ class Syscalls:
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
         if op == "sysctl":
-            return args.get("name") not in self.dumps and "value" in args
+            name = args.get("name")     # any msgpack value: a list is not hashable
+            return not (isinstance(name, str) and name in self.dumps) and "value" in args
         return True
 
     def hello(self, args):

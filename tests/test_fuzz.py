@@ -225,3 +225,14 @@ def test_error_reply_too_large_for_a_frame(fuzz_stack):
     s.close()
     with fuzz_stack.client() as c:
         assert c.server["pid"] == fuzz_stack.pid
+
+
+def test_unhashable_names_are_refused_not_internal_errors(fuzz_stack):
+    """Found by tools/fuzz.py: a list where a name belongs raised TypeError in the server."""
+    with fuzz_stack.client() as c:
+        for op, args in [("sysctl", {"name": [1], "value": 1}), ("sysctl", {"name": [1]}),
+                         ([1], {}), ("ioctl", {"req": [1]}), ("rtmsg", {"type": {}})]:
+            with pytest.raises(Exception) as exc:
+                c.call(op, args)
+            assert getattr(exc.value, "errno", None) in (22, 45, 2), (op, args)
+    assert "Traceback" not in fuzz_stack.stderr()
