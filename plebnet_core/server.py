@@ -1,9 +1,10 @@
 """The control server: the unix socket at <sockdir>/<pid>, frames in, handler calls, frames out.
 
 Security (spec of the core issue): the socket is created 0600 (umask set before bind, so it is
-never reachable with looser bits; 0660 with the group set when there is a --read-group); a pre-existing path is removed only when it is our own
-uid's socket with nobody answering; peers are checked with SO_PEERCRED on accept (the stack's
-uid and root may change state, members of --read-group may read, anyone else gets EPERM).
+never reachable with looser bits; then 0660 with the group when there is a --read-group);
+a pre-existing path is removed only when it is our own uid's socket with nobody answering;
+peers are checked with SO_PEERCRED on accept (the stack's uid and root may change state,
+members of --read-group may read, anyone else gets EPERM).
 Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops being read
 (its output buffer is capped), and idle connections are closed, so no client blocks another.
 """
