@@ -1,7 +1,7 @@
 """`plebnet`: the stack process.
 
     plebnet [--nic NAME=BACKEND]... [--pcap IF=FILE]... [--rc FILE]... [--sockdir DIR]
-            [--daemon]
+            [--state DIR] [--read-group GROUP] [--daemon]
 
 Backends (see plebnet_core/dataplane/plane.py):
     none
@@ -9,7 +9,9 @@ Backends (see plebnet_core/dataplane/plane.py):
     vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
 
 Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
-<sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.
+<sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
+configuration saved there replaces the rc.conf files, and every change is saved before it is
+acknowledged (plebnet_core/persist.py).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import click
 from plebconf.rpc.constants import strerror
 
 from .loop import EventLoop
+from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError
 from .state.errors import KernelError
 from .dataplane.plane import DataPlane, open_backend
@@ -40,7 +43,8 @@ def ready_line(pid: int, path: str) -> str:
 class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
-    def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=()):
+    def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=(),
+                 state_dir: str | None = None):
         self.pid = os.getpid()
         self.loop = EventLoop()
         self.stack = Stack(clock=self.loop.clock, pid=self.pid)
@@ -60,6 +64,18 @@ class StackProcess:
         self.path = os.path.join(sockdir, str(self.pid))
         self.server = None
         self.read_gid = read_gid
+        self.audit = Audit()
+        self.syscalls.ops["audit"] = self.audit.op
+        self.persist = None
+        self.restored = False
+        if state_dir:
+            try:
+                self.persist = Persist(state_dir)
+                self.restored = self.persist.restore(self.syscalls, self.audit)
+            except BaseException:
+                self.dataplane.close()
+                raise
+            self.audit.sink = self.persist.append
 
     def attach_nic(self, name: str, backend: str) -> None:
         try:
@@ -85,8 +101,21 @@ class StackProcess:
         # handlers first: a SIGTERM right after the ready line must still shut down cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.loop.stop)
-        self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid)
+        if self.persist:
+            self.persist.compact(self.stack, self.audit)   # what start-up built, saved
+        self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid,
+                                    on_change=self._changed, on_refused=self.audit.refused,
+                                    barrier=self.persist)
         self._tick()
+
+    def _changed(self, conn, op, args, result) -> None:
+        self.audit.changed(conn, op, args, result)
+        if self.persist and self.persist.due():
+            self.loop.call_soon(self._compact)
+
+    def _compact(self) -> None:
+        if self.persist.due():
+            self.persist.compact(self.stack, self.audit)
 
     def _tick(self) -> None:
         self.stack.tick(self.loop.clock())
@@ -102,6 +131,9 @@ class StackProcess:
         if self.server:
             self.server.close()
             self.server = None
+        if self.persist:
+            self.persist.close()
+            self.persist = None
         self.dataplane.close()
 
 
@@ -137,8 +169,11 @@ def parse_nic(ctx, param, values):
 @click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
+@click.option("--state", "state_dir", envvar="PLEBNET_STATE", metavar="DIR",
+              type=click.Path(file_okay=False),
+              help="Keep the configuration in DIR: restored at start, saved on every change.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, daemon):
+def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -150,12 +185,15 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, daemon):
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid, pcaps)
-        if rc_files:
+        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir)
+        if rc_files and proc.restored:
+            print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
+                  file=sys.stderr)
+        elif rc_files:
             from .boot import run_rc
             run_rc(proc, list(rc_files), keep_going)
         proc.serve()
-    except StartupError as exc:
+    except (StartupError, PersistError) as exc:
         _fail(f"plebnet: {exc}")
     except KernelError as exc:
         _fail(f"plebnet: {exc.detail or strerror(exc.errno)}")

@@ -1,9 +1,10 @@
 """The control server: the unix socket at <sockdir>/<pid>, frames in, handler calls, frames out.
 
 Security (spec of the core issue): the socket is created 0600 (umask set before bind, so it is
-never reachable with looser bits); a pre-existing path is removed only when it is our own
-uid's socket with nobody answering; peers are checked with SO_PEERCRED on accept (the stack's
-uid and root may change state, members of --read-group may read, anyone else gets EPERM).
+never reachable with looser bits; then 0660 with the group when there is a --read-group);
+a pre-existing path is removed only when it is our own uid's socket with nobody answering;
+peers are checked with SO_PEERCRED on accept (the stack's uid and root may change state,
+members of --read-group may read, anyone else gets EPERM).
 Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops being read
 (its output buffer is capped), and idle connections are closed, so no client blocks another.
 """
@@ -28,6 +29,9 @@ RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
 MAX_CONNECTIONS = 512
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
+# tests lower the limits through the environment rather than wait 300 s
+ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
+ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
 _UCRED = struct.Struct("3i")
 
 
@@ -64,7 +68,9 @@ def claim_socket_path(path: str) -> None:
     raise StartupError(f"a process is already answering at {path}; refusing to start")
 
 
-def listen_socket(path: str) -> socket.socket:
+def listen_socket(path: str, read_gid: int | None = None) -> socket.socket:
+    """Bind path 0600; with a read group, 0660 and that group, so its members can connect
+    (SO_PEERCRED then decides what each peer may do)."""
     claim_socket_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
@@ -75,7 +81,11 @@ def listen_socket(path: str) -> socket.socket:
         raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
     finally:
         os.umask(old)
-    os.chmod(path, 0o600)
+    if read_gid is not None:
+        os.chown(path, -1, read_gid)        # group first, then the bits: never looser
+        os.chmod(path, 0o660)
+    else:
+        os.chmod(path, 0o600)
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -115,20 +125,28 @@ class Connection:
 
 class ControlServer:
     def __init__(self, loop: EventLoop, syscalls: Syscalls, path: str,
-                 read_gid: int | None = None, on_change=None):
+                 read_gid: int | None = None, on_change=None, on_refused=None, barrier=None):
         self.loop = loop
         self.sys = syscalls
         self.stack = syscalls.stack
         self.path = path
         self.read_gid = read_gid
         self.on_change = on_change      # called with (conn, op, args, result) after a change
+        self.on_refused = on_refused    # called with (conn, op, args, errno, msg) on a refusal
+        # barrier (persist.Persist): while barrier.pending holds records, no byte goes out;
+        # at the end of the loop iteration barrier.sync() makes them durable (group commit)
+        self.barrier = barrier
+        self._held: set[Connection] = set()
+        self._commit_soon = False
+        self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
+        self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
         self.actor = 0                  # pid of the peer whose request is being applied
-        self.sock = listen_socket(path)
+        self.sock = listen_socket(path, read_gid)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.subscribers: set[Connection] = set()
-        self._sweep_timer = loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+        self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
     def _accept(self) -> None:
@@ -147,8 +165,9 @@ class ControlServer:
             if not can_write and not (self.read_gid is not None and (
                     gid == self.read_gid or self.read_gid in peer_groups(pid))):
                 refusal = (EPERM, f"permission denied: uid {uid} may not use this stack")
-            elif len(self.conns) >= MAX_CONNECTIONS:
-                refusal = (EBUSY, f"too many connections ({MAX_CONNECTIONS})")
+            elif len(self.conns) >= self.max_connections:
+                refusal = (EBUSY, f"too many connections ({self.max_connections}); "
+                                  f"try again later")
             if refusal:
                 try:
                     sock.send(protocol.encode({"id": 0, "errno": refusal[0], "msg": refusal[1]}))
@@ -175,16 +194,24 @@ class ControlServer:
         conn.sock.close()
 
     def _sweep(self) -> None:
-        """Close connections idle for IDLE_TIMEOUT (subscribers wait for events; exempt)."""
-        deadline = self.loop.clock() - IDLE_TIMEOUT
+        """Close connections idle for idle_timeout (subscribers wait for events; exempt)."""
+        deadline = self.loop.clock() - self.idle_timeout
         for conn in list(self.conns.values()):
             if (conn.subscribed is None and not conn.streams and not conn.tasks
                     and conn.last_active < deadline):
                 self._close(conn)
-        self._sweep_timer = self.loop.call_later(IDLE_TIMEOUT / 4, self._sweep)
+        self._sweep_timer = self.loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- input -----------------------------------------------------------------------------------
     def _readable(self, conn: Connection) -> None:
+        """A bug met while serving one peer closes that peer, not the stack."""
+        try:
+            self._read(conn)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._close(conn)
+
+    def _read(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -201,6 +228,8 @@ class ControlServer:
         except ProtocolError as exc:
             # the length prefix is garbage: the stream cannot be resynchronised
             self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(exc)})
+            if self.barrier is not None:
+                self.barrier.sync()     # the replies already queued may now go
             self._flush(conn)
             self._close(conn)
             return
@@ -239,16 +268,19 @@ class ControlServer:
                 result = self.sys.dispatch(op, args)
             elif not conn.can_write:
                 raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
-                                         f"uid {conn.uid} may only read")
+                                         f"uid {conn.uid} may only read (read group)")
             else:
                 with self.stack.transaction():
                     result = self.sys.dispatch(op, args)
         except KernelError as exc:
+            self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
         except Exception:           # a bug must not take the stack down with it
             traceback.print_exc(file=sys.stderr)
-            self._error(conn, rid, KernelError(EINVAL, "internal error"))
+            exc = KernelError(EINVAL, "internal error")
+            self._refused(conn, op, args, exc)
+            self._error(conn, rid, exc)
             return
         if isinstance(result, Stream):
             conn.streams.append((rid, iter(result.rows), result.chunked))
@@ -301,7 +333,8 @@ class ControlServer:
         if not isinstance(ops, list):
             raise KernelError(EINVAL, "batch ops must be a list")
         if not conn.can_write:
-            raise KernelError(EPERM, f"permission denied: uid {conn.uid} may only read")
+            raise KernelError(EPERM, f"permission denied: 'batch' changes the stack and "
+                                     f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
         if len(pending) > protocol.MAX_BATCH_OPS:
             conn.batch = None
@@ -314,11 +347,23 @@ class ControlServer:
         try:
             results = self.sys.run_batch(pending)
         except BatchError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc.error)
             self._error(conn, rid, exc.error, index=exc.index)
             return
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})
+
+    def _refused(self, conn, op, args, exc: KernelError) -> None:
+        """Tell the audit about a refused change (reads that fail are not changes)."""
+        if self.on_refused is None:
+            return
+        try:
+            mutating = op == "batch" or self.sys.is_mutating(op, args)
+        except Exception:
+            mutating = True
+        if mutating and op != "subscribe":
+            self.on_refused(conn, op, args, exc.errno, exc.detail or strerror(exc.errno))
 
     # -- output ----------------------------------------------------------------------------------
     def _error(self, conn, rid, exc: KernelError, index=None) -> None:
@@ -328,7 +373,11 @@ class ControlServer:
         self._reply(conn, reply)
 
     def _reply(self, conn: Connection, message: dict) -> None:
-        conn.wbuf += protocol.encode(message)
+        try:
+            conn.wbuf += protocol.encode(message)
+        except Exception as exc:    # too large (an error echoing a huge argument), or a bug
+            conn.wbuf += protocol.encode({"id": message.get("id", 0), "errno": E2BIG,
+                                          "msg": f"reply not sent: {exc}"[:200]})
 
     # The server listens to the state's events only while somebody subscribes: building an
     # event costs more than the change it reports, and a million-route batch makes a million.
@@ -376,7 +425,24 @@ class ControlServer:
             else:
                 self._reply(conn, {"id": rid, "more": True, "result": chunk})
 
+    def _commit(self) -> None:
+        """End of a loop iteration: make the changes durable, then let the replies go."""
+        self._commit_soon = False
+        self.barrier.sync()
+        held, self._held = self._held, set()
+        for conn in held:
+            if not conn.closed:
+                self._flush(conn)
+
     def _flush(self, conn: Connection) -> None:
+        if self.barrier is not None and self.barrier.pending:
+            # a reply (or event, or read showing the change) must not leave before the
+            # change is on disk: hold everything until _commit
+            self._held.add(conn)
+            if not self._commit_soon:
+                self._commit_soon = True
+                self.loop.call_soon(self._commit)
+            return
         self._fill_streams(conn)
         while conn.wbuf:
             try:

@@ -175,12 +175,13 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe", "ping"):     # ping(8) is for everyone; pcap is not
+        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
             return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
         if op == "sysctl":
-            return args.get("name") not in self.dumps and "value" in args
+            name = args.get("name")     # any msgpack value: a list is not hashable
+            return not (isinstance(name, str) and name in self.dumps) and "value" in args
         return True
 
     def hello(self, args):
@@ -190,7 +191,7 @@ class Syscalls:
                 "interfaces": [ifp.name for ifp in self.stack.ifaces]}
 
     def dispatch(self, op: str, args) -> object:
-        handler = self.ops.get(op)
+        handler = self.ops.get(op) if isinstance(op, str) else None
         if handler is None:
             raise KernelError(EOPNOTSUPP, f"unknown op '{op}'")
         if not isinstance(args, dict):

@@ -71,7 +71,7 @@ class Client:
             # a socket planted at /tmp/<pid> by someone else must not capture our commands
             peer_pid, peer_uid, _ = _UCRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
-            if peer_pid != pid or peer_uid not in (0, os.getuid()):
+            if peer_pid != pid or not _trusted_owner(peer_uid, path):
                 sock.close()
                 raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
                                    f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
@@ -218,6 +218,19 @@ class Client:
 
     def sysctl(self, name: str, **args):
         return self.call("sysctl", {"name": name, **args})
+
+
+def _trusted_owner(peer_uid: int, path: str) -> bool:
+    """Root, ourselves, or (for a read-group member) the owner of a socket whose group
+    is one of ours: a stack that opened itself to our group on purpose."""
+    if peer_uid in (0, os.getuid()):
+        return True
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == peer_uid and st.st_gid in {os.getgid(), *os.getgroups()} \
+        and st.st_mode & 0o070 == 0o060
 
 
 PART_OPS = 50_000

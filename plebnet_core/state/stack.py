@@ -640,6 +640,8 @@ class Stack:
     def rt_get(self, af: int, addr: int, plen: int | None = None) -> Route:
         """RTM_GET: longest-prefix match, or the exact prefix when a length is given."""
         table = self.rt[af]
+        if plen is not None and not 0 <= plen <= table.width:
+            raise KernelError(EINVAL)
         paths = table.lookup(addr) if plen is None else table.exact(addr & table.masks[plen],
                                                                       plen)
         if not paths:

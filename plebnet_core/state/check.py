@@ -1,0 +1,126 @@
+"""State invariants, for fuzzing and crash tests: what must hold after any sequence of ops.
+
+check_stack() looks inside a Stack (in-process fuzzing); check_dumps() works from the listings
+any client can fetch (a stack in another process).  Both return a list of violations (text),
+empty when the state is consistent.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from plebconf.rpc.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
+
+from .stack import SYSCTL_DEFAULTS
+
+
+def check_stack(stack) -> list[str]:
+    bad = []
+    names = [ifp.name for ifp in stack.ifaces]
+    indices = [ifp.index for ifp in stack.ifaces]
+    if len(set(names)) != len(names):
+        bad.append(f"duplicate interface names {names}")
+    if len(set(indices)) != len(indices):
+        bad.append(f"duplicate interface indices {indices}")
+    if stack.by_name != {ifp.name: ifp for ifp in stack.ifaces}:
+        bad.append("by_name disagrees with the interface list")
+    if any(i >= stack.next_index for i in indices):
+        bad.append("an interface index is not below next_index")
+    if stack.lo0 is not None and stack.lo0 not in stack.ifaces:
+        bad.append("lo0 is gone")
+    live = set(map(id, stack.ifaces))
+    by_index = {ifp.index: ifp for ifp in stack.ifaces}
+    for ifp in stack.ifaces:
+        seen = set()
+        for ifa in ifp.addrs:
+            if ifa.ifp is not ifp:
+                bad.append(f"{ifp.name}: address belongs to another interface")
+            if (ifa.af, ifa.addr) in seen:
+                bad.append(f"{ifp.name}: duplicate address {ifa.addr:#x}")
+            seen.add((ifa.af, ifa.addr))
+        for af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
+            for key, entry in table.items():
+                if entry.addr != key or entry.af != af or entry.ifp is not ifp:
+                    bad.append(f"{ifp.name}: neighbour entry {key:#x} misfiled")
+                if entry.flags & RTF_PINNED and (af, key) not in seen:
+                    bad.append(f"{ifp.name}: own-address neighbour {key:#x} without address")
+    for af, table in stack.rt.items():
+        prefixes = 0
+        lens = []
+        for plen, bucket in enumerate(table._by_len):
+            if bucket:
+                lens.append(plen)
+            for dst, paths in bucket.items():
+                prefixes += 1
+                if not paths:
+                    bad.append(f"af {af}: empty path list at {dst:#x}/{plen}")
+                if dst & table.masks[plen] != dst:
+                    bad.append(f"af {af}: unmasked key {dst:#x}/{plen}")
+                gateways = [(r.gateway, r.flags & RTF_GATEWAY) for r in paths]
+                if len(set(gateways)) != len(gateways):
+                    bad.append(f"af {af}: duplicate paths at {dst:#x}/{plen}")
+                for r in paths:
+                    where = f"af {af} route {dst:#x}/{plen}"
+                    if r.dst != dst or r.plen != plen:
+                        bad.append(f"{where}: filed under the wrong key")
+                    if r.ifp is None or id(r.ifp) not in live:
+                        bad.append(f"{where}: leaves by a destroyed interface")
+                    if r.ifa is not None and (id(r.ifa.ifp) not in live
+                                              or r.ifa not in r.ifa.ifp.addrs):
+                        bad.append(f"{where}: depends on an address that is gone")
+                    if r.flags & RTF_PINNED and r.ifa is None:
+                        bad.append(f"{where}: interface route without an address")
+                    if not r.flags & RTF_GATEWAY and r.gateway not in by_index:
+                        bad.append(f"{where}: link#{r.gateway} names no interface")
+        if prefixes != table.count:
+            bad.append(f"af {af}: count {table.count} but {prefixes} prefixes")
+        if sorted(lens, reverse=True) != table._lens:
+            bad.append(f"af {af}: prefix length index disagrees with the table")
+    for _, ifa in stack.dad_pending:
+        if ifa not in ifa.ifp.addrs:
+            bad.append("DAD pending for an address that is gone")
+    if set(stack.sysctl) != set(SYSCTL_DEFAULTS):
+        bad.append("sysctl names changed")
+    return bad
+
+
+def _net(af: str, addr: str, plen: int):
+    return ipaddress.ip_network(f"{addr.partition('%')[0]}/{plen}", strict=False)
+
+
+def check_dumps(iflist: list, routes: list, neighbours: list) -> list[str]:
+    """From NET_RT_IFLIST, NET_RT_DUMP rows and NET_RT_FLAGS entries (both families)."""
+    bad = []
+    names = [i["name"] for i in iflist]
+    indices = {i["index"] for i in iflist}
+    if len(set(names)) != len(names) or len(indices) != len(names):
+        bad.append(f"duplicate interface names or indices: {names}")
+    addrs = {}
+    for i in iflist:
+        for a in i["addrs"]:
+            addrs.setdefault(i["name"], []).append(a)
+    rows = [tuple(r) for r in routes]
+    if len(set(rows)) != len(rows):
+        bad.append("duplicate route rows")
+    for family, dst, plen, gateway, flags, ifname, *_ in rows:
+        if ifname not in names:
+            bad.append(f"route {dst}/{plen} leaves by unknown interface {ifname}")
+        if gateway.startswith("link#") and int(gateway[5:]) not in indices:
+            bad.append(f"route {dst}/{plen}: {gateway} names no interface")
+        if flags & RTF_PINNED and not flags & RTF_GATEWAY:
+            net = _net(family, dst, plen)
+            owners = [a for alist in addrs.values() for a in alist if a["af"] == family and (
+                _net(family, a["addr"], plen) == net
+                or (a.get("dstaddr") and _net(family, a["dstaddr"], plen) == net))]
+            if not owners:
+                bad.append(f"interface route {dst}/{plen} belongs to no address")
+    for n in neighbours:
+        if n["ifname"] not in names:
+            bad.append(f"neighbour {n['addr']} on unknown interface {n['ifname']}")
+    return bad
+
+
+def fetch_and_check(client) -> list[str]:
+    """check_dumps() on a live stack through its control socket."""
+    return check_dumps(client.sysctl("NET_RT_IFLIST"), client.sysctl("NET_RT_DUMP"),
+                       client.sysctl("NET_RT_FLAGS", af="inet")
+                       + client.sysctl("NET_RT_FLAGS", af="inet6"))

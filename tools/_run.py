@@ -1,0 +1,7 @@
+"""Make the repository importable when a tools/ script is run by path."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
