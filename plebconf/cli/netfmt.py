@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-import socket
+import _socket as socket  # the C module: `socket` imports enum and selectors (startup time)
 import time
 
 from plebconf.rpc.constants import (
