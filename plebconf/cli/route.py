@@ -119,6 +119,17 @@ class RouteRequest:
 
 
 # -- getaddr: destinations, gateways, netmasks (spec §2.2, §2.3) -------------------------------
+def _inet4_or_host(text: str) -> int:
+    """An IPv4 address as inet_aton reads it, else a name from /etc/hosts; else the error."""
+    value = netfmt.inet_aton(text)
+    if value is None:
+        found = _hosts(text, "inet")
+        if found is None:
+            raise ToolError(f"route: bad address: {text}", EX_NOHOST)
+        value = netfmt.inet_aton(found)
+    return value
+
+
 def _hosts(name: str, af: str) -> str | None:
     """gethostbyname from /etc/hosts only (no DNS: a tool run must not hang)."""
     try:
@@ -180,12 +191,7 @@ def getaddr_dst(req: RouteRequest, text: str) -> None:
                             f"{netfmt.ntoa(value)}", EX_NOHOST)
         req.dst, req.mask_plen, req.mask_af = netfmt.ntoa(value), masklen, "inet"
         return
-    value = netfmt.inet_aton(text)
-    if value is None:
-        found = _hosts(text, "inet")
-        if found is None:
-            raise ToolError(f"route: bad address: {text}", EX_NOHOST)
-        value = netfmt.inet_aton(found)
+    value = _inet4_or_host(text)
     req.dst = netfmt.ntoa(value)
     req.ishost = True
 
@@ -210,12 +216,7 @@ def getaddr_gateway(req: RouteRequest, text: str, ifnames=None) -> None:
     if text == "default":
         req.gw = "0.0.0.0"
         return
-    value = netfmt.inet_aton(text)
-    if value is None:
-        found = _hosts(text, "inet")
-        if found is None:
-            raise ToolError(f"route: bad address: {text}", EX_NOHOST)
-        value = netfmt.inet_aton(found)
+    value = _inet4_or_host(text)
     req.gw = netfmt.ntoa(value)
 
 

@@ -7,6 +7,8 @@ so that its owner is called when frames are waiting; the owner then drains with 
 """
 from __future__ import annotations
 
+import errno
+
 from typing import Callable
 
 LINKTYPE_NULL = 0  # pcap: 4-byte host-order address family, then the packet (BSD lo0)
@@ -63,6 +65,21 @@ class Device:
 
     def send(self, frame) -> None:
         raise NotImplementedError
+
+    def _transmit(self, write, frame) -> None:
+        """Count one send done by write(): sent, dropped on a full queue, or failed.  A send
+        never raises: a full queue or a peer that is down is not the caller's problem."""
+        try:
+            write()
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
+                self.stats.oqdrops += 1
+            else:
+                self.stats.oerrors += 1
+            return
+        st = self.stats
+        st.opackets += 1
+        st.obytes += len(frame)
 
     def close(self) -> None:
         if not self.closed:

@@ -5,7 +5,6 @@ received by the kernel.  The interface is not persistent, so closing the fd dest
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import struct
@@ -106,18 +105,8 @@ class TapDevice(Device):
         if self.closed:
             self.stats.oerrors += 1
             return
-        try:
-            os.write(self._fd, frame)
-        except OSError as e:
-            # EIO: kernel side is down; EAGAIN/ENOBUFS: queue full.  Not our caller's problem.
-            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
-                self.stats.oqdrops += 1
-            else:
-                self.stats.oerrors += 1
-            return
-        st = self.stats
-        st.opackets += 1
-        st.obytes += len(frame)
+        # EIO: the kernel side is down; EAGAIN/ENOBUFS: its queue is full
+        self._transmit(lambda: os.write(self._fd, frame), frame)
 
     def close(self) -> None:
         if not self.closed:

@@ -5,7 +5,6 @@ no privileges are needed (except to bind a port below 1024).
 """
 from __future__ import annotations
 
-import errno
 import socket
 
 from ..wire import vxlan as vxlan_wire
@@ -95,17 +94,7 @@ class VxlanDevice(Device):
         return None
 
     def send(self, frame) -> None:
-        try:
-            self._sock.sendto(self._hdr + frame, self._remote)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
-                self.stats.oqdrops += 1
-            else:
-                self.stats.oerrors += 1
-            return
-        st = self.stats
-        st.opackets += 1
-        st.obytes += len(frame)
+        self._transmit(lambda: self._sock.sendto(self._hdr + frame, self._remote), frame)
 
     def close(self) -> None:
         if not self.closed:
