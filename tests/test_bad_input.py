@@ -1,8 +1,8 @@
-"""Bad tool input: each malformed ifconfig / route / arp / netstat command line gets FreeBSD's
-message (spec §1-§4), a non-zero exit status, and changes nothing in the stack.
+"""Bad tool input: each malformed ifconfig / route / arp / netstat command line, rc.conf file
+or batch file gets FreeBSD's message (spec §1-§5; rc and batch name file:line first), a
+non-zero exit status, and changes nothing in the stack.
 
-CASES is also run by tools/reliability_report.py (run_all).  rc and batch tools are not in
-this branch yet, so they are not covered here.
+CASES is also run by tools/reliability_report.py (run_all).
 """
 from __future__ import annotations
 
@@ -202,6 +202,48 @@ CASES = [
 
 
 # tool behaviour that differs from FreeBSD's, found by these cases (reported, not fixed here)
+
+# rc.conf files and batch files arrive on stdin: (argv, status, stderr pattern, stdin).
+# A file is one atomic batch, so a bad last line also undoes the good lines before it.
+RC = ["rc", "apply", "/dev/stdin"]
+BATCH = ["batch", "-"]
+NOTHING_APPLIED = r"(rc|batch): nothing applied; the stack is unchanged\n$"
+CASES += [
+    (BATCH, 1, re.compile(r"^<stdin>:1: route add -net 10.1.0.0/33 10.0.0.1: "
+                          r"route: bad mask length: 33\n"), "route add -net 10.1.0.0/33 10.0.0.1\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:2: ifconfig vnet9 up: ifconfig: interface vnet9 does "
+                          r"not exist\n"), "# comment\nifconfig vnet9 up\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:1: arp -s 10.0.0.5 zz:zz: arp: invalid Ethernet "
+                          r"address 'zz:zz'\n"), "arp -s 10.0.0.5 zz:zz\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:1: ifconfig vnet0 mtu: ifconfig: 'mtu' requires "
+                          r"argument\n"), "ifconfig vnet0 mtu\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:1: bogus command: bogus: not a command"),
+     "bogus command\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:2: ifconfig vnet0 inet 10.0.0.77 -alias: ifconfig: "
+                          r"ioctl \(SIOCDIFADDR\): Can't assign requested address\n"
+                          + NOTHING_APPLIED),
+     "ifconfig vnet0 inet 10.9.9.9/24 alias\nifconfig vnet0 inet 10.0.0.77 -alias\n"),
+    (BATCH, 1, re.compile(r"^<stdin>:2: route add -net 10.77.0.0/16 192.0.2.77: add net "
+                          r"10.77.0.0/16: gateway 192.0.2.77 fib 0: Network is unreachable\n"
+                          + NOTHING_APPLIED),
+     "route add -net 10.76.0.0/16 10.0.0.1\nroute add -net 10.77.0.0/16 192.0.2.77\n"),
+    (["batch"], 64, re.compile(r"^usage: plebconf batch "), ""),
+    (RC, 1, re.compile(r"/dev/stdin:1: not a variable assignment: 'echo'"), "echo hello\n"),
+    (RC, 1, re.compile(r"/dev/stdin:1: unterminated quoted string"), 'x="unterminated\n'),
+    (RC, 1, re.compile(r"^/dev/stdin:1: ifconfig_vnet0: ifconfig vnet0 inet 10.0.0.2/99: "
+                       r"ifconfig: 10.0.0.2/99: bad value \(width too large\)\n"),
+     'ifconfig_vnet0="inet 10.0.0.2/99"\n'),
+    (RC, 1, re.compile(r"^/dev/stdin:3: route_a: route add -net 10.1.0.0/16 192.0.2.77: add "
+                       r"net 10.1.0.0/16: gateway 192.0.2.77 fib 0: Network is unreachable\n"
+                       + NOTHING_APPLIED),
+     'hostname="changed"\nstatic_routes="a"\nroute_a="-net 10.1.0.0/16 192.0.2.77"\n'),
+    (RC, 1, re.compile(r"^/dev/stdin:1: defaultrouter: route add default 300.1.1.1: "
+                       r"route: bad address: 300.1.1.1\n"), 'defaultrouter="300.1.1.1"\n'),
+    (["rc", "bogus"], 64, re.compile(r"^rc: unknown command bogus\n"), ""),
+    (["rc", "apply", "/nonexistent/rc.conf"], 1,
+     re.compile(r"^rc: /nonexistent/rc.conf: No such file or directory\n"), ""),
+]
+
 KNOWN_DEVIATIONS = {
     "ifconfig vnet0 -group nosuch": "ifconfig ignores SIOCDIFGROUP's ENOENT and exits 0",
 }
@@ -228,9 +270,9 @@ def snapshot(client):
 
 def check(stack, client, case) -> str | None:
     """None if the case behaves as FreeBSD does, else what went wrong."""
-    argv, status, expect = case
+    argv, status, expect = case[:3]
     before = snapshot(client)
-    done = run_tool(stack, *argv)
+    done = run_tool(stack, *argv, input=case[3] if len(case) > 3 else None)
     problems = []
     if done.returncode != status or done.returncode == 0:
         problems.append(f"exit {done.returncode}, want {status}")
@@ -272,14 +314,14 @@ def bad_stack(tmp_path_factory):
 
 def test_at_least_a_hundred_cases():
     assert len(CASES) >= 100
-    assert {c[0][0] for c in CASES} == {"ifconfig", "route", "arp", "netstat"}
+    assert {c[0][0] for c in CASES} == {"ifconfig", "route", "arp", "netstat", "rc", "batch"}
 
 
 @pytest.mark.parametrize("case", [
     pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_DEVIATIONS[" ".join(c[0])],
                                             strict=True))
     if " ".join(c[0]) in KNOWN_DEVIATIONS else c for c in CASES],
-    ids=[" ".join(c[0]) for c in CASES])
+    ids=[" ".join(c[0]) + (f" <<{c[3][:30]!r}" if len(c) > 3 else "") for c in CASES])
 def test_bad_input(bad_stack, case):
     with bad_stack.client() as client:
         assert check(bad_stack, client, case) is None
