@@ -73,6 +73,9 @@ class RouteTable:
         self.count = 0                      # prefixes
         self.generation = 0                 # bumped on every change: caches compare it
         self._order: tuple | None = None    # (generation, keys, routes) in walk order
+        # the paths that depend on each interface address, in the order they came: removing
+        # an address (or downing its interface) must not scan a million routes
+        self._by_ifa: dict = {}
         # IPv4 /16 blocks: block -> Block for the prefixes >= /16 inside it; block -> paths
         # of the longest prefix shorter than /16 covering the block
         self._blocked = width == 32
@@ -112,6 +115,8 @@ class RouteTable:
 
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
+        if route.ifa is not None:
+            self._by_ifa.setdefault(route.ifa, {})[route] = None
         table = self._by_len[route.plen]
         paths = table.get(route.dst)
         if paths is None:
@@ -127,6 +132,8 @@ class RouteTable:
         self.generation += 1
 
     def remove_path(self, route: Route) -> None:
+        if route.ifa is not None:
+            self._forget_dependent(route)
         table = self._by_len[route.plen]
         paths = table[route.dst]
         paths.remove(route)
@@ -172,6 +179,24 @@ class RouteTable:
                         break
                 else:
                     del fallback[block]
+
+    def dependents(self, ifa) -> list[Route]:
+        """The paths whose next hop depends on the interface address ifa."""
+        return list(self._by_ifa.get(ifa, ()))
+
+    def set_ifa(self, route: Route, ifa) -> None:
+        """Change the address a linked path depends on, keeping the index right."""
+        if route.ifa is not None:
+            self._forget_dependent(route)
+        route.ifa = ifa
+        if ifa is not None:
+            self._by_ifa.setdefault(ifa, {})[route] = None
+
+    def _forget_dependent(self, route: Route) -> None:
+        deps = self._by_ifa[route.ifa]
+        del deps[route]
+        if not deps:
+            del self._by_ifa[route.ifa]
 
     def paths(self):
         """Every path, unordered."""

@@ -201,10 +201,10 @@ class Stack:
             flags &= ~IFF_RUNNING
         j.setattr(ifp, "flags", flags)
         self._ifinfo(ifp)
-        mine = set(map(id, ifp.addrs))
         for af, table in self.rt.items():
-            for route in [r for r in table.paths() if id(r.ifa) in mine
-                          and not r.flags & RTF_STATIC]:
+            for route in self._dependents(table, [a for a in ifp.addrs if a.af == af]):
+                if route.flags & RTF_STATIC:
+                    continue
                 if route.flags & RTF_PINNED:        # prefix route: moves or goes
                     self._prefix_route_gone(af, route)
                 else:
@@ -377,7 +377,7 @@ class Stack:
         ifp = ifa.ifp
         j = self.journal
         table = self.rt[ifa.af]
-        for route in [r for r in table.paths() if r.ifa is ifa]:
+        for route in self._dependents(table, [ifa]):
             if route.flags & RTF_PINNED:
                 self._prefix_route_gone(ifa.af, route)
             else:
@@ -390,6 +390,12 @@ class Stack:
         for item in [p for p in self.dad_pending if p[1] is ifa]:
             j.remove(self.dad_pending, item)
         j.emit(lambda: self._addr_event(RTM_DELADDR, ifa))
+
+    @staticmethod
+    def _dependents(table: RouteTable, ifas) -> list[Route]:
+        """The paths depending on these addresses, shortest prefix first (the order routing
+        messages report them in, as a table walk by length would)."""
+        return sorted((r for ifa in ifas for r in table.dependents(ifa)), key=_plen_of)
 
     def _ifa_routes_up(self, ifa: IfAddr) -> None:
         """Spec §6.2: the prefix route and the loopback route for an address."""
@@ -624,7 +630,9 @@ class Stack:
             out, ifa = self._resolve_gateway(af, gateway)
             j.setattr(route, "gateway", gateway)
             j.setattr(route, "ifp", out)
-            j.setattr(route, "ifa", ifa)
+            table = self.rt[af]
+            j.record(table.set_ifa, route, route.ifa)
+            table.set_ifa(route, ifa)
             new_flags |= RTF_GATEWAY
         if ifname is not None:
             j.setattr(route, "ifp", self.ifunit(ifname))
@@ -790,6 +798,10 @@ class Stack:
 # Interned route flags: a million routes share a handful of flags values, and a dump reads
 # the flags of each; one shared int object per value saves memory and cache misses.
 _FLAGS: dict[int, int] = {}
+
+
+def _plen_of(route: Route) -> int:
+    return route.plen
 
 
 def _is_connected(paths) -> bool:
