@@ -19,7 +19,7 @@ from plebconf.rpc.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, strip_libxo, tool_command
+from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
 
 USAGE = "\n".join([
     "usage: arp [-n] [-i interface] hostname",
@@ -50,40 +50,22 @@ class Opts:
 def parse(args: list[str]) -> tuple[Opts, list[str]]:
     """getopt("andfsSi:"): options up to the first operand."""
     o = Opts()
-    i = 0
-    while i < len(args) and args[i].startswith("-") and args[i] != "-":
-        word = args[i]
-        if word == "--":
-            i += 1
-            break
-        j = 1
-        while j < len(word):
-            c = word[j]
-            if c == "a":
-                o.all = True
-            elif c == "n":
-                o.numeric = True
-            elif c in FUNCS:
-                if o.func is not None:
-                    raise usage_error()
-                o.func = FUNCS[c]
-            elif c == "i":
-                value = word[j + 1:]
-                if not value:
-                    i += 1
-                    if i >= len(args):
-                        raise ToolError("arp: option requires an argument -- i\n" + USAGE, 1)
-                    value = args[i]
-                o.ifname = value
-                break
-            else:
-                raise ToolError(f"arp: illegal option -- {c}\n{USAGE}", 1)
-            j += 1
-        i += 1
+    found, rest = getopt(args, "andfsSi:", "arp", USAGE, 1)
+    for c, value in found:
+        if c == "a":
+            o.all = True
+        elif c == "n":
+            o.numeric = True
+        elif c == "i":
+            o.ifname = value
+        else:
+            if o.func is not None:
+                raise usage_error()
+            o.func = FUNCS[c]
     o.func = o.func or "get"
     if o.ifname and o.func != "get" and not (o.func == "delete" and o.all):
         raise ToolError("arp: -i not applicable to this operation", 1)
-    return o, args[i:]
+    return o, rest
 
 
 def getaddr(host: str) -> str:

@@ -93,3 +93,35 @@ def fail(message: str, status: int = 1):
     sys.stderr.write(message + "\n")
     sys.exit(status)
 
+
+def getopt(args: list[str], optstring: str, tool: str, usage: str, status: int):
+    """POSIX getopt(3) as FreeBSD's tools call it: options up to the first operand or "--";
+    ("c", value or None) pairs and the operands.  A bad option is the tool's error, worded
+    as getopt's and followed by the tool's usage text."""
+    found, i = [], 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "-":
+        word = args[i]
+        i += 1
+        if word == "--":
+            break
+        j = 1
+        while j < len(word):
+            c = word[j]
+            at = optstring.find(c)
+            if at < 0 or c == ":":
+                raise ToolError(f"{tool}: illegal option -- {c}\n{usage}", status)
+            if optstring[at + 1:at + 2] != ":":
+                found.append((c, None))
+                j += 1
+                continue
+            value = word[j + 1:]
+            if not value:
+                if i >= len(args):
+                    raise ToolError(f"{tool}: option requires an argument -- {c}\n{usage}",
+                                    status)
+                value = args[i]
+                i += 1
+            found.append((c, value))
+            break
+    return found, args[i:]
+

@@ -20,7 +20,7 @@ from plebconf.rpc.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, strip_libxo, tool_command
+from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
 
 EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
 USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
@@ -334,7 +334,7 @@ MODIFIERS = {
                                        "ssthresh", "rtt", "rttvar", "weight")},
 }
 # route's own options before the command (getopt "46dnqtvj:")
-OPTIONS = "46dnqtv"
+OPTIONS = "46dj:nqtv"          # getopt(3) string; -j JAIL is accepted and ignored
 
 
 class Options:
@@ -348,37 +348,19 @@ class Options:
 
 def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
     opts = Options()
-    i = 0
-    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
-        word = argv[i]
-        if word == "--":
-            i += 1
-            break
-        j = 1
-        while j < len(word):
-            c = word[j]
-            if c == "j":
-                if j + 1 == len(word):
-                    i += 1
-                    if i >= len(argv):
-                        raise ToolError("route: option requires an argument -- j\n" + USAGE,
-                                        EX_USAGE)
-                break
-            if c not in OPTIONS:
-                raise ToolError(f"route: illegal option -- {c}\n{USAGE}", EX_USAGE)
-            if c in "46":
-                opts.af = "inet" if c == "4" else "inet6"
-            elif c == "n":
-                opts.numeric = True
-            elif c == "q":
-                opts.quiet = True
-            elif c == "v":
-                opts.verbose = True
-            elif c in "dt":
-                opts.debugonly = True
-            j += 1
-        i += 1
-    return opts, argv[i:]
+    found, rest = getopt(argv, OPTIONS, "route", USAGE, EX_USAGE)
+    for c, _ in found:
+        if c in "46":
+            opts.af = "inet" if c == "4" else "inet6"
+        elif c == "n":
+            opts.numeric = True
+        elif c == "q":
+            opts.quiet = True
+        elif c == "v":
+            opts.verbose = True
+        elif c in "dt":
+            opts.debugonly = True
+    return opts, rest
 
 
 def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
