@@ -11,7 +11,7 @@ import sys
 from plebconf.rpc.constants import IFF_UP, RTF_GATEWAY, RTF_HOST, RTF_UP
 
 from . import netfmt
-from .common import RpcError, ToolError, strip_libxo, tool_command
+from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
 
 FAMILIES = {"inet": "inet", "inet6": "inet6"}
 FAMILY_TITLE = {"inet": "Internet", "inet6": "Internet6"}
@@ -19,6 +19,9 @@ USAGE = ("usage: netstat [-46AaLnRSTWx] [-f protocol_family | -p protocol]\n"
          "       netstat -i | -I interface [-46abdhnW] [-f address_family]\n"
          "       netstat -r [-46AnW] [-F fibnum] [-f address_family]")
 OPTS_WITH_VALUE = "fFIpMNqw"
+FLAGS = "abinrW"                # the switches kept in Opts (same-named attributes)
+# getopt(3) string: the switches above, the value options, and ones accepted but unused here
+GETOPT = "46AdhLRSTx" + FLAGS + "".join(c + ":" for c in OPTS_WITH_VALUE)
 
 
 class Opts:
@@ -31,55 +34,25 @@ class Opts:
 
 def parse(args: list[str]) -> Opts:
     o = Opts()
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if not word.startswith("-") or word == "-":
-            raise ToolError(USAGE, 64)
-        j = 1
-        while j < len(word):
-            c = word[j]
-            if c in OPTS_WITH_VALUE:
-                value = word[j + 1:]
-                if not value:
-                    i += 1
-                    if i >= len(args):
-                        raise ToolError(f"netstat: option requires an argument -- {c}\n"
-                                        + USAGE, 64)
-                    value = args[i]
-                if c == "f":
-                    if value not in FAMILIES:
-                        raise ToolError(f"netstat: {value}: unknown address family", 1)
-                    o.af = FAMILIES[value]
-                elif c == "F":
-                    n = netfmt.strtol0(value)
-                    if n != 0:
-                        raise ToolError(f"netstat: {value}: invalid fib", 64)
-                elif c == "I":
-                    o.iface, o.i = value, True
-                break
-            if c == "r":
-                o.r = True
-            elif c == "i":
-                o.i = True
-            elif c == "n":
-                o.n = True
-            elif c == "W":
-                o.W = True
-            elif c == "b":
-                o.b = True
-            elif c == "a":
-                o.a = True
-            elif c == "4":
-                o.af = "inet"
-            elif c == "6":
-                o.af = "inet6"
-            elif c in "AdhLRSTx":
-                pass
-            else:
-                raise ToolError(f"netstat: illegal option -- {c}\n" + USAGE, 64)
-            j += 1
-        i += 1
+    found, rest = getopt(args, GETOPT, "netstat", USAGE, 64)
+    if rest:
+        raise ToolError(USAGE, 64)
+    for c, value in found:
+        if c == "f":
+            if value not in FAMILIES:
+                raise ToolError(f"netstat: {value}: unknown address family", 1)
+            o.af = FAMILIES[value]
+        elif c == "F":
+            if netfmt.strtol0(value) != 0:
+                raise ToolError(f"netstat: {value}: invalid fib", 64)
+        elif c == "I":
+            o.iface, o.i = value, True
+        elif c == "4":
+            o.af = "inet"
+        elif c == "6":
+            o.af = "inet6"
+        elif c in FLAGS:
+            setattr(o, c, True)
     if not (o.r or o.i):
         raise ToolError("netstat: only the routing table (-r) and interface (-i) "
                         "displays are available", 1)
