@@ -137,31 +137,24 @@ class StackProcess:
         self.dataplane.close()
 
 
-def parse_pcap(ctx, param, values):
-    out = []
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"'{value}' is not IF=FILE", ctx, param)
-        out.append((name, path))
-    return out
-
-
-def parse_nic(ctx, param, values):
-    nics = []
-    for value in values:
-        name, sep, backend = value.partition("=")
-        if not sep or not name or not backend:
-            raise click.BadParameter(f"'{value}' is not NAME=BACKEND", ctx, param)
-        nics.append((name, backend))
-    return nics
+def pairs(shape: str):
+    """A click callback reading repeated NAME=VALUE options (shape names them in errors)."""
+    def parse(ctx, param, values):
+        out = []
+        for value in values:
+            name, sep, rest = value.partition("=")
+            if not sep or not name or not rest:
+                raise click.BadParameter(f"'{value}' is not {shape}", ctx, param)
+            out.append((name, rest))
+        return out
+    return parse
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--nic", "nics", multiple=True, callback=parse_nic, metavar="NAME=BACKEND",
+@click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND"), metavar="NAME=BACKEND",
               help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
                    "vxlan:VNI,LOCAL:PORT,REMOTE:PORT).")
-@click.option("--pcap", "pcaps", multiple=True, callback=parse_pcap, metavar="IF=FILE",
+@click.option("--pcap", "pcaps", multiple=True, callback=pairs("IF=FILE"), metavar="IF=FILE",
               help="Write a pcap of everything interface IF sends and receives.")
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")

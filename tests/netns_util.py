@@ -50,6 +50,25 @@ def namespace(tag: str):
         ip("netns", "del", name, check=False)
 
 
+@contextlib.contextmanager
+def kernel_vtep(underlay: str, overlay: str):
+    """Two namespaces on a veth pair: "k" holds the kernel's vx0 (VNI 42, port 4789) on
+    UNDERLAY.1, "s" is where our device's UDP socket goes, UNDERLAY.2; vx0 has OVERLAY.1/24.
+    (On one namespace's lo both ends would be local, and Linux's vxlan then short-cuts to a
+    local vxlan device instead of sending UDP; iproute2 6.1 can't turn that off.)"""
+    with namespace("vxk") as k, namespace("vxs") as s:
+        ip("-n", k, "link", "add", "vk", "type", "veth", "peer", "name", "vs", "netns", s)
+        ip("-n", k, "addr", "add", f"{underlay}.1/24", "dev", "vk")
+        ip("-n", s, "addr", "add", f"{underlay}.2/24", "dev", "vs")
+        ip("-n", k, "link", "set", "vk", "up")
+        ip("-n", s, "link", "set", "vs", "up")
+        ip("-n", k, "link", "add", "vx0", "type", "vxlan", "id", "42", "local",
+           f"{underlay}.1", "remote", f"{underlay}.2", "dstport", "4789", "dev", "vk")
+        ip("-n", k, "addr", "add", f"{overlay}.1/24", "dev", "vx0")
+        ip("-n", k, "link", "set", "vx0", "up")
+        yield k, s
+
+
 def ping_in(ns: str, addr: str) -> subprocess.Popen:
     """One ping from inside ns, in the background; its exit status tells whether it was answered."""
     return subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "2", addr],

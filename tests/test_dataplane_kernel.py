@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from netns_util import ip, namespace, require_root
+from netns_util import ip, kernel_vtep, namespace, require_root
 from test_dataplane_stacks import need_tool
 from plebconf.rpc.client import RpcError
 from plebconf.rpc.constants import RTF_BLACKHOLE, RTF_STATIC
@@ -128,16 +128,7 @@ def test_tap_clone_opens_and_closes_a_kernel_interface(sockdir):
 
 def test_kernel_vxlan_is_the_peer_of_the_stacks_vxlan(sockdir):
     require_root()
-    with namespace("vxk") as k, namespace("vxs") as s:
-        ip("-n", k, "link", "add", "vk", "type", "veth", "peer", "name", "vs", "netns", s)
-        ip("-n", k, "addr", "add", "10.243.0.1/24", "dev", "vk")
-        ip("-n", s, "addr", "add", "10.243.0.2/24", "dev", "vs")
-        ip("-n", k, "link", "set", "vk", "up")
-        ip("-n", s, "link", "set", "vs", "up")
-        ip("-n", k, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "10.243.0.1",
-           "remote", "10.243.0.2", "dstport", "4789", "dev", "vk")
-        ip("-n", k, "addr", "add", "10.244.0.1/24", "dev", "vx0")
-        ip("-n", k, "link", "set", "vx0", "up")
+    with kernel_vtep("10.243.0", "10.244.0") as (k, s):
         backend = f"vxlan:42,10.243.0.2:4789,10.243.0.1:4789,netns={s}"
         with spawn_stack(["--nic", f"vnet0={backend}"], sockdir=sockdir) as st, \
                 st.client() as c:

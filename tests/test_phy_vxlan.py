@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from netns_util import answer_until_done, ip, namespace, ping_in, require_root
+from netns_util import kernel_vtep as vtep_pair
 from plebnet_core.dataplane.phy import VxlanDevice
 from plebnet_core.dataplane.wire import WireError, ethernet, vxlan
 from plebnet_core.loop import EventLoop
@@ -122,22 +123,10 @@ def test_bad_vni_rejected():
 
 
 # -- against the kernel's own vxlan -------------------------------------------------------------
-# Two namespaces on a veth pair: "k" holds the kernel's vx0, "s" our device's UDP socket.  (On a
-# single namespace's lo both ends would be local addresses, and Linux's vxlan then short-cuts
-# to a local vxlan device instead of sending UDP; iproute2 6.1 can't turn that off.)
 @pytest.fixture
 def kernel_vtep():
     require_root()
-    with namespace("vxk") as k, namespace("vxs") as s:
-        ip("-n", k, "link", "add", "vk", "type", "veth", "peer", "name", "vs", "netns", s)
-        ip("-n", k, "addr", "add", "10.231.0.1/24", "dev", "vk")
-        ip("-n", s, "addr", "add", "10.231.0.2/24", "dev", "vs")
-        ip("-n", k, "link", "set", "vk", "up")
-        ip("-n", s, "link", "set", "vs", "up")
-        ip("-n", k, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "10.231.0.1",
-           "remote", "10.231.0.2", "dstport", "4789", "dev", "vk")
-        ip("-n", k, "addr", "add", "10.232.0.1/24", "dev", "vx0")
-        ip("-n", k, "link", "set", "vx0", "up")
+    with vtep_pair("10.231.0", "10.232.0") as (k, s):
         yield k, s
 
 
