@@ -12,7 +12,7 @@ import pytest
 from plebconf.rpc import protocol
 from plebconf.rpc.client import Client, ConnectError, RpcError
 from plebconf.rpc.constants import (
-    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPERM, EPROTO, RTM_ADD,
+    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, RTM_ADD,
     RTM_IFINFO, RTM_NEWADDR,
 )
 from plebnet_core.spawn import StackStartError, spawn_stack

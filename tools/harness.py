@@ -443,7 +443,6 @@ def _load_ops(n: int, count: int, seed: int):
 
 def _load_client(path: str, pid: int, n: int, count: int, seed: int, window: int, out):
     """Run in a child process: pipeline client n's ops; report (op, errno) per request."""
-    from plebconf.rpc.client import Client
     seen, answered, ids = [], 0, []
     with Client.connect(pid=pid, directory=os.path.dirname(path), timeout=300) as c:
         ops = list(_load_ops(n, count, seed))

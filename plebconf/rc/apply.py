@@ -489,7 +489,6 @@ class BatchProgram(Program):
         self.unit_line: list[int] = []      # unit -> index in lines
 
     def compile_all(self, progress=None) -> "BatchProgram":
-        lines = self.lines
         skels = self.text.encode().translate(None, DIGITS).split(b"\n")
         i = 0
         for _, group in groupby(skels):
