@@ -7,9 +7,10 @@ import time
 from common import median_ms, table, temp_stack, verdict
 
 from plebconf.rpc import protocol
+from plebconf.rpc.protocol import pack_column
 from plebconf.rpc.client import run
 from plebconf.rpc.constants import AF_INET
-from plebnet_core.state.inet import aton, ntoa
+from plebnet_core.state.inet import aton
 from plebnet_core.state.stack import Stack
 
 N_ROUTES = 1_000_000
@@ -57,13 +58,15 @@ def pipelined(client, n=200_000, window=2000):
 
 def insert_over_rpc(client, prefixes):
     """One atomic batch of RTM_ADDs, sent as a run (one op over many argument rows, the
-    protocol's compact batch form): from encoding to the stack's reply."""
+    protocol's compact batch form) with packed columns: from packing the (address, length)
+    integers to the stack's reply."""
     client.call("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
                           "plen": 24})
-    rows = [[ntoa(d), p] for d, p in prefixes]
+    dsts, plens = [d for d, _ in prefixes], [p for _, p in prefixes]
     t0 = time.perf_counter()
     client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
-                      ["dst", "plen"], rows)])
+                      ["dst", "plen"], columns=[pack_column("dst", "inet", dsts),
+                                                pack_column("plen", "inet", plens)])])
     return time.perf_counter() - t0
 
 

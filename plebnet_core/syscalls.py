@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 import traceback
+from itertools import chain, islice, repeat
 from math import ceil
 from socket import inet_aton
 
@@ -21,7 +22,7 @@ from plebconf.rpc.constants import (
 )
 
 from .state.errors import KernelError
-from .state.inet import embed_scope, is_scoped6, ntoa, pton6, strip_scope
+from .state.inet import embed_scope, is_scoped6, ntoa, ntop6, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
 AFS = {"inet": AF_INET, "inet6": AF_INET6}
@@ -97,19 +98,51 @@ def _af(args: dict) -> int:
     return af
 
 
-def _run_rows(entry: dict):
-    """(rows, count) of a run: its "rows" (a list of value lists), or its "columns" (one
-    list of values per field, all of one length: a million-route run is then a million
-    strings on the wire, not a million lists)."""
-    rows, columns, fields = entry.get("rows"), entry.get("columns"), entry.get("fields")
-    if columns is not None:
-        if (rows is not None or type(columns) is not list or type(fields) is not list
-                or len(columns) != len(fields) or not columns
-                or any(type(c) is not list for c in columns)
-                or len({len(c) for c in columns}) != 1):
+def _run_columns(entry: dict):
+    """(columns, count, packed) of a run given by columns: one list of values per field, all
+    of one length (a million-route run is then a million strings on the wire, not a million
+    lists), or a packed column (protocol.PACKED: a C array of ints).  packed: the set of
+    field positions given packed."""
+    columns, fields = entry.get("columns"), entry.get("fields")
+    if (entry.get("rows") is not None or type(columns) is not list or type(fields) is not list
+            or len(columns) != len(fields) or not columns):
+        raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+                                  "all of one length")
+    args = entry.get("args")
+    af = args.get("af", "inet") if type(args) is dict else None
+    out, packed = [], set()
+    for i, (field, column) in enumerate(zip(fields, columns)):
+        if type(column) is bytes:
+            width = protocol.packed_width(field, af)
+            if width is None:
+                raise KernelError(EINVAL, f"field '{field}' cannot be packed")
+            try:
+                column = protocol.unpack_column(width, column)
+            except ValueError as exc:
+                raise KernelError(EINVAL, str(exc)) from None
+            packed.add(i)
+        elif type(column) is not list:
             raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
                                       "all of one length")
-        return zip(*columns), len(columns[0])
+        out.append(column)
+    if len({len(c) for c in out}) != 1:
+        raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+                                  "all of one length")
+    return out, len(out[0]), packed
+
+
+def _run_rows(entry: dict):
+    """(rows, count) of a run: its "rows" (a list of value lists), or its columns zipped,
+    packed addresses given back as text as in a row."""
+    if entry.get("columns") is not None:
+        columns, count, packed = _run_columns(entry)
+        if packed:
+            text = ntoa if entry["args"].get("af", "inet") == "inet" else ntop6
+            fields = entry["fields"]
+            columns = [list(map(text, c)) if i in packed and fields[i] != "plen" else c
+                       for i, c in enumerate(columns)]
+        return zip(*columns), count
+    rows = entry.get("rows")
     if type(rows) is not list:
         raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
     return rows, len(rows)
@@ -140,6 +173,57 @@ def _expand(entries, start: int = 0):
             raise KernelError(EINVAL, "tolerate must be a list of errnos")
         yield index, entry[0], entry[1], tolerate
         index += 1
+
+
+def _plen_column(plens, width: int) -> tuple[list, tuple | None]:
+    """Prefix lengths of a run (None: a host route), and the first that is not an int."""
+    if all(type(p) is int for p in plens):
+        return plens, None
+    out = []
+    for k, plen in enumerate(plens):
+        if plen is None:
+            plen = width
+        elif type(plen) is not int:
+            return out, (k, KernelError(EINVAL, "argument 'plen' must be int"))
+        out.append(plen)
+    return out, None
+
+
+def _continues(run: dict, entry) -> bool:
+    """entry is one more part of run: a plain route run with the same args and fields, its
+    columns given the same way (packed or not)."""
+    return (type(entry) is dict and entry.get("args") == run["args"]
+            and entry.get("fields") == run["fields"] and _plain_route_run(entry)
+            and _column_kinds(entry) == _column_kinds(run))
+
+
+def _column_kinds(run: dict):
+    columns = run.get("columns")
+    return None if type(columns) is not list else [type(c) is bytes for c in columns]
+
+
+def _concat(pieces: list):
+    """One column from the pieces of its parts (lists, C arrays or bytes alike)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if type(pieces[0]) is bytes:
+        return b"".join(pieces)
+    if type(pieces[0]) is list:
+        return list(chain.from_iterable(pieces))
+    whole = pieces[0]
+    for piece in pieces[1:]:
+        whole += piece
+    return whole
+
+
+def _rows_to_columns(rows: list, n: int) -> tuple[list, tuple | None]:
+    """The columns of a run given as rows, up to its first malformed row (and that row's
+    (index, error), or None)."""
+    for k, row in enumerate(rows):
+        if (type(row) is not list and type(row) is not tuple) or len(row) != n:
+            error = KernelError(EINVAL, "a run row must have one value per field")
+            return [list(c) for c in zip(*rows[:k])] if k else [[] for _ in range(n)], (k, error)
+    return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(n)], None
 
 
 class Syscalls:
@@ -208,11 +292,18 @@ class Syscalls:
         gc.disable()        # a big batch allocates millions of acyclic objects: don't scan them
         try:
             with self.stack.transaction():
-                for entry in entries:
+                i = 0
+                while i < len(entries):
+                    entry = entries[i]
                     if type(entry) is dict and _plain_route_run(entry):
-                        index = self._add_routes(entry, index, results)
+                        j = i + 1       # the parts of a run the client cut into frames
+                        while j < len(entries) and _continues(entry, entries[j]):
+                            j += 1
+                        index = self._add_routes(entries[i:j], index, results)
+                        i = j
                     else:
                         index = self._run_entry(entry, index, results)
+                        i += 1
         except _RunError as exc:
             raise BatchError(exc.error, exc.index) from None
         except KernelError as exc:
@@ -251,70 +342,105 @@ class Syscalls:
             raise _RunError(exc, index) from None
         return start + (_run_rows(entry)[1] if type(entry) is dict else 1)
 
-    def _add_routes(self, run: dict, index: int, results: list) -> int:
-        """A run of plain RTM_ADDs (only af/dst/plen/gateway, see _plain_route_run) straight
-        into Stack.rt_add: what dispatching each expanded op would do, without building and
-        dispatching a map per route.  Returns the index after the run; a failure raises
-        _RunError naming the failing op's index."""
-        base, fields = run.get("args", {}), run["fields"]
+    def _add_routes(self, runs: list, index: int, results: list) -> int:
+        """Consecutive runs of plain RTM_ADDs (only af/dst/plen/gateway, see
+        _plain_route_run; the same args and fields, see _continues) straight into
+        Stack.rt_add_many as one, column by column: what dispatching each expanded op would
+        do, without building a map per route.  Returns the index after the runs.  A failure
+        raises _RunError naming the first failing op, as applying the ops in order would: the
+        rows before a malformed value are applied first, and their own failure wins."""
+        base, fields = runs[0]["args"], runs[0]["fields"]
+        bad: list[tuple[int, KernelError]] = []     # (row, error): malformed values
         try:
-            rows, count = _run_rows(run)
+            af = _af(base)
         except KernelError as exc:
             raise _RunError(exc, index) from None
-        af = AFS.get(base.get("af", "inet"))
-        n = len(fields)
-        col = {f: i for i, f in enumerate(fields)}
-        d_i, p_i, g_i = col["dst"], col.get("plen"), col.get("gateway")
-        plen_c, gw_c = base.get("plen"), base.get("gateway")
-        at = [0]                # the row being applied: a failure names it
-
-        def items():
-            gw_fixed = None
-            for k, row in enumerate(rows):
-                at[0] = k
-                if (type(row) is not list and type(row) is not tuple) or len(row) != n:
-                    raise KernelError(EINVAL, "a run row must have one value per field")
-                text = row[d_i]
-                if inet and type(text) is str and text.count(".") == 3:   # addr4, inlined
-                    try:
-                        dst = from_bytes(aton(text), "big")
-                    except OSError:
-                        dst = addr(text)
+        pieces: list[list] = [[] for _ in fields]
+        count, packed = 0, set()
+        for run in runs:
+            try:
+                if run.get("columns") is not None:
+                    columns, n, packed = _run_columns(run)
                 else:
-                    dst = addr(text)
-                plen = row[p_i] if p_i is not None else plen_c
-                if plen is None:
-                    plen = width
-                elif type(plen) is not int:
-                    raise KernelError(EINVAL, "argument 'plen' must be int")
-                if g_i is None:
-                    if gw_fixed is None:
-                        if gw_c is None:
-                            raise KernelError(EINVAL)   # Stack.rt_add: no gateway
-                        if type(gw_c) is not str:
-                            raise KernelError(EINVAL, "argument 'gateway' must be str")
-                        gw_fixed = gateway(af, gw_c)
-                    yield dst, plen, gw_fixed
-                    continue
-                gw = row[g_i]
-                if gw is None:
-                    raise KernelError(EINVAL)
-                if type(gw) is not str:
-                    raise KernelError(EINVAL, "argument 'gateway' must be str")
-                yield dst, plen, gateway(af, gw)
+                    columns, failure = _rows_to_columns(run["rows"], len(fields))
+                    n = len(run["rows"])
+                    if failure:
+                        bad.append((count + failure[0], failure[1]))
+            except KernelError as exc:
+                bad.append((count, exc))
+                break
+            for piece, column in zip(pieces, columns):
+                piece.append(column)
+            count += n
+            if bad:
+                break
+        columns = [_concat(piece) if piece else [] for piece in pieces]
+        width = 32 if af == AF_INET else 128
+        given = {name: (columns[i], i in packed) for i, name in enumerate(fields)}
+
+        def column(name, convert):
+            values, is_packed = given[name]
+            if is_packed:
+                return values
+            values, failure = convert(values)
+            if failure:
+                bad.append(failure)
+            return values
+
+        dsts = column("dst", lambda c: self._address_column(af, c))
+        if "plen" in given:
+            plens = column("plen", lambda c: _plen_column(c, width))
+        else:
+            plen = base.get("plen", width)
+            if type(plen) is not int:
+                bad.append((0, KernelError(EINVAL, "argument 'plen' must be int")))
+            plens = repeat(plen)
+        if "gateway" in given:
+            gateways = column("gateway", lambda c: self._gateway_column(af, c))
+        else:
+            gateways, failure = self._gateway_column(af, [base.get("gateway")])
+            if failure:
+                bad.append(failure)
+            gateways = repeat(gateways[0] if gateways else None)
+        stop, error = min(bad, key=lambda b: b[0]) if bad else (count, None)
         try:
-            if af is None:
-                raise KernelError(EINVAL, "af must be inet or inet6")
-            inet = af == AF_INET
-            width = 32 if inet else 128
-            addr = self.addr4 if inet else self.addr6
-            gateway = self._gateway
-            from_bytes, aton = int.from_bytes, inet_aton
-            self.stack.rt_add_many(af, items())
+            self.stack.rt_add_many(af, islice(zip(dsts, plens, gateways), stop))
         except KernelError as exc:
-            raise _RunError(exc, index + at[0]) from None
+            raise _RunError(exc, index + exc.row) from None
+        if error is not None:
+            raise _RunError(error, index + stop)
         results.extend([None] * count)
         return index + count
+
+    def _address_column(self, af: int, texts) -> tuple[list, tuple | None]:
+        """(addresses, (row, error) of the first bad text or None); plain dotted quads are
+        converted in one C-level pass."""
+        if af == AF_INET:
+            try:
+                if "\n".join(texts).count(".") == 3 * len(texts):  # inet_aton allows ≤ 3 dots
+                    from_bytes, aton = int.from_bytes, inet_aton
+                    return [from_bytes(aton(t), "big") for t in texts], None
+            except (TypeError, OSError):
+                pass
+        out = []
+        for k, text in enumerate(texts):
+            try:
+                out.append(self.addr(af, text))
+            except KernelError as exc:
+                return out, (k, exc)
+        return out, None
+
+    def _gateway_column(self, af: int, texts) -> tuple[list, tuple | None]:
+        out = []
+        for k, text in enumerate(texts):
+            if type(text) is not str:
+                return out, (k, KernelError(EINVAL, "argument 'gateway' must be str")
+                             if text is not None else KernelError(EINVAL))
+            try:
+                out.append(self._gateway(af, text))
+            except KernelError as exc:
+                return out, (k, exc)
+        return out, None
 
     @staticmethod
     def _pick(table: dict, key, what: str):

@@ -7,6 +7,9 @@ import pytest
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
+from plebconf.rpc.constants import AF_INET, AF_INET6
+from plebconf.rpc.protocol import pack_column
+from plebnet_core.state.inet import aton
 from plebnet_core.syscalls import _expand
 
 NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
@@ -281,12 +284,21 @@ def _fresh():
     return sc
 
 
+def _prefixes(sc, af=AF_INET):
+    """The table's prefixes, as (text, plen), without the host routes of addresses."""
+    from plebnet_core.state.inet import ntoa, ntop6
+    text = ntoa if af == AF_INET else ntop6
+    return sorted((text(r.dst), r.plen) for r in sc.stack.rt[af].paths()
+                  if r.plen < (32 if af == AF_INET else 128))
+
+
 def _dump(sc):
     return [r for chunk in sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows for r in chunk]
 
 
 @pytest.mark.parametrize("bad", [None, 7, "plen", "addr", "dup", "multipath", "width",
-                                 "nogw", "listener", "empty", "v6"])
+                                 "nogw", "listener", "empty", "v6", "dup-then-addr",
+                                 "addr-then-dup", "short-row", "gw-type"])
 def test_route_run_is_what_its_ops_one_by_one_are(bad):
     """Syscalls applies runs of plain RTM_ADDs without expanding them: same table, same
     results, same failing index and errno, nothing changed on failure."""
@@ -311,15 +323,30 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         rows = []
     elif bad == "v6":
         rows[3][0] = "2001:db8::"                  # not an IPv4 address: EINVAL
+    elif bad == "dup-then-addr":                   # the earlier failure is the one named
+        rows[4] = list(rows[1])
+        rows[8][0] = "10.1"
+    elif bad == "addr-then-dup":
+        rows[4][0] = "10.1"
+        rows[8] = list(rows[1])
+    elif bad == "short-row":
+        rows[5] = rows[5][:2]
+    elif bad == "gw-type":
+        rows[2][2] = 10
     base = {"type": "RTM_ADD", "af": "inet"}
     fields = ["dst", "plen", "gateway"]
     head = [["sysctl", {"name": "kern.hostname", "value": "x"}]]
     as_run = head + [run("rtmsg", base, fields, rows)]
     forms = [as_run]
-    if rows:
+    if rows and all(len(r) == 3 for r in rows):
         forms.append(head + [run("rtmsg", base, fields,
                                  columns=[list(c) for c in zip(*rows)])])
-    if rows and len({r[2] for r in rows}) == 1:     # the gateway folded into the args
+        if bad in (None, 7, "dup", "multipath", "width", "listener"):   # packable values
+            forms.append(head + [run("rtmsg", base, fields, columns=[
+                pack_column("dst", "inet", [aton(r[0]) for r in rows]),
+                pack_column("plen", "inet", [r[1] for r in rows]),
+                pack_column("gateway", "inet", [aton(r[2]) for r in rows])])])
+    if rows and bad != "short-row" and len({r[2] for r in rows}) == 1:   # gateway in args
         forms.append(head + [run("rtmsg", {**base, "gateway": rows[0][2]}, ["dst", "plen"],
                                  columns=[[r[0] for r in rows], [r[1] for r in rows]])])
     one_by_one = head + [["rtmsg", {**base, **dict(zip(fields, r))}] for r in rows]
@@ -337,3 +364,37 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         outcomes.append((outcome, _dump(sc)))
     assert all(outcome == outcomes[-1] for outcome in outcomes)
     assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener", "empty"))
+    assert len(outcomes) >= 2
+
+
+def test_packed_columns():
+    """Packed columns (protocol.PACKED) carry ints; a general run gets them back as text;
+    a wrong length, an unpackable field or a wrong value size is EINVAL, never a crash."""
+    from plebconf.rpc.client import run
+    from plebnet_core.syscalls import BatchError
+    sc = _fresh()
+    dsts = [aton(f"10.{i}.0.0") for i in range(1, 5)]
+    base = {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"}
+    sc.run_batch([run("rtmsg", base, ["dst", "plen"], columns=[
+        pack_column("dst", "inet", dsts), pack_column("plen", "inet", [16] * 4)])])
+    assert _prefixes(sc) == [("10.0.0.0", 24), ("10.1.0.0", 16), ("10.2.0.0", 16),
+                             ("10.3.0.0", 16), ("10.4.0.0", 16)]
+    # a general run (deletes): packed addresses handed to the handler as text
+    sc.run_batch([run("rtmsg", {"type": "RTM_DELETE", "af": "inet", "plen": 16}, ["dst"],
+                      columns=[pack_column("dst", "inet", dsts[:2])])])
+    assert _prefixes(sc) == [("10.0.0.0", 24), ("10.3.0.0", 16), ("10.4.0.0", 16)]
+    six = {"type": "RTM_ADD", "af": "inet6", "gateway": "fe80::1%vnet0", "plen": 64}
+    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0",
+                             "addr": "2001:db8::2", "plen": 64}],
+                  run("rtmsg", six, ["dst"], columns=[
+                      pack_column("dst", "inet6", [0x20010DB8_0001 << 80])])])
+    assert ("2001:db8:1::", 64) in _prefixes(sc, AF_INET6)
+    before = _dump(sc)
+    for columns, fields in ([b"\x0a\x00\x00", [16]], ["dst", "plen"]), \
+            ([[f"10.9.0.0"], b"\x10\x10"], ["dst", "plen"]), \
+            ([b"\x0a\x09\x00\x00"], ["weight"]), \
+            ([b"\x0a\x09\x00\x00", 5], ["dst", "plen"]):
+        with pytest.raises(BatchError) as caught:
+            sc.run_batch([run("rtmsg", base, fields, columns=columns)])
+        assert caught.value.error.errno == 22
+    assert _dump(sc) == before

@@ -360,15 +360,19 @@ def _brute_lpm(prefixes, addr):
 
 
 def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
-    """The /16 block index (lengths per block, fallback to covering short prefixes) must give
-    exactly the longest match, however prefixes come and go; also after a rollback."""
+    """The DIR-24-8 arrays (tbl24, tbl8 groups, the short prefixes' /8 table) must give
+    exactly the longest match, however prefixes come and go: nested prefixes of every kind
+    (short, ≤ /24 over groups, > /24 inside groups) added and removed in any order."""
     from hypothesis import given, settings, strategies as hs
     from plebnet_core.state.route import Route, RouteTable
 
-    prefix = hs.tuples(hs.integers(0, 0xFFFFFFFF), hs.sampled_from(
-        [0, 1, 7, 8, 12, 15, 16, 17, 20, 24, 31, 32]))
+    # most addresses in one /15 so that prefixes nest; some anywhere
+    address = hs.one_of(hs.integers(0, 0x1FFFF).map(lambda x: 0x0A000000 | x << 6),
+                        hs.integers(0, 0xFFFFFFFF))
+    prefix = hs.tuples(address, hs.sampled_from(
+        [0, 1, 7, 8, 12, 15, 16, 17, 20, 23, 24, 25, 26, 28, 31, 32]))
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=400, deadline=None)
     @given(hs.lists(hs.tuples(hs.booleans(), prefix), max_size=40),
            hs.lists(hs.integers(0, 0xFFFFFFFF), min_size=1, max_size=20))
     def check(changes, probes):
@@ -381,7 +385,8 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
             elif not add and (dst, plen) in present:
                 table.remove_path(present.pop((dst, plen)))
         # probe addresses inside the prefixes too, not only random ones
-        probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present]
+        probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present] + \
+            [dst | 0xFFFFFFFF >> plen for dst, plen in present]
         for addr in probes:
             paths = table.lookup(addr)
             got = (paths[0].dst, paths[0].plen) if paths else None

@@ -45,6 +45,7 @@ from itertools import groupby
 from socket import inet_aton, inet_ntoa
 
 from plebconf.cli.common import ToolError, ToolOps
+from plebconf.rpc.protocol import packed_width
 from plebconf.rpc.constants import (
     EEXIST, ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror,
 )
@@ -304,24 +305,26 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
     return segs
 
 
-def plain_addresses(col: list[str]) -> bool:
-    """Every string of col is a plain address (dotted quad, no leading zeros, first octet in
-    1..223 but not 127), checked with C loops only."""
+def plain_addresses(col: list[str]) -> bytes | None:
+    """col packed (protocol.PACKED) when every string of it is a plain address (dotted quad,
+    no leading zeros, first octet in 1..223 but not 127), else None; C loops only."""
     unique = col[:1] if col.count(col[0]) == len(col) else col    # a constant column: once
     text = ("\n" + "\n".join(unique) + "\n").encode()
     n = len(unique)
     if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
             or b".." in text or b"\n." in text or b".\n" in text):
-        return False
+        return None
     marked = text.replace(b".", b".|").replace(b"\n", b"\n|")
     if marked.count(b"|0") != marked.count(b"|0.") + marked.count(b"|0\n") or \
             b"\n|0" in marked:
-        return False
+        return None
     try:
         packed = b"".join(map(inet_aton, unique))
     except OSError:
-        return False
-    return not packed[::4].translate(None, _FIRST_OK_BYTES)
+        return None
+    if packed[::4].translate(None, _FIRST_OK_BYTES):
+        return None
+    return packed if unique is col else packed * len(col)
 
 
 # ============================================================================ programs
@@ -336,8 +339,10 @@ class Program:
     """Compiled units (one command line each): segments of batch entries, and how to name
     each unit in messages (argv(unit), describe(unit): subclasses).
 
-    segments: ("run", template, columns, first unit) -- one op per unit, consecutive units,
-              columns: one list of addresses per template field -- or ("ops", unit, entries)."""
+    segments: ("run", template, columns, first unit, packed) -- one op per unit, consecutive
+              units, columns: one list of addresses per template field, packed: those
+              columns packed (protocol.PACKED) when all are plain IPv4 addresses, or None --
+              or ("ops", unit, entries)."""
 
     def __init__(self):
         self.segments: list = []
@@ -383,11 +388,11 @@ class Program:
         """One more unit of a one-op template: appended to the run it continues."""
         last = self.segments[-1] if self.segments else None
         if (last is not None and last[0] == "run" and last[1] is template
-                and last[3] + len(last[2][0]) == unit):
+                and last[3] + len(last[2][0]) == unit and last[4] is None):
             for col, value in zip(last[2], values):
                 col.append(value)
         else:
-            self.segments.append(("run", template, [[v] for v in values], unit))
+            self.segments.append(("run", template, [[v] for v in values], unit, None))
 
     # -- naming (subclasses) -----------------------------------------------------------------
     def argv(self, unit: int) -> list[str]:
@@ -414,14 +419,15 @@ class Program:
             if seg[0] != "run":
                 out.extend(seg[2])
                 continue
-            t, columns = seg[1], seg[2]
+            t, columns, packed = seg[1], seg[2], seg[4] or [None] * len(seg[2])
             args, fields, cols = dict(t.run_args), [], []
-            for name, col in zip(t.fields, columns):
+            for name, col, blob in zip(t.fields, columns, packed):
                 if col.count(col[0]) == len(col) and (cols or name != t.fields[-1]):
                     args[name] = col[0]
                 else:
                     fields.append(name)
-                    cols.append(col)
+                    wire = blob is not None and packed_width(name, args.get("af")) == 4
+                    cols.append(blob if wire else col)
             out.append(run(t.run_op, args, fields, columns=cols))
         return out
 
@@ -554,12 +560,13 @@ class BatchProgram(Program):
         if len(values) != nv * c:
             return False
         cols = [values[j::nv] for j in range(nv)]
-        if not all(plain_addresses(col) for col in cols):
+        packed = [plain_addresses(col) for col in cols]
+        if None in packed:
             return False
         unit0 = self.units
         self.unit_line.extend(range(i, i + c))
         self.units += c
-        self.segments.append(("run", template, cols, unit0))
+        self.segments.append(("run", template, cols, unit0, packed))
         return True
 
     def argv(self, unit):

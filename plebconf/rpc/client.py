@@ -243,10 +243,17 @@ def _split(ops: list) -> list[list]:
     for entry in ops:
         if isinstance(entry, dict):             # a run {"op", "args", "fields", "rows"}
             columns = entry.get("columns")
-            count = len(columns[0]) if columns is not None else len(entry["rows"])
+            if columns is not None:             # a packed column is sliced by value size
+                af = entry["args"].get("af", "inet")
+                sizes = [protocol.packed_width(f, af) if type(c) is bytes else 1
+                         for f, c in zip(entry["fields"], columns)]
+                count = len(columns[0]) // sizes[0]
+            else:
+                count = len(entry["rows"])
             for i in range(0, count, PART_OPS):
                 if columns is not None:
-                    chunk = {**entry, "columns": [c[i:i + PART_OPS] for c in columns]}
+                    chunk = {**entry, "columns": [c[i * w:(i + PART_OPS) * w]
+                                                  for c, w in zip(columns, sizes)]}
                 else:
                     chunk = {**entry, "rows": entry["rows"][i:i + PART_OPS]}
                 n = min(PART_OPS, count - i)
@@ -268,7 +275,8 @@ def _split(ops: list) -> list[list]:
 def run(op: str, args: dict, fields: list[str], rows: list | None = None,
         columns: list | None = None) -> dict:
     """A batch entry applying op to many argument rows: args updated by zip(fields, row).
-    The rows may be given as columns instead (one list per field, all of one length)."""
+    The rows may be given as columns instead (one list per field, all of one length, or
+    packed with protocol.pack_column: a million routes as two byte strings)."""
     if columns is not None:
         return {"op": op, "args": args, "fields": fields, "columns": columns}
     return {"op": op, "args": args, "fields": fields, "rows": rows}

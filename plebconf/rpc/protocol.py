@@ -21,13 +21,19 @@ Ops (the serialized configuration syscalls):
                 continues the batch in the next frame (for batches larger than one frame).
                 An entry may also be a run {"op", "args", "fields", "rows": [[v...]...]} or
                 {"op", "args", "fields", "columns": [[v...] per field]}: op applied once per
-                row with args updated by zip(fields, row) (plebconf.rpc.client.run)
+                row with args updated by zip(fields, row) (plebconf.rpc.client.run).
+                A column may be packed into one bin value (see PACKED): the addresses of
+                "dst"/"gateway"/"addr" back to back in network order, 4 bytes each for
+                inet, 16 for inet6 (no zone); "plen" one byte each.  A million routes are
+                then two bin values: nothing to parse, nothing to allocate per value.
     subscribe  {}                          routing messages pushed as events
 The full argument list of each op is in plebnet_core/syscalls.py, next to its handler.
 """
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 
 import msgpack
 
@@ -42,6 +48,48 @@ READ_ONLY = {"hello", "subscribe"}      # ops any permitted peer may run, plus r
 ROUTE_COLUMNS = ("dst", "plen", "gateway", "flags", "ifname", "expire", "mtu", "weight",
                  "nhidx")
 CHUNK_ROWS = 8192
+
+
+# packed run columns: field -> bytes per value, by address family (see the docstring)
+PACKED = {"dst": {"inet": 4, "inet6": 16}, "gateway": {"inet": 4, "inet6": 16},
+          "addr": {"inet": 4, "inet6": 16}, "plen": {"inet": 1, "inet6": 1}}
+_LITTLE = sys.byteorder == "little"
+
+
+def packed_width(field, af) -> int | None:
+    """Bytes per value of a packed column of field in address family af (None: not packable)."""
+    widths = PACKED.get(field) if type(field) is str else None
+    return widths.get(af) if widths is not None and type(af) is str else None
+
+
+def pack_column(field: str, af: str, values) -> bytes:
+    """Integers (addresses or prefix lengths) as a packed column."""
+    width = packed_width(field, af)
+    if width == 1:
+        return bytes(values)
+    if width == 4:
+        column = array("I", values)     # C order, then network order
+        if _LITTLE:
+            column.byteswap()
+        return column.tobytes()
+    return b"".join(v.to_bytes(16, "big") for v in values)
+
+
+def unpack_column(width: int, blob: bytes):
+    """A packed column's integers (a C array or bytes: iterating gives ints); ValueError if
+    blob is not a whole number of values."""
+    if len(blob) % width:
+        raise ValueError("packed column length is not a multiple of its value size")
+    if width == 1:
+        return blob
+    if width == 4:
+        column = array("I")
+        column.frombytes(blob)
+        if _LITTLE:
+            column.byteswap()
+        return column
+    from_bytes = int.from_bytes
+    return [from_bytes(blob[i:i + 16], "big") for i in range(0, len(blob), 16)]
 
 
 class ProtocolError(Exception):

@@ -71,6 +71,14 @@ def check_stack(stack) -> list[str]:
                         bad.append(f"{where}: interface route without an address")
                     if not r.flags & RTF_GATEWAY and r.gateway not in by_index:
                         bad.append(f"{where}: link#{r.gateway} names no interface")
+        if af == AF_INET:       # the lookup arrays: each prefix's first and last address
+            for plen, bucket in enumerate(table._by_len):
+                for dst in bucket:
+                    for addr in (dst, dst | 0xFFFFFFFF >> plen):
+                        found = table.lookup(addr)
+                        if not found or found[0].plen < plen or \
+                                addr & table.masks[found[0].plen] != found[0].dst:
+                            bad.append(f"af {af}: lookup of {addr:#x} misses {dst:#x}/{plen}")
         if prefixes != table.count:
             bad.append(f"af {af}: count {table.count} but {prefixes} prefixes")
         if sorted(lens, reverse=True) != table._lens:

@@ -3,6 +3,8 @@ from plebconf.rpc.constants import strerror
 
 
 class KernelError(Exception):
+    row = 0     # for a run of items (Stack.rt_add_many): the one that failed
+
     def __init__(self, errno: int, detail: str = ""):
         super().__init__(errno, detail)
         self.errno = errno

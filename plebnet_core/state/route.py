@@ -1,17 +1,17 @@
 """Routing tables: one per address family, keyed by (destination & mask, prefix length).
 
-Longest-prefix match probes one dict per prefix length, longest first.  For IPv4 a table of
-/16 blocks (DIR-16, as in DIR-24-8) keeps that short and local: each block holds its own small
-dict of the prefixes ≥ /16 inside it with the lengths present, and remembers the longest
-shorter prefix covering it as its fallback.  A lookup among a million routes then makes one
-probe into a big dict (the block) and a few into a small one, where probing a million-entry
-dict per length would miss the CPU cache every time.  IPv6 probes every length present.  A multipath (ECMP) prefix holds several Route objects in one list (§6.1).
+Exact matches (adds, deletes, netstat's walk) use one dict per prefix length.  Longest-prefix
+match for IPv4 reads the DIR-24-8 arrays of lpm.py: two array reads whether the table holds
+ten routes or a million.  IPv6 probes the dict of every length present, longest first.  A
+multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 """
 from __future__ import annotations
 
 from array import array
 
+from .errors import KernelError
 from .inet import MASK4, MASK6
+from .lpm import GROUP_BIT, Dir24
 
 
 class Route:
@@ -19,7 +19,7 @@ class Route:
     index of the interface named by the link-level gateway (netstat's link#N)."""
 
     __slots__ = ("dst", "plen", "gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire",
-                 "weight", "nhidx")
+                 "weight", "nhidx", "slot")
 
     def __init__(self, dst, plen, gateway, ifp, ifa, flags, mtu=0, hopcount=0, expire=0,
                  weight=1):
@@ -34,34 +34,7 @@ class Route:
         self.expire = expire    # absolute clock time, 0: never
         self.weight = weight
         self.nhidx = 0
-
-
-class Block:
-    """The prefixes of length ≥ 16 inside one IPv4 /16 block, keyed (dst << 6 | plen)."""
-
-    __slots__ = ("prefixes", "lens", "counts")
-
-    def __init__(self):
-        self.prefixes: dict[int, list[Route]] = {}
-        self.lens: list[int] = []           # lengths present, longest first
-        self.counts: dict[int, int] = {}    # prefixes per length
-
-    def add(self, dst: int, plen: int, paths: list[Route]) -> None:
-        self.prefixes[dst << 6 | plen] = paths
-        n = self.counts.get(plen, 0)
-        self.counts[plen] = n + 1
-        if not n:
-            self.lens.append(plen)
-            self.lens.sort(reverse=True)
-
-    def remove(self, dst: int, plen: int) -> bool:
-        """Forget a prefix; True when the block is now empty."""
-        del self.prefixes[dst << 6 | plen]
-        self.counts[plen] -= 1
-        if not self.counts[plen]:
-            del self.counts[plen]
-            self.lens.remove(plen)
-        return not self.prefixes
+        self.slot = 0           # the prefix's slot in the IPv4 lookup arrays
 
 
 class RouteTable:
@@ -76,26 +49,19 @@ class RouteTable:
         # the paths that depend on each interface address, in the order they came: removing
         # an address (or downing its interface) must not scan a million routes
         self._by_ifa: dict = {}
-        # IPv4 /16 blocks: block -> Block for the prefixes >= /16 inside it; block -> paths
-        # of the longest prefix shorter than /16 covering the block
-        self._blocked = width == 32
-        self._blocks: dict[int, Block] = {}
-        self._fallback: dict[int, list[Route]] = {}
+        self._lpm = Dir24() if width == 32 else None
 
     def __len__(self) -> int:
         return self.count
 
     def lookup(self, addr: int) -> list[Route] | None:
+        lpm = self._lpm
+        if lpm is not None:         # Dir24.lookup, inlined: the data plane's per-packet call
+            entry = lpm.tbl24[addr >> 8]
+            if entry & GROUP_BIT:
+                entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
+            return lpm.slots[entry or lpm.short[addr >> 24]]
         by_len, masks = self._by_len, self.masks
-        if self._blocked:
-            block = self._blocks.get(addr >> 16)
-            if block is not None:
-                prefixes = block.prefixes
-                for plen in block.lens:
-                    paths = prefixes.get((addr & masks[plen]) << 6 | plen)
-                    if paths is not None:
-                        return paths
-            return self._fallback.get(addr >> 16)
         for plen in self._lens:
             paths = by_len[plen].get(addr & masks[plen])
             if paths is not None:
@@ -125,9 +91,10 @@ class RouteTable:
                 self._lens.sort(reverse=True)
             paths = table[route.dst] = [route]
             self.count += 1
-            if self._blocked:
-                self._index_prefix(route.dst, route.plen, paths)
+            if self._lpm is not None:
+                route.slot = self._lpm.add(route.dst, route.plen, paths)
         else:
+            route.slot = paths[0].slot
             paths.append(route)
         self.generation += 1
 
@@ -142,43 +109,65 @@ class RouteTable:
             self.count -= 1
             if not table:
                 self._lens.remove(route.plen)
-            if self._blocked:
-                self._unindex_prefix(route.dst, route.plen, paths)
+            if self._lpm is not None:
+                self._unindex(route)
         self.generation += 1
 
-    # -- the /16 block index (IPv4) ------------------------------------------------------------
-    def _index_prefix(self, dst: int, plen: int, paths: list[Route]) -> None:
-        if plen >= 16:
-            block = self._blocks.get(dst >> 16)
-            if block is None:
-                block = self._blocks[dst >> 16] = Block()
-            block.add(dst, plen, paths)
-            return
-        fallback = self._fallback
-        first = dst >> 16
-        for block in range(first, first + (1 << (16 - plen))):
-            current = fallback.get(block)
-            if current is None or current[0].plen < plen:
-                fallback[block] = paths
-
-    def _unindex_prefix(self, dst: int, plen: int, paths: list[Route]) -> None:
-        if plen >= 16:
-            block = self._blocks[dst >> 16]
-            if block.remove(dst, plen):
-                del self._blocks[dst >> 16]
-            return
-        fallback, by_len, masks = self._fallback, self._by_len, self.masks
-        first = dst >> 16
-        for block in range(first, first + (1 << (16 - plen))):
-            if fallback.get(block) is paths:
-                base = block << 16
-                for shorter in range(plen - 1, -1, -1):
-                    found = by_len[shorter].get(base & masks[shorter])
-                    if found:
-                        fallback[block] = found
-                        break
+    def add_run(self, routes: list[Route], conflict) -> None:
+        """add_path for each of routes in order, in one loop, the IPv4 lookup arrays filled
+        at the end, shortest prefixes first: each then takes its addresses in one slice,
+        with nothing longer yet to step around (a million prefixes in random order would
+        cut the short ones' ranges into thousands of pieces); the arrays hold the same
+        whatever the order.  conflict(paths, route) raises KernelError when route may not
+        join its prefix's paths; the routes before it stay added and the error's .row
+        says which one it was."""
+        by_len, by_ifa = self._by_len, self._by_ifa
+        later: list[list] = [[] for _ in range(self.width + 1)]
+        last_ifa, deps, done = None, None, 0
+        try:
+            for route in routes:
+                bucket = by_len[route.plen]
+                paths = bucket.get(route.dst)
+                if paths is None:
+                    bucket[route.dst] = paths = [route]
+                    later[route.plen].append((route.dst, paths))
                 else:
-                    del fallback[block]
+                    conflict(paths, route)
+                    route.slot = paths[0].slot      # (a prefix of this run: set below)
+                    paths.append(route)
+                ifa = route.ifa
+                if ifa is not None:
+                    if ifa is not last_ifa:
+                        deps, last_ifa = by_ifa.setdefault(ifa, {}), ifa
+                    deps[route] = None
+                done += 1
+        except KernelError as exc:
+            exc.row = done
+            raise
+        finally:
+            self.count += sum(map(len, later))
+            self._lens = [plen for plen in range(self.width, -1, -1) if by_len[plen]]
+            self.generation += 1
+            if self._lpm is not None:
+                for plen, prefixes in enumerate(later):
+                    if prefixes:
+                        first = self._lpm.add_many(plen, prefixes)
+                        for slot, (_, paths) in enumerate(prefixes, first):
+                            for route in paths:
+                                route.slot = slot
+
+    def _unindex(self, route: Route) -> None:
+        """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
+        longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24)."""
+        dst, plen = route.dst, route.plen
+        by_len, masks = self._by_len, self.masks
+        for shorter in self._lens:
+            if shorter < plen and (shorter >= 8 or plen < 8):
+                parent = by_len[shorter].get(dst & masks[shorter])
+                if parent is not None:
+                    self._lpm.remove(dst, plen, route.slot, parent[0].slot, shorter)
+                    return
+        self._lpm.remove(dst, plen, route.slot, 0, 0)
 
     def dependents(self, ifa) -> list[Route]:
         """The paths whose next hop depends on the interface address ifa."""

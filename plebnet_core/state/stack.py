@@ -531,39 +531,55 @@ class Stack:
         """rt_add(af, dst, plen, gateway) for each (dst, plen, gateway) of items, in order:
         the same rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
         million-route batch: one undo record for all of them, no per-route calls.  With a
-        routing-message listener each route goes through rt_add (it publishes events)."""
-        if self.journal.listeners:
-            for dst, plen, gateway in items:
-                self.rt_add(af, dst, plen, gateway)
-            return
+        routing-message listener each route goes through rt_add (it publishes events).
+        A KernelError carries .row: the position of the item that failed."""
+        done = 0
+        try:
+            if self.journal.listeners:
+                for dst, plen, gateway in items:
+                    self.rt_add(af, dst, plen, gateway)
+                    done += 1
+                return
+            done = self._rt_add_run(af, items)
+        except KernelError as exc:
+            exc.row += done
+            raise
+
+    def _rt_add_run(self, af: int, items) -> int:
         table = self.rt[af]
-        width, masks, by_len = table.width, table.masks, table._by_len
-        add_path = table.add_path
+        width, masks = table.width, table.masks
         resolve = self._resolve_gateway
         flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
         flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
         host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
-        added: list[Route] = []
-        append = added.append
-        last_gw, out, ifa = None, None, None
-        try:
+        routes: list[Route] = []
+        append = routes.append
+        last_gw, out, ifa, failure = None, None, None, None
+        try:            # the routes up to the first bad item; their own failure comes first
             for dst, plen, gateway in items:
                 if not 0 <= plen <= width:
                     raise KernelError(EINVAL)
-                dst &= masks[plen]
                 if gateway != last_gw or last_gw is None:
                     out, ifa = resolve(af, gateway)
                     last_gw = gateway
-                paths = by_len[plen].get(dst)
-                if paths is not None and any(not p.flags & RTF_GATEWAY or p.gateway == gateway
-                                             for p in paths):
-                    raise KernelError(EEXIST)
-                route = Route(dst, plen, gateway, out, ifa, host if plen == width else flags)
-                add_path(route)
-                append(route)
+                append(Route(dst & masks[plen], plen, gateway, out, ifa,
+                             host if plen == width else flags))
+        except KernelError as exc:
+            failure = exc
+            failure.row = len(routes)
+        added = len(routes)
+        try:
+            table.add_run(routes, _refuse_duplicate)
+        except KernelError as exc:
+            added = exc.row
+            raise
         finally:
             if added:
-                self.journal.record(self._remove_paths, table, added)
+                self.journal.record(self._remove_paths, table,
+                                    routes if added == len(routes) else routes[:added])
+        if failure is not None:
+            raise failure
+        return added
 
     @staticmethod
     def _remove_paths(table, routes) -> None:
@@ -802,6 +818,13 @@ _FLAGS: dict[int, int] = {}
 
 def _plen_of(route: Route) -> int:
     return route.plen
+
+
+def _refuse_duplicate(paths: list[Route], route: Route) -> None:
+    """A gateway route may join a prefix as one more path (multipath, §6.1) unless the
+    prefix has a non-gateway path or a path through the same gateway: EEXIST."""
+    if any(not p.flags & RTF_GATEWAY or p.gateway == route.gateway for p in paths):
+        raise KernelError(EEXIST)
 
 
 def _is_connected(paths) -> bool:

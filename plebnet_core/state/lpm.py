@@ -1,0 +1,196 @@
+"""IPv4 longest-prefix match in two array reads, whatever the table's size (DIR-24-8, as in
+DPDK's rte_lpm; FreeBSD's DXR answers the same need).
+
+Every prefix gets a slot (an index into `slots`, where its path list lives).  `tbl24` has an
+entry per /24: the slot of the longest prefix of length 8..24 covering it, or GROUP_BIT | g
+when longer prefixes exist inside that /24, whose 256 addresses then have their own entries
+in group g of `tbl8`.  Prefixes shorter than /8 (a default route among them) live in `short`,
+one entry per /8, consulted when the tables say 0 (no match of length ≥ 8): a default route
+then costs 256 entries, not 16 million.  Next to every table a depth array holds plen + 1 of
+the prefix each entry names (0: none, GROUP_DEPTH: a group), so that adding a prefix
+overwrites only the entries it is longer than, and removing one hands back exactly the
+entries it held to the prefix it covered.
+
+Range updates are slice assignments found by C-level scans of the depth bytes: a /8 among a
+million routes moves 65,536 entries without a Python loop over them.  tbl24 (64 MiB) and its
+depths (16 MiB) are anonymous mappings: pages nobody wrote read as the kernel's zero page, so
+a small table costs little memory.
+"""
+from __future__ import annotations
+
+import mmap
+import re
+from array import array
+
+GROUP_BIT = 1 << 31
+GROUP_DEPTH = 0xFF
+_ZERO_RUNS = re.compile(rb"\x00+")
+
+
+def _table(condition) -> list[bytes]:
+    """Per depth d: a bytes.translate table marking with 0 the entries the update may
+    change (condition(entry depth, d)), 1 the others (a group is never changed directly)."""
+    return [bytes(0 if b != GROUP_DEPTH and condition(b, d) else 1 for b in range(256))
+            for d in range(34)]
+
+
+_SHALLOWER = _table(lambda b, d: b < d)     # an added prefix of depth d takes these
+_HELD = _table(lambda b, d: b == d)         # a removed prefix of depth d gives these back
+
+
+class Dir24:
+    __slots__ = ("tbl24", "dep24", "tbl8", "dep8", "group_prefixes", "free_groups", "short",
+                 "short_dep", "slots", "free_slots")
+
+    def __init__(self):
+        self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
+        self.dep24 = mmap.mmap(-1, 1 << 24)
+        self.tbl8 = array("I")
+        self.dep8 = bytearray()
+        self.group_prefixes: list[int] = []     # prefixes longer than /24 in each group
+        self.free_groups: list[int] = []
+        self.short = [0] * 256                  # per /8: slot of the longest prefix < /8
+        self.short_dep = bytearray(256)
+        self.slots: list = [None]               # slot -> path list; 0 is "no route"
+        self.free_slots: list[int] = []
+
+    def lookup(self, addr: int):
+        """The path list of the longest prefix covering addr, or None."""
+        entry = self.tbl24[addr >> 8]
+        if entry & GROUP_BIT:
+            entry = self.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
+        return self.slots[entry or self.short[addr >> 24]]
+
+    # -- changes ---------------------------------------------------------------------------
+    def add(self, dst: int, plen: int, paths) -> int:
+        """Index a new prefix (dst masked); returns its slot."""
+        if self.free_slots:
+            slot = self.free_slots.pop()
+            self.slots[slot] = paths
+        else:
+            slot = len(self.slots)
+            self.slots.append(paths)
+        self._place(dst, plen, slot)
+        return slot
+
+    def add_many(self, plen: int, prefixes: list) -> int:
+        """add() for many new prefixes of one length: prefixes holds (dst, paths) pairs.
+        Their slots are consecutive: returns the first."""
+        first = len(self.slots)
+        self.slots += [paths for _, paths in prefixes]
+        if plen != 24:
+            place = self._place
+            for slot, (dst, _) in enumerate(prefixes, first):
+                place(dst, plen, slot)
+            return first
+        tbl24, dep24, place = self.tbl24, self.dep24, self._place
+        for slot, (dst, _) in enumerate(prefixes, first):     # _place's /24 case, inline
+            index = dst >> 8
+            if dep24[index] < 25:
+                tbl24[index] = slot
+                dep24[index] = 25
+            else:
+                place(dst, 24, slot)
+        return first
+
+    def _place(self, dst: int, plen: int, slot: int) -> None:
+        depth = plen + 1
+        if plen < 8:
+            self._short(dst, plen, slot, depth, _SHALLOWER[depth])
+        elif plen <= 24:
+            index = dst >> 8
+            if plen == 24 and self.dep24[index] < depth:     # the common case, inline
+                self.tbl24[index] = slot
+                self.dep24[index] = depth
+            else:
+                self._range24(index, 1 << (24 - plen), slot, depth, _SHALLOWER[depth])
+        else:
+            base = self._group(dst >> 8) << 8
+            self._range(self.tbl8, self.dep8, base | dst & 255, 1 << (32 - plen), slot, depth,
+                        _SHALLOWER[depth])
+
+    def remove(self, dst: int, plen: int, slot: int, parent: int, parent_plen: int) -> None:
+        """Unindex a prefix: the entries it held go to parent (the slot of the longest
+        shorter prefix covering it that is indexed the same way: of length ≥ 8 for plen ≥ 8,
+        else < 8; 0 for none) of length parent_plen."""
+        self.slots[slot] = None
+        self.free_slots.append(slot)
+        held = _HELD[plen + 1]
+        depth = parent_plen + 1 if parent else 0
+        if plen < 8:
+            self._short(dst, plen, parent, depth, held)
+        elif plen <= 24:
+            self._range24(dst >> 8, 1 << (24 - plen), parent, depth, held)
+        else:
+            index = dst >> 8
+            g = self.tbl24[index] ^ GROUP_BIT
+            self._range(self.tbl8, self.dep8, g << 8 | dst & 255, 1 << (32 - plen), parent,
+                        depth, held)
+            self.group_prefixes[g] -= 1
+            if not self.group_prefixes[g]:      # no longer prefix inside: back to one entry
+                self.tbl24[index] = self.tbl8[g << 8]
+                self.dep24[index] = self.dep8[g << 8]
+                self.free_groups.append(g)
+
+    # -- the mechanics ---------------------------------------------------------------------
+    def _short(self, dst: int, plen: int, slot: int, depth: int, marks: bytes) -> None:
+        first = dst >> 24
+        for i in range(first, first + (1 << (8 - plen))):
+            if not marks[self.short_dep[i]]:
+                self.short[i] = slot
+                self.short_dep[i] = depth
+
+    def _range24(self, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
+        """_range over tbl24, then the same change inside the groups of the range."""
+        dep24 = self.dep24
+        self._range(self.tbl24, dep24, start, n, slot, depth, marks)
+        if n == 1:
+            at = start if dep24[start] == GROUP_DEPTH else -1
+        else:
+            at = dep24.find(b"\xff", start, start + n)
+        while at >= 0:
+            base = (self.tbl24[at] ^ GROUP_BIT) << 8
+            self._range(self.tbl8, self.dep8, base, 256, slot, depth, marks)
+            at = dep24.find(b"\xff", at + 1, start + n)
+
+    @staticmethod
+    def _range(table, depths, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
+        """Set the entries [start, start + n) that marks selects (0 in its translation of
+        their depths) to slot, at depth: one slice assignment per run of them."""
+        if n == 1:
+            if not marks[depths[start]]:
+                table[start] = slot
+                depths[start] = depth
+            return
+        mask = depths[start:start + n].translate(marks)
+        if 1 not in mask:
+            table[start:start + n] = array("I", (slot,)) * n
+            depths[start:start + n] = bytes((depth,)) * n
+            return
+        for run in _ZERO_RUNS.finditer(mask):
+            a, b = start + run.start(), start + run.end()
+            table[a:b] = array("I", (slot,)) * (b - a)
+            depths[a:b] = bytes((depth,)) * (b - a)
+
+    def _group(self, index: int) -> int:
+        """The tbl8 group of the /24 at index, made (holding what tbl24 held) if need be;
+        counts one more prefix in it."""
+        if self.dep24[index] == GROUP_DEPTH:
+            g = self.tbl24[index] ^ GROUP_BIT
+        else:
+            entry, depth = self.tbl24[index], self.dep24[index]
+            fill, fill_depth = array("I", (entry,)) * 256, bytes((depth,)) * 256
+            if self.free_groups:
+                g = self.free_groups.pop()
+                self.tbl8[g << 8:(g + 1) << 8] = fill
+                self.dep8[g << 8:(g + 1) << 8] = fill_depth
+                self.group_prefixes[g] = 0
+            else:
+                g = len(self.group_prefixes)
+                self.tbl8 += fill
+                self.dep8 += fill_depth
+                self.group_prefixes.append(0)
+            self.tbl24[index] = GROUP_BIT | g
+            self.dep24[index] = GROUP_DEPTH
+        self.group_prefixes[g] += 1
+        return g
