@@ -391,7 +391,7 @@ def test_packed_columns():
     assert ("2001:db8:1::", 64) in _prefixes(sc, AF_INET6)
     before = _dump(sc)
     for columns, fields in ([b"\x0a\x00\x00", [16]], ["dst", "plen"]), \
-            ([[f"10.9.0.0"], b"\x10\x10"], ["dst", "plen"]), \
+            ([["10.9.0.0"], b"\x10\x10"], ["dst", "plen"]), \
             ([b"\x0a\x09\x00\x00"], ["weight"]), \
             ([b"\x0a\x09\x00\x00", 5], ["dst", "plen"]):
         with pytest.raises(BatchError) as caught:

@@ -328,6 +328,11 @@ def test_create_destroy_vxlan_with_parameters(st):
             "\t\tconfig: learning portrange 10000-65535 ttl 64\n"
             "\t\tftable: cnt 0 max 2000 timeout 1200\n") in both(st, "-v", "vxlan7")
     assert "\tvxlan " not in both(st, "vxlan8")             # no VNI yet: no line
+    # on an existing interface ifvxlan.c sends SIOCSDRVSPEC, which the stack lacks; the
+    # error names the driver command, as err(1, "VXLAN_CMD_SET_VNI") does
+    r = ifconfig(st, "vxlan8", "vni", "5")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("ifconfig: VXLAN_CMD_SET_VNI: "), r.stderr
     for name in ("vxlan0", "vxlan7", "vxlan8"):
         ok(st, name, "destroy")
     assert both(st) == VNET0 + LO0

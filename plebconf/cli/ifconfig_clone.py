@@ -49,6 +49,7 @@ class CloneParams:
         if self.creating:
             self.params[key] = value
         else:
+            from .ifconfig_grammar import Label     # (the grammar imports this module)
             self.k_unsupported(key, "SIOCSDRVSPEC")
             self.labels[-1] = Label(label)
 
