@@ -373,17 +373,24 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
         [0, 1, 7, 8, 12, 15, 16, 17, 20, 23, 24, 25, 26, 28, 31, 32]))
 
     @settings(max_examples=400, deadline=None)
-    @given(hs.lists(hs.tuples(hs.booleans(), prefix), max_size=40),
+    @given(hs.lists(hs.tuples(hs.sampled_from(["add", "run", "remove"]), prefix), max_size=40),
            hs.lists(hs.integers(0, 0xFFFFFFFF), min_size=1, max_size=20))
     def check(changes, probes):
-        table, present = RouteTable(32), {}
-        for add, (addr, plen) in changes:
+        """"run": added with the next "run" changes in one RouteTable.add_run."""
+        table, present, run = RouteTable(32), {}, []
+        for i, (how, (addr, plen)) in enumerate(changes):
             dst = addr & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
-            if add and (dst, plen) not in present:
+            if how != "remove" and (dst, plen) not in present:
                 present[(dst, plen)] = Route(dst, plen, 1, None, None, 1)
-                table.add_path(present[(dst, plen)])
-            elif not add and (dst, plen) in present:
+                if how == "add":
+                    table.add_path(present[(dst, plen)])
+                else:
+                    run.append(present[(dst, plen)])
+            elif how == "remove" and (dst, plen) in present and present[(dst, plen)] not in run:
                 table.remove_path(present.pop((dst, plen)))
+            if run and (i + 1 == len(changes) or changes[i + 1][0] != "run"):
+                table.add_run(run, None)
+                run = []
         # probe addresses inside the prefixes too, not only random ones
         probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present] + \
             [dst | 0xFFFFFFFF >> plen for dst, plen in present]

@@ -35,16 +35,20 @@ def _table(condition) -> list[bytes]:
 
 
 _SHALLOWER = _table(lambda b, d: b < d)     # an added prefix of depth d takes these
+_FILLS = [bytes((d,)) * (1 << max(0, 25 - d)) for d in range(34)]  # a /(d-1)'s depths
 _HELD = _table(lambda b, d: b == d)         # a removed prefix of depth d gives these back
 
 
 class Dir24:
-    __slots__ = ("tbl24", "dep24", "tbl8", "dep8", "group_prefixes", "free_groups", "short",
-                 "short_dep", "slots", "free_slots")
+    __slots__ = ("tbl24", "dep24", "deepest", "tbl8", "dep8", "group_prefixes", "free_groups",
+                 "short", "short_dep", "slots", "free_slots")
 
     def __init__(self):
         self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
         self.dep24 = mmap.mmap(-1, 1 << 24)
+        # per /16 block of tbl24, at least the deepest depth in it (25 once it holds a /24 or
+        # a group); not lowered on removal, so only ever an upper bound
+        self.deepest = bytearray(1 << 16)
         self.tbl8 = array("I")
         self.dep8 = bytearray()
         self.group_prefixes: list[int] = []     # prefixes longer than /24 in each group
@@ -83,12 +87,13 @@ class Dir24:
             for slot, (dst, _) in enumerate(prefixes, first):
                 place(dst, plen, slot)
             return first
-        tbl24, dep24, place = self.tbl24, self.dep24, self._place
+        tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
         for slot, (dst, _) in enumerate(prefixes, first):     # _place's /24 case, inline
             index = dst >> 8
             if dep24[index] < 25:
                 tbl24[index] = slot
                 dep24[index] = 25
+                deepest[index >> 8] = 25
             else:
                 place(dst, 24, slot)
         return first
@@ -102,6 +107,7 @@ class Dir24:
             if plen == 24 and self.dep24[index] < depth:     # the common case, inline
                 self.tbl24[index] = slot
                 self.dep24[index] = depth
+                self.deepest[index >> 8] = 25
             else:
                 self._range24(index, 1 << (24 - plen), slot, depth, _SHALLOWER[depth])
         else:
@@ -143,6 +149,16 @@ class Dir24:
     def _range24(self, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
         """_range over tbl24, then the same change inside the groups of the range."""
         dep24 = self.dep24
+        if n <= 256 and marks is _SHALLOWER[depth] and self.deepest[start >> 8] < depth:
+            # nothing as long in the /16 block (the usual case of a run, added shortest
+            # first): no need to look at the entries one by one
+            self.tbl24[start:start + n] = array("I", (slot,)) * n
+            dep24[start:start + n] = _FILLS[depth]
+            self.deepest[start >> 8] = depth
+            return
+        if marks is _SHALLOWER[depth]:
+            for block in range(start >> 8, (start + n - 1 >> 8) + 1):
+                self.deepest[block] = max(self.deepest[block], min(depth, 25))
         self._range(self.tbl24, dep24, start, n, slot, depth, marks)
         if n == 1:
             at = start if dep24[start] == GROUP_DEPTH else -1
@@ -192,5 +208,6 @@ class Dir24:
                 self.group_prefixes.append(0)
             self.tbl24[index] = GROUP_BIT | g
             self.dep24[index] = GROUP_DEPTH
+            self.deepest[index >> 8] = 25
         self.group_prefixes[g] += 1
         return g

@@ -8,6 +8,8 @@ multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 from __future__ import annotations
 
 from array import array
+from itertools import groupby
+from operator import attrgetter
 
 from .errors import KernelError
 from .inet import MASK4, MASK6
@@ -121,9 +123,9 @@ class RouteTable:
         whatever the order.  conflict(paths, route) raises KernelError when route may not
         join its prefix's paths; the routes before it stay added and the error's .row
         says which one it was."""
-        by_len, by_ifa = self._by_len, self._by_ifa
+        by_len = self._by_len
         later: list[list] = [[] for _ in range(self.width + 1)]
-        last_ifa, deps, done = None, None, 0
+        route = None
         try:
             for route in routes:
                 bucket = by_len[route.plen]
@@ -135,16 +137,16 @@ class RouteTable:
                     conflict(paths, route)
                     route.slot = paths[0].slot      # (a prefix of this run: set below)
                     paths.append(route)
-                ifa = route.ifa
-                if ifa is not None:
-                    if ifa is not last_ifa:
-                        deps, last_ifa = by_ifa.setdefault(ifa, {}), ifa
-                    deps[route] = None
-                done += 1
+            route = None
         except KernelError as exc:
-            exc.row = done
+            exc.row = routes.index(route)
             raise
         finally:
+            added = routes if route is None else routes[:routes.index(route)]
+            # the dependents index in bulk: a run's routes mostly share one address
+            for ifa, group in groupby(added, attrgetter("ifa")):
+                if ifa is not None:
+                    self._by_ifa.setdefault(ifa, {}).update(dict.fromkeys(group))
             self.count += sum(map(len, later))
             self._lens = [plen for plen in range(self.width, -1, -1) if by_len[plen]]
             self.generation += 1
