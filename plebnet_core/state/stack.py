@@ -516,12 +516,11 @@ class Stack:
             raise KernelError(EINVAL)
         if ifname is not None:
             out = self.ifunit(ifname)
-        paths = table.exact(dst, plen)
-        if paths and (not flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY or
-                                                       p.gateway == gateway for p in paths)):
-            raise KernelError(EEXIST)
         flags = _FLAGS.setdefault(flags, flags)     # one int object per distinct value
         route = Route(dst, plen, gateway, out, ifa, flags, mtu, hopcount, expire, weight)
+        paths = table.exact(dst, plen)
+        if paths:
+            _refuse_duplicate(paths, route)
         self._rt_link(af, route)
         if expire:
             self.journal.append(self.expiring, (af, route))
@@ -822,8 +821,10 @@ def _plen_of(route: Route) -> int:
 
 def _refuse_duplicate(paths: list[Route], route: Route) -> None:
     """A gateway route may join a prefix as one more path (multipath, §6.1) unless the
-    prefix has a non-gateway path or a path through the same gateway: EEXIST."""
-    if any(not p.flags & RTF_GATEWAY or p.gateway == route.gateway for p in paths):
+    prefix has a non-gateway path or a path through the same gateway; anything else
+    joining an existing prefix is EEXIST."""
+    if not route.flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY
+                                            or p.gateway == route.gateway for p in paths):
         raise KernelError(EEXIST)
 
 
