@@ -532,16 +532,16 @@ class Stack:
         million-route batch: one undo record for all of them, no per-route calls.  With a
         routing-message listener each route goes through rt_add (it publishes events).
         A KernelError carries .row: the position of the item that failed."""
+        if not self.journal.listeners:
+            self._rt_add_run(af, items)
+            return
         done = 0
         try:
-            if self.journal.listeners:
-                for dst, plen, gateway in items:
-                    self.rt_add(af, dst, plen, gateway)
-                    done += 1
-                return
-            done = self._rt_add_run(af, items)
+            for dst, plen, gateway in items:
+                self.rt_add(af, dst, plen, gateway)
+                done += 1
         except KernelError as exc:
-            exc.row += done
+            exc.row = done
             raise
 
     def _rt_add_run(self, af: int, items) -> int:
