@@ -132,19 +132,24 @@ def expand_inet(addr: str, limit: int) -> tuple[list[str] | None, str | None]:
     def fmt(n: int) -> str:
         return ".".join([*head, str(n), *tail])
 
+    # only the first address keeps the given length
+    out, stopped = _walk(low, high, limit, lambda n: f"{fmt(n)}/{plen if n == low else 32}")
+    if stopped is None:
+        return out, None
+    return out, (f"Range specification is too large ({fmt(low)}-{fmt(high)}).  "
+                 f"{fmt(low)}-{fmt(stopped)} was processed.  "
+                 "Increase $netif_ipexpand_max in rc.conf.")
+
+
+def _walk(low: int, high: int, limit: int, text) -> tuple[list[str], int | None]:
+    """text(n) for n from low to high, as network.subr's loops: they stop after the address
+    low + limit + 1 (limit + 2 addresses); (addresses, where it stopped or None)."""
     out: list[str] = []
-    warning = None
-    n = low
-    while n <= high:
-        out.append(f"{fmt(n)}/{plen}")
+    for n in range(low, high + 1):
+        out.append(text(n))
         if n > low + limit:
-            warning = (f"Range specification is too large ({fmt(low)}-{fmt(high)}).  "
-                       f"{fmt(low)}-{fmt(n)} was processed.  "
-                       "Increase $netif_ipexpand_max in rc.conf.")
-            break
-        n += 1
-        plen = "32"  # only the first address keeps the given length
-    return out, warning
+            return out, n
+    return out, None
 
 
 def expand_inet6(addr: str, limit: int) -> tuple[list[str] | None, str | None]:
@@ -166,16 +171,10 @@ def expand_inet6(addr: str, limit: int) -> tuple[list[str] | None, str | None]:
         low, high = int(low_text, 16), int(high_text, 16)
     except ValueError:
         return None, None
-    out: list[str] = []
-    warning = None
-    n = low
-    while n <= high:
-        out.append(f"{left_head}:{n:04x}{right_tail}/{plen}")
-        if n > low + limit:
-            warning = (f"Range specification is too large "
-                       f"({left_head}:{low:x}{right_tail}-{left_head}:{high:x}{right_tail}). "
-                       f"{left_head}:{low:x}{right_tail}-{left_head}:{n:x}{right_tail} was processed.  "
-                       "Increase $netif_ipexpand_max in rc.conf.")
-            break
-        n += 1
-    return out, warning
+    out, stopped = _walk(low, high, limit, lambda n: f"{left_head}:{n:04x}{right_tail}/{plen}")
+    if stopped is None:
+        return out, None
+    return out, (f"Range specification is too large "
+                 f"({left_head}:{low:x}{right_tail}-{left_head}:{high:x}{right_tail}). "
+                 f"{left_head}:{low:x}{right_tail}-{left_head}:{stopped:x}{right_tail} was "
+                 "processed.  Increase $netif_ipexpand_max in rc.conf.")
