@@ -36,6 +36,13 @@ VLAN_KEYWORDS: dict[str, tuple] = {
     "vlanproto": (1, "vlanproto", "SIOCSETVLAN"),
 }
 CLONE_KEYWORDS = {**VXLAN_KEYWORDS, **VLAN_KEYWORDS}
+# vxlan's numeric parameters: the largest value ifvxlan.c accepts, and its message
+_VXLAN_NUMBERS = {
+    "vxlanid": (VXLAN_VNI_MAX - 1, "invalid network identifier: {}"),
+    "vxlantimeout": (0xFFFFFFFF, "invalid timeout value: {}"),
+    "vxlanmaxaddr": (0xFFFFFFFF, "invalid maxaddr value: {}"),
+    "vxlanttl": (256, "invalid TTL value: {}"),
+}
 VXLAN_FLUSH = {"vxlanflush": "VXLAN_CMD_FLUSH", "vxlanflushall": "VXLAN_CMD_FLUSH"}
 
 
@@ -53,11 +60,16 @@ class CloneParams:
             self.k_unsupported(key, "SIOCSDRVSPEC")
             self.labels[-1] = Label(label)
 
+    def _number(self, key, value, label):
+        """A numeric parameter, checked as ifvxlan.c checks it (_VXLAN_NUMBERS)."""
+        largest, message = _VXLAN_NUMBERS[key]
+        number = strtoul(value)
+        if number is None or number > largest:
+            raise errx(message.format(value))
+        self._clone_param(key, number, label)
+
     def k_vxlanid(self, word, label, value):
-        vni = strtoul(value)
-        if vni is None or vni >= VXLAN_VNI_MAX:
-            raise errx(f"invalid network identifier: {value}")
-        self._clone_param("vxlanid", vni, label)
+        self._number("vxlanid", value, label)
 
     def _vxlan_addr(self, value, what, multicast):
         family = _af_of(value)
@@ -98,25 +110,16 @@ class CloneParams:
         self._clone_param("vxlanportrange", [lo, hi], label)
 
     def k_vxlantimeout(self, word, label, value):
-        v = strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid timeout value: {value}")
-        self._clone_param("vxlantimeout", v, label)
+        self._number("vxlantimeout", value, label)
 
     def k_vxlanmaxaddr(self, word, label, value):
-        v = strtoul(value)
-        if v is None or v > 0xFFFFFFFF:
-            raise errx(f"invalid maxaddr value: {value}")
-        self._clone_param("vxlanmaxaddr", v, label)
+        self._number("vxlanmaxaddr", value, label)
 
     def k_vxlandev(self, word, label, value):
         self._clone_param("vxlandev", value, label)
 
     def k_vxlanttl(self, word, label, value):
-        v = strtoul(value)
-        if v is None or v > 256:
-            raise errx(f"invalid TTL value: {value}")
-        self._clone_param("vxlanttl", v, label)
+        self._number("vxlanttl", value, label)
 
     def k_vlantag(self, word, label, value):
         tag = strtoul(value)
