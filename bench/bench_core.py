@@ -85,8 +85,8 @@ def state_with(prefixes) -> Stack:
     st.if_attach("lo0", "lo")
     st.in_aifaddr("vnet0", aton("10.0.0.2"), 24)
     gw = aton("10.0.0.1")
-    for d, p in prefixes:
-        st.rt_add(AF_INET, d, p, gateway=gw)
+    with st.transaction():
+        st.rt_add_many(AF_INET, [(d, p, gw) for d, p in prefixes])
     return st
 
 
