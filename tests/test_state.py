@@ -4,7 +4,7 @@ import pytest
 from plebconf.rpc.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, ENXIO, ESRCH,
     IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_PINNED,
-    RTF_REJECT, RTF_STATIC, RTF_UP, RTM_ADD, RTM_NEWADDR,
+    RTF_REJECT, RTF_STATIC, RTF_UP, RTM_ADD, RTM_DELETE, RTM_NEWADDR,
 )
 from plebnet_core.state.errors import KernelError
 from plebnet_core.state.inet import aton, pton6
@@ -329,6 +329,18 @@ def test_arp_static_published_temp_and_expiry(st, clock):
     st.tick(clock.now)
     assert sorted(ifp.llinfo) == [aton("10.0.0.2"), aton("10.0.0.5")]
     assert errno_of(st.ll_set, AF_INET, aton("192.0.2.1"), b"\x02\0\0\0\0\x01") == ENETUNREACH
+
+
+def test_entries_expiring_together_each_get_their_delete_event(st, clock):
+    st.in_aifaddr("vnet0", A, 24)
+    for last in (6, 7, 8):
+        st.ll_set(AF_INET, aton(f"10.0.0.{last}"), bytes([2, 0, 0, 0, 0, last]), temp=True)
+    events = []
+    st.journal.listeners.append(events.extend)
+    clock.now += 1200
+    st.tick(clock.now)
+    assert sorted((e["type"], e["neigh"]["addr"]) for e in events) == [
+        (RTM_DELETE, "10.0.0.6"), (RTM_DELETE, "10.0.0.7"), (RTM_DELETE, "10.0.0.8")]
 
 
 def test_interface_down_purges_dynamic_arp(st):
