@@ -755,6 +755,7 @@ class Syscalls:
                 "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
                 "dstaddr": text(a.dst) if a.dst is not None else None,
                 "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+                "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
             })
         t = ifp.iftype
         return {

@@ -202,6 +202,19 @@ def test_netstat_in_bytes_and_json(stack):
     assert first["address"] == VNET0_MAC and first["received-packets"] == 0
 
 
+def test_netstat_in_counts_per_address(stack):
+    """Address rows count as ip_input/ip_output do (ifa_ipackets/ifa_opackets): three echoes
+    to 127.0.0.1 are 3 requests and 3 replies each way on lo0's address, 84 bytes apiece."""
+    ok(stack, "ping", "-q", "-c", "3", "-i", "0.01", "127.0.0.1")
+    lines = ok(stack, "netstat", "-inb", "-I", "lo0").splitlines()
+    assert lines[1:3] == [
+        "lo0   16384 <Link#2>      lo0                      6     0     0        504        6"
+        "     0        504     0",
+        "lo0       - 127.0.0.0/8   127.0.0.1                6     -     -        504        6"
+        "     -        504     -"]
+    assert lines[3].startswith("lo0       - ::1/128       ::1                      0     -")
+
+
 def test_netstat_errors(stack):
     assert tool(stack, "netstat", "-rn", "-f", "ipx") == (
         1, "", "netstat: ipx: unknown address family\n")

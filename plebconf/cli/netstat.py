@@ -238,8 +238,8 @@ def interface_rows(ifaces, o: Opts):
         for a in ifp["addrs"]:
             if o.af and a["af"] != o.af:
                 continue
-            zero = dict.fromkeys(s, 0)       # no per-address counters in the stack
-            rows.append((name, "-", _network(a), a["addr"], zero, False, ifp))
+            counted = {**dict.fromkeys(s, 0), **a.get("stats", {})}     # per address
+            rows.append((name, "-", _network(a), a["addr"], counted, False, ifp))
     return rows
 
 

@@ -32,6 +32,23 @@ _from = int.from_bytes
 _ICMP_QUERIES = frozenset({0, 8, 9, 10, 13, 14, 15, 16, 17, 18})
 
 
+def _count_in(ifa, length: int) -> None:
+    """ip_input counts each packet for one of our addresses (or its subnet's broadcast) on
+    that address."""
+    st = ifa.stats
+    st[0] += 1
+    st[1] += length
+
+
+def _count_out(route, length: int) -> None:
+    """ip_output counts each packet on the address of the route it leaves by (nh_ifa)."""
+    ifa = route.ifa
+    if ifa is not None:
+        st = ifa.stats
+        st[2] += 1
+        st[3] += length
+
+
 def _b(addr: int) -> bytes:
     return addr.to_bytes(4, "big")
 
@@ -45,8 +62,8 @@ class IPv4:
         self.sysctl = stack.sysctl
         self._gen = -1
         self._cache: dict[int, object] = {}
-        self.local: set[int] = set()        # our unicast addresses (any interface)
-        self.bcast: set[int] = {0xFFFFFFFF}  # broadcast addresses of our subnets
+        self.local: dict[int, object] = {}  # our unicast addresses (any interface): IfAddr
+        self.bcast: dict[int, object] = {0xFFFFFFFF: None}   # our subnets' broadcasts: IfAddr
         self.reasm = ipv4.Reassembler(clock=loop.clock)
         self._reasm_timer = None
         self._ident = _from(os.urandom(2), "big")
@@ -60,13 +77,13 @@ class IPv4:
         """Routes and addresses changed (address changes always move routes): start over."""
         self._gen = self.table.generation
         self._cache.clear()
-        local, bcast = set(), {0xFFFFFFFF}
+        local, bcast = {}, {0xFFFFFFFF: None}
         for ifp in self.stack.ifaces:
             for a in ifp.addrs:
                 if a.af == AF_INET:
-                    local.add(a.addr)
+                    local.setdefault(a.addr, a)
                     if a.broadcast is not None and a.broadcast != a.addr:
-                        bcast.add(a.broadcast)
+                        bcast.setdefault(a.broadcast, a)
         self.local, self.bcast = local, bcast
 
     def route(self, dst: int):
@@ -119,13 +136,18 @@ class IPv4:
             ifp.stats[2] += 1       # martian source, or loopback addresses off lo0
             return
         dst = _from(h.dst, "big")
-        if dst in self.local:
+        ifa = self.local.get(dst)
+        if ifa is not None:
+            _count_in(ifa, h.total_length)
             src = _from(h.src, "big")
             if h.proto == PROTO_ICMP and pkt[0] == 0x45 and h.payload[:2] == b"\x08\x00" \
                     and not (h.mf or h.frag_offset) and self._echo_fast(h, pkt, src):
                 return
             self.deliver(ifp, h, pkt, False)
         elif dst in self.bcast or dst == 0:
+            ifa = self.bcast.get(dst)
+            if ifa is not None:
+                _count_in(ifa, h.total_length)
             self.deliver(ifp, h, pkt, True)
         elif dst >> 28 == 0xE:
             return                  # multicast: no groups joined
@@ -187,6 +209,7 @@ class IPv4:
         ic = ~((ic & 0xFFFF) + (ic >> 16)) & 0xFFFF
         reply = b"".join((pkt[:8], _TTL_ICMP, ic.to_bytes(2, "big"), pkt[16:20], pkt[12:16],
                           b"\x00\x00", c.to_bytes(2, "big"), payload[4:]))
+        _count_out(r, h.total_length)
         self.link.output(out_ifp, r.gateway if r.flags & RTF_GATEWAY else src, reply,
                          bool(r.flags & RTF_GATEWAY))
         return True
@@ -301,10 +324,12 @@ class IPv4:
                 return
             counters["forwarded"] += 1
             for piece in pieces:
+                _count_out(r, len(piece))
                 self.link.output(out_ifp, nexthop, piece, bool(flags & RTF_GATEWAY))
             return
         out = ipv4.decrement_ttl(pkt if len(pkt) == total else pkt[:total])
         counters["forwarded"] += 1
+        _count_out(r, total)
         err = self.link.output(out_ifp, nexthop, out, bool(flags & RTF_GATEWAY))
         if err and err != EMSGSIZE:
             self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_HOST)
@@ -343,10 +368,12 @@ class IPv4:
             err = 0
             for piece in ipv4.fragment_payload(src_b, dst_b, proto, payload, mtu, ident=ident,
                                                ttl=ttl, tos=tos):
+                _count_out(r, len(piece))
                 err = self.link.output(out_ifp, nexthop, piece, bool(flags & RTF_GATEWAY))
             return err
         pkt = ipv4.header(src_b, dst_b, proto, len(payload), ttl=ttl, tos=tos, ident=ident,
                           df=df) + payload
+        _count_out(r, len(pkt))
         return self.link.output(out_ifp, nexthop, pkt, bool(flags & RTF_GATEWAY))
 
     def loopback(self, packet) -> None:

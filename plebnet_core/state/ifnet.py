@@ -44,7 +44,7 @@ class IfAddr:
     """An address on an interface.  addr/dst are ints; for inet6, scopeid is the zone."""
 
     __slots__ = ("af", "addr", "plen", "broadcast", "dst", "flags", "scopeid", "pltime",
-                 "vltime", "ifp")
+                 "vltime", "ifp", "stats")
 
     def __init__(self, af, addr, plen, ifp, broadcast=None, dst=None, flags=0, scopeid=0,
                  pltime=0, vltime=0):
@@ -58,6 +58,9 @@ class IfAddr:
         self.scopeid = scopeid
         self.pltime = pltime            # 0: infinite
         self.vltime = vltime
+        # what the data plane counts per address, as the kernel's ifa_ipackets, ifa_ibytes,
+        # ifa_opackets, ifa_obytes (netstat -i shows them on the address rows)
+        self.stats = [0, 0, 0, 0]
 
 
 class LLEntry:
