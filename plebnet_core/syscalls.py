@@ -318,7 +318,10 @@ class Syscalls:
             # a big batch leaves millions of long-lived objects in the youngest generation:
             # without this the next collections scan them all, stalling the data plane
             gc.freeze()
-        return [None if isinstance(r, Stream) else r for r in results]
+        if any(type(r) is Stream for r in results if r is not None):
+            # (a run's million results are all None: skipped at C speed by the filter)
+            return [None if type(r) is Stream else r for r in results]
+        return results
 
     def _run_entry(self, entry, start: int, results: list) -> int:
         """The ops of one batch entry (an op, or a run expanded op by op), numbered from
