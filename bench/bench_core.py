@@ -86,7 +86,7 @@ def state_with(prefixes) -> Stack:
     st.in_aifaddr("vnet0", aton("10.0.0.2"), 24)
     gw = aton("10.0.0.1")
     with st.transaction():
-        st.rt_add_many(AF_INET, [(d, p, gw) for d, p in prefixes])
+        st.rt_add_many(AF_INET, [d for d, _ in prefixes], [p for _, p in prefixes], gw)
     return st
 
 

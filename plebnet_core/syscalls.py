@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 import traceback
-from itertools import chain, islice, repeat
+from itertools import chain
 from math import ceil
 from socket import inet_aton
 
@@ -394,22 +394,26 @@ class Syscalls:
         if "plen" in given:
             plens = column("plen", lambda c: _plen_column(c, width))
         else:
-            plen = base.get("plen", width)
-            if type(plen) is not int:
+            plens = base.get("plen", width)
+            if type(plens) is not int:
                 bad.append((0, KernelError(EINVAL, "argument 'plen' must be int")))
-            plens = repeat(plen)
         if "gateway" in given:
             gateways = column("gateway", lambda c: self._gateway_column(af, c))
         else:
             gateways, failure = self._gateway_column(af, [base.get("gateway")])
+            gateways = gateways[0] if gateways else None
             if failure:
                 bad.append(failure)
-            gateways = repeat(gateways[0] if gateways else None)
         stop, error = min(bad, key=lambda b: b[0]) if bad else (count, None)
-        try:
-            self.stack.rt_add_many(af, islice(zip(dsts, plens, gateways), stop))
-        except KernelError as exc:
-            raise _RunError(exc, index + exc.row) from None
+        if stop:
+            if stop < count:
+                dsts = dsts[:stop]
+                plens = plens if type(plens) is int else plens[:stop]
+                gateways = gateways if type(gateways) is int else gateways[:stop]
+            try:
+                self.stack.rt_add_many(af, dsts, plens, gateways)
+            except KernelError as exc:
+                raise _RunError(exc, index + exc.row) from None
         if error is not None:
             raise _RunError(error, index + stop)
         results.extend([None] * count)

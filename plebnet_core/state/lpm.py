@@ -46,8 +46,8 @@ class Dir24:
     def __init__(self):
         self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
         self.dep24 = mmap.mmap(-1, 1 << 24)
-        # per /16 block of tbl24, at least the deepest depth in it (25 once it holds a /24 or
-        # a group); not lowered on removal, so only ever an upper bound
+        # per /16 block of tbl24, at least the deepest depth in it (a group counts as 26);
+        # not lowered on removal, so only ever an upper bound
         self.deepest = bytearray(1 << 16)
         self.tbl8 = array("I")
         self.dep8 = bytearray()
@@ -93,7 +93,8 @@ class Dir24:
             if dep24[index] < 25:
                 tbl24[index] = slot
                 dep24[index] = 25
-                deepest[index >> 8] = 25
+                if deepest[index >> 8] < 25:
+                    deepest[index >> 8] = 25
             else:
                 place(dst, 24, slot)
         return first
@@ -107,7 +108,8 @@ class Dir24:
             if plen == 24 and self.dep24[index] < depth:     # the common case, inline
                 self.tbl24[index] = slot
                 self.dep24[index] = depth
-                self.deepest[index >> 8] = 25
+                if self.deepest[index >> 8] < 25:
+                    self.deepest[index >> 8] = 25
             else:
                 self._range24(index, 1 << (24 - plen), slot, depth, _SHALLOWER[depth])
         else:
@@ -149,9 +151,10 @@ class Dir24:
     def _range24(self, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
         """_range over tbl24, then the same change inside the groups of the range."""
         dep24 = self.dep24
-        if n <= 256 and marks is _SHALLOWER[depth] and self.deepest[start >> 8] < depth:
-            # nothing as long in the /16 block (the usual case of a run, added shortest
-            # first): no need to look at the entries one by one
+        if n <= 256 and marks is _SHALLOWER[depth] and self.deepest[start >> 8] <= depth:
+            # nothing longer in the /16 block (the usual case of a run, added shortest
+            # first; prefixes as long are elsewhere, as prefixes of one length are disjoint):
+            # no need to look at the entries one by one
             self.tbl24[start:start + n] = array("I", (slot,)) * n
             dep24[start:start + n] = _FILLS[depth]
             self.deepest[start >> 8] = depth
@@ -208,6 +211,6 @@ class Dir24:
                 self.group_prefixes.append(0)
             self.tbl24[index] = GROUP_BIT | g
             self.dep24[index] = GROUP_DEPTH
-            self.deepest[index >> 8] = 25
+            self.deepest[index >> 8] = 26       # deeper than any /24
         self.group_prefixes[g] += 1
         return g

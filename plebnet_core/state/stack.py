@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from itertools import repeat
 from math import ceil
 
 from plebconf.rpc.constants import (
@@ -526,46 +527,52 @@ class Stack:
             self.journal.append(self.expiring, (af, route))
         return route
 
-    def rt_add_many(self, af: int, items) -> None:
-        """rt_add(af, dst, plen, gateway) for each (dst, plen, gateway) of items, in order:
-        the same rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
-        million-route batch: one undo record for all of them, no per-route calls.  With a
-        routing-message listener each route goes through rt_add (it publishes events).
-        A KernelError carries .row: the position of the item that failed."""
-        if not self.journal.listeners:
-            self._rt_add_run(af, items)
+    def rt_add_many(self, af: int, dsts, plens, gateways) -> None:
+        """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
+        rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
+        million-route batch: one undo record for all of them, no per-route calls.  plens or
+        gateways may be one int for every row.  With a routing-message listener each route
+        goes through rt_add (it publishes events).  A KernelError carries .row: the row that
+        failed (the rows before it are added, for the caller's transaction to undo)."""
+        n = len(dsts)
+        plens_c = plens if type(plens) is not int else repeat(plens, n)
+        gateways_c = gateways if type(gateways) is not int else repeat(gateways, n)
+        if self.journal.listeners:
+            done = 0
+            try:
+                for dst, plen, gateway in zip(dsts, plens_c, gateways_c):
+                    self.rt_add(af, dst, plen, gateway)
+                    done += 1
+            except KernelError as exc:
+                exc.row = done
+                raise
             return
-        done = 0
-        try:
-            for dst, plen, gateway in items:
-                self.rt_add(af, dst, plen, gateway)
-                done += 1
-        except KernelError as exc:
-            exc.row = done
-            raise
-
-    def _rt_add_run(self, af: int, items) -> int:
         table = self.rt[af]
-        width, masks = table.width, table.masks
-        resolve = self._resolve_gateway
-        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
-        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
-        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
-        routes: list[Route] = []
-        append = routes.append
-        last_gw, out, ifa, failure = None, None, None, None
-        try:            # the routes up to the first bad item; their own failure comes first
-            for dst, plen, gateway in items:
-                if not 0 <= plen <= width:
-                    raise KernelError(EINVAL)
-                if gateway != last_gw or last_gw is None:
-                    out, ifa = resolve(af, gateway)
-                    last_gw = gateway
-                append(Route(dst & masks[plen], plen, gateway, out, ifa,
-                             host if plen == width else flags))
-        except KernelError as exc:
-            failure = exc
-            failure.row = len(routes)
+        width = table.width
+        # checks by column first (C loops); the routes before the first bad row are added,
+        # then that row's error is raised, unless one of theirs comes first
+        bad: list[tuple[int, int, KernelError]] = []    # (row, check order, error)
+        if type(plens) is int:
+            if not 0 <= plens <= width:
+                bad.append((0, 0, KernelError(EINVAL)))
+        elif n and not 0 <= min(plens) <= max(plens) <= width:
+            k = next(k for k, plen in enumerate(plens) if not 0 <= plen <= width)
+            bad.append((k, 0, KernelError(EINVAL)))
+        paths_of: dict[int, tuple] = {}
+        for gateway in ((gateways,) if type(gateways) is int else dict.fromkeys(gateways)):
+            try:
+                paths_of[gateway] = self._resolve_gateway(af, gateway)
+            except KernelError as exc:
+                k = 0 if type(gateways) is int else gateways.index(gateway)
+                bad.append((k, 1, exc))
+        stop, _, failure = min(bad, key=lambda b: b[:2]) if bad else (n, 0, None)
+        if stop < n:
+            dsts = dsts[:stop]
+            plens_c = plens if type(plens) is int else plens[:stop]
+            gateways_c = gateways if type(gateways) is int else gateways[:stop]
+        else:
+            plens_c, gateways_c = plens, gateways
+        routes = self._make_routes(table, dsts, plens_c, gateways_c, paths_of) if dsts else []
         added = len(routes)
         try:
             table.add_run(routes, _refuse_duplicate)
@@ -577,8 +584,28 @@ class Stack:
                 self.journal.record(self._remove_paths, table,
                                     routes if added == len(routes) else routes[:added])
         if failure is not None:
+            failure.row = stop
             raise failure
-        return added
+
+    @staticmethod
+    def _make_routes(table, dsts, plens, gateways, paths_of) -> list[Route]:
+        """The static gateway routes of a run (checked), one comprehension per shape: a
+        million of them is mostly the cost of creating the objects."""
+        width, masks = table.width, table.masks
+        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
+        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
+        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
+        if type(gateways) is int:
+            out, ifa = paths_of[gateways]
+            if type(plens) is int:
+                mask, fl = masks[plens], host if plens == width else flags
+                return [Route(d & mask, plens, gateways, out, ifa, fl) for d in dsts]
+            return [Route(d & masks[p], p, gateways, out, ifa, host if p == width else flags)
+                    for d, p in zip(dsts, plens)]
+        if type(plens) is int:
+            plens = repeat(plens)
+        return [Route(d & masks[p], p, g, *paths_of[g], host if p == width else flags)
+                for d, p, g in zip(dsts, plens, gateways)]
 
     @staticmethod
     def _remove_paths(table, routes) -> None:
