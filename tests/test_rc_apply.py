@@ -387,6 +387,31 @@ def test_save_boot_gives_equal_listings(stack2, sockdir, tmp_path):
         assert (diff.returncode, diff.stdout) == (0, "")
 
 
+def test_save_keeps_vxlan_create_parameters(stack2, tmp_path):
+    """A vxlan interface's create parameters come back as create_args_IF (a multicast
+    remote as vxlangroup, the learning flag as a word of its own); diffing the saved file
+    against the stack it came from finds nothing to change."""
+    rc = tmp_path / "vxlan.conf"
+    rc.write_text('cloned_interfaces="vxlan0 vxlan1"\n'
+                  'create_args_vxlan0="vxlanid 42 vxlanlocal 127.0.0.1 vxlanlocalport 47990 '
+                  'vxlanremote 127.0.0.1 vxlanremoteport 47991 -vxlanlearn"\n'
+                  'create_args_vxlan1="vni 7 vxlangroup 239.1.1.1 vxlandev vnet0 '
+                  'vxlanportrange 40000 40100 vxlanttl 9"\n'
+                  'ifconfig_vxlan0="inet 10.9.0.1/24"\n')
+    assert apply(stack2, str(rc)).returncode == 0
+    saved = run_tool(stack2, "rc", "save")
+    assert (saved.returncode, saved.stderr) == (0, "")
+    lines = saved.stdout.splitlines()
+    assert 'cloned_interfaces="vxlan0 vxlan1"' in lines
+    assert ('create_args_vxlan0="vxlanid 42 vxlanlocal 127.0.0.1 vxlanlocalport 47990 '
+            'vxlanremote 127.0.0.1 vxlanremoteport 47991 -vxlanlearn"') in lines
+    assert ('create_args_vxlan1="vxlanid 7 vxlangroup 239.1.1.1 vxlandev vnet0 '
+            'vxlanportrange 40000 40100 vxlanttl 9"') in lines
+    (tmp_path / "saved.conf").write_text(saved.stdout)
+    diff = run_tool(stack2, "rc", "diff", str(tmp_path / "saved.conf"))
+    assert (diff.returncode, diff.stdout, diff.stderr) == (0, "", "")
+
+
 def test_boot_with_rc_option_and_with_plebnet_rc(sockdir):
     with spawn_stack([*NICS, "--rc", EXAMPLE], sockdir=sockdir) as a:
         st = state(a)

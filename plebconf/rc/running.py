@@ -59,6 +59,7 @@ def running_config(call) -> RunningConfig:
     cfg.ip6_forwarding = bool(int(call("sysctl", {"name": "net.inet6.ip6.forwarding"})))
     for info in call("sysctl", {"name": "NET_RT_IFLIST"}):
         iface = Interface(info["name"], cloner=info.get("cloner"),
+                          create_args=create_args(info.get("params") or {}),
                           description=info.get("description") or "",
                           up=bool(info["flags"] & IFF_UP))
         if info["mtu"] != DEFAULT_MTU.get(info.get("kind"), 1500):
@@ -94,6 +95,24 @@ def running_config(call) -> RunningConfig:
     return cfg
 
 
+def create_args(params: dict) -> tuple[str, ...]:
+    """The words of `ifconfig IF create ...` that give an interface these driver parameters
+    (vxlan(4)'s, as SIOCIFCREATE2 got them), in ifvxlan.c's keywords."""
+    from plebconf.cli.ifconfig_clone import _is_multicast
+
+    words: list[str] = []
+    for key, value in params.items():
+        if key == "vxlanremote" and _is_multicast(value):
+            words += ["vxlangroup", value]
+        elif key == "vxlanportrange":
+            words += [key, str(value[0]), str(value[1])]
+        elif key == "vxlanlearn":
+            words.append(key if value else "-vxlanlearn")
+        else:
+            words += [key, str(value)]
+    return tuple(words)
+
+
 def config_lines(cfg: RunningConfig) -> list[str]:
     """The configuration as the commands that would make it, one item per line (what rc
     diff compares): interfaces in kernel order with their IPv4 addresses in order, IPv6
@@ -104,7 +123,7 @@ def config_lines(cfg: RunningConfig) -> list[str]:
     for i in cfg.interfaces:
         head = f"ifconfig {i.name}"
         if i.cloner is not None:
-            out.append(f"{head} create")
+            out.append(" ".join((head, "create", *i.create_args)))
         out += [f"{head} inet {a}/{p}" for a, p in i.inet]
         # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
         # to the end): its order is not configuration, so it does not make a difference
