@@ -27,16 +27,12 @@ GROUP_DEPTH = 0xFF
 _ZERO_RUNS = re.compile(rb"\x00+")
 
 
-def _table(condition) -> list[bytes]:
-    """Per depth d: a bytes.translate table marking with 0 the entries the update may
-    change (condition(entry depth, d)), 1 the others (a group is never changed directly)."""
-    return [bytes(0 if b != GROUP_DEPTH and condition(b, d) else 1 for b in range(256))
-            for d in range(34)]
-
-
-_SHALLOWER = _table(lambda b, d: b < d)     # an added prefix of depth d takes these
-_FILLS = [bytes((d,)) * (1 << max(0, 25 - d)) for d in range(34)]  # a /(d-1)'s depths
-_HELD = _table(lambda b, d: b == d)         # a removed prefix of depth d gives these back
+# bytes.translate tables, per depth d: 0 marks the entries an update may change, 1 the
+# others (a group, GROUP_DEPTH, is never changed directly)
+_SHALLOWER = [bytes(d) + b"\x01" * (256 - d) for d in range(34)]   # an added /d-1 takes these
+_HELD = [b"\x01" * d + b"\x00" + b"\x01" * (255 - d) for d in range(34)]  # a removed one's
+# the depths of a /16 ... /24 (depth 17 ... 25): what _range24's fast path writes
+_FILLS = {d: bytes((d,)) * (1 << (25 - d)) for d in range(17, 26)}
 
 
 class Dir24:
