@@ -12,12 +12,15 @@ import socket
 import sys
 import time
 import traceback
+from functools import cache
 from math import ceil
+from operator import attrgetter
 from socket import inet_aton
 
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import (
-    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_PINNED, RTF_STATIC,
+    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_GATEWAY, RTF_PINNED,
+    RTF_STATIC,
 )
 
 from .state.errors import KernelError
@@ -56,6 +59,36 @@ def _plain_route_run(entry: dict) -> bool:
             and "dst" in fields and "type" not in fields
             and all(type(f) is str for f in fields)
             and _ROUTE_RUN_KEYS.issuperset(base) and _ROUTE_RUN_KEYS.issuperset(fields))
+
+
+# what a compact dump reads of each route: rows with equal tuples share one "paths" entry
+_PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
+
+
+class _Numbering(dict):
+    """Numbers its keys 0, 1, 2... in the order they are first looked up."""
+
+    def __missing__(self, key):
+        number = self[key] = len(self)
+        return number
+
+
+@cache
+def _octet_pairs() -> tuple[list[str], list[str]]:
+    """Texts of every 16-bit half of an IPv4 address: "a.b." and "c.d"."""
+    pairs = ["%d.%d" % divmod(i, 256) for i in range(1 << 16)]
+    return [p + "." for p in pairs], pairs
+
+
+_PLEN4 = ["/%d" % plen for plen in range(32)] + [""]     # a /32 is a host: no length
+
+
+def inet_prefix_texts(keys) -> list[str]:
+    """"a.b.c.d/plen" (a host route: "a.b.c.d") of IPv4 walk-order keys.  Two table
+    lookups and two concatenations per key: a third of the time of inet_ntoa on bytes."""
+    high, low = _octet_pairs()
+    plen4 = _PLEN4
+    return [high[k >> 24] + low[(k >> 8) & 0xFFFF] + plen4[255 - (k & 255)] for k in keys]
 
 
 class Stream:
@@ -148,6 +181,7 @@ class Syscalls:
         self.pid = pid
         self.started = started or time.time()
         self._gw_text: dict[str, int] = {}
+        self._prefixes: dict = {}       # af -> (walk-order keys, ifnames, texts, plens)
         self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
@@ -558,10 +592,63 @@ class Syscalls:
         return self.stack.sysctl[name]
 
     def rt_dump(self, args):
-        """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order."""
+        """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order; or
+        with {"form": "compact"} the protocol's compact chunks."""
         want = args.get("af")
         afs = [AF_INET, AF_INET6] if want is None else [_af(args)]
+        form = _get(args, "form", str, "rows")
+        if form == "compact":
+            return Stream(self._route_chunks(afs), chunked=True)
+        if form != "rows":
+            raise KernelError(EINVAL, "form must be rows or compact")
         return Stream(self._route_rows(afs), chunked=True)
+
+    def _route_chunks(self, afs):
+        """Compact chunks in walk order: the destination texts come from a cache kept per
+        walk order, and each chunk's rows name their path among its distinct ones, so only
+        those few are rendered.  The routes themselves are read once per dump: their
+        attributes change without the table's generation changing."""
+        stack = self.stack
+        now = stack.clock()
+        size = protocol.CHUNK_ROWS
+        for af in afs:
+            family = "inet" if af == AF_INET else "inet6"
+            keys, routes = stack.rt[af].walk_order()
+            texts, plens = self._prefix_texts(af, keys)
+            for start in range(0, len(routes), size):
+                numbers = _Numbering()
+                path = list(map(numbers.__getitem__,
+                                map(_PATH_OF, routes[start:start + size])))
+                yield {"af": family, "dst": texts[start:start + size],
+                       "plen": plens[start:start + size], "path": path,
+                       "paths": [self._path_fields(af, p, now) for p in numbers]}
+
+    def _path_fields(self, af: int, path: tuple, now: float) -> list:
+        """protocol.PATH_COLUMNS of one _PATH_OF tuple."""
+        gateway, flags, ifp, expire, mtu, weight, nhidx = path
+        gw = self.stack.key_text(af, gateway) if flags & RTF_GATEWAY else "link#%d" % gateway
+        return [gw, flags, ifp.name, ceil(expire - now) if expire else 0, mtu or ifp.mtu,
+                weight, nhidx]
+
+    def _prefix_texts(self, af: int, keys) -> tuple[list[str], bytes]:
+        """(destination texts, prefix lengths) of a walk order's keys, kept while the walk
+        order is (and, for scoped IPv6 texts, the interface names are) unchanged.  A
+        full-length prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
+        names = [ifp.name for ifp in self.stack.ifaces]
+        cached = self._prefixes.get(af)
+        if cached is None or cached[0] is not keys or cached[1] != names:
+            if af == AF_INET:
+                texts = inet_prefix_texts(keys)
+            else:
+                key_text = self.stack.key_text
+                texts = []
+                for k in keys:
+                    plen = 255 - (k & 255)
+                    text = key_text(AF_INET6, k >> 8)
+                    texts.append(text if plen == 128 else "%s/%d" % (text, plen))
+            cached = self._prefixes[af] = (keys, names, texts,
+                                           bytes([255 - (k & 255) for k in keys]))
+        return cached[2], cached[3]
 
     def _route_rows(self, afs):
         """Chunks (lists) of rows in walk order.  Destination and prefix length come from the
