@@ -181,7 +181,7 @@ class Syscalls:
         self.pid = pid
         self.started = started or time.time()
         self._gw_text: dict[str, int] = {}
-        self._prefixes: dict = {}       # af -> (walk-order keys, ifnames, texts, plens)
+        self._chunks: dict = {}         # af -> (walk-order keys, ifnames, compact chunks)
         self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops = {
             "hello": self.hello,
@@ -604,24 +604,41 @@ class Syscalls:
         return Stream(self._route_rows(afs), chunked=True)
 
     def _route_chunks(self, afs):
-        """Compact chunks in walk order: the destination texts come from a cache kept per
-        walk order, and each chunk's rows name their path among its distinct ones, so only
-        those few are rendered.  The routes themselves are read once per dump: their
-        attributes change without the table's generation changing."""
-        stack = self.stack
-        now = stack.clock()
-        size = protocol.CHUNK_ROWS
+        """Compact chunks in walk order, from _table_chunks; only the distinct paths of each
+        chunk are rendered at every dump (interface names and MTUs, seconds to expiry)."""
+        now = self.stack.clock()
         for af in afs:
             family = "inet" if af == AF_INET else "inet6"
-            keys, routes = stack.rt[af].walk_order()
-            texts, plens = self._prefix_texts(af, keys)
-            for start in range(0, len(routes), size):
-                numbers = _Numbering()
-                path = list(map(numbers.__getitem__,
-                                map(_PATH_OF, routes[start:start + size])))
-                yield {"af": family, "dst": texts[start:start + size],
-                       "plen": plens[start:start + size], "path": path,
-                       "paths": [self._path_fields(af, p, now) for p in numbers]}
+            for dst, plen, path, paths in self._table_chunks(af):
+                yield {"af": family, "dst": dst, "plen": plen, "path": path,
+                       "paths": [self._path_fields(af, p, now) for p in paths]}
+
+    def _table_chunks(self, af: int):
+        """(destination texts joined by newlines, prefix lengths, each row's path number,
+        the distinct _PATH_OF tuples) per chunk of the walk order.
+
+        Built as the first dump goes, then kept while the walk order is: the table's
+        generation, which rebuilds it, moves on every change to a route (RTM_CHANGE too).
+        Scoped IPv6 texts name interfaces, so a rename also invalidates.  A full-length
+        prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
+        keys, routes = self.stack.rt[af].walk_order()
+        names = [ifp.name for ifp in self.stack.ifaces]
+        cached = self._chunks.get(af)
+        if cached is not None and cached[0] is keys and cached[1] == names:
+            yield from cached[2]
+            return
+        size = protocol.CHUNK_ROWS
+        chunks = []
+        for start in range(0, len(keys), size):
+            part = keys[start:start + size]
+            numbers = _Numbering()
+            path = list(map(numbers.__getitem__, map(_PATH_OF, routes[start:start + size])))
+            chunk = ("\n".join(self._prefix_texts(af, part)),
+                     bytes([255 - (k & 255) for k in part]), path, list(numbers))
+            chunks.append(chunk)
+            yield chunk
+        if names == [ifp.name for ifp in self.stack.ifaces]:
+            self._chunks[af] = (keys, names, chunks)
 
     def _path_fields(self, af: int, path: tuple, now: float) -> list:
         """protocol.PATH_COLUMNS of one _PATH_OF tuple."""
@@ -630,25 +647,16 @@ class Syscalls:
         return [gw, flags, ifp.name, ceil(expire - now) if expire else 0, mtu or ifp.mtu,
                 weight, nhidx]
 
-    def _prefix_texts(self, af: int, keys) -> tuple[list[str], bytes]:
-        """(destination texts, prefix lengths) of a walk order's keys, kept while the walk
-        order is (and, for scoped IPv6 texts, the interface names are) unchanged.  A
-        full-length prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
-        names = [ifp.name for ifp in self.stack.ifaces]
-        cached = self._prefixes.get(af)
-        if cached is None or cached[0] is not keys or cached[1] != names:
-            if af == AF_INET:
-                texts = inet_prefix_texts(keys)
-            else:
-                key_text = self.stack.key_text
-                texts = []
-                for k in keys:
-                    plen = 255 - (k & 255)
-                    text = key_text(AF_INET6, k >> 8)
-                    texts.append(text if plen == 128 else "%s/%d" % (text, plen))
-            cached = self._prefixes[af] = (keys, names, texts,
-                                           bytes([255 - (k & 255) for k in keys]))
-        return cached[2], cached[3]
+    def _prefix_texts(self, af: int, keys) -> list[str]:
+        if af == AF_INET:
+            return inet_prefix_texts(keys)
+        key_text = self.stack.key_text
+        texts = []
+        for k in keys:
+            plen = 255 - (k & 255)
+            text = key_text(AF_INET6, k >> 8)
+            texts.append(text if plen == 128 else "%s/%d" % (text, plen))
+        return texts
 
     def _route_rows(self, afs):
         """Chunks (lists) of rows in walk order.  Destination and prefix length come from the

@@ -85,7 +85,7 @@ def destinations(chunk) -> list[str]:
     """A compact dump chunk's destinations as netstat shows them: `default` for a zero-length
     prefix, and (14.x netlink netstat) a scoped address's zone replaced by the output
     interface."""
-    dsts = chunk["dst"]
+    dsts = chunk["dst"].split("\n")
     if 0 in chunk["plen"]:
         dsts = [d if p else "default" for d, p in zip(dsts, chunk["plen"])]
     if chunk["af"] == "inet6" and any("%" in d for d in dsts):

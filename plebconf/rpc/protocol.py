@@ -22,9 +22,10 @@ Ops (the serialized configuration syscalls):
                 [family, *ROUTE_COLUMNS].  "compact" (netstat -r, where a million routes is
                 the expected size): each chunk is a map for one family
                     {"af": "inet"|"inet6",
-                     "dst":   [str...]  per row the destination as route(8)/netstat print
-                                        it numerically: "addr/plen", the bare address when
-                                        plen is the family's width (a host route)
+                     "dst":   str       the rows' destinations, "\\n" between two, as
+                                        route(8)/netstat print them numerically:
+                                        "addr/plen", or the bare address when plen is the
+                                        family's width (a host route)
                      "plen":  bytes     per row its prefix length
                      "path":  [int...]  per row an index into "paths"
                      "paths": [[v...]]  the chunk's distinct PATH_COLUMNS, each once}
