@@ -83,11 +83,15 @@ def _octet_pairs() -> tuple[list[str], list[str]]:
 _PLEN4 = ["/%d" % plen for plen in range(32)] + [""]     # a /32 is a host: no length
 
 
-def inet_prefix_texts(keys) -> list[str]:
-    """"a.b.c.d/plen" (a host route: "a.b.c.d") of IPv4 walk-order keys.  Two table
-    lookups and two concatenations per key: a third of the time of inet_ntoa on bytes."""
-    high, low = _octet_pairs()
+def inet_prefix_texts(keys, many: bool) -> list[str]:
+    """"a.b.c.d/plen" (a host route: "a.b.c.d") of IPv4 walk-order keys.  For many keys
+    (more than the 2 x 65536 texts of _octet_pairs, made once), two lookups and two
+    concatenations per key take half the time of inet_ntoa."""
     plen4 = _PLEN4
+    if not many:
+        ntoa = socket.inet_ntoa
+        return [ntoa((k >> 8).to_bytes(4, "big")) + plen4[255 - (k & 255)] for k in keys]
+    high, low = _octet_pairs()
     return [high[k >> 24] + low[(k >> 8) & 0xFFFF] + plen4[255 - (k & 255)] for k in keys]
 
 
@@ -633,7 +637,7 @@ class Syscalls:
             part = keys[start:start + size]
             numbers = _Numbering()
             path = list(map(numbers.__getitem__, map(_PATH_OF, routes[start:start + size])))
-            chunk = ("\n".join(self._prefix_texts(af, part)),
+            chunk = ("\n".join(self._prefix_texts(af, part, len(keys) > 1 << 17)),
                      bytes([255 - (k & 255) for k in part]), path, list(numbers))
             chunks.append(chunk)
             yield chunk
@@ -647,9 +651,9 @@ class Syscalls:
         return [gw, flags, ifp.name, ceil(expire - now) if expire else 0, mtu or ifp.mtu,
                 weight, nhidx]
 
-    def _prefix_texts(self, af: int, keys) -> list[str]:
+    def _prefix_texts(self, af: int, keys, many: bool) -> list[str]:
         if af == AF_INET:
-            return inet_prefix_texts(keys)
+            return inet_prefix_texts(keys, many)
         key_text = self.stack.key_text
         texts = []
         for k in keys:

@@ -384,3 +384,14 @@ def test_compact_dump_is_the_rows_dump_and_never_stale(client):
     with pytest.raises(RpcError) as exc:
         client.sysctl("NET_RT_DUMP", form="columns")
     assert exc.value.errno == EINVAL
+
+
+def test_inet_prefix_texts_from_tables_are_inet_ntoa():
+    from plebnet_core.syscalls import inet_prefix_texts
+    keys = [(dst << 8) | (255 - plen) for dst, plen in
+            [(0, 0), (0x0A000000, 8), (0xC0A80100, 24), (0x01020304, 32), (0xFFFFFFFF, 32),
+             (0x7F000001, 32), (0xFFFFFFFE, 31), (0x80000000, 1)]]
+    texts = ["0.0.0.0/0", "10.0.0.0/8", "192.168.1.0/24", "1.2.3.4", "255.255.255.255",
+             "127.0.0.1", "255.255.255.254/31", "128.0.0.0/1"]
+    assert inet_prefix_texts(keys, many=False) == texts
+    assert inet_prefix_texts(keys, many=True) == texts
