@@ -1,7 +1,9 @@
 """`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (spec §4).
 
-The routing dump is streamed from the stack (NET_RT_DUMP, radix walk order) and formatted a
-chunk at a time straight into large writes: a million routes is the expected size.
+The routing dump is streamed from the stack (NET_RT_DUMP in its compact form, radix walk
+order) and formatted a chunk at a time straight into large writes: a million routes is the
+expected size, so a chunk's next hops are formatted once each and its lines put together by
+C-level map and join.
 """
 from __future__ import annotations
 
