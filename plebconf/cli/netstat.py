@@ -115,8 +115,8 @@ def route_tail(path, protrusion: int, o: Opts, widths, ifindex: dict) -> str:
     """Everything of a route's line after its destination column, newline included: a
     function of its path (protocol.PATH_COLUMNS) and of how far the destination protrudes
     from its column (-n), which the gateway column gives back."""
-    gw, flags, ifname, expire, mtu, weight, nhidx = path
-    wd, wg, wf, wi, we = widths
+    gw, flags, ifname, expire, mtu, _weight, nhidx = path
+    _, wg, wf, wi, we = widths
     g = gw_text(gw, flags, ifname, ifindex)
     f = netfmt.flag_letters(flags | RTF_UP)
     if not (o.n or o.W):
