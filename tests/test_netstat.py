@@ -265,7 +265,9 @@ def test_chunkwise_rendering_is_the_row_by_row_rules(argv):
         ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.5.0.0", "plen": 16,
                    "gateway": "vnet0", "iface": True}],
         ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "30.0.0.0", "plen": 8,
-                   "gateway": "10.0.0.1", "expire": 600}]])
+                   "gateway": "10.0.0.1", "expire": 600}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet6", "dst": "2001:db8:ffff::", "plen": 48,
+                   "gateway": "fe80::1234:5678:9abc:def0%vnet0"}]])     # too long a gateway
     ifindex = {"vnet0": 1, "lo0": 2}
     o = netstat.parse(argv)
 

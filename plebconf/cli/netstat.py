@@ -134,6 +134,27 @@ def route_tail(path, protrusion: int, o: Opts, widths, ifindex: dict) -> str:
     return tail + "\n"
 
 
+def route_tails(paths, o: Opts, widths, ifindex: dict) -> list[str]:
+    """route_tail(path, 0, ...) of each path.  A chunk may hold as many paths as rows (each
+    route its own gateway or expiry), so the usual path, whose gateway fits its column and
+    which does not expire, takes one %-format with the widths filled in."""
+    _, wg, wf, wi, _ = widths
+    usual = " %%-%ds %%-%ds " % (wg, wf) + ("%%6d %%6s %%%ds\n" % wi if o.W
+                                          else "%%%d.%ds\n" % (wi, wi))
+    letters = netfmt.flag_letters
+    tails = []
+    for path in paths:
+        gw, flags, ifname, expire, mtu, _weight, nhidx = path
+        g = gw_text(gw, flags, ifname, ifindex)
+        if expire > 0 or len(g) > wg:
+            tails.append(route_tail(path, 0, o, widths, ifindex))
+        elif o.W:
+            tails.append(usual % (g, letters(flags | RTF_UP), nhidx, mtu or "", ifname))
+        else:
+            tails.append(usual % (g, letters(flags | RTF_UP), ifname))
+    return tails
+
+
 def format_routes(chunk, o: Opts, ifindex: dict) -> str:
     """The lines of a compact dump chunk.  A line is its destination padded to the column
     plus the tail of its path, rendered once per path: when no destination protrudes (the
@@ -147,7 +168,7 @@ def format_routes(chunk, o: Opts, ifindex: dict) -> str:
     if longest > wd and not (o.n or o.W):          # truncated to the column
         dsts = [d[:wd] for d in dsts]
         longest = wd
-    tails = [route_tail(p, 0, o, widths, ifindex) for p in paths]
+    tails = route_tails(paths, o, widths, ifindex)
     if longest <= wd:
         return "".join(map(add, map(str.ljust, dsts, repeat(wd)),
                            map(tails.__getitem__, chunk["path"])))
