@@ -84,7 +84,7 @@ _PLEN4 = ["/%d" % plen for plen in range(32)] + [""]     # a /32 is a host: no l
 
 
 def inet_prefix_texts(keys, many: bool) -> list[str]:
-    """"a.b.c.d/plen" (a host route: "a.b.c.d") of IPv4 walk-order keys.  For many keys
+    """IPv4 walk-order keys as "a.b.c.d/plen" (a host route: "a.b.c.d").  For many keys
     (more than the 2 x 65536 texts of _octet_pairs, made once), two lookups and two
     concatenations per key take half the time of inet_ntoa."""
     plen4 = _PLEN4
