@@ -374,6 +374,8 @@ def test_compact_dump_is_the_rows_dump_and_never_stale(client):
     assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
     assert compact_dump_rows(client, af="inet6") == client.sysctl("NET_RT_DUMP", af="inet6")
     assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")     # kept: still equal
+    chunks = client.sysctl("NET_RT_DUMP", form="compact")                # call() collects maps
+    assert len(chunks) > 2 and all(type(c) is dict for c in chunks)
     client.rtmsg("RTM_CHANGE", af="inet", dst="20.0.1.0", plen=24, gateway="10.0.0.3",
                  mtu=1280)
     assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
