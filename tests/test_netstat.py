@@ -221,3 +221,73 @@ def test_netstat_errors(stack):
     assert tool(stack, "netstat", "-rnF", "3") == (64, "", "netstat: 3: invalid fib\n")
     rc, out, err = tool(stack, "netstat", "-Z")
     assert rc == 64 and err.startswith("netstat: illegal option -- Z\nusage: netstat")
+
+
+# -- the chunk-wise rendering against FreeBSD's rules applied row by row ------------------------
+def reference_lines(rows, o, ifindex: dict) -> str:
+    """netstat -r's lines from the rows form of NET_RT_DUMP, one row at a time: the rules
+    netstat's chunk-wise rendering of the compact form must reproduce."""
+    from plebconf.cli import netfmt, netstat
+    out = []
+    for fam, dst, plen, gw, flags, ifname, expire, mtu, weight, nhidx in rows:
+        wd, wg, wf, wi, we = netstat.route_widths(fam, o)
+        d = netfmt.rescope(dst, ifname)
+        d = "default" if plen == 0 else d if flags & 0x4 else f"{d}/{plen}"     # RTF_HOST
+        g = netfmt.rescope(gw, ifname) if flags & 0x2 else "link#%d" % ifindex[ifname]
+        f = netfmt.flag_letters(flags | 1)
+        if not (o.n or o.W):
+            line = "%-*.*s %-*.*s %-*s %*.*s" % (wd, wd, d, wg, wg, g, wf, f, wi, wi, ifname)
+        else:
+            gwidth = max(wg - max(0, len(d) - wd), 0)
+            prot = max(0, len(g) - gwidth)
+            line = "%-*s %-*s %-*s " % (wd, d, gwidth, g, max(wf - prot, 0), f)
+            line += ("%*d %*s %*s" % (6, nhidx, 6, mtu or "", wi, ifname) if o.W
+                     else "%*.*s" % (wi, wi, ifname))
+        if expire > 0:
+            line += " %*d" % (we, expire)
+        out.append(line + "\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("argv", [["-rn"], ["-r"], ["-rnW"], ["-rW"]])
+def test_chunkwise_rendering_is_the_row_by_row_rules(argv):
+    """Several chunks of IPv4 and IPv6 routes mixing networks, hosts, interface routes,
+    expiring routes and destinations or gateways too long for their columns."""
+    from plebconf.cli import netstat
+    from plebconf.rpc import protocol
+    from plebconf.rpc.client import run
+    from plebnet_core.state.stack import Stack
+    from plebnet_core.syscalls import Syscalls
+    st = Stack(clock=lambda: 1000.0, pid=1)
+    with st.transaction():
+        st.if_attach("vnet0", "vnet")
+        st.if_attach("lo0", "lo")
+    sc = Syscalls(st, 1)
+    sc.run_batch([
+        ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2", "plen": 24}],
+        ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "2001:db8::2",
+                   "plen": 64, "flags": 0x20}],
+        run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"}, ["dst", "plen"],
+            rows=[[f"20.{i >> 8}.{i & 255}.0", 24 if i % 5 else 32] for i in range(9000)]),
+        run("rtmsg", {"type": "RTM_ADD", "af": "inet6"}, ["dst", "plen", "gateway"],
+            rows=[[f"2001:db8:{i:x}:5678:9abc:def0:1234:5678", 128 if i % 3 else 64,
+                   "2001:db8::1" if i % 2 else "2001:db8::abcd:ef01:2345:6789"]
+                  for i in range(1, 9000)]),
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "0.0.0.0", "plen": 0,
+                   "gateway": "10.0.0.1"}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.5.0.0", "plen": 16,
+                   "gateway": "vnet0", "iface": True}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "30.0.0.0", "plen": 8,
+                   "gateway": "10.0.0.1", "expire": 600}],
+        ["rtmsg", {"type": "RTM_ADD", "af": "inet6", "dst": "2001:db8:ffff::", "plen": 48,
+                   "gateway": "fe80::1234:5678:9abc:def0%vnet0"}]])     # too long a gateway
+    ifindex = {"vnet0": 1, "lo0": 2}
+    o = netstat.parse(argv)
+
+    def wire(chunks):          # as the client decodes them
+        return [protocol.decode(protocol.encode({"result": c})[4:])["result"] for c in chunks]
+    rows = [r for c in wire(sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows) for r in c]
+    chunks = wire(sc.dispatch("sysctl", {"name": "NET_RT_DUMP", "form": "compact"}).rows)
+    assert len(chunks) > 2
+    assert "".join(netstat.format_routes(c, o, ifindex) for c in chunks) == \
+        reference_lines(rows, o, ifindex)

@@ -339,3 +339,61 @@ def test_ps_lists_running_stacks_and_skips_stale(stack, sockdir):
     assert lines[0] == "    PID      UPTIME  INTERFACES"
     assert len(lines) == 2 and lines[1].split()[0] == str(stack.pid)
     assert lines[1].endswith("  vnet0 lo0")
+
+
+def compact_dump_rows(c, **args) -> list:
+    """A compact NET_RT_DUMP (protocol docstring) rebuilt as rows of the default form."""
+    rows = []
+    for chunk in c.stream("sysctl", {"name": "NET_RT_DUMP", "form": "compact", **args}):
+        if not chunk:
+            continue
+        width = 32 if chunk["af"] == "inet" else 128
+        assert len(chunk["paths"]) == len({tuple(p) for p in chunk["paths"]})   # distinct
+        for text, plen, i in zip(chunk["dst"].split("\n"), chunk["plen"], chunk["path"],
+                                 strict=True):
+            addr, _, shown = text.rpartition("/") if plen != width else (text, "", "")
+            assert shown == (str(plen) if plen != width else "")
+            rows.append([chunk["af"], addr, plen, *chunk["paths"][i]])
+    return rows
+
+
+def test_compact_dump_is_the_rows_dump_and_never_stale(client):
+    """The compact form carries what the rows form does, chunk boundaries included; what it
+    keeps between dumps follows RTM_CHANGE, interface MTUs and renames."""
+    client.call(*ADD_ADDR)
+    client.ioctl("SIOCAIFADDR_IN6", ifname="vnet0", addr="2001:db8::2", plen=64, flags=0x20)
+    client.batch([["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": f"20.{i >> 8}.{i & 255}.0",
+                             "plen": 24 if i % 7 else 32,
+                             "gateway": "10.0.0.1" if i % 3 else "10.0.0.3"}]
+                  for i in range(20000)])
+    for args in ({"dst": "0.0.0.0", "plen": 0, "gateway": "10.0.0.1"},
+                 {"dst": "10.5.0.0", "plen": 16, "gateway": "vnet0", "iface": True},
+                 {"dst": "10.9.0.0", "plen": 16, "gateway": "127.0.0.1", "flags": 0x1000},
+                 {"af": "inet6", "dst": "2001:db8:1::", "plen": 48, "gateway": "2001:db8::1"}):
+        client.rtmsg("RTM_ADD", **{"af": "inet", **args})
+    assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
+    assert compact_dump_rows(client, af="inet6") == client.sysctl("NET_RT_DUMP", af="inet6")
+    assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")     # kept: still equal
+    chunks = client.sysctl("NET_RT_DUMP", form="compact")                # call() collects maps
+    assert len(chunks) > 2 and all(type(c) is dict for c in chunks)
+    client.rtmsg("RTM_CHANGE", af="inet", dst="20.0.1.0", plen=24, gateway="10.0.0.3",
+                 mtu=1280)
+    assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
+    client.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=9000)
+    assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
+    client.ioctl("SIOCSIFNAME", ifname="vnet0", newname="net7")         # fe80::%net7/64
+    assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
+    with pytest.raises(RpcError) as exc:
+        client.sysctl("NET_RT_DUMP", form="columns")
+    assert exc.value.errno == EINVAL
+
+
+def test_inet_prefix_texts_from_tables_are_inet_ntoa():
+    from plebnet_core.syscalls import inet_prefix_texts
+    keys = [(dst << 8) | (255 - plen) for dst, plen in
+            [(0, 0), (0x0A000000, 8), (0xC0A80100, 24), (0x01020304, 32), (0xFFFFFFFF, 32),
+             (0x7F000001, 32), (0xFFFFFFFE, 31), (0x80000000, 1)]]
+    texts = ["0.0.0.0/0", "10.0.0.0/8", "192.168.1.0/24", "1.2.3.4", "255.255.255.255",
+             "127.0.0.1", "255.255.255.254/31", "128.0.0.0/1"]
+    assert inet_prefix_texts(keys, many=False) == texts
+    assert inet_prefix_texts(keys, many=True) == texts

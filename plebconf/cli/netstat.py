@@ -1,14 +1,18 @@
 """`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (spec §4).
 
-The routing dump is streamed from the stack (NET_RT_DUMP, radix walk order) and formatted a
-chunk at a time straight into large writes: a million routes is the expected size.
+The routing dump is streamed from the stack (NET_RT_DUMP in its compact form, radix walk
+order) and formatted a chunk at a time straight into large writes: a million routes is the
+expected size, so a chunk's next hops are formatted once each and its lines put together by
+C-level map and join.
 """
 from __future__ import annotations
 
 import gc
 import sys
+from itertools import repeat
+from operator import add
 
-from plebconf.rpc.constants import IFF_UP, RTF_GATEWAY, RTF_HOST, RTF_UP
+from plebconf.rpc.constants import IFF_UP, RTF_GATEWAY, RTF_UP
 
 from . import netfmt
 from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
@@ -79,14 +83,25 @@ def route_header(family: str, o: Opts) -> str:
         "Expire")
 
 
-def dst_text(dst: str, plen: int, flags: int, ifname: str) -> str:
-    if plen == 0:
-        return "default"
-    if "%" in dst:
-        dst = netfmt.rescope(dst, ifname)
-    if flags & RTF_HOST:
-        return dst
-    return f"{dst}/{plen}"
+def destinations(chunk) -> list[str]:
+    """A compact dump chunk's destinations as netstat shows them: `default` for a zero-length
+    prefix, and (14.x netlink netstat) a scoped address's zone replaced by the output
+    interface."""
+    dsts = chunk["dst"].split("\n")
+    if 0 in chunk["plen"]:
+        dsts = [d if p else "default" for d, p in zip(dsts, chunk["plen"])]
+    if chunk["af"] == "inet6" and any("%" in d for d in dsts):
+        paths = chunk["paths"]
+        dsts = [d if "%" not in d else rescope_prefix(d, paths[i][2])
+                for d, i in zip(dsts, chunk["path"])]
+    return dsts
+
+
+def rescope_prefix(text: str, ifname: str) -> str:
+    """fe80::1%zone/64 -> fe80::1%ifname/64."""
+    addr, _, rest = text.partition("%")
+    _, slash, plen = rest.partition("/")
+    return f"{addr}%{ifname}{slash}{plen}"
 
 
 def gw_text(gw: str, flags: int, ifname: str, ifindex: dict) -> str:
@@ -96,92 +111,108 @@ def gw_text(gw: str, flags: int, ifname: str, ifindex: dict) -> str:
     return "link#%d" % ifindex.get(ifname, 0)
 
 
-def format_routes(rows, family: str, o: Opts, ifindex: dict) -> str:
-    """The rows' lines, joined: the per-row work is kept to one %-format in the common case
-    (a million rows is the expected size)."""
-    wd, wg, wf, wi, we = route_widths(family, o)
-    letters = netfmt.flag_letters
-    cache = netfmt._letters_cache
-    out = []
-    append = out.append
-    truncate = not (o.n or o.W)
-    fast = not truncate and not o.W
-    simple = "%%-%ds %%-%ds %%-%ds %%%d.%ds" % (wd, wg, wf, wi, wi)
-    net_row = "%%s/%%-*d %%-%ds %%-%ds %%%d.%ds" % (wg, wf, wi, wi)   # dst/plen padded as one
-    pad = wd - 1
-    link = {name: "link#%d" % idx for name, idx in ifindex.items()}
-    for fam, dst, plen, gw, flags, ifname, expire, mtu, weight, nhidx in rows:
-        f = cache.get(flags | 1) or letters(flags | 1)
-        if fast and flags & 6 == 2 and plen and len(dst) <= wd - 4 \
-                and len(gw) <= wg and "%" not in dst:
-            # the common row: a gateway route to a network, every field within its column
-            line = net_row % (dst, pad - len(dst), plen, gw, f, ifname)
-            if expire > 0:
-                line += " %*d" % (we, expire)
-            append(line)
-            continue
-        if plen == 0:
-            d = "default"
-        elif flags & RTF_HOST:
-            d = dst if "%" not in dst else netfmt.rescope(dst, ifname)
-        elif "%" not in dst:
-            d = "%s/%d" % (dst, plen)
+def route_tail(path, protrusion: int, o: Opts, widths, ifindex: dict) -> str:
+    """Everything of a route's line after its destination column, newline included: a
+    function of its path (protocol.PATH_COLUMNS) and of how far the destination protrudes
+    from its column (-n), which the gateway column gives back."""
+    gw, flags, ifname, expire, mtu, _weight, nhidx = path
+    _, wg, wf, wi, we = widths
+    g = gw_text(gw, flags, ifname, ifindex)
+    f = netfmt.flag_letters(flags | RTF_UP)
+    if not (o.n or o.W):
+        tail = " %-*.*s %-*s %*.*s" % (wg, wg, g, wf, f, wi, wi, ifname)
+    else:
+        gwidth = max(wg - protrusion, 0)
+        protrusion = max(0, len(g) - gwidth)
+        tail = " %-*s %-*s " % (gwidth, g, max(wf - protrusion, 0), f)
+        if o.W:
+            tail += "%*d %*s %*s" % (6, nhidx, 6, mtu or "", wi, ifname)
         else:
-            d = "%s/%d" % (netfmt.rescope(dst, ifname), plen)
-        if not flags & RTF_GATEWAY:
-            g = link.get(ifname) or "link#0"
-        elif "%" in gw:
-            g = netfmt.rescope(gw, ifname)
-        else:
-            g = gw
-        if truncate:
-            line = "%-*.*s %-*.*s %-*s %*.*s" % (wd, wd, d, wg, wg, g, wf, f, wi, wi, ifname)
-        elif fast and len(d) <= wd and len(g) <= wg:
-            line = simple % (d, g, f, ifname)
-        else:
-            prot = max(0, len(d) - wd)
-            gwidth = wg - prot
-            prot = max(0, len(g) - max(gwidth, 0))
-            line = "%-*s %-*s %-*s " % (wd, d, max(gwidth, 0), g, max(wf - prot, 0), f)
-            if o.W:
-                line += "%*d %*s %*s" % (6, nhidx, 6, mtu or "", wi, ifname)
-            else:
-                line += "%*.*s" % (wi, wi, ifname)
-        if expire > 0:
-            line += " %*d" % (we, expire)
-        append(line)
-    out.append("")
-    return "\n".join(out)
-
-
-def route_json_entry(row, ifindex: dict, o: Opts) -> dict:
-    _, dst, plen, gw, flags, ifname, expire, mtu, weight, nhidx = row
-    entry = {"destination": dst_text(dst, plen, flags, ifname),
-             "gateway": gw_text(gw, flags, ifname, ifindex),
-             "flags": netfmt.flag_letters(flags | RTF_UP),
-             "flags_pretty": netfmt.flag_names_pretty(flags | RTF_UP),
-             "weight": weight, "nhop-kidx": nhidx}
-    if o.W:
-        entry["nhop"] = nhidx
-        entry["mtu"] = mtu
-    entry["interface-name"] = ifname
+            tail += "%*.*s" % (wi, wi, ifname)
     if expire > 0:
-        entry["expire-time"] = expire
-    return entry
+        tail += " %*d" % (we, expire)
+    return tail + "\n"
+
+
+def route_tails(paths, o: Opts, widths, ifindex: dict) -> list[str]:
+    """route_tail(path, 0, ...) of each path.  A chunk may hold as many paths as rows (each
+    route its own gateway or expiry), so the usual path, whose gateway fits its column and
+    which does not expire, takes one %-format with the widths filled in."""
+    _, wg, wf, wi, _ = widths
+    usual = " %%-%ds %%-%ds " % (wg, wf) + ("%%6d %%6s %%%ds\n" % wi if o.W
+                                          else "%%%d.%ds\n" % (wi, wi))
+    letters = netfmt.flag_letters
+    tails = []
+    for path in paths:
+        gw, flags, ifname, expire, mtu, _weight, nhidx = path
+        g = gw_text(gw, flags, ifname, ifindex)
+        if expire > 0 or len(g) > wg:
+            tails.append(route_tail(path, 0, o, widths, ifindex))
+        elif o.W:
+            tails.append(usual % (g, letters(flags | RTF_UP), nhidx, mtu or "", ifname))
+        else:
+            tails.append(usual % (g, letters(flags | RTF_UP), ifname))
+    return tails
+
+
+def format_routes(chunk, o: Opts, ifindex: dict) -> str:
+    """The lines of a compact dump chunk.  A line is its destination padded to the column
+    plus the tail of its path, rendered once per path: when no destination protrudes (the
+    rule) the chunk is put together by C-level map and join, a million rows being the
+    expected size."""
+    widths = route_widths(chunk["af"], o)
+    wd = widths[0]
+    dsts = destinations(chunk)
+    paths = chunk["paths"]
+    longest = max(map(len, dsts), default=0)
+    if longest > wd and not (o.n or o.W):          # truncated to the column
+        dsts = [d[:wd] for d in dsts]
+        longest = wd
+    tails = route_tails(paths, o, widths, ifindex)
+    if longest <= wd:
+        return "".join(map(add, map(str.ljust, dsts, repeat(wd)),
+                           map(tails.__getitem__, chunk["path"])))
+    out = []
+    for d, i in zip(dsts, chunk["path"]):
+        protrusion = len(d) - wd
+        out.append(d.ljust(wd) + (tails[i] if protrusion <= 0 else
+                                  route_tail(paths[i], protrusion, o, widths, ifindex)))
+    return "".join(out)
+
+
+def route_json_entries(chunk, o: Opts, ifindex: dict) -> list[dict]:
+    entries = []
+    paths = chunk["paths"]
+    for d, i in zip(destinations(chunk), chunk["path"]):
+        gw, flags, ifname, expire, mtu, weight, nhidx = paths[i]
+        entry = {"destination": d,
+                 "gateway": gw_text(gw, flags, ifname, ifindex),
+                 "flags": netfmt.flag_letters(flags | RTF_UP),
+                 "flags_pretty": netfmt.flag_names_pretty(flags | RTF_UP),
+                 "weight": weight, "nhop-kidx": nhidx}
+        if o.W:
+            entry["nhop"] = nhidx
+            entry["mtu"] = mtu
+        entry["interface-name"] = ifname
+        if expire > 0:
+            entry["expire-time"] = expire
+        entries.append(entry)
+    return entries
 
 
 def show_routes(client, o: Opts, fmt) -> int:
     ifindex = {i["name"]: i["index"] for i in client.sysctl("NET_RT_IFLIST")}
-    args = {"name": "NET_RT_DUMP"}
+    args = {"name": "NET_RT_DUMP", "form": "compact"}
     if o.af:
         args["af"] = o.af
+    chunks = (chunk for chunk in client.stream("sysctl", args) if chunk)
     if fmt == "json":
         families: list = []
-        for chunk in client.stream("sysctl", args):
-            for row in chunk:
-                if not families or families[-1]["address-family"] != FAMILY_TITLE[row[0]]:
-                    families.append({"address-family": FAMILY_TITLE[row[0]], "rt-entry": []})
-                families[-1]["rt-entry"].append(route_json_entry(row, ifindex, o))
+        for chunk in chunks:
+            title = FAMILY_TITLE[chunk["af"]]
+            if not families or families[-1]["address-family"] != title:
+                families.append({"address-family": title, "rt-entry": []})
+            families[-1]["rt-entry"] += route_json_entries(chunk, o, ifindex)
         import json
         doc = {"statistics": {"route-information": {"route-table": {"rt-family": families}}}}
         sys.stdout.write(json.dumps(doc) + "\n")
@@ -189,26 +220,12 @@ def show_routes(client, o: Opts, fmt) -> int:
     write = sys.stdout.write
     write("Routing tables\n")
     family = None
-    for chunk in client.stream("sysctl", args):
-        if not chunk:
-            continue
-        start = 0
-        n = len(chunk)
-        while start < n:
-            fam = chunk[start][0]
-            if chunk[-1][0] == fam:         # families come one after the other
-                end = n
-            else:
-                end = start
-                while end < n and chunk[end][0] == fam:
-                    end += 1
-            if fam != family:
-                family = fam
-                write("\n%s:\n" % FAMILY_TITLE[fam])
-                write(route_header(fam, o))
-            write(format_routes(chunk[start:end] if start or end < n else chunk, fam, o,
-                                ifindex))
-            start = end
+    for chunk in chunks:
+        if chunk["af"] != family:
+            family = chunk["af"]
+            write("\n%s:\n" % FAMILY_TITLE[family])
+            write(route_header(family, o))
+        write(format_routes(chunk, o, ifindex))
     return 0
 
 

@@ -146,10 +146,13 @@ class Client:
 
     # -- calls ------------------------------------------------------------------------------
     def call(self, op: str, args: dict | None = None):
-        """One op; returns its result or raises RpcError.  A streamed result is collected."""
+        """One op; returns its result or raises RpcError.  A streamed result is collected: its
+        rows, or for a compact dump its chunks (maps)."""
         rid = self.send(op, args)
         msg = self._reply(rid)
         if msg.get("more"):
+            if isinstance(msg["result"], dict):
+                return [msg["result"], *(chunk for chunk in self._rest(rid) if chunk)]
             rows = list(msg["result"])
             for chunk in self._rest(rid):
                 rows.extend(chunk)

@@ -7,7 +7,8 @@ Frame: 4-byte big-endian length, then a msgpack map.  A frame longer than MAX_FR
     reply     {"id": int, "errno": int, "msg": str, "result": any}
               a failing op inside a batch adds "index": its position in the batch
     chunk     {"id": int, "more": true, "result": [rows...]}   (streamed dumps; the final
-              reply carries the last rows and no "more")
+              reply carries the last rows and no "more"; a compact NET_RT_DUMP sends one map
+              per chunk as result, and an empty list in the final reply)
     event     {"id": subscribe-id, "event": map}               (after a subscribe op)
 
 Ops (the serialized configuration syscalls):
@@ -16,6 +17,19 @@ Ops (the serialized configuration syscalls):
     rtmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_CHANGE"|"RTM_GET", "af": "inet"|"inet6",
                 "dst": str, "plen": int|None, "gateway": str, "iface": bool, ...}
     sysctl     {"name": "NET_RT_DUMP"|"NET_RT_FLAGS"|"NET_RT_IFLIST"|dotted-name, ...}
+                NET_RT_DUMP {"af"?, "form"?: "rows"|"compact"} streams the routing table in
+                radix-walk order.  "rows" (the default): chunks of rows
+                [family, *ROUTE_COLUMNS].  "compact" (netstat -r, where a million routes is
+                the expected size): each chunk is a map for one family
+                    {"af": "inet"|"inet6",
+                     "dst":   str       the rows' destinations, "\\n" between two, as
+                                        route(8)/netstat print them numerically:
+                                        "addr/plen", or the bare address when plen is the
+                                        family's width (a host route)
+                     "plen":  bytes     per row its prefix length
+                     "path":  [int...]  per row an index into "paths"
+                     "paths": [[v...]]  the chunk's distinct PATH_COLUMNS, each once}
+                so the rows' shared next hops are sent (and formatted) once per chunk.
     llmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_GET", "af", "addr", "mac", ...}  (arp/ndp)
     batch      {"ops": [[op, args, tolerate?], ...], "more": bool}  all-or-nothing; "more"
                 continues the batch in the next frame (for batches larger than one frame).
@@ -47,6 +61,7 @@ READ_ONLY = {"hello", "subscribe"}      # ops any permitted peer may run, plus r
 
 ROUTE_COLUMNS = ("dst", "plen", "gateway", "flags", "ifname", "expire", "mtu", "weight",
                  "nhidx")
+PATH_COLUMNS = ROUTE_COLUMNS[2:]        # a compact dump's "paths" entries
 CHUNK_ROWS = 8192
 
 
