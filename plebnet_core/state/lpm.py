@@ -31,6 +31,8 @@ _ZERO_RUNS = re.compile(rb"\x00+")
 # others (a group, GROUP_DEPTH, is never changed directly)
 _SHALLOWER = [bytes(d) + b"\x01" * (256 - d) for d in range(34)]   # an added /d-1 takes these
 _HELD = [b"\x01" * d + b"\x00" + b"\x01" * (255 - d) for d in range(34)]  # a removed one's
+# per depth d: a translate table raising every byte to at least d (a block's deepest)
+_AT_LEAST = [bytes((d,)) * d + bytes(range(d, 256)) for d in range(34)]
 # the depths of a /16 ... /24 (depth 17 ... 25): what _range24's fast path writes
 _FILLS = {d: bytes((d,)) * (1 << (25 - d)) for d in range(17, 26)}
 
@@ -78,21 +80,31 @@ class Dir24:
         Their slots are consecutive: returns the first."""
         first = len(self.slots)
         self.slots += [paths for _, paths in prefixes]
-        if plen != 24:
-            place = self._place
+        tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
+        if plen == 24:
+            for slot, (dst, _) in enumerate(prefixes, first):     # _place's /24 case, inline
+                index = dst >> 8
+                if dep24[index] < 25:
+                    tbl24[index] = slot
+                    dep24[index] = 25
+                    if deepest[index >> 8] < 25:
+                        deepest[index >> 8] = 25
+                else:
+                    place(dst, 24, slot)
+        elif 16 <= plen < 24:
+            depth, n = plen + 1, 1 << (24 - plen)
+            depths = _FILLS[depth]
+            for slot, (dst, _) in enumerate(prefixes, first):     # _range24's fast path
+                index = dst >> 8
+                if deepest[index >> 8] <= depth:
+                    tbl24[index:index + n] = array("I", (slot,)) * n
+                    dep24[index:index + n] = depths
+                    deepest[index >> 8] = depth
+                else:
+                    place(dst, plen, slot)
+        else:
             for slot, (dst, _) in enumerate(prefixes, first):
                 place(dst, plen, slot)
-            return first
-        tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
-        for slot, (dst, _) in enumerate(prefixes, first):     # _place's /24 case, inline
-            index = dst >> 8
-            if dep24[index] < 25:
-                tbl24[index] = slot
-                dep24[index] = 25
-                if deepest[index >> 8] < 25:
-                    deepest[index >> 8] = 25
-            else:
-                place(dst, 24, slot)
         return first
 
     def _place(self, dst: int, plen: int, slot: int) -> None:
@@ -146,18 +158,18 @@ class Dir24:
 
     def _range24(self, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
         """_range over tbl24, then the same change inside the groups of the range."""
-        dep24 = self.dep24
-        if n <= 256 and marks is _SHALLOWER[depth] and self.deepest[start >> 8] <= depth:
-            # nothing longer in the /16 block (the usual case of a run, added shortest
-            # first; prefixes as long are elsewhere, as prefixes of one length are disjoint):
-            # no need to look at the entries one by one
-            self.tbl24[start:start + n] = array("I", (slot,)) * n
-            dep24[start:start + n] = _FILLS[depth]
-            self.deepest[start >> 8] = depth
-            return
+        dep24, deepest = self.dep24, self.deepest
+        first, end = start >> 8, (start + n + 255) >> 8        # the /16 blocks it touches
         if marks is _SHALLOWER[depth]:
-            for block in range(start >> 8, (start + n - 1 >> 8) + 1):
-                self.deepest[block] = max(self.deepest[block], min(depth, 25))
+            if max(deepest[first:end]) <= depth:
+                # nothing longer in those blocks (the usual case of a run, added shortest
+                # first; prefixes as long are elsewhere, as prefixes of one length are
+                # disjoint): no need to look at the entries one by one
+                self.tbl24[start:start + n] = array("I", (slot,)) * n
+                dep24[start:start + n] = _FILLS.get(depth) or bytes((depth,)) * n
+                deepest[first:end] = bytes((depth,)) * (end - first)
+                return
+            deepest[first:end] = deepest[first:end].translate(_AT_LEAST[depth])
         self._range(self.tbl24, dep24, start, n, slot, depth, marks)
         if n == 1:
             at = start if dep24[start] == GROUP_DEPTH else -1
