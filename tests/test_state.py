@@ -425,3 +425,18 @@ def test_default_route_and_short_prefixes_cover_every_block(st):
     assert st.rt_get(AF_INET, aton("172.20.1.1")).plen == 0
     st.rt_delete(AF_INET, 0, 0)
     assert errno_of(st.rt_get, AF_INET, aton("8.8.8.8")) == ESRCH
+
+
+def test_multipath_prefix_of_a_run_keeps_its_lookup_slot_as_paths_go():
+    """Paths joining a prefix inside one add_run share its slot in the lookup arrays: the
+    prefix stays found while any path is left, and goes with the last."""
+    from plebnet_core.state.route import Route, RouteTable
+    table = RouteTable(32)
+    cover = Route(aton("10.0.0.0"), 8, 1, None, None, 1)
+    a, b = (Route(aton("10.1.2.0"), 24, gw, None, None, 1) for gw in (2, 3))
+    table.add_run([cover, a, b], lambda paths, route: None)
+    assert table.lookup(aton("10.1.2.9")) == [a, b]
+    table.remove_path(a)
+    assert table.lookup(aton("10.1.2.9")) == [b]
+    table.remove_path(b)
+    assert table.lookup(aton("10.1.2.9")) == [cover]

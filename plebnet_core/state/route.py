@@ -124,19 +124,20 @@ class RouteTable:
         join its prefix's paths; the routes before it stay added and the error's .row
         says which one it was."""
         by_len = self._by_len
+        file = [bucket.setdefault for bucket in by_len]     # one probe per route
         later: list[list] = [[] for _ in range(self.width + 1)]
+        joined: list[Route] = []                    # one more path of a prefix
         route = None
         try:
             for route in routes:
-                bucket = by_len[route.plen]
-                paths = bucket.get(route.dst)
-                if paths is None:
-                    bucket[route.dst] = paths = [route]
-                    later[route.plen].append((route.dst, paths))
+                plen, dst = route.plen, route.dst
+                paths = file[plen](dst, [route])
+                if paths[0] is route:               # a new prefix
+                    later[plen].append((dst, paths))
                 else:
                     conflict(paths, route)
-                    route.slot = paths[0].slot      # (a prefix of this run: set below)
                     paths.append(route)
+                    joined.append(route)
             route = None
         except KernelError as exc:
             exc.row = routes.index(route)
@@ -155,8 +156,9 @@ class RouteTable:
                     if prefixes:
                         first = self._lpm.add_many(plen, prefixes)
                         for slot, (_, paths) in enumerate(prefixes, first):
-                            for route in paths:
-                                route.slot = slot
+                            paths[0].slot = slot
+                for route in joined:                # a prefix's paths share its slot
+                    route.slot = by_len[route.plen][route.dst][0].slot
 
     def _unindex(self, route: Route) -> None:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
