@@ -8,8 +8,8 @@ multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 from __future__ import annotations
 
 from array import array
-from itertools import groupby
-from operator import attrgetter
+from itertools import groupby, repeat
+from operator import attrgetter, itemgetter
 
 from .errors import KernelError
 from .inet import MASK4, MASK6
@@ -197,24 +197,32 @@ class RouteTable:
             for paths in table.values():
                 yield from paths
 
-    def _sorted_keys(self) -> list[int]:
-        """Walk-order keys (dst << 8) | (255 - plen): ascending destination, and for one
-        destination the more specific prefix first (BSD radix keeps duplicate keys most
-        specific first).  Plain ints sort ~50 times faster than tuples."""
-        keys: list[int] = []
+    def _sorted(self, pick=None) -> tuple[list[int], list]:
+        """(keys, path lists) of every prefix in radix-walk order, or pick(paths) of each
+        instead of its path list.  A key is (dst << 8) | (255 - plen): ascending
+        destination, and for one destination the more specific prefix first (BSD radix
+        keeps duplicate keys most specific first).  While sorting, each key carries its
+        prefix's position in its low bits, so the prefixes follow by C-level maps instead of
+        a dict probe per prefix (plain ints also sort ~50 times faster than tuples); what is
+        picked is picked in table order, where memory is read in sequence."""
+        bits = max(self.count, 1).bit_length()
+        tagged: list[int] = []
+        prefixes: list = []
         for plen, table in enumerate(self._by_len):
             if table:
                 tag = 255 - plen
-                keys += [(dst << 8) | tag for dst in table]
-        keys.sort()
-        return keys
+                tagged += [(dst << 8 | tag) << bits | i for i, dst in enumerate(table,
+                                                                              len(prefixes))]
+                prefixes += table.values() if pick is None else map(pick, table.values())
+        tagged.sort()
+        positions = map(((1 << bits) - 1).__and__, tagged)
+        return (list(map(int.__rshift__, tagged, repeat(bits))),
+                list(map(prefixes.__getitem__, positions)))
 
     def walk(self):
         """Prefixes (their path lists) in radix-walk order."""
-        by_len = self._by_len
-        for key in self._sorted_keys():
-            paths = by_len[255 - (key & 255)].get(key >> 8)
-            if paths:
+        for paths in self._sorted()[1]:
+            if paths:           # (emptied by a change made while walking)
                 yield paths
 
     def walk_order(self):
@@ -226,14 +234,13 @@ class RouteTable:
         while the table changes shows the table as it was when the dump started."""
         order = self._order
         if order is None or order[0] != self.generation:
-            by_len = self._by_len
-            keys = array("Q") if self.width == 32 else []
-            routes: list[Route] = []
-            add_key, add_route = keys.append, routes.append
-            for key in self._sorted_keys():
-                paths = by_len[255 - (key & 255)][key >> 8]
-                for route in paths:
-                    add_key(key)
-                    add_route(route)
+            if all(sum(map(len, table.values())) == len(table) for table in self._by_len):
+                keys, routes = self._sorted(itemgetter(0))      # one path per prefix
+            else:
+                paired = [(key, route) for key, paths in zip(*self._sorted())
+                          for route in paths]
+                keys, routes = [k for k, _ in paired], [r for _, r in paired]
+            if self.width == 32:
+                keys = array("Q", keys)
             order = self._order = (self.generation, keys, routes)
         return order[1], order[2]
