@@ -759,7 +759,7 @@ class Stack:
         if isinstance(current, int):
             try:
                 value = int(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):     # OverflowError: inf
                 raise KernelError(EINVAL) from None
         elif not isinstance(value, str):
             raise KernelError(EINVAL)
