@@ -17,6 +17,8 @@ import struct
 import sys
 import traceback
 
+import msgpack
+
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
 from plebconf.rpc.protocol import ProtocolError
@@ -33,6 +35,9 @@ IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exe
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
 ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
 _UCRED = struct.Struct("3i")
+MAX_FRAME = protocol.MAX_FRAME
+_HEADER = protocol.HEADER.pack
+_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 class StartupError(Exception):
@@ -223,37 +228,35 @@ class ControlServer:
             return
         conn.last_active = self.loop.clock()
         conn.rbuf += data
-        try:
-            bodies = protocol.split_frames(conn.rbuf)
-        except ProtocolError as exc:
-            # the length prefix is garbage: the stream cannot be resynchronised
-            self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(exc)})
-            if self.barrier is not None:
-                self.barrier.sync()     # the replies already queued may now go
-            self._flush(conn)
-            self._close(conn)
-            return
-        for body in bodies:
-            self._request(conn, body)
-            self.actor = 0
-            if conn.closed:
+        # every frame of the read is answered before the replies go out: one send for all
+        for msg in protocol.read_frames(conn.rbuf):
+            if type(msg) is dict:
+                self._request(conn, msg)
+                self.actor = 0
+                if conn.closed:
+                    return
+            elif isinstance(msg, protocol.FrameTooLarge):
+                # the length prefix is garbage: the stream cannot be resynchronised
+                self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(msg)})
+                if self.barrier is not None:
+                    self.barrier.sync()     # the replies already queued may now go
+                self._flush(conn)
+                self._close(conn)
                 return
+            else:
+                self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(msg)})
         self._flush(conn)
 
-    def _request(self, conn: Connection, body: bytes) -> None:
-        try:
-            msg = protocol.decode(body)
-        except ProtocolError as exc:
-            self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(exc)})
-            return
+    def _request(self, conn: Connection, msg: dict) -> None:
         rid = msg.get("id", 0)
-        if not isinstance(rid, int) or isinstance(rid, bool):
+        if type(rid) is not int:
             rid = 0
         self.actor = conn.pid       # events this request causes name its process (monitor)
         op, args = msg.get("op"), msg.get("args", {})
-        if not isinstance(args, dict):
+        if type(args) is not dict:
             self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
             return
+        mutating = False
         try:
             if op == "subscribe":
                 conn.subscribed = rid
@@ -282,10 +285,10 @@ class ControlServer:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
-        if isinstance(result, Stream):
+        if type(result) is Stream:
             conn.streams.append((rid, iter(result.rows), result.chunked))
             return
-        if isinstance(result, Deferred):
+        if type(result) is Deferred:
             self._start_task(conn, rid, result)
             return
         if mutating and self.on_change:
@@ -374,10 +377,17 @@ class ControlServer:
 
     def _reply(self, conn: Connection, message: dict) -> None:
         try:
-            conn.wbuf += protocol.encode(message)
-        except Exception as exc:    # too large (an error echoing a huge argument), or a bug
-            conn.wbuf += protocol.encode({"id": message.get("id", 0), "errno": E2BIG,
-                                          "msg": f"reply not sent: {exc}"[:200]})
+            body = _pack(message)
+        except Exception as exc:    # a bug (an unencodable result): say so, keep the peer
+            body = _pack({"id": message.get("id", 0), "errno": E2BIG,
+                          "msg": f"reply not sent: {exc}"[:200]})
+        if len(body) > MAX_FRAME:   # an error echoing a huge argument, say
+            body = _pack({"id": message.get("id", 0), "errno": E2BIG,
+                          "msg": f"reply not sent: frame of {len(body)} bytes exceeds "
+                                 f"{MAX_FRAME}"})
+        wbuf = conn.wbuf
+        wbuf += _HEADER(len(body))
+        wbuf += body
 
     # The server listens to the state's events only while somebody subscribes: building an
     # event costs more than the change it reports, and a million-route batch makes a million.

@@ -175,10 +175,10 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
-            return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
+        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
+            return False
         if op == "sysctl":
             name = args.get("name")     # any msgpack value: a list is not hashable
             return not (isinstance(name, str) and name in self.dumps) and "value" in args
@@ -451,7 +451,11 @@ class Syscalls:
 
     # -- rtmsg ---------------------------------------------------------------------------------
     def rtmsg(self, args):
-        return self._pick(self.rtmsgs, args.get("type"), "routing message type")(args)
+        kind = args.get("type")
+        handler = self.rtmsgs.get(kind) if type(kind) is str else None
+        if handler is None:
+            raise KernelError(EINVAL, f"unknown routing message type '{kind}'")
+        return handler(args)
 
     def _route_args(self, args):
         """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}.
@@ -509,9 +513,12 @@ class Syscalls:
     def rt_get(self, args):
         """{af, dst, plen?}: longest match, or the exact prefix when plen is given."""
         af = _af(args)
-        dst = self.addr(af, args.get("dst"))
-        route = self.stack.rt_get(af, dst, _get(args, "plen", int, None))
-        return self.stack.route_info(af, route)
+        dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
+        plen = args.get("plen")
+        if plen is not None and type(plen) is not int:
+            raise KernelError(EINVAL, "argument 'plen' must be int")
+        stack = self.stack
+        return stack.route_info(af, stack.rt_get(af, dst, plen))
 
     # -- llmsg (arp, ndp) ------------------------------------------------------------------------
     def llmsg(self, args):

@@ -72,7 +72,8 @@ def decode(body) -> dict:
 
 def split_frames(buf: bytearray) -> list[bytes]:
     """Remove and return the complete frame bodies at the front of buf (a partial frame
-    stays).  Raises ProtocolError for an oversized length."""
+    stays).  Raises ProtocolError for an oversized length.  (For tools that look at raw
+    bodies; the client and the server use read_frames.)"""
     bodies = []
     start, size = 0, len(buf)
     while size - start >= 4:
@@ -86,3 +87,58 @@ def split_frames(buf: bytearray) -> list[bytes]:
         start = end
     del buf[:start]
     return bodies
+
+
+class FrameTooLarge(ProtocolError):
+    """A length prefix beyond MAX_FRAME: the stream cannot be resynchronised."""
+
+
+def read_frames(buf: bytearray) -> list:
+    """Decode and remove the complete frames at the front of buf (a partial frame stays).
+
+    One entry per frame: its message (a map), or the ProtocolError saying why that frame does
+    not decode (the frames after it are still read).  An oversized length ends the list with a
+    FrameTooLarge and leaves buf as it is: nothing after it can be trusted.
+
+    One msgpack.Unpacker decodes every frame of the buffer: unpackb per frame would copy each
+    body out and pay its own set-up, twice the cost of a small request.  The length prefixes
+    still decide where each frame ends: a body that decodes to fewer or more bytes than its
+    frame is an error, and decoding restarts at the next frame."""
+    out = []
+    start, size = 0, len(buf)
+    unpacker = None
+    while size - start >= 4:
+        (length,) = HEADER.unpack_from(buf, start)
+        if length > MAX_FRAME:
+            del buf[:start]
+            out.append(FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME}"))
+            return out
+        end = start + 4 + length
+        if end > size:
+            break
+        if unpacker is None:
+            # limits: no string, array or map can be longer than the bytes at hand
+            unpacker = msgpack.Unpacker(raw=False, strict_map_key=False,
+                                        max_buffer_size=size - start)
+            unpacker.feed(buf[start:] if start else buf)
+            base = start
+        unpacker.read_bytes(4)
+        try:
+            message = unpacker.unpack()
+            whole = unpacker.tell() + base == end
+        except Exception as exc:    # msgpack raises several unrelated types on garbage
+            message, whole = exc, False
+        if not whole:
+            if isinstance(message, Exception):
+                why = message.__class__.__name__
+            else:
+                why = "ExtraData" if unpacker.tell() + base < end else "OutOfData"
+            out.append(ProtocolError(f"undecodable frame: {why}"))
+            unpacker = None         # its position is lost: restart at the next frame
+        elif type(message) is dict:
+            out.append(message)
+        else:
+            out.append(ProtocolError("frame is not a map"))
+        start = end
+    del buf[:start]
+    return out
