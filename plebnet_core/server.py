@@ -151,6 +151,9 @@ class ControlServer:
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.subscribers: set[Connection] = set()
+        # every read lands here first: recv(RECV_SIZE) would allocate (and, past malloc's
+        # mmap threshold, map and unmap) a RECV_SIZE buffer per read, however little came
+        self._scratch = memoryview(bytearray(RECV_SIZE))
         self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -218,16 +221,16 @@ class ControlServer:
 
     def _read(self, conn: Connection) -> None:
         try:
-            data = conn.sock.recv(RECV_SIZE)
+            n = conn.sock.recv_into(self._scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self._close(conn)
             return
         conn.last_active = self.loop.clock()
-        conn.rbuf += data
+        conn.rbuf += self._scratch[:n]
         # every frame of the read is answered before the replies go out: one send for all
         for msg in protocol.read_frames(conn.rbuf):
             if type(msg) is dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 
 # the C module: `socket` would also import enum and selectors, a sizeable share of a one-shot
 # tool run's budget; the client needs nothing of theirs
@@ -13,6 +14,8 @@ from . import protocol
 from .constants import EPERM, strerror
 
 _UCRED = struct.Struct("3i")
+_TIMEVAL = struct.Struct("ll")
+RECV_SIZE = 1 << 18
 
 
 class RpcError(Exception):
@@ -45,6 +48,10 @@ class Client:
         self.sock = sock
         self.path = path
         self.rbuf = bytearray()
+        # reads land here: recv(n) would allocate n bytes per read (past malloc's mmap
+        # threshold, a map and an unmap), however little came
+        self.scratch = memoryview(bytearray(RECV_SIZE))
+        self.inbox: deque = deque()     # decoded messages not yet received
         self.next_id = 1
         self.server: dict = {}
 
@@ -75,6 +82,13 @@ class Client:
                 sock.close()
                 raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
                                    f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
+        if timeout:
+            # kept by the kernel, on a blocking socket: with a Python-level timeout (settimeout)
+            # every send and receive would poll first, one more system call per message
+            tv = _TIMEVAL.pack(int(timeout), int(timeout % 1 * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        sock.settimeout(None)
         client = cls(sock, path)
         if hello:
             client.hello()
@@ -113,23 +127,31 @@ class Client:
     def send(self, op: str, args: dict | None = None) -> int:
         rid = self.next_id
         self.next_id += 1
-        self.sock.sendall(protocol.encode({"id": rid, "op": op, "args": args or {}}))
+        try:
+            self.sock.sendall(protocol.encode({"id": rid, "op": op, "args": args or {}}))
+        except BlockingIOError:     # SO_SNDTIMEO expired
+            raise TimeoutError(f"stack at {self.path} is not reading") from None
         return rid
 
     def receive(self) -> dict:
-        while True:
-            if len(self.rbuf) >= 4:
-                (length,) = protocol.HEADER.unpack_from(self.rbuf)
-                if length > protocol.MAX_FRAME:
-                    raise ConnectError(f"{self.path}: reply of {length} bytes is too large")
-                if len(self.rbuf) >= 4 + length:
-                    body = bytes(self.rbuf[4:4 + length])
-                    del self.rbuf[:4 + length]
-                    return protocol.decode(body)
-            data = self.sock.recv(1 << 20)
-            if not data:
+        """The next message from the stack.  Each read decodes every complete frame it
+        brought in one pass (protocol.read_frames); later calls take them from the inbox."""
+        inbox = self.inbox
+        while not inbox:
+            try:
+                n = self.sock.recv_into(self.scratch)
+            except BlockingIOError:     # SO_RCVTIMEO expired
+                raise TimeoutError(f"stack at {self.path} not answering") from None
+            if not n:
                 raise ConnectError(f"stack at {self.path} closed the connection")
-            self.rbuf += data
+            self.rbuf += self.scratch[:n]
+            inbox.extend(protocol.read_frames(self.rbuf))
+        msg = inbox.popleft()
+        if type(msg) is not dict:       # a frame that did not decode, in its place
+            if isinstance(msg, protocol.FrameTooLarge):
+                raise ConnectError(f"{self.path}: reply too large ({msg})")
+            raise msg
+        return msg
 
     def _reply(self, rid: int) -> dict:
         while True:
