@@ -117,7 +117,7 @@ def test_oversized_frame_gets_error_and_stack_survives(stack):
 
 def test_garbage_frames_get_error_replies_connection_stays(stack):
     s = raw(stack)
-    for body in (b"\xc1\xc1\xc1", msgpack.packb([1, 2, 3]), msgpack.packb("hello"), b""):
+    for body in (b"\xc1\xc1\xc1", msgpack.packb([1, 2]), msgpack.packb("hello"), b""):
         s.sendall(protocol.HEADER.pack(len(body)) + body)
         assert read_frame(s)["errno"] == EPROTO
     s.sendall(protocol.encode({"id": 7, "op": "ioctl", "args": "not a map"}))
@@ -128,6 +128,42 @@ def test_garbage_frames_get_error_replies_connection_stays(stack):
     s.sendall(protocol.encode({"id": 9, "op": "hello", "args": {}}))
     assert read_frame(s)["result"]["pid"] == stack.pid
     s.close()
+
+
+def test_compact_requests_are_answered_in_kind(stack):
+    """[id, op, args] gets [id, errno, msg, result] (plus the index of a failing batch op);
+    the map form is answered with maps as ever; an array that is not a request is EPROTO."""
+    s = raw(stack)
+
+    def ask(body):
+        s.sendall(protocol.HEADER.pack(len(body)) + body)
+        head = b""
+        while len(head) < 4:
+            head += s.recv(4 - len(head))
+        (n,) = protocol.HEADER.unpack(head)
+        body = b""
+        while len(body) < n:
+            body += s.recv(n - len(body))
+        return msgpack.unpackb(body)
+
+    get = {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}
+    reply = ask(msgpack.packb([5, "rtmsg", get]))
+    assert reply[:3] == [5, 0, ""] and reply[3]["dst"] == "127.0.0.1" and len(reply) == 4
+    assert ask(msgpack.packb([6, "ioctl", {"req": "SIOCSIFMTU", "ifname": "nope0", "mtu": 9}])
+               ) == [6, 6, "interface nope0 does not exist", None]
+    reply = ask(msgpack.packb([7, "batch", {"ops": [["rtmsg", get], ["reboot", {}]]}]))
+    assert reply[:2] == [7, EOPNOTSUPP] and reply[3:] == [None, 1]
+    reply = ask(msgpack.packb({"id": 8, "op": "rtmsg", "args": get}))
+    assert reply["id"] == 8 and reply["result"]["plen"] == 32
+    for body in ([1, "hello"], [1, "hello", {}, 4], [], 7):
+        assert ask(msgpack.packb(body))["errno"] == EPROTO
+    # an array of three is a request, however bad: answered as its map form would be
+    assert ask(msgpack.packb([1, 2, 3])) == [1, EINVAL, "args must be a map", None]
+    assert ask(msgpack.packb([1, [2], {}]))[1] == EOPNOTSUPP
+    assert ask(msgpack.packb([9, "hello", {}]))[3]["pid"] == stack.pid     # still served
+    s.close()
+    assert protocol.reply_map([3, 22, "bad", None, 4]) == {
+        "id": 3, "errno": 22, "msg": "bad", "result": None, "index": 4}
 
 
 def test_unknown_op(client):

@@ -128,14 +128,15 @@ class Client:
         rid = self.next_id
         self.next_id += 1
         try:
-            self.sock.sendall(protocol.encode({"id": rid, "op": op, "args": args or {}}))
+            self.sock.sendall(protocol.request(rid, op, args or {}))
         except BlockingIOError:     # SO_SNDTIMEO expired
             raise TimeoutError(f"stack at {self.path} is not reading") from None
         return rid
 
     def receive(self) -> dict:
-        """The next message from the stack.  Each read decodes every complete frame it
-        brought in one pass (protocol.read_frames); later calls take them from the inbox."""
+        """The next message from the stack, as a map.  Each read decodes every complete
+        frame it brought in one pass (protocol.read_frames); later calls take them from the
+        inbox."""
         inbox = self.inbox
         while not inbox:
             try:
@@ -147,11 +148,13 @@ class Client:
             self.rbuf += self.scratch[:n]
             inbox.extend(protocol.read_frames(self.rbuf))
         msg = inbox.popleft()
-        if type(msg) is not dict:       # a frame that did not decode, in its place
-            if isinstance(msg, protocol.FrameTooLarge):
-                raise ConnectError(f"{self.path}: reply too large ({msg})")
-            raise msg
-        return msg
+        if type(msg) is dict:
+            return msg
+        if type(msg) is list:           # the reply to our compact request
+            return protocol.reply_map(msg)
+        if isinstance(msg, protocol.FrameTooLarge):     # a frame that did not decode
+            raise ConnectError(f"{self.path}: reply too large ({msg})")
+        raise msg
 
     def _reply(self, rid: int) -> dict:
         while True:

@@ -1,7 +1,8 @@
 """The control protocol: framing, message shapes and op names, shared by client and server.
 
-Frame: 4-byte big-endian length, then a msgpack map.  A frame longer than MAX_FRAME is refused
-(the connection is answered with E2BIG and closed, since its stream can no longer be trusted).
+Frame: 4-byte big-endian length, then a msgpack map (or, compact, an array: below).  A frame
+longer than MAX_FRAME is refused (the connection is answered with E2BIG and closed, since its
+stream can no longer be trusted).
 
     request   {"id": int, "op": str, "args": map}
     reply     {"id": int, "errno": int, "msg": str, "result": any}
@@ -9,6 +10,13 @@ Frame: 4-byte big-endian length, then a msgpack map.  A frame longer than MAX_FR
     chunk     {"id": int, "more": true, "result": [rows...]}   (streamed dumps; the final
               reply carries the last rows and no "more")
     event     {"id": subscribe-id, "event": map}               (after a subscribe op)
+
+Compact form, what plebconf's client sends: the same request as an array, [id, op, args], is
+answered in kind: the reply that ends it is [id, errno, msg, result] or, for a failing op
+inside a batch, [id, errno, msg, None, index].  Chunks, the final reply of a streamed result, a
+batch part's acknowledgement ("more") and events stay maps.  Neither side then builds or reads
+the envelope's key strings, a good part of the cost of a small message (msgpack decodes a map
+entry several times slower than an array item); reply_map() turns a compact reply into the map.
 
 Ops (the serialized configuration syscalls):
     hello      {"version": int}           -> {"version", "pid", "ops", "uptime", ...}
@@ -51,11 +59,26 @@ class ProtocolError(Exception):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def encode(message: dict) -> bytes:
+def encode(message: dict | list) -> bytes:
     body = _packer.pack(message)
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
     return HEADER.pack(len(body)) + body
+
+
+def request(rid: int, op: str, args: dict) -> bytes:
+    """A request frame in the compact form."""
+    return encode([rid, op, args])
+
+
+def reply_map(reply: list) -> dict:
+    """The map form of a compact reply [id, errno, msg, result, index?]."""
+    if not 4 <= len(reply) <= 5:
+        raise ProtocolError("reply array is not [id, errno, msg, result, index?]")
+    message = {"id": reply[0], "errno": reply[1], "msg": reply[2], "result": reply[3]}
+    if len(reply) == 5:
+        message["index"] = reply[4]
+    return message
 
 
 def decode(body) -> dict:
@@ -96,14 +119,15 @@ class FrameTooLarge(ProtocolError):
 def read_frames(buf: bytearray) -> list:
     """Decode and remove the complete frames at the front of buf (a partial frame stays).
 
-    One entry per frame: its message (a map), or the ProtocolError saying why that frame does
-    not decode (the frames after it are still read).  An oversized length ends the list with a
-    FrameTooLarge and leaves buf as it is: nothing after it can be trusted.
+    One entry per frame: its message (a map, or an array in the compact form), or the
+    ProtocolError saying why that frame does not decode (the frames after it are still read).
+    An oversized length ends the list with a FrameTooLarge, the bad length left at the front
+    of buf: nothing after it can be trusted.
 
-    One msgpack.Unpacker decodes every frame of the buffer: unpackb per frame would copy each
-    body out and pay its own set-up, twice the cost of a small request.  The length prefixes
-    still decide where each frame ends: a body that decodes to fewer or more bytes than its
-    frame is an error, and decoding restarts at the next frame."""
+    One msgpack.Unpacker decodes every frame of the buffer, where unpackb per frame would
+    copy each body out and set up a decoder for each.  The length prefixes still decide where
+    each frame ends: a body that decodes to fewer or more bytes than its frame is an error,
+    and decoding restarts at the next frame."""
     out = []
     start, size = 0, len(buf)
     unpacker = None
@@ -135,10 +159,10 @@ def read_frames(buf: bytearray) -> list:
                 why = "ExtraData" if unpacker.tell() + base < end else "OutOfData"
             out.append(ProtocolError(f"undecodable frame: {why}"))
             unpacker = None         # its position is lost: restart at the next frame
-        elif type(message) is dict:
+        elif type(message) is dict or type(message) is list:
             out.append(message)
         else:
-            out.append(ProtocolError("frame is not a map"))
+            out.append(ProtocolError("frame is not a map or an array"))
         start = end
     del buf[:start]
     return out
