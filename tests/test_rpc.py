@@ -375,3 +375,24 @@ def test_ps_lists_running_stacks_and_skips_stale(stack, sockdir):
     assert lines[0] == "    PID      UPTIME  INTERFACES"
     assert len(lines) == 2 and lines[1].split()[0] == str(stack.pid)
     assert lines[1].endswith("  vnet0 lo0")
+
+
+def test_read_frames_resynchronises_on_frame_boundaries():
+    """One bad frame costs that frame only: whatever its body claims, the next frame is read
+    where its length prefix says; a partial frame waits; an oversized length ends the list."""
+    def frame(body):
+        return protocol.HEADER.pack(len(body)) + body
+
+    good = protocol.request(1, "hello", {})
+    buf = bytearray(good + frame(b"\xc1") + frame(b"") + frame(b"\x92\x01")   # into the next
+                    + good + frame(msgpack.packb(1) + b"x") + frame(msgpack.packb("s"))
+                    + good + good[:7])
+    out = protocol.read_frames(buf)
+    assert [m if isinstance(m, list) else type(m).__name__ for m in out] == [
+        [1, "hello", {}], "ProtocolError", "ProtocolError", "ProtocolError", [1, "hello", {}],
+        "ProtocolError", "ProtocolError", [1, "hello", {}]]
+    assert buf == good[:7]
+    buf += good[7:] + protocol.HEADER.pack(protocol.MAX_FRAME + 1) + b"xx"
+    out = protocol.read_frames(buf)
+    assert out[0] == [1, "hello", {}] and isinstance(out[1], protocol.FrameTooLarge)
+    assert len(out) == 2
