@@ -90,8 +90,14 @@ def _get(args: dict, name: str, kind, default=_MISSING):
     raise KernelError(EINVAL, f"argument '{name}' must be {kind.__name__}")
 
 
+def _family(name) -> int | None:
+    """AF_INET or AF_INET6 for "inet" or "inet6"; None for anything else, unhashable
+    msgpack values (a list, a map) included."""
+    return AFS.get(name) if type(name) is str else None
+
+
 def _af(args: dict) -> int:
-    af = AFS.get(args.get("af", "inet"))
+    af = _family(args.get("af", "inet"))
     if af is None:
         raise KernelError(EINVAL, "af must be inet or inet6")
     return af
@@ -261,7 +267,7 @@ class Syscalls:
             rows, count = _run_rows(run)
         except KernelError as exc:
             raise _RunError(exc, index) from None
-        af = AFS.get(base.get("af", "inet"))
+        af = _family(base.get("af", "inet"))
         n = len(fields)
         col = {f: i for i, f in enumerate(fields)}
         d_i, p_i, g_i = col["dst"], col.get("plen"), col.get("gateway")
@@ -460,7 +466,7 @@ class Syscalls:
     def _route_args(self, args):
         """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}.
         Every route op of a million-route batch passes here: kept to a few dict reads."""
-        af = AFS.get(args.get("af", "inet"))
+        af = _family(args.get("af", "inet"))
         if af is None:
             raise KernelError(EINVAL, "af must be inet or inet6")
         dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))

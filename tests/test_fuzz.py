@@ -231,7 +231,9 @@ def test_unhashable_names_are_refused_not_internal_errors(fuzz_stack):
     """Found by tools/fuzz.py: a list where a name belongs raised TypeError in the server."""
     with fuzz_stack.client() as c:
         for op, args in [("sysctl", {"name": [1], "value": 1}), ("sysctl", {"name": [1]}),
-                         ([1], {}), ("ioctl", {"req": [1]}), ("rtmsg", {"type": {}})]:
+                         ([1], {}), ("ioctl", {"req": [1]}), ("rtmsg", {"type": {}}),
+                         ("rtmsg", {"type": "RTM_GET", "af": [1], "dst": "10.0.0.1"}),
+                         ("llmsg", {"type": "RTM_GET", "af": {}, "addr": "10.0.0.1"})]:
             with pytest.raises(Exception) as exc:
                 c.call(op, args)
             assert getattr(exc.value, "errno", None) in (22, 45, 2), (op, args)
