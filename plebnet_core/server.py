@@ -266,7 +266,6 @@ class ControlServer:
         if type(args) is not dict:
             self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
             return
-        mutating = False
         try:
             if op == "subscribe":
                 conn.subscribed = rid
