@@ -396,3 +396,7 @@ def test_read_frames_resynchronises_on_frame_boundaries():
     out = protocol.read_frames(buf)
     assert out[0] == [1, "hello", {}] and isinstance(out[1], protocol.FrameTooLarge)
     assert len(out) == 2
+    for body in (b"\xc1", b"", b"\x92\x01", msgpack.packb(1) + b"x", msgpack.packb(1)):
+        buf = bytearray(frame(body))                    # a lone frame takes another path
+        (error,) = protocol.read_frames(buf)
+        assert type(error) is protocol.ProtocolError and buf == b""
