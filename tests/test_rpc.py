@@ -387,13 +387,13 @@ def test_read_frames_resynchronises_on_frame_boundaries():
     buf = bytearray(good + frame(b"\xc1") + frame(b"") + frame(b"\x92\x01")   # into the next
                     + good + frame(msgpack.packb(1) + b"x") + frame(msgpack.packb("s"))
                     + good + good[:7])
-    out = protocol.read_frames(buf)
+    out = list(protocol.read_frames(buf))
     assert [m if isinstance(m, list) else type(m).__name__ for m in out] == [
         [1, "hello", {}], "ProtocolError", "ProtocolError", "ProtocolError", [1, "hello", {}],
         "ProtocolError", "ProtocolError", [1, "hello", {}]]
     assert buf == good[:7]
     buf += good[7:] + protocol.HEADER.pack(protocol.MAX_FRAME + 1) + b"xx"
-    out = protocol.read_frames(buf)
+    out = list(protocol.read_frames(buf))
     assert out[0] == [1, "hello", {}] and isinstance(out[1], protocol.FrameTooLarge)
     assert len(out) == 2
     for body in (b"\xc1", b"", b"\x92\x01", msgpack.packb(1) + b"x", msgpack.packb(1)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
 
 # the C module: `socket` would also import enum and selectors, a sizeable share of a one-shot
 # tool run's budget; the client needs nothing of theirs
@@ -51,7 +50,7 @@ class Client:
         # reads land here: recv(n) would allocate n bytes per read (past malloc's mmap
         # threshold, a map and an unmap), however little came
         self.scratch = memoryview(bytearray(RECV_SIZE))
-        self.inbox: deque = deque()     # decoded messages not yet received
+        self.frames = iter(())          # the messages of rbuf not yet received
         self.next_id = 1
         self.server: dict = {}
 
@@ -134,11 +133,10 @@ class Client:
         return rid
 
     def receive(self) -> dict:
-        """The next message from the stack, as a map.  Each read decodes every complete
-        frame it brought in one pass (protocol.read_frames); later calls take them from the
-        inbox."""
-        inbox = self.inbox
-        while not inbox:
+        """The next message from the stack, as a map: the next complete frame of what was
+        read (protocol.read_frames), or of a new read once they are all taken."""
+        msg = next(self.frames, None)
+        while msg is None:
             try:
                 n = self.sock.recv_into(self.scratch)
             except BlockingIOError:     # SO_RCVTIMEO expired
@@ -146,8 +144,8 @@ class Client:
             if not n:
                 raise ConnectError(f"stack at {self.path} closed the connection")
             self.rbuf += self.scratch[:n]
-            inbox.extend(protocol.read_frames(self.rbuf))
-        msg = inbox.popleft()
+            self.frames = protocol.read_frames(self.rbuf)
+            msg = next(self.frames, None)
         if type(msg) is dict:
             return msg
         if type(msg) is list:           # the reply to our compact request

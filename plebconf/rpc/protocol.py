@@ -36,6 +36,7 @@ The full argument list of each op is in plebnet_core/syscalls.py, next to its ha
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import msgpack
 
@@ -116,27 +117,29 @@ class FrameTooLarge(ProtocolError):
     """A length prefix beyond MAX_FRAME: the stream cannot be resynchronised."""
 
 
-def read_frames(buf: bytearray) -> list:
-    """Decode and remove the complete frames at the front of buf (a partial frame stays).
+def read_frames(buf: bytearray) -> Iterator:
+    """Decode the complete frames at the front of buf, one at a time as they are asked for,
+    and remove them from buf when the iteration ends (a partial frame stays).  buf must not
+    change meanwhile.
 
-    One entry per frame: its message (a map, or an array in the compact form), or the
+    One item per frame: its message (a map, or an array in the compact form), or the
     ProtocolError saying why that frame does not decode (the frames after it are still read).
-    An oversized length ends the list with a FrameTooLarge, the bad length left at the front
-    of buf: nothing after it can be trusted.
+    An oversized length ends the iteration with a FrameTooLarge, the bad length left at the
+    front of buf: nothing after it can be trusted.  Decoding as the reader goes, rather than
+    all frames first, lets a client answer (send more requests) from the first reply on.
 
     One msgpack.Unpacker decodes all the frames of a pipelined read, where unpackb per frame
     would copy each body out and set up a decoder for each (a lone frame goes to unpackb).
     The length prefixes still decide where each frame ends: a body that decodes to fewer or
     more bytes than its frame is an error, and decoding restarts at the next frame."""
-    out = []
     start, size = 0, len(buf)
     unpacker = None
     while size - start >= 4:
         (length,) = HEADER.unpack_from(buf, start)
         if length > MAX_FRAME:
             del buf[:start]
-            out.append(FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME}"))
-            return out
+            yield FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME}")
+            return
         end = start + 4 + length
         if end > size:
             break
@@ -167,10 +170,9 @@ def read_frames(buf: bytearray) -> list:
                     why = "ExtraData" if unpacker.tell() + base < end else "OutOfData"
                 message = ProtocolError(f"undecodable frame: {why}")
                 unpacker = None         # its position is lost: restart at the next frame
-        if type(message) is dict or type(message) is list or type(message) is ProtocolError:
-            out.append(message)
-        else:
-            out.append(ProtocolError("frame is not a map or an array"))
         start = end
+        if type(message) is dict or type(message) is list or type(message) is ProtocolError:
+            yield message
+        else:
+            yield ProtocolError("frame is not a map or an array")
     del buf[:start]
-    return out
