@@ -40,9 +40,12 @@ def rpc_round_trip(client, n=5000):
     return median_ms(samples) * 1000  # µs
 
 
-def pipelined(client, n=200_000, window=2000):
-    frame = protocol.encode({"id": 1, "op": "rtmsg",
-                             "args": {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}})
+def pipelined(client, n=200_000, window=2000, compact=True):
+    """Replies per second with `window` requests in flight, the request frame encoded as
+    plebconf's client encodes it (the compact form; compact=False: the map form)."""
+    args = {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}
+    frame = (protocol.request(1, "rtmsg", args) if compact
+             else protocol.encode({"id": 1, "op": "rtmsg", "args": args}))
     sock = client.sock
     t0 = time.perf_counter()
     sent = received = 0

@@ -115,9 +115,11 @@ def serialise_state(stack) -> dict:
     rel = (lambda t: t - now if t else 0)
     ifaces = []
     for ifp in stack.ifaces:
+        # learned entries (flags 0 and an expiry time) are not configuration; an entry set
+        # with flags 0 and no expiry is
         ll = [[e.af, _b(e.addr), e.mac, e.flags, rel(e.expire)]
               for table in (ifp.llinfo, ifp.llinfo6) for e in table.values()
-              if e.flags]       # learned entries (flags 0) are not configuration
+              if e.flags or not e.expire]
         ifaces.append({
             "index": ifp.index, "name": ifp.name, "kind": ifp.iftype.name, "cloner": ifp.cloner,
             "flags": ifp.flags, "mtu": ifp.mtu, "metric": ifp.metric, "mac": ifp.mac,

@@ -17,6 +17,8 @@ import struct
 import sys
 import traceback
 
+import msgpack
+
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
 from plebconf.rpc.protocol import ProtocolError
@@ -33,6 +35,9 @@ IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exe
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
 ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
 _UCRED = struct.Struct("3i")
+MAX_FRAME = protocol.MAX_FRAME
+_HEADER = protocol.HEADER.pack
+_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 class StartupError(Exception):
@@ -142,10 +147,14 @@ class ControlServer:
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
         self.actor = 0                  # pid of the peer whose request is being applied
+        self.compact = False            # the request being served came as an array
         self.sock = listen_socket(path, read_gid)
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.subscribers: set[Connection] = set()
+        # every read lands here first: recv(RECV_SIZE) would allocate (and, past malloc's
+        # mmap threshold, map and unmap) a RECV_SIZE buffer per read, however little came
+        self._scratch = memoryview(bytearray(RECV_SIZE))
         self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # -- connections ---------------------------------------------------------------------------
@@ -213,52 +222,55 @@ class ControlServer:
 
     def _read(self, conn: Connection) -> None:
         try:
-            data = conn.sock.recv(RECV_SIZE)
+            n = conn.sock.recv_into(self._scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self._close(conn)
             return
         conn.last_active = self.loop.clock()
-        conn.rbuf += data
-        try:
-            bodies = protocol.split_frames(conn.rbuf)
-        except ProtocolError as exc:
-            # the length prefix is garbage: the stream cannot be resynchronised
-            self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(exc)})
-            if self.barrier is not None:
-                self.barrier.sync()     # the replies already queued may now go
-            self._flush(conn)
-            self._close(conn)
-            return
-        for body in bodies:
-            self._request(conn, body)
+        conn.rbuf += self._scratch[:n]
+        # every frame of the read is answered before the replies go out: one send for all
+        for msg in protocol.read_frames(conn.rbuf):
+            if type(msg) is dict:
+                self._request(conn, msg.get("id", 0), msg.get("op"), msg.get("args", {}))
+            elif type(msg) is list and len(msg) == 3:
+                self.compact = True     # the compact form [id, op, args], answered in kind
+                try:
+                    self._request(conn, *msg)
+                finally:
+                    self.compact = False
+            elif isinstance(msg, protocol.FrameTooLarge):
+                # the length prefix is garbage: the stream cannot be resynchronised
+                self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(msg)})
+                if self.barrier is not None:
+                    self.barrier.sync()     # the replies already queued may now go
+                self._flush(conn)
+                self._close(conn)
+                return
+            else:
+                why = msg if isinstance(msg, ProtocolError) else "frame is not a request"
+                self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(why)})
+                continue
             self.actor = 0
             if conn.closed:
                 return
         self._flush(conn)
 
-    def _request(self, conn: Connection, body: bytes) -> None:
-        try:
-            msg = protocol.decode(body)
-        except ProtocolError as exc:
-            self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(exc)})
-            return
-        rid = msg.get("id", 0)
-        if not isinstance(rid, int) or isinstance(rid, bool):
+    def _request(self, conn: Connection, rid, op, args) -> None:
+        if type(rid) is not int:
             rid = 0
         self.actor = conn.pid       # events this request causes name its process (monitor)
-        op, args = msg.get("op"), msg.get("args", {})
-        if not isinstance(args, dict):
+        if type(args) is not dict:
             self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
             return
         try:
             if op == "subscribe":
                 conn.subscribed = rid
                 self._watch(conn)
-                self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None})
+                self._answer(conn, rid, None)
                 return
             if op == "batch":
                 self._batch(conn, rid, args)
@@ -282,15 +294,15 @@ class ControlServer:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
-        if isinstance(result, Stream):
+        if type(result) is Stream:
             conn.streams.append((rid, iter(result.rows), result.chunked))
             return
-        if isinstance(result, Deferred):
+        if type(result) is Deferred:
             self._start_task(conn, rid, result)
             return
         if mutating and self.on_change:
             self.on_change(conn, op, args, result)
-        self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": result})
+        self._answer(conn, rid, result)
 
     def _start_task(self, conn: Connection, rid: int, task: Deferred) -> None:
         """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
@@ -352,7 +364,7 @@ class ControlServer:
             return
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
-        self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": results})
+        self._answer(conn, rid, results)
 
     def _refused(self, conn, op, args, exc: KernelError) -> None:
         """Tell the audit about a refused change (reads that fail are not changes)."""
@@ -366,18 +378,40 @@ class ControlServer:
             self.on_refused(conn, op, args, exc.errno, exc.detail or strerror(exc.errno))
 
     # -- output ----------------------------------------------------------------------------------
+    # The reply ending a request takes the request's form (self.compact, set while a compact
+    # request is served); chunks, events and stream ends are always maps.
+    def _answer(self, conn, rid, result) -> None:
+        self._reply(conn, [rid, 0, "", result] if self.compact else
+                    {"id": rid, "errno": 0, "msg": "", "result": result})
+
     def _error(self, conn, rid, exc: KernelError, index=None) -> None:
-        reply = {"id": rid, "errno": exc.errno, "msg": exc.detail or strerror(exc.errno)}
-        if index is not None:
-            reply["index"] = index
+        text = exc.detail or strerror(exc.errno)
+        if self.compact:
+            reply = [rid, exc.errno, text, None] + ([] if index is None else [index])
+        else:
+            reply = {"id": rid, "errno": exc.errno, "msg": text}
+            if index is not None:
+                reply["index"] = index
         self._reply(conn, reply)
 
-    def _reply(self, conn: Connection, message: dict) -> None:
+    def _reply(self, conn: Connection, message: dict | list) -> None:
         try:
-            conn.wbuf += protocol.encode(message)
-        except Exception as exc:    # too large (an error echoing a huge argument), or a bug
-            conn.wbuf += protocol.encode({"id": message.get("id", 0), "errno": E2BIG,
-                                          "msg": f"reply not sent: {exc}"[:200]})
+            body = _pack(message)
+        except Exception as exc:    # a bug (an unencodable result): say so, keep the peer
+            body = _pack(self._too_big(message, f"reply not sent: {exc}"[:200]))
+        if len(body) > MAX_FRAME:   # an error echoing a huge argument, say
+            body = _pack(self._too_big(message, f"reply not sent: frame of {len(body)} bytes "
+                                                f"exceeds {MAX_FRAME}"))
+        wbuf = conn.wbuf
+        wbuf += _HEADER(len(body))
+        wbuf += body
+
+    @staticmethod
+    def _too_big(message: dict | list, text: str) -> dict | list:
+        """E2BIG in place of a reply that cannot be sent, in the reply's form."""
+        if type(message) is list:
+            return [message[0], E2BIG, text, None]
+        return {"id": message.get("id", 0), "errno": E2BIG, "msg": text}
 
     # The server listens to the state's events only while somebody subscribes: building an
     # event costs more than the change it reports, and a million-route batch makes a million.

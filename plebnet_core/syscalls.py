@@ -128,8 +128,14 @@ def _get(args: dict, name: str, kind, default=_MISSING):
     raise KernelError(EINVAL, f"argument '{name}' must be {kind.__name__}")
 
 
+def _family(name) -> int | None:
+    """AF_INET or AF_INET6 for "inet" or "inet6"; None for anything else, unhashable
+    msgpack values (a list, a map) included."""
+    return AFS.get(name) if type(name) is str else None
+
+
 def _af(args: dict) -> int:
-    af = AFS.get(args.get("af", "inet"))
+    af = _family(args.get("af", "inet"))
     if af is None:
         raise KernelError(EINVAL, "af must be inet or inet6")
     return af
@@ -297,10 +303,10 @@ class Syscalls:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
-        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
-            return False
         if op == "rtmsg" or op == "llmsg":
             return args.get("type") != "RTM_GET"
+        if op in ("hello", "subscribe", "ping", "audit"):    # ping(8) is for everyone
+            return False
         if op == "sysctl":
             name = args.get("name")     # any msgpack value: a list is not hashable
             return not (isinstance(name, str) and name in self.dumps) and "value" in args
@@ -622,12 +628,16 @@ class Syscalls:
 
     # -- rtmsg ---------------------------------------------------------------------------------
     def rtmsg(self, args):
-        return self._pick(self.rtmsgs, args.get("type"), "routing message type")(args)
+        kind = args.get("type")
+        handler = self.rtmsgs.get(kind) if type(kind) is str else None
+        if handler is None:
+            raise KernelError(EINVAL, f"unknown routing message type '{kind}'")
+        return handler(args)
 
     def _route_args(self, args):
         """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}.
         Every route op of a million-route batch passes here: kept to a few dict reads."""
-        af = AFS.get(args.get("af", "inet"))
+        af = _family(args.get("af", "inet"))
         if af is None:
             raise KernelError(EINVAL, "af must be inet or inet6")
         dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
@@ -680,9 +690,12 @@ class Syscalls:
     def rt_get(self, args):
         """{af, dst, plen?}: longest match, or the exact prefix when plen is given."""
         af = _af(args)
-        dst = self.addr(af, args.get("dst"))
-        route = self.stack.rt_get(af, dst, _get(args, "plen", int, None))
-        return self.stack.route_info(af, route)
+        dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
+        plen = args.get("plen")
+        if plen is not None and type(plen) is not int:
+            raise KernelError(EINVAL, "argument 'plen' must be int")
+        stack = self.stack
+        return stack.route_info(af, stack.rt_get(af, dst, plen))
 
     # -- llmsg (arp, ndp) ------------------------------------------------------------------------
     def llmsg(self, args):

@@ -6,7 +6,7 @@ import socket
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from plebconf.rpc import protocol
@@ -110,6 +110,8 @@ def test_ops_never_break_the_state(requests):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(plausible | batch, max_size=25), st.floats(0, 3))
+@example([("llmsg", {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.1",       # flags 0: kept
+                     "mac": "00:11:22:33:44:55", "ifname": "vnet0", "flags": 0})], 0.0)
 def test_snapshot_round_trip(requests, later):
     """serialise_state/load_state rebuild exactly the same listings and state, also after
     time passed (DAD, expiry)."""
@@ -231,7 +233,9 @@ def test_unhashable_names_are_refused_not_internal_errors(fuzz_stack):
     """Found by tools/fuzz.py: a list where a name belongs raised TypeError in the server."""
     with fuzz_stack.client() as c:
         for op, args in [("sysctl", {"name": [1], "value": 1}), ("sysctl", {"name": [1]}),
-                         ([1], {}), ("ioctl", {"req": [1]}), ("rtmsg", {"type": {}})]:
+                         ([1], {}), ("ioctl", {"req": [1]}), ("rtmsg", {"type": {}}),
+                         ("rtmsg", {"type": "RTM_GET", "af": [1], "dst": "10.0.0.1"}),
+                         ("llmsg", {"type": "RTM_GET", "af": {}, "addr": "10.0.0.1"})]:
             with pytest.raises(Exception) as exc:
                 c.call(op, args)
             assert getattr(exc.value, "errno", None) in (22, 45, 2), (op, args)

@@ -117,7 +117,7 @@ def test_oversized_frame_gets_error_and_stack_survives(stack):
 
 def test_garbage_frames_get_error_replies_connection_stays(stack):
     s = raw(stack)
-    for body in (b"\xc1\xc1\xc1", msgpack.packb([1, 2, 3]), msgpack.packb("hello"), b""):
+    for body in (b"\xc1\xc1\xc1", msgpack.packb([1, 2]), msgpack.packb("hello"), b""):
         s.sendall(protocol.HEADER.pack(len(body)) + body)
         assert read_frame(s)["errno"] == EPROTO
     s.sendall(protocol.encode({"id": 7, "op": "ioctl", "args": "not a map"}))
@@ -128,6 +128,42 @@ def test_garbage_frames_get_error_replies_connection_stays(stack):
     s.sendall(protocol.encode({"id": 9, "op": "hello", "args": {}}))
     assert read_frame(s)["result"]["pid"] == stack.pid
     s.close()
+
+
+def test_compact_requests_are_answered_in_kind(stack):
+    """[id, op, args] gets [id, errno, msg, result] (plus the index of a failing batch op);
+    the map form is answered with maps as ever; an array that is not a request is EPROTO."""
+    s = raw(stack)
+
+    def ask(body):
+        s.sendall(protocol.HEADER.pack(len(body)) + body)
+        head = b""
+        while len(head) < 4:
+            head += s.recv(4 - len(head))
+        (n,) = protocol.HEADER.unpack(head)
+        body = b""
+        while len(body) < n:
+            body += s.recv(n - len(body))
+        return msgpack.unpackb(body)
+
+    get = {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}
+    reply = ask(msgpack.packb([5, "rtmsg", get]))
+    assert reply[:3] == [5, 0, ""] and reply[3]["dst"] == "127.0.0.1" and len(reply) == 4
+    assert ask(msgpack.packb([6, "ioctl", {"req": "SIOCSIFMTU", "ifname": "nope0", "mtu": 9}])
+               ) == [6, 6, "interface nope0 does not exist", None]
+    reply = ask(msgpack.packb([7, "batch", {"ops": [["rtmsg", get], ["reboot", {}]]}]))
+    assert reply[:2] == [7, EOPNOTSUPP] and reply[3:] == [None, 1]
+    reply = ask(msgpack.packb({"id": 8, "op": "rtmsg", "args": get}))
+    assert reply["id"] == 8 and reply["result"]["plen"] == 32
+    for body in ([1, "hello"], [1, "hello", {}, 4], [], 7):
+        assert ask(msgpack.packb(body))["errno"] == EPROTO
+    # an array of three is a request, however bad: answered as its map form would be
+    assert ask(msgpack.packb([1, 2, 3])) == [1, EINVAL, "args must be a map", None]
+    assert ask(msgpack.packb([1, [2], {}]))[1] == EOPNOTSUPP
+    assert ask(msgpack.packb([9, "hello", {}]))[3]["pid"] == stack.pid     # still served
+    s.close()
+    assert protocol.reply_map([3, 22, "bad", None, 4]) == {
+        "id": 3, "errno": 22, "msg": "bad", "result": None, "index": 4}
 
 
 def test_unknown_op(client):
@@ -397,3 +433,28 @@ def test_inet_prefix_texts_from_tables_are_inet_ntoa():
              "127.0.0.1", "255.255.255.254/31", "128.0.0.0/1"]
     assert inet_prefix_texts(keys, many=False) == texts
     assert inet_prefix_texts(keys, many=True) == texts
+
+
+def test_read_frames_resynchronises_on_frame_boundaries():
+    """One bad frame costs that frame only: whatever its body claims, the next frame is read
+    where its length prefix says; a partial frame waits; an oversized length ends the list."""
+    def frame(body):
+        return protocol.HEADER.pack(len(body)) + body
+
+    good = protocol.request(1, "hello", {})
+    buf = bytearray(good + frame(b"\xc1") + frame(b"") + frame(b"\x92\x01")   # into the next
+                    + good + frame(msgpack.packb(1) + b"x") + frame(msgpack.packb("s"))
+                    + good + good[:7])
+    out = list(protocol.read_frames(buf))
+    assert [m if isinstance(m, list) else type(m).__name__ for m in out] == [
+        [1, "hello", {}], "ProtocolError", "ProtocolError", "ProtocolError", [1, "hello", {}],
+        "ProtocolError", "ProtocolError", [1, "hello", {}]]
+    assert buf == good[:7]
+    buf += good[7:] + protocol.HEADER.pack(protocol.MAX_FRAME + 1) + b"xx"
+    out = list(protocol.read_frames(buf))
+    assert out[0] == [1, "hello", {}] and isinstance(out[1], protocol.FrameTooLarge)
+    assert len(out) == 2
+    for body in (b"\xc1", b"", b"\x92\x01", msgpack.packb(1) + b"x", msgpack.packb(1)):
+        buf = bytearray(frame(body))                    # a lone frame takes another path
+        (error,) = protocol.read_frames(buf)
+        assert type(error) is protocol.ProtocolError and buf == b""

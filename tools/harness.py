@@ -42,8 +42,11 @@ def _final_replies(sock, expect: int, rbuf: bytearray) -> list[dict]:
     """Read until `expect` answers (not stream chunks, not events) arrived; return them."""
     out = []
     while len(out) < expect:
-        for body in protocol.split_frames(rbuf):
-            msg = protocol.decode(body)
+        for msg in protocol.read_frames(rbuf):
+            if isinstance(msg, Exception):
+                raise msg
+            if type(msg) is list:   # the answer to a compact request
+                msg = protocol.reply_map(msg)
             if "errno" in msg:      # chunks and events carry none; every answer does
                 out.append(msg)
         if len(out) >= expect:

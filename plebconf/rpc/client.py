@@ -13,6 +13,8 @@ from . import protocol
 from .constants import EPERM, strerror
 
 _UCRED = struct.Struct("3i")
+_TIMEVAL = struct.Struct("ll")
+RECV_SIZE = 1 << 18
 
 
 class RpcError(Exception):
@@ -45,6 +47,10 @@ class Client:
         self.sock = sock
         self.path = path
         self.rbuf = bytearray()
+        # reads land here: recv(n) would allocate n bytes per read (past malloc's mmap
+        # threshold, a map and an unmap), however little came
+        self.scratch = memoryview(bytearray(RECV_SIZE))
+        self.frames = iter(())          # the messages of rbuf not yet received
         self.next_id = 1
         self.server: dict = {}
 
@@ -75,6 +81,13 @@ class Client:
                 sock.close()
                 raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
                                    f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
+        if timeout:
+            # kept by the kernel, on a blocking socket: with a Python-level timeout (settimeout)
+            # every send and receive would poll first, one more system call per message
+            tv = _TIMEVAL.pack(int(timeout), int(timeout % 1 * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        sock.settimeout(None)
         client = cls(sock, path)
         if hello:
             client.hello()
@@ -113,23 +126,33 @@ class Client:
     def send(self, op: str, args: dict | None = None) -> int:
         rid = self.next_id
         self.next_id += 1
-        self.sock.sendall(protocol.encode({"id": rid, "op": op, "args": args or {}}))
+        try:
+            self.sock.sendall(protocol.request(rid, op, args or {}))
+        except BlockingIOError:     # SO_SNDTIMEO expired
+            raise TimeoutError(f"stack at {self.path} is not reading") from None
         return rid
 
     def receive(self) -> dict:
-        while True:
-            if len(self.rbuf) >= 4:
-                (length,) = protocol.HEADER.unpack_from(self.rbuf)
-                if length > protocol.MAX_FRAME:
-                    raise ConnectError(f"{self.path}: reply of {length} bytes is too large")
-                if len(self.rbuf) >= 4 + length:
-                    body = bytes(self.rbuf[4:4 + length])
-                    del self.rbuf[:4 + length]
-                    return protocol.decode(body)
-            data = self.sock.recv(1 << 20)
-            if not data:
+        """The next message from the stack, as a map: the next complete frame of what was
+        read (protocol.read_frames), or of a new read once they are all taken."""
+        msg = next(self.frames, None)
+        while msg is None:
+            try:
+                n = self.sock.recv_into(self.scratch)
+            except BlockingIOError:     # SO_RCVTIMEO expired
+                raise TimeoutError(f"stack at {self.path} not answering") from None
+            if not n:
                 raise ConnectError(f"stack at {self.path} closed the connection")
-            self.rbuf += data
+            self.rbuf += self.scratch[:n]
+            self.frames = protocol.read_frames(self.rbuf)
+            msg = next(self.frames, None)
+        if type(msg) is dict:
+            return msg
+        if type(msg) is list:           # the reply to our compact request
+            return protocol.reply_map(msg)
+        if isinstance(msg, protocol.FrameTooLarge):     # a frame that did not decode
+            raise ConnectError(f"{self.path}: reply too large ({msg})")
+        raise msg
 
     def _reply(self, rid: int) -> dict:
         while True:

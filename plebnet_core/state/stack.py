@@ -10,6 +10,7 @@ import time
 import zlib
 from itertools import repeat
 from math import ceil
+from socket import inet_ntoa
 
 from plebconf.rpc.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
@@ -699,15 +700,26 @@ class Stack:
         return paths[0]
 
     def route_info(self, af: int, route: Route) -> dict:
+        # every RTM_GET answers with this: IPv4 texts are made here directly, where
+        # key_text/addr_text would add two calls per address
+        ifp, ifa, flags = route.ifp, route.ifa, route.flags
+        if af == AF_INET:
+            dst = inet_ntoa(route.dst.to_bytes(4, "big"))
+            gateway = (inet_ntoa(route.gateway.to_bytes(4, "big")) if flags & RTF_GATEWAY
+                       else f"link#{route.gateway}")
+            ifa_text = inet_ntoa(ifa.addr.to_bytes(4, "big")) if ifa else None
+        else:
+            dst = self.key_text(af, route.dst)
+            gateway = (self.key_text(af, route.gateway) if flags & RTF_GATEWAY
+                       else f"link#{route.gateway}")
+            ifa_text = addr_text(af, ifa.addr, ifa.ifp) if ifa else None
+        expire = route.expire
         return {
-            "af": af, "dst": self.key_text(af, route.dst), "plen": route.plen,
-            "gateway": (self.key_text(af, route.gateway) if route.flags & RTF_GATEWAY
-                        else f"link#{route.gateway}"),
-            "flags": route.flags, "ifname": route.ifp.name if route.ifp else "---",
-            "mtu": route.mtu or (route.ifp.mtu if route.ifp else 0), "weight": route.weight,
-            "expire": max(0, ceil(route.expire - self.clock())) if route.expire else 0,
-            "hopcount": route.hopcount,
-            "ifa": addr_text(af, route.ifa.addr, route.ifa.ifp) if route.ifa else None,
+            "af": af, "dst": dst, "plen": route.plen, "gateway": gateway, "flags": flags,
+            "ifname": ifp.name if ifp else "---",
+            "mtu": route.mtu or (ifp.mtu if ifp else 0), "weight": route.weight,
+            "expire": max(0, ceil(expire - self.clock())) if expire else 0,
+            "hopcount": route.hopcount, "ifa": ifa_text,
         }
 
     # ======================================================================== ARP / NDP
@@ -801,7 +813,7 @@ class Stack:
         if isinstance(current, int):
             try:
                 value = int(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):     # OverflowError: inf
                 raise KernelError(EINVAL) from None
         elif not isinstance(value, str):
             raise KernelError(EINVAL)
