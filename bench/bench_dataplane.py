@@ -21,6 +21,7 @@ from bench_core import random_prefixes
 from common import ROOT, table, temp_stack, verdict
 
 from plebconf.rpc.client import run as batch_run
+from plebconf.rpc.protocol import pack_column
 from plebnet_core.state.inet import ntoa
 
 PID = os.getpid()
@@ -145,7 +146,9 @@ def run(seconds: float) -> None:
         fwd_small = best(forwarded_rate, c, dsts, seconds)
         t0 = time.perf_counter()
         c.batch([batch_run("rtmsg", {"type": "RTM_ADD", "gateway": "10.242.2.1"},
-                           ["dst", "plen"], [[ntoa(d), p] for d, p in prefixes[9:]])])
+                           ["dst", "plen"],
+                           columns=[pack_column("dst", "inet", [d for d, _ in prefixes[9:]]),
+                                    pack_column("plen", "inet", [p for _, p in prefixes[9:]])])])
         load = time.perf_counter() - t0
         fwd_large = best(forwarded_rate, c, dsts, seconds)
         nroutes = len(c.sysctl("NET_RT_DUMP", af="inet"))

@@ -15,6 +15,8 @@ import time
 from common import median_ms, table, temp_stack, time_command, verdict
 
 from bench_core import random_prefixes
+from plebconf.rpc.client import run
+from plebconf.rpc.protocol import pack_column
 from plebnet_core.state.inet import ntoa
 
 N_ROUTES = 1_000_000
@@ -34,9 +36,10 @@ def load_routes(client, prefixes) -> float:
     client.call("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
                           "plen": 24})
     t0 = time.perf_counter()
-    client.batch([{"op": "rtmsg",
-                   "args": {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
-                   "fields": ["dst", "plen"], "rows": [[ntoa(d), p] for d, p in prefixes]}])
+    client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
+                      ["dst", "plen"],
+                      columns=[pack_column("dst", "inet", [d for d, _ in prefixes]),
+                               pack_column("plen", "inet", [p for _, p in prefixes])])])
     return time.perf_counter() - t0
 
 
