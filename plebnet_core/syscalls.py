@@ -262,11 +262,13 @@ def _concat(pieces: list):
 def _rows_to_columns(rows: list, n: int) -> tuple[list, tuple | None]:
     """The columns of a run given as rows, up to its first malformed row (and that row's
     (index, error), or None)."""
-    for k, row in enumerate(rows):
-        if (type(row) is not list and type(row) is not tuple) or len(row) != n:
-            error = KernelError(EINVAL, "a run row must have one value per field")
-            return [list(c) for c in zip(*rows[:k])] if k else [[] for _ in range(n)], (k, error)
-    return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(n)], None
+    bad = next((k for k, row in enumerate(rows)
+                if (type(row) is not list and type(row) is not tuple) or len(row) != n), None)
+    good = rows if bad is None else rows[:bad]
+    columns = [list(c) for c in zip(*good)] if good else [[] for _ in range(n)]
+    if bad is None:
+        return columns, None
+    return columns, (bad, KernelError(EINVAL, "a run row must have one value per field"))
 
 
 class Syscalls:
