@@ -46,6 +46,7 @@ def check_stack(stack) -> list[str]:
     for af, table in stack.rt.items():
         prefixes = 0
         lens = []
+        listed = {(id(ifa), id(r)) for ifa, routes in table._by_ifa.items() for r in routes}
         for plen, bucket in enumerate(table._by_len):
             if bucket:
                 lens.append(plen)
@@ -67,6 +68,8 @@ def check_stack(stack) -> list[str]:
                     if r.ifa is not None and (id(r.ifa.ifp) not in live
                                               or r.ifa not in r.ifa.ifp.addrs):
                         bad.append(f"{where}: depends on an address that is gone")
+                    if r.ifa is not None and (id(r.ifa), id(r)) not in listed:
+                        bad.append(f"{where}: missing from its address's dependents")
                     if r.flags & RTF_PINNED and r.ifa is None:
                         bad.append(f"{where}: interface route without an address")
                     if not r.flags & RTF_GATEWAY and r.gateway not in by_index:

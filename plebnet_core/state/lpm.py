@@ -21,6 +21,8 @@ from __future__ import annotations
 import mmap
 import re
 from array import array
+from collections import deque
+from itertools import repeat
 
 GROUP_BIT = 1 << 31
 GROUP_DEPTH = 0xFF
@@ -75,26 +77,30 @@ class Dir24:
         self._place(dst, plen, slot)
         return slot
 
-    def add_many(self, plen: int, prefixes: list) -> int:
-        """add() for many new prefixes of one length: prefixes holds (dst, paths) pairs.
+    def add_many(self, plen: int, dsts: list, paths: list) -> int:
+        """add() for many new prefixes of one length (dsts masked, paths their path lists).
         Their slots are consecutive: returns the first."""
         first = len(self.slots)
-        self.slots += [paths for _, paths in prefixes]
+        self.slots += paths
         tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
         if plen == 24:
-            for slot, (dst, _) in enumerate(prefixes, first):     # _place's /24 case, inline
-                index = dst >> 8
-                if dep24[index] < 25:
-                    tbl24[index] = slot
-                    dep24[index] = 25
-                    if deepest[index >> 8] < 25:
-                        deepest[index >> 8] = 25
-                else:
+            indexes = list(map(int.__rshift__, dsts, repeat(8)))
+            if max(map(dep24.__getitem__, indexes), default=0) < 25:
+                # no /24 of these holds a group (nothing longer inside): each is one entry,
+                # set by C-level maps rather than a Python loop over 600,000 of them
+                slots = range(first, first + len(indexes))
+                deque(map(tbl24.__setitem__, indexes, slots), 0)
+                deque(map(dep24.__setitem__, indexes, repeat(25)), 0)
+                for block in set(map(int.__rshift__, indexes, repeat(8))):
+                    if deepest[block] < 25:
+                        deepest[block] = 25
+            else:
+                for slot, dst in enumerate(dsts, first):
                     place(dst, 24, slot)
         elif 16 <= plen < 24:
             depth, n = plen + 1, 1 << (24 - plen)
             depths = _FILLS[depth]
-            for slot, (dst, _) in enumerate(prefixes, first):     # _range24's fast path
+            for slot, dst in enumerate(dsts, first):    # _range24's fast path, inline
                 index = dst >> 8
                 if deepest[index >> 8] <= depth:
                     tbl24[index:index + n] = array("I", (slot,)) * n
@@ -103,7 +109,7 @@ class Dir24:
                 else:
                     place(dst, plen, slot)
         else:
-            for slot, (dst, _) in enumerate(prefixes, first):
+            for slot, dst in enumerate(dsts, first):
                 place(dst, plen, slot)
         return first
 

@@ -8,12 +8,15 @@ multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from itertools import groupby, repeat
 from operator import attrgetter, itemgetter
 
 from .errors import KernelError
 from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
+
+_DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 
 
 class Route:
@@ -49,8 +52,13 @@ class RouteTable:
         self.generation = 0                 # bumped on every change: caches compare it
         self._order: tuple | None = None    # (generation, keys, routes) in walk order
         # the paths that depend on each interface address, in the order they came: removing
-        # an address (or downing its interface) must not scan a million routes
+        # an address (or downing its interface) must not scan a million routes.  Lists,
+        # extended in bulk by a run; a path that leaves the table or changes address stays
+        # listed (stale) until dependents() or a compaction filters it out: taking one path
+        # out of a million-entry list would cost more than the whole index saves
         self._by_ifa: dict = {}
+        self._indexed = 0                   # entries in those lists
+        self._stale = 0                     # ... of which no longer true
         self._lpm = Dir24() if width == 32 else None
 
     def __len__(self) -> int:
@@ -84,7 +92,7 @@ class RouteTable:
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
         if route.ifa is not None:
-            self._by_ifa.setdefault(route.ifa, {})[route] = None
+            self._depends(route, route.ifa)
         table = self._by_len[route.plen]
         paths = table.get(route.dst)
         if paths is None:
@@ -102,7 +110,7 @@ class RouteTable:
 
     def remove_path(self, route: Route) -> None:
         if route.ifa is not None:
-            self._forget_dependent(route)
+            self._went_stale()
         table = self._by_len[route.plen]
         paths = table[route.dst]
         paths.remove(route)
@@ -116,24 +124,45 @@ class RouteTable:
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict) -> None:
-        """add_path for each of routes in order, in one loop, the IPv4 lookup arrays filled
-        at the end, shortest prefixes first: each then takes its addresses in one slice,
-        with nothing longer yet to step around (a million prefixes in random order would
-        cut the short ones' ranges into thousands of pieces); the arrays hold the same
-        whatever the order.  conflict(paths, route) raises KernelError when route may not
-        join its prefix's paths; the routes before it stay added and the error's .row
-        says which one it was."""
+        """add_path for each of routes in order.  conflict(paths, route) raises KernelError
+        when route may not join its prefix's paths; the routes before it stay added and the
+        error's .row says which one it was.
+
+        A million-route load is mostly new prefixes, none given twice: then each length's
+        routes are filed with one C-level dict update, after checking (also C-level) that
+        none is there yet.  Otherwise (a path joining a prefix, a duplicate) they go one by
+        one, in order.  Either way the IPv4 lookup arrays are filled at the end, shortest
+        prefixes first: each then takes its addresses in one slice, with nothing longer yet
+        to step around (a million prefixes in random order would cut the short ones' ranges
+        into thousands of pieces); the arrays hold the same whatever the order."""
+        by_len = self._by_len
+        buckets: list[list[Route]] = [[] for _ in range(self.width + 1)]
+        file = [bucket.append for bucket in buckets]
+        for route in routes:
+            file[route.plen](route)
+        staged = []                                 # (plen, routes, {dst: paths})
+        for plen, bucket in enumerate(buckets):
+            if bucket:
+                new = dict(zip(map(_DST, bucket), map(list, zip(bucket))))
+                if len(new) < len(bucket) or not by_len[plen].keys().isdisjoint(new.keys()):
+                    self._add_one_by_one(routes, conflict)
+                    return
+                staged.append((plen, bucket, new))
+        for plen, _, new in staged:
+            by_len[plen].update(new)
+        self._added(routes, staged)
+
+    def _add_one_by_one(self, routes: list[Route], conflict) -> None:
         by_len = self._by_len
         file = [bucket.setdefault for bucket in by_len]     # one probe per route
-        later: list[list] = [[] for _ in range(self.width + 1)]
+        fresh: list[list] = [[] for _ in range(self.width + 1)]
         joined: list[Route] = []                    # one more path of a prefix
         route = None
         try:
             for route in routes:
-                plen, dst = route.plen, route.dst
-                paths = file[plen](dst, [route])
+                paths = file[route.plen](route.dst, [route])
                 if paths[0] is route:               # a new prefix
-                    later[plen].append((dst, paths))
+                    fresh[route.plen].append(route)
                 else:
                     conflict(paths, route)
                     paths.append(route)
@@ -144,21 +173,28 @@ class RouteTable:
             raise
         finally:
             added = routes if route is None else routes[:routes.index(route)]
-            # the dependents index in bulk: a run's routes mostly share one address
-            for ifa, group in groupby(added, attrgetter("ifa")):
-                if ifa is not None:
-                    self._by_ifa.setdefault(ifa, {}).update(dict.fromkeys(group))
-            self.count += sum(map(len, later))
-            self._lens = [plen for plen in range(self.width, -1, -1) if by_len[plen]]
-            self.generation += 1
-            if self._lpm is not None:
-                for plen, prefixes in enumerate(later):
-                    if prefixes:
-                        first = self._lpm.add_many(plen, prefixes)
-                        for slot, (_, paths) in enumerate(prefixes, first):
-                            paths[0].slot = slot
-                for route in joined:                # a prefix's paths share its slot
-                    route.slot = by_len[route.plen][route.dst][0].slot
+            self._added(added, [(plen, bucket, {r.dst: by_len[plen][r.dst] for r in bucket})
+                                for plen, bucket in enumerate(fresh) if bucket])
+            for route in joined:                    # a prefix's paths share its slot
+                route.slot = by_len[route.plen][route.dst][0].slot
+
+    def _added(self, routes: list[Route], prefixes: list) -> None:
+        """What follows filing routes, of which prefixes (plen, their first routes,
+        {dst: paths}) are new: counts, the dependents index, the lookup arrays."""
+        for ifa, group in groupby(routes, _IFA):  # a run's routes mostly share one address
+            if ifa is not None:
+                deps = self._by_ifa.setdefault(ifa, [])
+                before = len(deps)
+                deps += group
+                self._indexed += len(deps) - before
+        self.count += sum(len(new) for _, _, new in prefixes)
+        self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
+        self.generation += 1
+        if self._lpm is not None:
+            for plen, first_routes, new in prefixes:
+                first = self._lpm.add_many(plen, list(new), list(new.values()))
+                deque(map(setattr, first_routes, repeat("slot"),
+                          range(first, first + len(new))), 0)
 
     def _unindex(self, route: Route) -> None:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
@@ -174,22 +210,47 @@ class RouteTable:
         self._lpm.remove(dst, plen, route.slot, 0, 0)
 
     def dependents(self, ifa) -> list[Route]:
-        """The paths whose next hop depends on the interface address ifa."""
-        return list(self._by_ifa.get(ifa, ()))
+        """The paths in the table whose next hop depends on the interface address ifa, in
+        the order they first came."""
+        listed = self._by_ifa.get(ifa)
+        if not listed:
+            return []
+        live = [r for r in dict.fromkeys(listed) if r.ifa is ifa and self._holds(r)]
+        self._compacted(ifa, listed, live)
+        return list(live)
 
     def set_ifa(self, route: Route, ifa) -> None:
         """Change the address a linked path depends on, keeping the index right."""
         if route.ifa is not None:
-            self._forget_dependent(route)
+            self._went_stale()
         route.ifa = ifa
         if ifa is not None:
-            self._by_ifa.setdefault(ifa, {})[route] = None
+            self._depends(route, ifa)
 
-    def _forget_dependent(self, route: Route) -> None:
-        deps = self._by_ifa[route.ifa]
-        del deps[route]
-        if not deps:
-            del self._by_ifa[route.ifa]
+    def _holds(self, route: Route) -> bool:
+        paths = self._by_len[route.plen].get(route.dst)
+        return paths is not None and route in paths
+
+    def _depends(self, route: Route, ifa) -> None:
+        self._by_ifa.setdefault(ifa, []).append(route)
+        self._indexed += 1
+
+    def _went_stale(self) -> None:
+        """One more listed dependent no longer true; past half the index, filter it all."""
+        self._stale += 1
+        if self._stale > 1024 and 2 * self._stale > self._indexed:
+            for ifa, listed in list(self._by_ifa.items()):
+                self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
+                                              if r.ifa is ifa and self._holds(r)])
+            self._stale = 0
+
+    def _compacted(self, ifa, listed: list, live: list) -> None:
+        self._indexed -= len(listed) - len(live)
+        self._stale = max(0, self._stale - (len(listed) - len(live)))
+        if live:
+            self._by_ifa[ifa] = live
+        else:
+            del self._by_ifa[ifa]
 
     def paths(self):
         """Every path, unordered."""
