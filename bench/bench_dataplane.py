@@ -18,7 +18,7 @@ import sys
 import time
 
 from bench_core import random_prefixes
-from common import ROOT, table, temp_stack, verdict
+from common import ROOT, table, temp_stack, verdict, wait_settled
 
 from plebconf.rpc.client import run as batch_run
 from plebconf.rpc.protocol import pack_column
@@ -150,6 +150,7 @@ def run(seconds: float) -> None:
                            columns=[pack_column("dst", "inet", [d for d, _ in prefixes[9:]]),
                                     pack_column("plen", "inet", [p for _, p in prefixes[9:]])])])
         load = time.perf_counter() - t0
+        wait_settled(c)
         fwd_large = best(forwarded_rate, c, dsts, seconds)
         nroutes = len(c.sysctl("NET_RT_DUMP", af="inet"))
 

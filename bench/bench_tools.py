@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from common import median_ms, table, temp_stack, time_command, verdict
+from common import median_ms, table, temp_stack, time_command, verdict, wait_settled
 
 from bench_core import random_prefixes
 from plebconf.rpc.client import run
@@ -40,7 +40,9 @@ def load_routes(client, prefixes) -> float:
                       ["dst", "plen"],
                       columns=[pack_column("dst", "inet", [d for d, _ in prefixes]),
                                pack_column("plen", "inet", [p for _, p in prefixes])])])
-    return time.perf_counter() - t0
+    loaded = time.perf_counter() - t0
+    wait_settled(client)
+    return loaded
 
 
 def timed_to_file(argv, env=None, runs: int = RUNS) -> tuple[float, float, int]:

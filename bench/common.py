@@ -25,6 +25,17 @@ def table(title: str, rows: list[tuple]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
+def wait_settled(client, poll: float = 0.01) -> float:
+    """Seconds until the stack's IPv4 lookup arrays hold every route filed: a route run
+    returns once its routes are filed, and the arrays are filled behind it
+    (plebnet_core/state/route.py, RouteTable.settle).  Benchmarks of lookups and forwarding
+    wait for this, so that they measure the arrays and not the fallback."""
+    t0 = time.perf_counter()
+    while client.sysctl("net.route.algo.inet.pending"):
+        time.sleep(poll)
+    return time.perf_counter() - t0
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 

@@ -34,6 +34,7 @@ from .state.stack import Stack, stable_mac
 from .syscalls import Syscalls
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
+SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
 
 
 def ready_line(pid: int, path: str) -> str:
@@ -68,6 +69,7 @@ class StackProcess:
         self.syscalls.ops["audit"] = self.audit.op
         self.persist = None
         self.restored = False
+        self._settling = False
         if state_dir:
             try:
                 self.persist = Persist(state_dir)
@@ -107,11 +109,25 @@ class StackProcess:
                                     on_change=self._changed, on_refused=self.audit.refused,
                                     barrier=self.persist)
         self._tick()
+        self._settle_soon()         # behind routes the rc.conf or restored state filed
 
     def _changed(self, conn, op, args, result) -> None:
         self.audit.changed(conn, op, args, result)
         if self.persist and self.persist.due():
             self.loop.call_soon(self._compact)
+        self._settle_soon()
+
+    def _settle_soon(self) -> None:
+        """Fill the lookup arrays behind a route run a slice per loop turn (RouteTable.
+        settle): control requests and packets are served in between."""
+        if not self._settling and self.stack.unsettled():
+            self._settling = True
+            self.loop.call_soon(self._settle)
+
+    def _settle(self) -> None:
+        self._settling = False
+        self.stack.settle(SETTLE_SLICE)
+        self._settle_soon()
 
     def _compact(self) -> None:
         if self.persist.due():

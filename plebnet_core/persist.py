@@ -116,10 +116,10 @@ def serialise_state(stack) -> dict:
     ifaces = []
     for ifp in stack.ifaces:
         # learned entries (flags 0 and an expiry time) are not configuration; an entry set
-        # with flags 0 and no expiry is
-        ll = [[e.af, _b(e.addr), e.mac, e.flags, rel(e.expire)]
+        # with flags 0, with no expiry or a temporary one (arp -s ... temp), is
+        ll = [[e.af, _b(e.addr), e.mac, e.flags, rel(e.expire), e.set]
               for table in (ifp.llinfo, ifp.llinfo6) for e in table.values()
-              if e.flags or not e.expire]
+              if e.flags or not e.expire or e.set]
         ifaces.append({
             "index": ifp.index, "name": ifp.name, "kind": ifp.iftype.name, "cloner": ifp.cloner,
             "flags": ifp.flags, "mtu": ifp.mtu, "metric": ifp.metric, "mac": ifp.mac,
@@ -188,9 +188,10 @@ def load_state(stack, state: dict) -> list:
         for af, addr, plen, brd, dst, flags, scopeid, pltime, vltime in d["addrs"]:
             ifp.addrs.append(IfAddr(af, _i(addr), plen, ifp, _i(brd), _i(dst), flags, scopeid,
                                     pltime, vltime))
-        for af, addr, mac, flags, expire in d["ll"]:
+        for af, addr, mac, flags, expire, *set_ in d["ll"]:     # (older states: no set)
             table = ifp.llinfo if af == AF_INET else ifp.llinfo6
-            table[_i(addr)] = LLEntry(af, _i(addr), mac, flags, absolute(expire), ifp)
+            table[_i(addr)] = LLEntry(af, _i(addr), mac, flags, absolute(expire), ifp,
+                                      bool(set_ and set_[0]))
         stack.ifaces.append(ifp)
         stack.by_name[ifp.name] = ifp
         by_index[ifp.index] = ifp

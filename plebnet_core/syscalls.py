@@ -20,8 +20,8 @@ from socket import inet_aton
 
 from plebconf.rpc import protocol
 from plebconf.rpc.constants import (
-    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, ESRCH, RTF_GATEWAY, RTF_PINNED,
-    RTF_STATIC,
+    AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, EPERM, ESRCH, RTF_GATEWAY,
+    RTF_PINNED, RTF_STATIC,
 )
 
 from .state.errors import KernelError
@@ -300,6 +300,9 @@ class Syscalls:
                        "RTM_CHANGE": self.rt_change, "RTM_GET": self.rt_get}
         self.dumps = {"NET_RT_DUMP": self.rt_dump, "NET_RT_FLAGS": self.ll_dump,
                       "NET_RT_IFLIST": self.if_list}
+        # read-only values computed when read; not FreeBSD's (its fib_algo has no such
+        # gauge): IPv4 prefixes filed whose lookup arrays are still being filled
+        self.gauges = {"net.route.algo.inet.pending": lambda: stack.rt[AF_INET].unsettled}
         self.llmsgs = {"RTM_ADD": self.ll_add, "RTM_DELETE": self.ll_delete,
                        "RTM_GET": self.ll_get}
 
@@ -737,6 +740,11 @@ class Syscalls:
         dump = self.dumps.get(name)
         if dump is not None:
             return dump(args)
+        gauge = self.gauges.get(name)
+        if gauge is not None:
+            if "value" in args:
+                raise KernelError(EPERM, f"oid '{name}' is read-only")
+            return gauge()
         if "value" in args:
             self.stack.sysctl_set(name, args["value"])
         if name not in self.stack.sysctl:

@@ -7,8 +7,9 @@ import pytest
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
-from plebconf.rpc.constants import AF_INET, AF_INET6
+from plebconf.rpc.constants import AF_INET, AF_INET6, EEXIST
 from plebconf.rpc.protocol import pack_column
+from plebnet_core.state.check import check_stack
 from plebnet_core.state.inet import aton
 from plebnet_core.syscalls import _expand
 
@@ -361,6 +362,7 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         except BatchError as exc:
             outcome = ("error", exc.index, exc.error.errno)
             assert _dump(sc) == before
+        assert check_stack(sc.stack) == []
         outcomes.append((outcome, _dump(sc)))
     assert all(outcome == outcomes[-1] for outcome in outcomes)
     assert (outcomes[0][0][0] == "ok") == (bad in (None, "multipath", "listener", "empty"))
@@ -398,3 +400,80 @@ def test_packed_columns():
             sc.run_batch([run("rtmsg", base, fields, columns=columns)])
         assert caught.value.error.errno == 22
     assert _dump(sc) == before
+
+
+# ------------------------------------------------------- unmade prefixes (RouteTable.add_unmade)
+def _through_one_gateway(n=300):
+    """A stack whose n /24 routes (plus /16s, /32s) came as one run through 10.0.0.1: filed
+    without Route objects, their lookup arrays not filled yet."""
+    from plebconf.rpc.client import run
+    sc = _fresh()
+    dsts = [aton(f"20.{i // 200}.{i % 200}.0") for i in range(n)] + \
+        [aton(f"30.{i}.0.0") for i in range(20)] + [aton(f"40.0.0.{i}") for i in range(20)]
+    plens = [24] * n + [16] * 20 + [32] * 20
+    sc.run_batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
+                      ["dst", "plen"], columns=[pack_column("dst", "inet", dsts),
+                                                pack_column("plen", "inet", plens)])])
+    table = sc.stack.rt[AF_INET]
+    assert table.unmade == n + 40 and table.unsettled >= n + 40
+    return sc
+
+
+def _one_by_one_dump(n=300):
+    sc = _fresh()
+    rows = [(f"20.{i // 200}.{i % 200}.0", 24) for i in range(n)] + \
+        [(f"30.{i}.0.0", 16) for i in range(20)] + [(f"40.0.0.{i}", 32) for i in range(20)]
+    sc.run_batch([["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": d, "plen": p,
+                             "gateway": "10.0.0.1"}] for d, p in rows])
+    return _dump(sc)
+
+
+def test_unmade_prefixes_read_as_the_routes_rt_add_makes():
+    """Dumps read an unmade prefix's Shape, lookups and RTM_GET make its Route on demand:
+    both give what one-by-one RTM_ADDs give, before and after the arrays are filled."""
+    sc = _through_one_gateway()
+    table = sc.stack.rt[AF_INET]
+    assert _dump(sc) == _one_by_one_dump()
+    got = sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.1.5.9"})
+    assert (got["dst"], got["plen"], got["gateway"], got["ifname"]) == \
+        ("20.1.5.0", 24, "10.0.0.1", "vnet0")
+    assert table.unmade == 339 and table.unsettled      # made on demand, arrays still pending
+    assert check_stack(sc.stack) == []                  # (settles: probes, then arrays)
+    assert table.unsettled == 0
+    assert table.lookup(aton("40.0.0.7"))[0].plen == 32
+    assert _dump(sc) == _one_by_one_dump()
+
+
+def test_unmade_prefixes_change_and_go_like_routes():
+    """RTM_CHANGE and RTM_DELETE of an unmade prefix, and removing the address its gateway
+    depends on, act as on any route (the prefixes are made first)."""
+    sc = _through_one_gateway()
+    sc.run_batch([["rtmsg", {"type": "RTM_CHANGE", "af": "inet", "dst": "20.0.3.0",
+                             "plen": 24, "mtu": 1400}],
+                  ["rtmsg", {"type": "RTM_DELETE", "af": "inet", "dst": "30.4.0.0",
+                             "plen": 16}]])
+    rows = {(r[1], r[2]): r for r in _dump(sc)}
+    assert rows[("20.0.3.0", 24)][7] == 1400 and ("30.4.0.0", 16) not in rows
+    assert check_stack(sc.stack) == []
+    sc.run_batch([["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "10.0.0.2"}]])
+    assert [r for r in _dump(sc) if r[0] == "inet" and not r[1].startswith("127.")] == []
+    assert sc.stack.rt[AF_INET].unmade == 0 and check_stack(sc.stack) == []
+
+
+def test_failing_batch_after_an_unmade_run_leaves_nothing_behind():
+    """The run's prefixes go with the rollback: dicts, counts and reserved slots."""
+    from plebnet_core.syscalls import BatchError
+    sc = _fresh()
+    table = sc.stack.rt[AF_INET]
+    before, slots = _dump(sc), len(table._lpm.slots)
+    from plebconf.rpc.client import run
+    with pytest.raises(BatchError) as exc:
+        sc.run_batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
+                          ["dst", "plen"], columns=[[f"20.0.{i}.0" for i in range(50)],
+                                                    [24] * 50]),
+                      ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "20.0.7.0",
+                                 "plen": 24, "gateway": "10.0.0.1"}]])
+    assert exc.value.index == 50 and exc.value.error.errno == EEXIST
+    assert _dump(sc) == before and len(table._lpm.slots) == slots
+    assert (table.unmade, table.unsettled) == (0, 0)
+    assert check_stack(sc.stack) == []

@@ -112,6 +112,9 @@ def test_ops_never_break_the_state(requests):
 @given(st.lists(plausible | batch, max_size=25), st.floats(0, 3))
 @example([("llmsg", {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.1",       # flags 0: kept
                      "mac": "00:11:22:33:44:55", "ifname": "vnet0", "flags": 0})], 0.0)
+@example([("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0"}),      # temp, flags 0: kept
+          ("llmsg", {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.1",
+                     "mac": "00:11:22:33:44:55", "ifname": "vnet0", "temp": True})], 0.0)
 def test_snapshot_round_trip(requests, later):
     """serialise_state/load_state rebuild exactly the same listings and state, also after
     time passed (DAD, expiry)."""

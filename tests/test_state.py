@@ -374,7 +374,10 @@ def _brute_lpm(prefixes, addr):
 def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
     """The DIR-24-8 arrays (tbl24, tbl8 groups, the short prefixes' /8 table) must give
     exactly the longest match, however prefixes come and go: nested prefixes of every kind
-    (short, ≤ /24 over groups, > /24 inside groups) added and removed in any order."""
+    (short, ≤ /24 over groups, > /24 inside groups) added and removed in any order, one by
+    one, as runs of Routes (add_run) or as unmade prefixes (add_unmade), with the arrays'
+    fills done in slices in between (settle) or still pending when looked up (the lookup
+    then probes the dicts)."""
     from hypothesis import given, settings, strategies as hs
     from plebnet_core.state.route import Route, RouteTable
 
@@ -383,33 +386,47 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                         hs.integers(0, 0xFFFFFFFF))
     prefix = hs.tuples(address, hs.sampled_from(
         [0, 1, 7, 8, 12, 15, 16, 17, 20, 23, 24, 25, 26, 28, 31, 32]))
+    how = hs.sampled_from(["add", "run", "unmade", "remove", "settle"])
 
     @settings(max_examples=400, deadline=None)
-    @given(hs.lists(hs.tuples(hs.sampled_from(["add", "run", "remove"]), prefix), max_size=40),
+    @given(hs.lists(hs.tuples(how, prefix), max_size=40),
            hs.lists(hs.integers(0, 0xFFFFFFFF), min_size=1, max_size=20))
     def check(changes, probes):
-        """"run": added with the next "run" changes in one RouteTable.add_run."""
-        table, present, run = RouteTable(32), {}, []
+        """"run"/"unmade": added with the next changes of the same kind in one call."""
+        table, present, batch = RouteTable(32), {}, []
         for i, (how, (addr, plen)) in enumerate(changes):
             dst = addr & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
-            if how != "remove" and (dst, plen) not in present:
+            if how == "settle":
+                table.settle(budget=1 + addr % 3)
+            elif how != "remove" and (dst, plen) not in present:
                 present[(dst, plen)] = Route(dst, plen, 1, None, None, 1)
                 if how == "add":
                     table.add_path(present[(dst, plen)])
                 else:
-                    run.append(present[(dst, plen)])
-            elif how == "remove" and (dst, plen) in present and present[(dst, plen)] not in run:
-                table.remove_path(present.pop((dst, plen)))
-            if run and (i + 1 == len(changes) or changes[i + 1][0] != "run"):
-                table.add_run(run, None)
-                run = []
+                    batch.append(present[(dst, plen)])
+            elif how == "remove" and (dst, plen) in present \
+                    and present[(dst, plen)] not in batch:
+                table.remove_path(table.exact(dst, plen)[0])
+                del present[(dst, plen)]
+            if batch and (i + 1 == len(changes) or changes[i + 1][0] != how):
+                if how == "run":
+                    table.add_run(batch, None)
+                else:
+                    keys = [[] for _ in range(33)]
+                    for route in batch:
+                        keys[route.plen].append(route.dst)
+                    assert table.add_unmade(keys, 1, None, None, lambda plen: 1)
+                batch = []
         # probe addresses inside the prefixes too, not only random ones
         probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present] + \
             [dst | 0xFFFFFFFF >> plen for dst, plen in present]
-        for addr in probes:
-            paths = table.lookup(addr)
-            got = (paths[0].dst, paths[0].plen) if paths else None
-            assert got == _brute_lpm(present, addr), hex(addr)
+        for settled in (False, True):
+            if settled:
+                table.settle()
+            for addr in probes:
+                paths = table.lookup(addr)
+                got = (paths[0].dst, paths[0].plen) if paths else None
+                assert got == _brute_lpm(present, addr), hex(addr)
 
     check()
 

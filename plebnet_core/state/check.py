@@ -10,6 +10,7 @@ import ipaddress
 
 from plebconf.rpc.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
 
+from .route import Shape
 from .stack import SYSCTL_DEFAULTS
 
 
@@ -47,11 +48,22 @@ def check_stack(stack) -> list[str]:
         prefixes = 0
         lens = []
         listed = {(id(ifa), id(r)) for ifa, routes in table._by_ifa.items() for r in routes}
+        unmade = joined = 0
         for plen, bucket in enumerate(table._by_len):
             if bucket:
                 lens.append(plen)
             for dst, paths in bucket.items():
                 prefixes += 1
+                if type(paths) is int:      # unmade: its slot holds the Shape naming it
+                    shape = table._lpm.slots[paths] if table._lpm is not None else None
+                    if type(shape) is not Shape or shape.plen != plen \
+                            or shape.keys[paths - shape.first] != dst:
+                        bad.append(f"af {af}: unmade prefix {dst:#x}/{plen} misfiled")
+                    elif shape.ifa is not None and (id(shape.ifa), id(shape)) not in listed:
+                        bad.append(f"af {af}: unmade {dst:#x}/{plen} not among dependents")
+                    unmade += 1
+                    continue
+                joined += len(paths) - 1
                 if not paths:
                     bad.append(f"af {af}: empty path list at {dst:#x}/{plen}")
                 if dst & table.masks[plen] != dst:
@@ -74,10 +86,17 @@ def check_stack(stack) -> list[str]:
                         bad.append(f"{where}: interface route without an address")
                     if not r.flags & RTF_GATEWAY and r.gateway not in by_index:
                         bad.append(f"{where}: link#{r.gateway} names no interface")
-        if af == AF_INET:       # the lookup arrays: each prefix's first and last address
+        if (unmade, joined) != (table.unmade, table.joined):
+            bad.append(f"af {af}: counts {table.unmade} unmade, {table.joined} joined, "
+                       f"but {unmade}, {joined} found")
+        # each prefix's first and last address: by the dicts while fills are pending,
+        # then (IPv4) by the lookup arrays once they are all done
+        for settled in (False, True) if af == AF_INET and table.unsettled else (True,):
+            if settled:
+                table.settle()
             for plen, bucket in enumerate(table._by_len):
                 for dst in bucket:
-                    for addr in (dst, dst | 0xFFFFFFFF >> plen):
+                    for addr in (dst, dst | table.masks[table.width] ^ table.masks[plen]):
                         found = table.lookup(addr)
                         if not found or found[0].plen < plen or \
                                 addr & table.masks[found[0].plen] != found[0].dst:

@@ -68,15 +68,18 @@ class LLEntry:
     time, 0 for permanent.  flags: RTF_STATIC, RTF_ANNOUNCE (published), RTF_PINNED (the
     interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
 
-    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer")
+    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set")
 
-    def __init__(self, af, addr, mac, flags, expire, ifp):
+    def __init__(self, af, addr, mac, flags, expire, ifp, set_=False):
         self.af = af
         self.addr = addr
         self.mac = mac
         self.flags = flags
         self.expire = expire
         self.ifp = ifp
+        # made by arp -s / ndp -s: configuration, even with flags 0 and an expiry (temp),
+        # where a learned entry looks the same otherwise
+        self.set = set_
         self.asked = 0          # requests sent while incomplete
         self.hold = []          # packets waiting for resolution (data plane)
         self.timer = None

@@ -77,11 +77,18 @@ class Dir24:
         self._place(dst, plen, slot)
         return slot
 
-    def add_many(self, plen: int, dsts: list, paths: list) -> int:
-        """add() for many new prefixes of one length (dsts masked, paths their path lists).
-        Their slots are consecutive: returns the first."""
+    def reserve(self, paths) -> int:
+        """Slots for new prefixes (their path lists), consecutive: returns the first.  The
+        prefixes are found only once fill() has placed them."""
         first = len(self.slots)
         self.slots += paths
+        return first
+
+    def fill(self, plen: int, dsts, first: int) -> None:
+        """Place reserved prefixes of one length (dsts masked; slots first, first + 1, ...):
+        add() for many, with the common cases done in C-level maps and slices.  Any order
+        of fills gives the same arrays: an entry takes a prefix only if it is longer than
+        the one the entry names."""
         tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
         if plen == 24:
             indexes = list(map(int.__rshift__, dsts, repeat(8)))
@@ -111,7 +118,6 @@ class Dir24:
         else:
             for slot, dst in enumerate(dsts, first):
                 place(dst, plen, slot)
-        return first
 
     def _place(self, dst: int, plen: int, slot: int) -> None:
         depth = plen + 1

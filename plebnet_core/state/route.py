@@ -4,6 +4,19 @@ Exact matches (adds, deletes, netstat's walk) use one dict per prefix length.  L
 match for IPv4 reads the DIR-24-8 arrays of lpm.py: two array reads whether the table holds
 ten routes or a million.  IPv6 probes the dict of every length present, longest first.  A
 multipath (ECMP) prefix holds several Route objects in one list (§6.1).
+
+A run of IPv4 routes sharing one next hop (a million-route load through one gateway) is filed
+without making a Route per prefix: each prefix's dict entry is its lookup slot (an int), and
+the slot holds a Shape, the path all of them share.  A Route is made from it the first time
+something asks for the prefix (a lookup, an exact match, a change), so the table reads the
+same either way; dumps read the Shape's path fields directly.  Making a million objects is
+most of a million-route insert's cost in CPython.
+
+The lookup arrays of a run are filled after the run is filed, a slice at a time by settle()
+(the stack's loop calls it between other work), shortest prefixes first.  Until every fill is
+done, lookups probe the per-length dicts instead, as IPv6 does: slower, never wrong.  (FreeBSD
+likewise rebuilds its DXR lookup structure behind bulk route changes, fib_algo's delayed
+sync; its lookups meanwhile use the old structure, ours the dicts.)
 """
 from __future__ import annotations
 
@@ -17,6 +30,7 @@ from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
+_PLEN = itemgetter(0)
 
 
 class Route:
@@ -42,6 +56,23 @@ class Route:
         self.slot = 0           # the prefix's slot in the IPv4 lookup arrays
 
 
+class Shape:
+    """The path shared by prefixes of one length filed by add_unmade and not made into
+    Routes yet: Route's path fields, plus where its prefixes are (keys[i] has slot
+    first + i)."""
+
+    __slots__ = ("gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire", "weight",
+                 "nhidx", "plen", "first", "keys", "made")
+
+    def __init__(self, plen, gateway, ifp, ifa, flags):
+        self.plen, self.gateway, self.ifp, self.ifa, self.flags = plen, gateway, ifp, ifa, flags
+        self.mtu = self.hopcount = self.expire = self.nhidx = 0
+        self.weight = 1
+        self.first = 0
+        self.keys: list[int] = []
+        self.made = 0           # of its prefixes made into Routes
+
+
 class RouteTable:
     def __init__(self, width: int):
         self.width = width
@@ -49,6 +80,8 @@ class RouteTable:
         self._by_len: list[dict[int, list[Route]]] = [{} for _ in range(width + 1)]
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
+        self.joined = 0                     # paths beyond each prefix's first (multipath)
+        self.unmade = 0                     # prefixes without a Route yet (add_unmade)
         self.generation = 0                 # bumped on every change: caches compare it
         self._order: tuple | None = None    # (generation, keys, routes) in walk order
         # the paths that depend on each interface address, in the order they came: removing
@@ -60,34 +93,42 @@ class RouteTable:
         self._indexed = 0                   # entries in those lists
         self._stale = 0                     # ... of which no longer true
         self._lpm = Dir24() if width == 32 else None
+        # fills of the lookup arrays still to do: [plen, masked keys, first slot, done]
+        self._pending: list[list] = []
+        self._arrays = self._lpm            # what lookups read: None while fills are pending
 
     def __len__(self) -> int:
         return self.count
 
     def lookup(self, addr: int) -> list[Route] | None:
-        lpm = self._lpm
+        lpm = self._arrays
         if lpm is not None:         # Dir24.lookup, inlined: the data plane's per-packet call
             entry = lpm.tbl24[addr >> 8]
             if entry & GROUP_BIT:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
-            return lpm.slots[entry or lpm.short[addr >> 24]]
+            entry = entry or lpm.short[addr >> 24]
+            paths = lpm.slots[entry]
+            return paths if type(paths) is not Shape else self._make(entry)
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             paths = by_len[plen].get(addr & masks[plen])
             if paths is not None:
-                return paths
+                return paths if type(paths) is not int else self._make(paths)
         return None
 
     def lookup_where(self, addr: int, accept) -> list[Route] | None:
         """Longest match whose paths satisfy accept(paths) (e.g. 'an interface route')."""
         for plen in self._lens:
             paths = self._by_len[plen].get(addr & self.masks[plen])
+            if type(paths) is int:
+                paths = self._make(paths)
             if paths is not None and accept(paths):
                 return paths
         return None
 
     def exact(self, dst: int, plen: int) -> list[Route] | None:
-        return self._by_len[plen].get(dst)
+        paths = self._by_len[plen].get(dst)
+        return paths if type(paths) is not int else self._make(paths)
 
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
@@ -95,6 +136,8 @@ class RouteTable:
             self._depends(route, route.ifa)
         table = self._by_len[route.plen]
         paths = table.get(route.dst)
+        if type(paths) is int:
+            paths = self._make(paths)
         if paths is None:
             if not table:
                 self._lens.append(route.plen)
@@ -106,21 +149,25 @@ class RouteTable:
         else:
             route.slot = paths[0].slot
             paths.append(route)
+            self.joined += 1
         self.generation += 1
 
     def remove_path(self, route: Route) -> None:
+        self.settle()               # (a pending fill must not place it after it went)
         if route.ifa is not None:
             self._went_stale()
         table = self._by_len[route.plen]
         paths = table[route.dst]
         paths.remove(route)
-        if not paths:
+        if paths:
+            self.joined -= 1
+        else:
             del table[route.dst]
             self.count -= 1
             if not table:
                 self._lens.remove(route.plen)
             if self._lpm is not None:
-                self._unindex(route)
+                self._unindex(route.dst, route.plen, route.slot)
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict) -> None:
@@ -161,6 +208,8 @@ class RouteTable:
         try:
             for route in routes:
                 paths = file[route.plen](route.dst, [route])
+                if type(paths) is int:
+                    paths = self._make(paths)
                 if paths[0] is route:               # a new prefix
                     fresh[route.plen].append(route)
                 else:
@@ -177,6 +226,7 @@ class RouteTable:
                                 for plen, bucket in enumerate(fresh) if bucket])
             for route in joined:                    # a prefix's paths share its slot
                 route.slot = by_len[route.plen][route.dst][0].slot
+            self.joined += len(joined)
 
     def _added(self, routes: list[Route], prefixes: list) -> None:
         """What follows filing routes, of which prefixes (plen, their first routes,
@@ -192,22 +242,151 @@ class RouteTable:
         self.generation += 1
         if self._lpm is not None:
             for plen, first_routes, new in prefixes:
-                first = self._lpm.add_many(plen, list(new), list(new.values()))
+                first = self._lpm.reserve(new.values())
+                self._fill_later(plen, list(new), first)
                 deque(map(setattr, first_routes, repeat("slot"),
                           range(first, first + len(new))), 0)
 
-    def _unindex(self, route: Route) -> None:
+    def _unindex(self, dst: int, plen: int, slot: int) -> None:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
         longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24)."""
-        dst, plen = route.dst, route.plen
         by_len, masks = self._by_len, self.masks
         for shorter in self._lens:
             if shorter < plen and (shorter >= 8 or plen < 8):
                 parent = by_len[shorter].get(dst & masks[shorter])
                 if parent is not None:
-                    self._lpm.remove(dst, plen, route.slot, parent[0].slot, shorter)
+                    parent = parent if type(parent) is int else parent[0].slot
+                    self._lpm.remove(dst, plen, slot, parent, shorter)
                     return
-        self._lpm.remove(dst, plen, route.slot, 0, 0)
+        self._lpm.remove(dst, plen, slot, 0, 0)
+
+    # -- filling the lookup arrays (see the module docstring) ------------------------------
+    def _fill_later(self, plen: int, keys: list, first: int) -> None:
+        self._pending.append([plen, keys, first, 0])
+        self._arrays = None
+
+    @property
+    def unsettled(self) -> int:
+        """Prefixes not in the lookup arrays yet."""
+        return sum(len(keys) - done for _, keys, _, done in self._pending)
+
+    def settle(self, budget: int | None = None) -> bool:
+        """Do pending fills of the lookup arrays, shortest prefixes first (then each range
+        goes in one slice, with nothing longer placed yet to step around); at most budget
+        prefixes, all without one.  True once none is left."""
+        pending = self._pending
+        while pending and (budget is None or budget > 0):
+            fill = min(pending, key=_PLEN)
+            plen, keys, first, done = fill
+            end = len(keys) if budget is None else min(len(keys), done + budget)
+            self._lpm.fill(plen, keys[done:end] if done or end < len(keys) else keys,
+                           first + done)
+            if budget is not None:
+                budget -= end - done
+            if end == len(keys):
+                pending.remove(fill)
+            else:
+                fill[3] = end
+        if not pending:
+            self._arrays = self._lpm
+        return not pending
+
+    # -- prefixes filed without Route objects (see the module docstring) -------------------
+    def add_unmade(self, keys_by_len: list, gateway, ifp, ifa, flags_of) -> list | None:
+        """File new IPv4 prefixes (keys_by_len[plen]: masked destinations) sharing one path,
+        flags_of(plen) its flags, without making Routes.  None, changing nothing, if any is
+        already present or given twice (the caller then makes Routes: add_run).  Returns
+        the Shapes made, for remove_unmade."""
+        by_len, base = self._by_len, len(self._lpm.slots)
+        staged = []
+        for plen, keys in enumerate(keys_by_len):
+            if keys:
+                new = dict(zip(keys, range(base, base + len(keys))))
+                if len(new) < len(keys) or not by_len[plen].keys().isdisjoint(new.keys()):
+                    return None
+                staged.append((plen, keys, new))
+                base += len(keys)
+        shapes = []
+        for plen, keys, new in staged:
+            shape = Shape(plen, gateway, ifp, ifa, flags_of(plen))
+            shape.keys = keys
+            shape.first = self._lpm.reserve(repeat(shape, len(keys)))
+            self._fill_later(plen, keys, shape.first)
+            by_len[plen].update(new)
+            self.count += len(keys)
+            self.unmade += len(keys)
+            shapes.append(shape)
+        if ifa is not None and shapes:
+            deps = self._by_ifa.setdefault(ifa, [])
+            deps += shapes
+            self._indexed += len(shapes)
+        self._lens = [plen for plen in range(self.width, -1, -1) if by_len[plen]]
+        self.generation += 1
+        return shapes
+
+    def remove_unmade(self, shapes: list) -> None:
+        """Undo add_unmade: its prefixes go, Routes made of them meanwhile too."""
+        for shape in reversed(shapes):
+            table, plen, first = self._by_len[shape.plen], shape.plen, shape.first
+            fill = next((f for f in self._pending if f[1] is shape.keys), None)
+            if fill is not None and not fill[3]:
+                # never placed (a batch failing after it): the keys go, the slots are
+                # freed, the arrays never knew them.  (Routes made of them meanwhile are
+                # their prefixes' only paths again: what the batch added later is undone.)
+                self._pending.remove(fill)
+                deque(map(table.__delitem__, shape.keys), 0)
+                n = len(shape.keys)
+                self.count -= n
+                self.unmade -= n - shape.made
+                if shape.ifa is not None:
+                    self._stale += shape.made   # their entries among the dependents
+                slots = self._lpm.slots
+                if first + n == len(slots):         # the last reserved: undone in order
+                    del slots[first:]
+                else:
+                    slots[first:first + n] = repeat(None, n)
+                    self._lpm.free_slots += range(first, first + n)
+                continue
+            self.settle()
+            for i in range(len(shape.keys) - 1, -1, -1):
+                dst = shape.keys[i]
+                paths = table.get(dst)
+                if type(paths) is int:
+                    del table[dst]
+                    self.count -= 1
+                    self.unmade -= 1
+                    self._unindex(dst, plen, first + i)
+                elif paths is not None:
+                    for route in reversed(paths):
+                        self.remove_path(route)
+        self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
+        self.generation += 1
+
+    def _make(self, slot: int) -> list[Route]:
+        """The path list of the unmade prefix at slot, made (a representation change: the
+        table reads the same, its generation stays)."""
+        shape = self._lpm.slots[slot]
+        dst = shape.keys[slot - shape.first]
+        route = Route(dst, shape.plen, shape.gateway, shape.ifp, shape.ifa, shape.flags)
+        route.slot = slot
+        paths = self._by_len[shape.plen][dst] = self._lpm.slots[slot] = [route]
+        self.unmade -= 1
+        shape.made += 1
+        if shape.ifa is not None:
+            self._depends(route, shape.ifa)
+        return paths
+
+    def _make_shape(self, shape: Shape) -> None:
+        slots = self._lpm.slots
+        for slot in range(shape.first, shape.first + len(shape.keys)):
+            if slots[slot] is shape:
+                self._make(slot)
+
+    def _make_all(self) -> None:
+        """Make every unmade prefix (for readers of every path)."""
+        if self.unmade:
+            for shape in {s for s in self._lpm.slots if type(s) is Shape}:
+                self._make_shape(shape)
 
     def dependents(self, ifa) -> list[Route]:
         """The paths in the table whose next hop depends on the interface address ifa, in
@@ -215,7 +394,11 @@ class RouteTable:
         listed = self._by_ifa.get(ifa)
         if not listed:
             return []
-        live = [r for r in dict.fromkeys(listed) if r.ifa is ifa and self._holds(r)]
+        shapes = [entry for entry in listed if type(entry) is Shape]
+        for shape in shapes:        # its prefixes made now: each Route is listed itself
+            self._make_shape(shape)
+        live = [r for r in dict.fromkeys(listed) if type(r) is Route and r.ifa is ifa
+                and self._holds(r)]
         self._compacted(ifa, listed, live)
         return list(live)
 
@@ -229,7 +412,7 @@ class RouteTable:
 
     def _holds(self, route: Route) -> bool:
         paths = self._by_len[route.plen].get(route.dst)
-        return paths is not None and route in paths
+        return type(paths) is list and route in paths
 
     def _depends(self, route: Route, ifa) -> None:
         self._by_ifa.setdefault(ifa, []).append(route)
@@ -241,7 +424,8 @@ class RouteTable:
         if self._stale > 1024 and 2 * self._stale > self._indexed:
             for ifa, listed in list(self._by_ifa.items()):
                 self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
-                                              if r.ifa is ifa and self._holds(r)])
+                                              if type(r) is Shape
+                                              or r.ifa is ifa and self._holds(r)])
             self._stale = 0
 
     def _compacted(self, ifa, listed: list, live: list) -> None:
@@ -254,6 +438,7 @@ class RouteTable:
 
     def paths(self):
         """Every path, unordered."""
+        self._make_all()
         for table in self._by_len:
             for paths in table.values():
                 yield from paths
@@ -280,14 +465,21 @@ class RouteTable:
         return (list(map(int.__rshift__, tagged, repeat(bits))),
                 list(map(prefixes.__getitem__, positions)))
 
+    def _shape_or_route(self, paths):
+        """A prefix's one path, or for an unmade prefix its Shape (which has the path's
+        fields: what a dump reads)."""
+        return self._lpm.slots[paths] if type(paths) is int else paths[0]
+
     def walk(self):
         """Prefixes (their path lists) in radix-walk order."""
+        self._make_all()
         for paths in self._sorted()[1]:
             if paths:           # (emptied by a change made while walking)
                 yield paths
 
     def walk_order(self):
-        """(keys, routes): every path in walk order with its prefix's key, for dumps.
+        """(keys, routes): every path in walk order with its prefix's key, for dumps (an
+        unmade prefix's "route" is its Shape, which has the same path fields).
 
         Kept until the table changes, so repeated dumps of an unchanged table neither sort
         nor look up again.  IPv4 keys live in a C array: a dump reads destination and length
@@ -295,9 +487,11 @@ class RouteTable:
         while the table changes shows the table as it was when the dump started."""
         order = self._order
         if order is None or order[0] != self.generation:
-            if all(sum(map(len, table.values())) == len(table) for table in self._by_len):
-                keys, routes = self._sorted(itemgetter(0))      # one path per prefix
+            if not self.joined:                                 # one path per prefix
+                keys, routes = self._sorted(self._shape_or_route if self.unmade
+                                            else itemgetter(0))
             else:
+                self._make_all()
                 paired = [(key, route) for key, paths in zip(*self._sorted())
                           for route in paths]
                 keys, routes = [k for k, _ in paired], [r for _, r in paired]

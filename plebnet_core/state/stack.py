@@ -72,6 +72,14 @@ class Stack:
     def transaction(self):
         return self.journal.transaction()
 
+    def unsettled(self) -> int:
+        """Routes filed whose lookup arrays are not filled yet (RouteTable.settle)."""
+        return sum(table.unsettled for table in self.rt.values())
+
+    def settle(self, budget: int | None = None) -> bool:
+        """Fill pending lookup arrays, at most budget prefixes; True once all are done."""
+        return all([table.settle(budget) for table in self.rt.values()])
+
     # ======================================================================== interfaces
     def ifunit(self, name: str) -> Interface:
         ifp = self.by_name.get(name)
@@ -573,6 +581,14 @@ class Stack:
             gateways_c = gateways if type(gateways) is int else gateways[:stop]
         else:
             plens_c, gateways_c = plens, gateways
+        if type(gateways_c) is int and width == 32 and dsts:    # IPv4: add_unmade
+            shapes = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of[gateways_c])
+            if shapes is not None:
+                self.journal.record(table.remove_unmade, shapes)
+                if failure is not None:
+                    failure.row = stop
+                    raise failure
+                return
         routes = self._make_routes(table, dsts, plens_c, gateways_c, paths_of) if dsts else []
         added = len(routes)
         try:
@@ -587,6 +603,26 @@ class Stack:
         if failure is not None:
             failure.row = stop
             raise failure
+
+    @staticmethod
+    def _add_unmade(table, dsts, plens, gateway, path) -> list | None:
+        """The run's routes through one gateway filed as unmade prefixes (RouteTable.
+        add_unmade: no Route objects until asked for); None if one is already there or
+        given twice, nothing filed."""
+        width, masks = table.width, table.masks
+        keys_by_len: list[list[int]] = [[] for _ in range(width + 1)]
+        if type(plens) is int:
+            keys_by_len[plens] = list(map(masks[plens].__and__, dsts))
+        else:
+            file = [keys.append for keys in keys_by_len]
+            for dst, plen in zip(dsts, plens):
+                file[plen](dst & masks[plen])
+        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
+        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
+        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
+        out, ifa = path
+        return table.add_unmade(keys_by_len, gateway, out, ifa,
+                                lambda plen: host if plen == width else flags)
 
     @staticmethod
     def _make_routes(table, dsts, plens, gateways, paths_of) -> list[Route]:
@@ -747,7 +783,7 @@ class Stack:
         expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"] if temp else 0
         if temp:
             flags &= ~RTF_STATIC
-        entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp)
+        entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp, set_=True)
         self.journal.setitem(table, addr, entry)
         self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
         return entry
