@@ -47,13 +47,14 @@ def rpc_round_trip(client, n=5000):
     return median_ms(samples) * 1000  # µs
 
 
-GET_ROUTES = 4096               # distinct routes (and destinations) the pipelined RTM_GETs cycle over
+GET_ROUTES = 4096       # distinct routes (and destinations) the pipelined RTM_GETs cycle over
 
 
 def add_get_routes(client, n=GET_ROUTES) -> list[str]:
     """n /24 routes in 10.128.0.0/12 (out of random_prefixes' way); returns one host address
     inside each, in a shuffled order: the destinations pipelined() looks up."""
-    client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "lo0", "iface": True},
+    client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "lo0",
+                                "iface": True},
                       ["dst", "plen"], rows=[[f"10.{128 + (i >> 8)}.{i & 255}.0", 24]
                                              for i in range(n)])])
     addrs = [f"10.{128 + (i >> 8)}.{i & 255}.{1 + i * 37 % 254}" for i in range(n)]

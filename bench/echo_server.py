@@ -18,9 +18,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import msgpack  # noqa: E402
+import msgpack
 
-from plebconf.rpc import protocol  # noqa: E402
+from plebconf.rpc import protocol
 
 RECV_SIZE = 1 << 18
 
