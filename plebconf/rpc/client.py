@@ -230,9 +230,9 @@ class Client:
         Requests go out a window's worth at a time (their frames encoded together, one send)
         and replies are taken a read at a time: every frame of a read is decoded in one pass
         (protocol.read_frames) and a compact reply [id, errno, msg, result(, index)] goes
-        straight into its request's slot, found by its id, without building a map.  Each
-        time half a window has been answered, the next requests go out, so the stack always
-        has work queued.  A streamed result is collected as call() collects it; events and
+        straight into its request's slot, found by its id, without building a map.  After
+        each read the requests it answered are replaced by new ones at once (waiting for half
+        a window to drain measured ~25% slower: the stack sat idle meanwhile).  A streamed result is collected as call() collects it; events and
         id-0 messages are handled as receive()'s other callers handle them (events skipped,
         an id-0 error taken as the reply of the oldest request still unanswered).
 
@@ -254,7 +254,7 @@ class Client:
         pending, self.frames = self.frames, iter(())
         try:
             while done < count:
-                if sent < count and sent - done <= window >> 1:
+                if sent < count and sent - done < window:
                     end = min(count, done + window)
                     frames = bytearray()
                     for rid, (op, args) in enumerate(requests[sent:end], base + sent):
