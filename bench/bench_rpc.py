@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from bench_core import pipelined, rpc_round_trip
+from bench_core import add_get_routes, pipelined_rows, rpc_round_trip
 from common import table, temp_stack, verdict
 
 
 def main(repeat: int = 3):
     with temp_stack(["--nic", "vnet0=none"]) as stack, stack.client(timeout=600) as client:
-        rtts, rates, map_rates = [], [], []
-        for _ in range(repeat):
-            rtts.append(rpc_round_trip(client))
-            rates.append(pipelined(client))
-            map_rates.append(pipelined(client, compact=False))
-    rtt, rate = min(rtts), max(rates)
+        rtts = [rpc_round_trip(client) for _ in range(repeat)]
+        pipe_rows, pipe_runs = pipelined_rows(client, add_get_routes(client), repeat)
+    rtt = min(rtts)
     table("core: control RPC (best of %d)" % repeat, [
         ("RPC round trip p50 (RTM_GET)", f"{rtt:.0f} µs", "≤ 100 µs", verdict(rtt <= 100)),
-        ("pipelined ops/s", f"{rate:,.0f}", "≥ 300,000", verdict(rate >= 300_000)),
-        ("pipelined ops/s, map-form requests", f"{max(map_rates):,.0f}", "", ""),
+        *pipe_rows,
     ])
-    print("all runs: rtt", ", ".join(f"{r:.0f}" for r in rtts), "µs; ops/s",
-          ", ".join(f"{r:,.0f}" for r in rates), "; map form",
-          ", ".join(f"{r:,.0f}" for r in map_rates))
+    print("all runs: rtt", ", ".join(f"{r:.0f}" for r in rtts), "µs;", pipe_runs)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ import msgpack
 import pytest
 
 from plebconf.rpc import protocol
-from plebconf.rpc.client import Client, ConnectError, RpcError
+from plebconf.rpc.client import Client, ConnectError, RpcError, run
 from plebconf.rpc.constants import (
-    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, RTM_ADD,
+    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, ESRCH, RTM_ADD,
     RTM_IFINFO, RTM_NEWADDR,
 )
 from plebnet_core.spawn import StackStartError, spawn_stack
@@ -79,6 +79,62 @@ def test_pipelining_replies_in_order(client):
     assert len(results) == 501
     assert isinstance(results[250], RpcError) and results[250].errno == EADDRNOTAVAIL
     assert all(r["dst"] == "127.0.0.1" for i, r in enumerate(results) if i != 250)
+
+
+def test_pipeline_windowed_distinct_requests_and_per_request_errors(client):
+    """More requests than the window: each result lands in its request's slot; an RTM_GET
+    with no route (ESRCH) and a refused change fail alone, in their own slots."""
+    client.call(*ADD_ADDR)
+    client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
+                      ["dst", "plen"], rows=[[f"172.16.{i}.0", 24] for i in range(200)])])
+    requests = [("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": f"172.16.{i % 200}.{i % 7}"})
+                for i in range(1000)]
+    requests[10] = ("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "192.0.2.1"})
+    requests[777] = ("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.5.0.0", "plen": 16,
+                               "gateway": "192.0.2.1"})
+    results = client.pipeline(requests, window=64)
+    assert len(results) == 1000
+    assert isinstance(results[10], RpcError) and results[10].errno == ESRCH
+    assert isinstance(results[777], RpcError) and results[777].errno == ENETUNREACH
+    for i, r in enumerate(results):
+        if i not in (10, 777):
+            assert (r["dst"], r["plen"], r["gateway"]) == (f"172.16.{i % 200}.0", 24,
+                                                           "10.0.0.1"), i
+    # the connection is in step afterwards: ids, plain calls, a window of one
+    assert client.rtmsg("RTM_GET", af="inet", dst="172.16.3.1")["dst"] == "172.16.3.0"
+    assert [r["dst"] for r in client.pipeline(requests[:3], window=1)] == [
+        "172.16.0.0", "172.16.1.0", "172.16.2.0"]
+    assert client.pipeline([]) == []
+
+
+def test_pipeline_collects_streams_and_batch_errors(client):
+    """Streamed dumps, map replies and batch failures (compact reply with an index) in one
+    pipeline, whatever order the stack sends them in."""
+    client.call(*ADD_ADDR)
+    results = client.pipeline([
+        ("sysctl", {"name": "NET_RT_DUMP"}),
+        ("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "10.0.0.9"}),
+        ("sysctl", {"name": "NET_RT_DUMP", "form": "compact"}),
+        ("batch", {"ops": [["rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}],
+                           ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
+                                      "addr": "1.2.3.4"}]]}),
+        ("nosuchop", {}),
+    ], window=2)
+    assert results[0] == client.sysctl("NET_RT_DUMP")
+    assert results[1]["dst"] == "10.0.0.0"
+    assert results[2] == client.sysctl("NET_RT_DUMP", form="compact")
+    assert isinstance(results[3], RpcError) and results[3].errno == EADDRNOTAVAIL
+    assert results[3].index == 1
+    assert isinstance(results[4], RpcError) and results[4].errno == EOPNOTSUPP
+
+
+def test_pipeline_on_a_subscribed_connection_skips_events(client):
+    """The address added publishes events on this very connection, between the replies."""
+    client.subscribe()
+    results = client.pipeline([ADD_ADDR, ("rtmsg", {"type": "RTM_GET", "af": "inet",
+                                                    "dst": "10.0.0.1"})])
+    assert not isinstance(results[0], RpcError)
+    assert results[1]["dst"] == "10.0.0.0"
 
 
 def test_sixteen_concurrent_clients(stack):

@@ -123,6 +123,11 @@ class ProtocolError(Exception):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
+def packer() -> msgpack.Packer:
+    """The packer encode() uses, for a caller encoding many frames itself."""
+    return _packer
+
+
 def encode(message: dict | list) -> bytes:
     body = _packer.pack(message)
     if len(body) > MAX_FRAME:
