@@ -25,6 +25,9 @@ Ops (the serialized configuration syscalls):
     rtmsg      {"type": "RTM_ADD"|"RTM_DELETE"|"RTM_CHANGE"|"RTM_GET", "af": "inet"|"inet6",
                 "dst": str, "plen": int|None, "gateway": str, "iface": bool, ...}
     sysctl     {"name": "NET_RT_DUMP"|"NET_RT_FLAGS"|"NET_RT_IFLIST"|dotted-name, ...}
+                A dotted name reads the value, or sets it with "value".  One name is ours,
+                read-only: net.route.algo.inet.pending, the IPv4 prefixes filed whose lookup
+                arrays the stack is still filling (0: lookups read the arrays again).
                 NET_RT_DUMP {"af"?, "form"?: "rows"|"compact"} streams the routing table in
                 radix-walk order.  "rows" (the default): chunks of rows
                 [family, *ROUTE_COLUMNS].  "compact" (netstat -r, where a million routes is
