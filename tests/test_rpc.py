@@ -12,8 +12,8 @@ import pytest
 from plebconf.rpc import protocol
 from plebconf.rpc.client import Client, ConnectError, RpcError, run
 from plebconf.rpc.constants import (
-    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, ESRCH, RTM_ADD,
-    RTM_IFINFO, RTM_NEWADDR,
+    E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPERM, EPROTO, ESRCH,
+    RTM_ADD, RTM_IFINFO, RTM_NEWADDR,
 )
 from plebnet_core.spawn import StackStartError, spawn_stack
 from tests.conftest import need_root
@@ -273,6 +273,38 @@ def test_batch_in_several_frames_is_atomic(client, monkeypatch):
     assert client.sysctl("NET_RT_DUMP") == before
     client.batch(ops[:-1])
     assert len(client.sysctl("NET_RT_DUMP", af="inet")) == 3 + 999   # 10/24, 10.0.0.2, 127.0.0.1
+
+
+def test_route_run_is_found_at_once_and_its_lookup_arrays_fill_behind_it(client):
+    """A run of 150,000 routes through one gateway: the stack answers the batch once they
+    are filed, then fills its lookup arrays a slice per loop turn while it goes on
+    answering (RTM_GET probes the dicts meanwhile); the answers are the same before and
+    after, and a delete right away works."""
+    import time
+    client.call(*ADD_ADDR)
+    dsts = [f"{20 + (i >> 16)}.{i >> 8 & 255}.{i & 255}.0" for i in range(150000)]
+    client.batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1",
+                                "plen": 24}, ["dst"], columns=[dsts])])
+    gauge = "net.route.algo.inet.pending"
+    seen = [client.sysctl(gauge)]
+    probes = [dsts[0], dsts[-1], dsts[31337]]
+
+    def answers():
+        got = [client.rtmsg("RTM_GET", af="inet", dst=d[:-1] + "7") for d in probes]
+        return [(r["dst"], r["plen"], r["gateway"], r["ifname"]) for r in got]
+    assert answers() == [(d, 24, "10.0.0.1", "vnet0") for d in probes]
+    deadline = time.monotonic() + 60
+    while seen[-1] and time.monotonic() < deadline:
+        seen.append(client.sysctl(gauge))
+    assert 0 < seen[0] <= 150000 and seen[-1] == 0
+    assert answers() == [(d, 24, "10.0.0.1", "vnet0") for d in probes]
+    with pytest.raises(RpcError) as exc:
+        client.sysctl(gauge, value=5)
+    assert exc.value.errno == EPERM
+    client.rtmsg("RTM_DELETE", af="inet", dst=dsts[5], plen=24)
+    with pytest.raises(RpcError) as exc:
+        client.rtmsg("RTM_GET", af="inet", dst=dsts[5], plen=24)
+    assert exc.value.errno == ESRCH
 
 
 def test_large_dump_is_streamed_in_chunks(client):

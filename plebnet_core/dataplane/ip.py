@@ -87,12 +87,13 @@ class IPv4:
         self.local, self.bcast = local, bcast
 
     def route(self, dst: int):
-        """The path to dst (a Route), or None."""
+        """The path to dst (a Route, or for a prefix not made into Routes yet its Shape:
+        the same path fields), or None."""
         if self.table.generation != self._gen:
             self._refresh()
         r = self._cache.get(dst, _MISSING)
         if r is _MISSING:
-            paths = self.table.lookup(dst)
+            paths = self.table.paths_to(dst)
             r = None if paths is None else paths[0] if len(paths) == 1 else \
                 paths[dst % len(paths)]
             cache = self._cache

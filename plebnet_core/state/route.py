@@ -62,7 +62,7 @@ class Shape:
     first + i)."""
 
     __slots__ = ("gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire", "weight",
-                 "nhidx", "plen", "first", "keys", "made")
+                 "nhidx", "plen", "first", "keys", "made", "paths")
 
     def __init__(self, plen, gateway, ifp, ifa, flags):
         self.plen, self.gateway, self.ifp, self.ifa, self.flags = plen, gateway, ifp, ifa, flags
@@ -71,6 +71,7 @@ class Shape:
         self.first = 0
         self.keys: list[int] = []
         self.made = 0           # of its prefixes made into Routes
+        self.paths = [self]     # what paths_to answers for any of its prefixes
 
 
 class RouteTable:
@@ -100,21 +101,31 @@ class RouteTable:
     def __len__(self) -> int:
         return self.count
 
-    def lookup(self, addr: int) -> list[Route] | None:
+    def paths_to(self, addr: int) -> list | None:
+        """The paths packets to addr follow (the longest prefix's), or None.  An unmade
+        prefix answers its Shape's one-path list: the path's fields, all a packet needs,
+        without making a Route.  (lookup() gives Routes.)"""
         lpm = self._arrays
         if lpm is not None:         # Dir24.lookup, inlined: the data plane's per-packet call
             entry = lpm.tbl24[addr >> 8]
             if entry & GROUP_BIT:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
-            entry = entry or lpm.short[addr >> 24]
-            paths = lpm.slots[entry]
-            return paths if type(paths) is not Shape else self._make(entry)
+            paths = lpm.slots[entry or lpm.short[addr >> 24]]
+            return paths if type(paths) is not Shape else paths.paths
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             paths = by_len[plen].get(addr & masks[plen])
             if paths is not None:
-                return paths if type(paths) is not int else self._make(paths)
+                return paths if type(paths) is not int else self._lpm.slots[paths].paths
         return None
+
+    def lookup(self, addr: int) -> list[Route] | None:
+        """The longest prefix covering addr: its path list, Routes (made if need be)."""
+        paths = self.paths_to(addr)
+        if paths is not None and type(paths[0]) is Shape:
+            plen = paths[0].plen
+            return self.exact(addr & self.masks[plen], plen)
+        return paths
 
     def lookup_where(self, addr: int, accept) -> list[Route] | None:
         """Longest match whose paths satisfy accept(paths) (e.g. 'an interface route')."""
