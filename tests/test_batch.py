@@ -477,3 +477,49 @@ def test_failing_batch_after_an_unmade_run_leaves_nothing_behind():
     assert _dump(sc) == before and len(table._lpm.slots) == slots
     assert (table.unmade, table.unsettled) == (0, 0)
     assert check_stack(sc.stack) == []
+    sc.run_batch([["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "10.0.0.2"}]])
+    assert check_stack(sc.stack) == []
+
+
+@pytest.mark.parametrize("placed", [0, 7, 400])
+def test_rollback_of_an_unmade_run_whose_arrays_are_partly_filled(placed):
+    """A transaction that files a run, lets the stack place some of it in the lookup arrays,
+    then fails: everything of the run goes, the arrays included."""
+    st = _fresh().stack
+    table = st.rt[AF_INET]
+    before = sorted((r.dst, r.plen) for r in table.paths())
+    with pytest.raises(RuntimeError), st.transaction():
+        st.rt_add_many(AF_INET, [aton(f"20.{i >> 8}.{i & 255}.0") for i in range(300)] +
+                       [aton(f"21.{i}.0.0") for i in range(100)],
+                       [24] * 300 + [16] * 100, aton("10.0.0.1"))
+        st.rt_get(AF_INET, aton("20.0.9.1"))        # one made into a Route
+        st.settle(budget=placed)
+        raise RuntimeError("the batch fails later")
+    assert sorted((r.dst, r.plen) for r in table.paths()) == before
+    assert (table.unmade, table.unsettled) == (0, 0)
+    assert table.lookup(aton("20.0.9.1")) is None and table.lookup(aton("21.5.0.1")) is None
+    assert check_stack(st) == []
+    st.in_difaddr("vnet0", aton("10.0.0.2"))
+    assert check_stack(st) == []
+
+
+def test_dependents_index_compacts_its_stale_entries():
+    """Routes leaving the table stay listed among their address's dependents until a
+    compaction (past half of the index) or dependents() filters them: neither loses a live
+    one, unmade prefixes (listed by their Shape) included."""
+    st = _fresh().stack
+    table, gw = st.rt[AF_INET], aton("10.0.0.1")
+    st.rt_add_many(AF_INET, [aton(f"30.{i >> 8}.{i & 255}.0") for i in range(200)], 24, gw)
+    for i in range(3000):
+        st.rt_add(AF_INET, aton(f"20.{i >> 8}.{i & 255}.0"), 24, gw)
+    for i in range(2600):
+        st.rt_delete(AF_INET, aton(f"20.{i >> 8}.{i & 255}.0"), 24)
+    assert table._stale < 1024          # compacted on the way
+    assert check_stack(st) == []
+    ifa = st.by_name["vnet0"].addrs[0]
+    live = table.dependents(ifa)
+    # + the prefix route and the address's own host route
+    assert len(live) == 400 + 200 + 2 and table.unmade == 0
+    st.in_difaddr("vnet0", ifa.addr)
+    assert [r for r in table.paths() if r.ifa is ifa] == []
+    assert check_stack(st) == []

@@ -357,6 +357,7 @@ class RouteTable:
                 else:
                     slots[first:first + n] = repeat(None, n)
                     self._lpm.free_slots += range(first, first + n)
+                shape.keys = []                     # (still listed among dependents)
                 continue
             self.settle()
             for i in range(len(shape.keys) - 1, -1, -1):
@@ -370,6 +371,7 @@ class RouteTable:
                 elif paths is not None:
                     for route in reversed(paths):
                         self.remove_path(route)
+            shape.keys = []
         self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
         self.generation += 1
 
@@ -435,8 +437,8 @@ class RouteTable:
         if self._stale > 1024 and 2 * self._stale > self._indexed:
             for ifa, listed in list(self._by_ifa.items()):
                 self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
-                                              if type(r) is Shape
-                                              or r.ifa is ifa and self._holds(r)])
+                                              if (r.keys if type(r) is Shape
+                                                  else r.ifa is ifa and self._holds(r))])
             self._stale = 0
 
     def _compacted(self, ifa, listed: list, live: list) -> None:

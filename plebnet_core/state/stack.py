@@ -539,7 +539,8 @@ class Stack:
     def rt_add_many(self, af: int, dsts, plens, gateways) -> None:
         """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
         rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
-        million-route batch: one undo record for all of them, no per-route calls.  plens or
+        million-route batch: one undo record for all of them, no per-route calls (and through
+        one IPv4 gateway, no Route objects: RouteTable.add_unmade).  plens or
         gateways may be one int for every row.  With a routing-message listener each route
         goes through rt_add (it publishes events).  A KernelError carries .row: the row that
         failed (the rows before it are added, for the caller's transaction to undo)."""
