@@ -308,22 +308,31 @@ class RouteTable:
         flags_of(plen) its flags, without making Routes.  None, changing nothing, if any is
         already present or given twice (the caller then makes Routes: add_run).  Returns
         the Shapes made, for remove_unmade."""
-        by_len, base = self._by_len, len(self._lpm.slots)
-        staged = []
-        for plen, keys in enumerate(keys_by_len):
-            if keys:
-                new = dict(zip(keys, range(base, base + len(keys))))
-                if len(new) < len(keys) or not by_len[plen].keys().isdisjoint(new.keys()):
-                    return None
-                staged.append((plen, keys, new))
-                base += len(keys)
+        by_len = self._by_len
+        lens = [plen for plen, keys in enumerate(keys_by_len) if keys]
+        if not all(by_len[plen].keys().isdisjoint(keys_by_len[plen]) for plen in lens):
+            return None
+        # filed straight into the tables (no dict of the new ones first: a million entries
+        # each way); a key given twice shows as fewer entries added, and is taken out again
+        base, added = len(self._lpm.slots), []
+        for plen in lens:
+            table, keys = by_len[plen], keys_by_len[plen]
+            size = len(table)
+            table.update(zip(keys, range(base, base + len(keys))))
+            added.append(plen)
+            if len(table) - size < len(keys):
+                for plen in added:
+                    deque(map(by_len[plen].pop, keys_by_len[plen], repeat(None)), 0)
+                return None
+            base += len(keys)
         shapes = []
-        for plen, keys, new in staged:
+        for plen in lens:
+            keys = keys_by_len[plen]
             shape = Shape(plen, gateway, ifp, ifa, flags_of(plen))
             shape.keys = keys
             shape.first = self._lpm.reserve(repeat(shape, len(keys)))
+            assert by_len[plen][keys[0]] == shape.first     # the slots filed above
             self._fill_later(plen, keys, shape.first)
-            by_len[plen].update(new)
             self.count += len(keys)
             self.unmade += len(keys)
             shapes.append(shape)
