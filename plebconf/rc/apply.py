@@ -552,14 +552,23 @@ class BatchProgram(Program):
         head, tail = segs[0], segs[-1]
         if not block.startswith(head) or not block.endswith(tail):
             return False
+        # the last address the same on every line (the gateway of a million routes): a
+        # constant ending, cut with the line breaks instead of split into a million strings
+        between, const = segs[1:-1], []
+        if nv >= 2:
+            line = self.lines[i - 1]
+            last = line[:len(line) - len(tail)].rpartition(segs[-2])[2]
+            ending = segs[-2] + last + tail
+            if block.endswith(ending) and block.count(ending + "\n") == c - 1:
+                tail, nv, between, const = ending, nv - 1, segs[1:-2], [[last] * c]
         text = block[len(head):len(block) - len(tail)]
         text = text.replace(tail + "\n" + head, "\0")
-        for seg in segs[1:-1]:
+        for seg in between:
             text = text.replace(seg, "\0")
         values = text.split("\0")
         if len(values) != nv * c:
             return False
-        cols = [values[j::nv] for j in range(nv)]
+        cols = ([values] if nv == 1 else [values[j::nv] for j in range(nv)]) + const
         packed = [plain_addresses(col) for col in cols]
         if None in packed:
             return False
