@@ -460,3 +460,20 @@ def test_multipath_prefix_of_a_run_keeps_its_lookup_slot_as_paths_go():
     assert table.lookup(aton("10.1.2.9")) == [b]
     table.remove_path(b)
     assert table.lookup(aton("10.1.2.9")) == [cover]
+
+
+def test_masking_a_run_column_agrees_with_masking_each_address():
+    """Stack's bulk masking of a run's destinations: the zero-bytes shortcut for packed
+    columns gives exactly dst & mask, host bits anywhere or nowhere."""
+    import random
+    from array import array
+    from plebnet_core.state.inet import MASK4
+    from plebnet_core.state.stack import _masked
+    rng = random.Random(5)
+    for plen in (0, 8, 12, 16, 20, 24, 31, 32):
+        mask = MASK4[plen]
+        clean = [rng.getrandbits(32) & mask for _ in range(300)]
+        for dsts in (clean, clean[:150] + [clean[150] | 1 << rng.randrange(32)] + clean[151:]):
+            want = [d & mask for d in dsts]
+            assert _masked(dsts, plen, mask) == want
+            assert _masked(array("I", dsts), plen, mask) == want
