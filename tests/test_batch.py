@@ -153,6 +153,30 @@ def test_long_batch_runs_and_line_numbers(stack2, tmp_path):
     assert len(routes(stack2)) == len(before) + 3001
 
 
+def test_batch_of_100000_lines_reports_and_exits_like_a_short_one(stack2, tmp_path):
+    """A long file (the tool leaves at once when done, skipping the interpreter's teardown
+    of its lines): the same messages and exit status, all of them out."""
+    setup(stack2)
+    lines = [f"route add -net {11 + (i >> 16)}.{i >> 8 & 255}.{i & 255}.0/24 192.0.2.1"
+             for i in range(100_000)]
+    lines[99_998] = "route add -net 10.200.1.0/24 10.99.0.1"     # unreachable gateway
+    path = tmp_path / "routes"
+    path.write_text("\n".join(lines) + "\n")
+    before = routes(stack2)
+    result = run_tool(stack2, "batch", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"{path}:99999: route add -net 10.200.1.0/24 10.99.0.1: "
+        "add net 10.200.1.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "batch: nothing applied; the stack is unchanged\n")
+    assert routes(stack2) == before
+    del lines[99_998]
+    path.write_text("\n".join(lines) + "\n")
+    result = run_tool(stack2, "batch", str(path))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert len(routes(stack2)) == len(before) + 99_999
+
+
 # ---------------------------------------------------------------- the compiler (no stack)
 def expanded(entries) -> list:
     return [[op, args] if tol is None else [op, args, tol]

@@ -9,6 +9,7 @@ stderr when stderr is a terminal and the file is long.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from .common import tool_command
@@ -58,7 +59,14 @@ def command(ctx, args) -> int:
         sys.stderr.write(error + "\n")
     if errors and not keep_going:
         sys.stderr.write("batch: nothing applied; the stack is unchanged\n")
-    return 1 if errors else 0
+    status = 1 if errors else 0
+    if len(program.lines) >= PROGRESS_LINES:
+        # all is said: leave now rather than have the interpreter free a million lines'
+        # strings one by one on the way out (a tenth of a million-line run)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _with_progress(program, send, keep_going):
