@@ -231,6 +231,25 @@ def test_compiled_batch_is_exactly_what_the_grammars_give():
     assert [e for _, es in program.unit_entries() for e in es] == grammar_ops(lines)
 
 
+@pytest.mark.parametrize("ending", ["\n", "", "\nroute add -host 172.16.0.1 192.0.2.1\n"])
+@pytest.mark.parametrize("odd", [None, "010.1.2.0", "10.1.2.0/24 192.0.2.2"])
+def test_a_file_of_one_shape_compiles_as_its_lines_do(ending, odd):
+    """A file whose every line has one skeleton is compiled without splitting it into
+    lines (one group): the same ops, the same line numbers, as line by line; an odd line
+    (leading zero, another gateway) or another ending takes the general path."""
+    lines = [f"route add -net 10.{i >> 8}.{i & 255}.0/24 192.0.2.1" for i in range(300)]
+    if odd:
+        lines[150] = f"route add -net {odd}" + ("" if " " in odd else "/24 192.0.2.1")
+    text = "\n".join(lines) + ending
+    program = BatchProgram(text, "f").compile_all()
+    assert (program._lines is None) == (odd != "010.1.2.0" and ending == "\n")   # unsplit
+    assert program.failures == []
+    assert expanded(program.entries()) == grammar_ops(text.split("\n"))
+    assert [program.describe(u) for u in (0, 150, 299)] == [
+        f"f:{n + 1}: {lines[n]}" for n in (0, 150, 299)]
+    assert program.line_count == len(text.split("\n"))
+
+
 def test_compiled_rc_steps_are_what_the_grammars_give():
     lines = mixed_lines(seed=11, n=300)
     program = RcProgram()

@@ -48,7 +48,7 @@ def command(ctx, args) -> int:
         return 1
     from plebconf.rc.apply import BatchProgram, client_sender, execute
     program = BatchProgram(text, name)
-    if len(program.lines) >= PROGRESS_LINES and sys.stderr.isatty():
+    if program.line_count >= PROGRESS_LINES and sys.stderr.isatty():
         errors = _with_progress(program, client_sender(ctx.client), keep_going)
     else:
         program.compile_all()
@@ -60,7 +60,7 @@ def command(ctx, args) -> int:
     if errors and not keep_going:
         sys.stderr.write("batch: nothing applied; the stack is unchanged\n")
     status = 1 if errors else 0
-    if len(program.lines) >= PROGRESS_LINES:
+    if program.line_count >= PROGRESS_LINES:
         # all is said: leave now rather than have the interpreter free a million lines'
         # strings one by one on the way out (a tenth of a million-line run)
         sys.stdout.flush()
@@ -77,7 +77,7 @@ def _with_progress(program, send, keep_going):
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:,}/{task.total:,} lines"), TimeElapsedColumn(),
                   transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("compiling", total=len(program.lines))
+        task = progress.add_task("compiling", total=program.line_count)
         program.compile_all(lambda done: progress.update(task, completed=done))
         progress.update(task, description="applying")
         return execute(program, send, keep_going)

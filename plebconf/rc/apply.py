@@ -491,26 +491,47 @@ class BatchProgram(Program):
         super().__init__()
         self.name = name
         self.text = text
-        self.lines = text.split("\n")
+        self.line_count = text.count("\n") + 1
+        self._lines: list[str] | None = None
         self.unit_line: list[int] = []      # unit -> index in lines
 
+    @property
+    def lines(self) -> list[str]:
+        """The text's lines, split when first needed: a file of one shape never is."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
     def compile_all(self, progress=None) -> "BatchProgram":
-        skels = self.text.encode().translate(None, DIGITS).split(b"\n")
-        i = 0
-        for _, group in groupby(skels):
+        skel = self.text.encode().translate(None, DIGITS)
+        first = skel[:skel.find(b"\n") + 1]
+        k = self.line_count - 1             # lines before the last (empty: a final newline)
+        if k >= COLUMNAR_MIN and len(skel) == len(first) * k and skel.count(first) == k:
+            # every line of one skeleton (a generated file): one group, found without
+            # splitting the text into lines (a million strings) twice
+            self._group(0, k, 0, len(self.text) - 1, self.text[:self.text.find("\n")])
+            if progress is not None:
+                progress(self.line_count)
+            return self
+        i = offset = 0                      # line i starts at text[offset]
+        lines = self.lines
+        for _, group in groupby(skel.split(b"\n")):
             c = len(list(group))
+            end = offset + sum(map(len, lines[i:i + c])) + c - 1    # after its last line
             if c >= COLUMNAR_MIN:
-                self._group(i, c)
+                self._group(i, c, offset, end, lines[i])
             else:
                 for j in range(i, i + c):
                     self._line(j)
+            offset = end + 1
             i += c
             if progress is not None:
                 progress(i)
         return self
 
-    def _line(self, j: int) -> None:
-        line = self.lines[j]
+    def _line(self, j: int, line: str | None = None) -> None:
+        if line is None:
+            line = self.lines[j]
         try:
             argv = tokenize(line)
         except ValueError as exc:     # shlex: No closing quotation, ...
@@ -524,31 +545,30 @@ class BatchProgram(Program):
         self.units += 1
         self.compile(self.units - 1, argv)
 
-    def _group(self, i: int, c: int) -> None:
-        lines = self.lines
-        first = lines[i]
-        self._line(i)
+    def _group(self, i: int, c: int, offset: int, end: int, first: str) -> None:
+        """Lines i..i+c-1, of one skeleton: text[offset:end]; first is line i."""
+        self._line(i, first)
         if any(ch in first for ch in "'\"\\#"):
             key = None
         else:
             key, values = shape(first.split())
         template = self.templates.get(key) if key else None
-        if not template or template.fields is None or not self._columns(i + 1, c - 1, key,
-                                                                       template):
+        if not template or template.fields is None or not self._columns(
+                i + 1, c - 1, key, template, first, offset + len(first) + 1, end):
             for j in range(i + 1, i + c):
                 self._line(j)
 
-    def _columns(self, i: int, c: int, key: tuple, template: Template) -> bool:
-        """Lines i..i+c-1 at once: each must be the learning line's text with other
-        addresses.  Cut at the literal text between addresses (C replace/split), check the
-        address columns in bulk."""
-        segs = literal_segments(self.lines[i - 1], key)
+    def _columns(self, i: int, c: int, key: tuple, template: Template, learned: str,
+                 start: int, end: int) -> bool:
+        """Lines i..i+c-1 at once (text[start:end]; learned: line i-1, which taught the
+        template): each must be the learned line's text with other addresses.  Cut at the
+        literal text between addresses (C replace/split), check the address columns in
+        bulk."""
+        segs = literal_segments(learned, key)
         if segs is None or any(not seg or "\0" in seg for seg in segs[1:-1]):
             return False
         nv = len(segs) - 1
-        lines = self.lines                      # the block is a slice of the text
-        start = sum(map(len, lines[:i])) + i
-        block = self.text[start:start + sum(map(len, lines[i:i + c])) + c - 1]
+        block = self.text[start:end]
         head, tail = segs[0], segs[-1]
         if not block.startswith(head) or not block.endswith(tail):
             return False
@@ -556,8 +576,7 @@ class BatchProgram(Program):
         # constant ending, cut with the line breaks instead of split into a million strings
         between, const = segs[1:-1], []
         if nv >= 2:
-            line = self.lines[i - 1]
-            last = line[:len(line) - len(tail)].rpartition(segs[-2])[2]
+            last = learned[:len(learned) - len(tail)].rpartition(segs[-2])[2]
             ending = segs[-2] + last + tail
             if block.endswith(ending) and block.count(ending + "\n") == c - 1:
                 tail, nv, between, const = ending, nv - 1, segs[1:-2], [[last] * c]
