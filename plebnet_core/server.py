@@ -381,20 +381,8 @@ class ControlServer:
     # The reply ending a request takes the request's form (self.compact, set while a compact
     # request is served); chunks, events and stream ends are always maps.
     def _answer(self, conn, rid, result) -> None:
-        message = ([rid, 0, "", result] if self.compact else
-                   {"id": rid, "errno": 0, "msg": "", "result": result})
-        # _reply, inlined for the usual case (every successful op ends here); anything
-        # unusual goes to _reply, which packs again and deals with it
-        try:
-            body = _pack(message)
-        except Exception:
-            body = None
-        if body is None or len(body) > MAX_FRAME:
-            self._reply(conn, message)
-            return
-        wbuf = conn.wbuf
-        wbuf += _HEADER(len(body))
-        wbuf += body
+        self._reply(conn, [rid, 0, "", result] if self.compact else
+                    {"id": rid, "errno": 0, "msg": "", "result": result})
 
     def _error(self, conn, rid, exc: KernelError, index=None) -> None:
         text = exc.detail or strerror(exc.errno)

@@ -694,10 +694,7 @@ class Syscalls:
 
     def rt_get(self, args):
         """{af, dst, plen?}: longest match, or the exact prefix when plen is given."""
-        af = args.get("af", "inet")         # _af, inlined: every pipelined RTM_GET comes here
-        af = AFS.get(af) if type(af) is str else None
-        if af is None:
-            raise KernelError(EINVAL, "af must be inet or inet6")
+        af = _af(args)
         dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
         plen = args.get("plen")
         if plen is not None and type(plen) is not int:

@@ -232,9 +232,10 @@ class Client:
         (protocol.read_frames) and a compact reply [id, errno, msg, result(, index)] goes
         straight into its request's slot, found by its id, without building a map.  After
         each read the requests it answered are replaced by new ones at once (waiting for half
-        a window to drain measured ~25% slower: the stack sat idle meanwhile).  A streamed result is collected as call() collects it; events and
-        id-0 messages are handled as receive()'s other callers handle them (events skipped,
-        an id-0 error taken as the reply of the oldest request still unanswered).
+        a window to drain measured ~25% slower: the stack sat idle meanwhile).  A streamed
+        result is collected as call() collects it; events and id-0 messages are handled as
+        receive()'s other callers handle them (events skipped, an id-0 error taken as the
+        reply of the oldest request still unanswered).
 
         window bounds what is queued on both sides (window requests, window replies): the
         stack stops reading a peer that leaves too much of its output unread."""
@@ -246,7 +247,6 @@ class Client:
         base = self.next_id
         self.next_id += count
         results = [_PENDING] * count
-        pack, header, max_frame = protocol.packer().pack, protocol.HEADER.pack, protocol.MAX_FRAME
         sock, scratch, rbuf, path = self.sock, self.scratch, self.rbuf, self.path
         read_frames = protocol.read_frames
         sent = done = 0
@@ -256,14 +256,7 @@ class Client:
             while done < count:
                 if sent < count and sent - done < window:
                     end = min(count, done + window)
-                    frames = bytearray()
-                    for rid, (op, args) in enumerate(requests[sent:end], base + sent):
-                        body = pack([rid, op, args])    # protocol.request, inlined
-                        if len(body) > max_frame:
-                            raise protocol.ProtocolError(
-                                f"frame of {len(body)} bytes exceeds {max_frame}")
-                        frames += header(len(body))
-                        frames += body
+                    frames = protocol.requests(base + sent, requests[sent:end])
                     try:
                         sock.sendall(frames)
                     except BlockingIOError:     # SO_SNDTIMEO expired

@@ -126,9 +126,17 @@ class ProtocolError(Exception):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def packer() -> msgpack.Packer:
-    """The packer encode() uses, for a caller encoding many frames itself."""
-    return _packer
+def requests(first_id: int, ops) -> bytearray:
+    """The frames of compact requests [id, op, args], one per (op, args) of ops, numbered
+    from first_id, back to back: what one send of a pipeline carries."""
+    out, pack, header = bytearray(), _packer.pack, HEADER.pack
+    for rid, (op, args) in enumerate(ops, first_id):
+        body = pack([rid, op, args])
+        if len(body) > MAX_FRAME:
+            raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+        out += header(len(body))
+        out += body
+    return out
 
 
 def encode(message: dict | list) -> bytes:
