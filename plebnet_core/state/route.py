@@ -284,16 +284,20 @@ class RouteTable:
     def settle(self, budget: int | None = None) -> bool:
         """Do pending fills of the lookup arrays, shortest prefixes first (then each range
         goes in one slice, with nothing longer placed yet to step around); at most budget
-        prefixes, all without one.  True once none is left."""
+        prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
+        alone covers 65,536: the loop turns stay short); all without a budget.  True once
+        none is left."""
         pending = self._pending
         while pending and (budget is None or budget > 0):
             fill = min(pending, key=_PLEN)
             plen, keys, first, done = fill
-            end = len(keys) if budget is None else min(len(keys), done + budget)
+            weight = max(0, 16 - plen)          # log2 of a prefix's cost, counted in /16s
+            end = len(keys) if budget is None else \
+                min(len(keys), done + max(1, budget >> weight))
             self._lpm.fill(plen, keys[done:end] if done or end < len(keys) else keys,
                            first + done)
             if budget is not None:
-                budget -= end - done
+                budget -= (end - done) << weight
             if end == len(keys):
                 pending.remove(fill)
             else:
