@@ -35,7 +35,8 @@ def raw(stack):
     return s
 
 
-def read_frame(s):
+def read_body(s) -> bytes:
+    """One frame's body, read from a raw socket."""
     buf = b""
     while len(buf) < 4:
         buf += s.recv(4 - len(buf))
@@ -43,7 +44,11 @@ def read_frame(s):
     body = b""
     while len(body) < n:
         body += s.recv(n - len(body))
-    return protocol.decode(body)
+    return body
+
+
+def read_frame(s):
+    return protocol.decode(read_body(s))
 
 
 def test_socket_is_private_and_named_by_pid(stack):
@@ -193,14 +198,7 @@ def test_compact_requests_are_answered_in_kind(stack):
 
     def ask(body):
         s.sendall(protocol.HEADER.pack(len(body)) + body)
-        head = b""
-        while len(head) < 4:
-            head += s.recv(4 - len(head))
-        (n,) = protocol.HEADER.unpack(head)
-        body = b""
-        while len(body) < n:
-            body += s.recv(n - len(body))
-        return msgpack.unpackb(body)
+        return msgpack.unpackb(read_body(s))
 
     get = {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}
     reply = ask(msgpack.packb([5, "rtmsg", get]))
