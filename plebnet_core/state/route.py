@@ -249,7 +249,7 @@ class RouteTable:
                 deps += group
                 self._indexed += len(deps) - before
         self.count += sum(len(new) for _, _, new in prefixes)
-        self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
+        self._relist()
         self.generation += 1
         if self._lpm is not None:
             for plen, first_routes, new in prefixes:
@@ -257,6 +257,10 @@ class RouteTable:
                 self._fill_later(plen, list(new), first)
                 deque(map(setattr, first_routes, repeat("slot"),
                           range(first, first + len(new))), 0)
+
+    def _relist(self) -> None:
+        """_lens again, after many prefixes came or went at once."""
+        self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
 
     def _unindex(self, dst: int, plen: int, slot: int) -> None:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
@@ -344,7 +348,7 @@ class RouteTable:
             deps = self._by_ifa.setdefault(ifa, [])
             deps += shapes
             self._indexed += len(shapes)
-        self._lens = [plen for plen in range(self.width, -1, -1) if by_len[plen]]
+        self._relist()
         self.generation += 1
         return shapes
 
@@ -385,7 +389,7 @@ class RouteTable:
                     for route in reversed(paths):
                         self.remove_path(route)
             shape.keys = []
-        self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
+        self._relist()
         self.generation += 1
 
     def _make(self, slot: int) -> list[Route]:

@@ -620,9 +620,7 @@ class Stack:
             file = [keys.append for keys in keys_by_len]
             for dst, plen in zip(dsts, plens):
                 file[plen](dst & masks[plen])
-        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
-        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
-        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
+        flags, host = _run_flags()
         out, ifa = path
         return table.add_unmade(keys_by_len, gateway, out, ifa,
                                 lambda plen: host if plen == width else flags)
@@ -632,9 +630,7 @@ class Stack:
         """The static gateway routes of a run (checked), one comprehension per shape: a
         million of them is mostly the cost of creating the objects."""
         width, masks = table.width, table.masks
-        flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
-        flags = _FLAGS.setdefault(flags, flags)     # as rt_add: one int object per value
-        host = _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
+        flags, host = _run_flags()
         if type(gateways) is int:
             out, ifa = paths_of[gateways]
             if type(plens) is int:
@@ -895,6 +891,14 @@ _FLAGS: dict[int, int] = {}
 
 def _plen_of(route: Route) -> int:
     return route.plen
+
+
+def _run_flags() -> tuple[int, int]:
+    """The flags of a run's static gateway routes, network and host, interned as rt_add's
+    are (one int object per value)."""
+    flags = RTF_STATIC | RTF_UP | RTF_GATEWAY
+    flags = _FLAGS.setdefault(flags, flags)
+    return flags, _FLAGS.setdefault(flags | RTF_HOST, flags | RTF_HOST)
 
 
 _LITTLE = sys.byteorder == "little"
