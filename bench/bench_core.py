@@ -13,9 +13,9 @@ from contextlib import contextmanager
 import msgpack
 from common import median_ms, table, temp_stack, verdict, wait_settled
 
-from plebconf.rpc.protocol import pack_column
+from plebproto.protocol import pack_column
 from plebconf.rpc.client import PIPELINE_WINDOW, Client, RpcError, run
-from plebconf.rpc.constants import AF_INET
+from plebproto.constants import AF_INET
 from plebnet_core.state.inet import aton
 from plebnet_core.state.stack import Stack
 

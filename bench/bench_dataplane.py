@@ -21,7 +21,7 @@ from bench_core import random_prefixes
 from common import ROOT, table, temp_stack, verdict, wait_settled
 
 from plebconf.rpc.client import run as batch_run
-from plebconf.rpc.protocol import pack_column
+from plebproto.protocol import pack_column
 from plebnet_core.state.inet import ntoa
 
 PID = os.getpid()

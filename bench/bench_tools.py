@@ -16,7 +16,7 @@ from common import median_ms, table, temp_stack, time_command, verdict, wait_set
 
 from bench_core import random_prefixes
 from plebconf.rpc.client import run
-from plebconf.rpc.protocol import pack_column
+from plebproto.protocol import pack_column
 from plebnet_core.state.inet import ntoa
 
 N_ROUTES = 1_000_000

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import msgpack
 
-from plebconf.rpc import protocol
+from plebproto import protocol
 
 RECV_SIZE = 1 << 18
 

@@ -23,7 +23,7 @@ import time
 
 import click
 
-from plebconf.rpc.constants import strerror
+from plebproto.constants import strerror
 
 from .loop import EventLoop
 from .persist import Audit, Persist, PersistError

@@ -44,10 +44,12 @@ from itertools import islice
 
 import msgpack
 
-from plebconf.rpc.constants import AF_INET, AF_INET6, EINVAL
+from plebproto.constants import AF_INET, AF_INET6, EINVAL
 
 from .state.errors import KernelError
-from .state.ifnet import IFTYPES, IfAddr, Interface, LLEntry
+from plebproto.iftypes import IFTYPES
+
+from .state.ifnet import IfAddr, Interface, LLEntry
 from .state.route import Route, RouteTable
 from .syscalls import BatchError, Stream
 

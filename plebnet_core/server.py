@@ -19,9 +19,9 @@ import traceback
 
 import msgpack
 
-from plebconf.rpc import protocol
-from plebconf.rpc.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
-from plebconf.rpc.protocol import ProtocolError
+from plebproto import protocol
+from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
+from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop
 from .state.errors import KernelError

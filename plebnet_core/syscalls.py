@@ -1,5 +1,5 @@
 """The control vocabulary mapped onto the state model: one handler per ioctl request, routing
-message type and sysctl, each with its typed arguments (spec §7).
+message type and sysctl, each with its typed arguments (docs/freebsd-tools.md §7).
 
 Handlers take the request's args map and return a result (or a Stream of rows for dumps); they
 raise KernelError for anything the kernel would refuse, including arguments of the wrong type.
@@ -18,8 +18,8 @@ from math import ceil
 from operator import attrgetter
 from socket import inet_aton
 
-from plebconf.rpc import protocol
-from plebconf.rpc.constants import (
+from plebproto import protocol
+from plebproto.constants import (
     AF_INET, AF_INET6, EADDRNOTAVAIL, EINVAL, EOPNOTSUPP, EPERM, ESRCH, RTF_GATEWAY,
     RTF_PINNED, RTF_STATIC,
 )

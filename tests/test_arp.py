@@ -1,4 +1,4 @@
-"""arp(8) against a live stack: FreeBSD 14 lines, messages and exit statuses (spec §3)."""
+"""arp(8) against a live stack: FreeBSD 14 lines, messages and exit statuses (docs/freebsd-tools.md §3)."""
 import json
 import re
 
@@ -6,7 +6,7 @@ import pytest
 
 from plebconf.cli.arp import USAGE, entry_fields, entry_line, failure, ops_for
 from plebconf.cli.common import ToolError, ToolOps
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     ENETUNREACH, ENOENT, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_REJECT, RTF_STATIC,
 )
 from tests.tooltest import VNET0_MAC, add_addr, ok, tool
@@ -78,7 +78,7 @@ def test_arp_host_and_no_entry(net):
 def test_arp_delete_messages(net, client):
     ok(net, "arp", "-s", "10.0.0.5", "02:00:00:00:00:05")
     assert tool(net, "arp", "-d", "10.0.0.5") == (0, "10.0.0.5 (10.0.0.5) deleted\n", "")
-    # gone: the stack's ENOENT (spec §8.6)
+    # gone: the stack's ENOENT (docs/freebsd-tools.md §8.6)
     assert tool(net, "arp", "-d", "10.0.0.5") == (
         1, "", "arp: delete 10.0.0.5: No such file or directory\n")
     # not on a connected network: 14.x's message, and status 0

@@ -1,5 +1,5 @@
 """Bad tool input: each malformed ifconfig / route / arp / netstat command line, rc.conf file
-or batch file gets FreeBSD's message (spec §1-§5; rc and batch name file:line first), a
+or batch file gets FreeBSD's message (docs/freebsd-tools.md §1-§5; rc and batch name file:line first), a
 non-zero exit status, and changes nothing in the stack.
 
 CASES is also run by tools/reliability_report.py (run_all).

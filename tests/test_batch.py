@@ -7,8 +7,8 @@ import pytest
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
-from plebconf.rpc.constants import AF_INET, AF_INET6, EEXIST
-from plebconf.rpc.protocol import pack_column
+from plebproto.constants import AF_INET, AF_INET6, EEXIST
+from plebproto.protocol import pack_column
 from plebnet_core.state.check import check_stack
 from plebnet_core.state.inet import aton
 from plebnet_core.syscalls import _expand

@@ -16,7 +16,7 @@ import pytest
 from netns_util import ip, kernel_vtep, namespace, require_root
 from test_dataplane_stacks import need_tool
 from plebconf.rpc.client import RpcError
-from plebconf.rpc.constants import RTF_BLACKHOLE, RTF_STATIC
+from plebproto.constants import RTF_BLACKHOLE, RTF_STATIC
 from plebnet_core.spawn import spawn_stack
 
 pytestmark = pytest.mark.root

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, IFF_PPROMISC, IFF_STATICARP, IFF_UP, RTF_ANNOUNCE,
     RTF_BLACKHOLE, RTF_REJECT, RTF_STATIC,
 )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from plebconf.rpc import protocol
+from plebproto import protocol
 from plebnet_core.persist import apply, load_state, serialise_state
 from plebnet_core.spawn import spawn_stack
 from plebnet_core.state.check import check_stack, fetch_and_check

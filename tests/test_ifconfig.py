@@ -1,5 +1,5 @@
 """`ifconfig` against a live stack: whole outputs compared byte for byte with FreeBSD 14's
-(spec §1.6, §1.7), through `plebconf ifconfig` and through scripts/ifconfig.
+(docs/freebsd-tools.md §1.6, §1.7), through `plebconf ifconfig` and through scripts/ifconfig.
 
 Stacks are shared per scenario (each start costs ~0.3 s).  IPv6 DAD is switched off
 (net.inet6.ip6.dad_count=0) except in the one test of `tentative`."""
@@ -150,7 +150,7 @@ def test_inet6_link_local_and_global_all_inet_first(st):
 
 
 def test_inet6_tentative_during_dad():
-    """New IPv6 addresses are `tentative` for net.inet6.ip6.dad_count seconds (spec §6.2)."""
+    """New IPv6 addresses are `tentative` for net.inet6.ip6.dad_count seconds (docs/freebsd-tools.md §6.2)."""
     s = new_stack(dad=True)
     try:
         with s.client() as c:       # long enough that a slow machine still sees it
@@ -287,7 +287,7 @@ def test_create_destroy_tap(st):
         "\tmedia: Ethernet autoselect\n"
         "\tstatus: active\n"
         "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n"
-        f"\tOpened by PID {st.pid}\n")     # the stack holds the TAP device open (spec §1.6)
+        f"\tOpened by PID {st.pid}\n")     # the stack holds the TAP device open (docs/freebsd-tools.md §1.6)
     assert both(st, "-l") == "vnet0 lo0 tap0 tap5 tap1\n"
     # `IF create WORDS` on an existing clone just configures it (ifconfig.c skips create)
     assert ok(st, "tap0", "create", "description", "again") == ""

@@ -5,7 +5,7 @@ import pytest
 from plebconf.cli.common import ToolError
 from plebconf.cli.ifconfig import ToolOps, ops_for
 from plebconf.cli.ifconfig_grammar import USAGE, c_atoi, inet_aton, parse_invocation
-from plebconf.rpc.constants import EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM
+from plebproto.constants import EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM
 
 
 def ops(*argv):
@@ -182,7 +182,7 @@ def test_destroy():
     assert ops("tap0", "unplumb") == ops("tap0", "destroy")
 
 
-# -- messages for failing ops (spec §1.5) ----------------------------------------------------------
+# -- messages for failing ops (docs/freebsd-tools.md §1.5) ----------------------------------------------------------
 def message(argv, index, errno):
     return ops_for(argv).message(index, errno)
 

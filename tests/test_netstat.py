@@ -1,4 +1,4 @@
-"""netstat -r / -i against a live stack: whole-output goldens (spec §4)."""
+"""netstat -r / -i against a live stack: whole-output goldens (docs/freebsd-tools.md §4)."""
 import json
 import re
 
@@ -40,7 +40,7 @@ def populate(stack, client):
         client.call(*ops_for(["add", *argv]).ops[0])
 
 
-# Choice (spec §8.1): 14.x's netlink netstat names an interface route's gateway after its
+# Choice (docs/freebsd-tools.md §8.1): 14.x's netlink netstat names an interface route's gateway after its
 # *output* interface (link#<index>), and puts that interface as the zone of a scoped
 # destination: so the loopback routes of vnet0's own addresses read `link#2 ... lo0` and
 # `fe80::…%lo0`.
@@ -254,7 +254,7 @@ def test_chunkwise_rendering_is_the_row_by_row_rules(argv):
     """Several chunks of IPv4 and IPv6 routes mixing networks, hosts, interface routes,
     expiring routes and destinations or gateways too long for their columns."""
     from plebconf.cli import netstat
-    from plebconf.rpc import protocol
+    from plebproto import protocol
     from plebconf.rpc.client import run
     from plebnet_core.state.stack import Stack
     from plebnet_core.syscalls import Syscalls

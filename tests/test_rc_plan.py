@@ -576,7 +576,7 @@ static_ndp_up6="2001:db8::1 02:00:00:00:01:01"
 
 
 def test_order_routing_before_static_arp():
-    # rc.d order (spec §5.8): hostname, netif (clone_up, ifnet_rename, per
+    # rc.d order (docs/freebsd-tools.md §5.8): hostname, netif (clone_up, ifnet_rename, per
     # interface), routing, then static_arp and static_ndp. routing vs static_arp
     # is not constrained by rcorder; we choose routing first (alphabetical
     # rcorder tie-break; ARP entries need the interfaces, not the routes).

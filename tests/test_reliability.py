@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from plebconf.rpc import protocol
+from plebproto import protocol
 from plebconf.rpc.client import Client, ConnectError, RpcError
-from plebconf.rpc.constants import EBUSY, ENETUNREACH, EPERM
+from plebproto.constants import EBUSY, ENETUNREACH, EPERM
 from plebnet_core.persist import pack_record, read_records
 from plebnet_core.spawn import StackStartError, spawn_stack
 from tests.conftest import ROOT, need_root, run_tool
@@ -197,7 +197,7 @@ def test_audit_survives_restart(sockdir):
 
 # == access =========================================================================================
 def _as(uid, gid, groups, code, path):
-    prog = ("import os, socket, json\nfrom plebconf.rpc import protocol\n"
+    prog = ("import os, socket, json\nfrom plebproto import protocol\n"
             "from plebconf.rpc.client import Client, ConnectError, RpcError\n"
             f"os.setgroups({groups!r}); os.setgid({gid}); os.setuid({uid})\n{code}")
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""route(8) against a live stack: grammar, FreeBSD 14 text and exit statuses (spec §2)."""
+"""route(8) against a live stack: grammar, FreeBSD 14 text and exit statuses (docs/freebsd-tools.md §2)."""
 import os
 import re
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 
 from plebconf.cli.common import ToolError, ToolOps
 from plebconf.cli.route import failure, ops_for
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     EADDRINUSE, EBUSY, EEXIST, ENOBUFS, ESRCH, IFF_UP, RTF_BLACKHOLE,
     RTF_PROTO1, RTF_REJECT, RTF_STATIC,
 )
@@ -130,7 +130,7 @@ def test_grammar_errors(net, client, argv, status, err):
     assert client.sysctl("NET_RT_DUMP") == before
 
 
-# -- destination rules (spec §2.2), pure: ops_for ----------------------------------------------
+# -- destination rules (docs/freebsd-tools.md §2.2), pure: ops_for ----------------------------------------------
 @pytest.mark.parametrize("argv, dst, plen, label", [
     # 1 default is 0/0, a net
     (["add", "default", "10.0.0.1"], "0.0.0.0", 0, "add net default: gateway 10.0.0.1"),
@@ -223,7 +223,7 @@ def test_ops_for_batch_applies_like_the_tool(net, client):
     assert "10.3.0.0/16        127.0.0.1          UGSB        lo0\n" in ok(net, "netstat", "-rn")
 
 
-# -- get / show (spec §2.6) ---------------------------------------------------------------------
+# -- get / show (docs/freebsd-tools.md §2.6) ---------------------------------------------------------------------
 def test_get_host_net_and_miss(net):
     ok(net, "route", "add", "-net", "10.1.0.0/16", "10.0.0.1")
     assert ok(net, "route", "-n", "get", "10.0.0.2") == (
@@ -282,7 +282,7 @@ def test_get_shows_expire(net):
                      r"(300|299) \n$", out)
 
 
-# -- flush (spec §2.7) -------------------------------------------------------------------------
+# -- flush (docs/freebsd-tools.md §2.7) -------------------------------------------------------------------------
 def populate(net):
     for argv in (["default", "10.0.0.1"], ["10.1.0.0/16", "10.0.0.1"],
                  ["10.1.0.0/16", "10.0.0.3"], ["10.0.0.0/8", "10.0.0.1"],
@@ -311,7 +311,7 @@ def test_flush_inet_lists_each_gateway_route(net, client):
 
 
 def test_route_flush_without_family_deletes_nothing_like_14x(net, client):
-    """Choice (spec §2.7, §8.2): 14.x's netlink flush compares each route's family with the
+    """Choice (docs/freebsd-tools.md §2.7, §8.2): 14.x's netlink flush compares each route's family with the
     requested one, which is 0 when no -4/-6/-inet/-inet6 is given: nothing is flushed."""
     populate(net)
     before = client.sysctl("NET_RT_DUMP")
@@ -319,7 +319,7 @@ def test_route_flush_without_family_deletes_nothing_like_14x(net, client):
     assert client.sysctl("NET_RT_DUMP") == before
 
 
-# -- monitor (spec §2.8) -----------------------------------------------------------------------
+# -- monitor (docs/freebsd-tools.md §2.8) -----------------------------------------------------------------------
 PREFIX = r"^\d\d:\d\d:\d\d\.\d{3} PID +(\d+) "
 
 

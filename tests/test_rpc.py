@@ -9,9 +9,9 @@ import threading
 import msgpack
 import pytest
 
-from plebconf.rpc import protocol
+from plebproto import protocol
 from plebconf.rpc.client import Client, ConnectError, RpcError, run
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPERM, EPROTO, ESRCH,
     RTM_ADD, RTM_IFINFO, RTM_NEWADDR,
 )
@@ -339,7 +339,7 @@ def test_failed_change_publishes_nothing(stack):
 
 def _as_nobody(path, code):
     """Run code in a child that dropped root for nobody; return its output."""
-    prog = ("import os, socket\nfrom plebconf.rpc import protocol\n"
+    prog = ("import os, socket\nfrom plebproto import protocol\n"
             f"os.setgid(65534); os.setuid(65534)\n{code}")
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
                           env={**os.environ, "SOCKPATH": path}, timeout=30)

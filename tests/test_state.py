@@ -1,7 +1,7 @@
-"""The state model alone: one test per kernel rule of spec §1.3, §3.4 and §6."""
+"""The state model alone: one test per kernel rule of docs/freebsd-tools.md §1.3, §3.4 and §6."""
 import pytest
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, ENXIO, ESRCH,
     IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_PINNED,
     RTF_REJECT, RTF_STATIC, RTF_UP, RTM_ADD, RTM_DELETE, RTM_NEWADDR,

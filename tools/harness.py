@@ -16,7 +16,7 @@ import time
 
 import msgpack
 
-from plebconf.rpc import protocol
+from plebproto import protocol
 from plebconf.rpc.client import Client, ConnectError
 from plebnet_core.spawn import spawn_stack
 from plebnet_core.state.check import fetch_and_check

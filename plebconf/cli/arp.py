@@ -1,4 +1,4 @@
-"""`arp`: FreeBSD 14's arp(8) against a plebnet stack (spec §3).
+"""`arp`: FreeBSD 14's arp(8) against a plebnet stack (docs/freebsd-tools.md §3).
 
     arp [-n] [-i interface] hostname | -a
     arp -d hostname | -d [-i interface] -a
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     ENETUNREACH, ENOENT, ESRCH, IFF_LOOPBACK, IFF_NOARP, IFF_POINTOPOINT, IFF_UP,
     RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC, strerror,
 )
@@ -184,7 +184,7 @@ def ops_for(argv: list[str]):
     return None
 
 
-# -- display (spec §3.2) ---------------------------------------------------------------------
+# -- display (docs/freebsd-tools.md §3.2) ---------------------------------------------------------------------
 def entry_fields(e: dict, kinds: dict) -> dict:
     """The libxo fields of one entry, in print order."""
     f = {"hostname": "?", "ip-address": e["addr"]}

@@ -1,4 +1,4 @@
-"""`plebconf ifconfig`: FreeBSD 14's ifconfig(8) against a live stack (spec §1).
+"""`plebconf ifconfig`: FreeBSD 14's ifconfig(8) against a live stack (docs/freebsd-tools.md §1).
 
 The grammar (options, keyword tables, the ops of a command) is ifconfig_grammar; the text
 and JSON output is ifconfig_format.  This module runs them: one NET_RT_IFLIST read for a
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from plebconf.rpc.constants import ENXIO
+from plebproto.constants import ENXIO
+from plebproto.iftypes import CLONERS
 
 from .common import ConnectError, RpcError, ToolError, emit_json, strip_libxo, tool_command
 from .ifconfig_grammar import ToolOps, ops_for, parse_invocation  # noqa: F401 (public API)
@@ -20,8 +21,7 @@ __all__ = ["command", "ops_for", "ToolOps", "ToolError"]
 
 
 def _cloners() -> tuple:
-    # the stack's own table (pure data): what `create` accepts, in attach order
-    from plebnet_core.state.ifnet import CLONERS
+    # the shared table (pure data): what `create` accepts, in attach order
     return CLONERS
 
 

@@ -1,11 +1,11 @@
-"""ifconfig's listing output: FreeBSD 14 text (spec §1.6, §1.7) and a --libxo json document.
+"""ifconfig's listing output: FreeBSD 14 text (docs/freebsd-tools.md §1.6, §1.7) and a --libxo json document.
 
 Input: the interface dicts of sysctl NET_RT_IFLIST (plebnet_core/syscalls.py if_info), in
 kernel order.  Nothing here talks to the stack.
 """
 from __future__ import annotations
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     IFCAP_NAMES, IFF_BROADCAST, IFF_NAMES, IFF_POINTOPOINT, IFF_UP, IN6_IFF_WORDS,
     LINK_STATE_UP, ND6_NAMES,
 )

@@ -11,7 +11,7 @@ Public API (used by the `ifconfig` tool and by the rc.conf executor)::
 Everything here is pure: no connection to the stack.  The stack resolves names and applies
 the kernel rules; FreeBSD's ifconfig itself leaves those to the kernel too.
 
-Processing model (spec §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`, words are
+Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`, words are
 looked up left to right in one keyword table (af_inet, af_inet6, af_link, af_nd6 and the
 cloners each register theirs in FreeBSD; here they are the tables below).  Keyword effects
 become ops in order; an unknown word is the address, a second one the destination; the
@@ -23,7 +23,7 @@ ifconfig_clone (the vxlan/vlan cloner parameters).
 """
 from __future__ import annotations
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     EADDRNOTAVAIL, EEXIST, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
     IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP, IFF_STICKYARP,
     IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED, IN6_IFF_PREFER_SOURCE,
@@ -40,7 +40,7 @@ from .ifconfig_values import (
 
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
 
-# Registered options print their usage in reverse registration order (spec §1.1, §8.3).
+# Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1, §8.3).
 _OPT_USAGE = "[-C] [-g groupname] [-L] "
 USAGE = (
     f"usage: ifconfig [-j jail] [-f type:format] {_OPT_USAGE}interface address_family\n"
@@ -243,7 +243,7 @@ class ToolOps:
         return f"ToolOps({self.ops!r}, ifname={self.ifname!r})"
 
     def message(self, index: int, errno: int) -> str:
-        """FreeBSD's text for op `index` failing with `errno` (spec §1.5)."""
+        """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5)."""
         label = self.labels[index]
         args = self.ops[index][1]
         if errno in label.errx:
@@ -611,7 +611,7 @@ class Command(CloneParams):
         mask = inet_aton(value)
         if mask is None:
             raise errx(f"{value}: bad value")
-        self.plen = bin(mask).count("1")    # 14.x keeps only the popcount (spec §1.2)
+        self.plen = bin(mask).count("1")    # 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)
         self.setmask = True
 
     def k_prefixlen(self, word, _, value):
@@ -670,7 +670,7 @@ class Command(CloneParams):
                     args["dstaddr"] = self.dst
                 self.emit(["ioctl", args], Label("ioctl (SIOCAIFADDR)", perror=True))
             return
-        # inet6: the "delete first" step deletes the address being added (spec §1.3)
+        # inet6: the "delete first" step deletes the address being added (docs/freebsd-tools.md §1.3)
         if clear:
             target = self.rid if self.doalias < 0 else self.addr
             args = _ioctl("SIOCDIFADDR_IN6", name, addr=target or "::")

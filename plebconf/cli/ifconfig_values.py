@@ -80,7 +80,7 @@ def inet_pton6(text: str) -> bool:
 
 
 def classful_plen(addr: int) -> int:
-    """The historical default mask (spec §1.3): class A /8, B /16, else /24."""
+    """The historical default mask (docs/freebsd-tools.md §1.3): class A /8, B /16, else /24."""
     if addr >> 31 == 0:
         return 8
     if addr >> 30 == 0b10:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from plebconf.rpc.constants import strerror
+from plebproto.constants import strerror
 
 from .common import RpcError, emit_json, fail, strip_libxo, tool_command
 

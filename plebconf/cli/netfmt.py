@@ -1,4 +1,4 @@
-"""Address, flag and message formatting shared by route, arp and netstat (spec §2.6, §2.8,
+"""Address, flag and message formatting shared by route, arp and netstat (docs/freebsd-tools.md §2.6, §2.8,
 §3.2, §4.1).  Parsing lives in the tools; this module only turns values into FreeBSD's text.
 """
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import _socket as socket  # the C module: `socket` imports enum and selectors (startup time)
 import time
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, IFAN_ARRIVAL, IFF_UP, LINK_STATE_DOWN, LINK_STATE_UP, RTF_BLACKHOLE, RTF_GATEWAY,
     RTF_LETTERS, RTF_NAMES, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_DELADDR, RTM_DELETE,
     RTM_IFANNOUNCE, RTM_IFINFO, RTM_NEWADDR,
@@ -168,7 +168,7 @@ def rescope(text: str, ifname: str) -> str:
     return f"{addr}%{ifname}" if sep else text
 
 
-# -- route monitor: 14.x's one-line netlink format (spec §2.8) --------------------------------
+# -- route monitor: 14.x's one-line netlink format (docs/freebsd-tools.md §2.8) --------------------------------
 NUD_INCOMPLETE, NUD_REACHABLE = "INCOMPLETE", "REACHABLE"
 
 

@@ -1,4 +1,4 @@
-"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (spec §4).
+"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (docs/freebsd-tools.md §4).
 
 The routing dump is streamed from the stack (NET_RT_DUMP in its compact form, radix walk
 order) and formatted a chunk at a time straight into large writes: a million routes is the
@@ -12,7 +12,7 @@ import sys
 from itertools import repeat
 from operator import add
 
-from plebconf.rpc.constants import IFF_UP, RTF_GATEWAY, RTF_UP
+from plebproto.constants import IFF_UP, RTF_GATEWAY, RTF_UP
 
 from . import netfmt
 from .common import RpcError, ToolError, getopt, strip_libxo, tool_command

@@ -13,7 +13,7 @@ import math
 import socket
 import sys
 
-from plebconf.rpc.constants import strerror
+from plebproto.constants import strerror
 
 from .common import ConnectError, RpcError, fail, tool_command
 

@@ -1,4 +1,4 @@
-"""`route`: FreeBSD 14's route(8) against a plebnet stack (spec §2).
+"""`route`: FreeBSD 14's route(8) against a plebnet stack (docs/freebsd-tools.md §2).
 
     route [-46dnqtv] add|delete|del|change|get|show|flush|monitor [[modifiers] args]
 
@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     EADDRINUSE, EBUSY, EEXIST, ENOBUFS, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY,
     RTF_HOST, RTF_PROTO1, RTF_PROTO2, RTF_REJECT, RTF_STATIC, RTF_STICKY, RTF_UP, RTF_XRESOLVE,
     RTF_DONE, strerror,
@@ -118,7 +118,7 @@ class RouteRequest:
         return ["rtmsg", args]
 
 
-# -- getaddr: destinations, gateways, netmasks (spec §2.2, §2.3) -------------------------------
+# -- getaddr: destinations, gateways, netmasks (docs/freebsd-tools.md §2.2, §2.3) -------------------------------
 def _inet4_or_host(text: str) -> int:
     """An IPv4 address as inet_aton reads it, else a name from /etc/hosts; else the error."""
     value = netfmt.inet_aton(text)
@@ -415,7 +415,7 @@ def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
     return req
 
 
-# -- errors (spec §2.5) -------------------------------------------------------------------------
+# -- errors (docs/freebsd-tools.md §2.5) -------------------------------------------------------------------------
 ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough memory",
           EADDRINUSE: "gateway uses the same route", EEXIST: "route already in table"}
 
@@ -514,7 +514,7 @@ FLUSH_FAMILIES = {"-4": "inet", "-inet": "inet", "-6": "inet6", "-inet6": "inet6
 
 def flush(ctx, opts, words) -> int:
     """Every RTF_GATEWAY route of the family.  Like 14.x's netlink route(8), no family
-    selected (no -4/-6/-inet/-inet6) selects nothing (spec §2.7, §8)."""
+    selected (no -4/-6/-inet/-inet6) selects nothing (docs/freebsd-tools.md §2.7, §8)."""
     af = opts.af
     rest = words[1:]
     i = 0

@@ -45,8 +45,8 @@ from itertools import groupby
 from socket import inet_aton, inet_ntoa
 
 from plebconf.cli.common import ToolError, ToolOps
-from plebconf.rpc.protocol import packed_width
-from plebconf.rpc.constants import (
+from plebproto.protocol import packed_width
+from plebproto.constants import (
     EEXIST, ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror,
 )
 

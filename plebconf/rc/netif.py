@@ -2,7 +2,7 @@
 
     netif_start(ctx, ifaces)   # ifaces: live `ifconfig -l` list; updated for clones/renames
 
-Order (spec §5.8): clone_up, ifnet_rename, then ifn_start for each interface of
+Order (docs/freebsd-tools.md §5.8): clone_up, ifnet_rename, then ifn_start for each interface of
 list_net_interfaces (lo0 first): ifconfig_up (IPv6 pre-flags, ifconfig_IF,
 ifconfig_IF_ipv6, link/ether aliases, description, `up`), ipv4_up (lo0's
 127.0.0.1, inet aliases), ipv6_up (inet6 aliases, ipv6_prefix_IF), childif_create

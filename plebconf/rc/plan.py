@@ -11,7 +11,7 @@ Public API::
 `live_interfaces` is what `ifconfig -l` prints before anything runs (kernel order);
 the planner simulates creations and renames on a copy of it. Nothing here does I/O.
 
-Steps come in rc.d order (spec §5.8): hostname; netif (clone_up, ifnet_rename,
+Steps come in rc.d order (docs/freebsd-tools.md §5.8): hostname; netif (clone_up, ifnet_rename,
 ifn_start for each interface of list_net_interfaces, lo0 first); routing (IPv4
 static routes then default route, IPv4 options, IPv6 static routes then default,
 IPv6 options), as rc.d/routing's `routing_start doall` runs them per family;
@@ -78,7 +78,7 @@ def checkyesno(text: str | None) -> bool | None:
 
 
 def sanitize_ifname(ifname: str) -> str:
-    """get_if_var: '.', '-', '/', '+' become '_' in variable names (spec §5.2)."""
+    """get_if_var: '.', '-', '/', '+' become '_' in variable names (docs/freebsd-tools.md §5.2)."""
     return ifname.translate(str.maketrans(".-/+", "____"))
 
 

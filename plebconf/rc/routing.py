@@ -1,4 +1,4 @@
-"""rc.d/routing start: static routes, default routes, forwarding (spec §5.6).
+"""rc.d/routing start: static routes, default routes, forwarding (docs/freebsd-tools.md §5.6).
 
     routing_start(ctx, implicit_routes=True)
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import ipaddress
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     IFF_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC,
 )
+from plebproto.iftypes import IFTYPES
 
 from .save import ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6
 
 __all__ = ["running_config", "client_call", "syscalls_call", "config_lines", "diff",
            "DEFAULT_MTU"]
 
-# the driver's MTU of each kind of interface (plebnet_core.state.ifnet.IFTYPES)
-DEFAULT_MTU = {"lo": 16384, "vnet": 1500, "tap": 1500, "vxlan": 1450}
+# the driver's MTU of each kind of interface
+DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
 
 # routes rc.d/routing adds by itself (routing.py IMPLICIT_*): recreated by rc, never saved
 _IMPLICIT6 = {(ipaddress.IPv6Address(d), p) for d, p in

@@ -1,4 +1,4 @@
-"""rc.d/static_arp and rc.d/static_ndp start (spec §5.7).
+"""rc.d/static_arp and rc.d/static_ndp start (docs/freebsd-tools.md §5.7).
 
     static_arp_start(ctx)   # static_arp_pairs="gw" static_arp_gw="192.0.2.1 00:11:22:33:44:55"
     static_ndp_start(ctx)   # static_ndp_pairs="gw" static_ndp_gw="2001:db8::1 00:11:22:33:44:55"

@@ -9,8 +9,8 @@ import struct
 # tool run's budget; the client needs nothing of theirs
 import _socket as socket
 
-from . import protocol
-from .constants import EPERM, strerror
+from plebproto import protocol
+from plebproto.constants import EPERM, strerror
 
 _UCRED = struct.Struct("3i")
 _TIMEVAL = struct.Struct("ll")

@@ -1,5 +1,5 @@
 """Interface layer: devices attached to interfaces, Ethernet input/output and ARP (RFC 826)
-with FreeBSD's rules (spec §3.4, sys/netinet/if_ether.c).
+with FreeBSD's rules (docs/freebsd-tools.md §3.4, sys/netinet/if_ether.c).
 
 Frames go   device --recv--> Link.input --> ARP here, IPv4 to ip.IPv4.input
 and come    ip.IPv4 --> Link.output(ifp, nexthop, packet) --> ARP resolution --> device.send
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP, IFF_PPROMISC,
     IFF_PROMISC, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, IFF_LOOPBACK, RTF_BLACKHOLE, RTF_GATEWAY,
     RTF_REJECT,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import time
 
-from plebconf.rpc.constants import EINVAL
+from plebproto.constants import EINVAL
 
 from ..state.errors import KernelError
 from ..state.inet import ntoa

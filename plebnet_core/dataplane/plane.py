@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno as os_errno
 import os
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
 )
 

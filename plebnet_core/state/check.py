@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from plebconf.rpc.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
+from plebproto.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
 
 from .route import Shape
 from .stack import SYSCTL_DEFAULTS

@@ -1,5 +1,5 @@
 """The one exception the state model raises: a FreeBSD errno, like a failed syscall."""
-from plebconf.rpc.constants import strerror
+from plebproto.constants import strerror
 
 
 class KernelError(Exception):

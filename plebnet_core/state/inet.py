@@ -1,14 +1,14 @@
 """Addresses as integers: the state keys routes and addresses by int, formats at the edges.
 
 IPv6 link-local (and other scoped) addresses are keyed KAME-style, with the zone (interface
-index) embedded in bits 16..31, so a routing-table walk groups them by interface (spec §4.1).
+index) embedded in bits 16..31, so a routing-table walk groups them by interface (docs/freebsd-tools.md §4.1).
 """
 from __future__ import annotations
 
 import socket
 
 from .errors import KernelError
-from plebconf.rpc.constants import EINVAL
+from plebproto.constants import EINVAL
 
 _pack4 = (4).to_bytes
 MASK4 = [(0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF for n in range(33)]
@@ -60,5 +60,5 @@ def strip_scope(value: int) -> tuple[int, int]:
 
 
 def plen_of_mask4(mask: int) -> int:
-    """Prefix length of a netmask; 14.x keeps only the popcount (spec §1.2)."""
+    """Prefix length of a netmask; 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)."""
     return bin(mask & 0xFFFFFFFF).count("1")

@@ -1,4 +1,4 @@
-"""The stack's configuration state with FreeBSD 14 kernel rules (spec §1.3, §1.4, §3.4, §6).
+"""The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4, §3.4, §6).
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
 rolled back) or raises KernelError with the errno FreeBSD's kernel would return.  Time comes
@@ -14,7 +14,7 @@ from itertools import repeat
 from math import ceil
 from socket import inet_ntoa
 
-from plebconf.rpc.constants import (
+from plebproto.constants import (
     AF_INET, AF_INET6, EADDRINUSE, EADDRNOTAVAIL, EDESTADDRREQ, EEXIST, EINVAL, ENAMETOOLONG,
     ENETUNREACH, ENOENT, ENXIO, EPERM, ESRCH, IFF_NOARP, IFF_STATICARP, IFAN_ARRIVAL, IFAN_DEPARTURE, IFF_BROADCAST, IFF_CANTCHANGE,
     IFF_LOOPBACK, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_RUNNING, IFF_UP, IN6_IFF_NODAD,
@@ -25,7 +25,9 @@ from plebconf.rpc.constants import (
 )
 
 from .errors import KernelError
-from .ifnet import CLONERS, IFTYPES, IfAddr, Interface, LLEntry
+from plebproto.iftypes import CLONERS, IFTYPES
+
+from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6, embed_scope, is_scoped6, ntoa, ntop6, strip_scope
 from .route import Route, RouteTable
 from .txn import Journal
@@ -287,7 +289,7 @@ class Stack:
     def in_aifaddr(self, name: str, addr: int, plen: int, broadcast: int | None = None,
                    dst: int | None = None) -> None:
         """SIOCAIFADDR: add (or, for an address already on the interface, re-add at the tail
-        with the new mask/broadcast).  Also marks the interface up (spec §1.3)."""
+        with the new mask/broadcast).  Also marks the interface up (docs/freebsd-tools.md §1.3)."""
         ifp = self.ifunit(name)
         if not 0 <= plen <= 32 or not 0 <= addr <= 0xFFFFFFFF:
             raise KernelError(EINVAL)
@@ -381,7 +383,7 @@ class Stack:
         if ifp.flags & IFF_UP:
             self._ifa_routes_up(ifa)
         elif ifa.af == AF_INET or ifp.iftype.ether or ifp.flags & IFF_LOOPBACK:
-            self._if_up(ifp)       # SIOCSIFADDR marks the interface up (spec §1.3)
+            self._if_up(ifp)       # SIOCSIFADDR marks the interface up (docs/freebsd-tools.md §1.3)
 
     def _del_ifa(self, ifa: IfAddr) -> None:
         """Spec §6.2 removal: local route, prefix route (or hand it over), ARP on the prefix,
@@ -438,7 +440,7 @@ class Stack:
 
     def _prefix_route_gone(self, af: int, route: Route) -> None:
         """An address's own route is going: hand it to another up interface with the same
-        address/prefix if there is one (spec §6.2), else remove it."""
+        address/prefix if there is one (docs/freebsd-tools.md §6.2), else remove it."""
         old = route.ifa
         for ifp in self.ifaces:
             if not ifp.flags & IFF_UP:
@@ -874,7 +876,7 @@ class Stack:
 
     # ======================================================================== text
     def key_text(self, af: int, key: int) -> str:
-        """A table key as text; an embedded IPv6 zone becomes %ifname (spec §1.6, §4.1)."""
+        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md §1.6, §4.1)."""
         if af == AF_INET:
             return ntoa(key)
         addr, zone = strip_scope(key)
@@ -929,7 +931,7 @@ def _is_connected(paths) -> bool:
 
 
 def addr_text(af: int, value: int, ifp: Interface | None) -> str:
-    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (spec §1.6)."""
+    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (docs/freebsd-tools.md §1.6)."""
     if af == AF_INET:
         return ntoa(value)
     if ifp is not None and is_scoped6(value):

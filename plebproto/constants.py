@@ -1,10 +1,10 @@
-"""FreeBSD's numbers and names, shared by the stack and the tools (spec §6.3, §6.4, §7).
+"""FreeBSD's numbers and names, shared by the stack and the tools (docs/freebsd-tools.md §6.3, §6.4, §7).
 
 The wire carries FreeBSD's values, not Linux's: errno 48 is EADDRINUSE here whatever the host
 says, so the tools print exactly what FreeBSD's would.
 """
 
-# -- errno (FreeBSD numbering and strerror texts, spec §6.4) ---------------------------------
+# -- errno (FreeBSD numbering and strerror texts, docs/freebsd-tools.md §6.4) ---------------------------------
 EPERM, ENOENT, ESRCH, ENXIO, EBUSY, EEXIST, ENODEV, EINVAL = 1, 2, 3, 6, 16, 17, 19, 22
 EDESTADDRREQ, EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT = 39, 43, 45, 47
 EADDRINUSE, EADDRNOTAVAIL, ENETDOWN, ENETUNREACH, ENOBUFS = 48, 49, 50, 51, 55
@@ -42,7 +42,7 @@ def strerror(errno: int) -> str:
     return STRERROR.get(errno, f"Unknown error: {errno}")
 
 
-# -- interface flags (IFF_*, spec §1.6) ------------------------------------------------------
+# -- interface flags (IFF_*, docs/freebsd-tools.md §1.6) ------------------------------------------------------
 IFF_UP, IFF_BROADCAST, IFF_DEBUG, IFF_LOOPBACK = 0x1, 0x2, 0x4, 0x8
 IFF_POINTOPOINT, IFF_RUNNING, IFF_NOARP, IFF_PROMISC = 0x10, 0x40, 0x80, 0x100
 IFF_ALLMULTI, IFF_SIMPLEX, IFF_LINK0, IFF_LINK1, IFF_LINK2 = 0x200, 0x800, 0x1000, 0x2000, 0x4000
@@ -79,7 +79,7 @@ IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM_IPV6 = 0x200000, 0x400000
 IN6_IFF_ANYCAST, IN6_IFF_TENTATIVE, IN6_IFF_DUPLICATED, IN6_IFF_DETACHED = 0x1, 0x2, 0x4, 0x8
 IN6_IFF_DEPRECATED, IN6_IFF_NODAD, IN6_IFF_AUTOCONF, IN6_IFF_TEMPORARY = 0x10, 0x20, 0x40, 0x80
 IN6_IFF_PREFER_SOURCE = 0x100
-# ifconfig prints these words, in this order (spec §1.6)
+# ifconfig prints these words, in this order (docs/freebsd-tools.md §1.6)
 IN6_IFF_WORDS = [
     (IN6_IFF_ANYCAST, "anycast"), (IN6_IFF_TENTATIVE, "tentative"),
     (IN6_IFF_DUPLICATED, "duplicated"), (IN6_IFF_DETACHED, "detached"),
@@ -97,7 +97,7 @@ ND6_NAMES = [
     (0x80, "NO_PREFER_IFACE"), (0x100, "NO_DAD"), (0x8000, "DEFAULTIF"),
 ]
 
-# -- route flags (RTF_*, spec §6.3) ----------------------------------------------------------
+# -- route flags (RTF_*, docs/freebsd-tools.md §6.3) ----------------------------------------------------------
 RTF_UP, RTF_GATEWAY, RTF_HOST, RTF_REJECT, RTF_DYNAMIC = 0x1, 0x2, 0x4, 0x8, 0x10
 RTF_MODIFIED, RTF_DONE, RTF_XRESOLVE, RTF_LLINFO, RTF_STATIC = 0x20, 0x40, 0x200, 0x400, 0x800
 RTF_BLACKHOLE, RTF_PROTO2, RTF_PROTO1, RTF_PROTO3 = 0x1000, 0x4000, 0x8000, 0x40000
@@ -108,7 +108,7 @@ RTF_ANNOUNCE = RTF_PROTO2
 # flags RTM_CHANGE may alter (RTF_FMASK)
 RTF_FMASK = RTF_PROTO1 | RTF_PROTO2 | RTF_PROTO3 | RTF_BLACKHOLE | RTF_REJECT | RTF_STATIC | RTF_STICKY
 
-# route(8)'s printed names, by bit (1-based bit numbers of spec §6.3)
+# route(8)'s printed names, by bit (1-based bit numbers of docs/freebsd-tools.md §6.3)
 RTF_NAMES = [
     (0x1, "UP"), (0x2, "GATEWAY"), (0x4, "HOST"), (0x8, "REJECT"), (0x10, "DYNAMIC"),
     (0x20, "MODIFIED"), (0x40, "DONE"), (0x200, "XRESOLVE"), (0x400, "LLINFO"),
@@ -117,7 +117,7 @@ RTF_NAMES = [
     (0x100000, "PINNED"), (0x200000, "LOCAL"), (0x400000, "BROADCAST"),
     (0x800000, "MULTICAST"), (0x10000000, "STICKY"),
 ]
-# netstat -r's letters, in its output order (spec §4.1)
+# netstat -r's letters, in its output order (docs/freebsd-tools.md §4.1)
 RTF_LETTERS = [
     (RTF_UP, "U"), (RTF_GATEWAY, "G"), (RTF_HOST, "H"), (RTF_REJECT, "R"), (RTF_DYNAMIC, "D"),
     (RTF_MODIFIED, "M"), (RTF_DONE, "d"), (RTF_XRESOLVE, "X"), (RTF_STATIC, "S"),

@@ -1,0 +1,42 @@
+"""The kinds of interface a stack has and what each looks like when created (the driver's
+attach defaults): shared by the stack, which creates them, and the tools, which list cloners
+and know each kind's default MTU."""
+from __future__ import annotations
+
+from .constants import (
+    IFCAP_LINKSTATE, IFCAP_RXCSUM, IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM, IFCAP_TXCSUM_IPV6,
+    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_SIMPLEX,
+    ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_PERFORMNUD,
+)
+
+
+class IfType:
+    """What a kind of interface looks like when created (the driver's attach defaults)."""
+
+    def __init__(self, name, flags, mtu, caps, nd6, ether, media, cloner_group):
+        self.name = name
+        self.flags = flags
+        self.mtu = mtu
+        self.caps = caps
+        self.nd6 = nd6
+        self.ether = ether              # has a 6-byte MAC (IFT_ETHER)
+        self.media = media              # (configured, active) media words, or None
+        self.cloner_group = cloner_group  # group a cloned interface joins (groups: tap)
+
+
+_ETHER_FLAGS = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST
+_ND6_NIC = ND6_IFF_PERFORMNUD | ND6_IFF_IFDISABLED | ND6_IFF_AUTO_LINKLOCAL
+IFTYPES = {
+    "lo": IfType("lo", IFF_LOOPBACK | IFF_MULTICAST, 16384,
+                 IFCAP_RXCSUM | IFCAP_TXCSUM | IFCAP_LINKSTATE | IFCAP_RXCSUM_IPV6
+                 | IFCAP_TXCSUM_IPV6, ND6_IFF_PERFORMNUD | ND6_IFF_AUTO_LINKLOCAL,
+                 False, None, "lo"),
+    # the stack's own NIC (like epair/vtnet): a software Ethernet with a 10G link
+    "vnet": IfType("vnet", _ETHER_FLAGS, 1500, IFCAP_VLAN_MTU, _ND6_NIC, True,
+                   ("10Gbase-T", "10Gbase-T <full-duplex>"), None),
+    "tap": IfType("tap", _ETHER_FLAGS, 1500, IFCAP_LINKSTATE, _ND6_NIC, True,
+                  ("autoselect", None), "tap"),
+    "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
+                    ("autoselect", "autoselect <full-duplex>"), "vxlan"),  # as if_vxlan.c
+}
+CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
