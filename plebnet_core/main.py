@@ -28,7 +28,7 @@ from plebproto.constants import strerror
 from .loop import EventLoop
 from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError
-from .state.errors import KernelError
+from plebproto.errors import OpError
 from .dataplane.plane import DataPlane, open_backend
 from .state.stack import Stack, stable_mac
 from .syscalls import Syscalls
@@ -204,8 +204,8 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daem
         proc.serve()
     except (StartupError, PersistError) as exc:
         _fail(f"plebnet: {exc}")
-    except KernelError as exc:
-        _fail(f"plebnet: {exc.detail or strerror(exc.errno)}")
+    except OpError as exc:
+        _fail(f"plebnet: {exc}")
     _announce(ready_line(proc.pid, proc.path))
     proc.run()
 

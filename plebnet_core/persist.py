@@ -46,7 +46,7 @@ import msgpack
 
 from plebproto.constants import AF_INET, AF_INET6, EINVAL
 
-from .state.errors import KernelError
+from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
 from .state.ifnet import IfAddr, Interface, LLEntry
@@ -89,11 +89,11 @@ def read_records(data: bytes):
 # -- replay ----------------------------------------------------------------------------------------
 def apply(syscalls, op: str, args: dict):
     """Run one journaled change the way ControlServer ran it (one transaction; a batch
-    through the same Syscalls.run_batch).  Raises KernelError as the original did."""
+    through the same Syscalls.run_batch).  Raises OpError as the original did."""
     if op == "batch":
         ops = args.get("ops", []) if isinstance(args, dict) else None
         if not isinstance(ops, list):
-            raise KernelError(EINVAL, "batch ops must be a list")
+            raise OpError(EINVAL, "batch ops must be a list")
         try:
             return syscalls.run_batch(ops)
         except BatchError as exc:
@@ -256,7 +256,7 @@ class Audit:
     def op(self, args) -> Stream:
         n = args.get("n")
         if n is not None and (type(n) is not int or n < 0):
-            raise KernelError(EINVAL, "n must be a non-negative int")
+            raise OpError(EINVAL, "n must be a non-negative int")
         if n is None:
             entries = list(self.entries)
         else:       # the last n without copying the whole log
@@ -332,7 +332,7 @@ class Persist:
             if rec["errno"] == 0:
                 try:
                     apply(syscalls, rec["op"], rec["args"])
-                except KernelError as exc:      # would mean the model is not deterministic
+                except OpError as exc:      # would mean the model is not deterministic
                     print(f"plebnet: replaying change {rec['seq']} ({rec['op']}) failed: "
                           f"{exc}", file=sys.stderr)
         if end < len(data):
@@ -348,8 +348,8 @@ class Persist:
         try:
             with syscalls.stack.transaction():
                 syscalls.dataplane.created(ifp)
-        except KernelError as exc:
-            print(f"plebnet: {ifp.name}: {exc.detail or exc}; restored without a device",
+        except OpError as exc:
+            print(f"plebnet: {ifp.name}: {exc}; restored without a device",
                   file=sys.stderr)
 
     # -- changes --------------------------------------------------------------------------------

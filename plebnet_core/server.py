@@ -24,7 +24,7 @@ from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
 from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop
-from .state.errors import KernelError
+from plebproto.errors import OpError
 from .syscalls import BatchError, Deferred, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
@@ -264,7 +264,7 @@ class ControlServer:
             rid = 0
         self.actor = conn.pid       # events this request causes name its process (monitor)
         if type(args) is not dict:
-            self._error(conn, rid, KernelError(EINVAL, "args must be a map"))
+            self._error(conn, rid, OpError(EINVAL, "args must be a map"))
             return
         try:
             if op == "subscribe":
@@ -279,18 +279,18 @@ class ControlServer:
             if not mutating:            # reads change nothing: no transaction to pay for
                 result = self.sys.dispatch(op, args)
             elif not conn.can_write:
-                raise KernelError(EPERM, f"permission denied: '{op}' changes the stack and "
+                raise OpError(EPERM, f"permission denied: '{op}' changes the stack and "
                                          f"uid {conn.uid} may only read (read group)")
             else:
                 with self.stack.transaction():
                     result = self.sys.dispatch(op, args)
-        except KernelError as exc:
+        except OpError as exc:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
         except Exception:           # a bug must not take the stack down with it
             traceback.print_exc(file=sys.stderr)
-            exc = KernelError(EINVAL, "internal error")
+            exc = OpError(EINVAL, "internal error")
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
             return
@@ -326,31 +326,31 @@ class ControlServer:
         def finish(result) -> None:
             end({"id": rid, "errno": 0, "msg": "", "result": [result]})
 
-        def fail(exc: KernelError) -> None:
-            end({"id": rid, "errno": exc.errno, "msg": exc.detail or strerror(exc.errno)})
+        def fail(exc: OpError) -> None:
+            end({"id": rid, "errno": exc.errno, "msg": str(exc)})
 
         conn.tasks.append(task)
         try:
             task.start(push, finish, fail)
-        except KernelError as exc:
+        except OpError as exc:
             fail(exc)
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            fail(KernelError(EINVAL, "internal error"))
+            fail(OpError(EINVAL, "internal error"))
 
     def _batch(self, conn: Connection, rid: int, args: dict) -> None:
         """All-or-nothing: every op runs inside one transaction; the first failure (not in
         the op's tolerate list) rolls everything back and is named by its index."""
         ops = args.get("ops", [])
         if not isinstance(ops, list):
-            raise KernelError(EINVAL, "batch ops must be a list")
+            raise OpError(EINVAL, "batch ops must be a list")
         if not conn.can_write:
-            raise KernelError(EPERM, f"permission denied: 'batch' changes the stack and "
+            raise OpError(EPERM, f"permission denied: 'batch' changes the stack and "
                                      f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
         if len(pending) > protocol.MAX_BATCH_OPS:
             conn.batch = None
-            raise KernelError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
+            raise OpError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
         if args.get("more"):
             conn.batch = pending
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
@@ -366,7 +366,7 @@ class ControlServer:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._answer(conn, rid, results)
 
-    def _refused(self, conn, op, args, exc: KernelError) -> None:
+    def _refused(self, conn, op, args, exc: OpError) -> None:
         """Tell the audit about a refused change (reads that fail are not changes)."""
         if self.on_refused is None:
             return
@@ -375,7 +375,7 @@ class ControlServer:
         except Exception:
             mutating = True
         if mutating and op != "subscribe":
-            self.on_refused(conn, op, args, exc.errno, exc.detail or strerror(exc.errno))
+            self.on_refused(conn, op, args, exc.errno, str(exc))
 
     # -- output ----------------------------------------------------------------------------------
     # The reply ending a request takes the request's form (self.compact, set while a compact
@@ -384,8 +384,8 @@ class ControlServer:
         self._reply(conn, [rid, 0, "", result] if self.compact else
                     {"id": rid, "errno": 0, "msg": "", "result": result})
 
-    def _error(self, conn, rid, exc: KernelError, index=None) -> None:
-        text = exc.detail or strerror(exc.errno)
+    def _error(self, conn, rid, exc: OpError, index=None) -> None:
+        text = str(exc)
         if self.compact:
             reply = [rid, exc.errno, text, None] + ([] if index is None else [index])
         else:

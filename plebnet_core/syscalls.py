@@ -2,7 +2,7 @@
 message type and sysctl, each with its typed arguments (docs/freebsd-tools.md §7).
 
 Handlers take the request's args map and return a result (or a Stream of rows for dumps); they
-raise KernelError for anything the kernel would refuse, including arguments of the wrong type.
+raise OpError for anything the kernel would refuse, including arguments of the wrong type.
 The server runs every request inside a transaction, so a failing handler changes nothing.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from plebproto.constants import (
     RTF_PINNED, RTF_STATIC,
 )
 
-from .state.errors import KernelError
+from plebproto.errors import OpError
 from .state.inet import embed_scope, is_scoped6, ntoa, ntop6, pton6, strip_scope
 from .state.stack import Stack, mac_text
 
@@ -36,14 +36,14 @@ _ROUTE_FAST = frozenset({"type", "af", "dst", "plen", "gateway"})
 class BatchError(Exception):
     """A batch failed at op number index (everything it did is rolled back)."""
 
-    def __init__(self, error: KernelError, index: int):
+    def __init__(self, error: OpError, index: int):
         super().__init__(error, index)
         self.error = error
         self.index = index
 
 
 class _RunError(Exception):
-    def __init__(self, error: KernelError, index: int):
+    def __init__(self, error: OpError, index: int):
         self.error, self.index = error, index
 
 
@@ -107,7 +107,7 @@ class Stream:
 class Deferred:
     """A result that arrives later (ping, captures): the control server calls
     start(push, finish, fail) once the request is accepted; push(row) streams a row,
-    finish(result) ends the reply, fail(KernelError) ends it with an error.  cancel() is
+    finish(result) ends the reply, fail(OpError) ends it with an error.  cancel() is
     called if the client goes away first."""
 
     def __init__(self, start, cancel):
@@ -124,8 +124,8 @@ def _get(args: dict, name: str, kind, default=_MISSING):
     if type(value) is kind or (value is default and default is not _MISSING):
         return value
     if value is _MISSING:
-        raise KernelError(EINVAL, f"missing argument '{name}'")
-    raise KernelError(EINVAL, f"argument '{name}' must be {kind.__name__}")
+        raise OpError(EINVAL, f"missing argument '{name}'")
+    raise OpError(EINVAL, f"argument '{name}' must be {kind.__name__}")
 
 
 def _family(name) -> int | None:
@@ -137,7 +137,7 @@ def _family(name) -> int | None:
 def _af(args: dict) -> int:
     af = _family(args.get("af", "inet"))
     if af is None:
-        raise KernelError(EINVAL, "af must be inet or inet6")
+        raise OpError(EINVAL, "af must be inet or inet6")
     return af
 
 
@@ -149,7 +149,7 @@ def _run_columns(entry: dict):
     columns, fields = entry.get("columns"), entry.get("fields")
     if (entry.get("rows") is not None or type(columns) is not list or type(fields) is not list
             or len(columns) != len(fields) or not columns):
-        raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+        raise OpError(EINVAL, "a run's columns must be lists, one per field, "
                                   "all of one length")
     args = entry.get("args")
     af = args.get("af", "inet") if type(args) is dict else None
@@ -158,18 +158,18 @@ def _run_columns(entry: dict):
         if type(column) is bytes:
             width = protocol.packed_width(field, af)
             if width is None:
-                raise KernelError(EINVAL, f"field '{field}' cannot be packed")
+                raise OpError(EINVAL, f"field '{field}' cannot be packed")
             try:
                 column = protocol.unpack_column(width, column)
             except ValueError as exc:
-                raise KernelError(EINVAL, str(exc)) from None
+                raise OpError(EINVAL, str(exc)) from None
             packed.add(i)
         elif type(column) is not list:
-            raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+            raise OpError(EINVAL, "a run's columns must be lists, one per field, "
                                       "all of one length")
         out.append(column)
     if len({len(c) for c in out}) != 1:
-        raise KernelError(EINVAL, "a run's columns must be lists, one per field, "
+        raise OpError(EINVAL, "a run's columns must be lists, one per field, "
                                   "all of one length")
     return out, len(out[0]), packed
 
@@ -187,7 +187,7 @@ def _run_rows(entry: dict):
         return zip(*columns), count
     rows = entry.get("rows")
     if type(rows) is not list:
-        raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+        raise OpError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
     return rows, len(rows)
 
 
@@ -201,7 +201,7 @@ def _expand(entries, start: int = 0):
         if type(entry) is dict:
             op, base, fields = entry.get("op"), entry.get("args", {}), entry.get("fields")
             if type(base) is not dict or type(fields) is not list:
-                raise KernelError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
+                raise OpError(EINVAL, "a run needs op, args (map), fields and rows (lists)")
             rows, _ = _run_rows(entry)
             for row in rows:
                 args = base.copy()
@@ -210,10 +210,10 @@ def _expand(entries, start: int = 0):
                 index += 1
             continue
         if type(entry) is not list or not 2 <= len(entry) <= 3 or type(entry[1]) is not dict:
-            raise KernelError(EINVAL, "batch entry must be [op, args, tolerate?]")
+            raise OpError(EINVAL, "batch entry must be [op, args, tolerate?]")
         tolerate = entry[2] if len(entry) == 3 else None
         if tolerate is not None and type(tolerate) is not list:
-            raise KernelError(EINVAL, "tolerate must be a list of errnos")
+            raise OpError(EINVAL, "tolerate must be a list of errnos")
         yield index, entry[0], entry[1], tolerate
         index += 1
 
@@ -227,7 +227,7 @@ def _plen_column(plens, width: int) -> tuple[list, tuple | None]:
         if plen is None:
             plen = width
         elif type(plen) is not int:
-            return out, (k, KernelError(EINVAL, "argument 'plen' must be int"))
+            return out, (k, OpError(EINVAL, "argument 'plen' must be int"))
         out.append(plen)
     return out, None
 
@@ -268,7 +268,7 @@ def _rows_to_columns(rows: list, n: int) -> tuple[list, tuple | None]:
     columns = [list(c) for c in zip(*good)] if good else [[] for _ in range(n)]
     if bad is None:
         return columns, None
-    return columns, (bad, KernelError(EINVAL, "a run row must have one value per field"))
+    return columns, (bad, OpError(EINVAL, "a run row must have one value per field"))
 
 
 class Syscalls:
@@ -326,9 +326,9 @@ class Syscalls:
     def dispatch(self, op: str, args) -> object:
         handler = self.ops.get(op) if isinstance(op, str) else None
         if handler is None:
-            raise KernelError(EOPNOTSUPP, f"unknown op '{op}'")
+            raise OpError(EOPNOTSUPP, f"unknown op '{op}'")
         if not isinstance(args, dict):
-            raise KernelError(EINVAL, "args must be a map")
+            raise OpError(EINVAL, "args must be a map")
         return handler(args)
 
     def run_batch(self, entries: list) -> list:
@@ -355,11 +355,11 @@ class Syscalls:
                         i += 1
         except _RunError as exc:
             raise BatchError(exc.error, exc.index) from None
-        except KernelError as exc:
+        except OpError as exc:
             raise BatchError(exc, index) from None
         except Exception:
             traceback.print_exc(file=sys.stderr)     # a bug: report it, keep the stack up
-            raise BatchError(KernelError(EINVAL, "internal error"), index) from None
+            raise BatchError(OpError(EINVAL, "internal error"), index) from None
         finally:
             if gc_was_on:
                 gc.enable()
@@ -379,18 +379,18 @@ class Syscalls:
         try:
             for index, op, args, tolerate in _expand([entry], start):
                 if op in ("batch", "subscribe", "ping", "pcap"):
-                    raise KernelError(EINVAL, f"'{op}' cannot be batched")
+                    raise OpError(EINVAL, f"'{op}' cannot be batched")
                 if tolerate is None:        # any failure aborts the batch: no savepoint
                     results.append(self.dispatch(op, args))
                     continue
                 try:
                     with self.stack.transaction():
                         results.append(self.dispatch(op, args))
-                except KernelError as exc:
+                except OpError as exc:
                     if exc.errno not in tolerate:
                         raise
                     results.append({"errno": exc.errno, "msg": str(exc)})
-        except KernelError as exc:
+        except OpError as exc:
             raise _RunError(exc, index) from None
         return start + (_run_rows(entry)[1] if type(entry) is dict else 1)
 
@@ -402,10 +402,10 @@ class Syscalls:
         raises _RunError naming the first failing op, as applying the ops in order would: the
         rows before a malformed value are applied first, and their own failure wins."""
         base, fields = runs[0]["args"], runs[0]["fields"]
-        bad: list[tuple[int, KernelError]] = []     # (row, error): malformed values
+        bad: list[tuple[int, OpError]] = []     # (row, error): malformed values
         try:
             af = _af(base)
-        except KernelError as exc:
+        except OpError as exc:
             raise _RunError(exc, index) from None
         pieces: list[list] = [[] for _ in fields]
         count, packed = 0, set()
@@ -418,7 +418,7 @@ class Syscalls:
                     n = len(run["rows"])
                     if failure:
                         bad.append((count + failure[0], failure[1]))
-            except KernelError as exc:
+            except OpError as exc:
                 bad.append((count, exc))
                 break
             for piece, column in zip(pieces, columns):
@@ -445,7 +445,7 @@ class Syscalls:
         else:
             plens = base.get("plen", width)
             if type(plens) is not int:
-                bad.append((0, KernelError(EINVAL, "argument 'plen' must be int")))
+                bad.append((0, OpError(EINVAL, "argument 'plen' must be int")))
         if "gateway" in given:
             gateways = column("gateway", lambda c: self._gateway_column(af, c))
         else:
@@ -461,8 +461,8 @@ class Syscalls:
                 gateways = gateways if type(gateways) is int else gateways[:stop]
             try:
                 self.stack.rt_add_many(af, dsts, plens, gateways)
-            except KernelError as exc:
-                raise _RunError(exc, index + exc.row) from None
+            except OpError as exc:
+                raise _RunError(exc, index + exc.index) from None
         if error is not None:
             raise _RunError(error, index + stop)
         results.extend([None] * count)
@@ -482,7 +482,7 @@ class Syscalls:
         for k, text in enumerate(texts):
             try:
                 out.append(self.addr(af, text))
-            except KernelError as exc:
+            except OpError as exc:
                 return out, (k, exc)
         return out, None
 
@@ -490,11 +490,11 @@ class Syscalls:
         out = []
         for k, text in enumerate(texts):
             if type(text) is not str:
-                return out, (k, KernelError(EINVAL, "argument 'gateway' must be str")
-                             if text is not None else KernelError(EINVAL))
+                return out, (k, OpError(EINVAL, "argument 'gateway' must be str")
+                             if text is not None else OpError(EINVAL))
             try:
                 out.append(self._gateway(af, text))
-            except KernelError as exc:
+            except OpError as exc:
                 return out, (k, exc)
         return out, None
 
@@ -502,7 +502,7 @@ class Syscalls:
     def _pick(table: dict, key, what: str):
         handler = table.get(key) if isinstance(key, str) else None
         if handler is None:
-            raise KernelError(EINVAL, f"unknown {what} '{key}'")
+            raise OpError(EINVAL, f"unknown {what} '{key}'")
         return handler
 
     # -- addresses -----------------------------------------------------------------------------
@@ -514,12 +514,12 @@ class Syscalls:
                 return int.from_bytes(inet_aton(text), "big")
             except OSError:
                 pass
-        raise KernelError(EINVAL, f"bad address: {text!r}")
+        raise OpError(EINVAL, f"bad address: {text!r}")
 
     def addr6(self, text) -> int:
         """IPv6 text, with an optional %ifname zone, to a table key (zone embedded)."""
         if not isinstance(text, str):
-            raise KernelError(EINVAL, "address must be a string")
+            raise OpError(EINVAL, "address must be a string")
         addr, _, zone = text.partition("%")
         value = pton6(addr)
         if zone:
@@ -576,7 +576,7 @@ class Syscalls:
         try:
             mac = bytes(int(part, 16) for part in text.split(":"))
         except ValueError:
-            raise KernelError(EINVAL) from None
+            raise OpError(EINVAL) from None
         self.stack.if_setlladdr(_get(args, "ifname", str), mac)
 
     def ifcap(self, args):
@@ -626,7 +626,7 @@ class Syscalls:
         for ifa in self.stack.ifunit(ifname).addrs:
             if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
                 return (addr & ~low) | (ifa.addr & low)
-        raise KernelError(EADDRNOTAVAIL, "could not determine link local address")
+        raise OpError(EADDRNOTAVAIL, "could not determine link local address")
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(_get(args, "ifname", str), self.addr6(args.get("addr")))
@@ -636,7 +636,7 @@ class Syscalls:
         kind = args.get("type")
         handler = self.rtmsgs.get(kind) if type(kind) is str else None
         if handler is None:
-            raise KernelError(EINVAL, f"unknown routing message type '{kind}'")
+            raise OpError(EINVAL, f"unknown routing message type '{kind}'")
         return handler(args)
 
     def _route_args(self, args):
@@ -644,18 +644,18 @@ class Syscalls:
         Every route op of a million-route batch passes here: kept to a few dict reads."""
         af = _family(args.get("af", "inet"))
         if af is None:
-            raise KernelError(EINVAL, "af must be inet or inet6")
+            raise OpError(EINVAL, "af must be inet or inet6")
         dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
         plen = args.get("plen")
         if plen is None:
             plen = 32 if af == AF_INET else 128
         elif type(plen) is not int:
-            raise KernelError(EINVAL, "argument 'plen' must be int")
+            raise OpError(EINVAL, "argument 'plen' must be int")
         gateway = args.get("gateway")
         gw_ifname = None
         if gateway is not None:
             if type(gateway) is not str:
-                raise KernelError(EINVAL, "argument 'gateway' must be str")
+                raise OpError(EINVAL, "argument 'gateway' must be str")
             if args.get("iface"):
                 gw_ifname, gateway = gateway, None
             else:
@@ -698,7 +698,7 @@ class Syscalls:
         dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
         plen = args.get("plen")
         if plen is not None and type(plen) is not int:
-            raise KernelError(EINVAL, "argument 'plen' must be int")
+            raise OpError(EINVAL, "argument 'plen' must be int")
         stack = self.stack
         return stack.route_info(af, stack.rt_get(af, dst, plen))
 
@@ -713,7 +713,7 @@ class Syscalls:
         try:
             mac = bytes(int(part, 16) for part in text.split(":"))
         except ValueError:
-            raise KernelError(EINVAL) from None
+            raise OpError(EINVAL) from None
         entry = self.stack.ll_set(af, strip_scope(self.addr(af, args.get("addr")))[0], mac,
                                   _get(args, "flags", int, RTF_STATIC),
                                   _get(args, "temp", bool, False), _get(args, "ifname", str, None))
@@ -732,7 +732,7 @@ class Syscalls:
             entry = self.stack.ll_table(af, ifp).get(addr)
             if entry is not None:
                 return self.stack.ll_info(entry)
-        raise KernelError(ESRCH)
+        raise OpError(ESRCH)
 
     # -- sysctl ----------------------------------------------------------------------------------
     def sysctl(self, args):
@@ -743,12 +743,12 @@ class Syscalls:
         gauge = self.gauges.get(name)
         if gauge is not None:
             if "value" in args:
-                raise KernelError(EPERM, f"oid '{name}' is read-only")
+                raise OpError(EPERM, f"oid '{name}' is read-only")
             return gauge()
         if "value" in args:
             self.stack.sysctl_set(name, args["value"])
         if name not in self.stack.sysctl:
-            raise KernelError(2, f"unknown oid '{name}'")
+            raise OpError(2, f"unknown oid '{name}'")
         return self.stack.sysctl[name]
 
     def rt_dump(self, args):
@@ -760,7 +760,7 @@ class Syscalls:
         if form == "compact":
             return Stream(self._route_chunks(afs), chunked=True)
         if form != "rows":
-            raise KernelError(EINVAL, "form must be rows or compact")
+            raise OpError(EINVAL, "form must be rows or compact")
         return Stream(self._route_rows(afs), chunked=True)
 
     def _route_chunks(self, afs):

@@ -14,7 +14,7 @@ from plebnet_core.dataplane.plane import DataPlane
 from plebnet_core.dataplane.phy.base import Device
 from plebnet_core.dataplane.wire import arp, ethernet, icmp, ipv4, udp
 from plebnet_core.loop import EventLoop
-from plebnet_core.state.errors import KernelError
+from plebproto.errors import OpError
 from plebnet_core.state.inet import aton
 from plebnet_core.state.stack import Stack
 from plebnet_core.syscalls import Syscalls
@@ -394,7 +394,7 @@ def test_vxlan_clone_opens_a_socket_and_failure_leaves_nothing(rig):
     dev = rig.stack.ifunit("vxlan0").device
     assert dev.kind == "vxlan" and dev.fileno() is not None
     port = dev.local[1]
-    with pytest.raises(KernelError) as exc:
+    with pytest.raises(OpError) as exc:
         with rig.stack.transaction():
             sys_.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan1", "params": {
                 "vxlanid": 42, "vxlanlocal": "127.0.0.1", "vxlanlocalport": port,
@@ -406,13 +406,13 @@ def test_vxlan_clone_opens_a_socket_and_failure_leaves_nothing(rig):
 
 
 def test_rolled_back_create_closes_the_device(rig):
-    with pytest.raises(KernelError):
+    with pytest.raises(OpError):
         with rig.stack.transaction():
             rig.sys.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan0", "params": {
                 "vxlanid": 42, "vxlanlocal": "127.0.0.1", "vxlanlocalport": 0,
                 "vxlanremote": "127.0.0.1"}})
             dev = rig.stack.ifunit("vxlan0").device
-            raise KernelError(22)
+            raise OpError(22)
     assert dev.closed and "vxlan0" not in rig.stack.by_name
 
 

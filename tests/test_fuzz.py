@@ -13,7 +13,7 @@ from plebproto import protocol
 from plebnet_core.persist import apply, load_state, serialise_state
 from plebnet_core.spawn import spawn_stack
 from plebnet_core.state.check import check_stack, fetch_and_check
-from plebnet_core.state.errors import KernelError
+from plebproto.errors import OpError
 from plebnet_core.state.stack import Stack, stable_mac
 from plebnet_core.syscalls import Syscalls
 from tools.harness import _KEYS, _WORDS, _final_replies, rows
@@ -96,14 +96,14 @@ def listing(sc):
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(request | batch, max_size=25))
 def test_ops_never_break_the_state(requests):
-    """In-process: any op sequence raises only KernelError (a refusal), a refusal changes
+    """In-process: any op sequence raises only OpError (a refusal), a refusal changes
     nothing, and the invariants hold after every op."""
     stack, sc = fresh()
     for op, args in requests:
         before = listing(sc)
         try:
             apply(sc, op, args)
-        except KernelError:
+        except OpError:
             assert listing(sc) == before
         assert check_stack(stack) == [], (op, args)
 
@@ -122,7 +122,7 @@ def test_snapshot_round_trip(requests, later):
     for op, args in requests:
         try:
             apply(sc, op, args)
-        except KernelError:
+        except OpError:
             pass
     copy, sc2 = fresh()
     copy.pid = stack.pid
@@ -142,7 +142,7 @@ def test_snapshot_round_trip(requests, later):
         for s in (sc, sc2):
             try:
                 results.append(apply(s, op, args))
-            except KernelError as exc:
+            except OpError as exc:
                 results.append(exc.errno)
         assert results[0] == results[1]
     assert listing(sc2)[:4] == listing(sc)[:4]

@@ -6,7 +6,7 @@ from plebproto.constants import (
     IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_PINNED,
     RTF_REJECT, RTF_STATIC, RTF_UP, RTM_ADD, RTM_DELETE, RTM_NEWADDR,
 )
-from plebnet_core.state.errors import KernelError
+from plebproto.errors import OpError
 from plebnet_core.state.inet import aton, pton6
 from plebnet_core.state.stack import Stack
 
@@ -49,7 +49,7 @@ def inet(s, name):
 
 
 def errno_of(fn, *args, **kw):
-    with pytest.raises(KernelError) as exc:
+    with pytest.raises(OpError) as exc:
         fn(*args, **kw)
     return exc.value.errno
 
@@ -238,7 +238,7 @@ def test_interface_route_with_iface_gateway(st):
 def test_failed_op_in_transaction_changes_nothing(st):
     st.in_aifaddr("vnet0", A, 24)
     before = (routes(st), inet(st, "vnet0"), [i.name for i in st.ifaces])
-    with pytest.raises(KernelError):
+    with pytest.raises(OpError):
         with st.transaction():
             st.in_aifaddr("vnet0", C, 24)
             st.if_create("tap")
@@ -250,7 +250,7 @@ def test_failed_op_in_transaction_changes_nothing(st):
 
 def test_savepoint_tolerates_a_failing_inner_op(st):
     with st.transaction():
-        with pytest.raises(KernelError):
+        with pytest.raises(OpError):
             with st.transaction():
                 st.in_aifaddr("vnet0", A, 24)
                 st.in_difaddr("vnet0", B)
@@ -261,7 +261,7 @@ def test_savepoint_tolerates_a_failing_inner_op(st):
 def test_events_published_only_on_commit(st):
     seen = []
     st.journal.listeners.append(seen.extend)
-    with pytest.raises(KernelError):
+    with pytest.raises(OpError):
         with st.transaction():
             st.in_aifaddr("vnet0", A, 24)
             st.in_difaddr("vnet0", B)

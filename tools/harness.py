@@ -466,7 +466,7 @@ def sequential_model(pid: int, entries: list):
     """A fresh in-process stack like `plebnet --nic vnet0=none`, with the acknowledged changes
     of the audit log replayed in the stack's order; returns (syscalls, errnos)."""
     from plebnet_core.persist import apply
-    from plebnet_core.state.errors import KernelError
+    from plebproto.errors import OpError
     from plebnet_core.state.stack import Stack, stable_mac
     from plebnet_core.syscalls import Syscalls
     stack = Stack(pid=pid)
@@ -479,7 +479,7 @@ def sequential_model(pid: int, entries: list):
         try:
             apply(sc, e["op"], e["args"])
             errnos.append(0)
-        except KernelError as exc:
+        except OpError as exc:
             errnos.append(exc.errno)
     return sc, errnos
 

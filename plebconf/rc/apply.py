@@ -651,7 +651,7 @@ def syscalls_sender(syscalls):
         try:
             return syscalls.run_batch(entries)
         except BatchError as exc:
-            raise Failure(exc.index, exc.error.errno, exc.error.detail or "") from None
+            raise Failure(exc.index, exc.error.errno, exc.error.msg) from None
     return send
 
 

@@ -12,7 +12,7 @@ import time
 
 from plebproto.constants import EINVAL
 
-from ..state.errors import KernelError
+from plebproto.errors import OpError
 from ..state.inet import ntoa
 from .wire import icmp
 
@@ -24,7 +24,7 @@ class PingSession:
     def __init__(self, ip, loop, *, dst: int, src: int | None, count: int, interval: float,
                  size: int, ttl: int, timeout: float, waittime: float | None, push, finish):
         if not 0 <= size <= 65507 or not 1 <= ttl <= 255 or interval < 0 or count < 0:
-            raise KernelError(EINVAL, "bad ping parameters")
+            raise OpError(EINVAL, "bad ping parameters")
         self.ip, self.loop = ip, loop
         self.dst, self.src = dst, src
         self.count, self.interval, self.ttl = count, interval, ttl

@@ -25,7 +25,7 @@ from plebproto.constants import (
     EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
 )
 
-from ..state.errors import KernelError
+from plebproto.errors import OpError
 from ..syscalls import Deferred
 from .iface import Link
 from .ip import IPv4
@@ -88,11 +88,11 @@ def _options(parts, known) -> dict:
     return opts
 
 
-def _kernel_error(exc: OSError, what: str) -> KernelError:
+def _kernel_error(exc: OSError, what: str) -> OpError:
     code = {os_errno.EPERM: EPERM, os_errno.EACCES: EPERM, os_errno.EBUSY: EBUSY,
             os_errno.EEXIST: EEXIST, os_errno.EADDRINUSE: 48,
             os_errno.EADDRNOTAVAIL: 49}.get(exc.errno, ENXIO)
-    return KernelError(code, f"{what}: {exc.strerror or exc}")
+    return OpError(code, f"{what}: {exc.strerror or exc}")
 
 
 class DataPlane:
@@ -126,7 +126,7 @@ class DataPlane:
         except OSError as exc:
             raise _kernel_error(exc, f"{ifp.name}: cannot open device") from None
         except ValueError as exc:
-            raise KernelError(EINVAL, f"{ifp.name}: {exc}") from None
+            raise OpError(EINVAL, f"{ifp.name}: {exc}") from None
         journal = self.stack.journal
         if device is not None:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
@@ -171,9 +171,9 @@ class DataPlane:
     def start_capture(self, ifname: str, path: str, count: int = 0, on_done=None):
         ifp = self.stack.ifunit(ifname)
         if ifp.device is None:
-            raise KernelError(ENXIO, f"{ifname}: no device to capture on")
+            raise OpError(ENXIO, f"{ifname}: no device to capture on")
         if ifname in self.captures:
-            raise KernelError(EBUSY, f"{ifname}: a capture is already running")
+            raise OpError(EBUSY, f"{ifname}: a capture is already running")
         try:
             cap = _Capture(ifp.device, path, count, lambda: self._capture_full(ifname))
         except OSError as exc:
@@ -210,13 +210,13 @@ class DataPlane:
         src = args.get("src")
         src = Syscalls.addr4(src) if src is not None else None
         if src is not None and src not in self._local_addrs():
-            raise KernelError(49, "bind: Can't assign requested address")
+            raise OpError(49, "bind: Can't assign requested address")
         num = (int, float)
 
         def number(name, default):
             value = args.get(name, default)
             if type(value) not in num and value is not None:
-                raise KernelError(EINVAL, f"argument '{name}' must be a number")
+                raise OpError(EINVAL, f"argument '{name}' must be a number")
             return value
 
         params = dict(dst=dst, src=src, count=_get(args, "count", int, 0),
@@ -249,14 +249,14 @@ class DataPlane:
         count = _get(args, "count", int, 0)
         self.stack.ifunit(ifname)
         if not os.path.isabs(path):
-            raise KernelError(EINVAL, "file must be an absolute path")
+            raise OpError(EINVAL, "file must be an absolute path")
         state = {}
 
         def start(push, finish, fail):
             try:
                 cap = self.start_capture(ifname, path, count,
                                          lambda n: finish({"captured": n}))
-            except KernelError as exc:
+            except OpError as exc:
                 fail(exc)
                 return
             state["cap"] = cap

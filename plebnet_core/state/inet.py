@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 
-from .errors import KernelError
+from plebproto.errors import OpError
 from plebproto.constants import EINVAL
 
 _pack4 = (4).to_bytes
@@ -28,7 +28,7 @@ def ntoa(value: int) -> str:
 
 
 def _bad(text):
-    raise KernelError(EINVAL, f"bad address: {text}")
+    raise OpError(EINVAL, f"bad address: {text}")
 
 
 def pton6(text: str) -> int:

@@ -25,7 +25,7 @@ from collections import deque
 from itertools import groupby, repeat
 from operator import attrgetter, itemgetter
 
-from .errors import KernelError
+from plebproto.errors import OpError
 from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
 
@@ -182,9 +182,9 @@ class RouteTable:
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict) -> None:
-        """add_path for each of routes in order.  conflict(paths, route) raises KernelError
+        """add_path for each of routes in order.  conflict(paths, route) raises OpError
         when route may not join its prefix's paths; the routes before it stay added and the
-        error's .row says which one it was.
+        error's .index says which one it was.
 
         A million-route load is mostly new prefixes, none given twice: then each length's
         routes are filed with one C-level dict update, after checking (also C-level) that
@@ -228,8 +228,8 @@ class RouteTable:
                     paths.append(route)
                     joined.append(route)
             route = None
-        except KernelError as exc:
-            exc.row = routes.index(route)
+        except OpError as exc:
+            exc.index = routes.index(route)
             raise
         finally:
             added = routes if route is None else routes[:routes.index(route)]

@@ -1,7 +1,7 @@
 """The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4, §3.4, §6).
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
-rolled back) or raises KernelError with the errno FreeBSD's kernel would return.  Time comes
+rolled back) or raises OpError with the errno FreeBSD's kernel would return.  Time comes
 from an injected clock; tick(now) runs the timed transitions (DAD, ARP expiry).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from plebproto.constants import (
     RTM_IFINFO, RTM_NEWADDR,
 )
 
-from .errors import KernelError
+from plebproto.errors import OpError
 from plebproto.iftypes import CLONERS, IFTYPES
 
 from .ifnet import IfAddr, Interface, LLEntry
@@ -88,7 +88,7 @@ class Stack:
     def ifunit(self, name: str) -> Interface:
         ifp = self.by_name.get(name)
         if ifp is None:
-            raise KernelError(ENXIO, f"interface {name} does not exist")
+            raise OpError(ENXIO, f"interface {name} does not exist")
         return ifp
 
     def by_index(self, index: int) -> Interface | None:
@@ -102,9 +102,9 @@ class Stack:
         """Attach an interface (a NIC at start, or a clone).  lo gets its addresses here."""
         j = self.journal
         if name in self.by_name:
-            raise KernelError(EEXIST, f"interface {name} already exists")
+            raise OpError(EEXIST, f"interface {name} already exists")
         if len(name) >= IFNAMSIZ:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         iftype = IFTYPES[kind]
         if iftype.ether and mac is None:
             mac = stable_mac(f"{name}/{self.pid}/{self.next_index}")
@@ -126,14 +126,14 @@ class Stack:
         base = name.rstrip("0123456789")
         unit = name[len(base):]
         if base not in CLONERS or (unit and unit != str(int(unit))):
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         if not unit:
             n = 0
             while f"{base}{n}" in self.by_name:
                 n += 1
             name = f"{base}{n}"
         elif name in self.by_name:
-            raise KernelError(EEXIST, f"interface {name} already exists")
+            raise OpError(EEXIST, f"interface {name} already exists")
         mac = stable_mac(f"{name}/{self.pid}", b"\x58\x9c\xfc") if IFTYPES[base].ether else None
         self.if_attach(name, base, mac, cloner=base, params=params)
         return name
@@ -141,7 +141,7 @@ class Stack:
     def if_destroy(self, name: str) -> None:
         ifp = self.ifunit(name)
         if ifp.cloner is None or ifp is self.lo0:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         j = self.journal
         for ifa in list(ifp.addrs):
             self._del_ifa(ifa)
@@ -156,9 +156,9 @@ class Stack:
     def if_rename(self, name: str, newname: str) -> None:
         ifp = self.ifunit(name)
         if newname in self.by_name:
-            raise KernelError(EEXIST)
+            raise OpError(EEXIST)
         if not newname or len(newname) >= IFNAMSIZ:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         j = self.journal
         j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
         j.delitem(self.by_name, name)
@@ -229,7 +229,7 @@ class Stack:
         ifp = self.ifunit(name)
         lo, hi = (72, 65535) if ifp.iftype.ether else (72, 131072)
         if not lo <= mtu <= hi:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         self.journal.setattr(ifp, "mtu", mtu)
         self._ifinfo(ifp)
 
@@ -239,13 +239,13 @@ class Stack:
     def if_setdescr(self, name: str, descr: str) -> None:
         ifp = self.ifunit(name)
         if len(descr.encode()) > IFDESCR_MAXLEN:
-            raise KernelError(ENAMETOOLONG)
+            raise OpError(ENAMETOOLONG)
         self.journal.setattr(ifp, "description", descr)
 
     def if_setlladdr(self, name: str, mac: bytes) -> None:
         ifp = self.ifunit(name)
         if not ifp.iftype.ether or len(mac) != 6 or mac[0] & 1:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         self.journal.setattr(ifp, "mac", bytes(mac))
         self._ifinfo(ifp)
 
@@ -256,15 +256,15 @@ class Stack:
     def if_addgroup(self, name: str, group: str) -> None:
         ifp = self.ifunit(name)
         if not group or group[-1].isdigit() or len(group) >= IFNAMSIZ:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         if group in ifp.groups:
-            raise KernelError(EEXIST)
+            raise OpError(EEXIST)
         self.journal.append(ifp.groups, group)
 
     def if_delgroup(self, name: str, group: str) -> None:
         ifp = self.ifunit(name)
         if group not in ifp.groups:
-            raise KernelError(ENOENT)
+            raise OpError(ENOENT)
         self.journal.remove(ifp.groups, group)
 
     def if_setnd6(self, name: str, set_: int = 0, clear: int = 0) -> None:
@@ -292,9 +292,9 @@ class Stack:
         with the new mask/broadcast).  Also marks the interface up (docs/freebsd-tools.md §1.3)."""
         ifp = self.ifunit(name)
         if not 0 <= plen <= 32 or not 0 <= addr <= 0xFFFFFFFF:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         if ifp.flags & IFF_POINTOPOINT and dst is None:
-            raise KernelError(EDESTADDRREQ)
+            raise OpError(EDESTADDRREQ)
         for old in ifp.addrs_of(AF_INET):
             if old.addr == addr:
                 self._del_ifa(old)
@@ -314,7 +314,7 @@ class Stack:
             if addr is None or ifa.addr == addr:
                 self._del_ifa(ifa)
                 return
-        raise KernelError(EADDRNOTAVAIL)
+        raise OpError(EADDRNOTAVAIL)
 
     # ======================================================================== IPv6 addresses
     def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
@@ -323,12 +323,12 @@ class Stack:
         as its zone.  Re-adding an existing address updates it in place."""
         ifp = self.ifunit(name)
         if not 0 <= plen <= 128:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         addr, zone = strip_scope(addr)
         if zone and zone != ifp.index:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         if ifp.flags & IFF_POINTOPOINT and dst is None and plen == 128:
-            raise KernelError(EDESTADDRREQ)
+            raise OpError(EDESTADDRREQ)
         for old in ifp.addrs_of(AF_INET6):
             if old.addr == addr:
                 self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
@@ -364,7 +364,7 @@ class Stack:
             if ifa.addr == addr:
                 self._del_ifa(ifa)
                 return
-        raise KernelError(EADDRNOTAVAIL)
+        raise OpError(EADDRNOTAVAIL)
 
     # ======================================================================== address rules
     def _key(self, ifa: IfAddr, addr: int | None = None) -> int:
@@ -506,15 +506,15 @@ class Stack:
         table = self.rt[af]
         width = table.width
         if not 0 <= plen <= width or not 1 <= weight <= 16777215:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         dst &= table.masks[plen]
         flags = (flags & ~(RTF_HOST | RTF_PINNED)) | RTF_UP | (RTF_HOST if plen == width else 0)
         ifa = None
         if flags & (RTF_BLACKHOLE | RTF_REJECT):
             if flags & RTF_BLACKHOLE and flags & RTF_REJECT:
-                raise KernelError(EINVAL)
+                raise OpError(EINVAL)
             if gateway is None and gw_ifname is None:
-                raise KernelError(EINVAL)
+                raise OpError(EINVAL)
             out, gateway = self.lo0, LOOPBACK4 if af == AF_INET else LOOPBACK6
             flags |= RTF_GATEWAY
         elif gw_ifname is not None:
@@ -527,7 +527,7 @@ class Stack:
             out, ifa = self._resolve_gateway(af, gateway)
             flags |= RTF_GATEWAY
         else:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         if ifname is not None:
             out = self.ifunit(ifname)
         flags = _FLAGS.setdefault(flags, flags)     # one int object per distinct value
@@ -546,7 +546,7 @@ class Stack:
         million-route batch: one undo record for all of them, no per-route calls (and through
         one IPv4 gateway, no Route objects: RouteTable.add_unmade).  plens or
         gateways may be one int for every row.  With a routing-message listener each route
-        goes through rt_add (it publishes events).  A KernelError carries .row: the row that
+        goes through rt_add (it publishes events).  A OpError carries .index: the row that
         failed (the rows before it are added, for the caller's transaction to undo)."""
         n = len(dsts)
         plens_c = plens if type(plens) is not int else repeat(plens, n)
@@ -557,26 +557,26 @@ class Stack:
                 for dst, plen, gateway in zip(dsts, plens_c, gateways_c):
                     self.rt_add(af, dst, plen, gateway)
                     done += 1
-            except KernelError as exc:
-                exc.row = done
+            except OpError as exc:
+                exc.index = done
                 raise
             return
         table = self.rt[af]
         width = table.width
         # checks by column first (C loops); the routes before the first bad row are added,
         # then that row's error is raised, unless one of theirs comes first
-        bad: list[tuple[int, int, KernelError]] = []    # (row, check order, error)
+        bad: list[tuple[int, int, OpError]] = []    # (row, check order, error)
         if type(plens) is int:
             if not 0 <= plens <= width:
-                bad.append((0, 0, KernelError(EINVAL)))
+                bad.append((0, 0, OpError(EINVAL)))
         elif n and not 0 <= min(plens) <= max(plens) <= width:
             k = next(k for k, plen in enumerate(plens) if not 0 <= plen <= width)
-            bad.append((k, 0, KernelError(EINVAL)))
+            bad.append((k, 0, OpError(EINVAL)))
         paths_of: dict[int, tuple] = {}
         for gateway in ((gateways,) if type(gateways) is int else dict.fromkeys(gateways)):
             try:
                 paths_of[gateway] = self._resolve_gateway(af, gateway)
-            except KernelError as exc:
+            except OpError as exc:
                 k = 0 if type(gateways) is int else gateways.index(gateway)
                 bad.append((k, 1, exc))
         stop, _, failure = min(bad, key=lambda b: b[:2]) if bad else (n, 0, None)
@@ -591,22 +591,22 @@ class Stack:
             if shapes is not None:
                 self.journal.record(table.remove_unmade, shapes)
                 if failure is not None:
-                    failure.row = stop
+                    failure.index = stop
                     raise failure
                 return
         routes = self._make_routes(table, dsts, plens_c, gateways_c, paths_of) if dsts else []
         added = len(routes)
         try:
             table.add_run(routes, _refuse_duplicate)
-        except KernelError as exc:
-            added = exc.row
+        except OpError as exc:
+            added = exc.index
             raise
         finally:
             if added:
                 self.journal.record(self._remove_paths, table,
                                     routes if added == len(routes) else routes[:added])
         if failure is not None:
-            failure.row = stop
+            failure.index = stop
             raise failure
 
     @staticmethod
@@ -657,17 +657,17 @@ class Stack:
         if found is None:
             paths = self.rt[af].lookup_where(gateway, _is_connected)
             if paths is None:
-                raise KernelError(ENETUNREACH)
+                raise OpError(ENETUNREACH)
             found = self._gw_cache[(af, gateway)] = (paths[0].ifp, paths[0].ifa)
         return found
 
     def _find_paths(self, af: int, dst: int, plen: int) -> list[Route]:
         table = self.rt[af]
         if not 0 <= plen <= table.width:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         paths = table.exact(dst & table.masks[plen], plen)
         if not paths:
-            raise KernelError(ESRCH)
+            raise OpError(ESRCH)
         return paths
 
     def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
@@ -680,9 +680,9 @@ class Stack:
         if gateway is not None:
             paths = [p for p in paths if p.gateway == gateway]
             if not paths:
-                raise KernelError(ESRCH)
+                raise OpError(ESRCH)
         if any(p.flags & RTF_PINNED for p in paths) and not flags & RTF_PINNED:
-            raise KernelError(EADDRINUSE)
+            raise OpError(EADDRINUSE)
         for route in paths:
             self._rt_unlink(af, route)
         return paths
@@ -700,7 +700,7 @@ class Stack:
         if flags is not None:
             new_flags = (route.flags & ~RTF_FMASK) | (flags & RTF_FMASK)
             if new_flags & RTF_BLACKHOLE and new_flags & RTF_REJECT:
-                raise KernelError(EINVAL)
+                raise OpError(EINVAL)
         if gw_ifname is not None:
             out = self.ifunit(gw_ifname)
             j.setattr(route, "gateway", out.index)
@@ -729,11 +729,11 @@ class Stack:
         """RTM_GET: longest-prefix match, or the exact prefix when a length is given."""
         table = self.rt[af]
         if plen is not None and not 0 <= plen <= table.width:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         paths = table.lookup(addr) if plen is None else table.exact(addr & table.masks[plen],
                                                                       plen)
         if not paths:
-            raise KernelError(ESRCH)
+            raise OpError(ESRCH)
         return paths[0]
 
     def route_info(self, af: int, route: Route) -> dict:
@@ -768,7 +768,7 @@ class Stack:
         paths = self.rt[af].lookup_where(
             addr, lambda ps: not ps[0].flags & RTF_GATEWAY and ps[0].ifp.iftype.ether)
         if paths is None:
-            raise KernelError(ENETUNREACH)
+            raise OpError(ENETUNREACH)
         return paths[0].ifp
 
     def ll_set(self, af: int, addr: int, mac: bytes, flags: int = RTF_STATIC,
@@ -776,11 +776,11 @@ class Stack:
         """Add or replace a static/published entry (arp -s).  temp: expires after max_age."""
         ifp = self.ifunit(ifname) if ifname else self.ll_locate(af, addr)
         if len(mac) != 6 or flags & RTF_BLACKHOLE and flags & RTF_REJECT:
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         table = self.ll_table(af, ifp)
         old = table.get(addr)
         if old is not None and old.flags & RTF_PINNED:
-            raise KernelError(EEXIST)
+            raise OpError(EEXIST)
         expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"] if temp else 0
         if temp:
             flags &= ~RTF_STATIC
@@ -795,11 +795,11 @@ class Stack:
             entry = self.ll_table(af, ifp).get(addr)
             if entry is not None:
                 if entry.flags & RTF_PINNED:        # the interface's own address
-                    raise KernelError(EPERM)
+                    raise OpError(EPERM)
                 self.journal.delitem(self.ll_table(af, ifp), addr)
                 self.journal.emit(lambda: {"type": RTM_DELETE, "af": af, "neigh": self.ll_info(entry)})
                 return entry
-        raise KernelError(ENOENT)
+        raise OpError(ENOENT)
 
     def ll_learn(self, af: int, ifp: Interface, addr: int, mac: bytes, create: bool) -> None:
         """A reply or request from addr at mac: update a dynamic entry (static ones are never
@@ -845,15 +845,15 @@ class Stack:
     # ======================================================================== sysctl, time
     def sysctl_set(self, name: str, value) -> None:
         if name not in self.sysctl or name in SYSCTL_READONLY:
-            raise KernelError(ENOENT if name not in self.sysctl else EPERM)
+            raise OpError(ENOENT if name not in self.sysctl else EPERM)
         current = self.sysctl[name]
         if isinstance(current, int):
             try:
                 value = int(value)
             except (TypeError, ValueError, OverflowError):     # OverflowError: inf
-                raise KernelError(EINVAL) from None
+                raise OpError(EINVAL) from None
         elif not isinstance(value, str):
-            raise KernelError(EINVAL)
+            raise OpError(EINVAL)
         self.journal.setitem(self.sysctl, name, value)
 
     def tick(self, now: float) -> None:
@@ -923,7 +923,7 @@ def _refuse_duplicate(paths: list[Route], route: Route) -> None:
     joining an existing prefix is EEXIST."""
     if not route.flags & RTF_GATEWAY or any(not p.flags & RTF_GATEWAY
                                             or p.gateway == route.gateway for p in paths):
-        raise KernelError(EEXIST)
+        raise OpError(EEXIST)
 
 
 def _is_connected(paths) -> bool:
