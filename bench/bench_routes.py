@@ -1,0 +1,302 @@
+"""Routing tables as they really are (bench/tables.py): a million routes of the public
+table's shape, through `plebconf batch`, beside the Linux kernel loading the same table with
+`ip -force -batch` in a namespace made for it, in the same run.
+
+For each next-hop spread (3: an edge router; 64: a route server):
+- load: `plebconf batch FILE` from start until the lookup arrays are filled (lookups at
+  full speed), and the kernel's `ip -force -batch` of the same routes;
+- the stack's RSS holding the table (and its peak);
+- `netstat -rn` to a file, the first dump after the load and the best of three, beside
+  `ip route show` of the same table;
+- while the load, the fill and the dump run, a second client asks the stack `hello` every
+  5 ms: its answer times (p99, worst);
+- SIGTERM sent in the middle of a load: time until the stack has exited.
+Then churn on the full table: independent route changes (withdraw, announce, next-hop
+change) pipelined as a routing daemon sends them, for CHURN_SECONDS; RSS before and after.
+
+    python bench/bench_routes.py [N_ROUTES]      (default 1,000,000)
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from common import ROOT, table, temp_stack, verdict, wait_settled
+from tables import ipv4_table
+
+from plebconf.rpc.client import Client
+
+N_ROUTES = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+CHURN_SECONDS = float(os.environ.get("CHURN_SECONDS", 20))
+PROBE_EVERY = 0.005
+
+
+def gateways(n: int) -> list[str]:
+    return [f"10.0.{i >> 8}.{1 + (i & 255)}" for i in range(n)]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of pid in MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+class Prober(threading.Thread):
+    """A second client asking the stack `hello` every PROBE_EVERY seconds: how long each
+    answer took while the stack was busy."""
+
+    def __init__(self, stack):
+        super().__init__(daemon=True)
+        self.client = Client.connect(pid=stack.pid, directory=stack.sockdir, timeout=120)
+        self.samples: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            t0 = time.perf_counter()
+            self.client.call("hello", {"version": 1})
+            self.samples.append(time.perf_counter() - t0)
+            time.sleep(PROBE_EVERY)
+
+    def stop(self) -> tuple[float, float, int]:
+        self.stopping.set()
+        self.join()
+        self.client.close()
+        s = sorted(self.samples)
+        return (s[int(len(s) * 0.99)] * 1000, s[-1] * 1000, len(s)) if s else (0, 0, 0)
+
+
+def tool(stack, *argv, stdout=subprocess.DEVNULL, text_input=None):
+    env = stack.env()
+    env["PYTHONPATH"] = ROOT
+    return subprocess.run([sys.executable, "-m", "plebconf", *argv], env=env, stdout=stdout,
+                          stderr=subprocess.PIPE, input=text_input, text=True)
+
+
+def setup(stack, hops: int) -> None:
+    run = tool(stack, "batch", "-", text_input="ifconfig vnet0 inet 10.0.0.254/16 up\n")
+    assert run.returncode == 0, run.stderr
+
+
+def netstat_to_file(stack, path: str) -> float:
+    t0 = time.perf_counter()
+    with open(path, "w") as f:
+        run = tool(stack, "netstat", "-rn", stdout=f)
+    if run.returncode:
+        raise SystemExit(f"netstat -rn failed: {run.stderr[:500]}")
+    return time.perf_counter() - t0
+
+
+def ours(tab, hops: int, workdir: str) -> dict:
+    path = os.path.join(workdir, f"routes-{hops}.batch")
+    with open(path, "w") as f:
+        f.write("\n".join(tab.plebconf_lines(gateways(hops))) + "\n")
+    out = {}
+    with temp_stack(["--nic", "vnet0=none"]) as stack:
+        setup(stack, hops)
+        probe = Prober(stack)
+        probe.start()
+        t0 = time.perf_counter()
+        run = tool(stack, "batch", path)
+        out["batch"] = time.perf_counter() - t0
+        if run.returncode:
+            raise SystemExit(f"plebconf batch failed: {run.stderr[:2000]}")
+        with stack.client() as c:
+            wait_settled(c)
+        out["load"] = time.perf_counter() - t0
+        out["rss"], out["hwm"] = rss_mb(stack.pid)
+        dump = os.path.join(workdir, "netstat.txt")
+        out["netstat_first"] = netstat_to_file(stack, dump)
+        out["p99"], out["worst"], out["probes"] = probe.stop()
+        out["netstat"] = min(netstat_to_file(stack, dump) for _ in range(3))
+        with open(dump) as f:
+            out["lines"] = sum(1 for _ in f)
+        out["sigterm"] = sigterm_during_load(path)
+    return out
+
+
+def sigterm_during_load(path: str) -> float:
+    """Seconds from SIGTERM, sent one second into a load, until the stack has exited."""
+    with temp_stack(["--nic", "vnet0=none"]) as stack:
+        setup(stack, 1)
+        env = stack.env()
+        env["PYTHONPATH"] = ROOT
+        loader = subprocess.Popen([sys.executable, "-m", "plebconf", "batch", path], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        t0 = time.perf_counter()
+        stack.proc.send_signal(signal.SIGTERM)
+        try:
+            stack.proc.wait(30)
+            took = time.perf_counter() - t0
+        except subprocess.TimeoutExpired:
+            took = float("inf")
+        loader.kill()
+        loader.wait()
+        return took
+
+
+def kernel(tab, hops: int, workdir: str) -> dict | None:
+    """The kernel loading the same table with `ip -force -batch` in a fresh namespace, and
+    `ip route show` of it; None without root or iproute2."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return None
+    ns = f"plebbench-routes-{os.getpid()}"
+    path = os.path.join(workdir, f"ip-{hops}.batch")
+    with open(path, "w") as f:
+        f.write("\n".join(tab.ip_batch_lines(gateways(hops))) + "\n")
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        for cmd in (["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
+                    ["addr", "add", "10.0.0.254/16", "dev", "veth0"],
+                    ["link", "set", "veth1", "up"], ["link", "set", "veth0", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        t0 = time.perf_counter()
+        run = subprocess.run(["ip", "-n", ns, "-force", "-batch", path], capture_output=True,
+                             text=True)
+        load = time.perf_counter() - t0
+        if run.returncode:
+            print(f"ip -batch failed: {run.stderr[:300]}")
+            return None
+        shows = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with open(os.path.join(workdir, "ip-route.txt"), "w") as f:
+                subprocess.run(["ip", "-n", ns, "route", "show"], stdout=f, check=True)
+            shows.append(time.perf_counter() - t0)
+        return {"load": load, "show_first": shows[0], "show": min(shows)}
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL)
+
+
+def churn(tab, workdir: str) -> dict:
+    """Independent route changes pipelined against the full table: per request one of
+    withdraw (RTM_DELETE of a loaded prefix), announce (RTM_ADD of it back) and next-hop
+    change (RTM_CHANGE), in the proportions a feed shows (withdraw/announce pairs and
+    changes about equally); at the end the table must equal the model."""
+    hops = gateways(3)
+    path = os.path.join(workdir, "routes-churn.batch")
+    with open(path, "w") as f:
+        f.write("\n".join(tab.plebconf_lines(hops)) + "\n")
+    prefixes = tab.prefixes()
+    model = {p: hops[h] for p, h in zip(prefixes, tab.hops)}
+    rng = random.Random(7)
+    with temp_stack(["--nic", "vnet0=none"]) as stack:
+        setup(stack, 3)
+        if tool(stack, "batch", path).returncode:
+            raise SystemExit("churn: load failed")
+        with stack.client() as c:
+            wait_settled(c)
+            rss_before = rss_mb(stack.pid)[0]
+            done, t0 = 0, time.perf_counter()
+            withdrawn: list[str] = []
+            while time.perf_counter() - t0 < CHURN_SECONDS:
+                requests = []
+                for _ in range(20_000):
+                    r = rng.random()
+                    if r < 0.33 and withdrawn:
+                        p = withdrawn.pop(rng.randrange(len(withdrawn)))
+                        dst, plen = p.split("/")
+                        model[p] = hops[rng.randrange(3)]
+                        requests.append(("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": dst,
+                                                   "plen": int(plen), "gateway": model[p]}))
+                        continue
+                    p = prefixes[rng.randrange(len(prefixes))]
+                    if p not in model:
+                        continue
+                    dst, plen = p.split("/")
+                    if r < 0.66:
+                        del model[p]
+                        withdrawn.append(p)
+                        requests.append(("rtmsg", {"type": "RTM_DELETE", "af": "inet",
+                                                   "dst": dst, "plen": int(plen)}))
+                    else:
+                        model[p] = hops[rng.randrange(3)]
+                        requests.append(("rtmsg", {"type": "RTM_CHANGE", "af": "inet",
+                                                   "dst": dst, "plen": int(plen),
+                                                   "gateway": model[p]}))
+                results = c.pipeline(requests)
+                failed = [r for r in results if isinstance(r, Exception)]
+                if failed:
+                    raise SystemExit(f"churn: {len(failed)} changes refused: {failed[0]!r}")
+                done += len(requests)
+            elapsed = time.perf_counter() - t0
+            wait_settled(c)
+            rss_after = rss_mb(stack.pid)[0]
+            table_now = {}
+            for row in c.call("sysctl", {"name": "NET_RT_DUMP", "af": "inet"}):
+                dst, plen, gateway = row[1], row[2], row[3]
+                table_now[f"{dst}/{plen}"] = gateway
+        equal = all(table_now.get(p) == g for p, g in model.items()) and len(
+            [p for p in table_now if p in model or p in withdrawn]) == len(model)
+    return {"rate": done / elapsed, "changes": done, "rss_before": rss_before,
+            "rss_after": rss_after, "equal": equal}
+
+
+def main() -> None:
+    workdir = tempfile.mkdtemp(prefix="pleb-bench-routes-")
+    rows = []
+    try:
+        for hops in (3, 64):
+            t0 = time.perf_counter()
+            tab = ipv4_table(N_ROUTES, hops)
+            print(f"(table of {N_ROUTES:,} routes, {hops} next hops: "
+                  f"{time.perf_counter() - t0:.1f} s to make or read)", flush=True)
+            us = ours(tab, hops, workdir)
+            ref = kernel(tab, hops, workdir)
+            n = f"{N_ROUTES:,} routes, {hops} next hops"
+            rows.append((f"plebconf batch until lookups at full speed ({n})",
+                         f"{us['load']:.2f} s (batch {us['batch']:.2f} s)", "", ""))
+            if ref:
+                ratio = ref["load"] / us["load"]
+                rows.append(("  Linux ip -force -batch, same table (netns)",
+                             f"{ref['load']:.2f} s", "reference", ""))
+                rows.append(("  kernel / ours", f"{ratio:.1f}×", "≥ 5×", verdict(ratio >= 5)))
+            else:
+                rows.append(("  Linux ip -force -batch", "skipped (needs root, iproute2)", "",
+                             ""))
+            rows.append(("  stack RSS holding the table (peak)",
+                         f"{us['rss']:.0f} MB ({us['hwm']:.0f} MB)", "≤ 400 MB",
+                         verdict(us["hwm"] <= 400)))
+            rows.append((f"  netstat -rn > file, first after the load ({us['lines']:,} lines)",
+                         f"{us['netstat_first']:.2f} s", "", ""))
+            rows.append(("  netstat -rn > file, best of 3", f"{us['netstat']:.2f} s", "", ""))
+            if ref:
+                rows.append(("  Linux ip route show > file, first / best of 3",
+                             f"{ref['show_first']:.2f} / {ref['show']:.2f} s", "reference",
+                             verdict(us["netstat_first"] <= ref["show_first"]
+                                     and us["netstat"] <= ref["show"])))
+            rows.append((f"  second client during load, fill, dump: p99 / worst "
+                         f"({us['probes']:,} answers)",
+                         f"{us['p99']:.1f} / {us['worst']:.1f} ms", "≤ 20 / 50 ms",
+                         verdict(us["p99"] <= 20 and us["worst"] <= 50)))
+            rows.append(("  SIGTERM one second into a load: exited after",
+                         f"{us['sigterm']:.2f} s", "≤ 0.5 s", verdict(us["sigterm"] <= 0.5)))
+        c = churn(ipv4_table(N_ROUTES, 3), workdir)
+        rows.append((f"churn: independent changes/s, pipelined, {CHURN_SECONDS:.0f} s "
+                     f"({c['changes']:,} changes)", f"{c['rate']:,.0f}", "≥ 100,000",
+                     verdict(c["rate"] >= 100_000)))
+        rows.append(("  RSS before / after churn", f"{c['rss_before']:.0f} / "
+                     f"{c['rss_after']:.0f} MB", "flat",
+                     verdict(c["rss_after"] <= c["rss_before"] * 1.05)))
+        rows.append(("  table equal to the model after churn", str(c["equal"]), "True",
+                     verdict(c["equal"])))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    table(f"routes: realistic tables (bench/tables.py), load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", rows)
+
+
+if __name__ == "__main__":
+    main()
