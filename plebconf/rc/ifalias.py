@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .parser import Value
-from .plan import ifs_split, sanitize_ifname
+from .context import ifs_split, sanitize_ifname
 
 AFS = ("inet", "inet6", "link", "ether")
 _ALIAS_N = re.compile(r"alias([0-9]+).*", re.S)
