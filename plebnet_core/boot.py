@@ -9,7 +9,7 @@ behaviour, every failing command reported on stderr, everything else applied, th
 starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
 
 This is the one place the stack uses plebconf: the pure rc executor, given a sender that
-applies in this process (syscalls_sender).  plebconf never imports plebnet_core.
+applies in this process (syscalls_sender); the executor never imports the stack.
 """
 from __future__ import annotations
 

@@ -722,3 +722,44 @@ def test_origins_follow_the_last_assignment_across_files(tmp_path):
     assert cited == {("ifconfig_vnet0", str(local), 2), ("ifconfig_vnet0_alias0", str(conf), 5)}
     assert [s.argv for s in p.steps if s.var == "ifconfig_vnet0"] == [
         ["ifconfig", "vnet0", "inet", "10.0.0.5/24"], ["ifconfig", "vnet0", "up"]]
+
+
+# --- sh tolerance: only what the network scripts read must parse ----------------------------
+
+def test_commands_and_unread_substitutions_are_warnings_of_the_plan():
+    text = (
+        'root@gw:~ # sysrc hostname=gw\n'
+        'sshd_flags="-o Port=$(cat /etc/ssh/port)"\n'
+        'ifconfig_vnet0="inet 10.0.0.2/24"\n'
+    )
+    p = run(text)
+    assert p.argvs == LO0 + [["ifconfig", "vnet0", "inet", "10.0.0.2/24"],
+                             ["ifconfig", "vnet0", "up"]] + FWD_OFF
+    assert p.warnings == [
+        "rc.conf:1: not a variable assignment: 'root@gw:~' (skipped: only name=value lines "
+        "are applied)",
+        "rc.conf:2: $sshd_flags: command substitution is not supported; $sshd_flags is left "
+        "unset"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('\nhostname=`cat /etc/myname`\n', "rc.conf:2: $hostname: command substitution is not supported"),
+    ('defaultrouter="$(cat /etc/gw)"\n',
+     "rc.conf:1: $defaultrouter: command substitution is not supported"),
+    # found by the aliasN search (list_vars), whatever its number
+    ('ifconfig_vnet0_alias5="inet $(cat /etc/a)"\n',
+     "rc.conf:1: $ifconfig_vnet0_alias5: command substitution is not supported"),
+    # read through another variable: at parse time ("...") or when rc evals it ('...')
+    ('gw=$(cat /etc/gw)\ndefaultrouter="$gw"\n',
+     "rc.conf:2: $defaultrouter: uses $gw, which is left unset (command substitution is not "
+     "supported)"),
+    ("ip=$(cat /etc/ip)\nifconfig_vnet0='inet $ip'\n",    # cites where $ip was set
+     "rc.conf:1: $ifconfig_vnet0: $ip: command substitution is not supported"),
+    ("ifconfig_vnet0='inet $(cat /etc/ip)'\n",
+     "rc.conf:1: $ifconfig_vnet0: command substitution is not supported"),
+])
+def test_substitutions_the_network_scripts_read_are_errors(text, message):
+    rcvars = parse_text(text)
+    with pytest.raises(RcSyntaxError) as e:
+        plan(rcvars, ["lo0", "vnet0"])
+    assert str(e.value) == message

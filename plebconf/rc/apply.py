@@ -15,8 +15,8 @@ module depending only on the ones before it:
     sources.py    rc.conf files and batch-file text -> programs
 
 `send(entries)` raises plebproto.errors.OpError with .index naming the failing op.  The
-sender that applies in the stack process at boot is plebnet_core.boot.syscalls_sender:
-plebconf never imports plebnet_core.
+sender that applies in the stack process at boot is plebnet_core.boot.syscalls_sender: the
+stack imports this executor, the executor never imports the stack.
 """
 from __future__ import annotations
 

@@ -95,11 +95,20 @@ class Context:
 
     def __init__(self, rcvars: Mapping[str, Value]):
         self.vars = rcvars
+        self.unparsed = getattr(rcvars, "unparsed", {})
         self.plan = Plan()
+
+    def names(self) -> list[str]:
+        """Every variable set (rc.subr's list_vars), unparsed ones included."""
+        return [*self.vars, *self.unparsed]
 
     # lookups ---------------------------------------------------------------------------
     def get(self, name: str) -> Value | None:
+        """The variable (or its default); RcSyntaxError when its value would come from
+        running a command (parser: RcVars.unparsed), which a network script needs here."""
         v = self.vars.get(name)
+        if v is None and name in self.unparsed:
+            raise self.vars.unparsed_error(name)
         if v is None and name in DEFAULTS:
             v = Value(name, DEFAULTS[name], DEFAULTS_FILE, 0)
         return v

@@ -33,12 +33,12 @@ def _alias_vars(ctx, ifn: str, head: str = "ifconfig_") -> list[Value]:
     every set variable, whatever its number, empty ones included."""
     prefix = f"{head}{sanitize_ifname(ifn)}_"
     found = []
-    for name in ctx.vars:
+    for name in ctx.names():
         if name.startswith(prefix):
             m = _ALIAS_N.fullmatch(name[len(prefix):])
             if m:
                 found.append((int(m.group(1)), name))
-    return [ctx.vars[name] for _, name in sorted(found)]
+    return [ctx.get(name) for _, name in sorted(found)]
 
 
 def _tokens(ctx, ifn: str, af: str, warn: bool = True) -> list[tuple[str, Value]]:

@@ -25,7 +25,8 @@ Values the rc scripts supply themselves (lo0's 127.0.0.1, the implicit
 Only the implicit routes of rc.d/routing are `tolerate_error` steps: they exist
 already when lo0 has its addresses and FreeBSD itself prints "route already in
 table" for the loopback ones at every boot. Pass implicit_routes=False to leave them out.
-Warnings are the texts rc.subr's `warn` would print (without the "rc: WARNING: "
+Warnings are the parser's `file:line:` notes on what sh would run (commands skipped,
+values left unset), then the texts rc.subr's `warn` would print (without the "rc: WARNING: "
 prefix), plus "not supported" notes for features the stack does not have; each
 distinct warning appears once.
 """
@@ -51,6 +52,8 @@ def plan(rcvars: Mapping[str, Value], live_interfaces: list[str], *,
     `live_interfaces`. Raises RcSyntaxError when a value that rc would `eval` is
     not plain words (the error cites the variable's file:line)."""
     ctx = Context(rcvars)
+    for warning in getattr(rcvars, "warnings", ()):    # the parser's: what sh would run
+        ctx.warn(warning)
     hostname_start(ctx)
     netif.netif_start(ctx, list(live_interfaces))
     routing.routing_start(ctx, implicit_routes=implicit_routes)
