@@ -7,24 +7,53 @@ configured stack.  Atomic by default: a failure leaves the stack as it was and p
 with status 1 and the error, before printing its ready line.  --keep-going: FreeBSD's rc
 behaviour, every failing command reported on stderr, everything else applied, the stack
 starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
+
+This is the one place the stack uses plebconf: the pure rc executor, given a sender that
+applies in this process (syscalls_sender); the executor never imports the stack.
 """
 from __future__ import annotations
 
 import sys
 
-from plebconf.rc.apply import execute, rc_program, syscalls_sender
+from plebconf.rc.apply import execute, rc_program
 from plebconf.rc.parser import RcSyntaxError
+from plebproto.errors import OpError
+
+from . import syscalls as _syscalls
+
+
+class RcBootError(Exception):
+    """rc.conf could not be applied at boot: the message is plebnet's stderr text, and the
+    stack must not start."""
+
+
+def syscalls_sender(syscalls):
+    """send() for the rc executor, applying through Syscalls.run_batch in this process: an
+    OpError whose .index names the failing op of the batch."""
+    def send(entries):
+        try:
+            return syscalls.run_batch(entries)
+        except OpError:
+            raise
+        except _BATCH_ERROR as exc:
+            raise OpError(exc.error.errno, exc.error.msg, exc.index) from None
+    return send
+
+
+# run_batch raised BatchError(error, index) before it raised OpError with .index itself;
+# until every run_batch does, translate it (an empty tuple catches nothing)
+_BATCH_ERROR = getattr(_syscalls, "BatchError", ())
 
 
 def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
-    from .main import _fail
+    """Apply rc.conf files to proc's stack; RcBootError when it must not start."""
     live = [ifp.name for ifp in proc.stack.ifaces]
     try:
         program = rc_program(files, live)
     except OSError as exc:
-        _fail(f"plebnet: {exc.filename}: {exc.strerror}")
+        raise RcBootError(f"plebnet: {exc.filename}: {exc.strerror}") from None
     except RcSyntaxError as exc:
-        _fail(f"plebnet: {exc}")
+        raise RcBootError(f"plebnet: {exc}") from None
     for warning in program.warnings:
         print(f"plebnet: WARNING: {warning}", file=sys.stderr)
     errors = execute(program, syscalls_sender(proc.syscalls), keep_going)
@@ -34,4 +63,4 @@ def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
     if keep_going:
         print("\n".join(lines), file=sys.stderr, flush=True)
         return
-    _fail("\n".join(lines + ["plebnet: rc.conf not applied; not starting"]))
+    raise RcBootError("\n".join(lines + ["plebnet: rc.conf not applied; not starting"]))

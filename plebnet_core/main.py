@@ -199,8 +199,13 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daem
             print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
                   file=sys.stderr)
         elif rc_files:
-            from .boot import run_rc
-            run_rc(proc, list(rc_files), keep_going)
+            # start-up time: the rc executor and the tools' grammars (a fifth of plebnet's
+            # imports) load only when there is an rc.conf to apply
+            from .boot import RcBootError, run_rc
+            try:
+                run_rc(proc, list(rc_files), keep_going)
+            except RcBootError as exc:
+                _fail(str(exc))
         proc.serve()
     except (StartupError, PersistError) as exc:
         _fail(f"plebnet: {exc}")

@@ -284,7 +284,7 @@ def test_shapes_cut_out_plain_addresses_only():
 def test_a_derived_field_keeps_the_grammar_running():
     """A field computed from an address (here: a made-up tool whose op carries the
     network) must not be templated: every line then runs the grammar."""
-    from plebconf.rc import apply as mod
+    from plebconf.rc import command as mod
 
     def ops_for(args):
         addr, plen = args[0].split("/")

@@ -470,6 +470,24 @@ def test_boot_warnings_go_to_stderr(sockdir, conf):
         assert s.stderr() == "plebnet: WARNING: route_nope not found.\n"
 
 
+def test_boot_goes_on_past_what_sh_would_run(sockdir, conf):
+    # sh reports a failing command and goes on; a command's output is not known here, which
+    # only matters for a variable the network scripts read
+    path = conf('$ sysrc hostname=gw\nsshd_flags="$(cat /etc/sshd.flags)"\nhostname="ok"\n')
+    with spawn_stack([*NICS, "--rc", path], sockdir=sockdir) as s:
+        st = state(s)
+        assert s.stderr() == (
+            f"plebnet: WARNING: {path}:1: not a variable assignment: '$' (skipped: only "
+            "name=value lines are applied)\n"
+            f"plebnet: WARNING: {path}:2: $sshd_flags: command substitution is not supported; "
+            "$sshd_flags is left unset\n")
+    assert st["sysctl"]["kern.hostname"] == "ok"
+    path = conf('hostname="$(cat /etc/myname)"\n', "read.conf")
+    with pytest.raises(StackStartError) as info:
+        spawn_stack([*NICS, "--rc", path], sockdir=sockdir)
+    assert str(info.value) == f"plebnet: {path}:1: $hostname: command substitution is not supported"
+
+
 # ---------------------------------------------------------------- the parser's fast path
 SIMPLE_FILES = [
     open(EXAMPLE).read(),

@@ -122,16 +122,11 @@ def test_parse_files_in_order_skipping_missing(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("a=1\necho hello\n", "rc.conf:2: not a variable assignment: 'echo' (only name=value lines are allowed)"),
-    ("a=1 b\n", "rc.conf:1: not a variable assignment: 'b' (only name=value lines are allowed)"),
-    ("a= b\n", "rc.conf:1: not a variable assignment: 'b' (only name=value lines are allowed)"),
     ('\nif [ -x /bin/sh ]; then a=1; fi\n',
      "rc.conf:2: unsupported shell syntax: 'if' (only name=value lines are allowed)"),
-    ("export a=1\n", "rc.conf:1: not a variable assignment: 'export' (only name=value lines are allowed)"),
-    ('"a"=1\n', "rc.conf:1: not a variable assignment: 'a=1' (only name=value lines are allowed)"),
-    ("a=$(hostname)\n", "rc.conf:1: command substitution is not supported"),
-    ('a="`hostname`"\n', "rc.conf:1: command substitution is not supported"),
     ("a=$((1+1))\n", "rc.conf:1: arithmetic expansion is not supported"),
+    ("a=$(echo x\n", "rc.conf:1: missing ')' of a command substitution"),
+    ("a=`echo x\n", "rc.conf:1: unterminated command substitution (`)"),
     ("a=1\n\nb='open\nc=2\n", "rc.conf:3: unterminated quoted string (')"),
     ('a="open\n', 'rc.conf:1: unterminated quoted string (")'),
     ("a=1 | cat\n", "rc.conf:1: unsupported shell syntax '|'"),
@@ -150,8 +145,73 @@ def test_errors_cite_file_and_line(text, message):
 
 def test_error_line_counts_continuations():
     with pytest.raises(RcSyntaxError) as e:
-        parse_text("a=one\\\ntwo\nb='x'\necho\n", "/etc/rc.conf.local")
+        parse_text("a=one\\\ntwo\nb='x'\nif\n", "/etc/rc.conf.local")
     assert (e.value.file, e.value.line) == ("/etc/rc.conf.local", 4)
+    rc = parse_text("a=one\\\ntwo\nb='x'\necho\n", "/etc/rc.conf.local")
+    assert rc.warnings == ["/etc/rc.conf.local:4: not a variable assignment: 'echo' "
+                           "(skipped: only name=value lines are applied)"]
+
+
+# --- sh's tolerance: what sh would run is skipped with a warning ---------------------------
+
+def skipped(file, line, word):
+    return f"{file}:{line}: not a variable assignment: '{word}' (skipped: only name=value lines are applied)"
+
+
+@pytest.mark.parametrize("text, values, warnings", [
+    # a command: sh runs it, reports a failure and goes on; the rest of the file applies
+    ("a=1\necho hello\nb=2\n", {"a": "1", "b": "2"}, [skipped("rc.conf", 2, "echo")]),
+    # a pasted prompt: `#` starts a comment only at a word's start
+    ("root@gw:~ # sysrc a=1\n$ sysrc b=2\nc=3\n", {"c": "3"},
+     [skipped("rc.conf", 1, "root@gw:~"), skipped("rc.conf", 2, "$")]),
+    # `a=1 cmd`: the assignment is cmd's environment only, the shell's `a` stays as it was
+    ("a=0\na=1 b\na= b\n", {"a": "0"}, [skipped("rc.conf", 2, "b"), skipped("rc.conf", 3, "b")]),
+    # a quoted name is not an assignment but a command named `a=1`
+    ('"a"=1\n', {}, [skipped("rc.conf", 1, "a=1")]),
+    # export/readonly set the variables of their name=value arguments
+    ("export a=1 b\nreadonly c=$a\n", {"a": "1", "c": "1"}, []),
+    # only the command is skipped, not the other commands of its line
+    ("a=1; echo x; b=2\n", {"a": "1", "b": "2"}, [skipped("rc.conf", 1, "echo")]),
+])
+def test_non_assignments_are_skipped_with_a_warning(text, values, warnings):
+    for fast in (True, False):
+        rc = parse_text(text, "rc.conf", fast=fast)
+        assert {k: v.text for k, v in rc.items()} == values
+        assert rc.warnings == warnings
+
+
+def test_command_substitution_leaves_the_variable_unset_with_a_warning():
+    text = ('a=1\n'
+            'b=$(hostname -s | tr a-z A-Z)\n'
+            'c="x `uname -r` y"\n'
+            'd="$(printf \'%s\' "(")"\n'     # quotes inside: the parenthesis does not count
+            'e="pre-$b"\n'                      # built from an unset one: unknown too
+            'a=$(false)\n'                      # replaces a's earlier value
+            'f=2\n')
+    rc = parse_text(text, "rc.conf")
+    assert {k: v.text for k, v in rc.items()} == {"f": "2"}
+    assert rc.unparsed == {
+        "b": ("rc.conf", 2, "command substitution is not supported"),
+        "c": ("rc.conf", 3, "command substitution is not supported"),
+        "d": ("rc.conf", 4, "command substitution is not supported"),
+        "e": ("rc.conf", 5, "uses $b, which is left unset (command substitution is not supported)"),
+        "a": ("rc.conf", 6, "command substitution is not supported"),
+    }
+    assert rc.warnings[0] == "rc.conf:2: $b: command substitution is not supported; $b is left unset"
+    assert len(rc.warnings) == 5
+    # set again by a plain assignment: known again
+    parse_text("b=3\n", "rc.conf.local", rc)
+    assert rc["b"].text == "3" and "b" not in rc.unparsed
+
+
+def test_eval_of_an_unparsed_variable_is_an_error_citing_where_it_was_set():
+    rc = parse_text('\nip=$(cat /etc/myip)\n')
+    with pytest.raises(RcSyntaxError) as e:
+        eval_words("inet $ip", rc, "rc.conf", 9)
+    assert str(e.value) == "rc.conf:2: $ip: command substitution is not supported"
+    with pytest.raises(RcSyntaxError) as e:
+        eval_words("inet $(cat /etc/myip)", rc, "rc.conf", 9)
+    assert str(e.value) == "rc.conf:9: command substitution is not supported"
 
 
 # --- eval (how rc re-reads ifconfig_IF values) --------------------------------------------

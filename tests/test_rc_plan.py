@@ -347,6 +347,110 @@ def test_empty_alias_stops_the_rest():
     assert argvs(text) == LO0 + [["ifconfig", "vnet0", "inet", "10.0.0.1/32", "alias"]] + FWD_OFF
 
 
+# FreeBSD 14's libexec/rc/network.subr, ifalias_af_common (stored copies read:
+# freebsd/freebsd-src 03ccfdd2, sobomax/freebsd14_vendor 0f7ff342), the aliasN loop:
+#     for alias in `list_vars ifconfig_${_vif}_alias[0-9]\* |
+#         sort_lite -nk1.$((9+${#_vif}+7))`
+#     ...
+#         ${_af}:*:"":"")
+#             break
+# every *set* aliasN is listed and sorted by N, so a missing number skips nothing; only a
+# variable set to "" ends the loop.  (rc.conf(5)'s "the search stops at the first missing
+# number" describes the rc of FreeBSD <= 10, before list_vars.)
+def test_alias_gap_skips_nothing_as_network_subr_lists_the_set_variables():
+    text = (
+        'ifconfig_vnet0_alias0="inet 10.0.0.1/32"\n'
+        'ifconfig_vnet0_alias1="inet 10.0.0.2/32"\n'
+        'ifconfig_vnet0_alias3="inet 10.0.0.4/32"\n'
+    )
+    assert argvs(text) == LO0 + [
+        ["ifconfig", "vnet0", "inet", "10.0.0.1/32", "alias"],
+        ["ifconfig", "vnet0", "inet", "10.0.0.2/32", "alias"],
+        ["ifconfig", "vnet0", "inet", "10.0.0.4/32", "alias"],
+    ] + FWD_OFF
+
+
+def test_empty_alias_stops_only_its_own_family_search_for_every_family():
+    # the break pattern is ${_af}:*:"":"" -- whatever family ifalias is working on
+    text = (
+        'ifconfig_vnet0_ipv6="inet6 -ifdisabled"\n'
+        'ifconfig_vnet0_alias0="inet6 2001:db8::1/64"\n'
+        'ifconfig_vnet0_alias1=""\n'
+        'ifconfig_vnet0_alias2="inet6 2001:db8::3/64"\n'
+        'ifconfig_vnet0_alias3="inet 10.0.0.3/32"\n'
+        'ipv4_addrs_vnet0="10.0.0.9/24"\n'
+    )
+    assert argvs(text) == LO0 + [
+        ["ifconfig", "vnet0", "inet6", "-ifdisabled"],
+        ["ifconfig", "vnet0", "inet6", "-ifdisabled"],
+        ["ifconfig", "vnet0", "up"],
+        ["ifconfig", "vnet0", "inet", "10.0.0.9/24", "alias"],     # ipv4_addrs: not numbered
+        ["ifconfig", "vnet0", "inet6", "2001:db8::1/64", "alias"],
+    ] + FWD_OFF
+
+
+# The same function's backward-compatibility loop, for inet6 only:
+#     for alias in `list_vars ipv6_ifconfig_${_vif}_alias[0-9]\* |
+#         sort_lite -nk1.$((14+${#_vif}+7))`
+#     ...
+#         *:"")  break ;;
+#         alias:*)
+#             _aliasn="${_aliasn} inet6 ${ifconfig_args}"
+#             warn "\$${alias} is obsolete. " "Use ifconfig_${_vif}_aliasN instead."
+# appended after the ifconfig_IF_aliasN entries and before ipv4_addrs_IF.
+def test_legacy_ipv6_ifconfig_aliasN():
+    text = (
+        'ifconfig_vnet0_ipv6="inet6 2001:db8::2/64"\n'
+        'ipv6_ifconfig_vnet0_alias4="2001:db8::14/64"\n'
+        'ipv6_ifconfig_vnet0_alias0="2001:db8::10 prefixlen 64"\n'
+        'ifconfig_vnet0_alias7="inet6 2001:db8::7/64"\n'
+        'ifconfig_vnet0_aliases="inet6 2001:db8::5/64"\n'
+    )
+    p = run(text)
+    assert p.argvs == LO0 + [
+        ["ifconfig", "vnet0", "inet6", "-ifdisabled"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::2/64"],
+        ["ifconfig", "vnet0", "up"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::5/64", "alias"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::7/64", "alias"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::10", "prefixlen", "64", "alias"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::14/64", "alias"],
+    ] + FWD_OFF
+    assert [s.var for s in p.steps[-4:-2]] == ["ipv6_ifconfig_vnet0_alias0",
+                                               "ipv6_ifconfig_vnet0_alias4"]
+    assert p.warnings == [
+        "$ipv6_ifconfig_vnet0_alias0 is obsolete.  Use ifconfig_vnet0_aliasN instead.",
+        "$ipv6_ifconfig_vnet0_alias4 is obsolete.  Use ifconfig_vnet0_aliasN instead."]
+
+
+def test_legacy_ipv6_ifconfig_aliasN_empty_stops_and_never_counts_for_inet():
+    text = (
+        'ifconfig_vnet0="inet 10.0.0.2/24"\n'
+        'ifconfig_vnet0_ipv6="inet6 -ifdisabled"\n'
+        'ipv6_ifconfig_vnet0_alias0="2001:db8::10/64"\n'
+        'ipv6_ifconfig_vnet0_alias1=""\n'
+        'ipv6_ifconfig_vnet0_alias2="2001:db8::12/64"\n'
+    )
+    p = run(text)
+    assert p.argvs == LO0 + [
+        ["ifconfig", "vnet0", "inet", "10.0.0.2/24"],
+        ["ifconfig", "vnet0", "inet6", "-ifdisabled"],
+        ["ifconfig", "vnet0", "inet6", "-ifdisabled"],
+        ["ifconfig", "vnet0", "up"],
+        ["ifconfig", "vnet0", "inet6", "2001:db8::10/64", "alias"],
+    ] + FWD_OFF
+    assert p.warnings == [
+        "$ipv6_ifconfig_vnet0_alias0 is obsolete.  Use ifconfig_vnet0_aliasN instead."]
+
+
+def test_legacy_ipv6_aliases_of_an_interface_without_ipv6_are_not_warned_obsolete():
+    # ipv6_up returns before ifalias when ipv6if is false: no "obsolete" warning
+    p = run('ipv6_ifconfig_vnet0_alias0="2001:db8::10/64"\n')
+    assert p.argvs == LO0 + FWD_OFF
+    assert p.warnings == ['inet6 aliases of vnet0 ignored: IPv6 is enabled on it only by '
+                          'ifconfig_vnet0_ipv6 (e.g. "inet6 -ifdisabled").']
+
+
 def test_alias_without_inet_keyword_warns():
     p = run('ifconfig_vnet0_alias0="10.0.0.1/32"\n')
     assert p.argvs == LO0 + [["ifconfig", "vnet0", "inet", "10.0.0.1/32", "alias"]] + FWD_OFF
@@ -618,3 +722,44 @@ def test_origins_follow_the_last_assignment_across_files(tmp_path):
     assert cited == {("ifconfig_vnet0", str(local), 2), ("ifconfig_vnet0_alias0", str(conf), 5)}
     assert [s.argv for s in p.steps if s.var == "ifconfig_vnet0"] == [
         ["ifconfig", "vnet0", "inet", "10.0.0.5/24"], ["ifconfig", "vnet0", "up"]]
+
+
+# --- sh tolerance: only what the network scripts read must parse ----------------------------
+
+def test_commands_and_unread_substitutions_are_warnings_of_the_plan():
+    text = (
+        'root@gw:~ # sysrc hostname=gw\n'
+        'sshd_flags="-o Port=$(cat /etc/ssh/port)"\n'
+        'ifconfig_vnet0="inet 10.0.0.2/24"\n'
+    )
+    p = run(text)
+    assert p.argvs == LO0 + [["ifconfig", "vnet0", "inet", "10.0.0.2/24"],
+                             ["ifconfig", "vnet0", "up"]] + FWD_OFF
+    assert p.warnings == [
+        "rc.conf:1: not a variable assignment: 'root@gw:~' (skipped: only name=value lines "
+        "are applied)",
+        "rc.conf:2: $sshd_flags: command substitution is not supported; $sshd_flags is left "
+        "unset"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('\nhostname=`cat /etc/myname`\n', "rc.conf:2: $hostname: command substitution is not supported"),
+    ('defaultrouter="$(cat /etc/gw)"\n',
+     "rc.conf:1: $defaultrouter: command substitution is not supported"),
+    # found by the aliasN search (list_vars), whatever its number
+    ('ifconfig_vnet0_alias5="inet $(cat /etc/a)"\n',
+     "rc.conf:1: $ifconfig_vnet0_alias5: command substitution is not supported"),
+    # read through another variable: at parse time ("...") or when rc evals it ('...')
+    ('gw=$(cat /etc/gw)\ndefaultrouter="$gw"\n',
+     "rc.conf:2: $defaultrouter: uses $gw, which is left unset (command substitution is not "
+     "supported)"),
+    ("ip=$(cat /etc/ip)\nifconfig_vnet0='inet $ip'\n",    # cites where $ip was set
+     "rc.conf:1: $ifconfig_vnet0: $ip: command substitution is not supported"),
+    ("ifconfig_vnet0='inet $(cat /etc/ip)'\n",
+     "rc.conf:1: $ifconfig_vnet0: command substitution is not supported"),
+])
+def test_substitutions_the_network_scripts_read_are_errors(text, message):
+    rcvars = parse_text(text)
+    with pytest.raises(RcSyntaxError) as e:
+        plan(rcvars, ["lo0", "vnet0"])
+    assert str(e.value) == message

@@ -189,6 +189,21 @@ def test_save_example_round_trips():
     assert normalized(rebuilt) == normalized(EXAMPLE)
 
 
+def test_many_aliases_are_numbered_without_gaps_and_come_back_in_order():
+    # network.subr sorts aliasN by the number (sort_lite -n: alias10 after alias9) and an
+    # empty one would end the list: save numbers them 0..N-1, none empty, IPv4 first
+    inet = [("10.0.0.1", 24)] + [(f"10.0.1.{i}", 32) for i in range(1, 13)]
+    inet6 = [("2001:db8::1", 64)] + [(f"2001:db8::{i:x}", 64) for i in range(16, 20)]
+    cfg = RunningConfig(interfaces=[Interface("lo0", inet=[("127.0.0.1", 8)], up=True),
+                                    Interface("vnet0", inet=inet, inet6=inet6, up=True)])
+    text, rebuilt = roundtrip(cfg)
+    numbers = [int(line.split("=")[0].rpartition("alias")[2]) for line in text.splitlines()
+               if line.startswith("ifconfig_vnet0_alias")]
+    assert numbers == list(range(12 + 4))
+    assert '=""' not in text
+    assert normalized(rebuilt) == normalized(cfg)
+
+
 def test_lo0_without_127_0_0_1_is_saved_explicitly():
     cfg = RunningConfig(interfaces=[Interface("lo0", inet=[("127.0.0.2", 8)], inet6=[("::1", 128)],
                                               up=True)])

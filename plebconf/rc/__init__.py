@@ -11,10 +11,11 @@
     from plebconf.rc.apply import rc_program, batch_program, execute   # applying them
     from plebconf.rc.running import running_config, diff               # reading a stack
 
-See parser.py (sh subset), plan.py (Step/Plan, order, origins), netif.py,
-ifalias.py, routing.py, static_arp.py (one module per rc.d piece), save.py, apply.py
-(the executor: steps -> the tools' ops -> one atomic batch, or best-effort; batch files)
-and running.py (RunningConfig from a stack's dumps; rc diff).
+See parser.py (sh subset), context.py (Step/Plan/Context, rc.subr helpers), plan.py
+(rc.d order), netif.py, ifalias.py, routing.py, static_arp.py (one module per rc.d piece),
+save.py, apply.py (the executor's names: steps -> the tools' ops -> one atomic batch, or
+best-effort; batch files; split into command, shapes, programs, executor, sources) and
+running.py (RunningConfig from a stack's dumps; rc diff).
 """
 
 from .parser import RcSyntaxError, RcVars, Value, eval_words, parse_files, parse_text

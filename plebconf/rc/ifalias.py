@@ -5,9 +5,16 @@
     expand_inet6(addr, max) -> (addresses, warning | None)
 
 Sources, in the order rc applies them: `ifconfig_IF_aliases`, then every set
-`ifconfig_IF_aliasN` sorted by N (an empty one stops the rest), then the legacy
-`ipv4_addrs_IF`. All of them are split at blanks (rc does not eval them) and
-cut into entries at the address-family keywords inet/inet6/link/ether.
+`ifconfig_IF_aliasN` sorted by N, then (inet6 only) the legacy
+`ipv6_ifconfig_IF_aliasN` sorted by N, then the legacy `ipv4_addrs_IF`. All of them are
+split at blanks (rc does not eval them) and cut into entries at the address-family
+keywords inet/inet6/link/ether.
+
+The numbered searches follow FreeBSD 14's network.subr ifalias_af_common, not the older
+text of rc.conf(5) ("the search stops at the first missing number"): the set variables are
+listed (`list_vars ifconfig_${_vif}_alias[0-9]*`) and sorted by their number (`sort_lite
+-nk1.$((9+${#_vif}+7))`), so gaps in the numbering are fine; a variable set to the empty
+string stops that list (`${_af}:*:"":"") break`).
 """
 
 from __future__ import annotations
@@ -15,26 +22,28 @@ from __future__ import annotations
 import re
 
 from .parser import Value
-from .plan import ifs_split, sanitize_ifname
+from .context import ifs_split, sanitize_ifname
 
 AFS = ("inet", "inet6", "link", "ether")
 _ALIAS_N = re.compile(r"alias([0-9]+).*", re.S)
 
 
-def _alias_vars(ctx, ifn: str) -> list[Value]:
-    """Set ifconfig_IF_aliasN variables, numerically sorted (`sort -n` on N)."""
-    prefix = f"ifconfig_{sanitize_ifname(ifn)}_"
+def _alias_vars(ctx, ifn: str, head: str = "ifconfig_") -> list[Value]:
+    """Set HEAD<IF>_aliasN variables, numerically sorted (`sort -n` on N): list_vars lists
+    every set variable, whatever its number, empty ones included."""
+    prefix = f"{head}{sanitize_ifname(ifn)}_"
     found = []
-    for name in ctx.vars:
+    for name in ctx.names():
         if name.startswith(prefix):
             m = _ALIAS_N.fullmatch(name[len(prefix):])
             if m:
                 found.append((int(m.group(1)), name))
-    return [ctx.vars[name] for _, name in sorted(found)]
+    return [ctx.get(name) for _, name in sorted(found)]
 
 
-def _tokens(ctx, ifn: str, af: str) -> list[tuple[str, Value]]:
-    """The word stream rc builds for family `af`, each word with the variable it came from."""
+def _tokens(ctx, ifn: str, af: str, warn: bool = True) -> list[tuple[str, Value]]:
+    """The word stream rc builds for family `af`, each word with the variable it came from.
+    warn=False: only looking (rc would not run ifalias, so it would not warn either)."""
     tokens: list[tuple[str, Value]] = []
     aliases = ctx.if_var(ifn, "ifconfig_IF_aliases")
     if aliases is not None:
@@ -47,8 +56,17 @@ def _tokens(ctx, ifn: str, af: str) -> list[tuple[str, Value]]:
         elif value_af is None and v.text == "":
             break  # an empty aliasN ends the list (modern network.subr)
         elif value_af is None and af == "inet":
-            ctx.warn(f'${v.name} needs leading "inet" keyword for an IPv4 address.')
+            if warn:
+                ctx.warn(f'${v.name} needs leading "inet" keyword for an IPv4 address.')
             tokens += [("inet", v)] + [(w, v) for w in words]
+    if af == "inet6":
+        for v in _alias_vars(ctx, ifn, "ipv6_ifconfig_"):
+            if v.text == "":
+                break       # an empty one ends this list too
+            if warn:
+                ctx.warn(f"${v.name} is obsolete.  Use ifconfig_{sanitize_ifname(ifn)}_aliasN "
+                         "instead.")
+            tokens += [("inet6", v)] + [(w, v) for w in ifs_split(v.text)]
     addrs = ctx.if_var(ifn, "ipv4_addrs_IF")
     if addrs is not None:
         for w in ifs_split(addrs.text):
@@ -78,7 +96,7 @@ def alias_steps(ctx, ifn: str, af: str) -> bool:
 
 
 def has_aliases(ctx, ifn: str, af: str) -> bool:
-    return bool(_entries(_tokens(ctx, ifn, af), af))
+    return bool(_entries(_tokens(ctx, ifn, af, warn=False), af))
 
 
 # network.subr hands an entry to the range expander when this matches (then rejects "--").

@@ -18,7 +18,7 @@ import re
 
 from .ifalias import alias_steps, has_aliases
 from .parser import Value
-from .plan import Context, builtin, ifs_split, sanitize_ifname
+from .context import Context, builtin, ifs_split, sanitize_ifname
 
 # Pseudo-arguments removed from ifconfig_IF before eval (network.subr ifconfig_getargs).
 PSEUDO_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp", "noauto", "wpa", "hostap"})

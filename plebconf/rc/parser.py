@@ -14,9 +14,19 @@ line or separated by ``;``; single quotes (literal), double quotes (``\\`` escap
 comments at the start of a word, ``$name``/``${name}`` expansion of variables set
 earlier (unset => empty), ``${name-w}``, ``${name:-w}``, ``${name+w}``, ``${name:+w}``.
 
-Rejected with an error naming ``file:line``: any word that is not an assignment
-(commands, ``if``/``for``/..., ``export``), command substitution, arithmetic,
-positional/special parameters, redirections, pipes, background jobs, subshells.
+Tolerated like sh tolerates them when rc.subr sources the file (sh reports a failing
+command and goes on): a command that is not an assignment (a pasted prompt, a bare word,
+``a=1 cmd`` whose ``a=1`` only sets cmd's environment) is skipped with a warning naming
+``file:line``; ``export``/``readonly name=value`` set the variable.  A value holding a
+command substitution (``$(...)``, backquotes) is left unset with a warning: sh would run
+the command, plebconf does not.  Such a variable is recorded in ``RcVars.unparsed``, and
+reading it where the network rc.d scripts need it (plan's Context, eval_words) is an error
+citing where it was set: only the variables the network scripts read must parse.
+RcVars.warnings holds the warnings, ``file:line: message``.
+
+Rejected with an error naming ``file:line``: reserved words (``if``/``for``/...: a
+compound command decides which assignments run), arithmetic, positional/special
+parameters, redirections, pipes, background jobs, subshells, unterminated quotes.
 A value is stored after expansion (like sh); it is not field-split, because an
 assignment's value never is.
 
@@ -39,6 +49,9 @@ _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _BLANKS = " \t"
 # Characters that end an unquoted word: blanks, newline and sh operators.
 _METACHARS = " \t\n;&|<>()"
+SUBSTITUTION = "command substitution is not supported"
+# Builtins whose name=value arguments set variables (sh(1)); their other words are names.
+_SETTING_BUILTINS = frozenset({"export", "readonly"})
 _RESERVED = {
     "if", "then", "else", "elif", "fi", "do", "done", "case", "esac",
     "while", "until", "for", "in", "{", "}", "!",
@@ -67,19 +80,42 @@ class RcSyntaxError(ValueError):
         self.message = message
 
 
+class _Unparsable(Exception):
+    """A value sh would compute by running a command (message: why it cannot be known)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class RcVars(Mapping[str, Value]):
     """The variables of the rc.conf files read so far, name -> Value."""
 
     def __init__(self, values: Iterable[Value] = ()):
         self._values: dict[str, Value] = {}
         self.files: list[str] = []  # files actually read, in order
+        self.warnings: list[str] = []   # "file:line: message": what sh would run, skipped
+        # name -> (file, line, message): set from a command's output, left unset here
+        self.unparsed: dict[str, tuple[str, int, str]] = {}
         for v in values:
             self.set(v)
 
     def set(self, value: Value) -> None:
         # Re-insert so iteration order is "order of last assignment".
         self._values.pop(value.name, None)
+        self.unparsed.pop(value.name, None)
         self._values[value.name] = value
+
+    def leave_unset(self, name: str, file: str, line: int, message: str) -> None:
+        """name's value would come from running a command: unset, and remembered as such."""
+        self._values.pop(name, None)
+        self.unparsed[name] = (file, line, message)
+        self.warnings.append(f"{file}:{line}: ${name}: {message}; ${name} is left unset")
+
+    def unparsed_error(self, name: str) -> RcSyntaxError:
+        """The error for reading an unparsed variable where its value matters."""
+        file, line, message = self.unparsed[name]
+        return RcSyntaxError(file, line, f"${name}: {message}")
 
     def text(self, name: str, default: str | None = None) -> str | None:
         v = self._values.get(name)
@@ -113,6 +149,12 @@ class _Param:
     op: str | None  # None, "-", ":-", "+", ":+"
     arg: tuple | None  # parts of the word after the operator
     quoted: bool
+
+
+@dataclass(frozen=True)
+class _Unsupported:
+    """A command substitution: its text is skipped, its value unknown."""
+    message: str
 
 
 @dataclass
@@ -217,7 +259,8 @@ class _Lexer:
                 flush()
                 parts.append(self.dollar(quoted=False))
             elif c == "`":
-                raise self.error("command substitution is not supported")
+                flush()
+                parts.append(self.backquoted())
             else:
                 lit.append(self.advance())
         flush()
@@ -246,7 +289,10 @@ class _Lexer:
                     lit = []
                 parts.append(self.dollar(quoted=True))
             elif c == "`":
-                raise self.error("command substitution is not supported")
+                if lit:
+                    parts.append(_Lit("".join(lit), True))
+                    lit = []
+                parts.append(self.backquoted())
             else:
                 lit.append(self.advance())
         # An empty "" still makes a (empty) word: keep a quoted empty literal.
@@ -260,7 +306,7 @@ class _Lexer:
         if c == "(":
             if self.peek(1) == "(":
                 raise self.error("arithmetic expansion is not supported")
-            raise self.error("command substitution is not supported")
+            return self.parenthesized()
         if c == "{":
             return self.braced(quoted)
         m = _NAME.match(self.s, self.i)
@@ -270,6 +316,43 @@ class _Lexer:
         if c and (c.isdigit() or c in "@*#?-$!"):
             raise self.error(f"unsupported parameter ${c} (only rc.conf variables can be expanded)")
         return _Lit("$", quoted)  # a lone '$' is literal in sh
+
+    def backquoted(self) -> _Unsupported:
+        """`command`, skipped: a backslash escapes the next character, the next unescaped
+        backquote ends it."""
+        start = self.line
+        self.advance()  # opening `
+        while True:
+            c = self.peek()
+            if c == "":
+                raise self.error("unterminated command substitution (`)", start)
+            self.advance(2 if c == "\\" else 1)
+            if c == "`":
+                return _Unsupported(SUBSTITUTION)
+
+    def parenthesized(self) -> _Unsupported:
+        """$(command), skipped: up to the parenthesis that balances the opening one, quotes
+        and backslashes honoured."""
+        start = self.line
+        self.advance()  # (
+        depth = 1
+        while depth:
+            c = self.peek()
+            if c == "":
+                raise self.error("missing ')' of a command substitution", start)
+            if c == "\\":
+                self.advance(2)
+            elif c == "'":
+                j = self.s.find("'", self.i + 1)
+                if j < 0:
+                    raise self.error("unterminated quoted string (')", self.line)
+                self.advance(j + 1 - self.i)
+            elif c == '"':
+                self.double_quoted()
+            else:
+                depth += {"(": 1, ")": -1}.get(c, 0)
+                self.advance()
+        return _Unsupported(SUBSTITUTION)
 
     def braced(self, quoted: bool) -> _Param:
         start = self.line
@@ -316,6 +399,8 @@ def _expand(parts, lookup, split_literals: bool = False) -> list[tuple[str, bool
         if isinstance(p, _Lit):
             out.append((p.text, split_literals and not p.quoted))
             continue
+        if isinstance(p, _Unsupported):
+            raise _Unparsable(p.message)
         value = lookup(p.name)
         if p.op is not None:
             is_set = value is not None and (value != "" or not p.op.startswith(":"))
@@ -352,6 +437,12 @@ def _fields(word: _Word, lookup) -> list[str]:
     if have:
         fields.append("".join(cur))
     return fields
+
+
+def _shown(word: _Word) -> str:
+    """A word as written, near enough for a message."""
+    return "".join(p.text if isinstance(p, _Lit) else
+                   "$(...)" if isinstance(p, _Unsupported) else f"${p.name}" for p in word.parts)
 
 
 def _is_assignment(word: _Word) -> re.Match | None:
@@ -401,19 +492,36 @@ def parse_text(text: str, file: str = "rc.conf", into: RcVars | None = None,
     lexer = _Lexer(text, file)
 
     def lookup(name: str) -> str | None:
+        if name in rc.unparsed:
+            raise _Unparsable(f"uses ${name}, which is left unset ({rc.unparsed[name][2]})")
         return rc.text(name)
 
     for command in lexer.commands():
-        for word in command:
+        words = command
+        if _shown(command[0]) in _SETTING_BUILTINS:
+            # `export a=1 b`: the assignments among its arguments set variables
+            words = [w for w in command[1:] if _is_assignment(w)]
+        else:
+            other = next((w for w in command if _is_assignment(w) is None), None)
+            if other is not None:
+                shown = _shown(other)
+                if shown in _RESERVED:
+                    raise RcSyntaxError(file, other.line, f"unsupported shell syntax: '{shown}' "
+                                        "(only name=value lines are allowed)")
+                # sh runs it as a command (the assignments before it set only that
+                # command's environment), reports what fails and goes on
+                rc.warnings.append(f"{file}:{other.line}: not a variable assignment: "
+                                   f"'{shown}' (skipped: only name=value lines are applied)")
+                continue
+        for word in words:
             m = _is_assignment(word)
-            if m is None:
-                shown = "".join(p.text if isinstance(p, _Lit) else f"${p.name}" for p in word.parts)
-                what = "unsupported shell syntax" if shown in _RESERVED else "not a variable assignment"
-                raise RcSyntaxError(file, word.line,
-                                    f"{what}: '{shown}' (only name=value lines are allowed)")
             name = m.group(1)
             rest = [_Lit(word.parts[0].text[m.end():], False)] + word.parts[1:]
-            value = "".join(t for t, _ in _expand(rest, lookup))
+            try:
+                value = "".join(t for t, _ in _expand(rest, lookup))
+            except _Unparsable as exc:
+                rc.leave_unset(name, file, word.line, exc.message)
+                continue
             rc.set(Value(name, value, file, word.line))
     if file not in rc.files:
         rc.files.append(file)
@@ -443,7 +551,11 @@ def eval_words(text: str, rcvars: Mapping[str, Value] | None = None,
     """The argument words `eval cmd <text>` produces (quotes honoured, $var expanded
     from `rcvars`, unquoted expansions split at blanks). Only words are allowed:
     operators such as ';' or '|' raise RcSyntaxError citing `file:line`."""
+    unparsed = getattr(rcvars, "unparsed", {})
+
     def lookup(name: str) -> str | None:
+        if name in unparsed:
+            raise rcvars.unparsed_error(name)
         v = rcvars.get(name) if rcvars is not None else None
         return None if v is None else v.text
 
@@ -452,5 +564,8 @@ def eval_words(text: str, rcvars: Mapping[str, Value] | None = None,
         if words:
             raise RcSyntaxError(file, line, "unsupported shell syntax: several commands in one value")
         for w in command:
-            words.extend(_fields(w, lookup))
+            try:
+                words.extend(_fields(w, lookup))
+            except _Unparsable as exc:     # eval would run the command
+                raise RcSyntaxError(file, line, exc.message) from None
     return words

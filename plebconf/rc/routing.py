@@ -16,7 +16,7 @@ stack has no ICMP redirect / source routing / proxyall switches.
 
 from __future__ import annotations
 
-from .plan import Context, builtin, checkyesno, ifs_split
+from .context import Context, builtin, checkyesno, ifs_split
 
 # rc.d/routing's own routes (single FIB: no "-fib 0-N" suffix).
 IMPLICIT_INET = [("_loopback", "-inet 127.0.0.1 -iface lo0")]

@@ -152,10 +152,11 @@ def scratch_copy(call):
     import os
     import tempfile
 
+    from plebnet_core.boot import syscalls_sender
     from plebnet_core.state.stack import Stack
     from plebnet_core.syscalls import Syscalls
 
-    from .apply import execute, rc_program, syscalls_sender
+    from .apply import execute, rc_program
     from .save import save
 
     live = running_config(call)
@@ -182,7 +183,9 @@ def diff(files: list[str], call) -> tuple[list[str], list[str]]:
     list: the stack already matches."""
     import difflib
 
-    from .apply import execute, rc_program, syscalls_sender
+    from plebnet_core.boot import syscalls_sender
+
+    from .apply import execute, rc_program
 
     syscalls, live, notes = scratch_copy(call)
     program = rc_program(files, [ifp.name for ifp in syscalls.stack.ifaces])

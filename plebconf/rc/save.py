@@ -39,7 +39,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from .plan import sanitize_ifname
+from .context import sanitize_ifname
 
 __all__ = ["Interface", "Route", "ArpEntry", "RunningConfig", "save", "sh_quote", "is_auto_inet6"]
 

@@ -11,7 +11,7 @@ written (rc.d/static_arp evals `$static_arp_NAME` without sanitising).
 
 from __future__ import annotations
 
-from .plan import Context, ifs_split
+from .context import Context, ifs_split
 
 TABLES = {
     "arp": ("static_arp_pairs", "static_arp_", ["arp", "-S"]),

@@ -1,0 +1,117 @@
+"""One command line of an rc.d plan or a batch file, through its tool's pure grammar.
+
+    command_ops(argv) -> ToolOps          # the batch entries of one command; ToolError
+    error_text(tool, ops, index, errno)   # what the tool prints when op `index` fails
+    command_line(argv), tokenize(line)
+
+Each command becomes the batch entries its tool's grammar gives (`ops_for(argv)` of
+plebconf.cli.ifconfig / route / arp, see plebconf.cli.common.ToolOps), plus the few commands
+rc.d runs that are not those tools: `hostname NAME` (sysctl kern.hostname), `sysctl
+name=value`, `ndp -s ADDR MAC [temp] [proxy]` (llmsg, af inet6).
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import shlex
+
+from plebconf.cli.common import ToolError, ToolOps
+from plebproto.constants import ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror
+
+__all__ = ["grammar", "command_line", "command_ops", "error_text", "tokenize", "TOOL_MODULES",
+           "ToolError", "ToolOps"]
+
+# Loaded by name when first needed: a batch file of `route add` lines never pays for
+# ifconfig's grammar (start-up time of every tool run).
+TOOL_MODULES = {"ifconfig": "plebconf.cli.ifconfig", "route": "plebconf.cli.route",
+                "arp": "plebconf.cli.arp"}
+
+
+def grammar(tool: str):
+    """The tool's ops_for, or None when plebconf has no such tool."""
+    module = TOOL_MODULES.get(tool)
+    if module is None:
+        return None
+    return importlib.import_module(module).ops_for
+
+
+def command_line(argv: list[str]) -> str:
+    return shlex.join(argv)
+
+
+def command_ops(argv: list[str]) -> ToolOps:
+    """The batch entries of one command line; ToolError for what cannot be applied."""
+    if not argv:
+        raise ToolError("empty command")
+    tool, args = argv[0], argv[1:]
+    if tool == "hostname":
+        if len(args) != 1:
+            raise ToolError("usage: hostname name")
+        return ToolOps([["sysctl", {"name": "kern.hostname", "value": args[0]}]],
+                       ["kern.hostname"])
+    if tool == "sysctl":
+        ops, labels = [], []
+        for arg in args:
+            name, sep, value = arg.partition("=")
+            if not sep or not name:
+                raise ToolError(f"sysctl: {arg}: only name=value settings can be applied")
+            ops.append(["sysctl", {"name": name, "value": value}])
+            labels.append(name)
+        if not ops:
+            raise ToolError("usage: sysctl name=value ...")
+        return ToolOps(ops, labels)
+    if tool == "ndp":
+        return _ndp_ops(args)
+    ops_for = grammar(tool)
+    if ops_for is None:
+        raise ToolError(f"{tool}: not a command plebconf can apply "
+                        "(ifconfig, route, arp, ndp -s, sysctl, hostname)")
+    result = ops_for(args)
+    if result is None:
+        raise ToolError(f"{command_line(argv)}: changes nothing; only commands that change "
+                        "the stack can be applied")
+    return result
+
+
+def _ndp_ops(args: list[str]) -> ToolOps:
+    """ndp -s nodename ether_addr [temp] [proxy] (rc.d/static_ndp)."""
+    if len(args) < 3 or args[0] != "-s" or any(a not in ("temp", "proxy") for a in args[3:]):
+        raise ToolError("usage: ndp -s nodename ether_addr [temp] [proxy]")
+    addr, mac = args[1], args[2]
+    if not re.fullmatch(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}", mac):
+        raise ToolError(f"ndp: invalid Ethernet address '{mac}'")
+    op = {"type": "RTM_ADD", "af": "inet6", "addr": addr,
+          "mac": ":".join(f"{int(b, 16):02x}" for b in mac.split(":")),
+          "flags": RTF_STATIC | (RTF_ANNOUNCE if "proxy" in args[3:] else 0)}
+    if "temp" in args[3:]:
+        op["temp"] = True
+    return ToolOps([["llmsg", op]], [f"set {addr}"])
+
+
+def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
+    """What the tool prints when op `index` of its ops fails with errno: ops.message(index,
+    errno) when the tool's ToolOps has it (ifconfig), else the tool module's
+    failure(ops, index, errno) -> (stdout, stderr, status) when it has one (its stdout line
+    when there is one: route's `add net ...: gateway ... fib 0: route already in table`),
+    otherwise FreeBSD's perror() form `tool: label: strerror`."""
+    module = TOOL_MODULES.get(tool)
+    if ops is not None and callable(getattr(ops, "message", None)):
+        return ops.message(index, errno)         # ifconfig's ToolOps words its own errors
+    label = ops.labels[index] if ops is not None and index < len(ops.labels) else tool
+    if module is not None and ops is not None:
+        failure = getattr(importlib.import_module(module), "failure", None)
+        if failure is not None:
+            out, err, _ = failure(ops, index, errno)
+            return " ".join((out.strip() or err.strip()).splitlines())
+    if tool == "sysctl" and errno == ENOENT:
+        return f"sysctl: unknown oid '{label}'"
+    if tool == "ifconfig" and errno in (ENXIO, EPERM):
+        return f"ifconfig: {label}: {'no such interface' if errno == ENXIO else 'permission denied'}"
+    return f"{tool}: {label}: {strerror(errno)}"
+
+
+def tokenize(line: str) -> list[str]:
+    """sh words of a batch line (quotes honoured, `#` starts a comment)."""
+    if not any(c in line for c in "'\"\\#"):
+        return line.split()
+    return shlex.split(line, comments=True)

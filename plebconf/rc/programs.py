@@ -1,0 +1,299 @@
+"""Programs: command lines compiled to batch entries, and how to name each one in messages.
+
+    program = RcProgram(); program.add(argv, origin, tolerate)    # the steps of an rc.d plan
+    program = BatchProgram(text, name).compile_all(progress)      # the lines of a batch file
+    program.entries()          # the batch (consecutive lines of a one-op shape as runs)
+    program.locate(index)      # (unit, op within the unit) of an op of entries()
+    program.unit_entries()     # (unit, entries) per unit, for keep-going mode
+    program.failure_text(unit, op, errno), program.warnings, program.failures
+
+A Program is the compiled form of a list of *units* (one command line each: a plan Step or
+a batch-file line), each compiled by its tool's grammar (command.py) or by its shape's
+template (shapes.py).  Consecutive lines of a one-op template travel as one compact run
+(plebconf.rpc.client.run) that the stack expands.  In batch files, long stretches of lines
+with the same skeleton (digits removed) are split and checked column by column in bulk.
+
+Error text: `WHERE: [VAR: ]COMMAND: MESSAGE`, where WHERE is file:line, VAR the rc.conf
+variable that produced the command, COMMAND the generated command line and MESSAGE what the
+tool prints for that failure (the tool's label for the failing op, worded by the tool).
+"""
+from __future__ import annotations
+
+from itertools import groupby
+
+from plebconf.rpc.client import run
+from plebproto.protocol import packed_width
+
+from .command import ToolError, command_line, command_ops, error_text, tokenize
+from .shapes import Template, learn, literal_segments, plain_addresses, shape
+
+__all__ = ["Program", "RcProgram", "BatchProgram"]
+
+
+class Program:
+    """Compiled units (one command line each): segments of batch entries, and how to name
+    each unit in messages (argv(unit), describe(unit): subclasses).
+
+    segments: ("run", template, columns, first unit, packed) -- one op per unit, consecutive
+              units, columns: one list of addresses per template field, packed: those
+              columns packed (protocol.PACKED) when all are plain IPv4 addresses, or None --
+              or ("ops", unit, entries)."""
+
+    def __init__(self):
+        self.segments: list = []
+        self.failures: list[tuple[int, str]] = []   # (unit, message): refused by a grammar
+        self.warnings: list[str] = []
+        self.templates: dict = {}   # shape -> Template, or False: this shape has none
+        self.units = 0
+
+    @property
+    def unit_count(self) -> int:
+        return self.units
+
+    # -- compiling -----------------------------------------------------------------------------
+    def compile(self, unit: int, argv: list[str], tolerate: list | None = None) -> None:
+        key, values = shape(argv)
+        template = self.templates.get(key)
+        if template:
+            if template.fields is not None and not tolerate:
+                self._run(unit, template, values)
+            else:
+                self.segments.append(("ops", unit, template.ops(values, tolerate)))
+            return
+        try:
+            ops = command_ops(argv)
+        except ToolError as exc:
+            self.failures.append((unit, exc.message))
+            return
+        if getattr(ops, "needs_unit", False):
+            self.failures.append((unit, f"{command_line(argv)}: name the unit to create "
+                                        "(e.g. tap0, not tap) in a batch"))
+            return
+        entries = ops.ops
+        if tolerate:
+            entries = [[e[0], e[1], sorted(set(tolerate) | set(e[2] if len(e) > 2 else ()))]
+                       for e in entries]
+        self.segments.append(("ops", unit, entries))
+        for w in ops.warnings:
+            self.warnings.append(f"{self.describe(unit)}: {w}")
+        if template is None and values:
+            self.templates[key] = learn(key, values, ops) or False
+
+    def _run(self, unit: int, template: Template, values) -> None:
+        """One more unit of a one-op template: appended to the run it continues."""
+        last = self.segments[-1] if self.segments else None
+        if (last is not None and last[0] == "run" and last[1] is template
+                and last[3] + len(last[2][0]) == unit and last[4] is None):
+            for col, value in zip(last[2], values):
+                col.append(value)
+        else:
+            self.segments.append(("run", template, [[v] for v in values], unit, None))
+
+    # -- naming (subclasses) -----------------------------------------------------------------
+    def argv(self, unit: int) -> list[str]:
+        raise NotImplementedError
+
+    def describe(self, unit: int) -> str:
+        raise NotImplementedError
+
+    def failure_text(self, unit: int, op: int, errno: int) -> str:
+        argv = self.argv(unit)
+        try:
+            ops = command_ops(argv)
+        except ToolError:
+            ops = None
+        return f"{self.describe(unit)}: {error_text(argv[0], ops, op, errno)}"
+
+    # -- entries -------------------------------------------------------------------------------
+    def entries(self) -> list:
+        """The batch: runs as column runs (plebconf.rpc.client.run), a column holding one
+        value throughout (the gateway of a million routes) folded into the run's args."""
+        out = []
+        for seg in self.segments:
+            if seg[0] != "run":
+                out.extend(seg[2])
+                continue
+            t, columns, packed = seg[1], seg[2], seg[4] or [None] * len(seg[2])
+            args, fields, cols = dict(t.run_args), [], []
+            for name, col, blob in zip(t.fields, columns, packed):
+                if col.count(col[0]) == len(col) and (cols or name != t.fields[-1]):
+                    args[name] = col[0]
+                else:
+                    fields.append(name)
+                    wire = blob is not None and packed_width(name, args.get("af")) == 4
+                    cols.append(blob if wire else col)
+            out.append(run(t.run_op, args, fields, columns=cols))
+        return out
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(unit, op number within the unit) of op number `index` of entries()."""
+        for seg in self.segments:
+            n = len(seg[2][0]) if seg[0] == "run" else len(seg[2])
+            if index < n:
+                return (seg[3] + index, 0) if seg[0] == "run" else (seg[1], index)
+            index -= n
+        raise IndexError(index)
+
+    def unit_entries(self) -> list[tuple[int, list]]:
+        """(unit, its entries) for every compiled unit, in order (keep-going mode)."""
+        out = []
+        for seg in self.segments:
+            if seg[0] == "run":
+                t = seg[1]
+                out.extend((seg[3] + k, t.ops(values))
+                           for k, values in enumerate(zip(*seg[2])))
+            else:
+                out.append((seg[1], seg[2]))
+        return out
+
+
+class RcProgram(Program):
+    """Units are the steps of an rc.d plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.argvs: list[list[str]] = []
+        self.origins: list[str] = []
+
+    def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
+        self.argvs.append(list(argv))
+        self.origins.append(origin)
+        self.units += 1
+        self.compile(self.units - 1, argv, tolerate)
+
+    def argv(self, unit):
+        return self.argvs[unit]
+
+    def describe(self, unit):
+        return self.origins[unit] + command_line(self.argvs[unit])
+
+
+DIGITS = b"0123456789"
+COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
+
+
+class BatchProgram(Program):
+    """Units are the command lines of a batch file (comments and blank lines are not).
+
+    Consecutive lines with the same skeleton (the line without its digits) are compiled
+    together: the first one by the grammar (which teaches its shape's template), the others
+    by splitting them all at once and checking each column in bulk: literal words equal,
+    address columns plain addresses (column_values).  A group that does not pass is
+    compiled line by line."""
+
+    def __init__(self, text: str, name: str):
+        super().__init__()
+        self.name = name
+        self.text = text
+        self.line_count = text.count("\n") + 1
+        self._lines: list[str] | None = None
+        self.unit_line: list[int] = []      # unit -> index in lines
+
+    @property
+    def lines(self) -> list[str]:
+        """The text's lines, split when first needed: a file of one shape never is."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+    def compile_all(self, progress=None) -> "BatchProgram":
+        skel = self.text.encode().translate(None, DIGITS)
+        first = skel[:skel.find(b"\n") + 1]
+        k = self.line_count - 1             # lines before the last (empty: a final newline)
+        if k >= COLUMNAR_MIN and len(skel) == len(first) * k and skel.count(first) == k:
+            # every line of one skeleton (a generated file): one group, found without
+            # splitting the text into lines (a million strings) twice
+            self._group(0, k, 0, len(self.text) - 1, self.text[:self.text.find("\n")])
+            if progress is not None:
+                progress(self.line_count)
+            return self
+        i = offset = 0                      # line i starts at text[offset]
+        lines = self.lines
+        for _, group in groupby(skel.split(b"\n")):
+            c = len(list(group))
+            end = offset + sum(map(len, lines[i:i + c])) + c - 1    # after its last line
+            if c >= COLUMNAR_MIN:
+                self._group(i, c, offset, end, lines[i])
+            else:
+                for j in range(i, i + c):
+                    self._line(j)
+            offset = end + 1
+            i += c
+            if progress is not None:
+                progress(i)
+        return self
+
+    def _line(self, j: int, line: str | None = None) -> None:
+        if line is None:
+            line = self.lines[j]
+        try:
+            argv = tokenize(line)
+        except ValueError as exc:     # shlex: No closing quotation, ...
+            self.unit_line.append(j)
+            self.units += 1
+            self.failures.append((self.units - 1, str(exc)))
+            return
+        if not argv:
+            return
+        self.unit_line.append(j)
+        self.units += 1
+        self.compile(self.units - 1, argv)
+
+    def _group(self, i: int, c: int, offset: int, end: int, first: str) -> None:
+        """Lines i..i+c-1, of one skeleton: text[offset:end]; first is line i."""
+        self._line(i, first)
+        if any(ch in first for ch in "'\"\\#"):
+            key = None
+        else:
+            key, values = shape(first.split())
+        template = self.templates.get(key) if key else None
+        if not template or template.fields is None or not self._columns(
+                i + 1, c - 1, key, template, first, offset + len(first) + 1, end):
+            for j in range(i + 1, i + c):
+                self._line(j)
+
+    def _columns(self, i: int, c: int, key: tuple, template: Template, learned: str,
+                 start: int, end: int) -> bool:
+        """Lines i..i+c-1 at once (text[start:end]; learned: line i-1, which taught the
+        template): each must be the learned line's text with other addresses.  Cut at the
+        literal text between addresses (C replace/split), check the address columns in
+        bulk."""
+        segs = literal_segments(learned, key)
+        if segs is None or any(not seg or "\0" in seg for seg in segs[1:-1]):
+            return False
+        nv = len(segs) - 1
+        block = self.text[start:end]
+        head, tail = segs[0], segs[-1]
+        if not block.startswith(head) or not block.endswith(tail):
+            return False
+        # the last address the same on every line (the gateway of a million routes): a
+        # constant ending, cut with the line breaks instead of split into a million strings
+        between, const = segs[1:-1], []
+        if nv >= 2:
+            last = learned[:len(learned) - len(tail)].rpartition(segs[-2])[2]
+            ending = segs[-2] + last + tail
+            if block.endswith(ending) and block.count(ending + "\n") == c - 1:
+                tail, nv, between, const = ending, nv - 1, segs[1:-2], [[last] * c]
+        text = block[len(head):len(block) - len(tail)]
+        text = text.replace(tail + "\n" + head, "\0")
+        for seg in between:
+            text = text.replace(seg, "\0")
+        values = text.split("\0")
+        if len(values) != nv * c:
+            return False
+        cols = ([values] if nv == 1 else [values[j::nv] for j in range(nv)]) + const
+        packed = [plain_addresses(col) for col in cols]
+        if None in packed:
+            return False
+        unit0 = self.units
+        self.unit_line.extend(range(i, i + c))
+        self.units += c
+        self.segments.append(("run", template, cols, unit0, packed))
+        return True
+
+    def argv(self, unit):
+        return tokenize(self.lines[self.unit_line[unit]])
+
+    def describe(self, unit):
+        j = self.unit_line[unit]
+        return f"{self.name}:{j + 1}: {self.lines[j].strip()}"

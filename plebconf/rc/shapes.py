@@ -1,0 +1,196 @@
+"""Shapes: compiling a million similar command lines without running the grammar a million times.
+
+    key, values = shape(words)            # the words with plain IPv4 addresses cut out
+    template = learn(key, values, ops)    # Template, or None: the grammar runs every line
+    template.ops(values)                  # the ops of another line of that shape
+
+A shape is the words with every plain IPv4 address cut out (a `/len` after it stays;
+addresses in 0/8, 127/8 and 224/3, e.g. netmasks, are never cut out).  The tool grammar runs
+once per shape; when the addresses reappear verbatim as whole argument fields of its ops,
+and two probe lines with other addresses give exactly the ops that substituting them gives,
+the shape gets a template, and later lines of that shape only substitute their addresses.
+Anything else -- quotes, warnings, fields derived from an address -- runs the grammar for
+every line.  literal_segments and plain_addresses serve BatchProgram's column-by-column
+check of generated files.
+"""
+from __future__ import annotations
+
+from socket import inet_aton, inet_ntoa
+
+from .command import ToolError, command_ops
+
+__all__ = ["shape", "Template", "learn", "literal_segments", "plain_addresses"]
+
+# A value is a plain IPv4 address as a whole word, possibly followed by /len: the address
+# is cut out, "/len" stays in the shape.  Addresses in 0/8, 127/8 and 224/3 (netmasks,
+# loopback, multicast: where a grammar may decide differently) are never cut out.
+_FIRST_OK = frozenset(str(i) for i in range(1, 224) if i != 127)
+_FIRST_OK_BYTES = bytes(i for i in range(1, 224) if i != 127)
+_VALUE = "\0"
+
+
+def _value(token: str):
+    """(address, suffix) when token is a value, else None."""
+    addr, slash, rest = token.partition("/")
+    if addr.count(".") != 3 or addr.partition(".")[0] not in _FIRST_OK:
+        return None
+    try:
+        if inet_ntoa(inet_aton(addr)) != addr:
+            return None
+    except OSError:
+        return None
+    return addr, slash + rest
+
+
+def shape(tokens: list[str]) -> tuple[tuple, list[str]]:
+    """(shape key, the addresses cut out) of a command line's words."""
+    key, values = [], []
+    for tok in tokens:
+        v = _value(tok) if tok[:1].isdigit() else None
+        if v is None:
+            key.append(tok)
+        else:
+            key.append((_VALUE, v[1]))
+            values.append(v[0])
+    return tuple(key), values
+
+
+def _fill(key: tuple, values: list[str]) -> list[str]:
+    """The words of a line of shape key with these addresses."""
+    it = iter(values)
+    return [k if type(k) is str else next(it) + k[1] for k in key]
+
+
+class Template:
+    """The ops of one shape, with the argument fields its addresses fill."""
+
+    __slots__ = ("entries", "fields", "run_op", "run_args")
+
+    def __init__(self, entries, fields):
+        self.entries = entries      # [(op, const args, tolerate or None, [(field, value#)])]
+        self.fields = fields        # one-op template: field per value#, for runs; else None
+        if fields is not None:
+            self.run_op, self.run_args = entries[0][0], entries[0][1]
+
+    def ops(self, values, tolerate=None) -> list:
+        out = []
+        for op, args, tol, slots in self.entries:
+            args = dict(args)
+            for name, i in slots:
+                args[name] = values[i]
+            if tolerate:
+                tol = sorted(set(tolerate) | set(tol or ()))
+            out.append([op, args] if tol is None else [op, args, tol])
+        return out
+
+
+def _learn(ops, values: list[str]) -> Template | None:
+    """A template for ops made from a line whose addresses are `values`, or None when the
+    addresses do not appear as whole argument fields only."""
+    if ops.warnings or len(set(values)) != len(values):
+        return None
+    index = {v: i for i, v in enumerate(values)}
+    entries, used = [], set()
+    for entry in ops.ops:
+        op, args = entry[0], entry[1]
+        tolerate = entry[2] if len(entry) > 2 else None
+        const, slots = {}, []
+        for name, value in args.items():
+            if type(value) is str and value in index:
+                slots.append((name, index[value]))
+                used.add(index[value])
+            elif any(v in repr(value) for v in values):
+                return None         # derived from an address: the grammar must run
+            else:
+                const[name] = value
+        entries.append((op, const, tolerate, slots))
+    if len(used) != len(values):
+        return None
+    fields = None
+    if len(entries) == 1 and entries[0][2] is None:
+        slots = entries[0][3]
+        if sorted(i for _, i in slots) == list(range(len(values))):
+            names = {i: name for name, i in slots}
+            fields = [names[i] for i in range(len(values))]
+    return Template(entries, fields)
+
+
+def _probes(values: list[str]) -> list[list[str]]:
+    """Two other address lists for the same shape: first octets changed, last octets changed
+    (a field computed from an address, or masked by the grammar, then differs)."""
+    def first(v):
+        a, rest = v.split(".", 1)
+        for alt in (int(a) ^ 1, int(a) ^ 2, int(a) ^ 4, int(a) ^ 8):
+            if 1 <= alt <= 223 and alt != 127:
+                return f"{alt}.{rest}"
+        return v
+
+    def last(v):
+        rest, d = v.rsplit(".", 1)
+        return f"{rest}.{int(d) ^ 1}"
+    return [[first(v) for v in values], [last(v) for v in values]]
+
+
+def learn(key: tuple, values: list[str], ops) -> Template | None:
+    """The shape's template, if the grammar's ops for two probe lines are exactly what
+    substituting their addresses gives."""
+    template = _learn(ops, values)
+    if template is None:
+        return None
+    for probe in _probes(values):
+        try:
+            expected = command_ops(_fill(key, probe))
+        except ToolError:
+            return None
+        if expected.warnings or expected.ops != template.ops(probe):
+            return None
+    return template
+
+
+def literal_segments(line: str, key: tuple) -> list[str] | None:
+    """The text of a line around its addresses: [before the first, between the first and
+    the second (with the first one's /len), ..., after the last]."""
+    segs, pos = [], 0
+    start = 0
+    for word in key:
+        if type(word) is str:
+            at = line.find(word, pos)
+        else:
+            at = pos
+            while at < len(line) and line[at].isspace():
+                at += 1
+            segs.append(line[start:at])
+            end = at
+            while end < len(line) and not line[end].isspace():
+                end += 1
+            addr = line[at:end].partition("/")[0]
+            start = at + len(addr)
+            pos = end
+            continue
+        if at < 0:
+            return None
+        pos = at + len(word)
+    segs.append(line[start:])
+    return segs
+
+
+def plain_addresses(col: list[str]) -> bytes | None:
+    """col packed (protocol.PACKED) when every string of it is a plain address (dotted quad,
+    no leading zeros, first octet in 1..223 but not 127), else None; C loops only."""
+    unique = col[:1] if col.count(col[0]) == len(col) else col    # a constant column: once
+    text = ("\n" + "\n".join(unique) + "\n").encode()
+    n = len(unique)
+    if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
+            or b".." in text or b"\n." in text or b".\n" in text):
+        return None
+    marked = text.replace(b".", b".|").replace(b"\n", b"\n|")
+    if marked.count(b"|0") != marked.count(b"|0.") + marked.count(b"|0\n") or \
+            b"\n|0" in marked:
+        return None
+    try:
+        packed = b"".join(map(inet_aton, unique))
+    except OSError:
+        return None
+    if packed[::4].translate(None, _FIRST_OK_BYTES):
+        return None
+    return packed if unique is col else packed * len(col)

@@ -1,0 +1,50 @@
+"""Sources: rc.conf files and batch-file text, compiled into programs.
+
+    program = rc_program(files, live_interfaces)     # rc.conf files -> RcProgram
+    program = batch_program(text, name, progress)    # command lines -> BatchProgram
+"""
+from __future__ import annotations
+
+from plebproto.constants import EEXIST
+
+from .parser import parse_files
+from .plan import plan
+from .programs import BatchProgram, Program, RcProgram
+
+__all__ = ["read_rc_files", "rc_program", "batch_program", "ALL_ERRNOS"]
+
+ALL_ERRNOS = list(range(1, 128))        # a tolerated step tolerates any failure
+
+
+def read_rc_files(files: list[str]):
+    """parse_files for files named on a command line: an unreadable one is an error here."""
+    for path in files:
+        with open(path):        # OSError names the file
+            pass
+    return parse_files(files)
+
+
+def rc_program(files: list[str], live_interfaces: list[str]) -> Program:
+    """The rc.d network start for rc.conf files on a stack with these interfaces
+    (`ifconfig -l` order).  Raises OSError / RcSyntaxError for files that cannot be read.
+    program.warnings: the plan's warnings, then the tools' own.
+
+    Applying an rc.conf again is not an error: a route it adds that is already in the table
+    (EEXIST, FreeBSD's "route already in table", which rc.d/routing reports and ignores) is
+    tolerated; addresses, flags, MTUs, descriptions and `arp -S` simply set again, and
+    cloned interfaces that exist are not created.  The plan's implicit routes tolerate any
+    failure, as at every FreeBSD boot."""
+    rcvars = read_rc_files(files)
+    p = plan(rcvars, live_interfaces)
+    program = RcProgram()
+    program.warnings.extend(p.warnings)
+    for step in p.steps:
+        tolerate = ALL_ERRNOS if step.tolerate_error else (
+            [EEXIST] if step.argv[:2] == ["route", "add"] else None)
+        program.add(step.argv, f"{step.file}:{step.line}: {step.var}: ", tolerate)
+    program.steps = p.steps
+    return program
+
+
+def batch_program(text: str, name: str, progress=None) -> BatchProgram:
+    return BatchProgram(text, name).compile_all(progress)
