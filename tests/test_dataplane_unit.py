@@ -12,6 +12,7 @@ from plebproto.constants import (
 )
 from plebnet_core.dataplane.plane import DataPlane
 from plebnet_core.dataplane.phy.base import Device
+from plebnet_core.dataplane.reassembly import Reassembler
 from plebnet_core.dataplane.wire import arp, ethernet, icmp, ipv4, udp
 from plebnet_core.loop import EventLoop
 from plebproto.errors import OpError
@@ -284,7 +285,7 @@ def test_fragments_reassembled_for_local_delivery(rig):
     frames = rig.sent()
     assert len(frames) == 2                          # the reply, fragmented to our MTU 1500
     parts = [ipv4.parse(f.payload) for f in frames]
-    r = ipv4.Reassembler()
+    r = Reassembler()
     r.push(parts[0])
     whole = r.push(parts[1])
     assert icmp.parse(whole.payload).payload == icmp.parse(big).payload
