@@ -25,7 +25,7 @@ from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop
 from plebproto.errors import OpError
-from .syscalls import BatchError, Deferred, Stream, Syscalls
+from .syscalls import Deferred, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -358,9 +358,9 @@ class ControlServer:
         conn.batch = None
         try:
             results = self.sys.run_batch(pending)
-        except BatchError as exc:
-            self._refused(conn, "batch", {"ops": pending}, exc.error)
-            self._error(conn, rid, exc.error, index=exc.index)
+        except OpError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc)
+            self._error(conn, rid, exc, index=exc.index)
             return
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)

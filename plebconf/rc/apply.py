@@ -645,24 +645,24 @@ def execute(program: Program, send, keep_going: bool = False) -> list[str]:
 
 def syscalls_sender(syscalls):
     """send() applying through Syscalls.run_batch, in the stack process (boot time)."""
-    from plebnet_core.syscalls import BatchError
+    from plebproto.errors import OpError
 
     def send(entries):
         try:
             return syscalls.run_batch(entries)
-        except BatchError as exc:
-            raise Failure(exc.index, exc.error.errno, exc.error.msg) from None
+        except OpError as exc:
+            raise Failure(exc.index, exc.errno, exc.msg) from None
     return send
 
 
 def client_sender(client):
     """send() applying through a control-socket Client."""
-    from plebconf.rpc.client import RpcError
+    from plebproto.errors import OpError
 
     def send(entries):
         try:
             return client.batch(entries)
-        except RpcError as exc:
+        except OpError as exc:
             raise Failure(exc.index or 0, exc.errno, exc.msg) from None
     return send
 
