@@ -334,6 +334,24 @@ class Client:
                 self._check(self._reply(rid))
         return self._check(self._reply(rid))
 
+    def dry_run(self, ops: list, reads: list) -> dict:
+        """What batch(ops) would do, without doing it: the stack applies ops inside a
+        transaction, runs reads ([op, args] each, ops that change nothing) on the result,
+        and rolls everything back.  Returns {"results": the batch's, "reads": each read's
+        result}; a failing op raises OpError as batch() does (a failing read: .index counts
+        the reads after the ops).  Needs only read access."""
+        parts = _split(ops)
+        rid = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            args = {"ops": part, "more": not last, "dry_run": True}
+            if last:
+                args["reads"] = reads
+            rid = self.send("batch", args)
+            if not last:
+                self._check(self._reply(rid))
+        return self._check(self._reply(rid))
+
     def subscribe(self):
         """Subscribe now; return an iterator of the routing-message events (dicts) the stack
         publishes from this moment on."""
