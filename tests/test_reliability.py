@@ -263,6 +263,27 @@ def test_read_group_member_reads_only(read_group_stack):
         (65534, "batch", EPERM)]
 
 
+def test_read_group_member_may_dry_run(read_group_stack):
+    """A dry run changes nothing (test_dry_run.py): the read group may ask what a batch
+    would do (rc diff), and a part without dry_run is still refused."""
+    code = """
+c = Client.connect(path=os.environ['SOCKPATH'])
+add = ['sysctl', {'name': 'net.inet.ip.forwarding', 'value': 1}]
+print(c.dry_run([add], [['sysctl', {'name': 'net.inet.ip.forwarding'}]]))
+c.send('batch', {'ops': [add], 'more': True, 'dry_run': True})
+try:
+    c.call('batch', {'ops': [add]})
+except OpError as exc:
+    print(exc.errno)
+"""
+    out = _as(65534, 65534, [], code, read_group_stack.path)
+    assert out.stdout.splitlines() == ["{'results': [1], 'reads': [1]}", "1"], out.stderr
+    with read_group_stack.client() as c:
+        assert c.sysctl("net.inet.ip.forwarding") == 0
+        # the dry run left no audit entry; the refused real part did
+        assert [(e["op"], e["errno"]) for e in c.call("audit", {})] == [("batch", EPERM)]
+
+
 def test_non_member_of_read_group_is_refused(read_group_stack):
     """Kept out twice: by the socket's mode (0660, group nogroup) and, should the mode be
     opened, by the credentials checked at accept."""
