@@ -65,8 +65,9 @@ Ops (the serialized configuration syscalls):
                 changes the stack: EINVAL) with "index" = number of ops + its position in
                 "reads".  Read-only peers (the read group) may send dry runs.
     subscribe  {}                          routing messages pushed as events
-The full argument list of each op is in plebnet_core/syscalls/ (one module per op family),
-next to its handler.
+The full argument list of each op is declared in plebproto/schema.py (name, type, required,
+range), and checked by the stack before the handler runs: a wrong type, a number out of range
+or not finite, a missing argument is EINVAL naming the argument.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ a batch may carry it), dispatch of one request to its handler, the classificatio
 peers are held to, hello, and the result types a handler may return besides a value (Stream,
 Deferred).
 
-Ops are registered, never patched in: the vocabulary of the state model registers itself
+Every request's arguments are checked against its op's declared schema (plebproto.schema)
+before the handler runs.  Ops are registered, never patched in: the vocabulary of the state model registers itself
 (plebnet_core/syscalls/__init__.py), the data plane registers ping and pcap, the stack process
 its audit log (Dispatcher.register).
 """
@@ -14,6 +15,7 @@ import time
 from plebproto import protocol
 from plebproto.constants import EINVAL, EOPNOTSUPP
 from plebproto.errors import OpError
+from plebproto.schema import check
 
 # ops the control server answers itself, never a handler's: never in a batch
 SERVER_OPS = {"batch": True, "subscribe": False}        # op -> changes the stack
@@ -111,4 +113,5 @@ class Dispatcher:
             raise OpError(EOPNOTSUPP, f"unknown op '{op}'")
         if not isinstance(args, dict):
             raise OpError(EINVAL, "args must be a map")
+        check(op, args)         # the declared arguments (plebproto.schema), before the handler
         return handler(args)
