@@ -73,6 +73,7 @@ class Dispatcher:
         self.ops: dict = {}
         self._mutating: dict = {}   # op -> bool, or a predicate of its args
         self._unbatchable: set[str] = set(SERVER_OPS)
+        self.ioctls: dict = {}      # the ioctl requests answered (hello lists them)
 
     def register(self, op: str, handler, *, mutating=True, batchable: bool = True) -> None:
         """Add op to the vocabulary.  mutating: True (changes the stack: refused to the
@@ -104,7 +105,7 @@ class Dispatcher:
     def hello(self, args):
         return {"version": protocol.VERSION, "pid": self.pid,
                 "ops": sorted(set(self.ops) | set(SERVER_OPS)),
-                "ioctls": sorted(getattr(self, "ioctls", ())), "started": self.started,
+                "ioctls": sorted(self.ioctls), "started": self.started,
                 "interfaces": [ifp.name for ifp in self.stack.ifaces]}
 
     def dispatch(self, op: str, args) -> object:
