@@ -199,7 +199,8 @@ def test_audit_survives_restart(sockdir):
 # == access =========================================================================================
 def _as(uid, gid, groups, code, path):
     prog = ("import os, socket, json\nfrom plebproto import protocol\n"
-            "from plebconf.rpc.client import Client, ConnectError\nfrom plebproto.errors import OpError\n"
+            "from plebconf.rpc.client import Client, ConnectError\n"
+            "from plebproto.errors import OpError\n"
             f"os.setgroups({groups!r}); os.setgid({gid}); os.setuid({uid})\n{code}")
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
                           env={**os.environ, "SOCKPATH": path, "PYTHONPATH": ROOT},

@@ -139,8 +139,9 @@ class BatchOps:
         plain_route_run; the same args and fields, see _continues) straight into
         Stack.rt_add_many as one, column by column: what dispatching each expanded op would
         do, without building a map per route.  Returns the index after the runs.  A failure
-        raises OpError placed at (.index) the first failing op, as applying the ops in order would: the
-        rows before a malformed value are applied first, and their own failure wins."""
+        raises OpError placed at (.index) the first failing op, as applying the ops in order
+        would: the rows before a malformed value are applied first, and their own failure
+        wins."""
         base, fields = runs[0]["args"], runs[0]["fields"]
         bad: list[tuple[int, OpError]] = []     # (row, error): malformed values
         try:

@@ -4,9 +4,9 @@ peers are held to, hello, and the result types a handler may return besides a va
 Deferred).
 
 Every request's arguments are checked against its op's declared schema (plebproto.schema)
-before the handler runs.  Ops are registered, never patched in: the vocabulary of the state model registers itself
-(plebnet_core/syscalls/__init__.py), the data plane registers ping and pcap, the stack process
-its audit log (Dispatcher.register).
+before the handler runs.  Ops are registered, never patched in: the vocabulary of the state
+model registers itself (plebnet_core/syscalls/__init__.py), the data plane registers ping and
+pcap, the stack process its audit log (Dispatcher.register).
 """
 from __future__ import annotations
 
