@@ -165,11 +165,12 @@ def _check(schema: _Compiled, args: dict) -> None:
         if spec is None:
             continue
         kind, lo, hi, choices, field = spec
-        if type(value) is kind and (
-                (kind is int and lo <= value <= hi) or (kind is str and (
-                    choices is None or value in choices)) or (kind is not int
-                                                              and kind is not str)):
-            continue
+        if type(value) is kind:
+            if kind is int:
+                if lo <= value <= hi:
+                    continue
+            elif choices is None or value in choices:
+                continue
         if value is None:
             if field.required:
                 raise OpError(EINVAL, f"missing argument '{name}'")
@@ -182,21 +183,22 @@ def _check(schema: _Compiled, args: dict) -> None:
 
 
 _SCHEMAS = {op: _compile(fields) for op, fields in SCHEMAS.items()}
-_SUBSCHEMAS = {op: (key, {sub: _compile(fields) for sub, fields in table.items()})
+# an op with sub-requests: its own fields and the sub-request's, checked in one pass
+_SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in table.items()})
                for op, (key, table) in SUBSCHEMAS.items()}
 
 
 def check(op: str, args: dict) -> None:
     """Raise OpError(EINVAL) naming the first argument of args that op's schema refuses.
     Ops without a schema (none declared yet) are left to their handler."""
-    schema = _SCHEMAS.get(op)
-    if schema is None:
-        return
-    _check(schema, args)
     sub = _SUBSCHEMAS.get(op)
     if sub is not None:
         key, table = sub
-        value = args[key]
+        value = args.get(key)
         schema = table.get(value) if type(value) is str else None
         if schema is not None:
             _check(schema, args)
+            return
+    schema = _SCHEMAS.get(op)
+    if schema is not None:
+        _check(schema, args)
