@@ -14,7 +14,8 @@ import msgpack
 from common import median_ms, table, temp_stack, verdict, wait_settled
 
 from plebproto.protocol import pack_column
-from plebconf.rpc.client import PIPELINE_WINDOW, Client, RpcError, run
+from plebconf.rpc.client import PIPELINE_WINDOW, Client, run
+from plebproto.errors import OpError
 from plebproto.constants import AF_INET
 from plebnet_core.state.inet import aton
 from plebnet_core.state.stack import Stack
@@ -71,7 +72,7 @@ def pipelined(client, addrs, n=200_000, window=PIPELINE_WINDOW) -> float:
     t0 = time.perf_counter()
     results = client.pipeline(requests, window=window)
     rate = n / (time.perf_counter() - t0)
-    failed = [r for r in results if isinstance(r, RpcError)]
+    failed = [r for r in results if isinstance(r, OpError)]
     if failed:
         raise SystemExit(f"pipelined: {len(failed)} of {n} requests failed, e.g. {failed[0]!r}")
     return rate

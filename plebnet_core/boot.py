@@ -9,7 +9,8 @@ behaviour, every failing command reported on stderr, everything else applied, th
 starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
 
 This is the one place the stack uses plebconf: the pure rc executor, given a sender that
-applies in this process (syscalls_sender); the executor never imports the stack.
+applies in this process (Syscalls.run_batch raises OpError with .index, as the executor's
+senders do); the executor never imports the stack.
 """
 from __future__ import annotations
 
@@ -17,32 +18,11 @@ import sys
 
 from plebconf.rc.apply import execute, rc_program
 from plebconf.rc.parser import RcSyntaxError
-from plebproto.errors import OpError
-
-from . import syscalls as _syscalls
 
 
 class RcBootError(Exception):
     """rc.conf could not be applied at boot: the message is plebnet's stderr text, and the
     stack must not start."""
-
-
-def syscalls_sender(syscalls):
-    """send() for the rc executor, applying through Syscalls.run_batch in this process: an
-    OpError whose .index names the failing op of the batch."""
-    def send(entries):
-        try:
-            return syscalls.run_batch(entries)
-        except OpError:
-            raise
-        except _BATCH_ERROR as exc:
-            raise OpError(exc.error.errno, exc.error.msg, exc.index) from None
-    return send
-
-
-# run_batch raised BatchError(error, index) before it raised OpError with .index itself;
-# until every run_batch does, translate it (an empty tuple catches nothing)
-_BATCH_ERROR = getattr(_syscalls, "BatchError", ())
 
 
 def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
@@ -56,7 +36,7 @@ def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
         raise RcBootError(f"plebnet: {exc}") from None
     for warning in program.warnings:
         print(f"plebnet: WARNING: {warning}", file=sys.stderr)
-    errors = execute(program, syscalls_sender(proc.syscalls), keep_going)
+    errors = execute(program, proc.syscalls.run_batch, keep_going)
     if not errors:
         return
     lines = [f"plebnet: {e}" for e in errors]

@@ -66,7 +66,7 @@ class StackProcess:
         self.server = None
         self.read_gid = read_gid
         self.audit = Audit()
-        self.syscalls.ops["audit"] = self.audit.op
+        self.syscalls.register("audit", self.audit.op, mutating=False)
         self.persist = None
         self.restored = False
         self._settling = False

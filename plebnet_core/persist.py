@@ -51,7 +51,7 @@ from plebproto.iftypes import IFTYPES
 
 from .state.ifnet import IfAddr, Interface, LLEntry
 from .state.route import Route, RouteTable
-from .syscalls import BatchError, Stream
+from .syscalls import Stream
 
 RECORD = struct.Struct(">II")
 FORMAT = 1
@@ -94,10 +94,7 @@ def apply(syscalls, op: str, args: dict):
         ops = args.get("ops", []) if isinstance(args, dict) else None
         if not isinstance(ops, list):
             raise OpError(EINVAL, "batch ops must be a list")
-        try:
-            return syscalls.run_batch(ops)
-        except BatchError as exc:
-            raise exc.error from None
+        return syscalls.run_batch(ops)
     with syscalls.stack.transaction():
         return syscalls.dispatch(op, args)
 

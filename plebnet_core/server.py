@@ -25,7 +25,7 @@ from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop
 from plebproto.errors import OpError
-from .syscalls import BatchError, Deferred, Stream, Syscalls
+from .syscalls import Deferred, Stream, Syscalls
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -344,7 +344,8 @@ class ControlServer:
         ops = args.get("ops", [])
         if not isinstance(ops, list):
             raise OpError(EINVAL, "batch ops must be a list")
-        if not conn.can_write:
+        dry = args.get("dry_run") is True     # on every part of a dry run
+        if not conn.can_write and not dry:
             raise OpError(EPERM, f"permission denied: 'batch' changes the stack and "
                                      f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
@@ -356,11 +357,20 @@ class ControlServer:
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
         conn.batch = None
+        if dry:
+            # changes nothing: no audit record, no journal entry, no event (see protocol)
+            try:
+                result = self.sys.dry_run(pending, args.get("reads", []))
+            except OpError as exc:
+                self._error(conn, rid, exc, index=exc.index)
+                return
+            self._answer(conn, rid, result)
+            return
         try:
             results = self.sys.run_batch(pending)
-        except BatchError as exc:
-            self._refused(conn, "batch", {"ops": pending}, exc.error)
-            self._error(conn, rid, exc.error, index=exc.index)
+        except OpError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc)
+            self._error(conn, rid, exc, index=exc.index)
             return
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
@@ -371,7 +381,8 @@ class ControlServer:
         if self.on_refused is None:
             return
         try:
-            mutating = op == "batch" or self.sys.is_mutating(op, args)
+            mutating = (args.get("dry_run") is not True if op == "batch"
+                        else self.sys.is_mutating(op, args))
         except Exception:
             mutating = True
         if mutating and op != "subscribe":

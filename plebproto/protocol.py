@@ -51,8 +51,23 @@ Ops (the serialized configuration syscalls):
                 "dst"/"gateway"/"addr" back to back in network order, 4 bytes each for
                 inet, 16 for inet6 (no zone); "plen" one byte each.  A million routes are
                 then two bin values: nothing to parse, nothing to allocate per value.
+               Dry run: "dry_run": true (on every part) and, on the last part,
+                "reads": [[op, args], ...]: the stack applies the ops inside its
+                transaction exactly as above, then runs each read (ops that change
+                nothing: sysctl with a dotted name or NET_RT_IFLIST / NET_RT_DUMP /
+                NET_RT_FLAGS, rtmsg/llmsg RTM_GET, hello) on the state the ops made, and
+                rolls everything back: no event is published, nothing is journaled or
+                audited, no device is opened, the stack is left exactly as it was.  The
+                result is {"results": [per op, as a batch's], "reads": [per read: its
+                result, a dump's rows collected into one list, a compact dump's chunk maps
+                in a list]}, sent in one frame (E2BIG if larger than MAX_FRAME).  A failing
+                op is reported as a batch's; a failing read (or an op given as a read that
+                changes the stack: EINVAL) with "index" = number of ops + its position in
+                "reads".  Read-only peers (the read group) may send dry runs.
     subscribe  {}                          routing messages pushed as events
-The full argument list of each op is in plebnet_core/syscalls.py, next to its handler.
+The full argument list of each op is declared in plebproto/schema.py (name, type, required,
+range), and checked by the stack before the handler runs: a wrong type, a number out of range
+or not finite, a missing argument is EINVAL naming the argument.
 """
 from __future__ import annotations
 

@@ -8,10 +8,11 @@ from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
 from plebproto.constants import AF_INET, AF_INET6, EEXIST
+from plebproto.errors import OpError
 from plebproto.protocol import pack_column
 from plebnet_core.state.check import check_stack
 from plebnet_core.state.inet import aton
-from plebnet_core.syscalls import _expand
+from plebnet_core.syscalls.runs import expand
 
 NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
 
@@ -180,7 +181,7 @@ def test_batch_of_100000_lines_reports_and_exits_like_a_short_one(stack2, tmp_pa
 # ---------------------------------------------------------------- the compiler (no stack)
 def expanded(entries) -> list:
     return [[op, args] if tol is None else [op, args, tol]
-            for _, op, args, tol in _expand(entries)]
+            for _, op, args, tol in expand(entries)]
 
 
 def grammar_ops(lines) -> list:
@@ -347,7 +348,6 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
     """Syscalls applies runs of plain RTM_ADDs without expanding them: same table, same
     results, same failing index and errno, nothing changed on failure."""
     from plebconf.rpc.client import run
-    from plebnet_core.syscalls import BatchError
     rows = [[f"10.{i}.0.0", 16, "10.0.0.1"] for i in range(12)]
     if bad == 7:
         rows[7][2] = "192.0.2.1"                   # unreachable gateway: ENETUNREACH
@@ -402,8 +402,8 @@ def test_route_run_is_what_its_ops_one_by_one_are(bad):
         before = _dump(sc)
         try:
             outcome = ("ok", sc.run_batch(entries))
-        except BatchError as exc:
-            outcome = ("error", exc.index, exc.error.errno)
+        except OpError as exc:
+            outcome = ("error", exc.index, exc.errno)
             assert _dump(sc) == before
         assert check_stack(sc.stack) == []
         outcomes.append((outcome, _dump(sc)))
@@ -416,7 +416,6 @@ def test_packed_columns():
     """Packed columns (protocol.PACKED) carry ints; a general run gets them back as text;
     a wrong length, an unpackable field or a wrong value size is EINVAL, never a crash."""
     from plebconf.rpc.client import run
-    from plebnet_core.syscalls import BatchError
     sc = _fresh()
     dsts = [aton(f"10.{i}.0.0") for i in range(1, 5)]
     base = {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"}
@@ -439,9 +438,9 @@ def test_packed_columns():
             ([["10.9.0.0"], b"\x10\x10"], ["dst", "plen"]), \
             ([b"\x0a\x09\x00\x00"], ["weight"]), \
             ([b"\x0a\x09\x00\x00", 5], ["dst", "plen"]):
-        with pytest.raises(BatchError) as caught:
+        with pytest.raises(OpError) as caught:
             sc.run_batch([run("rtmsg", base, fields, columns=columns)])
-        assert caught.value.error.errno == 22
+        assert caught.value.errno == 22
     assert _dump(sc) == before
 
 
@@ -505,18 +504,17 @@ def test_unmade_prefixes_change_and_go_like_routes():
 
 def test_failing_batch_after_an_unmade_run_leaves_nothing_behind():
     """The run's prefixes go with the rollback: dicts, counts and reserved slots."""
-    from plebnet_core.syscalls import BatchError
     sc = _fresh()
     table = sc.stack.rt[AF_INET]
     before, slots = _dump(sc), len(table._lpm.slots)
     from plebconf.rpc.client import run
-    with pytest.raises(BatchError) as exc:
+    with pytest.raises(OpError) as exc:
         sc.run_batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
                           ["dst", "plen"], columns=[[f"20.0.{i}.0" for i in range(50)],
                                                     [24] * 50]),
                       ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "20.0.7.0",
                                  "plen": 24, "gateway": "10.0.0.1"}]])
-    assert exc.value.index == 50 and exc.value.error.errno == EEXIST
+    assert exc.value.index == 50 and exc.value.errno == EEXIST
     assert _dump(sc) == before and len(table._lpm.slots) == slots
     assert (table.unmade, table.unsettled) == (0, 0)
     assert check_stack(sc.stack) == []

@@ -15,7 +15,7 @@ import pytest
 
 from netns_util import ip, kernel_vtep, namespace, require_root
 from test_dataplane_stacks import need_tool
-from plebconf.rpc.client import RpcError
+from plebproto.errors import OpError
 from plebproto.constants import RTF_BLACKHOLE, RTF_STATIC
 from plebnet_core.spawn import spawn_stack
 
@@ -119,7 +119,7 @@ def test_tap_clone_opens_and_closes_a_kernel_interface(sockdir):
             info = c.sysctl("NET_RT_IFLIST", ifname="tap0")[0]
             assert info["drv_status"] == f"Opened by PID {s.pid}"
             # the same kernel name again cannot open: the create fails and leaves nothing
-            with pytest.raises(RpcError):
+            with pytest.raises(OpError):
                 c.ioctl("SIOCIFCREATE2", ifname="tap1", params={"tapname": k, "netns": ns})
             assert [i["name"] for i in c.sysctl("NET_RT_IFLIST")] == ["vnet0", "lo0", "tap0"]
             c.ioctl("SIOCIFDESTROY", ifname="tap0")

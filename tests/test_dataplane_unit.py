@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 
 from plebproto.constants import (
-    AF_INET, EHOSTDOWN, EHOSTUNREACH, IFF_PPROMISC, IFF_STATICARP, IFF_UP, RTF_ANNOUNCE,
+    AF_INET, EHOSTDOWN, EINVAL, EHOSTUNREACH, IFF_PPROMISC, IFF_STATICARP, IFF_UP, RTF_ANNOUNCE,
     RTF_BLACKHOLE, RTF_REJECT, RTF_STATIC,
 )
 from plebnet_core.dataplane.plane import DataPlane
 from plebnet_core.dataplane.phy.base import Device
+from plebnet_core.dataplane.reassembly import Reassembler
 from plebnet_core.dataplane.wire import arp, ethernet, icmp, ipv4, udp
 from plebnet_core.loop import EventLoop
 from plebproto.errors import OpError
@@ -116,6 +117,26 @@ def learn(rig, name, ip_text, mac):
 
 
 # -- ARP ----------------------------------------------------------------------------------------
+def test_data_plane_ops_are_registered(rig):
+    """ping and pcap come into the vocabulary through register(): classified (ping is a
+    read, pcap needs write access), kept out of batches, and not registered twice."""
+    sc = rig.sys
+    assert sc.ops["ping"] == rig.dp.op_ping and sc.ops["pcap"] == rig.dp.op_pcap
+    assert sc.dataplane is rig.dp
+    assert not sc.is_mutating("ping", {"dst": "10.0.0.1"})
+    assert sc.is_mutating("pcap", {"ifname": "vnet0", "file": "/tmp/x"})
+    assert "ping" in sc.hello({})["ops"]
+    for op in ("ping", "pcap"):
+        with pytest.raises(OpError) as exc:
+            sc.run_batch([[op, {"dst": "127.0.0.1", "ifname": "vnet0", "file": "/x"}]])
+        assert (exc.value.errno, exc.value.index, exc.value.msg) == (
+            EINVAL, 0, f"'{op}' cannot be batched")
+    with pytest.raises(ValueError):
+        sc.register("ping", rig.dp.op_ping, mutating=False)
+    with pytest.raises(ValueError):
+        sc.register("batch", lambda args: None)
+
+
 def test_arp_request_for_us_is_answered_and_teaches_the_sender(rig):
     ifp = rig.ifp()
     req = arp.request(PEER_MAC, b4("10.0.0.2"), b4("10.0.0.1"))
@@ -284,7 +305,7 @@ def test_fragments_reassembled_for_local_delivery(rig):
     frames = rig.sent()
     assert len(frames) == 2                          # the reply, fragmented to our MTU 1500
     parts = [ipv4.parse(f.payload) for f in frames]
-    r = ipv4.Reassembler()
+    r = Reassembler()
     r.push(parts[0])
     whole = r.push(parts[1])
     assert icmp.parse(whole.payload).payload == icmp.parse(big).payload

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from plebproto import protocol
-from plebconf.rpc.client import Client, ConnectError, RpcError
+from plebconf.rpc.client import Client, ConnectError
+from plebproto.errors import OpError
 from plebproto.constants import EBUSY, ENETUNREACH, EPERM
 from plebnet_core.persist import pack_record, read_records
 from plebnet_core.spawn import StackStartError, spawn_stack
@@ -151,9 +152,9 @@ def test_crash_twenty_times_nothing_acknowledged_is_lost():
 def test_audit_records_changes_and_refusals(stack, client):
     client.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.2", plen=24)
     client.rtmsg("RTM_GET", af="inet", dst="10.0.0.2")                # reads are not changes
-    with pytest.raises(RpcError):
+    with pytest.raises(OpError):
         client.rtmsg("RTM_ADD", af="inet", dst="10.5.0.0", plen=16, gateway="192.0.2.1")
-    with pytest.raises(RpcError):
+    with pytest.raises(OpError):
         client.batch([["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap"}],
                       ["ioctl", {"req": "SIOCIFDESTROY", "ifname": "lo0"}]])
     entries = client.call("audit", {"args": True})
@@ -183,7 +184,7 @@ def test_audit_survives_restart(sockdir):
     stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
     with stack.client() as c:
         c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
-        with pytest.raises(RpcError):
+        with pytest.raises(OpError):
             c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1)
         before = c.call("audit", {"args": True})
     stack.stop(signal.SIGKILL)
@@ -198,7 +199,8 @@ def test_audit_survives_restart(sockdir):
 # == access =========================================================================================
 def _as(uid, gid, groups, code, path):
     prog = ("import os, socket, json\nfrom plebproto import protocol\n"
-            "from plebconf.rpc.client import Client, ConnectError, RpcError\n"
+            "from plebconf.rpc.client import Client, ConnectError\n"
+            "from plebproto.errors import OpError\n"
             f"os.setgroups({groups!r}); os.setgid({gid}); os.setuid({uid})\n{code}")
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
                           env={**os.environ, "SOCKPATH": path, "PYTHONPATH": ROOT},
@@ -221,7 +223,7 @@ for op, args in [('ioctl', {'req': 'SIOCSIFMTU', 'ifname': 'vnet0', 'mtu': 1400}
     try:
         c.call(op, args)
         print(op, 'allowed')
-    except RpcError as exc:
+    except OpError as exc:
         print(op, exc.errno, exc.msg)
 """
 
@@ -260,6 +262,27 @@ def test_read_group_member_reads_only(read_group_stack):
     assert [(e["uid"], e["op"], e["errno"]) for e in refused] == [
         (65534, "ioctl", EPERM), (65534, "rtmsg", EPERM), (65534, "sysctl", EPERM),
         (65534, "batch", EPERM)]
+
+
+def test_read_group_member_may_dry_run(read_group_stack):
+    """A dry run changes nothing (test_dry_run.py): the read group may ask what a batch
+    would do (rc diff), and a part without dry_run is still refused."""
+    code = """
+c = Client.connect(path=os.environ['SOCKPATH'])
+add = ['sysctl', {'name': 'net.inet.ip.forwarding', 'value': 1}]
+print(c.dry_run([add], [['sysctl', {'name': 'net.inet.ip.forwarding'}]]))
+c.send('batch', {'ops': [add], 'more': True, 'dry_run': True})
+try:
+    c.call('batch', {'ops': [add]})
+except OpError as exc:
+    print(exc.errno)
+"""
+    out = _as(65534, 65534, [], code, read_group_stack.path)
+    assert out.stdout.splitlines() == ["{'results': [1], 'reads': [1]}", "1"], out.stderr
+    with read_group_stack.client() as c:
+        assert c.sysctl("net.inet.ip.forwarding") == 0
+        # the dry run left no audit entry; the refused real part did
+        assert [(e["op"], e["errno"]) for e in c.call("audit", {})] == [("batch", EPERM)]
 
 
 def test_non_member_of_read_group_is_refused(read_group_stack):
@@ -325,7 +348,7 @@ def test_connection_limit_refuses_clearly(sockdir):
     stack = spawn_stack(NIC, sockdir=sockdir, env=env)
     try:
         held = [stack.client() for _ in range(4)]
-        with pytest.raises(RpcError) as exc:
+        with pytest.raises(OpError) as exc:
             stack.client()
         assert exc.value.errno == EBUSY and "too many connections (4)" in exc.value.msg
         held.pop().close()
@@ -407,7 +430,7 @@ c = Client.connect(pid={proc.pid}, directory={sockdir!r})
 print([i['name'] for i in c.sysctl('NET_RT_IFLIST')])
 try:
     c.ioctl('SIOCSIFMTU', ifname='vnet0', mtu=1400)
-except RpcError as exc:
+except OpError as exc:
     print(exc.errno)
 """, os.path.join(sockdir, str(proc.pid)))
         assert out.stdout == "['vnet0', 'lo0']\n1\n", out.stderr

@@ -10,7 +10,8 @@ import msgpack
 import pytest
 
 from plebproto import protocol
-from plebconf.rpc.client import Client, ConnectError, RpcError, run
+from plebconf.rpc.client import Client, ConnectError, run
+from plebproto.errors import OpError
 from plebproto.constants import (
     E2BIG, EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPERM, EPROTO, ESRCH,
     RTM_ADD, RTM_IFINFO, RTM_NEWADDR,
@@ -69,10 +70,10 @@ def test_call_and_errno(client):
     route = client.rtmsg("RTM_GET", af="inet", dst="10.0.0.77")
     assert (route["dst"], route["plen"], route["gateway"], route["ifname"]) == (
         "10.0.0.0", 24, "link#1", "vnet0")
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.ioctl("SIOCDIFADDR", ifname="vnet0", addr="10.9.9.9")
     assert exc.value.errno == EADDRNOTAVAIL
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.rtmsg("RTM_ADD", af="inet", dst="10.5.0.0", plen=16, gateway="192.0.2.1")
     assert exc.value.errno == ENETUNREACH
 
@@ -82,7 +83,7 @@ def test_pipelining_replies_in_order(client):
     requests.insert(250, ("ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "1.2.3.4"}))
     results = client.pipeline(requests)
     assert len(results) == 501
-    assert isinstance(results[250], RpcError) and results[250].errno == EADDRNOTAVAIL
+    assert isinstance(results[250], OpError) and results[250].errno == EADDRNOTAVAIL
     assert all(r["dst"] == "127.0.0.1" for i, r in enumerate(results) if i != 250)
 
 
@@ -99,8 +100,8 @@ def test_pipeline_windowed_distinct_requests_and_per_request_errors(client):
                                "gateway": "192.0.2.1"})
     results = client.pipeline(requests, window=64)
     assert len(results) == 1000
-    assert isinstance(results[10], RpcError) and results[10].errno == ESRCH
-    assert isinstance(results[777], RpcError) and results[777].errno == ENETUNREACH
+    assert isinstance(results[10], OpError) and results[10].errno == ESRCH
+    assert isinstance(results[777], OpError) and results[777].errno == ENETUNREACH
     for i, r in enumerate(results):
         if i not in (10, 777):
             assert (r["dst"], r["plen"], r["gateway"]) == (f"172.16.{i % 200}.0", 24,
@@ -128,9 +129,9 @@ def test_pipeline_collects_streams_and_batch_errors(client):
     assert results[0] == client.sysctl("NET_RT_DUMP")
     assert results[1]["dst"] == "10.0.0.0"
     assert results[2] == client.sysctl("NET_RT_DUMP", form="compact")
-    assert isinstance(results[3], RpcError) and results[3].errno == EADDRNOTAVAIL
+    assert isinstance(results[3], OpError) and results[3].errno == EADDRNOTAVAIL
     assert results[3].index == 1
-    assert isinstance(results[4], RpcError) and results[4].errno == EOPNOTSUPP
+    assert isinstance(results[4], OpError) and results[4].errno == EOPNOTSUPP
 
 
 def test_pipeline_on_a_subscribed_connection_skips_events(client):
@@ -138,7 +139,7 @@ def test_pipeline_on_a_subscribed_connection_skips_events(client):
     client.subscribe()
     results = client.pipeline([ADD_ADDR, ("rtmsg", {"type": "RTM_GET", "af": "inet",
                                                     "dst": "10.0.0.1"})])
-    assert not isinstance(results[0], RpcError)
+    assert not isinstance(results[0], OpError)
     assert results[1]["dst"] == "10.0.0.0"
 
 
@@ -221,7 +222,7 @@ def test_compact_requests_are_answered_in_kind(stack):
 
 
 def test_unknown_op(client):
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.call("reboot", {})
     assert exc.value.errno == EOPNOTSUPP and "reboot" in exc.value.msg
     assert client.call("hello", {"version": 1})["pid"]
@@ -240,7 +241,7 @@ def test_batch_rollback_leaves_state_identical(client):
         ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 16,
                    "gateway": "10.0.0.1"}],         # fails: the address went
     ]
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.batch(ops)
     assert exc.value.index == 5 and exc.value.errno == ENETUNREACH
     assert dump(client) == before
@@ -265,7 +266,7 @@ def test_batch_in_several_frames_is_atomic(client, monkeypatch):
     ops.append(["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 24,
                           "gateway": "10.0.0.1"}])       # duplicate: EEXIST
     before = client.sysctl("NET_RT_DUMP")
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.batch(ops)
     assert exc.value.errno == EEXIST and exc.value.index == 999
     assert client.sysctl("NET_RT_DUMP") == before
@@ -296,11 +297,11 @@ def test_route_run_is_found_at_once_and_its_lookup_arrays_fill_behind_it(client)
         seen.append(client.sysctl(gauge))
     assert 0 < seen[0] <= 150000 and seen[-1] == 0
     assert answers() == [(d, 24, "10.0.0.1", "vnet0") for d in probes]
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.sysctl(gauge, value=5)
     assert exc.value.errno == EPERM
     client.rtmsg("RTM_DELETE", af="inet", dst=dsts[5], plen=24)
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.rtmsg("RTM_GET", af="inet", dst=dsts[5], plen=24)
     assert exc.value.errno == ESRCH
 
@@ -330,7 +331,7 @@ def test_subscribe_receives_another_clients_changes(stack):
 def test_failed_change_publishes_nothing(stack):
     with stack.client() as watcher, stack.client() as actor:
         events = watcher.subscribe()
-        with pytest.raises(RpcError):
+        with pytest.raises(OpError):
             actor.batch([ADD_ADDR, ["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
                                                "addr": "1.1.1.1"}]])
         actor.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
@@ -505,7 +506,7 @@ def test_compact_dump_is_the_rows_dump_and_never_stale(client):
     assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
     client.ioctl("SIOCSIFNAME", ifname="vnet0", newname="net7")         # fe80::%net7/64
     assert compact_dump_rows(client) == client.sysctl("NET_RT_DUMP")
-    with pytest.raises(RpcError) as exc:
+    with pytest.raises(OpError) as exc:
         client.sysctl("NET_RT_DUMP", form="columns")
     assert exc.value.errno == EINVAL
 

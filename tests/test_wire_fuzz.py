@@ -2,6 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from plebnet_core.dataplane.reassembly import Reassembler
 from plebnet_core.dataplane.wire import WireError, arp, ethernet, icmp, ipv4, udp, vxlan
 from vectors import ARP_REQUEST, ECHO_REQUEST, FRAG_1, FRAG_2, UDP_HELLO
 
@@ -32,7 +33,7 @@ def parse_deep(frame: bytes) -> None:
     elif eth.ethertype == ethernet.ETHERTYPE_IPV4:
         pkt = ipv4.parse(eth.payload)
         if pkt.is_fragment:
-            ipv4.Reassembler().push(pkt)
+            Reassembler().push(pkt)
         elif pkt.proto == ipv4.PROTO_ICMP:
             msg = icmp.parse(pkt.payload)
             if msg.type == icmp.ECHO_REQUEST:
@@ -71,7 +72,7 @@ def test_mutated_kernel_frames(frame, positions, bits, cut):
 @given(st.lists(st.tuples(st.integers(0, 8191), st.booleans(), st.integers(0, 64)),
                 min_size=1, max_size=12))
 def test_reassembler_random_fragments(frags):
-    r = ipv4.Reassembler(max_datagrams=4)
+    r = Reassembler(max_datagrams=4)
     for offset8, more, size in frags:
         offset = offset8 * 8
         size = max(0, min(size, 65535 - offset))

@@ -1,6 +1,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from plebnet_core.dataplane.reassembly import Reassembler
 from plebnet_core.dataplane.wire import WireError, ethernet, icmp, ipv4
 from plebnet_core.dataplane.wire.checksum import checksum
 from vectors import ECHO_REQUEST, FRAG_1, FRAG_2
@@ -178,7 +179,7 @@ def parsed(frags):
 
 
 def test_reassemble_kernel_fragments():
-    r = ipv4.Reassembler()
+    r = Reassembler()
     f1 = ipv4.parse(ethernet.parse(FRAG_1).payload)
     f2 = ipv4.parse(ethernet.parse(FRAG_2).payload)
     assert (f1.mf, f1.frag_offset, f2.mf, f2.frag_offset) == (True, 0, False, 552)
@@ -192,7 +193,7 @@ def test_reassemble_kernel_fragments():
 
 def test_unfragmented_passes_through():
     pkt = ipv4.parse(ipv4.emit(A, B, 17, b"x"))
-    assert ipv4.Reassembler().push(pkt) is pkt
+    assert Reassembler().push(pkt) is pkt
 
 
 @settings(max_examples=60, deadline=None)
@@ -205,7 +206,7 @@ def test_reassembly_any_order_with_duplicates(payload, mtu, rnd, dups):
         # duplicates arrive anywhere before the datagram completes
         for _ in range(dups):
             frags.insert(rnd.randrange(len(frags)), rnd.choice(frags))
-    r = ipv4.Reassembler(max_fragments=len(frags))
+    r = Reassembler(max_fragments=len(frags))
     results = [r.push(f) for f in frags]
     assert all(x is None for x in results[:-1])
     assert results[-1].payload == payload and len(r) == 0
@@ -213,7 +214,7 @@ def test_reassembly_any_order_with_duplicates(payload, mtu, rnd, dups):
 
 
 def test_overlap_keeps_first_arrival():
-    r = ipv4.Reassembler()
+    r = Reassembler()
     r.push(ipv4.parse(ipv4.emit(A, B, 17, b"a" * 16, ident=5, mf=True)))
     # overlaps bytes 8..15 with different data, then finishes the datagram
     whole = r.push(ipv4.parse(ipv4.emit(A, B, 17, b"b" * 16, ident=5, frag_offset=8)))
@@ -221,7 +222,7 @@ def test_overlap_keeps_first_arrival():
 
 
 def test_keys_keep_datagrams_apart():
-    r = ipv4.Reassembler()
+    r = Reassembler()
     r.push(ipv4.parse(ipv4.emit(A, B, 17, b"1" * 8, ident=5, mf=True)))
     r.push(ipv4.parse(ipv4.emit(A, B, 6, b"2" * 8, ident=5, mf=True)))   # other proto
     r.push(ipv4.parse(ipv4.emit(B, A, 17, b"3" * 8, ident=5, mf=True)))  # other direction
@@ -232,7 +233,7 @@ def test_keys_keep_datagrams_apart():
 
 def test_timeout_with_injected_clock():
     clock = FakeClock()
-    r = ipv4.Reassembler(clock=clock, timeout=30)
+    r = Reassembler(clock=clock, timeout=30)
     first, second, third = parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))
     r.push(first)
     r.push(third)
@@ -247,7 +248,7 @@ def test_timeout_with_injected_clock():
 
 def test_expired_without_first_fragment_returns_nothing():
     clock = FakeClock()
-    r = ipv4.Reassembler(clock=clock, timeout=1)
+    r = Reassembler(clock=clock, timeout=1)
     r.push(parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))[1])
     clock.now += 2
     assert r.expire() == [] and len(r) == 0
@@ -255,7 +256,7 @@ def test_expired_without_first_fragment_returns_nothing():
 
 def test_stale_queue_replaced_on_push():
     clock = FakeClock()
-    r = ipv4.Reassembler(clock=clock, timeout=1)
+    r = Reassembler(clock=clock, timeout=1)
     f = parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))
     r.push(f[0])
     clock.now += 5
@@ -264,7 +265,7 @@ def test_stale_queue_replaced_on_push():
 
 
 def test_oldest_evicted_when_full():
-    r = ipv4.Reassembler(max_datagrams=2)
+    r = Reassembler(max_datagrams=2)
     for ident in (1, 2, 3):
         r.push(ipv4.parse(ipv4.emit(A, B, 17, bytes(8), ident=ident, mf=True)))
     assert len(r) == 2
@@ -283,7 +284,7 @@ def test_oldest_evicted_when_full():
     [dict(payload=bytes(8), frag_offset=8), dict(payload=bytes(8), frag_offset=16, mf=True)],
 ])
 def test_inconsistent_fragments_raise_and_drop(frags):
-    r = ipv4.Reassembler()
+    r = Reassembler()
     with pytest.raises(WireError):
         for f in frags:
             r.push(ipv4.parse(ipv4.emit(A, B, 17, f.pop("payload"), ident=77, **f)))
@@ -291,7 +292,7 @@ def test_inconsistent_fragments_raise_and_drop(frags):
 
 
 def test_too_many_fragments():
-    r = ipv4.Reassembler(max_fragments=4)
+    r = Reassembler(max_fragments=4)
     frags = parsed(ipv4.fragment_payload(A, B, 17, bytes(80), 28, ident=1))  # 8 bytes each
     for f in frags[:4]:
         assert r.push(f) is None
@@ -303,7 +304,7 @@ def test_too_many_fragments():
 def test_reassembled_too_long():
     # each fragment is legal (it ends at 65528), but with its header the datagram would be longer
     # than 65535
-    r = ipv4.Reassembler()
+    r = Reassembler()
     with pytest.raises(WireError):
         for off in range(0, 65528, 8184):
             n = min(8184, 65528 - off)

@@ -19,7 +19,7 @@ from plebproto.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
+from .common import OpError, ToolError, getopt, strip_libxo, tool_command
 
 USAGE = "\n".join([
     "usage: arp [-n] [-i interface] hostname",
@@ -272,7 +272,7 @@ class Arp:
         """14.x's guess_ifindex: the longest match must be an interface (non-gateway) route."""
         try:
             r = self.client.call("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": ip})
-        except RpcError:
+        except OpError:
             return False
         return not r["flags"] & RTF_GATEWAY
 
@@ -283,7 +283,7 @@ class Arp:
             return 0
         try:
             self.client.call(*delete_op(ip, self.o.ifname))
-        except RpcError as exc:
+        except OpError as exc:
             sys.stderr.write(f"arp: delete {host}: {strerror(exc.errno)}\n")
             return 1
         sys.stdout.write(f"{host} ({ip}) deleted\n")
@@ -327,7 +327,7 @@ class Arp:
         op = req.op(mac)
         try:
             self.client.call(op[0], op[1])
-        except RpcError as exc:
+        except OpError as exc:
             out, err, status = failure(_Labels([f"set {req.host}"]), 0, exc.errno)
             sys.stderr.write(err)
             return status
@@ -398,6 +398,6 @@ def command(ctx, args) -> int:
         sys.stdout.flush()
         sys.stderr.write(exc.message + "\n")
         return exc.status
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"arp: {exc.msg}\n")
         return 1

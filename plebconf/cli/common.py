@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from plebconf.rpc.client import Client, ConnectError, RpcError  # noqa: F401 (re-exported)
+from plebconf.rpc.client import Client, ConnectError  # noqa: F401 (re-exported)
+from plebproto.errors import OpError  # noqa: F401 (re-exported)
 
 
 class ToolError(Exception):

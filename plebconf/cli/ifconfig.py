@@ -14,7 +14,7 @@ import sys
 from plebproto.constants import ENXIO
 from plebproto.iftypes import CLONERS
 
-from .common import ConnectError, RpcError, ToolError, emit_json, strip_libxo, tool_command
+from .common import ConnectError, OpError, ToolError, emit_json, strip_libxo, tool_command
 from .ifconfig_grammar import ToolOps, ops_for, parse_invocation  # noqa: F401 (public API)
 
 __all__ = ["command", "ops_for", "ToolOps", "ToolError"]
@@ -59,7 +59,7 @@ def show(ctx, inv, fmt) -> int:
         args["ifname"] = inv.ifname
     try:
         ifaces = ctx.client.call("sysctl", args)
-    except RpcError as exc:
+    except OpError as exc:
         if exc.errno == ENXIO:
             raise ToolError(f"ifconfig: interface {inv.ifname} does not exist") from None
         raise ToolError(f"ifconfig: NET_RT_IFLIST: {exc.msg}") from None
@@ -93,7 +93,7 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
         tool_ops = tool_ops.resolve_created(_free_unit(client, tool_ops))
     try:
         results = client.batch(tool_ops.ops)
-    except RpcError as exc:
+    except OpError as exc:
         index = exc.index if exc.index is not None else 0
         lines = tool_ops.stderr_before(index, exc.errno)
         lines.append(tool_ops.message(index, exc.errno))

@@ -10,7 +10,7 @@ import time
 
 from plebproto.constants import strerror
 
-from .common import RpcError, emit_json, fail, strip_libxo, tool_command
+from .common import OpError, emit_json, fail, strip_libxo, tool_command
 
 USAGE = "usage: log [-v] [-n count] [--libxo json]"
 
@@ -54,7 +54,7 @@ def command(ctx, args):
         request["n"] = count
     try:
         entries = ctx.client.call("audit", request)
-    except RpcError as exc:
+    except OpError as exc:
         fail(f"log: {exc.msg}", 1)
     if fmt == "json":
         for e in entries:

@@ -15,7 +15,7 @@ from operator import add
 from plebproto.constants import IFF_UP, RTF_GATEWAY, RTF_UP
 
 from . import netfmt
-from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
+from .common import OpError, ToolError, getopt, strip_libxo, tool_command
 
 FAMILIES = {"inet": "inet", "inet6": "inet6"}
 FAMILY_TITLE = {"inet": "Internet", "inet6": "Internet6"}
@@ -343,7 +343,7 @@ def command(ctx, args) -> int:
         if o.i:
             return show_interfaces(client, o, fmt)
         return show_routes(client, o, fmt)
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"netstat: {exc.msg}\n")
         return 1
     except BrokenPipeError:

@@ -15,7 +15,7 @@ import sys
 
 from plebproto.constants import strerror
 
-from .common import ConnectError, RpcError, fail, tool_command
+from .common import ConnectError, OpError, fail, tool_command
 
 USAGE = """\
 usage: ping [-nq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize]
@@ -183,7 +183,7 @@ def command(ctx, args):
     try:
         chunks = client.stream("ping", request)
         first = next(chunks)
-    except RpcError as exc:
+    except OpError as exc:
         fail(f"ping: {exc.msg}", 1)
     except ConnectError as exc:
         fail(f"plebconf: {exc}", 69)
@@ -195,7 +195,7 @@ def command(ctx, args):
             _consume(chunk, st, quiet, timing, out)
     except KeyboardInterrupt:
         pass
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"ping: {exc.msg}\n")
     out.write(f"\n--- {host} ping statistics ---\n")
     line = f"{st.transmitted} packets transmitted, {st.received} packets received, "

@@ -5,7 +5,8 @@ import os
 import stat
 import time
 
-from plebconf.rpc.client import Client, ConnectError, RpcError
+from plebconf.rpc.client import Client, ConnectError
+from plebproto.errors import OpError
 
 from .common import emit_json, strip_libxo, tool_command
 
@@ -24,7 +25,7 @@ def running_stacks(directory: str):
                 continue
             with Client.connect(pid=int(name), directory=directory, timeout=2.0) as client:
                 found.append((int(name), client.server))
-        except (ConnectError, RpcError, OSError):
+        except (ConnectError, OpError, OSError):
             continue        # stale, foreign, or not answering
     return found
 

@@ -7,9 +7,11 @@
 apply: planned and compiled as at boot (plebconf.rc.apply) and sent as one atomic batch; an
 error names file:line, the variable, the command and the tool's message, and the stack is
 unchanged.  --keep-going applies what works (each failing command reported, exit 1).
---dry-run prints the command lines in the order they would run and changes nothing.
-diff: applies the files to an in-process copy of the stack (its interfaces, then its running
-configuration) and prints the configuration items that would go (-) and come (+).
+--dry-run prints the command lines in the order they would run and changes nothing; the
+stack then applies them in a dry run (protocol: batch with "dry_run", rolled back) and what
+would fail is reported as apply reports it (exit 1).
+diff: the stack applies the files in a dry run and reads its running configuration inside
+it; the configuration items that would go (-) and come (+) are printed.
 Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`.
 """
 from __future__ import annotations
@@ -88,6 +90,7 @@ def command(ctx, args) -> int:
 
 def apply(ctx, files, dry_run=False, keep_going=False) -> int:
     from plebconf.rc.apply import client_sender, command_line, execute
+    from plebconf.rc.running import dry_run_sender
     client = ctx.client
     program = _program(client, files)
     if dry_run:
@@ -98,7 +101,15 @@ def apply(ctx, files, dry_run=False, keep_going=False) -> int:
                 sys.stderr.write(f"{program.describe(unit)}: {refused[unit]}\n")
             else:
                 sys.stdout.write(command_line(program.argv(unit)) + "\n")
-        return 1 if refused else 0
+        if refused:
+            return 1
+        # the stack says what would fail; keep-going's retries need the state of the sends
+        # before them, which a dry run does not keep: only the atomic form is asked
+        errors = [] if keep_going else execute(program, dry_run_sender(client))
+        sys.stdout.flush()
+        for error in errors:
+            sys.stderr.write(error + "\n")
+        return 1 if errors else 0
     errors = execute(program, client_sender(client), keep_going)
     for error in errors:
         sys.stderr.write(error + "\n")
@@ -109,11 +120,11 @@ def apply(ctx, files, dry_run=False, keep_going=False) -> int:
 
 def diff(ctx, files) -> int:
     from plebconf.rc.parser import RcSyntaxError
-    from plebconf.rc.running import DiffError, client_call
+    from plebconf.rc.running import DiffError
     from plebconf.rc.running import diff as rc_diff
     client = ctx.client
     try:
-        changes, notes = rc_diff(files, client_call(client))
+        changes, notes = rc_diff(files, client)
     except OSError as exc:
         raise _Refused(f"rc: {exc.filename}: {exc.strerror}", 2) from None
     except RcSyntaxError as exc:

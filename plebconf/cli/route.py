@@ -20,7 +20,7 @@ from plebproto.constants import (
 )
 
 from . import netfmt
-from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
+from .common import OpError, ToolError, getopt, strip_libxo, tool_command
 
 EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
 USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
@@ -462,7 +462,7 @@ def change(ctx, opts, words) -> int:
     if not req.debugonly:
         try:
             client.call(*req.op())
-        except RpcError as exc:
+        except OpError as exc:
             out, err, status = failure(req, 0, exc.errno)
             sys.stdout.flush()
             sys.stderr.write(err)
@@ -483,7 +483,7 @@ def get(ctx, opts, words) -> int:
         return 0
     try:
         r = ctx.client.call(*req.op())
-    except RpcError as exc:
+    except OpError as exc:
         if exc.errno == ESRCH:
             sys.stderr.write("route: route has not been found\n")
         else:
@@ -546,7 +546,7 @@ def flush(ctx, opts, words) -> int:
         return 0
     try:
         results = client.batch(ops)
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"route: RTM_DELROUTE failed:: {strerror(exc.errno)}\n")
         return 1
     out = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import ConnectError, RpcError, fail, tool_command
+from .common import ConnectError, OpError, fail, tool_command
 
 USAGE = "usage: tcpdump -i interface -w file [-c count] [-nU] [-s snaplen]"
 LINKTYPES = {1: "EN10MB (Ethernet)", 0: "NULL (BSD loopback)"}
@@ -66,7 +66,7 @@ def command(ctx, args):
                     captured = row["captured"]
     except KeyboardInterrupt:
         captured = None
-    except RpcError as exc:
+    except OpError as exc:
         fail(f"tcpdump: {exc.msg}", 1)
     except ConnectError as exc:
         fail(f"plebconf: {exc}", 69)

@@ -14,9 +14,9 @@ module depending only on the ones before it:
     executor.py   execute(): one atomic batch, or keep-going; client_sender
     sources.py    rc.conf files and batch-file text -> programs
 
-`send(entries)` raises plebproto.errors.OpError with .index naming the failing op.  The
-sender that applies in the stack process at boot is plebnet_core.boot.syscalls_sender: the
-stack imports this executor, the executor never imports the stack.
+`send(entries)` raises plebproto.errors.OpError with .index naming the failing op.  At boot
+the stack process sends to its own Syscalls.run_batch: the stack imports this executor, the
+executor never imports the stack.
 """
 from __future__ import annotations
 

@@ -5,8 +5,8 @@
 
 `send(entries)` applies a list of batch entries all-or-nothing and raises
 plebproto.errors.OpError whose .index names the op that failed: Client.batch over the socket
-(client_sender), or Syscalls.run_batch in the stack process at boot (plebnet_core.boot's
-syscalls_sender: the stack imports this executor, never the other way round).
+(client_sender), or Syscalls.run_batch itself in the stack process at boot (the stack
+imports this executor, never the other way round).
 
 Atomic (default): grammar errors are reported before anything is sent; then the whole
 program is one batch, so a failure leaves the stack unchanged.  Keep-going (FreeBSD's own
@@ -15,7 +15,6 @@ behaviour: rc.d runs every command and carries on): every unit is applied on its
 """
 from __future__ import annotations
 
-from plebconf.rpc.client import RpcError
 from plebproto.errors import OpError
 
 from .programs import Program
@@ -67,6 +66,6 @@ def client_sender(client):
     def send(entries):
         try:
             return client.batch(entries)
-        except RpcError as exc:
-            raise OpError(exc.errno, exc.msg, exc.index or 0) from None
+        except OpError as exc:
+            raise exc.at(exc.index or 0) from None
     return send

@@ -1,14 +1,19 @@
 """The running configuration of a stack, read from its dumps, for `rc save` and `rc diff`.
 
     running_config(call) -> RunningConfig   # call(op, args) -> result (rows for dumps)
-    client_call(client) / syscalls_call(syscalls)   # the two ways to read a stack
+    config_from(results) -> RunningConfig   # the same from the results of READS
+    client_call(client)                     # call over a control-socket Client
     config_lines(config) -> [str]           # one line per configuration item, for diffs
     diff(files, client) -> (lines, warnings)      # what `rc apply FILES` would change
 
-What is read: NET_RT_IFLIST (interfaces, their addresses, flags, MTU, description),
+What is read (READS): NET_RT_IFLIST (interfaces, their addresses, flags, MTU, description),
 NET_RT_DUMP (static routes only: RTF_STATIC and not RTF_PINNED, minus the ones rc.d/routing
 adds by itself), NET_RT_FLAGS for inet and inet6 (static entries: not PINNED, not expiring),
 and the sysctls kern.hostname, net.inet.ip.forwarding, net.inet6.ip6.forwarding.
+
+diff asks the stack itself what applying would make: the files' batch goes as a dry run
+(protocol: batch with "dry_run"), which applies it inside the stack's transaction, runs READS
+there and rolls everything back.
 """
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ import ipaddress
 from plebproto.constants import (
     IFF_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC,
 )
+from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
 from .save import ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6
 
-__all__ = ["running_config", "client_call", "syscalls_call", "config_lines", "diff",
-           "DEFAULT_MTU"]
+__all__ = ["running_config", "config_from", "client_call", "config_lines", "diff", "READS",
+           "dry_run_sender", "DEFAULT_MTU"]
 
 # the driver's MTU of each kind of interface
 DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
@@ -31,22 +37,20 @@ DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
 _IMPLICIT6 = {(ipaddress.IPv6Address(d), p) for d, p in
               (("fe80::", 10), ("ff02::", 16), ("::ffff:0.0.0.0", 96), ("::", 96))}
 
+# every read the running configuration is made of, in config_from's order
+READS = [
+    ["sysctl", {"name": "kern.hostname"}],
+    ["sysctl", {"name": "net.inet.ip.forwarding"}],
+    ["sysctl", {"name": "net.inet6.ip6.forwarding"}],
+    ["sysctl", {"name": "NET_RT_IFLIST"}],
+    ["sysctl", {"name": "NET_RT_DUMP"}],
+    ["sysctl", {"name": "NET_RT_FLAGS", "af": "inet"}],
+    ["sysctl", {"name": "NET_RT_FLAGS", "af": "inet6"}],
+]
+
 
 def client_call(client):
     return client.call
-
-
-def syscalls_call(syscalls):
-    from plebnet_core.syscalls import Stream
-
-    def call(op, args):
-        result = syscalls.dispatch(op, args)
-        if not isinstance(result, Stream):
-            return result
-        if getattr(result, "chunked", False):
-            return [row for chunk in result.rows for row in chunk]
-        return list(result.rows)
-    return call
 
 
 def _plain6(text: str) -> str:
@@ -54,11 +58,17 @@ def _plain6(text: str) -> str:
 
 
 def running_config(call) -> RunningConfig:
+    return config_from([call(op, args) for op, args in READS])
+
+
+def config_from(results: list) -> RunningConfig:
+    """The running configuration from the results of READS, in order."""
+    hostname, forwarding, forwarding6, iflist, routes, arp, ndp = results
     cfg = RunningConfig()
-    cfg.hostname = str(call("sysctl", {"name": "kern.hostname"}) or "")
-    cfg.ip_forwarding = bool(int(call("sysctl", {"name": "net.inet.ip.forwarding"})))
-    cfg.ip6_forwarding = bool(int(call("sysctl", {"name": "net.inet6.ip6.forwarding"})))
-    for info in call("sysctl", {"name": "NET_RT_IFLIST"}):
+    cfg.hostname = str(hostname or "")
+    cfg.ip_forwarding = bool(int(forwarding))
+    cfg.ip6_forwarding = bool(int(forwarding6))
+    for info in iflist:
         iface = Interface(info["name"], cloner=info.get("cloner"),
                           create_args=create_args(info.get("params") or {}),
                           description=info.get("description") or "",
@@ -71,7 +81,7 @@ def running_config(call) -> RunningConfig:
             elif not is_auto_inet6(info["name"], a["addr"]):
                 iface.inet6.append((_plain6(a["addr"]), a["plen"]))
         cfg.interfaces.append(iface)
-    for row in call("sysctl", {"name": "NET_RT_DUMP"}):
+    for row in routes:
         family, dst, plen, gateway, flags, ifname = row[:6]
         if not flags & RTF_STATIC or flags & RTF_PINNED:
             continue
@@ -86,8 +96,8 @@ def running_config(call) -> RunningConfig:
         else:
             r.interface = ifname
         cfg.routes.append(r)
-    for af, table in (("inet", cfg.arp), ("inet6", cfg.ndp)):
-        for e in call("sysctl", {"name": "NET_RT_FLAGS", "af": af}):
+    for entries, table in ((arp, cfg.arp), (ndp, cfg.ndp)):
+        for e in entries:
             if e["flags"] & RTF_PINNED or not e["flags"] & RTF_STATIC or e.get("expire") \
                     or not e.get("mac"):
                 continue
@@ -145,60 +155,41 @@ def config_lines(cfg: RunningConfig) -> list[str]:
     return out
 
 
-def scratch_copy(call):
-    """An in-process stack with the live stack's configuration: its attached interfaces
-    (same names, same order), then the live configuration applied as rc.conf (save's text).
-    Returns (syscalls, live config)."""
-    import os
-    import tempfile
-
-    from plebnet_core.boot import syscalls_sender
-    from plebnet_core.state.stack import Stack
-    from plebnet_core.syscalls import Syscalls
-
-    from .apply import execute, rc_program
-    from .save import save
-
-    live = running_config(call)
-    stack = Stack(pid=0)
-    syscalls = Syscalls(stack, 0)
-    infos = call("sysctl", {"name": "NET_RT_IFLIST"})
-    with stack.transaction():
-        for info in infos:
-            if info.get("cloner") is None:
-                stack.if_attach(info["name"], info.get("kind") or "vnet")
-    fd, path = tempfile.mkstemp(prefix="rc-running-", suffix=".conf")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(save(live))
-        program = rc_program([path], [ifp.name for ifp in stack.ifaces])
-        errors = execute(program, syscalls_sender(syscalls), keep_going=True)
-    finally:
-        os.unlink(path)
-    return syscalls, live, errors
+def dry_run_sender(client, reads: list | None = None, into: dict | None = None):
+    """A send() for plebconf.rc.apply.execute that asks the stack for a dry run of the
+    entries (nothing changes); the reads' results, run inside it, go to into["reads"]."""
+    def send(entries):
+        try:
+            result = client.dry_run(entries, reads or [])
+        except OpError as exc:
+            raise exc.at(exc.index or 0) from None
+        if into is not None:
+            into.update(result)
+        return result["results"]
+    return send
 
 
-def diff(files: list[str], call) -> tuple[list[str], list[str]]:
-    """(+/- lines of what applying the rc.conf files would change, notes).  Empty lines
-    list: the stack already matches."""
+def diff(files: list[str], client) -> tuple[list[str], list[str]]:
+    """(+/- lines of what applying the rc.conf files would change, warnings).  Empty lines
+    list: the stack already matches.  The live configuration is compared with the one the
+    stack reads inside a dry run of the files' batch (nothing is changed).  Raises
+    DiffError with the messages of what would fail."""
     import difflib
 
-    from plebnet_core.boot import syscalls_sender
-
     from .apply import execute, rc_program
 
-    syscalls, live, notes = scratch_copy(call)
-    program = rc_program(files, [ifp.name for ifp in syscalls.stack.ifaces])
-    errors = execute(program, syscalls_sender(syscalls))
+    live = running_config(client.call)
+    program = rc_program(files, [i.name for i in live.interfaces])
+    inside: dict = {}
+    errors = execute(program, dry_run_sender(client, READS, inside))
     if errors:
         raise DiffError(errors)
-    after = running_config(syscalls_call(syscalls))
+    after = config_from(inside["reads"])
     before_lines, after_lines = config_lines(live), config_lines(after)
     changes = [line for line in difflib.unified_diff(before_lines, after_lines, n=0,
                                                      lineterm="")
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return changes, [f"(copying the running configuration) {e}" for e in notes] + [
-        w for w in program.warnings]
+    return changes, list(program.warnings)
 
 
 class DiffError(Exception):

@@ -11,23 +11,16 @@ import _socket as socket
 
 from plebproto import protocol
 from plebproto.constants import EPERM, strerror
+from plebproto.errors import OpError
 
 _UCRED = struct.Struct("3i")
 _TIMEVAL = struct.Struct("ll")
 RECV_SIZE = 1 << 18
 
 
-class RpcError(Exception):
-    """The stack refused an op: errno is FreeBSD's; index names the failing op of a batch."""
-
-    def __init__(self, errno: int, msg: str = "", index: int | None = None):
-        super().__init__(errno, msg)
-        self.errno = errno
-        self.msg = msg or strerror(errno)
-        self.index = index
-
-    def __str__(self) -> str:
-        return self.msg
+def _refusal(errno: int, msg: str, index: int | None = None) -> OpError:
+    """The stack's refusal as the one failure type; .msg is always the text to print."""
+    return OpError(errno, msg or strerror(errno), index)
 
 
 class ConnectError(Exception):
@@ -125,7 +118,7 @@ class Client:
                 # refused at accept: the stack wrote why and closed before our hello arrived
                 self._check(self.receive())
                 raise
-        except RpcError as exc:
+        except OpError as exc:
             if exc.errno == EPERM:
                 raise ConnectError(f"{self.path}: {exc.msg}") from None
             raise
@@ -188,12 +181,12 @@ class Client:
     def _check(msg: dict):
         errno = msg.get("errno", 0)
         if errno:
-            raise RpcError(errno, msg.get("msg", ""), msg.get("index"))
+            raise _refusal(errno, msg.get("msg", ""), msg.get("index"))
         return msg.get("result")
 
     # -- calls ------------------------------------------------------------------------------
     def call(self, op: str, args: dict | None = None):
-        """One op; returns its result or raises RpcError.  A streamed result is collected: its
+        """One op; returns its result or raises OpError.  A streamed result is collected: its
         rows, or for a compact dump its chunks (maps)."""
         rid = self.send(op, args)
         msg = self._reply(rid)
@@ -225,7 +218,7 @@ class Client:
 
     def pipeline(self, requests, window: int = PIPELINE_WINDOW) -> list:
         """Run every (op, args) of requests with up to `window` of them in flight; return
-        their results in request order, an RpcError object in the place of each refused one.
+        their results in request order, an OpError object in the place of each refused one.
 
         Requests go out a window's worth at a time (their frames encoded together, one send)
         and replies are taken a read at a time: every frame of a read is decoded in one pass
@@ -276,7 +269,7 @@ class Client:
                         i = msg[0] - base       # [id, errno, msg, result]
                         if not 0 <= i < count or results[i] is not _PENDING:
                             continue            # not the reply to one of these requests
-                        results[i] = RpcError(msg[1], msg[2]) if msg[1] else msg[3]
+                        results[i] = _refusal(msg[1], msg[2]) if msg[1] else msg[3]
                         done += 1
                     else:
                         done += self._pipeline_other(msg, base, results)
@@ -319,12 +312,12 @@ class Client:
             return 0
         try:
             result = self._check(msg)
-        except RpcError as exc:
+        except OpError as exc:
             result = exc
         if type(slot) is _Rows:
-            if type(result) is not RpcError:
+            if type(result) is not OpError:
                 slot.add(result)
-            results[i] = slot.value() if type(result) is not RpcError else result
+            results[i] = slot.value() if type(result) is not OpError else result
         else:
             results[i] = result
         return 1
@@ -338,6 +331,24 @@ class Client:
         for i, part in enumerate(parts):
             rid = self.send("batch", {"ops": part, "more": i < len(parts) - 1})
             if i < len(parts) - 1:
+                self._check(self._reply(rid))
+        return self._check(self._reply(rid))
+
+    def dry_run(self, ops: list, reads: list) -> dict:
+        """What batch(ops) would do, without doing it: the stack applies ops inside a
+        transaction, runs reads ([op, args] each, ops that change nothing) on the result,
+        and rolls everything back.  Returns {"results": the batch's, "reads": each read's
+        result}; a failing op raises OpError as batch() does (a failing read: .index counts
+        the reads after the ops).  Needs only read access."""
+        parts = _split(ops)
+        rid = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            args = {"ops": part, "more": not last, "dry_run": True}
+            if last:
+                args["reads"] = reads
+            rid = self.send("batch", args)
+            if not last:
                 self._check(self._reply(rid))
         return self._check(self._reply(rid))
 

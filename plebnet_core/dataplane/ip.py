@@ -16,6 +16,7 @@ from plebproto.constants import (
     RTF_REJECT,
 )
 
+from .reassembly import Reassembler
 from .wire import WireError, icmp, ipv4, udp
 from .wire.checksum import checksum as _checksum
 
@@ -64,7 +65,7 @@ class IPv4:
         self._cache: dict[int, object] = {}
         self.local: dict[int, object] = {}  # our unicast addresses (any interface): IfAddr
         self.bcast: dict[int, object] = {0xFFFFFFFF: None}   # our subnets' broadcasts: IfAddr
-        self.reasm = ipv4.Reassembler(clock=loop.clock)
+        self.reasm = Reassembler(clock=loop.clock)
         self._reasm_timer = None
         self._ident = _from(os.urandom(2), "big")
         self.pings: dict[int, object] = {}  # echo ident -> session (ping.PingSession)

@@ -26,7 +26,8 @@ from plebproto.constants import (
 )
 
 from plebproto.errors import OpError
-from ..syscalls import Deferred
+from ..syscalls.args import addr4, arg
+from ..syscalls.dispatch import Deferred
 from .iface import Link
 from .ip import IPv4
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
@@ -105,9 +106,11 @@ class DataPlane:
         self.link.ip = self.ip
         self.captures: dict[str, PcapTap] = {}
         if syscalls is not None:
-            syscalls.dataplane = self
-            syscalls.ops["ping"] = self.op_ping
-            syscalls.ops["pcap"] = self.op_pcap
+            syscalls.attach_dataplane(self)
+            # ping(8) is for everyone (the read group too); both answer as they go, so
+            # neither can be part of a batch
+            syscalls.register("ping", self.op_ping, mutating=False, batchable=False)
+            syscalls.register("pcap", self.op_pcap, batchable=False)
 
     # -- devices -----------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -205,10 +208,9 @@ class DataPlane:
     def op_ping(self, args):
         """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s)}: streams the
         events of ping.py, then {"transmitted", "received"}."""
-        from ..syscalls import Syscalls, _get
-        dst = Syscalls.addr4(args.get("dst"))
+        dst = addr4(args.get("dst"))
         src = args.get("src")
-        src = Syscalls.addr4(src) if src is not None else None
+        src = addr4(src) if src is not None else None
         if src is not None and src not in self._local_addrs():
             raise OpError(49, "bind: Can't assign requested address")
         num = (int, float)
@@ -219,9 +221,9 @@ class DataPlane:
                 raise OpError(EINVAL, f"argument '{name}' must be a number")
             return value
 
-        params = dict(dst=dst, src=src, count=_get(args, "count", int, 0),
-                      interval=float(number("interval", 1.0)), size=_get(args, "size", int, 56),
-                      ttl=_get(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
+        params = dict(dst=dst, src=src, count=arg(args, "count", int, 0),
+                      interval=float(number("interval", 1.0)), size=arg(args, "size", int, 56),
+                      ttl=arg(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
                       waittime=number("waittime", None))
         holder = {}
 
@@ -243,10 +245,9 @@ class DataPlane:
     def op_pcap(self, args):
         """{ifname, file, count?}: capture to a pcap file until count packets (0: until the
         client goes away); streams {"listening", "linktype"} first, ends with {"captured"}."""
-        from ..syscalls import _get
-        ifname = _get(args, "ifname", str)
-        path = _get(args, "file", str)
-        count = _get(args, "count", int, 0)
+        ifname = arg(args, "ifname", str)
+        path = arg(args, "file", str)
+        count = arg(args, "count", int, 0)
         self.stack.ifunit(ifname)
         if not os.path.isabs(path):
             raise OpError(EINVAL, "file must be an absolute path")

@@ -1,0 +1,261 @@
+"""Batches and their transactions: all-or-nothing application of a batch's ops (tolerated
+errnos under savepoints; runs of plain RTM_ADDs straight into Stack.rt_add_many, column by
+column), the collector held off while a big batch allocates, and the dry run (the batch and
+a list of reads inside one transaction that is always rolled back).
+
+A failure is one OpError whose .index names the failing op of the batch (counting each row of
+a run as one op; in a dry run, the reads follow the ops)."""
+from __future__ import annotations
+
+import gc
+import sys
+import traceback
+from socket import inet_aton
+
+from plebproto.constants import AF_INET, EINVAL
+from plebproto.errors import OpError
+
+from .args import af_arg
+from .dispatch import Stream
+from .runs import (
+    concat, continues, expand, plain_route_run, plen_column, rows_to_columns, run_columns,
+    run_rows,
+)
+
+FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
+
+
+class _RolledBack(Exception):
+    """Carries a dry run's results out of the transaction it rolls back."""
+
+    def __init__(self, results: list, reads: list):
+        super().__init__()
+        self.results, self.reads = results, reads
+
+
+class BatchOps:
+    """Batch application, for a class with the dispatcher and the address parsers
+    (Syscalls)."""
+
+    dry_running = False         # inside dry_run(): nothing may outlive the transaction
+
+    def run_batch(self, entries: list) -> list:
+        """All-or-nothing: every op inside one transaction; the first failure not in that
+        op's tolerated errnos rolls everything back and is raised, an OpError whose .index
+        names it.  Used by the control server, by persist's replay and by the rc.conf
+        executor at boot."""
+        results: list = []
+        with _GcHeld():
+            with self.stack.transaction():
+                count = self._apply(entries, results)
+        if count >= FREEZE_AFTER:
+            # a big batch leaves millions of long-lived objects in the youngest generation:
+            # without this the next collections scan them all, stalling the data plane
+            gc.freeze()
+        return _without_streams(results)
+
+    def dry_run(self, entries: list, reads: list) -> dict:
+        """What run_batch(entries) would do, then the result of each read op of reads
+        ([op, args] each: ops that change nothing, e.g. sysctl NET_RT_IFLIST), all inside
+        one transaction that is then rolled back: no event is published, no commit effect
+        runs, no device opens, and the stack is left as it was.  Returns {"results": the
+        batch's results, "reads": each read's result (a dump's rows collected)}.  A failing
+        op raises as run_batch does; a failing or refused read raises an OpError whose
+        .index is the number of ops plus its position among the reads."""
+        if type(reads) is not list or not all(
+                type(r) is list and len(r) == 2 and type(r[1]) is dict for r in reads):
+            raise OpError(EINVAL, "dry-run reads must be a list of [op, args]")
+        self.dry_running = True
+        try:
+            with _GcHeld():
+                with self.stack.transaction():
+                    results: list = []
+                    count = self._apply(entries, results)
+                    out = []
+                    for i, (op, args) in enumerate(reads):
+                        try:
+                            if self.is_mutating(op, args) or not self.batchable(op):
+                                raise OpError(EINVAL, f"'{op}' is not a read")
+                            result = self.dispatch(op, args)
+                            # collected now: a dump's rows are read from the live tables
+                            out.append(result.collect() if type(result) is Stream else result)
+                        except OpError as exc:
+                            raise exc.at(count + i) from None
+                    raise _RolledBack(_without_streams(results), out)
+        except _RolledBack as done:
+            return {"results": done.results, "reads": done.reads}
+        finally:
+            self.dry_running = False
+
+    def _apply(self, entries: list, results: list) -> int:
+        """Every entry of a batch, inside the caller's transaction; returns the number of
+        ops.  An OpError raised is placed at its op; anything else is a bug, reported and
+        raised as EINVAL "internal error" at the op that met it."""
+        index = 0
+        try:
+            i = 0
+            while i < len(entries):
+                entry = entries[i]
+                if type(entry) is dict and plain_route_run(entry):
+                    j = i + 1       # the parts of a run the client cut into frames
+                    while j < len(entries) and continues(entry, entries[j]):
+                        j += 1
+                    index = self._add_routes(entries[i:j], index, results)
+                    i = j
+                else:
+                    index = self._run_entry(entry, index, results)
+                    i += 1
+        except OpError:
+            raise
+        except Exception:
+            traceback.print_exc(file=sys.stderr)     # a bug: report it, keep the stack up
+            raise OpError(EINVAL, "internal error", index) from None
+        return index
+
+    def _run_entry(self, entry, start: int, results: list) -> int:
+        """The ops of one batch entry (an op, or a run expanded op by op), numbered from
+        start; returns the next number.  A failure raises OpError placed at (.index) its op."""
+        index = start
+        try:
+            for index, op, args, tolerate in expand([entry], start):
+                if not self.batchable(op):
+                    raise OpError(EINVAL, f"'{op}' cannot be batched")
+                if tolerate is None:        # any failure aborts the batch: no savepoint
+                    results.append(self.dispatch(op, args))
+                    continue
+                try:
+                    with self.stack.transaction():
+                        results.append(self.dispatch(op, args))
+                except OpError as exc:
+                    if exc.errno not in tolerate:
+                        raise
+                    results.append({"errno": exc.errno, "msg": str(exc)})
+        except OpError as exc:
+            raise exc.at(index) from None
+        return start + (run_rows(entry)[1] if type(entry) is dict else 1)
+
+    def _add_routes(self, runs: list, index: int, results: list) -> int:
+        """Consecutive runs of plain RTM_ADDs (only af/dst/plen/gateway, see
+        plain_route_run; the same args and fields, see _continues) straight into
+        Stack.rt_add_many as one, column by column: what dispatching each expanded op would
+        do, without building a map per route.  Returns the index after the runs.  A failure
+        raises OpError placed at (.index) the first failing op, as applying the ops in order
+        would: the rows before a malformed value are applied first, and their own failure
+        wins."""
+        base, fields = runs[0]["args"], runs[0]["fields"]
+        bad: list[tuple[int, OpError]] = []     # (row, error): malformed values
+        try:
+            af = af_arg(base)
+        except OpError as exc:
+            raise exc.at(index) from None
+        pieces: list[list] = [[] for _ in fields]
+        count, packed = 0, set()
+        for run in runs:
+            try:
+                if run.get("columns") is not None:
+                    columns, n, packed = run_columns(run)
+                else:
+                    columns, failure = rows_to_columns(run["rows"], len(fields))
+                    n = len(run["rows"])
+                    if failure:
+                        bad.append((count + failure[0], failure[1]))
+            except OpError as exc:
+                bad.append((count, exc))
+                break
+            for piece, column in zip(pieces, columns):
+                piece.append(column)
+            count += n
+            if bad:
+                break
+        columns = [concat(piece) if piece else [] for piece in pieces]
+        width = 32 if af == AF_INET else 128
+        given = {name: (columns[i], i in packed) for i, name in enumerate(fields)}
+
+        def column(name, convert):
+            values, is_packed = given[name]
+            if is_packed:
+                return values
+            values, failure = convert(values)
+            if failure:
+                bad.append(failure)
+            return values
+
+        dsts = column("dst", lambda c: self._address_column(af, c))
+        if "plen" in given:
+            plens = column("plen", lambda c: plen_column(c, width))
+        else:
+            plens = base.get("plen", width)
+            if type(plens) is not int:
+                bad.append((0, OpError(EINVAL, "argument 'plen' must be int")))
+        if "gateway" in given:
+            gateways = column("gateway", lambda c: self._gateway_column(af, c))
+        else:
+            gateways, failure = self._gateway_column(af, [base.get("gateway")])
+            gateways = gateways[0] if gateways else None
+            if failure:
+                bad.append(failure)
+        stop, error = min(bad, key=lambda b: b[0]) if bad else (count, None)
+        if stop:
+            if stop < count:
+                dsts = dsts[:stop]
+                plens = plens if type(plens) is int else plens[:stop]
+                gateways = gateways if type(gateways) is int else gateways[:stop]
+            try:
+                self.stack.rt_add_many(af, dsts, plens, gateways)
+            except OpError as exc:
+                raise exc.at(index + exc.index) from None
+        if error is not None:
+            raise error.at(index + stop)
+        results.extend([None] * count)
+        return index + count
+
+    def _address_column(self, af: int, texts) -> tuple[list, tuple | None]:
+        """(addresses, (row, error) of the first bad text or None); plain dotted quads are
+        converted in one C-level pass."""
+        if af == AF_INET:
+            try:
+                if "\n".join(texts).count(".") == 3 * len(texts):  # inet_aton allows ≤ 3 dots
+                    from_bytes, aton = int.from_bytes, inet_aton
+                    return [from_bytes(aton(t), "big") for t in texts], None
+            except (TypeError, OSError):
+                pass
+        out = []
+        for k, text in enumerate(texts):
+            try:
+                out.append(self.addr(af, text))
+            except OpError as exc:
+                return out, (k, exc)
+        return out, None
+
+    def _gateway_column(self, af: int, texts) -> tuple[list, tuple | None]:
+        out = []
+        for k, text in enumerate(texts):
+            if type(text) is not str:
+                return out, (k, OpError(EINVAL, "argument 'gateway' must be str")
+                             if text is not None else OpError(EINVAL))
+            try:
+                out.append(self._gateway(af, text))
+            except OpError as exc:
+                return out, (k, exc)
+        return out, None
+
+
+def _without_streams(results: list) -> list:
+    """A batch's results with each Stream (a dump run inside it) as None."""
+    if any(type(r) is Stream for r in results if r is not None):
+        # (a run's million results are all None: skipped at C speed by the filter)
+        return [None if type(r) is Stream else r for r in results]
+    return results
+
+
+class _GcHeld:
+    """The cyclic collector off for the duration: a big batch allocates millions of
+    acyclic objects, which it would scan again and again."""
+
+    def __enter__(self):
+        self.was_on = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was_on:
+            gc.enable()

@@ -1,0 +1,118 @@
+"""The dispatcher: the registry of ops (name -> handler, whether it changes the stack, whether
+a batch may carry it), dispatch of one request to its handler, the classification read-only
+peers are held to, hello, and the result types a handler may return besides a value (Stream,
+Deferred).
+
+Every request's arguments are checked against its op's declared schema (plebproto.schema)
+before the handler runs.  Ops are registered, never patched in: the vocabulary of the state
+model registers itself (plebnet_core/syscalls/__init__.py), the data plane registers ping and
+pcap, the stack process its audit log (Dispatcher.register).
+"""
+from __future__ import annotations
+
+import time
+
+from plebproto import protocol
+from plebproto.constants import EINVAL, EOPNOTSUPP
+from plebproto.errors import OpError
+from plebproto.schema import check
+
+# ops the control server answers itself, never a handler's: never in a batch
+SERVER_OPS = {"batch": True, "subscribe": False}        # op -> changes the stack
+
+
+class Stream:
+    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
+
+    def __init__(self, rows, chunked: bool = False):
+        self.rows = rows
+        self.chunked = chunked      # rows yields lists of rows (a chunk each), not rows
+
+    def collect(self) -> list:
+        """Every row now, as Client.call collects a streamed reply: the rows, or for a dump
+        whose chunks are maps (compact NET_RT_DUMP) the non-empty chunk maps."""
+        if not self.chunked:
+            return list(self.rows)
+        out: list = []
+        for chunk in self.rows:
+            if type(chunk) is dict:
+                out.append(chunk)
+            else:
+                out.extend(chunk)
+        return out
+
+
+class Deferred:
+    """A result that arrives later (ping, captures): the control server calls
+    start(push, finish, fail) once the request is accepted; push(row) streams a row,
+    finish(result) ends the reply, fail(OpError) ends it with an error.  cancel() is
+    called if the client goes away first."""
+
+    def __init__(self, start, cancel):
+        self.start = start
+        self.cancel = cancel
+
+
+def pick(table: dict, key, what: str):
+    """table[key] for a sub-op (an ioctl request, a message type); EINVAL naming it if none."""
+    handler = table.get(key) if isinstance(key, str) else None
+    if handler is None:
+        raise OpError(EINVAL, f"unknown {what} '{key}'")
+    return handler
+
+
+class Dispatcher:
+    """The registry and what reads it.  ops: op name -> handler(args), what dispatch() calls
+    (read by hello and the tests; changed only through register())."""
+
+    def __init__(self, stack, pid: int, started: float | None = None):
+        self.stack = stack
+        self.pid = pid
+        self.started = started or time.time()
+        self.dataplane = None       # the live data plane, when there is one (opens devices)
+        self.ops: dict = {}
+        self._mutating: dict = {}   # op -> bool, or a predicate of its args
+        self._unbatchable: set[str] = set(SERVER_OPS)
+        self.ioctls: dict = {}      # the ioctl requests answered (hello lists them)
+
+    def register(self, op: str, handler, *, mutating=True, batchable: bool = True) -> None:
+        """Add op to the vocabulary.  mutating: True (changes the stack: refused to the
+        read group, run inside a transaction, journaled), False, or a predicate of the
+        request's args (rtmsg: all but RTM_GET).  batchable: False for ops whose result
+        arrives later or that need a connection of their own (ping, pcap).  An op is
+        registered once: a second registration of a name is a bug (ValueError)."""
+        if type(op) is not str or op in self.ops or op in SERVER_OPS:
+            raise ValueError(f"op {op!r} is already registered (or not a name)")
+        self.ops[op] = handler
+        self._mutating[op] = mutating
+        if not batchable:
+            self._unbatchable.add(op)
+
+    def attach_dataplane(self, plane) -> None:
+        """The live data plane: interface creation opens its device there."""
+        self.dataplane = plane
+
+    def batchable(self, op) -> bool:
+        return not (type(op) is str and op in self._unbatchable)
+
+    # -- classification (read-only peers may run only these) ---------------------------------
+    def is_mutating(self, op: str, args: dict) -> bool:
+        if type(op) is not str:     # any msgpack value: a list is not hashable
+            return True
+        mutating = SERVER_OPS[op] if op in SERVER_OPS else self._mutating.get(op, True)
+        return bool(mutating(args)) if callable(mutating) else mutating
+
+    def hello(self, args):
+        return {"version": protocol.VERSION, "pid": self.pid,
+                "ops": sorted(set(self.ops) | set(SERVER_OPS)),
+                "ioctls": sorted(self.ioctls), "started": self.started,
+                "interfaces": [ifp.name for ifp in self.stack.ifaces]}
+
+    def dispatch(self, op: str, args) -> object:
+        handler = self.ops.get(op) if isinstance(op, str) else None
+        if handler is None:
+            raise OpError(EOPNOTSUPP, f"unknown op '{op}'")
+        if not isinstance(args, dict):
+            raise OpError(EINVAL, "args must be a map")
+        check(op, args)         # the declared arguments (plebproto.schema), before the handler
+        return handler(args)

@@ -1,0 +1,210 @@
+"""Dump rendering: the rows of NET_RT_DUMP (routes, in radix-walk order, as rows or in the
+protocol's compact form with its per-chunk cache), NET_RT_IFLIST (interfaces with their
+addresses) and NET_RT_FLAGS (ARP/NDP entries).  What these read is protocol.ROUTE_COLUMNS /
+PATH_COLUMNS and the interface map of if_info; sysctl() routes the three names here."""
+from __future__ import annotations
+
+import socket
+from functools import cache
+from math import ceil
+from operator import attrgetter
+
+from plebproto import protocol
+from plebproto.constants import AF_INET, AF_INET6, EINVAL, RTF_GATEWAY
+from plebproto.errors import OpError
+
+from ..state.inet import embed_scope, is_scoped6, ntoa
+from ..state.stack import mac_text
+from .args import af_arg, arg
+from .dispatch import Stream
+
+# the sysctl names this module answers: name -> DumpOps method
+DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list"}
+
+# what a compact dump reads of each route: rows with equal tuples share one "paths" entry
+_PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
+
+
+class _Numbering(dict):
+    """Numbers its keys 0, 1, 2... in the order they are first looked up."""
+
+    def __missing__(self, key):
+        number = self[key] = len(self)
+        return number
+
+
+@cache
+def _octet_pairs() -> tuple[list[str], list[str]]:
+    """Texts of every 16-bit half of an IPv4 address: "a.b." and "c.d"."""
+    pairs = ["%d.%d" % divmod(i, 256) for i in range(1 << 16)]
+    return [p + "." for p in pairs], pairs
+
+
+_PLEN4 = ["/%d" % plen for plen in range(32)] + [""]     # a /32 is a host: no length
+
+
+def inet_prefix_texts(keys, many: bool) -> list[str]:
+    """IPv4 walk-order keys as "a.b.c.d/plen" (a host route: "a.b.c.d").  For many keys
+    (more than the 2 x 65536 texts of _octet_pairs, made once), two lookups and two
+    concatenations per key take half the time of inet_ntoa."""
+    plen4 = _PLEN4
+    if not many:
+        ntoa = socket.inet_ntoa
+        return [ntoa((k >> 8).to_bytes(4, "big")) + plen4[255 - (k & 255)] for k in keys]
+    high, low = _octet_pairs()
+    return [high[k >> 24] + low[(k >> 8) & 0xFFFF] + plen4[255 - (k & 255)] for k in keys]
+
+
+class DumpOps:
+    """The dump handlers, for a class with self.stack (Syscalls)."""
+
+    _chunks: dict       # af -> (walk-order keys, ifnames, compact chunks)
+
+    def rt_dump(self, args):
+        """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order; or
+        with {"form": "compact"} the protocol's compact chunks."""
+        want = args.get("af")
+        afs = [AF_INET, AF_INET6] if want is None else [af_arg(args)]
+        form = arg(args, "form", str, "rows")
+        if form == "compact":
+            return Stream(self._route_chunks(afs), chunked=True)
+        if form != "rows":
+            raise OpError(EINVAL, "form must be rows or compact")
+        return Stream(self._route_rows(afs), chunked=True)
+
+    def _route_chunks(self, afs):
+        """Compact chunks in walk order, from _table_chunks; only the distinct paths of each
+        chunk are rendered at every dump (interface names and MTUs, seconds to expiry)."""
+        now = self.stack.clock()
+        for af in afs:
+            family = "inet" if af == AF_INET else "inet6"
+            for dst, plen, path, paths in self._table_chunks(af):
+                yield {"af": family, "dst": dst, "plen": plen, "path": path,
+                       "paths": [self._path_fields(af, p, now) for p in paths]}
+
+    def _table_chunks(self, af: int):
+        """(destination texts joined by newlines, prefix lengths, each row's path number,
+        the distinct _PATH_OF tuples) per chunk of the walk order.
+
+        Built as the first dump goes, then kept while the walk order is: the table's
+        generation, which rebuilds it, moves on every change to a route (RTM_CHANGE too).
+        Scoped IPv6 texts name interfaces, so a rename also invalidates.  A full-length
+        prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
+        keys, routes = self.stack.rt[af].walk_order()
+        names = [ifp.name for ifp in self.stack.ifaces]
+        cached = self._chunks.get(af)
+        if cached is not None and cached[0] is keys and cached[1] == names:
+            yield from cached[2]
+            return
+        size = protocol.CHUNK_ROWS
+        chunks = []
+        for start in range(0, len(keys), size):
+            part = keys[start:start + size]
+            numbers = _Numbering()
+            path = list(map(numbers.__getitem__, map(_PATH_OF, routes[start:start + size])))
+            chunk = ("\n".join(self._prefix_texts(af, part, len(keys) > 1 << 17)),
+                     bytes([255 - (k & 255) for k in part]), path, list(numbers))
+            chunks.append(chunk)
+            yield chunk
+        if names == [ifp.name for ifp in self.stack.ifaces]:
+            self._chunks[af] = (keys, names, chunks)
+
+    def _path_fields(self, af: int, path: tuple, now: float) -> list:
+        """protocol.PATH_COLUMNS of one _PATH_OF tuple."""
+        gateway, flags, ifp, expire, mtu, weight, nhidx = path
+        gw = self.stack.key_text(af, gateway) if flags & RTF_GATEWAY else "link#%d" % gateway
+        return [gw, flags, ifp.name, ceil(expire - now) if expire else 0, mtu or ifp.mtu,
+                weight, nhidx]
+
+    def _prefix_texts(self, af: int, keys, many: bool) -> list[str]:
+        if af == AF_INET:
+            return inet_prefix_texts(keys, many)
+        key_text = self.stack.key_text
+        texts = []
+        for k in keys:
+            plen = 255 - (k & 255)
+            text = key_text(AF_INET6, k >> 8)
+            texts.append(text if plen == 128 else "%s/%d" % (text, plen))
+        return texts
+
+    def _route_rows(self, afs):
+        """Chunks (lists) of rows in walk order.  Destination and prefix length come from the
+        table's sorted keys, gateway texts are computed once per gateway."""
+        stack = self.stack
+        now = stack.clock()
+        size = protocol.CHUNK_ROWS
+        inet_ntoa = socket.inet_ntoa
+        for af in afs:
+            v4 = af == AF_INET
+            family = "inet" if v4 else "inet6"
+
+            def key_text(k, v4=v4):
+                return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
+            gw_text: dict = {}
+            keys, routes = stack.rt[af].walk_order()
+            for start in range(0, len(keys), size):
+                rows: list = []
+                append = rows.append
+                last_key = last_dst = None
+                for key, r in zip(keys[start:start + size], routes[start:start + size]):
+                    if key != last_key:
+                        last_key = key
+                        dst = key >> 8
+                        last_dst = inet_ntoa(dst.to_bytes(4, "big")) if v4 else key_text(dst)
+                    ifp = r.ifp
+                    flags = r.flags
+                    if flags & 2:
+                        gw = gw_text.get(r.gateway)
+                        if gw is None:
+                            gw = gw_text[r.gateway] = key_text(r.gateway)
+                    else:
+                        gw = "link#%d" % r.gateway
+                    append((family, last_dst, 255 - (key & 255), gw, flags, ifp.name,
+                            ceil(r.expire - now) if r.expire else 0, r.mtu or ifp.mtu,
+                            r.weight, r.nhidx))
+                if rows:
+                    yield rows
+
+    def ll_dump(self, args):
+        """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""
+        af = af_arg(args)
+        ifname = arg(args, "ifname", str, None)
+        ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
+        rows = [self.stack.ll_info(entry) for ifp in ifaces
+                for entry in self.stack.ll_table(af, ifp).values()]
+        return Stream(rows)
+
+    def if_list(self, args):
+        """Every interface with its addresses, in creation order (or one: {ifname})."""
+        ifname = arg(args, "ifname", str, None)
+        ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
+        return [self.if_info(ifp) for ifp in ifaces]
+
+    def if_info(self, ifp) -> dict:
+        stack = self.stack
+        addrs = []
+        for a in ifp.addrs:
+            text = ntoa if a.af == AF_INET else (
+                lambda v: stack.key_text(AF_INET6, embed_scope(v, ifp.index)
+                                         if is_scoped6(v) else v))
+            addrs.append({
+                "af": "inet" if a.af == AF_INET else "inet6", "addr": text(a.addr),
+                "plen": a.plen,
+                "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
+                "dstaddr": text(a.dst) if a.dst is not None else None,
+                "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+                "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
+            })
+        t = ifp.iftype
+        return {
+            "index": ifp.index, "name": ifp.name, "kind": t.name, "cloner": ifp.cloner,
+            "flags": stack.oper_flags(ifp), "mtu": ifp.mtu, "metric": ifp.metric,
+            "mac": mac_text(ifp.mac) if ifp.mac else None,
+            "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
+            "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
+            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
+            "drv_status": ifp.drv_status, "params": dict(ifp.params),
+            "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
+                               "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
+            "addrs": addrs,
+        }

@@ -1,0 +1,204 @@
+"""The arguments of every op, declared: name, type, whether required, and the range of a
+number -- in the spirit of pyroute2's declared `fields`, so the protocol's argument lists live
+here and not only in the handlers.
+
+The stack checks a request against its op's schema once, at its boundary (dispatch, for a
+lone request and for every op of a batch), before the handler runs: a value of the wrong
+type, a number out of range or fractional where an integer belongs, a float that is NaN or
+infinite, or a required argument missing is EINVAL, with the argument named.  Arguments not
+declared are ignored, as the handlers ignore them.  Ops with sub-requests (ioctl "req",
+rtmsg and llmsg "type") have one schema per sub-request, on top of the op's own fields; an
+unknown sub-request is left to the handler, which names it.
+
+    check(op, args)         raises OpError(EINVAL) for the first bad argument
+    SCHEMAS / SUBSCHEMAS    the declarations
+"""
+from __future__ import annotations
+
+from math import inf, isfinite
+from typing import NamedTuple
+
+from .constants import EINVAL
+from .errors import OpError
+
+U32 = (1 << 32) - 1
+I32 = (1 << 31) - 1
+
+
+class Field(NamedTuple):
+    """One argument.  kind: str, int, bool, dict, list, "number" (int or finite float) or
+    "any"; lo/hi: the range of a number (inclusive, None: unbounded); choices: the values a
+    str may take; nullable: None is accepted as "absent" (the handler's default is None)."""
+    name: str
+    kind: object
+    required: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple | None = None
+    nullable: bool = False
+
+
+def req(name, kind, **kw) -> Field:
+    return Field(name, kind, True, **kw)
+
+
+def opt(name, kind, **kw) -> Field:
+    return Field(name, kind, False, **kw)
+
+
+IFNAME = req("ifname", str)
+AF = opt("af", str, choices=("inet", "inet6"))
+SET_CLEAR = (opt("set", int, lo=0, hi=U32), opt("clear", int, lo=0, hi=U32))
+
+SCHEMAS: dict[str, tuple[Field, ...]] = {
+    "hello": (opt("version", int),),
+    "ioctl": (req("req", str),),
+    "rtmsg": (req("type", str), AF),
+    "llmsg": (req("type", str), AF),
+    "sysctl": (req("name", str), opt("value", "any"), opt("af", str, choices=("inet", "inet6"),
+                                                          nullable=True),
+               opt("form", str, choices=("rows", "compact")), opt("ifname", str, nullable=True)),
+    "ping": (req("dst", str), opt("src", str, nullable=True), opt("count", int, lo=0, hi=I32),
+             opt("interval", "number", lo=0), opt("size", int, lo=0, hi=65507),
+             opt("ttl", int, lo=1, hi=255), opt("timeout", "number", lo=0, nullable=True),
+             opt("waittime", "number", lo=0, nullable=True)),
+    "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
+    "audit": (opt("n", int, lo=0, nullable=True),),
+}
+
+_ROUTE = (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True),
+          opt("gateway", str, nullable=True), opt("iface", bool))
+# route(8) passes its metrics as strtol gave them (expire relative, possibly negative): the
+# state model judges their values
+_ROUTE_MORE = (opt("flags", int, lo=0, hi=U32, nullable=True), opt("ifp", str, nullable=True),
+               opt("mtu", int, nullable=True), opt("hopcount", int, nullable=True),
+               opt("expire", int, nullable=True), opt("weight", int, nullable=True))
+
+SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
+    "ioctl": ("req", {
+        "SIOCIFCREATE2": (IFNAME, opt("params", dict)),
+        "SIOCIFDESTROY": (IFNAME,),
+        "SIOCSIFNAME": (IFNAME, req("newname", str)),
+        "SIOCSIFFLAGS": (IFNAME, *SET_CLEAR),
+        "SIOCSIFMTU": (IFNAME, req("mtu", int, lo=0, hi=U32)),
+        "SIOCSIFMETRIC": (IFNAME, req("metric", int, lo=-I32 - 1, hi=I32)),
+        "SIOCSIFDESCR": (IFNAME, req("descr", str)),
+        "SIOCSIFLLADDR": (IFNAME, req("lladdr", str)),
+        "SIOCSIFCAP": (IFNAME, *SET_CLEAR),
+        "SIOCAIFGROUP": (IFNAME, req("group", str)),
+        "SIOCDIFGROUP": (IFNAME, req("group", str)),
+        "SIOCSIFINFO_IN6": (IFNAME, *SET_CLEAR),
+        "SIOCAIFADDR": (IFNAME, req("addr", str), req("plen", int, lo=0, hi=32),
+                        opt("broadcast", str, nullable=True),
+                        opt("dstaddr", str, nullable=True)),
+        "SIOCDIFADDR": (IFNAME, opt("addr", str, nullable=True)),
+        "SIOCAIFADDR_IN6": (IFNAME, req("addr", str), opt("plen", int, lo=0, hi=128),
+                            opt("flags", int, lo=0, hi=U32), opt("pltime", int, lo=0, hi=U32),
+                            opt("vltime", int, lo=0, hi=U32),
+                            opt("dstaddr", str, nullable=True), opt("eui64", bool)),
+        "SIOCDIFADDR_IN6": (IFNAME, req("addr", str)),
+    }),
+    "rtmsg": ("type", {
+        "RTM_ADD": _ROUTE + _ROUTE_MORE,
+        "RTM_DELETE": _ROUTE + _ROUTE_MORE[:1],
+        "RTM_CHANGE": _ROUTE + _ROUTE_MORE,
+        "RTM_GET": (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True)),
+    }),
+    "llmsg": ("type", {
+        "RTM_ADD": (req("addr", str), req("mac", str), opt("flags", int, lo=0, hi=U32),
+                    opt("temp", bool), opt("ifname", str, nullable=True)),
+        "RTM_DELETE": (req("addr", str), opt("ifname", str, nullable=True)),
+        "RTM_GET": (req("addr", str),),
+    }),
+}
+
+_KIND_NAMES = {str: "str", int: "int", bool: "bool", dict: "map", list: "list",
+               "number": "a finite number"}
+
+
+def _bad(field: Field, value) -> str | None:
+    """Why value does not fit field (None: it fits)."""
+    kind = field.kind
+    if kind == "any":
+        return None
+    if kind == "number":
+        if type(value) is float:
+            if not isfinite(value):
+                return f"argument '{field.name}' must be a finite number"
+        elif type(value) is not int:
+            return f"argument '{field.name}' must be a number"
+    elif type(value) is not kind:       # exact: a bool is not an int here
+        return f"argument '{field.name}' must be {_KIND_NAMES[kind]}"
+    if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
+        low = "" if field.lo is None else f"{field.lo:g}"
+        high = "" if field.hi is None else f"{field.hi:g}"
+        return (f"argument '{field.name}' must be {low}..{high}" if low and high else
+                f"argument '{field.name}' must be at least {low}" if low else
+                f"argument '{field.name}' must be at most {high}")
+    if field.choices is not None and value not in field.choices:
+        return f"argument '{field.name}' must be one of {', '.join(field.choices)}"
+    return None
+
+
+class _Compiled(NamedTuple):
+    """A schema as check() reads it: (kind, low, high, choices, Field) by name, and the
+    required names."""
+    fields: dict
+    required: frozenset
+
+
+def _compile(fields: tuple[Field, ...]) -> _Compiled:
+    return _Compiled({f.name: (f.kind, -inf if f.lo is None else f.lo,
+                               inf if f.hi is None else f.hi, f.choices, f) for f in fields},
+                     frozenset(f.name for f in fields if f.required))
+
+
+def _check(schema: _Compiled, args: dict) -> None:
+    # a million-op batch passes here once per op: the common case (a value of the declared
+    # type, nothing more to check) costs a lookup and a type comparison
+    if not schema.required <= args.keys():
+        name = min(schema.required - args.keys())
+        raise OpError(EINVAL, f"missing argument '{name}'")
+    fields = schema.fields
+    for name, value in args.items():
+        spec = fields.get(name)
+        if spec is None:
+            continue
+        kind, lo, hi, choices, field = spec
+        if type(value) is kind:
+            if kind is int:
+                if lo <= value <= hi:
+                    continue
+            elif choices is None or value in choices:
+                continue
+        if value is None:
+            if field.required:
+                raise OpError(EINVAL, f"missing argument '{name}'")
+            if not field.nullable:
+                raise OpError(EINVAL, f"argument '{name}' must not be nil")
+            continue
+        why = _bad(field, value)
+        if why is not None:
+            raise OpError(EINVAL, why)
+
+
+_SCHEMAS = {op: _compile(fields) for op, fields in SCHEMAS.items()}
+# an op with sub-requests: its own fields and the sub-request's, checked in one pass
+_SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in table.items()})
+               for op, (key, table) in SUBSCHEMAS.items()}
+
+
+def check(op: str, args: dict) -> None:
+    """Raise OpError(EINVAL) naming the first argument of args that op's schema refuses.
+    Ops without a schema (none declared yet) are left to their handler."""
+    sub = _SUBSCHEMAS.get(op)
+    if sub is not None:
+        key, table = sub
+        value = args.get(key)
+        schema = table.get(value) if type(value) is str else None
+        if schema is not None:
+            _check(schema, args)
+            return
+    schema = _SCHEMAS.get(op)
+    if schema is not None:
+        _check(schema, args)
