@@ -468,7 +468,7 @@ def test_masking_a_run_column_agrees_with_masking_each_address():
     import random
     from array import array
     from plebnet_core.state.inet import MASK4
-    from plebnet_core.state.stack import _masked
+    from plebnet_core.state.route_ctl import _masked
     rng = random.Random(5)
     for plen in (0, 8, 12, 16, 20, 24, 31, 32):
         mask = MASK4[plen]
