@@ -425,7 +425,7 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                 table.settle()
             for addr in probes:
                 want = _brute_lpm(present, addr)
-                path = table.paths_to(addr)     # the data plane's: a Shape if unmade
+                path = table.paths_to(addr)     # the data plane's: a NextHop if unmade
                 assert (path[0].plen if path else None) == (want and want[1]), hex(addr)
                 paths = table.lookup(addr)
                 got = (paths[0].dst, paths[0].plen) if paths else None

@@ -9,7 +9,7 @@ part's implementation against them, so the parts stay independent modules with o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from plebproto.constants import AF_INET, ENXIO
 from plebproto.errors import OpError
@@ -22,6 +22,21 @@ from .txn import Journal
 LOOPBACK4 = 0x7F000001
 LOOPBACK6 = 1
 
+# the sysctls a stack has, and each one's type (stack.py's SYSCTL_DEFAULTS gives the values)
+Sysctls = TypedDict("Sysctls", {
+    "kern.hostname": str,
+    "net.inet.ip.forwarding": int,
+    "net.inet6.ip6.forwarding": int,
+    "net.inet6.ip6.dad_count": int,
+    "net.link.ether.inet.max_age": int,
+    "net.link.ether.inet.maxtries": int,
+    "net.link.ether.inet.wait": int,
+    "net.link.ether.inet.proxyall": int,
+    "net.link.ether.inet.maxhold": int,
+    "net.inet.udp.echo": int,
+    "net.fibs": int,
+})
+
 
 class StackBase:
     clock: Callable[[], float]
@@ -31,11 +46,11 @@ class StackBase:
     by_name: dict[str, Interface]
     next_index: int
     rt: dict[int, RouteTable]               # per address family
-    sysctl: dict[str, int | str]            # SYSCTL_DEFAULTS' names, each keeping its type
+    sysctl: Sysctls
     dad_pending: list[tuple[float, IfAddr]]
     expiring: list[tuple[int, Route]]       # routes added with an expiry time
     lo0: Interface | None
-    _gw_cache: dict[tuple[int, int], tuple[Interface, IfAddr | None]]
+    _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
 
     def ifunit(self, name: str) -> Interface:
         """The interface of that name, else ENXIO (if.c's ifunit_ref)."""

@@ -6,6 +6,7 @@ the RTM_IFINFO/RTM_IFANNOUNCE messages.  The interface data itself is ifnet.py's
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from plebproto.constants import (
     EEXIST, EINVAL, ENAMETOOLONG, ENOENT, IFAN_ARRIVAL, IFAN_DEPARTURE,
@@ -18,6 +19,7 @@ from plebproto.iftypes import CLONERS, IFTYPES
 from .base import LOOPBACK4, LOOPBACK6, StackBase
 from .ifnet import Interface
 from .inet import embed_scope
+from .txn import Event
 
 IFNAMSIZ = 16
 IFDESCR_MAXLEN = 1024
@@ -29,8 +31,8 @@ def stable_mac(seed: str, oui: bytes = b"\x02\x70\x6e") -> bytes:
 
 
 class IfControl(StackBase):
-    def if_attach(self, name: str, kind: str, mac: bytes | None = None, cloner=None,
-                  params=None) -> Interface:
+    def if_attach(self, name: str, kind: str, mac: bytes | None = None,
+                  cloner: str | None = None, params: dict[str, Any] | None = None) -> Interface:
         """Attach an interface (a NIC at start, or a clone).  lo gets its addresses here."""
         j = self.journal
         if name in self.by_name:
@@ -53,7 +55,7 @@ class IfControl(StackBase):
             self.in6_aifaddr(name, embed_scope(0xFE80 << 112 | 1, 0), 64)
         return ifp
 
-    def if_create(self, name: str, params: dict | None = None) -> str:
+    def if_create(self, name: str, params: dict[str, Any] | None = None) -> str:
         """SIOCIFCREATE2: 'tap' picks the next unit, 'tap3' asks for that one."""
         base = name.rstrip("0123456789")
         unit = name[len(base):]
@@ -115,13 +117,14 @@ class IfControl(StackBase):
 
     def oper_flags(self, ifp: Interface) -> int:
         """Flags as 14.x's netlink reports them: LOWER_UP when the link is operationally up."""
+        up: int
         if ifp.iftype.ether:
             up = ifp.link_state == LINK_STATE_UP
         else:
             up = ifp.flags & IFF_UP
         return ifp.flags | IFF_LOWER_UP if up else ifp.flags
 
-    def _announce(self, ifp: Interface, name: str, what: int) -> dict:
+    def _announce(self, ifp: Interface, name: str, what: int) -> Event:
         """RTM_IFANNOUNCE, with the link's state (route monitor prints it as netlink does)."""
         return {"type": RTM_IFANNOUNCE, "index": ifp.index, "ifname": name, "what": what,
                 "flags": self.oper_flags(ifp), "mtu": ifp.mtu, "link": ifp.link_state}

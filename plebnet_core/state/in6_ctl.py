@@ -45,7 +45,8 @@ class In6Control(StackBase):
                 self._auto_linklocal(ifp)
         self._add_ifa6(ifp, addr, plen, flags, pltime, vltime, dst)
 
-    def _add_ifa6(self, ifp, addr, plen, flags, pltime, vltime, dst):
+    def _add_ifa6(self, ifp: Interface, addr: int, plen: int, flags: int, pltime: int,
+                  vltime: int, dst: int | None) -> None:
         scopeid = ifp.index if (addr >> 118 == 0xFE80 >> 6) else 0
         dad = self.sysctl["net.inet6.ip6.dad_count"] and not (
             flags & IN6_IFF_NODAD or ifp.nd6_flags & ND6_IFF_NO_DAD or ifp.flags & IFF_LOOPBACK)

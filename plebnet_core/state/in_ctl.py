@@ -17,6 +17,7 @@ from .base import StackBase, addr_text
 from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, embed_scope
 from .route import Route, RouteTable
+from .txn import Event
 
 
 def _plen_of(route: Route) -> int:
@@ -93,7 +94,7 @@ class InControl(StackBase):
         j.emit(lambda: self._addr_event(RTM_DELADDR, ifa))
 
     @staticmethod
-    def _dependents(table: RouteTable, ifas) -> list[Route]:
+    def _dependents(table: RouteTable, ifas: list[IfAddr]) -> list[Route]:
         """The paths depending on these addresses, shortest prefix first (the order routing
         messages report them in, as a table walk by length would)."""
         return sorted((r for ifa in ifas for r in table.dependents(ifa)), key=_plen_of)
@@ -121,7 +122,8 @@ class InControl(StackBase):
         if not any(r.flags & RTF_PINNED for r in table.exact(key, width) or ()):
             self._ifa_route(ifa, key, width, lo0, RTF_HOST | RTF_STATIC)
 
-    def _ifa_route(self, ifa, key, plen, out_ifp, flags) -> None:
+    def _ifa_route(self, ifa: IfAddr, key: int, plen: int, out_ifp: Interface,
+                   flags: int) -> None:
         route = Route(key, plen, ifa.ifp.index, out_ifp, ifa, RTF_UP | RTF_PINNED | flags)
         self._rt_link(ifa.af, route)
 
@@ -129,6 +131,7 @@ class InControl(StackBase):
         """An address's own route is going: hand it to another up interface with the same
         address/prefix if there is one (docs/freebsd-tools.md §6.2), else remove it."""
         old = route.ifa
+        assert old is not None      # (an address's own route depends on it)
         for ifp in self.ifaces:
             if not ifp.flags & IFF_UP:
                 continue
@@ -153,7 +156,7 @@ class InControl(StackBase):
         self._rt_unlink(af, route)
 
     @staticmethod
-    def _addr_event(kind, ifa) -> dict:
+    def _addr_event(kind: int, ifa: IfAddr) -> Event:
         return {"type": kind, "af": ifa.af, "addr": addr_text(ifa.af, ifa.addr, ifa.ifp),
                 "plen": ifa.plen, "ifname": ifa.ifp.name,
                 "dst": addr_text(ifa.af, ifa.dst, ifa.ifp) if ifa.dst is not None else None}

@@ -11,22 +11,26 @@ from plebproto.constants import (
 )
 from plebproto.errors import OpError
 
+from typing import Any
+
 from .base import StackBase, addr_text, mac_text
 from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6
+from .route import Route
 
 
 class LlTable(StackBase):
-    def ll_table(self, af: int, ifp: Interface) -> dict:
+    def ll_table(self, af: int, ifp: Interface) -> dict[int, LLEntry]:
         return ifp.llinfo if af == AF_INET else ifp.llinfo6
 
     def ll_locate(self, af: int, addr: int) -> Interface:
         """The interface whose connected network holds addr (arp's 'cannot locate')."""
-        paths = self.rt[af].lookup_where(
-            addr, lambda ps: not ps[0].flags & RTF_GATEWAY and ps[0].ifp.iftype.ether)
+        paths = self.rt[af].lookup_where(addr, _on_ether_link)
         if paths is None:
             raise OpError(ENETUNREACH)
-        return paths[0].ifp
+        ifp = paths[0].ifp
+        assert ifp is not None      # (an interface route's)
+        return ifp
 
     def ll_set(self, af: int, addr: int, mac: bytes, flags: int = RTF_STATIC,
                temp: bool = False, ifname: str | None = None) -> LLEntry:
@@ -77,7 +81,8 @@ class LlTable(StackBase):
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
         self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
 
-    def _ll_purge(self, ifp, af, ifa, dynamic_only: bool) -> None:
+    def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
+                  dynamic_only: bool) -> None:
         for table_af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
             if af is not None and table_af != af:
                 continue
@@ -91,10 +96,16 @@ class LlTable(StackBase):
                         continue
                 self.journal.delitem(table, addr)
 
-    def ll_info(self, entry: LLEntry) -> dict:
+    def ll_info(self, entry: LLEntry) -> dict[str, Any]:
         ifp = entry.ifp
         mac = ifp.mac if entry.flags & RTF_PINNED else entry.mac
         return {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
                 "mac": mac_text(mac) if mac else None, "ifname": ifp.name,
                 "flags": entry.flags,
                 "expire": (entry.expire - self.clock()) if entry.expire else None}
+
+
+def _on_ether_link(paths: list[Route]) -> bool:
+    """An interface route out of an Ethernet interface (where ARP/NDP entries can be)."""
+    ifp = paths[0].ifp
+    return not paths[0].flags & RTF_GATEWAY and ifp is not None and ifp.iftype.ether

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from math import ceil
 from socket import inet_ntoa
+from typing import Any
 
 from plebproto.constants import (
     AF_INET, EADDRINUSE, EEXIST, EINVAL, ENETUNREACH, ESRCH, RTF_BLACKHOLE, RTF_FMASK,
@@ -20,13 +22,18 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 
 from .base import LOOPBACK4, LOOPBACK6, StackBase, addr_text
-from .route import Route, RouteTable
+from .ifnet import IfAddr, Interface
+from .route import NextHop, Route, RouteTable
+from .txn import Event
+
+# where a gateway is reached: the interface, and the address its routes depend on
+_Path = tuple[Interface | None, IfAddr | None]
 
 
 class RouteControl(StackBase):
     def rt_add(self, af: int, dst: int, plen: int, gateway: int | None = None,
                gw_ifname: str | None = None, flags: int = RTF_STATIC, ifname: str | None = None,
-               mtu: int = 0, hopcount: int = 0, expire: int = 0, weight: int = 1) -> Route:
+               mtu: int = 0, hopcount: int = 0, expire: float = 0, weight: int = 1) -> Route:
         """RTM_ADD.  dst is masked by the kernel; gateway is an address (RTF_GATEWAY) or an
         interface (gw_ifname, the -interface form).  expire is absolute clock time or 0."""
         table = self.rt[af]
@@ -66,7 +73,8 @@ class RouteControl(StackBase):
             self.journal.append(self.expiring, (af, route))
         return route
 
-    def rt_add_many(self, af: int, dsts, plens, gateways) -> None:
+    def rt_add_many(self, af: int, dsts: Sequence[int], plens: int | Sequence[int],
+                    gateways: int | Sequence[int]) -> None:
         """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
         rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
         million-route batch: one undo record for all of them, no per-route calls (and through
@@ -75,12 +83,15 @@ class RouteControl(StackBase):
         goes through rt_add (it publishes events).  A OpError carries .index: the row that
         failed (the rows before it are added, for the caller's transaction to undo)."""
         n = len(dsts)
-        plens_c = plens if type(plens) is not int else repeat(plens, n)
-        gateways_c = gateways if type(gateways) is not int else repeat(gateways, n)
+        # (isinstance rather than type(...) is int: the type checker follows it, and the
+        # callers give an int or a list or array of them)
         if self.journal.listeners:
             done = 0
             try:
-                for dst, plen, gateway in zip(dsts, plens_c, gateways_c):
+                for dst, plen, gateway in zip(dsts,
+                                              repeat(plens, n) if isinstance(plens, int) else plens,
+                                              repeat(gateways, n) if isinstance(gateways, int)
+                                              else gateways):
                     self.rt_add(af, dst, plen, gateway)
                     done += 1
             except OpError as exc:
@@ -92,30 +103,31 @@ class RouteControl(StackBase):
         # checks by column first (C loops); the routes before the first bad row are added,
         # then that row's error is raised, unless one of theirs comes first
         bad: list[tuple[int, int, OpError]] = []    # (row, check order, error)
-        if type(plens) is int:
+        if isinstance(plens, int):
             if not 0 <= plens <= width:
                 bad.append((0, 0, OpError(EINVAL)))
         elif n and not 0 <= min(plens) <= max(plens) <= width:
             k = next(k for k, plen in enumerate(plens) if not 0 <= plen <= width)
             bad.append((k, 0, OpError(EINVAL)))
-        paths_of: dict[int, tuple] = {}
-        for gateway in ((gateways,) if type(gateways) is int else dict.fromkeys(gateways)):
+        paths_of: dict[int, _Path] = {}
+        for gateway in ((gateways,) if isinstance(gateways, int) else dict.fromkeys(gateways)):
             try:
                 paths_of[gateway] = self._resolve_gateway(af, gateway)
             except OpError as exc:
-                k = 0 if type(gateways) is int else gateways.index(gateway)
+                k = 0 if isinstance(gateways, int) else gateways.index(gateway)
                 bad.append((k, 1, exc))
+        failure: OpError | None
         stop, _, failure = min(bad, key=lambda b: b[:2]) if bad else (n, 0, None)
         if stop < n:
             dsts = dsts[:stop]
-            plens_c = plens if type(plens) is int else plens[:stop]
-            gateways_c = gateways if type(gateways) is int else gateways[:stop]
+            plens_c = plens if isinstance(plens, int) else plens[:stop]
+            gateways_c = gateways if isinstance(gateways, int) else gateways[:stop]
         else:
             plens_c, gateways_c = plens, gateways
-        if type(gateways_c) is int and width == 32 and dsts:    # IPv4: add_unmade
-            shapes = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of[gateways_c])
-            if shapes is not None:
-                self.journal.record(table.remove_unmade, shapes)
+        if isinstance(gateways_c, int) and width == 32 and dsts:    # IPv4: add_unmade
+            nexthops = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of[gateways_c])
+            if nexthops is not None:
+                self.journal.record(table.remove_unmade, nexthops)
                 if failure is not None:
                     failure.index = stop
                     raise failure
@@ -125,7 +137,7 @@ class RouteControl(StackBase):
         try:
             table.add_run(routes, _refuse_duplicate)
         except OpError as exc:
-            added = exc.index
+            added = exc.index or 0      # (add_run always says which)
             raise
         finally:
             if added:
@@ -136,13 +148,14 @@ class RouteControl(StackBase):
             raise failure
 
     @staticmethod
-    def _add_unmade(table, dsts, plens, gateway, path) -> list | None:
+    def _add_unmade(table: RouteTable, dsts: Sequence[int], plens: int | Sequence[int],
+                    gateway: int, path: _Path) -> list[NextHop] | None:
         """The run's routes through one gateway filed as unmade prefixes (RouteTable.
         add_unmade: no Route objects until asked for); None if one is already there or
         given twice, nothing filed."""
         width, masks = table.width, table.masks
         keys_by_len: list[list[int]] = [[] for _ in range(width + 1)]
-        if type(plens) is int:
+        if isinstance(plens, int):
             keys_by_len[plens] = _masked(dsts, plens, masks[plens])
         else:
             file = [keys.append for keys in keys_by_len]
@@ -154,29 +167,29 @@ class RouteControl(StackBase):
                                 lambda plen: host if plen == width else flags)
 
     @staticmethod
-    def _make_routes(table, dsts, plens, gateways, paths_of) -> list[Route]:
+    def _make_routes(table: RouteTable, dsts: Sequence[int], plens: int | Sequence[int],
+                     gateways: int | Sequence[int], paths_of: dict[int, _Path]) -> list[Route]:
         """The static gateway routes of a run (checked), one comprehension per shape: a
         million of them is mostly the cost of creating the objects."""
         width, masks = table.width, table.masks
         flags, host = _run_flags()
-        if type(gateways) is int:
+        if isinstance(gateways, int):
             out, ifa = paths_of[gateways]
-            if type(plens) is int:
+            if isinstance(plens, int):
                 mask, fl = masks[plens], host if plens == width else flags
                 return [Route(d & mask, plens, gateways, out, ifa, fl) for d in dsts]
             return [Route(d & masks[p], p, gateways, out, ifa, host if p == width else flags)
                     for d, p in zip(dsts, plens)]
-        if type(plens) is int:
-            plens = repeat(plens)
         return [Route(d & masks[p], p, g, *paths_of[g], host if p == width else flags)
-                for d, p, g in zip(dsts, plens, gateways)]
+                for d, p, g in zip(dsts, repeat(plens) if isinstance(plens, int) else plens,
+                                   gateways)]
 
     @staticmethod
-    def _remove_paths(table, routes) -> None:
+    def _remove_paths(table: RouteTable, routes: list[Route]) -> None:
         for route in reversed(routes):
             table.remove_path(route)
 
-    def _resolve_gateway(self, af: int, gateway: int):
+    def _resolve_gateway(self, af: int, gateway: int) -> _Path:
         """The interface and address a gateway is reached by: the longest interface (non
         gateway) route covering it (rt_getifa_fib); none ⇒ ENETUNREACH."""
         found = self._gw_cache.get((af, gateway))
@@ -233,9 +246,9 @@ class RouteControl(StackBase):
             j.setattr(route, "ifp", out)
             new_flags &= ~RTF_GATEWAY
         elif gateway is not None:
-            out, ifa = self._resolve_gateway(af, gateway)
+            via, ifa = self._resolve_gateway(af, gateway)
             j.setattr(route, "gateway", gateway)
-            j.setattr(route, "ifp", out)
+            j.setattr(route, "ifp", via)
             table = self.rt[af]
             j.record(table.set_ifa, route, route.ifa)
             table.set_ifa(route, ifa)
@@ -262,7 +275,7 @@ class RouteControl(StackBase):
             raise OpError(ESRCH)
         return paths[0]
 
-    def _rt_link(self, af: int, route: Route, event=RTM_ADD) -> None:
+    def _rt_link(self, af: int, route: Route, event: int = RTM_ADD) -> None:
         table = self.rt[af]
         table.add_path(route)
         self.journal.record(table.remove_path, route)
@@ -270,7 +283,7 @@ class RouteControl(StackBase):
             self._connected_changed()
         self.journal.emit(lambda: self.route_event(event, af, route))
 
-    def _rt_unlink(self, af: int, route: Route, quiet=False) -> None:
+    def _rt_unlink(self, af: int, route: Route, quiet: bool = False) -> None:
         table = self.rt[af]
         table.remove_path(route)
         self.journal.record(table.add_path, route)
@@ -285,10 +298,10 @@ class RouteControl(StackBase):
         self._gw_cache.clear()
         self.journal.record(self._gw_cache.clear)
 
-    def route_event(self, kind: int, af: int, route: Route) -> dict:
+    def route_event(self, kind: int, af: int, route: Route) -> Event:
         return {"type": kind, "af": af, "route": self.route_info(af, route)}
 
-    def route_info(self, af: int, route: Route) -> dict:
+    def route_info(self, af: int, route: Route) -> dict[str, Any]:
         # every RTM_GET answers with this: IPv4 texts are made here directly, where
         # key_text/addr_text would add two calls per address
         ifp, ifa, flags = route.ifp, route.ifa, route.flags
@@ -328,7 +341,7 @@ def _run_flags() -> tuple[int, int]:
 _LITTLE = sys.byteorder == "little"
 
 
-def _masked(dsts, plen: int, mask: int) -> list[int]:
+def _masked(dsts: Iterable[int], plen: int, mask: int) -> list[int]:
     """[dst & mask for dst in dsts].  A C array of IPv4 addresses whose host part is whole
     bytes, all zero (a packed column of -net routes), is copied as it is: the zero bytes
     are counted in C instead of masking a million ints one by one."""
@@ -348,5 +361,5 @@ def _refuse_duplicate(paths: list[Route], route: Route) -> None:
         raise OpError(EEXIST)
 
 
-def _is_connected(paths) -> bool:
+def _is_connected(paths: list[Route]) -> bool:
     return not paths[0].flags & RTF_GATEWAY

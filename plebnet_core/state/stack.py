@@ -12,11 +12,13 @@ making, transactions, the lookup arrays' settling, sysctls and the timed transit
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
+from typing import Any, Callable, cast
 
 from plebproto.constants import AF_INET, AF_INET6, EINVAL, ENOENT, EPERM, IN6_IFF_TENTATIVE, RTM_DELETE
 from plebproto.errors import OpError
 
-from .base import addr_text, mac_text
+from .base import Sysctls, addr_text, mac_text
 from .if_ctl import IfControl, stable_mac
 from .in6_ctl import In6Control
 from .in_ctl import InControl
@@ -28,7 +30,7 @@ from .txn import Journal
 # what callers import from here, as before the parts were split out
 __all__ = ["SYSCTL_DEFAULTS", "SYSCTL_READONLY", "Stack", "addr_text", "mac_text", "stable_mac"]
 
-SYSCTL_DEFAULTS = {
+SYSCTL_DEFAULTS: Sysctls = {
     "kern.hostname": "",
     "net.inet.ip.forwarding": 0,
     "net.inet6.ip6.forwarding": 0,
@@ -45,7 +47,7 @@ SYSCTL_READONLY = {"net.fibs"}
 
 
 class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
-    def __init__(self, clock=time.monotonic, pid: int = 0):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0):
         # (the attributes' types and meaning: StackBase)
         self.clock = clock
         self.pid = pid
@@ -54,13 +56,13 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         self.by_name = {}
         self.next_index = 1
         self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
-        self.sysctl = dict(SYSCTL_DEFAULTS)
+        self.sysctl = SYSCTL_DEFAULTS.copy()
         self.dad_pending = []
         self.expiring = []
         self.lo0 = None
         self._gw_cache = {}
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[None]:
         return self.journal.transaction()
 
     def unsettled(self) -> int:
@@ -71,10 +73,12 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         """Fill pending lookup arrays, at most budget prefixes; True once all are done."""
         return all([table.settle(budget) for table in self.rt.values()])
 
-    def sysctl_set(self, name: str, value) -> None:
-        if name not in self.sysctl or name in SYSCTL_READONLY:
-            raise OpError(ENOENT if name not in self.sysctl else EPERM)
-        current = self.sysctl[name]
+    def sysctl_set(self, name: str, value: Any) -> None:
+        """Set a sysctl to value (as the wire carried it), converted to the sysctl's type."""
+        sysctl = cast("dict[str, int | str]", self.sysctl)     # (looked up by any name)
+        if name not in sysctl or name in SYSCTL_READONLY:
+            raise OpError(ENOENT if name not in sysctl else EPERM)
+        current = sysctl[name]
         if isinstance(current, int):
             try:
                 value = int(value)
@@ -82,7 +86,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
                 raise OpError(EINVAL) from None
         elif not isinstance(value, str):
             raise OpError(EINVAL)
-        self.journal.setitem(self.sysctl, name, value)
+        self.journal.setitem(sysctl, name, value)
 
     def tick(self, now: float) -> None:
         """Timed transitions: DAD completes, temporary and learned neighbour entries expire,
