@@ -39,6 +39,9 @@ Sysctls = TypedDict("Sysctls", {
 
 
 class StackBase:
+    """The state every part reads and changes (Stack.__init__ makes it), and the helpers
+    they share."""
+
     clock: Callable[[], float]
     pid: int
     journal: Journal

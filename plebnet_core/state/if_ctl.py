@@ -1,7 +1,8 @@
 """Interfaces, as FreeBSD's if.c handles them: attach, clone create/destroy, rename, flags
-(with what bringing an interface up or down does to its addresses' routes, docs/freebsd-tools.md §6.2), MTU,
-metric, description, link-level address, capabilities, groups, the ND6 per-interface flags, and
-the RTM_IFINFO/RTM_IFANNOUNCE messages.  The interface data itself is ifnet.py's.
+(with what bringing an interface up or down does to its addresses' routes,
+docs/freebsd-tools.md §6.2), MTU, metric, description, link-level address, capabilities,
+groups, the ND6 per-interface flags, and the RTM_IFINFO/RTM_IFANNOUNCE messages.  The
+interface data itself is ifnet.py's; the lookups by name and index are base.py's.
 """
 from __future__ import annotations
 

@@ -138,7 +138,12 @@ class RouteTable:
         for plen in self._lens:
             found = by_len[plen].get(addr & masks[plen])
             if found is not None:
-                return found if type(found) is not Unmade else self._nexthop_at(found).paths
+                if type(found) is not Unmade:
+                    return found
+                assert self._lpm is not None    # (unmade prefixes are IPv4's)
+                nexthop = self._lpm.slots[found]
+                assert type(nexthop) is NextHop
+                return nexthop.paths
         return None
 
     def lookup(self, addr: int) -> list[Route] | None:
@@ -444,14 +449,6 @@ class RouteTable:
             self._depends(route, nexthop.ifa)
         return paths
 
-    def _nexthop_at(self, slot: int) -> NextHop:
-        """The NextHop in an unmade prefix's slot."""
-        lpm = self._lpm
-        assert lpm is not None          # (unmade prefixes are IPv4's)
-        nexthop = lpm.slots[slot]
-        assert type(nexthop) is NextHop
-        return nexthop
-
     def _make_nexthop(self, nexthop: NextHop) -> None:
         assert self._lpm is not None    # (unmade prefixes are IPv4's)
         slots = self._lpm.slots
@@ -549,7 +546,12 @@ class RouteTable:
     def _nexthop_or_route(self, paths: list[Route] | Unmade) -> Route | NextHop:
         """A prefix's one path, or for an unmade prefix its NextHop (which has the path's
         fields: what a dump reads)."""
-        return self._nexthop_at(paths) if type(paths) is Unmade else paths[0]
+        if type(paths) is not Unmade:
+            return paths[0]
+        assert self._lpm is not None            # (unmade prefixes are IPv4's)
+        nexthop = self._lpm.slots[paths]
+        assert type(nexthop) is NextHop
+        return nexthop
 
     def walk(self) -> Iterator[list[Route]]:
         """Prefixes (their path lists) in radix-walk order."""

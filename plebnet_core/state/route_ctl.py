@@ -1,8 +1,8 @@
 """Routes, as FreeBSD's route_ctl.c handles them: RTM_ADD (rt_add, and rt_add_many for a
 million-route batch), RTM_DELETE, RTM_CHANGE, RTM_GET; the gateway a route resolves to (the
-interface route covering it, rt_getifa_fib); multipath joining (docs/freebsd-tools.md §6.1); linking and unlinking
-paths in the tables with their undo records; and the routing messages about routes.  The
-tables themselves are route.py's.
+interface route covering it, rt_getifa_fib); multipath joining (docs/freebsd-tools.md
+§6.1); linking and unlinking paths in the tables with their undo records; and the routing
+messages about routes.  The tables themselves are route.py's.
 """
 from __future__ import annotations
 

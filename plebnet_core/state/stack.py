@@ -15,7 +15,9 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any, Callable, cast
 
-from plebproto.constants import AF_INET, AF_INET6, EINVAL, ENOENT, EPERM, IN6_IFF_TENTATIVE, RTM_DELETE
+from plebproto.constants import (
+    AF_INET, AF_INET6, EINVAL, ENOENT, EPERM, IN6_IFF_TENTATIVE, RTM_DELETE,
+)
 from plebproto.errors import OpError
 
 from .base import Sysctls, addr_text, mac_text
