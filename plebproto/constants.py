@@ -3,6 +3,9 @@
 The wire carries FreeBSD's values, not Linux's: errno 48 is EADDRINUSE here whatever the host
 says, so the tools print exactly what FreeBSD's would.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 # -- errno (FreeBSD numbering and strerror texts, docs/freebsd-tools.md §6.4) ---------------------------------
 EPERM, ENOENT, ESRCH, ENXIO, EBUSY, EEXIST, ENODEV, EINVAL = 1, 2, 3, 6, 16, 17, 19, 22
@@ -138,6 +141,6 @@ LINK_STATE_UNKNOWN, LINK_STATE_DOWN, LINK_STATE_UP = 0, 1, 2
 AF_INET, AF_INET6, AF_LINK = 2, 28, 18          # FreeBSD's numbers
 
 
-def bits(value: int, table) -> str:
+def bits(value: int, table: Iterable[tuple[int, str]]) -> str:
     """Comma-joined names of the set bits, in table order (printb without the brackets)."""
     return ",".join(name for bit, name in table if value & bit)

@@ -13,7 +13,8 @@ from .constants import (
 class IfType:
     """What a kind of interface looks like when created (the driver's attach defaults)."""
 
-    def __init__(self, name, flags, mtu, caps, nd6, ether, media, cloner_group):
+    def __init__(self, name: str, flags: int, mtu: int, caps: int, nd6: int, ether: bool,
+                 media: tuple[str, str | None] | None, cloner_group: str | None):
         self.name = name
         self.flags = flags
         self.mtu = mtu

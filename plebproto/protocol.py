@@ -74,7 +74,8 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import msgpack
 
@@ -98,13 +99,13 @@ PACKED = {"dst": {"inet": 4, "inet6": 16}, "gateway": {"inet": 4, "inet6": 16},
 _LITTLE = sys.byteorder == "little"
 
 
-def packed_width(field, af) -> int | None:
+def packed_width(field: object, af: object) -> int | None:
     """Bytes per value of a packed column of field in address family af (None: not packable)."""
     widths = PACKED.get(field) if type(field) is str else None
     return widths.get(af) if widths is not None and type(af) is str else None
 
 
-def pack_column(field: str, af: str, values) -> bytes:
+def pack_column(field: str, af: str, values: Iterable[int]) -> bytes:
     """Integers (addresses or prefix lengths) as a packed column."""
     width = packed_width(field, af)
     if width == 1:
@@ -117,7 +118,7 @@ def pack_column(field: str, af: str, values) -> bytes:
     return b"".join(v.to_bytes(16, "big") for v in values)
 
 
-def unpack_column(width: int, blob: bytes):
+def unpack_column(width: int, blob: bytes) -> bytes | array[int] | list[int]:
     """A packed column's integers (a C array or bytes: iterating gives ints); ValueError if
     blob is not a whole number of values."""
     if len(blob) % width:
@@ -141,7 +142,7 @@ class ProtocolError(Exception):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def requests(first_id: int, ops) -> bytearray:
+def requests(first_id: int, ops: Iterable[tuple[str, Any]]) -> bytearray:
     """The frames of compact requests [id, op, args], one per (op, args) of ops, numbered
     from first_id, back to back: what one send of a pipeline carries."""
     out, pack, header = bytearray(), _packer.pack, HEADER.pack
@@ -154,19 +155,19 @@ def requests(first_id: int, ops) -> bytearray:
     return out
 
 
-def encode(message: dict | list) -> bytes:
-    body = _packer.pack(message)
+def encode(message: dict[str, Any] | list[Any]) -> bytes:
+    body: bytes = _packer.pack(message)
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
     return HEADER.pack(len(body)) + body
 
 
-def request(rid: int, op: str, args: dict) -> bytes:
+def request(rid: int, op: str, args: dict[str, Any]) -> bytes:
     """A request frame in the compact form."""
     return encode([rid, op, args])
 
 
-def reply_map(reply: list) -> dict:
+def reply_map(reply: list[Any]) -> dict[str, Any]:
     """The map form of a compact reply [id, errno, msg, result, index?]."""
     if not 4 <= len(reply) <= 5:
         raise ProtocolError("reply array is not [id, errno, msg, result, index?]")
@@ -176,7 +177,7 @@ def reply_map(reply: list) -> dict:
     return message
 
 
-def decode(body) -> dict:
+def decode(body: bytes) -> dict[str, Any]:
     """Decode one frame body; anything but a map is a protocol error."""
     try:
         message = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_FRAME,
@@ -211,7 +212,7 @@ class FrameTooLarge(ProtocolError):
     """A length prefix beyond MAX_FRAME: the stream cannot be resynchronised."""
 
 
-def read_frames(buf: bytearray) -> Iterator:
+def read_frames(buf: bytearray) -> Iterator[dict[str, Any] | list[Any] | ProtocolError]:
     """Decode the complete frames at the front of buf, one at a time as they are asked for,
     and remove them from buf when the iteration ends (a partial frame stays).  buf must not
     change meanwhile.

@@ -471,7 +471,7 @@ def _one_by_one_dump(n=300):
 
 
 def test_unmade_prefixes_read_as_the_routes_rt_add_makes():
-    """Dumps read an unmade prefix's Shape, lookups and RTM_GET make its Route on demand:
+    """Dumps read an unmade prefix's NextHop, lookups and RTM_GET make its Route on demand:
     both give what one-by-one RTM_ADDs give, before and after the arrays are filled."""
     sc = _through_one_gateway()
     table = sc.stack.rt[AF_INET]
@@ -547,7 +547,7 @@ def test_rollback_of_an_unmade_run_whose_arrays_are_partly_filled(placed):
 def test_dependents_index_compacts_its_stale_entries():
     """Routes leaving the table stay listed among their address's dependents until a
     compaction (past half of the index) or dependents() filters them: neither loses a live
-    one, unmade prefixes (listed by their Shape) included."""
+    one, unmade prefixes (listed by their NextHop) included."""
     st = _fresh().stack
     table, gw = st.rt[AF_INET], aton("10.0.0.1")
     st.rt_add_many(AF_INET, [aton(f"30.{i >> 8}.{i & 255}.0") for i in range(200)], 24, gw)

@@ -425,7 +425,7 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                 table.settle()
             for addr in probes:
                 want = _brute_lpm(present, addr)
-                path = table.paths_to(addr)     # the data plane's: a Shape if unmade
+                path = table.paths_to(addr)     # the data plane's: a NextHop if unmade
                 assert (path[0].plen if path else None) == (want and want[1]), hex(addr)
                 paths = table.lookup(addr)
                 got = (paths[0].dst, paths[0].plen) if paths else None
@@ -468,7 +468,7 @@ def test_masking_a_run_column_agrees_with_masking_each_address():
     import random
     from array import array
     from plebnet_core.state.inet import MASK4
-    from plebnet_core.state.stack import _masked
+    from plebnet_core.state.route_ctl import _masked
     rng = random.Random(5)
     for plen in (0, 8, 12, 16, 20, 24, 31, 32):
         mask = MASK4[plen]

@@ -88,7 +88,7 @@ class IPv4:
         self.local, self.bcast = local, bcast
 
     def route(self, dst: int):
-        """The path to dst (a Route, or for a prefix not made into Routes yet its Shape:
+        """The path to dst (a Route, or for a prefix not made into Routes yet its NextHop:
         the same path fields), or None."""
         if self.table.generation != self._gen:
             self._refresh()

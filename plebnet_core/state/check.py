@@ -7,14 +7,21 @@ empty when the state is consistent.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any, Protocol
 
 from plebproto.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
 
-from .route import Shape
-from .stack import SYSCTL_DEFAULTS
+from .route import NextHop, Unmade
+from .stack import SYSCTL_DEFAULTS, Stack
 
 
-def check_stack(stack) -> list[str]:
+class SysctlClient(Protocol):
+    """What fetch_and_check needs of a client (plebconf's rpc client is one)."""
+
+    def sysctl(self, name: str, **args: Any) -> Any: ...
+
+
+def check_stack(stack: Stack) -> list[str]:
     bad = []
     names = [ifp.name for ifp in stack.ifaces]
     indices = [ifp.index for ifp in stack.ifaces]
@@ -38,8 +45,8 @@ def check_stack(stack) -> list[str]:
             if (ifa.af, ifa.addr) in seen:
                 bad.append(f"{ifp.name}: duplicate address {ifa.addr:#x}")
             seen.add((ifa.af, ifa.addr))
-        for af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
-            for key, entry in table.items():
+        for af, entries in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
+            for key, entry in entries.items():
                 if entry.addr != key or entry.af != af or entry.ifp is not ifp:
                     bad.append(f"{ifp.name}: neighbour entry {key:#x} misfiled")
                 if entry.flags & RTF_PINNED and (af, key) not in seen:
@@ -54,12 +61,12 @@ def check_stack(stack) -> list[str]:
                 lens.append(plen)
             for dst, paths in bucket.items():
                 prefixes += 1
-                if type(paths) is int:      # unmade: its slot holds the Shape naming it
-                    shape = table._lpm.slots[paths] if table._lpm is not None else None
-                    if type(shape) is not Shape or shape.plen != plen \
-                            or shape.keys[paths - shape.first] != dst:
+                if type(paths) is Unmade:   # unmade: its slot holds the NextHop naming it
+                    nexthop = table._lpm.slots[paths] if table._lpm is not None else None
+                    if type(nexthop) is not NextHop or nexthop.plen != plen \
+                            or nexthop.keys[paths - nexthop.first] != dst:
                         bad.append(f"af {af}: unmade prefix {dst:#x}/{plen} misfiled")
-                    elif shape.ifa is not None and (id(shape.ifa), id(shape)) not in listed:
+                    elif nexthop.ifa is not None and (id(nexthop.ifa), id(nexthop)) not in listed:
                         bad.append(f"af {af}: unmade {dst:#x}/{plen} not among dependents")
                     unmade += 1
                     continue
@@ -113,18 +120,19 @@ def check_stack(stack) -> list[str]:
     return bad
 
 
-def _net(af: str, addr: str, plen: int):
+def _net(af: str, addr: str, plen: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(f"{addr.partition('%')[0]}/{plen}", strict=False)
 
 
-def check_dumps(iflist: list, routes: list, neighbours: list) -> list[str]:
+def check_dumps(iflist: list[dict[str, Any]], routes: list[list[Any]],
+                neighbours: list[dict[str, Any]]) -> list[str]:
     """From NET_RT_IFLIST, NET_RT_DUMP rows and NET_RT_FLAGS entries (both families)."""
     bad = []
     names = [i["name"] for i in iflist]
     indices = {i["index"] for i in iflist}
     if len(set(names)) != len(names) or len(indices) != len(names):
         bad.append(f"duplicate interface names or indices: {names}")
-    addrs = {}
+    addrs: dict[str, list[dict[str, Any]]] = {}
     for i in iflist:
         for a in i["addrs"]:
             addrs.setdefault(i["name"], []).append(a)
@@ -149,7 +157,7 @@ def check_dumps(iflist: list, routes: list, neighbours: list) -> list[str]:
     return bad
 
 
-def fetch_and_check(client) -> list[str]:
+def fetch_and_check(client: SysctlClient) -> list[str]:
     """check_dumps() on a live stack through its control socket."""
     return check_dumps(client.sysctl("NET_RT_IFLIST"), client.sysctl("NET_RT_DUMP"),
                        client.sysctl("NET_RT_FLAGS", af="inet")

@@ -1,7 +1,10 @@
 """Interfaces, their addresses and their link-layer (ARP/ND) entries: plain data."""
 from __future__ import annotations
 
+from typing import Any
+
 from plebproto.constants import AF_INET, LINK_STATE_UP
+from plebproto.iftypes import IfType
 
 
 class IfAddr:
@@ -10,8 +13,9 @@ class IfAddr:
     __slots__ = ("af", "addr", "plen", "broadcast", "dst", "flags", "scopeid", "pltime",
                  "vltime", "ifp", "stats")
 
-    def __init__(self, af, addr, plen, ifp, broadcast=None, dst=None, flags=0, scopeid=0,
-                 pltime=0, vltime=0):
+    def __init__(self, af: int, addr: int, plen: int, ifp: Interface,
+                 broadcast: int | None = None, dst: int | None = None, flags: int = 0,
+                 scopeid: int = 0, pltime: int = 0, vltime: int = 0):
         self.af = af
         self.addr = addr
         self.plen = plen
@@ -34,7 +38,8 @@ class LLEntry:
 
     __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set")
 
-    def __init__(self, af, addr, mac, flags, expire, ifp, set_=False):
+    def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
+                 ifp: Interface, set_: bool = False):
         self.af = af
         self.addr = addr
         self.mac = mac
@@ -45,8 +50,8 @@ class LLEntry:
         # where a learned entry looks the same otherwise
         self.set = set_
         self.asked = 0          # requests sent while incomplete
-        self.hold = []          # packets waiting for resolution (data plane)
-        self.timer = None
+        self.hold: list[Any] = []   # packets waiting for resolution (the data plane's)
+        self.timer: Any = None      # the data plane's retransmission timer
 
 
 class Interface:
@@ -54,8 +59,8 @@ class Interface:
                  "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
                  "params", "stats", "llinfo", "llinfo6", "device", "drv_status")
 
-    def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None, cloner=None,
-                 params=None):
+    def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None,
+                 cloner: str | None = None, params: dict[str, Any] | None = None):
         self.index = index
         self.name = name
         self.iftype = iftype
@@ -78,13 +83,13 @@ class Interface:
         self.stats = [0] * 9
         self.llinfo: dict[int, LLEntry] = {}    # ARP, keyed by IPv4 int
         self.llinfo6: dict[int, LLEntry] = {}   # NDP, keyed by IPv6 int
-        self.device = None              # the phy device, set by the data plane
+        self.device: Any = None         # the phy device, set by the data plane
         self.drv_status = ""            # driver status text (tap: "Opened by PID n")
 
-    def addrs_of(self, af: int):
+    def addrs_of(self, af: int) -> list[IfAddr]:
         return [a for a in self.addrs if a.af == af]
 
-    def first_inet(self):
+    def first_inet(self) -> IfAddr | None:
         for a in self.addrs:
             if a.af == AF_INET:
                 return a

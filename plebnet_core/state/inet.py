@@ -6,6 +6,7 @@ index) embedded in bits 16..31, so a routing-table walk groups them by interface
 from __future__ import annotations
 
 import socket
+from typing import NoReturn
 
 from plebproto.errors import OpError
 from plebproto.constants import EINVAL
@@ -27,7 +28,7 @@ def ntoa(value: int) -> str:
     return socket.inet_ntoa(value.to_bytes(4, "big"))
 
 
-def _bad(text):
+def _bad(text: str) -> NoReturn:
     raise OpError(EINVAL, f"bad address: {text}")
 
 

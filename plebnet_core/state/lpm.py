@@ -22,11 +22,14 @@ import mmap
 import re
 from array import array
 from collections import deque
+from collections.abc import Iterable
 from itertools import repeat
+from typing import Generic, TypeVar
 
 GROUP_BIT = 1 << 31
 GROUP_DEPTH = 0xFF
 _ZERO_RUNS = re.compile(rb"\x00+")
+P = TypeVar("P")        # what a slot names: the prefix's path list (route.py's)
 
 
 # bytes.translate tables, per depth d: 0 marks the entries an update may change, 1 the
@@ -39,11 +42,11 @@ _AT_LEAST = [bytes((d,)) * d + bytes(range(d, 256)) for d in range(34)]
 _FILLS = {d: bytes((d,)) * (1 << (25 - d)) for d in range(17, 26)}
 
 
-class Dir24:
+class Dir24(Generic[P]):
     __slots__ = ("tbl24", "dep24", "deepest", "tbl8", "dep8", "group_prefixes", "free_groups",
                  "short", "short_dep", "slots", "free_slots")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
         self.dep24 = mmap.mmap(-1, 1 << 24)
         # per /16 block of tbl24, at least the deepest depth in it (a group counts as 26);
@@ -55,10 +58,10 @@ class Dir24:
         self.free_groups: list[int] = []
         self.short = [0] * 256                  # per /8: slot of the longest prefix < /8
         self.short_dep = bytearray(256)
-        self.slots: list = [None]               # slot -> path list; 0 is "no route"
+        self.slots: list[P | None] = [None]     # slot -> path list; 0 is "no route"
         self.free_slots: list[int] = []
 
-    def lookup(self, addr: int):
+    def lookup(self, addr: int) -> P | None:
         """The path list of the longest prefix covering addr, or None."""
         entry = self.tbl24[addr >> 8]
         if entry & GROUP_BIT:
@@ -66,7 +69,7 @@ class Dir24:
         return self.slots[entry or self.short[addr >> 24]]
 
     # -- changes ---------------------------------------------------------------------------
-    def add(self, dst: int, plen: int, paths) -> int:
+    def add(self, dst: int, plen: int, paths: P) -> int:
         """Index a new prefix (dst masked); returns its slot."""
         if self.free_slots:
             slot = self.free_slots.pop()
@@ -77,14 +80,14 @@ class Dir24:
         self._place(dst, plen, slot)
         return slot
 
-    def reserve(self, paths) -> int:
+    def reserve(self, paths: Iterable[P]) -> int:
         """Slots for new prefixes (their path lists), consecutive: returns the first.  The
         prefixes are found only once fill() has placed them."""
         first = len(self.slots)
         self.slots += paths
         return first
 
-    def fill(self, plen: int, dsts, first: int) -> None:
+    def fill(self, plen: int, dsts: Iterable[int], first: int) -> None:
         """Place reserved prefixes of one length (dsts masked; slots first, first + 1, ...):
         add() for many, with the common cases done in C-level maps and slices.  Any order
         of fills gives the same arrays: an entry takes a prefix only if it is longer than
@@ -193,7 +196,8 @@ class Dir24:
             at = dep24.find(b"\xff", at + 1, start + n)
 
     @staticmethod
-    def _range(table, depths, start: int, n: int, slot: int, depth: int, marks: bytes) -> None:
+    def _range(table: memoryview | array[int], depths: mmap.mmap | bytearray, start: int,
+               n: int, slot: int, depth: int, marks: bytes) -> None:
         """Set the entries [start, start + n) that marks selects (0 in its translation of
         their depths) to slot, at depth: one slice assignment per run of them."""
         if n == 1:

@@ -7,10 +7,11 @@ multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 
 A run of IPv4 routes sharing one next hop (a million-route load through one gateway) is filed
 without making a Route per prefix: each prefix's dict entry is its lookup slot (an int), and
-the slot holds a Shape, the path all of them share.  A Route is made from it the first time
-something asks for the prefix (a lookup, an exact match, a change), so the table reads the
-same either way; dumps read the Shape's path fields directly.  Making a million objects is
-most of a million-route insert's cost in CPython.
+the slot holds a NextHop, the next hop all of them share (as FreeBSD's routes share an
+nhop_object).  A Route is made from it the first time something asks for the prefix (a
+lookup, an exact match, a change), so the table reads the same either way; dumps read the
+NextHop's path fields directly.  Making a million objects is most of a million-route
+insert's cost in CPython.
 
 The lookup arrays of a run are filled after the run is filed, a slice at a time by settle()
 (the stack's loop calls it between other work), shortest prefixes first.  Until every fill is
@@ -22,12 +23,28 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby, repeat
 from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any, cast, final
 
 from plebproto.errors import OpError
 from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
+
+if TYPE_CHECKING:
+    from .ifnet import IfAddr, Interface
+
+    @final
+    class Unmade(int):
+        """An unmade prefix's dict entry: its slot in the lookup arrays (see the module
+        docstring).  An int at run time; for the type checker a final subclass, so that
+        `type(x) is Unmade` tells it an entry's kind both ways, as it does at run time."""
+
+    # a run's new prefixes of one length: (plen, their first routes, {dst: paths})
+    _Prefixes = tuple[int, list["Route"], dict[int, list["Route"]]]
+else:
+    Unmade = int
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 _PLEN = itemgetter(0)
@@ -40,8 +57,9 @@ class Route:
     __slots__ = ("dst", "plen", "gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire",
                  "weight", "nhidx", "slot")
 
-    def __init__(self, dst, plen, gateway, ifp, ifa, flags, mtu=0, hopcount=0, expire=0,
-                 weight=1):
+    def __init__(self, dst: int, plen: int, gateway: int, ifp: Interface | None,
+                 ifa: IfAddr | None, flags: int, mtu: int = 0, hopcount: int = 0,
+                 expire: float = 0, weight: int = 1):
         self.dst = dst
         self.plen = plen
         self.gateway = gateway
@@ -56,15 +74,17 @@ class Route:
         self.slot = 0           # the prefix's slot in the IPv4 lookup arrays
 
 
-class Shape:
-    """The path shared by prefixes of one length filed by add_unmade and not made into
-    Routes yet: Route's path fields, plus where its prefixes are (keys[i] has slot
-    first + i)."""
+@final
+class NextHop:
+    """The next hop shared by prefixes of one length filed by add_unmade and not made into
+    Routes yet (FreeBSD's nhop_object, shared by routes likewise): Route's path fields,
+    plus where its prefixes are (keys[i] has slot first + i)."""
 
     __slots__ = ("gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire", "weight",
                  "nhidx", "plen", "first", "keys", "made", "paths")
 
-    def __init__(self, plen, gateway, ifp, ifa, flags):
+    def __init__(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
+                 flags: int):
         self.plen, self.gateway, self.ifp, self.ifa, self.flags = plen, gateway, ifp, ifa, flags
         self.mtu = self.hopcount = self.expire = self.nhidx = 0
         self.weight = 1
@@ -78,32 +98,34 @@ class RouteTable:
     def __init__(self, width: int):
         self.width = width
         self.masks = MASK4 if width == 32 else MASK6
-        self._by_len: list[dict[int, list[Route]]] = [{} for _ in range(width + 1)]
+        self._by_len: list[dict[int, list[Route] | Unmade]] = [{} for _ in range(width + 1)]
         self._lens: list[int] = []          # lengths present, longest first
         self.count = 0                      # prefixes
         self.joined = 0                     # paths beyond each prefix's first (multipath)
         self.unmade = 0                     # prefixes without a Route yet (add_unmade)
         self.generation = 0                 # bumped on every change: caches compare it
-        self._order: tuple | None = None    # (generation, keys, routes) in walk order
+        # (generation, keys, routes) in walk order
+        self._order: tuple[int, Sequence[int], list[Route | NextHop]] | None = None
         # the paths that depend on each interface address, in the order they came: removing
         # an address (or downing its interface) must not scan a million routes.  Lists,
         # extended in bulk by a run; a path that leaves the table or changes address stays
         # listed (stale) until dependents() or a compaction filters it out: taking one path
         # out of a million-entry list would cost more than the whole index saves
-        self._by_ifa: dict = {}
+        self._by_ifa: dict[IfAddr, list[Route | NextHop]] = {}
         self._indexed = 0                   # entries in those lists
         self._stale = 0                     # ... of which no longer true
-        self._lpm = Dir24() if width == 32 else None
+        # a slot names a prefix's path list, or an unmade prefix's NextHop
+        self._lpm: Dir24[list[Route] | NextHop] | None = Dir24() if width == 32 else None
         # fills of the lookup arrays still to do: [plen, masked keys, first slot, done]
-        self._pending: list[list] = []
+        self._pending: list[list[Any]] = []
         self._arrays = self._lpm            # what lookups read: None while fills are pending
 
     def __len__(self) -> int:
         return self.count
 
-    def paths_to(self, addr: int) -> list | None:
+    def paths_to(self, addr: int) -> list[Route] | list[NextHop] | None:
         """The paths packets to addr follow (the longest prefix's), or None.  An unmade
-        prefix answers its Shape's one-path list: the path's fields, all a packet needs,
+        prefix answers its NextHop's one-path list: the path's fields, all a packet needs,
         without making a Route.  (lookup() gives Routes.)"""
         lpm = self._arrays
         if lpm is not None:         # Dir24.lookup, inlined: the data plane's per-packet call
@@ -111,27 +133,33 @@ class RouteTable:
             if entry & GROUP_BIT:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
             paths = lpm.slots[entry or lpm.short[addr >> 24]]
-            return paths if type(paths) is not Shape else paths.paths
+            return paths if type(paths) is not NextHop else paths.paths
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
-            paths = by_len[plen].get(addr & masks[plen])
-            if paths is not None:
-                return paths if type(paths) is not int else self._lpm.slots[paths].paths
+            found = by_len[plen].get(addr & masks[plen])
+            if found is not None:
+                if type(found) is not Unmade:
+                    return found
+                assert self._lpm is not None    # (unmade prefixes are IPv4's)
+                nexthop = self._lpm.slots[found]
+                assert type(nexthop) is NextHop
+                return nexthop.paths
         return None
 
     def lookup(self, addr: int) -> list[Route] | None:
         """The longest prefix covering addr: its path list, Routes (made if need be)."""
         paths = self.paths_to(addr)
-        if paths is not None and type(paths[0]) is Shape:
+        if paths is not None and type(paths[0]) is NextHop:
             plen = paths[0].plen
             return self.exact(addr & self.masks[plen], plen)
         return paths
 
-    def lookup_where(self, addr: int, accept) -> list[Route] | None:
+    def lookup_where(self, addr: int, accept: Callable[[list[Route]], object]
+                     ) -> list[Route] | None:
         """Longest match whose paths satisfy accept(paths) (e.g. 'an interface route')."""
         for plen in self._lens:
             paths = self._by_len[plen].get(addr & self.masks[plen])
-            if type(paths) is int:
+            if type(paths) is Unmade:
                 paths = self._make(paths)
             if paths is not None and accept(paths):
                 return paths
@@ -139,7 +167,7 @@ class RouteTable:
 
     def exact(self, dst: int, plen: int) -> list[Route] | None:
         paths = self._by_len[plen].get(dst)
-        return paths if type(paths) is not int else self._make(paths)
+        return paths if type(paths) is not Unmade else self._make(paths)
 
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
@@ -147,7 +175,7 @@ class RouteTable:
             self._depends(route, route.ifa)
         table = self._by_len[route.plen]
         paths = table.get(route.dst)
-        if type(paths) is int:
+        if type(paths) is Unmade:
             paths = self._make(paths)
         if paths is None:
             if not table:
@@ -169,6 +197,7 @@ class RouteTable:
             self._went_stale()
         table = self._by_len[route.plen]
         paths = table[route.dst]
+        assert type(paths) is list      # (a Route's prefix is made)
         paths.remove(route)
         if paths:
             self.joined -= 1
@@ -181,7 +210,8 @@ class RouteTable:
                 self._unindex(route.dst, route.plen, route.slot)
         self.generation += 1
 
-    def add_run(self, routes: list[Route], conflict) -> None:
+    def add_run(self, routes: list[Route], conflict: Callable[[list[Route], Route], None]
+                ) -> None:
         """add_path for each of routes in order.  conflict(paths, route) raises OpError
         when route may not join its prefix's paths; the routes before it stay added and the
         error's .index says which one it was.
@@ -198,7 +228,7 @@ class RouteTable:
         file = [bucket.append for bucket in buckets]
         for route in routes:
             file[route.plen](route)
-        staged = []                                 # (plen, routes, {dst: paths})
+        staged: list[_Prefixes] = []               # (plen, routes, {dst: paths})
         for plen, bucket in enumerate(buckets):
             if bucket:
                 new = dict(zip(map(_DST, bucket), map(list, zip(bucket))))
@@ -210,16 +240,17 @@ class RouteTable:
             by_len[plen].update(new)
         self._added(routes, staged)
 
-    def _add_one_by_one(self, routes: list[Route], conflict) -> None:
+    def _add_one_by_one(self, routes: list[Route],
+                        conflict: Callable[[list[Route], Route], None]) -> None:
         by_len = self._by_len
         file = [bucket.setdefault for bucket in by_len]     # one probe per route
-        fresh: list[list] = [[] for _ in range(self.width + 1)]
+        fresh: list[list[Route]] = [[] for _ in range(self.width + 1)]
         joined: list[Route] = []                    # one more path of a prefix
-        route = None
+        route: Route | None = None
         try:
             for route in routes:
                 paths = file[route.plen](route.dst, [route])
-                if type(paths) is int:
+                if type(paths) is Unmade:
                     paths = self._make(paths)
                 if paths[0] is route:               # a new prefix
                     fresh[route.plen].append(route)
@@ -229,17 +260,20 @@ class RouteTable:
                     joined.append(route)
             route = None
         except OpError as exc:
+            assert route is not None    # (the one refused)
             exc.index = routes.index(route)
             raise
         finally:
             added = routes if route is None else routes[:routes.index(route)]
-            self._added(added, [(plen, bucket, {r.dst: by_len[plen][r.dst] for r in bucket})
+            # (their entries: the path lists filed above)
+            self._added(added, [(plen, bucket, cast("dict[int, list[Route]]",
+                                                    {r.dst: by_len[plen][r.dst] for r in bucket}))
                                 for plen, bucket in enumerate(fresh) if bucket])
-            for route in joined:                    # a prefix's paths share its slot
-                route.slot = by_len[route.plen][route.dst][0].slot
+            for made in joined:                     # a prefix's paths share its slot
+                made.slot = cast("list[Route]", by_len[made.plen][made.dst])[0].slot
             self.joined += len(joined)
 
-    def _added(self, routes: list[Route], prefixes: list) -> None:
+    def _added(self, routes: list[Route], prefixes: list[_Prefixes]) -> None:
         """What follows filing routes, of which prefixes (plen, their first routes,
         {dst: paths}) are new: counts, the dependents index, the lookup arrays."""
         for ifa, group in groupby(routes, _IFA):  # a run's routes mostly share one address
@@ -266,17 +300,19 @@ class RouteTable:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
         longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24)."""
         by_len, masks = self._by_len, self.masks
+        lpm = self._lpm
+        assert lpm is not None          # (IPv4's)
         for shorter in self._lens:
             if shorter < plen and (shorter >= 8 or plen < 8):
                 parent = by_len[shorter].get(dst & masks[shorter])
                 if parent is not None:
-                    parent = parent if type(parent) is int else parent[0].slot
-                    self._lpm.remove(dst, plen, slot, parent, shorter)
+                    lpm.remove(dst, plen, slot,
+                               parent if type(parent) is Unmade else parent[0].slot, shorter)
                     return
-        self._lpm.remove(dst, plen, slot, 0, 0)
+        lpm.remove(dst, plen, slot, 0, 0)
 
     # -- filling the lookup arrays (see the module docstring) ------------------------------
-    def _fill_later(self, plen: int, keys: list, first: int) -> None:
+    def _fill_later(self, plen: int, keys: list[int], first: int) -> None:
         self._pending.append([plen, keys, first, 0])
         self._arrays = None
 
@@ -291,15 +327,15 @@ class RouteTable:
         prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
         alone covers 65,536: the loop turns stay short); all without a budget.  True once
         none is left."""
-        pending = self._pending
+        pending, lpm = self._pending, self._lpm
         while pending and (budget is None or budget > 0):
+            assert lpm is not None      # (fills are IPv4's)
             fill = min(pending, key=_PLEN)
             plen, keys, first, done = fill
             weight = max(0, 16 - plen)          # log2 of a prefix's cost, counted in /16s
             end = len(keys) if budget is None else \
                 min(len(keys), done + max(1, budget >> weight))
-            self._lpm.fill(plen, keys[done:end] if done or end < len(keys) else keys,
-                           first + done)
+            lpm.fill(plen, keys[done:end] if done or end < len(keys) else keys, first + done)
             if budget is not None:
                 budget -= (end - done) << weight
             if end == len(keys):
@@ -311,76 +347,80 @@ class RouteTable:
         return not pending
 
     # -- prefixes filed without Route objects (see the module docstring) -------------------
-    def add_unmade(self, keys_by_len: list, gateway, ifp, ifa, flags_of) -> list | None:
+    def add_unmade(self, keys_by_len: list[list[int]], gateway: int, ifp: Interface | None,
+                   ifa: IfAddr | None, flags_of: Callable[[int], int]) -> list[NextHop] | None:
         """File new IPv4 prefixes (keys_by_len[plen]: masked destinations) sharing one path,
         flags_of(plen) its flags, without making Routes.  None, changing nothing, if any is
         already present or given twice (the caller then makes Routes: add_run).  Returns
-        the Shapes made, for remove_unmade."""
-        by_len = self._by_len
+        the NextHops made, for remove_unmade."""
+        by_len, lpm = self._by_len, self._lpm
+        assert lpm is not None          # (IPv4's)
         lens = [plen for plen, keys in enumerate(keys_by_len) if keys]
         if not all(by_len[plen].keys().isdisjoint(keys_by_len[plen]) for plen in lens):
             return None
         # filed straight into the tables (no dict of the new ones first: a million entries
         # each way); a key given twice shows as fewer entries added, and is taken out again
-        base, added = len(self._lpm.slots), []
+        base, added = len(lpm.slots), []
         for plen in lens:
             table, keys = by_len[plen], keys_by_len[plen]
             size = len(table)
-            table.update(zip(keys, range(base, base + len(keys))))
+            table.update(zip(keys, cast("Iterable[Unmade]", range(base, base + len(keys)))))
             added.append(plen)
             if len(table) - size < len(keys):
                 for plen in added:
                     deque(map(by_len[plen].pop, keys_by_len[plen], repeat(None)), 0)
                 return None
             base += len(keys)
-        shapes = []
+        nexthops = []
         for plen in lens:
             keys = keys_by_len[plen]
-            shape = Shape(plen, gateway, ifp, ifa, flags_of(plen))
-            shape.keys = keys
-            shape.first = self._lpm.reserve(repeat(shape, len(keys)))
-            assert by_len[plen][keys[0]] == shape.first     # the slots filed above
-            self._fill_later(plen, keys, shape.first)
+            nexthop = NextHop(plen, gateway, ifp, ifa, flags_of(plen))
+            nexthop.keys = keys
+            nexthop.first = lpm.reserve(repeat(nexthop, len(keys)))
+            assert by_len[plen][keys[0]] == nexthop.first     # the slots filed above
+            self._fill_later(plen, keys, nexthop.first)
             self.count += len(keys)
             self.unmade += len(keys)
-            shapes.append(shape)
-        if ifa is not None and shapes:
+            nexthops.append(nexthop)
+        if ifa is not None and nexthops:
             deps = self._by_ifa.setdefault(ifa, [])
-            deps += shapes
-            self._indexed += len(shapes)
+            deps += nexthops
+            self._indexed += len(nexthops)
         self._relist()
         self.generation += 1
-        return shapes
+        return nexthops
 
-    def remove_unmade(self, shapes: list) -> None:
+    def remove_unmade(self, nexthops: list[NextHop]) -> None:
         """Undo add_unmade: its prefixes go, Routes made of them meanwhile too."""
-        for shape in reversed(shapes):
-            table, plen, first = self._by_len[shape.plen], shape.plen, shape.first
-            fill = next((f for f in self._pending if f[1] is shape.keys), None)
+        lpm = self._lpm
+        assert lpm is not None          # (IPv4's)
+        for nexthop in reversed(nexthops):
+            table, plen, first = self._by_len[nexthop.plen], nexthop.plen, nexthop.first
+            fill = next((f for f in self._pending if f[1] is nexthop.keys), None)
             if fill is not None and not fill[3]:
                 # never placed (a batch failing after it): the keys go, the slots are
                 # freed, the arrays never knew them.  (Routes made of them meanwhile are
                 # their prefixes' only paths again: what the batch added later is undone.)
                 self._pending.remove(fill)
-                deque(map(table.__delitem__, shape.keys), 0)
-                n = len(shape.keys)
+                deque(map(table.__delitem__, nexthop.keys), 0)
+                n = len(nexthop.keys)
                 self.count -= n
-                self.unmade -= n - shape.made
-                if shape.ifa is not None:
-                    self._stale += shape.made   # their entries among the dependents
-                slots = self._lpm.slots
+                self.unmade -= n - nexthop.made
+                if nexthop.ifa is not None:
+                    self._stale += nexthop.made   # their entries among the dependents
+                slots = lpm.slots
                 if first + n == len(slots):         # the last reserved: undone in order
                     del slots[first:]
                 else:
                     slots[first:first + n] = repeat(None, n)
-                    self._lpm.free_slots += range(first, first + n)
-                shape.keys = []                     # (still listed among dependents)
+                    lpm.free_slots += range(first, first + n)
+                nexthop.keys = []                     # (still listed among dependents)
                 continue
             self.settle()
-            for i in range(len(shape.keys) - 1, -1, -1):
-                dst = shape.keys[i]
+            for i in range(len(nexthop.keys) - 1, -1, -1):
+                dst = nexthop.keys[i]
                 paths = table.get(dst)
-                if type(paths) is int:
+                if type(paths) is Unmade:
                     del table[dst]
                     self.count -= 1
                     self.unmade -= 1
@@ -388,51 +428,56 @@ class RouteTable:
                 elif paths is not None:
                     for route in reversed(paths):
                         self.remove_path(route)
-            shape.keys = []
+            nexthop.keys = []
         self._relist()
         self.generation += 1
 
     def _make(self, slot: int) -> list[Route]:
         """The path list of the unmade prefix at slot, made (a representation change: the
         table reads the same, its generation stays)."""
-        shape = self._lpm.slots[slot]
-        dst = shape.keys[slot - shape.first]
-        route = Route(dst, shape.plen, shape.gateway, shape.ifp, shape.ifa, shape.flags)
+        lpm = self._lpm
+        assert lpm is not None          # (unmade prefixes are IPv4's)
+        nexthop = lpm.slots[slot]
+        assert type(nexthop) is NextHop
+        dst = nexthop.keys[slot - nexthop.first]
+        route = Route(dst, nexthop.plen, nexthop.gateway, nexthop.ifp, nexthop.ifa, nexthop.flags)
         route.slot = slot
-        paths = self._by_len[shape.plen][dst] = self._lpm.slots[slot] = [route]
+        paths = self._by_len[nexthop.plen][dst] = lpm.slots[slot] = [route]
         self.unmade -= 1
-        shape.made += 1
-        if shape.ifa is not None:
-            self._depends(route, shape.ifa)
+        nexthop.made += 1
+        if nexthop.ifa is not None:
+            self._depends(route, nexthop.ifa)
         return paths
 
-    def _make_shape(self, shape: Shape) -> None:
+    def _make_nexthop(self, nexthop: NextHop) -> None:
+        assert self._lpm is not None    # (unmade prefixes are IPv4's)
         slots = self._lpm.slots
-        for slot in range(shape.first, shape.first + len(shape.keys)):
-            if slots[slot] is shape:
+        for slot in range(nexthop.first, nexthop.first + len(nexthop.keys)):
+            if slots[slot] is nexthop:
                 self._make(slot)
 
     def _make_all(self) -> None:
         """Make every unmade prefix (for readers of every path)."""
         if self.unmade:
-            for shape in {s for s in self._lpm.slots if type(s) is Shape}:
-                self._make_shape(shape)
+            assert self._lpm is not None    # (unmade prefixes are IPv4's)
+            for nexthop in {s for s in self._lpm.slots if type(s) is NextHop}:
+                self._make_nexthop(nexthop)
 
-    def dependents(self, ifa) -> list[Route]:
+    def dependents(self, ifa: IfAddr) -> list[Route]:
         """The paths in the table whose next hop depends on the interface address ifa, in
         the order they first came."""
         listed = self._by_ifa.get(ifa)
         if not listed:
             return []
-        shapes = [entry for entry in listed if type(entry) is Shape]
-        for shape in shapes:        # its prefixes made now: each Route is listed itself
-            self._make_shape(shape)
-        live = [r for r in dict.fromkeys(listed) if type(r) is Route and r.ifa is ifa
-                and self._holds(r)]
+        nexthops = [entry for entry in listed if type(entry) is NextHop]
+        for nexthop in nexthops:        # its prefixes made now: each Route is listed itself
+            self._make_nexthop(nexthop)
+        live: list[Route | NextHop] = [r for r in dict.fromkeys(listed) if type(r) is Route
+                                       and r.ifa is ifa and self._holds(r)]
         self._compacted(ifa, listed, live)
-        return list(live)
+        return cast("list[Route]", list(live))     # (Routes only, as filtered)
 
-    def set_ifa(self, route: Route, ifa) -> None:
+    def set_ifa(self, route: Route, ifa: IfAddr | None) -> None:
         """Change the address a linked path depends on, keeping the index right."""
         if route.ifa is not None:
             self._went_stale()
@@ -444,7 +489,7 @@ class RouteTable:
         paths = self._by_len[route.plen].get(route.dst)
         return type(paths) is list and route in paths
 
-    def _depends(self, route: Route, ifa) -> None:
+    def _depends(self, route: Route, ifa: IfAddr) -> None:
         self._by_ifa.setdefault(ifa, []).append(route)
         self._indexed += 1
 
@@ -454,11 +499,12 @@ class RouteTable:
         if self._stale > 1024 and 2 * self._stale > self._indexed:
             for ifa, listed in list(self._by_ifa.items()):
                 self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
-                                              if (r.keys if type(r) is Shape
+                                              if (r.keys if type(r) is NextHop
                                                   else r.ifa is ifa and self._holds(r))])
             self._stale = 0
 
-    def _compacted(self, ifa, listed: list, live: list) -> None:
+    def _compacted(self, ifa: IfAddr, listed: list[Route | NextHop],
+                   live: list[Route | NextHop]) -> None:
         self._indexed -= len(listed) - len(live)
         self._stale = max(0, self._stale - (len(listed) - len(live)))
         if live:
@@ -466,14 +512,16 @@ class RouteTable:
         else:
             del self._by_ifa[ifa]
 
-    def paths(self):
+    def paths(self) -> Iterator[Route]:
         """Every path, unordered."""
         self._make_all()
         for table in self._by_len:
             for paths in table.values():
+                assert type(paths) is list      # (all made above)
                 yield from paths
 
-    def _sorted(self, pick=None) -> tuple[list[int], list]:
+    def _sorted(self, pick: Callable[[Any], object] | None = None
+                ) -> tuple[list[int], list[Any]]:
         """(keys, path lists) of every prefix in radix-walk order, or pick(paths) of each
         instead of its path list.  A key is (dst << 8) | (255 - plen): ascending
         destination, and for one destination the more specific prefix first (BSD radix
@@ -483,7 +531,7 @@ class RouteTable:
         picked is picked in table order, where memory is read in sequence."""
         bits = max(self.count, 1).bit_length()
         tagged: list[int] = []
-        prefixes: list = []
+        prefixes: list[Any] = []
         for plen, table in enumerate(self._by_len):
             if table:
                 tag = 255 - plen
@@ -495,21 +543,26 @@ class RouteTable:
         return (list(map(int.__rshift__, tagged, repeat(bits))),
                 list(map(prefixes.__getitem__, positions)))
 
-    def _shape_or_route(self, paths):
-        """A prefix's one path, or for an unmade prefix its Shape (which has the path's
+    def _nexthop_or_route(self, paths: list[Route] | Unmade) -> Route | NextHop:
+        """A prefix's one path, or for an unmade prefix its NextHop (which has the path's
         fields: what a dump reads)."""
-        return self._lpm.slots[paths] if type(paths) is int else paths[0]
+        if type(paths) is not Unmade:
+            return paths[0]
+        assert self._lpm is not None            # (unmade prefixes are IPv4's)
+        nexthop = self._lpm.slots[paths]
+        assert type(nexthop) is NextHop
+        return nexthop
 
-    def walk(self):
+    def walk(self) -> Iterator[list[Route]]:
         """Prefixes (their path lists) in radix-walk order."""
         self._make_all()
         for paths in self._sorted()[1]:
             if paths:           # (emptied by a change made while walking)
                 yield paths
 
-    def walk_order(self):
+    def walk_order(self) -> tuple[Sequence[int], list[Route | NextHop]]:
         """(keys, routes): every path in walk order with its prefix's key, for dumps (an
-        unmade prefix's "route" is its Shape, which has the same path fields).
+        unmade prefix's "route" is its NextHop, which has the same path fields).
 
         Kept until the table changes, so repeated dumps of an unchanged table neither sort
         nor look up again.  IPv4 keys live in a C array: a dump reads destination and length
@@ -517,8 +570,10 @@ class RouteTable:
         while the table changes shows the table as it was when the dump started."""
         order = self._order
         if order is None or order[0] != self.generation:
+            keys: Sequence[int]
+            routes: list[Route | NextHop]
             if not self.joined:                                 # one path per prefix
-                keys, routes = self._sorted(self._shape_or_route if self.unmade
+                keys, routes = self._sorted(self._nexthop_or_route if self.unmade
                                             else itemgetter(0))
             else:
                 self._make_all()

@@ -8,51 +8,57 @@ commit, so subscribers never see a change that did not happen.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Callable
+from typing import Any, Callable, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+Event = dict[str, Any]                  # a routing message, as subscribers get it
+_Call = tuple[Callable[..., object], tuple[Any, ...]]
 
 
 class Journal:
-    def __init__(self):
-        self._undo: list[tuple[Callable, tuple]] | None = None
-        self._events: list[dict] = []
-        self._commit: list[tuple[Callable, tuple]] = []
-        self.listeners: list[Callable[[list[dict]], None]] = []
+    def __init__(self) -> None:
+        self._undo: list[_Call] | None = None       # None: outside any transaction
+        self._events: list[Event] = []
+        self._commit: list[_Call] = []
+        self.listeners: list[Callable[[list[Event]], None]] = []
         self.depth = 0
 
     # -- primitives ------------------------------------------------------------------------
-    def record(self, undo: Callable, *args) -> None:
+    def record(self, undo: Callable[..., object], *args: Any) -> None:
         if self._undo is not None:
             self._undo.append((undo, args))
 
-    def setattr(self, obj, name: str, value) -> None:
+    def setattr(self, obj: object, name: str, value: object) -> None:
         self.record(setattr, obj, name, getattr(obj, name))
         setattr(obj, name, value)
 
-    def insert(self, lst: list, index: int, item) -> None:
+    def insert(self, lst: list[V], index: int, item: V) -> None:
         lst.insert(index, item)
         self.record(lst.remove, item)
 
-    def append(self, lst: list, item) -> None:
+    def append(self, lst: list[V], item: V) -> None:
         lst.append(item)
         self.record(lst.remove, item)
 
-    def remove(self, lst: list, item) -> None:
+    def remove(self, lst: list[V], item: V) -> None:
         index = lst.index(item)
         del lst[index]
         self.record(lst.insert, index, item)
 
-    def setitem(self, d: dict, key, value) -> None:
+    def setitem(self, d: dict[K, V], key: K, value: V) -> None:
         if key in d:
             self.record(d.__setitem__, key, d[key])
         else:
             self.record(d.pop, key)
         d[key] = value
 
-    def delitem(self, d: dict, key) -> None:
+    def delitem(self, d: dict[K, V], key: K) -> None:
         self.record(d.__setitem__, key, d.pop(key))
 
-    def emit(self, make_event: Callable[[], dict]) -> None:
+    def emit(self, make_event: Callable[[], Event]) -> None:
         """Publish the event make_event() builds; built only when somebody listens, so a
         million-route batch with no subscriber formats nothing."""
         if not self.listeners:
@@ -62,7 +68,7 @@ class Journal:
         else:               # a change made outside any transaction (the data plane learning)
             self._publish([make_event()])
 
-    def on_commit(self, fn: Callable, *args) -> None:
+    def on_commit(self, fn: Callable[..., object], *args: Any) -> None:
         """Run fn(*args) once the outermost transaction commits (at once outside any); a
         rollback forgets it.  For effects that cannot be undone, like closing a device."""
         if self.depth:
@@ -70,19 +76,21 @@ class Journal:
         else:
             fn(*args)
 
-    def _publish(self, events: list[dict]) -> None:
+    def _publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
             listener(events)
 
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[None]:
         """Nestable.  The outermost commits (publishing the held-back events) or rolls back;
         an inner one is a savepoint: if it fails, only its own changes are undone, so a batch
         can tolerate a failed op without keeping half of it."""
         if self.depth == 0:
             self._undo, self._events, self._commit = [], [], []
-        mark, event_mark, commit_mark = len(self._undo), len(self._events), len(self._commit)
+        undo = self._undo
+        assert undo is not None     # made above, or by the enclosing transaction
+        mark, event_mark, commit_mark = len(undo), len(self._events), len(self._commit)
         self.depth += 1
         try:
             yield
@@ -105,6 +113,7 @@ class Journal:
 
     def _rollback_to(self, mark: int) -> None:
         undo = self._undo
+        assert undo is not None     # (called inside a transaction only)
         while len(undo) > mark:
             fn, args = undo.pop()
             fn(*args)

@@ -1,0 +1,116 @@
+"""What the parts of the Stack share: its attributes, the lookups and texts every part uses, and
+the calls one part makes into another.
+
+The Stack (stack.py) is composed, as FreeBSD's kernel divides the work, of one mixin per part:
+if_ctl (if.c), in_ctl (in.c), in6_ctl (in6.c), route_ctl (route_ctl.c) and llatbl
+(if_llatbl.c), each a subclass of StackBase.  The declarations under TYPE_CHECKING below are
+seen only by the type checker: they name what a part uses of another part, and mypy checks each
+part's implementation against them, so the parts stay independent modules with one interface.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, TypedDict
+
+from plebproto.constants import AF_INET, ENXIO
+from plebproto.errors import OpError
+
+from .ifnet import IfAddr, Interface
+from .inet import is_scoped6, ntoa, ntop6, strip_scope
+from .route import Route, RouteTable
+from .txn import Journal
+
+LOOPBACK4 = 0x7F000001
+LOOPBACK6 = 1
+
+# the sysctls a stack has, and each one's type (stack.py's SYSCTL_DEFAULTS gives the values)
+Sysctls = TypedDict("Sysctls", {
+    "kern.hostname": str,
+    "net.inet.ip.forwarding": int,
+    "net.inet6.ip6.forwarding": int,
+    "net.inet6.ip6.dad_count": int,
+    "net.link.ether.inet.max_age": int,
+    "net.link.ether.inet.maxtries": int,
+    "net.link.ether.inet.wait": int,
+    "net.link.ether.inet.proxyall": int,
+    "net.link.ether.inet.maxhold": int,
+    "net.inet.udp.echo": int,
+    "net.fibs": int,
+})
+
+
+class StackBase:
+    """The state every part reads and changes (Stack.__init__ makes it), and the helpers
+    they share."""
+
+    clock: Callable[[], float]
+    pid: int
+    journal: Journal
+    ifaces: list[Interface]                 # creation order = listing order
+    by_name: dict[str, Interface]
+    next_index: int
+    rt: dict[int, RouteTable]               # per address family
+    sysctl: Sysctls
+    dad_pending: list[tuple[float, IfAddr]]
+    expiring: list[tuple[int, Route]]       # routes added with an expiry time
+    lo0: Interface | None
+    _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
+
+    def ifunit(self, name: str) -> Interface:
+        """The interface of that name, else ENXIO (if.c's ifunit_ref)."""
+        ifp = self.by_name.get(name)
+        if ifp is None:
+            raise OpError(ENXIO, f"interface {name} does not exist")
+        return ifp
+
+    def by_index(self, index: int) -> Interface | None:
+        for ifp in self.ifaces:
+            if ifp.index == index:
+                return ifp
+        return None
+
+    def key_text(self, af: int, key: int) -> str:
+        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md §1.6, §4.1)."""
+        if af == AF_INET:
+            return ntoa(key)
+        addr, zone = strip_scope(key)
+        if not zone:
+            return ntop6(addr)
+        ifp = self.by_index(zone)
+        return f"{ntop6(addr)}%{ifp.name if ifp else zone}"
+
+    if TYPE_CHECKING:
+        # -- what one part calls of another (implemented by the part named) ----------------
+        # if_ctl
+        def _if_up(self, ifp: Interface) -> None: ...
+        # in_ctl
+        def in_aifaddr(self, name: str, addr: int, plen: int, broadcast: int | None = None,
+                       dst: int | None = None) -> None: ...
+        def _add_ifa(self, ifa: IfAddr) -> None: ...
+        def _del_ifa(self, ifa: IfAddr) -> None: ...
+        def _ifa_routes_up(self, ifa: IfAddr) -> None: ...
+        def _prefix_route_gone(self, af: int, route: Route) -> None: ...
+        @staticmethod
+        def _dependents(table: RouteTable, ifas: list[IfAddr]) -> list[Route]: ...
+        # in6_ctl
+        def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
+                        pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None: ...
+        def _auto_linklocal(self, ifp: Interface) -> None: ...
+        # route_ctl
+        def _rt_link(self, af: int, route: Route, event: int = ...) -> None: ...
+        def _rt_unlink(self, af: int, route: Route, quiet: bool = False) -> None: ...
+        # llatbl
+        def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
+                      dynamic_only: bool) -> None: ...
+
+
+def addr_text(af: int, value: int, ifp: Interface | None) -> str:
+    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (docs/freebsd-tools.md §1.6)."""
+    if af == AF_INET:
+        return ntoa(value)
+    if ifp is not None and is_scoped6(value):
+        return f"{ntop6(value)}%{ifp.name}"
+    return ntop6(value)
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)

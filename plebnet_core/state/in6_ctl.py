@@ -1,0 +1,77 @@
+"""IPv6 addresses, as FreeBSD's in6.c handles them (SIOCAIFADDR_IN6, SIOCDIFADDR_IN6): zones
+of link-local addresses, duplicate address detection's tentative state, and the automatic
+link-local address (in6_ifattach's).  The routes an address makes follow in_ctl's rules.
+"""
+from __future__ import annotations
+
+from plebproto.constants import (
+    AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_LOOPBACK, IFF_POINTOPOINT,
+    IN6_IFF_NODAD, IN6_IFF_TENTATIVE, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
+    ND6_IFF_NO_DAD,
+)
+from plebproto.errors import OpError
+
+from .base import StackBase
+from .ifnet import IfAddr, Interface
+from .inet import strip_scope
+
+
+class In6Control(StackBase):
+    def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
+                    pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None:
+        """SIOCAIFADDR_IN6.  addr is the plain address; a link-local one gets this interface
+        as its zone.  Re-adding an existing address updates it in place."""
+        ifp = self.ifunit(name)
+        if not 0 <= plen <= 128:
+            raise OpError(EINVAL)
+        addr, zone = strip_scope(addr)
+        if zone and zone != ifp.index:
+            raise OpError(EINVAL)
+        if ifp.flags & IFF_POINTOPOINT and dst is None and plen == 128:
+            raise OpError(EDESTADDRREQ)
+        for old in ifp.addrs_of(AF_INET6):
+            if old.addr == addr:
+                self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
+                self.journal.setattr(old, "pltime", pltime)
+                self.journal.setattr(old, "vltime", vltime)
+                if old.plen != plen:
+                    self._del_ifa(old)
+                    break
+                return
+        if ifp.nd6_flags & ND6_IFF_IFDISABLED:
+            # manual configuration enables IPv6 on the interface (and brings the link-local)
+            self.journal.setattr(ifp, "nd6_flags", ifp.nd6_flags & ~ND6_IFF_IFDISABLED)
+            if addr >> 118 != 0xFE80 >> 6:
+                self._auto_linklocal(ifp)
+        self._add_ifa6(ifp, addr, plen, flags, pltime, vltime, dst)
+
+    def _add_ifa6(self, ifp: Interface, addr: int, plen: int, flags: int, pltime: int,
+                  vltime: int, dst: int | None) -> None:
+        scopeid = ifp.index if (addr >> 118 == 0xFE80 >> 6) else 0
+        dad = self.sysctl["net.inet6.ip6.dad_count"] and not (
+            flags & IN6_IFF_NODAD or ifp.nd6_flags & ND6_IFF_NO_DAD or ifp.flags & IFF_LOOPBACK)
+        if dad:
+            flags |= IN6_IFF_TENTATIVE
+        ifa = IfAddr(AF_INET6, addr, plen, ifp, dst=dst, flags=flags & ~IN6_IFF_NODAD,
+                     scopeid=scopeid, pltime=pltime, vltime=vltime)
+        self._add_ifa(ifa)
+        if dad:
+            self.journal.append(self.dad_pending, (self.clock() + dad, ifa))
+
+    def in6_difaddr(self, name: str, addr: int) -> None:
+        ifp = self.ifunit(name)
+        addr, _ = strip_scope(addr)
+        for ifa in ifp.addrs_of(AF_INET6):
+            if ifa.addr == addr:
+                self._del_ifa(ifa)
+                return
+        raise OpError(EADDRNOTAVAIL)
+
+    def _auto_linklocal(self, ifp: Interface) -> None:
+        if not (ifp.nd6_flags & ND6_IFF_AUTO_LINKLOCAL and ifp.mac):
+            return
+        if any(a.af == AF_INET6 and a.addr >> 118 == 0xFE80 >> 6 for a in ifp.addrs):
+            return
+        m = ifp.mac
+        iid = bytes([m[0] ^ 2, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]])
+        self._add_ifa6(ifp, (0xFE80 << 112) | int.from_bytes(iid, "big"), 64, 0, 0, 0, None)

@@ -1,0 +1,111 @@
+"""ARP and NDP entries, as FreeBSD's if_llatbl.c (with arp(8)'s and ndp(8)'s requests through
+rtsock) handles them: static, temporary and published entries, learning from the wire, the
+interface's own-address entries, purging, and the messages about them.  The entries
+themselves live on their interface (ifnet.py's LLEntry).
+"""
+from __future__ import annotations
+
+from plebproto.constants import (
+    AF_INET, AF_INET6, EEXIST, EINVAL, ENETUNREACH, ENOENT, EPERM, IFF_NOARP, IFF_STATICARP,
+    RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_ADD, RTM_DELETE,
+)
+from plebproto.errors import OpError
+
+from typing import Any
+
+from .base import StackBase, addr_text, mac_text
+from .ifnet import IfAddr, Interface, LLEntry
+from .inet import MASK4, MASK6
+from .route import Route
+
+
+class LlTable(StackBase):
+    def ll_table(self, af: int, ifp: Interface) -> dict[int, LLEntry]:
+        return ifp.llinfo if af == AF_INET else ifp.llinfo6
+
+    def ll_locate(self, af: int, addr: int) -> Interface:
+        """The interface whose connected network holds addr (arp's 'cannot locate')."""
+        paths = self.rt[af].lookup_where(addr, _on_ether_link)
+        if paths is None:
+            raise OpError(ENETUNREACH)
+        ifp = paths[0].ifp
+        assert ifp is not None      # (an interface route's)
+        return ifp
+
+    def ll_set(self, af: int, addr: int, mac: bytes, flags: int = RTF_STATIC,
+               temp: bool = False, ifname: str | None = None) -> LLEntry:
+        """Add or replace a static/published entry (arp -s).  temp: expires after max_age."""
+        ifp = self.ifunit(ifname) if ifname else self.ll_locate(af, addr)
+        if len(mac) != 6 or flags & RTF_BLACKHOLE and flags & RTF_REJECT:
+            raise OpError(EINVAL)
+        table = self.ll_table(af, ifp)
+        old = table.get(addr)
+        if old is not None and old.flags & RTF_PINNED:
+            raise OpError(EEXIST)
+        expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"] if temp else 0
+        if temp:
+            flags &= ~RTF_STATIC
+        entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp, set_=True)
+        self.journal.setitem(table, addr, entry)
+        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        return entry
+
+    def ll_delete(self, af: int, addr: int, ifname: str | None = None) -> LLEntry:
+        candidates = [self.ifunit(ifname)] if ifname else self.ifaces
+        for ifp in candidates:
+            entry = self.ll_table(af, ifp).get(addr)
+            if entry is not None:
+                if entry.flags & RTF_PINNED:        # the interface's own address
+                    raise OpError(EPERM)
+                self.journal.delitem(self.ll_table(af, ifp), addr)
+                self.journal.emit(lambda: {"type": RTM_DELETE, "af": af, "neigh": self.ll_info(entry)})
+                return entry
+        raise OpError(ENOENT)
+
+    def ll_learn(self, af: int, ifp: Interface, addr: int, mac: bytes, create: bool) -> None:
+        """A reply or request from addr at mac: update a dynamic entry (static ones are never
+        overwritten); create one only when asked (we requested it, or it talks to us)."""
+        if ifp.flags & (IFF_STATICARP | IFF_NOARP):
+            return
+        table = self.ll_table(af, ifp)
+        entry = table.get(addr)
+        if entry is None and not create:
+            return
+        if entry is not None and entry.flags & (RTF_STATIC | RTF_PINNED):
+            return
+        expire = self.clock() + self.sysctl["net.link.ether.inet.max_age"]
+        if entry is None:
+            entry = LLEntry(af, addr, bytes(mac), 0, expire, ifp)
+            table[addr] = entry
+        else:
+            entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
+        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+
+    def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
+                  dynamic_only: bool) -> None:
+        for table_af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
+            if af is not None and table_af != af:
+                continue
+            for addr, entry in list(table.items()):
+                if entry.flags & RTF_PINNED or (dynamic_only and entry.flags & RTF_STATIC
+                                                and not entry.expire):
+                    continue
+                if ifa is not None:
+                    mask = (MASK4 if af == AF_INET else MASK6)[ifa.plen]
+                    if addr & mask != ifa.addr & mask:
+                        continue
+                self.journal.delitem(table, addr)
+
+    def ll_info(self, entry: LLEntry) -> dict[str, Any]:
+        ifp = entry.ifp
+        mac = ifp.mac if entry.flags & RTF_PINNED else entry.mac
+        return {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
+                "mac": mac_text(mac) if mac else None, "ifname": ifp.name,
+                "flags": entry.flags,
+                "expire": (entry.expire - self.clock()) if entry.expire else None}
+
+
+def _on_ether_link(paths: list[Route]) -> bool:
+    """An interface route out of an Ethernet interface (where ARP/NDP entries can be)."""
+    ifp = paths[0].ifp
+    return not paths[0].flags & RTF_GATEWAY and ifp is not None and ifp.iftype.ether
