@@ -5,8 +5,8 @@ batch entries by the tools' grammars (plebconf.rc.apply) and applied in the stac
 through Syscalls.run_batch, before the control socket exists: nobody can see a half
 configured stack.  Atomic by default: a failure leaves the stack as it was and plebnet exits
 with status 65 (EX_DATAERR; 66, EX_NOINPUT, for a file it cannot read) and the error, before
-printing its ready line.  --keep-going: FreeBSD's rc behaviour, every failing command reported on stderr, everything else applied, the stack
-starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
+printing its ready line.  --keep-going: FreeBSD's rc behaviour, every failing command
+reported on stderr, everything else applied, the stack starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
 """
 from __future__ import annotations
 

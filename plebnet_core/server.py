@@ -290,8 +290,9 @@ class ControlServer:
         self._held: set[Connection] = set()
         self._commit_soon = False
         self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
-        self.reserved = min(self.max_connections,
-                            int(os.environ.get(ENV_RESERVED_CONNECTIONS, RESERVED_CONNECTIONS)))
+        # by default a quarter at most: a small limit must still let the read group in
+        self.reserved = min(self.max_connections, int(os.environ.get(
+            ENV_RESERVED_CONNECTIONS, min(RESERVED_CONNECTIONS, self.max_connections // 4))))
         self.max_per_uid = int(os.environ.get(ENV_MAX_PER_UID, MAX_PER_UID))
         self.per_uid: dict[int, int] = {}   # open connections by peer uid
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
