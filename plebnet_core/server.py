@@ -66,6 +66,9 @@ def check_sockdir(path: str, read_gid: int | None = None) -> None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if os.path.lexists(path):
+            raise StartupError(f"{path} is a symbolic link to nothing; refusing to start") \
+                from None
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise StartupError(f"{path}: No such file or directory") from None
@@ -89,9 +92,13 @@ def _make_private_dir(path: str, read_gid: int | None) -> None:
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
-        # appeared meanwhile (a symlink, say): judged again as an existing directory
-        os.umask(old)
-        return check_sockdir(path, read_gid)
+        # something appeared meanwhile: judged as anything found there is
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, os.getuid()) or \
+                st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+            raise StartupError(f"{path} appeared while being created; refusing to start") \
+                from None
+        return
     except OSError as exc:
         raise StartupError(f"cannot create {path}: {exc.strerror}") from None
     finally:

@@ -637,3 +637,13 @@ def test_rc_apply_when_the_stack_goes(sockdir, tmp_path, how):
         feeder.join(10)
     finally:
         cleanup(stack)
+
+
+def test_dangling_symlink_as_sockdir_is_refused(shared_dir):
+    link = os.path.join(shared_dir, "dangling")
+    os.symlink(os.path.join(shared_dir, "nowhere"), link)
+    out = subprocess.run(plebnet_argv(["--sockdir", link]), capture_output=True, text=True,
+                         timeout=30, env=env_for(link))
+    assert (out.returncode, out.stderr) == (
+        73, f"plebnet: {link} is a symbolic link to nothing; refusing to start\n")
+    assert not os.path.exists(os.path.join(shared_dir, "nowhere"))
