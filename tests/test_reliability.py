@@ -275,7 +275,7 @@ except ConnectError as exc:
     print(exc)
 """
     assert _as(65534, 1, [], code, path).stdout == f"cannot connect to {path}: " \
-                                                    f"Permission denied\n"
+        f"Permission denied (its owner may let a group read it: plebnet --read-group GROUP)\n"
     os.chmod(path, 0o666)
     out = _as(65534, 1, [], code, path)
     assert out.stdout == f"{path}: permission denied: uid 65534 may not use this stack " \

@@ -647,3 +647,20 @@ def test_dangling_symlink_as_sockdir_is_refused(shared_dir):
     assert (out.returncode, out.stderr) == (
         73, f"plebnet: {link} is a symbolic link to nothing; refusing to start\n")
     assert not os.path.exists(os.path.join(shared_dir, "nowhere"))
+
+
+def test_permission_denied_suggests_read_group(users, shared_dir):
+    """Kept out by the socket's mode, or (mode opened) by the credentials at accept: both
+    say how the owner could let a group in."""
+    (a, a_uid), _, (group, gid) = users
+    with spawn_stack(NIC, sockdir=shared_dir) as stack:
+        out = plebconf("-p", str(stack.pid), "ifconfig", "-l", user=as_user(a_uid, gid),
+                       env=env_for(shared_dir))
+        one_line_69(out, f"plebconf: cannot connect to {stack.path}: Permission denied (its "
+                         f"owner may let a group read it: plebnet --read-group GROUP)")
+        os.chmod(stack.path, 0o666)
+        out = plebconf("-p", str(stack.pid), "ifconfig", "-l", user=as_user(a_uid, gid),
+                       env=env_for(shared_dir))
+        one_line_69(out, f"plebconf: {stack.path}: permission denied: uid {a_uid} may not use "
+                         f"this stack (its owner may let a group read it: plebnet --read-group "
+                         f"GROUP)")

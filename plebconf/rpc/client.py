@@ -100,6 +100,11 @@ class Client:
             sock.close()
             who = f"pid {pid}" if pid is not None else "socket"
             raise ConnectError(f"no stack with {who} (no socket at {path})") from None
+        except PermissionError as exc:
+            sock.close()
+            # the socket's mode keeps us out: only its owner can open it to a group
+            raise ConnectError(f"cannot connect to {path}: {exc.strerror} (its owner may let "
+                               f"a group read it: plebnet --read-group GROUP)") from None
         except OSError as exc:
             sock.close()
             raise ConnectError(f"cannot connect to {path}: {exc.strerror}") from None
