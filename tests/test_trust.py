@@ -416,11 +416,19 @@ def test_ps_lists_every_socket_with_owner_and_stale_ones(users, shared_dir):
     stale_theirs = dead_socket(shared_dir, chown=a_uid)
     link = dead_pid()
     os.symlink(os.path.join(shared_dir, str(stale)), os.path.join(shared_dir, str(link)))
+    # a live process bound but not (yet) listening, as a stack between bind and listen
+    binding = subprocess.Popen([sys.executable, "-c", "import os, socket, sys\n"
+                                "s = socket.socket(socket.AF_UNIX)\n"
+                                "s.bind(os.path.join(sys.argv[1], str(os.getpid())))\n"
+                                "print(flush=True); sys.stdin.read()", shared_dir],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    binding.stdout.readline()
     try:
         out = plebconf("ps", env=env_for(shared_dir))
         assert out.returncode == 0, out.stderr
         rows = {int(line.split()[0]): line for line in out.stdout.splitlines()[1:]}
-        assert sorted(rows) == sorted([mine.pid, theirs.pid, stale, stale_theirs])
+        assert sorted(rows) == sorted([mine.pid, theirs.pid, stale, stale_theirs, binding.pid])
+        assert "stale" not in rows[binding.pid]
         assert rows[mine.pid].split()[1] == "root" and rows[mine.pid].endswith("  vnet0 lo0")
         assert rows[theirs.pid] == (f"{theirs.pid:>7} {a:<10} {'-':>11}  (not yours: plebconf "
                                     f"--owner {a} -p {theirs.pid} to talk to it)")
@@ -431,18 +439,20 @@ def test_ps_lists_every_socket_with_owner_and_stale_ones(users, shared_dir):
         import json
         status = {s["pid"]: (s["user"], s["status"]) for s in json.loads(js.stdout)["stacks"]}
         assert status == {mine.pid: ("root", "running"), theirs.pid: (a, "not yours"),
-                          stale: ("root", "stale"), stale_theirs: (a, "stale")}
+                          stale: ("root", "stale"), stale_theirs: (a, "stale"),
+                          binding.pid: ("root", "refused")}
 
         # the next stack removes our stale socket: not a's, not the symlink, not live ones
         with spawn_stack(NIC, sockdir=shared_dir) as nxt:
             left = set(os.listdir(shared_dir))
             assert str(stale) not in left
             assert {str(stale_theirs), str(link), str(mine.pid), str(theirs.pid),
-                    str(nxt.pid)} <= left
+                    str(binding.pid), str(nxt.pid)} <= left
             assert os.path.islink(os.path.join(shared_dir, str(link)))
             assert (f"plebnet: removed {shared_dir}/{stale}, the socket of a stack that is "
                     f"gone") in nxt.stderr()
     finally:
+        binding.communicate("")
         theirs.stop()
         mine.stop()
 
@@ -491,7 +501,8 @@ def test_rc_error_and_daemon_statuses(sockdir, tmp_path):
 def test_client_says_when_the_pid_is_not_the_stack(stack, sockdir):
     os.symlink(stack.path, os.path.join(sockdir, "4245"))
     with pytest.raises(ConnectError, match=rf"the process answering at {sockdir}/4245 is pid "
-                                           rf"{stack.pid} \(uid 0\), not stack 4245: refusing"):
+                                           rf"{stack.pid} \(uid {os.getuid()}\), not stack 4245: "
+                                           rf"refusing"):
         Client.connect(pid=4245, directory=sockdir)
 
 
