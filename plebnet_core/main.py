@@ -14,7 +14,7 @@ configuration saved there replaces the rc.conf files, and every change is saved 
 acknowledged (plebnet_core/persist.py).
 
 Start-up failures are one `plebnet: ...` line (or several, for rc.conf errors), FreeBSD tool
-style, and one sysexits(3) status per kind of failure (EXIT below; listed in README.md).
+style, and one sysexits(3) status per kind of failure (EX_* below; listed in README.md).
 """
 from __future__ import annotations
 
@@ -253,7 +253,7 @@ def main(args: list[str] | None = None) -> None:
         command.main(args, prog_name="plebnet", standalone_mode=False)
     except click.UsageError as exc:         # BadParameter, NoSuchOption, MissingParameter
         _fail(f"plebnet: {_click_text(exc)}\n{USAGE}", EX_USAGE)
-    except click.Abort:                     # ^C while click prompted: it never prompts
+    except click.Abort:                     # click's ^C at a prompt (it has none): no traceback
         _fail("plebnet: interrupted", 1)
     except _Exit as exc:                    # refused before the stack existed
         _fail(f"plebnet: {exc}", exc.status)
