@@ -4,9 +4,10 @@ The files are planned against the stack's interfaces (the --nic ones and lo0), c
 batch entries by the tools' grammars (plebconf.rc.apply) and applied in the stack process
 through Syscalls.run_batch, before the control socket exists: nobody can see a half
 configured stack.  Atomic by default: a failure leaves the stack as it was and plebnet exits
-with status 1 and the error, before printing its ready line.  --keep-going: FreeBSD's rc
-behaviour, every failing command reported on stderr, everything else applied, the stack
-starts.  Plan and tool warnings go to stderr as `plebnet: WARNING: ...`.
+with status 65 (EX_DATAERR; 66, EX_NOINPUT, for a file it cannot read) and the error, before
+printing its ready line.  --keep-going: FreeBSD's rc behaviour, every failing command
+reported on stderr, everything else applied, the stack starts.  Plan and tool warnings go to
+stderr as `plebnet: WARNING: ...`.
 
 This is the one place the stack uses plebconf: the pure rc executor, given a sender that
 applies in this process (Syscalls.run_batch raises OpError with .index, as the executor's
@@ -19,10 +20,16 @@ import sys
 from plebconf.rc.apply import execute, rc_program
 from plebconf.rc.parser import RcSyntaxError
 
+from .sysexits import EX_DATAERR, EX_NOINPUT
+
 
 class RcBootError(Exception):
-    """rc.conf could not be applied at boot: the message is plebnet's stderr text, and the
-    stack must not start."""
+    """rc.conf could not be applied at boot: the message is plebnet's stderr text, status its
+    exit status, and the stack must not start."""
+
+    def __init__(self, message: str, status: int = EX_DATAERR):
+        super().__init__(message)
+        self.status = status
 
 
 def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
@@ -31,7 +38,7 @@ def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
     try:
         program = rc_program(files, live)
     except OSError as exc:
-        raise RcBootError(f"plebnet: {exc.filename}: {exc.strerror}") from None
+        raise RcBootError(f"plebnet: {exc.filename}: {exc.strerror}", EX_NOINPUT) from None
     except RcSyntaxError as exc:
         raise RcBootError(f"plebnet: {exc}") from None
     for warning in program.warnings:

@@ -12,6 +12,9 @@ Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf f
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
 configuration saved there replaces the rc.conf files, and every change is saved before it is
 acknowledged (plebnet_core/persist.py).
+
+Start-up failures are one `plebnet: ...` line (or several, for rc.conf errors), FreeBSD tool
+style, and one sysexits(3) status per kind of failure (EX_* below; listed in README.md).
 """
 from __future__ import annotations
 
@@ -27,13 +30,20 @@ from plebproto.constants import strerror
 
 from .loop import EventLoop
 from .persist import Audit, Persist, PersistError
-from .server import ControlServer, StartupError
+from .server import ControlServer, StartupError, check_sockdir, sweep_stale_sockets
 from plebproto.errors import OpError
 from .dataplane.plane import DataPlane, open_backend
 from .state.stack import Stack, stable_mac
 from .syscalls import Syscalls
+from .sysexits import (
+    EX_CANTCREAT, EX_DATAERR, EX_IOERR, EX_NOUSER, EX_OSERR, EX_USAGE,
+)
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
+
+USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
+         "[--sockdir DIR]\n"
+         "               [--state DIR] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
 SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
 
 
@@ -83,10 +93,11 @@ class StackProcess:
         try:
             device = open_backend(name, backend)
         except ValueError as exc:
-            raise click.UsageError(f"--nic {name}={backend}: {exc}") from None
+            raise _Exit(f"--nic {name}={backend}: {exc}", EX_USAGE) from None
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
-            raise StartupError(f"--nic {name}={backend}: {where}{exc.strerror or exc}") from None
+            raise _Exit(f"--nic {name}={backend}: {where}{exc.strerror or exc}",
+                        EX_OSERR) from None
         try:
             ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
                                        params={"backend": backend})
@@ -105,6 +116,9 @@ class StackProcess:
             self.loop.add_signal_handler(sig, self.loop.stop)
         if self.persist:
             self.persist.compact(self.stack, self.audit)   # what start-up built, saved
+        for path in sweep_stale_sockets(os.path.dirname(self.path)):
+            print(f"plebnet: removed {path}, the socket of a stack that is gone",
+                  file=sys.stderr)
         self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid,
                                     on_change=self._changed, on_refused=self.audit.refused,
                                     barrier=self.persist)
@@ -166,6 +180,14 @@ def pairs(shape: str):
     return parse
 
 
+class _Exit(Exception):
+    """A failed start: the message (without the "plebnet: " prefix) and the exit status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND"), metavar="NAME=BACKEND",
               help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
@@ -182,7 +204,7 @@ def pairs(shape: str):
               type=click.Path(file_okay=False),
               help="Keep the configuration in DIR: restored at start, saved on every change.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
+def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -190,7 +212,11 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daem
         try:
             read_gid = grp.getgrnam(read_group).gr_gid
         except KeyError:
-            raise click.BadParameter(f"no group '{read_group}'", param_hint="--read-group")
+            raise _Exit(f"--read-group {read_group}: no such group", EX_NOUSER) from None
+    try:
+        check_sockdir(sockdir, read_gid)
+    except StartupError as exc:
+        raise _Exit(str(exc), EX_CANTCREAT) from None
     if daemon:
         _daemonize()
     try:
@@ -205,14 +231,46 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daem
             try:
                 run_rc(proc, list(rc_files), keep_going)
             except RcBootError as exc:
-                _fail(str(exc))
+                _fail(str(exc), exc.status)
         proc.serve()
-    except (StartupError, PersistError) as exc:
-        _fail(f"plebnet: {exc}")
+    except _Exit as exc:
+        _fail(f"plebnet: {exc}", exc.status)
+    except StartupError as exc:
+        _fail(f"plebnet: {exc}", EX_CANTCREAT)
+    except PersistError as exc:
+        _fail(f"plebnet: {exc}", EX_IOERR)
     except OpError as exc:
-        _fail(f"plebnet: {exc}")
+        _fail(f"plebnet: {exc}", EX_DATAERR)
     _announce(ready_line(proc.pid, proc.path))
     proc.run()
+
+
+def main(args: list[str] | None = None) -> None:
+    """`plebnet`: click parses the options, but its failures are worded as a FreeBSD tool's
+    (`plebnet: ...` and the usage, not click's `Error:`) and every kind of failure has its
+    own exit status (EX_*)."""
+    try:
+        command.main(args, prog_name="plebnet", standalone_mode=False)
+    except click.UsageError as exc:         # BadParameter, NoSuchOption, MissingParameter
+        _fail(f"plebnet: {_click_text(exc)}\n{USAGE}", EX_USAGE)
+    except click.Abort:                     # click's ^C at a prompt (it has none): no traceback
+        _fail("plebnet: interrupted", 1)
+    except _Exit as exc:                    # refused before the stack existed
+        _fail(f"plebnet: {exc}", exc.status)
+
+
+def _click_text(exc: click.UsageError) -> str:
+    """click's message in tool style: "Invalid value for '--nic': ..." becomes
+    "--nic: ...", a capital and the full stop go."""
+    text = exc.format_message()
+    if isinstance(exc, click.BadParameter) and exc.param is not None:
+        text = text.split(": ", 1)[-1]
+        hint = exc.param_hint or "/".join(exc.param.opts)
+        if isinstance(hint, (list, tuple)):
+            hint = "/".join(hint)
+        text = f"{hint.strip(chr(39))}: {text}"
+    text = text.rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
 
 # -- daemon mode: the parent waits for the child's ready line on a pipe ------------------------
@@ -222,7 +280,8 @@ _ready_fd: int | None = None
 def _daemonize() -> None:
     global _ready_fd
     rfd, wfd = os.pipe()
-    if os.fork():
+    child = os.fork()
+    if child:
         os.close(wfd)
         with os.fdopen(rfd) as pipe:
             line = pipe.read()
@@ -230,7 +289,9 @@ def _daemonize() -> None:
             print(line.split()[3])
             sys.exit(0)
         sys.stderr.write(line or "plebnet: the stack exited before it was ready\n")
-        sys.exit(1)
+        _, status = os.waitpid(child, 0)        # its status says which kind of failure
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code > 0 else 1)
     os.close(rfd)
     os.setsid()
     _ready_fd = wfd
@@ -249,12 +310,12 @@ def _announce(line: str) -> None:
         os.dup2(devnull, fd)
 
 
-def _fail(message: str):
+def _fail(message: str, status: int = 1):
     if _ready_fd is not None:
         os.write(_ready_fd, (message + "\n").encode())
     else:
         print(message, file=sys.stderr)
-    sys.exit(1)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

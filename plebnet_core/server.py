@@ -7,6 +7,12 @@ peers are checked with SO_PEERCRED on accept (the stack's uid and root may chang
 members of --read-group may read, anyone else gets EPERM).
 Reads are bounded (MAX_FRAME, MAX_BATCH_OPS), a peer that stops reading stops being read
 (its output buffer is capped), and idle connections are closed, so no client blocks another.
+Connection slots: the last RESERVED_CONNECTIONS are kept for the stack's owner and root, and
+no other uid holds more than MAX_PER_UID, so a read-group member cannot lock the owner out;
+a refusal says which limit was hit.
+The socket directory (check_sockdir) must be one nobody else can empty: a world-writable
+directory without the sticky bit is refused, a missing --sockdir is created private, and
+stale sockets our uid left there are removed at start (sweep_stale_sockets).
 """
 from __future__ import annotations
 
@@ -30,10 +36,14 @@ from .syscalls import Deferred, Stream, Syscalls
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
 MAX_CONNECTIONS = 512
+RESERVED_CONNECTIONS = 32       # of MAX_CONNECTIONS, only for the owner and root
+MAX_PER_UID = 64                # connections one uid other than the owner's and root's holds
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
 ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
+ENV_RESERVED_CONNECTIONS = "PLEBNET_RESERVED_CONNECTIONS"
+ENV_MAX_PER_UID = "PLEBNET_MAX_PER_UID"
 _UCRED = struct.Struct("3i")
 MAX_FRAME = protocol.MAX_FRAME
 _HEADER = protocol.HEADER.pack
@@ -42,6 +52,122 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 
 class StartupError(Exception):
     """The socket path cannot be used; the message says why."""
+
+
+def check_sockdir(path: str, read_gid: int | None = None) -> None:
+    """Make sure the socket directory keeps our socket, or raise StartupError.
+
+    Anybody who may write to a directory may unlink what is in it unless the sticky bit is
+    set: a socket removed that way leaves the stack running and unreachable.  So a directory
+    writable by others must be sticky (as /tmp is), and one owned by another user (not root)
+    is refused: its owner may always empty it.  A missing directory is created private
+    (0700; 0750 and the read group with --read-group, so members can reach the socket) by
+    mkdir, which neither follows a symlink nor accepts a directory someone else made first."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise StartupError(f"{path} is a symbolic link to nothing; refusing to start") \
+                from None
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise StartupError(f"{path}: No such file or directory") from None
+        _make_private_dir(path, read_gid)
+        return
+    except OSError as exc:
+        raise StartupError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise StartupError(f"{path}: Not a directory")
+    if st.st_uid not in (0, os.getuid()):
+        raise StartupError(f"{path} is owned by uid {st.st_uid}, who could remove the "
+                           f"socket; refusing to start")
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise StartupError(f"{path} is world-writable without the sticky bit: anybody could "
+                           f"remove the socket; refusing to start (chmod +t {path}, or use "
+                           f"a directory of your own)")
+
+
+def _make_private_dir(path: str, read_gid: int | None) -> None:
+    old = os.umask(0o077)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        # something appeared meanwhile: judged as anything found there is
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, os.getuid()) or \
+                st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+            raise StartupError(f"{path} appeared while being created; refusing to start") \
+                from None
+        return
+    except OSError as exc:
+        raise StartupError(f"cannot create {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old)
+    if read_gid is not None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, -1, read_gid)
+            os.fchmod(fd, 0o750)
+        finally:
+            os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:             # EPERM: it exists, as another user's
+        return True
+    return True
+
+
+def socket_is_stale(path: str, pid: int) -> bool:
+    """Nobody listens at path and no process has the pid it is named by: the socket of a
+    stack that died (a live pid may be a stack between its bind and its listen)."""
+    if _pid_alive(pid):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return False
+
+
+def sweep_stale_sockets(directory: str) -> list[str]:
+    """Remove the stale sockets of our uid's dead stacks from directory; return their paths.
+
+    Only sockets (never a symlink or any other file), only our own (in a sticky directory
+    nobody may remove another user's, and root does not either: that user's next stack, or
+    `plebconf ps`, shows them), only with no live process behind them (socket_is_stale).
+    The entry is checked again just before unlink, so one replaced meanwhile is kept."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(directory) if n.isdigit()]
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISSOCK(st.st_mode) or st.st_uid != uid:
+                continue
+            if not socket_is_stale(path, int(name)):
+                continue
+            again = os.lstat(path)
+            if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def claim_socket_path(path: str) -> None:
@@ -86,14 +212,41 @@ def listen_socket(path: str, read_gid: int | None = None) -> socket.socket:
         raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
     finally:
         os.umask(old)
-    if read_gid is not None:
-        os.chown(path, -1, read_gid)        # group first, then the bits: never looser
-        os.chmod(path, 0o660)
-    else:
-        os.chmod(path, 0o600)
+    try:
+        set_socket_mode(path, read_gid)
+    except StartupError:
+        sock.close()
+        raise
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def set_socket_mode(path: str, read_gid: int | None) -> None:
+    """chown/chmod the socket just bound at path without following a symlink: should the
+    name have been replaced by a link meanwhile, its target keeps its owner and mode.
+
+    Linux has no lchmod: the name is opened O_PATH|O_NOFOLLOW (a link would be opened as
+    itself), checked to be a socket of ours, and changed through /proc/self/fd, which names
+    that inode and no path."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise StartupError(f"{path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+            raise StartupError(f"{path} was replaced after bind; refusing to start")
+        inode = f"/proc/self/fd/{fd}"
+        if read_gid is not None:
+            os.chown(inode, -1, read_gid)       # group first, then the bits: never looser
+            os.chmod(inode, 0o660)
+        else:
+            os.chmod(inode, 0o600)
+    except OSError as exc:
+        raise StartupError(f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def peer_groups(pid: int) -> set[int]:
@@ -144,11 +297,18 @@ class ControlServer:
         self._held: set[Connection] = set()
         self._commit_soon = False
         self.max_connections = int(os.environ.get(ENV_MAX_CONNECTIONS, MAX_CONNECTIONS))
+        # by default a quarter at most: a small limit must still let the read group in
+        self.reserved = min(self.max_connections, int(os.environ.get(
+            ENV_RESERVED_CONNECTIONS, min(RESERVED_CONNECTIONS, self.max_connections // 4))))
+        self.max_per_uid = int(os.environ.get(ENV_MAX_PER_UID, MAX_PER_UID))
+        self.per_uid: dict[int, int] = {}   # open connections by peer uid
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
         self.actor = 0                  # pid of the peer whose request is being applied
         self.compact = False            # the request being served came as an array
         self.sock = listen_socket(path, read_gid)
+        st = os.lstat(path)
+        self._inode = (st.st_dev, st.st_ino)    # close() unlinks this socket, nothing else
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.subscribers: set[Connection] = set()
@@ -169,14 +329,14 @@ class ControlServer:
             sock.setblocking(False)
             pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                           _UCRED.size))
-            refusal = None
             can_write = uid in (0, self.uid)
             if not can_write and not (self.read_gid is not None and (
                     gid == self.read_gid or self.read_gid in peer_groups(pid))):
-                refusal = (EPERM, f"permission denied: uid {uid} may not use this stack")
-            elif len(self.conns) >= self.max_connections:
-                refusal = (EBUSY, f"too many connections ({self.max_connections}); "
-                                  f"try again later")
+                refusal = (EPERM, f"permission denied: uid {uid} may not use this stack "
+                                  f"(its owner may let a group read it: plebnet --read-group "
+                                  f"GROUP)")
+            else:
+                refusal = self._over_limit(uid, can_write)
             if refusal:
                 try:
                     sock.send(protocol.encode({"id": 0, "errno": refusal[0], "msg": refusal[1]}))
@@ -187,12 +347,36 @@ class ControlServer:
             conn = Connection(sock, pid, uid, gid, can_write)
             conn.last_active = self.loop.clock()
             self.conns[conn.fd] = conn
+            self.per_uid[uid] = self.per_uid.get(uid, 0) + 1
             self.loop.add_reader(conn.fd, lambda c=conn: self._readable(c))
+
+    def _over_limit(self, uid: int, privileged: bool):
+        """(errno, text) refusing one more connection of uid, or None.  The owner and root
+        may take every slot; anyone else neither the reserved ones nor more than
+        max_per_uid: the text names the limit that was hit."""
+        if len(self.conns) >= self.max_connections:
+            return (EBUSY, f"too many connections: all {self.max_connections} are in use; "
+                           f"try again later")
+        if privileged:
+            return None
+        if len(self.conns) >= self.max_connections - self.reserved:
+            return (EBUSY, f"too many connections: the last {self.reserved} of "
+                           f"{self.max_connections} are kept for the stack's owner and root;"
+                           f" try again later")
+        if self.per_uid.get(uid, 0) >= self.max_per_uid:
+            return (EBUSY, f"too many connections from uid {uid}: at most "
+                           f"{self.max_per_uid} per uid")
+        return None
 
     def _close(self, conn: Connection) -> None:
         if conn.closed:
             return
         conn.closed = True
+        left = self.per_uid.get(conn.uid, 1) - 1
+        if left:
+            self.per_uid[conn.uid] = left
+        else:
+            self.per_uid.pop(conn.uid, None)
         for task in conn.tasks:
             task.cancel()
         conn.tasks = []
@@ -519,7 +703,9 @@ class ControlServer:
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
         try:
-            os.unlink(self.path)
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._inode:   # not a name somebody put there since
+                os.unlink(self.path)
         except FileNotFoundError:
             pass
 

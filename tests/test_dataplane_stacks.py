@@ -207,7 +207,7 @@ def test_bad_nic_backends_are_usage_errors(sockdir, nic, message):
     res = subprocess.run([sys.executable, "-m", "plebnet_core", "--nic", nic, "--sockdir",
                           sockdir], capture_output=True, text=True, timeout=30,
                          env={**__import__("os").environ, "PYTHONPATH": ROOT})
-    assert res.returncode == 2 and f"Error: --nic {nic}: {message}" in res.stderr
+    assert (res.returncode, res.stderr) == (64, f"plebnet: --nic {nic}: {message}\n")
 
 
 def test_a_taken_vxlan_port_stops_the_stack_cleanly(sockdir):

@@ -437,7 +437,7 @@ def test_failing_rc_conf_stops_plebnet_before_its_socket(sockdir, conf):
     proc = subprocess.run(plebnet_argv([*NICS, "--rc", path, "--sockdir", sockdir]),
                           env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
                           text=True, timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 65        # EX_DATAERR
     assert proc.stdout == ""
     assert proc.stderr == (
         f"plebnet: {path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "

@@ -361,8 +361,10 @@ except ConnectError as exc:
     print('client says:', exc)
 """)
     assert out.stdout.splitlines() == [
-        "{'id': 0, 'errno': 1, 'msg': 'permission denied: uid 65534 may not use this stack'} b''",
-        f"client says: {stack.path}: permission denied: uid 65534 may not use this stack",
+        "{'id': 0, 'errno': 1, 'msg': 'permission denied: uid 65534 may not use this stack "
+        "(its owner may let a group read it: plebnet --read-group GROUP)'} b''",
+        f"client says: {stack.path}: permission denied: uid 65534 may not use this stack "
+        "(its owner may let a group read it: plebnet --read-group GROUP)",
     ], out.stderr
     with stack.client() as c:
         assert c.server["pid"] == stack.pid
@@ -391,7 +393,7 @@ def test_precreated_path_makes_stack_refuse(sockdir, kind):
     proc = subprocess.run([sys.executable, "-c", wrapper, sockdir, kind, target],
                           capture_output=True, text=True, timeout=30,
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert proc.returncode == 1
+    assert proc.returncode == 73       # EX_CANTCREAT
     assert "refusing to start" in proc.stderr
     assert not os.path.exists(target)      # a symlink's target was not created
 
@@ -452,16 +454,21 @@ def test_bad_nic_backend_fails_start(sockdir):
         spawn_stack(["--nic", "vnet0=bogus"], sockdir=sockdir)
 
 
-def test_ps_lists_running_stacks_and_skips_stale(stack, sockdir):
+def test_ps_lists_running_stacks_and_stale_sockets(stack, sockdir):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
     s = socket.socket(socket.AF_UNIX)
-    s.bind(os.path.join(sockdir, "1"))      # stale: nobody listens
+    s.bind(os.path.join(sockdir, str(gone.pid)))    # stale: its pid is gone, nobody listens
     s.close()
     out = subprocess.run([sys.executable, "-m", "plebconf", "--sockdir", sockdir, "ps"],
                          capture_output=True, text=True, env=stack.env(), timeout=30)
     lines = out.stdout.splitlines()
-    assert lines[0] == "    PID      UPTIME  INTERFACES"
-    assert len(lines) == 2 and lines[1].split()[0] == str(stack.pid)
-    assert lines[1].endswith("  vnet0 lo0")
+    assert lines[0] == "    PID USER            UPTIME  INTERFACES"
+    rows = {int(line.split()[0]): line for line in lines[1:]}
+    assert sorted(rows) == sorted([stack.pid, gone.pid])
+    assert rows[stack.pid].endswith("  vnet0 lo0")
+    assert rows[gone.pid].endswith("  (stale: its stack is gone; removed when its owner "
+                                   "starts a stack)")
 
 
 def compact_dump_rows(c, **args) -> list:

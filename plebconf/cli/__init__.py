@@ -1,6 +1,11 @@
 """`plebconf`: FreeBSD's network tools against a running plebnet stack.
 
-    plebconf [-p PID] [--sockdir DIR] [--libxo FMT] TOOL [ARGS...]
+    plebconf [-p PID] [--owner USER|UID] [--sockdir DIR] [--libxo FMT] TOOL [ARGS...]
+
+The tools talk only to a stack run by the user's own uid or root; --owner (or PLEBNET_OWNER)
+names another user whose stack is meant (plebconf/rpc/client.py).  A stack that goes away or
+stops answering during a command ends the tool with one line and status 69 (EX_UNAVAILABLE),
+whichever tool it is (main).
 
 A tool run is parsed by hand here and goes straight to the tool's module: importing click
 alone costs more than the whole 60 ms budget of a one-shot `plebconf ifconfig ...` on a small
@@ -27,6 +32,8 @@ TOOLS = {
 }
 GLOBAL_HELP = {
     "-p": "PID of the stack to talk to (default: $PLEBNET_PID)",
+    "--owner": "USER or UID whose stack to talk to, when not yours or root's "
+               "(default: $PLEBNET_OWNER)",
     "--sockdir": "where stack sockets live (default: $PLEBNET_SOCKDIR or /tmp)",
     "--libxo": "output format for scripts: json",
 }
@@ -46,14 +53,16 @@ def load_tool(name: str):
 
 
 def parse_globals(argv: list[str]):
-    """(pid, sockdir, libxo, rest) from the global options before the tool name."""
+    """(pid, sockdir, libxo, rest) from the global options before the tool name; the
+    owner (--owner, PLEBNET_OWNER), a uid or None, is parse_globals.owner."""
     pid = os.environ.get("PLEBNET_PID")
     sockdir = os.environ.get("PLEBNET_SOCKDIR", "/tmp")
+    owner = os.environ.get("PLEBNET_OWNER") or None
     libxo = None
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         opt, eq, value = argv[i].partition("=")
-        if opt not in ("-p", "--pid", "--sockdir", "--libxo"):
+        if opt not in ("-p", "--pid", "--sockdir", "--libxo", "--owner"):
             break
         if not eq:
             if i + 1 >= len(argv):
@@ -65,6 +74,8 @@ def parse_globals(argv: list[str]):
             pid = value
         elif opt == "--sockdir":
             sockdir = value
+        elif opt == "--owner":
+            owner = value
         else:
             libxo = value
     if pid is not None:
@@ -72,12 +83,20 @@ def parse_globals(argv: list[str]):
             pid = int(pid)
         except ValueError:
             raise SystemExit(_usage(f"'{pid}' is not a pid")) from None
+    parse_globals.owner = None
+    if owner is not None:
+        from plebconf.rpc.client import owner_uid
+        try:
+            parse_globals.owner = owner_uid(owner)
+        except ValueError as exc:
+            raise SystemExit(_usage(f"--owner: {exc}")) from None
     return pid, sockdir, libxo, argv[i:]
 
 
 def _usage(problem: str) -> int:
     sys.stderr.write(f"plebconf: {problem}\n"
-                     "usage: plebconf [-p PID] [--sockdir DIR] [--libxo FMT] TOOL [ARGS...]\n"
+                     "usage: plebconf [-p PID] [--owner USER|UID] [--sockdir DIR] [--libxo FMT] "
+                     "TOOL [ARGS...]\n"
                      f"tools: {' '.join(TOOLS)}\n")
     return 64
 
@@ -89,8 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     if command is None:
         _click_main(argv)
         return
-    from .common import Context
-    sys.exit(command(Context(pid, sockdir, libxo), rest[1:]) or 0)
+    from .common import Context, ConnectError, fail, sanitise_terminal
+    sanitise_terminal()
+    try:
+        status = command(Context(pid, sockdir, libxo, parse_globals.owner), rest[1:])
+    except (ConnectError, TimeoutError) as exc:
+        # the stack exited or stalled mid-command: one line, never a traceback
+        sys.stdout.flush()
+        fail(f"plebconf: {exc}", 69)    # EX_UNAVAILABLE
+    sys.exit(status or 0)
 
 
 def _click_main(argv: list[str]) -> None:
@@ -100,10 +126,11 @@ def _click_main(argv: list[str]) -> None:
     @click.group(context_settings={"help_option_names": ["-h", "--help"]},
                  invoke_without_command=True)
     @click.option("-p", "--pid", type=int, help=GLOBAL_HELP["-p"])
+    @click.option("--owner", metavar="USER|UID", help=GLOBAL_HELP["--owner"])
     @click.option("--sockdir", help=GLOBAL_HELP["--sockdir"])
     @click.option("--libxo", metavar="FMT", help=GLOBAL_HELP["--libxo"])
     @click.pass_context
-    def plebconf(ctx, pid, sockdir, libxo):
+    def plebconf(ctx, pid, owner, sockdir, libxo):
         """Configure and inspect a plebnet stack with FreeBSD's tools."""
         if ctx.invoked_subcommand is None:
             click.echo(ctx.get_help())

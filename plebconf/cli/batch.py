@@ -76,7 +76,9 @@ def _with_progress(program, send, keep_going):
     from plebconf.rc.apply import execute
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:,}/{task.total:,} lines"), TimeElapsedColumn(),
-                  transient=True, console=Console(stderr=True)) as progress:
+                  # the real stderr: the bar's own control sequences must reach the
+                  # terminal unescaped (common.sanitise_terminal)
+                  transient=True, console=Console(file=sys.__stderr__)) as progress:
         task = progress.add_task("compiling", total=program.line_count)
         program.compile_all(lambda done: progress.update(task, completed=done))
         progress.update(task, description="applying")

@@ -1,6 +1,8 @@
-"""What every tool shares: the stack connection, FreeBSD-style errors, exit codes, --libxo."""
+"""What every tool shares: the stack connection, FreeBSD-style errors, exit codes, --libxo,
+and the escaping of control characters on the way to a terminal (sanitise_terminal)."""
 from __future__ import annotations
 
+import os
 import sys
 
 from plebconf.rpc.client import Client, ConnectError  # noqa: F401 (re-exported)
@@ -40,18 +42,26 @@ def __getattr__(name: str):
     return ToolOps
 
 
+DEFAULT_TIMEOUT = 30.0          # seconds a stack may take to answer before it counts as stalled
+
+
 class Context:
-    def __init__(self, pid: int | None, sockdir: str, libxo: str | None):
+    def __init__(self, pid: int | None, sockdir: str, libxo: str | None,
+                 owner: int | None = None):
         self.pid = pid
         self.sockdir = sockdir
         self.libxo = libxo
+        self.owner = owner              # uid named by --owner: a stack not ours we mean
+        # PLEBNET_TIMEOUT: tests lower it rather than wait 30 s for a stopped stack
+        self.timeout = float(os.environ.get("PLEBNET_TIMEOUT") or DEFAULT_TIMEOUT)
         self._client: Client | None = None
 
     @property
     def client(self) -> Client:
         if self._client is None:
             try:
-                self._client = Client.connect(pid=self.pid, directory=self.sockdir)
+                self._client = Client.connect(pid=self.pid, directory=self.sockdir,
+                                              timeout=self.timeout, owner=self.owner)
             except ConnectError as exc:
                 fail(f"plebconf: {exc}", 69)    # EX_UNAVAILABLE
         return self._client
@@ -126,3 +136,46 @@ def getopt(args: list[str], optstring: str, tool: str, usage: str, status: int):
             break
     return found, args[i:]
 
+
+
+# -- terminals ---------------------------------------------------------------------------------
+# Control characters as vis(3) writes them by default: \^C for C0 and DEL, \M-^C for the C1
+# controls (0x80-0x9f, which terminals also obey: 0x9b is CSI).  Newline and tab stay: the
+# tools lay out their own lines with them, and they change no terminal state.
+_VIS = {c: "\\^" + chr(c ^ 0x40) for c in (*range(0x20), 0x7f) if c not in (0x09, 0x0a)}
+_VIS.update({c: "\\M-^" + chr((c - 0x80) ^ 0x40) for c in range(0x80, 0xa0)})
+
+
+def vis(text: str) -> str:
+    """text with its control characters escaped as vis(3) does (see _VIS)."""
+    return text.translate(_VIS)
+
+
+class _VisWriter:
+    """A text stream that escapes control characters on their way to the terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(text.translate(_VIS))
+        return len(text)
+
+    def __getattr__(self, name):        # flush, fileno, isatty, encoding, buffer...
+        return getattr(self._stream, name)
+
+
+def sanitise_terminal() -> None:
+    """Escape control characters in everything the tool writes to a terminal.
+
+    Every string a stack sends (interface descriptions, names, error messages) ends up in
+    what the tools print, and an escape sequence in it would drive the user's terminal
+    (retitle it, rewrite what is shown, answer back): escaped here once, at the stream, no
+    tool can forget it.  Only on a terminal: a pipe or a file is data for another program
+    (rc save > rc.conf, --libxo json | jq), which must get the stack's text byte-exact, as
+    FreeBSD's tools write it; the control characters do nothing there until a terminal
+    shows them, and then it is that program's output."""
+    if sys.stdout.isatty():
+        sys.stdout = _VisWriter(sys.stdout)
+    if sys.stderr.isatty():
+        sys.stderr = _VisWriter(sys.stderr)

@@ -177,6 +177,10 @@ def command(ctx, args):
     if opts["src"] is not None:
         request["src"] = resolve(opts["src"])
     client = ctx.client
+    # the stack says nothing for up to an interval (after the last request, for the wait for
+    # replies, 10 s unless -W): only a longer silence means it stalled (then the tool ends
+    # with status 69, plebconf.cli.main)
+    client.set_timeout(ctx.timeout + max(opts["interval"], opts["waittime"] or 10.0))
     st = Stats()
     out = sys.stdout
     frm = f" from {request['src']}" if "src" in request else ""

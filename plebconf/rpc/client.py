@@ -1,5 +1,9 @@
 """Client of a plebnet stack's control socket: connect by pid or path, hello, call, batch,
-streamed dumps, subscribe.  Blocking and small, because every tool run starts one."""
+streamed dumps, subscribe.  Blocking and small, because every tool run starts one.
+
+Trust: the client talks only to a stack run by its own uid or root (the peer's SO_PEERCRED
+credentials, not the socket file's owner or group, which anyone sharing a group can make look
+right), unless the caller names the owner it means (owner=, plebconf's --owner)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +14,7 @@ import struct
 import _socket as socket
 
 from plebproto import protocol
-from plebproto.constants import EPERM, strerror
+from plebproto.constants import strerror
 from plebproto.errors import OpError
 
 _UCRED = struct.Struct("3i")
@@ -74,7 +78,9 @@ class Client:
     # -- connecting -----------------------------------------------------------------------------
     @classmethod
     def connect(cls, pid: int | None = None, path: str | None = None, directory=None,
-                timeout: float | None = 30.0, hello: bool = True) -> "Client":
+                timeout: float | None = 30.0, hello: bool = True,
+                owner: int | None = None) -> "Client":
+        """owner: the uid of a stack run by someone else that we mean to talk to."""
         if path is None:
             if pid is None:
                 raise ConnectError("no stack named: give -p PID or set PLEBNET_PID")
@@ -87,41 +93,58 @@ class Client:
             sock.close()
             who = f"pid {pid}" if pid is not None else "socket"
             raise ConnectError(f"no stack with {who} (no socket at {path})") from None
+        except PermissionError as exc:
+            sock.close()
+            # the socket's mode keeps us out: only its owner can open it to a group
+            raise ConnectError(f"cannot connect to {path}: {exc.strerror} (its owner may let "
+                               f"a group read it: plebnet --read-group GROUP)") from None
         except OSError as exc:
             sock.close()
             raise ConnectError(f"cannot connect to {path}: {exc.strerror}") from None
-        if pid is not None:
-            # a socket planted at /tmp/<pid> by someone else must not capture our commands
-            peer_pid, peer_uid, _ = _UCRED.unpack(
-                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
-            if peer_pid != pid or not _trusted_owner(peer_uid, path):
-                sock.close()
-                raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
-                                   f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
-        if timeout:
-            # kept by the kernel, on a blocking socket: with a Python-level timeout (settimeout)
-            # every send and receive would poll first, one more system call per message
-            tv = _TIMEVAL.pack(int(timeout), int(timeout % 1 * 1_000_000))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        # a socket planted at /tmp/<pid>, or a stack of another user sharing a group with us,
+        # must not receive our commands nor have its answers printed as our stack's
+        peer_pid, peer_uid, _ = _UCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+        if pid is not None and peer_pid != pid:
+            sock.close()
+            raise ConnectError(f"the process answering at {path} is pid {peer_pid} "
+                               f"(uid {peer_uid}), not stack {pid}: refusing to talk to it")
+        if peer_uid not in (0, os.getuid()) and peer_uid != owner:
+            sock.close()
+            name = user_name(peer_uid)
+            raise ConnectError(f"the stack at {path} is run by {name} (uid {peer_uid}), not by "
+                               f"you: refusing to talk to it (to mean it: plebconf --owner "
+                               f"{name} ...)")
         sock.settimeout(None)
         client = cls(sock, path)
+        if timeout:
+            client.set_timeout(timeout)
         if hello:
             client.hello()
         return client
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """How long a send or receive may wait for the stack (None: for ever); past it they
+        raise TimeoutError.  Kept by the kernel, on a blocking socket: with a Python-level
+        timeout (settimeout) every send and receive would poll first, one more system call
+        per message."""
+        seconds = seconds or 0
+        tv = _TIMEVAL.pack(int(seconds), int(seconds % 1 * 1_000_000))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
     def hello(self) -> dict:
         try:
             try:
                 info = self.call("hello", {"version": protocol.VERSION})
-            except (BrokenPipeError, ConnectionResetError):
+            except ConnectError:
                 # refused at accept: the stack wrote why and closed before our hello arrived
                 self._check(self.receive())
                 raise
         except OpError as exc:
-            if exc.errno == EPERM:
-                raise ConnectError(f"{self.path}: {exc.msg}") from None
-            raise
+            # an error before any hello answer is a refusal at accept (permission, too many
+            # connections): the stack's words, as one line
+            raise ConnectError(f"{self.path}: {exc.msg}") from None
         except TimeoutError:
             raise ConnectError(f"stack not answering at {self.path}") from None
         if info.get("version") != protocol.VERSION:
@@ -147,6 +170,8 @@ class Client:
             self.sock.sendall(protocol.request(rid, op, args or {}))
         except BlockingIOError:     # SO_SNDTIMEO expired
             raise TimeoutError(f"stack at {self.path} is not reading") from None
+        except (BrokenPipeError, ConnectionResetError):
+            raise ConnectError(f"stack at {self.path} closed the connection") from None
         return rid
 
     def receive(self) -> dict:
@@ -158,6 +183,8 @@ class Client:
                 n = self.sock.recv_into(self.scratch)
             except BlockingIOError:     # SO_RCVTIMEO expired
                 raise TimeoutError(f"stack at {self.path} not answering") from None
+            except ConnectionResetError:
+                n = 0
             if not n:
                 raise ConnectError(f"stack at {self.path} closed the connection")
             self.rbuf += self.scratch[:n]
@@ -254,12 +281,16 @@ class Client:
                         sock.sendall(frames)
                     except BlockingIOError:     # SO_SNDTIMEO expired
                         raise TimeoutError(f"stack at {path} is not reading") from None
+                    except (BrokenPipeError, ConnectionResetError):
+                        raise ConnectError(f"stack at {path} closed the connection") from None
                     sent = end
                 if pending is None:
                     try:
                         n = sock.recv_into(scratch)
                     except BlockingIOError:     # SO_RCVTIMEO expired
                         raise TimeoutError(f"stack at {path} not answering") from None
+                    except ConnectionResetError:
+                        n = 0
                     if not n:
                         raise ConnectError(f"stack at {path} closed the connection")
                     rbuf += scratch[:n]
@@ -360,10 +391,20 @@ class Client:
         return self._events(rid)
 
     def _events(self, rid):
+        probe = None
         while True:
-            msg = self.receive()
+            try:
+                msg = self.receive()
+            except TimeoutError:
+                if probe is not None:
+                    raise               # not even the probe was answered: the stack stalled
+                # quiet, or stalled? a cheap request tells: its reply proves it alive
+                probe = self.send("hello", {"version": protocol.VERSION})
+                continue
             if msg.get("id") == rid and "event" in msg:
                 yield msg["event"]
+            elif probe is not None and msg.get("id") == probe:
+                probe = None
 
     # -- conveniences used by the tools ---------------------------------------------------------
     def ioctl(self, req: str, **args):
@@ -376,17 +417,24 @@ class Client:
         return self.call("sysctl", {"name": name, **args})
 
 
-def _trusted_owner(peer_uid: int, path: str) -> bool:
-    """Root, ourselves, or (for a read-group member) the owner of a socket whose group
-    is one of ours: a stack that opened itself to our group on purpose."""
-    if peer_uid in (0, os.getuid()):
-        return True
+def user_name(uid: int) -> str:
+    """The login name of uid, or the number when it has none."""
+    import pwd      # only when there is someone else to name
     try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return st.st_uid == peer_uid and st.st_gid in {os.getgid(), *os.getgroups()} \
-        and st.st_mode & 0o070 == 0o060
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def owner_uid(text: str) -> int:
+    """--owner USER|UID as a uid; ValueError names a user that does not exist."""
+    if text.isdigit():
+        return int(text)
+    import pwd
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise ValueError(f"unknown user {text}") from None
 
 
 PART_OPS = 50_000
