@@ -186,7 +186,7 @@ def test_ops_for():
     assert temp.ops[0][1] == {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.5",
                               "mac": "02:00:00:00:00:05", "temp": True,
                               "flags": RTF_STATIC | RTF_REJECT | RTF_ANNOUNCE}
-    assert ops_for(["-d", "10.0.0.5"]).output == ["10.0.0.5 (10.0.0.5) deleted"]
+    assert ops_for(["-d", "10.0.0.5"]).lines == ["10.0.0.5 (10.0.0.5) deleted"]
     for readonly in (["-an"], ["10.0.0.5"], ["-d", "-a"], ["-f", "/etc/ethers"]):
         assert ops_for(readonly) is None
     with pytest.raises(ToolError) as exc:

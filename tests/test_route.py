@@ -185,7 +185,7 @@ def test_destination_rules(argv, dst, plen, label):
     ops = ops_for(argv)
     op, args = ops.ops[0]
     assert (op, args["dst"], args["plen"]) == ("rtmsg", dst, plen)
-    assert ops.labels == [label] and ops.output == [label]
+    assert ops.labels == [label] and ops.lines == [label]
 
 
 def test_ops_for_shapes():
@@ -201,7 +201,7 @@ def test_ops_for_shapes():
                      "-hopcount", "3", "-weight", "7", "-expire", "+60"]).ops[0][1]
     assert (extra["flags"], extra["mtu"], extra["hopcount"], extra["weight"], extra["expire"]) == (
         RTF_PROTO1, 1280, 3, 7, 60)
-    assert ops_for(["-q", "add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).output == []
+    assert ops_for(["-q", "add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).lines == []
     assert ops_for(["add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).ops[0][1]["flags"] == (
         RTF_STATIC | RTF_BLACKHOLE)
     assert ops_for(["delete", "10.3.0.0/16"]).ops == [

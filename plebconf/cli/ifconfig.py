@@ -15,7 +15,8 @@ from plebproto.constants import ENXIO
 from plebproto.iftypes import CLONERS
 
 from .common import ConnectError, RpcError, ToolError, emit_json, strip_libxo, tool_command
-from .ifconfig_grammar import ToolOps, ops_for, parse_invocation  # noqa: F401 (public API)
+from .ifconfig_grammar import ops_for, parse_invocation  # noqa: F401 (public API)
+from .toolops import ToolOps
 
 __all__ = ["command", "ops_for", "ToolOps", "ToolError"]
 

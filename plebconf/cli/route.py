@@ -21,6 +21,8 @@ from plebproto.constants import (
 
 from . import netfmt
 from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
+from .keywords import Keyword, register, table
+from .toolops import ToolOps
 
 EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
 USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
@@ -247,30 +249,29 @@ def prefixlen(req: RouteRequest, text: str) -> int:
 
 
 # -- the modifier keyword TABLE (route.c's keywords + newroute's switch) ----------------------
-def _flag(bit, on=True):
-    def apply(req, _value):
-        req.flags = req.flags | bit if on else req.flags & ~bit
-    return apply
+# Handlers: (req, name, const, *values), keywords.Keyword's calling convention.
+def _flag(req, _name, bit):
+    req.flags |= bit
 
 
-def _family(af):
-    def apply(req, _value):
-        req.af, req.af_given = af, True
-    return apply
+def _unflag(req, _name, bit):
+    req.flags &= ~bit
 
 
-def _set(attr, value=True):
-    def apply(req, _value):
-        setattr(req, attr, value)
-    return apply
+def _family(req, _name, af):
+    req.af, req.af_given = af, True
 
 
-def _netmask(req, value):
+def _set(req, _name, attr):
+    setattr(req, attr, True)
+
+
+def _netmask(req, _name, _const, value):
     getaddr_mask(req, value)
     req.forcenet = True
 
 
-def _prefixlen(req, value):
+def _prefixlen(req, _name, _const, value):
     n = prefixlen(req, value)
     if n == req.width:
         req.forcenet, req.ishost, req.mask_plen = False, True, None
@@ -278,61 +279,59 @@ def _prefixlen(req, value):
         req.forcenet, req.ishost, req.mask_plen = True, False, n
 
 
-def _fib(req, value):
+def _fib(req, _name, _const, value):
     for part in value.split(","):
         if part.strip() != "0":
             raise ToolError(f"route: invalid fib number: {value}", EX_USAGE)
 
 
-def _metric(name):
-    def apply(req, value):
-        number = netfmt.strtol0(value)
-        if number is None:
-            raise ToolError(f"route: {value}: Invalid argument", EX_USAGE)
-        if name == "expire":
-            number = number if value[:1] in "+-" else number - int(time.time())
-        if name in ("mtu", "hopcount", "expire", "weight"):
-            req.metrics[name] = number
-    return apply
+def _metric(req, name, _const, value):
+    number = netfmt.strtol0(value)
+    if number is None:
+        raise ToolError(f"route: {value}: Invalid argument", EX_USAGE)
+    if name == "expire":
+        number = number if value[:1] in "+-" else number - int(time.time())
+    if name in ("mtu", "hopcount", "expire", "weight"):
+        req.metrics[name] = number
 
 
-def _ifp(req, value):
+def _ifp(req, _name, _const, value):
     req.ifp = value
 
 
-def _dst(req, value):
+def _dst(req, _name, _const, value):
     getaddr_dst(req, value)
 
 
-def _gateway(req, value):
+def _gateway(req, _name, _const, value):
     getaddr_gateway(req, value)
 
 
-def _ignore(req, value):
+def _ignore(req, _name, _const, *_values):
     pass
 
 
-# keyword -> (takes a value, handler)
-MODIFIERS = {
-    "net": (False, _set("forcenet")),
-    "host": (False, _set("forcehost")),
-    "inet": (False, _family("inet")), "4": (False, _family("inet")),
-    "inet6": (False, _family("inet6")), "6": (False, _family("inet6")),
-    "link": (False, _family("link")),
-    "interface": (False, _set("interface")), "iface": (False, _set("interface")),
-    "static": (False, _flag(RTF_STATIC)), "nostatic": (False, _flag(RTF_STATIC, False)),
-    "reject": (False, _flag(RTF_REJECT)), "blackhole": (False, _flag(RTF_BLACKHOLE)),
-    "proto1": (False, _flag(RTF_PROTO1)), "proto2": (False, _flag(RTF_PROTO2)),
-    "proxy": (False, _flag(RTF_ANNOUNCE)), "xresolve": (False, _flag(RTF_XRESOLVE)),
-    "sticky": (False, _flag(RTF_STICKY)), "nostick": (False, _flag(RTF_STICKY, False)),
-    "lock": (False, _ignore), "lockrest": (False, _ignore),
-    "fib": (True, _fib),
-    "ifa": (True, _ignore), "ifp": (True, _ifp), "genmask": (True, _ignore),
-    "gateway": (True, _gateway), "dst": (True, _dst),
-    "netmask": (True, _netmask), "prefixlen": (True, _prefixlen),
-    **{m: (True, _metric(m)) for m in ("mtu", "hopcount", "expire", "recvpipe", "sendpipe",
-                                       "ssthresh", "rtt", "rttvar", "weight")},
-}
+TABLE = "route"
+register(
+    TABLE,
+    Keyword("net", 0, _set, "forcenet"), Keyword("host", 0, _set, "forcehost"),
+    Keyword("inet", 0, _family, "inet"), Keyword("4", 0, _family, "inet"),
+    Keyword("inet6", 0, _family, "inet6"), Keyword("6", 0, _family, "inet6"),
+    Keyword("link", 0, _family, "link"),
+    Keyword("interface", 0, _set, "interface"), Keyword("iface", 0, _set, "interface"),
+    Keyword("static", 0, _flag, RTF_STATIC), Keyword("nostatic", 0, _unflag, RTF_STATIC),
+    Keyword("reject", 0, _flag, RTF_REJECT), Keyword("blackhole", 0, _flag, RTF_BLACKHOLE),
+    Keyword("proto1", 0, _flag, RTF_PROTO1), Keyword("proto2", 0, _flag, RTF_PROTO2),
+    Keyword("proxy", 0, _flag, RTF_ANNOUNCE), Keyword("xresolve", 0, _flag, RTF_XRESOLVE),
+    Keyword("sticky", 0, _flag, RTF_STICKY), Keyword("nostick", 0, _unflag, RTF_STICKY),
+    Keyword("lock", 0, _ignore), Keyword("lockrest", 0, _ignore),
+    Keyword("fib", 1, _fib),
+    Keyword("ifa", 1, _ignore), Keyword("ifp", 1, _ifp), Keyword("genmask", 1, _ignore),
+    Keyword("gateway", 1, _gateway), Keyword("dst", 1, _dst),
+    Keyword("netmask", 1, _netmask), Keyword("prefixlen", 1, _prefixlen),
+    *[Keyword(m, 1, _metric) for m in ("mtu", "hopcount", "expire", "recvpipe", "sendpipe",
+                                       "ssthresh", "rtt", "rttvar", "weight")],
+)
 # route's own options before the command (getopt "46dnqtvj:")
 OPTIONS = "46dj:nqtv"          # getopt(3) string; -j JAIL is accepted and ignored
 
@@ -372,25 +371,23 @@ def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
         req.af, req.af_given = opts.af, True
     rest = words[1:]
     have_dst = have_gw = False
+    modifiers = table(TABLE)
     i = 0
     while i < len(rest):
         word = rest[i]
         if word.startswith("-") and len(word) > 1:
-            entry = MODIFIERS.get(word[1:])
-            if entry is None:
+            kw = modifiers.get(word[1:])
+            if kw is None:
                 raise usage(word[1:])
-            takes, handler = entry
-            value = None
-            if takes:
-                i += 1
-                if i >= len(rest):
-                    raise usage()
-                value = rest[i]
-            if word[1:] == "dst":
+            values = rest[i + 1:i + 1 + kw.nargs]
+            if len(values) < kw.nargs:
+                raise usage()
+            i += kw.nargs
+            if kw.name == "dst":
                 have_dst = True
-            elif word[1:] == "gateway":
+            elif kw.name == "gateway":
                 have_gw = True
-            handler(req, value)
+            kw.apply(req, values)
         elif not have_dst:
             getaddr_dst(req, word)
             have_dst = True
@@ -433,8 +430,7 @@ def ops_for(argv: list[str], ifnames=None):
     connection.  None for read-only or table-dependent commands (get, show, monitor, flush).
     Raises ToolError(message, status) for what route(8) refuses before talking to the kernel.
     ToolOps.labels[i] is op i's message prefix: render a failure with failure(ops, i, errno);
-    ToolOps.output are the lines printed on success (none with -q)."""
-    from .common import ToolOps
+    ToolOps.lines are the lines printed on success (none with -q)."""
     opts, words = parse_options(list(argv))
     if not words:
         raise usage()
@@ -528,7 +524,7 @@ def flush(ctx, opts, words) -> int:
             i += 1
             if i >= len(rest):
                 raise usage()
-            _fib(None, rest[i])
+            _fib(None, "fib", None, rest[i])
         else:
             raise usage(word.lstrip("-") if word.startswith("-") else word)
         i += 1
@@ -574,7 +570,7 @@ def monitor(ctx, opts, words) -> int:
         word = rest[i]
         if word in ("-fib", "-c") and i + 1 < len(rest):
             if word == "-fib":
-                _fib(None, rest[i + 1])
+                _fib(None, "fib", None, rest[i + 1])
             else:
                 count = netfmt.strtol0(rest[i + 1])
                 if count is None or count < 0:
