@@ -46,7 +46,6 @@ class RouteRequest:
         self.cmd = cmd                  # the command word as typed (add, del, ...)
         self.kind = kind                # add / delete / change / get
         self.af = "inet"
-        self.af_given = False
         self.dest = ""                  # as typed, for the messages
         self.gateway = ""
         self.dst: str | None = None     # numeric text sent to the stack
@@ -156,9 +155,10 @@ def _inet6(text: str) -> str | None:
 
 
 def getaddr_dst(req: RouteRequest, text: str) -> None:
+    """getaddr(RTAX_DST): the family is the one chosen so far (-inet6/-6 before the word),
+    else AF_INET; route.c guesses nothing from a ':' (an IPv6 literal then fails as an IPv4
+    `bad address`)."""
     req.dest = text
-    if not req.af_given and ":" in text:
-        req.af = "inet6"
     req.dst_af = req.af
     if text == "default":
         req.forcenet = True
@@ -182,6 +182,9 @@ def getaddr_dst(req: RouteRequest, text: str) -> None:
         raise usage()
     addr, sep, bits = text.partition("/")
     if sep:
+        # getaddr() writes a NUL over the '/' and never puts it back (its IPv6 branch does),
+        # so newroute() echoes the address without its length: `add net 10.1.0.0: ...`
+        req.dest = addr
         value = netfmt.inet_aton(addr)
         if value is None:
             raise ToolError(f"route: bad address: {addr}", EX_NOHOST)
@@ -209,7 +212,7 @@ def getaddr_gateway(req: RouteRequest, text: str, ifnames=None) -> None:
             req.interface = True
             req.af = req.dst_af or "inet"
         return
-    if req.af == "inet6" or (not req.af_given and ":" in text and req.dst_af != "inet"):
+    if req.af == "inet6":
         value = _inet6(text)
         if value is None:
             raise ToolError(f"route: {text}: {EAI_NONAME_TEXT}", EX_OSERR)
@@ -259,7 +262,7 @@ def _unflag(req, _name, bit):
 
 
 def _family(req, _name, af):
-    req.af, req.af_given = af, True
+    req.af = af
 
 
 def _set(req, _name, attr):
@@ -368,7 +371,7 @@ def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
     req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric,
                        debugonly=opts.debugonly)
     if opts.af:
-        req.af, req.af_given = opts.af, True
+        req.af = opts.af
     rest = words[1:]
     have_dst = have_gw = False
     modifiers = table(TABLE)
@@ -418,11 +421,28 @@ ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough mem
 
 
 def failure(ops, index: int, errno: int) -> tuple[str, str, int]:
-    """(stdout, stderr, exit status) route(8) prints when op `index` of ops failed."""
-    err = ("route: route has not been found\n" if errno == ESRCH
-           else f"route: message indicates error: {strerror(errno)}\n")
+    """(stdout, stderr, exit status) route(8) prints when op `index` of ops (an add, change
+    or delete) failed.  14's netlink rtmsg_nl_int() returns the kernel's error without a
+    word (only its get path warns), so stderr is empty; newroute() prints the stdout line
+    for the failed fib (" fib %d" even with one fib) and exits 1 (route.c newroute)."""
     out = f"{ops.labels[index]} fib 0: {ERRMSG.get(errno, strerror(errno))}\n"
-    return out, err, 1
+    return out, "", 1
+
+
+# FreeBSD's strerror(0) (libc's sys_errlist[0]); warn(3) appends it to route get's messages
+NO_ERROR = "No error: 0"
+
+
+def get_failure(errno: int) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) of a `route get` the kernel answers with an error.
+    route_netlink.c rtmsg_nl_int(): warn("route has not been found") for ESRCH, else
+    warn("message indicates error %d", e.error); warn(3) appends strerror(errno), and
+    errno is still the 0 rtmsg() set (every call since succeeded: the error came in a
+    netlink message, not from a syscall).  It then returns 0, so newroute()'s
+    `exit(error)` for get exits 0."""
+    if errno == ESRCH:
+        return "", f"route: route has not been found: {NO_ERROR}\n", 0
+    return "", f"route: message indicates error {errno}: {NO_ERROR}\n", 0
 
 
 def ops_for(argv: list[str], ifnames=None):
@@ -459,10 +479,9 @@ def change(ctx, opts, words) -> int:
         try:
             client.call(*req.op())
         except RpcError as exc:
-            out, err, status = failure(req, 0, exc.errno)
-            sys.stdout.flush()
-            sys.stderr.write(err)
-            sys.stdout.write(out)
+            out, _, status = failure(req, 0, exc.errno)
+            if not req.quiet:           # newroute prints the failed fib's line unless -q
+                sys.stdout.write(out)
             return status
     if not req.quiet:
         sys.stdout.write(req.label + "\n")
@@ -480,12 +499,9 @@ def get(ctx, opts, words) -> int:
     try:
         r = ctx.client.call(*req.op())
     except RpcError as exc:
-        if exc.errno == ESRCH:
-            sys.stderr.write("route: route has not been found\n")
-        else:
-            sys.stderr.write(f"route: message indicates error {exc.errno}: "
-                             f"{strerror(exc.errno)}\n")
-        return 255
+        _, err, status = get_failure(exc.errno)
+        sys.stderr.write(err)
+        return status
     inet = req.af == "inet"
     name = (lambda t: _routename4(t, req.numeric)) if inet else (lambda t: t)
     width = 32 if inet else 128
