@@ -456,6 +456,16 @@ ERRORS = [
     # atomic: `up` was applied as parsed in FreeBSD; here the whole command is undone
     (["tap0", "up", "10.1.0.1/24", "mtu", "70000"],
      "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n"),
+    # netmask / broadcast are not inet6 options: sbin/ifconfig/tests/inet6.sh (FreeBSD bug
+    # 286910, whose netlink af_inet6.c had no table slot for them) checks these four
+    (["vnet0", "inet6", "2001:db8:1::1", "netmask", "64"],
+     "ifconfig: netmask: invalid option for inet6\n"),
+    (["vnet0", "inet6", "2001:db8:1::1", "netmask", "64", "-alias"],
+     "ifconfig: netmask: invalid option for inet6\n"),
+    (["vnet0", "inet6", "2001:db8:1::1", "broadcast", "2001:db8:1::ffff"],
+     "ifconfig: broadcast: invalid option for inet6\n"),
+    (["vnet0", "inet6", "2001:db8:1::1", "broadcast", "2001:db:1::ffff", "-alias"],
+     "ifconfig: broadcast: invalid option for inet6\n"),
 ]
 
 

@@ -494,8 +494,7 @@ class Command:
         if self.af == "link":
             raise errx("can't set link-level netmask or broadcast")
         if self.af == "inet6":
-            self.plen = _mask6_plen(value)
-            return
+            raise _inet6_refuses(word)
         mask = inet_aton(value)
         if mask is None:
             raise errx(f"{value}: bad value")
@@ -514,6 +513,8 @@ class Command:
     def k_broadcast(self, word, _, value):
         if self.af == "link":
             raise errx("can't set link-level netmask or broadcast")
+        if self.af == "inet6":
+            raise _inet6_refuses(word)
         if self.af == "inet":
             addr = inet_aton(value)
             if addr is None:
@@ -585,13 +586,13 @@ def _prefix6(text: str) -> int:
     return int(text)
 
 
-def _mask6_plen(text: str) -> int:
-    import ipaddress
-    try:
-        value = int(ipaddress.IPv6Address(text))
-    except ValueError:
-        raise errx(f"{text}: bad value") from None
-    return bin(value).count("1")
+def _inet6_refuses(word: str) -> ToolError:
+    """`netmask` and `broadcast` have no meaning for inet6.  14's netlink af_inet6.c has no
+    slot for them (sin6tab_nl[MASK] is NULL, BRDADDR is index 4 of a 4-entry table), so
+    in6_getaddr() crashed on them (FreeBSD bug 286910); the fix refuses them with errx(1),
+    as sbin/ifconfig/tests/inet6.sh checks: `ifconfig: netmask: invalid option for inet6`,
+    exit 1, for adding and for -alias alike.  Refused before anything is applied."""
+    return errx(f"{word}: invalid option for inet6")
 
 
 # ============================================================================ keyword tables
