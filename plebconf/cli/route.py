@@ -19,8 +19,8 @@ from plebproto.constants import (
     RTF_DONE, strerror,
 )
 
-from . import netfmt
-from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
+from . import libxo, netfmt
+from .common import RpcError, ToolError, getopt, tool_command
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 
@@ -627,8 +627,9 @@ RUNNERS = {"add": change, "change": change, "delete": change, "get": get, "flush
 @tool_command("route")
 def command(ctx, args) -> int:
     """Show and change the routing table (FreeBSD route(8))."""
-    _, args = strip_libxo(args, ctx.libxo)
     try:
+        # route(8) does not use libxo: its words are taken out (and checked), text printed
+        _, args = libxo.parse(args, ctx.libxo, "route")
         opts, words = parse_options(args)
         if not words:
             raise usage()
