@@ -117,6 +117,24 @@ def test_whole_output_of_each_form(net, argv, echo):
         1, f"delete {echo} fib 0: not in table\n", "")
 
 
+def test_d_and_t_change_the_table_except_in_flush(net, client):
+    """14's rtmsg() passes add/change/delete/get to rtmsg_nl() whatever -d says (only the
+    rtsock build's rtmsg_rtsock has `if (debugonly) return (0);`), and -t only redirected
+    the rtsock socket; -d still skips each route in flushroutes_fib_nl."""
+    assert tool(net, "route", "-d", "add", "10.9.0.0/16", "10.0.0.1") == (
+        0, "add net 10.9.0.0: gateway 10.0.0.1\n", "")
+    assert client.rtmsg("RTM_GET", af="inet", dst="10.9.0.0", plen=16)["gateway"] == "10.0.0.1"
+    assert tool(net, "route", "-d", "-n", "get", "10.9.1.1")[1].startswith(
+        "   route to: 10.9.1.1\ndestination: 10.9.0.0\n")
+    before = client.sysctl("NET_RT_DUMP")
+    assert tool(net, "route", "-d", "-4", "flush") == (0, "", "")
+    assert client.sysctl("NET_RT_DUMP") == before
+    assert tool(net, "route", "-t", "delete", "10.9.0.0/16") == (
+        0, "delete net 10.9.0.0\n", "")
+    assert tool(net, "route", "-n", "get", "10.9.1.1") == (
+        0, "", "route: route has not been found: No error: 0\n")
+
+
 def test_get_errors_other_than_no_route():
     """route_netlink.c rtmsg_nl_int, get path: warn("message indicates error %d", e.error)
     with errno still 0 (warn(3) appends strerror(0), FreeBSD's "No error: 0"), then

@@ -162,6 +162,7 @@ VLAN_KEYWORDS = (
     Keyword("vlanproto", 1, vlanproto, "SIOCSETVLAN"),
 )
 register(CLONE_TABLE, *VXLAN_KEYWORDS, *VLAN_KEYWORDS)
+# ... and as ordinary commands into ifconfig's table (ifconfig_grammar.TABLE)
 register("ifconfig", *VXLAN_KEYWORDS, *VLAN_KEYWORDS,
          Keyword("vxlanflush", 0, vxlanflush, "VXLAN_CMD_FLUSH"),
          Keyword("vxlanflushall", 0, vxlanflush, "VXLAN_CMD_FLUSH"))

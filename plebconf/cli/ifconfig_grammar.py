@@ -214,6 +214,12 @@ class Label:
     def __repr__(self):
         return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
 
+    def __eq__(self, other):
+        return isinstance(other, Label) and (self.what, self.perror, self.create, self.errx) \
+            == (other.what, other.perror, other.create, other.errx)
+
+    __hash__ = None     # errx is a mutable dict
+
 
 def message(ops: ToolOps, index: int, errno: int) -> str:
     """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5); the

@@ -41,8 +41,7 @@ def usage(bad: str | None = None) -> ToolError:
 class RouteRequest:
     """What newroute's argument walk gathered: the message to send and route(8)'s words."""
 
-    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False,
-                 debugonly: bool = False):
+    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False):
         self.cmd = cmd                  # the command word as typed (add, del, ...)
         self.kind = kind                # add / delete / change / get
         self.af = "inet"
@@ -63,7 +62,6 @@ class RouteRequest:
         self.ifp: str | None = None
         self.quiet = quiet
         self.numeric = numeric
-        self.debugonly = debugonly
 
     @property
     def width(self) -> int:
@@ -345,6 +343,10 @@ class Options:
         self.numeric = False
         self.quiet = False
         self.verbose = False
+        # -d: 14's netlink route(8) honours it only while flushing (flushroutes_fib_nl's
+        # `if (debugonly) continue;`): rtmsg() hands add/change/delete/get to rtmsg_nl()
+        # without looking at it (only the rtsock build's rtmsg_rtsock returns early), and -t
+        # only ever redirected the rtsock socket to /dev/null
         self.debugonly = False
 
 
@@ -360,7 +362,7 @@ def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
             opts.quiet = True
         elif c == "v":
             opts.verbose = True
-        elif c in "dt":
+        elif c == "d":
             opts.debugonly = True
     return opts, rest
 
@@ -368,8 +370,7 @@ def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
 def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
     """newroute's argument walk: words start with the command word."""
     cmd = words[0]
-    req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric,
-                       debugonly=opts.debugonly)
+    req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric)
     if opts.af:
         req.af = opts.af
     rest = words[1:]
@@ -459,8 +460,6 @@ def ops_for(argv: list[str], ifnames=None):
     if COMMANDS[words[0]] in ("get", "flush", "monitor"):
         return None
     req = parse_route(words, opts, ifnames)
-    if req.debugonly:
-        return ToolOps([], [], [] if req.quiet else [req.label])
     return ToolOps([req.op()], [req.label], [] if req.quiet else [req.label])
 
 
@@ -475,14 +474,13 @@ def change(ctx, opts, words) -> int:
     if any(w in ("-interface", "-iface", "-link") for w in words):
         ifnames = _ifnames(client)
     req = parse_route(words, opts, ifnames)
-    if not req.debugonly:
-        try:
-            client.call(*req.op())
-        except RpcError as exc:
-            out, _, status = failure(req, 0, exc.errno)
-            if not req.quiet:           # newroute prints the failed fib's line unless -q
-                sys.stdout.write(out)
-            return status
+    try:
+        client.call(*req.op())
+    except RpcError as exc:
+        out, _, status = failure(req, 0, exc.errno)
+        if not req.quiet:               # newroute prints the failed fib's line unless -q
+            sys.stdout.write(out)
+        return status
     if not req.quiet:
         sys.stdout.write(req.label + "\n")
     return 0
@@ -494,8 +492,6 @@ def _routename4(text: str, numeric: bool) -> str:
 
 def get(ctx, opts, words) -> int:
     req = parse_route(words, opts)
-    if req.debugonly:
-        return 0
     try:
         r = ctx.client.call(*req.op())
     except RpcError as exc:
