@@ -337,6 +337,19 @@ def test_get_default_numeric_and_named_and_inet6(net):
         "       0         0         0         0      1500         1         0 \n")
 
 
+def test_get_inet6_default_is_named_default_without_n(net):
+    """route.c routename(): `if (nflag == 0 && IN6_IS_ADDR_UNSPECIFIED(...)) return
+    ("default");` -- for the route to, the destination and the all-zero mask alike."""
+    ok(net, "route", "add", "-inet6", "default", "2001:db8::1")
+    tail = ("    gateway: 2001:db8::1\n        fib: 0\n  interface: vnet0\n"
+            "      flags: <UP,GATEWAY,DONE,STATIC>\n" + METRICS +
+            "       0         0         0         0      1500         1         0 \n")
+    assert tool(net, "route", "get", "-inet6", "default") == (0, (
+        "   route to: default\ndestination: default\n       mask: default\n" + tail), "")
+    assert tool(net, "route", "-n", "get", "-inet6", "default") == (0, (
+        "   route to: ::\ndestination: ::\n       mask: ::\n" + tail), "")
+
+
 def test_get_shows_expire(net):
     ok(net, "route", "add", "192.0.2.9", "10.0.0.1", "-expire", "+300")
     out = ok(net, "route", "-n", "get", "192.0.2.9")

@@ -490,6 +490,14 @@ def _routename4(text: str, numeric: bool) -> str:
     return "default" if text == "0.0.0.0" and not numeric else text
 
 
+def _routename6(text: str, numeric: bool) -> str:
+    """route.c routename(): without -n an all-zero IPv6 address (IN6_IS_ADDR_UNSPECIFIED:
+    the default route and its /0 mask) is `default` too; others stay numeric here (no DNS)."""
+    if not numeric and netfmt.pton6(text.partition("%")[0]) == 0:
+        return "default"
+    return text
+
+
 def get(ctx, opts, words) -> int:
     req = parse_route(words, opts)
     try:
@@ -499,7 +507,8 @@ def get(ctx, opts, words) -> int:
         sys.stderr.write(err)
         return status
     inet = req.af == "inet"
-    name = (lambda t: _routename4(t, req.numeric)) if inet else (lambda t: t)
+    routename = _routename4 if inet else _routename6
+    name = (lambda t: routename(t, req.numeric))
     width = 32 if inet else 128
     lines = [f"   route to: {name(req.dst)}", f"destination: {name(r['dst'])}"]
     if r["plen"] != width:
