@@ -198,7 +198,7 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
     # -k (keys) and -n (no module loading) change nothing here
 
 
-# ============================================================================ ops and their messages
+# ============================================================================ ops, messages
 class Label:
     """What FreeBSD's message names when an op fails, and how it words the errno.
     perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
