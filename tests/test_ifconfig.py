@@ -389,6 +389,18 @@ def test_libxo_json(st):
         "maxaddr": 2000, "timeout": 1200}
 
 
+def test_libxo_xml_and_other_formats(st):
+    # the documents of the json output, as XML (plebconf's extension: 14's ifconfig has no
+    # libxo); a word libxo does not know is its error, exit 1
+    assert ok(st, "--libxo", "xml", "-l") == (
+        "<interfaces>vnet0</interfaces><interfaces>lo0</interfaces>\n")
+    assert ok(st, "--libxo", "xml", "-C") == (
+        "<cloners>lo</cloners><cloners>tap</cloners><cloners>vxlan</cloners>\n")
+    r = ifconfig(st, "--libxo", "yaml", "-l")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", "ifconfig: unknown libxo option value: 'yaml'\n")
+
+
 # ============================================================================ errors
 @pytest.fixture(scope="module")
 def err_stack():

@@ -88,3 +88,9 @@ def test_json_plain_and_pretty_are_the_same_document():
     pretty = render(ARP_DOC, Style("json", pretty=True))
     assert plain.count("\n") == 1 and pretty.count("\n") > 10
     assert json.loads(plain) == json.loads(pretty) == ARP_DOC
+
+
+def test_xml_leaves_out_fields_without_a_value():
+    doc = {"interfaces": [{"vxlan": {"vni": 5, "local": None, "learn": False}}]}
+    assert render(doc, Style("xml")) == (
+        "<interfaces><vxlan><vni>5</vni><learn>false</learn></vxlan></interfaces>\n")

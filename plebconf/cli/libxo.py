@@ -133,7 +133,9 @@ def _leaf(value) -> str:
 
 def _xml(name: str, value, out: list, attrs: str = "", depth: int | None = None) -> None:
     """One element: a dict is a container, a list repeats the element (libxo's list
-    instances and leaf-lists alike), anything else is a leaf."""
+    instances and leaf-lists alike), None is left out, anything else is a leaf."""
+    if value is None:               # a field with no value is not emitted at all
+        return
     pad, nl = ("  " * depth, "\n") if depth is not None else ("", "")
     if isinstance(value, list):
         for item in value:
