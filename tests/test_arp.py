@@ -168,6 +168,24 @@ def test_arp_libxo_json(net):
         "ip-address"] == "10.0.0.2"
 
 
+def test_arp_libxo_xml_and_other_formats(net):
+    """arp.c's libxo fields as XML (xo_set_version -> the version attribute); a style
+    libxo does not know fails xo_parse_args, and arp exits 1 (`if (argc < 0) exit(1)`)."""
+    ok(net, "arp", "-s", "10.0.0.6", "02:00:00:00:00:06", "pub")
+    assert tool(net, "arp", "-an", "--libxo", "xml") == (0, (
+        '<arp version="1"><arp-cache><hostname>?</hostname><ip-address>10.0.0.2</ip-address>'
+        f'<mac-address>{VNET0_MAC}</mac-address><interface>vnet0</interface>'
+        '<permanent>true</permanent><type>ethernet</type></arp-cache><arp-cache>'
+        '<hostname>?</hostname><ip-address>10.0.0.6</ip-address>'
+        '<mac-address>02:00:00:00:00:06</mac-address><interface>vnet0</interface>'
+        '<permanent>true</permanent><published>true</published><type>ethernet</type>'
+        '</arp-cache></arp>\n'), "")
+    assert tool(net, "arp", "-an", "--libxo", "yaml") == (
+        1, "", "arp: unknown libxo option value: 'yaml'\n")
+    assert tool(net, "--libxo", "csv", "arp", "-an") == (
+        1, "", "arp: unknown libxo option value: 'csv'\n")
+
+
 def test_arp_pub_auto(net):
     assert tool(net, "arp", "-s", "10.0.0.40", "auto", "pub") == (
         0, f"using interface vnet0 for proxy with address {VNET0_MAC}\n", "")
@@ -186,7 +204,7 @@ def test_ops_for():
     assert temp.ops[0][1] == {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.5",
                               "mac": "02:00:00:00:00:05", "temp": True,
                               "flags": RTF_STATIC | RTF_REJECT | RTF_ANNOUNCE}
-    assert ops_for(["-d", "10.0.0.5"]).output == ["10.0.0.5 (10.0.0.5) deleted"]
+    assert ops_for(["-d", "10.0.0.5"]).lines == ["10.0.0.5 (10.0.0.5) deleted"]
     for readonly in (["-an"], ["10.0.0.5"], ["-d", "-a"], ["-f", "/etc/ethers"]):
         assert ops_for(readonly) is None
     with pytest.raises(ToolError) as exc:

@@ -123,30 +123,39 @@ CASES = [
      "route: interface 'em9' does not exist\n"),
     (["route", "add", "10.1.0.0/16", "-iface", "vnet7"], 65,
      "route: interface 'vnet7' does not exist\n"),
+    # 14's netlink route(8) prints nothing on stderr for these: only newroute()'s failure
+    # line on stdout (route_netlink.c rtmsg_nl_int returns e.error silently)
     (["route", "add", "10.1.0.0/16", "192.0.2.1"], 1,
-     "route: message indicates error: Network is unreachable\n"),
+     re.compile(r"\Aadd net 10\.1\.0\.0: gateway 192\.0\.2\.1 fib 0: Network is unreachable\n\Z")),
     (["route", "add", "default", "172.16.0.1"], 1,
-     "route: message indicates error: Network is unreachable\n"),
+     re.compile(r"\Aadd net default: gateway 172\.16\.0\.1 fib 0: Network is unreachable\n\Z")),
     (["route", "add", "-host", "10.2.3.4", "198.51.100.1"], 1,
-     "route: message indicates error: Network is unreachable\n"),
+     re.compile(r"\Aadd host 10\.2\.3\.4: gateway 198\.51\.100\.1 fib 0: "
+                r"Network is unreachable\n\Z")),
     (["route", "add", "10.0.0.0/24", "10.0.0.1"], 1,
-     "route: message indicates error: File exists\n"),
+     re.compile(r"\Aadd net 10\.0\.0\.0: gateway 10\.0\.0\.1 fib 0: route already in table\n\Z")),
     (["route", "add", "-host", "127.0.0.1", "-interface", "lo0"], 1,
-     "route: message indicates error: File exists\n"),
+     re.compile(r"\Aadd host 127\.0\.0\.1: gateway lo0 fib 0: route already in table\n\Z")),
     (["route", "add", "10.1.0.0/16", "10.0.0.1", "-blackhole", "-reject"], 1,
-     "route: message indicates error: Invalid argument\n"),
-    (["route", "delete", "10.99.0.0/16"], 1, "route: route has not been found\n"),
-    (["route", "delete", "-host", "10.9.9.9"], 1, "route: route has not been found\n"),
-    (["route", "delete", "default"], 1, "route: route has not been found\n"),
-    (["route", "change", "10.99.0.0/16", "10.0.0.1"], 1, "route: route has not been found\n"),
+     re.compile(r"\Aadd net 10\.1\.0\.0: gateway 10\.0\.0\.1 fib 0: Invalid argument\n\Z")),
+    (["route", "delete", "10.99.0.0/16"], 1,
+     re.compile(r"\Adelete net 10\.99\.0\.0 fib 0: not in table\n\Z")),
+    (["route", "delete", "-host", "10.9.9.9"], 1,
+     re.compile(r"\Adelete host 10\.9\.9\.9 fib 0: not in table\n\Z")),
+    (["route", "delete", "default"], 1,
+     re.compile(r"\Adelete net default fib 0: not in table\n\Z")),
+    (["route", "change", "10.99.0.0/16", "10.0.0.1"], 1,
+     re.compile(r"\Achange net 10\.99\.0\.0: gateway 10\.0\.0\.1 fib 0: not in table\n\Z")),
     (["route", "delete", "-inet6", "2001:db8:99::/48"], 1,
-     "route: route has not been found\n"),
-    (["route", "get", "10.99.0.0/16"], 255,                      # exit(-1) from newroute()
-     re.compile(r"route has not been found")),
+     re.compile(r"\Adelete net 2001:db8:99::/48 fib 0: not in table\n\Z")),
+    # (route get of a missing route exits 0 on 14: tests/test_route.py)
     (["route", "add", "-inet6", "2001:db8:1::/48", "2001:db8:ffff::1"], 1,
-     "route: message indicates error: Network is unreachable\n"),
+     re.compile(r"\Aadd net 2001:db8:1::/48: gateway 2001:db8:ffff::1 fib 0: "
+                r"Network is unreachable\n\Z")),
     (["route", "add", "10.1.0.0/16", "10.0.0.1", "-weight", "0"], 1,
-     "route: message indicates error: Invalid argument\n"),
+     re.compile(r"\Aadd net 10\.1\.0\.0: gateway 10\.0\.0\.1 fib 0: Invalid argument\n\Z")),
+    (["route", "add", "2001:db8:5::/48", "2001:db8::1"], 68,    # no -inet6: AF_INET's getaddr
+     "route: bad address: 2001:db8:5::\n"),
 
     # -- arp (§3) -------------------------------------------------------------------------------
     (["arp"], 1, ARP_USAGE),
@@ -222,7 +231,7 @@ CASES += [
                           + NOTHING_APPLIED),
      "ifconfig vnet0 inet 10.9.9.9/24 alias\nifconfig vnet0 inet 10.0.0.77 -alias\n"),
     (BATCH, 1, re.compile(r"^<stdin>:2: route add -net 10.77.0.0/16 192.0.2.77: add net "
-                          r"10.77.0.0/16: gateway 192.0.2.77 fib 0: Network is unreachable\n"
+                          r"10.77.0.0: gateway 192.0.2.77 fib 0: Network is unreachable\n"
                           + NOTHING_APPLIED),
      "route add -net 10.76.0.0/16 10.0.0.1\nroute add -net 10.77.0.0/16 192.0.2.77\n"),
     (["batch"], 64, re.compile(r"^usage: plebconf batch "), ""),
@@ -235,7 +244,7 @@ CASES += [
                        r"ifconfig: 10.0.0.2/99: bad value \(width too large\)\n"),
      'ifconfig_vnet0="inet 10.0.0.2/99"\n'),
     (RC, 1, re.compile(r"^/dev/stdin:3: route_a: route add -net 10.1.0.0/16 192.0.2.77: add "
-                       r"net 10.1.0.0/16: gateway 192.0.2.77 fib 0: Network is unreachable\n"
+                       r"net 10.1.0.0: gateway 192.0.2.77 fib 0: Network is unreachable\n"
                        + NOTHING_APPLIED),
      'hostname="changed"\nstatic_routes="a"\nroute_a="-net 10.1.0.0/16 192.0.2.77"\n'),
     (RC, 1, re.compile(r"^/dev/stdin:1: defaultrouter: route add default 300.1.1.1: "

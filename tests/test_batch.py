@@ -76,7 +76,7 @@ def test_batch_is_atomic_and_cites_the_line(stack2, tmp_path):
     assert result.stdout == ""
     assert result.stderr == (
         f"{path}:5: route add -net 10.3.0.0/16 10.99.0.1: "
-        "add net 10.3.0.0/16: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 10.3.0.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "batch: nothing applied; the stack is unchanged\n")
     assert routes(stack2) == before
 
@@ -113,9 +113,9 @@ def test_batch_keep_going_applies_the_rest(stack2):
     assert result.stdout == ""
     assert result.stderr == (
         "<stdin>:2: route add -net 10.3.0.0/16 10.99.0.1: "
-        "add net 10.3.0.0/16: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 10.3.0.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "<stdin>:3: route add -net 10.1.0.0/16 192.0.2.1: "
-        "add net 10.1.0.0/16: gateway 192.0.2.1 fib 0: route already in table\n"
+        "add net 10.1.0.0: gateway 192.0.2.1 fib 0: route already in table\n"
         "<stdin>:4: ifconfig vnet9 up: ifconfig: interface vnet9 does not exist\n")
     dsts = {(r[1], r[2]) for r in routes(stack2)}
     assert {("10.1.0.0", 16), ("10.4.0.0", 16)} <= dsts
@@ -144,7 +144,7 @@ def test_long_batch_runs_and_line_numbers(stack2, tmp_path):
     assert result.returncode == 1
     assert result.stderr == (
         f"{path}:2501: route add -net 10.200.1.0/24 10.99.0.1: "
-        "add net 10.200.1.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 10.200.1.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "batch: nothing applied; the stack is unchanged\n")
     assert routes(stack2) == before
     lines[2500] = "route add -net 10.200.1.0/24 192.0.2.1"
@@ -168,7 +168,7 @@ def test_batch_of_100000_lines_reports_and_exits_like_a_short_one(stack2, tmp_pa
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"{path}:99999: route add -net 10.200.1.0/24 10.99.0.1: "
-        "add net 10.200.1.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 10.200.1.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "batch: nothing applied; the stack is unchanged\n")
     assert routes(stack2) == before
     del lines[99_998]

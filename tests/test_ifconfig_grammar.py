@@ -307,3 +307,19 @@ def test_eui64_asks_the_stack_for_the_link_local_identifier():
     assert ops("vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias") == [
         ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "2001:db8:1::",
                    "plen": 64, "eui64": True}]]
+
+
+def test_inet6_refuses_netmask_and_broadcast():
+    """sbin/ifconfig/tests/inet6.sh (FreeBSD bug 286910): `netmask` and `broadcast` after
+    `inet6` are errx(1) "<keyword>: invalid option for inet6", whatever follows; the
+    prefix length is given as ADDR/len or `prefixlen` instead."""
+    for tail in ([], ["-alias"], ["up"]):
+        assert err("vnet0", "inet6", "2001:db8:1::1", "netmask", "64", *tail) == (
+            "ifconfig: netmask: invalid option for inet6")
+        assert err("vnet0", "inet6", "2001:db8:1::1", "broadcast", "2001:db8:1::ffff",
+                   *tail) == "ifconfig: broadcast: invalid option for inet6"
+    # the forms inet6.sh accepts, and inet keeps both keywords
+    assert ops("vnet0", "inet6", "2001:db8:1::1/64")[-1][1]["plen"] == 64
+    assert ops("vnet0", "inet6", "2001:db8:1::1", "prefixlen", "64")[-1][1]["plen"] == 64
+    inet = ops("vnet0", "10.0.0.1", "netmask", "255.255.0.0", "broadcast", "10.0.255.255")
+    assert (inet[-1][1]["plen"], inet[-1][1]["broadcast"]) == (16, "10.0.255.255")

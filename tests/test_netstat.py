@@ -155,6 +155,26 @@ def test_netstat_rn_libxo_json(stack, client):
     assert [e["flags"] for e in family["rt-entry"]][-3:] == ["UGRS", "UGSB", "UH"]
 
 
+def test_netstat_libxo_xml_and_other_formats(stack, client):
+    """The same libxo document as XML; an unknown style is xo_parse_args' failure, and
+    netstat exits 1."""
+    populate(stack, client)
+    xml = ok(stack, "netstat", "-rn", "-4", "--libxo", "xml")
+    assert xml.startswith(
+        "<statistics><route-information><route-table><rt-family>"
+        "<address-family>Internet</address-family><rt-entry><destination>default</destination>"
+        "<gateway>10.0.0.1</gateway><flags>UGS</flags><flags_pretty>up</flags_pretty>"
+        "<flags_pretty>gateway</flags_pretty><flags_pretty>static</flags_pretty>"
+        "<weight>1</weight><nhop-kidx>0</nhop-kidx><interface-name>vnet0</interface-name>"
+        "</rt-entry>")
+    assert xml.endswith("</rt-family></route-table></route-information></statistics>\n")
+    assert xml.count("<rt-entry>") == len(json.loads(ok(
+        stack, "netstat", "-rn", "-4", "--libxo", "json"))["statistics"]["route-information"][
+        "route-table"]["rt-family"][0]["rt-entry"])
+    assert tool(stack, "netstat", "-rn", "--libxo", "yaml") == (
+        1, "", "netstat: unknown libxo option value: 'yaml'\n")
+
+
 IN_FRESH = f"""\
 Name    Mtu Network       Address              Ipkts Ierrs Idrop    Opkts Oerrs  Coll
 vnet0  1500 <Link#1>      {VNET0_MAC}        0     0     0        0     0     0

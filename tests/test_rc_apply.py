@@ -252,7 +252,7 @@ def test_atomic_failure_names_file_line_variable_command_message(stack2, conf):
     assert result.stdout == ""
     assert result.stderr == (
         f"{path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
-        "add net 198.51.100.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "rc: nothing applied; the stack is unchanged\n")
     assert state(stack2) == before
 
@@ -278,7 +278,7 @@ def test_keep_going_applies_the_rest_and_fails(stack2, conf):
     assert result.returncode == 1
     assert result.stderr == (
         f"{path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
-        "add net 198.51.100.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n")
+        "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n")
     st = state(stack2)
     assert st["sysctl"]["kern.hostname"] == "bad"
     assert route(st, "203.0.113.0", 24)[3] == "192.0.2.254"
@@ -441,7 +441,7 @@ def test_failing_rc_conf_stops_plebnet_before_its_socket(sockdir, conf):
     assert proc.stdout == ""
     assert proc.stderr == (
         f"plebnet: {path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
-        "add net 198.51.100.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
         "plebnet: rc.conf not applied; not starting\n")
     assert os.listdir(sockdir) == []
 
@@ -459,7 +459,7 @@ def test_boot_keep_going_starts_with_what_works(sockdir, conf):
         st = state(s)
         assert s.stderr() == (
             f"plebnet: {path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
-            "add net 198.51.100.0/24: gateway 10.99.0.1 fib 0: Network is unreachable\n")
+            "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n")
     assert st["sysctl"]["kern.hostname"] == "bad"
     assert route(st, "203.0.113.0", 24) is not None
 

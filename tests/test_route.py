@@ -30,21 +30,21 @@ def net(stack, client):
 # -- add / delete / change ----------------------------------------------------------------------
 def test_add_delete_change_output(net, client):
     assert ok(net, "route", "add", "-net", "10.1.0.0/16", "10.0.0.1") == (
-        "add net 10.1.0.0/16: gateway 10.0.0.1\n")
+        "add net 10.1.0.0: gateway 10.0.0.1\n")
     assert ok(net, "route", "add", "default", "10.0.0.1") == "add net default: gateway 10.0.0.1\n"
     assert ok(net, "route", "add", "10.2.3.4", "10.0.0.1") == (
         "add host 10.2.3.4: gateway 10.0.0.1\n")
     assert ok(net, "route", "add", "-net", "10.5.0.0/16", "-interface", "vnet0") == (
-        "add net 10.5.0.0/16: gateway vnet0\n")
+        "add net 10.5.0.0: gateway vnet0\n")
     assert ok(net, "route", "add", "-inet6", "2001:db8:1::/48", "2001:db8::1") == (
         "add net 2001:db8:1::/48: gateway 2001:db8::1\n")
     assert ok(net, "route", "change", "-net", "10.1.0.0/16", "10.0.0.9", "-mtu", "1400") == (
-        "change net 10.1.0.0/16: gateway 10.0.0.9\n")
+        "change net 10.1.0.0: gateway 10.0.0.9\n")
     r = client.rtmsg("RTM_GET", af="inet", dst="10.1.0.0", plen=16)
     assert (r["gateway"], r["mtu"]) == ("10.0.0.9", 1400)
     assert ok(net, "route", "delete", "10.2.3.4") == "delete host 10.2.3.4\n"
     assert ok(net, "route", "del", "-net", "10.1.0.0/16", "10.0.0.9") == (
-        "del net 10.1.0.0/16: gateway 10.0.0.9\n")
+        "del net 10.1.0.0: gateway 10.0.0.9\n")
     assert ok(net, "route", "-q", "delete", "default") == ""
     assert ok(net, "route", "-n", "delete", "-inet6", "2001:db8:1::/48") == (
         "delete net 2001:db8:1::/48\n")
@@ -52,52 +52,109 @@ def test_add_delete_change_output(net, client):
 
 def test_add_through_the_wrapper(net):
     assert ok(net, "route", "add", "10.1.0.0/16", "10.0.0.1", wrapper=True) == (
-        "add net 10.1.0.0/16: gateway 10.0.0.1\n")
+        "add net 10.1.0.0: gateway 10.0.0.1\n")
     assert tool(net, "route", "add", "10.1.0.0/16", "10.0.0.1", wrapper=True) == (
-        1, "add net 10.1.0.0/16: gateway 10.0.0.1 fib 0: route already in table\n",
-        "route: message indicates error: File exists\n")
+        1, "add net 10.1.0.0: gateway 10.0.0.1 fib 0: route already in table\n", "")
 
 
-@pytest.mark.parametrize("argv, out, err", [
+# 14's netlink route(8) says nothing on stderr for a failed add/change/delete
+# (route_netlink.c rtmsg_nl_int: `if (snl_parse_errmsg(ss, hdr, &e)) return (e.error);`);
+# newroute() prints the stdout line and exits 1 (route.c newroute: `error = 1; ... exit(error)`)
+@pytest.mark.parametrize("argv, out", [
     # EEXIST: same prefix, same gateway (and an interface route cannot go multipath)
     (["add", "-net", "10.0.0.0/24", "10.0.0.1"],
-     "add net 10.0.0.0/24: gateway 10.0.0.1 fib 0: route already in table\n",
-     "route: message indicates error: File exists\n"),
-    # ESRCH: delete / change of a prefix not in the table (14.x's own stderr line)
-    (["delete", "-net", "10.7.0.0/16"], "delete net 10.7.0.0/16 fib 0: not in table\n",
-     "route: route has not been found\n"),
+     "add net 10.0.0.0: gateway 10.0.0.1 fib 0: route already in table\n"),
+    # ESRCH: delete / change of a prefix not in the table
+    (["delete", "-net", "10.7.0.0/16"], "delete net 10.7.0.0 fib 0: not in table\n"),
     (["change", "10.77.0.0/16", "10.0.0.1"],
-     "change net 10.77.0.0/16: gateway 10.0.0.1 fib 0: not in table\n",
-     "route: route has not been found\n"),
+     "change net 10.77.0.0: gateway 10.0.0.1 fib 0: not in table\n"),
     # ENETUNREACH: the gateway is on no connected network
     (["add", "10.5.0.0/16", "192.0.2.1"],
-     "add net 10.5.0.0/16: gateway 192.0.2.1 fib 0: Network is unreachable\n",
-     "route: message indicates error: Network is unreachable\n"),
+     "add net 10.5.0.0: gateway 192.0.2.1 fib 0: Network is unreachable\n"),
     # EINVAL: -blackhole with -reject; no gateway at all
     (["add", "-net", "10.1.0.0/16", "10.0.0.1", "-blackhole", "-reject"],
-     "add net 10.1.0.0/16: gateway 10.0.0.1 fib 0: Invalid argument\n",
-     "route: message indicates error: Invalid argument\n"),
-    (["add", "10.7.0.0/16"], "add net 10.7.0.0/16 fib 0: Invalid argument\n",
-     "route: message indicates error: Invalid argument\n"),
+     "add net 10.1.0.0: gateway 10.0.0.1 fib 0: Invalid argument\n"),
+    (["add", "10.7.0.0/16"], "add net 10.7.0.0 fib 0: Invalid argument\n"),
 ])
-def test_kernel_errors_exit_1_and_change_nothing(net, client, argv, out, err):
+def test_kernel_errors_exit_1_and_change_nothing(net, client, argv, out):
     before = client.sysctl("NET_RT_DUMP")
-    assert tool(net, "route", *argv) == (1, out, err)
+    assert tool(net, "route", *argv) == (1, out, "")
     assert client.sysctl("NET_RT_DUMP") == before
+
+
+# Every form of destination, as newroute() echoes it (route.c: printf("%s %s %s", cmd,
+# host/net, dest) then ": gateway %s").  dest is the argument string after getaddr(): its
+# IPv4 A.B.C.D/NUM branch writes a NUL over the '/' (`*q = '\0'`) and returns without
+# restoring it; its AF_INET6 branch restores it (`*q++ = '/'`).
+@pytest.mark.parametrize("argv, echo", [
+    (["-net", "10.1.0.0/16", "10.0.0.1"], "net 10.1.0.0: gateway 10.0.0.1"),
+    (["-host", "10.2.0.7/24", "10.0.0.1"], "host 10.2.0.7: gateway 10.0.0.1"),
+    (["-net", "10.5.0.0/16", "-iface", "vnet0"], "net 10.5.0.0: gateway vnet0"),
+    (["-net", "10.6.0.0/16", "-interface", "vnet0"], "net 10.6.0.0: gateway vnet0"),
+    (["-net", "10.7.0.0", "-netmask", "255.255.0.0", "10.0.0.1"],
+     "net 10.7.0.0: gateway 10.0.0.1"),
+    (["-dst", "10.8.0.0/16", "-gateway", "10.0.0.1"], "net 10.8.0.0: gateway 10.0.0.1"),
+    (["-inet6", "-net", "2001:db8:1::/48", "2001:db8::1"],
+     "net 2001:db8:1::/48: gateway 2001:db8::1"),
+    (["-inet6", "-host", "2001:db8:2::/64", "2001:db8::1"],
+     "host 2001:db8:2::/64: gateway 2001:db8::1"),
+    (["-inet6", "2001:db8:3::/48", "-interface", "vnet0"], "net 2001:db8:3::/48: gateway vnet0"),
+    (["-inet6", "2001:db8:4::", "-netmask", "ffff:ffff:ffff::", "2001:db8::1"],
+     "net 2001:db8:4::: gateway 2001:db8::1"),
+])
+def test_whole_output_of_each_form(net, argv, echo):
+    # success: the echo on stdout, nothing on stderr, exit 0 (newroute: fibnum > 0 line)
+    assert tool(net, "route", "add", *argv) == (0, f"add {echo}\n", "")
+    # EEXIST: only newroute's failure line, on stdout; exit 1 (route_netlink.c
+    # rtmsg_nl_int returns e.error without printing; newroute sets error = 1)
+    assert tool(net, "route", "add", *argv) == (
+        1, f"add {echo} fib 0: route already in table\n", "")
+    # -q: newroute prints neither line (`if (!qflag)` around both), the status stays 1
+    assert tool(net, "route", "-q", "add", *argv) == (1, "", "")
+    assert tool(net, "route", "delete", *argv) == (0, f"delete {echo}\n", "")
+    # ESRCH: "not in table" (newroute's errmsg switch), stdout only, exit 1
+    assert tool(net, "route", "delete", *argv) == (
+        1, f"delete {echo} fib 0: not in table\n", "")
+
+
+def test_d_and_t_change_the_table_except_in_flush(net, client):
+    """14's rtmsg() passes add/change/delete/get to rtmsg_nl() whatever -d says (only the
+    rtsock build's rtmsg_rtsock has `if (debugonly) return (0);`), and -t only redirected
+    the rtsock socket; -d still skips each route in flushroutes_fib_nl."""
+    assert tool(net, "route", "-d", "add", "10.9.0.0/16", "10.0.0.1") == (
+        0, "add net 10.9.0.0: gateway 10.0.0.1\n", "")
+    assert client.rtmsg("RTM_GET", af="inet", dst="10.9.0.0", plen=16)["gateway"] == "10.0.0.1"
+    assert tool(net, "route", "-d", "-n", "get", "10.9.1.1")[1].startswith(
+        "   route to: 10.9.1.1\ndestination: 10.9.0.0\n")
+    before = client.sysctl("NET_RT_DUMP")
+    assert tool(net, "route", "-d", "-4", "flush") == (0, "", "")
+    assert client.sysctl("NET_RT_DUMP") == before
+    assert tool(net, "route", "-t", "delete", "10.9.0.0/16") == (
+        0, "delete net 10.9.0.0\n", "")
+    assert tool(net, "route", "-n", "get", "10.9.1.1") == (
+        0, "", "route: route has not been found: No error: 0\n")
+
+
+def test_get_errors_other_than_no_route():
+    """route_netlink.c rtmsg_nl_int, get path: warn("message indicates error %d", e.error)
+    with errno still 0 (warn(3) appends strerror(0), FreeBSD's "No error: 0"), then
+    `return (0)`: route get exits 0 whatever the kernel said."""
+    from plebconf.cli.route import get_failure
+    from plebproto.constants import EINVAL
+    assert get_failure(EINVAL) == (
+        "", "route: message indicates error 22: No error: 0\n", 0)
+    assert get_failure(ESRCH) == ("", "route: route has not been found: No error: 0\n", 0)
 
 
 def test_errmsg_table_of_2_5():
     """The errnos the stack cannot produce through route(8) today, through the same table."""
     ops = ops_for(["add", "-net", "10.1.0.0/16", "10.0.0.1"])
-    label = "add net 10.1.0.0/16: gateway 10.0.0.1 fib 0: "
+    label = "add net 10.1.0.0: gateway 10.0.0.1 fib 0: "
     assert failure(ops, 0, EBUSY)[0] == label + "entry in use\n"
     assert failure(ops, 0, ENOBUFS)[0] == label + "not enough memory\n"
-    assert failure(ops, 0, EADDRINUSE) == (
-        label + "gateway uses the same route\n",
-        "route: message indicates error: Address already in use\n", 1)
+    assert failure(ops, 0, EADDRINUSE) == (label + "gateway uses the same route\n", "", 1)
     assert failure(ops, 0, EEXIST)[0] == label + "route already in table\n"
-    assert failure(ops, 0, ESRCH) == (label + "not in table\n",
-                                       "route: route has not been found\n", 1)
+    assert failure(ops, 0, ESRCH) == (label + "not in table\n", "", 1)
 
 
 @pytest.mark.parametrize("argv, status, err", [
@@ -120,6 +177,9 @@ def test_errmsg_table_of_2_5():
     (["add", "10.1.0.0/16", "gw.invalid"], 68, "route: bad address: gw.invalid\n"),
     (["add", "-inet6", "zz::/64", "::1"], 71,
      "route: zz::: hostname nor servname provided, or not known\n"),
+    # no family guessing: getaddr() takes AF_INET unless -inet6/-6 came first, and its
+    # A.B.C.D/NUM branch rejects the text before the '/' (route.c getaddr, "bad address")
+    (["add", "2001:db8:5::/48", "2001:db8::1"], 68, "route: bad address: 2001:db8:5::\n"),
     (["add", "10.7.0.0/16", "10.0.0.1", "-prefixlen", "99"], 1, "99: bad value\n"),
     (["add", "10.7.0.0", "10.0.0.1", "-inet6", "-netmask", "ffff::"], 64,
      "route: destination and netmask family need to be the same\n" + USAGE),
@@ -134,8 +194,9 @@ def test_grammar_errors(net, client, argv, status, err):
 @pytest.mark.parametrize("argv, dst, plen, label", [
     # 1 default is 0/0, a net
     (["add", "default", "10.0.0.1"], "0.0.0.0", 0, "add net default: gateway 10.0.0.1"),
-    # 2 CIDR: a net; the kernel masks the host bits, route(8) does not
-    (["add", "10.1.2.3/16", "10.0.0.1"], "10.1.2.3", 16, "add net 10.1.2.3/16: gateway 10.0.0.1"),
+    # 2 CIDR: a net; the kernel masks the host bits, route(8) does not; the echo loses the
+    # "/16" (getaddr leaves a NUL where the '/' was)
+    (["add", "10.1.2.3/16", "10.0.0.1"], "10.1.2.3", 16, "add net 10.1.2.3: gateway 10.0.0.1"),
     # 3 a plain address is a host, whatever its trailing zeros (no classful guessing)
     (["add", "10.0.0.0", "10.0.0.1"], "10.0.0.0", 32, "add host 10.0.0.0: gateway 10.0.0.1"),
     # 4 inet_aton's short forms
@@ -151,7 +212,7 @@ def test_grammar_errors(net, client, argv, status, err):
      "add net 10.1.0.0: gateway 10.0.0.1"),
     # 8 -host wins over a CIDR mask: host route, /32
     (["add", "-host", "10.1.0.0/16", "10.0.0.1"], "10.1.0.0", 32,
-     "add host 10.1.0.0/16: gateway 10.0.0.1"),
+     "add host 10.1.0.0: gateway 10.0.0.1"),
     # 9 -prefixlen makes a net; -prefixlen 32 a host
     (["add", "10.1.0.0", "-prefixlen", "16", "10.0.0.1"], "10.1.0.0", 16,
      "add net 10.1.0.0: gateway 10.0.0.1"),
@@ -168,16 +229,16 @@ def test_grammar_errors(net, client, argv, status, err):
      "add host 2001:db8::5/128: gateway ::1"),
     (["add", "-inet6", "-host", "2001:db8::/64", "::1"], "2001:db8::", 128,
      "add host 2001:db8::/64: gateway ::1"),
-    # 12 -prefixlen for inet6 (rc.d/routing's form); an address with ':' is inet6 by itself
+    # 12 -prefixlen for inet6 (rc.d/routing's form); -6 is -inet6
     (["add", "-inet6", "fe80::", "-prefixlen", "10", "::1", "-reject"], "fe80::", 10,
      "add net fe80::: gateway ::1"),
-    (["add", "2001:db8:5::/48", "2001:db8::1"], "2001:db8:5::", 48,
+    (["-6", "add", "2001:db8:5::/48", "2001:db8::1"], "2001:db8:5::", 48,
      "add net 2001:db8:5::/48: gateway 2001:db8::1"),
     # 13 -interface: the next gateway word names an interface
     (["add", "-inet", "127.0.0.1", "-iface", "lo0"], "127.0.0.1", 32,
      "add host 127.0.0.1: gateway lo0"),
     # 14 `10.1/16` has a dot, so it is accepted (10.0.0.1/16 by inet_aton)
-    (["add", "10.1/16", "10.0.0.1"], "10.0.0.1", 16, "add net 10.1/16: gateway 10.0.0.1"),
+    (["add", "10.1/16", "10.0.0.1"], "10.0.0.1", 16, "add net 10.1: gateway 10.0.0.1"),
     # 15 /etc/hosts names
     (["add", "localhost", "10.0.0.1"], "127.0.0.1", 32, "add host localhost: gateway 10.0.0.1"),
 ])
@@ -185,14 +246,14 @@ def test_destination_rules(argv, dst, plen, label):
     ops = ops_for(argv)
     op, args = ops.ops[0]
     assert (op, args["dst"], args["plen"]) == ("rtmsg", dst, plen)
-    assert ops.labels == [label] and ops.output == [label]
+    assert ops.labels == [label] and ops.lines == [label]
 
 
 def test_ops_for_shapes():
     assert ops_for(["add", "-net", "10.1.0.0/16", "10.0.0.1"]) == ToolOps(
         [["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.1.0.0", "plen": 16,
                     "gateway": "10.0.0.1"}]],
-        ["add net 10.1.0.0/16: gateway 10.0.0.1"], ["add net 10.1.0.0/16: gateway 10.0.0.1"])
+        ["add net 10.1.0.0: gateway 10.0.0.1"], ["add net 10.1.0.0: gateway 10.0.0.1"])
     reject = ops_for(["add", "-inet6", "fe80::", "-prefixlen", "10", "::1", "-reject"])
     assert reject.ops[0][1]["flags"] == RTF_STATIC | RTF_REJECT
     iface = ops_for(["add", "-inet", "127.0.0.1", "-iface", "lo0"]).ops[0][1]
@@ -201,7 +262,7 @@ def test_ops_for_shapes():
                      "-hopcount", "3", "-weight", "7", "-expire", "+60"]).ops[0][1]
     assert (extra["flags"], extra["mtu"], extra["hopcount"], extra["weight"], extra["expire"]) == (
         RTF_PROTO1, 1280, 3, 7, 60)
-    assert ops_for(["-q", "add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).output == []
+    assert ops_for(["-q", "add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).lines == []
     assert ops_for(["add", "10.3.0.0/16", "10.0.0.1", "-blackhole"]).ops[0][1]["flags"] == (
         RTF_STATIC | RTF_BLACKHOLE)
     assert ops_for(["delete", "10.3.0.0/16"]).ops == [
@@ -250,10 +311,11 @@ def test_get_host_net_and_miss(net):
         "  interface: vnet0\n"
         "      flags: <UP,DONE,PINNED>\n" + METRICS +
         "       0         0         0         0      1500         1         0 \n")
-    assert tool(net, "route", "-n", "get", "8.8.8.8") == (
-        255, "", "route: route has not been found\n")
-    assert tool(net, "route", "-n", "get", "8.8.8.8", wrapper=True) == (
-        255, "", "route: route has not been found\n")
+    # route_netlink.c rtmsg_nl_int: warn("route has not been found") (errno still 0, so
+    # warn(3) adds "No error: 0"), then `return (0);` and newroute's exit(error) exits 0
+    miss = (0, "", "route: route has not been found: No error: 0\n")
+    assert tool(net, "route", "-n", "get", "8.8.8.8") == miss
+    assert tool(net, "route", "-n", "get", "8.8.8.8", wrapper=True) == miss
 
 
 def test_get_default_numeric_and_named_and_inet6(net):
@@ -273,6 +335,19 @@ def test_get_default_numeric_and_named_and_inet6(net):
         "  interface: vnet0\n"
         "      flags: <UP,DONE,PINNED>\n" + METRICS +
         "       0         0         0         0      1500         1         0 \n")
+
+
+def test_get_inet6_default_is_named_default_without_n(net):
+    """route.c routename(): `if (nflag == 0 && IN6_IS_ADDR_UNSPECIFIED(...)) return
+    ("default");` -- for the route to, the destination and the all-zero mask alike."""
+    ok(net, "route", "add", "-inet6", "default", "2001:db8::1")
+    tail = ("    gateway: 2001:db8::1\n        fib: 0\n  interface: vnet0\n"
+            "      flags: <UP,GATEWAY,DONE,STATIC>\n" + METRICS +
+            "       0         0         0         0      1500         1         0 \n")
+    assert tool(net, "route", "get", "-inet6", "default") == (0, (
+        "   route to: default\ndestination: default\n       mask: default\n" + tail), "")
+    assert tool(net, "route", "-n", "get", "-inet6", "default") == (0, (
+        "   route to: ::\ndestination: ::\n       mask: ::\n" + tail), "")
 
 
 def test_get_shows_expire(net):

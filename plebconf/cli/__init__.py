@@ -35,7 +35,7 @@ GLOBAL_HELP = {
     "--owner": "USER or UID whose stack to talk to, when not yours or root's "
                "(default: $PLEBNET_OWNER)",
     "--sockdir": "where stack sockets live (default: $PLEBNET_SOCKDIR or /tmp)",
-    "--libxo": "output format for scripts: json",
+    "--libxo": "output format for scripts: text, json or xml",
 }
 
 
@@ -101,6 +101,15 @@ def _usage(problem: str) -> int:
     return 64
 
 
+def tool_usage(name: str) -> str:
+    """The usage text a tool prints (its module's USAGE), else its one-line description."""
+    module = importlib.import_module(f"plebconf.cli.{TOOLS[name]}")
+    text = getattr(module, "USAGE", None)
+    if text is None:
+        text = f"usage: plebconf {name}\n\n{(module.command.__doc__ or '').strip()}"
+    return text.rstrip("\n") + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     pid, sockdir, libxo, rest = parse_globals(argv)
@@ -108,6 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     if command is None:
         _click_main(argv)
         return
+    if rest[1:2] == ["--help"]:
+        # `plebconf TOOL --help`: no FreeBSD tool takes --help as its first word (each would
+        # call it an illegal option or a bad keyword), so this takes nothing from them
+        sys.stdout.write(tool_usage(rest[0]))
+        sys.exit(0)
     from .common import Context, ConnectError, fail, sanitise_terminal
     sanitise_terminal()
     try:

@@ -18,8 +18,8 @@ from plebproto.constants import (
     RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC, strerror,
 )
 
-from . import netfmt
-from .common import OpError, ToolError, getopt, strip_libxo, tool_command
+from . import libxo, netfmt
+from .common import OpError, ToolError, getopt, tool_command
 
 USAGE = "\n".join([
     "usage: arp [-n] [-i interface] hostname",
@@ -252,10 +252,8 @@ class Arp:
     def show(self, entries: list, no_entry: str | None = None) -> None:
         kinds = {i["name"]: i["kind"] for i in self.ifaces()}
         fields = [entry_fields(e, kinds) for e in entries]
-        if self.fmt == "json":
-            import json
-            doc = {"__version": XO_VERSION, "arp": {"arp-cache": fields}}
-            sys.stdout.write(json.dumps(doc) + "\n")
+        if self.fmt.encoded:
+            libxo.emit({"__version": XO_VERSION, "arp": {"arp-cache": fields}}, self.fmt)
             return
         sys.stdout.write("".join(entry_line(f) for f in fields))
         if no_entry and not fields:
@@ -362,8 +360,8 @@ class Arp:
 @tool_command("arp")
 def command(ctx, args) -> int:
     """Show and change the ARP table (FreeBSD arp(8))."""
-    fmt, args = strip_libxo(args, ctx.libxo)
     try:
+        fmt, args = libxo.parse(args, ctx.libxo, "arp")
         o, words = parse(args)
         arp = Arp(ctx, o, fmt)
         if o.ifname:

@@ -23,21 +23,11 @@ class ToolError(Exception):
 
 
 def __getattr__(name: str):
-    """ToolOps, the dataclass the rc.conf executor gets from the tools' ops_for, is defined
-    on first use: importing dataclasses (and the inspect and re it pulls in) costs ~30 ms,
-    half the budget of a one-shot tool run, which never needs it."""
+    """ToolOps (plebconf.cli.toolops), what the tools' ops_for return, re-exported here for
+    the rc.conf executor and older imports; loaded on first use."""
     if name != "ToolOps":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class ToolOps:
-        ops: list
-        labels: list
-        output: list[str] = field(default_factory=list)
-        warnings: list[str] = field(default_factory=list)
-
-    ToolOps.__module__ = __name__
+    from .toolops import ToolOps
     globals()["ToolOps"] = ToolOps
     return ToolOps
 

@@ -14,8 +14,10 @@ import sys
 from plebproto.constants import ENXIO
 from plebproto.iftypes import CLONERS
 
-from .common import ConnectError, OpError, ToolError, emit_json, strip_libxo, tool_command
-from .ifconfig_grammar import ToolOps, ops_for, parse_invocation  # noqa: F401 (public API)
+from . import libxo
+from .common import ConnectError, OpError, ToolError, tool_command
+from .ifconfig_grammar import USAGE, ops_for, parse_invocation  # noqa: F401 (public API)
+from .toolops import ToolOps
 
 __all__ = ["command", "ops_for", "ToolOps", "ToolError"]
 
@@ -28,8 +30,8 @@ def _cloners() -> tuple:
 @tool_command("ifconfig")
 def command(ctx, args):
     """Configure network interfaces (FreeBSD ifconfig)."""
-    fmt, args = strip_libxo(args, ctx.libxo)
     try:
+        fmt, args = libxo.parse(args, ctx.libxo, "ifconfig")
         inv = parse_invocation(args)
         if inv.mode == "config":
             return configure(ctx, ops_for(args), fmt)
@@ -49,8 +51,8 @@ def show(ctx, inv, fmt) -> int:
         print(line)
     if inv.mode == "cloners":
         names = list(_cloners())
-        if fmt == "json":
-            emit_json({"cloners": names})
+        if fmt.encoded:
+            libxo.emit({"cloners": names}, fmt)
         else:
             sys.stdout.write(" ".join(names) + "\n")
         return 0
@@ -67,20 +69,21 @@ def show(ctx, inv, fmt) -> int:
         # SIOCGIFGMEMB: members one per line; an unknown group prints nothing, exit 0
         members = [i["name"] for i in ifaces if inv.group in i.get("groups", [])
                    or inv.group == "all"]
-        if fmt == "json":
-            emit_json({"group": inv.group, "members": members})
+        if fmt.encoded:
+            libxo.emit({"group": inv.group, "members": members}, fmt)
         elif members:
             sys.stdout.write("".join(m + "\n" for m in members))
         return 0
     if inv.mode == "names":
-        if fmt == "json":
-            emit_json({"interfaces": [i["name"] for i in ifaces if f.matches(i, inv)]})
+        if fmt.encoded:
+            libxo.emit({"interfaces": [i["name"] for i in ifaces if f.matches(i, inv)]},
+                       fmt)
         else:
             sys.stdout.write(f.names_line(ifaces, inv))
         return 0
-    if fmt == "json":
-        emit_json({"interfaces": [f.json_interface(i, inv) for i in ifaces
-                                  if f.matches(i, inv)]})
+    if fmt.encoded:
+        libxo.emit({"interfaces": [f.json_interface(i, inv) for i in ifaces
+                                   if f.matches(i, inv)]}, fmt)
     else:
         sys.stdout.write(f.listing(ifaces, inv))
     return 0
@@ -103,9 +106,9 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
     if lines:
         sys.stderr.write("".join(line + "\n" for line in lines))
     out = tool_ops.output(results)
-    if fmt == "json":
+    if fmt.encoded:
         if out:
-            emit_json({"interface": out[-1]})
+            libxo.emit({"interface": out[-1]}, fmt)
     elif out:
         sys.stdout.write("".join(line + "\n" for line in out))
     return 0

@@ -6,14 +6,15 @@ Public API (used by the `ifconfig` tool and by the rc.conf executor)::
     ops_for(argv) -> ToolOps | None            the configuration ops; None for a listing
     ToolOps.message(index, errno) -> str       FreeBSD's error line for a failed batch op
     ToolOps.output(results) -> list[str]       stdout lines after a successful batch
-    ToolOps.resolve_created(name) -> ToolOps   see `needs_unit`
+    ToolOps.resolve_created(name) -> ToolOps   see `needs_unit` (ToolOps: plebconf.cli.toolops)
 
 Everything here is pure: no connection to the stack.  The stack resolves names and applies
 the kernel rules; FreeBSD's ifconfig itself leaves those to the kernel too.
 
 Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`, words are
 looked up left to right in one keyword table (af_inet, af_inet6, af_link, af_nd6 and the
-cloners each register theirs in FreeBSD; here they are the tables below).  Keyword effects
+cloners each register theirs in FreeBSD; here this module registers its keywords.Keyword
+entries at the bottom, and ifconfig_clone registers the cloners' own).  Keyword effects
 become ops in order; an unknown word is the address, a second one the destination; the
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
@@ -32,7 +33,9 @@ from plebproto.constants import (
 )
 
 from .common import ToolError
-from .ifconfig_clone import CLONE_KEYWORDS, VXLAN_FLUSH, CloneParams, _vxlan_check
+from .ifconfig_clone import CLONE_TABLE, _vxlan_check   # importing it registers the cloners'
+from .keywords import Keyword, register, table
+from .toolops import ToolOps
 from .ifconfig_values import (
     PROG, c_atoi, classful_plen, errx, inet_aton, inet_pton6, ntoa, parse_mac,
     random_mac,
@@ -195,7 +198,7 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
     # -k (keys) and -n (no module loading) change nothing here
 
 
-# ============================================================================ ToolOps
+# ============================================================================ ops, messages
 class Label:
     """What FreeBSD's message names when an op fails, and how it words the errno.
     perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
@@ -211,85 +214,33 @@ class Label:
     def __repr__(self):
         return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
 
+    def __eq__(self, other):
+        return isinstance(other, Label) and (self.what, self.perror, self.create, self.errx) \
+            == (other.what, other.perror, other.create, other.errx)
 
-class ToolOps:
-    """A configuration command as one atomic batch.
+    __hash__ = None     # errx is a mutable dict
 
-    ops       batch entries: [op, args] or [op, args, [tolerated errnos]]
-    labels    one Label per op, for message()
-    ifname    the interface the command named
-    warnings  stderr lines (with the `ifconfig: ` prefix) printed when the batch runs;
-              warn_at: they are not printed if the batch fails before that op
-    print_name  printed on success (`name NEW`, or a created name when it is known)
-    print_created  index of a unit-less SIOCIFCREATE2 whose result name is printed
-    needs_unit  a unit-less create (`tap create up`) followed by ops on the new interface:
-              they name it by the cloner ("tap") until resolve_created("tap3") is called
-              with the unit to create (the lowest free one, as the stack would pick)
-    """
 
-    def __init__(self, ops: list, labels: list, ifname: str, warnings: list | None = None,
-                 warn_at: int = 0, print_name: str | None = None,
-                 print_created: int | None = None, needs_unit: bool = False):
-        self.ops = ops
-        self.labels = labels
-        self.ifname = ifname
-        self.warnings = warnings or []
-        self.warn_at = warn_at
-        self.print_name = print_name
-        self.print_created = print_created
-        self.needs_unit = needs_unit
-
-    def __repr__(self):
-        return f"ToolOps({self.ops!r}, ifname={self.ifname!r})"
-
-    def message(self, index: int, errno: int) -> str:
-        """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5)."""
-        label = self.labels[index]
-        args = self.ops[index][1]
-        if errno in label.errx:
-            return f"{PROG}: {label.errx[errno]}"
-        if label.create:
-            if errno == EEXIST:
-                return f"{PROG}: interface {args['ifname']} already exists"
-        elif errno == ENXIO and args.get("ifname") == self.ifname:
-            # FreeBSD checks that the interface exists before running anything
-            return f"{PROG}: interface {self.ifname} does not exist"
-        if label.perror and errno == ENXIO:
-            text = "no such interface"
-        elif label.perror and errno == EPERM:
-            text = "permission denied"
-        else:
-            text = strerror(errno)
-        return f"{PROG}: {label.what}: {text}"
-
-    def stderr_before(self, failed: int | None, errno: int = 0) -> list[str]:
-        """Warnings to print before the outcome of the batch (None: it succeeded)."""
-        if failed is not None and (failed < self.warn_at or (
-                errno == ENXIO and self.ops[failed][1].get("ifname") == self.ifname)):
-            return []
-        return list(self.warnings)
-
-    def output(self, results: list) -> list[str]:
-        """stdout lines after success: the new name, printed once, as FreeBSD's atexit hook."""
-        if self.print_name is not None:
-            return [self.print_name]
-        if self.print_created is not None:
-            return [results[self.print_created]["ifname"]]
-        return []
-
-    def resolve_created(self, name: str) -> "ToolOps":
-        """Name the interface a unit-less create makes, so later ops can address it."""
-        if self.print_created is None:
-            return self
-        base = self.ops[self.print_created][1]["ifname"]
-        ops = []
-        for entry in self.ops:
-            args = entry[1]
-            if args.get("ifname") == base:
-                args = {**args, "ifname": name}
-            ops.append([entry[0], args, *entry[2:]])
-        return ToolOps(ops, self.labels, self.ifname, self.warnings, self.warn_at,
-                       self.print_name or name)
+def message(ops: ToolOps, index: int, errno: int) -> str:
+    """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5); the
+    `wording` of ifconfig's ToolOps (ops.message(index, errno))."""
+    label = ops.labels[index]
+    args = ops.ops[index][1]
+    if errno in label.errx:
+        return f"{PROG}: {label.errx[errno]}"
+    if label.create:
+        if errno == EEXIST:
+            return f"{PROG}: interface {args['ifname']} already exists"
+    elif errno == ENXIO and args.get("ifname") == ops.ifname:
+        # FreeBSD checks that the interface exists before running anything
+        return f"{PROG}: interface {ops.ifname} does not exist"
+    if label.perror and errno == ENXIO:
+        text = "no such interface"
+    elif label.perror and errno == EPERM:
+        text = "permission denied"
+    else:
+        text = strerror(errno)
+    return f"{PROG}: {label.what}: {text}"
 
 
 def ops_for(argv: list[str]) -> ToolOps | None:
@@ -301,76 +252,11 @@ def ops_for(argv: list[str]) -> ToolOps | None:
     return Command(inv.ifname).build(inv.words)
 
 
-# ============================================================================ keyword tables
-# Each entry: keyword -> (number of arguments, handler name, handler's constant).
-def _flag_table():
-    table = {}
-    for name, bit in (("up", IFF_UP), ("debug", IFF_DEBUG), ("promisc", IFF_PPROMISC),
-                      ("allmulti", IFF_ALLMULTI), ("link0", IFF_LINK0), ("link1", IFF_LINK1),
-                      ("link2", IFF_LINK2), ("monitor", IFF_MONITOR),
-                      ("staticarp", IFF_STATICARP), ("stickyarp", IFF_STICKYARP)):
-        table[name] = (0, "flags", bit)
-        table["-" + name] = (0, "flags", -bit)
-    del table["-up"]
-    table["down"] = (0, "flags", -IFF_UP)
-    table["arp"] = (0, "flags", -IFF_NOARP)        # `arp` clears NOARP
-    table["-arp"] = (0, "flags", IFF_NOARP)
-    return table
-
-
-_CAPS = {"rxcsum": 0x1, "txcsum": 0x2, "netcons": 0x4, "vlanmtu": 0x8, "vlanhwtag": 0x10,
-         "polling": 0x40, "vlanhwcsum": 0x80, "tso4": 0x100, "tso6": 0x200, "tso": 0x300,
-         "lro": 0x400, "wol_ucast": 0x800, "wol_mcast": 0x1000, "wol_magic": 0x2000,
-         "toe": 0xC000, "vlanhwfilter": 0x10000, "vlanhwtso": 0x40000, "netmap": 0x100000,
-         "rxcsum6": 0x200000, "txcsum6": 0x400000, "txrtlmt": 0x1000000,
-         "hwrxtstmp": 0x2000000, "mextpg": 0x4000000, "txtls": 0x18000000,
-         "vxlanhwcsum": 0x20000000, "vxlanhwtso": 0x40000000}
-_ND6 = {"nud": ND6_IFF_PERFORMNUD, "accept_rtadv": ND6_IFF_ACCEPT_RTADV,
-        "ifdisabled": ND6_IFF_IFDISABLED, "auto_linklocal": ND6_IFF_AUTO_LINKLOCAL,
-        "no_radr": ND6_IFF_NO_RADR, "no_prefer_iface": ND6_IFF_NO_PREFER_IFACE,
-        "no_dad": ND6_IFF_NO_DAD}
-_IN6_FLAGS = {"anycast": IN6_IFF_ANYCAST, "tentative": IN6_IFF_TENTATIVE,
-              "deprecated": IN6_IFF_DEPRECATED, "autoconf": IN6_IFF_AUTOCONF,
-              "prefer_source": IN6_IFF_PREFER_SOURCE}
-
-KEYWORDS: dict[str, tuple] = {
-    **_flag_table(),
-    **{n: (0, "cap", b) for n, b in _CAPS.items()},
-    **{"-" + n: (0, "cap", -b) for n, b in _CAPS.items()},
-    **{n: (0, "nd6", b) for n, b in _ND6.items()},
-    **{"-" + n: (0, "nd6", -b) for n, b in _ND6.items()},
-    **{n: (0, "in6flag", b) for n, b in _IN6_FLAGS.items()},
-    **{"-" + n: (0, "in6flag", -b) for n, b in _IN6_FLAGS.items() if n != "anycast"},
-    "mtu": (1, "mtu", None),
-    "metric": (1, "metric", None),
-    "description": (1, "descr", None), "descr": (1, "descr", None),
-    "-description": (0, "descr", ""), "-descr": (0, "descr", ""),
-    "name": (1, "name", None),
-    "netmask": (1, "netmask", None),
-    "broadcast": (1, "broadcast", None),
-    "prefixlen": (1, "prefixlen", None),
-    "pltime": (1, "lifetime", "pltime"), "vltime": (1, "lifetime", "vltime"),
-    "eui64": (0, "eui64", None),
-    "alias": (0, "alias", 1), "add": (0, "alias", 1),
-    "-alias": (0, "alias", -1), "delete": (0, "alias", -1), "remove": (0, "alias", -1),
-    "destroy": (0, "destroy", None), "unplumb": (0, "destroy", None),
-    "group": (1, "group", 1), "-group": (1, "group", -1),
-    "tunnel": (2, "unsupported", "SIOCSIFPHYADDR"),
-    "-tunnel": (0, "unsupported", "SIOCDIFPHYADDR"),
-    "deletetunnel": (0, "unsupported", "SIOCDIFPHYADDR"),
-    "media": (1, "unsupported", "SIOCSIFMEDIA"), "mediaopt": (1, "unsupported", "SIOCSIFMEDIA"),
-    "-mediaopt": (1, "unsupported", "SIOCSIFMEDIA"), "mode": (1, "unsupported", "SIOCSIFMEDIA"),
-    "inst": (1, "unsupported", "SIOCSIFMEDIA"), "instance": (1, "unsupported", "SIOCSIFMEDIA"),
-    "vnet": (1, "jail", None), "-vnet": (1, "jail", None),
-}
-
-
-
 def _ioctl(req: str, ifname: str, **args) -> dict:
     return {"req": req, "ifname": ifname, **args}
 
 
-class Command(CloneParams):
+class Command:
     """Builds the ops of `ifconfig IF WORDS...` (ifconfig.c's ifconfig() loop)."""
 
     def __init__(self, ifname: str):
@@ -413,11 +299,13 @@ class Command(CloneParams):
         if not self.creating and words and words[0] in AF_NAMES:
             self.af = _config_af(words[0])
             i += 1
+        keywords, clone_keywords = table(TABLE), table(CLONE_TABLE)
         while i < len(words):
             word = words[i]
             if self.creating:
-                spec = CLONE_KEYWORDS.get(word)
-                if spec is None:
+                # FreeBSD's cmd_lookup(name, iscreate): only clone commands until created
+                kw = clone_keywords.get(word)
+                if kw is None:
                     # the first non-clone word creates the interface; an AF may follow
                     self._create()
                     if word in AF_NAMES:
@@ -425,20 +313,17 @@ class Command(CloneParams):
                         i += 1
                     continue
             else:
-                spec = KEYWORDS.get(word) or CLONE_KEYWORDS.get(word)
-                if spec is None and word in VXLAN_FLUSH:
-                    spec = (0, "unsupported", VXLAN_FLUSH[word])
-            if spec is None:
+                kw = keywords.get(word)
+            if kw is None:
                 self._address(word)
                 i += 1
                 continue
-            nargs, handler, const = spec
-            if nargs == 1 and i + 1 >= len(words):
+            if kw.nargs == 1 and i + 1 >= len(words):
                 raise errx(f"'{word}' requires argument")
-            if nargs == 2 and i + 2 >= len(words):
+            if kw.nargs == 2 and i + 2 >= len(words):
                 raise errx(f"'{word}' requires 2 arguments")
-            getattr(self, "k_" + handler)(word, const, *words[i + 1:i + 1 + nargs])
-            i += 1 + nargs
+            kw.apply(self, words[i + 1:i + 1 + kw.nargs])
+            i += 1 + kw.nargs
         if self.creating:
             self._create()
         warn_at = len(self.ops)
@@ -447,8 +332,11 @@ class Command(CloneParams):
         # ops after a unit-less create name the interface by its cloner for now
         self.needs_unit = (self.print_created is not None
                            and len(self.ops) > self.print_created + 1)
-        return ToolOps(self.ops, self.labels, self.orig, self.warnings, warn_at,
-                       self.print_name, self.print_created, self.needs_unit)
+        return ToolOps(self.ops, self.labels,
+                       [self.print_name] if self.print_name is not None else None,
+                       self.warnings, warn_at=warn_at, ifname=self.orig,
+                       print_created=self.print_created, needs_unit=self.needs_unit,
+                       wording=message)
 
     # -- create ------------------------------------------------------------------------------
     def _create(self) -> None:
@@ -545,6 +433,12 @@ class Command(CloneParams):
         the stack's refusal reads like the kernel's."""
         self.emit(["ioctl", _ioctl(req, self.ifname, value=list(values))], Label(req))
 
+    def driver_ioctl(self, req, what):
+        """A driver ioctl the stack lacks (SIOCSDRVSPEC for a cloner parameter on an existing
+        interface): sent as FreeBSD would, failing under FreeBSD's name for it."""
+        self.k_unsupported(what, req)
+        self.labels[-1] = Label(what)
+
     def k_jail(self, word, _, value):
         raise errx(f'jail "{value}" not found')
 
@@ -606,8 +500,7 @@ class Command(CloneParams):
         if self.af == "link":
             raise errx("can't set link-level netmask or broadcast")
         if self.af == "inet6":
-            self.plen = _mask6_plen(value)
-            return
+            raise _inet6_refuses(word)
         mask = inet_aton(value)
         if mask is None:
             raise errx(f"{value}: bad value")
@@ -626,6 +519,8 @@ class Command(CloneParams):
     def k_broadcast(self, word, _, value):
         if self.af == "link":
             raise errx("can't set link-level netmask or broadcast")
+        if self.af == "inet6":
+            raise _inet6_refuses(word)
         if self.af == "inet":
             addr = inet_aton(value)
             if addr is None:
@@ -697,11 +592,77 @@ def _prefix6(text: str) -> int:
     return int(text)
 
 
-def _mask6_plen(text: str) -> int:
-    import ipaddress
-    try:
-        value = int(ipaddress.IPv6Address(text))
-    except ValueError:
-        raise errx(f"{text}: bad value") from None
-    return bin(value).count("1")
+def _inet6_refuses(word: str) -> ToolError:
+    """`netmask` and `broadcast` have no meaning for inet6.  14's netlink af_inet6.c has no
+    slot for them (sin6tab_nl[MASK] is NULL, BRDADDR is index 4 of a 4-entry table), so
+    in6_getaddr() crashed on them (FreeBSD bug 286910); the fix refuses them with errx(1),
+    as sbin/ifconfig/tests/inet6.sh checks: `ifconfig: netmask: invalid option for inet6`,
+    exit 1, for adding and for -alias alike.  Refused before anything is applied."""
+    return errx(f"{word}: invalid option for inet6")
 
+
+# ============================================================================ keyword tables
+# ifconfig.c, af_inet.c, af_inet6.c, af_link.c, af_nd6.c and ifmedia/ifgroup register these
+# with cmd_register(); the cloners' (ifconfig_clone) register into the same TABLE and into
+# CLONE_TABLE, FreeBSD's clone commands (looked up only during `create`).
+TABLE = "ifconfig"
+C = Command
+
+
+def _on_off(names: dict, handler, *, no_minus=()) -> list:
+    """NAME sets the bit, -NAME clears it (FreeBSD's DEF_CMD(name, bit) / (-name, -bit))."""
+    return ([Keyword(n, 0, handler, b) for n, b in names.items()]
+            + [Keyword("-" + n, 0, handler, -b) for n, b in names.items()
+               if n not in no_minus])
+
+
+_FLAGS = {"up": IFF_UP, "debug": IFF_DEBUG, "promisc": IFF_PPROMISC,
+          "allmulti": IFF_ALLMULTI, "link0": IFF_LINK0, "link1": IFF_LINK1,
+          "link2": IFF_LINK2, "monitor": IFF_MONITOR, "staticarp": IFF_STATICARP,
+          "stickyarp": IFF_STICKYARP}
+_CAPS = {"rxcsum": 0x1, "txcsum": 0x2, "netcons": 0x4, "vlanmtu": 0x8, "vlanhwtag": 0x10,
+         "polling": 0x40, "vlanhwcsum": 0x80, "tso4": 0x100, "tso6": 0x200, "tso": 0x300,
+         "lro": 0x400, "wol_ucast": 0x800, "wol_mcast": 0x1000, "wol_magic": 0x2000,
+         "toe": 0xC000, "vlanhwfilter": 0x10000, "vlanhwtso": 0x40000, "netmap": 0x100000,
+         "rxcsum6": 0x200000, "txcsum6": 0x400000, "txrtlmt": 0x1000000,
+         "hwrxtstmp": 0x2000000, "mextpg": 0x4000000, "txtls": 0x18000000,
+         "vxlanhwcsum": 0x20000000, "vxlanhwtso": 0x40000000}
+_ND6 = {"nud": ND6_IFF_PERFORMNUD, "accept_rtadv": ND6_IFF_ACCEPT_RTADV,
+        "ifdisabled": ND6_IFF_IFDISABLED, "auto_linklocal": ND6_IFF_AUTO_LINKLOCAL,
+        "no_radr": ND6_IFF_NO_RADR, "no_prefer_iface": ND6_IFF_NO_PREFER_IFACE,
+        "no_dad": ND6_IFF_NO_DAD}
+_IN6_FLAGS = {"anycast": IN6_IFF_ANYCAST, "tentative": IN6_IFF_TENTATIVE,
+              "deprecated": IN6_IFF_DEPRECATED, "autoconf": IN6_IFF_AUTOCONF,
+              "prefer_source": IN6_IFF_PREFER_SOURCE}
+
+register(
+    TABLE,
+    # `down` is -up's spelling; `arp` clears NOARP and `-arp` sets it
+    *_on_off(_FLAGS, C.k_flags, no_minus=("up",)),
+    Keyword("down", 0, C.k_flags, -IFF_UP),
+    Keyword("arp", 0, C.k_flags, -IFF_NOARP), Keyword("-arp", 0, C.k_flags, IFF_NOARP),
+    *_on_off(_CAPS, C.k_cap),
+    *_on_off(_ND6, C.k_nd6),
+    *_on_off(_IN6_FLAGS, C.k_in6flag, no_minus=("anycast",)),
+    Keyword("mtu", 1, C.k_mtu),
+    Keyword("metric", 1, C.k_metric),
+    Keyword("description", 1, C.k_descr), Keyword("descr", 1, C.k_descr),
+    Keyword("-description", 0, C.k_descr, ""), Keyword("-descr", 0, C.k_descr, ""),
+    Keyword("name", 1, C.k_name),
+    Keyword("netmask", 1, C.k_netmask),
+    Keyword("broadcast", 1, C.k_broadcast),
+    Keyword("prefixlen", 1, C.k_prefixlen),
+    Keyword("pltime", 1, C.k_lifetime, "pltime"), Keyword("vltime", 1, C.k_lifetime, "vltime"),
+    Keyword("eui64", 0, C.k_eui64),
+    Keyword("alias", 0, C.k_alias, 1), Keyword("add", 0, C.k_alias, 1),
+    Keyword("-alias", 0, C.k_alias, -1), Keyword("delete", 0, C.k_alias, -1),
+    Keyword("remove", 0, C.k_alias, -1),
+    Keyword("destroy", 0, C.k_destroy), Keyword("unplumb", 0, C.k_destroy),
+    Keyword("group", 1, C.k_group, 1), Keyword("-group", 1, C.k_group, -1),
+    Keyword("tunnel", 2, C.k_unsupported, "SIOCSIFPHYADDR"),
+    Keyword("-tunnel", 0, C.k_unsupported, "SIOCDIFPHYADDR"),
+    Keyword("deletetunnel", 0, C.k_unsupported, "SIOCDIFPHYADDR"),
+    *[Keyword(n, 1, C.k_unsupported, "SIOCSIFMEDIA")
+      for n in ("media", "mediaopt", "-mediaopt", "mode", "inst", "instance")],
+    Keyword("vnet", 1, C.k_jail), Keyword("-vnet", 1, C.k_jail),
+)

@@ -14,8 +14,8 @@ from operator import add
 
 from plebproto.constants import IFF_UP, RTF_GATEWAY, RTF_UP
 
-from . import netfmt
-from .common import OpError, ToolError, getopt, strip_libxo, tool_command
+from . import libxo, netfmt
+from .common import OpError, ToolError, getopt, tool_command
 
 FAMILIES = {"inet": "inet", "inet6": "inet6"}
 FAMILY_TITLE = {"inet": "Internet", "inet6": "Internet6"}
@@ -206,16 +206,15 @@ def show_routes(client, o: Opts, fmt) -> int:
     if o.af:
         args["af"] = o.af
     chunks = (chunk for chunk in client.stream("sysctl", args) if chunk)
-    if fmt == "json":
+    if fmt.encoded:
         families: list = []
         for chunk in chunks:
             title = FAMILY_TITLE[chunk["af"]]
             if not families or families[-1]["address-family"] != title:
                 families.append({"address-family": title, "rt-entry": []})
             families[-1]["rt-entry"] += route_json_entries(chunk, o, ifindex)
-        import json
-        doc = {"statistics": {"route-information": {"route-table": {"rt-family": families}}}}
-        sys.stdout.write(json.dumps(doc) + "\n")
+        libxo.emit({"statistics": {"route-information": {"route-table": {
+            "rt-family": families}}}}, fmt)
         return 0
     write = sys.stdout.write
     write("Routing tables\n")
@@ -266,7 +265,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
         sys.stderr.write(f"netstat: interface {o.iface} not found\n")
         return 1
     rows = interface_rows(ifaces, o)
-    if fmt == "json":
+    if fmt.encoded:
         entries = []
         for name, mtu, network, address, s, is_link, ifp in rows:
             e = {"name": ifp["name"], "flags": "0x%x" % ifp["flags"]}
@@ -286,9 +285,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
             if is_link:
                 e["collisions"] = s["collisions"]
             entries.append(e)
-        import json
-        doc = {"statistics": {"interface-statistics": {"interface": entries}}}
-        sys.stdout.write(json.dumps(doc) + "\n")
+        libxo.emit({"statistics": {"interface-statistics": {"interface": entries}}}, fmt)
         return 0
     if o.W:
         wname = max([5] + [len(r[0]) for r in rows])
@@ -332,8 +329,8 @@ def show_interfaces(client, o: Opts, fmt) -> int:
 def command(ctx, args) -> int:
     """Show the routing table (-r) and interfaces (-i) (FreeBSD netstat(1))."""
     gc.disable()        # a million decoded rows: the collector would scan them again and again
-    fmt, args = strip_libxo(args, ctx.libxo)
     try:
+        fmt, args = libxo.parse(args, ctx.libxo, "netstat")
         o = parse(args)
     except ToolError as exc:
         sys.stderr.write(exc.message + "\n")

@@ -19,8 +19,10 @@ from plebproto.constants import (
     RTF_DONE, strerror,
 )
 
-from . import netfmt
-from .common import OpError, ToolError, getopt, strip_libxo, tool_command
+from . import libxo, netfmt
+from .common import OpError, ToolError, getopt, tool_command
+from .keywords import Keyword, register, table
+from .toolops import ToolOps
 
 EX_USAGE, EX_DATAERR, EX_NOHOST, EX_OSERR = 64, 65, 68, 71
 USAGE = "route: usage: route [-j jail] [-46dnqtv] command [[modifiers] args]"
@@ -39,12 +41,10 @@ def usage(bad: str | None = None) -> ToolError:
 class RouteRequest:
     """What newroute's argument walk gathered: the message to send and route(8)'s words."""
 
-    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False,
-                 debugonly: bool = False):
+    def __init__(self, cmd: str, kind: str, quiet: bool = False, numeric: bool = False):
         self.cmd = cmd                  # the command word as typed (add, del, ...)
         self.kind = kind                # add / delete / change / get
         self.af = "inet"
-        self.af_given = False
         self.dest = ""                  # as typed, for the messages
         self.gateway = ""
         self.dst: str | None = None     # numeric text sent to the stack
@@ -62,7 +62,6 @@ class RouteRequest:
         self.ifp: str | None = None
         self.quiet = quiet
         self.numeric = numeric
-        self.debugonly = debugonly
 
     @property
     def width(self) -> int:
@@ -154,9 +153,10 @@ def _inet6(text: str) -> str | None:
 
 
 def getaddr_dst(req: RouteRequest, text: str) -> None:
+    """getaddr(RTAX_DST): the family is the one chosen so far (-inet6/-6 before the word),
+    else AF_INET; route.c guesses nothing from a ':' (an IPv6 literal then fails as an IPv4
+    `bad address`)."""
     req.dest = text
-    if not req.af_given and ":" in text:
-        req.af = "inet6"
     req.dst_af = req.af
     if text == "default":
         req.forcenet = True
@@ -180,6 +180,9 @@ def getaddr_dst(req: RouteRequest, text: str) -> None:
         raise usage()
     addr, sep, bits = text.partition("/")
     if sep:
+        # getaddr() writes a NUL over the '/' and never puts it back (its IPv6 branch does),
+        # so newroute() echoes the address without its length: `add net 10.1.0.0: ...`
+        req.dest = addr
         value = netfmt.inet_aton(addr)
         if value is None:
             raise ToolError(f"route: bad address: {addr}", EX_NOHOST)
@@ -207,7 +210,7 @@ def getaddr_gateway(req: RouteRequest, text: str, ifnames=None) -> None:
             req.interface = True
             req.af = req.dst_af or "inet"
         return
-    if req.af == "inet6" or (not req.af_given and ":" in text and req.dst_af != "inet"):
+    if req.af == "inet6":
         value = _inet6(text)
         if value is None:
             raise ToolError(f"route: {text}: {EAI_NONAME_TEXT}", EX_OSERR)
@@ -247,30 +250,29 @@ def prefixlen(req: RouteRequest, text: str) -> int:
 
 
 # -- the modifier keyword TABLE (route.c's keywords + newroute's switch) ----------------------
-def _flag(bit, on=True):
-    def apply(req, _value):
-        req.flags = req.flags | bit if on else req.flags & ~bit
-    return apply
+# Handlers: (req, name, const, *values), keywords.Keyword's calling convention.
+def _flag(req, _name, bit):
+    req.flags |= bit
 
 
-def _family(af):
-    def apply(req, _value):
-        req.af, req.af_given = af, True
-    return apply
+def _unflag(req, _name, bit):
+    req.flags &= ~bit
 
 
-def _set(attr, value=True):
-    def apply(req, _value):
-        setattr(req, attr, value)
-    return apply
+def _family(req, _name, af):
+    req.af = af
 
 
-def _netmask(req, value):
+def _set(req, _name, attr):
+    setattr(req, attr, True)
+
+
+def _netmask(req, _name, _const, value):
     getaddr_mask(req, value)
     req.forcenet = True
 
 
-def _prefixlen(req, value):
+def _prefixlen(req, _name, _const, value):
     n = prefixlen(req, value)
     if n == req.width:
         req.forcenet, req.ishost, req.mask_plen = False, True, None
@@ -278,61 +280,59 @@ def _prefixlen(req, value):
         req.forcenet, req.ishost, req.mask_plen = True, False, n
 
 
-def _fib(req, value):
+def _fib(req, _name, _const, value):
     for part in value.split(","):
         if part.strip() != "0":
             raise ToolError(f"route: invalid fib number: {value}", EX_USAGE)
 
 
-def _metric(name):
-    def apply(req, value):
-        number = netfmt.strtol0(value)
-        if number is None:
-            raise ToolError(f"route: {value}: Invalid argument", EX_USAGE)
-        if name == "expire":
-            number = number if value[:1] in "+-" else number - int(time.time())
-        if name in ("mtu", "hopcount", "expire", "weight"):
-            req.metrics[name] = number
-    return apply
+def _metric(req, name, _const, value):
+    number = netfmt.strtol0(value)
+    if number is None:
+        raise ToolError(f"route: {value}: Invalid argument", EX_USAGE)
+    if name == "expire":
+        number = number if value[:1] in "+-" else number - int(time.time())
+    if name in ("mtu", "hopcount", "expire", "weight"):
+        req.metrics[name] = number
 
 
-def _ifp(req, value):
+def _ifp(req, _name, _const, value):
     req.ifp = value
 
 
-def _dst(req, value):
+def _dst(req, _name, _const, value):
     getaddr_dst(req, value)
 
 
-def _gateway(req, value):
+def _gateway(req, _name, _const, value):
     getaddr_gateway(req, value)
 
 
-def _ignore(req, value):
+def _ignore(req, _name, _const, *_values):
     pass
 
 
-# keyword -> (takes a value, handler)
-MODIFIERS = {
-    "net": (False, _set("forcenet")),
-    "host": (False, _set("forcehost")),
-    "inet": (False, _family("inet")), "4": (False, _family("inet")),
-    "inet6": (False, _family("inet6")), "6": (False, _family("inet6")),
-    "link": (False, _family("link")),
-    "interface": (False, _set("interface")), "iface": (False, _set("interface")),
-    "static": (False, _flag(RTF_STATIC)), "nostatic": (False, _flag(RTF_STATIC, False)),
-    "reject": (False, _flag(RTF_REJECT)), "blackhole": (False, _flag(RTF_BLACKHOLE)),
-    "proto1": (False, _flag(RTF_PROTO1)), "proto2": (False, _flag(RTF_PROTO2)),
-    "proxy": (False, _flag(RTF_ANNOUNCE)), "xresolve": (False, _flag(RTF_XRESOLVE)),
-    "sticky": (False, _flag(RTF_STICKY)), "nostick": (False, _flag(RTF_STICKY, False)),
-    "lock": (False, _ignore), "lockrest": (False, _ignore),
-    "fib": (True, _fib),
-    "ifa": (True, _ignore), "ifp": (True, _ifp), "genmask": (True, _ignore),
-    "gateway": (True, _gateway), "dst": (True, _dst),
-    "netmask": (True, _netmask), "prefixlen": (True, _prefixlen),
-    **{m: (True, _metric(m)) for m in ("mtu", "hopcount", "expire", "recvpipe", "sendpipe",
-                                       "ssthresh", "rtt", "rttvar", "weight")},
-}
+TABLE = "route"
+register(
+    TABLE,
+    Keyword("net", 0, _set, "forcenet"), Keyword("host", 0, _set, "forcehost"),
+    Keyword("inet", 0, _family, "inet"), Keyword("4", 0, _family, "inet"),
+    Keyword("inet6", 0, _family, "inet6"), Keyword("6", 0, _family, "inet6"),
+    Keyword("link", 0, _family, "link"),
+    Keyword("interface", 0, _set, "interface"), Keyword("iface", 0, _set, "interface"),
+    Keyword("static", 0, _flag, RTF_STATIC), Keyword("nostatic", 0, _unflag, RTF_STATIC),
+    Keyword("reject", 0, _flag, RTF_REJECT), Keyword("blackhole", 0, _flag, RTF_BLACKHOLE),
+    Keyword("proto1", 0, _flag, RTF_PROTO1), Keyword("proto2", 0, _flag, RTF_PROTO2),
+    Keyword("proxy", 0, _flag, RTF_ANNOUNCE), Keyword("xresolve", 0, _flag, RTF_XRESOLVE),
+    Keyword("sticky", 0, _flag, RTF_STICKY), Keyword("nostick", 0, _unflag, RTF_STICKY),
+    Keyword("lock", 0, _ignore), Keyword("lockrest", 0, _ignore),
+    Keyword("fib", 1, _fib),
+    Keyword("ifa", 1, _ignore), Keyword("ifp", 1, _ifp), Keyword("genmask", 1, _ignore),
+    Keyword("gateway", 1, _gateway), Keyword("dst", 1, _dst),
+    Keyword("netmask", 1, _netmask), Keyword("prefixlen", 1, _prefixlen),
+    *[Keyword(m, 1, _metric) for m in ("mtu", "hopcount", "expire", "recvpipe", "sendpipe",
+                                       "ssthresh", "rtt", "rttvar", "weight")],
+)
 # route's own options before the command (getopt "46dnqtvj:")
 OPTIONS = "46dj:nqtv"          # getopt(3) string; -j JAIL is accepted and ignored
 
@@ -343,6 +343,10 @@ class Options:
         self.numeric = False
         self.quiet = False
         self.verbose = False
+        # -d: 14's netlink route(8) honours it only while flushing (flushroutes_fib_nl's
+        # `if (debugonly) continue;`): rtmsg() hands add/change/delete/get to rtmsg_nl()
+        # without looking at it (only the rtsock build's rtmsg_rtsock returns early), and -t
+        # only ever redirected the rtsock socket to /dev/null
         self.debugonly = False
 
 
@@ -358,7 +362,7 @@ def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
             opts.quiet = True
         elif c == "v":
             opts.verbose = True
-        elif c in "dt":
+        elif c == "d":
             opts.debugonly = True
     return opts, rest
 
@@ -366,31 +370,28 @@ def parse_options(argv: list[str]) -> tuple[Options, list[str]]:
 def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
     """newroute's argument walk: words start with the command word."""
     cmd = words[0]
-    req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric,
-                       debugonly=opts.debugonly)
+    req = RouteRequest(cmd, COMMANDS[cmd], quiet=opts.quiet, numeric=opts.numeric)
     if opts.af:
-        req.af, req.af_given = opts.af, True
+        req.af = opts.af
     rest = words[1:]
     have_dst = have_gw = False
+    modifiers = table(TABLE)
     i = 0
     while i < len(rest):
         word = rest[i]
         if word.startswith("-") and len(word) > 1:
-            entry = MODIFIERS.get(word[1:])
-            if entry is None:
+            kw = modifiers.get(word[1:])
+            if kw is None:
                 raise usage(word[1:])
-            takes, handler = entry
-            value = None
-            if takes:
-                i += 1
-                if i >= len(rest):
-                    raise usage()
-                value = rest[i]
-            if word[1:] == "dst":
+            values = rest[i + 1:i + 1 + kw.nargs]
+            if len(values) < kw.nargs:
+                raise usage()
+            i += kw.nargs
+            if kw.name == "dst":
                 have_dst = True
-            elif word[1:] == "gateway":
+            elif kw.name == "gateway":
                 have_gw = True
-            handler(req, value)
+            kw.apply(req, values)
         elif not have_dst:
             getaddr_dst(req, word)
             have_dst = True
@@ -421,11 +422,28 @@ ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough mem
 
 
 def failure(ops, index: int, errno: int) -> tuple[str, str, int]:
-    """(stdout, stderr, exit status) route(8) prints when op `index` of ops failed."""
-    err = ("route: route has not been found\n" if errno == ESRCH
-           else f"route: message indicates error: {strerror(errno)}\n")
+    """(stdout, stderr, exit status) route(8) prints when op `index` of ops (an add, change
+    or delete) failed.  14's netlink rtmsg_nl_int() returns the kernel's error without a
+    word (only its get path warns), so stderr is empty; newroute() prints the stdout line
+    for the failed fib (" fib %d" even with one fib) and exits 1 (route.c newroute)."""
     out = f"{ops.labels[index]} fib 0: {ERRMSG.get(errno, strerror(errno))}\n"
-    return out, err, 1
+    return out, "", 1
+
+
+# FreeBSD's strerror(0) (libc's sys_errlist[0]); warn(3) appends it to route get's messages
+NO_ERROR = "No error: 0"
+
+
+def get_failure(errno: int) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) of a `route get` the kernel answers with an error.
+    route_netlink.c rtmsg_nl_int(): warn("route has not been found") for ESRCH, else
+    warn("message indicates error %d", e.error); warn(3) appends strerror(errno), and
+    errno is still the 0 rtmsg() set (every call since succeeded: the error came in a
+    netlink message, not from a syscall).  It then returns 0, so newroute()'s
+    `exit(error)` for get exits 0."""
+    if errno == ESRCH:
+        return "", f"route: route has not been found: {NO_ERROR}\n", 0
+    return "", f"route: message indicates error {errno}: {NO_ERROR}\n", 0
 
 
 def ops_for(argv: list[str], ifnames=None):
@@ -433,8 +451,7 @@ def ops_for(argv: list[str], ifnames=None):
     connection.  None for read-only or table-dependent commands (get, show, monitor, flush).
     Raises ToolError(message, status) for what route(8) refuses before talking to the kernel.
     ToolOps.labels[i] is op i's message prefix: render a failure with failure(ops, i, errno);
-    ToolOps.output are the lines printed on success (none with -q)."""
-    from .common import ToolOps
+    ToolOps.lines are the lines printed on success (none with -q)."""
     opts, words = parse_options(list(argv))
     if not words:
         raise usage()
@@ -443,8 +460,6 @@ def ops_for(argv: list[str], ifnames=None):
     if COMMANDS[words[0]] in ("get", "flush", "monitor"):
         return None
     req = parse_route(words, opts, ifnames)
-    if req.debugonly:
-        return ToolOps([], [], [] if req.quiet else [req.label])
     return ToolOps([req.op()], [req.label], [] if req.quiet else [req.label])
 
 
@@ -459,15 +474,13 @@ def change(ctx, opts, words) -> int:
     if any(w in ("-interface", "-iface", "-link") for w in words):
         ifnames = _ifnames(client)
     req = parse_route(words, opts, ifnames)
-    if not req.debugonly:
-        try:
-            client.call(*req.op())
-        except OpError as exc:
-            out, err, status = failure(req, 0, exc.errno)
-            sys.stdout.flush()
-            sys.stderr.write(err)
+    try:
+        client.call(*req.op())
+    except OpError as exc:
+        out, _, status = failure(req, 0, exc.errno)
+        if not req.quiet:               # newroute prints the failed fib's line unless -q
             sys.stdout.write(out)
-            return status
+        return status
     if not req.quiet:
         sys.stdout.write(req.label + "\n")
     return 0
@@ -477,21 +490,25 @@ def _routename4(text: str, numeric: bool) -> str:
     return "default" if text == "0.0.0.0" and not numeric else text
 
 
+def _routename6(text: str, numeric: bool) -> str:
+    """route.c routename(): without -n an all-zero IPv6 address (IN6_IS_ADDR_UNSPECIFIED:
+    the default route and its /0 mask) is `default` too; others stay numeric here (no DNS)."""
+    if not numeric and netfmt.pton6(text.partition("%")[0]) == 0:
+        return "default"
+    return text
+
+
 def get(ctx, opts, words) -> int:
     req = parse_route(words, opts)
-    if req.debugonly:
-        return 0
     try:
         r = ctx.client.call(*req.op())
     except OpError as exc:
-        if exc.errno == ESRCH:
-            sys.stderr.write("route: route has not been found\n")
-        else:
-            sys.stderr.write(f"route: message indicates error {exc.errno}: "
-                             f"{strerror(exc.errno)}\n")
-        return 255
+        _, err, status = get_failure(exc.errno)
+        sys.stderr.write(err)
+        return status
     inet = req.af == "inet"
-    name = (lambda t: _routename4(t, req.numeric)) if inet else (lambda t: t)
+    routename = _routename4 if inet else _routename6
+    name = (lambda t: routename(t, req.numeric))
     width = 32 if inet else 128
     lines = [f"   route to: {name(req.dst)}", f"destination: {name(r['dst'])}"]
     if r["plen"] != width:
@@ -528,7 +545,7 @@ def flush(ctx, opts, words) -> int:
             i += 1
             if i >= len(rest):
                 raise usage()
-            _fib(None, rest[i])
+            _fib(None, "fib", None, rest[i])
         else:
             raise usage(word.lstrip("-") if word.startswith("-") else word)
         i += 1
@@ -574,7 +591,7 @@ def monitor(ctx, opts, words) -> int:
         word = rest[i]
         if word in ("-fib", "-c") and i + 1 < len(rest):
             if word == "-fib":
-                _fib(None, rest[i + 1])
+                _fib(None, "fib", None, rest[i + 1])
             else:
                 count = netfmt.strtol0(rest[i + 1])
                 if count is None or count < 0:
@@ -615,8 +632,9 @@ RUNNERS = {"add": change, "change": change, "delete": change, "get": get, "flush
 @tool_command("route")
 def command(ctx, args) -> int:
     """Show and change the routing table (FreeBSD route(8))."""
-    _, args = strip_libxo(args, ctx.libxo)
     try:
+        # route(8) does not use libxo: its words are taken out (and checked), text printed
+        _, args = libxo.parse(args, ctx.libxo, "route")
         opts, words = parse_options(args)
         if not words:
             raise usage()
