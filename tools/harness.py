@@ -509,7 +509,7 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
     figures = {"clients": clients, "ops": clients * ops, "answered": 0, "changes": 0,
                "seconds": 0.0, "order_mismatch": 0, "model_mismatch": 0, "state_equal": False}
     with Sandbox() as box:
-        env = dict(os.environ, PLEBNET_AUDIT_KEEP=str(clients * ops + 1000))
+        env = dict(os.environ, PLEBNET_AUDIT_BYTES=str((clients * ops + 1000) * 512))
         stack = spawn_stack(NIC, sockdir=box.dir, env=env)
         try:
             with stack.client() as c:
@@ -555,3 +555,59 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
 def _read_only(op: str, args: dict) -> bool:
     return (op == "rtmsg" and args["type"] == "RTM_GET") or (
         op == "sysctl" and "value" not in args)
+
+
+# == persistence attacks (RELIABILITY.md, "What --state promises") ===============================
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def refused_frame(rid: int = 1) -> bytes:
+    """One frame of MAX_FRAME bytes whose request is refused (no interface 'nosuch'): a list
+    of empty maps, each one byte on the wire and ~64 in memory once decoded."""
+    head = {"id": rid, "op": "ioctl", "args": {"req": "SIOCSIFMTU", "ifname": "nosuch",
+                                                "mtu": 1400, "pad": []}}
+    overhead = len(msgpack.packb(head)) + 4         # the array32 header instead of fixarray
+    n = protocol.MAX_FRAME - overhead
+    body = msgpack.packb(head)[:-1] + b"\xdd" + n.to_bytes(4, "big") + b"\x80" * n
+    assert len(body) == protocol.MAX_FRAME
+    return protocol.HEADER.pack(len(body)) + body
+
+
+def refused_frames(frames: int = 3) -> dict:
+    """Send `frames` refused MAX_FRAME requests to a --state stack; the figures: its resident
+    memory before and after (KiB), the journal's size, what the audit kept of them."""
+    figures = {"frames": frames, "answered": 0, "rss_before_kib": 0, "rss_after_kib": 0,
+               "journal_bytes": 0, "audit_args_bytes": 0, "restart_ok": False}
+    with Sandbox() as box:
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        try:
+            with stack.client() as c:
+                c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+            figures["rss_before_kib"] = _rss_kib(stack.pid)
+            frame = refused_frame()
+            for _ in range(frames):
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(120)
+                s.connect(stack.path)
+                s.sendall(frame)
+                reply = _final_replies(s, 1, bytearray())[0]
+                figures["answered"] += reply["errno"] != 0
+                s.close()
+            with stack.client() as c:
+                entries = c.call("audit", {"args": True})
+            figures["rss_after_kib"] = _rss_kib(stack.pid)
+            figures["audit_args_bytes"] = max(len(msgpack.packb(e["args"])) for e in entries)
+            figures["journal_bytes"] = os.path.getsize(os.path.join(box.state, "journal"))
+        finally:
+            stack.stop(signal.SIGKILL)
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            figures["restart_ok"] = (len(c.call("audit", {})) == frames + 1
+                                     and c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400)
+        stack.stop()
+    return figures
