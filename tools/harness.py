@@ -611,3 +611,207 @@ def refused_frames(frames: int = 3) -> dict:
                                      and c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400)
         stack.stop()
     return figures
+
+
+def refusal_compaction(requests: int = 400, compact_bytes: int = 16384) -> dict:
+    """Refused requests only (each with ~4 KiB of arguments): the journal must still be
+    compacted by size.  Figures: the largest journal seen, the snapshot's last change."""
+    figures = {"requests": requests, "compact_bytes": compact_bytes, "journal_max": 0,
+               "snapshot_seq": 0, "refused": 0}
+    with Sandbox() as box:
+        env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(compact_bytes))
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir, env=env)
+        journal = os.path.join(box.state, "journal")
+        try:
+            with stack.client() as c:
+                for n in range(requests):
+                    try:
+                        c.ioctl("SIOCSIFMTU", ifname="nosuch", mtu=1400, pad="x" * 4096)
+                    except Exception:
+                        figures["refused"] += 1
+                    figures["journal_max"] = max(figures["journal_max"],
+                                                 os.path.getsize(journal))
+        finally:
+            stack.stop(signal.SIGKILL)
+        from plebnet_core.persist import read_records
+        with open(os.path.join(box.state, "snapshot"), "rb") as f:
+            figures["snapshot_seq"] = read_records(f.read())[0][0]["seq"]
+    return figures
+
+
+def _config_routes(c, n: int) -> None:
+    c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.2", plen=24)
+    for i in range(n):
+        c.rtmsg("RTM_ADD", af="inet", dst=f"10.{i + 1}.0.0", plen=16, gateway="10.0.0.1")
+
+
+def _routes(c) -> list:
+    return sorted(r[1] for r in c.sysctl("NET_RT_DUMP") if str(r[1]).startswith("10.")
+                  and not str(r[1]).startswith("10.0.0"))
+
+
+def short_writes(cuts: int = 200, seed: int = 1) -> dict:
+    """In one process: compact a state directory while os.write fails (ENOSPC) after k bytes,
+    for `cuts` values of k across the snapshot, and once while every write is short (a few
+    bytes at a time).  Figures: how many failures left snapshot, journal and directory exactly
+    as they were; whether the short-but-progressing writes gave a complete snapshot."""
+    import errno
+    from unittest import mock
+
+    from plebnet_core import persist
+    from plebnet_core.state.stack import Stack
+    figures = {"cuts": 0, "untouched": 0, "refused_cleanly": 0, "short_ok": False}
+    rnd = random.Random(seed)
+    with Sandbox() as box:
+        stack = Stack(pid=4242)
+        with stack.transaction():
+            stack.if_attach("vnet0", "vnet")
+            stack.if_attach("lo0", "lo")
+            stack.in_aifaddr("vnet0", 0x0A000002, 24)
+        audit = persist.Audit()
+        p = persist.Persist(box.state)
+        audit.sink = p.append
+        p.compact(stack, audit)
+        for i in range(300):        # changes in the journal, a state worth saving
+            with stack.transaction():
+                stack.in_aifaddr("vnet0", 0x0B000000 + (i << 8) + 1, 24)
+            audit.record(None, "ioctl", {"req": "SIOCAIFADDR", "n": i}, 0)
+        p.sync()
+        size = len(persist.pack_record({"format": 1, "seq": audit.seq, "mac_pid": 4242,
+                                        "time": 0.0, "state": persist.serialise_state(stack),
+                                        "audit": list(audit.entries)}))
+        real_write = os.write
+
+        def listing():
+            out = {}
+            for name in sorted(os.listdir(box.state)):
+                with open(os.path.join(box.state, name), "rb") as f:
+                    out[name] = f.read()
+            return out
+
+        before = listing()
+        for k in sorted(rnd.sample(range(size), min(cuts, size))):
+            room = [k]
+
+            def failing(fd, data):
+                if room[0] <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                n = real_write(fd, bytes(data[:room[0]]))
+                room[0] -= n
+                return n
+
+            figures["cuts"] += 1
+            with mock.patch.object(persist.os, "write", failing):
+                try:
+                    p.compact(stack, audit)
+                except persist.PersistError as exc:
+                    figures["refused_cleanly"] += "No space left on device" in str(exc)
+            figures["untouched"] += listing() == before
+        p.retry_at = 0
+
+        def short(fd, data):
+            return real_write(fd, bytes(data[:7]))
+
+        with mock.patch.object(persist.os, "write", short):
+            p.compact(stack, audit)
+        with open(os.path.join(box.state, "snapshot"), "rb") as f:
+            data = f.read()
+        records, end = persist.read_records(data)
+        figures["short_ok"] = (len(records) == 1 and end == len(data)
+                               and records[0]["state"] == persist.serialise_state(stack)
+                               and os.path.getsize(os.path.join(box.state, "journal")) == 0)
+        p.close()
+    return figures
+
+
+def _start_error(args, box, env=None) -> str:
+    """The stack's complaint when it refuses to start ('' if it started: then stopped)."""
+    from plebnet_core.spawn import StackStartError
+    try:
+        stack = spawn_stack(args, sockdir=box.dir, env=env)
+    except StackStartError as exc:
+        return str(exc)
+    stack.stop()
+    return ""
+
+
+def _files(directory: str) -> dict:
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as f:
+                out[name] = f.read()
+        else:
+            out[name] = os.readlink(path) if os.path.islink(path) else "dir"
+    return out
+
+
+def full_disk(routes: int = 400) -> dict | None:
+    """A --state directory on a small tmpfs (root only; None otherwise), filled until the
+    snapshot no longer fits.  A compaction while serving must fail cleanly (stack serving,
+    old snapshot kept), a start that cannot save must be refused with files untouched, and
+    once space is back every acknowledged change must be there."""
+    import subprocess
+    if os.geteuid() != 0:
+        return None
+    figures = {"compaction_failed_cleanly": False, "served_after": False,
+               "start_refused": "", "untouched": False, "restored": False, "no_tmp": False}
+    with Sandbox() as box:
+        mnt = os.path.join(box.dir, "mnt")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mnt],
+                       check=True)
+        try:
+            state = os.path.join(mnt, "state")
+            env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(8192))
+            stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+            filler = os.path.join(mnt, "filler")
+            try:
+                with stack.client() as c:
+                    c.batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                                        "addr": "10.0.0.2", "plen": 24}]]
+                            + [["rtmsg", {"type": "RTM_ADD", "af": "inet",
+                                          "dst": f"10.{i >> 8 & 255}.{i & 255}.0",
+                                          "plen": 24, "gateway": "10.0.0.1"}]
+                               for i in range(256, 256 + routes)])
+                    snapshot_size = 0
+                    # compacted once by size (the batch record alone passes 8 KiB)
+                    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                    try:                    # fill the disk, then free 3 pages
+                        while os.write(fd, b"\0" * 4096):
+                            pass
+                    except OSError:
+                        pass
+                    finally:
+                        os.close(fd)
+                    os.truncate(filler, max(0, os.path.getsize(filler) - 3 * 4096))
+                    snapshot_size = os.path.getsize(os.path.join(state, "snapshot"))
+                    snap_before = _files(state)["snapshot"]
+                    for i in range(60):     # ~10 KiB of journal: compaction is due, and fails
+                        c.sysctl("kern.hostname", value=f"host{i:03d}-" + "x" * 100)
+                    figures["served_after"] = c.sysctl("kern.hostname").startswith("host059")
+                    figures["no_tmp"] = not os.path.exists(os.path.join(state, "snapshot.tmp"))
+                    after = _files(state)
+                    figures["compaction_failed_cleanly"] = (
+                        "No space left on device" in stack.stderr()
+                        and after["snapshot"] == snap_before and snapshot_size > 8192)
+                    expect = (_routes(c), c.sysctl("kern.hostname"))
+            finally:
+                stack.stop(signal.SIGKILL)
+            before = _files(state)
+            figures["start_refused"] = _start_error([*NIC, "--state", state], box, env)
+            figures["untouched"] = _files(state) == before
+            os.unlink(filler)
+            from plebnet_core.spawn import StackStartError
+            try:
+                stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+            except StackStartError as exc:
+                figures["restore_error"] = str(exc)
+            else:
+                with stack.client() as c:
+                    figures["restored"] = (_routes(c), c.sysctl("kern.hostname")) == expect
+                stack.stop()
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+    return figures
