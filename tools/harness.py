@@ -815,3 +815,119 @@ def full_disk(routes: int = 400) -> dict | None:
         finally:
             subprocess.run(["umount", mnt], check=False)
     return figures
+
+
+def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
+    """A real journal of `routes` acknowledged changes.  Every byte of it flipped in turn,
+    classified by the loader (plebnet_core.persist.check_journal): each flip must be refused
+    or be a torn tail that loses only its own (last) record.  Then real starts: `starts`
+    random flips in the middle, a journal of zeros, a record removed — each refused in one line
+    naming the file and an offset, files untouched — and --salvage on a flip: a copy kept, the
+    changes before the damage loaded."""
+    from plebnet_core import persist
+    figures = {"bytes_flipped": 0, "refused": 0, "torn": 0, "silent_loss": 0,
+               "starts": 0, "starts_refused": 0, "salvaged": False, "salvage_routes": 0,
+               "message": ""}
+    rnd = random.Random(seed)
+    with Sandbox() as box:
+        env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(1 << 30))
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir, env=env)
+        with stack.client() as c:
+            _config_routes(c, routes)
+        stack.stop(signal.SIGKILL)
+        journal = os.path.join(box.state, "journal")
+        with open(journal, "rb") as f:
+            good = f.read()
+        found, _ = persist.scan_records(good)
+        last = found[-1][0]
+        base = found[0][1]["seq"] - 1
+        for i in range(len(good)):
+            bad = bytearray(good)
+            bad[i] ^= 1 << rnd.randrange(8)
+            records, damage, torn = persist.check_journal(bytes(bad), base)
+            figures["bytes_flipped"] += 1
+            if damage:
+                figures["refused"] += 1
+            elif torn and i < last + persist.RECORD.size and i >= last \
+                    and len(records) == len(found) - 1:
+                figures["torn"] += 1        # the last record's length: a tear, to all eyes
+            else:
+                figures["silent_loss"] += 1
+
+        def attempt(data: bytes) -> bool:
+            with open(journal, "wb") as f:
+                f.write(data)
+            before = _files(box.state)
+            message = _start_error([*NIC, "--state", box.state], box, env)
+            figures["starts"] += 1
+            held = (message.startswith(f"plebnet: {journal}") and "offset" in message
+                    and "\n" not in message and "Traceback" not in message
+                    and _files(box.state) == before)
+            figures["starts_refused"] += held
+            figures["message"] = figures["message"] or message
+            return held
+
+        middle = [pos for pos, _ in found[len(found) // 4: 3 * len(found) // 4]]
+        for pos in rnd.sample(middle, starts):
+            bad = bytearray(good)
+            bad[pos + rnd.randrange(persist.RECORD.size + 10)] ^= 0x20
+            attempt(bytes(bad))
+        attempt(b"\0" * len(good))
+        cut = found[len(found) // 2]
+        attempt(good[:cut[0]] + good[found[len(found) // 2 + 1][0]:])      # one record gone
+        # --salvage on a flip in the body of the middle record
+        bad = bytearray(good)
+        bad[cut[0] + persist.RECORD.size + 3] ^= 0xFF
+        with open(journal, "wb") as f:
+            f.write(bad)
+        stack = spawn_stack([*NIC, "--state", box.state, "--salvage"], sockdir=box.dir,
+                            env=env)
+        with stack.client() as c:
+            figures["salvage_routes"] = len(_routes(c))
+        stack.stop()
+        copies = [d for d in os.listdir(box.state) if d.startswith("salvage-")]
+        if copies:
+            with open(os.path.join(box.state, copies[0], "journal"), "rb") as f:
+                figures["salvaged"] = (f.read() == bytes(bad)
+                                       and "salvaging" in stack.stderr())
+        figures["expected_salvage_routes"] = sum(
+            1 for _, r in found[:len(found) // 2] if r["op"] == "rtmsg")
+    return figures
+
+
+def odd_journals() -> dict:
+    """The journal missing (beside a snapshot), a directory, a symlink, a FIFO; a stale
+    snapshot.tmp.  Each start must be refused in one line naming the file, never a traceback,
+    files untouched; the stale snapshot.tmp is removed and the start goes on."""
+    cases = {}
+    with Sandbox() as box:
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+        stack.stop()
+        journal = os.path.join(box.state, "journal")
+        os.rename(journal, journal + ".kept")
+        arrange = {"missing": lambda: None,
+                   "directory": lambda: os.mkdir(journal),
+                   "symlink": lambda: os.symlink(journal + ".kept", journal),
+                   "fifo": lambda: os.mkfifo(journal)}
+        for name, make in arrange.items():
+            make()
+            before = _files(box.state)
+            message = _start_error([*NIC, "--state", box.state], box)
+            cases[name] = (message.startswith(f"plebnet: {journal}") and "\n" not in message
+                           and "Traceback" not in message and _files(box.state) == before)
+            if os.path.isdir(journal) and not os.path.islink(journal):
+                os.rmdir(journal)
+            elif os.path.lexists(journal):
+                os.unlink(journal)
+        os.rename(journal + ".kept", journal)
+        open(os.path.join(box.state, "snapshot.tmp"), "wb").close()   # a failed start's
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            cases["stale snapshot.tmp"] = (
+                c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400
+                and not os.path.exists(os.path.join(box.state, "snapshot.tmp")))
+        stack.stop()
+    return {"cases": len(cases), "held": sum(cases.values()),
+            "failing": [k for k, v in cases.items() if not v]}
