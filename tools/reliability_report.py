@@ -57,7 +57,7 @@ def persistence(row, full: bool) -> None:
 
     def writes():
         r = harness.short_writes(2000 if full else 200)
-        row("snapshot writes cut short (injected)", f"{r['cuts']}",
+        row("snapshot writes cut short (injected)", f"{r['cuts']:,}",
             r["untouched"] == r["cuts"] == r["refused_cleanly"] and r["short_ok"],
             f"{r['untouched']} left snapshot and journal byte-identical; 7-byte writes "
             f"completed: {r['short_ok']}")
