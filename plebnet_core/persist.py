@@ -572,7 +572,7 @@ class Persist:
                 at = end if records else 0
                 raise PersistError(f"{self._path('snapshot')} is damaged at offset {at} "
                                    f"(of {len(raw)} bytes); files left untouched: restore it "
-                                   f"from a copy, or move DIR aside to start afresh")
+                                   f"from a copy, or move {self.dir} aside to start afresh")
             snapshot = records[0]
             if snapshot.get("format") != FORMAT:
                 raise PersistError(f"{self._path('snapshot')}: unknown format "
@@ -592,7 +592,14 @@ class Persist:
             self.snapshot_seq = snapshot["seq"]
             self.mac_pid = snapshot["mac_pid"]
             syscalls.stack.pid = self.mac_pid
-            for ifp in load_state(syscalls.stack, snapshot["state"]):
+            try:
+                created = load_state(syscalls.stack, snapshot["state"])
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                # intact bytes, but not a state this version writes: say so, not a traceback
+                raise PersistError(f"{self._path('snapshot')}: not a state this plebnet can "
+                                   f"load ({type(exc).__name__}: {exc}); files left "
+                                   f"untouched") from None
+            for ifp in created:
                 self._open_device(syscalls, ifp)
             for e in snapshot["audit"]:     # packed entries (older snapshots: maps)
                 if isinstance(e, bytes):

@@ -241,3 +241,18 @@ def test_missing_journal_message_and_salvage(sockdir):
 def test_salvage_needs_state(sockdir):
     with pytest.raises(StackStartError, match="--salvage.*needs --state DIR"):
         spawn_stack(["--salvage"], sockdir=sockdir)
+
+
+def test_damaged_snapshot_is_refused_in_one_line(sockdir):
+    state = os.path.join(sockdir, "state")
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    stack.stop()
+    snapshot = os.path.join(state, "snapshot")
+    size = os.path.getsize(snapshot)
+    os.truncate(snapshot, size - 1)
+    with pytest.raises(StackStartError) as exc:
+        spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    assert str(exc.value) == (f"plebnet: {snapshot} is damaged at offset 0 (of {size - 1} "
+                              f"bytes); files left untouched: restore it from a copy, or "
+                              f"move {state} aside to start afresh")
+    assert os.path.getsize(snapshot) == size - 1
