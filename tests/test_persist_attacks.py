@@ -99,6 +99,9 @@ def test_full_disk_tmpfs():
     assert "No space left on device" in figures["start_refused"]
     assert "\n" not in figures["start_refused"] and figures["untouched"]
     assert figures["restored"], figures
+    # then full to the journal's last page: acknowledged while it had room, then exit 75
+    assert figures["journal_full_exit"] == 75 and figures["journal_full_message"]
+    assert figures["journal_full_acked"] > 0 and figures["journal_full_restored"], figures
 
 
 def test_stale_empty_snapshot_tmp_is_removed(sockdir):

@@ -747,6 +747,47 @@ def _files(directory: str) -> dict:
     return out
 
 
+def _fill(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _journal_on_full_disk(state: str, filler: str, box, env) -> dict:
+    """The disk full to the last page: changes are acknowledged while the journal's last
+    page has room, then a journal write fails and the stack must stop (exit 75) without
+    acknowledging; once space is back the start has every acknowledged change."""
+    from plebconf.rpc.client import RpcError
+    out = {"journal_full_exit": None, "journal_full_acked": 0, "journal_full_restored": False}
+    stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+    with stack.client() as c:       # the journal gets a page before the disk fills
+        c.sysctl("kern.hostname", value="before")
+    acked = "before"
+    _fill(filler)
+    try:
+        with stack.client(timeout=10) as c:
+            for i in range(200):    # ~200 bytes a record: the last page fills within 20
+                c.sysctl("kern.hostname", value=f"full{i:03d}")
+                acked = f"full{i:03d}"
+                out["journal_full_acked"] += 1
+    except (ConnectError, OSError, ConnectionError, RpcError):
+        pass
+    out["journal_full_exit"] = stack.stop(signal.SIGKILL)
+    out["journal_full_message"] = "cannot write" in stack.stderr() and \
+        "No space left on device; stopping" in stack.stderr()
+    os.unlink(filler)
+    stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+    with stack.client() as c:
+        out["journal_full_restored"] = c.sysctl("kern.hostname") == acked
+    stack.stop()
+    return out
+
+
 def full_disk(routes: int = 400) -> dict | None:
     """A --state directory on a small tmpfs (root only; None otherwise), filled until the
     snapshot no longer fits.  A compaction while serving must fail cleanly (stack serving,
@@ -812,6 +853,7 @@ def full_disk(routes: int = 400) -> dict | None:
                 with stack.client() as c:
                     figures["restored"] = (_routes(c), c.sysctl("kern.hostname")) == expect
                 stack.stop()
+            figures.update(_journal_on_full_disk(state, filler, box, env))
         finally:
             subprocess.run(["umount", mnt], check=False)
     return figures

@@ -69,10 +69,13 @@ def persistence(row, full: bool) -> None:
             return
         held = (r["compaction_failed_cleanly"] and r["served_after"] and r["no_tmp"]
                 and "No space left on device" in r["start_refused"] and r["untouched"]
-                and r["restored"])
+                and r["restored"] and r["journal_full_exit"] == 75
+                and r["journal_full_message"] and r["journal_full_restored"])
         row("full disk (256 KiB tmpfs)", "1", held,
             f"compaction failed, served on: {r['compaction_failed_cleanly']}; start refused, "
-            f"files untouched: {r['untouched']}; all back once freed: {r['restored']}")
+            f"files untouched: {r['untouched']}; all back once freed: {r['restored']}; "
+            f"journal full: exit {r['journal_full_exit']} after {r['journal_full_acked']} "
+            f"acked, all back: {r['journal_full_restored']}")
 
     def damage():
         r = harness.journal_damage(starts=10 if full else 3)
