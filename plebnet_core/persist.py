@@ -347,14 +347,15 @@ def _clip(text: str, limit: int = TEXT_MAX) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def summary(args) -> dict:
-    """What the audit keeps of arguments too large to keep: their packed size, a preview, the
-    short scalar fields (req, type, name, ifname, ... so `log` still names the request) and,
-    for a batch, the number of ops."""
-    try:
-        size = len(msgpack.packb(args, use_bin_type=True))
-    except Exception:
-        size = -1
+def summary(args, size: int | None = None) -> dict:
+    """What the audit keeps of arguments too large to keep: their packed size (given, when
+    the caller packed them already), a preview, the short scalar fields (req, type, name,
+    ifname, ... so `log` still names the request) and, for a batch, the number of ops."""
+    if size is None:
+        try:
+            size = len(msgpack.packb(args, use_bin_type=True))
+        except Exception:
+            size = -1
     out = {"truncated": True, "bytes": size, "preview": preview(args)}
     if isinstance(args, dict):
         kept = 0
@@ -398,7 +399,9 @@ class Audit:
                  "msg": msg}
         body = msgpack.packb(entry, use_bin_type=True)
         if len(body) > ENTRY_MAX:
-            entry["args"] = summary(args)
+            entry["args"] = None        # the args' size is the rest: no second packing
+            rest = len(body) - len(msgpack.packb(entry, use_bin_type=True)) + 1
+            entry["args"] = summary(args, rest)
             kept = msgpack.packb(entry, use_bin_type=True)
         else:
             kept = body
