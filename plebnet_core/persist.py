@@ -15,7 +15,7 @@ Loading is strict.  The only damage repaired silently is a torn tail: the last r
 past the end of the file (the stack died in the middle of writing it) and no intact record
 follows; it was never acknowledged, so it is dropped whole, never half-applied.  Anything else
 (a record that fails its CRC with intact ones after it, zeros, a gap in the seqs, a journal
-that is missing beside a snapshot, a directory or symlink in a file's place) stops the start
+missing beside a snapshot or the reverse, a directory or symlink in a file's place) stops the start
 with one line naming the file and offset, leaving every file as it is.  `--salvage` then
 starts anyway: it first copies the journal and snapshot into DIR/salvage-<UTC time>/, then
 loads what precedes the damage.
@@ -581,6 +581,11 @@ class Persist:
                 raise PersistError(f"{self._path('snapshot')}: unknown format "
                                    f"{snapshot.get('format')}")
         records, damage = self._journal(data, snapshot)
+        if raw is None and data and damage is None:
+            # a start writes the snapshot before any change is journaled: a journal with
+            # no snapshot beside it lost its base (salvage replays it on an empty state)
+            damage = (f"{self._path('snapshot')} is missing beside a journal of "
+                      f"{len(records)} change record(s)")
         if damage is not None:
             if not self.salvage:
                 raise PersistError(f"{damage}; files left untouched (plebnet --state "

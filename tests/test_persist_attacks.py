@@ -259,3 +259,20 @@ def test_damaged_snapshot_is_refused_in_one_line(sockdir):
                               f"bytes); files left untouched: restore it from a copy, or "
                               f"move {state} aside to start afresh")
     assert os.path.getsize(snapshot) == size - 1
+
+
+def test_missing_snapshot_beside_a_journal_is_refused(sockdir):
+    state = os.path.join(sockdir, "state")
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    with stack.client() as c:
+        c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+    stack.stop(signal.SIGKILL)
+    os.unlink(os.path.join(state, "snapshot"))
+    with pytest.raises(StackStartError) as exc:
+        spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    assert str(exc.value).startswith(f"plebnet: {state}/snapshot is missing beside a journal "
+                                     f"of 1 change record(s); files left untouched")
+    stack = spawn_stack([*NIC, "--state", state, "--salvage"], sockdir=sockdir)
+    with stack.client() as c:         # the journal replayed on an empty state
+        assert c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400
+    stack.stop()
