@@ -13,10 +13,10 @@ Record framing: 4-byte big-endian length, 4-byte CRC-32 of the body, msgpack bod
 
 Loading is strict.  The only damage repaired silently is a torn tail: the last record runs
 past the end of the file (the stack died in the middle of writing it) and no intact record
-follows; it was never acknowledged, so it is dropped whole, never half-applied.  Anything else
-(a record that fails its CRC with intact ones after it, zeros, a gap in the seqs, a journal
-missing beside a snapshot or the reverse, a directory or symlink in a file's place) stops the start
-with one line naming the file and offset, leaving every file as it is.  `--salvage` then
+follows; it was never acknowledged, so it is dropped whole, never half-applied.  Anything
+else (a complete record that fails its CRC, zeros, a gap in the seqs, a journal missing beside
+a snapshot or the reverse, a directory or symlink in a file's place) stops the start with one
+line naming the file and offset, leaving every file as it is.  `--salvage` then
 starts anyway: it first copies the journal and snapshot into DIR/salvage-<UTC time>/, then
 loads what precedes the damage.
 
