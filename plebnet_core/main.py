@@ -1,7 +1,7 @@
 """`plebnet`: the stack process.
 
     plebnet [--nic NAME=BACKEND]... [--pcap IF=FILE]... [--rc FILE]... [--sockdir DIR]
-            [--state DIR] [--read-group GROUP] [--daemon]
+            [--state DIR [--salvage]] [--read-group GROUP] [--daemon]
 
 Backends (see plebnet_core/dataplane/plane.py):
     none
@@ -11,7 +11,7 @@ Backends (see plebnet_core/dataplane/plane.py):
 Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
 configuration saved there replaces the rc.conf files, and every change is saved before it is
-acknowledged (plebnet_core/persist.py).
+acknowledged (plebnet_core/persist.py); a damaged journal stops the start unless --salvage.
 
 Start-up failures are one `plebnet: ...` line (or several, for rc.conf errors), FreeBSD tool
 style, and one sysexits(3) status per kind of failure (EX_* below; listed in README.md).
@@ -43,7 +43,7 @@ TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
 
 USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
          "[--sockdir DIR]\n"
-         "               [--state DIR] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
+         "               [--state DIR [--salvage]] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
 SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
 
 
@@ -55,7 +55,7 @@ class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
     def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=(),
-                 state_dir: str | None = None):
+                 state_dir: str | None = None, salvage: bool = False):
         self.pid = os.getpid()
         self.loop = EventLoop()
         self.stack = Stack(clock=self.loop.clock, pid=self.pid)
@@ -82,7 +82,7 @@ class StackProcess:
         self._settling = False
         if state_dir:
             try:
-                self.persist = Persist(state_dir)
+                self.persist = Persist(state_dir, salvage=salvage)
                 self.restored = self.persist.restore(self.syscalls, self.audit)
             except BaseException:
                 self.dataplane.close()
@@ -120,16 +120,23 @@ class StackProcess:
             print(f"plebnet: removed {path}, the socket of a stack that is gone",
                   file=sys.stderr)
         self.server = ControlServer(self.loop, self.syscalls, self.path, self.read_gid,
-                                    on_change=self._changed, on_refused=self.audit.refused,
+                                    on_change=self._changed, on_refused=self._refused,
                                     barrier=self.persist)
         self._tick()
         self._settle_soon()         # behind routes the rc.conf or restored state filed
 
     def _changed(self, conn, op, args, result) -> None:
         self.audit.changed(conn, op, args, result)
+        self._compact_soon()
+        self._settle_soon()
+
+    def _refused(self, conn, op, args, errno, msg) -> None:
+        self.audit.refused(conn, op, args, errno, msg)
+        self._compact_soon()        # refusals grow the journal too
+
+    def _compact_soon(self) -> None:
         if self.persist and self.persist.due():
             self.loop.call_soon(self._compact)
-        self._settle_soon()
 
     def _settle_soon(self) -> None:
         """Fill the lookup arrays behind a route run a slice per loop turn (RouteTable.
@@ -144,8 +151,12 @@ class StackProcess:
         self._settle_soon()
 
     def _compact(self) -> None:
-        if self.persist.due():
-            self.persist.compact(self.stack, self.audit)
+        if self.persist and self.persist.due():
+            try:
+                self.persist.compact(self.stack, self.audit)
+            except PersistError as exc:
+                # the journal still holds every change: keep serving, retry later
+                print(f"plebnet: {exc}", file=sys.stderr)
 
     def _tick(self) -> None:
         self.stack.tick(self.loop.clock())
@@ -203,8 +214,12 @@ class _Exit(Exception):
 @click.option("--state", "state_dir", envvar="PLEBNET_STATE", metavar="DIR",
               type=click.Path(file_okay=False),
               help="Keep the configuration in DIR: restored at start, saved on every change.")
+@click.option("--salvage", is_flag=True,
+              help="With --state: start despite a damaged journal, after copying it and the "
+                   "snapshot into DIR/salvage-TIME/; loads what precedes the damage.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
+def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, salvage,
+            daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -213,6 +228,8 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, d
             read_gid = grp.getgrnam(read_group).gr_gid
         except KeyError:
             raise _Exit(f"--read-group {read_group}: no such group", EX_NOUSER) from None
+    if salvage and not state_dir:
+        raise _Exit("--salvage needs --state DIR", EX_USAGE)
     try:
         check_sockdir(sockdir, read_gid)
     except StartupError as exc:
@@ -220,7 +237,7 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, d
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir)
+        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir, salvage)
         if rc_files and proc.restored:
             print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
                   file=sys.stderr)

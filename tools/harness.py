@@ -509,7 +509,7 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
     figures = {"clients": clients, "ops": clients * ops, "answered": 0, "changes": 0,
                "seconds": 0.0, "order_mismatch": 0, "model_mismatch": 0, "state_equal": False}
     with Sandbox() as box:
-        env = dict(os.environ, PLEBNET_AUDIT_KEEP=str(clients * ops + 1000))
+        env = dict(os.environ, PLEBNET_AUDIT_BYTES=str((clients * ops + 1000) * 512))
         stack = spawn_stack(NIC, sockdir=box.dir, env=env)
         try:
             with stack.client() as c:
@@ -555,3 +555,421 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
 def _read_only(op: str, args: dict) -> bool:
     return (op == "rtmsg" and args["type"] == "RTM_GET") or (
         op == "sysctl" and "value" not in args)
+
+
+# == persistence attacks (RELIABILITY.md, "What --state promises") ===============================
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def refused_frame(rid: int = 1) -> bytes:
+    """One frame of MAX_FRAME bytes whose request is refused (no interface 'nosuch'): a list
+    of empty maps, each one byte on the wire and ~64 in memory once decoded."""
+    head = {"id": rid, "op": "ioctl", "args": {"req": "SIOCSIFMTU", "ifname": "nosuch",
+                                                "mtu": 1400, "pad": []}}
+    overhead = len(msgpack.packb(head)) + 4         # the array32 header instead of fixarray
+    n = protocol.MAX_FRAME - overhead
+    body = msgpack.packb(head)[:-1] + b"\xdd" + n.to_bytes(4, "big") + b"\x80" * n
+    assert len(body) == protocol.MAX_FRAME
+    return protocol.HEADER.pack(len(body)) + body
+
+
+def refused_frames(frames: int = 3) -> dict:
+    """Send `frames` refused MAX_FRAME requests to a --state stack; the figures: its resident
+    memory before and after (KiB), the journal's size, what the audit kept of them."""
+    figures = {"frames": frames, "answered": 0, "rss_before_kib": 0, "rss_after_kib": 0,
+               "journal_bytes": 0, "audit_args_bytes": 0, "restart_ok": False}
+    with Sandbox() as box:
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        try:
+            with stack.client() as c:
+                c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+            figures["rss_before_kib"] = _rss_kib(stack.pid)
+            frame = refused_frame()
+            for _ in range(frames):
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(120)
+                s.connect(stack.path)
+                s.sendall(frame)
+                reply = _final_replies(s, 1, bytearray())[0]
+                figures["answered"] += reply["errno"] != 0
+                s.close()
+            with stack.client() as c:
+                entries = c.call("audit", {"args": True})
+            figures["rss_after_kib"] = _rss_kib(stack.pid)
+            figures["audit_args_bytes"] = max(len(msgpack.packb(e["args"])) for e in entries)
+            figures["journal_bytes"] = os.path.getsize(os.path.join(box.state, "journal"))
+        finally:
+            stack.stop(signal.SIGKILL)
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            figures["restart_ok"] = (len(c.call("audit", {})) == frames + 1
+                                     and c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400)
+        stack.stop()
+    return figures
+
+
+def refusal_compaction(requests: int = 400, compact_bytes: int = 16384) -> dict:
+    """Refused requests only (each with ~4 KiB of arguments): the journal must still be
+    compacted by size.  Figures: the largest journal seen, the snapshot's last change."""
+    figures = {"requests": requests, "compact_bytes": compact_bytes, "journal_max": 0,
+               "snapshot_seq": 0, "refused": 0}
+    with Sandbox() as box:
+        env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(compact_bytes))
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir, env=env)
+        journal = os.path.join(box.state, "journal")
+        try:
+            with stack.client() as c:
+                for n in range(requests):
+                    try:
+                        c.ioctl("SIOCSIFMTU", ifname="nosuch", mtu=1400, pad="x" * 4096)
+                    except Exception:
+                        figures["refused"] += 1
+                    figures["journal_max"] = max(figures["journal_max"],
+                                                 os.path.getsize(journal))
+        finally:
+            stack.stop(signal.SIGKILL)
+        from plebnet_core.persist import read_records
+        with open(os.path.join(box.state, "snapshot"), "rb") as f:
+            figures["snapshot_seq"] = read_records(f.read())[0][0]["seq"]
+    return figures
+
+
+def _config_routes(c, n: int) -> None:
+    c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.2", plen=24)
+    for i in range(n):
+        c.rtmsg("RTM_ADD", af="inet", dst=f"10.{i + 1}.0.0", plen=16, gateway="10.0.0.1")
+
+
+def _routes(c) -> list:
+    return sorted(r[1] for r in c.sysctl("NET_RT_DUMP") if str(r[1]).startswith("10.")
+                  and not str(r[1]).startswith("10.0.0"))
+
+
+def short_writes(cuts: int = 200, seed: int = 1) -> dict:
+    """In one process: compact a state directory while os.write fails (ENOSPC) after k bytes,
+    for `cuts` values of k across the snapshot, and once while every write is short (a few
+    bytes at a time).  Figures: how many failures left snapshot, journal and directory exactly
+    as they were; whether the short-but-progressing writes gave a complete snapshot."""
+    import errno
+    from unittest import mock
+
+    from plebnet_core import persist
+    from plebnet_core.state.stack import Stack
+    figures = {"cuts": 0, "untouched": 0, "refused_cleanly": 0, "short_ok": False}
+    rnd = random.Random(seed)
+    with Sandbox() as box:
+        stack = Stack(pid=4242)
+        with stack.transaction():
+            stack.if_attach("vnet0", "vnet")
+            stack.if_attach("lo0", "lo")
+            stack.in_aifaddr("vnet0", 0x0A000002, 24)
+        audit = persist.Audit()
+        p = persist.Persist(box.state)
+        audit.sink = p.append
+        p.compact(stack, audit)
+        for i in range(300):        # changes in the journal, a state worth saving
+            with stack.transaction():
+                stack.in_aifaddr("vnet0", 0x0B000000 + (i << 8) + 1, 24)
+            audit.record(None, "ioctl", {"req": "SIOCAIFADDR", "n": i}, 0)
+        p.sync()
+        size = len(persist.pack_record({"format": 1, "seq": audit.seq, "mac_pid": 4242,
+                                        "time": 0.0, "state": persist.serialise_state(stack),
+                                        "audit": list(audit.entries)}))
+        real_write = os.write
+
+        def listing():
+            out = {}
+            for name in sorted(os.listdir(box.state)):
+                with open(os.path.join(box.state, name), "rb") as f:
+                    out[name] = f.read()
+            return out
+
+        before = listing()
+        for k in sorted(rnd.sample(range(size), min(cuts, size))):
+            room = [k]
+
+            def failing(fd, data):
+                if room[0] <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                n = real_write(fd, bytes(data[:room[0]]))
+                room[0] -= n
+                return n
+
+            figures["cuts"] += 1
+            with mock.patch.object(persist.os, "write", failing):
+                try:
+                    p.compact(stack, audit)
+                except persist.PersistError as exc:
+                    figures["refused_cleanly"] += "No space left on device" in str(exc)
+            figures["untouched"] += listing() == before
+        p.retry_at = 0
+
+        def short(fd, data):
+            return real_write(fd, bytes(data[:7]))
+
+        with mock.patch.object(persist.os, "write", short):
+            p.compact(stack, audit)
+        with open(os.path.join(box.state, "snapshot"), "rb") as f:
+            data = f.read()
+        records, end = persist.read_records(data)
+        figures["short_ok"] = (len(records) == 1 and end == len(data)
+                               and records[0]["state"] == persist.serialise_state(stack)
+                               and os.path.getsize(os.path.join(box.state, "journal")) == 0)
+        p.close()
+    return figures
+
+
+def _start_error(args, box, env=None) -> str:
+    """The stack's complaint when it refuses to start ('' if it started: then stopped)."""
+    from plebnet_core.spawn import StackStartError
+    try:
+        stack = spawn_stack(args, sockdir=box.dir, env=env)
+    except StackStartError as exc:
+        return str(exc)
+    stack.stop()
+    return ""
+
+
+def _files(directory: str) -> dict:
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as f:
+                out[name] = f.read()
+        else:
+            out[name] = os.readlink(path) if os.path.islink(path) else "dir"
+    return out
+
+
+def _fill(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _journal_on_full_disk(state: str, filler: str, box, env) -> dict:
+    """The disk full to the last page: changes are acknowledged while the journal's last
+    page has room, then a journal write fails and the stack must stop (exit 75) without
+    acknowledging; once space is back the start has every acknowledged change."""
+    from plebproto.errors import OpError
+    out = {"journal_full_exit": None, "journal_full_acked": 0, "journal_full_restored": False}
+    stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+    with stack.client() as c:       # the journal gets a page before the disk fills
+        c.sysctl("kern.hostname", value="before")
+    acked = "before"
+    _fill(filler)
+    try:
+        with stack.client(timeout=10) as c:
+            for i in range(200):    # ~200 bytes a record: the last page fills within 20
+                c.sysctl("kern.hostname", value=f"full{i:03d}")
+                acked = f"full{i:03d}"
+                out["journal_full_acked"] += 1
+    except (ConnectError, OSError, ConnectionError, OpError):
+        pass
+    out["journal_full_exit"] = stack.stop(signal.SIGKILL)
+    out["journal_full_message"] = "cannot write" in stack.stderr() and \
+        "No space left on device; stopping" in stack.stderr()
+    os.unlink(filler)
+    stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+    with stack.client() as c:
+        out["journal_full_restored"] = c.sysctl("kern.hostname") == acked
+    stack.stop()
+    return out
+
+
+def full_disk(routes: int = 400) -> dict | None:
+    """A --state directory on a small tmpfs (root only; None otherwise), filled until the
+    snapshot no longer fits.  A compaction while serving must fail cleanly (stack serving,
+    old snapshot kept), a start that cannot save must be refused with files untouched, and
+    once space is back every acknowledged change must be there."""
+    import subprocess
+    if os.geteuid() != 0:
+        return None
+    figures = {"compaction_failed_cleanly": False, "served_after": False,
+               "start_refused": "", "untouched": False, "restored": False, "no_tmp": False}
+    with Sandbox() as box:
+        mnt = os.path.join(box.dir, "mnt")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mnt],
+                       check=True)
+        try:
+            state = os.path.join(mnt, "state")
+            env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(8192))
+            stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+            filler = os.path.join(mnt, "filler")
+            try:
+                with stack.client() as c:
+                    c.batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                                        "addr": "10.0.0.2", "plen": 24}]]
+                            + [["rtmsg", {"type": "RTM_ADD", "af": "inet",
+                                          "dst": f"10.{i >> 8 & 255}.{i & 255}.0",
+                                          "plen": 24, "gateway": "10.0.0.1"}]
+                               for i in range(256, 256 + routes)])
+                    snapshot_size = 0
+                    # compacted once by size (the batch record alone passes 8 KiB)
+                    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                    try:                    # fill the disk, then free 3 pages
+                        while os.write(fd, b"\0" * 4096):
+                            pass
+                    except OSError:
+                        pass
+                    finally:
+                        os.close(fd)
+                    os.truncate(filler, max(0, os.path.getsize(filler) - 3 * 4096))
+                    snapshot_size = os.path.getsize(os.path.join(state, "snapshot"))
+                    snap_before = _files(state)["snapshot"]
+                    for i in range(60):     # ~10 KiB of journal: compaction is due, and fails
+                        c.sysctl("kern.hostname", value=f"host{i:03d}-" + "x" * 100)
+                    figures["served_after"] = c.sysctl("kern.hostname").startswith("host059")
+                    figures["no_tmp"] = not os.path.exists(os.path.join(state, "snapshot.tmp"))
+                    after = _files(state)
+                    figures["compaction_failed_cleanly"] = (
+                        "No space left on device" in stack.stderr()
+                        and after["snapshot"] == snap_before and snapshot_size > 8192)
+                    expect = (_routes(c), c.sysctl("kern.hostname"))
+            finally:
+                stack.stop(signal.SIGKILL)
+            before = _files(state)
+            figures["start_refused"] = _start_error([*NIC, "--state", state], box, env)
+            figures["untouched"] = _files(state) == before
+            os.unlink(filler)
+            from plebnet_core.spawn import StackStartError
+            try:
+                stack = spawn_stack([*NIC, "--state", state], sockdir=box.dir, env=env)
+            except StackStartError as exc:
+                figures["restore_error"] = str(exc)
+            else:
+                with stack.client() as c:
+                    figures["restored"] = (_routes(c), c.sysctl("kern.hostname")) == expect
+                stack.stop()
+            figures.update(_journal_on_full_disk(state, filler, box, env))
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+    return figures
+
+
+def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
+    """A real journal of `routes` acknowledged changes.  Every byte of it flipped in turn,
+    classified by the loader (plebnet_core.persist.check_journal): each flip must be refused
+    or be a torn tail that loses only its own (last) record.  Then real starts: `starts`
+    random flips in the middle, a journal of zeros, a record removed — each refused in one line
+    naming the file and an offset, files untouched — and --salvage on a flip: a copy kept, the
+    changes before the damage loaded."""
+    from plebnet_core import persist
+    figures = {"bytes_flipped": 0, "refused": 0, "torn": 0, "silent_loss": 0,
+               "starts": 0, "starts_refused": 0, "salvaged": False, "salvage_routes": 0,
+               "message": ""}
+    rnd = random.Random(seed)
+    with Sandbox() as box:
+        env = dict(os.environ, PLEBNET_COMPACT_BYTES=str(1 << 30))
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir, env=env)
+        with stack.client() as c:
+            _config_routes(c, routes)
+        stack.stop(signal.SIGKILL)
+        journal = os.path.join(box.state, "journal")
+        with open(journal, "rb") as f:
+            good = f.read()
+        found, _ = persist.scan_records(good)
+        last = found[-1][0]
+        base = found[0][1]["seq"] - 1
+        for i in range(len(good)):
+            bad = bytearray(good)
+            bad[i] ^= 1 << rnd.randrange(8)
+            records, damage, torn = persist.check_journal(bytes(bad), base)
+            figures["bytes_flipped"] += 1
+            if damage:
+                figures["refused"] += 1
+            elif torn and i < last + persist.RECORD.size and i >= last \
+                    and len(records) == len(found) - 1:
+                figures["torn"] += 1        # the last record's length: a tear, to all eyes
+            else:
+                figures["silent_loss"] += 1
+
+        def attempt(data: bytes) -> bool:
+            with open(journal, "wb") as f:
+                f.write(data)
+            before = _files(box.state)
+            message = _start_error([*NIC, "--state", box.state], box, env)
+            figures["starts"] += 1
+            held = (message.startswith(f"plebnet: {journal}") and "offset" in message
+                    and "\n" not in message and "Traceback" not in message
+                    and _files(box.state) == before)
+            figures["starts_refused"] += held
+            figures["message"] = figures["message"] or message
+            return held
+
+        middle = [pos for pos, _ in found[len(found) // 4: 3 * len(found) // 4]]
+        for pos in rnd.sample(middle, starts):
+            bad = bytearray(good)
+            bad[pos + rnd.randrange(persist.RECORD.size + 10)] ^= 0x20
+            attempt(bytes(bad))
+        attempt(b"\0" * len(good))
+        cut = found[len(found) // 2]
+        attempt(good[:cut[0]] + good[found[len(found) // 2 + 1][0]:])      # one record gone
+        # --salvage on a flip in the body of the middle record
+        bad = bytearray(good)
+        bad[cut[0] + persist.RECORD.size + 3] ^= 0xFF
+        with open(journal, "wb") as f:
+            f.write(bad)
+        stack = spawn_stack([*NIC, "--state", box.state, "--salvage"], sockdir=box.dir,
+                            env=env)
+        with stack.client() as c:
+            figures["salvage_routes"] = len(_routes(c))
+        stack.stop()
+        copies = [d for d in os.listdir(box.state) if d.startswith("salvage-")]
+        if copies:
+            with open(os.path.join(box.state, copies[0], "journal"), "rb") as f:
+                figures["salvaged"] = (f.read() == bytes(bad)
+                                       and "salvaging" in stack.stderr())
+        figures["expected_salvage_routes"] = sum(
+            1 for _, r in found[:len(found) // 2] if r["op"] == "rtmsg")
+    return figures
+
+
+def odd_journals() -> dict:
+    """The journal missing (beside a snapshot), a directory, a symlink, a FIFO; a stale
+    snapshot.tmp.  Each start must be refused in one line naming the file, never a traceback,
+    files untouched; the stale snapshot.tmp is removed and the start goes on."""
+    cases = {}
+    with Sandbox() as box:
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            c.ioctl("SIOCSIFMTU", ifname="vnet0", mtu=1400)
+        stack.stop()
+        journal = os.path.join(box.state, "journal")
+        os.rename(journal, journal + ".kept")
+        arrange = {"missing": lambda: None,
+                   "directory": lambda: os.mkdir(journal),
+                   "symlink": lambda: os.symlink(journal + ".kept", journal),
+                   "fifo": lambda: os.mkfifo(journal)}
+        for name, make in arrange.items():
+            make()
+            before = _files(box.state)
+            message = _start_error([*NIC, "--state", box.state], box)
+            cases[name] = (message.startswith(f"plebnet: {journal}") and "\n" not in message
+                           and "Traceback" not in message and _files(box.state) == before)
+            if os.path.isdir(journal) and not os.path.islink(journal):
+                os.rmdir(journal)
+            elif os.path.lexists(journal):
+                os.unlink(journal)
+        os.rename(journal + ".kept", journal)
+        open(os.path.join(box.state, "snapshot.tmp"), "wb").close()   # a failed start's
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        with stack.client() as c:
+            cases["stale snapshot.tmp"] = (
+                c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400
+                and not os.path.exists(os.path.join(box.state, "snapshot.tmp")))
+        stack.stop()
+    return {"cases": len(cases), "held": sum(cases.values()),
+            "failing": [k for k, v in cases.items() if not v]}

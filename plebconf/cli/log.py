@@ -20,8 +20,9 @@ def describe(entry: dict) -> str:
     op, args = entry["op"], entry.get("args")
     if not isinstance(args, dict):
         return str(op)
-    if op == "batch" and isinstance(args.get("ops"), list):
-        return f"batch ({len(args['ops'])} ops)"
+    ops = args.get("ops")       # a list, or its length when the stack kept a summary
+    if op == "batch" and (isinstance(ops, list) or type(ops) is int):
+        return f"batch ({ops if type(ops) is int else len(ops)} ops)"
     sub = args.get("req") or args.get("type") or args.get("name")
     return f"{op} {sub}" if isinstance(sub, str) else str(op)
 
