@@ -140,9 +140,9 @@ def test_walk_extension_chain():
         + ext(ipv6.NH_FRAGMENT) + ipv6.fragment_header(ipv6.NH_ICMPV6, 0x50, True, 99) + icmp
     chain = ipv6.walk(ipv6.NH_HOPOPTS, payload)
     assert (chain.proto, chain.offset, chain.frag_offset, chain.more_frags, chain.frag_ident,
-            chain.hbh) == (58, 32, 0x50, True, 99, True)
+            chain.hbh, chain.nh_at) == (58, 32, 0x50, True, 99, True, 40 + 24)
     assert payload[chain.offset:] == icmp
-    assert ipv6.walk(ipv6.NH_ICMPV6, icmp) == (58, 0, 0, False, None, False)
+    assert ipv6.walk(ipv6.NH_ICMPV6, icmp) == (58, 0, 0, False, None, False, 6)
 
 
 def test_routing_type_0_with_segments_left_is_refused_with_a_pointer():

@@ -32,7 +32,8 @@ class LLEntry:
     time, 0 for permanent.  flags: RTF_STATIC, RTF_ANNOUNCE (published), RTF_PINNED (the
     interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
 
-    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set")
+    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set",
+                 "state", "reach")
 
     def __init__(self, af, addr, mac, flags, expire, ifp, set_=False):
         self.af = af
@@ -47,6 +48,9 @@ class LLEntry:
         self.asked = 0          # requests sent while incomplete
         self.hold = []          # packets waiting for resolution (data plane)
         self.timer = None
+        # NDP only (data plane): FreeBSD's ND6_LLINFO_* state, and until when REACHABLE holds
+        self.state = 0
+        self.reach = 0.0
 
 
 class Interface:

@@ -74,9 +74,7 @@ class Chain(NamedTuple):
     more_frags: bool
     frag_ident: int | None  # None: no fragment header
     hbh: bool               # a hop-by-hop header was present (router alert lives there)
-
-
-NO_EXT = None  # walk() returns this for the common case: nothing to walk
+    nh_at: int              # offset (from the IPv6 header) of the field that named proto
 
 
 def parse(buf) -> IPv6Header:
@@ -177,7 +175,7 @@ def walk(nh: int, payload, dst_multicast: bool = False) -> Chain:
                 raise WireError(f"ipv6: extension header {nh} repeated")
             seen |= bit
         else:
-            return _new(Chain, (nh, off, frag_offset, mf, ident, hbh))
+            return _new(Chain, (nh, off, frag_offset, mf, ident, hbh, prev))
         count += 1
         if count > MAX_EXT_HEADERS:
             raise WireError(f"ipv6: more than {MAX_EXT_HEADERS} extension headers")
