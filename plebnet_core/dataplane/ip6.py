@@ -33,6 +33,11 @@ _SOLICITED = _from(ipv6.solicited_node(bytes(16)), "big")     # ff02::1:ff00:0
 _UNUSABLE = IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED | IN6_IFF_ANYCAST
 
 
+def _unzoned(key: int) -> int:
+    """A gateway key without its embedded zone (the neighbor cache is keyed without)."""
+    return key & _ZONE if is_scoped6(key) else key
+
+
 def _b(addr: int) -> bytes:
     return addr.to_bytes(16, "big")
 
@@ -352,7 +357,7 @@ class IPv6:
         out = ipv6.decrement_hop_limit(pkt if len(pkt) == total else pkt[:total])
         counters["forwarded"] += 1
         _count_out(r, total)
-        nexthop = r.gateway & _ZONE if flags & RTF_GATEWAY else d
+        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
         self.link.output6(out_ifp, nexthop, out)
 
     # -- output ------------------------------------------------------------------------------
@@ -397,7 +402,7 @@ class IPv6:
             return EMSGSIZE
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload
         _count_out(r, len(pkt))
-        nexthop = r.gateway & _ZONE if flags & RTF_GATEWAY else d
+        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
         return self.link.output6(out_ifp, nexthop, pkt)
 
     def loopback(self, packet) -> None:

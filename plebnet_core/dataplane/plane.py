@@ -324,7 +324,7 @@ class DataPlane:
             src = ip6.source_on(ifp, dst) if ifp is not None else None
         else:
             d = int.from_bytes(dst, "big")
-            r = ip6.route(d | zone << 96 if zone else d)
+            r = ip6.route(embed_scope(d, zone) if zone else d)
             if r is None or r.flags & RTF_REJECT:
                 raise OpError(EHOSTUNREACH, f"UDP connect: {strerror(EHOSTUNREACH)}")
             if r.flags & RTF_BLACKHOLE or r.ifp.flags & IFF_LOOPBACK:
