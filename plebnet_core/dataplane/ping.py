@@ -39,10 +39,8 @@ class PingSession:
         self.count, self.interval, self.ttl = count, interval, ttl
         self.timeout, self.waittime = timeout, waittime
         self.push, self.finish_cb = push, finish
-        if ip6 is not None:     # ping6 fills the bytes after the time stamp with 0, 1, 2...
-            self.pad = bytes(i & 0xFF for i in range(max(size - TIMEVAL.size, 0)))
-        else:
-            self.pad = bytes(i & 0xFF for i in range(TIMEVAL.size, max(size, TIMEVAL.size)))
+        # both pings fill the bytes after the time stamp with 8, 9, 10...
+        self.pad = bytes(i & 0xFF for i in range(TIMEVAL.size, max(size, TIMEVAL.size)))
         self.size = size
         self.pings = ip6.pings if ip6 is not None else ip.pings
         self.ident = self._free_ident()
