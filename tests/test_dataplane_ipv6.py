@@ -173,6 +173,11 @@ def test_echo_on_global_and_link_local(rig):
     (eth, h, m), = sent6(rig)
     assert (h.src, h.dst, m.type) == (ll, PEER_LL, 129)
     assert rig.ifp().addrs[-1].stats[0] >= 1     # counted on the address
+    # behind a destination options header: the general path answers the same
+    dstopts = bytes((58, 0, 1, 4)) + bytes(4)
+    rig.feed("vnet0", frame6(rig, PEER, ME, dstopts + req, nh=60))
+    (eth, h, m), = sent6(rig)
+    assert (h.src, h.dst, m.type, m.seq, m.payload) == (ME, PEER, 129, 3, b"0123456789")
 
 
 @pytest.mark.parametrize("hlim", [64, 254])
