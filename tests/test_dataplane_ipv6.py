@@ -7,6 +7,7 @@ import pytest
 
 from plebproto.constants import AF_INET6, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, RTF_STATIC
 from plebnet_core.dataplane import nd6
+from plebnet_core.dataplane.frag6 import Reassembler6
 from plebnet_core.dataplane.wire import ethernet, icmp6, ipv6
 from plebnet_core.state.inet import pton6
 from test_dataplane_unit import PEER2_MAC, PEER_MAC, Rig
@@ -350,3 +351,37 @@ def test_stack_pings_itself_over_lo0(rig):
     rig.run()
     replies = [e for e in events if e.get("ev") == "reply"]
     assert replies and replies[0]["from"] == "2001:db8::1" and replies[0]["bytes"] == 16
+
+
+def test_fragmented_echo_is_reassembled_and_the_reply_fragmented(rig):
+    teach(rig)
+    data = bytes(range(256)) * 12
+    req = icmp6.echo_request(PEER, ME, 0x55, 9, data)
+    frames = [ethernet.emit(rig.ifp().mac, PEER_MAC, ETH6, p)
+              for p in ipv6.fragment(PEER, ME, 58, req, 1280, 1234)]
+    for f in reversed(frames):                  # in any order
+        rig.feed("vnet0", f)
+    out = [ipv6.parse(eth.payload) for eth in rig.sent()]
+    assert len(out) == 3 and all(h.next_header == ipv6.NH_FRAGMENT for h in out)
+    r = Reassembler6(lambda: 0.0)
+    done = None
+    for h in out:
+        chain = ipv6.walk(h.next_header, h.payload)
+        done = r.push(h.src, h.dst, chain.frag_ident, chain.frag_offset, chain.more_frags,
+                      chain.proto, h.payload[chain.offset:], None, 48) or done
+    nh, reply = done
+    m = icmp6.parse(reply, ME, PEER)
+    assert (nh, m.type, m.seq, m.payload) == (58, 129, 9, data)
+    assert rig.dp.ip6.counters["reassembled"] == 1 and rig.dp.ip6.counters["fragmented"] == 1
+
+
+def test_incomplete_datagram_times_out_with_time_exceeded(rig):
+    teach(rig)
+    req = icmp6.echo_request(PEER, ME, 0x55, 9, bytes(3000))
+    first = ipv6.fragment(PEER, ME, 58, req, 1280, 99)[0]
+    rig.feed("vnet0", ethernet.emit(rig.ifp().mac, PEER_MAC, ETH6, first))
+    assert sent6(rig) == []
+    rig.run(61)
+    (eth, h, m), = [x for x in sent6(rig) if x[2].type < 128]    # (NUD probes aside)
+    assert (h.dst, m.type, m.code) == (PEER, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_REASSEMBLY)
+    assert m.payload == first[:1280 - 48]

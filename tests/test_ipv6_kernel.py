@@ -126,3 +126,13 @@ def test_stack_forwards_ipv6_between_namespaces(router6):
     res = kping6(left, "2001:db8:242:2::1", "-s", "1400")
     assert res.returncode == 0 and "1408 bytes from 2001:db8:242:2::1" in res.stdout, \
         res.stdout
+
+
+def test_fragmented_pings_both_ways(tap6):
+    ns, k, c = tap6
+    # the kernel's 3008-byte echo comes in fragments, the stack's reply goes out in fragments
+    res = in_ns(ns, "ping", "-6", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "3000",
+                "2001:db8:241::2")
+    assert res.returncode == 0 and "3008 bytes from 2001:db8:241::2" in res.stdout, res.stdout
+    rows = ping6(c, "2001:db8:241::1", count=2, size=3000)
+    assert [r["bytes"] for r in replies(rows)] == [3008, 3008], rows

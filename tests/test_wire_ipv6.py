@@ -140,7 +140,7 @@ def test_walk_extension_chain():
         + ext(ipv6.NH_FRAGMENT) + ipv6.fragment_header(ipv6.NH_ICMPV6, 0x50, True, 99) + icmp
     chain = ipv6.walk(ipv6.NH_HOPOPTS, payload)
     assert (chain.proto, chain.offset, chain.frag_offset, chain.more_frags, chain.frag_ident,
-            chain.hbh, chain.nh_at) == (58, 32, 0x50, True, 99, True, 40 + 24)
+            chain.hbh, chain.nh_at) == (58, 32, 0x50, True, 99, True, 40 + 16)
     assert payload[chain.offset:] == icmp
     assert ipv6.walk(ipv6.NH_ICMPV6, icmp) == (58, 0, 0, False, None, False, 6)
 
@@ -178,7 +178,7 @@ def test_extension_header_loops_and_truncation_are_bounded():
     looped = b"".join(ext(ipv6.NH_DSTOPTS) for _ in range(3)) + ext(ipv6.NH_ICMPV6)
     with pytest.raises(WireError, match="destination options"):
         ipv6.walk(ipv6.NH_DSTOPTS, looped)
-    frags = ipv6.fragment_header(ipv6.NH_FRAGMENT, 0, True, 1) * 2
+    frags = ipv6.fragment_header(ipv6.NH_FRAGMENT, 0, False, 1) * 2    # atomic ones
     with pytest.raises(WireError, match="repeated"):
         ipv6.walk(ipv6.NH_FRAGMENT, frags + ext(ipv6.NH_ICMPV6))
     with pytest.raises(WireError, match="truncated"):
@@ -213,3 +213,65 @@ def test_random_bytes_through_every_parser(data):
             icmp6.nd_parse(icmp6.parse(msg, A, B))
         except WireError:
             pass
+
+
+# -- fragments: sent by ipv6.fragment, put together by dataplane/frag6.py --------------------
+from plebnet_core.dataplane.frag6 import Reassembler6  # noqa: E402
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def pieces(payload=bytes(range(256)) * 12, mtu=1280, ident=7):
+    out = []
+    for pkt in ipv6.fragment(A, B, 58, payload, mtu, ident):
+        h = ipv6.parse(pkt)
+        assert len(pkt) <= mtu and h.next_header == ipv6.NH_FRAGMENT
+        chain = ipv6.walk(h.next_header, h.payload)
+        out.append((chain, h.payload[chain.offset:], pkt))
+    return out
+
+
+def push(r, chain, data, pkt):
+    return r.push(A, B, chain.frag_ident, chain.frag_offset, chain.more_frags, chain.proto,
+                  data, pkt, 40 + chain.offset - 8)
+
+
+def test_fragment_and_reassemble_in_any_order():
+    payload = bytes(range(256)) * 12
+    parts = pieces(payload)
+    assert len(parts) == 3 and [c.frag_offset for c, _, _ in parts] == [0, 1232, 2464]
+    assert [c.more_frags for c, _, _ in parts] == [True, True, False]
+    r = Reassembler6(Clock())
+    assert push(r, *parts[2]) is None and push(r, *parts[0]) is None
+    assert push(r, *parts[1]) == (58, payload) and len(r) == 0
+
+
+def test_reassembly_refuses_overlaps_bad_lengths_and_times_out():
+    clock = Clock()
+    r = Reassembler6(clock)
+    parts = pieces()
+    chain, data, pkt = parts[0]
+    push(r, chain, data, pkt)
+    with pytest.raises(WireError, match="overlapping"):        # RFC 5722: all of it goes
+        push(r, chain._replace(frag_offset=8), data[:64], pkt)
+    assert len(r) == 0
+    with pytest.raises(ipv6.ParamProblem) as info:
+        push(r, chain, data[:13], pkt)
+    assert (info.value.code, info.value.pointer) == (0, 4)
+    with pytest.raises(ipv6.ParamProblem) as info:
+        push(r, chain._replace(frag_offset=65528, more_frags=False), data[:16], pkt)
+    assert info.value.pointer == 42
+    push(r, chain, data, "first")
+    clock.now += 61
+    assert r.expire() == ["first"] and len(r) == 0
+    # the fragments one datagram may take are bounded
+    many = Reassembler6(Clock(), max_fragments=2)
+    push(many, *parts[0])
+    push(many, *parts[1])
+    with pytest.raises(WireError, match="more than 2"):
+        push(many, *parts[2])

@@ -3,8 +3,9 @@ with FreeBSD's rules (sys/netinet6/ip6_input.c, ip6_forward.c, ip6_output.c, icm
 
 Addresses are ints in the state model (link-local ones keyed with the zone embedded, see
 state/inet.py) and 16-byte strings on the wire.  Neighbor Discovery messages go to nd6.ND6.
-Not done here: reassembly (fragments other than atomic ones are counted and dropped), sending
-fragments (a local packet over the path MTU fails with EMSGSIZE), redirects, MLD reports.
+Fragments for us are reassembled (frag6.py); local packets over the path MTU go out in
+fragments.  Not done here: redirects, MLD reports, path MTU discovery (a packet too big
+received is reported to ping, not remembered).
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from plebproto.constants import (
     RTF_REJECT,
 )
 
+import os
+
 from ..state.inet import embed_scope, is_scoped6
+from .frag6 import Reassembler6
 from .wire import WireError, icmp6, ipv6, udp
 from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
 
@@ -77,12 +81,15 @@ class IPv6:
         self.plain: dict[int, object] = {}      # address without zone -> IfAddr (lo0 input)
         self.groups: dict[int, set] = {}        # ifindex -> multicast groups joined (ints)
         self.pings: dict[int, object] = {}      # echo ident -> ping session
+        self.reasm = Reassembler6(loop.clock)
+        self._reasm_timer = None
+        self._frag_ident = _from(os.urandom(4), "big")
         self._err_second = 0
         self._err_count = 0
         self.counters = {"forwarded": 0, "cantforward": 0, "noroute": 0, "badhdr": 0,
                          "delivered": 0, "toosmall": 0, "fragdropped": 0, "badoptions": 0,
                          "icmp6_badsum": 0, "icmp6_out_errors": 0, "icmp6_ratelimited": 0,
-                         "notmember": 0, "badscope": 0}
+                         "notmember": 0, "badscope": 0, "reassembled": 0, "fragmented": 0}
 
     # -- caches ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -211,7 +218,7 @@ class IPv6:
                 self.counters["badoptions"] += 1
                 return
             if chain.frag_ident is not None and (chain.more_frags or chain.frag_offset):
-                self.counters["fragdropped"] += 1       # no reassembly (see the docstring)
+                self._reassemble(ifp, h, pkt, ifa, chain)
                 return
             nh = chain.proto
             payload = payload[chain.offset:]
@@ -225,6 +232,71 @@ class IPv6:
             self.udp_input(ifp, h, pkt, payload, ifa)
         elif nh != ipv6.NH_NONE and ifa is not None:
             self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, ipv6.PARAMPROB_NEXTHEADER, nh_at)
+
+    def _reassemble(self, ifp, h, pkt, ifa, chain) -> None:
+        """A fragment for us: queue it; a whole datagram is delivered as if it had come in
+        one packet (its fragment header gone, the headers before it kept)."""
+        if h.payload_length + 40 < len(pkt):
+            pkt = pkt[:40 + h.payload_length]
+        frag_at = ipv6.HEADER_LEN + chain.offset - 8
+        try:
+            done = self.reasm.push(h.src, h.dst, chain.frag_ident, chain.frag_offset,
+                                   chain.more_frags, chain.proto, h.payload[chain.offset:],
+                                   (ifp, pkt), frag_at)
+        except ipv6.ParamProblem as exc:
+            self.counters["fragdropped"] += 1
+            self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
+            return
+        except WireError:
+            self.counters["fragdropped"] += 1
+            return
+        if done is None:
+            self._arm_reasm()
+            return
+        nh, data = done
+        # the headers before the fragment header, then the data; the next-header field that
+        # named the fragment header now names what it named
+        before = h.payload[:chain.offset - 8]
+        if before:
+            before = bytearray(before)
+            before[chain.nh_at - ipv6.HEADER_LEN] = nh      # it named the fragment header
+            nh = h.next_header
+        if len(before) + len(data) > ipv6.MAX_PAYLOAD:
+            self.counters["fragdropped"] += 1
+            return
+        whole = ipv6.header(h.src, h.dst, nh, len(before) + len(data),
+                            hop_limit=h.hop_limit) + bytes(before) + data
+        self.counters["reassembled"] += 1
+        h2 = ipv6.parse(whole)
+        chain2 = None
+        if h2.next_header not in (NH_ICMPV6, NH_UDP):
+            try:
+                chain2 = ipv6.walk(h2.next_header, h2.payload, ifa is None)
+            except WireError:
+                chain2 = None
+        if chain2 is not None and chain2.frag_ident is not None and (
+                chain2.more_frags or chain2.frag_offset):
+            self.counters["fragdropped"] += 1       # fragments inside fragments
+            return
+        self.deliver(ifp, h2, whole, ifa)
+
+    def _arm_reasm(self) -> None:
+        if self._reasm_timer is None:
+            when = self.reasm.next_deadline()
+            if when is not None:
+                self._reasm_timer = self.loop.call_at(when, self._reasm_expire)
+
+    def _reasm_expire(self) -> None:
+        """frag6_slowtimo: time exceeded (reassembly) about datagrams whose first fragment
+        came (RFC 8200 4.5)."""
+        self._reasm_timer = None
+        for ifp, pkt in self.reasm.expire():
+            try:
+                h = ipv6.parse(pkt)
+            except WireError:
+                continue
+            self.icmp6_error(ifp, h, pkt, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_REASSEMBLY)
+        self._arm_reasm()
 
     # -- ICMPv6 ------------------------------------------------------------------------------
     def _echo_fast(self, ifp, h, pkt, d: int) -> bool:
@@ -420,7 +492,8 @@ class IPv6:
                 if src is None:
                     return EADDRNOTAVAIL
             if 40 + len(payload) > out_ifp.mtu:
-                return EMSGSIZE
+                return self._fragment_out(out_ifp, d, None, src, dst, nh, payload, hlim,
+                                          out_ifp.mtu)
             return self.link.output6(out_ifp, d, ipv6.emit(src, dst, nh, payload,
                                                            hop_limit=hlim))
         key = embed_scope(d, zone) if is_scoped6(d) else d
@@ -441,12 +514,32 @@ class IPv6:
                                      else (ifa.ifp if ifa is not None else out_ifp), dst)
                 if src is None:
                     return EADDRNOTAVAIL
-        if 40 + len(payload) > (r.mtu or out_ifp.mtu):
-            return EMSGSIZE
+        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
+        mtu = r.mtu or out_ifp.mtu
+        if 40 + len(payload) > mtu:
+            return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload
         _count_out(r, len(pkt))
-        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
         return self.link.output6(out_ifp, nexthop, pkt)
+
+    def _fragment_out(self, out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu) -> int:
+        """ip6_fragment: a local packet over the path MTU goes in fragments (the source
+        fragments in IPv6; routers never do)."""
+        if mtu < ipv6.MIN_MTU or 40 + len(payload) > 40 + ipv6.MAX_PAYLOAD:
+            return EMSGSIZE
+        self._frag_ident = (self._frag_ident + 1) & 0xFFFFFFFF
+        try:
+            pieces = ipv6.fragment(src, dst, nh, payload, mtu, self._frag_ident,
+                                   hop_limit=hlim)
+        except WireError:
+            return EMSGSIZE
+        self.counters["fragmented"] += 1
+        err = 0
+        for piece in pieces:
+            if r is not None:
+                _count_out(r, len(piece))
+            err = self.link.output6(out_ifp, nexthop, piece) or err
+        return err
 
     def loopback(self, packet) -> None:
         """Hand a packet for one of our addresses to lo0 (as if routed there)."""

@@ -75,6 +75,7 @@ class Chain(NamedTuple):
     frag_ident: int | None  # None: no fragment header
     hbh: bool               # a hop-by-hop header was present (router alert lives there)
     nh_at: int              # offset (from the IPv6 header) of the field that named proto
+    #                         (of a real fragment: the field that named its fragment header)
 
 
 def parse(buf) -> IPv6Header:
@@ -186,6 +187,10 @@ def walk(nh: int, payload, dst_multicast: bool = False) -> Chain:
             _, _, offlg, ident = _FRAG.unpack_from(payload, off)
             frag_offset = offlg & 0xFFF8
             mf = bool(offlg & 1)
+            if frag_offset or mf:
+                # a real fragment: what follows is data until reassembled (RFC 8200 4.5)
+                # (nh_at: here the field naming the fragment header, for the reassembler)
+                return _new(Chain, (nxt, off + 8, frag_offset, mf, ident, hbh, prev))
             length = 8
         else:
             length = (payload[off + 1] + 1) << 3
@@ -200,6 +205,29 @@ def walk(nh: int, payload, dst_multicast: bool = False) -> Chain:
         prev = HEADER_LEN + off
         off += length
         nh = nxt
+
+
+def fragment(src: bytes, dst: bytes, nh: int, payload, mtu: int, ident: int, *,
+             hop_limit: int = 64) -> list[bytes]:
+    """Packets of at most mtu bytes carrying payload in fragments (RFC 8200 4.5): each is
+    the fixed header, a fragment header and a piece whose length is a multiple of 8 (but the
+    last).  Locally sent packets have no extension headers, so nothing is unfragmentable
+    beyond the fixed header."""
+    room = (mtu - HEADER_LEN - 8) & ~7
+    if room < 8:
+        raise WireError(f"ipv6: MTU {mtu} leaves no room for fragment data")
+    view = memoryview(payload)
+    total = len(payload)
+    out = []
+    pos = 0
+    while pos < total:
+        piece = view[pos:pos + room]
+        end = pos + len(piece)
+        frag = fragment_header(nh, pos, end < total, ident)
+        out.append(header(src, dst, NH_FRAGMENT, 8 + len(piece), hop_limit=hop_limit)
+                   + frag + piece)
+        pos = end
+    return out
 
 
 def fragment_header(nh: int, frag_offset: int, more: bool, ident: int) -> bytes:
