@@ -130,28 +130,26 @@ class IPv6:
                    for x in ifp.addrs)
 
     def source_on(self, ifp, dst: bytes) -> bytes | None:
-        """Source selection on the way out of ifp (a small RFC 6724): same scope first, an
-        address on dst's prefix before others; never tentative, duplicated or anycast."""
+        """Source selection for dst leaving by ifp (in6_selectsrc, RFC 6724 in small): an
+        address of dst's scope (link-local for link-local and link-scope multicast, else
+        global), on ifp and on dst's prefix first, then any on ifp, then (global scope) any
+        of the stack's; never tentative, duplicated or anycast."""
         d = _from(dst, "big")
         want_ll = _is_ll(d) or d >> 112 in (0xFF01, 0xFF02)
-        best = None
+        first = None
         for a in ifp.addrs:
-            if a.af != AF_INET6 or a.flags & _UNUSABLE:
-                continue
-            if _is_ll(a.addr) != want_ll:
-                if best is None and not want_ll:
-                    best = a        # a global dst may still go from a link-local address
+            if a.af != AF_INET6 or a.flags & _UNUSABLE or _is_ll(a.addr) != want_ll:
                 continue
             shift = 128 - a.plen
             if a.addr >> shift == d >> shift:
                 return _b(a.addr)
-            if best is None or _is_ll(best.addr) != want_ll:
-                best = a
-        if best is None and not want_ll:        # any global address of the stack
+            if first is None:
+                first = a
+        if first is None and not want_ll:
             for a in self.plain.values():
                 if not _is_ll(a.addr) and not a.flags & _UNUSABLE and a.addr != 1:
                     return _b(a.addr)
-        return _b(best.addr) if best is not None else None
+        return _b(first.addr) if first is not None else None
 
     # -- input -------------------------------------------------------------------------------
     def input(self, ifp, pkt, l2group) -> None:
