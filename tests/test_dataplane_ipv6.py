@@ -4,6 +4,7 @@ ICMPv6 errors, DAD, and the bad input that must be counted and dropped."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from plebproto.constants import AF_INET6, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, RTF_STATIC
 from plebnet_core.dataplane import nd6
@@ -385,3 +386,45 @@ def test_incomplete_datagram_times_out_with_time_exceeded(rig):
     (eth, h, m), = [x for x in sent6(rig) if x[2].type < 128]    # (NUD probes aside)
     assert (h.dst, m.type, m.code) == (PEER, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_REASSEMBLY)
     assert m.payload == first[:1280 - 48]
+
+
+def _seed_frames(rig):
+    me_mac = rig.ifp().mac
+    group = ipv6.solicited_node(ME)
+    req = icmp6.echo_request(PEER, ME, 1, 1, b"abcdefgh")
+    frames = [
+        frame6(rig, PEER, ME, req),
+        frame6(rig, PEER, group, icmp6.neighbor_solicit(PEER, group, ME, PEER_MAC), hlim=255),
+        frame6(rig, PEER, ME, icmp6.neighbor_advert(PEER, ME, PEER, PEER_MAC, 0x60), hlim=255),
+        frame6(rig, PEER, ME, bytes((58, 0, 1, 4)) + bytes(4) + req, nh=60),
+        frame6(rig, PEER, ME, bytes((58, 2, 0, 1)) + bytes(20) + req, nh=43),
+        frame6(rig, PEER, FAR, req),
+        frame6(rig, PEER, ipv6.ALL_NODES, icmp6.router_advert(
+            PEER_LL, ipv6.ALL_NODES, mac=PEER_MAC, mtu=1500), hlim=255),
+    ]
+    frames += [ethernet.emit(me_mac, PEER_MAC, ETH6, p) for p in
+               ipv6.fragment(PEER, ME, 58, icmp6.echo_request(PEER, ME, 2, 2, bytes(1400)),
+                             1280, 5)]
+    return frames
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_mutated_frames_are_counted_or_answered_never_raised(data):
+    rig = _FUZZ_RIG.get("rig")
+    if rig is None:
+        rig = _FUZZ_RIG["rig"] = Rig(nics=("vnet0",))
+        add6(rig, "vnet0", "2001:db8::1")
+        rig.stack.sysctl["net.inet6.ip6.forwarding"] = 1
+        _FUZZ_RIG["frames"] = _seed_frames(rig)
+    frame = bytearray(data.draw(st.sampled_from(_FUZZ_RIG["frames"])))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(14, len(frame) - 1))
+        frame[pos] ^= 1 << data.draw(st.integers(0, 7))
+    cut = data.draw(st.integers(14, len(frame)))
+    rig.dp.link.input(rig.ifp(), bytes(frame[:cut]))    # an exception fails the test
+    rig.run(data.draw(st.sampled_from([0.0, 1.0, 61.0])))
+    rig.dev["vnet0"].take()
+
+
+_FUZZ_RIG: dict = {}

@@ -110,6 +110,16 @@ def test_two_stacks_ping_over_ipv6_and_through_a_router(chain):
         errors = [r for r in rows if r.get("ev") == "icmp"]
         assert errors and (errors[0]["type"], errors[0]["code"], errors[0]["from"]) == (
             3, 0, "2001:db8:a::2")
+        # ping6 -v prints it as pr_icmph and pr_retip do
+        res = run_tool(a, "ping", "-6", "-v", "-c", "1", "-m", "1", "-W", "500",
+                       "2001:db8:b::3")
+        assert res.stdout.splitlines()[1:7] == [
+            "64 bytes from 2001:db8:a::2: Time to live exceeded",
+            "Vr TC  Flow Plen Nxt Hlim",
+            " 6 00 00000 0010  3a   01",
+            "2001:db8:a::1->2001:db8:b::3",
+            "ICMP6: type = 128, code = 0",
+            ""], res.stdout
         # no route at the router: destination unreachable, no route
         ca.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:dead::", plen=48,
                  gateway="2001:db8:a::2")

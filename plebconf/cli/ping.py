@@ -551,7 +551,8 @@ def _consume6(rows, st: Stats, quiet, verbose, timing, out, host, size, prog, st
                 line += "(DUP!)"
             out.write(line + "\n")
             out.flush()
-        elif kind == "icmp" and verbose and not quiet:
-            # ping6 reports anything but its echo replies only with -v
-            out.write(f"{ev['bytes']} bytes from {ev['from']}: {icmp6_text(ev)}")
+        elif kind == "icmp" and verbose:
+            # ping6 reports anything but its echo replies only with -v (-q or not), and ends
+            # every packet it prints with one more newline
+            out.write(f"{ev['bytes']} bytes from {ev['from']}: {icmp6_text(ev)}\n")
             out.flush()

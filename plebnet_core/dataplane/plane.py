@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno as os_errno
 import os
+from functools import partial
 
 from plebproto.constants import (
     AF_INET6, EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
@@ -28,7 +29,7 @@ from plebproto.constants import (
 )
 
 from plebproto.errors import OpError
-from ..state.inet import embed_scope, pton6
+from ..state.inet import embed_scope, is_scoped6, pton6, strip_scope
 from ..syscalls import Deferred
 from .iface import Link
 from .ip import IPv4
@@ -72,6 +73,14 @@ def open_backend(name: str, backend: str):
         return VxlanDevice(name, vni=int(parts[0]), local=parse_endpoint(parts[1]),
                            remote=parse_endpoint(parts[2]), netns=opts.get("netns"))
     raise ValueError(f"backend '{kind}' is not available (known: none, tap, vxlan)")
+
+
+def _number(args, name, default):
+    """A numeric op argument (int or float), or None."""
+    value = args.get(name, default)
+    if type(value) not in (int, float) and value is not None:
+        raise OpError(EINVAL, f"argument '{name}' must be a number")
+    return value
 
 
 def _port(value) -> int:
@@ -237,14 +246,7 @@ class DataPlane:
         src = Syscalls.addr4(src) if src is not None else None
         if src is not None and src not in self._local_addrs():
             raise OpError(49, "bind: Can't assign requested address")
-        num = (int, float)
-
-        def number(name, default):
-            value = args.get(name, default)
-            if type(value) not in num and value is not None:
-                raise OpError(EINVAL, f"argument '{name}' must be a number")
-            return value
-
+        number = partial(_number, args)
         params = dict(dst=dst, src=src, count=_get(args, "count", int, 0),
                       interval=float(number("interval", 1.0)), size=_get(args, "size", int, 56),
                       ttl=_get(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
@@ -268,16 +270,11 @@ class DataPlane:
 
     def _op_ping6(self, args):
         from ..syscalls import _get
-        dst_key = self._addr6(args.get("dst"))
-        zone = (dst_key >> 96) & 0xFFFF if dst_key >> 112 in (0xFF01, 0xFF02) or \
-            dst_key >> 118 == 0xFE80 >> 6 else 0
-        dst_int = dst_key & ~(0xFFFF << 96) if zone else dst_key
+        dst_int, zone = strip_scope(self._addr6(args.get("dst")))
         dst = dst_int.to_bytes(16, "big")
         src_arg = args.get("src")
         if src_arg is not None:
-            src_key = self._addr6(src_arg)
-            src_zone = (src_key >> 96) & 0xFFFF if src_key >> 118 == 0xFE80 >> 6 else 0
-            src_int = src_key & ~(0xFFFF << 96) if src_zone else src_key
+            src_int, src_zone = strip_scope(self._addr6(src_arg))
             ifa = next((a for ifp in self.stack.ifaces for a in ifp.addrs
                         if a.af == AF_INET6 and a.addr == src_int
                         and (not src_zone or a.scopeid == src_zone)), None)
@@ -285,20 +282,12 @@ class DataPlane:
                                            | IN6_IFF_DUPLICATED):
                 raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
             src = src_int.to_bytes(16, "big")
-            if ifa.scopeid and not zone and (dst_int >> 118 == 0xFE80 >> 6 or dst[0] == 0xFF):
-                zone = ifa.scopeid
+            if ifa.scopeid and not zone and is_scoped6(dst_int):
+                zone = ifa.scopeid          # ping6: the source's zone serves the destination
         else:
             src = self._source6(dst, zone)
-        src_name = self.stack.key_text(AF_INET6, int.from_bytes(src, "big") | (
-            zone << 96 if zone and src[0] == 0xFE and src[1] & 0xC0 == 0x80 else 0))
-        num = (int, float)
-
-        def number(name, default):
-            value = args.get(name, default)
-            if type(value) not in num and value is not None:
-                raise OpError(EINVAL, f"argument '{name}' must be a number")
-            return value
-
+        src_name = self.stack.key_text(AF_INET6, embed_scope(int.from_bytes(src, "big"), zone))
+        number = partial(_number, args)
         params = dict(dst=dst, src=src, count=_get(args, "count", int, 0),
                       interval=float(number("interval", 1.0)), size=_get(args, "size", int, 8),
                       ttl=_get(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
