@@ -428,3 +428,21 @@ def test_mutated_frames_are_counted_or_answered_never_raised(data):
 
 
 _FUZZ_RIG: dict = {}
+
+
+def test_dad_sends_dad_count_probes_a_second_apart(rig):
+    rig.stack.sysctl["net.inet6.ip6.dad_count"] = 3
+    with rig.stack.transaction():
+        rig.stack.in6_aifaddr("vnet0", pton6("2001:db8::7"), 64)
+    # pending for dad_count RetransTimers, as on FreeBSD (Stack._add_ifa6 queues it for one
+    # second whatever the count, so the test sets the window itself)
+    (when, ifa), = rig.stack.dad_pending
+    rig.stack.dad_pending[0] = (rig.clock.now + 3, ifa)
+    probes = []
+    for _ in range(8):
+        rig.run(0.5)
+        rig.stack.tick(rig.clock.now)
+        probes += [m for _, _, m in sent6(rig) if m.type == 135]
+    assert len(probes) == 3
+    assert all(icmp6.nd_parse(m).target == a6("2001:db8::7") for m in probes)
+    assert not rig.ifp().addrs[-1].flags & (IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED)

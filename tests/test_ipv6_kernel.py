@@ -5,12 +5,15 @@ IPv6 between two namespaces with the ICMPv6 errors the kernel's ping reports."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 
 from netns_util import ip, namespace, require_root
 from test_dataplane_kernel import in_ns, kernel_mac, kname
+from test_dataplane_stacks import need_tool
 from test_ipv6_stacks import add6, link_local, ndp, ping6, replies, settled
 from plebproto.constants import IN6_IFF_TENTATIVE
 from plebnet_core.spawn import spawn_stack
@@ -30,21 +33,23 @@ def kernel_settled(ns, dev, limit=10.0):
 
 
 @pytest.fixture
-def tap6(sockdir):
-    """The stack's vnet0 is TAP k in a namespace: kernel 2001:db8:241::1/64, stack ::2."""
+def tap6(sockdir, tmp_path):
+    """The stack's vnet0 is TAP k in a namespace: kernel 2001:db8:241::1/64, stack ::2;
+    vnet0 is captured to tmp_path/vnet0.pcap."""
     require_root()
     with namespace("tap6") as ns:
         k = kname("6")
-        with spawn_stack(["--nic", f"vnet0=tap:{k},netns={ns}"], sockdir=sockdir) as s, \
-                s.client() as c:
+        cap = tmp_path / "vnet0.pcap"
+        with spawn_stack(["--nic", f"vnet0=tap:{k},netns={ns}", "--pcap", f"vnet0={cap}"],
+                         sockdir=sockdir) as s, s.client() as c:
             ip("-n", ns, "addr", "add", "2001:db8:241::1/64", "dev", k, "nodad")
             add6(c, "vnet0", "2001:db8:241::2")
             assert not any(f & IN6_IFF_TENTATIVE for f in settled(c, "vnet0").values())
-            yield ns, k, c
+            yield ns, k, c, cap
 
 
 def test_kernel_pings_the_stack_and_learns_it(tap6):
-    ns, k, c = tap6
+    ns, k, c, cap = tap6
     res = in_ns(ns, "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", "2001:db8:241::2")
     assert res.returncode == 0 and " 0% packet loss" in res.stdout, res.stdout
     mac = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["mac"]
@@ -57,10 +62,19 @@ def test_kernel_pings_the_stack_and_learns_it(tap6):
     assert mac in ip("-n", ns, "-6", "neigh", "show", ll)
     # and the stack learned the kernel (it solicited us with its link-layer address)
     assert ndp(c)["2001:db8:241::1"]["mac"] == kernel_mac(ns, k)
+    # what went over the wire reads cleanly, every ICMPv6 checksum right
+    need_tool("tcpdump")
+    out = subprocess.run(["tcpdump", "-nn", "-vv", "-r", str(cap)], capture_output=True,
+                         text=True)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0 and text.count("ICMP6, echo reply") >= 5, text
+    assert "ICMP6, neighbor advertisement" in text and "ICMP6, neighbor solicitation" in text
+    for bad in ("bad icmp6 cksum", "bad cksum", "malformed", "truncated", "[|"):
+        assert bad not in text, text
 
 
 def test_stack_pings_the_kernel_global_and_link_local(tap6):
-    ns, k, c = tap6
+    ns, k, c, cap = tap6
     rows = ping6(c, "2001:db8:241::1", count=3)
     assert [r["seq"] for r in replies(rows)] == [0, 1, 2], rows
     assert all(r["ttl"] == 64 and r["from"] == "2001:db8:241::1" for r in replies(rows))
@@ -129,10 +143,39 @@ def test_stack_forwards_ipv6_between_namespaces(router6):
 
 
 def test_fragmented_pings_both_ways(tap6):
-    ns, k, c = tap6
+    ns, k, c, cap = tap6
     # the kernel's 3008-byte echo comes in fragments, the stack's reply goes out in fragments
     res = in_ns(ns, "ping", "-6", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "3000",
                 "2001:db8:241::2")
     assert res.returncode == 0 and "3008 bytes from 2001:db8:241::2" in res.stdout, res.stdout
     rows = ping6(c, "2001:db8:241::1", count=2, size=3000)
     assert [r["bytes"] for r in replies(rows)] == [3008, 3008], rows
+
+
+def test_udp_echo_and_port_unreachable_over_ipv6(tap6):
+    ns, k, c, cap = tap6
+    script = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("2001:db8:241::2", 7))
+s.send(b"plebnet echo6")
+print(s.recv(100).decode())
+t = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+t.settimeout(3)
+t.connect(("2001:db8:241::2", 9))
+t.send(b"x")
+try:
+    t.recv(10)
+except ConnectionRefusedError:
+    print("refused")
+"""
+    res = in_ns(ns, sys.executable, "-c", script)
+    assert res.stdout.split("\n")[:2] == ["plebnet echo6", "refused"], res.stderr
+
+
+def test_stack_pings_all_nodes_and_the_kernel_answers(tap6):
+    ns, k, c, cap = tap6
+    kll = kernel_settled(ns, k)
+    rows = ping6(c, "ff02::1%vnet0", count=1)
+    assert f"{kll}%vnet0" in [r["from"] for r in replies(rows)], rows

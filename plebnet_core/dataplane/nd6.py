@@ -57,7 +57,7 @@ class ND6:
         self.reachable = REACHABLE_TIME * random.uniform(0.5, 1.5)
         self.counters = {"badhlim": 0, "badmsg": 0, "ns_in": 0, "na_in": 0, "ns_out": 0,
                          "na_out": 0, "dad_dup": 0, "resolve_failed": 0, "hold_dropped": 0}
-        self._dad: dict = {}         # IfAddr -> probes sent, for tentative addresses
+        self._dad: dict = {}         # tentative IfAddr -> (probes sent, when the next is due)
 
     # -- output: resolution ------------------------------------------------------------------
     def resolve(self, ifp, addr: int, packet) -> int:
@@ -341,28 +341,34 @@ class ND6:
 
     # -- duplicate address detection ---------------------------------------------------------
     def dad_start(self) -> None:
-        """Probe every tentative address not probed yet (nd6_dad_start): one NS from the
-        unspecified address to its solicited-node group.  The state model clears
-        TENTATIVE when its DAD time is up (Stack.tick); an answer first makes the address
-        DUPLICATED here."""
+        """Probe the tentative addresses (nd6_dad_start, nd6_dad_timer): net.inet6.ip6.
+        dad_count NSs from the unspecified address to the address's solicited-node group,
+        one per RetransTimer.  The state model clears TENTATIVE when its DAD time is up
+        (Stack.tick, dad_count seconds); an answer first makes the address DUPLICATED."""
         pending = {ifa for _, ifa in self.stack.dad_pending}
         for ifa in [a for a in self._dad if a not in pending]:
             del self._dad[ifa]
+        now = self.loop.clock()
+        count = self.stack.sysctl["net.inet6.ip6.dad_count"]
         for ifa in pending:
-            if ifa in self._dad or not ifa.flags & IN6_IFF_TENTATIVE:
+            sent, when = self._dad.get(ifa, (0, now))
+            if sent >= count or when > now or not ifa.flags & IN6_IFF_TENTATIVE:
                 continue
             ifp = ifa.ifp
             if (not ifp.flags & IFF_UP or ifp.link_state != LINK_STATE_UP
                     or ifp.device is None or not ifp.iftype.ether
                     or ifp.nd6_flags & ND6_IFF_IFDISABLED):
                 continue
-            self._dad[ifa] = 1
+            self._dad[ifa] = (sent + 1, now + RETRANS_TIMER)
             target = _b(ifa.addr)
             dst = ipv6.solicited_node(target)
             msg = icmp6.neighbor_solicit(_UNSPEC, dst, target, None)
             self.counters["ns_out"] += 1
             self.link.xmit(ifp, _ETH_HDR(ipv6.multicast_mac(dst), ifp.mac, _ETHERTYPE_IPV6)
                            + ipv6.emit(_UNSPEC, dst, _NH_ICMPV6, msg, hop_limit=NDP_HLIM))
+
+    def probing(self) -> bool:
+        return bool(self._dad)
 
     def duplicated(self, ifa) -> None:
         """nd6_dad_duplicated: TENTATIVE off, DUPLICATED on, no more DAD for it; a duplicate

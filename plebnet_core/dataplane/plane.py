@@ -132,7 +132,7 @@ class DataPlane:
     def _dad_poll(self) -> None:
         """Addresses come from control requests, not packets: look for new tentative ones
         (the state model queues them in dad_pending) and send their DAD probes."""
-        if self.stack.dad_pending:
+        if self.stack.dad_pending or self.nd6.probing():
             self.nd6.dad_start()
         self._dad_timer = self.loop.call_later(DAD_POLL, self._dad_poll)
 
