@@ -446,3 +446,19 @@ def test_dad_sends_dad_count_probes_a_second_apart(rig):
     assert len(probes) == 3
     assert all(icmp6.nd_parse(m).target == a6("2001:db8::7") for m in probes)
     assert not rig.ifp().addrs[-1].flags & (IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED)
+
+
+def test_link_local_source_never_leaves_its_link(router):
+    far = a6("2001:db8:1::7")
+    ll = next(a.addr for a in router.ifp().addrs if a.af == AF_INET6 and a.addr >> 112 == 0xFE80)
+    ll = ll.to_bytes(16, "big")
+    # (the router learns PEER_LL, to answer it)
+    group = ipv6.solicited_node(ll)
+    router.feed("vnet0", frame6(router, PEER_LL, group,
+                                icmp6.neighbor_solicit(PEER_LL, group, ll, PEER_MAC), hlim=255))
+    sent6(router)
+    router.feed("vnet0", frame6(router, PEER_LL, far, icmp6.echo_request(PEER_LL, far, 1, 1)))
+    (eth, h, m), = sent6(router)
+    assert (h.src, h.dst, m.type, m.code) == (ll, PEER_LL, icmp6.DST_UNREACH,
+                                              icmp6.UNREACH_BEYONDSCOPE)
+    assert sent6(router, "vnet1") == []

@@ -9,13 +9,13 @@ received is reported to ping, not remembered).
 """
 from __future__ import annotations
 
+import os
+
 from plebproto.constants import (
     AF_INET6, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, IFF_LOOPBACK, IN6_IFF_ANYCAST,
     IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, ND6_IFF_IFDISABLED, RTF_BLACKHOLE, RTF_GATEWAY,
     RTF_REJECT,
 )
-
-import os
 
 from ..state.inet import embed_scope, is_scoped6
 from .frag6 import Reassembler6
@@ -87,7 +87,7 @@ class IPv6:
         self._err_second = 0
         self._err_count = 0
         self.counters = {"forwarded": 0, "cantforward": 0, "noroute": 0, "badhdr": 0,
-                         "delivered": 0, "toosmall": 0, "fragdropped": 0, "badoptions": 0,
+                         "delivered": 0, "fragdropped": 0, "badoptions": 0,
                          "icmp6_badsum": 0, "icmp6_out_errors": 0, "icmp6_ratelimited": 0,
                          "notmember": 0, "badscope": 0, "reassembled": 0, "fragmented": 0}
 
@@ -343,11 +343,15 @@ class IPv6:
         if t == icmp6.ECHO_REQUEST:
             if h.src == ipv6.UNSPECIFIED:
                 return
-            # from the address asked (a multicast request is answered from one of ours)
-            src = h.dst if ifa is not None else None
-            self.output(src, h.src, self._zone(ifp, h.src, ifa), NH_ICMPV6,
-                        icmp6.echo_reply_to(m) if src is not None else
-                        self._reply_from_chosen(ifp, h, m))
+            zone = self._zone(ifp, h.src, ifa)
+            if ifa is not None:         # from the address asked
+                self.output(h.dst, h.src, zone, NH_ICMPV6, icmp6.echo_reply_to(m))
+                return
+            # to a group we joined: answered from an address of ours, summed afresh
+            src = self.source_on(ifp, h.src)
+            if src is not None:
+                self.output(src, h.src, zone, NH_ICMPV6,
+                            icmp6.emit(src, h.src, icmp6.ECHO_REPLY, 0, m.rest, m.payload))
         elif t == icmp6.ECHO_REPLY:
             session = self.pings.get(m.ident)
             if session is not None:
@@ -361,14 +365,6 @@ class IPv6:
                 session = self.pings.get(_from(quoted[44:46], "big"))
                 if session is not None:
                     session.on_error6(h, m)
-
-    def _reply_from_chosen(self, ifp, h, m) -> bytes:
-        """An echo reply to a multicast request: our source differs from the address the
-        request went to, so the checksum is computed afresh."""
-        src = self.source_on(ifp, h.src)
-        if src is None:
-            return b""
-        return icmp6.emit(src, h.src, icmp6.ECHO_REPLY, 0, m.rest, m.payload)
 
     def _zone(self, ifp, addr: bytes, ifa=None) -> int:
         """The zone a reply to addr leaves by: the arrival interface (lo0: the address's)."""
@@ -478,8 +474,6 @@ class IPv6:
                hlim: int = DEFAULT_HLIM) -> int:
         """ip6_output() for a locally originated packet; zone: the interface index scoped
         destinations are reached by.  Returns 0 or the errno sendmsg() would."""
-        if not payload:
-            return 0
         d = _from(dst, "big")
         if dst[0] == 0xFF:
             out_ifp = self.stack.by_index(zone) if zone else None
