@@ -462,3 +462,26 @@ def test_link_local_source_never_leaves_its_link(router):
     assert (h.src, h.dst, m.type, m.code) == (ll, PEER_LL, icmp6.DST_UNREACH,
                                               icmp6.UNREACH_BEYONDSCOPE)
     assert sent6(router, "vnet1") == []
+
+
+@pytest.mark.parametrize("dst, frm", [("::1", "::1"), ("fe80::1%lo0", "fe80::1%lo0"),
+                                      ("2001:db8::1", "2001:db8::1")])
+def test_ping_op_to_our_own_addresses_over_lo0(rig, dst, frm):
+    events = []
+    op = rig.dp.op_ping({"af": "inet6", "dst": dst, "count": 1, "waittime": 1.0})
+    op.start(events.append, events.append, events.append)
+    rig.run()
+    assert events[0] == {"ev": "start", "src": frm}
+    assert [(e["from"], e["bytes"], e["ttl"]) for e in events if e.get("ev") == "reply"] == [
+        (frm, 16, 64)]
+    assert events[-1] == {"transmitted": 1, "received": 1}
+
+
+def test_ping_op_refuses_what_ping6_cannot_send(rig):
+    from plebproto.errors import OpError
+    with pytest.raises(OpError) as info:        # no route: ping6's UDP connect fails
+        rig.dp.op_ping({"af": "inet6", "dst": "2001:db8:ffff::1"})
+    assert info.value.msg == "UDP connect: No route to host"
+    with pytest.raises(OpError) as info:        # a source that is not ours
+        rig.dp.op_ping({"af": "inet6", "dst": "2001:db8::2", "src": "2001:db8::99"})
+    assert info.value.msg == "bind: Can't assign requested address"
