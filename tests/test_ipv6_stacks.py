@@ -179,6 +179,9 @@ def test_plebconf_ping6_prints_what_freebsd_ping6_prints(chain):
     assert (res.returncode, res.stderr) == (1, "ping6: illegal hoplimit -- 300\n")
     res = run_tool(a, "ping", "-4", "-6", "2001:db8:a::2")
     assert res.stderr == "ping: -4 and -6 cannot be used simultaneously\n"
+    res = run_tool(a, "ping", "-4c", "1", "2001:db8:a::2")     # IPv4 asked: no such host
+    assert (res.returncode, res.stderr) == (68, "ping: cannot resolve 2001:db8:a::2: "
+                                                "Unknown host\n")
     # no route: the source cannot be chosen (ping6's UDP connect)
     res = run_tool(a, "ping", "-6", "-c", "1", "2001:db8:ffff::1")
     assert (res.returncode, res.stderr) == (1, "ping: UDP connect: No route to host\n")

@@ -59,7 +59,7 @@ def parse(args):
         j = 1
         while j < len(arg):
             ch = arg[j]
-            if ch in "nq":
+            if ch in "nq4":         # -4: main.c's choice of IPv4, already made
                 if ch == "q":
                     opts["quiet"] = True
                 j += 1
@@ -202,7 +202,6 @@ def command(ctx, args, prog: str = "ping"):
     """Send ICMP echo requests from the stack (FreeBSD ping, ping -6)."""
     if wants_ipv6(args, prog):
         return command6(ctx, args, prog)
-    args = [a for a in args if a != "-4"]
     opts, host = parse(args)
     target = resolve(host)
     quiet = opts["quiet"]
