@@ -485,3 +485,21 @@ def test_ping_op_refuses_what_ping6_cannot_send(rig):
     with pytest.raises(OpError) as info:        # a source that is not ours
         rig.dp.op_ping({"af": "inet6", "dst": "2001:db8::2", "src": "2001:db8::99"})
     assert info.value.msg == "bind: Can't assign requested address"
+
+
+def test_router_reads_hop_by_hop_options_and_nothing_further(router):
+    far = a6("2001:db8:1::7")
+    teach(router, src=far, mac=PEER2_MAC, ifname="vnet1")
+    sent6(router, "vnet1")
+    req = icmp6.echo_request(PEER, far, 1, 1)
+    # an unknown option whose action is "discard and report": parameter problem, option
+    bad_hbh = bytes((58, 0, 0xC2, 4)) + bytes(4)
+    router.feed("vnet0", frame6(router, PEER, far, bad_hbh + req, nh=0))
+    (eth, h, m), = sent6(router)
+    assert (m.type, m.code, m.rest) == (icmp6.PARAM_PROB, 2, 42)
+    assert sent6(router, "vnet1") == []
+    # a routing header with segments left is the destination's business: forwarded as is
+    rh = bytes((58, 2, 0, 1)) + bytes(20)
+    router.feed("vnet0", frame6(router, PEER, far, rh + req, nh=43))
+    (eth, h, m), = sent6(router, "vnet1")
+    assert (eth.dst, h.next_header, h.hop_limit) == (PEER2_MAC, 43, 63)

@@ -174,6 +174,15 @@ def test_hop_by_hop_not_first_and_unknown_options():
         ipv6.walk(ipv6.NH_DSTOPTS, ext(ipv6.NH_ICMPV6, b"\x01\x09"))
 
 
+def test_hop_by_hop_alone():
+    ipv6.hop_by_hop(ext(ipv6.NH_ROUTING, b"\x01\x02\x00\x00") + b"rest of the chain")
+    with pytest.raises(ipv6.ParamProblem):
+        ipv6.hop_by_hop(ext(ipv6.NH_ICMPV6, b"\x80\x00"))
+    for short in (b"\x3a\x00\x00", ext(ipv6.NH_ICMPV6, hlen=1)[:12]):
+        with pytest.raises(WireError, match="truncated"):
+            ipv6.hop_by_hop(short)
+
+
 def test_extension_header_loops_and_truncation_are_bounded():
     looped = b"".join(ext(ipv6.NH_DSTOPTS) for _ in range(3)) + ext(ipv6.NH_ICMPV6)
     with pytest.raises(WireError, match="destination options"):

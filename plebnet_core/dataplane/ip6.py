@@ -438,6 +438,16 @@ class IPv6:
         if src == ipv6.UNSPECIFIED:
             counters["cantforward"] += 1
             return
+        if h.next_header == ipv6.NH_HOPOPTS:     # every node on the path reads these
+            try:
+                ipv6.hop_by_hop(h.payload)
+            except ipv6.ParamProblem as exc:
+                counters["cantforward"] += 1
+                self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
+                return
+            except WireError:
+                counters["cantforward"] += 1
+                return
         if h.hop_limit <= 1:
             self.icmp6_error(ifp, h, pkt, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_TRANSIT)
             return

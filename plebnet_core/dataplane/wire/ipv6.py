@@ -207,6 +207,17 @@ def walk(nh: int, payload, dst_multicast: bool = False) -> Chain:
         nh = nxt
 
 
+def hop_by_hop(payload, dst_multicast: bool = False) -> None:
+    """Check just the hop-by-hop options header at the start of payload: what every node on
+    the path examines (a router walks no further).  Raises as walk() does."""
+    if len(payload) < 8:
+        raise WireError("ipv6: truncated extension header")
+    end = (payload[1] + 1) << 3
+    if end > len(payload):
+        raise WireError("ipv6: truncated extension header")
+    _options(payload, 0, end, dst_multicast)
+
+
 def fragment(src: bytes, dst: bytes, nh: int, payload, mtu: int, ident: int, *,
              hop_limit: int = 64) -> list[bytes]:
     """Packets of at most mtu bytes carrying payload in fragments (RFC 8200 4.5): each is
