@@ -26,7 +26,6 @@ import time
 
 import click
 
-from plebproto.constants import strerror
 
 from .loop import EventLoop
 from .persist import Audit, Persist, PersistError

@@ -26,7 +26,7 @@ import traceback
 import msgpack
 
 from plebproto import protocol
-from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO, strerror
+from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO
 from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop

@@ -61,7 +61,8 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
     "ping": (req("dst", str), opt("src", str, nullable=True), opt("count", int, lo=0, hi=I32),
              opt("interval", "number", lo=0), opt("size", int, lo=0, hi=65507),
              opt("ttl", int, lo=1, hi=255), opt("timeout", "number", lo=0, nullable=True),
-             opt("waittime", "number", lo=0, nullable=True)),
+             opt("waittime", "number", lo=0, nullable=True),
+             AF),
     "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
     "audit": (opt("n", int, lo=0, nullable=True),),
 }

@@ -27,6 +27,7 @@ TOOLS = {
     "rc": "rc",
     "batch": "batch",
     "ping": "ping",
+    "ping6": "ping6",
     "tcpdump": "tcpdump",
     "log": "log",
 }

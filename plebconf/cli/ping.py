@@ -1,11 +1,16 @@
-"""`plebconf ping`: FreeBSD's ping(8) for IPv4, the echo requests sent by the stack.
+"""`plebconf ping`: FreeBSD 14's ping(8), the echo requests sent by the stack.
 
-    ping [-nq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout]
+    ping [-4] [-nq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout]
          [-W waittime] host
+    ping -6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
+         [-t timeout] [-W waittime] IPv6-host          (also `plebconf ping6 ...`)
 
 The stack sends and receives (op "ping", a streamed result); this side prints what FreeBSD's
-ping prints and keeps its statistics.  Exit status: 0 if any reply came, 2 if none, 64 for a
-usage error, 68 for an unknown host.
+ping prints and keeps its statistics.  As 14's main.c does, -6, the name ping6 or a host that
+is an IPv6 address selects ping6.c's behaviour: its heading, reply lines (hlim), summary
+("ping6 statistics", "std-dev") and errors.  Exit status: 0 if any reply came, 2 if none, 64
+for a usage error, 68 for an unknown host; IPv6: 1 for its errx() failures, 71 (EX_OSERR)
+when every request failed to go out.
 """
 from __future__ import annotations
 
@@ -34,6 +39,12 @@ def usage():
     fail(USAGE, EX_USAGE)
 
 
+EX_OSERR = 71
+MAXDATALEN6 = 131072 - 40 - 8       # ping6.c: MAXPACKETLEN - IP6LEN - ICMP6ECHOLEN
+DEFDATALEN6 = 8                     # ping6.c: ICMP6ECHOTMLEN
+MAXALARM = 60 * 60
+
+
 def parse(args):
     opts = {"count": 0, "interval": 1.0, "ttl": 64, "src": None, "size": 56, "timeout": 0,
             "waittime": None, "quiet": False}
@@ -48,7 +59,7 @@ def parse(args):
         j = 1
         while j < len(arg):
             ch = arg[j]
-            if ch in "nq":
+            if ch in "nq4":         # -4: main.c's choice of IPv4, already made
                 if ch == "q":
                     opts["quiet"] = True
                 j += 1
@@ -164,9 +175,33 @@ class Stats:
         self.seen: set[int] = set()
 
 
+def wants_ipv6(args, prog: str) -> bool:
+    """main.c: -6 (or the name ping6) selects IPv6, -4 IPv4; else the host decides."""
+    v4, v6 = False, prog == "ping6"
+    for arg in args:
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        flags = arg[1:]
+        for ch in flags:
+            if ch == "4":
+                v4 = True
+            elif ch == "6":
+                v6 = True
+            elif ch in "cimSstWbCeIklpz":     # takes an argument: the rest is it
+                break
+    if v4 and v6:
+        fail("ping: -4 and -6 cannot be used simultaneously", 1)
+    if v4 or v6:
+        return v6
+    host = args[-1] if args else ""
+    return ":" in host.partition("%")[0]
+
+
 @tool_command("ping")
-def command(ctx, args):
-    """Send ICMP echo requests from the stack (FreeBSD ping)."""
+def command(ctx, args, prog: str = "ping"):
+    """Send ICMP echo requests from the stack (FreeBSD ping, ping -6)."""
+    if wants_ipv6(args, prog):
+        return command6(ctx, args, prog)
     opts, host = parse(args)
     target = resolve(host)
     quiet = opts["quiet"]
@@ -255,4 +290,272 @@ def _consume(rows, st: Stats, quiet: bool, timing: bool, out) -> None:
             out.flush()
         elif kind == "icmp" and not quiet:
             out.write(f"{ev['bytes']} bytes from {ev['from']}: {icmp_text(ev)}\n")
+            out.flush()
+
+
+# -- IPv6: ping6.c ---------------------------------------------------------------------------
+def parse6(args, prog: str):
+    opts = {"count": 0, "interval": 1.0, "ttl": 64, "src": None, "size": DEFDATALEN6,
+            "timeout": 0, "waittime": None, "quiet": False, "verbose": False}
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "-":
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        j = 1
+        while j < len(arg):
+            ch = arg[j]
+            if ch in "6nqv":
+                if ch == "q":
+                    opts["quiet"] = True
+                elif ch == "v":
+                    opts["verbose"] = True
+                j += 1
+                continue
+            if ch not in "cimSstW":
+                sys.stderr.write(f"{prog}: illegal option -- {ch}\n")
+                usage()
+            value = arg[j + 1:]
+            if not value:
+                i += 1
+                if i >= len(args):
+                    sys.stderr.write(f"{prog}: option requires an argument -- {ch}\n")
+                    usage()
+                value = args[i]
+            _value6(opts, ch, value, prog)
+            break
+        i += 1
+    rest = args[i:]
+    if len(rest) != 1:      # intermediate hops need a routing header: not sent by the stack
+        usage()
+    return opts, rest[0]
+
+
+def _strtol(value: str):
+    try:
+        return int(value, 10)
+    except ValueError:
+        return None
+
+
+def _value6(opts, ch, value, prog):
+    """ping6.c's checks and messages, option by option."""
+    if ch == "c":
+        v = _strtol(value)
+        if v is None or v <= 0:
+            fail(f"{prog}: illegal number of packets -- {value}", 1)
+        opts["count"] = v
+    elif ch == "m":
+        v = _strtol(value)
+        if v is None:
+            fail(f"{prog}: illegal hoplimit {value}", 1)
+        if not -1 <= v <= 255:
+            fail(f"{prog}: illegal hoplimit -- {value}", 1)
+        opts["ttl"] = 64 if v == -1 else v
+    elif ch == "i":
+        try:
+            v = float(value)
+        except ValueError:
+            fail(f"{prog}: illegal timing interval {value}", 1)
+        if v < 0 or math.isnan(v):
+            fail(f"{prog}: illegal timing interval {value}", 1)
+        opts["interval"] = max(v, 0.000001)
+    elif ch == "S":
+        try:
+            socket.inet_pton(socket.AF_INET6, value.partition("%")[0])
+        except OSError:
+            fail(f"{prog}: invalid source address: hostname nor servname provided, or not "
+                 "known", 1)
+        opts["src"] = value
+    elif ch == "s":
+        v = _strtol(value)
+        if v is None or v <= 0:
+            fail(f"{prog}: illegal datalen value -- {value}", 1)
+        if v > MAXDATALEN6:
+            fail(f"{prog}: datalen value too large, maximum is {MAXDATALEN6}", 1)
+        opts["size"] = v
+    elif ch == "t":
+        v = _strtol(value)
+        if v is None or v < 1:
+            fail(f"{prog}: invalid timeout: `{value}'", EX_USAGE)
+        if v > MAXALARM:
+            fail(f"{prog}: invalid timeout: `{value}' > {MAXALARM}", EX_USAGE)
+        opts["timeout"] = v
+    elif ch == "W":
+        try:
+            v = float(value)
+        except ValueError:
+            fail(f"{prog}: invalid timing interval: `{value}'", EX_USAGE)
+        opts["waittime"] = int(v) / 1000.0
+
+
+def resolve6(host: str, prog: str) -> str:
+    addr, pct, zone = host.partition("%")
+    try:
+        socket.inet_pton(socket.AF_INET6, addr)
+        return host
+    except OSError:
+        pass
+    try:
+        info = socket.getaddrinfo(host, None, socket.AF_INET6, socket.SOCK_RAW)
+        return info[0][4][0]
+    except OSError:
+        fail(f"{prog}: hostname nor servname provided, or not known", 1)
+
+
+UNREACH6 = {0: "No Route to Destination", 1: "Destination Administratively Unreachable",
+            2: "Destination Unreachable Beyond Scope", 3: "Destination Host Unreachable",
+            4: "Destination Port Unreachable"}
+TIMXCEED6 = {0: "Time to live exceeded", 1: "Frag reassembly time exceeded"}
+PARAMPROB6 = {0: "Erroneous Header ", 1: "Unknown Nextheader ", 2: "Unrecognized Option "}
+
+
+def icmp6_text(ev) -> str:
+    """pr_icmph for the errors a ping can get back, then pr_retip's dump of the quote."""
+    t, code, quoted = ev["type"], ev["code"], ev.get("quoted") or b""
+    if t == 1:
+        text = UNREACH6.get(code, f"Destination Unreachable, Bad Code: {code}") + "\n"
+    elif t == 2:
+        text = f"Packet too big mtu = {ev['rest']}\n"
+    elif t == 3:
+        text = TIMXCEED6.get(code, f"Time exceeded, Bad Code: {code}") + "\n"
+    elif t == 4:
+        text = "Parameter problem: " + PARAMPROB6.get(code, f"Bad code({code}) ") \
+            + "pointer = 0x%02x\n" % ev["rest"]
+    else:
+        return f"Bad ICMP type: {t}"
+    return text + retip6(quoted)
+
+
+def retip6(q: bytes) -> str:
+    """pr_retip: the quoted IPv6 header (pr_iph) and its chain of next headers."""
+    if len(q) < 40:
+        return "IP6...\n"
+    tc = ((q[0] & 0x0F) << 4) | (q[1] >> 4)
+    flow = (q[1] & 0x0F) << 16 | q[2] << 8 | q[3]
+    out = ["Vr TC  Flow Plen Nxt Hlim\n",
+           " %1x %02x %05x %04x  %02x   %02x\n" % (q[0] >> 4, tc, flow, q[4] << 8 | q[5], q[6],
+                                                  q[7]),
+           f"{socket.inet_ntop(socket.AF_INET6, q[8:24])}->"
+           f"{socket.inet_ntop(socket.AF_INET6, q[24:40])}\n"]
+    nh, cp, end = q[6], 40, len(q)
+    names = {0: "HBH ", 60: "DSTOPT ", 44: "FRAG ", 43: "RTHDR "}
+    while end - cp >= 8:
+        if nh in names:
+            out.append(names[nh])
+            hlen = 8 if nh == 44 else (q[cp + 1] + 1) << 3
+            nh = q[cp]
+        elif nh == 58:
+            out.append(f"ICMP6: type = {q[cp]}, code = {q[cp + 1]}\n")
+            return "".join(out)
+        elif nh == 50:
+            return "".join(out) + "ESP\n"
+        elif nh in (6, 17):
+            out.append(f"{'TCP' if nh == 6 else 'UDP'}: from port {q[cp] * 256 + q[cp + 1]}, "
+                       f"to port {q[cp + 2] * 256 + q[cp + 3]} (decimal)\n")
+            return "".join(out)
+        else:
+            return "".join(out) + f"Unknown Header({nh})\n"
+        cp += hlen
+        if cp >= end:
+            return "".join(out) + "...\n"
+    return "".join(out) + "...\n"
+
+
+def command6(ctx, args, prog: str):
+    opts, host = parse6(args, prog)
+    target = resolve6(host, prog)
+    quiet, verbose = opts["quiet"], opts["verbose"]
+    timing = opts["size"] >= TIMEVAL_LEN
+    request = {"af": "inet6", "dst": target, "count": opts["count"],
+               "interval": opts["interval"], "size": opts["size"], "ttl": opts["ttl"],
+               "timeout": opts["timeout"], "waittime": opts["waittime"]}
+    if opts["src"] is not None:
+        request["src"] = opts["src"]
+    st = Stats()
+    out = sys.stdout
+    try:
+        chunks = ctx.client.stream("ping", request)
+        first = next(chunks)
+    except RpcError as exc:
+        fail(f"{prog}: {exc.msg}", 1)
+    except ConnectError as exc:
+        fail(f"plebconf: {exc}", 69)
+    first = list(first or ())
+    src = next((ev["src"] for ev in first if ev.get("ev") == "start"), "::")
+    size = opts["size"]
+    out.write(f"PING6({40 + 8 + size}=40+8+{size} bytes) {src} --> {target}\n")
+    out.flush()
+    state = {"failures": 0}
+    try:
+        _consume6(first, st, quiet, verbose, timing, out, host, size, prog, state)
+        for chunk in chunks:
+            _consume6(chunk, st, quiet, verbose, timing, out, host, size, prog, state)
+    except KeyboardInterrupt:
+        pass
+    except RpcError as exc:
+        sys.stderr.write(f"{prog}: {exc.msg}\n")
+    failures = state["failures"]
+    out.write(f"\n--- {host} ping6 statistics ---\n")
+    line = f"{st.transmitted} packets transmitted, {st.received} packets received, "
+    if st.repeats:
+        line += f"+{st.repeats} duplicates, "
+    if st.transmitted:
+        if st.received > st.transmitted:
+            line += "-- somebody's duplicating packets!"
+        else:
+            line += "%.1f%% packet loss" % ((st.transmitted - st.received) * 100.0
+                                              / st.transmitted)
+    out.write(line + "\n")
+    if st.received and timing:
+        n = st.received + st.repeats
+        avg = st.tsum / n
+        dev = math.sqrt(max(0.0, st.tsumsq / n - avg * avg))
+        out.write("round-trip min/avg/max/std-dev = %.3f/%.3f/%.3f/%.3f ms\n"
+                  % (st.tmin, avg, st.tmax, dev))
+    out.flush()
+    if st.received:
+        return 0
+    return 2 if st.transmitted > failures else EX_OSERR
+
+
+def _consume6(rows, st: Stats, quiet, verbose, timing, out, host, size, prog, state) -> None:
+    for ev in rows or ():
+        kind = ev.get("ev")
+        if kind == "sent":
+            st.transmitted += 1
+            if ev.get("errno"):
+                state["failures"] += 1
+                sys.stderr.write(f"{prog}: sendmsg: {strerror(ev['errno'])}\n")
+                sys.stderr.flush()
+                out.write(f"ping6: wrote {host} {8 + size} chars, ret=-1\n")
+                out.flush()
+        elif kind == "reply":
+            seq = ev["seq"]
+            dup = seq in st.seen
+            if dup:
+                st.repeats += 1
+            else:
+                st.seen.add(seq)
+                st.received += 1
+            t = ev.get("time")
+            if timing and t is not None:
+                st.tsum += t
+                st.tsumsq += t * t
+                st.tmin = min(st.tmin, t)
+                st.tmax = max(st.tmax, t)
+            if quiet:
+                continue
+            line = f"{ev['bytes']} bytes from {ev['from']}, icmp_seq={seq} hlim={ev['ttl']}"
+            if timing and t is not None:
+                line += " time=%.3f ms" % t
+            if dup:
+                line += "(DUP!)"
+            out.write(line + "\n")
+            out.flush()
+        elif kind == "icmp" and verbose:
+            # ping6 reports anything but its echo replies only with -v (-q or not), and ends
+            # every packet it prints with one more newline
+            out.write(f"{ev['bytes']} bytes from {ev['from']}: {icmp6_text(ev)}\n")
             out.flush()

@@ -1,8 +1,10 @@
 """Interface layer: devices attached to interfaces, Ethernet input/output and ARP (RFC 826)
 with FreeBSD's rules (docs/freebsd-tools.md §3.4, sys/netinet/if_ether.c).
 
-Frames go   device --recv--> Link.input --> ARP here, IPv4 to ip.IPv4.input
+Frames go   device --recv--> Link.input --> ARP here, IPv4 to ip.IPv4.input, IPv6 to
+                                             ip6.IPv6.input
 and come    ip.IPv4 --> Link.output(ifp, nexthop, packet) --> ARP resolution --> device.send
+            ip6.IPv6 --> Link.output6(ifp, nexthop, packet) --> nd6.ND6.resolve --> device.send
 
 Everything runs on the stack's one event loop.  Interface counters (Interface.stats, what
 netstat -i prints) are kept here: [ipackets, ierrors, iqdrops, ibytes, opackets, oerrors,
@@ -24,10 +26,13 @@ from .wire import WireError, arp, ethernet
 
 ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4
 ETHERTYPE_ARP = ethernet.ETHERTYPE_ARP
+ETHERTYPE_IPV6 = ethernet.ETHERTYPE_IPV6
 BROADCAST = ethernet.BROADCAST
 _IPV4_TYPE = b"\x08\x00"
+_IPV6_TYPE = b"\x86\xdd"
 _ETH_HDR = ethernet.header
 LOOP_AF_INET = (2).to_bytes(4, "little")    # DLT_NULL header: host-order AF_INET (BSD lo0)
+LOOP_AF_INET6 = (28).to_bytes(4, "little")  # FreeBSD's AF_INET6
 RX_BUDGET = 128         # frames taken from one device per wake-up before others get a turn
 ARP_REXMIT = 1.0        # seconds between requests for an unresolved address
 VERIFY_WINDOW = 5.0     # seconds before a used entry expires when it is asked for again
@@ -52,6 +57,8 @@ class Link:
         self.stack = stack
         self.loop = loop
         self.ip = None                  # the IPv4 layer above (set by DataPlane)
+        self.ip6 = None                 # the IPv6 layer (set by DataPlane)
+        self.nd6 = None                 # its neighbor discovery (set by DataPlane)
 
     # -- devices ---------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -93,7 +100,10 @@ class Link:
             st[0] += 1
             st[3] += len(frame) - 4
             try:
-                self.ip.input(ifp, frame[4:], False)
+                if frame[:4] == LOOP_AF_INET6:
+                    self.ip6.input(ifp, frame[4:], False)
+                else:
+                    self.ip.input(ifp, frame[4:], False)
             except Exception:
                 st[1] += 1
                 _report_bug()
@@ -123,10 +133,12 @@ class Link:
         etype = frame[12:14]
         if etype == _IPV4_TYPE:
             self.ip.input(ifp, frame[14:], group)
+        elif etype == _IPV6_TYPE:
+            self.ip6.input(ifp, frame[14:], group)
         elif etype == b"\x08\x06":
             self.arp_input(ifp, frame[14:])
-        # anything else (IPv6 here, for now) is FreeBSD's IFCOUNTER_NOPROTO, which netstat -i
-        # does not show: not counted as a drop
+        # anything else is FreeBSD's IFCOUNTER_NOPROTO, which netstat -i does not show: not
+        # counted as a drop
 
     def arp_input(self, ifp, payload) -> None:
         """in_arpinput: learn the sender, answer for our own and published addresses."""
@@ -170,6 +182,28 @@ class Link:
         st[4] += 1
         st[7] += len(frame)
         ifp.device.send(frame)
+
+    xmit = _xmit
+
+    def output6(self, ifp, nexthop: int, packet) -> int:
+        """Send an IPv6 packet to nexthop (plain int, no zone) on ifp: multicast straight to
+        its 33:33 group address, unicast through neighbor discovery.  Returns 0 or the
+        errno a local sender gets."""
+        flags = ifp.flags
+        if not flags & IFF_UP or ifp.link_state != LINK_STATE_UP or ifp.device is None:
+            ifp.stats[6] += 1
+            return ENETDOWN
+        if flags & IFF_LOOPBACK:
+            st = ifp.stats
+            st[4] += 1
+            st[7] += len(packet)
+            ifp.device.send(LOOP_AF_INET6 + packet)
+            return 0
+        if nexthop >> 120 == 0xFF:
+            self._xmit(ifp, _ETH_HDR(b"\x33\x33" + (nexthop & 0xFFFFFFFF).to_bytes(4, "big"),
+                                     ifp.mac, ETHERTYPE_IPV6) + packet)
+            return 0
+        return self.nd6.resolve(ifp, nexthop, packet)
 
     def output(self, ifp, nexthop: int, packet, is_gw: bool) -> int:
         """Send an IPv4 packet to nexthop on ifp.  Returns 0 (sent, queued or dropped as the

@@ -4,6 +4,9 @@ and the statistics, like FreeBSD's ping does from what its raw socket receives.
 
 Events (maps): {"ev": "sent", "seq", "errno"}, {"ev": "reply", "from", "seq", "ttl", "bytes",
 "time" (ms)}, {"ev": "icmp", "from", "bytes", "type", "code", "rest", "quoted" (bytes)}.
+IPv6 (ping -6, ICMPv6 echo): the same events, "ttl" being the hop limit and "bytes" the
+ICMPv6 message's length (what ping6 reads from its raw socket), after a first
+{"ev": "start", "src"}: the source address chosen, which ping6's heading prints.
 """
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ import time
 from plebproto.constants import EINVAL
 
 from plebproto.errors import OpError
-from ..state.inet import ntoa
-from .wire import icmp
+from ..state.inet import ntoa, ntop6
+from .wire import icmp, icmp6
 
 TIMEVAL = struct.Struct("!II")
 MAXWAIT = 10.0          # seconds ping waits after the last request when nothing came back
@@ -22,16 +25,24 @@ MAXWAIT = 10.0          # seconds ping waits after the last request when nothing
 
 class PingSession:
     def __init__(self, ip, loop, *, dst: int, src: int | None, count: int, interval: float,
-                 size: int, ttl: int, timeout: float, waittime: float | None, push, finish):
-        if not 0 <= size <= 65507 or not 1 <= ttl <= 255 or interval < 0 or count < 0:
+                 size: int, ttl: int, timeout: float, waittime: float | None, push, finish,
+                 ip6=None, zone: int = 0, src_name: str = ""):
+        """IPv6 when ip6 (the IPv6 layer) is given: dst and src are then 16-byte strings,
+        src already chosen (the ICMPv6 checksum covers it), zone the interface index of a
+        scoped destination; src_name the source as text (with its %zone)."""
+        limit = 65535 - 40 - 8 if ip6 is not None else 65507
+        if not 0 <= size <= limit or not 1 <= ttl <= 255 or interval < 0 or count < 0:
             raise OpError(EINVAL, "bad ping parameters")
         self.ip, self.loop = ip, loop
+        self.ip6, self.zone, self.src_name = ip6, zone, src_name
         self.dst, self.src = dst, src
         self.count, self.interval, self.ttl = count, interval, ttl
         self.timeout, self.waittime = timeout, waittime
         self.push, self.finish_cb = push, finish
+        # both pings fill the bytes after the time stamp with 8, 9, 10...
         self.pad = bytes(i & 0xFF for i in range(TIMEVAL.size, max(size, TIMEVAL.size)))
         self.size = size
+        self.pings = ip6.pings if ip6 is not None else ip.pings
         self.ident = self._free_ident()
         self.sent: dict[int, float] = {}
         self.ntransmitted = 0
@@ -42,14 +53,16 @@ class PingSession:
         self.done = False
 
     def _free_ident(self) -> int:
-        pings = self.ip.pings
+        pings = self.pings
         ident = self.ip.next_ident()
         while ident in pings:
             ident = self.ip.next_ident()
         return ident
 
     def start(self) -> None:
-        self.ip.pings[self.ident] = self
+        self.pings[self.ident] = self
+        if self.ip6 is not None:
+            self.push({"ev": "start", "src": self.src_name})
         if self.timeout:
             self.deadline = self.loop.call_later(self.timeout, self.finish)
         self._send()
@@ -65,8 +78,13 @@ class PingSession:
         else:
             data = bytes(self.size)
         self.sent[seq] = time.perf_counter()
-        err = self.ip.output(self.src, self.dst, 1, icmp.echo_request(self.ident, seq, data),
-                             ttl=self.ttl)
+        if self.ip6 is not None:
+            err = self.ip6.output(self.src, self.dst, self.zone, 58,
+                                  icmp6.echo_request(self.src, self.dst, self.ident, seq, data),
+                                  hlim=self.ttl)
+        else:
+            err = self.ip.output(self.src, self.dst, 1, icmp.echo_request(self.ident, seq, data),
+                                 ttl=self.ttl)
         self.ntransmitted += 1
         self.push({"ev": "sent", "seq": seq, "errno": err})
         if self.count and self.ntransmitted >= self.count:
@@ -94,6 +112,35 @@ class PingSession:
         if self.count and self.nreceived >= self.count:
             self.finish()
 
+    def _from6(self, addr: bytes) -> str:
+        text = ntop6(int.from_bytes(addr, "big"))
+        if addr[0] == 0xFE and addr[1] & 0xC0 == 0x80 or addr[:2] in (b"\xff\x01", b"\xff\x02"):
+            ifp = self.ip6.stack.by_index(self.zone)
+            if ifp is not None:
+                text += "%" + ifp.name
+        return text
+
+    def on_reply6(self, h, m) -> None:
+        if self.done or h.src != self.dst and self.dst[0] != 0xFF:
+            return
+        t0 = self.sent.get(m.seq)
+        rtt = time.perf_counter() - t0 if t0 is not None else None
+        if rtt is not None:
+            self.tmax = max(self.tmax, rtt)
+        self.nreceived += 1
+        self.push({"ev": "reply", "from": self._from6(h.src), "seq": m.seq,
+                   "ttl": h.hop_limit, "bytes": 8 + len(m.payload),
+                   "time": rtt * 1000 if rtt is not None else None})
+        if self.count and self.nreceived >= self.count:
+            self.finish()
+
+    def on_error6(self, h, m) -> None:
+        if self.done:
+            return
+        self.push({"ev": "icmp", "from": self._from6(h.src), "bytes": 8 + len(m.payload),
+                   "type": m.type, "code": m.code, "rest": m.rest,
+                   "quoted": bytes(m.payload)})
+
     def on_error(self, h, m) -> None:
         if self.done:
             return
@@ -113,5 +160,5 @@ class PingSession:
         for t in (self.timer, self.deadline):
             if t is not None:
                 t.cancel()
-        if self.ip.pings.get(self.ident) is self:
-            del self.ip.pings[self.ident]
+        if self.pings.get(self.ident) is self:
+            del self.pings[self.ident]

@@ -1,5 +1,5 @@
-"""The live data plane of one stack: devices for its interfaces, the Ethernet/ARP and IPv4
-layers, captures, and the data-plane ops (ping, pcap).
+"""The live data plane of one stack: devices for its interfaces, the Ethernet/ARP, IPv4 and
+IPv6/ND layers, captures, and the data-plane ops (ping, pcap).
 
 NIC backends (plebnet --nic NAME=BACKEND):
     none                                  an interface with no wire
@@ -20,20 +20,27 @@ from __future__ import annotations
 
 import errno as os_errno
 import os
+from functools import partial
 
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
+    AF_INET6, EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
+    IN6_IFF_ANYCAST, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_REJECT,
+    strerror,
 )
 
 from plebproto.errors import OpError
+from ..state.inet import embed_scope, is_scoped6, pton6, strip_scope
 from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
 from .iface import Link
 from .ip import IPv4
+from .ip6 import IPv6
+from .nd6 import ND6
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
 from .ping import PingSession
 
 VXLAN_PORT = 4789
+DAD_POLL = 0.2          # seconds between looks for new tentative addresses to probe
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -67,6 +74,14 @@ def open_backend(name: str, backend: str):
         return VxlanDevice(name, vni=int(parts[0]), local=parse_endpoint(parts[1]),
                            remote=parse_endpoint(parts[2]), netns=opts.get("netns"))
     raise ValueError(f"backend '{kind}' is not available (known: none, tap, vxlan)")
+
+
+def _number(args, name, default):
+    """A numeric op argument (int or float), or None."""
+    value = args.get(name, default)
+    if type(value) not in (int, float) and value is not None:
+        raise OpError(EINVAL, f"argument '{name}' must be a number")
+    return value
 
 
 def _port(value) -> int:
@@ -104,6 +119,11 @@ class DataPlane:
         self.link = Link(stack, loop)
         self.ip = IPv4(stack, loop, self.link)
         self.link.ip = self.ip
+        self.nd6 = ND6(stack, loop, self.link)
+        self.ip6 = IPv6(stack, loop, self.link, self.nd6)
+        self.nd6.ip6 = self.ip6
+        self.link.ip6, self.link.nd6 = self.ip6, self.nd6
+        self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
         if syscalls is not None:
             syscalls.attach_dataplane(self)
@@ -111,6 +131,13 @@ class DataPlane:
             # neither can be part of a batch
             syscalls.register("ping", self.op_ping, mutating=False, batchable=False)
             syscalls.register("pcap", self.op_pcap, batchable=False)
+
+    def _dad_poll(self) -> None:
+        """Addresses come from control requests, not packets: look for new tentative ones
+        (the state model queues them in dad_pending) and send their DAD probes."""
+        if self.stack.dad_pending or self.nd6.probing():
+            self.nd6.dad_start()
+        self._dad_timer = self.loop.call_later(DAD_POLL, self._dad_poll)
 
     # -- devices -----------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -167,6 +194,9 @@ class DataPlane:
         self.link.detach(ifp)
 
     def close(self) -> None:
+        if self._dad_timer is not None:
+            self._dad_timer.cancel()
+            self._dad_timer = None
         for ifp in list(self.stack.ifaces):
             self._close(ifp)
 
@@ -206,25 +236,26 @@ class DataPlane:
 
     # -- ops ---------------------------------------------------------------------------------
     def op_ping(self, args):
-        """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s)}: streams the
-        events of ping.py, then {"transmitted", "received"}."""
+        """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s), af?}: streams
+        the events of ping.py, then {"transmitted", "received"}.  af "inet6" (or a dst with
+        a colon) pings with ICMPv6; ttl is then the hop limit, a %zone names the interface
+        of a link-local dst or src."""
+        dst_text = args.get("dst")
+        if args.get("af") == "inet6" or type(dst_text) is str and ":" in dst_text:
+            return self._op_ping6(args)
         dst = addr4(args.get("dst"))
         src = args.get("src")
         src = addr4(src) if src is not None else None
         if src is not None and src not in self._local_addrs():
             raise OpError(49, "bind: Can't assign requested address")
-        num = (int, float)
-
-        def number(name, default):
-            value = args.get(name, default)
-            if type(value) not in num and value is not None:
-                raise OpError(EINVAL, f"argument '{name}' must be a number")
-            return value
-
+        number = partial(_number, args)
         params = dict(dst=dst, src=src, count=arg(args, "count", int, 0),
                       interval=float(number("interval", 1.0)), size=arg(args, "size", int, 56),
                       ttl=arg(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
                       waittime=number("waittime", None))
+        return self._ping_deferred(params)
+
+    def _ping_deferred(self, params):
         holder = {}
 
         def start(push, finish, fail):
@@ -238,6 +269,62 @@ class DataPlane:
 
         PingSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
         return Deferred(start, cancel)
+
+    def _op_ping6(self, args):
+        dst_int, zone = strip_scope(self._addr6(args.get("dst")))
+        dst = dst_int.to_bytes(16, "big")
+        src_arg = args.get("src")
+        if src_arg is not None:
+            src_int, src_zone = strip_scope(self._addr6(src_arg))
+            ifa = next((a for ifp in self.stack.ifaces for a in ifp.addrs
+                        if a.af == AF_INET6 and a.addr == src_int
+                        and (not src_zone or a.scopeid == src_zone)), None)
+            if ifa is None or ifa.flags & (IN6_IFF_ANYCAST | IN6_IFF_TENTATIVE
+                                           | IN6_IFF_DUPLICATED):
+                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
+            src = src_int.to_bytes(16, "big")
+            if ifa.scopeid and not zone and is_scoped6(dst_int):
+                zone = ifa.scopeid          # ping6: the source's zone serves the destination
+        else:
+            src = self._source6(dst, zone)
+        src_name = self.stack.key_text(AF_INET6, embed_scope(int.from_bytes(src, "big"), zone))
+        number = partial(_number, args)
+        params = dict(dst=dst, src=src, count=arg(args, "count", int, 0),
+                      interval=float(number("interval", 1.0)), size=arg(args, "size", int, 8),
+                      ttl=arg(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
+                      waittime=number("waittime", None), ip6=self.ip6, zone=zone,
+                      src_name=src_name)
+        return self._ping_deferred(params)
+
+    def _addr6(self, text) -> int:
+        """IPv6 text with an optional %ifname zone to a key with the zone embedded."""
+        if type(text) is not str:
+            raise OpError(EINVAL, "address must be a string")
+        addr, _, zone = text.partition("%")
+        value = pton6(addr)
+        if zone:
+            value = embed_scope(value, self.stack.ifunit(zone).index)
+        return value
+
+    def _source6(self, dst: bytes, zone: int) -> bytes:
+        """The source the kernel would bind for dst (ping6's UDP connect), or the errno."""
+        ip6 = self.ip6
+        if dst[0] == 0xFF:
+            ifp = self.stack.by_index(zone) if zone else None
+            src = ip6.source_on(ifp, dst) if ifp is not None else None
+        else:
+            d = int.from_bytes(dst, "big")
+            r = ip6.route(embed_scope(d, zone) if zone else d)
+            if r is None or r.flags & RTF_REJECT:
+                raise OpError(EHOSTUNREACH, f"UDP connect: {strerror(EHOSTUNREACH)}")
+            if r.flags & RTF_BLACKHOLE or r.ifp.flags & IFF_LOOPBACK:
+                ifp = r.ifa.ifp if r.ifa is not None else r.ifp
+            else:
+                ifp = r.ifp
+            src = ip6.source_on(ifp, dst)
+        if src is None:
+            raise OpError(EADDRNOTAVAIL, f"UDP connect: {strerror(EADDRNOTAVAIL)}")
+        return src
 
     def _local_addrs(self):
         return {a.addr for ifp in self.stack.ifaces for a in ifp.addrs if a.af == 2}

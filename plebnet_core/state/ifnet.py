@@ -36,7 +36,8 @@ class LLEntry:
     time, 0 for permanent.  flags: RTF_STATIC, RTF_ANNOUNCE (published), RTF_PINNED (the
     interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
 
-    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set")
+    __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set",
+                 "state", "reach")
 
     def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
                  ifp: Interface, set_: bool = False):
@@ -52,6 +53,9 @@ class LLEntry:
         self.asked = 0          # requests sent while incomplete
         self.hold: list[Any] = []   # packets waiting for resolution (the data plane's)
         self.timer: Any = None      # the data plane's retransmission timer
+        # NDP only (data plane): FreeBSD's ND6_LLINFO_* state, and until when REACHABLE holds
+        self.state = 0
+        self.reach = 0.0
 
 
 class Interface:

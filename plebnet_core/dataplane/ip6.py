@@ -1,0 +1,551 @@
+"""IPv6 input, local delivery (ICMPv6, UDP), forwarding by the IPv6 routing table, and output,
+with FreeBSD's rules (sys/netinet6/ip6_input.c, ip6_forward.c, ip6_output.c, icmp6.c).
+
+Addresses are ints in the state model (link-local ones keyed with the zone embedded, see
+state/inet.py) and 16-byte strings on the wire.  Neighbor Discovery messages go to nd6.ND6.
+Fragments for us are reassembled (frag6.py); local packets over the path MTU go out in
+fragments.  Not done here: redirects, MLD reports, path MTU discovery (a packet too big
+received is reported to ping, not remembered).
+"""
+from __future__ import annotations
+
+import os
+
+from plebproto.constants import (
+    AF_INET6, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, IFF_LOOPBACK, IN6_IFF_ANYCAST,
+    IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, ND6_IFF_IFDISABLED, RTF_BLACKHOLE, RTF_GATEWAY,
+    RTF_REJECT,
+)
+
+from ..state.inet import embed_scope, is_scoped6
+from .frag6 import Reassembler6
+from .wire import WireError, icmp6, ipv6, udp
+from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
+
+NH_ICMPV6 = ipv6.NH_ICMPV6
+NH_UDP = ipv6.NH_UDP
+DEFAULT_HLIM = 64               # net.inet6.ip6.hlim
+ROUTE_CACHE_MAX = 65536
+UDP_ECHO_PORT = 7
+ERRPPS_LIMIT = 100              # net.inet6.icmp6.errppslimit: errors sent per second
+_MISSING = object()
+_from = int.from_bytes
+_ZONE = ~(0xFFFF << 96)
+_ALL_NODES = _from(ipv6.ALL_NODES, "big")
+_ALL_ROUTERS = _from(ipv6.ALL_ROUTERS, "big")
+_NODE_LOCAL_ALL = 0xFF01 << 112 | 1
+_SOLICITED = _from(ipv6.solicited_node(bytes(16)), "big")     # ff02::1:ff00:0
+_ECHO_HEAD = b"\x60\x00\x00\x00"    # version 6, traffic class and flow label 0
+_ICMP_HLIM = bytes((NH_ICMPV6, DEFAULT_HLIM))
+_UNUSABLE = IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED | IN6_IFF_ANYCAST
+
+
+def _unzoned(key: int) -> int:
+    """A gateway key without its embedded zone (the neighbor cache is keyed without)."""
+    return key & _ZONE if is_scoped6(key) else key
+
+
+def _b(addr: int) -> bytes:
+    return addr.to_bytes(16, "big")
+
+
+def _is_ll(addr: int) -> bool:
+    return addr >> 118 == 0xFE80 >> 6
+
+
+def _count_in(ifa, length: int) -> None:
+    st = ifa.stats
+    st[0] += 1
+    st[1] += length
+
+
+def _count_out(route, length: int) -> None:
+    ifa = route.ifa
+    if ifa is not None:
+        st = ifa.stats
+        st[2] += 1
+        st[3] += length
+
+
+class IPv6:
+    def __init__(self, stack, loop, link, nd):
+        self.stack = stack
+        self.loop = loop
+        self.link = link
+        self.nd = nd
+        self.table = stack.rt[AF_INET6]
+        self.sysctl = stack.sysctl
+        self._gen = -1
+        self._cache: dict[int, object] = {}
+        self.local: dict[int, object] = {}      # table key (zone embedded) -> IfAddr
+        self.plain: dict[int, object] = {}      # address without zone -> IfAddr (lo0 input)
+        self.groups: dict[int, set] = {}        # ifindex -> multicast groups joined (ints)
+        self.pings: dict[int, object] = {}      # echo ident -> ping session
+        self.reasm = Reassembler6(loop.clock)
+        self._reasm_timer = None
+        self._frag_ident = _from(os.urandom(4), "big")
+        self._err_second = 0
+        self._err_count = 0
+        self.counters = {"forwarded": 0, "cantforward": 0, "noroute": 0, "badhdr": 0,
+                         "delivered": 0, "fragdropped": 0, "badoptions": 0,
+                         "icmp6_badsum": 0, "icmp6_out_errors": 0, "icmp6_ratelimited": 0,
+                         "notmember": 0, "badscope": 0, "reassembled": 0, "fragmented": 0}
+
+    # -- caches ------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Addresses changed (they always move routes): rebuild the address and group maps."""
+        self._gen = self.table.generation
+        self._cache.clear()
+        local, plain, groups = {}, {}, {}
+        for ifp in self.stack.ifaces:
+            joined = {_ALL_NODES, _NODE_LOCAL_ALL}
+            for a in ifp.addrs:
+                if a.af == AF_INET6:
+                    local.setdefault(embed_scope(a.addr, a.scopeid), a)
+                    plain.setdefault(a.addr, a)
+                    # the solicited-node group, joined while tentative too (DAD needs it)
+                    joined.add(_SOLICITED | a.addr & 0xFFFFFF)
+            groups[ifp.index] = joined
+        self.local, self.plain, self.groups = local, plain, groups
+        self.nd.dad_start()
+
+    def route(self, key: int):
+        """The path to a table key (zone embedded for scoped addresses), or None."""
+        if self.table.generation != self._gen:
+            self._refresh()
+        r = self._cache.get(key, _MISSING)
+        if r is _MISSING:
+            paths = self.table.paths_to(key)
+            r = None if paths is None else paths[0] if len(paths) == 1 else \
+                paths[key % len(paths)]
+            cache = self._cache
+            if len(cache) >= ROUTE_CACHE_MAX:
+                cache.clear()
+            cache[key] = r
+        return r
+
+    def is_mine_on(self, ifp, addr: bytes) -> bool:
+        a = _from(addr, "big")
+        return any(x.af == AF_INET6 and x.addr == a and not x.flags & _UNUSABLE
+                   for x in ifp.addrs)
+
+    def source_on(self, ifp, dst: bytes) -> bytes | None:
+        """Source selection for dst leaving by ifp (in6_selectsrc, RFC 6724 in small): an
+        address of dst's scope (link-local for link-local and link-scope multicast, else
+        global), on ifp and on dst's prefix first, then any on ifp, then (global scope) any
+        of the stack's; never tentative, duplicated or anycast."""
+        d = _from(dst, "big")
+        want_ll = _is_ll(d) or d >> 112 in (0xFF01, 0xFF02)
+        first = None
+        for a in ifp.addrs:
+            if a.af != AF_INET6 or a.flags & _UNUSABLE or _is_ll(a.addr) != want_ll:
+                continue
+            shift = 128 - a.plen
+            if a.addr >> shift == d >> shift:
+                return _b(a.addr)
+            if first is None:
+                first = a
+        if first is None and not want_ll:
+            for a in self.plain.values():
+                if not _is_ll(a.addr) and not a.flags & _UNUSABLE and a.addr != 1:
+                    return _b(a.addr)
+        return _b(first.addr) if first is not None else None
+
+    # -- input -------------------------------------------------------------------------------
+    def input(self, ifp, pkt, l2group) -> None:
+        try:
+            h = ipv6.parse(pkt)
+        except WireError:
+            ifp.stats[1] += 1
+            self.counters["badhdr"] += 1
+            return
+        if ifp.nd6_flags & ND6_IFF_IFDISABLED:
+            ifp.stats[2] += 1       # IPv6 is off on this interface (ip6_input drops)
+            return
+        if self.table.generation != self._gen:
+            self._refresh()
+        src = h.src
+        if src[0] == 0xFF or (not ifp.flags & IFF_LOOPBACK and (
+                src == b"\0" * 15 + b"\1" or h.dst == b"\0" * 15 + b"\1")):
+            ifp.stats[2] += 1       # multicast source, or ::1 off lo0
+            self.counters["badscope"] += 1
+            return
+        dst = h.dst
+        d = _from(dst, "big")
+        if dst[0] == 0xFF:
+            joined = self.groups.get(ifp.index)
+            if joined is None or d not in joined and not (
+                    d == _ALL_ROUTERS and self.sysctl["net.inet6.ip6.forwarding"]):
+                self.counters["notmember"] += 1
+                return
+            self.deliver(ifp, h, pkt, None)
+            return
+        if ifp.flags & IFF_LOOPBACK:
+            ifa = self.plain.get(d)
+        else:
+            ifa = self.local.get(embed_scope(d, ifp.index) if _is_ll(d) else d)
+        if ifa is not None:
+            if ifa.flags & (IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED):
+                # not ours yet: only ND gets through (a NS for it is DAD's business)
+                if h.next_header == NH_ICMPV6 and h.payload[:1] in (b"\x87", b"\x88"):
+                    self.deliver(ifp, h, pkt, None)
+                return
+            payload = h.payload
+            _count_in(ifa, len(payload) + 40)
+            if h.next_header == NH_ICMPV6 and payload[:1] == b"\x80" and \
+                    self._echo_fast(ifp, h, pkt, d):
+                return
+            self.deliver(ifp, h, pkt, ifa)
+        elif _is_ll(d):
+            self.counters["cantforward"] += 1     # link-local, not ours: never forwarded
+        else:
+            self.forward(ifp, h, pkt, l2group)
+
+    def deliver(self, ifp, h, pkt, ifa) -> None:
+        """Local delivery; ifa None: to a multicast group."""
+        nh = h.next_header
+        payload = h.payload
+        if nh != NH_ICMPV6 and nh != NH_UDP:
+            try:
+                chain = ipv6.walk(nh, payload, ifa is None)
+            except ipv6.ParamProblem as exc:
+                self.counters["badoptions"] += 1
+                self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
+                return
+            except WireError:
+                self.counters["badoptions"] += 1
+                return
+            if chain.frag_ident is not None and (chain.more_frags or chain.frag_offset):
+                self._reassemble(ifp, h, pkt, ifa, chain)
+                return
+            nh = chain.proto
+            payload = payload[chain.offset:]
+            nh_at = chain.nh_at
+        else:
+            nh_at = 6
+        self.counters["delivered"] += 1
+        if nh == NH_ICMPV6:
+            self.icmp6_input(ifp, h, payload, ifa)
+        elif nh == NH_UDP:
+            self.udp_input(ifp, h, pkt, payload, ifa)
+        elif nh != ipv6.NH_NONE and ifa is not None:
+            self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, ipv6.PARAMPROB_NEXTHEADER, nh_at)
+
+    def _reassemble(self, ifp, h, pkt, ifa, chain) -> None:
+        """A fragment for us: queue it; a whole datagram is delivered as if it had come in
+        one packet (its fragment header gone, the headers before it kept)."""
+        if h.payload_length + 40 < len(pkt):
+            pkt = pkt[:40 + h.payload_length]
+        frag_at = ipv6.HEADER_LEN + chain.offset - 8
+        try:
+            done = self.reasm.push(h.src, h.dst, chain.frag_ident, chain.frag_offset,
+                                   chain.more_frags, chain.proto, h.payload[chain.offset:],
+                                   (ifp, pkt), frag_at)
+        except ipv6.ParamProblem as exc:
+            self.counters["fragdropped"] += 1
+            self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
+            return
+        except WireError:
+            self.counters["fragdropped"] += 1
+            return
+        if done is None:
+            self._arm_reasm()
+            return
+        nh, data = done
+        # the headers before the fragment header, then the data; the next-header field that
+        # named the fragment header now names what it named
+        before = h.payload[:chain.offset - 8]
+        if before:
+            before = bytearray(before)
+            before[chain.nh_at - ipv6.HEADER_LEN] = nh      # it named the fragment header
+            nh = h.next_header
+        if len(before) + len(data) > ipv6.MAX_PAYLOAD:
+            self.counters["fragdropped"] += 1
+            return
+        whole = ipv6.header(h.src, h.dst, nh, len(before) + len(data),
+                            hop_limit=h.hop_limit) + bytes(before) + data
+        self.counters["reassembled"] += 1
+        h2 = ipv6.parse(whole)
+        chain2 = None
+        if h2.next_header not in (NH_ICMPV6, NH_UDP):
+            try:
+                chain2 = ipv6.walk(h2.next_header, h2.payload, ifa is None)
+            except WireError:
+                chain2 = None
+        if chain2 is not None and chain2.frag_ident is not None and (
+                chain2.more_frags or chain2.frag_offset):
+            self.counters["fragdropped"] += 1       # fragments inside fragments
+            return
+        self.deliver(ifp, h2, whole, ifa)
+
+    def _arm_reasm(self) -> None:
+        if self._reasm_timer is None:
+            when = self.reasm.next_deadline()
+            if when is not None:
+                self._reasm_timer = self.loop.call_at(when, self._reasm_expire)
+
+    def _reasm_expire(self) -> None:
+        """frag6_slowtimo: time exceeded (reassembly) about datagrams whose first fragment
+        came (RFC 8200 4.5)."""
+        self._reasm_timer = None
+        for ifp, pkt in self.reasm.expire():
+            try:
+                h = ipv6.parse(pkt)
+            except WireError:
+                continue
+            self.icmp6_error(ifp, h, pkt, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_REASSEMBLY)
+        self._arm_reasm()
+
+    # -- ICMPv6 ------------------------------------------------------------------------------
+    def _echo_fast(self, ifp, h, pkt, d: int) -> bool:
+        """An echo request straight after the fixed header, answered by patching it: swap
+        the addresses, our hop limit, type 128 -> 129 with the checksum fixed incrementally
+        (the pseudo-header sum does not change when the addresses swap).  What icmp6_reflect
+        does, minus the general path; False: take that path."""
+        payload = h.payload
+        n = len(payload)
+        if n < 8:
+            return False
+        src = h.src
+        if _checksum(payload, _phsum(src, h.dst, NH_ICMPV6, n)):
+            self.counters["icmp6_badsum"] += 1
+            return True
+        s = _from(src, "big")
+        if s == 0:
+            return True
+        key = embed_scope(s, ifp.index) if _is_ll(s) else s
+        r = self._cache.get(key, _MISSING)     # input() checked the generation
+        if r is _MISSING:
+            r = self.route(key)
+        if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT) or ifp.flags & IFF_LOOPBACK:
+            return False
+        out_ifp = r.ifp
+        if n + 40 > (r.mtu or out_ifp.mtu):
+            return False
+        c = (~(payload[2] << 8 | payload[3]) & 0xFFFF) + 0x100FF    # + ~0x8000 + 0x8100
+        c = (c & 0xFFFF) + (c >> 16)
+        c = ~((c & 0xFFFF) + (c >> 16)) & 0xFFFF
+        reply = b"".join((_ECHO_HEAD, pkt[4:6], _ICMP_HLIM, h.dst, src, b"\x81\x00",
+                          c.to_bytes(2, "big"), payload[4:]))
+        self.counters["delivered"] += 1
+        _count_out(r, n + 40)
+        self.link.output6(out_ifp, _unzoned(r.gateway) if r.flags & RTF_GATEWAY else s,
+                          reply)
+        return True
+
+    def icmp6_input(self, ifp, h, payload, ifa) -> None:
+        try:
+            m = icmp6.parse(payload, h.src, h.dst)
+        except WireError:
+            self.counters["icmp6_badsum"] += 1
+            return
+        t = m.type
+        if t == icmp6.ECHO_REQUEST:
+            if h.src == ipv6.UNSPECIFIED:
+                return
+            zone = self._zone(ifp, h.src, ifa)
+            if ifa is not None:         # from the address asked
+                self.output(h.dst, h.src, zone, NH_ICMPV6, icmp6.echo_reply_to(m))
+                return
+            # to a group we joined: answered from an address of ours, summed afresh
+            src = self.source_on(ifp, h.src)
+            if src is not None:
+                self.output(src, h.src, zone, NH_ICMPV6,
+                            icmp6.emit(src, h.src, icmp6.ECHO_REPLY, 0, m.rest, m.payload))
+        elif t == icmp6.ECHO_REPLY:
+            session = self.pings.get(m.ident)
+            if session is not None:
+                session.on_reply6(h, m)
+        elif icmp6.ROUTER_SOLICIT <= t <= icmp6.NEIGHBOR_ADVERT:
+            self.nd.input(ifp, h, m)
+        elif t < 128:
+            quoted = m.payload
+            if len(quoted) >= 48 and quoted[6] == NH_ICMPV6 and quoted[40] == \
+                    icmp6.ECHO_REQUEST:
+                session = self.pings.get(_from(quoted[44:46], "big"))
+                if session is not None:
+                    session.on_error6(h, m)
+
+    def _zone(self, ifp, addr: bytes, ifa=None) -> int:
+        """The zone a reply to addr leaves by: the arrival interface (lo0: the address's)."""
+        if ifp.flags & IFF_LOOPBACK and ifa is not None and ifa.scopeid:
+            return ifa.scopeid
+        return ifp.index
+
+    def icmp6_error(self, ifp, h, pkt, type_: int, code: int, rest: int = 0) -> None:
+        """icmp6_error(): never about an ICMPv6 error or redirect, nor a packet from the
+        unspecified or a multicast address, nor (but for packet too big and unrecognised
+        options) one sent to multicast; rate-limited."""
+        if h.src == ipv6.UNSPECIFIED or h.src[0] == 0xFF:
+            return
+        if h.dst[0] == 0xFF and not (type_ == icmp6.PACKET_TOO_BIG or type_ ==
+                                     icmp6.PARAM_PROB and code == ipv6.PARAMPROB_OPTION):
+            return
+        if h.next_header == NH_ICMPV6 and len(h.payload) >= 1 and (
+                h.payload[0] < 128 or h.payload[0] == icmp6.REDIRECT):
+            return
+        second = int(self.loop.clock())
+        if second != self._err_second:
+            self._err_second, self._err_count = second, 0
+        if self._err_count >= ERRPPS_LIMIT:
+            self.counters["icmp6_ratelimited"] += 1
+            return
+        self._err_count += 1
+        d = _from(h.dst, "big")
+        zone = ifp.index
+        ifa = self.local.get(embed_scope(d, zone) if _is_ll(d) else d)
+        src = h.dst if ifa is not None and not ifa.flags & _UNUSABLE else \
+            self.source_on(ifp, h.src)
+        if src is None:
+            return
+        original = pkt[:40 + h.payload_length]
+        msg = icmp6.error(src, h.src, type_, code, rest, original)
+        self.counters["icmp6_out_errors"] += 1
+        self.output(src, h.src, zone, NH_ICMPV6, msg)
+
+    def addr_unreachable(self, ifp, pkt) -> None:
+        """A held packet whose next hop never answered NS (nd6_llinfo_timer)."""
+        try:
+            h = ipv6.parse(pkt)
+        except WireError:
+            return
+        self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_ADDR)
+
+    # -- UDP ---------------------------------------------------------------------------------
+    def udp_input(self, ifp, h, pkt, payload, ifa) -> None:
+        try:
+            u = udp.parse(payload, h.src, h.dst)
+        except WireError:
+            return
+        if u.checksum == 0:
+            return                  # mandatory over IPv6 (RFC 8200 8.1)
+        if u.dport == UDP_ECHO_PORT and self.sysctl["net.inet.udp.echo"]:
+            if ifa is not None:
+                self.output(h.dst, h.src, self._zone(ifp, h.src, ifa), NH_UDP,
+                            udp.emit(h.dst, h.src, UDP_ECHO_PORT, u.sport, u.payload))
+        elif ifa is not None:
+            self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_NOPORT)
+
+    # -- forwarding --------------------------------------------------------------------------
+    def forward(self, ifp, h, pkt, l2group) -> None:
+        """ip6_forward(): only with net.inet6.ip6.forwarding=1; never link-local or
+        multicast destinations, nor link-local sources off their link."""
+        counters = self.counters
+        if l2group or not self.sysctl["net.inet6.ip6.forwarding"]:
+            counters["cantforward"] += 1
+            return
+        src = h.src
+        if src == ipv6.UNSPECIFIED:
+            counters["cantforward"] += 1
+            return
+        if h.next_header == ipv6.NH_HOPOPTS:     # every node on the path reads these
+            try:
+                ipv6.hop_by_hop(h.payload)
+            except ipv6.ParamProblem as exc:
+                counters["cantforward"] += 1
+                self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
+                return
+            except WireError:
+                counters["cantforward"] += 1
+                return
+        if h.hop_limit <= 1:
+            self.icmp6_error(ifp, h, pkt, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_TRANSIT)
+            return
+        d = _from(h.dst, "big")
+        r = self.route(d)
+        if r is None:
+            counters["noroute"] += 1
+            self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_NOROUTE)
+            return
+        flags = r.flags
+        if flags & (RTF_BLACKHOLE | RTF_REJECT):
+            if flags & RTF_REJECT:
+                self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_ADDR)
+            return
+        out_ifp = r.ifp
+        if _is_ll(_from(src, "big")) and out_ifp is not ifp:
+            # a link-local source cannot leave its link (RFC 4007 9)
+            counters["cantforward"] += 1
+            self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_BEYONDSCOPE)
+            return
+        total = 40 + h.payload_length
+        mtu = r.mtu or out_ifp.mtu
+        if total > mtu:
+            self.icmp6_error(ifp, h, pkt, icmp6.PACKET_TOO_BIG, 0, mtu)
+            return
+        out = ipv6.decrement_hop_limit(pkt if len(pkt) == total else pkt[:total])
+        counters["forwarded"] += 1
+        _count_out(r, total)
+        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
+        self.link.output6(out_ifp, nexthop, out)
+
+    # -- output ------------------------------------------------------------------------------
+    def output(self, src: bytes | None, dst: bytes, zone: int, nh: int, payload, *,
+               hlim: int = DEFAULT_HLIM) -> int:
+        """ip6_output() for a locally originated packet; zone: the interface index scoped
+        destinations are reached by.  Returns 0 or the errno sendmsg() would."""
+        d = _from(dst, "big")
+        if dst[0] == 0xFF:
+            out_ifp = self.stack.by_index(zone) if zone else None
+            if out_ifp is None:
+                return EHOSTUNREACH
+            if src is None:
+                src = self.source_on(out_ifp, dst)
+                if src is None:
+                    return EADDRNOTAVAIL
+            if 40 + len(payload) > out_ifp.mtu:
+                return self._fragment_out(out_ifp, d, None, src, dst, nh, payload, hlim,
+                                          out_ifp.mtu)
+            return self.link.output6(out_ifp, d, ipv6.emit(src, dst, nh, payload,
+                                                           hop_limit=hlim))
+        key = embed_scope(d, zone) if is_scoped6(d) else d
+        r = self.route(key)
+        if r is None:
+            return EHOSTUNREACH
+        flags = r.flags
+        if flags & (RTF_BLACKHOLE | RTF_REJECT):
+            return EHOSTUNREACH if flags & RTF_REJECT else 0
+        out_ifp = r.ifp
+        if src is None:
+            ifa = r.ifa
+            if ifa is not None and ifa.af == AF_INET6 and not ifa.flags & _UNUSABLE and \
+                    _is_ll(ifa.addr) == _is_ll(d) and not out_ifp.flags & IFF_LOOPBACK:
+                src = _b(ifa.addr)
+            else:
+                src = self.source_on(out_ifp if not out_ifp.flags & IFF_LOOPBACK
+                                     else (ifa.ifp if ifa is not None else out_ifp), dst)
+                if src is None:
+                    return EADDRNOTAVAIL
+        nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
+        mtu = r.mtu or out_ifp.mtu
+        if 40 + len(payload) > mtu:
+            return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
+        pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload
+        _count_out(r, len(pkt))
+        return self.link.output6(out_ifp, nexthop, pkt)
+
+    def _fragment_out(self, out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu) -> int:
+        """ip6_fragment: a local packet over the path MTU goes in fragments (the source
+        fragments in IPv6; routers never do)."""
+        if mtu < ipv6.MIN_MTU or 40 + len(payload) > 40 + ipv6.MAX_PAYLOAD:
+            return EMSGSIZE
+        self._frag_ident = (self._frag_ident + 1) & 0xFFFFFFFF
+        try:
+            pieces = ipv6.fragment(src, dst, nh, payload, mtu, self._frag_ident,
+                                   hop_limit=hlim)
+        except WireError:
+            return EMSGSIZE
+        self.counters["fragmented"] += 1
+        err = 0
+        for piece in pieces:
+            if r is not None:
+                _count_out(r, len(piece))
+            err = self.link.output6(out_ifp, nexthop, piece) or err
+        return err
+
+    def loopback(self, packet) -> None:
+        """Hand a packet for one of our addresses to lo0 (as if routed there)."""
+        lo0 = self.stack.lo0
+        if lo0 is not None and lo0.device is not None:
+            self.link.output6(lo0, 0, packet)
+
