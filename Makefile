@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench test-deps clean
+.PHONY: demo test lint bench test-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ test-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) test-deps
+# lint and types first (seconds), then the suite
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy plebproto plebnet_core/state
+
+test: $(STAMP) test-deps lint
 	$(PY) -m pytest tests
 
 bench: $(STAMP)

@@ -478,7 +478,7 @@ def command6(ctx, args, prog: str):
     try:
         chunks = ctx.client.stream("ping", request)
         first = next(chunks)
-    except RpcError as exc:
+    except OpError as exc:
         fail(f"{prog}: {exc.msg}", 1)
     except ConnectError as exc:
         fail(f"plebconf: {exc}", 69)
@@ -494,7 +494,7 @@ def command6(ctx, args, prog: str):
             _consume6(chunk, st, quiet, verbose, timing, out, host, size, prog, state)
     except KeyboardInterrupt:
         pass
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"{prog}: {exc.msg}\n")
     failures = state["failures"]
     out.write(f"\n--- {host} ping6 statistics ---\n")
