@@ -16,7 +16,7 @@ unknown sub-request is left to the handler, which names it.
 from __future__ import annotations
 
 from math import inf, isfinite
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .constants import EINVAL
 from .errors import OpError
@@ -34,15 +34,15 @@ class Field(NamedTuple):
     required: bool = False
     lo: float | None = None
     hi: float | None = None
-    choices: tuple | None = None
+    choices: tuple[str, ...] | None = None
     nullable: bool = False
 
 
-def req(name, kind, **kw) -> Field:
+def req(name: str, kind: object, **kw: Any) -> Field:
     return Field(name, kind, True, **kw)
 
 
-def opt(name, kind, **kw) -> Field:
+def opt(name: str, kind: object, **kw: Any) -> Field:
     return Field(name, kind, False, **kw)
 
 
@@ -117,7 +117,7 @@ _KIND_NAMES = {str: "str", int: "int", bool: "bool", dict: "map", list: "list",
                "number": "a finite number"}
 
 
-def _bad(field: Field, value) -> str | None:
+def _bad(field: Field, value: object) -> str | None:
     """Why value does not fit field (None: it fits)."""
     kind = field.kind
     if kind == "any":
@@ -130,7 +130,9 @@ def _bad(field: Field, value) -> str | None:
             return f"argument '{field.name}' must be a number"
     elif type(value) is not kind:       # exact: a bool is not an int here
         return f"argument '{field.name}' must be {_KIND_NAMES[kind]}"
-    if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
+    number = value if isinstance(value, (int, float)) else None     # only numbers have ranges
+    if number is not None and (field.lo is not None and number < field.lo
+                               or field.hi is not None and number > field.hi):
         low = "" if field.lo is None else f"{field.lo:g}"
         high = "" if field.hi is None else f"{field.hi:g}"
         return (f"argument '{field.name}' must be {low}..{high}" if low and high else
@@ -144,8 +146,8 @@ def _bad(field: Field, value) -> str | None:
 class _Compiled(NamedTuple):
     """A schema as check() reads it: (kind, low, high, choices, Field) by name, and the
     required names."""
-    fields: dict
-    required: frozenset
+    fields: dict[str, tuple[Any, float, float, tuple[str, ...] | None, Field]]
+    required: frozenset[str]
 
 
 def _compile(fields: tuple[Field, ...]) -> _Compiled:
@@ -154,7 +156,7 @@ def _compile(fields: tuple[Field, ...]) -> _Compiled:
                      frozenset(f.name for f in fields if f.required))
 
 
-def _check(schema: _Compiled, args: dict) -> None:
+def _check(schema: _Compiled, args: dict[str, Any]) -> None:
     # a million-op batch passes here once per op: the common case (a value of the declared
     # type, nothing more to check) costs a lookup and a type comparison
     if not schema.required <= args.keys():
@@ -189,7 +191,7 @@ _SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in
                for op, (key, table) in SUBSCHEMAS.items()}
 
 
-def check(op: str, args: dict) -> None:
+def check(op: str, args: dict[str, Any]) -> None:
     """Raise OpError(EINVAL) naming the first argument of args that op's schema refuses.
     Ops without a schema (none declared yet) are left to their handler."""
     sub = _SUBSCHEMAS.get(op)
