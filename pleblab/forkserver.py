@@ -137,19 +137,33 @@ class Server:
         return "eof"
 
 
+def warm() -> None:
+    """Import, once, every module a stack may load lazily (the rc.conf path at boot imports
+    the rc.d scripts and the tools' grammars): walked by package, not named, so a module that
+    moves in a refactoring is still found; one that fails to import is left to the child."""
+    import importlib
+    import pkgutil
+    for pkg in ("plebnet_core", "plebconf.rc", "plebconf.cli", "plebproto"):
+        try:
+            mod = importlib.import_module(pkg)
+        except ImportError:
+            continue
+        for info in pkgutil.walk_packages(mod.__path__, pkg + "."):
+            if info.name.endswith("__main__"):
+                continue
+            try:
+                importlib.import_module(info.name)
+            except Exception:       # an optional backend missing here: the child says so
+                pass
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the lab's owner decides, not a ^C
     sock = socket.socket(fileno=int(sys.argv[1]))
     if len(sys.argv) < 3 or sys.argv[2] != "detachable":
         _pdeathsig(signal.SIGTERM)
-    # the imports every child needs, paid here once (the boot-time rc.conf path is best
-    # effort: it is an internal module and may move)
     import plebnet_core.main  # noqa: F401
-    try:
-        import plebnet_core.boot  # noqa: F401
-        import plebconf.rc.apply  # noqa: F401
-    except ImportError:
-        pass
+    warm()
     import gc
     gc.collect()
     gc.freeze()         # keep the warm heap out of every child's collections (and its pages shared)
