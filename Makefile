@@ -30,7 +30,7 @@ test-deps:
 	fi
 
 test: $(STAMP) test-deps
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests examples
 
 bench: $(STAMP)
 	$(PY) bench/run.py
