@@ -24,13 +24,20 @@ import socket
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
+_libc = None
+
+
+def _prctl(option: int, arg) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    _libc.prctl(option, arg, 0, 0, 0)
 
 
 def _pdeathsig(sig: int) -> None:
     """Have the kernel send `sig` to this process when its parent dies."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    _prctl(PR_SET_PDEATHSIG, sig)
 
 
 class Server:
@@ -61,6 +68,7 @@ class Server:
                 self.sock.close()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _prctl(PR_SET_NAME, b"plebnet")    # what ps -o comm, top and pgrep see
                 if req.get("pdeathsig", True):
                     _pdeathsig(signal.SIGTERM)
                     if os.getppid() != parent:      # the server died before prctl took
