@@ -136,3 +136,14 @@ def test_fork_launcher_stops_many_at_once(tmp_path):
     finally:
         fl.close()
     assert fl.proc.returncode == 0
+
+
+def test_state_dir_keeps_the_configuration_across_restarts(tmp_path):
+    state = str(tmp_path / "state")
+    with Stack(rc_lines=RC, state=state) as s:
+        s.run("route", "add", "-net", "10.5.0.0/16", "10.0.0.7")
+    assert os.listdir(state)
+    with Stack(state=state) as again:           # restored: no rc.conf this time
+        assert any(r.destination == "10.5.0.0/16" and r.gateway == "10.0.0.7"
+                   for r in again.routes())
+        assert again.addresses() == [("vnet0", "10.0.0.1", 24)]

@@ -1,9 +1,11 @@
 """`plebconf lab ...` from the shell, and the pytest plugin as a user's pytest run loads it
 (through its pytest11 entry point)."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -51,6 +53,15 @@ def test_lab_up_status_exec_down(tmp_path):
         assert (bad.returncode, bad.stderr) == (255, "route: route has not been found\n")
         nonode = plebconf("lab", "exec", "r9", "ifconfig", labdir=tmp_path)
         assert (nonode.returncode, nonode.stderr) == (1, "lab: lab triangle has no node 'r9'\n")
+
+        os.kill(pids[2], signal.SIGKILL)                # a stack dies: status says so
+        while not gone(pids[2]):
+            time.sleep(0.01)
+        status = plebconf("lab", "status", labdir=tmp_path)
+        assert status.returncode == 1 and f"r3           plebnet  {pids[2]:>7} gone" in \
+            status.stdout
+        dead = plebconf("lab", "exec", "r3", "ifconfig", labdir=tmp_path)
+        assert (dead.returncode, dead.stderr) == (69, f"lab: r3 (pid {pids[2]}) is not running\n")
     finally:
         down = plebconf("lab", "down", labdir=tmp_path)
     assert down.returncode == 0 and down.stdout == "lab triangle: down\n"
@@ -134,3 +145,33 @@ def test_needs_root_skips_without_root(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pytest", "-rs", "test_r.py"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)
     assert "needs root for network namespaces and TAP devices" in run.stdout
+
+
+PEER_TOPO = """
+name = "clipeer"
+[nodes.r1]
+config = ['ifconfig_vnet0="inet 10.9.0.1/24"']
+[nodes.h1]
+kind = "linux"
+[[links]]
+endpoints = ["r1:vnet0", "h1:eth0"]
+address = "10.9.0.2/24"
+"""
+
+
+@pytest.mark.needs_root
+def test_lab_with_a_linux_peer_from_the_shell(tmp_path):
+    topo = tmp_path / "peer.toml"
+    topo.write_text(PEER_TOPO)
+    labdir = tmp_path / "labs"
+    up = plebconf("lab", "up", str(topo), labdir=labdir)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "h1           linux          - netns  pleblab-clipeer-h1" in up.stdout
+        ping = plebconf("lab", "exec", "h1", "ping", "-c", "1", "-W", "2", "10.9.0.1",
+                        labdir=labdir)
+        assert ping.returncode == 0 and "1 received" in ping.stdout
+    finally:
+        plebconf("lab", "down", labdir=labdir)
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "pleblab-clipeer-h1" not in netns
