@@ -46,6 +46,7 @@ class Server:
         self.children: set[int] = set()
         self.status: dict[int, int] = {}
         self.rbuf = b""
+        self.fds: list[int] = []        # received with spawn requests, not yet handed out
 
     def reap(self) -> None:
         while self.children:
@@ -123,7 +124,7 @@ class Server:
                 if not data:
                     return
                 self.rbuf += data
-                self.fds = getattr(self, "fds", []) + list(fds)
+                self.fds += fds
             line, _, self.rbuf = self.rbuf.partition(b"\n")
             yield json.loads(line)
 
@@ -176,7 +177,6 @@ def main() -> None:
     gc.collect()
     gc.freeze()         # keep the warm heap out of every child's collections (and its pages shared)
     server = Server(sock)
-    server.fds = []
     sock.sendall(b'{"ready": true}\n')
     how = server.serve()
     if how == "eof":

@@ -137,8 +137,10 @@ class ForkLauncher:
         args = [sys.executable, "-m", "pleblab.forkserver", str(theirs.fileno())]
         if detachable:
             args.append("detachable")
+        # its own session: a ^C at the terminal is for the test runner, which then stops the
+        # lab in order; stdin /dev/null: stacks of a `lab up` must not hold the terminal
         self.proc = subprocess.Popen(args, pass_fds=[theirs.fileno()], env=full_env,
-                                     start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.sock = mine
         self.rfile = mine.makefile("rb")
@@ -256,6 +258,29 @@ class ForkLauncher:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+_shared: ForkLauncher | None = None
+_shared_pid = 0
+_shared_lock = threading.Lock()
+
+
+def shared_fork_launcher() -> ForkLauncher:
+    """The fork server this process's single stacks share (started on first use): a stack
+    then costs a fork, not an interpreter, and dies with us however we end."""
+    global _shared, _shared_pid
+    with _shared_lock:
+        if _shared is None or _shared_pid != os.getpid() or _shared.proc.poll() is not None:
+            _shared, _shared_pid = ForkLauncher(), os.getpid()
+        return _shared
+
+
+def close_shared() -> None:
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            _shared.close()
+        _shared = None
 
 
 def launcher(kind: str = "fork", **kw):

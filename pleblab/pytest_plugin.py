@@ -38,7 +38,7 @@ def pytest_addoption(parser):
     group.addoption("--pleblab-report-max", type=int, default=8, metavar="N",
                     help="stacks shown (netstat -rn, arp -an, audit log) when a test fails")
     group.addoption("--pleblab-launcher", default="fork", choices=("fork", "spawn"),
-                    help="how lab fixtures start stacks (default: fork server)")
+                    help="how the fixtures start stacks (default: a fork server)")
 
 
 def pytest_configure(config):
@@ -63,10 +63,11 @@ def pytest_runtest_setup(item):
 
 # -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture
-def plebstack_factory():
+def plebstack_factory(request):
     made: list[Stack] = []
 
     def make(**kw) -> Stack:
+        kw.setdefault("launcher", request.config.getoption("--pleblab-launcher"))
         s = Stack(**kw).start()
         made.append(s)
         return s

@@ -20,7 +20,7 @@ import threading
 from plebconf.rpc import client as rpc
 from plebnet_core.spawn import ROOT
 
-from .launch import launcher as make_launcher
+from .launch import close_shared, launcher as make_launcher, shared_fork_launcher
 from .results import ArpEntry, PingResult, Route, RouteGet, ToolResult
 
 # the refusal the client raises: RpcError today, plebproto's OpError once the client says it
@@ -45,6 +45,7 @@ def stop_all() -> None:
     for stack in list(LIVE_STACKS.values()):
         with contextlib.suppress(Exception):
             stack.stop()
+    close_shared()
 
 
 atexit.register(stop_all)
@@ -67,12 +68,14 @@ class Stack:
     nics: {name: backend} (backends as `plebnet --nic`); rc: rc.conf files (paths);
     rc_lines: inline rc.conf text or lines; state: a --state directory (True: a fresh one in
     the stack's directory); sockdir: where the control socket goes (default: a private
-    directory, removed at stop).  launcher: "spawn" (one interpreter, plebnet_core.spawn) or
-    "fork" (pleblab.forkserver), or a launcher object shared with other stacks.
+    directory, removed at stop).  launcher: "fork" (forked by this process's shared fork
+    server, pleblab.forkserver: cheap, and gone with us even if we are killed), "spawn" (its
+    own interpreter, plebnet_core.spawn: stopped at exit, but orphaned by a SIGKILL of ours),
+    or a launcher object.
     """
 
     def __init__(self, nics: dict | None = None, rc=(), rc_lines=None, state=None,
-                 sockdir: str | None = None, name: str = "stack", launcher="spawn",
+                 sockdir: str | None = None, name: str = "stack", launcher="fork",
                  keep_going: bool = False, extra_args=(), workdir: str | None = None):
         self.name = name
         self.nics = dict(nics if nics is not None else {"vnet0": "none"})
@@ -86,8 +89,11 @@ class Stack:
         self.sockdir = sockdir or os.path.join(self.workdir, "sock")
         os.makedirs(self.sockdir, exist_ok=True)
         self.state_dir = os.path.join(self.workdir, "state") if state is True else state
-        self._own_launcher = isinstance(launcher, str)
-        self.launcher = make_launcher(launcher) if isinstance(launcher, str) else launcher
+        if launcher == "fork":              # the process's shared fork server
+            self._own_launcher, self.launcher = False, shared_fork_launcher()
+        else:
+            self._own_launcher = isinstance(launcher, str)
+            self.launcher = make_launcher(launcher) if self._own_launcher else launcher
         self.proc = None
         self._clients: list = []
         self._lock = threading.Lock()

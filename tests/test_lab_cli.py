@@ -175,3 +175,41 @@ def test_lab_with_a_linux_peer_from_the_shell(tmp_path):
         plebconf("lab", "down", labdir=labdir)
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "pleblab-clipeer-h1" not in netns
+
+
+SLEEPER = textwrap.dedent('''
+    import time
+    import pytest
+
+    @pytest.mark.pleblab_topology("TOPO")
+    def test_sleeps(pleblab, plebstack):
+        pids = [s.pid for s in pleblab.stacks.values()] + [plebstack.pid]
+        print("PIDS", *pids, pleblab.sockdir, plebstack.sockdir, flush=True)
+        time.sleep(120)
+''')
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_run_leaves_nothing(tmp_path, sig):
+    """^C (pytest's teardown runs) or SIGKILL (nothing of ours runs: the kernel's parent-death
+    signal and the fork server's end of file do it) in the middle of a test."""
+    (tmp_path / "test_sleep.py").write_text(SLEEPER.replace("TOPO", TRIANGLE))
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider",
+                            "test_sleep.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           text=True)
+    line = ""
+    while not line.startswith("PIDS"):
+        line = run.stdout.readline()
+        assert line, "the test did not start"
+        line = line[line.find("PIDS"):] if "PIDS" in line else line
+    words = line.split()
+    pids, sockdirs = [int(w) for w in words[1:5]], words[5:]
+    run.send_signal(sig)
+    run.communicate(timeout=120)
+    deadline = time.monotonic() + 15     # SIGKILL: the kernel and the fork server take over
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if not gone(p)] == []
+    if sig == signal.SIGINT:            # teardown ran: the private directories are gone too
+        assert not any(os.path.exists(d) for d in sockdirs)
