@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from plebconf.rpc import client as rpc
 
 from .results import Hop, PingResult, Route
-from .stack import RpcFailure, Stack
+from .stack import Stack
 
 
 # -- reachability ----------------------------------------------------------------------------
@@ -290,4 +290,4 @@ def assert_no_drift(stack: Stack, *files) -> None:
 
 
 __all__ = ["Matrix", "reachability", "assert_reachability", "ping_many", "path", "assert_path",
-           "PathError", "assert_routes", "assert_no_drift", "RpcFailure"]
+           "PathError", "assert_routes", "assert_no_drift"]

@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import time
 
-from .launch import StackStartError, launcher as make_launcher
+from .launch import launcher as make_launcher
 from .stack import LIVE_LABS, LIVE_STACKS, RpcFailure, Stack
 from .topology import Topology, load_topology
 
