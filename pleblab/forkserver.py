@@ -10,8 +10,11 @@ Protocol, on a unix socketpair given as argv[1] (one request at a time, JSON lin
         the child's stdout (where the ready line goes) and stderr  ->  {"pid": N}
     {"op": "stop", "pids": [...], "timeout": T}: SIGTERM, wait, SIGKILL after T
         ->  {"status": {pid: exit status}}
+    {"op": "own", "path": DIR}: a private directory of the owner's (sockets, rc files) to
+        remove if the owner ends without removing it  ->  {}
     {"op": "release"}: exit leaving the stacks running (`plebconf lab up` in a shell)
-End of file on the socket (the lab process ended, however) stops every child, then exits.
+End of file on the socket (the lab process ended, however) stops every child, removes the
+directories it was given, then exits.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class Server:
         self.status: dict[int, int] = {}
         self.rbuf = b""
         self.fds: list[int] = []        # received with spawn requests, not yet handed out
+        self.owned: list[str] = []
 
     def reap(self) -> None:
         while self.children:
@@ -67,8 +71,8 @@ class Server:
             code = 1
             try:
                 self.sock.close()
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL)
                 _prctl(PR_SET_NAME, b"plebnet")    # what ps -o comm, top and pgrep see
                 if req.get("pdeathsig", True):
                     _pdeathsig(signal.SIGTERM)
@@ -137,6 +141,9 @@ class Server:
                 reply = self.spawn(req, fds)
             elif op == "stop":
                 reply = self.stop(req["pids"], float(req.get("timeout", 10)))
+            elif op == "own":
+                self.owned.append(req["path"])
+                reply = {}
             elif op == "release":
                 self.sock.sendall(b'{"released": true}\n')
                 return "release"
@@ -166,8 +173,18 @@ def warm() -> None:
                 pass
 
 
+class OwnerGone(Exception):
+    """SIGTERM: the kernel's word that our owner died (PR_SET_PDEATHSIG), or a kill."""
+
+
+def _terminated(signum, frame):
+    raise OwnerGone
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the lab's owner decides, not a ^C
+    # as for an end of file: stop the stacks and remove the directories before going
+    signal.signal(signal.SIGTERM, _terminated)
     sock = socket.socket(fileno=int(sys.argv[1]))
     if len(sys.argv) < 3 or sys.argv[2] != "detachable":
         _pdeathsig(signal.SIGTERM)
@@ -178,9 +195,16 @@ def main() -> None:
     gc.freeze()         # keep the warm heap out of every child's collections (and its pages shared)
     server = Server(sock)
     sock.sendall(b'{"ready": true}\n')
-    how = server.serve()
+    try:
+        how = server.serve()
+    except (OwnerGone, OSError):
+        how = "eof"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a second one must not cut the cleanup
     if how == "eof":
         server.stop(sorted(server.children), 5)
+        import shutil
+        for path in server.owned:
+            shutil.rmtree(path, ignore_errors=True)
     os._exit(0)
 
 

@@ -124,8 +124,7 @@ class Lab:
         self.topology = topology if isinstance(topology, Topology) else load_topology(topology)
         self.name = self.topology.name
         self._own_workdir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix=f"pleblab-{self.name}-")
-        self.sockdir = os.path.join(self.workdir, "sock")
+        self.workdir = workdir      # a private one is made by up()
         self.launcher_kind = launcher
         self.launcher = None
         self.start_timeout = start_timeout
@@ -189,8 +188,14 @@ class Lab:
         self.up_seconds = time.monotonic() - t0
         return self
 
+    @property
+    def sockdir(self) -> str:
+        return os.path.join(self.workdir, "sock")
+
     def _up(self, detachable: bool) -> None:
         topo = self.topology
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix=f"pleblab-{self.name}-")
         if topo.peers():
             self._make_namespaces()
         os.makedirs(self.sockdir, exist_ok=True)
@@ -200,6 +205,8 @@ class Lab:
             self.launcher = make_launcher("fork", detachable=detachable)
         else:
             self.launcher = make_launcher(self.launcher_kind)
+        if self._own_workdir:
+            self.launcher.own(self.workdir)
         stacks = []
         for node in topo.stacks():
             wd = os.path.join(self.workdir, node.name)
@@ -279,7 +286,9 @@ class Lab:
             for ns in self.netns:
                 subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             self.netns = []
-            if self._own_workdir:
+            if self.workdir is None:
+                pass
+            elif self._own_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             else:
                 shutil.rmtree(self.sockdir, ignore_errors=True)

@@ -89,6 +89,9 @@ class SpawnLauncher:
     def close(self) -> None:
         pass
 
+    def own(self, path: str) -> None:
+        pass            # nobody outlives us to do it: removed at exit or by the owner only
+
 
 def _result_or_error(future):
     exc = future.exception()
@@ -241,6 +244,11 @@ class ForkLauncher:
         status = self.stop_pids([p.pid for p in live], timeout)
         for p in live:
             p.returncode = status.get(p.pid)
+
+    def own(self, path: str) -> None:
+        """Have the server remove `path` if we end without doing it (killed)."""
+        if self.proc.poll() is None:
+            self._request({"op": "own", "path": os.path.abspath(path)})
 
     def release(self) -> None:
         """Let the server go, leaving its stacks running on their own."""

@@ -120,6 +120,8 @@ class Stack:
 
     def start(self, timeout: float = 30) -> "Stack":
         try:
+            if self._own_workdir:
+                self.launcher.own(self.workdir)
             self.attach(self.launcher.start(self.argv(), self.sockdir, timeout=timeout))
         except BaseException:
             self._cleanup()
