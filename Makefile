@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(PY) -m mypy plebproto plebnet_core/state
 
 test: $(STAMP) test-deps lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests examples
 
 bench: $(STAMP)
 	$(PY) bench/run.py
