@@ -85,7 +85,7 @@ class Server:
                 os.environ.update(req.get("env") or {})
                 sys.argv = ["plebnet", *req["argv"]]
                 from plebnet_core.main import main
-                main(args=req["argv"], prog_name="plebnet")
+                main(req["argv"])       # the `plebnet` console script, with this argv
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

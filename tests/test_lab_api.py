@@ -46,12 +46,12 @@ def test_stack_tools_objects_and_cleanup(launcher):
 
 
 def test_tool_failures_keep_freebsd_status_and_text(plebstack):
-    res = plebstack.tool("route", "-n", "get", "10.9.9.9")
-    assert not res.ok and res.returncode == 255 and res.stderr == \
-        "route: route has not been found\n"
-    with pytest.raises(ToolFailed, match="route has not been found") as info:
-        plebstack.run("route", "-n", "get", "10.9.9.9")
-    assert info.value.result.argv == ["route", "-n", "get", "10.9.9.9"]
+    res = plebstack.tool("ifconfig", "vnet9")
+    assert not res.ok and res.returncode == 1 and res.stderr == \
+        "ifconfig: interface vnet9 does not exist\n"
+    with pytest.raises(ToolFailed, match="interface vnet9 does not exist") as info:
+        plebstack.run("ifconfig", "vnet9")
+    assert info.value.result.argv == ["ifconfig", "vnet9"]
 
 
 def test_ping_results_as_objects(plebstack_factory):
