@@ -305,6 +305,9 @@ class Syscalls:
         self.gauges = {"net.route.algo.inet.pending": lambda: stack.rt[AF_INET].unsettled}
         self.llmsgs = {"RTM_ADD": self.ll_add, "RTM_DELETE": self.ll_delete,
                        "RTM_GET": self.ll_get}
+        # counter sets (the data plane's net.inet.ip.stats, ...): read whole; a write zeroes
+        # them, as writing a zeroed struct does in FreeBSD (so only writers may)
+        self.stats: dict = {}
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
@@ -740,6 +743,9 @@ class Syscalls:
         dump = self.dumps.get(name)
         if dump is not None:
             return dump(args)
+        counters = self.stats.get(name)
+        if counters is not None:
+            return counters("value" in args)
         gauge = self.gauges.get(name)
         if gauge is not None:
             if "value" in args:

@@ -29,6 +29,7 @@ from plebproto.errors import OpError
 from ..syscalls import Deferred
 from .iface import Link
 from .ip import IPv4
+from . import stats
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
 from .ping import PingSession
 
@@ -108,6 +109,23 @@ class DataPlane:
             syscalls.dataplane = self
             syscalls.ops["ping"] = self.op_ping
             syscalls.ops["pcap"] = self.op_pcap
+            sets = {"ip": self.ip.ipstat, "icmp": self.ip.icmpstat, "udp": self.ip.udpstat,
+                    "arp": self.link.arpstat}
+            for name, proto in stats.SYSCTLS.items():
+                syscalls.stats[name] = self._stats_reader(sets[proto])
+            # icmp_input answers no address mask requests: the knob reads as off, and is not
+            # offered for turning on
+            syscalls.gauges["net.inet.icmp.maskrepl"] = lambda: 0
+
+    @staticmethod
+    def _stats_reader(counters: dict):
+        def read(zero: bool) -> dict:
+            """The set as it is; zeroed when written to (netstat -z), answering the zeroed
+            set, as FreeBSD's sysctl write hands back nothing read."""
+            if zero:
+                stats.zero(counters)
+            return stats.copy(counters)
+        return read
 
     # -- devices -----------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
