@@ -328,11 +328,15 @@ def test_create_destroy_vxlan_with_parameters(st):
             "\t\tconfig: learning portrange 10000-65535 ttl 64\n"
             "\t\tftable: cnt 0 max 2000 timeout 1200\n") in both(st, "-v", "vxlan7")
     assert "\tvxlan " not in both(st, "vxlan8")             # no VNI yet: no line
-    # on an existing interface ifvxlan.c sends SIOCSDRVSPEC, which the stack lacks; the
-    # error names the driver command, as err(1, "VXLAN_CMD_SET_VNI") does
+    # on an existing interface ifvxlan.c sends SIOCSDRVSPEC: taken while the interface is
+    # not running, refused with EBUSY while it is (vxlan_can_change_config), the error
+    # naming the driver command as err(1, "VXLAN_CMD_SET_VNI") does
     r = ifconfig(st, "vxlan8", "vni", "5")
-    assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("ifconfig: VXLAN_CMD_SET_VNI: "), r.stderr
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert "\tvxlan vni 5 local : remote :\n" in both(st, "vxlan8")
+    r = ifconfig(st, "vxlan0", "vni", "5")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", "ifconfig: VXLAN_CMD_SET_VNI: Device busy\n")
     for name in ("vxlan0", "vxlan7", "vxlan8"):
         ok(st, name, "destroy")
     assert both(st) == VNET0 + LO0

@@ -56,9 +56,10 @@ class CloneParams:
         if self.creating:
             self.params[key] = value
         else:
-            from .ifconfig_grammar import Label     # (the grammar imports this module)
-            self.k_unsupported(key, "SIOCSDRVSPEC")
-            self.labels[-1] = Label(label)
+            # ifvxlan.c do_cmd(s, VXLAN_CMD_SET_..., 1): SIOCSDRVSPEC, err(1, "VXLAN_CMD_...")
+            from .ifconfig_grammar import Label, _ioctl     # (the grammar imports this module)
+            self.emit(["ioctl", _ioctl("SIOCSDRVSPEC", self.ifname, param=key, value=value)],
+                      Label(label))
 
     def _number(self, key, value, label):
         """A numeric parameter, checked as ifvxlan.c checks it (_VXLAN_NUMBERS)."""

@@ -15,7 +15,7 @@ import traceback
 
 from plebproto.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP, IFF_PPROMISC,
-    IFF_PROMISC, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
+    IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,
 )
 
@@ -186,7 +186,10 @@ class Link:
         """Send an IPv4 packet to nexthop on ifp.  Returns 0 (sent, queued or dropped as the
         kernel would) or the errno a local sender gets."""
         flags = ifp.flags
-        if not flags & IFF_UP or ifp.link_state != LINK_STATE_UP or ifp.device is None:
+        # ether_output: "(ifp->if_flags & IFF_UP) == 0 || (ifp->if_drv_flags &
+        # IFF_DRV_RUNNING) == 0" is ENETDOWN (a vxlan whose socket would not open)
+        if flags & (IFF_UP | IFF_RUNNING) != IFF_UP | IFF_RUNNING \
+                or ifp.link_state != LINK_STATE_UP or ifp.device is None:
             ifp.stats[6] += 1
             return ENETDOWN
         if flags & IFF_LOOPBACK:

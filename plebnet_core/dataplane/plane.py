@@ -14,15 +14,20 @@ Cloned interfaces get a device when created (Syscalls.ifcreate calls created()):
     tapN     a kernel TAP "pl<pid><ifname>" left down, or params {"tapname", "netns"} (put
              in that namespace and brought up there)
     vxlanN   params {"vxlanid", "vxlanlocal", "vxlanremote", "vxlanlocalport",
-             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords); without them no wire
+             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords): configuration only;
+             the UDP socket opens when the interface comes up (SIOCSIFFLAGS, or an address
+             added, as FreeBSD's if_init runs then) and closes when it goes down; a socket
+             that won't open leaves it up without RUNNING and logs FreeBSD's message
 """
 from __future__ import annotations
 
 import errno as os_errno
 import os
 
+import sys
+
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
+    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK, IFF_RUNNING, IFF_UP,
 )
 
 from plebproto.errors import OpError
@@ -30,7 +35,7 @@ from ..syscalls import Deferred
 from .iface import Link
 from .ip import IPv4
 from . import stats
-from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
+from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
 from .ping import PingSession
 
 VXLAN_PORT = 4789
@@ -69,16 +74,6 @@ def open_backend(name: str, backend: str):
     raise ValueError(f"backend '{kind}' is not available (known: none, tap, vxlan)")
 
 
-def _port(value) -> int:
-    """A vxlan port parameter: VXLAN_PORT when absent; 0 (any) is a valid local port."""
-    if value is None or value == "":
-        return VXLAN_PORT
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"bad port {value}")
-    return port
-
-
 def _options(parts, known) -> dict:
     opts = {}
     for part in parts:
@@ -109,6 +104,20 @@ class DataPlane:
             syscalls.dataplane = self
             syscalls.ops["ping"] = self.op_ping
             syscalls.ops["pcap"] = self.op_pcap
+            ioctl = syscalls.ops["ioctl"]
+
+            def ioctl_then_init(args):
+                """vxlan_ioctl: SIOCSIFFLAGS runs vxlan_init when the interface is up and
+                vxlan_teardown when it is not; an IPv4 address added does ether_ioctl's
+                SIOCSIFADDR, which marks it up and runs if_init."""
+                result = ioctl(args)
+                if args.get("req") in ("SIOCSIFFLAGS", "SIOCAIFADDR"):
+                    ifp = self.stack.by_name.get(args.get("ifname"))
+                    if ifp is not None:
+                        self.sync_vxlan(ifp)
+                return result
+            syscalls.ops["ioctl"] = ioctl_then_init
+            syscalls.ioctls["SIOCSDRVSPEC"] = self.ioctl_drvspec
             sets = {"ip": self.ip.ipstat, "icmp": self.ip.icmpstat, "udp": self.ip.udpstat,
                     "arp": self.link.arpstat}
             for name, proto in stats.SYSCTLS.items():
@@ -150,6 +159,62 @@ class DataPlane:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
             self.attach(ifp, device)
             journal.record(self.link.detach, ifp)
+            if ifp.flags & IFF_UP:          # restored (--state) up: running again
+                self.sync_vxlan(ifp)
+
+    def sync_vxlan(self, ifp) -> None:
+        """Inside the request's transaction: a vxlan clone that is up gets its socket
+        (vxlan_init), one that is down loses it (vxlan_teardown).  A failed init leaves the
+        interface up and not RUNNING, and its messages go to the stack's log (stderr, the
+        console) as the kernel's if_printf does, once the change commits."""
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if not isinstance(device, VxlanClone):
+            return
+        journal = self.stack.journal
+        if ifp.flags & IFF_UP:
+            if device.running:
+                return
+            lines = device.init(dict(ifp.params), VXLAN_PORT)
+            if lines:
+                journal.setattr(ifp, "flags", ifp.flags & ~IFF_RUNNING)
+                name = ifp.name
+                journal.on_commit(self._log, [f"{name}: {line}" for line in lines])
+                return
+            journal.record(self._vxlan_down, ifp, device)      # rolled back: closed again
+            journal.setattr(ifp, "flags", ifp.flags | IFF_RUNNING)
+            self.link.attach(ifp, ifp.device)                  # the new socket is polled
+        elif device.running:
+            journal.on_commit(self._vxlan_down, ifp, device)
+
+    def ioctl_drvspec(self, args):
+        """SIOCSDRVSPEC {ifname, param, value}: a vxlan parameter changed after create
+        (ifvxlan.c's VXLAN_CMD_SET_*).  vxlan_can_change_config refuses while the interface
+        runs (EBUSY); the new value is used at the next vxlan_init.  Other interfaces have no
+        such driver command: ifconfig's vxlan_exists() finds none and sets nothing."""
+        from ..syscalls import _get
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        param = _get(args, "param", str)
+        if ifp.cloner != "vxlan":
+            return None
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if isinstance(device, VxlanClone) and device.running:
+            raise OpError(EBUSY)
+        self.stack.journal.setitem(ifp.params, param, args.get("value"))
+        return None
+
+    @staticmethod
+    def _vxlan_down(ifp, device) -> None:
+        device.detach()
+        device.teardown()
+
+    @staticmethod
+    def _log(lines) -> None:
+        for line in lines:
+            print(line, file=sys.stderr, flush=True)
 
     def _clone_device(self, ifp):
         p = ifp.params
@@ -162,15 +227,7 @@ class DataPlane:
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
         if ifp.cloner == "vxlan":
-            vni = p.get("vxlanid", p.get("vni"))
-            remote = p.get("vxlanremote")
-            if vni is None or remote is None:
-                return NullDevice(ifp.name)
-            local = p.get("vxlanlocal") or ("::" if ":" in str(remote) else "0.0.0.0")
-            return VxlanDevice(ifp.name, vni=int(vni),
-                               local=(str(local), _port(p.get("vxlanlocalport"))),
-                               remote=(str(remote), _port(p.get("vxlanremoteport"))),
-                               netns=p.get("netns") or None)
+            return VxlanClone(ifp.name, netns=p.get("netns") or None)
         return NullDevice(ifp.name)
 
     def destroyed(self, ifp) -> None:
