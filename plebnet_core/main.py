@@ -30,7 +30,7 @@ from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError
 from plebproto.errors import OpError
 from .dataplane.plane import DataPlane, open_backend
-from .state.stack import Stack, stable_mac
+from .state.stack import IFNAMSIZ, Stack, new_hostuuid, stable_mac
 from .syscalls import Syscalls
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
@@ -45,10 +45,15 @@ class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
     def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=(),
-                 state_dir: str | None = None):
+                 state_dir: str | None = None, hostuuid: str | None = None):
         self.pid = os.getpid()
         self.loop = EventLoop()
-        self.stack = Stack(clock=self.loop.clock, pid=self.pid)
+        # the host uuid the MACs derive from, known before any interface is attached: given,
+        # else kept in the state directory (FreeBSD's /etc/hostid), else a new one
+        self.persist = Persist(state_dir) if state_dir else None
+        if hostuuid is None and self.persist is not None:
+            hostuuid = self.persist.hostuuid(new_hostuuid)
+        self.stack = Stack(clock=self.loop.clock, pid=self.pid, hostuuid=hostuuid)
         self.syscalls = Syscalls(self.stack, self.pid, time.time())
         self.dataplane = DataPlane(self.stack, self.loop, self.pid, self.syscalls)
         try:
@@ -67,12 +72,10 @@ class StackProcess:
         self.read_gid = read_gid
         self.audit = Audit()
         self.syscalls.ops["audit"] = self.audit.op
-        self.persist = None
         self.restored = False
         self._settling = False
-        if state_dir:
+        if self.persist is not None:
             try:
-                self.persist = Persist(state_dir)
                 self.restored = self.persist.restore(self.syscalls, self.audit)
             except BaseException:
                 self.dataplane.close()
@@ -88,7 +91,7 @@ class StackProcess:
             where = f"{exc.filename}: " if exc.filename else ""
             raise StartupError(f"--nic {name}={backend}: {where}{exc.strerror or exc}") from None
         try:
-            ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
+            ifp = self.stack.if_attach(name, "vnet", stable_mac(self.stack.hostuuid, name),
                                        params={"backend": backend})
         except BaseException:
             device.close()
@@ -153,21 +156,45 @@ class StackProcess:
         self.dataplane.close()
 
 
-def pairs(shape: str):
-    """A click callback reading repeated NAME=VALUE options (shape names them in errors)."""
+def pairs(shape: str, names=None):
+    """A click callback reading repeated NAME=VALUE options (shape names them in errors);
+    names(name) says what is wrong with a NAME, if anything."""
     def parse(ctx, param, values):
         out = []
         for value in values:
             name, sep, rest = value.partition("=")
             if not sep or not name or not rest:
                 raise click.BadParameter(f"'{value}' is not {shape}", ctx, param)
+            problem = names(name) if names else None
+            if problem:
+                raise click.BadParameter(f"'{value}': {problem}", ctx, param)
+            if names and name in (n for n, _ in out):
+                raise click.BadParameter(f"'{value}': interface {name} already exists "
+                                         "(if_rename: ifunit(new_name) != NULL, EEXIST)",
+                                         ctx, param)
             out.append((name, rest))
         return out
     return parse
 
 
+def nic_name_problem(name: str) -> str | None:
+    """What FreeBSD would refuse in an interface name: more than IFNAMSIZ-1 bytes (the
+    kernel takes names with copyinstr(..., IFNAMSIZ), ENAMETOOLONG beyond), a byte that is
+    not a printable, non-blank ASCII character (a name must be one word of ifconfig's argv
+    and of rc.conf's ifconfig_<name>), or lo0, which the stack attaches itself."""
+    if len(name.encode()) > IFNAMSIZ - 1:
+        return f"interface names have at most {IFNAMSIZ - 1} characters (IFNAMSIZ {IFNAMSIZ})"
+    bad = [c for c in name if not "!" <= c <= "~"]
+    if bad:
+        return f"{bad[0]!r} cannot be in an interface name"
+    if name == "lo0":
+        return "interface lo0 already exists (the stack's loopback)"
+    return None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND"), metavar="NAME=BACKEND",
+@click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND", nic_name_problem),
+              metavar="NAME=BACKEND",
               help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
                    "vxlan:VNI,LOCAL:PORT,REMOTE:PORT).")
 @click.option("--pcap", "pcaps", multiple=True, callback=pairs("IF=FILE"), metavar="IF=FILE",
@@ -181,8 +208,11 @@ def pairs(shape: str):
 @click.option("--state", "state_dir", envvar="PLEBNET_STATE", metavar="DIR",
               type=click.Path(file_okay=False),
               help="Keep the configuration in DIR: restored at start, saved on every change.")
+@click.option("--hostuuid", metavar="UUID",
+              help="The host uuid interface MACs derive from (FreeBSD's kern.hostuuid, a "
+                   "jail's host.hostuuid); default: kept in the --state DIR, else new.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daemon):
+def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, hostuuid, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -194,7 +224,7 @@ def main(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, daem
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir)
+        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir, hostuuid)
         if rc_files and proc.restored:
             print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
                   file=sys.stderr)
