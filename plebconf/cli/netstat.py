@@ -21,9 +21,25 @@ from .common import RpcError, ToolError, getopt, strip_libxo, tool_command
 
 FAMILIES = {"inet": "inet", "inet6": "inet6"}
 FAMILY_TITLE = {"inet": "Internet", "inet6": "Internet6"}
+# main.c usage(): every form, then exit(1)
 USAGE = ("usage: netstat [-46AaLnRSTWx] [-f protocol_family | -p protocol]\n"
+         "               [-M core] [-N system]\n"
          "       netstat -i | -I interface [-46abdhnW] [-f address_family]\n"
-         "       netstat -r [-46AnW] [-F fibnum] [-f address_family]")
+         "               [-M core] [-N system]\n"
+         "       netstat -w wait [-I interface] [-46d] [-M core] [-N system]\n"
+         "               [-q howmany]\n"
+         "       netstat -s [-46sz] [-f protocol_family | -p protocol]\n"
+         "               [-M core] [-N system]\n"
+         "       netstat -i | -I interface -s [-46s]\n"
+         "               [-f protocol_family | -p protocol] [-M core] [-N system]\n"
+         "       netstat -m [-M core] [-N system]\n"
+         "       netstat -B [-z] [-I interface]\n"
+         "       netstat -r [-46AnW] [-F fibnum] [-f address_family]\n"
+         "               [-M core] [-N system]\n"
+         "       netstat -rs [-s] [-M core] [-N system]\n"
+         "       netstat -g [-46W] [-f address_family] [-M core] [-N system]\n"
+         "       netstat -gs [-46s] [-f address_family] [-M core] [-N system]\n"
+         "       netstat -Q")
 OPTS_WITH_VALUE = "fFIpMNqw"
 FLAGS = "abinrWxTz"             # the switches kept in Opts (same-named attributes)
 # getopt(3) string: the switches above, -s (counted), the value options, and ones accepted
@@ -46,9 +62,9 @@ class Opts:
 
 def parse(args: list[str]) -> Opts:
     o = Opts()
-    found, rest = getopt(args, GETOPT, "netstat", USAGE, 64)
+    found, rest = getopt(args, GETOPT, "netstat", USAGE, 1)
     if rest:
-        raise ToolError(USAGE, 64)
+        raise ToolError(USAGE, 1)
     for c, value in found:
         if c == "f":
             if value not in FAMILIES:
