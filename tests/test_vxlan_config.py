@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import socket
 
-from tests.conftest import run_tool
+from plebnet_core.state.stack import stable_mac
+from tests.conftest import TEST_HOSTUUID, run_tool
 
 
 def ifconfig(stack, *argv):
@@ -34,8 +35,18 @@ def test_up_with_an_address_not_the_hosts_logs_and_stays_not_running(stack):
                     "vxlanremote", "127.0.0.1") == (0, "vxlan0\n", "")
     # vxlan_ioctl SIOCSIFFLAGS -> vxlan_init; its failure is no error of the ioctl
     assert ifconfig(stack, "vxlan0", "up") == (0, "", "")
-    line = flags_line(stack, "vxlan0")
-    assert "<UP,BROADCAST,SIMPLEX,MULTICAST" in line and "RUNNING" not in line
+    # up, not RUNNING, the link state never set (no LOWER_UP); vxlan_media_status says
+    # "IFM_ACTIVE | IFM_AVALID" all the same
+    mac = stable_mac(TEST_HOSTUUID, "vxlan0").hex(":")
+    assert ifconfig(stack, "vxlan0") == (0, (
+        "vxlan0: flags=8803<UP,BROADCAST,SIMPLEX,MULTICAST> metric 0 mtu 1450\n"
+        "\toptions=80000<LINKSTATE>\n"
+        f"\tether {mac}\n"
+        "\tgroups: vxlan\n"
+        "\tvxlan vni 108 local 192.0.2.1:4789 remote 127.0.0.1:4789\n"
+        "\tmedia: Ethernet autoselect (autoselect <full-duplex>)\n"
+        "\tstatus: active\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n"), "")
     # vxlan_socket_bind's and vxlan_setup_socket's if_printf, on the stack's console
     assert ("vxlan0: cannot bind socket: 49\n"
             "vxlan0: cannot create socket (error: 49), and no existing socket found\n"
@@ -62,10 +73,16 @@ def test_up_opens_down_closes_up_reopens(stack):
             return False
 
     assert not port_taken()                     # create opened nothing
+    assert flags_line(stack, "vxlan0").startswith(
+        "vxlan0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> ")     # link state unknown
     assert ifconfig(stack, "vxlan0", "up") == (0, "", "")
-    assert port_taken() and "RUNNING" in flags_line(stack, "vxlan0")
+    # vxlan_init: IFF_DRV_RUNNING, then if_link_state_change(ifp, LINK_STATE_UP)
+    assert port_taken() and flags_line(stack, "vxlan0").startswith(
+        "vxlan0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> ")
     assert ifconfig(stack, "vxlan0", "down") == (0, "", "")
-    assert not port_taken() and "RUNNING" not in flags_line(stack, "vxlan0")
+    # vxlan_teardown_locked: not RUNNING, if_link_state_change(ifp, LINK_STATE_DOWN)
+    assert not port_taken() and flags_line(stack, "vxlan0").startswith(
+        "vxlan0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> ")
     # an address added runs if_init too (ether_ioctl SIOCSIFADDR marks it up)
     assert ifconfig(stack, "vxlan0", "inet", "10.9.0.1/24") == (0, "", "")
     assert port_taken() and "RUNNING" in flags_line(stack, "vxlan0")

@@ -27,7 +27,8 @@ import os
 import sys
 
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK, IFF_RUNNING, IFF_UP,
+    EBUSY, EEXIST, EINVAL, ENXIO, EPERM, IFF_LOOPBACK, IFF_RUNNING, IFF_UP, LINK_STATE_DOWN,
+    LINK_STATE_UNKNOWN, LINK_STATE_UP,
 )
 
 from plebproto.errors import OpError
@@ -159,6 +160,10 @@ class DataPlane:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
             self.attach(ifp, device)
             journal.record(self.link.detach, ifp)
+            if isinstance(device, VxlanClone) and not ifp.flags & IFF_UP:
+                # if_alloc leaves a new interface's link state unknown until the driver
+                # sets it: vxlan_init's if_link_state_change(ifp, LINK_STATE_UP)
+                journal.setattr(ifp, "link_state", LINK_STATE_UNKNOWN)
             if ifp.flags & IFF_UP:          # restored (--state) up: running again
                 self.sync_vxlan(ifp)
 
@@ -179,14 +184,24 @@ class DataPlane:
             lines = device.init(dict(ifp.params), VXLAN_PORT)
             if lines:
                 journal.setattr(ifp, "flags", ifp.flags & ~IFF_RUNNING)
+                self._link_state(ifp, LINK_STATE_DOWN if ifp.link_state == LINK_STATE_UP
+                                 else ifp.link_state)
                 name = ifp.name
                 journal.on_commit(self._log, [f"{name}: {line}" for line in lines])
                 return
             journal.record(self._vxlan_down, ifp, device)      # rolled back: closed again
             journal.setattr(ifp, "flags", ifp.flags | IFF_RUNNING)
+            self._link_state(ifp, LINK_STATE_UP)
             self.link.attach(ifp, ifp.device)                  # the new socket is polled
         elif device.running:
+            self._link_state(ifp, LINK_STATE_DOWN)             # vxlan_teardown_locked
             journal.on_commit(self._vxlan_down, ifp, device)
+
+    def _link_state(self, ifp, state: int) -> None:
+        """if_link_state_change: the new state, and RTM_IFINFO telling it."""
+        if ifp.link_state != state:
+            self.stack.journal.setattr(ifp, "link_state", state)
+            self.stack._ifinfo(ifp)
 
     def ioctl_drvspec(self, args):
         """SIOCSDRVSPEC {ifname, param, value}: a vxlan parameter changed after create
