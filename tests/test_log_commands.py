@@ -62,3 +62,20 @@ def test_long_batches_and_route_runs_are_cut_short():
            "fields": ["dst", "plen", "gateway"], "rows": [["10.0.0.0", 8, "10.0.0.1"]] * 7}
     assert commands("batch", {"ops": [run]}) == ["route add ... (7 routes)"]
     assert commands("hello", {}) == ["hello"]
+
+
+def test_clone_parameters_and_driver_commands_are_said_as_ifconfig_words():
+    create = ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan", "params": {
+        "vxlanid": 108, "vxlanlocal": "192.168.100.1", "vxlanremote": "192.168.100.2"}}]
+    up = ["ioctl", {"req": "SIOCSIFFLAGS", "ifname": "vxlan", "set": 1}]
+    assert commands("batch", {"ops": [create, up]}) == [
+        "ifconfig vxlan create vxlanid 108 vxlanlocal 192.168.100.1 vxlanremote "
+        "192.168.100.2 up"]
+    assert commands("ioctl", {"req": "SIOCSDRVSPEC", "ifname": "vxlan0",
+                              "param": "vxlanportrange", "value": [10000, 20000]}) == [
+        "ifconfig vxlan0 vxlanportrange 10000 20000"]
+    assert commands("ioctl", {"req": "SIOCSDRVSPEC", "ifname": "vxlan0",
+                              "param": "vxlanlearn", "value": False}) == [
+        "ifconfig vxlan0 -vxlanlearn"]
+    assert commands("sysctl", {"name": "net.inet.ip.forwarding", "value": 1}) == [
+        "sysctl net.inet.ip.forwarding=1"]
