@@ -23,7 +23,8 @@ loads what precedes the damage.
 Why a journal of requests: the state model is deterministic, so replaying the successful
 requests through the same Syscalls on the restored snapshot rebuilds exactly the state the
 replies described (refused requests are journaled only for the audit log and are skipped).
-Clone MACs derive from the stack's pid, so the pid of the first start is kept and reused.
+MACs derive from the stack's host uuid (DIR/hostid, written at the first start and read before
+any interface is attached), so every start has the same ones and the NICs are recognised by them.
 
 Durability: ControlServer holds every outgoing byte while records are pending (see
 ControlServer._flush); at the end of the event-loop iteration sync() writes them all and fsyncs
@@ -556,6 +557,27 @@ class Persist:
             pass
         except OSError as exc:
             raise PersistError(f"{path}: {exc.strerror}") from None
+
+    def hostuuid(self, new) -> str:
+        """The stack's host uuid (its MACs derive from it), kept in DIR/hostid as FreeBSD
+        keeps kern.hostuuid in /etc/hostid: made by new() at the first start, read after."""
+        path = self._path("hostid")
+        try:
+            with open(path) as f:
+                value = f.read().strip()
+            if value:
+                return value
+        except FileNotFoundError:
+            pass
+        value = new()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            _write_all(fd, (value + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._fsync_dir()
+        return value
 
     # -- start ----------------------------------------------------------------------------------
     def restore(self, syscalls, audit: Audit) -> bool:

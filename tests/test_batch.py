@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from tests.conftest import TEST_HOSTUUID
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
@@ -14,7 +15,9 @@ from plebnet_core.state.check import check_stack
 from plebnet_core.state.inet import aton
 from plebnet_core.syscalls.runs import expand
 
-NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+# one host uuid: stacks booted from the same rc.conf list the same MACs, as one FreeBSD host
+# (one kern.hostuuid) does across reboots
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
 def routes(stack):

@@ -6,11 +6,14 @@ import time
 
 import pytest
 
+from tests.conftest import TEST_HOSTUUID
 from conftest import ROOT, run_tool
 from plebnet_core.spawn import StackStartError, plebnet_argv, spawn_stack
 
 EXAMPLE = os.path.join(ROOT, "rc", "rc.conf.example")
-NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+# one host uuid: stacks booted from the same rc.conf list the same MACs, as one FreeBSD host
+# (one kern.hostuuid) does across reboots
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
 @pytest.fixture

@@ -169,12 +169,22 @@ def test_audit_records_changes_and_refusals(stack, client):
     out = run_tool(stack, "log")
     lines = out.stdout.splitlines()
     assert out.returncode == 0 and len(lines) == 3
-    assert lines[0].endswith(f"pid {os.getpid()} uid 0 ioctl SIOCAIFADDR: ok")
-    assert lines[1].endswith("rtmsg RTM_ADD: refused: Network is unreachable (errno 51)")
-    assert lines[2].endswith("batch (2 ops): refused: Invalid argument (errno 22)")
+    # each change said as the FreeBSD command that makes it (a lone SIOCAIFADDR is ifconfig's
+    # `alias`; a batch's commands in order)
+    assert lines[0].endswith(f"pid {os.getpid()} uid 0 ifconfig vnet0 inet 10.0.0.2/24 alias: ok")
+    assert lines[1].endswith(f"pid {os.getpid()} uid 0 route add -net 10.5.0.0/16 192.0.2.1: "
+                             "refused: Network is unreachable (errno 51)")
+    assert lines[2].endswith(f"pid {os.getpid()} uid 0 ifconfig tap create; ifconfig lo0 "
+                             "destroy: refused: Invalid argument (errno 22)")
     doc = json.loads(run_tool(stack, "log", "-n", "1", "--libxo", "json").stdout)
-    assert [(e["seq"], e["op"], e["result"]) for e in doc["audit"]["entry"]] == [
-        (3, "batch", "Invalid argument")]
+    assert [(e["seq"], e["op"], e["result"], e["commands"]) for e in doc["audit"]["entry"]] == [
+        (3, "batch", "Invalid argument", ["ifconfig tap create", "ifconfig lo0 destroy"])]
+    # -v: the request as it reached the stack, as JSON (not a Python repr)
+    verbose = run_tool(stack, "log", "-v", "-n", "1").stdout.splitlines()
+    assert json.loads(verbose[1]) == {"op": "batch", "args": {"ops": [
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap"}],
+        ["ioctl", {"req": "SIOCIFDESTROY", "ifname": "lo0"}]]}}
+    assert verbose[1].startswith("       {")
     bad = run_tool(stack, "log", "-n", "x")
     assert (bad.returncode, bad.stderr) == (64, "log: illegal count -- x\n")
 

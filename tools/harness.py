@@ -462,16 +462,17 @@ def _load_client(path: str, pid: int, n: int, count: int, seed: int, window: int
     out.put((n, (os.getpid(), seen)))
 
 
-def sequential_model(pid: int, entries: list):
+def sequential_model(pid: int, entries: list, hostuuid: str | None = None):
     """A fresh in-process stack like `plebnet --nic vnet0=none`, with the acknowledged changes
     of the audit log replayed in the stack's order; returns (syscalls, errnos)."""
     from plebnet_core.persist import apply
     from plebproto.errors import OpError
     from plebnet_core.state.stack import Stack, stable_mac
     from plebnet_core.syscalls import Syscalls
-    stack = Stack(pid=pid)
+    stack = Stack(pid=pid, hostuuid=hostuuid)        # the same MACs as the stack's
     with stack.transaction():
-        stack.if_attach("vnet0", "vnet", stable_mac("vnet0=none"), params={"backend": "none"})
+        stack.if_attach("vnet0", "vnet", stable_mac(stack.hostuuid, "vnet0"),
+                        params={"backend": "none"})
         stack.if_attach("lo0", "lo")
     sc = Syscalls(stack, pid)
     errnos = []
@@ -510,7 +511,8 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
                "seconds": 0.0, "order_mismatch": 0, "model_mismatch": 0, "state_equal": False}
     with Sandbox() as box:
         env = dict(os.environ, PLEBNET_AUDIT_BYTES=str((clients * ops + 1000) * 512))
-        stack = spawn_stack(NIC, sockdir=box.dir, env=env)
+        hostuuid = "00000000-0000-4000-8000-00000000load"
+        stack = spawn_stack([*NIC, "--hostuuid", hostuuid], sockdir=box.dir, env=env)
         try:
             with stack.client() as c:
                 c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.255.0.2", plen=16)
@@ -540,7 +542,7 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
                 mutating = [err for (op, args), err in zip(_load_ops(n, ops, seed), seen)
                             if not _read_only(op, args)]
                 figures["order_mismatch"] += mutating != by_pid.get(pid)
-            sc, errnos = sequential_model(stack.pid, entries)
+            sc, errnos = sequential_model(stack.pid, entries, hostuuid)
             figures["model_mismatch"] = sum(a != b for a, b in
                                             zip(errnos, (e["errno"] for e in entries)))
             model = comparable((sc.if_list({}), rows(sc.rt_dump({})),

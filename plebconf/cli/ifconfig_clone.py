@@ -1,7 +1,7 @@
 """Cloner parameters of `ifconfig IF create ...`: vxlan(4) (ifvxlan.c) and vlan(4)
 (ifvlan.c) register these keywords as clone commands.  During `create` they go into
-SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver ioctls the stack does
-not have, so there they are sent as such and refused by the stack.
+SIOCIFCREATE2's params; on an existing interface they are the driver ioctl FreeBSD sends
+(SIOCSDRVSPEC), which the stack applies to a vxlan interface while it is not running.
 
 Like ifvxlan.c and ifvlan.c, this module registers its keywords itself (keywords.register):
 each both as a clone command (CLONE_TABLE, looked up while creating) and as an ordinary one
@@ -30,7 +30,8 @@ def _clone_param(cmd, key, value, label):
     if cmd.creating:
         cmd.params[key] = value
     else:
-        cmd.driver_ioctl("SIOCSDRVSPEC", label)
+        # ifvxlan.c do_cmd(s, VXLAN_CMD_SET_..., 1): SIOCSDRVSPEC, err(1, "VXLAN_CMD_...")
+        cmd.driver_ioctl("SIOCSDRVSPEC", label, param=key, value=value)
 
 
 def _number(cmd, key, value, label):

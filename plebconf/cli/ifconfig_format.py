@@ -162,8 +162,10 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
         if active and active != current:
             text += f" ({active})"
         out.append(text)
-        out.append("\tstatus: " + ("active" if ifc.get("link_state") == LINK_STATE_UP
-                                   else "no carrier"))
+        # the driver's media status: vxlan_media_status (if_vxlan.c) always says
+        # "IFM_ACTIVE | IFM_AVALID", whatever its link state
+        active = ifc.get("link_state") == LINK_STATE_UP or ifc.get("kind") == "vxlan"
+        out.append("\tstatus: " + ("active" if active else "no carrier"))
     out += nd6_lines(ifc)
     return out
 

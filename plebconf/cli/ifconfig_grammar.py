@@ -433,11 +433,10 @@ class Command:
         the stack's refusal reads like the kernel's."""
         self.emit(["ioctl", _ioctl(req, self.ifname, value=list(values))], Label(req))
 
-    def driver_ioctl(self, req, what):
-        """A driver ioctl the stack lacks (SIOCSDRVSPEC for a cloner parameter on an existing
-        interface): sent as FreeBSD would, failing under FreeBSD's name for it."""
-        self.k_unsupported(what, req)
-        self.labels[-1] = Label(what)
+    def driver_ioctl(self, req, what, **params):
+        """A driver ioctl (SIOCSDRVSPEC for a cloner parameter on an existing interface):
+        sent as FreeBSD would, failing under FreeBSD's name for it (what)."""
+        self.emit(["ioctl", _ioctl(req, self.ifname, **params)], Label(what))
 
     def k_jail(self, word, _, value):
         raise errx(f'jail "{value}" not found')

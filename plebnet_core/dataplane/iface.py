@@ -17,11 +17,12 @@ import traceback
 
 from plebproto.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP, IFF_PPROMISC,
-    IFF_PROMISC, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
+    IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,
 )
 
 from ..state.ifnet import LLEntry
+from . import stats
 from .wire import WireError, arp, ethernet
 
 ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4
@@ -59,6 +60,7 @@ class Link:
         self.ip = None                  # the IPv4 layer above (set by DataPlane)
         self.ip6 = None                 # the IPv6 layer (set by DataPlane)
         self.nd6 = None                 # its neighbor discovery (set by DataPlane)
+        self.arpstat = stats.arpstat()  # netstat -s -p arp
 
     # -- devices ---------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -149,16 +151,21 @@ class Link:
             return
         if ifp.flags & IFF_NOARP:
             return
+        arpstat = self.arpstat
+        arpstat["received"] += 1            # arpintr, for each ARP packet it passes on
         sha = p.sha
         if sha == ifp.mac or sha[0] & 1:
             return              # our own frame looped back, or a broadcast sender: ignored
+        if p.op == arp.OP_REPLY:
+            arpstat["rxreplies"] += 1
         spa, tpa = _from(p.spa, "big"), _from(p.tpa, "big")
         table = ifp.llinfo
         target = table.get(tpa)
         for_us = target is not None and target.flags & RTF_PINNED
         own_sender = table.get(spa)
         if own_sender is not None and own_sender.flags & RTF_PINNED:
-            return              # someone claims our address (duplicate): never learn it
+            arpstat["dupips"] += 1  # someone claims our address: never learn it
+            return
         if spa:
             entry = table.get(spa)
             if entry is not None or for_us:
@@ -166,7 +173,10 @@ class Link:
                 entry = table.get(spa)
                 if entry is not None and entry.mac is not None and entry.hold:
                     self._flush_hold(ifp, entry)
-        if p.op != arp.OP_REQUEST or target is None:
+        if p.op != arp.OP_REQUEST:
+            return
+        arpstat["rxrequests"] += 1  # in_arpinput's "reply:", whoever the target is
+        if target is None:
             return
         if for_us:
             mac = ifp.mac
@@ -174,6 +184,7 @@ class Link:
             mac = target.mac    # published (proxy ARP) entry
         else:
             return
+        arpstat["txreplies"] += 1
         self._xmit(ifp, _ETH_HDR(sha, ifp.mac, ETHERTYPE_ARP) + arp.reply(mac, p.tpa, sha, p.spa))
 
     # -- output ----------------------------------------------------------------------------
@@ -209,7 +220,10 @@ class Link:
         """Send an IPv4 packet to nexthop on ifp.  Returns 0 (sent, queued or dropped as the
         kernel would) or the errno a local sender gets."""
         flags = ifp.flags
-        if not flags & IFF_UP or ifp.link_state != LINK_STATE_UP or ifp.device is None:
+        # ether_output: "(ifp->if_flags & IFF_UP) == 0 || (ifp->if_drv_flags &
+        # IFF_DRV_RUNNING) == 0" is ENETDOWN (a vxlan whose socket would not open)
+        if flags & (IFF_UP | IFF_RUNNING) != IFF_UP | IFF_RUNNING \
+                or ifp.link_state != LINK_STATE_UP or ifp.device is None:
             ifp.stats[6] += 1
             return ENETDOWN
         if flags & IFF_LOOPBACK:
@@ -259,6 +273,7 @@ class Link:
         if len(hold) > maxhold:
             del hold[0]
             ifp.stats[6] += 1
+            self.arpstat["dropped"] += 1
         if entry.timer is None:
             self._request(ifp, entry)
         return 0
@@ -268,6 +283,7 @@ class Link:
         most once a second (FreeBSD's VERIFY state); its reply renews the entry."""
         ifa = self.ip.source_on(ifp, entry.addr)
         if ifa is not None:
+            self.arpstat["txrequests"] += 1
             self._xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, ETHERTYPE_ARP)
                        + arp.request(ifp.mac, ifa.to_bytes(4, "big"),
                                      entry.addr.to_bytes(4, "big")))
@@ -277,6 +293,7 @@ class Link:
         ifa = self.ip.source_on(ifp, entry.addr)
         if ifa is not None:
             entry.asked += 1
+            self.arpstat["txrequests"] += 1
             self._xmit(ifp, _ETH_HDR(BROADCAST, ifp.mac, ETHERTYPE_ARP)
                        + arp.request(ifp.mac, ifa.to_bytes(4, "big"),
                                      entry.addr.to_bytes(4, "big")))
@@ -293,6 +310,8 @@ class Link:
         # net.link.ether.inet.wait runs out, and sends fail at once meanwhile
         held, entry.hold = entry.hold, []
         entry.expire = self.loop.clock() + self.stack.sysctl["net.link.ether.inet.wait"]
+        self.arpstat["timeouts"] += 1
+        self.arpstat["dropped"] += len(held)
         for packet in held:
             ifp.stats[6] += 1
             self.ip.host_unreachable(packet)

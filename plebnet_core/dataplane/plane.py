@@ -14,7 +14,10 @@ Cloned interfaces get a device when created (Syscalls.ifcreate calls created()):
     tapN     a kernel TAP "pl<pid><ifname>" left down, or params {"tapname", "netns"} (put
              in that namespace and brought up there)
     vxlanN   params {"vxlanid", "vxlanlocal", "vxlanremote", "vxlanlocalport",
-             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords); without them no wire
+             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords): configuration only;
+             the UDP socket opens when the interface comes up (SIOCSIFFLAGS, or an address
+             added, as FreeBSD's if_init runs then) and closes when it goes down; a socket
+             that won't open leaves it up without RUNNING and logs FreeBSD's message
 """
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ import errno as os_errno
 import os
 from functools import partial
 
+import sys
+
 from plebproto.constants import (
     AF_INET6, EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
-    IN6_IFF_ANYCAST, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_REJECT,
-    strerror,
+    IFF_RUNNING, IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE,
+    LINK_STATE_DOWN, LINK_STATE_UNKNOWN, LINK_STATE_UP, RTF_BLACKHOLE, RTF_REJECT, strerror,
 )
 
 from plebproto.errors import OpError
@@ -34,9 +39,10 @@ from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
 from .iface import Link
 from .ip import IPv4
+from . import stats
 from .ip6 import IPv6
 from .nd6 import ND6
-from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
+from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
 from .ping import PingSession
 
 VXLAN_PORT = 4789
@@ -131,6 +137,34 @@ class DataPlane:
             # neither can be part of a batch
             syscalls.register("ping", self.op_ping, mutating=False, batchable=False)
             syscalls.register("pcap", self.op_pcap, batchable=False)
+            syscalls.register_ioctl("SIOCSDRVSPEC", self.ioctl_drvspec)
+            syscalls.watch_ioctls(self._ioctl_done)
+            sets = {"ip": self.ip.ipstat, "icmp": self.ip.icmpstat, "udp": self.ip.udpstat,
+                    "arp": self.link.arpstat}
+            for name, proto in stats.SYSCTLS.items():
+                syscalls.register_counters(name, self._stats_reader(sets[proto]))
+            # icmp_input answers no address mask requests: the knob reads as off, and is not
+            # offered for turning on
+            syscalls.gauges["net.inet.icmp.maskrepl"] = lambda: 0
+
+    def _ioctl_done(self, args) -> None:
+        """vxlan_ioctl: SIOCSIFFLAGS runs vxlan_init when the interface is up and
+        vxlan_teardown when it is not; an IPv4 address added does ether_ioctl's
+        SIOCSIFADDR, which marks it up and runs if_init."""
+        if args.get("req") in ("SIOCSIFFLAGS", "SIOCAIFADDR"):
+            ifp = self.stack.by_name.get(args.get("ifname"))
+            if ifp is not None:
+                self.sync_vxlan(ifp)
+
+    @staticmethod
+    def _stats_reader(counters: dict):
+        def read(zero: bool) -> dict:
+            """The set as it is; zeroed when written to (netstat -z), answering the zeroed
+            set, as FreeBSD's sysctl write hands back nothing read."""
+            if zero:
+                stats.zero(counters)
+            return stats.copy(counters)
+        return read
 
     def _dad_poll(self) -> None:
         """Addresses come from control requests, not packets: look for new tentative ones
@@ -162,6 +196,76 @@ class DataPlane:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
             self.attach(ifp, device)
             journal.record(self.link.detach, ifp)
+            if isinstance(device, VxlanClone) and not ifp.flags & IFF_UP:
+                # if_alloc leaves a new interface's link state unknown until the driver
+                # sets it: vxlan_init's if_link_state_change(ifp, LINK_STATE_UP)
+                journal.setattr(ifp, "link_state", LINK_STATE_UNKNOWN)
+            if ifp.flags & IFF_UP:          # restored (--state) up: running again
+                self.sync_vxlan(ifp)
+
+    def sync_vxlan(self, ifp) -> None:
+        """Inside the request's transaction: a vxlan clone that is up gets its socket
+        (vxlan_init), one that is down loses it (vxlan_teardown).  A failed init leaves the
+        interface up and not RUNNING, and its messages go to the stack's log (stderr, the
+        console) as the kernel's if_printf does, once the change commits."""
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if not isinstance(device, VxlanClone):
+            return
+        journal = self.stack.journal
+        if ifp.flags & IFF_UP:
+            if device.running:
+                return
+            lines = device.init(dict(ifp.params), VXLAN_PORT)
+            if lines:
+                journal.setattr(ifp, "flags", ifp.flags & ~IFF_RUNNING)
+                self._link_state(ifp, LINK_STATE_DOWN if ifp.link_state == LINK_STATE_UP
+                                 else ifp.link_state)
+                name = ifp.name
+                journal.on_commit(self._log, [f"{name}: {line}" for line in lines])
+                return
+            journal.record(self._vxlan_down, ifp, device)      # rolled back: closed again
+            journal.setattr(ifp, "flags", ifp.flags | IFF_RUNNING)
+            self._link_state(ifp, LINK_STATE_UP)
+            self.link.attach(ifp, ifp.device)                  # the new socket is polled
+        elif device.running:
+            self._link_state(ifp, LINK_STATE_DOWN)             # vxlan_teardown_locked
+            journal.on_commit(self._vxlan_down, ifp, device)
+
+    def _link_state(self, ifp, state: int) -> None:
+        """if_link_state_change: the new state, and RTM_IFINFO telling it."""
+        if ifp.link_state != state:
+            self.stack.journal.setattr(ifp, "link_state", state)
+            self.stack._ifinfo(ifp)
+
+    def ioctl_drvspec(self, args):
+        """SIOCSDRVSPEC {ifname, param, value}: a vxlan parameter changed after create
+        (ifvxlan.c's VXLAN_CMD_SET_*).  vxlan_can_change_config refuses while the interface
+        runs (EBUSY); the new value is used at the next vxlan_init.  Other interfaces have no
+        such driver command: ifconfig's vxlan_exists() finds none and sets nothing."""
+        from ..syscalls import _get
+        ifp = self.stack.ifunit(_get(args, "ifname", str))
+        param = _get(args, "param", str)
+        if ifp.cloner != "vxlan":
+            return None
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if isinstance(device, VxlanClone) and device.running:
+            raise OpError(EBUSY)
+        self.stack.journal.setitem(ifp.params, param, args.get("value"))
+        return None
+
+    @staticmethod
+    def _vxlan_down(ifp, device) -> None:
+        device.detach()
+        device.teardown()
+
+    @staticmethod
+    def _log(lines) -> None:
+        for line in lines:
+            print(line, file=sys.stderr, flush=True)
 
     def _clone_device(self, ifp):
         p = ifp.params
@@ -174,15 +278,7 @@ class DataPlane:
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
         if ifp.cloner == "vxlan":
-            vni = p.get("vxlanid", p.get("vni"))
-            remote = p.get("vxlanremote")
-            if vni is None or remote is None:
-                return NullDevice(ifp.name)
-            local = p.get("vxlanlocal") or ("::" if ":" in str(remote) else "0.0.0.0")
-            return VxlanDevice(ifp.name, vni=int(vni),
-                               local=(str(local), _port(p.get("vxlanlocalport"))),
-                               remote=(str(remote), _port(p.get("vxlanremoteport"))),
-                               netns=p.get("netns") or None)
+            return VxlanClone(ifp.name, netns=p.get("netns") or None)
         return NullDevice(ifp.name)
 
     def destroyed(self, ifp) -> None:

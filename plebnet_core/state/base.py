@@ -44,6 +44,7 @@ class StackBase:
 
     clock: Callable[[], float]
     pid: int
+    hostuuid: str                   # kern.hostuuid: interface MACs derive from it
     journal: Journal
     ifaces: list[Interface]                 # creation order = listing order
     by_name: dict[str, Interface]

@@ -6,7 +6,8 @@ interface data itself is ifnet.py's; the lookups by name and index are base.py's
 """
 from __future__ import annotations
 
-import zlib
+import hashlib
+import uuid
 from typing import Any
 
 from plebproto.constants import (
@@ -26,9 +27,23 @@ IFNAMSIZ = 16
 IFDESCR_MAXLEN = 1024
 
 
-def stable_mac(seed: str, oui: bytes = b"\x02\x70\x6e") -> bytes:
-    """A locally administered MAC derived from a seed, the same on every start."""
-    return oui + zlib.crc32(seed.encode()).to_bytes(4, "big")[1:]
+OUI_FREEBSD = b"\x58\x9c\xfc"           # sys/net/ieee_oui.h OUI_FREEBSD_BASE
+OUI_FREEBSD_GENERATED_MASK = 0x10FFFF
+
+
+def stable_mac(hostuuid: str, nameunit: str, jailname: str = "0") -> bytes:
+    """ether_gen_addr_byname (sys/net/if_ethersubr.c): SHA-1 of "%s-%s-%s" (the host uuid,
+    the interface's name, the jail's name: prison0's is "0"), its first three bytes masked
+    into FreeBSD's block of generated addresses.  Stable for one host and name; a stack is
+    a host of its own here (Stack.hostuuid), so two stacks' vnet0 differ."""
+    digest = hashlib.sha1(f"{hostuuid}-{nameunit}-{jailname}".encode()).digest()
+    low = int.from_bytes(digest[:3], "big") & OUI_FREEBSD_GENERATED_MASK
+    return OUI_FREEBSD + low.to_bytes(3, "big")
+
+
+def new_hostuuid() -> str:
+    """A host uuid for a stack that was given none: rc.d/hostid's fallback, a random one."""
+    return str(uuid.uuid4())
 
 
 class IfControl(StackBase):
@@ -42,7 +57,7 @@ class IfControl(StackBase):
             raise OpError(EINVAL)
         iftype = IFTYPES[kind]
         if iftype.ether and mac is None:
-            mac = stable_mac(f"{name}/{self.pid}/{self.next_index}")
+            mac = stable_mac(self.hostuuid, name)
         ifp = Interface(self.next_index, name, iftype, mac, cloner, params)
         j.setattr(self, "next_index", self.next_index + 1)
         j.append(self.ifaces, ifp)
@@ -69,7 +84,7 @@ class IfControl(StackBase):
             name = f"{base}{n}"
         elif name in self.by_name:
             raise OpError(EEXIST, f"interface {name} already exists")
-        mac = stable_mac(f"{name}/{self.pid}", b"\x58\x9c\xfc") if IFTYPES[base].ether else None
+        mac = stable_mac(self.hostuuid, name) if IFTYPES[base].ether else None
         self.if_attach(name, base, mac, cloner=base, params=params)
         return name
 

@@ -21,7 +21,7 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 
 from .base import Sysctls, addr_text, mac_text
-from .if_ctl import IfControl, stable_mac
+from .if_ctl import IFNAMSIZ, IfControl, new_hostuuid, stable_mac
 from .in6_ctl import In6Control
 from .in_ctl import InControl
 from .llatbl import LlTable
@@ -30,7 +30,8 @@ from .route_ctl import RouteControl
 from .txn import Journal
 
 # what callers import from here, as before the parts were split out
-__all__ = ["SYSCTL_DEFAULTS", "SYSCTL_READONLY", "Stack", "addr_text", "mac_text", "stable_mac"]
+__all__ = ["IFNAMSIZ", "SYSCTL_DEFAULTS", "SYSCTL_READONLY", "Stack", "addr_text", "mac_text",
+           "new_hostuuid", "stable_mac"]
 
 SYSCTL_DEFAULTS: Sysctls = {
     "kern.hostname": "",
@@ -49,10 +50,12 @@ SYSCTL_READONLY = {"net.fibs"}
 
 
 class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
-    def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0,
+                 hostuuid: str | None = None):
         # (the attributes' types and meaning: StackBase)
         self.clock = clock
         self.pid = pid
+        self.hostuuid = hostuuid or new_hostuuid()     # kern.hostuuid: MACs derive from it
         self.journal = Journal()
         self.ifaces = []
         self.by_name = {}

@@ -28,10 +28,15 @@ class IoctlOps:
     address parsers of args.Addresses (Syscalls)."""
 
     ioctls: dict
+    ioctl_watchers: list
     dry_running: bool
 
     def ioctl(self, args):
-        return pick(self.ioctls, args.get("req"), "ioctl")(args)
+        result = pick(self.ioctls, args.get("req"), "ioctl")(args)
+        if not self.dry_running:        # a dry run opens and closes no device
+            for watcher in self.ioctl_watchers:
+                watcher(args)
+        return result
 
     def ifcreate(self, args):
         params = arg(args, "params", dict, {})
