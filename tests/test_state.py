@@ -415,7 +415,7 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                     keys = [[] for _ in range(33)]
                     for route in batch:
                         keys[route.plen].append(route.dst)
-                    assert table.add_unmade(keys, 1, None, None, lambda plen: 1)
+                    assert table.add_unmade(keys, [0] * 33, [(1, None, None)], lambda plen: 1)
                 batch = []
         # probe addresses inside the prefixes too, not only random ones
         probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present] + \
