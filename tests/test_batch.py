@@ -251,6 +251,35 @@ def test_a_file_of_one_shape_compiles_as_its_lines_do(ending, odd):
     assert program.line_count == len(text.split("\n"))
 
 
+@pytest.mark.parametrize("odd", [None, "10.1.2.0/33 192.0.2.1", "10.1.2.0/024 192.0.2.1",
+                                 "10.1.2.0/0 192.0.2.1"])
+def test_a_table_of_mixed_lengths_and_gateways_is_one_run(odd):
+    """Lines of one skeleton whose prefix lengths and gateways vary (a routing table) make
+    one run with a length column, once each length was checked by the grammar: the same
+    ops and line numbers as line by line; an odd line (a length the grammar refuses, a
+    leading zero) takes the general path and is reported or compiled as the grammar says."""
+    rng = random.Random(5)
+    lines = [f"route add -net {rng.randrange(1, 224)}.{rng.randrange(256)}.{i & 255}.0/"
+             f"{rng.choice([8, 12, 16, 19, 22, 23, 24, 24, 24, 28, 32])} "
+             f"192.0.2.{rng.randrange(1, 4)}" for i in range(400)]
+    lines = [line for line in lines if not line.startswith("route add -net 127.")]
+    if odd:
+        lines[150] = f"route add -net {odd}"
+    text = "\n".join(lines) + "\n"
+    program = BatchProgram(text, "t").compile_all()
+    ops = grammar_ops(text.split("\n")) if odd != "10.1.2.0/33 192.0.2.1" else None
+    if ops is None:     # the grammar refuses /33: the line is reported, the others compile
+        assert [unit for unit, _ in program.failures] == [150]
+        return
+    assert program.failures == []
+    assert expanded(program.entries()) == ops
+    assert [program.describe(u) for u in (0, 150, len(lines) - 1)] == [
+        f"t:{n + 1}: {lines[n]}" for n in (0, 150, len(lines) - 1)]
+    runs = [seg for seg in program.segments if seg[0] == "run"]
+    if odd is None:
+        assert len(runs) == 1 and len(runs[0][2][0]) == len(lines) - 1
+
+
 def test_compiled_rc_steps_are_what_the_grammars_give():
     lines = mixed_lines(seed=11, n=300)
     program = RcProgram()
