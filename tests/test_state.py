@@ -434,6 +434,99 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
     check()
 
 
+def test_route_table_agrees_with_a_model_while_fills_are_pending():
+    """Loads (runs of unmade prefixes of mixed lengths over several next hops), single adds,
+    deletes, next-hop changes, rollbacks of the last load, lookups and partial fills, in any
+    interleaving: every lookup -- by the dicts while fills are pending, by the arrays once
+    they are done -- gives what a brute-force model of the prefixes gives, path included."""
+    from hypothesis import given, settings, strategies as hs
+    from plebnet_core.state.route import Route, RouteTable
+
+    address = hs.one_of(hs.integers(0, 0x1FFFF).map(lambda x: 0x0A000000 | x << 6),
+                        hs.integers(0, 0xFFFFFFFF))
+    prefix = hs.tuples(address, hs.sampled_from([0, 7, 8, 15, 16, 20, 24, 25, 28, 32]))
+    hop = hs.integers(1, 3)
+    step = hs.one_of(
+        hs.tuples(hs.just("load"), hs.lists(hs.tuples(prefix, hop), min_size=1, max_size=12)),
+        hs.tuples(hs.just("add"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("delete"), prefix),
+        hs.tuples(hs.just("change"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("undo"), hs.none()),
+        hs.tuples(hs.just("lookup"), address),
+        hs.tuples(hs.just("settle"), hs.integers(1, 5)))
+    paths = [(0, None, None), (1, None, None), (2, None, None), (3, None, None)]
+
+    def masked(dst, plen):
+        return dst & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+
+    @settings(max_examples=300, deadline=None)
+    @given(hs.lists(step, max_size=30), hs.lists(address, min_size=1, max_size=10))
+    def check(steps, probes):
+        table, model = RouteTable(32), {}
+        undo = None         # (token, model before) of the last load, while undoable
+
+        def agree(addr):
+            best = _brute_lpm(model, addr)
+            found = table.paths_to(addr)
+            got = (found[0].plen, found[0].gateway) if found else None
+            assert got == (best and (best[1], model[best])), hex(addr)
+
+        for kind, arg in steps:
+            if kind == "load":
+                rows = {}
+                for (addr, plen), gw in arg:
+                    key = (masked(addr, plen), plen)
+                    if key not in model:
+                        rows[key] = gw
+                keys, hops = [[] for _ in range(33)], [[] for _ in range(33)]
+                for (dst, plen), gw in rows.items():
+                    keys[plen].append(dst)
+                    hops[plen].append(gw)
+                before = dict(model)
+                token = table.add_unmade(keys, hops, paths, lambda plen: 1)
+                assert token is not None
+                model.update(rows)
+                undo = (token, before)
+                continue
+            if kind == "undo":
+                if undo is not None:
+                    table.remove_unmade(undo[0])
+                    model = undo[1]
+                    undo = None
+                continue
+            if kind == "lookup":
+                agree(arg)
+                continue
+            if kind == "settle":
+                table.settle(budget=arg)
+                continue
+            undo = None     # (a rollback undoes the latest change first)
+            (addr, plen), gw = arg if kind != "delete" else (arg, None)
+            key = (masked(addr, plen), plen)
+            if kind == "add" and key not in model:
+                table.add_path(Route(key[0], plen, gw, None, None, 1))
+                model[key] = gw
+            elif kind == "delete" and key in model:
+                for route in list(table.exact(*key)):
+                    table.remove_path(route)
+                del model[key]
+            elif kind == "change" and key in model:
+                table.exact(*key)[0].gateway = gw       # (as RTM_CHANGE does)
+                model[key] = gw
+        probes = probes + [dst | 1 for dst, _ in model] + [dst for dst, _ in model] + \
+            [dst | 0xFFFFFFFF >> plen for dst, plen in model]
+        for settled in (False, True):
+            if settled:
+                table.settle()
+                assert table.unsettled == 0
+            for addr in probes:
+                agree(addr)
+        assert len(table) == len(model) and table.unmade == sum(
+            1 for t in table._by_len for v in t.values() if type(v) is int)
+
+    check()
+
+
 def test_default_route_and_short_prefixes_cover_every_block(st):
     st.in_aifaddr("vnet0", A, 24)
     gw = aton("10.0.0.1")
