@@ -32,6 +32,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby, repeat
 from operator import attrgetter, itemgetter
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast, final
 
 from plebproto.errors import OpError
@@ -53,6 +54,8 @@ else:
     Unmade = int
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
+SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
+SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
 
 
 class Route:
@@ -344,11 +347,13 @@ class RouteTable:
         """Do pending fills of the lookup arrays, shortest prefixes first (then each range
         goes in one slice, with nothing longer placed yet to step around); at most budget
         prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
-        alone covers 65,536: the loop turns stay short); all without a budget.  True once
-        none is left."""
+        alone covers 65,536: the loop turns stay short), and with a budget no more than
+        SETTLE_SECONDS of work (placing prefixes longer than /24 costs far more each); all
+        without a budget.  True once none is left."""
         pending, lpm = self._pending, self._lpm
         plen = 0
-        while self._unfilled and (budget is None or budget > 0):
+        due = perf_counter() + SETTLE_SECONDS
+        while self._unfilled and (budget is None or budget > 0 and perf_counter() < due):
             assert lpm is not None      # (fills are IPv4's)
             while not pending[plen]:    # the shortest length with a fill (≤ 33 steps)
                 plen += 1
@@ -356,7 +361,7 @@ class RouteTable:
             keys, slots, done = fill
             weight = max(0, 16 - plen)          # log2 of a prefix's cost, counted in /16s
             end = len(keys) if budget is None else \
-                min(len(keys), done + max(1, budget >> weight))
+                min(len(keys), done + max(1, min(budget >> weight, SETTLE_PIECE)))
             part = keys[done:end] if done or end < len(keys) else keys
             if type(slots) is not int:
                 slots = slots[done:end] if done or end < len(keys) else slots
