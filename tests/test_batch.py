@@ -599,3 +599,79 @@ def test_dependents_index_compacts_its_stale_entries():
     st.in_difaddr("vnet0", ifa.addr)
     assert [r for r in table.paths() if r.ifa is ifa] == []
     assert check_stack(st) == []
+
+
+# ------------------------------------------------- a big batch is applied a slice at a time
+def _big_route_batch(n=300_000):
+    """One run of n /24 routes through 192.0.2.1, packed; and its parts as the client sends
+    them."""
+    from plebconf.rpc.client import _split, run
+    dsts = [(32 << 24) + (i << 8) for i in range(n)]
+    ops = [run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "192.0.2.1"},
+               ["dst", "plen"], columns=[pack_column("dst", "inet", dsts),
+                                         pack_column("plen", "inet", [24] * n)])]
+    return _split(ops)
+
+
+def _replied(client, got: list) -> bool:
+    """Whether a reply (not a progress message) reached client: taken into got."""
+    import select
+    while not got and select.select([client.sock], [], [], 0)[0]:
+        msg = client.receive()
+        if "progress" not in msg:
+            got.append(msg)
+    return bool(got)
+
+
+def test_a_second_client_is_answered_while_a_big_batch_is_applied(stack2):
+    """The batch is applied a slice per loop turn: another client's reads are answered
+    before the batch's answer comes (and see part of it or none of it, never more), its
+    changes wait behind the batch (a route the batch adds: EEXIST), and the batch's client
+    gets its own answer (the batch whole) before its later requests' answers."""
+    from plebconf.rpc.client import Client
+    setup(stack2)
+    loader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    reader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    parts = _big_route_batch()
+    for i, part in enumerate(parts):
+        rid = loader.send("batch", {"ops": part, "more": i < len(parts) - 1})
+        if i < len(parts) - 1:
+            loader._check(loader._reply(rid))
+    after = loader.send("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "32.0.5.1"})
+    answered_first, got = 0, []
+    while not _replied(loader, got):
+        seen = reader.call("sysctl", {"name": "net.route.algo.inet.pending"})
+        assert isinstance(seen, int)
+        if not _replied(loader, got):
+            answered_first += 1     # a read answered while the batch is still going on
+    assert answered_first >= 1
+    # a change from another client waits for the batch: it then finds the route there
+    with pytest.raises(OpError) as refused:
+        reader.call("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "36.0.0.0", "plen": 24,
+                              "gateway": "192.0.2.1"})
+    assert refused.value.errno == EEXIST
+    assert got[0]["id"] == rid and loader._check(got[0]) is not None   # the batch's answer
+    route = loader._check(loader._reply(after))             # first, then the next one's
+    assert (route["dst"], route["plen"]) == ("32.0.5.0", 24)
+    loader.close()
+    reader.close()
+
+
+def test_a_batch_whose_client_leaves_is_rolled_back(stack2):
+    """The batch's client goes away while the batch is being applied: nothing of it
+    stays (all-or-nothing), and the stack goes on serving."""
+    from plebconf.rpc.client import Client
+    setup(stack2)
+    before = routes(stack2)
+    loader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    parts = _big_route_batch()
+    for i, part in enumerate(parts):
+        rid = loader.send("batch", {"ops": part, "more": i < len(parts) - 1})
+        if i < len(parts) - 1:
+            loader._check(loader._reply(rid))
+    loader.close()
+    with stack2.client() as c:      # answered once the batch is gone (its rollback waits
+        c.call("hello", {"version": 1})     # for nothing: it happens when the peer closes)
+        while c.call("sysctl", {"name": "net.route.algo.inet.pending"}):
+            pass
+    assert routes(stack2) == before
