@@ -42,6 +42,8 @@ MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading
 MAX_CONNECTIONS = 512
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
 PROGRESS_EVERY = 1.0            # seconds between progress messages of a batch being applied
+STREAM_SLICE = 0.008            # seconds of building dump chunks per loop turn and peer
+_END = object()
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
 ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
@@ -573,11 +575,21 @@ class ControlServer:
                 self._flush(conn)
 
     def _fill_streams(self, conn: Connection) -> None:
+        """Chunks of the dumps conn asked for, up to 1 MiB queued and STREAM_SLICE seconds
+        of work; a chunked dump yielding None (still sorting) ends the turn's share too,
+        the rest comes at the next turn."""
+        due = time.monotonic() + STREAM_SLICE
         while conn.streams and len(conn.wbuf) < (1 << 20):
+            if time.monotonic() >= due:
+                self._resume_soon(conn)
+                return
             rid, rows, chunked = conn.streams[0]
             if chunked:                 # the dump builds its own chunks
-                chunk = next(rows, None)
+                chunk = next(rows, _END)
                 if chunk is None:
+                    self._resume_soon(conn)
+                    return
+                if chunk is _END:
                     conn.streams.pop(0)
                     self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": []})
                 else:
@@ -593,6 +605,11 @@ class ControlServer:
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": chunk})
             else:
                 self._reply(conn, {"id": rid, "more": True, "result": chunk})
+
+    def _resume_soon(self, conn: Connection) -> None:
+        """Go on with conn's dumps at the next loop turn (when nothing else wakes it)."""
+        if not conn.wbuf:
+            self.loop.call_soon(lambda: conn.closed or self._flush(conn))
 
     def _commit(self) -> None:
         """End of a loop iteration: make the changes durable, then let the replies go."""

@@ -367,7 +367,7 @@ def _prefixes(sc, af=AF_INET):
 
 
 def _dump(sc):
-    return [r for chunk in sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows for r in chunk]
+    return sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).collect()
 
 
 @pytest.mark.parametrize("bad", [None, 7, "plen", "addr", "dup", "multipath", "width",

@@ -570,3 +570,39 @@ def test_masking_a_run_column_agrees_with_masking_each_address():
             want = [d & mask for d in dsts]
             assert _masked(dsts, plen, mask) == want
             assert _masked(array("I", dsts), plen, mask) == want
+
+
+def test_walk_pieces_sorted_a_slice_at_a_time_give_the_walk_order():
+    """A table bigger than a dump's sorting slice (route.WALK_STEP): the pieces, with
+    pauses (None) between slices, concatenate to exactly the radix-walk order (_sorted),
+    unmade prefixes as their NextHops; a second walk reads the kept order."""
+    import random
+    from plebnet_core.state import route as route_mod
+    from plebnet_core.state.route import Route, RouteTable
+    rng = random.Random(3)
+    table = RouteTable(32)
+    keys = [[] for _ in range(33)]
+    hops = [[] for _ in range(33)]
+    seen = set()
+    for _ in range(3 * route_mod.WALK_STEP):
+        plen = rng.choice([8, 16, 20, 24, 24, 24, 28, 32])
+        dst = rng.getrandbits(32) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+        if (dst, plen) not in seen:
+            seen.add((dst, plen))
+            keys[plen].append(dst)
+            hops[plen].append(rng.randrange(3))
+    table.add_unmade(keys, hops, [(1, None, None), (2, None, None), (3, None, None)],
+                     lambda plen: 1)
+    for i in range(0, 3000, 7):         # some made into Routes, some Routes of their own
+        table.exact(keys[24][i], 24)
+        table.add_path(Route((10 << 24) | i << 8, 24, 9, None, None, 1))
+    want_keys, want_paths = table._sorted()
+    want = [(key, paths[0] if type(paths) is list else table._lpm.slots[paths])
+            for key, paths in zip(want_keys, want_paths)]
+    for _ in range(2):
+        pieces = list(table.walk_pieces(1000))
+        got = [(key, route) for piece in pieces if piece is not None
+               for key, route in zip(*piece)]
+        assert got == want
+        assert all(len(piece[0]) <= 1000 for piece in pieces if piece is not None)
+    assert None not in pieces       # the second walk: the order kept, nothing to sort

@@ -28,6 +28,7 @@ dicts.)
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby, repeat
@@ -56,6 +57,8 @@ else:
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
 SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
+WALK_STEP = 16384           # prefixes a dump sorts per loop turn (walk_pieces)
+WALK_SPLIT_BITS = 8         # the sorted slices are merged in 2**this parts of the space
 
 
 class Route:
@@ -625,26 +628,106 @@ class RouteTable:
                 yield paths
 
     def walk_order(self) -> tuple[Sequence[int], list[Route | NextHop]]:
-        """(keys, routes): every path in walk order with its prefix's key, for dumps (an
-        unmade prefix's "route" is its NextHop, which has the same path fields).
+        """(keys, routes): every path in walk order with its prefix's key (see _sorted), an
+        unmade prefix's "route" being its NextHop (which has the same path fields): what
+        walk_pieces() gives, all at once."""
+        for _ in self.walk_pieces(1 << 62):
+            pass
+        order = self._order
+        assert order is not None and order[0] == self.generation
+        return order[1], order[2]
 
-        Kept until the table changes, so repeated dumps of an unchanged table neither sort
-        nor look up again.  IPv4 keys live in a C array: a dump reads destination and length
-        from contiguous memory and touches only the Route itself.  A dump being streamed
-        while the table changes shows the table as it was when the dump started."""
+    def walk_pieces(self, size: int) -> Iterator[tuple[Sequence[int], list[Any]] | None]:
+        """(keys, routes) of at most size paths at a time, in walk order, for dumps; None
+        after each WALK_STEP prefixes' worth of sorting (the dump's loop turn ends there).
+
+        The table is read in one step at the start (C-level copies of the dicts' keys and
+        values): the dump shows the table as it was then, however it changes while the
+        dump is streamed.  Sorting goes a slice at a time: each slice's keys (see _sorted:
+        ints carrying their prefix's position) sorted alone, then the sorted slices cut at
+        the same boundaries of the address space (bisect) and each part of it sorted
+        (Timsort merges the presorted pieces).  Kept until the table changes, so repeated
+        dumps of an unchanged table neither sort nor look up again; IPv4 keys live in a C
+        array."""
         order = self._order
         if order is None or order[0] != self.generation:
-            keys: Sequence[int]
-            routes: list[Route | NextHop]
-            if not self.joined:                                 # one path per prefix
-                keys, routes = self._sorted(self._nexthop_or_route if self.unmade
-                                            else itemgetter(0))
-            else:
+            if self.joined:             # multipath: rare, sorted whole (_sorted)
                 self._make_all()
                 paired = [(key, route) for key, paths in zip(*self._sorted())
                           for route in paths]
-                keys, routes = [k for k, _ in paired], [r for _, r in paired]
-            if self.width == 32:
-                keys = array("Q", keys)
-            order = self._order = (self.generation, keys, routes)
-        return order[1], order[2]
+                self._keep_order([k for k, _ in paired], [r for _, r in paired])
+            else:
+                yield from self._walk_sliced(size)
+                return
+            order = self._order
+            assert order is not None
+        keys, routes = order[1], order[2]
+        for start in range(0, len(keys), size):
+            yield keys[start:start + size], routes[start:start + size]
+
+    def _keep_order(self, keys: Sequence[int], routes: list[Any]) -> None:
+        self._order = (self.generation, array("Q", keys) if self.width == 32 else keys,
+                       routes)
+
+    def _walk_sliced(self, size: int) -> Iterator[tuple[list[int], list[Any]] | None]:
+        """walk_pieces of a table with one path per prefix, sorted a slice at a time."""
+        generation = self.generation
+        slots = self._lpm.slots if self._lpm is not None else []
+        snapshot = [(plen, list(table), list(table.values()))
+                    for plen, table in enumerate(self._by_len) if table]
+        count = sum(len(keys) for _, keys, _ in snapshot)
+        bits = max(count, 1).bit_length()
+        runs: list[list[int]] = []
+        picked: list[Any] = []
+        work = 0
+        for plen, keys, values in snapshot:
+            tag = 255 - plen
+            for start in range(0, len(keys), WALK_STEP):
+                part = keys[start:start + WALK_STEP]
+                run = [(dst << 8 | tag) << bits | i for i, dst in enumerate(part, len(picked))]
+                run.sort()
+                runs.append(run)
+                # a prefix's first path; its NextHop if unmade; None if its paths went
+                # since the snapshot (a path list emptied in place)
+                picked += [slots[v] if type(v) is int else (v[0] if v else None)
+                           for v in values[start:start + WALK_STEP]]
+                work += len(part)
+                if work >= WALK_STEP:
+                    work = 0
+                    yield None
+        width_bits = (self.width + 8 + bits)
+        mask = (1 << bits) - 1
+        cursors = [0] * len(runs)
+        all_keys: list[int] = []
+        all_routes: list[Any] = []
+        parts = 1 << WALK_SPLIT_BITS
+        pending_keys: list[int] = []
+        pending_routes: list[Any] = []
+        for p in range(1, parts + 1):
+            bound = p << (width_bits - WALK_SPLIT_BITS)
+            merged: list[int] = []
+            for r, run in enumerate(runs):
+                end = bisect_left(run, bound, cursors[r])
+                merged += run[cursors[r]:end]
+                cursors[r] = end
+            if not merged:
+                continue
+            merged.sort()
+            keys = list(map(int.__rshift__, merged, repeat(bits)))
+            routes = list(map(picked.__getitem__, map(mask.__and__, merged)))
+            if None in routes:
+                keep = [i for i, route in enumerate(routes) if route is not None]
+                keys, routes = [keys[i] for i in keep], [routes[i] for i in keep]
+            all_keys += keys
+            all_routes += routes
+            pending_keys += keys
+            pending_routes += routes
+            while len(pending_keys) >= size:
+                yield pending_keys[:size], pending_routes[:size]
+                del pending_keys[:size], pending_routes[:size]
+            if len(merged) >= WALK_STEP // 4:
+                yield None
+        if pending_keys:
+            yield pending_keys, pending_routes
+        if self.generation == generation:
+            self._keep_order(all_keys, all_routes)
