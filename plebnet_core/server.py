@@ -574,11 +574,10 @@ class ControlServer:
                     self._reply(conn, {"id": conn.subscribed, "event": event})
                 self._flush(conn)
 
-    def _fill_streams(self, conn: Connection) -> None:
-        """Chunks of the dumps conn asked for, up to 1 MiB queued and STREAM_SLICE seconds
-        of work; a chunked dump yielding None (still sorting) ends the turn's share too,
-        the rest comes at the next turn."""
-        due = time.monotonic() + STREAM_SLICE
+    def _fill_streams(self, conn: Connection, due: float) -> None:
+        """Chunks of the dumps conn asked for, up to 1 MiB queued, until due (monotonic
+        time); a chunked dump yielding None (still sorting) ends the turn's share too, the
+        rest comes at the next turn."""
         while conn.streams and len(conn.wbuf) < (1 << 20):
             if time.monotonic() >= due:
                 self._resume_soon(conn)
@@ -629,7 +628,8 @@ class ControlServer:
                 self._commit_soon = True
                 self.loop.call_soon(self._commit)
             return
-        self._fill_streams(conn)
+        due = time.monotonic() + STREAM_SLICE     # (for this turn's every fill)
+        self._fill_streams(conn, due)
         while conn.wbuf:
             try:
                 sent = conn.sock.send(conn.wbuf)
@@ -640,7 +640,7 @@ class ControlServer:
                 return
             del conn.wbuf[:sent]
             if not conn.wbuf:
-                self._fill_streams(conn)
+                self._fill_streams(conn, due)
         if conn.wbuf:
             self.loop.add_writer(conn.fd, lambda c=conn: self._flush(c))
         else:

@@ -57,8 +57,8 @@ else:
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
 SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
-WALK_STEP = 16384           # prefixes a dump sorts per loop turn (walk_pieces)
-WALK_SPLIT_BITS = 8         # the sorted slices are merged in 2**this parts of the space
+WALK_STEP = 8192            # prefixes a dump sorts per loop turn (walk_pieces)
+WALK_SPLIT_BITS = 10        # the sorted slices are merged in 2**this parts of the space
 
 
 class Route:
@@ -725,7 +725,9 @@ class RouteTable:
             while len(pending_keys) >= size:
                 yield pending_keys[:size], pending_routes[:size]
                 del pending_keys[:size], pending_routes[:size]
-            if len(merged) >= WALK_STEP // 4:
+            work += len(merged)
+            if work >= WALK_STEP // 2:
+                work = 0
                 yield None
         if pending_keys:
             yield pending_keys, pending_routes

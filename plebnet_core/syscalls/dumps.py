@@ -19,6 +19,9 @@ from .args import af_arg, arg
 from .dispatch import Stream
 
 # the sysctl names this module answers: name -> DumpOps method
+# rows per route dump chunk: half the protocol's, so that building one stays well inside a
+# loop turn's share on a busy machine
+DUMP_PIECE = protocol.CHUNK_ROWS // 2
 DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list"}
 
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
@@ -104,7 +107,7 @@ class DumpOps:
             return
         chunks = []
         many = len(table) > 1 << 17
-        for piece in table.walk_pieces(protocol.CHUNK_ROWS):
+        for piece in table.walk_pieces(DUMP_PIECE):
             if piece is None:
                 yield None
                 continue
@@ -141,7 +144,7 @@ class DumpOps:
         table's sorted keys, gateway texts are computed once per gateway."""
         stack = self.stack
         now = stack.clock()
-        size = protocol.CHUNK_ROWS
+        size = DUMP_PIECE
         inet_ntoa = socket.inet_ntoa
         for af in afs:
             v4 = af == AF_INET
