@@ -675,3 +675,37 @@ def test_a_batch_whose_client_leaves_is_rolled_back(stack2):
         while c.call("sysctl", {"name": "net.route.algo.inet.pending"}):
             pass
     assert routes(stack2) == before
+
+
+def test_churn_on_unmade_prefixes_makes_no_routes_and_rolls_back():
+    """RTM_DELETE and RTM_CHANGE (a new gateway) of unmade prefixes, and RTM_ADD of new
+    ones, keep them unmade (no Route objects: churn keeps the table's memory flat); the
+    same inside a transaction that fails leaves the table as it was, even with a prefix
+    made into a Route in between."""
+    sc = _through_one_gateway()
+    st, table = sc.stack, sc.stack.rt[AF_INET]
+    before, unmade = _dump(sc), table.unmade
+    ops = [["rtmsg", {"type": "RTM_DELETE", "af": "inet", "dst": "20.0.3.0", "plen": 24}],
+           ["rtmsg", {"type": "RTM_CHANGE", "af": "inet", "dst": "20.0.4.0", "plen": 24,
+                      "gateway": "10.0.0.3"}],
+           ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "50.0.0.0", "plen": 20,
+                      "gateway": "10.0.0.3"}],
+           ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "20.0.3.0", "plen": 24,
+                      "gateway": "10.0.0.4"}]]
+    with pytest.raises(RuntimeError), st.transaction():
+        for op, args in ops:
+            sc.dispatch(op, args)
+        assert table.unmade == unmade + 1                   # none made
+        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.0.4.0",
+                              "plen": 24})                  # made into a Route
+        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "50.0.0.0",
+                              "plen": 20})
+        raise RuntimeError("the batch fails later")
+    assert _dump(sc) == before and table.unmade == unmade - 1   # (made above, still made)
+    sc.run_batch(ops)
+    assert table.unmade == unmade
+    rows = {(r[1], r[2]): r[3] for r in _dump(sc)}
+    assert (rows[("20.0.3.0", 24)], rows[("20.0.4.0", 24)], rows[("50.0.0.0", 20)]) == \
+        ("10.0.0.4", "10.0.0.3", "10.0.0.3")
+    assert check_stack(st) == []        # (lookups of every prefix: all made then)
+    assert table.lookup(aton("20.0.4.9"))[0].gateway == aton("10.0.0.3")

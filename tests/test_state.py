@@ -435,9 +435,10 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
 
 
 def test_route_table_agrees_with_a_model_while_fills_are_pending():
-    """Loads (runs of unmade prefixes of mixed lengths over several next hops), single adds,
-    deletes, next-hop changes, rollbacks of the last load, lookups and partial fills, in any
-    interleaving: every lookup -- by the dicts while fills are pending, by the arrays once
+    """Loads (runs of unmade prefixes of mixed lengths over several next hops), single adds
+    (as Routes, or unmade: announced), deletes and next-hop changes (of unmade prefixes
+    without making them), prefixes made into Routes, rollbacks of the last load, lookups and
+    partial fills, in any interleaving: every lookup -- by the dicts while fills are pending, by the arrays once
     they are done -- gives what a brute-force model of the prefixes gives, path included."""
     from hypothesis import given, settings, strategies as hs
     from plebnet_core.state.route import Route, RouteTable
@@ -449,6 +450,8 @@ def test_route_table_agrees_with_a_model_while_fills_are_pending():
     step = hs.one_of(
         hs.tuples(hs.just("load"), hs.lists(hs.tuples(prefix, hop), min_size=1, max_size=12)),
         hs.tuples(hs.just("add"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("announce"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("make"), prefix),
         hs.tuples(hs.just("delete"), prefix),
         hs.tuples(hs.just("change"), hs.tuples(prefix, hop)),
         hs.tuples(hs.just("undo"), hs.none()),
@@ -500,18 +503,30 @@ def test_route_table_agrees_with_a_model_while_fills_are_pending():
             if kind == "settle":
                 table.settle(budget=arg)
                 continue
-            undo = None     # (a rollback undoes the latest change first)
-            (addr, plen), gw = arg if kind != "delete" else (arg, None)
+            if kind != "make":
+                undo = None     # (a rollback undoes the latest change first)
+            (addr, plen), gw = arg if kind not in ("delete", "make") else (arg, None)
             key = (masked(addr, plen), plen)
             if kind == "add" and key not in model:
                 table.add_path(Route(key[0], plen, gw, None, None, 1))
                 model[key] = gw
+            elif kind == "announce" and key not in model:
+                table.add_unmade_one(*key, table.nexthop(plen, *paths[gw], 1))
+                model[key] = gw
+            elif kind == "make" and key in model:
+                assert table.exact(*key)[0].gateway == model[key]
             elif kind == "delete" and key in model:
-                for route in list(table.exact(*key)):
-                    table.remove_path(route)
+                if table.nexthop_of(*key) is not None:
+                    table.remove_unmade_one(*key)
+                else:
+                    for route in list(table.exact(*key)):
+                        table.remove_path(route)
                 del model[key]
             elif kind == "change" and key in model:
-                table.exact(*key)[0].gateway = gw       # (as RTM_CHANGE does)
+                if table.nexthop_of(*key) is not None:
+                    table.set_unmade(*key, table.nexthop(plen, *paths[gw], 1))
+                else:
+                    table.exact(*key)[0].gateway = gw   # (as RTM_CHANGE does)
                 model[key] = gw
         probes = probes + [dst | 1 for dst, _ in model] + [dst for dst, _ in model] + \
             [dst | 0xFFFFFFFF >> plen for dst, plen in model]

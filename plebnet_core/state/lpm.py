@@ -143,6 +143,10 @@ class Dir24(Generic[P]):
             self._range(self.tbl8, self.dep8, g << 8 | dst & 255, 1 << (32 - plen), slot,
                         depth, held)
 
+    def place(self, dst: int, plen: int, slot: int) -> None:
+        """Place one prefix (dst masked) naming slot: fill() for one."""
+        self._place(dst, plen, slot)
+
     def _place(self, dst: int, plen: int, slot: int) -> None:
         depth = plen + 1
         if plen < 8:

@@ -396,6 +396,98 @@ class RouteTable:
         return out, slots
 
     # -- prefixes filed without Route objects (see the module docstring) -------------------
+    def nexthop_of(self, dst: int, plen: int) -> NextHop | None:
+        """The NextHop of dst/plen if it is an unmade prefix (nothing is made)."""
+        paths = self._by_len[plen].get(dst)
+        if type(paths) is not Unmade:
+            return None
+        assert self._lpm is not None    # (unmade prefixes are IPv4's)
+        return cast(NextHop, self._lpm.slots[paths])
+
+    def holds(self, dst: int, plen: int) -> bool:
+        return dst in self._by_len[plen]
+
+    def add_unmade_one(self, dst: int, plen: int, nexthop: NextHop) -> None:
+        """File one new IPv4 prefix (dst masked) naming nexthop (from nexthop()), placed in
+        the lookup arrays at once, as add_path places a Route: a route announced alone costs
+        no Route object either."""
+        assert self._lpm is not None    # (IPv4's)
+        table = self._by_len[plen]
+        if not table:
+            self._lens.append(plen)
+            self._lens.sort(reverse=True)
+        table[dst] = cast(Unmade, nexthop.slot)
+        self._named(nexthop, 1)
+        self.count += 1
+        self.unmade += 1
+        self._lpm.place(dst, plen, nexthop.slot)
+        self.generation += 1
+
+    def remove_unmade_one(self, dst: int, plen: int) -> NextHop:
+        """Take out the unmade prefix dst/plen (without making it); its NextHop."""
+        table = self._by_len[plen]
+        slot = table.pop(dst)
+        assert type(slot) is Unmade and self._lpm is not None
+        nexthop = cast(NextHop, self._lpm.slots[slot])
+        self._named(nexthop, -1)
+        self.count -= 1
+        self.unmade -= 1
+        if not table:
+            self._lens.remove(plen)
+        if self._unfilled:
+            self._dirty = True          # (a pending fill must not place it after it went)
+        self._unindex(dst, plen, slot, free=False)
+        self.generation += 1
+        return nexthop
+
+    def remove_prefix(self, dst: int, plen: int) -> None:
+        """Undo add_unmade_one: the prefix goes, made meanwhile or not."""
+        paths = self._by_len[plen][dst]
+        if type(paths) is Unmade:
+            self.remove_unmade_one(dst, plen)
+        else:
+            for route in reversed(paths):
+                self.remove_path(route)
+
+    def restore_nexthop(self, dst: int, plen: int, nexthop: NextHop) -> None:
+        """Undo set_unmade: the prefix's path is nexthop's again, made meanwhile or not."""
+        paths = self._by_len[plen][dst]
+        if type(paths) is Unmade:
+            self.set_unmade(dst, plen, nexthop)
+            return
+        route = paths[0]
+        route.gateway, route.ifp, route.flags = nexthop.gateway, nexthop.ifp, nexthop.flags
+        self.set_ifa(route, nexthop.ifa)
+        self.generation += 1
+
+    def set_unmade(self, dst: int, plen: int, nexthop: NextHop) -> NextHop:
+        """The unmade prefix dst/plen names nexthop from now on (a next-hop change, without
+        making it); returns the NextHop it named."""
+        table = self._by_len[plen]
+        assert self._lpm is not None
+        old = cast(NextHop, self._lpm.slots[table[dst]])
+        table[dst] = cast(Unmade, nexthop.slot)
+        self._named(old, -1)
+        self._named(nexthop, 1)
+        self._lpm.repoint(dst, plen, nexthop.slot)      # (if placed; else its fill will be)
+        if self._unfilled:
+            self._dirty = True
+        self.generation += 1
+        return old
+
+    def _named(self, nexthop: NextHop, change: int) -> None:
+        """nexthop names change more (or fewer) unmade prefixes: listed among its address's
+        dependents while it names any."""
+        if not nexthop.refs and nexthop.ifa is not None:
+            self._depends(nexthop, nexthop.ifa)
+        nexthop.refs += change
+        if not nexthop.refs and nexthop.ifa is not None:
+            self._went_stale()
+
+    def nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
+                flags: int) -> NextHop:
+        return self._nexthop(plen, gateway, ifp, ifa, flags)
+
     def _nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
                  flags: int) -> NextHop:
         """The shared NextHop of these path fields, made (with a slot) if need be."""

@@ -73,6 +73,21 @@ class RouteControl(StackBase):
             self.journal.append(self.expiring, (af, route))
         return route
 
+    def rt_announce(self, af: int, dst: int, plen: int, gateway: int) -> None:
+        """rt_add(af, dst, plen, gateway), answering nothing: a new IPv4 prefix is filed
+        unmade (RouteTable.add_unmade_one), so that route churn makes no Route objects."""
+        table = self.rt[af]
+        if af != AF_INET or self.journal.listeners or not 0 <= plen <= 32 or \
+                table.holds(dst & table.masks[plen], plen):
+            self.rt_add(af, dst, plen, gateway)        # (events; multipath; refusals)
+            return
+        dst &= table.masks[plen]
+        out, ifa = self._resolve_gateway(af, gateway)
+        flags, host = _run_flags()
+        table.add_unmade_one(dst, plen, table.nexthop(plen, gateway, out, ifa,
+                                                      host if plen == 32 else flags))
+        self.journal.record(table.remove_prefix, dst, plen)
+
     def rt_add_many(self, af: int, dsts: Sequence[int], plens: int | Sequence[int],
                     gateways: int | Sequence[int]) -> None:
         """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
@@ -231,7 +246,20 @@ class RouteControl(StackBase):
     def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
                   gw_ifname: str | None = None, flags: int = 0) -> list[Route]:
         """RTM_DELETE.  Without a gateway every path of the prefix goes; a pinned (interface)
-        route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE."""
+        route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE.  An
+        unmade prefix goes without being made (what is returned is then a Route made for
+        the answer only)."""
+        table = self.rt[af]
+        if af == AF_INET and gw_ifname is None and 0 <= plen <= 32 \
+                and not self.journal.listeners:
+            key = dst & table.masks[plen]
+            nexthop = table.nexthop_of(key, plen)
+            if nexthop is not None and (gateway is None or nexthop.gateway == gateway) \
+                    and (flags & RTF_PINNED or not nexthop.flags & RTF_PINNED):
+                table.remove_unmade_one(key, plen)
+                self.journal.record(table.add_unmade_one, key, plen, nexthop)
+                return [Route(key, plen, nexthop.gateway, nexthop.ifp, nexthop.ifa,
+                              nexthop.flags)]
         paths = list(self._find_paths(af, dst, plen))
         if gw_ifname is not None:
             gateway = self.ifunit(gw_ifname).index
@@ -252,6 +280,19 @@ class RouteControl(StackBase):
                   weight: int | None = None) -> Route:
         """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
         first path (the one route(8) reports)."""
+        table = self.rt[af]
+        if af == AF_INET and gateway is not None and gw_ifname is None and flags is None \
+                and ifname is None and mtu is None and hopcount is None and expire is None \
+                and weight is None and 0 <= plen <= 32 and not self.journal.listeners:
+            # a new gateway alone for an unmade prefix: it names another shared NextHop,
+            # without being made (what is returned is a Route made for the answer only)
+            key = dst & table.masks[plen]
+            old = table.nexthop_of(key, plen)
+            if old is not None:
+                via, ifa = self._resolve_gateway(af, gateway)
+                table.set_unmade(key, plen, table.nexthop(plen, gateway, via, ifa, old.flags))
+                self.journal.record(table.restore_nexthop, key, plen, old)
+                return Route(key, plen, gateway, via, ifa, old.flags)
         route = self._find_paths(af, dst, plen)[0]
         j = self.journal
         new_flags = route.flags
