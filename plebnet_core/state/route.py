@@ -758,8 +758,9 @@ class RouteTable:
             yield keys[start:start + size], routes[start:start + size]
 
     def _keep_order(self, keys: Sequence[int], routes: list[Any]) -> None:
-        self._order = (self.generation, array("Q", keys) if self.width == 32 else keys,
-                       routes)
+        if self.width == 32 and type(keys) is not array:
+            keys = array("Q", keys)
+        self._order = (self.generation, keys, routes)
 
     def _walk_sliced(self, size: int) -> Iterator[tuple[list[int], list[Any]] | None]:
         """walk_pieces of a table with one path per prefix, sorted a slice at a time."""
@@ -790,7 +791,9 @@ class RouteTable:
         width_bits = (self.width + 8 + bits)
         mask = (1 << bits) - 1
         cursors = [0] * len(runs)
-        all_keys: list[int] = []
+        # (IPv4 keys kept in a C array, extended part by part: converting a million at the
+        # end would take a loop turn of its own)
+        all_keys: Any = array("Q") if self.width == 32 else []
         all_routes: list[Any] = []
         parts = 1 << WALK_SPLIT_BITS
         pending_keys: list[int] = []
@@ -810,7 +813,7 @@ class RouteTable:
             if None in routes:
                 keep = [i for i, route in enumerate(routes) if route is not None]
                 keys, routes = [keys[i] for i in keep], [routes[i] for i in keep]
-            all_keys += keys
+            all_keys.extend(keys)
             all_routes += routes
             pending_keys += keys
             pending_routes += routes
