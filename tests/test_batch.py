@@ -709,3 +709,16 @@ def test_churn_on_unmade_prefixes_makes_no_routes_and_rolls_back():
         ("10.0.0.4", "10.0.0.3", "10.0.0.3")
     assert check_stack(st) == []        # (lookups of every prefix: all made then)
     assert table.lookup(aton("20.0.4.9"))[0].gateway == aton("10.0.0.3")
+
+
+def test_a_column_of_few_distinct_addresses_packs_as_one_of_all_distinct_ones():
+    """plain_addresses checks and packs a gateway-like column value by value: the same bytes
+    as packing each row, and None when any value is not plain."""
+    from socket import inet_aton
+    from plebconf.rc.shapes import plain_addresses
+    col = [f"10.0.{i % 3}.{i % 5 + 1}" for i in range(10_000)]
+    assert plain_addresses(col) == b"".join(map(inet_aton, col))
+    for odd in ("10.0.0.01", "127.0.0.1", "10.0.0", "0.1.2.3"):
+        bad = col[:]
+        bad[7000] = odd
+        assert plain_addresses(bad) is None

@@ -227,8 +227,19 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
 
 def plain_addresses(col: list[str]) -> bytes | None:
     """col packed (protocol.PACKED) when every string of it is a plain address (dotted quad,
-    no leading zeros, first octet in 1..223 but not 127), else None; C loops only."""
-    unique = col[:1] if col.count(col[0]) == len(col) else col    # a constant column: once
+    no leading zeros, first octet in 1..223 but not 127), else None; C loops only.  A column
+    of few distinct values (the gateways of a table) is checked and packed value by value."""
+    if col.count(col[0]) == len(col):
+        unique = col[:1]                                # a constant column: once
+    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and len(set(col)) <= len(col) // 16:
+        distinct = list(dict.fromkeys(col))
+        packed = plain_addresses(distinct)
+        if packed is None:
+            return None
+        value_of = {v: packed[4 * i:4 * i + 4] for i, v in enumerate(distinct)}
+        return b"".join(map(value_of.__getitem__, col))
+    else:
+        unique = col
     text = ("\n" + "\n".join(unique) + "\n").encode()
     n = len(unique)
     if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
