@@ -722,3 +722,28 @@ def test_a_column_of_few_distinct_addresses_packs_as_one_of_all_distinct_ones():
         bad = col[:]
         bad[7000] = odd
         assert plain_addresses(bad) is None
+
+
+def test_batch_whose_stack_goes_away_says_so_in_one_line(stack2, tmp_path):
+    """The stack dies once `plebconf batch` has connected (while it compiles, sends, or
+    waits for the answer): one line on stderr, exit status 69 (EX_UNAVAILABLE), no
+    traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from conftest import ROOT
+    path = tmp_path / "big.batch"
+    path.write_text("".join(f"route add -net 32.{i >> 8 & 255}.{i & 255}.0/24 192.0.2.1\n"
+                            for i in range(200_000)))
+    env = dict(stack2.env(), PYTHONPATH=ROOT)
+    fds = len(os.listdir(f"/proc/{stack2.pid}/fd"))
+    batch = subprocess.Popen([sys.executable, "-m", "plebconf", "batch", str(path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while len(os.listdir(f"/proc/{stack2.pid}/fd")) <= fds and batch.poll() is None:
+        pass                        # until the stack has accepted the tool's connection
+    os.kill(stack2.pid, signal.SIGKILL)
+    out, err = batch.communicate(timeout=120)
+    assert batch.returncode == 69, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith(
+        ("batch: ", "plebconf: ")), err
