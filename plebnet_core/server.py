@@ -404,7 +404,7 @@ class ControlServer:
             self._answer(conn, rid, result)
             return
         self.job = _Job(conn, rid, pending, self.sys.batch_steps(pending), self.compact)
-        self._step()            # its first slice at once: a small batch is done in it
+        self._step(self.job)    # its first slice at once: a small batch is done in it
 
     # -- a batch, a slice per loop turn ------------------------------------------------------------
     def _waits(self, conn: Connection, op, args) -> bool:
@@ -417,11 +417,10 @@ class ControlServer:
         except Exception:
             return True
 
-    def _step(self) -> None:
+    def _step(self, job: _Job) -> None:
         """The next slice of the batch; at its end the answer, and the queue's turn."""
-        job = self.job
-        if job is None:
-            return
+        if job is not self.job:
+            return              # (abandoned: its client left)
         journal = self.stack.journal
         if job.saved is not None:
             journal.resume(job.saved)
@@ -446,7 +445,7 @@ class ControlServer:
             self._error(conn, rid, OpError(EINVAL, "internal error"))
         else:
             job.saved = journal.suspend()
-            self.loop.call_soon(self._step)
+            self.loop.call_soon(self._step, job)
             now = time.monotonic()
             if now - job.reported >= PROGRESS_EVERY:
                 job.reported = now
