@@ -22,7 +22,9 @@ SERVER_OPS = {"batch": True, "subscribe": False}        # op -> changes the stac
 
 
 class Stream:
-    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
+    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS.  A chunked stream may
+    yield None: nothing yet, the loop turn ends there (a big table's walk order is sorted a
+    slice per turn)."""
 
     def __init__(self, rows, chunked: bool = False):
         self.rows = rows
@@ -35,6 +37,8 @@ class Stream:
             return list(self.rows)
         out: list = []
         for chunk in self.rows:
+            if chunk is None:
+                continue
             if type(chunk) is dict:
                 out.append(chunk)
             else:

@@ -19,6 +19,9 @@ from .args import af_arg, arg
 from .dispatch import Stream
 
 # the sysctl names this module answers: name -> DumpOps method
+# rows per route dump chunk: half the protocol's, so that building one stays well inside a
+# loop turn's share on a busy machine
+DUMP_PIECE = protocol.CHUNK_ROWS // 2
 DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list"}
 
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
@@ -58,7 +61,7 @@ def inet_prefix_texts(keys, many: bool) -> list[str]:
 class DumpOps:
     """The dump handlers, for a class with self.stack (Syscalls)."""
 
-    _chunks: dict       # af -> (walk-order keys, ifnames, compact chunks)
+    _chunks: dict       # af -> (table generation, ifnames, compact chunks)
 
     def rt_dump(self, args):
         """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order; or
@@ -78,7 +81,11 @@ class DumpOps:
         now = self.stack.clock()
         for af in afs:
             family = "inet" if af == AF_INET else "inet6"
-            for dst, plen, path, paths in self._table_chunks(af):
+            for chunk in self._table_chunks(af):
+                if chunk is None:       # (sorting: the loop turn ends, see Stream)
+                    yield None
+                    continue
+                dst, plen, path, paths = chunk
                 yield {"af": family, "dst": dst, "plen": plen, "path": path,
                        "paths": [self._path_fields(af, p, now) for p in paths]}
 
@@ -86,28 +93,33 @@ class DumpOps:
         """(destination texts joined by newlines, prefix lengths, each row's path number,
         the distinct _PATH_OF tuples) per chunk of the walk order.
 
-        Built as the first dump goes, then kept while the walk order is: the table's
-        generation, which rebuilds it, moves on every change to a route (RTM_CHANGE too).
-        Scoped IPv6 texts name interfaces, so a rename also invalidates.  A full-length
-        prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
-        keys, routes = self.stack.rt[af].walk_order()
+        Built as the first dump goes (None between the slices of sorting it, see
+        RouteTable.walk_pieces), then kept while the table's generation stays: it moves on
+        every change to a route (RTM_CHANGE too).  Scoped IPv6 texts name interfaces, so a
+        rename also invalidates.  A full-length prefix is shown as a host: the stack sets
+        RTF_HOST exactly on those."""
+        table = self.stack.rt[af]
+        generation = table.generation
         names = [ifp.name for ifp in self.stack.ifaces]
         cached = self._chunks.get(af)
-        if cached is not None and cached[0] is keys and cached[1] == names:
+        if cached is not None and cached[0] == generation and cached[1] == names:
             yield from cached[2]
             return
-        size = protocol.CHUNK_ROWS
         chunks = []
-        for start in range(0, len(keys), size):
-            part = keys[start:start + size]
+        many = len(table) > 1 << 17
+        for piece in table.walk_pieces(DUMP_PIECE):
+            if piece is None:
+                yield None
+                continue
+            part, routes = piece
             numbers = _Numbering()
-            path = list(map(numbers.__getitem__, map(_PATH_OF, routes[start:start + size])))
-            chunk = ("\n".join(self._prefix_texts(af, part, len(keys) > 1 << 17)),
+            path = list(map(numbers.__getitem__, map(_PATH_OF, routes)))
+            chunk = ("\n".join(self._prefix_texts(af, part, many)),
                      bytes([255 - (k & 255) for k in part]), path, list(numbers))
             chunks.append(chunk)
             yield chunk
-        if names == [ifp.name for ifp in self.stack.ifaces]:
-            self._chunks[af] = (keys, names, chunks)
+        if table.generation == generation and names == [ifp.name for ifp in self.stack.ifaces]:
+            self._chunks[af] = (generation, names, chunks)
 
     def _path_fields(self, af: int, path: tuple, now: float) -> list:
         """protocol.PATH_COLUMNS of one _PATH_OF tuple."""
@@ -132,7 +144,7 @@ class DumpOps:
         table's sorted keys, gateway texts are computed once per gateway."""
         stack = self.stack
         now = stack.clock()
-        size = protocol.CHUNK_ROWS
+        size = DUMP_PIECE
         inet_ntoa = socket.inet_ntoa
         for af in afs:
             v4 = af == AF_INET
@@ -141,12 +153,14 @@ class DumpOps:
             def key_text(k, v4=v4):
                 return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
             gw_text: dict = {}
-            keys, routes = stack.rt[af].walk_order()
-            for start in range(0, len(keys), size):
+            for piece in stack.rt[af].walk_pieces(size):
+                if piece is None:       # (sorting: the loop turn ends, see Stream)
+                    yield None
+                    continue
                 rows: list = []
                 append = rows.append
                 last_key = last_dst = None
-                for key, r in zip(keys[start:start + size], routes[start:start + size]):
+                for key, r in zip(*piece):
                     if key != last_key:
                         last_key = key
                         dst = key >> 8
