@@ -53,7 +53,7 @@ with TapDevice("plbq6{pid}", netns={ns!r}, up=True) as tap:
 BLASTER = """
 import socket, time
 dsts = {dsts!r}
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s = socket.socket(socket.{family}, socket.SOCK_DGRAM)
 s.setblocking(False)
 payload = bytes(18)
 end = time.monotonic() + {seconds}
@@ -133,13 +133,14 @@ def flood(ns, dst, seconds, flooders=4) -> float:
     return received / seconds
 
 
-def forwarded_rate(client, dsts, seconds) -> float:
+def forwarded_rate(client, dsts, seconds, family="AF_INET6") -> float:
     """vnet1's output counter while a UDP blaster in L sends through the stack."""
     def opackets():
         return client.sysctl("NET_RT_IFLIST", ifname="vnet1")[0]["stats"]["opackets"]
     before = opackets()
     t0 = time.perf_counter()
-    in_ns(NS_L, sys.executable, "-c", BLASTER.format(dsts=dsts, seconds=seconds))
+    in_ns(NS_L, sys.executable, "-c", BLASTER.format(dsts=dsts, seconds=seconds,
+                                                     family=family))
     return (opackets() - before) / (time.perf_counter() - t0)
 
 
@@ -197,7 +198,9 @@ def load_kernel(tab, workdir: str) -> float | None:
     ns = f"pleb-b6-{PID}-k"
     path = os.path.join(workdir, "ip6.batch")
     with open(path, "w") as f:
-        f.write("\n".join(tab.ip_batch_lines(gateways(3))) + "\n")
+        # ip -batch lines are ip's commands without options: the family goes on its line
+        f.write("\n".join(line.removeprefix("-6 ") for line in
+                          tab.ip_batch_lines(gateways(3))) + "\n")
     try:
         sh("ip", "netns", "add", ns)
         for cmd in (["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
@@ -205,8 +208,8 @@ def load_kernel(tab, workdir: str) -> float | None:
                     ["link", "set", "veth1", "up"], ["link", "set", "veth0", "up"]):
             sh("ip", "-n", ns, *cmd)
         t0 = time.perf_counter()
-        run = subprocess.run(["ip", "-n", ns, "-force", "-batch", path], capture_output=True,
-                             text=True)
+        run = subprocess.run(["ip", "-6", "-n", ns, "-force", "-batch", path],
+                             capture_output=True, text=True)
         took = time.perf_counter() - t0
         if run.returncode:
             print(f"ip -6 -batch failed: {run.stderr[:300]}")
@@ -231,8 +234,8 @@ def data_plane(seconds: float, tab) -> list[tuple]:
         ref_rate = best(flood, NS_Q, "2001:db8:234::2", seconds)
         ref.wait()
 
-        nics = ["--nic", f"vnet0=tap:plb6l{PID},netns={NS_L}",
-                "--nic", f"vnet1=tap:plb6r{PID},netns={NS_R}"]
+        nics = ["--nic", f"vnet0=tap:plb6l{PID},netns={NS_L},addr=10.242.1.1/24",
+                "--nic", f"vnet1=tap:plb6r{PID},netns={NS_R},addr=10.242.2.1/24"]
         with temp_stack(nics) as stack, stack.client(timeout=600) as c:
             sh("ip", "-n", NS_L, "addr", "add", "2001:db8:242:1::1/64", "dev", f"plb6l{PID}",
                "nodad")
@@ -244,6 +247,14 @@ def data_plane(seconds: float, tab) -> list[tuple]:
             wait_dad(c, "vnet0")
             wait_dad(c, "vnet1")
             c.sysctl("net.inet6.ip6.forwarding", value=1)
+            # the reference for forwarding: IPv4 through the same stack, in the same run
+            sh("ip", "-n", NS_L, "route", "add", "default", "via", "10.242.1.2")
+            c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.242.1.2", plen=24)
+            c.ioctl("SIOCAIFADDR", ifname="vnet1", addr="10.242.2.2", plen=24)
+            c.sysctl("net.inet.ip.forwarding", value=1)
+            c.rtmsg("RTM_ADD", dst="0.0.0.0", plen=0, gateway="10.242.2.1")
+            fwd_v4 = best(forwarded_rate, c, [f"10.{i % 200 + 1}.{i // 200}.1"
+                                              for i in range(512)], seconds, "AF_INET")
             med = best_median(NS_L, "2001:db8:242:1::2")
             rate = best(flood, NS_L, "2001:db8:242:1::2", seconds)
 
@@ -275,6 +286,8 @@ def data_plane(seconds: float, tab) -> list[tuple]:
          "", ""),
         ("ICMPv6 echoes/s answered by plebnet, 4 flooders", f"{rate:,.0f}", "≥ 30,000",
          verdict(rate >= 30_000)),
+        ("IPv4 forwarded pkt/s, same stack, default route (reference)", f"{fwd_v4:,.0f}", "",
+         ""),
         ("IPv6 forwarded pkt/s, 10 routes", f"{fwd_small:,.0f}", "≥ 20,000",
          verdict(fwd_small >= 20_000)),
         (f"IPv6 forwarded pkt/s, {nroutes:,} routes", f"{fwd_large:,.0f}", "≥ 20,000",
