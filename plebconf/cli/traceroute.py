@@ -25,7 +25,12 @@ from plebproto.constants import EADDRNOTAVAIL, EHOSTUNREACH, strerror
 from .common import ConnectError, OpError, fail, tool_command
 
 VERSION = "1.4a12+FreeBSD"
-USAGE = (f"Version {VERSION}\n"
+# `plebconf traceroute --help`: what this build takes
+USAGE = """\
+usage: traceroute [-dFInS] [-f first_ttl] [-M first_ttl] [-m max_ttl] [-P udp|icmp]
+                  [-p port] [-q nqueries] [-s src_addr] [-w waittime] host [packetlen]"""
+# what FreeBSD's traceroute prints for a bad command line
+FREEBSD_USAGE = (f"Version {VERSION}\n"
          "Usage: traceroute [-adDeFInrSvx] [-f first_ttl] [-g gateway] [-i iface]\n"
          "\t[-m max_ttl] [-p port] [-P proto] [-q nqueries] [-s src_addr]\n"
          "\t[-t tos] [-w waittime] [-A as_server] [-z pausemsecs] host [packetlen]\n")
@@ -49,7 +54,7 @@ EAI_TEXT = {socket.EAI_NONAME: "hostname nor servname provided, or not known"}
 
 
 def _usage(prog: str):
-    sys.stderr.write(USAGE6 if prog == "traceroute6" else USAGE.replace(
+    sys.stderr.write(USAGE6 if prog == "traceroute6" else FREEBSD_USAGE.replace(
         "traceroute [", f"{prog} [", 1))
     sys.exit(1)
 
@@ -404,7 +409,6 @@ def command(ctx, args, prog: str = "traceroute"):
                          f"{size} byte packets\n")
         sys.stderr.flush()
     hop = Hop(out, v6, opts)
-    sent = size if v6 else size
 
     def consume(rows):
         for ev in rows or ():
@@ -414,7 +418,7 @@ def command(ctx, args, prog: str = "traceroute"):
                 if hop.ttl is not None:
                     hop.end(opts["nprobes"])
                 hop.begin(ev["ttl"])
-            hop.probe(ev, prog, name, sent)
+            hop.probe(ev, prog, name, size)
 
     try:
         consume(first)

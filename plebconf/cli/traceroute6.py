@@ -4,6 +4,11 @@ from __future__ import annotations
 from .common import tool_command
 from .traceroute import command as _traceroute
 
+# `plebconf traceroute6 --help`: what this build takes
+USAGE = """\
+usage: traceroute6 [-dIlnU] [-f firsthop] [-m hoplimit] [-p port] [-q probes] [-s src]
+                   [-w waittime] target [datalen]"""
+
 
 @tool_command("traceroute6")
 def command(ctx, args):
