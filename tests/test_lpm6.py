@@ -165,3 +165,32 @@ def test_route_table_ipv6_lookups_follow_adds_runs_and_removes():
     table.remove_path(twin)
     assert table.paths_to(a("2001:db8:5::2")) is None
     assert table.paths_to(a("2001:db8:6::2")) == [run[6]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(addrs, plens), max_size=80), ops)
+def test_bulk_load_then_changes_match_brute_force(bulk, seq):
+    """add_many (address order, paths shared between neighbours) files the same trie as
+    one add at a time would: lookups agree with the model before and after more changes."""
+    t = Lpm6()
+    model: dict[tuple[int, int], int] = {}
+    items = []
+    for n, (addr, plen) in enumerate(bulk):
+        k = (_mask(addr, plen), plen)
+        model[k] = n
+        items.append((*k, n))
+    # a prefix given twice keeps its last value, as add() would
+    t.add_many(items)
+    for op, addr, plen in seq:
+        k = (_mask(addr, plen), plen)
+        if op == "add":
+            t.add(*k, -1)
+            model[k] = -1
+        elif op == "remove" and k in model:
+            assert t.remove(*k) == model.pop(k)
+        best = None
+        for (dst, length), value in model.items():
+            if _mask(addr, length) == dst and (best is None or length > best[0]):
+                best = (length, value)
+        assert t.lookup(addr) == (best[1] if best else None)
+    assert len(t) == len(model)

@@ -18,7 +18,7 @@ apart.
 
 Costs: lookup ≤ 16 dict probes; add and remove ≤ 16 steps down plus the slots the prefix
 covers in its node (≤ 128).  A prefix whose slots are all new is filed with one C-level
-dict update: what a bulk load, shortest prefixes first, mostly meets (add_many).
+dict update: what a bulk load in address order mostly meets (add_many).
 
     t = Lpm6(); t.add(key, plen, value); t.lookup(addr) -> value | None; t.remove(key, plen)
 """
@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import gc
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
+
+_KEY, _PLEN = itemgetter(0), itemgetter(1)
 
 
 def _place(plen: int) -> tuple[int, int, int]:
@@ -110,17 +113,52 @@ class Lpm6:
                 node[byte] = (value, r, slot[2])
 
     def add_many(self, items) -> None:
-        """add() for every (key, plen, value) of items, shortest prefixes first: then each
-        prefix's slots are mostly new (its longer neighbours are not placed yet), the fast
-        case of add().  The cyclic collector is held off meanwhile: the trie makes no
-        cycles, and a full collection every few thousand new dicts would cost more than the
-        whole load."""
-        add = self.add
+        """add() for every (key, plen, value) of items, in address order (a prefix before
+        the longer ones it covers): then a prefix's slots are mostly new, the fast case, and
+        each prefix walks down only from where its path leaves the previous one's.  The
+        cyclic collector is held off meanwhile: the trie makes no cycles, and a full
+        collection every few thousand new dicts would cost more than the whole load."""
+        items = sorted(items, key=_PLEN)
+        items.sort(key=_KEY)                # stable: equal keys stay shortest first
+        prefixes = self.prefixes
+        nodes: list[dict] = [self.root] * 17    # nodes[i]: the node after i bytes of prev
+        known = 0                               # ... valid up to this depth
+        prev = 0
         was = gc.isenabled()
         gc.disable()
         try:
-            for key, plen, value in sorted(items, key=lambda item: item[1]):
-                add(key, plen, value)
+            for key, plen, value in items:
+                prefixes[(key, plen)] = value
+                if plen == 0:
+                    self.default = value
+                    continue
+                depth = (plen - 1) >> 3
+                r = plen - (depth << 3)
+                start = min((128 - (prev ^ key).bit_length()) >> 3, known, depth)
+                node = nodes[start]
+                shift = 120 - (start << 3)
+                for d in range(start + 1, depth + 1):
+                    byte = key >> shift & 255
+                    slot = node.get(byte)
+                    child = slot[2] if slot is not None else None
+                    if child is None:
+                        child = {}
+                        node[byte] = (None, 0, child) if slot is None else \
+                            (slot[0], slot[1], child)
+                    node = nodes[d] = child
+                    shift -= 8
+                known, prev = depth, key
+                first = key >> shift & (0xFF00 >> r) & 255
+                span = range(first, first + (1 << (8 - r)))
+                if node.keys().isdisjoint(span):
+                    node.update(zip(span, repeat((value, r, None))))
+                    continue
+                for byte in span:
+                    slot = node.get(byte)
+                    if slot is None:
+                        node[byte] = (value, r, None)
+                    elif slot[1] <= r:
+                        node[byte] = (value, r, slot[2])
         finally:
             if was:
                 gc.enable()
