@@ -255,7 +255,11 @@ def data_plane(seconds: float, tab) -> list[tuple]:
             c.rtmsg("RTM_ADD", dst="0.0.0.0", plen=0, gateway="10.242.2.1")
             fwd_v4 = best(forwarded_rate, c, [f"10.{i % 200 + 1}.{i // 200}.1"
                                               for i in range(512)], seconds, "AF_INET")
+            sent0 = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["stats"]["opackets"]
             med = best_median(NS_L, "2001:db8:242:1::2")
+            # (the replies timed came from the stack: its counter moved as many times)
+            answered = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["stats"]["opackets"] \
+                - sent0
             rate = best(flood, NS_L, "2001:db8:242:1::2", seconds)
 
             # destinations spread over the table's prefixes, one address in each
@@ -281,7 +285,8 @@ def data_plane(seconds: float, tab) -> list[tuple]:
     slow = fwd_small / max(fwd_large, 1)
     return [
         ("ping -6 RTT median, struct echo loop (reference)", f"{ref_med:.3f} ms", "", ""),
-        ("ping -6 RTT median, plebnet", f"{med:.3f} ms", "≤ 0.3 ms", verdict(med <= 0.3)),
+        ("ping -6 RTT median, plebnet", f"{med:.3f} ms ({answered} sent)", "≤ 0.3 ms",
+         verdict(med <= 0.3)),
         ("ICMPv6 echoes/s, struct echo loop, 4 flooders (reference)", f"{ref_rate:,.0f}",
          "", ""),
         ("ICMPv6 echoes/s answered by plebnet, 4 flooders", f"{rate:,.0f}", "≥ 30,000",
