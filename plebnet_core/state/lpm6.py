@@ -25,9 +25,13 @@ dict update: what a bulk load in address order mostly meets (add_many).
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
+
+# a node: byte -> (value, r, child node or None)
+Node = dict[int, tuple[Any, int, Any]]
 
 _KEY, _PLEN = itemgetter(0), itemgetter(1)
 
@@ -42,7 +46,7 @@ class Lpm6:
     """Longest-prefix match over 128-bit int keys (masked to their length)."""
 
     def __init__(self) -> None:
-        self.root: dict[int, tuple] = {}
+        self.root: Node = {}
         self.default: Any = None    # the /0's value
         self.prefixes: dict[tuple[int, int], Any] = {}
 
@@ -69,15 +73,15 @@ class Lpm6:
         """The value filed for exactly (key, plen), or None."""
         return self.prefixes.get((key, plen))
 
-    def _path(self, key: int, depth: int, create: bool) -> list[dict] | None:
+    def _path(self, key: int, depth: int, create: bool) -> list[Node] | None:
         """The nodes from the root down to depth on key's path (made if create)."""
         node = self.root
-        path = [node]
+        path: list[Node] = [node]
         shift = 120
         for _ in range(depth):
             byte = key >> shift & 255
             slot = node.get(byte)
-            child = slot[2] if slot is not None else None
+            child: Node | None = slot[2] if slot is not None else None
             if child is None:
                 if not create:
                     return None
@@ -112,22 +116,22 @@ class Lpm6:
             elif slot[1] <= r:
                 node[byte] = (value, r, slot[2])
 
-    def add_many(self, items) -> None:
+    def add_many(self, items: Iterable[tuple[int, int, Any]]) -> None:
         """add() for every (key, plen, value) of items, in address order (a prefix before
         the longer ones it covers): then a prefix's slots are mostly new, the fast case, and
         each prefix walks down only from where its path leaves the previous one's.  The
         cyclic collector is held off meanwhile: the trie makes no cycles, and a full
         collection every few thousand new dicts would cost more than the whole load."""
-        items = sorted(items, key=_PLEN)
-        items.sort(key=_KEY)                # stable: equal keys stay shortest first
+        ordered = sorted(items, key=_PLEN)
+        ordered.sort(key=_KEY)              # stable: equal keys stay shortest first
         prefixes = self.prefixes
-        nodes: list[dict] = [self.root] * 17    # nodes[i]: the node after i bytes of prev
+        nodes: list[Node] = [self.root] * 17    # nodes[i]: the node after i bytes of prev
         known = 0                               # ... valid up to this depth
         prev = 0
         was = gc.isenabled()
         gc.disable()
         try:
-            for key, plen, value in items:
+            for key, plen, value in ordered:
                 prefixes[(key, plen)] = value
                 if plen == 0:
                     self.default = value
@@ -207,6 +211,7 @@ class Lpm6:
     def depth(self) -> int:
         """The deepest node's depth (0: the root alone): a lookup's steps are depth + 1."""
         deepest, todo = 0, [(self.root, 0)]
+        node: Node
         while todo:
             node, d = todo.pop()
             deepest = max(deepest, d)
