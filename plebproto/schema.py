@@ -63,6 +63,11 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
              opt("ttl", int, lo=1, hi=255), opt("timeout", "number", lo=0, nullable=True),
              opt("waittime", "number", lo=0, nullable=True),
              AF),
+    "traceroute": (req("dst", str), opt("src", str, nullable=True),
+                   opt("first_ttl", int, lo=1, hi=255), opt("max_ttl", int, lo=1, hi=255),
+                   opt("nprobes", int, lo=1, hi=I32), opt("waittime", "number", lo=0),
+                   opt("icmp", bool), opt("port", int, lo=0, hi=65535),
+                   opt("size", int, lo=0, hi=65535), opt("df", bool), AF),
     "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
     "audit": (opt("n", int, lo=0, nullable=True),),
 }

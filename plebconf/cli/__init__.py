@@ -28,6 +28,8 @@ TOOLS = {
     "batch": "batch",
     "ping": "ping",
     "ping6": "ping6",
+    "traceroute": "traceroute",
+    "traceroute6": "traceroute6",
     "tcpdump": "tcpdump",
     "log": "log",
 }

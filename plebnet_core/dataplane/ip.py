@@ -95,6 +95,7 @@ class IPv4:
         self._reasm_timer = None
         self._ident = _from(os.urandom(2), "big")
         self.pings: dict[int, object] = {}  # echo ident -> session (ping.PingSession)
+        self.traces: dict[int, object] = {}  # UDP probe sport -> traceroute session
         self.udp_ports: dict[int, object] = {}  # port -> callable(src, sport, dst, payload)
         self.ipstat = stats.ipstat()
         self.icmpstat = stats.icmpstat()
@@ -313,6 +314,13 @@ class IPv4:
                 hl = (quoted[0] & 0x0F) << 2
                 if len(quoted) >= hl + 8 and quoted[hl] == icmp.ECHO_REQUEST:
                     session = self.pings.get(_from(quoted[hl + 4:hl + 6], "big"))
+                    if session is not None:
+                        session.on_error(h, m)
+            elif len(quoted) >= 28 and quoted[9] == PROTO_UDP and self.traces:
+                # a traceroute probe's answer: its source port names the session
+                hl = (quoted[0] & 0x0F) << 2
+                if len(quoted) >= hl + 8:
+                    session = self.traces.get(_from(quoted[hl:hl + 2], "big"))
                     if session is not None:
                         session.on_error(h, m)
 

@@ -81,6 +81,7 @@ class IPv6:
         self.plain: dict[int, object] = {}      # address without zone -> IfAddr (lo0 input)
         self.groups: dict[int, set] = {}        # ifindex -> multicast groups joined (ints)
         self.pings: dict[int, object] = {}      # echo ident -> ping session
+        self.traces: dict[int, object] = {}     # UDP probe sport -> traceroute session
         self.reasm = Reassembler6(loop.clock)
         self._reasm_timer = None
         self._frag_ident = _from(os.urandom(4), "big")
@@ -364,6 +365,11 @@ class IPv6:
                     icmp6.ECHO_REQUEST:
                 session = self.pings.get(_from(quoted[44:46], "big"))
                 if session is not None:
+                    session.on_error6(h, m)
+            elif len(quoted) >= 48 and self.traces:
+                # a traceroute6 probe's answer (the session finds the UDP header past any
+                # extension headers); the quoted source port names the session
+                for session in list(self.traces.values()):
                     session.on_error6(h, m)
 
     def _zone(self, ifp, addr: bytes, ifa=None) -> int:

@@ -1,5 +1,5 @@
 """The live data plane of one stack: devices for its interfaces, the Ethernet/ARP, IPv4 and
-IPv6/ND layers, captures, and the data-plane ops (ping, pcap).
+IPv6/ND layers, captures, and the data-plane ops (ping, traceroute, pcap).
 
 NIC backends (plebnet --nic NAME=BACKEND):
     none                                  an interface with no wire
@@ -44,6 +44,7 @@ from .ip6 import IPv6
 from .nd6 import ND6
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
 from .ping import PingSession
+from .traceroute import DEFAULT_PORT, TracerouteSession
 
 VXLAN_PORT = 4789
 DAD_POLL = 0.2          # seconds between looks for new tentative addresses to probe
@@ -136,6 +137,8 @@ class DataPlane:
             # ping(8) is for everyone (the read group too); both answer as they go, so
             # neither can be part of a batch
             syscalls.register("ping", self.op_ping, mutating=False, batchable=False)
+            syscalls.register("traceroute", self.op_traceroute, mutating=False,
+                              batchable=False)
             syscalls.register("pcap", self.op_pcap, batchable=False)
             syscalls.register_ioctl("SIOCSDRVSPEC", self.ioctl_drvspec)
             syscalls.watch_ioctls(self._ioctl_done)
@@ -391,6 +394,72 @@ class DataPlane:
                       waittime=number("waittime", None), ip6=self.ip6, zone=zone,
                       src_name=src_name)
         return self._ping_deferred(params)
+
+    def op_traceroute(self, args):
+        """{dst, src?, af?, first_ttl?, max_ttl?, nprobes?, waittime? (s), icmp?, port?,
+        size?, df?}: probes with a growing TTL (hop limit), streaming the events of
+        traceroute.py.  size: the IP packet's length (IPv4, 40 by default; 48 with icmp) or
+        the probe's upper-layer length (IPv6, 20 by default)."""
+        dst_text = args.get("dst")
+        v6 = args.get("af") == "inet6" or type(dst_text) is str and ":" in dst_text
+        icmp_probes = arg(args, "icmp", bool, False)
+        number = partial(_number, args)
+        params = dict(first_ttl=arg(args, "first_ttl", int, 1),
+                      max_ttl=arg(args, "max_ttl", int, 64),
+                      nprobes=arg(args, "nprobes", int, 3),
+                      waittime=float(number("waittime", 5.0)),
+                      icmp_probes=icmp_probes, port=arg(args, "port", int, DEFAULT_PORT),
+                      df=arg(args, "df", bool, False))
+        if v6:
+            params.update(self._trace6_ends(args), size=arg(args, "size", int, 20))
+        else:
+            dst = addr4(dst_text)
+            src = args.get("src")
+            src = addr4(src) if src is not None else None
+            if src is not None and src not in self._local_addrs():
+                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
+            if src is None:
+                r = self.ip.route(dst)
+                if r is None or r.flags & RTF_REJECT:
+                    raise OpError(EHOSTUNREACH, f"findsaddr: write: {strerror(EHOSTUNREACH)}")
+            params.update(dst=dst, src=src, src_name=args.get("src") or "",
+                          size=arg(args, "size", int, 48 if icmp_probes else 40))
+        holder = {}
+
+        def start(push, finish, fail):
+            session = TracerouteSession(self.ip, self.loop, push=push, finish=finish,
+                                        **params)
+            holder["s"] = session
+            session.start()
+
+        def cancel():
+            if "s" in holder:
+                holder["s"].cancel()
+
+        TracerouteSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
+        return Deferred(start, cancel)
+
+    def _trace6_ends(self, args) -> dict:
+        """traceroute6's destination and source: as ping6 picks them (the source the kernel
+        would bind connecting a UDP socket to dst, else -s, which must be ours)."""
+        dst_int, zone = strip_scope(self._addr6(args.get("dst")))
+        dst = dst_int.to_bytes(16, "big")
+        src_arg = args.get("src")
+        if src_arg is not None:
+            src_int, src_zone = strip_scope(self._addr6(src_arg))
+            ifa = next((a for ifp in self.stack.ifaces for a in ifp.addrs
+                        if a.af == AF_INET6 and a.addr == src_int
+                        and (not src_zone or a.scopeid == src_zone)), None)
+            if ifa is None or ifa.flags & (IN6_IFF_ANYCAST | IN6_IFF_TENTATIVE
+                                           | IN6_IFF_DUPLICATED):
+                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
+            src = src_int.to_bytes(16, "big")
+            if ifa.scopeid and not zone and is_scoped6(dst_int):
+                zone = ifa.scopeid
+        else:
+            src = self._source6(dst, zone)
+        src_name = self.stack.key_text(AF_INET6, embed_scope(int.from_bytes(src, "big"), zone))
+        return dict(dst=dst, src=src, zone=zone, src_name=src_name, ip6=self.ip6)
 
     def _addr6(self, text) -> int:
         """IPv6 text with an optional %ifname zone to a key with the zone embedded."""

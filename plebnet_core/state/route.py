@@ -2,7 +2,8 @@
 
 Exact matches (adds, deletes, netstat's walk) use one dict per prefix length.  Longest-prefix
 match for IPv4 reads the DIR-24-8 arrays of lpm.py: two array reads whether the table holds
-ten routes or a million.  IPv6 probes the dict of every length present, longest first.  A
+ten routes or a million.  IPv6 reads the stride-8 trie of lpm6.py: at most 16 dict probes, one
+per address byte, however many lengths the table holds.  A
 multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 
 A route run (IPv4 routes through a few gateways, of any lengths) is filed without making a
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any, cast, final
 from plebproto.errors import OpError
 from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
+from .lpm6 import Lpm6
 
 if TYPE_CHECKING:
     from .ifnet import IfAddr, Interface
@@ -138,6 +140,8 @@ class RouteTable:
         self._dirty = False                 # the dicts changed behind pending fills
         self._nexthops: dict[tuple, NextHop] = {}   # shared next hops, see NextHop
         self._arrays = self._lpm            # what lookups read: None while fills are pending
+        # IPv6's longest match: every prefix's path list, in a trie (kept in step with _by_len)
+        self._lpm6: Lpm6 | None = Lpm6() if width == 128 else None
 
     def __len__(self) -> int:
         return self.count
@@ -153,6 +157,8 @@ class RouteTable:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
             paths = lpm.slots[entry or lpm.short[addr >> 24]]
             return paths if type(paths) is not NextHop else paths.paths
+        if self._lpm6 is not None:
+            return self._lpm6.lookup(addr)
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             found = by_len[plen].get(addr & masks[plen])
@@ -204,6 +210,8 @@ class RouteTable:
             self.count += 1
             if self._lpm is not None:
                 route.slot = self._lpm.add(route.dst, route.plen, paths)
+            elif self._lpm6 is not None:
+                self._lpm6.add(route.dst, route.plen, paths)
         else:
             route.slot = paths[0].slot
             paths.append(route)
@@ -228,6 +236,8 @@ class RouteTable:
                 self._lens.remove(route.plen)
             if self._lpm is not None:
                 self._unindex(route.dst, route.plen, route.slot)
+            elif self._lpm6 is not None:
+                self._lpm6.remove(route.dst, route.plen)
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict: Callable[[list[Route], Route], None]
@@ -305,6 +315,9 @@ class RouteTable:
         self.count += sum(len(new) for _, _, new in prefixes)
         self._relist()
         self.generation += 1
+        if self._lpm6 is not None:
+            self._lpm6.add_many((dst, plen, paths) for plen, _, new in prefixes
+                                for dst, paths in new.items())
         if self._lpm is not None:
             for plen, first_routes, new in prefixes:
                 first = self._lpm.reserve(new.values())
