@@ -92,6 +92,7 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
                             opt("retrans", int, lo=0, hi=U32), opt("curhlim", int, lo=0, hi=255),
                             opt("linkmtu", int, lo=0, hi=U32)),
         "SIOCSDEFIFACE_IN6": (opt("ifname", str, nullable=True),),
+        "SIOCSRTRFLUSH_IN6": (), "SIOCSPFXFLUSH_IN6": (), "SIOCSNDFLUSH_IN6": (),
         "SIOCAIFADDR": (IFNAME, req("addr", str), req("plen", int, lo=0, hi=32),
                         opt("broadcast", str, nullable=True),
                         opt("dstaddr", str, nullable=True)),

@@ -61,6 +61,8 @@ class StackBase:
     nd_prefixes: list[Any]                      # prefixes learned from RAs, newest first
     nd_ifa_expire: dict[IfAddr, tuple[float, float]]  # autoconf addresses' deadlines
     nd_defifindex: int                          # ndp -I
+    nd_seq: int                                 # orders prefixes' making (ndp -p)
+    nd_addr_seq: dict[IfAddr, int]              # when each IPv6 address was added
 
     def ifunit(self, name: str) -> Interface:
         """The interface of that name, else ENXIO (if.c's ifunit_ref)."""
@@ -103,6 +105,8 @@ class StackBase:
                         pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None: ...
         def _auto_linklocal(self, ifp: Interface) -> None: ...
         def _dad_schedule(self, now: float) -> None: ...
+        # nd6_rtr
+        def nd6_next_seq(self) -> int: ...
         # route_ctl
         def rt_add(self, af: int, dst: int, plen: int, gateway: int | None = None,
                    gw_ifname: str | None = None, flags: int = ..., ifname: str | None = None,

@@ -62,6 +62,7 @@ class In6Control(StackBase):
         ifa = IfAddr(AF_INET6, addr, plen, ifp, dst=dst, flags=flags & ~IN6_IFF_NODAD,
                      scopeid=scopeid, pltime=pltime, vltime=vltime)
         self._add_ifa(ifa)
+        self.journal.setitem(self.nd_addr_seq, ifa, self.nd6_next_seq())
         # in6if_do_dad: DAD needs the interface up and running; on one that is not, the
         # address stays tentative and DAD starts when it comes up (in6_if_up)
         if dad and _dad_ready(ifp):

@@ -68,7 +68,7 @@ class NdPrefix:
     expire / preferred absolute (0: never), advrtrs the advertising routers' addresses,
     route: the interface route made for an on-link prefix without an address of its own."""
     __slots__ = ("prefix", "plen", "ifp", "onlink", "autonomous", "vltime", "pltime",
-                 "expire", "preferred", "advrtrs", "route")
+                 "expire", "preferred", "advrtrs", "route", "seq")
 
     def __init__(self, prefix: int, plen: int, ifp: Interface) -> None:
         self.prefix, self.plen, self.ifp = prefix, plen, ifp
@@ -77,6 +77,7 @@ class NdPrefix:
         self.expire = self.preferred = 0.0
         self.advrtrs: list[int] = []
         self.route: Any = None
+        self.seq = 0            # when it was made (nd_seq), for the list's newest-first order
 
 
 def _deadline(now: float, lifetime: int) -> float:
@@ -257,6 +258,7 @@ class NdRouterControl(StackBase):
             pr = NdPrefix(prefix, plen, ifp)
             pr.onlink, pr.autonomous, pr.vltime, pr.pltime = onlink, auto, valid, preferred
             pr.expire, pr.preferred = _deadline(now, valid), _deadline(now, preferred)
+            pr.seq = self.nd6_next_seq()
             # the kernel's list is LIST_INSERT_HEAD: newest first
             j.insert(self.nd_prefixes, 0, pr)
         if dr is not None and dr.addr not in pr.advrtrs:
@@ -333,6 +335,8 @@ class NdRouterControl(StackBase):
             self._defrtr_del(dr)
         for pr in [p for p in self.nd_prefixes if p.expire and p.expire <= now]:
             self._prefix_del(pr)
+        for ifa in [a for a in self.nd_addr_seq if a not in a.ifp.addrs]:
+            j.delitem(self.nd_addr_seq, ifa)        # (a deleted address's)
         for ifa, (pl_at, vl_at) in list(self.nd_ifa_expire.items()):
             if ifa not in ifa.ifp.addrs or self.by_index(ifa.ifp.index) is not ifa.ifp:
                 j.delitem(self.nd_ifa_expire, ifa)
@@ -350,6 +354,35 @@ class NdRouterControl(StackBase):
             j.setattr(pr, "route", None)
         j.remove(self.nd_prefixes, pr)
 
+    # -- ndp -R, -P, -H ----------------------------------------------------------------------
+    def nd6_rtr_flush(self) -> None:
+        """SIOCSRTRFLUSH_IN6: every default router goes, with the default route."""
+        for dr in list(self.nd_routers):
+            self._defrtr_del(dr)
+
+    def nd6_pfx_flush(self) -> None:
+        """SIOCSPFXFLUSH_IN6: the prefixes learned from routers go, with the addresses
+        autoconfigured in them."""
+        for pr in list(self.nd_prefixes):
+            for ifa in self._prefix_addrs(pr.ifp, pr.prefix, pr.plen):
+                if ifa.flags & IN6_IFF_AUTOCONF:
+                    if ifa in self.nd_ifa_expire:
+                        self.journal.delitem(self.nd_ifa_expire, ifa)
+                    self._del_ifa(ifa)
+            self._prefix_del(pr)
+
+    def nd6_harmonize(self) -> None:
+        """SIOCSNDFLUSH_IN6 (ndp -H): defrouter_reset, then select again: the default
+        route through the routers list is made anew."""
+        for dr in self.nd_routers:
+            if dr.installed:
+                try:
+                    self.rt_delete(AF_INET6, 0, 0, embed_scope(dr.addr, dr.ifp.index))
+                except OpError:
+                    pass
+                self.journal.setattr(dr, "installed", False)
+        self._defrouter_select()
+
     def nd6_purge(self, ifp: Interface) -> None:
         """nd6_purge: an interface going away takes its routers and prefixes along."""
         for dr in [d for d in self.nd_routers if d.ifp is ifp]:
@@ -364,12 +397,19 @@ class NdRouterControl(StackBase):
                  "flags": dr.raflags, "expire": max(0, int(dr.expire - now))}
                 for dr in self.nd_routers if self.by_index(dr.ifp.index) is dr.ifp]
 
+    def nd6_next_seq(self) -> int:
+        """A number that orders the making of prefixes and addresses (never undone: only
+        the order matters)."""
+        self.nd_seq += 1
+        return self.nd_seq
+
     def nd6_prlist(self) -> list[dict[str, Any]]:
-        """The RA prefixes (newest first) and the prefixes of configured addresses (in6.c's
-        in6_update_ifa makes one per address with a prefix length under 128), with the
-        number of addresses in each (ref) and their advertising routers' neighbor state."""
+        """The RA prefixes and the prefixes of configured addresses (in6.c's in6_update_ifa
+        makes one per address with a prefix length under 128, when its first address comes),
+        newest first as the kernel's list is, with the number of addresses in each (ref) and
+        their advertising routers' neighbor state."""
         now = self.clock()
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, dict[str, Any]]] = []
         seen = set()
         for pr in self.nd_prefixes:
             ifp = pr.ifp
@@ -379,11 +419,11 @@ class NdRouterControl(StackBase):
                 entry = ifp.llinfo6.get(addr)
                 routers.append({"addr": f"{ntop6(addr)}%{ifp.name}",
                                 "state": None if entry is None else entry.state})
-            rows.append(self._prefix_row(ifp, pr.prefix, pr.plen, pr.onlink, pr.autonomous,
-                                         pr.vltime, pr.pltime,
-                                         None if not pr.expire else int(pr.expire - now),
-                                         routers))
-        manual = []
+            seq = min([pr.seq] + [self.nd_addr_seq.get(a, 0)
+                                  for a in self._prefix_addrs(ifp, pr.prefix, pr.plen)])
+            rows.append((seq, self._prefix_row(
+                ifp, pr.prefix, pr.plen, pr.onlink, pr.autonomous, pr.vltime, pr.pltime,
+                None if not pr.expire else int(pr.expire - now), routers)))
         for ifp in self.ifaces:
             for a in ifp.addrs:
                 if a.af != AF_INET6 or a.plen >= 128:
@@ -392,13 +432,15 @@ class NdRouterControl(StackBase):
                 if key in seen:
                     continue
                 seen.add(key)
+                seq = min(self.nd_addr_seq.get(x, 0)
+                          for x in self._prefix_addrs(ifp, key[1], a.plen))
                 vl = a.vltime or ND6_INFINITE
                 pl = a.pltime or ND6_INFINITE
-                manual.append(self._prefix_row(ifp, key[1], a.plen, True,
-                                               bool(a.flags & IN6_IFF_AUTOCONF), vl, pl,
-                                               None if vl == ND6_INFINITE else vl, None))
-        # newest first, as the kernel's list is
-        return rows + manual[::-1]
+                rows.append((seq, self._prefix_row(ifp, key[1], a.plen, True,
+                                                   bool(a.flags & IN6_IFF_AUTOCONF), vl, pl,
+                                                   None if vl == ND6_INFINITE else vl, None)))
+        rows.sort(key=lambda r: -r[0])
+        return [row for _, row in rows]
 
     def _prefix_row(self, ifp: Interface, prefix: int, plen: int, onlink: bool, auto: bool,
                     vltime: int, pltime: int, expire: int | None,

@@ -71,6 +71,8 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
         self.nd_prefixes = []
         self.nd_ifa_expire = {}
         self.nd_defifindex = 0
+        self.nd_seq = 0
+        self.nd_addr_seq = {}
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.journal.transaction()

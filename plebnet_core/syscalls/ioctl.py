@@ -18,7 +18,8 @@ IOCTLS = {
     "SIOCSIFDESCR": "ifdescr", "SIOCSIFLLADDR": "iflladdr",
     "SIOCSIFCAP": "ifcap", "SIOCAIFGROUP": "ifaddgroup",
     "SIOCDIFGROUP": "ifdelgroup", "SIOCSIFINFO_IN6": "ifnd6",
-    "SIOCSDEFIFACE_IN6": "nd6defif",
+    "SIOCSDEFIFACE_IN6": "nd6defif", "SIOCSRTRFLUSH_IN6": "nd6rtrflush",
+    "SIOCSPFXFLUSH_IN6": "nd6pfxflush", "SIOCSNDFLUSH_IN6": "nd6harmonize",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
 }
@@ -91,6 +92,15 @@ class IoctlOps:
         self.stack.nd6_setinfo(name, arg(args, "basereachable", int, 0),
                                arg(args, "retrans", int, 0), arg(args, "curhlim", int, 0),
                                arg(args, "linkmtu", int, 0))
+
+    def nd6rtrflush(self, args):
+        self.stack.nd6_rtr_flush()
+
+    def nd6pfxflush(self, args):
+        self.stack.nd6_pfx_flush()
+
+    def nd6harmonize(self, args):
+        self.stack.nd6_harmonize()
 
     def nd6defif(self, args):
         """{ifname?}: the ND default interface (ndp -I); none clears it."""
