@@ -71,6 +71,10 @@ class In6Control(StackBase):
     def _dad_schedule(self, now: float) -> None:
         """in6_if_up: tentative addresses of an interface that came up start their DAD:
         dad_count probes, one per RetransTimer, then the address is preferred."""
+        for item in [p for p in self.dad_pending if not _dad_ready(p[1].ifp)]:
+            # the interface went down mid-DAD: the address stays tentative, and DAD
+            # starts over when it is up again
+            self.journal.remove(self.dad_pending, item)
         pending = {id(item[1]) for item in self.dad_pending}
         count = self.sysctl["net.inet6.ip6.dad_count"]
         for ifp in self.ifaces:
