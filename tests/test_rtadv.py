@@ -94,7 +94,7 @@ def test_ra_makes_router_prefix_address_route_and_mtu(host):
     info = s.nd6_ifinfo(host.ifp())
     assert (info.linkmtu, info.basereachable, info.retrans, info.chlim) == (
         1400, 20000, 2000, 32)
-    assert 10 <= info.reachable <= 30
+    assert 9 <= info.reachable <= 29       # ND_COMPUTE_RTIME(20000): 9728..29184 ms
     assert s.in6_linkmtu(host.ifp()) == 1400
     # the router is in the neighbor cache, flagged a router
     entry = host.ifp().llinfo6[int.from_bytes(PEER_LL, "big")]

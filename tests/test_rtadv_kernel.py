@@ -157,7 +157,7 @@ def test_radvd_prefix_autoconfigures_the_stack(radvd_link):
         m = re.fullmatch(r"linkmtu=1400, maxmtu=1500, curhlim=64, basereachable=30s0ms, "
                          r"reachable=(\d+)s, retrans=1s0ms\n"
                          r"Flags: nud accept_rtadv auto_linklocal \n", res.stdout)
-        assert m and 14 <= int(m.group(1)) <= 45, res.stdout
+        assert m and 14 <= int(m.group(1)) <= 44, res.stdout     # ND_COMPUTE_RTIME(30000)
         # radvd's router entry is flagged R in ndp -a
         res = run_tool(s, "ndp", "-an")
         line = next(x for x in res.stdout.splitlines() if x.startswith(f"{kll}%vnet0"))
