@@ -401,8 +401,10 @@ class Ndp:
                 if cp.startswith(prefix):
                     _, eq, text = cp.partition("=")
                     if not eq:
+                        # xo_err appends strerror(errno); errno is still 0 here, which
+                        # FreeBSD's libc words "No error: 0"
                         raise ToolError(f"ndp: syntax error in {prefix} field: "
-                                        f"{strerror(0)}", 1)
+                                        "No error: 0", 1)
                     values[field] = netfmt.strtol0(text) or 0
             old = nd["flags"] if not ops else ops[-1][1]["_flags"]
             ops.append(["ioctl", {"req": "SIOCSIFINFO_IN6", "ifname": ifname,
