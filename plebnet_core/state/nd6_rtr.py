@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from plebproto.constants import (
-    AF_INET6, EINVAL, IFF_LOOPBACK, IFF_UP, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED,
+    AF_INET6, EINVAL, IFF_UP, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED,
     ND6_IFF_ACCEPT_RTADV, ND6_IFF_NO_RADR,
 )
 from plebproto.errors import OpError
@@ -283,7 +283,6 @@ class NdRouterControl(StackBase):
     def _autoconf(self, ifp: Interface, pr: NdPrefix, valid: int, preferred: int,
                   now: float) -> None:
         """RFC 4862 5.5.3 (d), (e): make the address, or update its lifetimes."""
-        j = self.journal
         for ifa in self._prefix_addrs(ifp, pr.prefix, pr.plen):
             if not ifa.flags & IN6_IFF_AUTOCONF:
                 continue
