@@ -18,7 +18,7 @@ from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6
 from .route import Route
 
-ND6_REACHABLE = 1       # ND6_LLINFO_REACHABLE (dataplane/nd6.py keeps the others)
+ND6_REACHABLE, ND6_STALE = 1, 2    # ND6_LLINFO_* (dataplane/nd6.py keeps the others)
 
 
 class LlTable(StackBase):
@@ -110,8 +110,17 @@ class LlTable(StackBase):
             # nda_probes): the interface's own and configured entries are REACHABLE, as
             # nd6_add_ifa_lle and the static path make them
             configured = entry.flags & (RTF_PINNED | RTF_STATIC) or entry.set
-            info["state"] = ND6_REACHABLE if configured and entry.mac is not None or \
-                entry.flags & RTF_PINNED else entry.state
+            state = entry.state
+            if configured and entry.mac is not None or entry.flags & RTF_PINNED:
+                state = ND6_REACHABLE
+            elif state == ND6_REACHABLE:
+                now = self.clock()
+                if now >= entry.reach:
+                    state = ND6_STALE           # (the data plane makes it so lazily)
+                else:
+                    # la_expire of a REACHABLE entry: when it goes stale
+                    info["expire"] = entry.reach - now
+            info["state"] = state
             info["router"] = entry.router
             info["probes"] = entry.asked
         return info
