@@ -219,6 +219,23 @@ def test_malformed_rs_and_ns_change_nothing(host, case):
     ns = icmp6.emit(PEER_LL, group, icmp6.NEIGHBOR_SOLICIT, 0, 0, bytes(ns[8:]))
     host.feed("vnet0", frame6(host, PEER_LL, group, ns, hlim=255))
     assert snapshot(host) == before and sent6(host) == []
+    # and a NA with one (or with hop limit 64) for a neighbor being resolved: it stays
+    # INCOMPLETE
+    peer = a6("2001:db8:5::2")
+    assert host.dp.ip6.output(me, peer, 0, 58, icmp6.echo_request(me, peer, 1, 1)) == 0
+    sent6(host)
+    before = snapshot(host)
+    na = bytearray(icmp6.neighbor_advert(peer, me, peer, PEER_MAC,
+                                         icmp6.NA_SOLICITED | icmp6.NA_OVERRIDE))
+    na[25] = 0
+    na = icmp6.emit(peer, me, icmp6.NEIGHBOR_ADVERT, 0, int.from_bytes(na[4:8], "big"),
+                    bytes(na[8:]))
+    host.feed("vnet0", frame6(host, peer, me, na, hlim=255))
+    good = icmp6.neighbor_advert(peer, me, peer, PEER_MAC,
+                                 icmp6.NA_SOLICITED | icmp6.NA_OVERRIDE)
+    host.feed("vnet0", frame6(host, peer, me, good, hlim=64))
+    assert snapshot(host) == before and sent6(host) == []
+    assert host.ifp().llinfo6[int.from_bytes(peer, "big")].mac is None
 
 
 def test_accepting_interface_solicits_three_times_four_seconds_apart():
