@@ -12,7 +12,7 @@ import pytest
 
 from plebproto.constants import (
     AF_INET6, IFF_UP, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED, IN6_IFF_TENTATIVE,
-    ND6_IFF_ACCEPT_RTADV, ND6_IFF_IFDISABLED,
+    ND6_IFF_ACCEPT_RTADV, ND6_IFF_IFDISABLED, ND6_IFF_NO_RADR,
 )
 from plebnet_core.dataplane.wire import icmp6, ipv6
 from plebnet_core.state.inet import embed_scope, pton6
@@ -333,3 +333,16 @@ def test_dad_waits_for_the_interface_to_come_up():
     probes = [m for _, _, m in sent6(r) if m is not None and m.type == 135
               and icmp6.nd_parse(m).target == a6("2001:db8::5")]
     assert len(probes) == 1 and not ifa.flags & IN6_IFF_TENTATIVE
+
+
+@pytest.mark.parametrize("how", ["no_radr", "forwarding"])
+def test_no_default_router_from_ras_with_no_radr_or_forwarding(host, how):
+    with host.stack.transaction():
+        if how == "no_radr":
+            host.stack.if_setnd6("vnet0", ND6_IFF_NO_RADR, 0)
+        else:
+            host.stack.sysctl_set("net.inet6.ip6.forwarding", 1)
+    feed_ra(host, *ra())
+    # nd6_ra_input counts the router lifetime as 0; the prefix is still taken
+    assert host.stack.nd6_drlist() == [] and not host.stack.rt[AF_INET6].exact(0, 0)
+    assert host.stack.nd6_prlist()[0]["prefix"] == "2001:db8:77::" and slaac(host)

@@ -162,9 +162,12 @@ class NdRouterControl(StackBase):
                 j.setattr(info, "retrans", ra["retrans"])
             if ra["curhlim"]:
                 j.setattr(info, "chlim", ra["curhlim"])
-            dr = None
-            if not ifp.nd6_flags & ND6_IFF_NO_RADR:
-                dr = self._defrtrlist_update(ifp, src, ra["raflags"], ra["lifetime"], now)
+            # routes from RAs are off with NO_RADR, and on a router (ip6.forwarding without
+            # rfc6204w3): the router lifetime counts as 0 (nd6_ra_input)
+            lifetime = ra["lifetime"]
+            if ifp.nd6_flags & ND6_IFF_NO_RADR or self.sysctl["net.inet6.ip6.forwarding"]:
+                lifetime = 0
+            dr = self._defrtrlist_update(ifp, src, ra["raflags"], lifetime, now)
             for pi in ra["prefixes"]:
                 self._prelist_update(ifp, pi, dr, now)
             mtu = ra["mtu"]
