@@ -346,3 +346,25 @@ def test_no_default_router_from_ras_with_no_radr_or_forwarding(host, how):
     # nd6_ra_input counts the router lifetime as 0; the prefix is still taken
     assert host.stack.nd6_drlist() == [] and not host.stack.rt[AF_INET6].exact(0, 0)
     assert host.stack.nd6_prlist()[0]["prefix"] == "2001:db8:77::" and slaac(host)
+
+
+def test_flushes_of_ndp_R_P_H(host):
+    feed_ra(host, *ra())
+    s = host.stack
+    # -H (SIOCSNDFLUSH_IN6): the default route is made again through the list
+    (route,) = s.rt[AF_INET6].exact(0, 0)
+    with s.transaction():
+        s.nd6_harmonize()
+    (again,) = s.rt[AF_INET6].exact(0, 0)
+    assert again.gateway == route.gateway and again is not route
+    # -R (SIOCSRTRFLUSH_IN6): routers and the default route go; prefixes stay
+    with s.transaction():
+        s.nd6_rtr_flush()
+    assert s.nd6_drlist() == [] and not s.rt[AF_INET6].exact(0, 0)
+    assert s.nd6_prlist()[0]["prefix"] == "2001:db8:77::"
+    assert s.nd6_prlist()[0]["advrtrs"] == []
+    # -P (SIOCSPFXFLUSH_IN6): RA prefixes go with their autoconfigured addresses
+    with s.transaction():
+        s.nd6_pfx_flush()
+    assert slaac(host) == []
+    assert [p["prefix"] for p in s.nd6_prlist()] == ["fe80::%vnet0", "fe80::%lo0"]

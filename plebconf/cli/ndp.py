@@ -97,6 +97,21 @@ class Opts:
         self.mode: str | None = None
         self.arg: str | None = None
         self.nflag = self.tflag = False
+        self.repeat = 0             # -A wait
+
+
+def _atoi(text: str) -> int:
+    """atoi(3): the leading decimal digits (with a sign), 0 when there are none."""
+    digits = ""
+    for i, ch in enumerate(text.strip()):
+        if ch.isdigit() or (i == 0 and ch in "+-"):
+            digits += ch
+        else:
+            break
+    try:
+        return int(digits)
+    except ValueError:
+        return 0
 
 
 def parse(args: list[str]) -> tuple[Opts, list[str]]:
@@ -121,13 +136,9 @@ def parse(args: list[str]) -> tuple[Opts, list[str]]:
             o.mode = "a" if c == "A" else c
             o.arg = value if c in "di" else None
             if c == "A":
-                try:
-                    repeat = int(value)
-                except ValueError:
-                    repeat = 0      # atoi
-                if repeat < 0:
+                o.repeat = _atoi(value or "")
+                if o.repeat < 0:
                     raise Usage("")
-                o.arg = value
     return o, rest
 
 
@@ -562,12 +573,12 @@ def command(ctx, args) -> int:
         if mode in ("a", "c", "d", "p", "r", "H", "P", "R") and words:
             raise Usage("")
         status = 0
-        if mode == "a" and o.arg is not None and int(o.arg or 0) > 0:
+        if mode == "a" and o.repeat > 0:
             while True:             # -A wait: the table again every `wait` seconds
                 ndp.dump(None, False)
                 ndp.out("\n")
                 sys.stdout.flush()
-                time.sleep(int(o.arg))
+                time.sleep(o.repeat)
         if mode in ("a", "c"):
             ndp.dump(None, mode == "c")
         elif mode == "d":
