@@ -368,3 +368,17 @@ def test_flushes_of_ndp_R_P_H(host):
         s.nd6_pfx_flush()
     assert slaac(host) == []
     assert [p["prefix"] for p in s.nd6_prlist()] == ["fe80::%vnet0", "fe80::%lo0"]
+
+
+def test_default_route_comes_back_with_the_interface(host):
+    feed_ra(host, *ra())
+    s = host.stack
+    with s.transaction():
+        s.if_setflags("vnet0", 0, IFF_UP)
+    s.tick(host.clock.now)
+    assert not s.rt[AF_INET6].exact(0, 0) and s.nd6_drlist()
+    with s.transaction():
+        s.if_setflags("vnet0", IFF_UP)
+    s.tick(host.clock.now)
+    (route,) = s.rt[AF_INET6].exact(0, 0)
+    assert route.gateway == embed_scope(int.from_bytes(PEER_LL, "big"), host.ifp().index)

@@ -335,6 +335,13 @@ class NdRouterControl(StackBase):
             self.nd6_purge(ifp)     # a destroyed interface's routers and prefixes
         for dr in [d for d in self.nd_routers if d.expire <= now]:
             self._defrtr_del(dr)
+        for dr in self.nd_routers:
+            # the default route went (its interface went down, or by hand): select again
+            if dr.installed and not any(
+                    r.gateway == embed_scope(dr.addr, dr.ifp.index)
+                    for r in self.rt[AF_INET6].exact(0, 0) or ()):
+                j.setattr(dr, "installed", False)
+        self._defrouter_select()
         for pr in [p for p in self.nd_prefixes if p.expire and p.expire <= now]:
             self._prefix_del(pr)
         for ifa in [a for a in self.nd_addr_seq if a not in a.ifp.addrs]:
