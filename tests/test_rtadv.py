@@ -382,3 +382,14 @@ def test_default_route_comes_back_with_the_interface(host):
     s.tick(host.clock.now)
     (route,) = s.rt[AF_INET6].exact(0, 0)
     assert route.gateway == embed_scope(int.from_bytes(PEER_LL, "big"), host.ifp().index)
+
+
+def test_autoconf_lifetimes_count_down_for_ifconfig_L(host):
+    feed_ra(host, *ra())
+    (ifa,) = slaac(host)
+    host.clock.now += 100
+    assert host.stack.in6_lifetimes(ifa) == {"pltime": 1700, "vltime": 3500}
+    (row,) = [a for a in host.sys.if_info(host.ifp())["addrs"]
+              if a["addr"].startswith("2001:db8:77:")]
+    assert (row["pltime"], row["vltime"], row["flags"] & IN6_IFF_AUTOCONF) == (
+        1700, 3500, IN6_IFF_AUTOCONF)

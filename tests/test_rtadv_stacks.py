@@ -90,6 +90,12 @@ def test_a_stack_advertises_and_another_autoconfigures_and_pings_through_it(trio
         wait_for(lambda: "tentative" not in run_tool(host, "ifconfig", "vnet0").stdout)
         out = run_tool(host, "ifconfig", "vnet0").stdout
         assert f"\tinet6 {mine} prefixlen 64 autoconf\n" in out, out
+        # ifconfig -L: what is left of its lifetimes (af_inet6.c's pltime / vltime)
+        out = run_tool(host, "ifconfig", "-L", "vnet0").stdout
+        m = re.search(re.escape(f"\tinet6 {mine} prefixlen 64 autoconf ")
+                      + r"pltime (\d+) vltime (\d+)\n", out)
+        assert m and 604700 < int(m.group(1)) <= 604800, out
+        assert 2592000 - 100 < int(m.group(2)) <= 2592000, out
         # the default route through the router's link-local address
         r = ch.rtmsg("RTM_GET", af="inet6", dst="2001:db8:261::3")
         assert (r["dst"], r["gateway"], r["flags"] & 0x2) == ("::", rll, 0x2)

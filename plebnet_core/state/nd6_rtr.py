@@ -326,6 +326,19 @@ class NdRouterControl(StackBase):
             j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_DEPRECATED)
         j.setitem(self.nd_ifa_expire, ifa, (_deadline(now, preferred), _deadline(now, valid)))
 
+    def in6_lifetimes(self, ifa: IfAddr) -> dict[str, int]:
+        """An address's pltime/vltime as SIOCGIFALIFETIME_IN6 gives ifconfig -L: what is
+        left of an autoconfigured address's (it counts down), else as configured (0:
+        infinite)."""
+        deadlines = self.nd_ifa_expire.get(ifa)
+        if deadlines is None:
+            return {"pltime": ifa.pltime, "vltime": ifa.vltime}
+        now = self.clock()
+        pl_at, vl_at = deadlines
+        # a lifetime run out reads 1 rather than 0, which means infinite here
+        return {"pltime": max(1, int(pl_at - now)) if pl_at else 0,
+                "vltime": max(1, int(vl_at - now)) if vl_at else 0}
+
     # -- timers (nd6_timer) -------------------------------------------------------------------
     def _nd6_tick(self, now: float) -> None:
         j = self.journal

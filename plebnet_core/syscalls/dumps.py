@@ -210,7 +210,7 @@ class DumpOps:
                 "plen": a.plen,
                 "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
                 "dstaddr": text(a.dst) if a.dst is not None else None,
-                "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+                "flags": a.flags, "scopeid": a.scopeid, **stack.in6_lifetimes(a),
                 "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
             })
         t = ifp.iftype
