@@ -22,6 +22,7 @@ TOOLS = {
     "ifconfig": "ifconfig",
     "route": "route",
     "arp": "arp",
+    "ndp": "ndp",
     "netstat": "netstat",
     "ps": "ps",
     "rc": "rc",

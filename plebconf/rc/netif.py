@@ -8,8 +8,13 @@ ifconfig_IF_ipv6, link/ether aliases, description, `up`), ipv4_up (lo0's
 127.0.0.1, inet aliases), ipv6_up (inet6 aliases, ipv6_prefix_IF), childif_create
 (vlans_IF, each child configured right after its creation).
 
+rtsol's part of `ifconfig_IF_ipv6="inet6 accept_rtadv"` is the stack's: an interface that
+accepts RAs sends its Router Solicitations when it comes up (dataplane/rtadv.py).
+rtadvd_start is rc.d/rtadvd: rtadvd_enable / rtadvd_interfaces name the interfaces the stack
+advertises on (its sysctl net.inet6.rtadvd.interfaces).
+
 Not supported (warned, otherwise ignored like a failed daemon start would be):
-DHCP (dhclient), WPA/HOSTAP, rtsol, wlans_IF, gif_interfaces, /etc/start_if.IF.
+DHCP (dhclient), WPA/HOSTAP, wlans_IF, gif_interfaces, /etc/start_if.IF.
 """
 
 from __future__ import annotations
@@ -217,8 +222,8 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
 
     if inet6 and ipv6_autoconfif(ctx, ifn):
         v6 = raw_args(ctx, ifn, "_ipv6") or ctx.if_var(ifn, "ipv6_ifconfig_IF")
+        # rtsol(8) runs here in FreeBSD's rc; the stack solicits by itself at up
         ctx.emit(["ifconfig", ifn, "inet6", "accept_rtadv", "up"], v6)
-        ctx.warn(f"{ifn}: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent.")
         configured = configured or v6
 
     if dhcpif(ctx, ifn) and configured is None:
@@ -288,3 +293,24 @@ def childif_create(ctx: Context, ifn: str, ifaces: list[str]) -> None:
         ifaces.append(child)
         if autoif(ctx, child):
             ifn_start(ctx, child, ifaces)
+
+
+# rc.d/rtadvd: the interfaces `auto` (or empty) leaves out
+RTADVD_SKIP = ("lo", "gif", "stf", "lp", "sl", "tun", "pflog", "pfsync", "an", "ath", "ipw",
+               "ipfw", "iwi", "iwn", "ral", "wi", "wl", "wpi")
+
+
+def rtadvd_start(ctx: Context, ifaces: list[str]) -> None:
+    """rc.d/rtadvd: with rtadvd_enable, advertise on rtadvd_interfaces (`auto` or empty: every
+    interface but loopbacks, tunnels and the like; `none`: none)."""
+    enable = ctx.get("rtadvd_enable")
+    if enable is None or not ctx.yes("rtadvd_enable"):
+        return
+    listed = ctx.text("rtadvd_interfaces")
+    if listed.lower() in ("auto", ""):
+        names = [i for i in ifaces if not _unit_of(i, RTADVD_SKIP)]
+    elif listed == "none":
+        names = []
+    else:
+        names = ifs_split(listed)
+    ctx.emit(["sysctl", f"net.inet6.rtadvd.interfaces={' '.join(names)}"], enable)

@@ -55,10 +55,12 @@ def plan(rcvars: Mapping[str, Value], live_interfaces: list[str], *,
     for warning in getattr(rcvars, "warnings", ()):    # the parser's: what sh would run
         ctx.warn(warning)
     hostname_start(ctx)
-    netif.netif_start(ctx, list(live_interfaces))
+    ifaces = list(live_interfaces)
+    netif.netif_start(ctx, ifaces)
     routing.routing_start(ctx, implicit_routes=implicit_routes)
     static_arp.static_arp_start(ctx)
     static_arp.static_ndp_start(ctx)
+    netif.rtadvd_start(ctx, ifaces)     # rc.d/rtadvd (REQUIRE: DAEMON, after these)
     return ctx.plan
 
 

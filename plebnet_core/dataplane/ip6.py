@@ -176,7 +176,8 @@ class IPv6:
         if dst[0] == 0xFF:
             joined = self.groups.get(ifp.index)
             if joined is None or d not in joined and not (
-                    d == _ALL_ROUTERS and self.sysctl["net.inet6.ip6.forwarding"]):
+                    d == _ALL_ROUTERS and (self.sysctl["net.inet6.ip6.forwarding"]
+                                           or self.nd.rtadv.advertising(ifp))):
                 self.counters["notmember"] += 1
                 return
             self.deliver(ifp, h, pkt, None)
@@ -523,7 +524,8 @@ class IPv6:
                 if src is None:
                     return EADDRNOTAVAIL
         nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
-        mtu = r.mtu or out_ifp.mtu
+        # IN6_LINKMTU: a link MTU learned from RAs narrows the interface's
+        mtu = r.mtu or self.stack.in6_linkmtu(out_ifp)
         if 40 + len(payload) > mtu:
             return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload

@@ -43,6 +43,7 @@ from . import stats
 from .ip6 import IPv6
 from .nd6 import ND6
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
+from .rtadv import RtAdv
 from .ping import PingSession
 from .traceroute import DEFAULT_PORT, TracerouteSession
 
@@ -129,6 +130,7 @@ class DataPlane:
         self.nd6 = ND6(stack, loop, self.link)
         self.ip6 = IPv6(stack, loop, self.link, self.nd6)
         self.nd6.ip6 = self.ip6
+        self.rtadv = self.nd6.rtadv = RtAdv(stack, loop, self.link, self.nd6)
         self.link.ip6, self.link.nd6 = self.ip6, self.nd6
         self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
@@ -174,6 +176,7 @@ class DataPlane:
         (the state model queues them in dad_pending) and send their DAD probes."""
         if self.stack.dad_pending or self.nd6.probing():
             self.nd6.dad_start()
+        self.rtadv.poll()           # router solicitations at up, rtadvd's advertisements
         self._dad_timer = self.loop.call_later(DAD_POLL, self._dad_poll)
 
     # -- devices -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ part's implementation against them, so the parts stay independent modules with o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 
 from plebproto.constants import AF_INET, ENXIO
 from plebproto.errors import OpError
@@ -28,6 +28,7 @@ Sysctls = TypedDict("Sysctls", {
     "net.inet.ip.forwarding": int,
     "net.inet6.ip6.forwarding": int,
     "net.inet6.ip6.dad_count": int,
+    "net.inet6.rtadvd.interfaces": str,
     "net.link.ether.inet.max_age": int,
     "net.link.ether.inet.maxtries": int,
     "net.link.ether.inet.wait": int,
@@ -55,6 +56,14 @@ class StackBase:
     expiring: list[tuple[int, Route]]       # routes added with an expiry time
     lo0: Interface | None
     _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
+    # router and prefix discovery (nd6_rtr.py)
+    nd_ifinfo: dict[Interface, Any]             # ND_IFINFO values per interface
+    nd_routers: list[Any]                       # the default router list
+    nd_prefixes: list[Any]                      # prefixes learned from RAs, newest first
+    nd_ifa_expire: dict[IfAddr, tuple[float, float]]  # autoconf addresses' deadlines
+    nd_defifindex: int                          # ndp -I
+    nd_seq: int                                 # orders prefixes' making (ndp -p)
+    nd_addr_seq: dict[IfAddr, int]              # when each IPv6 address was added
 
     def ifunit(self, name: str) -> Interface:
         """The interface of that name, else ENXIO (if.c's ifunit_ref)."""
@@ -96,7 +105,16 @@ class StackBase:
         def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
                         pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None: ...
         def _auto_linklocal(self, ifp: Interface) -> None: ...
+        def _dad_schedule(self, now: float) -> None: ...
+        # nd6_rtr
+        def nd6_next_seq(self) -> int: ...
         # route_ctl
+        def rt_add(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                   gw_ifname: str | None = None, flags: int = ..., ifname: str | None = None,
+                   mtu: int = 0, hopcount: int = 0, expire: float = 0,
+                   weight: int = 1) -> Route: ...
+        def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                      gw_ifname: str | None = None, flags: int = 0) -> list[Route]: ...
         def _rt_link(self, af: int, route: Route, event: int = ...) -> None: ...
         def _rt_unlink(self, af: int, route: Route, quiet: bool = False) -> None: ...
         # llatbl

@@ -37,7 +37,7 @@ class LLEntry:
     interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
 
     __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set",
-                 "state", "reach")
+                 "state", "reach", "router")
 
     def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
                  ifp: Interface, set_: bool = False):
@@ -56,6 +56,7 @@ class LLEntry:
         # NDP only (data plane): FreeBSD's ND6_LLINFO_* state, and until when REACHABLE holds
         self.state = 0
         self.reach = 0.0
+        self.router = False     # ln_router: the neighbor said it is a router (RA, NA's R)
 
 
 class Interface:

@@ -18,6 +18,8 @@ from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6
 from .route import Route
 
+ND6_REACHABLE, ND6_STALE = 1, 2    # ND6_LLINFO_* (dataplane/nd6.py keeps the others)
+
 
 class LlTable(StackBase):
     def ll_table(self, af: int, ifp: Interface) -> dict[int, LLEntry]:
@@ -99,10 +101,29 @@ class LlTable(StackBase):
     def ll_info(self, entry: LLEntry) -> dict[str, Any]:
         ifp = entry.ifp
         mac = ifp.mac if entry.flags & RTF_PINNED else entry.mac
-        return {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
+        info = {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
                 "mac": mac_text(mac) if mac else None, "ifname": ifp.name,
                 "flags": entry.flags,
                 "expire": (entry.expire - self.clock()) if entry.expire else None}
+        if entry.af == AF_INET6:
+            # what ndp -a prints beside the address (netlink's ndm_state, NTF_ROUTER,
+            # nda_probes): the interface's own and configured entries are REACHABLE, as
+            # nd6_add_ifa_lle and the static path make them
+            configured = entry.flags & (RTF_PINNED | RTF_STATIC) or entry.set
+            state = entry.state
+            if configured and entry.mac is not None or entry.flags & RTF_PINNED:
+                state = ND6_REACHABLE
+            elif state == ND6_REACHABLE:
+                now = self.clock()
+                if now >= entry.reach:
+                    state = ND6_STALE           # (the data plane makes it so lazily)
+                else:
+                    # la_expire of a REACHABLE entry: when it goes stale
+                    info["expire"] = entry.reach - now
+            info["state"] = state
+            info["router"] = entry.router
+            info["probes"] = entry.asked
+        return info
 
 
 def _on_ether_link(paths: list[Route]) -> bool:

@@ -25,6 +25,7 @@ from .if_ctl import IFNAMSIZ, IfControl, new_hostuuid, stable_mac
 from .in6_ctl import In6Control
 from .in_ctl import InControl
 from .llatbl import LlTable
+from .nd6_rtr import NdRouterControl
 from .route import RouteTable
 from .route_ctl import RouteControl
 from .txn import Journal
@@ -38,6 +39,8 @@ SYSCTL_DEFAULTS: Sysctls = {
     "net.inet.ip.forwarding": 0,
     "net.inet6.ip6.forwarding": 0,
     "net.inet6.ip6.dad_count": 1,
+    # plebnet's rtadvd(8): the interfaces it advertises on (rc.conf rtadvd_interfaces)
+    "net.inet6.rtadvd.interfaces": "",
     "net.link.ether.inet.max_age": 1200,
     "net.link.ether.inet.maxtries": 5,
     "net.link.ether.inet.wait": 20,
@@ -49,7 +52,7 @@ SYSCTL_DEFAULTS: Sysctls = {
 SYSCTL_READONLY = {"net.fibs"}
 
 
-class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
+class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterControl):
     def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0,
                  hostuuid: str | None = None):
         # (the attributes' types and meaning: StackBase)
@@ -66,6 +69,13 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         self.expiring = []
         self.lo0 = None
         self._gw_cache = {}
+        self.nd_ifinfo = {}
+        self.nd_routers = []
+        self.nd_prefixes = []
+        self.nd_ifa_expire = {}
+        self.nd_defifindex = 0
+        self.nd_seq = 0
+        self.nd_addr_seq = {}
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.journal.transaction()
@@ -98,6 +108,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         routes with an expiry time go."""
         j = self.journal
         with self.transaction():
+            self._dad_schedule(now)
             for item in [p for p in self.dad_pending if p[0] <= now]:
                 j.remove(self.dad_pending, item)
                 j.setattr(item[1], "flags", item[1].flags & ~IN6_IFF_TENTATIVE)
@@ -110,3 +121,4 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
                 j.remove(self.expiring, (af, route))
                 if route in (self.rt[af].exact(route.dst, route.plen) or ()):
                     self._rt_unlink(af, route)
+            self._nd6_tick(now)

@@ -22,7 +22,10 @@ from .dispatch import Stream
 # rows per route dump chunk: half the protocol's, so that building one stays well inside a
 # loop turn's share on a busy machine
 DUMP_PIECE = protocol.CHUNK_ROWS // 2
-DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list"}
+DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list",
+         # ndp -r, -p, -i, -I (state/nd6_rtr.py)
+         "ICMPV6CTL_ND6_DRLIST": "nd6_drlist", "ICMPV6CTL_ND6_PRLIST": "nd6_prlist",
+         "SIOCGIFINFO_IN6": "nd6_ifinfo", "SIOCGDEFIFACE_IN6": "nd6_defif"}
 
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
 _PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
@@ -188,6 +191,21 @@ class DumpOps:
                 for entry in self.stack.ll_table(af, ifp).values()]
         return Stream(rows)
 
+    def nd6_drlist(self, args):
+        return self.stack.nd6_drlist()
+
+    def nd6_prlist(self, args):
+        return self.stack.nd6_prlist()
+
+    def nd6_ifinfo(self, args):
+        """{ifname}: ND_IFINFO of one interface."""
+        return self.stack.nd6_ifinfo_of(arg(args, "ifname", str))
+
+    def nd6_defif(self, args):
+        index = self.stack.nd6_defif()
+        ifp = self.stack.by_index(index) if index else None
+        return {"ifindex": index, "ifname": ifp.name if ifp else None}
+
     def if_list(self, args):
         """Every interface with its addresses, in creation order (or one: {ifname})."""
         ifname = arg(args, "ifname", str, None)
@@ -206,7 +224,7 @@ class DumpOps:
                 "plen": a.plen,
                 "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
                 "dstaddr": text(a.dst) if a.dst is not None else None,
-                "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+                "flags": a.flags, "scopeid": a.scopeid, **stack.in6_lifetimes(a),
                 "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
             })
         t = ifp.iftype

@@ -18,6 +18,8 @@ IOCTLS = {
     "SIOCSIFDESCR": "ifdescr", "SIOCSIFLLADDR": "iflladdr",
     "SIOCSIFCAP": "ifcap", "SIOCAIFGROUP": "ifaddgroup",
     "SIOCDIFGROUP": "ifdelgroup", "SIOCSIFINFO_IN6": "ifnd6",
+    "SIOCSDEFIFACE_IN6": "nd6defif", "SIOCSRTRFLUSH_IN6": "nd6rtrflush",
+    "SIOCSPFXFLUSH_IN6": "nd6pfxflush", "SIOCSNDFLUSH_IN6": "nd6harmonize",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
 }
@@ -88,8 +90,27 @@ class IoctlOps:
         self.stack.if_delgroup(arg(args, "ifname", str), arg(args, "group", str))
 
     def ifnd6(self, args):
-        self.stack.if_setnd6(arg(args, "ifname", str), arg(args, "set", int, 0),
-                             arg(args, "clear", int, 0))
+        """{ifname, set?, clear?, basereachable?, retrans?, curhlim?, linkmtu?}: the ND
+        flags, and the values ndp -i sets (0: unchanged)."""
+        name = arg(args, "ifname", str)
+        self.stack.if_setnd6(name, arg(args, "set", int, 0), arg(args, "clear", int, 0))
+        self.stack.nd6_setinfo(name, arg(args, "basereachable", int, 0),
+                               arg(args, "retrans", int, 0), arg(args, "curhlim", int, 0),
+                               arg(args, "linkmtu", int, 0))
+
+    def nd6rtrflush(self, args):
+        self.stack.nd6_rtr_flush()
+
+    def nd6pfxflush(self, args):
+        self.stack.nd6_pfx_flush()
+
+    def nd6harmonize(self, args):
+        self.stack.nd6_harmonize()
+
+    def nd6defif(self, args):
+        """{ifname?}: the ND default interface (ndp -I); none clears it."""
+        name = arg(args, "ifname", str, None)
+        self.stack.nd6_setdefif(self.stack.ifunit(name).index if name else 0)
 
     def aifaddr(self, args):
         """{ifname, addr, plen, broadcast?, dstaddr?}"""
