@@ -19,6 +19,11 @@ from .inet import is_scoped6, ntoa, ntop6, strip_scope
 from .route import Route, RouteTable
 from .txn import Journal
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from .nd6_rtr import DefRouter, NdIfInfo, NdPrefix
+
 LOOPBACK4 = 0x7F000001
 LOOPBACK6 = 1
 
@@ -57,9 +62,9 @@ class StackBase:
     lo0: Interface | None
     _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
     # router and prefix discovery (nd6_rtr.py)
-    nd_ifinfo: dict[Interface, Any]             # ND_IFINFO values per interface
-    nd_routers: list[Any]                       # the default router list
-    nd_prefixes: list[Any]                      # prefixes learned from RAs, newest first
+    nd_ifinfo: dict[Interface, NdIfInfo]        # ND_IFINFO values per interface
+    nd_routers: list[DefRouter]                 # the default router list
+    nd_prefixes: list[NdPrefix]                 # prefixes learned from RAs, newest first
     nd_ifa_expire: dict[IfAddr, tuple[float, float]]  # autoconf addresses' deadlines
     nd_defifindex: int                          # ndp -I
     nd_seq: int                                 # orders prefixes' making (ndp -p)
@@ -90,6 +95,9 @@ class StackBase:
 
     if TYPE_CHECKING:
         # -- what one part calls of another (implemented by the part named) ----------------
+        # stack
+        def transaction(self) -> AbstractContextManager[None]: ...
+
         # if_ctl
         def _if_up(self, ifp: Interface) -> None: ...
         # in_ctl

@@ -102,7 +102,7 @@ class Dir24(Generic[P]):
         slices.  Any order of fills gives the same arrays: an entry takes a prefix only if
         it is longer than the one the entry names."""
         tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
-        each = repeat(slots) if type(slots) is int else slots
+        each: Iterable[int] = repeat(slots) if isinstance(slots, int) else slots
         if plen == 24:
             indexes = list(map(int.__rshift__, dsts, repeat(8)))
             if max(map(dep24.__getitem__, indexes), default=0) < 25:

@@ -235,7 +235,7 @@ class NdRouterControl(StackBase):
                 return pr
         return None
 
-    def _prelist_update(self, ifp: Interface, pi: tuple, dr: DefRouter | None,
+    def _prelist_update(self, ifp: Interface, pi: tuple[Any, ...], dr: DefRouter | None,
                         now: float) -> None:
         """prelist_update: one Prefix Information option."""
         prefix, plen, onlink, auto, valid, preferred = pi
@@ -466,7 +466,7 @@ class NdRouterControl(StackBase):
 
     def _prefix_row(self, ifp: Interface, prefix: int, plen: int, onlink: bool, auto: bool,
                     vltime: int, pltime: int, expire: int | None,
-                    routers: list | None) -> dict[str, Any]:
+                    routers: list[Any] | None) -> dict[str, Any]:
         text = ntop6(prefix)
         if prefix & _LL_MASK == _LINKLOCAL:
             text += f"%{ifp.name}"

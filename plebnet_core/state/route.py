@@ -138,7 +138,7 @@ class RouteTable:
         self._pending: list[deque[list[Any]]] = [deque() for _ in range(width + 1)]
         self._unfilled = 0                  # prefixes in those fills not placed yet
         self._dirty = False                 # the dicts changed behind pending fills
-        self._nexthops: dict[tuple, NextHop] = {}   # shared next hops, see NextHop
+        self._nexthops: dict[tuple[Any, ...], NextHop] = {}   # shared next hops, see NextHop
         self._arrays = self._lpm            # what lookups read: None while fills are pending
         # IPv6's longest match: every prefix's path list, in a trie (kept in step with _by_len)
         self._lpm6: Lpm6 | None = Lpm6() if width == 128 else None
@@ -158,7 +158,7 @@ class RouteTable:
             paths = lpm.slots[entry or lpm.short[addr >> 24]]
             return paths if type(paths) is not NextHop else paths.paths
         if self._lpm6 is not None:
-            return self._lpm6.lookup(addr)
+            return cast("list[Route] | None", self._lpm6.lookup(addr))
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             found = by_len[plen].get(addr & masks[plen])
@@ -478,7 +478,7 @@ class RouteTable:
         making it); returns the NextHop it named."""
         table = self._by_len[plen]
         assert self._lpm is not None
-        old = cast(NextHop, self._lpm.slots[table[dst]])
+        old = cast(NextHop, self._lpm.slots[cast(Unmade, table[dst])])
         table[dst] = cast(Unmade, nexthop.slot)
         self._named(old, -1)
         self._named(nexthop, 1)
@@ -661,7 +661,7 @@ class RouteTable:
         paths = self._by_len[route.plen].get(route.dst)
         return type(paths) is list and route in paths
 
-    def _depends(self, route: Route, ifa: IfAddr) -> None:
+    def _depends(self, route: Route | NextHop, ifa: IfAddr) -> None:
         self._by_ifa.setdefault(ifa, []).append(route)
         self._indexed += 1
 
@@ -795,7 +795,7 @@ class RouteTable:
                 runs.append(run)
                 # a prefix's first path; its NextHop if unmade; None if its paths went
                 # since the snapshot (a path list emptied in place)
-                picked += [slots[v] if type(v) is int else (v[0] if v else None)
+                picked += [slots[v] if type(v) is Unmade else (v[0] if v else None)
                            for v in values[start:start + WALK_STEP]]
                 work += len(part)
                 if work >= WALK_STEP:

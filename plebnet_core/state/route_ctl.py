@@ -166,7 +166,7 @@ class RouteControl(StackBase):
     @staticmethod
     def _add_unmade(table: RouteTable, dsts: Sequence[int], plens: int | Sequence[int],
                     gateways: int | Sequence[int], paths_of: dict[int, _Path]
-                    ) -> list | None:
+                    ) -> list[Any] | None:
         """The run's routes filed as unmade prefixes (RouteTable.add_unmade: no Route
         objects until asked for), in columns: per length the masked destinations and each
         one's next-hop index into the run's few distinct gateways.  None if one is already
@@ -175,7 +175,7 @@ class RouteControl(StackBase):
         hops = list(paths_of)                   # the distinct gateways, in order
         paths = [(gateway, *paths_of[gateway]) for gateway in hops]
         keys_by_len: list[list[int]] = [[] for _ in range(width + 1)]
-        hops_by_len: list = [0] * (width + 1)
+        hops_by_len: list[Any] = [0] * (width + 1)
         if isinstance(plens, int):
             keys_by_len[plens] = _masked(dsts, plens, masks[plens])
             if not isinstance(gateways, int):
