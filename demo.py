@@ -81,7 +81,8 @@ def main() -> None:
             say("...and the gateway traces its way to the router, IPv6 and IPv4")
             run(gateway, "traceroute6 -n -w 2 2001:db8:1::10", "gateway")
             run(gateway, "traceroute -n -w 2 198.51.100.1", "gateway")
-            say("the ARP tables: rc.conf pinned the gateway on the router; the gateway learned the router")
+            say("the ARP tables: rc.conf pinned the gateway on the router; "
+                "the gateway learned the router")
             run(router, "arp -an", "router")
             run(gateway, "arp -an", "gateway")
             say("interface counters on both")

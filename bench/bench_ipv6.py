@@ -29,7 +29,6 @@ from common import ROOT, table, temp_stack, verdict
 from tables import ipv6_table
 
 from plebconf.rpc.client import run as batch_run
-from plebnet_core.dataplane.phy import TapDevice
 from plebnet_core.dataplane.wire import WireError, ethernet, icmp6, ipv6
 from plebproto.protocol import pack_column
 

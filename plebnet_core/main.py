@@ -8,7 +8,8 @@ Backends (see plebnet_core/dataplane/plane.py):
     tap:KNAME[,netns=NS][,addr=A/LEN][,down][,mtu=N]
     vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
 
-Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
+Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the
+control socket at
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
 configuration saved there replaces the rc.conf files, and every change is saved before it is
 acknowledged (plebnet_core/persist.py); a damaged journal stops the start unless --salvage.
@@ -42,7 +43,8 @@ TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
 
 USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
          "[--sockdir DIR]\n"
-         "               [--state DIR [--salvage]] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
+         "               [--state DIR [--salvage]] [--hostuuid UUID] [--read-group GROUP]\n"
+         "               [--pcap IF=FILE]... [--daemon]")
 SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
 
 

@@ -7,7 +7,6 @@ stack.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 

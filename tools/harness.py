@@ -695,7 +695,7 @@ def short_writes(cuts: int = 200, seed: int = 1) -> dict:
         for k in sorted(rnd.sample(range(size), min(cuts, size))):
             room = [k]
 
-            def failing(fd, data):
+            def failing(fd, data, room=room):
                 if room[0] <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 n = real_write(fd, bytes(data[:room[0]]))

@@ -184,7 +184,7 @@ def ops_for(argv: list[str]):
     return None
 
 
-# -- display (docs/freebsd-tools.md §3.2) ---------------------------------------------------------------------
+# -- display (docs/freebsd-tools.md §3.2) ----------------------------------------------------------
 def entry_fields(e: dict, kinds: dict) -> dict:
     """The libxo fields of one entry, in print order."""
     f = {"hostname": "?", "ip-address": e["addr"]}

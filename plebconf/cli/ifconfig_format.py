@@ -1,4 +1,5 @@
-"""ifconfig's listing output: FreeBSD 14 text (docs/freebsd-tools.md §1.6, §1.7) and a --libxo json document.
+"""ifconfig's listing output: FreeBSD 14 text (docs/freebsd-tools.md §1.6, §1.7) and a --libxo json
+document.
 
 Input: the interface dicts of sysctl NET_RT_IFLIST (the stack's if_info), in
 kernel order.  Nothing here talks to the stack.

@@ -11,7 +11,8 @@ Public API (used by the `ifconfig` tool and by the rc.conf executor)::
 Everything here is pure: no connection to the stack.  The stack resolves names and applies
 the kernel rules; FreeBSD's ifconfig itself leaves those to the kernel too.
 
-Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`, words are
+Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`,
+words are
 looked up left to right in one keyword table (af_inet, af_inet6, af_link, af_nd6 and the
 cloners each register theirs in FreeBSD; here this module registers its keywords.Keyword
 entries at the bottom, and ifconfig_clone registers the cloners' own).  Keyword effects
@@ -43,7 +44,8 @@ from .ifconfig_values import (
 
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
 
-# Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1, §8.3).
+# Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1,
+# §8.3).
 _OPT_USAGE = "[-C] [-g groupname] [-L] "
 USAGE = (
     f"usage: ifconfig [-j jail] [-f type:format] {_OPT_USAGE}interface address_family\n"
@@ -503,7 +505,8 @@ class Command:
         mask = inet_aton(value)
         if mask is None:
             raise errx(f"{value}: bad value")
-        self.plen = bin(mask).count("1")    # 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)
+        # 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)
+        self.plen = bin(mask).count("1")
         self.setmask = True
 
     def k_prefixlen(self, word, _, value):
@@ -564,7 +567,8 @@ class Command:
                     args["dstaddr"] = self.dst
                 self.emit(["ioctl", args], Label("ioctl (SIOCAIFADDR)", perror=True))
             return
-        # inet6: the "delete first" step deletes the address being added (docs/freebsd-tools.md §1.3)
+        # inet6: the "delete first" step deletes the address being added (docs/freebsd-tools.md
+        # §1.3)
         if clear:
             target = self.rid if self.doalias < 0 else self.addr
             args = _ioctl("SIOCDIFADDR_IN6", name, addr=target or "::")

@@ -1,4 +1,5 @@
-"""Address, flag and message formatting shared by route, arp and netstat (docs/freebsd-tools.md §2.6, §2.8,
+"""Address, flag and message formatting shared by route, arp and netstat (docs/freebsd-tools.md
+§2.6, §2.8,
 §3.2, §4.1).  Parsing lives in the tools; this module only turns values into FreeBSD's text.
 """
 from __future__ import annotations
@@ -168,7 +169,7 @@ def rescope(text: str, ifname: str) -> str:
     return f"{addr}%{ifname}" if sep else text
 
 
-# -- route monitor: 14.x's one-line netlink format (docs/freebsd-tools.md §2.8) --------------------------------
+# -- route monitor: 14.x's one-line netlink format (docs/freebsd-tools.md §2.8) --------------------
 NUD_INCOMPLETE, NUD_REACHABLE = "INCOMPLETE", "REACHABLE"
 
 

@@ -1,4 +1,5 @@
-"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (docs/freebsd-tools.md §4);
+"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings
+(docs/freebsd-tools.md §4);
 `netstat -s` (protocol statistics) and the socket listing (`netstat`, `-a`, `-p`) are
 formatted by netstat_proto.py.
 
@@ -395,7 +396,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
     head.append(" %5s\n" % "Coll")
     out = ["".join(head)]
     for name, mtu, network, address, s, is_link, ifp in rows:
-        dash = lambda v: str(v) if is_link else "-"     # noqa: E731
+        dash = lambda v, is_link=is_link: str(v) if is_link else "-"     # noqa: E731
         line = [col(name, wname), mtu.rjust(6), " ", col(network, wnet), " ",
                 col(address, waddr), " %8d %5s %5s" % (s["ipackets"], dash(s["ierrors"]),
                                                        dash(s["iqdrops"]))]

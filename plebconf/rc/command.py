@@ -88,7 +88,8 @@ def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
     if tool == "sysctl" and errno == ENOENT:
         return f"sysctl: unknown oid '{label}'"
     if tool == "ifconfig" and errno in (ENXIO, EPERM):
-        return f"ifconfig: {label}: {'no such interface' if errno == ENXIO else 'permission denied'}"
+        why = "no such interface" if errno == ENXIO else "permission denied"
+        return f"ifconfig: {label}: {why}"
     return f"{tool}: {label}: {strerror(errno)}"
 
 

@@ -182,7 +182,8 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
         if not _unit_of(ifn, NODHCP_PREFIXES):
             for word in ifs_split(v.text):
                 if word.lower() in UNSUPPORTED_ARGS:
-                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; ignored.")
+                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; "
+                             "ignored.")
         args = strip_pseudo(v.text)
         if args:
             ctx.emit(["ifconfig", ifn, *ctx.eval_args(v, args)], v)
@@ -205,7 +206,8 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
             configured = configured or prefix
         legacy = ctx.if_var(ifn, "ipv6_ifconfig_IF")
         if legacy is not None and legacy.text:
-            ctx.warn(f"${legacy.name} is obsolete.  Use ifconfig_{sanitize_ifname(ifn)}_ipv6 instead.")
+            ctx.warn(f"${legacy.name} is obsolete.  "
+                     f"Use ifconfig_{sanitize_ifname(ifn)}_ipv6 instead.")
             ctx.emit(["ifconfig", ifn, "inet6", "-ifdisabled"], legacy)
             ctx.emit(["ifconfig", ifn, "inet6", *ctx.eval_args(legacy)], legacy)
             configured = configured or legacy

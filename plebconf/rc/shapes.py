@@ -13,7 +13,8 @@ Anything else -- quotes, warnings, fields derived from an address -- runs the gr
 every line.  A template may also take the `/len` after an address as a value (general: a
 shape with another length is the same template), when the length reappears as an int
 field and a probe with another length gives exactly the ops substituting it gives: a
-table of mixed prefix lengths is then one run with a length column, not a run per length.  literal_segments and plain_addresses serve BatchProgram's column-by-column
+table of mixed prefix lengths is then one run with a length column, not a run per length.
+literal_segments and plain_addresses serve BatchProgram's column-by-column
 check of generated files.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ part's implementation against them, so the parts stay independent modules with o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, TypedDict
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from plebproto.constants import AF_INET, ENXIO
 from plebproto.errors import OpError
@@ -84,7 +84,8 @@ class StackBase:
         return None
 
     def key_text(self, af: int, key: int) -> str:
-        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md §1.6, §4.1)."""
+        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md
+        §1.6, §4.1)."""
         if af == AF_INET:
             return ntoa(key)
         addr, zone = strip_scope(key)
@@ -131,7 +132,8 @@ class StackBase:
 
 
 def addr_text(af: int, value: int, ifp: Interface | None) -> str:
-    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (docs/freebsd-tools.md §1.6)."""
+    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname
+    (docs/freebsd-tools.md §1.6)."""
     if af == AF_INET:
         return ntoa(value)
     if ifp is not None and is_scoped6(value):

@@ -5,7 +5,8 @@ link-local address (in6_ifattach's).  The routes an address makes follow in_ctl'
 from __future__ import annotations
 
 from plebproto.constants import (
-    AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_LOOPBACK, IFF_POINTOPOINT, IFF_RUNNING, IFF_UP,
+    AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_LOOPBACK, IFF_POINTOPOINT, IFF_RUNNING,
+    IFF_UP,
     IN6_IFF_NODAD, IN6_IFF_TENTATIVE, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
     ND6_IFF_NO_DAD,
 )

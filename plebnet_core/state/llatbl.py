@@ -11,12 +11,14 @@ from plebproto.constants import (
 )
 from plebproto.errors import OpError
 
+from functools import partial
 from typing import Any
 
 from .base import StackBase, addr_text, mac_text
 from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6
 from .route import Route
+from .txn import Event
 
 ND6_REACHABLE, ND6_STALE = 1, 2    # ND6_LLINFO_* (dataplane/nd6.py keeps the others)
 
@@ -49,7 +51,7 @@ class LlTable(StackBase):
             flags &= ~RTF_STATIC
         entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp, set_=True)
         self.journal.setitem(table, addr, entry)
-        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
         return entry
 
     def ll_delete(self, af: int, addr: int, ifname: str | None = None) -> LLEntry:
@@ -60,7 +62,7 @@ class LlTable(StackBase):
                 if entry.flags & RTF_PINNED:        # the interface's own address
                     raise OpError(EPERM)
                 self.journal.delitem(self.ll_table(af, ifp), addr)
-                self.journal.emit(lambda: {"type": RTM_DELETE, "af": af, "neigh": self.ll_info(entry)})
+                self.journal.emit(partial(self.ll_event, RTM_DELETE, entry))
                 return entry
         raise OpError(ENOENT)
 
@@ -81,7 +83,7 @@ class LlTable(StackBase):
             table[addr] = entry
         else:
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
-        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
 
     def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
                   dynamic_only: bool) -> None:
@@ -97,6 +99,11 @@ class LlTable(StackBase):
                     if addr & mask != ifa.addr & mask:
                         continue
                 self.journal.delitem(table, addr)
+
+    def ll_event(self, kind: int, entry: LLEntry) -> Event:
+        """The routing message of a neighbour entry's change (made when the change commits:
+        a function of the entry, never of a loop variable that moves on meanwhile)."""
+        return {"type": kind, "af": entry.af, "neigh": self.ll_info(entry)}
 
     def ll_info(self, entry: LLEntry) -> dict[str, Any]:
         ifp = entry.ifp

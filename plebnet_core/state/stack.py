@@ -1,4 +1,5 @@
-"""The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4, §3.4, §6).
+"""The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4,
+§3.4, §6).
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
 rolled back) or raises OpError with the errno FreeBSD's kernel would return.  Time comes
@@ -12,6 +13,7 @@ making, transactions, the lookup arrays' settling, sysctls and the timed transit
 from __future__ import annotations
 
 import time
+from functools import partial
 from contextlib import AbstractContextManager
 from typing import Any, Callable, cast
 
@@ -116,7 +118,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
                 for table in (ifp.llinfo, ifp.llinfo6):
                     for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:
                         j.delitem(table, addr)
-                        j.emit(lambda: {"type": RTM_DELETE, "af": entry.af, "neigh": self.ll_info(entry)})
+                        j.emit(partial(self.ll_event, RTM_DELETE, entry))
             for af, route in [x for x in self.expiring if x[1].expire <= now]:
                 j.remove(self.expiring, (af, route))
                 if route in (self.rt[af].exact(route.dst, route.plen) or ()):
