@@ -15,6 +15,7 @@ from plebconf.rpc.client import Client, ConnectError
 from plebproto.constants import ENETUNREACH, EPERM
 from plebproto.errors import OpError
 from plebnet_core.persist import pack_record, read_records
+from conftest import run_tool
 from plebnet_core.spawn import StackStartError, spawn_stack
 from tests.conftest import ROOT, need_root, run_tool
 from tests.test_rpc import dump, read_frame
@@ -77,6 +78,24 @@ def test_state_survives_sigkill(sockdir, compact):
         with stack.client() as c:
             assert full_dump(c) == before
         stack.stop(signal.SIGKILL)
+
+
+def test_restored_stack_forwards_by_the_restored_table(sockdir):
+    """The data plane keeps the routing table it was built with: a restore refills that
+    table in place (a new one would leave packets following the table of before)."""
+    state = os.path.join(sockdir, "state")
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    with stack.client() as c:
+        c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.2", plen=24)
+    stack.stop(signal.SIGKILL)
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    try:
+        # the address's local route, only in the restored table: ping goes through lo0
+        done = run_tool(stack, "ping", "-c", "1", "10.0.0.2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 packets transmitted, 1 packets received" in done.stdout
+    finally:
+        stack.stop()
 
 
 def stat_mode(path):

@@ -882,7 +882,7 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
         journal = os.path.join(box.state, "journal")
         with open(journal, "rb") as f:
             good = f.read()
-        found, _ = persist.scan_records(good)
+        found, _ = persist.records.scan_records(good)
         last = found[-1][0]
         base = found[0][1]["seq"] - 1
         for i in range(len(good)):
@@ -892,7 +892,7 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
             figures["bytes_flipped"] += 1
             if damage:
                 figures["refused"] += 1
-            elif torn and i < last + persist.RECORD.size and i >= last \
+            elif torn and i < last + persist.records.RECORD.size and i >= last \
                     and len(records) == len(found) - 1:
                 figures["torn"] += 1        # the last record's length: a tear, to all eyes
             else:
@@ -914,14 +914,14 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
         middle = [pos for pos, _ in found[len(found) // 4: 3 * len(found) // 4]]
         for pos in rnd.sample(middle, starts):
             bad = bytearray(good)
-            bad[pos + rnd.randrange(persist.RECORD.size + 10)] ^= 0x20
+            bad[pos + rnd.randrange(persist.records.RECORD.size + 10)] ^= 0x20
             attempt(bytes(bad))
         attempt(b"\0" * len(good))
         cut = found[len(found) // 2]
         attempt(good[:cut[0]] + good[found[len(found) // 2 + 1][0]:])      # one record gone
         # --salvage on a flip in the body of the middle record
         bad = bytearray(good)
-        bad[cut[0] + persist.RECORD.size + 3] ^= 0xFF
+        bad[cut[0] + persist.records.RECORD.size + 3] ^= 0xFF
         with open(journal, "wb") as f:
             f.write(bad)
         stack = spawn_stack([*NIC, "--state", box.state, "--salvage"], sockdir=box.dir,

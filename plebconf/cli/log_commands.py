@@ -230,6 +230,9 @@ def commands(op, args) -> list[str]:
         entries = [[op, args]]
     elif isinstance(args, dict) and isinstance(args.get("ops"), list):
         entries = args["ops"]
+    elif isinstance(args, dict) and type(args.get("ops")) is int:
+        # a refused batch too large to keep: the stack kept a summary with its op count
+        return [f"batch ({args['ops']} ops)"]
     else:
         return ["batch"]
     out: list[str] = []

@@ -14,6 +14,7 @@ from plebproto.errors import OpError
 
 from ..syscalls import Stream
 
+# the audit log in memory (and in the snapshot), counted as packed bytes plus a slot's overhead
 AUDIT_BYTES = int(os.environ.get("PLEBNET_AUDIT_BYTES", 8 << 20))
 ENTRY_MAX = 2048        # an audit entry packing larger gets its args replaced by a summary
 TEXT_MAX = 256          # characters kept of an op name, an error message, an args preview

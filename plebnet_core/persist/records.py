@@ -93,6 +93,7 @@ def _write_all(fd: int, data: bytes) -> None:
         n = os.write(fd, view)
         if n <= 0:
             raise OSError(_errno.ENOSPC, os.strerror(_errno.ENOSPC))
+        view = view[n:]
 
 
 # -- the state directory ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
 from ..state.ifnet import IfAddr, Interface, LLEntry
-from ..state.route import Route, RouteTable
+from ..state.route import Route
 
 
 # -- replay ----------------------------------------------------------------------------------------
@@ -131,7 +131,10 @@ def load_state(stack, state: dict) -> list:
     stack.expiring, stack.dad_pending = [], []
     stack._gw_cache.clear()
     for af in (AF_INET, AF_INET6):
-        table = stack.rt[af] = RouteTable(32 if af == AF_INET else 128)
+        # emptied in place: the data plane holds the table (a new object would leave it
+        # forwarding by the table of before the restore)
+        table = stack.rt[af]
+        table.clear()
         for (dst, plen, gw, ifindex, ref, flags, mtu, hopcount, expire, weight, nhidx,
              expiring) in state["routes"][str(af)]:
             ifa = by_index[ref[0]].addrs[ref[1]] if ref else None

@@ -143,6 +143,10 @@ class RouteTable:
         # IPv6's longest match: every prefix's path list, in a trie (kept in step with _by_len)
         self._lpm6: Lpm6 | None = Lpm6() if width == 128 else None
 
+    def clear(self) -> None:
+        """Empty the table in place: whoever holds it (the data plane) sees the refill."""
+        self.__init__(self.width)       # type: ignore[misc]
+
     def __len__(self) -> int:
         return self.count
 
