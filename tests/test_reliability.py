@@ -15,7 +15,6 @@ from plebconf.rpc.client import Client, ConnectError
 from plebproto.constants import ENETUNREACH, EPERM
 from plebproto.errors import OpError
 from plebnet_core.persist import pack_record, read_records
-from conftest import run_tool
 from plebnet_core.spawn import StackStartError, spawn_stack
 from tests.conftest import ROOT, need_root, run_tool
 from tests.test_rpc import dump, read_frame
