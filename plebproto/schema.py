@@ -98,6 +98,11 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
                             opt("vltime", int, lo=0, hi=U32),
                             opt("dstaddr", str, nullable=True), opt("eui64", bool)),
         "SIOCDIFADDR_IN6": (IFNAME, req("addr", str)),
+        "SIOCSETVLAN": (IFNAME, req("vlandev", str), opt("vlan", int, lo=0, hi=0xFFFF),
+                        opt("vlanproto", str, choices=("802.1q", "802.1ad")),
+                        opt("vlanpcp", int, lo=0, hi=7)),
+        "BRDGADD": (IFNAME, req("member", str)),
+        "BRDGDEL": (IFNAME, req("member", str)),
     }),
     "rtmsg": ("type", {
         "RTM_ADD": _ROUTE + _ROUTE_MORE,

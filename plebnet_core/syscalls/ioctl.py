@@ -6,7 +6,9 @@ from __future__ import annotations
 from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
+from ..state.bridge import bridge_add, bridge_delete
 from ..state.inet import strip_scope
+from ..state.vlan import set_vlan
 from .args import arg
 from .dispatch import pick
 
@@ -20,6 +22,8 @@ IOCTLS = {
     "SIOCDIFGROUP": "ifdelgroup", "SIOCSIFINFO_IN6": "ifnd6",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
+    "SIOCSETVLAN": "setvlan",
+    "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel",
 }
 
 
@@ -44,9 +48,21 @@ class IoctlOps:
 
     def ifdestroy(self, args):
         ifp = self.stack.ifunit(arg(args, "ifname", str))
-        self.stack.if_destroy(ifp.name)
-        if self.dataplane is not None:      # the device closes when the change commits
-            self.dataplane.destroyed(ifp)
+        for gone in self.stack.if_destroy(ifp.name):    # an epair goes with its peer
+            if self.dataplane is not None:  # the device closes when the change commits
+                self.dataplane.destroyed(gone)
+
+    def setvlan(self, args):
+        """{ifname, vlandev, vlan, vlanproto?, vlanpcp?}: attach to a parent; vlandev ""
+        detaches (state/vlan.py)."""
+        set_vlan(self.stack, arg(args, "ifname", str), args)
+
+    def brdgadd(self, args):
+        """{ifname, member}: bridge(4)'s BRDGADD (state/bridge.py)."""
+        bridge_add(self.stack, arg(args, "ifname", str), arg(args, "member", str))
+
+    def brdgdel(self, args):
+        bridge_delete(self.stack, arg(args, "ifname", str), arg(args, "member", str))
 
     def ifname(self, args):
         self.stack.if_rename(arg(args, "ifname", str), arg(args, "newname", str))
