@@ -33,7 +33,9 @@ from plebproto.constants import (
 )
 
 from .common import ToolError
-from .ifconfig_clone import CLONE_TABLE, _vxlan_check   # importing it registers the cloners'
+from .ifconfig_clone import CALLBACKS, CLONE_TABLE, _vxlan_check, create_hook, created_name
+# importing each cloner's module registers its keywords and hooks (keywords.register)
+from . import ifconfig_bridge, ifconfig_epair, ifconfig_vlan  # noqa: F401,E402
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 from .ifconfig_values import (
@@ -326,6 +328,8 @@ class Command:
             i += 1 + kw.nargs
         if self.creating:
             self._create()
+        for callback in CALLBACKS:      # callback_register(): after the words
+            callback(self)
         warn_at = len(self.ops)
         self._postproc()
         self._deferred_address()
@@ -343,12 +347,12 @@ class Command:
         self.creating = False
         name = self.ifname
         args = _ioctl("SIOCIFCREATE2", name)
+        hook = create_hook(name)
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
-        elif self.params and any(k.startswith("vlan") for k in self.params):
-            # vlan parameters ride on any create (FreeBSD's vlan callback takes them)
-            args["params"] = self.params
+        elif hook is not None:
+            hook(self, args)        # the cloner's own create (vlan_create, ...)
         op = ["ioctl", args]
         if self.more_after_create:
             # FreeBSD skips `create` for an interface that exists when more words follow
@@ -358,6 +362,10 @@ class Command:
         if not name[-1:].isdigit():
             # the kernel picks the unit and ifconfig prints the name it got
             self.print_created = len(self.ops) - 1
+        elif created_name(name) != name:
+            # a name the kernel changes (epair0 -> epair0a) is printed, and is the
+            # interface the words after it configure
+            self.ifname = self.print_name = created_name(name)
 
     # -- keyword handlers --------------------------------------------------------------------
     def k_flags(self, word, bit):

@@ -36,7 +36,10 @@ from .iface import Link
 from .ip import IPv4
 from .ip6 import IPv6
 from .nd6 import ND6
+from .bridge import BridgeDevice
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
+from .phy.epair import EpairDevice
+from .vlan import VlanDevice
 from .ping import PingSession
 
 VXLAN_PORT = 4789
@@ -151,6 +154,8 @@ class DataPlane:
     def created(self, ifp) -> None:
         """A clone was created (inside the request's transaction): open its device, or fail
         the create.  Rolled back, the device closes again."""
+        if ifp.device is not None:
+            return              # an epair end opened with its peer
         try:
             device = self._clone_device(ifp)
         except OSError as exc:
@@ -162,6 +167,23 @@ class DataPlane:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
             self.attach(ifp, device)
             journal.record(self.link.detach, ifp)
+        if isinstance(device, BridgeDevice):
+            self.link.bridges.append(device)
+            journal.record(self.link.bridges.remove, device)
+        if isinstance(device, EpairDevice):
+            # the other end: created with this one (or, restored, found with its device)
+            peer = self.stack.by_name.get(ifp.params.get("peer") or "")
+            if peer is not None:
+                if peer.device is None:
+                    self.created(peer)
+                other = self._unwrapped(peer.device)
+                if isinstance(other, EpairDevice):
+                    EpairDevice.link(device, other)
+
+    @staticmethod
+    def _unwrapped(device):
+        """The device under a capture."""
+        return getattr(device, "device", device) if isinstance(device, _Capture) else device
 
     def _clone_device(self, ifp):
         p = ifp.params
@@ -173,6 +195,12 @@ class DataPlane:
             netns = p.get("netns") or None
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
+        if ifp.cloner == "vlan":
+            return VlanDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "bridge":
+            return BridgeDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "epair":
+            return EpairDevice(ifp.name)
         if ifp.cloner == "vxlan":
             vni = p.get("vxlanid", p.get("vni"))
             remote = p.get("vxlanremote")
@@ -191,6 +219,8 @@ class DataPlane:
 
     def _close(self, ifp) -> None:
         self.stop_capture(ifp.name)
+        if ifp.device in self.link.bridges:
+            self.link.bridges.remove(ifp.device)
         self.link.detach(ifp)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENXIO, EOPNOTSUPP, EPROTONOSUPPORT, IFCAP_VLAN_MTU, IFF_RUNNING,
+    EBUSY, EEXIST, EINVAL, ENOENT, ENXIO, EOPNOTSUPP, EPROTONOSUPPORT, IFCAP_VLAN_MTU, IFF_RUNNING,
     LINK_STATE_UNKNOWN,
 )
 from plebproto.errors import OpError
@@ -125,7 +125,7 @@ def set_vlan(stack: "Stack", name: str, params: dict[str, Any]) -> None:
         return
     parent = stack.by_name.get(parent_name)
     if parent is None:
-        raise OpError(ENXIO)     # ifunit_ref of the parent
+        raise OpError(ENOENT)    # vlan_ioctl: no such parent
     vlan_config(stack, ifp, parent, int(params.get("vlan", 0)),
                 params.get("vlanproto") or "802.1q", int(params.get("vlanpcp", 0)))
 

@@ -1,0 +1,38 @@
+"""bridge(4)'s ifconfig grammar, as FreeBSD 14's ifbridge.c registers it: `addm IF` (BRDGADD)
+and `deletem IF` (BRDGDEL), each failing as `err(1, "BRDGADD %s", IF)` words it.  The
+spanning-tree and address-cache keywords are FreeBSD's too but the stack's bridge has none
+of that state: they are sent as the driver ioctl and refused.
+"""
+from __future__ import annotations
+
+from .keywords import Keyword, register
+
+
+def _label(what):
+    from .ifconfig_grammar import Label     # (the grammar imports this module first)
+    return Label(what)
+
+
+def member_cmd(cmd, word, req, member):
+    cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname, "member": member}],
+             _label(f"{req} {member}"))
+
+
+def unsupported(cmd, word, req, *values):
+    cmd.emit(["ioctl", {"req": "SIOCSDRVSPEC", "ifname": cmd.ifname, "value": list(values)}],
+             _label(f"{req} {values[-1]}" if values else req))
+
+
+register(
+    "ifconfig",
+    Keyword("addm", 1, member_cmd, "BRDGADD"),
+    Keyword("deletem", 1, member_cmd, "BRDGDEL"),
+    *[Keyword(word, 1, unsupported, req) for word, req in (
+        ("stp", "BRDGSIFFLGS"), ("-stp", "BRDGSIFFLGS"), ("span", "BRDGADDS"),
+        ("-span", "BRDGDELS"), ("maxaddr", "BRDGSCACHE"), ("timeout", "BRDGSTO"),
+        ("priority", "BRDGSPRI"), ("hellotime", "BRDGSHT"), ("fwddelay", "BRDGSFD"),
+        ("maxage", "BRDGSMA"), ("proto", "BRDGSPROTO"), ("holdcnt", "BRDGSTXHC"),
+        ("deladdr", "BRDGDADDR"))],
+    Keyword("flush", 0, unsupported, "BRDGFLUSH"),
+    Keyword("flushall", 0, unsupported, "BRDGFLUSH"),
+)
