@@ -19,7 +19,9 @@ attached NICs present, unconfigured):
 * lo0 keeps rc's own 127.0.0.1/8 when that is its first address;
 * cloned interfaces go to cloned_interfaces in order, with create_args_IF; one
   whose name is not CLONER<unit> is created as the first free CLONER<unit> and
-  renamed with ifconfig_IF_name;
+  renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb),
+  a vlan named PARENT.TAG under that name (the name says tag and parent); a bridge's
+  members go to its ifconfig_IF as `addm IF` words;
 * IPv4/IPv6 default routes through a plain gateway become defaultrouter /
   ipv6_defaultrouter, other routes static_routes/route_rN and
   ipv6_static_routes/ipv6_route_rN in order;
@@ -54,6 +56,7 @@ class Interface:
     inet6: list[tuple[str, int]] = field(default_factory=list)
     up: bool = False
     mtu: int | None = None  # None: the driver's default, not saved
+    members: list[str] = field(default_factory=list)  # a bridge's, in the order added
 
 
 @dataclass
@@ -136,6 +139,13 @@ def _creation_names(interfaces: list[Interface]) -> dict[str, str]:
     for i in interfaces:
         if i.cloner is None:
             continue
+        if i.cloner == "epair" and re.fullmatch(r"epair[0-9]+[ab]", i.name):
+            if i.name.endswith("a"):        # epairN makes both ends
+                out[i.name] = i.name[:-1]
+            continue
+        if i.cloner == "vlan" and "." in i.name:
+            out[i.name] = i.name            # vlan_clone_match_ethervid's PARENT.TAG
+            continue
         if re.fullmatch(re.escape(i.cloner) + r"[0-9]+", i.name):
             out[i.name] = i.name
             continue
@@ -153,7 +163,7 @@ def _save_interfaces(w: _Writer, interfaces: list[Interface]) -> None:
         w.set("cloned_interfaces", " ".join(created.values()))
     for name, create_name in created.items():
         iface = next(i for i in interfaces if i.name == name)
-        if iface.create_args:
+        if iface.create_args and "." not in create_name:
             w.set(f"create_args_{sanitize_ifname(create_name)}", " ".join(iface.create_args))
         if create_name != name:
             w.set(f"ifconfig_{sanitize_ifname(create_name)}_name", name)
@@ -167,6 +177,8 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     inet6 = [(a, p) for a, p in iface.inet6 if not is_auto_inet6(iface.name, a)]
 
     main: list[str] = []
+    for member in iface.members:
+        main += ["addm", member]
     # lo0 gets 127.0.0.1/8 from rc itself unless ifconfig_lo0 is set.
     keep_rc_default = iface.name == "lo0" and inet[:1] == [("127.0.0.1", 8)] and iface.mtu is None
     if keep_rc_default:

@@ -1,0 +1,189 @@
+"""vlan(4): creation (vlanN with vlan/vlandev, PARENT.TAG names, unconfigured), the listing as
+FreeBSD 14's ifvlan.c prints it, SIOCSETVLAN on an existing vlan, 802.1Q on the parent's wire
+between two stacks (Ethernet over UDP on 127.0.0.1) and with the Linux kernel's own vlan
+interface in a network namespace, and the rc.conf round trip."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import run_tool
+from netns_util import namespace, require_root
+from plebnet_core.spawn import spawn_stack
+from test_dataplane_stacks import addr, free_udp_ports, ping, replies, vx
+
+
+def ifconfig(stack, *argv):
+    res = run_tool(stack, "ifconfig", *argv)
+    return res.returncode, res.stdout, res.stderr
+
+
+def mac_of(stack, ifname):
+    return re.search(r"ether (\S+)", ifconfig(stack, ifname)[1]).group(1)
+
+
+@pytest.fixture
+def two(sockdir):
+    p = free_udp_ports(2)
+    a = spawn_stack(["--nic", f"vnet0={vx(p[0], p[1])}"], sockdir=sockdir)
+    try:
+        b = spawn_stack(["--nic", f"vnet0={vx(p[1], p[0])}", "--nic", "tap0=none"],
+                        sockdir=sockdir)
+        try:
+            yield a, b
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+def test_vlan_listing_is_ifvlan_c_s(two):
+    a, _ = two
+    assert ifconfig(a, "vlan0", "create", "vlan", "5", "vlandev", "vnet0",
+                    "inet", "10.5.0.1/24") == (0, "", "")
+    assert ifconfig(a, "vnet0.6", "create") == (0, "", "")
+    assert ifconfig(a, "vlan", "create") == (0, "vlan1\n", "")
+    mac = mac_of(a, "vnet0")
+    # the parent's MAC and media, its MTU (it has VLAN_MTU), RUNNING from the attach on
+    assert ifconfig(a, "vlan0")[1] == (
+        "vlan0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
+        "mtu 1500\n"
+        f"\tether {mac}\n"
+        "\tinet 10.5.0.1 netmask 0xffffff00 broadcast 10.5.0.255\n"
+        "\tgroups: vlan\n"
+        "\tvlan: 5 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n"
+        "\tmedia: Ethernet 10Gbase-T (10Gbase-T <full-duplex>)\n"
+        "\tstatus: active\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
+    assert ifconfig(a, "vnet0.6")[1] == (
+        "vnet0.6: flags=1008842<BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
+        "mtu 1500\n"
+        f"\tether {mac}\n"
+        "\tgroups: vlan\n"
+        "\tvlan: 6 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n"
+        "\tmedia: Ethernet 10Gbase-T (10Gbase-T <full-duplex>)\n"
+        "\tstatus: active\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
+    # unconfigured: a zero MAC, no protocol yet (ifv_proto 0), no parent, no media
+    assert ifconfig(a, "vlan1")[1] == (
+        "vlan1: flags=8802<BROADCAST,SIMPLEX,MULTICAST> metric 0 mtu 1500\n"
+        "\tether 00:00:00:00:00:00\n"
+        "\tgroups: vlan\n"
+        "\tvlan: 0 vlanproto: 0x0000 vlanpcp: 0 parent interface: <none>\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
+    # SIOCSETVLAN on it attaches it; on a configured one the kernel says EBUSY
+    assert ifconfig(a, "vlan1", "vlan", "7", "vlandev", "vnet0") == (0, "", "")
+    assert "\tvlan: 7 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n" in \
+        ifconfig(a, "vlan1")[1]
+    assert ifconfig(a, "vlan1", "vlan", "8", "vlandev", "vnet0") == (
+        1, "", "ifconfig: SIOCSETVLAN: Device busy\n")
+    assert ifconfig(a, "vlan1", "-vlandev") == (0, "", "")
+    assert "parent interface: <none>" in ifconfig(a, "vlan1")[1]
+    # a non-vlan interface: ifconfig's SIOCGETVLAN fails and it sends nothing
+    assert ifconfig(a, "vnet0", "vlan", "7", "vlandev", "vnet0") == (0, "", "")
+
+
+def test_vlan_errors(two):
+    a, _ = two
+    assert ifconfig(a, "vlan0", "create", "vlan", "5") == (
+        1, "", "ifconfig: must specify a parent device for vlan create\n")
+    assert ifconfig(a, "vlan0", "create", "vlandev", "vnet0") == (
+        1, "", "ifconfig: must specify a tag for vlan create\n")
+    assert ifconfig(a, "vnet0", "vlan", "5") == (
+        1, "", "ifconfig: both vlan and vlandev must be specified\n")
+    assert ifconfig(a, "vlan0", "create", "vlan", "5", "vlandev", "vnet9") == (
+        1, "", "ifconfig: SIOCIFCREATE2 (vlan0): Device not configured\n")
+    assert ifconfig(a, "vlan0", "create", "vlan", "4096", "vlandev", "vnet0") == (
+        1, "", "ifconfig: SIOCIFCREATE2 (vlan0): Invalid argument\n")
+    assert ifconfig(a, "vlan0", "create", "vlan", "5", "vlandev", "lo0") == (
+        1, "", "ifconfig: SIOCIFCREATE2 (vlan0): Protocol not supported\n")
+    assert ifconfig(a, "vnet0.5", "create") == (0, "", "")
+    assert ifconfig(a, "vnet0.5", "create") == (
+        1, "", "ifconfig: interface vnet0.5 already exists\n")
+    assert ifconfig(a, "-l")[1] == "vnet0 lo0 vnet0.5\n"
+
+
+def test_vlan_mtu_without_vlan_mtu_capability(two):
+    _, b = two
+    assert ifconfig(b, "tap0", "-vlanmtu") == (0, "", "")
+    assert ifconfig(b, "vlan0", "create", "vlan", "2", "vlandev", "tap0") == (0, "", "")
+    assert ifconfig(b, "vlan0")[1].startswith(
+        "vlan0: flags=1008842<BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
+        "mtu 1496\n")
+
+
+def test_two_stacks_ping_through_the_tag(two):
+    a, b = two
+    for stack, host in ((a, 1), (b, 2)):
+        assert ifconfig(stack, "vnet0", "up") == (0, "", "")
+        assert ifconfig(stack, "vnet0.5", "create", "inet", f"10.5.0.{host}/24") == (0, "", "")
+        # the untagged network on the same wire stays separate
+        assert ifconfig(stack, "vnet0", "inet", f"10.0.0.{host}/24") == (0, "", "")
+    with a.client() as ca:
+        assert [r["seq"] for r in replies(ping(ca, "10.5.0.2", count=2))] == [0, 1]
+        assert [r["seq"] for r in replies(ping(ca, "10.0.0.2", count=1))] == [0]
+        stats = {i["name"]: i["stats"] for i in ca.sysctl("NET_RT_IFLIST")}
+    assert stats["vnet0.5"]["ipackets"] >= 3 and stats["vnet0.5"]["opackets"] >= 3
+    with b.client() as cb:
+        arp = {e["addr"]: e for e in cb.sysctl("NET_RT_FLAGS", af="inet")}
+    assert arp["10.5.0.1"]["ifname"] == "vnet0.5" and arp["10.0.0.1"]["ifname"] == "vnet0"
+    # another tag on one side: nothing gets through
+    assert ifconfig(b, "vnet0.5", "destroy") == (0, "", "")
+    assert ifconfig(b, "vnet0.7", "create", "inet", "10.5.0.2/24") == (0, "", "")
+    with a.client() as ca:
+        assert replies(ping(ca, "10.5.0.2", count=1, waittime=0.5)) == []
+
+
+def test_rc_conf_vlans_and_save_round_trip(sockdir, tmp_path):
+    rc = tmp_path / "rc.conf"
+    rc.write_text('vlans_vnet0="5 guest"\n'
+                  'create_args_guest="vlan 7"\n'
+                  'ifconfig_vnet0_5="inet 10.5.0.1/24"\n'
+                  'ifconfig_guest="inet 10.7.0.1/24"\n')
+    s = spawn_stack(["--nic", "vnet0=none", "--rc", str(rc)], sockdir=sockdir)
+    try:
+        assert ifconfig(s, "-l")[1] == "vnet0 lo0 vnet0.5 guest\n"
+        assert "\tvlan: 7 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n" in \
+            ifconfig(s, "guest")[1]
+        saved = run_tool(s, "rc", "save").stdout
+    finally:
+        s.stop()
+    assert 'cloned_interfaces="vnet0.5 vlan0"' in saved
+    assert 'create_args_vlan0="vlan 7 vlandev vnet0"' in saved
+    assert 'ifconfig_vlan0_name="guest"' in saved
+    rc.write_text(saved)
+    s = spawn_stack(["--nic", "vnet0=none", "--rc", str(rc)], sockdir=sockdir)
+    try:
+        assert run_tool(s, "rc", "save").stdout == saved
+    finally:
+        s.stop()
+
+
+def test_linux_vlan_pings_through_the_tag(sockdir):
+    require_root()
+    kname = f"plv{os.getpid() % 100000}"
+    with namespace("vlan") as netns, spawn_stack(
+            ["--nic", f"vnet0=tap:{kname},netns={netns}"], sockdir=sockdir) as s:
+        def ns(*cmd):
+            subprocess.run(["ip", "netns", "exec", netns, *cmd], check=True)
+        res = subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "add", "link", kname,
+                              "name", f"{kname}.5", "type", "vlan", "id", "5"],
+                             capture_output=True, text=True)
+        if "Unknown device type" in res.stderr:     # a kernel built without 8021q
+            if os.environ.get("CI"):
+                pytest.fail("the kernel has no vlan (8021q) support, and CI is set")
+            pytest.skip("the kernel has no vlan (8021q) support")
+        assert res.returncode == 0, res.stderr
+        ns("ip", "addr", "add", "10.5.0.9/24", "dev", f"{kname}.5")
+        ns("ip", "link", "set", f"{kname}.5", "up")
+        assert ifconfig(s, "vnet0", "up") == (0, "", "")
+        assert ifconfig(s, "vnet0.5", "create", "inet", "10.5.0.1/24") == (0, "", "")
+        with s.client() as c:
+            assert [r["seq"] for r in replies(ping(c, "10.5.0.9", count=2))] == [0, 1]
+        # and the kernel pings us
+        res = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "2",
+                              "10.5.0.1"], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
