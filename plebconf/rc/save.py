@@ -177,8 +177,6 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     inet6 = [(a, p) for a, p in iface.inet6 if not is_auto_inet6(iface.name, a)]
 
     main: list[str] = []
-    for member in iface.members:
-        main += ["addm", member]
     # lo0 gets 127.0.0.1/8 from rc itself unless ifconfig_lo0 is set.
     keep_rc_default = iface.name == "lo0" and inet[:1] == [("127.0.0.1", 8)] and iface.mtu is None
     if keep_rc_default:
@@ -188,6 +186,8 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
         inet.pop(0)
     if iface.mtu is not None:
         main += ["mtu", str(iface.mtu)]
+    for member in iface.members:    # after the address: ifconfig takes `inet` only first
+        main += ["addm", member]
     first6 = inet6.pop(0) if inet6 else None
     configured = bool(main) or first6 is not None or keep_rc_default
     if iface.name == "lo0" and not keep_rc_default and not main:
