@@ -103,6 +103,7 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
                         opt("vlanpcp", int, lo=0, hi=7)),
         "BRDGADD": (IFNAME, req("member", str)),
         "BRDGDEL": (IFNAME, req("member", str)),
+        "BRDGRTS": (IFNAME,),
     }),
     "rtmsg": ("type", {
         "RTM_ADD": _ROUTE + _ROUTE_MORE,

@@ -62,6 +62,16 @@ def test_two_stacks_ping_each_other_through_a_bridge(bridged):
     where = {r["mac"]: r["ifname"] for r in rows}
     assert where[mac_of(a, "vnet0")] == "vnet0" and where[mac_of(c, "vnet0")] == "vnet1"
     assert all(1100 < r["expire"] <= 1200 for r in rows)
+    # `ifconfig bridge0 addr`, as bridge_addresses() prints the table
+    code, out, err = ifconfig(b, "bridge0", "addr")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert sorted(re.sub(r" \d+ flags", " N flags", line) for line in lines) == sorted(
+        [f"{mac_of(a, 'vnet0')} Vlan0 vnet0 N flags=0<>",
+         f"{mac_of(c, 'vnet0')} Vlan0 vnet1 N flags=0<>"])
+    assert all(1100 < int(line.split()[3]) <= 1200 for line in lines)
+    assert ifconfig(b, "vnet0", "addr") == (
+        1, "", "ifconfig: unable to get address cache: Invalid argument\n")
     # an address on the bridge itself
     assert ifconfig(b, "bridge0", "inet", "10.8.0.2/24") == (0, "", "")
     with a.client() as ca:

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_tool
 from netns_util import namespace, require_root
 from plebnet_core.spawn import spawn_stack
-from test_dataplane_stacks import addr, free_udp_ports, ping, replies, vx
+from test_dataplane_stacks import free_udp_ports, ping, replies, vx
 
 
 def ifconfig(stack, *argv):

@@ -14,6 +14,7 @@ import sys
 from plebproto.constants import ENXIO
 from plebproto.iftypes import CLONERS
 
+from .ifconfig_bridge import addr_lines
 from .ifconfig_clone import created_name
 
 from . import libxo
@@ -117,6 +118,9 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
     if lines:
         sys.stderr.write("".join(line + "\n" for line in lines))
     out = tool_ops.output(results)
+    for op, result in zip(tool_ops.ops, results):
+        if op[1].get("req") == "BRDGRTS":       # `ifconfig bridge0 addr`
+            out += addr_lines(result["addrs"])
     if fmt.encoded:
         if out:
             libxo.emit({"interface": out[-1]}, fmt)

@@ -1,5 +1,6 @@
 """bridge(4)'s ifconfig grammar, as FreeBSD 14's ifbridge.c registers it: `addm IF` (BRDGADD)
-and `deletem IF` (BRDGDEL), each failing as `err(1, "BRDGADD %s", IF)` words it.  The
+and `deletem IF` (BRDGDEL), each failing as `err(1, "BRDGADD %s", IF)` words it, and `addr`
+(BRDGRTS: the address table, whose lines addr_lines makes).  The
 spanning-tree and address-cache keywords are FreeBSD's too but the stack's bridge has none
 of that state: they are sent as the driver ioctl and refused.
 """
@@ -18,6 +19,19 @@ def member_cmd(cmd, word, req, member):
              _label(f"{req} {member}"))
 
 
+def addr(cmd, word, req):
+    """`addr`: the address table, printed by ifconfig_bridge.addr_lines after the batch."""
+    cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname}],
+             _label("unable to get address cache"))
+
+
+def addr_lines(rows: list[dict]) -> list[str]:
+    """bridge_addresses(): MAC (ether_ntoa), vlan, member, seconds left, then printb's
+    flags with IFBAFBITS (only STATIC): `flags=0<>` for a learned entry."""
+    return [f"{r['mac']} Vlan{r['vlan']} {r['ifname']} {r['expire']} "
+            f"flags={r['flags']:x}<{'STATIC' if r['flags'] & 1 else ''}>" for r in rows]
+
+
 def unsupported(cmd, word, req, *values):
     cmd.emit(["ioctl", {"req": "SIOCSDRVSPEC", "ifname": cmd.ifname, "value": list(values)}],
              _label(f"{req} {values[-1]}" if values else req))
@@ -27,6 +41,7 @@ register(
     "ifconfig",
     Keyword("addm", 1, member_cmd, "BRDGADD"),
     Keyword("deletem", 1, member_cmd, "BRDGDEL"),
+    Keyword("addr", 0, addr, "BRDGRTS"),
     *[Keyword(word, 1, unsupported, req) for word, req in (
         ("stp", "BRDGSIFFLGS"), ("-stp", "BRDGSIFFLGS"), ("span", "BRDGADDS"),
         ("-span", "BRDGDELS"), ("maxaddr", "BRDGSCACHE"), ("timeout", "BRDGSTO"),

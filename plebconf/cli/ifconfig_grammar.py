@@ -34,8 +34,7 @@ from plebproto.constants import (
 
 from .common import ToolError
 from .ifconfig_clone import CALLBACKS, CLONE_TABLE, _vxlan_check, create_hook, created_name
-# importing each cloner's module registers its keywords and hooks (keywords.register)
-from . import ifconfig_bridge, ifconfig_epair, ifconfig_vlan  # noqa: F401,E402
+from . import ifconfig_bridge, ifconfig_epair, ifconfig_vlan
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 from .ifconfig_values import (
@@ -43,6 +42,8 @@ from .ifconfig_values import (
     random_mac,
 )
 
+# importing each cloner's module registered its keywords and hooks (keywords.register)
+CLONER_MODULES = (ifconfig_vlan, ifconfig_bridge, ifconfig_epair)
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
 
 # Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1, §8.3).

@@ -18,7 +18,7 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 from plebproto.iftypes import CLONERS, IFTYPES
 
-from . import bridge, epair, vlan  # noqa: F401  (each registers its cloner)
+from . import bridge, epair, vlan
 from .base import LOOPBACK4, LOOPBACK6, StackBase
 from .clone import REGISTRY, cloner_for
 from .ifnet import Interface
@@ -26,6 +26,8 @@ from .inet import embed_scope
 from .txn import Event
 
 IFNAMSIZ = 16
+# the cloners with their own module (importing each registers it in clone.REGISTRY)
+CLONER_MODULES = (vlan, bridge, epair)
 IFDESCR_MAXLEN = 1024
 
 

@@ -23,7 +23,7 @@ IOCTLS = {
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
     "SIOCSETVLAN": "setvlan",
-    "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel",
+    "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
 }
 
 
@@ -60,6 +60,14 @@ class IoctlOps:
     def brdgadd(self, args):
         """{ifname, member}: bridge(4)'s BRDGADD (state/bridge.py)."""
         bridge_add(self.stack, arg(args, "ifname", str), arg(args, "member", str))
+
+    def brdgrts(self, args):
+        """{ifname}: the bridge's address table, {"addrs": [{mac, vlan, ifname, expire,
+        flags}]}; EINVAL for an interface that is no bridge (the driver ioctl fails)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        return {"addrs": self.stack.if_clone_info(ifp)["bridge"]["addrs"]}
 
     def brdgdel(self, args):
         bridge_delete(self.stack, arg(args, "ifname", str), arg(args, "member", str))
