@@ -132,9 +132,12 @@ def test_bridge_errors(bridged):
         1, "", "ifconfig: BRDGDEL vnet1: No such file or directory\n")
     assert ifconfig(b, "vnet0", "addm", "vnet1") == (
         1, "", "ifconfig: BRDGADD vnet1: Invalid argument\n")
+    # a member renamed is still the member
+    assert ifconfig(b, "vnet0", "name", "lan") == (0, "lan\n", "")
+    assert re.findall(r"member: (\S+)", ifconfig(b, "bridge0")[1]) == ["lan"]
     # a destroyed bridge lets its members go
     assert ifconfig(b, "bridge0", "destroy") == (0, "", "")
-    assert "PROMISC" not in ifconfig(b, "vnet0")[1]
+    assert "PROMISC" not in ifconfig(b, "lan")[1]
 
 
 def test_epair_listing_and_destroy(sockdir):

@@ -81,7 +81,13 @@ def test_vlan_listing_is_ifvlan_c_s(two):
     assert ifconfig(a, "vlan1", "vlan", "8", "vlandev", "vnet0") == (
         1, "", "ifconfig: SIOCSETVLAN: Device busy\n")
     assert ifconfig(a, "vlan1", "-vlandev") == (0, "", "")
-    assert "parent interface: <none>" in ifconfig(a, "vlan1")[1]
+    # off its parent: not RUNNING, no media, the MAC it had stays (vlan_unconfig_locked)
+    assert ifconfig(a, "vlan1")[1] == (
+        "vlan1: flags=8802<BROADCAST,SIMPLEX,MULTICAST> metric 0 mtu 1500\n"
+        f"\tether {mac}\n"
+        "\tgroups: vlan\n"
+        "\tvlan: 0 vlanproto: 0x0000 vlanpcp: 0 parent interface: <none>\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
     # a non-vlan interface: ifconfig's SIOCGETVLAN fails and it sends nothing
     assert ifconfig(a, "vnet0", "vlan", "7", "vlandev", "vnet0") == (0, "", "")
 
@@ -104,6 +110,15 @@ def test_vlan_errors(two):
     assert ifconfig(a, "vnet0.5", "create") == (
         1, "", "ifconfig: interface vnet0.5 already exists\n")
     assert ifconfig(a, "-l")[1] == "vnet0 lo0 vnet0.5\n"
+    # the parent's new MAC is the vlan's too (vlan_iflladdr)
+    assert ifconfig(a, "vnet0", "ether", "02:00:00:00:00:05") == (0, "", "")
+    assert mac_of(a, "vnet0.5") == "02:00:00:00:00:05"
+    # a parent that goes leaves its vlans unconfigured (vlan_ifdetach)
+    assert ifconfig(a, "tap0", "create") == (0, "", "")
+    assert ifconfig(a, "vlan3", "create", "vlan", "3", "vlandev", "tap0") == (0, "", "")
+    assert ifconfig(a, "tap0", "destroy") == (0, "", "")
+    assert "\tvlan: 0 vlanproto: 0x0000 vlanpcp: 0 parent interface: <none>\n" in \
+        ifconfig(a, "vlan3")[1]
 
 
 def test_vlan_mtu_without_vlan_mtu_capability(two):
@@ -130,6 +145,10 @@ def test_two_stacks_ping_through_the_tag(two):
     with b.client() as cb:
         arp = {e["addr"]: e for e in cb.sysctl("NET_RT_FLAGS", af="inet")}
     assert arp["10.5.0.1"]["ifname"] == "vnet0.5" and arp["10.0.0.1"]["ifname"] == "vnet0"
+    # arp's type suffix is the vlan's (IFT_L2VLAN)
+    out = run_tool(b, "arp", "-n", "10.5.0.1").stdout
+    assert re.fullmatch(rf"\? \(10\.5\.0\.1\) at {mac_of(a, 'vnet0')} on vnet0\.5 "
+                        r"expires in \d+ seconds \[vlan\]\n", out), out
     # another tag on one side: nothing gets through
     assert ifconfig(b, "vnet0.5", "destroy") == (0, "", "")
     assert ifconfig(b, "vnet0.7", "create", "inet", "10.5.0.2/24") == (0, "", "")

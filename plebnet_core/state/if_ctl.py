@@ -245,6 +245,9 @@ class IfControl(StackBase):
             raise OpError(EINVAL)
         self.journal.setattr(ifp, "mac", bytes(mac))
         self._ifinfo(ifp)
+        for child in vlan.vlans_of(self, ifp):     # vlan_iflladdr: the vlans follow
+            self.journal.setattr(child, "mac", bytes(mac))
+            self._ifinfo(child)
 
     def if_setcaps(self, name: str, set_: int = 0, clear: int = 0) -> None:
         ifp = self.ifunit(name)

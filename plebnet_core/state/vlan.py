@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .stack import Stack
 
 EVL_VLID_MASK = 0xFFF
+ETHERMTU = 1500
 ETHER_VLAN_ENCAP_LEN = 4
 PARENT_KINDS = ("vnet", "tap", "vxlan", "epair", "vlan")   # IFT_ETHER / IFT_L2VLAN
 _KEYS = ("vlan", "vlandev", "vlanproto", "vlanpcp")
@@ -104,11 +105,14 @@ def vlan_config(stack: "Stack", ifp: "Interface", parent: "Interface", tag: int,
 
 
 def vlan_unconfig(stack: "Stack", ifp: "Interface") -> None:
-    """Off its parent: tag and parent cleared, link state unknown (vlan_unconfig_locked)."""
+    """Off its parent (vlan_unconfig_locked): tag and parent cleared, the MTU back to
+    ETHERMTU, not RUNNING, link state unknown; the MAC stays."""
     j = stack.journal
     for key in _KEYS:
         if key in ifp.params:
             j.delitem(ifp.params, key)
+    j.setattr(ifp, "mtu", ETHERMTU)
+    j.setattr(ifp, "flags", ifp.flags & ~IFF_RUNNING)
     j.setattr(ifp, "link_state", LINK_STATE_UNKNOWN)
     stack._ifinfo(ifp)
 
