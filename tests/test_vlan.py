@@ -107,6 +107,10 @@ def test_vlan_errors(two):
     assert ifconfig(a, "vlan0", "create", "vlan", "5", "vlandev", "lo0") == (
         1, "", "ifconfig: SIOCIFCREATE2 (vlan0): Protocol not supported\n")
     assert ifconfig(a, "vnet0.5", "create") == (0, "", "")
+    # the tag is taken on that parent: the kernel's EEXIST, worded as for any create with
+    # parameters
+    assert ifconfig(a, "vlan0", "create", "vlan", "5", "vlandev", "vnet0") == (
+        1, "", "ifconfig: SIOCIFCREATE2 (vlan0): File exists\n")
     assert ifconfig(a, "vnet0.5", "create") == (
         1, "", "ifconfig: interface vnet0.5 already exists\n")
     assert ifconfig(a, "-l")[1] == "vnet0 lo0 vnet0.5\n"

@@ -19,8 +19,10 @@ become ops in order; an unknown word is the address, a second one the destinatio
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
 
-Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them) and
-ifconfig_clone (the vxlan/vlan cloner parameters).
+Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them),
+ifconfig_clone (vxlan's cloner parameters, and the create hooks, name rewrites and
+end-of-command callbacks other cloners register) and one module per further cloner
+(ifconfig_vlan, ifconfig_bridge, ifconfig_epair), each registering its own keywords.
 """
 from __future__ import annotations
 
@@ -232,7 +234,9 @@ def message(ops: ToolOps, index: int, errno: int) -> str:
     if errno in label.errx:
         return f"{PROG}: {label.errx[errno]}"
     if label.create:
-        if errno == EEXIST:
+        # ifcreate_ioctl: "already exists" only for a create without parameters
+        # (ifr_data NULL); with them, err(1, "SIOCIFCREATE2 (%s)")
+        if errno == EEXIST and "params" not in args:
             return f"{PROG}: interface {args['ifname']} already exists"
     elif errno == ENXIO and args.get("ifname") == ops.ifname:
         # FreeBSD checks that the interface exists before running anything

@@ -96,6 +96,9 @@ def vlan_create(cmd, args) -> None:
             raise errx("must specify a parent device for vlan create")
     if p:
         args["params"] = p
+        # an EEXIST now is the kernel's (the tag is taken on that parent), not the name's:
+        # it must fail the command (an existing vlan would refuse the tag anyway)
+        cmd.more_after_create = False
 
 
 def vlan_cb(cmd) -> None:
