@@ -210,3 +210,48 @@ def test_linux_vlan_pings_through_the_tag(sockdir):
         res = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "2",
                               "10.5.0.1"], capture_output=True, text=True)
         assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_tagged_frames_on_the_wire_byte_for_byte(sockdir):
+    """The stack's vlan0 (tag 5, priority 3) pings a host this test plays at the far end of
+    vnet0's Ethernet over UDP: every frame it sends carries 802.1Q's 0x8100 and the TCI
+    right after the MAC addresses, and the host's tagged answers reach vlan0."""
+    import select
+    import socket
+    import sys
+
+    from netns_util import answer
+    from plebnet_core.dataplane.wire import vxlan
+
+    host_mac, host_ip = bytes.fromhex("020000000009"), bytes([10, 5, 0, 9])
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    (near,) = free_udp_ports(1)
+    tci = (3 << 13 | 5).to_bytes(2, "big")
+    with far, spawn_stack(["--nic", f"vnet0={vx(near, far.getsockname()[1])}"],
+                          sockdir=sockdir) as s:
+        assert ifconfig(s, "vnet0", "up") == (0, "", "")
+        assert ifconfig(s, "vlan0", "create", "vlan", "5", "vlandev", "vnet0", "vlanpcp", "3",
+                        "inet", "10.5.0.1/24") == (0, "", "")
+        env = s.env()
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        pinger = subprocess.Popen([sys.executable, "-m", "plebconf", "ping", "-c", "1",
+                                   "-W", "3000", "10.5.0.9"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen = []
+        while pinger.poll() is None:
+            if not select.select([far], [], [], 0.05)[0]:
+                continue
+            data, peer = far.recvfrom(65535)
+            frame = data[vxlan.HEADER_LEN:]
+            seen.append(frame)
+            assert frame[12:14] == b"\x81\x00" and frame[14:16] == tci, frame.hex()
+            reply = answer(frame[:12] + frame[16:], host_mac, host_ip)
+            if reply is not None:
+                far.sendto(data[:vxlan.HEADER_LEN] + reply[:12] + b"\x81\x00"
+                           + (5).to_bytes(2, "big") + reply[12:], peer)
+        out, err = pinger.communicate()
+    assert pinger.returncode == 0, out + err
+    assert "1 packets transmitted, 1 packets received" in out
+    # the ARP request and the echo request, both tagged
+    assert [f[16:18] for f in seen[:2]] == [b"\x08\x06", b"\x08\x00"]
