@@ -255,3 +255,26 @@ def test_tagged_frames_on_the_wire_byte_for_byte(sockdir):
     assert "1 packets transmitted, 1 packets received" in out
     # the ARP request and the echo request, both tagged
     assert [f[16:18] for f in seen[:2]] == [b"\x08\x06", b"\x08\x00"]
+
+
+def test_rc_conf_cloned_vlan_configured_by_ifconfig_IF(sockdir, tmp_path):
+    """The older rc.conf form: the vlan cloned empty, tag and parent in ifconfig_IF (after
+    the address: ifconfig takes the family only first), the IF.TAG form in
+    cloned_interfaces, and create_args_IF."""
+    rc = tmp_path / "rc.conf"
+    rc.write_text('cloned_interfaces="vlan0 vnet0.6 vlan7"\n'
+                  'ifconfig_vlan0="inet 10.5.0.1/24 vlan 5 vlandev vnet0"\n'
+                  'ifconfig_vnet0_6="inet 10.6.0.1/24"\n'
+                  'create_args_vlan7="vlan 7 vlandev vnet0 vlanpcp 2"\n'
+                  'ifconfig_vnet0="up"\n')
+    s = spawn_stack(["--nic", "vnet0=none", "--rc", str(rc)], sockdir=sockdir)
+    try:
+        lines = {name: ifconfig(s, name)[1] for name in ("vlan0", "vnet0.6", "vlan7")}
+    finally:
+        s.stop()
+    assert "\tinet 10.5.0.1 netmask 0xffffff00 broadcast 10.5.0.255\n" in lines["vlan0"]
+    assert "\tvlan: 5 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n" in lines["vlan0"]
+    assert lines["vlan0"].startswith("vlan0: flags=1008843<UP,")
+    assert "\tvlan: 6 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n" in \
+        lines["vnet0.6"]
+    assert "\tvlan: 7 vlanproto: 802.1q vlanpcp: 2 parent interface: vnet0\n" in lines["vlan7"]
