@@ -110,6 +110,17 @@ def test_two_stacks_ping_each_other_through_a_bridge(bridged):
     with b.client() as cb:
         stats = {i["name"]: i["stats"] for i in cb.sysctl("NET_RT_IFLIST")}
     assert stats["epair0a"]["opackets"] >= 2 and stats["epair0b"]["ipackets"] >= 2
+    # learned destinations go to their member only: with c back, a's pings to c (both
+    # learned, ARP resolved) put nothing out on epair0a
+    assert ifconfig(b, "bridge0", "addm", "vnet1") == (0, "", "")
+    with a.client() as ca:
+        assert len(replies(ping(ca, "10.8.0.3", count=1))) == 1
+        with b.client() as cb:
+            before = {i["name"]: i["stats"] for i in cb.sysctl("NET_RT_IFLIST")}
+            assert [r["seq"] for r in replies(ping(ca, "10.8.0.3", count=3))] == [0, 1, 2]
+            after = {i["name"]: i["stats"] for i in cb.sysctl("NET_RT_IFLIST")}
+    assert after["vnet1"]["opackets"] - before["vnet1"]["opackets"] >= 3
+    assert after["epair0a"]["opackets"] == before["epair0a"]["opackets"]
 
 
 def test_bridge_errors(bridged):
