@@ -104,6 +104,8 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
         "BRDGADD": (IFNAME, req("member", str)),
         "BRDGDEL": (IFNAME, req("member", str)),
         "BRDGRTS": (IFNAME,),
+        "BRDGFLUSH": (IFNAME,),
+        "SIOCSVLANPCP": (IFNAME, req("vlanpcp", int, lo=0, hi=7)),
     }),
     "rtmsg": ("type", {
         "RTM_ADD": _ROUTE + _ROUTE_MORE,

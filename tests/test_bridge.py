@@ -72,6 +72,9 @@ def test_two_stacks_ping_each_other_through_a_bridge(bridged):
     assert all(1100 < int(line.split()[3]) <= 1200 for line in lines)
     assert ifconfig(b, "vnet0", "addr") == (
         1, "", "ifconfig: unable to get address cache: Invalid argument\n")
+    assert ifconfig(b, "bridge0", "flush") == (0, "", "")
+    assert ifconfig(b, "bridge0", "addr") == (0, "", "")
+    assert ifconfig(b, "vnet0", "flush") == (1, "", "ifconfig: BRDGFLUSH: Invalid argument\n")
     # an address on the bridge itself
     assert ifconfig(b, "bridge0", "inet", "10.8.0.2/24") == (0, "", "")
     with a.client() as ca:

@@ -88,6 +88,12 @@ def test_vlan_listing_is_ifvlan_c_s(two):
         "\tgroups: vlan\n"
         "\tvlan: 0 vlanproto: 0x0000 vlanpcp: 0 parent interface: <none>\n"
         "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
+    # the priority on an existing vlan (SIOCSVLANPCP); a NIC has none to set
+    assert ifconfig(a, "vlan0", "vlanpcp", "6") == (0, "", "")
+    assert "\tvlan: 5 vlanproto: 802.1q vlanpcp: 6 parent interface: vnet0\n" in \
+        ifconfig(a, "vlan0")[1]
+    assert ifconfig(a, "vnet0", "vlanpcp", "6") == (
+        1, "", "ifconfig: SIOCSVLANPCP: Invalid argument\n")
     # a non-vlan interface: ifconfig's SIOCGETVLAN fails and it sends nothing
     assert ifconfig(a, "vnet0", "vlan", "7", "vlandev", "vnet0") == (0, "", "")
 

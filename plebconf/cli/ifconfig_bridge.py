@@ -1,6 +1,6 @@
 """bridge(4)'s ifconfig grammar, as FreeBSD 14's ifbridge.c registers it: `addm IF` (BRDGADD)
 and `deletem IF` (BRDGDEL), each failing as `err(1, "BRDGADD %s", IF)` words it, and `addr`
-(BRDGRTS: the address table, whose lines addr_lines makes).  The
+(BRDGRTS: the address table, whose lines addr_lines makes), `flush`/`flushall` (BRDGFLUSH).  The
 spanning-tree and address-cache keywords are FreeBSD's too but the stack's bridge has none
 of that state: they are sent as the driver ioctl and refused.
 """
@@ -32,6 +32,10 @@ def addr_lines(rows: list[dict]) -> list[str]:
             f"flags={r['flags']:x}<{'STATIC' if r['flags'] & 1 else ''}>" for r in rows]
 
 
+def flush(cmd, word, req):
+    cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname}], _label(req))
+
+
 def unsupported(cmd, word, req, *values):
     cmd.emit(["ioctl", {"req": "SIOCSDRVSPEC", "ifname": cmd.ifname, "value": list(values)}],
              _label(f"{req} {values[-1]}" if values else req))
@@ -48,6 +52,7 @@ register(
         ("priority", "BRDGSPRI"), ("hellotime", "BRDGSHT"), ("fwddelay", "BRDGSFD"),
         ("maxage", "BRDGSMA"), ("proto", "BRDGSPROTO"), ("holdcnt", "BRDGSTXHC"),
         ("deladdr", "BRDGDADDR"))],
-    Keyword("flush", 0, unsupported, "BRDGFLUSH"),
-    Keyword("flushall", 0, unsupported, "BRDGFLUSH"),
+    # the table has no static entries: flush (IFBF_FLUSHDYN) and flushall clear the same
+    Keyword("flush", 0, flush, "BRDGFLUSH"),
+    Keyword("flushall", 0, flush, "BRDGFLUSH"),
 )

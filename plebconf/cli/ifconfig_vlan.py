@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from plebproto.constants import EOPNOTSUPP
 
-from .ifconfig_clone import (
-    CALLBACKS, CLONE_TABLE, CREATE_HOOKS, NAME_FILTERS, _clone_param,
-)
+from .ifconfig_clone import CALLBACKS, CLONE_TABLE, CREATE_HOOKS, NAME_FILTERS
 from .ifconfig_values import errx, strtoul
 from .keywords import Keyword, register
 
@@ -77,7 +75,8 @@ def vlanpcp(cmd, word, label, value):
     if cmd.creating:
         cmd.params["vlanpcp"] = pcp
     else:
-        _clone_param(cmd, "vlanpcp", pcp, label)    # SIOCSVLANPCP: not in the stack
+        cmd.emit(["ioctl", {"req": "SIOCSVLANPCP", "ifname": cmd.ifname, "vlanpcp": pcp}],
+                 _label("SIOCSVLANPCP"))
 
 
 def vlanproto(cmd, word, label, value):

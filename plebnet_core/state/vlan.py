@@ -134,4 +134,12 @@ def set_vlan(stack: "Stack", name: str, params: dict[str, Any]) -> None:
                 params.get("vlanproto") or "802.1q", int(params.get("vlanpcp", 0)))
 
 
+def set_vlanpcp(stack: "Stack", name: str, pcp: int) -> None:
+    """SIOCSVLANPCP: EINVAL on an interface that is no vlan or a priority over 7."""
+    ifp = stack.ifunit(name)
+    if ifp.cloner != "vlan" or not 0 <= pcp <= 7:
+        raise OpError(EINVAL)
+    stack.journal.setitem(ifp.params, "vlanpcp", pcp)
+
+
 register(VlanCloner())

@@ -8,7 +8,7 @@ from plebproto.errors import OpError
 
 from ..state.bridge import bridge_add, bridge_delete
 from ..state.inet import strip_scope
-from ..state.vlan import set_vlan
+from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
 from .dispatch import pick
 
@@ -24,6 +24,7 @@ IOCTLS = {
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
     "SIOCSETVLAN": "setvlan",
     "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
+    "BRDGFLUSH": "brdgflush", "SIOCSVLANPCP": "setvlanpcp",
 }
 
 
@@ -68,6 +69,20 @@ class IoctlOps:
         if ifp.cloner != "bridge":
             raise OpError(EINVAL)
         return {"addrs": self.stack.if_clone_info(ifp)["bridge"]["addrs"]}
+
+    def brdgflush(self, args):
+        """{ifname}: forget what the bridge learned (bridge_rtflush), once the batch commits;
+        EINVAL for an interface that is no bridge."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        table = getattr(getattr(ifp.device, "device", ifp.device), "rtable", None)
+        if table is not None:
+            self.stack.journal.on_commit(table.clear)
+
+    def setvlanpcp(self, args):
+        """{ifname, vlanpcp}: the priority the vlan's frames carry (state/vlan.py)."""
+        set_vlanpcp(self.stack, arg(args, "ifname", str), arg(args, "vlanpcp", int))
 
     def brdgdel(self, args):
         bridge_delete(self.stack, arg(args, "ifname", str), arg(args, "member", str))
