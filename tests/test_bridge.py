@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import run_tool
-from plebnet_core.spawn import spawn_stack
 from test_dataplane_stacks import free_udp_ports, ping, replies, vx
+
+from plebnet_core.spawn import spawn_stack
 
 
 def ifconfig(stack, *argv):

@@ -9,11 +9,11 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import run_tool
 from netns_util import namespace, require_root
-from plebnet_core.spawn import spawn_stack
 from test_dataplane_stacks import free_udp_ports, ping, replies, vx
+
+from plebnet_core.spawn import spawn_stack
 
 
 def ifconfig(stack, *argv):
@@ -227,6 +227,7 @@ def test_tagged_frames_on_the_wire_byte_for_byte(sockdir):
     import sys
 
     from netns_util import answer
+
     from plebnet_core.dataplane.wire import vxlan
 
     host_mac, host_ip = bytes.fromhex("020000000009"), bytes([10, 5, 0, 9])

@@ -10,7 +10,7 @@ from .keywords import Keyword, register
 
 
 def _label(what):
-    from .ifconfig_grammar import Label     # (the grammar imports this module first)
+    from .ifconfig_grammar import Label  # (the grammar imports this module first)
     return Label(what)
 
 

@@ -45,7 +45,7 @@ def _set(cmd, key, value) -> None:
 
 
 def _label(what, errx_map=None):
-    from .ifconfig_grammar import Label     # (the grammar imports this module first)
+    from .ifconfig_grammar import Label  # (the grammar imports this module first)
     return Label(what, errx=errx_map)
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENOENT, IFF_PROMISC, LINK_STATE_DOWN,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    ENOENT,
+    IFF_PROMISC,
+    LINK_STATE_DOWN,
 )
 from plebproto.errors import OpError
 

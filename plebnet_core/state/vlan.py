@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plebproto.constants import (
-    EBUSY, EEXIST, EINVAL, ENOENT, ENXIO, EOPNOTSUPP, EPROTONOSUPPORT, IFCAP_VLAN_MTU, IFF_RUNNING,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    ENOENT,
+    ENXIO,
+    EOPNOTSUPP,
+    EPROTONOSUPPORT,
+    IFCAP_VLAN_MTU,
+    IFF_RUNNING,
     LINK_STATE_UNKNOWN,
 )
 from plebproto.errors import OpError
