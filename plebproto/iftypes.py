@@ -54,7 +54,7 @@ IFTYPES["bridge"] = IfType("bridge", _ETHER_FLAGS, 1500, 0,
 IFTYPES["epair"] = IfType("epair", _ETHER_FLAGS | IFF_RUNNING, 1500, IFCAP_VLAN_MTU, _ND6_NIC,
                           True, ("10Gbase-T", "10Gbase-T <full-duplex>"), "epair",
                           down_stops=False)
-CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
+CLONERS: tuple[str, ...] = ("lo", "tap", "vxlan")   # what `ifconfig -C` lists and `create` accepts
 # one line per further cloner, each with its plebnet_core/state module (state/clone.py)
 CLONERS += ("vlan",)
 CLONERS += ("bridge",)

@@ -8,7 +8,7 @@ data plane's (dataplane/bridge.py), as the kernel's rtable is not configuration.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plebproto.constants import (
     EBUSY,
@@ -23,8 +23,8 @@ from plebproto.errors import OpError
 from .clone import Cloner, register
 
 if TYPE_CHECKING:
+    from .if_ctl import IfControl as Stack
     from .ifnet import Interface
-    from .stack import Stack
 
 MEMBER_KINDS = ("vnet", "tap", "vxlan", "epair", "vlan")   # what bridge_ioctl_add takes
 # bif_flags IFBIF_LEARNING|IFBIF_DISCOVER plus bstp_create's AUTOEDGE|AUTOPTP, as BRDGGIFFLGS
@@ -64,7 +64,7 @@ def path_cost(stack: "Stack", ifp: "Interface") -> int:
 class BridgeCloner(Cloner):
     kind = "bridge"
 
-    def info(self, stack, ifp):
+    def info(self, stack: "Stack", ifp: "Interface") -> dict[str, Any]:
         rows = []
         for name in reversed(members(ifp)):     # sc_iflist: newest first (LIST_INSERT_HEAD)
             ifs = stack.by_name[name]
@@ -75,23 +75,23 @@ class BridgeCloner(Cloner):
         return {"bridge": {"members": rows,
                            "addrs": rtable() if rtable is not None else []}}
 
-    def create(self, stack, name, params):
+    def create(self, stack: "Stack", name: str, params: dict[str, Any]) -> str:
         if params:
             raise OpError(EINVAL)       # bridge_clone_create takes no parameters
         name = stack.if_clone_plain("bridge", name)
         stack.journal.setitem(stack.by_name[name].params, "members", [])
         return name
 
-    def destroying(self, stack, ifp):
+    def destroying(self, stack: "Stack", ifp: "Interface") -> list["Interface"]:
         for member in members(ifp):     # bridge_clone_destroy: members leave first
             bridge_delete(stack, ifp.name, member)
         return [ifp]
 
-    def detached(self, stack, owner, gone):
+    def detached(self, stack: "Stack", owner: "Interface", gone: "Interface") -> None:
         if gone.name in members(owner):
             bridge_delete(stack, owner.name, gone.name)
 
-    def renamed(self, stack, owner, old, new):
+    def renamed(self, stack: "Stack", owner: "Interface", old: str, new: str) -> None:
         names = members(owner)
         if old in names:
             names[names.index(old)] = new

@@ -8,11 +8,12 @@ stack's journal, so a failing batch undoes them too.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .if_ctl import IfControl as Stack
     from .ifnet import Interface
-    from .stack import Stack
 
 
 class Cloner:
@@ -52,7 +53,7 @@ def register(cloner: Cloner) -> None:
     REGISTRY[cloner.kind] = cloner
 
 
-def cloner_for(stack: "Stack", name: str, kinds) -> Cloner | None:
+def cloner_for(stack: "Stack", name: str, kinds: Iterable[str]) -> Cloner | None:
     """The cloner whose match() takes name, among the kinds `ifconfig -C` lists."""
     for kind in kinds:
         cloner = REGISTRY.get(kind) or _plain(kind)

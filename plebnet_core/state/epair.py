@@ -6,17 +6,22 @@ are 02:xx:xx:xx:xx:0a and ...:0b, the same four middle bytes (epair_generate_mac
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING, Any
 
 from plebproto.constants import EEXIST, EINVAL
 from plebproto.errors import OpError
 
 from .clone import Cloner, register
 
+if TYPE_CHECKING:
+    from .if_ctl import IfControl as Stack
+    from .ifnet import Interface
+
 
 class EpairCloner(Cloner):
     kind = "epair"
 
-    def create(self, stack, name, params):
+    def create(self, stack: "Stack", name: str, params: dict[str, Any]) -> str:
         if params:
             raise OpError(EINVAL)
         if name == "epair":
@@ -33,11 +38,11 @@ class EpairCloner(Cloner):
         stack.if_clone_plain("epair", b, {"peer": a}, mac=b"\x02" + middle + b"\x0b")
         return a
 
-    def destroying(self, stack, ifp):
+    def destroying(self, stack: "Stack", ifp: "Interface") -> list["Interface"]:
         peer = stack.by_name.get(ifp.params.get("peer", ""))
         return [ifp] + ([peer] if peer is not None else [])
 
-    def renamed(self, stack, owner, old, new):
+    def renamed(self, stack: "Stack", owner: "Interface", old: str, new: str) -> None:
         if owner.params.get("peer") == old:
             stack.journal.setitem(owner.params, "peer", new)
 

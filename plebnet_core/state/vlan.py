@@ -27,8 +27,8 @@ from plebproto.errors import OpError
 from .clone import Cloner, register
 
 if TYPE_CHECKING:
+    from .if_ctl import IfControl as Stack
     from .ifnet import Interface
-    from .stack import Stack
 
 EVL_VLID_MASK = 0xFFF
 ETHERMTU = 1500
@@ -45,14 +45,14 @@ def vlans_of(stack: "Stack", parent: "Interface") -> list["Interface"]:
 class VlanCloner(Cloner):
     kind = "vlan"
 
-    def match(self, stack, name):
+    def match(self, stack: "Stack", name: str) -> bool:
         if super().match(stack, name):
             return True
         # vlan_clone_match_ethervid: PARENT.TAG with an existing parent and a decimal tag
         parent, dot, tag = name.rpartition(".")
         return bool(dot) and parent in stack.by_name and tag[:1].isdigit()
 
-    def create(self, stack, name, params):
+    def create(self, stack: "Stack", name: str, params: dict[str, Any]) -> str:
         tag = params.get("vlan")
         parent_name = params.get("vlandev")
         parent = None
@@ -80,11 +80,11 @@ class VlanCloner(Cloner):
                         params.get("vlanproto", "802.1q"), params.get("vlanpcp", 0))
         return name
 
-    def detached(self, stack, owner, gone):
+    def detached(self, stack: "Stack", owner: "Interface", gone: "Interface") -> None:
         if owner.params.get("vlandev") == gone.name:
             vlan_unconfig(stack, owner)                 # vlan_ifdetach: the vlan stays
 
-    def renamed(self, stack, owner, old, new):
+    def renamed(self, stack: "Stack", owner: "Interface", old: str, new: str) -> None:
         if owner.params.get("vlandev") == old:
             stack.journal.setitem(owner.params, "vlandev", new)
 
