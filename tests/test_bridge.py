@@ -139,6 +139,8 @@ def test_bridge_errors(bridged):
     assert ifconfig(b, "bridge1", "create", "addm", "vnet0") == (
         1, "", "ifconfig: BRDGADD vnet0: Device busy\n")
     assert ifconfig(b, "-l")[1] == "vnet0 vnet1 lo0 bridge0\n"      # all or nothing
+    assert ifconfig(b, "bridge0", "mtu", "9000") == (     # vnet0, a member, has 1500
+        1, "", "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n")
     assert ifconfig(b, "vnet1", "mtu", "9000", "up") == (0, "", "")
     assert ifconfig(b, "bridge0", "addm", "vnet1") == (
         1, "", "ifconfig: BRDGADD vnet1: Invalid argument\n")

@@ -138,6 +138,10 @@ def test_vlan_mtu_without_vlan_mtu_capability(two):
     assert ifconfig(b, "vlan0")[1].startswith(
         "vlan0: flags=1008842<BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
         "mtu 1496\n")
+    # no more than the parent carries with the tag (vlan_ioctl's SIOCSIFMTU)
+    assert ifconfig(b, "vlan0", "mtu", "1500") == (
+        1, "", "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n")
+    assert ifconfig(b, "vlan0", "mtu", "1400") == (0, "", "")
 
 
 def test_two_stacks_ping_through_the_tag(two):

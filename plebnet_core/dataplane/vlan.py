@@ -4,6 +4,8 @@ parent go, untagged, to the vlan with that tag (dropped when there is none).  Th
 configuration is the state model's (state/vlan.py: params vlan, vlandev, vlanpcp)."""
 from __future__ import annotations
 
+from plebproto.constants import IFF_UP
+
 from .phy.base import Device
 
 ETHERTYPE_VLAN = b"\x81\x00"
@@ -26,7 +28,7 @@ class VlanDevice(Device):
     def send(self, frame) -> None:
         p = self.ifp.params
         parent = self.link.stack.by_name.get(p.get("vlandev") or "")
-        if parent is None or parent.device is None or not parent.flags & 1:
+        if parent is None or parent.device is None or not parent.flags & IFF_UP:
             self.stats.oerrors += 1     # no parent, or it is down: ENETDOWN's drop
             return
         tci = (int(p.get("vlanpcp", 0)) << 13) | int(p.get("vlan", 0))

@@ -87,6 +87,11 @@ class BridgeCloner(Cloner):
             bridge_delete(stack, ifp.name, member)
         return [ifp]
 
+    def check_mtu(self, stack: "Stack", ifp: "Interface", mtu: int) -> None:
+        """bridge_ioctl's SIOCSIFMTU: at least 576, and every member's MTU already."""
+        if mtu < 576 or any(stack.by_name[m].mtu != mtu for m in members(ifp)):
+            raise OpError(EINVAL)
+
     def detached(self, stack: "Stack", owner: "Interface", gone: "Interface") -> None:
         if gone.name in members(owner):
             bridge_delete(stack, owner.name, gone.name)

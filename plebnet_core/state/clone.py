@@ -41,6 +41,9 @@ class Cloner:
     def renamed(self, stack: "Stack", owner: "Interface", old: str, new: str) -> None:
         """Another interface was renamed from old to new: follow it in owner's parameters."""
 
+    def check_mtu(self, stack: "Stack", ifp: "Interface", mtu: int) -> None:
+        """SIOCSIFMTU on one of this cloner's interfaces: raise OpError to refuse mtu."""
+
     def info(self, stack: "Stack", ifp: "Interface") -> dict[str, Any]:
         """Driver status for the interface dump beyond params (bridge: its members)."""
         return {}

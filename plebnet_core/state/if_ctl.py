@@ -227,6 +227,9 @@ class IfControl(StackBase):
         lo, hi = (72, 65535) if ifp.iftype.ether else (72, 131072)
         if not lo <= mtu <= hi:
             raise OpError(EINVAL)
+        cloner = REGISTRY.get(ifp.cloner or "")
+        if cloner is not None:
+            cloner.check_mtu(self, ifp, mtu)    # the driver's own limits (vlan, bridge)
         self.journal.setattr(ifp, "mtu", mtu)
         self._ifinfo(ifp)
 

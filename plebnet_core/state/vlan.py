@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 EVL_VLID_MASK = 0xFFF
 ETHERMTU = 1500
+ETHERMIN = 46           # the smallest Ethernet payload: a vlan's smallest MTU (ifv_mintu)
 ETHER_VLAN_ENCAP_LEN = 4
 PARENT_KINDS = ("vnet", "tap", "vxlan", "epair", "vlan")   # IFT_ETHER / IFT_L2VLAN
 _KEYS = ("vlan", "vlandev", "vlanproto", "vlanpcp")
@@ -79,6 +80,16 @@ class VlanCloner(Cloner):
             vlan_config(stack, ifp, parent, tag if tag is not None else 0,
                         params.get("vlanproto", "802.1q"), params.get("vlanpcp", 0))
         return name
+
+    def check_mtu(self, stack: "Stack", ifp: "Interface", mtu: int) -> None:
+        """vlan_ioctl's SIOCSIFMTU: on a parent, at most the parent's MTU less the tag
+        (unless it has VLAN_MTU), at least ETHERMIN less it."""
+        parent = stack.by_name.get(ifp.params.get("vlandev") or "")
+        if parent is None:
+            return
+        fudge = 0 if parent.caps & IFCAP_VLAN_MTU else ETHER_VLAN_ENCAP_LEN
+        if not ETHERMIN - fudge <= mtu <= parent.mtu - fudge:
+            raise OpError(EINVAL)
 
     def detached(self, stack: "Stack", owner: "Interface", gone: "Interface") -> None:
         if owner.params.get("vlandev") == gone.name:
