@@ -55,5 +55,6 @@ def vlan_demux(link, parent, frame) -> bool:
                 and p.get("vlanproto", "802.1q") == proto:
             link.input(ifp, bytes(frame[:12]) + bytes(frame[16:]))
             return True
-    parent.stats[2] += 1        # no vlan for the tag: vlan_input's drop (iqdrops)
+    # no vlan for the tag: vlan_input counts it as IFCOUNTER_NOPROTO, which netstat -i
+    # does not show (as iface.py's other unknown protocols)
     return True
