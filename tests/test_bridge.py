@@ -287,3 +287,29 @@ def test_restored_clones_list_the_same(sockdir, tmp_path):
         assert ifconfig(s, "-l")[1] == "vnet0 vnet1 lo0 vnet0.5 bridge0 lo1\n"
     finally:
         s.stop()
+
+
+def test_renamed_epair_ends_round_trip(sockdir, tmp_path):
+    """An epair whose ends were renamed is saved as epairN with ifconfig_epairNa_name and
+    ifconfig_epairNb_name, and comes back as it was."""
+    s = spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir)
+    try:
+        assert ifconfig(s, "epair", "create") == (0, "epair0a\n", "")
+        assert ifconfig(s, "epair", "create") == (0, "epair1a\n", "")
+        assert ifconfig(s, "epair0a", "inet", "10.3.0.1/24", "name", "host0") == (
+            0, "host0\n", "")
+        assert ifconfig(s, "epair0b", "name", "jail0") == (0, "jail0\n", "")
+        assert ifconfig(s, "epair1b", "name", "jail1") == (0, "jail1\n", "")
+        saved = run_tool(s, "rc", "save").stdout
+    finally:
+        s.stop()
+    assert 'cloned_interfaces="epair0 epair1"' in saved
+    assert 'ifconfig_epair0a_name="host0"' in saved and 'ifconfig_epair1b_name="jail1"' in saved
+    rc = tmp_path / "rc.conf"
+    rc.write_text(saved)
+    s = spawn_stack(["--nic", "vnet0=none", "--rc", str(rc)], sockdir=sockdir)
+    try:
+        assert ifconfig(s, "-l")[1] == "vnet0 lo0 host0 jail0 epair1a jail1\n"
+        assert run_tool(s, "rc", "save").stdout == saved
+    finally:
+        s.stop()

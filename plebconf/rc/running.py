@@ -73,7 +73,8 @@ def config_from(results: list) -> RunningConfig:
                           create_args=create_args(info.get("params") or {}),
                           description=info.get("description") or "",
                           up=bool(info["flags"] & IFF_UP),
-                          members=list((info.get("params") or {}).get("members") or []))
+                          members=list((info.get("params") or {}).get("members") or []),
+                          peer=(info.get("params") or {}).get("peer"))
         if info["mtu"] != DEFAULT_MTU.get(info.get("kind"), 1500):
             iface.mtu = info["mtu"]
         for a in info["addrs"]:
