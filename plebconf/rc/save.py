@@ -19,7 +19,8 @@ attached NICs present, unconfigured):
 * lo0 keeps rc's own 127.0.0.1/8 when that is its first address;
 * cloned interfaces go to cloned_interfaces in order, with create_args_IF; one
   whose name is not CLONER<unit> is created as the first free CLONER<unit> and
-  renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb),
+  renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb,
+  renamed by ifconfig_epairNa_name / ifconfig_epairNb_name),
   a vlan named PARENT.TAG under that name (the name says tag and parent); a bridge's
   members go to its ifconfig_IF as `addm IF` words;
 * IPv4/IPv6 default routes through a plain gateway become defaultrouter /
