@@ -2,7 +2,7 @@
 and `deletem IF` (BRDGDEL), each failing as `err(1, "BRDGADD %s", IF)` words it, and `addr`
 (BRDGRTS: the address table, whose lines addr_lines makes), `flush`/`flushall` (BRDGFLUSH).  The
 spanning-tree and address-cache keywords are FreeBSD's too but the stack's bridge has none
-of that state: they are sent as the driver ioctl and refused.
+of that state: they are sent under their driver command's name and refused.
 """
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def flush(cmd, word, req):
 
 
 def unsupported(cmd, word, req, *values):
-    cmd.emit(["ioctl", {"req": "SIOCSDRVSPEC", "ifname": cmd.ifname, "value": list(values)}],
+    """A bridge driver command the stack's bridge lacks (spanning tree, cache limits): sent
+    under its own name, which the stack refuses (EINVAL), failing as ifbridge.c words it."""
+    cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname, "value": list(values)}],
              _label(f"{req} {values[-1]}" if values else req))
 
 
