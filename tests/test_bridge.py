@@ -148,6 +148,12 @@ def test_bridge_errors(bridged):
         1, "", "ifconfig: BRDGDEL vnet1: No such file or directory\n")
     assert ifconfig(b, "vnet0", "addm", "vnet1") == (
         1, "", "ifconfig: BRDGADD vnet1: Invalid argument\n")
+    # what the stack's bridge does not keep (spanning tree, cache limits) it refuses, in
+    # ifbridge.c's words
+    assert ifconfig(b, "bridge0", "stp", "vnet0") == (
+        1, "", "ifconfig: unable to set bridge flags: Invalid argument\n")
+    assert ifconfig(b, "bridge0", "maxaddr", "10") == (
+        1, "", "ifconfig: BRDGSCACHE 10: Invalid argument\n")
     # a member renamed is still the member
     assert ifconfig(b, "vnet0", "name", "lan") == (0, "lan\n", "")
     assert re.findall(r"member: (\S+)", ifconfig(b, "bridge0")[1]) == ["lan"]

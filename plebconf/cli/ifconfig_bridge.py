@@ -32,6 +32,12 @@ def addr_lines(rows: list[dict]) -> list[str]:
             f"flags={r['flags']:x}<{'STATIC' if r['flags'] & 1 else ''}>" for r in rows]
 
 
+def member_flag(cmd, word, req, member):
+    """A member flag the stack's bridge does not keep: refused, in do_bridgeflag's words."""
+    cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname, "value": [word, member]}],
+             _label("unable to set bridge flags"))
+
+
 def flush(cmd, word, req):
     cmd.emit(["ioctl", {"req": req, "ifname": cmd.ifname}], _label(req))
 
@@ -49,11 +55,14 @@ register(
     Keyword("deletem", 1, member_cmd, "BRDGDEL"),
     Keyword("addr", 0, addr, "BRDGRTS"),
     *[Keyword(word, 1, unsupported, req) for word, req in (
-        ("stp", "BRDGSIFFLGS"), ("-stp", "BRDGSIFFLGS"), ("span", "BRDGADDS"),
-        ("-span", "BRDGDELS"), ("maxaddr", "BRDGSCACHE"), ("timeout", "BRDGSTO"),
-        ("priority", "BRDGSPRI"), ("hellotime", "BRDGSHT"), ("fwddelay", "BRDGSFD"),
-        ("maxage", "BRDGSMA"), ("proto", "BRDGSPROTO"), ("holdcnt", "BRDGSTXHC"),
-        ("deladdr", "BRDGDADDR"))],
+        ("span", "BRDGADDS"), ("-span", "BRDGDELS"), ("maxaddr", "BRDGSCACHE"),
+        ("timeout", "BRDGSTO"), ("priority", "BRDGSPRI"), ("hellotime", "BRDGSHT"),
+        ("fwddelay", "BRDGSFD"), ("maxage", "BRDGSMA"), ("proto", "BRDGSPROTO"),
+        ("holdcnt", "BRDGSTXHC"), ("deladdr", "BRDGDADDR"))],
+    # do_bridgeflag(): a member's flags, read (BRDGGIFFLGS) then set (BRDGSIFFLGS)
+    *[Keyword(sign + word, 1, member_flag, "BRDGSIFFLGS") for sign in ("", "-")
+      for word in ("stp", "edge", "autoedge", "ptp", "autoptp", "discover", "learn",
+                   "sticky", "private")],
     # the table has no static entries: flush (IFBF_FLUSHDYN) and flushall clear the same
     Keyword("flush", 0, flush, "BRDGFLUSH"),
     Keyword("flushall", 0, flush, "BRDGFLUSH"),
