@@ -1,7 +1,7 @@
 """Cloner parameters of `ifconfig IF create ...`: vxlan(4) (ifvxlan.c) registers these
 keywords as clone commands; the other cloners' modules (ifconfig_vlan, ifconfig_bridge,
-ifconfig_epair, ...) register theirs and their create hooks here the same way.  During `create` they go into
-SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver ioctls the stack does
+ifconfig_epair, ...) register theirs and their create hooks here the same way.  During
+`create` they go into SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver ioctls the stack does
 not have, so there they are sent as such and refused by the stack.
 
 Like ifvxlan.c, this module registers its keywords itself (keywords.register):
@@ -46,6 +46,8 @@ def created_name(name: str) -> str:
         if name.startswith(prefix):
             return rename(name)
     return name
+
+
 VXLAN_VNI_MAX = 1 << 24
 # vxlan's numeric parameters: the largest value ifvxlan.c accepts, and its message
 _VXLAN_NUMBERS = {
