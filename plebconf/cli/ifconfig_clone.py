@@ -1,8 +1,8 @@
 """Cloner parameters of `ifconfig IF create ...`: vxlan(4) (ifvxlan.c) registers these
 keywords as clone commands; the other cloners' modules (ifconfig_vlan, ifconfig_bridge,
 ifconfig_epair, ...) register theirs and their create hooks here the same way.  During
-`create` they go into SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver ioctls the stack does
-not have, so there they are sent as such and refused by the stack.
+`create` they go into SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver
+ioctls the stack does not have, so there they are sent as such and refused by the stack.
 
 Like ifvxlan.c, this module registers its keywords itself (keywords.register):
 each both as a clone command (CLONE_TABLE, looked up while creating) and as an ordinary one
