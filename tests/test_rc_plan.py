@@ -269,7 +269,7 @@ def test_vlans_are_created_and_configured_after_their_parent():
         ["ifconfig", "vnet0.101", "inet", "10.101.0.1/24"],
         ["ifconfig", "vnet0.101", "up"],
         ["ifconfig", "vlan5", "create", "vlandev", "vnet0", "vlan", "5"],
-        ["ifconfig", "vlan", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest"],
+        ["ifconfig", "vlan0", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest"],
         ["ifconfig", "guest", "inet", "10.7.0.1/24"],
         ["ifconfig", "guest", "up"],
     ] + FWD_OFF

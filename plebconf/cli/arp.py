@@ -204,8 +204,9 @@ def entry_fields(e: dict, kinds: dict) -> dict:
             f["expired"] = True
     if e["flags"] & RTF_ANNOUNCE:
         f["published"] = True
-    if kinds.get(e["ifname"]) in netfmt.ETHER_KINDS:
-        f["type"] = "ethernet"
+    kind = netfmt.ARP_TYPES.get(kinds.get(e["ifname"]))
+    if kind is not None:
+        f["type"] = kind
     return f
 
 

@@ -152,10 +152,11 @@ def _lifetime(value) -> str:
 def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
-    out = []
+    out = bridge_lines(ifc)
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
     out += vxlan_lines(ifc, verbose)
+    out += vlan_lines(ifc)
     media = ifc.get("media")
     if media:
         current, active = media
@@ -174,6 +175,41 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
 def nd6_lines(ifc: dict) -> list[str]:
     nd6 = ifc.get("nd6") or 0
     return [f"\tnd6 options={nd6:x}{bits(nd6, ND6_NAMES)}"] if nd6 else []
+
+
+def vlan_lines(ifc: dict) -> list[str]:
+    """ifvlan.c's vlan_status: tag, protocol (its TPID in hex when unconfigured, 0), PCP
+    and parent."""
+    if ifc.get("kind") != "vlan":
+        return []
+    p = ifc.get("params") or {}
+    proto = p.get("vlanproto") or "0x0000"
+    return [f"\tvlan: {p.get('vlan', 0)} vlanproto: {proto} vlanpcp: {p.get('vlanpcp', 0)} "
+            f"parent interface: {p.get('vlandev') or '<none>'}"]
+
+
+# if_bridgevar.h's IFBIFBITS, in its order (printb prints names in the string's order)
+IFBIF_TABLE = [(0x1, "LEARNING"), (0x2, "DISCOVER"), (0x4, "STP"), (0x8, "SPAN"),
+               (0x10, "STICKY"), (0x800, "PRIVATE"), (0x20, "EDGE"), (0x40, "AUTOEDGE"),
+               (0x80, "PTP"), (0x100, "AUTOPTP")]
+
+
+def bridge_lines(ifc: dict) -> list[str]:
+    """ifbridge.c's bridge_status: the spanning-tree parameters (the defaults: the stack's
+    bridge runs no STP, so the bridge and root ids stay zero) and each member, newest
+    first, with its flags and port line."""
+    info = ifc.get("bridge")
+    if info is None:
+        return []
+    out = ["\tid 00:00:00:00:00:00 priority 32768 hellotime 2 fwddelay 15",
+           "\tmaxage 20 holdcnt 6 proto rstp maxaddr 2000 timeout 1200",
+           "\troot id 00:00:00:00:00:00 priority 32768 ifcost 0 port 0"]
+    for m in info["members"]:
+        out.append(f"\tmember: {m['name']} flags={m['flags']:x}"
+                   f"{bits(m['flags'], IFBIF_TABLE) or '<>'}")
+        out.append(f"\t        ifmaxaddr {m['ifmaxaddr']} port {m['port']} "
+                   f"priority {m['priority']} path cost {m['path_cost']}")
+    return out
 
 
 def vxlan_lines(ifc: dict, verbose: bool = False) -> list[str]:
@@ -272,6 +308,12 @@ def json_interface(ifc: dict, inv) -> dict:
     if allfamilies:
         if ifc.get("groups"):
             doc["groups"] = list(ifc["groups"])
+        if ifc.get("bridge") is not None:
+            doc["bridge"] = {"members": ifc["bridge"]["members"]}
+        if ifc.get("kind") == "vlan":
+            p = ifc.get("params") or {}
+            doc["vlan"] = {"tag": p.get("vlan", 0), "proto": p.get("vlanproto"),
+                           "pcp": p.get("vlanpcp", 0), "parent": p.get("vlandev")}
         if ifc.get("kind") == "vxlan" and vxlan_info(ifc):
             info = vxlan_info(ifc)
             doc["vxlan"] = info

@@ -20,8 +20,10 @@ become ops in order; an unknown word is the address, a second one the destinatio
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
 
-Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them) and
-ifconfig_clone (the vxlan/vlan cloner parameters).
+Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them),
+ifconfig_clone (vxlan's cloner parameters, and the create hooks, name rewrites and
+end-of-command callbacks other cloners register) and one module per further cloner
+(ifconfig_vlan, ifconfig_bridge, ifconfig_epair), each registering its own keywords.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from plebproto.constants import (
 )
 
 from .common import ToolError
-from .ifconfig_clone import CLONE_TABLE, _vxlan_check   # importing it registers the cloners'
+from .ifconfig_clone import CALLBACKS, CLONE_TABLE, _vxlan_check, create_hook, created_name
+from . import ifconfig_bridge, ifconfig_epair, ifconfig_vlan
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 from .ifconfig_values import (
@@ -42,6 +45,8 @@ from .ifconfig_values import (
     random_mac,
 )
 
+# importing each cloner's module registered its keywords and hooks (keywords.register)
+CLONER_MODULES = (ifconfig_vlan, ifconfig_bridge, ifconfig_epair)
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
 
 # Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1,
@@ -231,7 +236,9 @@ def message(ops: ToolOps, index: int, errno: int) -> str:
     if errno in label.errx:
         return f"{PROG}: {label.errx[errno]}"
     if label.create:
-        if errno == EEXIST:
+        # ifcreate_ioctl: "already exists" only for a create without parameters
+        # (ifr_data NULL); with them, err(1, "SIOCIFCREATE2 (%s)")
+        if errno == EEXIST and "params" not in args:
             return f"{PROG}: interface {args['ifname']} already exists"
     elif errno == ENXIO and args.get("ifname") == ops.ifname:
         # FreeBSD checks that the interface exists before running anything
@@ -328,6 +335,8 @@ class Command:
             i += 1 + kw.nargs
         if self.creating:
             self._create()
+        for callback in CALLBACKS:      # callback_register(): after the words
+            callback(self)
         warn_at = len(self.ops)
         self._postproc()
         self._deferred_address()
@@ -345,12 +354,12 @@ class Command:
         self.creating = False
         name = self.ifname
         args = _ioctl("SIOCIFCREATE2", name)
+        hook = create_hook(name)
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
-        elif self.params and any(k.startswith("vlan") for k in self.params):
-            # vlan parameters ride on any create (FreeBSD's vlan callback takes them)
-            args["params"] = self.params
+        elif hook is not None:
+            hook(self, args)        # the cloner's own create (vlan_create, ...)
         op = ["ioctl", args]
         if self.more_after_create:
             # FreeBSD skips `create` for an interface that exists when more words follow
@@ -360,6 +369,10 @@ class Command:
         if not name[-1:].isdigit():
             # the kernel picks the unit and ifconfig prints the name it got
             self.print_created = len(self.ops) - 1
+        elif created_name(name) != name:
+            # a name the kernel changes (epair0 -> epair0a) is printed, and is the
+            # interface the words after it configure
+            self.ifname = self.print_name = created_name(name)
 
     # -- keyword handlers --------------------------------------------------------------------
     def k_flags(self, word, bit):

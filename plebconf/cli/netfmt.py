@@ -13,7 +13,9 @@ from plebproto.constants import (
     RTM_IFANNOUNCE, RTM_IFINFO, RTM_NEWADDR,
 )
 
-ETHER_KINDS = {"vnet", "tap", "vxlan"}      # IFT_ETHER: arp's " [ethernet]"
+ETHER_KINDS = {"vnet", "tap", "vxlan", "epair"}     # IFT_ETHER: arp's " [ethernet]"
+# arp's type suffix by interface kind (the sdl_type: IFT_ETHER, IFT_L2VLAN, IFT_BRIDGE)
+ARP_TYPES = {**dict.fromkeys(ETHER_KINDS, "ethernet"), "vlan": "vlan", "bridge": "bridge"}
 
 
 # -- flags ---------------------------------------------------------------------------------------

@@ -289,8 +289,12 @@ def childif_create(ctx: Context, ifn: str, ifaces: list[str]) -> None:
             create = ["vlandev", ifn, *ifs_split(args.text if args else "")]
             if re.fullmatch(r"vlan[0-9]+", child):
                 argv = ["ifconfig", child, "create", *create]
-            else:  # any name: create on the cloner, rename in the same command
-                argv = ["ifconfig", "vlan", "create", *create, "name", child]
+            else:  # any name: create on the cloner, rename in the same command (the
+                # unit named: a batch cannot use the one a unit-less create would print)
+                unit = 0
+                while f"vlan{unit}" in ifaces:
+                    unit += 1
+                argv = ["ifconfig", f"vlan{unit}", "create", *create, "name", child]
         ctx.emit(argv, v)
         ifaces.append(child)
         if autoif(ctx, child):

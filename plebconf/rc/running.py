@@ -72,7 +72,9 @@ def config_from(results: list) -> RunningConfig:
         iface = Interface(info["name"], cloner=info.get("cloner"),
                           create_args=create_args(info.get("params") or {}),
                           description=info.get("description") or "",
-                          up=bool(info["flags"] & IFF_UP))
+                          up=bool(info["flags"] & IFF_UP),
+                          members=list((info.get("params") or {}).get("members") or []),
+                          peer=(info.get("params") or {}).get("peer"))
         if info["mtu"] != DEFAULT_MTU.get(info.get("kind"), 1500):
             iface.mtu = info["mtu"]
         for a in info["addrs"]:
@@ -108,11 +110,16 @@ def config_from(results: list) -> RunningConfig:
 
 def create_args(params: dict) -> tuple[str, ...]:
     """The words of `ifconfig IF create ...` that give an interface these driver parameters
-    (vxlan(4)'s, as SIOCIFCREATE2 got them), in ifvxlan.c's keywords."""
+    (vxlan(4)'s, as SIOCIFCREATE2 got them, in ifvxlan.c's keywords; vlan(4)'s tag and
+    parent, with its protocol and priority when not the defaults).  A bridge's members and
+    an epair's peer are not create parameters."""
     from plebconf.cli.ifconfig_clone import _is_multicast
 
     words: list[str] = []
     for key, value in params.items():
+        if key in ("members", "peer") or (key, value) in (("vlanproto", "802.1q"),
+                                                          ("vlanpcp", 0)):
+            continue
         if key == "vxlanremote" and _is_multicast(value):
             words += ["vxlangroup", value]
         elif key == "vxlanportrange":
@@ -135,6 +142,7 @@ def config_lines(cfg: RunningConfig) -> list[str]:
         head = f"ifconfig {i.name}"
         if i.cloner is not None:
             out.append(" ".join((head, "create", *i.create_args)))
+        out += [f"{head} addm {m}" for m in i.members]
         out += [f"{head} inet {a}/{p}" for a, p in i.inet]
         # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
         # to the end): its order is not configuration, so it does not make a difference

@@ -24,6 +24,7 @@ from plebproto.constants import (
 
 from ..state.ifnet import LLEntry
 from . import stats
+from .vlan import vlan_demux
 from .wire import WireError, arp, ethernet
 
 ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4
@@ -32,6 +33,8 @@ ETHERTYPE_IPV6 = ethernet.ETHERTYPE_IPV6
 BROADCAST = ethernet.BROADCAST
 _IPV4_TYPE = b"\x08\x00"
 _IPV6_TYPE = b"\x86\xdd"
+_VLAN_TYPE = b"\x81\x00"
+_QINQ_TYPE = b"\x88\xa8"
 _ETH_HDR = ethernet.header
 LOOP_AF_INET = (2).to_bytes(4, "little")    # DLT_NULL header: host-order AF_INET (BSD lo0)
 LOOP_AF_INET6 = (28).to_bytes(4, "little")  # FreeBSD's AF_INET6
@@ -62,6 +65,7 @@ class Link:
         self.ip6 = None                 # the IPv6 layer (set by DataPlane)
         self.nd6 = None                 # its neighbor discovery (set by DataPlane)
         self.arpstat = stats.arpstat()  # netstat -s -p arp
+        self.bridges: list = []         # bridge(4) devices, whose members' input they take
 
     # -- devices ---------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -122,18 +126,34 @@ class Link:
         if n < 14:
             st[1] += 1
             return
+        counted = False
+        if self.bridges:
+            bridge = self._bridge_of(ifp)
+            if bridge is not None:
+                st[0] += 1      # a member is promiscuous: it sees every frame
+                st[3] += n
+                if bridge.input(ifp, frame):
+                    return
+                counted = True
+        etype = frame[12:14]
+        if etype == _VLAN_TYPE or etype == _QINQ_TYPE:
+            if not counted:
+                st[0] += 1
+                st[3] += n
+            vlan_demux(self, ifp, frame)
+            return
         dst = frame[:6]
         mine = dst == ifp.mac
         group = dst[0] & 1
         if not mine and not group:
-            if not flags & (IFF_PROMISC | IFF_PPROMISC):
+            if counted or not flags & (IFF_PROMISC | IFF_PPROMISC):
                 return          # the NIC's filter: not even counted
             st[0] += 1          # promiscuous: seen (and captured), not passed up
             st[3] += n
             return
-        st[0] += 1
-        st[3] += n
-        etype = frame[12:14]
+        if not counted:
+            st[0] += 1
+            st[3] += n
         if etype == _IPV4_TYPE:
             self.ip.input(ifp, frame[14:], group)
         elif etype == _IPV6_TYPE:
@@ -142,6 +162,14 @@ class Link:
             self.arp_input(ifp, frame[14:])
         # anything else is FreeBSD's IFCOUNTER_NOPROTO, which netstat -i does not show: not
         # counted as a drop
+
+    def _bridge_of(self, ifp):
+        """The bridge device ifp is a member of (state/bridge.py keeps the members)."""
+        name = ifp.name
+        for bridge in self.bridges:
+            if name in (bridge.ifp.params.get("members") or ()):
+                return bridge
+        return None
 
     def arp_input(self, ifp, payload) -> None:
         """in_arpinput: learn the sender, answer for our own and published addresses."""

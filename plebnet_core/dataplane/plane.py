@@ -42,8 +42,11 @@ from .ip import IPv4
 from . import stats
 from .ip6 import IPv6
 from .nd6 import ND6
+from .bridge import BridgeDevice
 from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
+from .phy.epair import EpairDevice
 from .rtadv import RtAdv
+from .vlan import VlanDevice
 from .ping import PingSession
 from .traceroute import DEFAULT_PORT, TracerouteSession
 
@@ -191,6 +194,8 @@ class DataPlane:
     def created(self, ifp) -> None:
         """A clone was created (inside the request's transaction): open its device, or fail
         the create.  Rolled back, the device closes again."""
+        if ifp.device is not None:
+            return              # an epair end opened with its peer
         try:
             device = self._clone_device(ifp)
         except OSError as exc:
@@ -208,6 +213,18 @@ class DataPlane:
                 journal.setattr(ifp, "link_state", LINK_STATE_UNKNOWN)
             if ifp.flags & IFF_UP:          # restored (--state) up: running again
                 self.sync_vxlan(ifp)
+        if isinstance(device, BridgeDevice):
+            self.link.bridges.append(device)
+            journal.record(self.link.bridges.remove, device)
+        if isinstance(device, EpairDevice):
+            # the other end: created with this one (or, restored, found with its device)
+            peer = self.stack.by_name.get(ifp.params.get("peer") or "")
+            if peer is not None:
+                if peer.device is None:
+                    self.created(peer)
+                other = self._unwrapped(peer.device)
+                if isinstance(other, EpairDevice):
+                    EpairDevice.link(device, other)
 
     def sync_vxlan(self, ifp) -> None:
         """Inside the request's transaction: a vxlan clone that is up gets its socket
@@ -250,9 +267,8 @@ class DataPlane:
         (ifvxlan.c's VXLAN_CMD_SET_*).  vxlan_can_change_config refuses while the interface
         runs (EBUSY); the new value is used at the next vxlan_init.  Other interfaces have no
         such driver command: ifconfig's vxlan_exists() finds none and sets nothing."""
-        from ..syscalls import _get
-        ifp = self.stack.ifunit(_get(args, "ifname", str))
-        param = _get(args, "param", str)
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        param = arg(args, "param", str)
         if ifp.cloner != "vxlan":
             return None
         device = ifp.device
@@ -273,6 +289,11 @@ class DataPlane:
         for line in lines:
             print(line, file=sys.stderr, flush=True)
 
+    @staticmethod
+    def _unwrapped(device):
+        """The device under a capture."""
+        return getattr(device, "device", device) if isinstance(device, _Capture) else device
+
     def _clone_device(self, ifp):
         p = ifp.params
         if ifp.flags & IFF_LOOPBACK:
@@ -283,6 +304,12 @@ class DataPlane:
             netns = p.get("netns") or None
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
+        if ifp.cloner == "vlan":
+            return VlanDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "bridge":
+            return BridgeDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "epair":
+            return EpairDevice(ifp.name)
         if ifp.cloner == "vxlan":
             return VxlanClone(ifp.name, netns=p.get("netns") or None)
         return NullDevice(ifp.name)
@@ -293,6 +320,8 @@ class DataPlane:
 
     def _close(self, ifp) -> None:
         self.stop_capture(ifp.name)
+        if ifp.device in self.link.bridges:
+            self.link.bridges.remove(ifp.device)
         self.link.detach(ifp)
 
     def close(self) -> None:

@@ -234,9 +234,10 @@ class DumpOps:
             "mac": mac_text(ifp.mac) if ifp.mac else None,
             "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
             "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
-            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
+            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": stack.if_media(ifp),
             "drv_status": ifp.drv_status, "params": dict(ifp.params),
             "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
                                "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
             "addrs": addrs,
+            **stack.if_clone_info(ifp),     # a cloner's own status (bridge members, ...)
         }

@@ -6,7 +6,9 @@ from __future__ import annotations
 from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
+from ..state.bridge import bridge_add, bridge_delete
 from ..state.inet import strip_scope
+from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
 from .dispatch import pick
 
@@ -22,6 +24,9 @@ IOCTLS = {
     "SIOCSPFXFLUSH_IN6": "nd6pfxflush", "SIOCSNDFLUSH_IN6": "nd6harmonize",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
+    "SIOCSETVLAN": "setvlan",
+    "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
+    "BRDGFLUSH": "brdgflush", "SIOCSVLANPCP": "setvlanpcp",
 }
 
 
@@ -51,9 +56,43 @@ class IoctlOps:
 
     def ifdestroy(self, args):
         ifp = self.stack.ifunit(arg(args, "ifname", str))
-        self.stack.if_destroy(ifp.name)
-        if self.dataplane is not None:      # the device closes when the change commits
-            self.dataplane.destroyed(ifp)
+        for gone in self.stack.if_destroy(ifp.name):    # an epair goes with its peer
+            if self.dataplane is not None:  # the device closes when the change commits
+                self.dataplane.destroyed(gone)
+
+    def setvlan(self, args):
+        """{ifname, vlandev, vlan, vlanproto?, vlanpcp?}: attach to a parent; vlandev ""
+        detaches (state/vlan.py)."""
+        set_vlan(self.stack, arg(args, "ifname", str), args)
+
+    def brdgadd(self, args):
+        """{ifname, member}: bridge(4)'s BRDGADD (state/bridge.py)."""
+        bridge_add(self.stack, arg(args, "ifname", str), arg(args, "member", str))
+
+    def brdgrts(self, args):
+        """{ifname}: the bridge's address table, {"addrs": [{mac, vlan, ifname, expire,
+        flags}]}; EINVAL for an interface that is no bridge (the driver ioctl fails)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        return {"addrs": self.stack.if_clone_info(ifp)["bridge"]["addrs"]}
+
+    def brdgflush(self, args):
+        """{ifname}: forget what the bridge learned (bridge_rtflush), once the batch commits;
+        EINVAL for an interface that is no bridge."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        table = getattr(getattr(ifp.device, "device", ifp.device), "rtable", None)
+        if table is not None:
+            self.stack.journal.on_commit(table.clear)
+
+    def setvlanpcp(self, args):
+        """{ifname, vlanpcp}: the priority the vlan's frames carry (state/vlan.py)."""
+        set_vlanpcp(self.stack, arg(args, "ifname", str), arg(args, "vlanpcp", int))
+
+    def brdgdel(self, args):
+        bridge_delete(self.stack, arg(args, "ifname", str), arg(args, "member", str))
 
     def ifname(self, args):
         self.stack.if_rename(arg(args, "ifname", str), arg(args, "newname", str))
