@@ -40,7 +40,7 @@ from .sysexits import (
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
 
-USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
+USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] [--strict] "
          "[--sockdir DIR]\n"
          "               [--state DIR [--salvage]] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
 SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
@@ -207,6 +207,8 @@ class _Exit(Exception):
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
 @click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
+@click.option("--strict", is_flag=True,
+              help="Refuse an rc.conf that gives warnings (what the stack does not model).")
 @click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
@@ -217,7 +219,7 @@ class _Exit(Exception):
               help="With --state: start despite a damaged journal, after copying it and the "
                    "snapshot into DIR/salvage-TIME/; loads what precedes the damage.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, salvage,
+def command(nics, pcaps, rc_files, keep_going, strict, sockdir, read_group, state_dir, salvage,
             daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
@@ -245,7 +247,7 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, s
             # imports) load only when there is an rc.conf to apply
             from .boot import RcBootError, run_rc
             try:
-                run_rc(proc, list(rc_files), keep_going)
+                run_rc(proc, list(rc_files), keep_going, strict)
             except RcBootError as exc:
                 _fail(str(exc), exc.status)
         proc.serve()

@@ -25,7 +25,7 @@ ifconfig_clone (the vxlan/vlan cloner parameters).
 from __future__ import annotations
 
 from plebproto.constants import (
-    EADDRNOTAVAIL, EEXIST, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
+    EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
     IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP, IFF_STICKYARP,
     IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED, IN6_IFF_PREFER_SOURCE,
     IN6_IFF_TENTATIVE, ND6_IFF_ACCEPT_RTADV, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
@@ -221,6 +221,23 @@ class Label:
     __hash__ = None     # errx is a mutable dict
 
 
+# Cloners a FreeBSD 14 kernel has (ifconfig -C with the usual modules loaded) that this stack
+# does not: creating one is refused by name rather than with a bare EINVAL, so a real rc.conf
+# says what is missing.
+FREEBSD_CLONERS = ("bridge", "disc", "edsc", "enc", "epair", "gif", "gre", "ipsec", "lagg",
+                   "me", "ovpn", "pflog", "pfsync", "stf", "tun", "tap", "vlan", "vxlan",
+                   "wg", "wlan", "lo", "geneve", "carp")
+
+
+def unsupported_cloner(name: str) -> str | None:
+    """The FreeBSD driver a create of `name` asks for when the stack has no such cloner."""
+    from plebproto.iftypes import CLONERS
+    base = name.rstrip("0123456789")
+    if base in FREEBSD_CLONERS and base not in CLONERS:
+        return base
+    return None
+
+
 def message(ops: ToolOps, index: int, errno: int) -> str:
     """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5); the
     `wording` of ifconfig's ToolOps (ops.message(index, errno))."""
@@ -231,6 +248,10 @@ def message(ops: ToolOps, index: int, errno: int) -> str:
     if label.create:
         if errno == EEXIST:
             return f"{PROG}: interface {args['ifname']} already exists"
+        if errno == EINVAL:
+            driver = unsupported_cloner(args["ifname"])
+            if driver is not None:
+                return f"{PROG}: {args['ifname']}: {driver}(4) is not supported"
     elif errno == ENXIO and args.get("ifname") == ops.ifname:
         # FreeBSD checks that the interface exists before running anything
         return f"{PROG}: interface {ops.ifname} does not exist"

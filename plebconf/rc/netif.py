@@ -8,8 +8,11 @@ ifconfig_IF_ipv6, link/ether aliases, description, `up`), ipv4_up (lo0's
 127.0.0.1, inet aliases), ipv6_up (inet6 aliases, ipv6_prefix_IF), childif_create
 (vlans_IF, each child configured right after its creation).
 
+DHCP: `dhclient IF` (SYNCDHCP, synchronous_dhclient) or `dhclient -b IF` (DHCP: devd starts it
+without rc waiting) after the interface is up; the stack runs the client (dataplane/dhcp.py).
 Not supported (warned, otherwise ignored like a failed daemon start would be):
-DHCP (dhclient), WPA/HOSTAP, rtsol, wlans_IF, gif_interfaces, /etc/start_if.IF.
+WPA/HOSTAP (wireless: unmodelled.py), rtsol, /etc/start_if.IF; wlans_IF
+and gif_interfaces are unmodelled.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import re
 
 from .ifalias import alias_steps, has_aliases
+from .unmodelled import WIRELESS
 from .parser import Value
 from .context import Context, builtin, ifs_split, sanitize_ifname
 
@@ -24,8 +28,7 @@ from .context import Context, builtin, ifs_split, sanitize_ifname
 PSEUDO_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp", "noauto", "wpa", "hostap"})
 DHCP_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp"})
 # Pseudo-arguments that start a daemon on FreeBSD: the stack has none of them.
-UNSUPPORTED_ARGS = {"dhcp": "DHCP", "syncdhcp": "DHCP", "nosyncdhcp": "DHCP",
-                    "wpa": "WPA", "hostap": "HOSTAP"}
+WIRELESS_ARGS = {"wpa": "WPA", "hostap": "HOSTAP"}     # wpa_supplicant / hostapd
 # Interfaces that never get address families (network.subr noafif).
 NOAF_PREFIXES = ("pflog", "pfsync", "usbus", "an", "ath", "ipw", "ipfw", "iwi", "iwn",
                  "ral", "wi", "wl", "wpi")
@@ -98,11 +101,6 @@ def _clone_name(entry: str) -> str:
 # --- netif start --------------------------------------------------------------------------
 
 def netif_start(ctx: Context, ifaces: list[str]) -> None:
-    for name in ctx.vars:
-        if name.startswith("wlans_") and ctx.vars[name].text:
-            ctx.warn(f"${name}: wlan(4) interfaces are not supported; ignored.")
-    if ctx.text("gif_interfaces"):
-        ctx.warn("$gif_interfaces: gif(4) interfaces are not supported; ignored.")
     clone_up(ctx, ifaces)
     ifnet_rename(ctx, ifaces)
     for ifn in list_net_interfaces(ctx, ifaces):
@@ -176,8 +174,9 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
     if v is not None:
         if not _unit_of(ifn, NODHCP_PREFIXES):
             for word in ifs_split(v.text):
-                if word.lower() in UNSUPPORTED_ARGS:
-                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; ignored.")
+                if word.lower() in WIRELESS_ARGS:
+                    ctx.warn(f"{v.file}:{v.line}: {v.name}: {WIRELESS_ARGS[word.lower()]}: "
+                             f"{WIRELESS}")
         args = strip_pseudo(v.text)
         if args:
             ctx.emit(["ifconfig", ifn, *ctx.eval_args(v, args)], v)
@@ -221,8 +220,23 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
         ctx.warn(f"{ifn}: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent.")
         configured = configured or v6
 
-    if dhcpif(ctx, ifn) and configured is None:
-        ctx.emit(["ifconfig", ifn, "up"], raw_args(ctx, ifn))
+    if dhcpif(ctx, ifn):
+        v = raw_args(ctx, ifn)
+        if configured is None:
+            ctx.emit(["ifconfig", ifn, "up"], v)
+        # SYNCDHCP: rc.d/dhclient runs dhclient, which waits for a lease before it goes to
+        # the background; DHCP: devd starts it when the link comes up, rc does not wait
+        ctx.emit(["dhclient", ifn] if syncdhcpif(ctx, ifn) else ["dhclient", "-b", ifn], v)
+
+
+def syncdhcpif(ctx: Context, ifn: str) -> bool:
+    """network.subr syncdhcpif: SYNCDHCP, else not NOSYNCDHCP and $synchronous_dhclient."""
+    v = raw_args(ctx, ifn)
+    if _has_arg(v, frozenset({"syncdhcp"})):
+        return True
+    if _has_arg(v, frozenset({"nosyncdhcp"})):
+        return False
+    return ctx.yes("synchronous_dhclient")
 
 
 def ipv6_autoconfif(ctx: Context, ifn: str) -> bool:

@@ -54,6 +54,7 @@ class Interface:
     inet6: list[tuple[str, int]] = field(default_factory=list)
     up: bool = False
     mtu: int | None = None  # None: the driver's default, not saved
+    dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
 
 
 @dataclass
@@ -171,6 +172,8 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     keep_rc_default = iface.name == "lo0" and inet[:1] == [("127.0.0.1", 8)] and iface.mtu is None
     if keep_rc_default:
         inet.pop(0)
+    elif iface.dhcp:        # the leased address is the client's: static ones are aliases
+        main.append(iface.dhcp)
     elif inet:
         main += ["inet", f"{inet[0][0]}/{inet[0][1]}"]
         inet.pop(0)

@@ -32,6 +32,7 @@ from plebproto.errors import OpError
 from ..state.inet import embed_scope, is_scoped6, pton6, strip_scope
 from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
+from .dhcp import DhcpClients
 from .iface import Link
 from .ip import IPv4
 from .ip6 import IPv6
@@ -125,6 +126,7 @@ class DataPlane:
         self.link.ip6, self.link.nd6 = self.ip6, self.nd6
         self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
+        self.dhcp = DhcpClients(self, syscalls)
         if syscalls is not None:
             syscalls.attach_dataplane(self)
             # ping(8) is for everyone (the read group too); both answer as they go, so
@@ -194,6 +196,7 @@ class DataPlane:
         self.link.detach(ifp)
 
     def close(self) -> None:
+        self.dhcp.close()               # RELEASEs go out while the devices are still open
         if self._dad_timer is not None:
             self._dad_timer.cancel()
             self._dad_timer = None

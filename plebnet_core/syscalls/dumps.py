@@ -204,6 +204,7 @@ class DumpOps:
             "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
             "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
             "drv_status": ifp.drv_status, "params": dict(ifp.params),
+            "dhcp": dict(ifp.dhcp) if ifp.dhcp else None,
             "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
                                "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
             "addrs": addrs,
