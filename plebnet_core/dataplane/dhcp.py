@@ -38,6 +38,8 @@ INITIAL_INTERVAL = 1.0      # dhclient.conf initial-interval
 BACKOFF_CUTOFF = 15.0       # backoff-cutoff
 SELECT_TIMEOUT = 60.0       # timeout: give up REQUESTING, start over
 RETRY_INTERVAL = 300.0      # retry: after a full cycle without a lease (FreeBSD: 5 min)
+RELEASE_WAIT = 1.0          # at exit: how long a RELEASE may wait for ARP
+RELEASE_GRACE = 0.2         # ... and for the peer to read it before our devices close
 MIN_RENEW_WAIT = 1.0        # floor for RENEWING/REBINDING retransmissions (short leases)
 PARAMS = bytes((wire.OPT_SUBNET_MASK, wire.OPT_BROADCAST, wire.OPT_ROUTERS, wire.OPT_DNS,
                 wire.OPT_DOMAIN, wire.OPT_HOSTNAME, wire.OPT_LEASE_TIME,
@@ -340,12 +342,25 @@ class DhcpClients:
         if ifp.flags & IFF_LOOPBACK or ifp.mac is None:
             raise OpError(EINVAL, f"{name}: not an Ethernet interface")
         sync = bool(args.get("sync", False))
+        running = self.clients.get(ifp.index)
+        if running is not None and running.ifp is ifp:
+            # rc.d/dhclient: "already running" -- applying rc.conf again keeps the lease
+            self.stack.journal.setattr(ifp, "dhcp", {**running.info, "sync": sync})
+            if not self.syscalls.dry_running:
+                self.stack.journal.on_commit(self._resync, running, sync)
+            return
         self.stack.journal.setattr(ifp, "dhcp", {"sync": sync, "state": "INIT", "addr": None,
                                                 "plen": None, "router": None,
                                                 "server": None, "lease": None,
                                                 "expires": None})
         if not self.syscalls.dry_running:
             self.stack.journal.on_commit(self._start, ifp, sync)
+
+    @staticmethod
+    def _resync(client, sync: bool) -> None:
+        client.sync = sync
+        client.info["sync"] = sync
+        client.ifp.dhcp = client.info
 
     def _start(self, ifp, sync: bool) -> None:
         old = self.clients.pop(ifp.index, None)
@@ -407,11 +422,28 @@ class DhcpClients:
             self.loop.run_once(min(left, 0.2))
 
     def close(self) -> None:
-        """The stack exits: RELEASE every lease (dhclient -r), stop every client."""
+        """The stack exits: RELEASE every lease (dhclient -r), stop every client.  A server
+        never talked to by unicast needs ARP first: the loop runs a little longer (at most
+        RELEASE_WAIT) for those RELEASEs to leave."""
+        waiting = []
         for client in self.clients.values():
+            server = client.lease.addr_option(wire.OPT_SERVER_ID) if client.lease else None
             try:
                 client.release()
             except Exception:               # a failing send must not stop the shutdown
-                pass
+                continue
+            if server is not None:
+                waiting.append((client.ifp, int.from_bytes(server, "big")))
         self.clients.clear()
+        if not waiting:
+            return
+        deadline = self.loop.clock() + RELEASE_WAIT
+        while self.loop.clock() < deadline and any(
+                (e := ifp.llinfo.get(addr)) is not None and e.hold for ifp, addr in waiting):
+            self.loop.run_once(0.05)
+        # a TAP's kernel side vanishes with our fd, and with it what it had not yet handed
+        # to the server's socket: give the RELEASE a moment to be taken
+        grace = self.loop.clock() + RELEASE_GRACE
+        while self.loop.clock() < grace:
+            self.loop.run_once(grace - self.loop.clock())
 
