@@ -61,4 +61,7 @@ def run_rc(proc, files: list[str], keep_going: bool = False, strict: bool = Fals
     if keep_going:
         print("\n".join(lines), file=sys.stderr, flush=True)
         return
+    hint = program.keep_going_hint(errors)
+    if hint:
+        lines.append(f"plebnet: {hint}")
     raise RcBootError("\n".join(lines + ["plebnet: rc.conf not applied; not starting"]))

@@ -465,6 +465,9 @@ ERRORS = [
      "ifconfig: SIOCIFCREATE2 (vlan5): Invalid argument\n"),
     (["vxlan0", "create", "vxlanid", "16777216"],
      "ifconfig: invalid network identifier: 16777216\n"),
+    (["wg0", "create"], "ifconfig: wg0: wg(4) is not supported\n"),     # a cloner FreeBSD has
+    (["pfsync0", "create"], "ifconfig: pfsync0: pfsync(4) is not supported\n"),
+    (["foo0", "create"], "ifconfig: SIOCIFCREATE2 (foo0): Invalid argument\n"),
     # atomic: `up` was applied as parsed in FreeBSD; here the whole command is undone
     (["tap0", "up", "10.1.0.1/24", "mtu", "70000"],
      "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n"),

@@ -116,11 +116,17 @@ def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
         sys.stdout.flush()
         for error in errors:
             sys.stderr.write(error + "\n")
+        hint = program.keep_going_hint(errors) if errors else None
+        if hint:
+            sys.stderr.write(f"rc: {hint}\n")
         return 1 if errors else 0
     errors = execute(program, client_sender(client), keep_going)
     for error in errors:
         sys.stderr.write(error + "\n")
     if errors and not keep_going:
+        hint = program.keep_going_hint(errors)
+        if hint:
+            sys.stderr.write(f"rc: {hint}\n")
         sys.stderr.write("rc: nothing applied; the stack is unchanged\n")
     return 1 if errors else 0
 
