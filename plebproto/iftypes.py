@@ -39,5 +39,8 @@ IFTYPES = {
                   ("autoselect", None), "tap"),
     "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
                     ("autoselect", "autoselect <full-duplex>"), "vxlan"),  # as if_vxlan.c
+    # lagg(4): an Ethernet whose frames go out of its ports (if_lagg.c's attach defaults)
+    "lagg": IfType("lagg", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, ("autoselect", None),
+                   "lagg"),
 }
-CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
+CLONERS = ("lo", "tap", "vxlan", "lagg")        # what `ifconfig -C` lists and `create` accepts

@@ -151,7 +151,7 @@ def _lifetime(value) -> str:
 def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
-    out = []
+    out = lagg_lines(ifc)
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
     out += vxlan_lines(ifc, verbose)
@@ -165,6 +165,30 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
         out.append("\tstatus: " + ("active" if ifc.get("link_state") == LINK_STATE_UP
                                    else "no carrier"))
     out += nd6_lines(ifc)
+    return out
+
+
+# LAGG_PORT_BITS
+LAGG_PORT_TABLE = [(0x01, "MASTER"), (0x02, "STABLE"), (0x04, "ACTIVE"), (0x08, "COLLECTING"),
+                   (0x10, "DISTRIBUTING"), (0x20, "DISABLED")]
+
+
+def lagg_lines(ifc: dict) -> list[str]:
+    """iflagg.c's lagg_status, for a lagg or one of its ports (which names its laggdev):
+    `laggproto P lagghash l2,l3,l4`, then one `laggport: IF flags=N<...>` per port (printb
+    prints `<>` for no flags)."""
+    info = ifc.get("lagg")
+    if not info:
+        return []
+    hashes = ",".join(n for bit, n in ((1, "l2"), (2, "l3"), (4, "l4")) if info["hash"] & bit)
+    head = f"\tlaggproto {info['proto']}" + (f" lagghash {hashes}" if hashes else "")
+    if info.get("laggdev"):
+        head += f" laggdev {info['laggdev']}"
+    out = [head]
+    for port in info["ports"]:
+        flags = port["flags"]
+        out.append(f"\tlaggport: {port['name']} flags={flags:x}"
+                   f"{bits(flags, LAGG_PORT_TABLE) or '<>'}")
     return out
 
 

@@ -34,6 +34,7 @@ from plebproto.constants import (
 
 from .common import ToolError
 from .ifconfig_clone import CLONE_TABLE, _vxlan_check   # importing it registers the cloners'
+from . import ifconfig_lagg  # noqa: F401 (registers lagg(4)'s keywords)
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 from .ifconfig_values import (

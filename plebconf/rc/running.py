@@ -72,7 +72,8 @@ def config_from(results: list) -> RunningConfig:
     leased = set()          # (ifname, router) default routes a DHCP client installed
     for info in iflist:
         iface = Interface(info["name"], cloner=info.get("cloner"),
-                          create_args=create_args(info.get("params") or {}),
+                          create_args=(lagg_args(info["lagg"]) if info.get("kind") == "lagg"
+                                       else create_args(info.get("params") or {})),
                           description=info.get("description") or "",
                           up=bool(info["flags"] & IFF_UP))
         dhcp = info.get("dhcp")
@@ -116,6 +117,18 @@ def config_from(results: list) -> RunningConfig:
             table.append(ArpEntry(_plain6(e["addr"]), e["mac"],
                                   pub=bool(e["flags"] & RTF_ANNOUNCE)))
     return cfg
+
+
+def lagg_args(lagg: dict | None) -> tuple[str, ...]:
+    """`laggproto P laggport A laggport B`: the primary (MASTER) port first, so that it is
+    the primary again when applied; the others in the lagg's (interface index) order."""
+    if not lagg:
+        return ()
+    ports = sorted(lagg["ports"], key=lambda p: not p["flags"] & 0x01)
+    words = ["laggproto", lagg["proto"]]
+    for port in ports:
+        words += ["laggport", port["name"]]
+    return tuple(words)
 
 
 def create_args(params: dict) -> tuple[str, ...]:

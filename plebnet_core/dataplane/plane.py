@@ -34,6 +34,7 @@ from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
 from .dhcp import DhcpClients
 from .iface import Link
+from .lagg import Laggs, is_lagg, lagg_of
 from .ip import IPv4
 from .ip6 import IPv6
 from .nd6 import ND6
@@ -127,6 +128,7 @@ class DataPlane:
         self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
         self.dhcp = DhcpClients(self, syscalls)
+        self.laggs = Laggs(self, syscalls)
         if syscalls is not None:
             syscalls.attach_dataplane(self)
             # ping(8) is for everyone (the read group too); both answer as they go, so
@@ -175,6 +177,8 @@ class DataPlane:
             netns = p.get("netns") or None
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
+        if ifp.cloner == "lagg":
+            return self.laggs.created(ifp)
         if ifp.cloner == "vxlan":
             vni = p.get("vxlanid", p.get("vni"))
             remote = p.get("vxlanremote")
@@ -188,7 +192,16 @@ class DataPlane:
         return NullDevice(ifp.name)
 
     def destroyed(self, ifp) -> None:
-        """The interface is going: its device closes when the change commits."""
+        """The interface is going: its device closes when the change commits.  A lagg's
+        ports are released first; a port leaves its lagg."""
+        if is_lagg(ifp):
+            for port in [p for p in self.stack.ifaces if lagg_of(self.stack, p) is ifp]:
+                self.laggs.release(ifp, port)
+            self.stack.journal.on_commit(self.laggs.rewire)
+        else:
+            lagg = lagg_of(self.stack, ifp)
+            if lagg is not None:
+                self.laggs.release(lagg, ifp)
         self.stack.journal.on_commit(self._close, ifp)
 
     def _close(self, ifp) -> None:

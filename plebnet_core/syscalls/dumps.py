@@ -205,7 +205,14 @@ class DumpOps:
             "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
             "drv_status": ifp.drv_status, "params": dict(ifp.params),
             "dhcp": dict(ifp.dhcp) if ifp.dhcp else None,
+            "lagg": _lagg_status(stack, ifp),
             "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
                                "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
             "addrs": addrs,
         }
+
+
+def _lagg_status(stack, ifp):
+    """lagg(4) configuration of a lagg or a port (the data plane's lagg module owns it)."""
+    from ..dataplane.lagg import lagg_status
+    return lagg_status(stack, ifp)
