@@ -50,6 +50,7 @@ FAMILIES: tuple[tuple[str, str | None, str], ...] = (
     (r"gifconfig_.*", None, "gif(4) is not supported; " + TUNNEL),
     (r"wlans_.*", None, WIRELESS),
     (r"create_args_wlan[0-9].*", None, WIRELESS),
+    (r"ifconfig_wlan[0-9][0-9_a-z]*", None, WIRELESS),     # and its _ipv6, _aliasN, ...
     (r"wpa_supplicant_.*", None, WIRELESS),
     (r"hostapd_.*", "hostapd_enable", WIRELESS),
 )
