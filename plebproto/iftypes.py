@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .constants import (
     IFCAP_LINKSTATE, IFCAP_RXCSUM, IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM, IFCAP_TXCSUM_IPV6,
-    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_SIMPLEX,
+    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_POINTOPOINT, IFF_SIMPLEX,
     ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_PERFORMNUD,
 )
 
@@ -42,5 +42,8 @@ IFTYPES = {
     # lagg(4): an Ethernet whose frames go out of its ports (if_lagg.c's attach defaults)
     "lagg": IfType("lagg", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, ("autoselect", None),
                    "lagg"),
+    # gif(4): IPv4/IPv6 in IPv4, point to point, no link-level address (if_gif.c: GIF_MTU)
+    "gif": IfType("gif", IFF_POINTOPOINT | IFF_MULTICAST, 1280, IFCAP_LINKSTATE, _ND6_NIC,
+                  False, None, "gif"),
 }
-CLONERS = ("lo", "tap", "vxlan", "lagg")        # what `ifconfig -C` lists and `create` accepts
+CLONERS = ("lo", "tap", "vxlan", "lagg", "gif")        # what `ifconfig -C` lists and `create` accepts

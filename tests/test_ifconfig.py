@@ -239,7 +239,7 @@ def test_list_names_with_each_filter(st):
     assert both(st, "-l", "-d") == "tap0\n"
     assert both(st, "-l", "-d", "inet") == "\n"          # none match: just the newline
     assert both(st, "-l", "-g", "tap") == "tap0\n"
-    assert both(st, "-C") == "lo tap vxlan lagg\n"
+    assert both(st, "-C") == "lo tap vxlan lagg gif\n"
     assert both(st, "-d") == ok(st, "tap0")
     assert both(st, "-a", "-u", "inet") == ok(st, "vnet0", "inet") + ok(st, "lo0", "inet")
 
@@ -380,7 +380,8 @@ def test_libxo_json(st):
     }
     assert doc["interfaces"][1]["name"] == "lo0" and doc["interfaces"][1]["groups"] == ["lo"]
     assert json.loads(ok(st, "--libxo", "json", "-l")) == {"interfaces": ["vnet0", "lo0"]}
-    assert json.loads(ok(st, "--libxo", "json", "-C")) == {"cloners": ["lo", "tap", "vxlan", "lagg"]}
+    assert json.loads(ok(st, "--libxo", "json", "-C")) == {
+        "cloners": ["lo", "tap", "vxlan", "lagg", "gif"]}
     assert json.loads(ok(st, "--libxo", "json", "tap", "create")) == {"interface": "tap0"}
     ok(st, "vxlan3", "create", "vxlanid", "5")
     assert json.loads(ok(st, "--libxo", "json", "vxlan3"))["interfaces"][0]["vxlan"] == {
@@ -396,7 +397,7 @@ def test_libxo_xml_and_other_formats(st):
         "<interfaces>vnet0</interfaces><interfaces>lo0</interfaces>\n")
     assert ok(st, "--libxo", "xml", "-C") == (
         "<cloners>lo</cloners><cloners>tap</cloners><cloners>vxlan</cloners>"
-        "<cloners>lagg</cloners>\n")
+        "<cloners>lagg</cloners><cloners>gif</cloners>\n")
     r = ifconfig(st, "--libxo", "yaml", "-l")
     assert (r.returncode, r.stdout, r.stderr) == (
         1, "", "ifconfig: unknown libxo option value: 'yaml'\n")

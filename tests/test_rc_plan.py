@@ -205,8 +205,9 @@ def test_unmodelled_variables_warned_once_each_with_their_line():
         "rc.conf:5: firewall_type: packet filtering is not modelled; traffic is not filtered",
         "rc.conf:8: wlans_ath0: wireless is not modelled; no wireless link is made",
         "rc.conf:9: ifconfig_wlan0: wireless is not modelled; no wireless link is made",
-        "rc.conf:10: gif_interfaces: gif(4) is not supported; tunnelling is not modelled; "
-        "no tunnel is set up",
+        "rc.conf:10: gif_interfaces: the legacy gif_interfaces/gifconfig_IF are not modelled; "
+        'no tunnel is set up (cloned_interfaces="gif0" with create_args_gif0="tunnel SRC DST" '
+        "is)",
         "rc.conf:11: wireguard_enable: tunnelling is not modelled; no tunnel is set up",
         "rc.conf:12: wireguard_interfaces: tunnelling is not modelled; no tunnel is set up",
         "rc.conf:13: ppp_enable: ppp(8) is not modelled; no PPP link is made",

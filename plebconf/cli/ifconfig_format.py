@@ -88,6 +88,9 @@ def block(ifc: dict, inv) -> str:
         out.append(f"\tdescription: {ifc['description']}")
     if ifc.get("caps"):
         out.append(f"\toptions={ifc['caps']:x}{bits(ifc['caps'], CAP_TABLE)}")
+    params = ifc.get("params") or {}
+    if params.get("tunnelsrc"):         # tunnel_status: gif(4)'s outer addresses
+        out.append(f"\ttunnel inet {params['tunnelsrc']} --> {params['tunneldst']}")
     if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
         out.append(f"\tether {ether_text(ifc['mac'], fmt.get('ether'))}")
         if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:

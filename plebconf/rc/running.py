@@ -89,6 +89,8 @@ def config_from(results: list) -> RunningConfig:
             if a["af"] == "inet":
                 if a["addr"] != lease:      # the lease comes back from the server
                     iface.inet.append((a["addr"], a["plen"]))
+                    if a.get("dstaddr"):
+                        iface.dst[a["addr"]] = a["dstaddr"]
             elif not is_auto_inet6(info["name"], a["addr"]):
                 iface.inet6.append((_plain6(a["addr"]), a["plen"]))
         cfg.interfaces.append(iface)
@@ -137,7 +139,11 @@ def create_args(params: dict) -> tuple[str, ...]:
     from plebconf.cli.ifconfig_clone import _is_multicast
 
     words: list[str] = []
+    if params.get("tunnelsrc"):         # gif(4): `tunnel SRC DST` (a command after create)
+        words += ["tunnel", params["tunnelsrc"], params["tunneldst"]]
     for key, value in params.items():
+        if key in ("tunnelsrc", "tunneldst"):
+            continue
         if key == "vxlanremote" and _is_multicast(value):
             words += ["vxlangroup", value]
         elif key == "vxlanportrange":
@@ -162,7 +168,8 @@ def config_lines(cfg: RunningConfig) -> list[str]:
             out.append(" ".join((head, "create", *i.create_args)))
         if i.dhcp:
             out.append(f"dhclient {'-b ' if i.dhcp == 'DHCP' else ''}{i.name}")
-        out += [f"{head} inet {a}/{p}" for a, p in i.inet]
+        out += [" ".join([f"{head} inet {a}/{p}", *([i.dst[a]] if a in i.dst else [])])
+                for a, p in i.inet]
         # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
         # to the end): its order is not configuration, so it does not make a difference
         out += sorted(f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6

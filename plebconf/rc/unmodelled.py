@@ -1,5 +1,6 @@
 """The rc.conf variables the stack does not act on, said out loud: packet filters (pf, ipfw,
-ipfilter), NAT daemons, PPP, tunnels (WireGuard, IPsec, gif/gre/stf), wireless.
+ipfilter), NAT daemons, PPP, tunnels (WireGuard, IPsec, stf, the legacy gif_interfaces),
+wireless.
 
     unmodelled_start(ctx)     # one warning per such variable, `FILE:LINE: NAME: what`
 
@@ -23,6 +24,8 @@ FILTER = "packet filtering is not modelled; traffic is not filtered"
 NAT = "address translation is not modelled; traffic is not translated"
 TUNNEL = "tunnelling is not modelled; no tunnel is set up"
 WIRELESS = "wireless is not modelled; no wireless link is made"
+LEGACY_GIF = ("the legacy gif_interfaces/gifconfig_IF are not modelled; no tunnel is set up "
+              '(cloned_interfaces="gif0" with create_args_gif0="tunnel SRC DST" is)')
 
 # (variable-name pattern, its enable variable or None, what is not done).  Order matters
 # only for names two patterns could match (none do).
@@ -46,8 +49,8 @@ FAMILIES: tuple[tuple[str, str | None, str], ...] = (
     (r"strongswan_.*", "strongswan_enable", TUNNEL),
     (r"openvpn_.*", "openvpn_enable", TUNNEL),
     (r"stf_interface_.*", None, TUNNEL),
-    (r"gif_interfaces", None, "gif(4) is not supported; " + TUNNEL),
-    (r"gifconfig_.*", None, "gif(4) is not supported; " + TUNNEL),
+    (r"gif_interfaces", None, LEGACY_GIF),
+    (r"gifconfig_.*", None, LEGACY_GIF),
     (r"wlans_.*", None, WIRELESS),
     (r"create_args_wlan[0-9].*", None, WIRELESS),
     (r"ifconfig_wlan[0-9][0-9_a-z]*", None, WIRELESS),     # and its _ipv6, _aliasN, ...

@@ -179,6 +179,8 @@ class DataPlane:
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
         if ifp.cloner == "lagg":
             return self.laggs.created(ifp)
+        if ifp.cloner == "gif":
+            return GifDevice(ifp.name)
         if ifp.cloner == "vxlan":
             vni = p.get("vxlanid", p.get("vni"))
             remote = p.get("vxlanremote")
@@ -373,6 +375,13 @@ class DataPlane:
                     self.stop_capture(ifname)
 
         return Deferred(start, cancel)
+
+
+class GifDevice(NullDevice):
+    """gif(4)'s device: what the interface sends is encapsulated by IPv4.tunnel_output
+    before any device sees it, what it receives is handed up by IPv4.tunnel_input; the
+    device itself never carries a frame."""
+    kind = "gif"
 
 
 class _Capture(PcapTap):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
-from ..state.inet import strip_scope
+from ..state.inet import ntoa, strip_scope
 from .args import arg
 from .dispatch import pick
 
@@ -20,6 +20,7 @@ IOCTLS = {
     "SIOCDIFGROUP": "ifdelgroup", "SIOCSIFINFO_IN6": "ifnd6",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
+    "SIOCSIFPHYADDR": "ifphyaddr", "SIOCDIFPHYADDR": "ifdelphyaddr",
 }
 
 
@@ -120,6 +121,26 @@ class IoctlOps:
             if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
                 return (addr & ~low) | (ifa.addr & low)
         raise OpError(EADDRNOTAVAIL, "could not determine link local address")
+
+    def ifphyaddr(self, args):
+        """{ifname, value: [src, dst]}: a gif(4) tunnel's outer IPv4 addresses (`tunnel`);
+        another interface's driver does not know the request (EINVAL, as ether_ioctl)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        value = args.get("value")
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        if type(value) is not list or len(value) != 2:
+            raise OpError(EINVAL, "value must be [src, dst]")
+        src, dst = (self.addr4(v) for v in value)
+        params = dict(ifp.params, tunnelsrc=ntoa(src), tunneldst=ntoa(dst))
+        self.stack.journal.setattr(ifp, "params", params)
+
+    def ifdelphyaddr(self, args):
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        params = {k: v for k, v in ifp.params.items() if k not in ("tunnelsrc", "tunneldst")}
+        self.stack.journal.setattr(ifp, "params", params)
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(arg(args, "ifname", str), self.addr6(args.get("addr")))
