@@ -15,8 +15,9 @@ Applying a lease is what dhclient-script does, as ops through Syscalls.run_batch
 transaction): `ifconfig IF inet ADDR netmask MASK broadcast BCAST` (replacing the first
 address) when the address is new, then `route delete default; route add default ROUTER`
 for the first router (option 3) when the default route is absent or already on this
-interface (is_default_interface).  On expiry, NAK, interface destruction or stack exit the
-address and that default route go again; at exit a RELEASE goes to the server first.
+interface (is_default_interface).  On expiry or NAK the address and that default route go
+again; at stack exit a RELEASE goes to the server (dhclient -r).  `ifconfig IF down` does not
+release (dhclient keeps its lease over a link flap).
 
 Before an address, messages leave as 0.0.0.0 -> 255.255.255.255 Ethernet broadcasts with the
 BOOTP broadcast flag set, so that servers answer by broadcast too (we accept no unicast for
@@ -390,6 +391,13 @@ class DhcpClients:
                     return
                 client.input(m)
                 return
+
+    def forget(self, ifp) -> None:
+        """The interface is destroyed: its client stops (the address and routes went with
+        the interface, so a RELEASE can leave only while another route reaches the server)."""
+        client = self.clients.pop(ifp.index, None)
+        if client is not None and client.ifp is ifp:
+            client.release()
 
     def default_is(self, ifp) -> bool:
         """dhclient-script's is_default_interface: no default route, or one out of ifp."""

@@ -204,6 +204,7 @@ class DataPlane:
             lagg = lagg_of(self.stack, ifp)
             if lagg is not None:
                 self.laggs.release(lagg, ifp)
+        self.stack.journal.on_commit(self.dhcp.forget, ifp)
         self.stack.journal.on_commit(self._close, ifp)
 
     def _close(self, ifp) -> None:
