@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, run_tool
-from plebnet_core.spawn import StackStartError, plebnet_argv, spawn_stack
+from plebnet_core.spawn import plebnet_argv, spawn_stack
 
 NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
 DATA = os.path.join(ROOT, "tests", "data", "rc")
