@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import sys
 
-from plebproto.constants import AF_INET, EINVAL, IFF_LOOPBACK
+from plebproto.constants import AF_INET, EINVAL, IFF_LOOPBACK, IFF_UP
 from plebproto.errors import OpError
 
 from .wire import WireError, ethernet, ipv4, udp
@@ -192,7 +192,7 @@ class Client:
                           ident=self.owner.ip.next_ident()) + seg
         link = self.owner.link
         frame = ethernet.header(ethernet.BROADCAST, ifp.mac, ethernet.ETHERTYPE_IPV4) + pkt
-        if ifp.flags & 1 and ifp.device is not None:            # IFF_UP: bpf writes need it
+        if ifp.flags & IFF_UP:          # as dhclient's bpf write: only on an up interface
             link.xmit(ifp, frame)
 
     def _send_unicast(self, msg_type: int) -> None:
