@@ -21,7 +21,7 @@ demo: $(STAMP)
 test-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
-	  for p in iputils-ping:ping traceroute:traceroute tcpdump:tcpdump iproute2:ip radvd:radvd; do \
+	  for p in iputils-ping:ping traceroute:traceroute tcpdump:tcpdump iproute2:ip radvd:radvd dnsmasq-base:dnsmasq; do \
 	    command -v $${p#*:} >/dev/null || missing="$$missing $${p%%:*}"; \
 	  done; \
 	  if [ -n "$$missing" ]; then \

@@ -41,7 +41,7 @@ from .sysexits import (
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
 
-USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
+USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] [--strict] "
          "[--sockdir DIR]\n"
          "               [--state DIR [--salvage]] [--hostuuid UUID] [--read-group GROUP]\n"
          "               [--pcap IF=FILE]... [--daemon]")
@@ -237,6 +237,8 @@ def nic_name_problem(name: str) -> str | None:
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
 @click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
+@click.option("--strict", is_flag=True,
+              help="Refuse an rc.conf that gives warnings (what the stack does not model).")
 @click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
@@ -250,8 +252,8 @@ def nic_name_problem(name: str) -> str | None:
               help="The host uuid interface MACs derive from (FreeBSD's kern.hostuuid, a "
                    "jail's host.hostuuid); default: kept in the --state DIR, else new.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, salvage,
-            hostuuid, daemon):
+def command(nics, pcaps, rc_files, keep_going, strict, sockdir, read_group, state_dir,
+            salvage, hostuuid, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -278,7 +280,7 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, s
             # imports) load only when there is an rc.conf to apply
             from .boot import RcBootError, run_rc
             try:
-                run_rc(proc, list(rc_files), keep_going)
+                run_rc(proc, list(rc_files), keep_going, strict)
             except RcBootError as exc:
                 _fail(str(exc), exc.status)
         proc.serve()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .constants import (
     IFCAP_LINKSTATE, IFCAP_RXCSUM, IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM, IFCAP_TXCSUM_IPV6,
-    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX,
+    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_POINTOPOINT, IFF_RUNNING,
+    IFF_SIMPLEX,
     ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_PERFORMNUD,
 )
 
@@ -42,6 +43,12 @@ IFTYPES = {
                   ("autoselect", None), "tap"),
     "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
                     ("autoselect", "autoselect <full-duplex>"), "vxlan"),  # as if_vxlan.c
+    # lagg(4): an Ethernet whose frames go out of its ports (if_lagg.c's attach defaults)
+    "lagg": IfType("lagg", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, ("autoselect", None),
+                   "lagg"),
+    # gif(4): IPv4/IPv6 in IPv4, point to point, no link-level address (if_gif.c: GIF_MTU)
+    "gif": IfType("gif", IFF_POINTOPOINT | IFF_MULTICAST, 1280, IFCAP_LINKSTATE, _ND6_NIC,
+                  False, None, "gif"),
 }
 # vlan(4): an Ethernet whose MAC, MTU and media come from its parent (if_vlan.c)
 IFTYPES["vlan"] = IfType("vlan", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, None, "vlan",
@@ -59,3 +66,5 @@ CLONERS: tuple[str, ...] = ("lo", "tap", "vxlan")   # what `ifconfig -C` lists a
 CLONERS += ("vlan",)
 CLONERS += ("bridge",)
 CLONERS += ("epair",)
+CLONERS += ("lagg",)
+CLONERS += ("gif",)

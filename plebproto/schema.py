@@ -70,6 +70,10 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
                    opt("size", int, lo=0, hi=65535), opt("df", bool), AF),
     "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
     "audit": (opt("n", int, lo=0, nullable=True),),
+    # the data plane's: the DHCP client and lagg(4) (SIOCSLAGG, SIOCSLAGGPORT, SIOCSLAGGDELPORT)
+    "dhclient": (IFNAME, opt("sync", bool)),
+    "lagg": (req("req", str, choices=("SIOCSLAGG", "SIOCSLAGGPORT", "SIOCSLAGGDELPORT")),
+             IFNAME, opt("proto", str), opt("port", str)),
 }
 
 _ROUTE = (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True),
@@ -115,6 +119,8 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
         "BRDGRTS": (IFNAME,),
         "BRDGFLUSH": (IFNAME,),
         "SIOCSVLANPCP": (IFNAME, req("vlanpcp", int, lo=0, hi=7)),
+        "SIOCSIFPHYADDR": (IFNAME, req("value", list)),
+        "SIOCDIFPHYADDR": (IFNAME,),
     }),
     "rtmsg": ("type", {
         "RTM_ADD": _ROUTE + _ROUTE_MORE,

@@ -246,6 +246,8 @@ CASES += [
      'ifconfig_vnet0="inet 10.0.0.2/99"\n'),
     (RC, 1, re.compile(r"^/dev/stdin:3: route_a: route add -net 10.1.0.0/16 192.0.2.77: add "
                        r"net 10.1.0.0: gateway 192.0.2.77 fib 0: Network is unreachable\n"
+                       r"rc: FreeBSD's rc.d/routing reports a failing route_a and goes on "
+                       r"with the rest; --keep-going does the same\n"
                        + NOTHING_APPLIED),
      'hostname="changed"\nstatic_routes="a"\nroute_a="-net 10.1.0.0/16 192.0.2.77"\n'),
     (RC, 1, re.compile(r"^/dev/stdin:1: defaultrouter: route add default 300.1.1.1: "

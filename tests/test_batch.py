@@ -99,7 +99,7 @@ def test_batch_grammar_errors_all_reported_nothing_sent(stack2):
         "<stdin>:3: ifconfig vnet0 mtu: ifconfig: 'mtu' requires argument\n"
         '<stdin>:4: ifconfig vnet0 description "unterminated: No closing quotation\n'
         "<stdin>:5: ping 192.0.2.1: ping: not a command plebconf can apply "
-        "(ifconfig, route, arp, ndp -s, sysctl, hostname)\n"
+        "(ifconfig, route, arp, ndp -s, sysctl, hostname, dhclient)\n"
         "batch: nothing applied; the stack is unchanged\n")
     assert routes(stack2) == before
 

@@ -241,7 +241,7 @@ def test_list_names_with_each_filter(st):
     assert both(st, "-l", "-d") == "tap0\n"
     assert both(st, "-l", "-d", "inet") == "\n"          # none match: just the newline
     assert both(st, "-l", "-g", "tap") == "tap0\n"
-    assert both(st, "-C") == "lo tap vxlan vlan bridge epair\n"
+    assert both(st, "-C") == "lo tap vxlan vlan bridge epair lagg gif\n"
     assert both(st, "-d") == ok(st, "tap0")
     assert both(st, "-a", "-u", "inet") == ok(st, "vnet0", "inet") + ok(st, "lo0", "inet")
 
@@ -385,8 +385,8 @@ def test_libxo_json(st):
     }
     assert doc["interfaces"][1]["name"] == "lo0" and doc["interfaces"][1]["groups"] == ["lo"]
     assert json.loads(ok(st, "--libxo", "json", "-l")) == {"interfaces": ["vnet0", "lo0"]}
-    assert json.loads(ok(st, "--libxo", "json", "-C")) == {"cloners": ["lo", "tap", "vxlan", "vlan",
-                                                                      "bridge", "epair"]}
+    assert json.loads(ok(st, "--libxo", "json", "-C")) == {
+        "cloners": ["lo", "tap", "vxlan", "vlan", "bridge", "epair", "lagg", "gif"]}
     assert json.loads(ok(st, "--libxo", "json", "tap", "create")) == {"interface": "tap0"}
     ok(st, "vxlan3", "create", "vxlanid", "5")
     assert json.loads(ok(st, "--libxo", "json", "vxlan3"))["interfaces"][0]["vxlan"] == {
@@ -402,7 +402,8 @@ def test_libxo_xml_and_other_formats(st):
         "<interfaces>vnet0</interfaces><interfaces>lo0</interfaces>\n")
     assert ok(st, "--libxo", "xml", "-C") == (
         "<cloners>lo</cloners><cloners>tap</cloners><cloners>vxlan</cloners>"
-        "<cloners>vlan</cloners><cloners>bridge</cloners><cloners>epair</cloners>\n")
+        "<cloners>vlan</cloners><cloners>bridge</cloners><cloners>epair</cloners>"
+        "<cloners>lagg</cloners><cloners>gif</cloners>\n")
     r = ifconfig(st, "--libxo", "yaml", "-l")
     assert (r.returncode, r.stdout, r.stderr) == (
         1, "", "ifconfig: unknown libxo option value: 'yaml'\n")
@@ -472,6 +473,9 @@ ERRORS = [
      "ifconfig: SIOCIFCREATE2 (vlan5): Device not configured\n"),
     (["vxlan0", "create", "vxlanid", "16777216"],
      "ifconfig: invalid network identifier: 16777216\n"),
+    (["wg0", "create"], "ifconfig: wg0: wg(4) is not supported\n"),     # a cloner FreeBSD has
+    (["pfsync0", "create"], "ifconfig: pfsync0: pfsync(4) is not supported\n"),
+    (["foo0", "create"], "ifconfig: SIOCIFCREATE2 (foo0): Invalid argument\n"),
     # atomic: `up` was applied as parsed in FreeBSD; here the whole command is undone
     (["tap0", "up", "10.1.0.1/24", "mtu", "70000"],
      "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n"),

@@ -89,6 +89,9 @@ def block(ifc: dict, inv) -> str:
         out.append(f"\tdescription: {ifc['description']}")
     if ifc.get("caps"):
         out.append(f"\toptions={ifc['caps']:x}{bits(ifc['caps'], CAP_TABLE)}")
+    params = ifc.get("params") or {}
+    if params.get("tunnelsrc"):         # tunnel_status: gif(4)'s outer addresses
+        out.append(f"\ttunnel inet {params['tunnelsrc']} --> {params['tunneldst']}")
     if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
         out.append(f"\tether {ether_text(ifc['mac'], fmt.get('ether'))}")
         if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:
@@ -152,7 +155,7 @@ def _lifetime(value) -> str:
 def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
-    out = bridge_lines(ifc)
+    out = bridge_lines(ifc) + lagg_lines(ifc)     # (an interface is one or the other)
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
     out += vxlan_lines(ifc, verbose)
@@ -169,6 +172,30 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
         active = ifc.get("link_state") == LINK_STATE_UP or ifc.get("kind") == "vxlan"
         out.append("\tstatus: " + ("active" if active else "no carrier"))
     out += nd6_lines(ifc)
+    return out
+
+
+# LAGG_PORT_BITS
+LAGG_PORT_TABLE = [(0x01, "MASTER"), (0x02, "STABLE"), (0x04, "ACTIVE"), (0x08, "COLLECTING"),
+                   (0x10, "DISTRIBUTING"), (0x20, "DISABLED")]
+
+
+def lagg_lines(ifc: dict) -> list[str]:
+    """iflagg.c's lagg_status, for a lagg or one of its ports (which names its laggdev):
+    `laggproto P lagghash l2,l3,l4`, then one `laggport: IF flags=N<...>` per port (printb
+    prints `<>` for no flags)."""
+    info = ifc.get("lagg")
+    if not info:
+        return []
+    hashes = ",".join(n for bit, n in ((1, "l2"), (2, "l3"), (4, "l4")) if info["hash"] & bit)
+    head = f"\tlaggproto {info['proto']}" + (f" lagghash {hashes}" if hashes else "")
+    if info.get("laggdev"):
+        head += f" laggdev {info['laggdev']}"
+    out = [head]
+    for port in info["ports"]:
+        flags = port["flags"]
+        out.append(f"\tlaggport: {port['name']} flags={flags:x}"
+                   f"{bits(flags, LAGG_PORT_TABLE) or '<>'}")
     return out
 
 

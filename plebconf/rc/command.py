@@ -7,7 +7,7 @@
 Each command becomes the batch entries its tool's grammar gives (`ops_for(argv)` of
 plebconf.cli.ifconfig / route / arp / ndp, see plebconf.cli.common.ToolOps), plus the few commands
 rc.d runs that are not those tools: `hostname NAME` (sysctl kern.hostname), `sysctl
-name=value`.
+name=value`, `dhclient [-b] IF` (the stack's DHCP client, op dhclient).
 """
 from __future__ import annotations
 
@@ -59,15 +59,28 @@ def command_ops(argv: list[str]) -> ToolOps:
         if not ops:
             raise ToolError("usage: sysctl name=value ...")
         return ToolOps(ops, labels)
+    if tool == "dhclient":
+        return _dhclient_ops(args)
     ops_for = grammar(tool)
     if ops_for is None:
         raise ToolError(f"{tool}: not a command plebconf can apply "
-                        "(ifconfig, route, arp, ndp -s, sysctl, hostname)")
+                        "(ifconfig, route, arp, ndp -s, sysctl, hostname, dhclient)")
     result = ops_for(args)
     if result is None:
         raise ToolError(f"{command_line(argv)}: changes nothing; only commands that change "
                         "the stack can be applied")
     return result
+
+
+def _dhclient_ops(args: list[str]) -> ToolOps:
+    """dhclient [-b] interface (rc.d/dhclient, devd): the stack runs the client; -b: go to
+    the background at once (without it, a stack at boot waits for the lease, bounded)."""
+    background = args[:1] == ["-b"]
+    rest = args[1:] if background else args
+    if len(rest) != 1 or rest[0].startswith("-"):
+        raise ToolError("usage: dhclient [-b] interface")
+    return ToolOps([["dhclient", {"ifname": rest[0], "sync": not background}]],
+                   [rest[0]])
 
 
 def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:

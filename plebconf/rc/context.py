@@ -38,6 +38,7 @@ DEFAULTS: dict[str, str] = {
     "static_routes": "",
     "ipv6_static_routes": "",
     "gateway_enable": "NO",
+    "synchronous_dhclient": "NO",
     "ipv6_gateway_enable": "NO",
     "static_arp_pairs": "",
     "static_ndp_pairs": "",

@@ -12,9 +12,12 @@ rtsol's part of `ifconfig_IF_ipv6="inet6 accept_rtadv"` is the stack's: an inter
 accepts RAs sends its Router Solicitations when it comes up (dataplane/rtadv.py).
 rtadvd_start is rc.d/rtadvd: rtadvd_enable / rtadvd_interfaces name the interfaces the stack
 advertises on (its sysctl net.inet6.rtadvd.interfaces).
+DHCP: `dhclient IF` (SYNCDHCP, synchronous_dhclient) or `dhclient -b IF` (DHCP: devd starts it
+without rc waiting) after the interface is up; the stack runs the client (dataplane/dhcp.py).
 
 Not supported (warned, otherwise ignored like a failed daemon start would be):
-DHCP (dhclient), WPA/HOSTAP, wlans_IF, gif_interfaces, /etc/start_if.IF.
+WPA/HOSTAP (wireless: unmodelled.py), /etc/start_if.IF; wlans_IF and gif_interfaces are
+unmodelled.py's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 
 from .ifalias import alias_steps, has_aliases
+from .unmodelled import WIRELESS
 from .parser import Value
 from .context import Context, builtin, ifs_split, sanitize_ifname
 
@@ -29,8 +33,7 @@ from .context import Context, builtin, ifs_split, sanitize_ifname
 PSEUDO_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp", "noauto", "wpa", "hostap"})
 DHCP_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp"})
 # Pseudo-arguments that start a daemon on FreeBSD: the stack has none of them.
-UNSUPPORTED_ARGS = {"dhcp": "DHCP", "syncdhcp": "DHCP", "nosyncdhcp": "DHCP",
-                    "wpa": "WPA", "hostap": "HOSTAP"}
+WIRELESS_ARGS = {"wpa": "WPA", "hostap": "HOSTAP"}     # wpa_supplicant / hostapd
 # Interfaces that never get address families (network.subr noafif).
 NOAF_PREFIXES = ("pflog", "pfsync", "usbus", "an", "ath", "ipw", "ipfw", "iwi", "iwn",
                  "ral", "wi", "wl", "wpi")
@@ -103,11 +106,6 @@ def _clone_name(entry: str) -> str:
 # --- netif start --------------------------------------------------------------------------
 
 def netif_start(ctx: Context, ifaces: list[str]) -> None:
-    for name in ctx.vars:
-        if name.startswith("wlans_") and ctx.vars[name].text:
-            ctx.warn(f"${name}: wlan(4) interfaces are not supported; ignored.")
-    if ctx.text("gif_interfaces"):
-        ctx.warn("$gif_interfaces: gif(4) interfaces are not supported; ignored.")
     clone_up(ctx, ifaces)
     ifnet_rename(ctx, ifaces)
     for ifn in list_net_interfaces(ctx, ifaces):
@@ -181,9 +179,9 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
     if v is not None:
         if not _unit_of(ifn, NODHCP_PREFIXES):
             for word in ifs_split(v.text):
-                if word.lower() in UNSUPPORTED_ARGS:
-                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; "
-                             "ignored.")
+                if word.lower() in WIRELESS_ARGS:
+                    ctx.warn(f"{v.file}:{v.line}: {v.name}: {WIRELESS_ARGS[word.lower()]}: "
+                             f"{WIRELESS}")
         args = strip_pseudo(v.text)
         if args:
             ctx.emit(["ifconfig", ifn, *ctx.eval_args(v, args)], v)
@@ -228,8 +226,23 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
         ctx.emit(["ifconfig", ifn, "inet6", "accept_rtadv", "up"], v6)
         configured = configured or v6
 
-    if dhcpif(ctx, ifn) and configured is None:
-        ctx.emit(["ifconfig", ifn, "up"], raw_args(ctx, ifn))
+    if dhcpif(ctx, ifn):
+        v = raw_args(ctx, ifn)
+        if configured is None:
+            ctx.emit(["ifconfig", ifn, "up"], v)
+        # SYNCDHCP: rc.d/dhclient runs dhclient, which waits for a lease before it goes to
+        # the background; DHCP: devd starts it when the link comes up, rc does not wait
+        ctx.emit(["dhclient", ifn] if syncdhcpif(ctx, ifn) else ["dhclient", "-b", ifn], v)
+
+
+def syncdhcpif(ctx: Context, ifn: str) -> bool:
+    """network.subr syncdhcpif: SYNCDHCP, else not NOSYNCDHCP and $synchronous_dhclient."""
+    v = raw_args(ctx, ifn)
+    if _has_arg(v, frozenset({"syncdhcp"})):
+        return True
+    if _has_arg(v, frozenset({"nosyncdhcp"})):
+        return False
+    return ctx.yes("synchronous_dhclient")
 
 
 def ipv6_autoconfif(ctx: Context, ifn: str) -> bool:

@@ -165,12 +165,25 @@ class Program:
 
 
 class RcProgram(Program):
-    """Units are the steps of an rc.d plan."""
+    """Units are the steps of an rc.d plan.  routing: the units rc.d/routing runs itself
+    (static_routes, defaultrouter, their IPv6 twins), whose failures FreeBSD reports and
+    goes past; keep_going_hint() says so when one of them refused an atomic apply."""
 
     def __init__(self):
         super().__init__()
         self.argvs: list[list[str]] = []
         self.origins: list[str] = []
+        self.routing: dict[int, str] = {}       # unit -> its rc.conf variable
+
+    def keep_going_hint(self, errors: list[str]) -> str | None:
+        """For an atomic apply that failed: how to get FreeBSD's behaviour, when what
+        failed is a route rc.d/routing would have reported and gone past."""
+        for unit, var in self.routing.items():
+            prefix = self.describe(unit) + ": "
+            if any(e.startswith(prefix) for e in errors):
+                return (f"FreeBSD's rc.d/routing reports a failing {var} and goes on with "
+                        "the rest; --keep-going does the same")
+        return None
 
     def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
         self.argvs.append(list(argv))

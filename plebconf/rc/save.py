@@ -59,6 +59,8 @@ class Interface:
     mtu: int | None = None  # None: the driver's default, not saved
     members: list[str] = field(default_factory=list)  # a bridge's, in the order added
     peer: str | None = None  # an epair end's other end
+    dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
+    dst: dict[str, str] = field(default_factory=dict)  # inet address -> its point-to-point peer
 
 
 @dataclass
@@ -195,8 +197,10 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     keep_rc_default = iface.name == "lo0" and inet[:1] == [("127.0.0.1", 8)] and iface.mtu is None
     if keep_rc_default:
         inet.pop(0)
+    elif iface.dhcp:        # the leased address is the client's: static ones are aliases
+        main.append(iface.dhcp)
     elif inet:
-        main += ["inet", f"{inet[0][0]}/{inet[0][1]}"]
+        main += ["inet", f"{inet[0][0]}/{inet[0][1]}", *_peer(iface, inet[0][0])]
         inet.pop(0)
     if iface.mtu is not None:
         main += ["mtu", str(iface.mtu)]
@@ -212,13 +216,19 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
         w.set(var, " ".join(main))
     if first6 is not None:
         w.set(f"{var}_ipv6", f"inet6 {first6[0]}/{first6[1]}")
-    aliases = [f"inet {a}/{p}" for a, p in inet] + [f"inet6 {a}/{p}" for a, p in inet6]
+    aliases = [" ".join(["inet", f"{a}/{p}", *_peer(iface, a)]) for a, p in inet] \
+        + [f"inet6 {a}/{p}" for a, p in inet6]
     for n, alias in enumerate(aliases):
         w.set(f"{var}_alias{n}", alias)
     if iface.description:
         w.set(f"{var}_descr", iface.description)
     if not iface.up and (main or first6 is not None or aliases or iface.name == "lo0"):
         w.notes.append(f"{iface.name} is down, but rc.conf brings configured interfaces up.")
+
+
+def _peer(iface: Interface, addr: str) -> list[str]:
+    """`ifconfig IF inet A/LEN B`: the destination of a point-to-point address (gif)."""
+    return [iface.dst[addr]] if addr in iface.dst else []
 
 
 def _route_args(r: Route, inet6: bool) -> str:

@@ -16,9 +16,9 @@ import sys
 import traceback
 
 from plebproto.constants import (
-    AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP, IFF_PPROMISC,
-    IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE,
-    RTF_PINNED,
+    AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP,
+    IFF_POINTOPOINT, IFF_PPROMISC, IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP,
+    LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,
 )
 
@@ -239,6 +239,8 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET6 + packet)
             return 0
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv6 in IPv4 (protocol 41)
+            return self.ip.tunnel_output(ifp, 41, packet)
         if nexthop >> 120 == 0xFF:
             self._xmit(ifp, _ETH_HDR(b"\x33\x33" + (nexthop & 0xFFFFFFFF).to_bytes(4, "big"),
                                      ifp.mac, ETHERTYPE_IPV6) + packet)
@@ -261,6 +263,8 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET + packet)
             return 0
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv4 in IPv4 (protocol 4)
+            return self.ip.tunnel_output(ifp, 4, packet)
         entry = ifp.llinfo.get(nexthop)
         if entry is not None and entry.mac is not None:
             if entry.flags & (RTF_BLACKHOLE | RTF_REJECT):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from plebproto.constants import (
-    AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, IFF_LOOPBACK, RTF_BLACKHOLE, RTF_GATEWAY,
-    RTF_REJECT,
+    AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, ENETDOWN, IFF_LOOPBACK, IFF_POINTOPOINT,
+    IFF_UP, RTF_BLACKHOLE, RTF_GATEWAY, RTF_REJECT,
 )
 
 from . import stats
@@ -23,6 +23,8 @@ from .wire.checksum import checksum as _checksum
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
+PROTO_IPIP, PROTO_IPV6 = 4, 41  # in_gif.c: IPv4 and IPv6 inside IPv4
+GIF_TTL = 30                    # net.link.gif: the outer header's TTL (if_gif.h GIF_TTL)
 DEFAULT_TTL = 64                # net.inet.ip.ttl
 ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
@@ -214,6 +216,8 @@ class IPv4:
         elif proto == PROTO_UDP:
             ipstat["ips_delivered"] += 1
             self.udp_input(ifp, h, pkt, bcast)
+        elif proto in (PROTO_IPIP, PROTO_IPV6) and self.tunnel_input(h):
+            pass
         else:
             # rip_input: no raw socket wants it; "IPSTAT_DEC(ips_delivered)" takes back the
             # delivery ip_input counted, so it counts only as unknown protocol
@@ -492,6 +496,47 @@ class IPv4:
                           df=df) + payload
         _count_out(r, len(pkt))
         return self.link.output(out_ifp, nexthop, pkt, bool(flags & RTF_GATEWAY))
+
+    # -- gif(4) ------------------------------------------------------------------------------
+    def tunnel_output(self, ifp, proto: int, packet) -> int:
+        """in_gif_output: the packet inside an IPv4 header from the tunnel's source to its
+        destination, routed by the stack's own table (never back into a gif: nesting
+        is refused as net.link.gif.max_nesting=1 does)."""
+        src, dst = ifp.params.get("tunnelsrc"), ifp.params.get("tunneldst")
+        st = ifp.stats
+        if src is None or dst is None or ifp.device is None:
+            st[5] += 1
+            return ENETDOWN
+        dst_i = _from(bytes(int(x) for x in dst.split(".")), "big")
+        r = self.route(dst_i)
+        if r is not None and r.ifp.flags & IFF_POINTOPOINT and r.ifp.params.get("tunnelsrc"):
+            st[5] += 1
+            return ENETDOWN
+        st[4] += 1
+        st[7] += len(packet)
+        return self.output(_from(bytes(int(x) for x in src.split(".")), "big"), dst_i, proto,
+                           packet, ttl=GIF_TTL)
+
+    def tunnel_input(self, h) -> bool:
+        """in_gif_input: a packet from a configured tunnel's far end to its near end is
+        received on that gif (when it is up); False: no such tunnel."""
+        src, dst = ".".join(map(str, h.src)), ".".join(map(str, h.dst))
+        for gif in self.stack.ifaces:
+            p = gif.params
+            if p.get("tunnelsrc") == dst and p.get("tunneldst") == src \
+                    and gif.iftype.name == "gif":
+                if not gif.flags & IFF_UP:
+                    gif.stats[2] += 1
+                    return True
+                st = gif.stats
+                st[0] += 1
+                st[3] += len(h.payload)
+                if h.proto == PROTO_IPIP:
+                    self.input(gif, bytes(h.payload), False)
+                else:
+                    self.link.ip6.input(gif, bytes(h.payload), False)
+                return True
+        return False
 
     def loopback(self, packet) -> None:
         """Hand a packet for one of our addresses to lo0 (as if routed there)."""

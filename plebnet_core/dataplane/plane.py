@@ -37,7 +37,9 @@ from plebproto.errors import OpError
 from ..state.inet import embed_scope, is_scoped6, pton6, strip_scope
 from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
+from .dhcp import DhcpClients
 from .iface import Link
+from .lagg import Laggs, is_lagg, lagg_of
 from .ip import IPv4
 from . import stats
 from .ip6 import IPv6
@@ -137,6 +139,8 @@ class DataPlane:
         self.link.ip6, self.link.nd6 = self.ip6, self.nd6
         self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
+        self.dhcp = DhcpClients(self, syscalls)
+        self.laggs = Laggs(self, syscalls)
         if syscalls is not None:
             syscalls.attach_dataplane(self)
             # ping(8) is for everyone (the read group too); both answer as they go, so
@@ -310,12 +314,26 @@ class DataPlane:
             return BridgeDevice(ifp.name, self.link, ifp)
         if ifp.cloner == "epair":
             return EpairDevice(ifp.name)
+        if ifp.cloner == "lagg":
+            return self.laggs.created(ifp)
+        if ifp.cloner == "gif":
+            return GifDevice(ifp.name)
         if ifp.cloner == "vxlan":
             return VxlanClone(ifp.name, netns=p.get("netns") or None)
         return NullDevice(ifp.name)
 
     def destroyed(self, ifp) -> None:
-        """The interface is going: its device closes when the change commits."""
+        """The interface is going: its device closes when the change commits.  A lagg's
+        ports are released first; a port leaves its lagg."""
+        if is_lagg(ifp):
+            for port in [p for p in self.stack.ifaces if lagg_of(self.stack, p) is ifp]:
+                self.laggs.release(ifp, port)
+            self.stack.journal.on_commit(self.laggs.rewire)
+        else:
+            lagg = lagg_of(self.stack, ifp)
+            if lagg is not None:
+                self.laggs.release(lagg, ifp)
+        self.stack.journal.on_commit(self.dhcp.forget, ifp)
         self.stack.journal.on_commit(self._close, ifp)
 
     def _close(self, ifp) -> None:
@@ -325,6 +343,7 @@ class DataPlane:
         self.link.detach(ifp)
 
     def close(self) -> None:
+        self.dhcp.close()               # RELEASEs go out while the devices are still open
         if self._dad_timer is not None:
             self._dad_timer.cancel()
             self._dad_timer = None
@@ -554,6 +573,13 @@ class DataPlane:
                     self.stop_capture(ifname)
 
         return Deferred(start, cancel)
+
+
+class GifDevice(NullDevice):
+    """gif(4)'s device: what the interface sends is encapsulated by IPv4.tunnel_output
+    before any device sees it, what it receives is handed up by IPv4.tunnel_input; the
+    device itself never carries a frame."""
+    kind = "gif"
 
 
 class _Capture(PcapTap):

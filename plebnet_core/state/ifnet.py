@@ -62,7 +62,7 @@ class LLEntry:
 class Interface:
     __slots__ = ("index", "name", "iftype", "flags", "mtu", "metric", "mac", "hwaddr",
                  "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
-                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status")
+                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "dhcp")
 
     def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None,
                  cloner: str | None = None, params: dict[str, Any] | None = None):
@@ -90,6 +90,7 @@ class Interface:
         self.llinfo6: dict[int, LLEntry] = {}   # NDP, keyed by IPv6 int
         self.device: Any = None         # the phy device, set by the data plane
         self.drv_status = ""            # driver status text (tap: "Opened by PID n")
+        self.dhcp = None                # the DHCP client's state (dataplane/dhcp.py), or None
 
     def addrs_of(self, af: int) -> list[IfAddr]:
         return [a for a in self.addrs if a.af == af]

@@ -236,8 +236,16 @@ class DumpOps:
             "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
             "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": stack.if_media(ifp),
             "drv_status": ifp.drv_status, "params": dict(ifp.params),
+            "dhcp": dict(ifp.dhcp) if ifp.dhcp else None,
+            "lagg": _lagg_status(stack, ifp),
             "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
                                "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
             "addrs": addrs,
             **stack.if_clone_info(ifp),     # a cloner's own status (bridge members, ...)
         }
+
+
+def _lagg_status(stack, ifp):
+    """lagg(4) configuration of a lagg or a port (the data plane's lagg module owns it)."""
+    from ..dataplane.lagg import lagg_status
+    return lagg_status(stack, ifp)

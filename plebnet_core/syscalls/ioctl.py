@@ -7,7 +7,7 @@ from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
 from ..state.bridge import bridge_add, bridge_delete
-from ..state.inet import strip_scope
+from ..state.inet import ntoa, strip_scope
 from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
 from .dispatch import pick
@@ -27,6 +27,7 @@ IOCTLS = {
     "SIOCSETVLAN": "setvlan",
     "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
     "BRDGFLUSH": "brdgflush", "SIOCSVLANPCP": "setvlanpcp",
+    "SIOCSIFPHYADDR": "ifphyaddr", "SIOCDIFPHYADDR": "ifdelphyaddr",
 }
 
 
@@ -185,6 +186,26 @@ class IoctlOps:
             if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
                 return (addr & ~low) | (ifa.addr & low)
         raise OpError(EADDRNOTAVAIL, "could not determine link local address")
+
+    def ifphyaddr(self, args):
+        """{ifname, value: [src, dst]}: a gif(4) tunnel's outer IPv4 addresses (`tunnel`);
+        another interface's driver does not know the request (EINVAL, as ether_ioctl)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        value = args.get("value")
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        if type(value) is not list or len(value) != 2:
+            raise OpError(EINVAL, "value must be [src, dst]")
+        src, dst = (self.addr4(v) for v in value)
+        params = dict(ifp.params, tunnelsrc=ntoa(src), tunneldst=ntoa(dst))
+        self.stack.journal.setattr(ifp, "params", params)
+
+    def ifdelphyaddr(self, args):
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        params = {k: v for k, v in ifp.params.items() if k not in ("tunnelsrc", "tunneldst")}
+        self.stack.journal.setattr(ifp, "params", params)
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(arg(args, "ifname", str), self.addr6(args.get("addr")))
