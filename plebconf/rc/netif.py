@@ -308,8 +308,9 @@ def childif_create(ctx: Context, ifn: str, ifaces: list[str]) -> None:
                 while f"vlan{unit}" in ifaces:
                     unit += 1
                 argv = ["ifconfig", f"vlan{unit}", "create", *create, "name", child]
-        ctx.emit(argv, v)
-        ifaces.append(child)
+        if child not in ifaces:         # re-applied to a live stack: as clone_up, kept
+            ctx.emit(argv, v)
+            ifaces.append(child)
         if autoif(ctx, child):
             ifn_start(ctx, child, ifaces)
 

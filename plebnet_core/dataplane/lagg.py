@@ -230,6 +230,16 @@ class Laggs:
             j.setattr(port, "mac", lagg.mac)
             j.setattr(port, "mtu", lagg.mtu)
         self._set(lagg, "laggports", sorted(ports + [port.index]))
+        self._capabilities(lagg)
+
+    def _capabilities(self, lagg) -> None:
+        """lagg_capabilities: what every port can do (their intersection; none without
+        ports), so that a vlan on a lagg of VLAN_MTU ports keeps a 1500-byte MTU."""
+        caps = 0
+        for n, i in enumerate(lagg.params.get("laggports", ())):
+            port = self.stack.by_index(i)
+            caps = port.caps if n == 0 else caps & port.caps
+        self.stack.journal.setattr(lagg, "caps", caps)
 
     def _del_port(self, lagg, port) -> None:
         ports = list(lagg.params.get("laggports", ()))
@@ -243,6 +253,7 @@ class Laggs:
         ports = [i for i in lagg.params.get("laggports", ()) if i != port.index]
         j.setattr(port, "mac", port.hwaddr)
         self._set(lagg, "laggports", ports)
+        self._capabilities(lagg)
         if lagg.params.get("laggprimary") == port.index:
             self._set(lagg, "laggprimary", ports[0] if ports else None)
             if ports:

@@ -34,7 +34,8 @@ EVL_VLID_MASK = 0xFFF
 ETHERMTU = 1500
 ETHERMIN = 46           # the smallest Ethernet payload: a vlan's smallest MTU (ifv_mintu)
 ETHER_VLAN_ENCAP_LEN = 4
-PARENT_KINDS = ("vnet", "tap", "vxlan", "epair", "vlan")   # IFT_ETHER / IFT_L2VLAN
+# if_vlan.c vlan_config: IFT_ETHER, IFT_L2VLAN and IFT_IEEE8023ADLAG (a lagg) parents
+PARENT_KINDS = ("vnet", "tap", "vxlan", "epair", "vlan", "lagg")
 _KEYS = ("vlan", "vlandev", "vlanproto", "vlanpcp")
 
 
