@@ -186,20 +186,12 @@ class PathError(AssertionError):
 
 def path(lab, src: str, dst: str, max_hops: int = 32) -> list[Hop]:
     """The hops from node src to address dst, as traceroute would list them (each router's
-    address facing the packet, then dst).  With a traceroute tool that is what it prints;
-    without one, each node's `route -n get dst` names the next gateway, whose owner is asked
-    next (the answer is checked with a ping: a path that does not deliver is an error)."""
+    address facing the packet, then dst): each node's `route -n get dst` names the next
+    gateway, whose owner is asked next, and the answer is checked with a ping (a path that
+    does not deliver is an error).  Walking the tables names the node that lacks a route,
+    where a traceroute would only time out hop after hop."""
     stack = lab[src]
     owners = lab.address_map()
-    if stack.has_tool("traceroute"):
-        out = stack.run("traceroute", "-n", "-q", "1", "-m", str(max_hops), dst)
-        hops = []
-        for line in out.splitlines()[1:] if out.startswith("traceroute") else out.splitlines():
-            words = line.split()
-            if words and words[0].isdigit():
-                addr = words[1] if len(words) > 1 and words[1] != "*" else None
-                hops.append(Hop(int(words[0]), addr, owners.get(addr) if addr else None))
-        return hops
     hops: list[Hop] = []
     node = src
     local = owners.get(dst)

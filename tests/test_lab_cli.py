@@ -133,7 +133,7 @@ def test_pytest_plugin_in_a_users_run(tmp_path):
     assert "$ netstat -rn\nRouting tables\n" in sections[1]
     assert "10.77.0.0/16       10.0.23.3          UGS       vnet1" in sections[1]
     assert "$ arp -an\n" in sections[1]
-    assert "rtmsg RTM_ADD: ok" in sections[1]
+    assert "route add -net 10.77.0.0/16 10.0.23.3: ok" in sections[1]     # (log: commands)
     assert any(s.startswith("r1 (pid ") and "(none)" in s for s in sections)
     pids = [int(s.split("(pid ", 1)[1].split(")", 1)[0]) for s in sections[1:]]
     assert len(pids) == 3 and all(gone(p) for p in pids)        # the run stopped its labs

@@ -79,13 +79,13 @@ def test_nic_names_the_kernel_would_refuse(sockdir):
         ("lo0=none", "interface lo0 already exists (the stack's loopback)"),
     ]:
         res = _plebnet(sockdir, "--nic", nic)
-        assert res.returncode == 2 and res.stdout == ""
-        assert res.stderr.splitlines()[-1] == \
-            f"Error: Invalid value for '--nic': '{nic}': {problem}", res.stderr
+        # a command-line error, as plebnet words them (EX_USAGE, then the usage)
+        assert res.returncode == 64 and res.stdout == ""
+        assert res.stderr.splitlines()[0] == f"plebnet: --nic: '{nic}': {problem}", res.stderr
     # if_rename / if_attach: "if (ifunit(new_name) != NULL) return (EEXIST)"
     res = _plebnet(sockdir, "--nic", "vnet0=none", "--nic", "vnet0=none")
-    assert res.returncode == 2 and res.stderr.splitlines()[-1] == (
-        "Error: Invalid value for '--nic': 'vnet0=none': interface vnet0 already exists "
+    assert res.returncode == 64 and res.stderr.splitlines()[0] == (
+        "plebnet: --nic: 'vnet0=none': interface vnet0 already exists "
         "(if_rename: ifunit(new_name) != NULL, EEXIST)")
     # fifteen characters are a name
     st = spawn_stack(["--nic", "abcdefghijklmn0=none"], sockdir=sockdir)

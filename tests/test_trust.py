@@ -480,7 +480,7 @@ def test_plebnet_start_up_errors_are_tool_style(sockdir, argv, status, lines):
                          text=True, timeout=30, env=env_for(sockdir))
     assert out.returncode == status, out.stderr
     assert out.stderr.splitlines()[:len(lines)] == lines
-    assert len(out.stderr.splitlines()) == len(lines) + (len(lines) > 1)   # usage: 2 lines
+    assert len(out.stderr.splitlines()) == len(lines) + 2 * (len(lines) > 1)  # usage: 3 lines
 
 
 def test_rc_error_and_daemon_statuses(sockdir, tmp_path):
