@@ -8,8 +8,13 @@ import json
 
 import pytest
 
+from plebconf.cli import netstat_proto
+from plebnet_core.dataplane import stats
+from plebnet_core.dataplane.wire import ethernet, icmp6, ipv6
 from plebnet_core.spawn import spawn_stack
+from test_dataplane_ipv6 import ETH6, ME, PEER, frame6, rig, sent6, teach  # noqa: F401
 from test_dataplane_stacks import free_udp_ports, vx
+from test_dataplane_unit import PEER_MAC
 from test_ipv6_stacks import add6, ping6, replies, settled
 from tests.tooltest import ok, tool
 
@@ -205,3 +210,84 @@ def test_icmp6_libxo_json_carries_the_histograms(pair):
     assert {"name": "echo", "count": 1} in icmp6["output-histogram"]
     assert {"name": "echo reply", "count": 1} in icmp6["input-histogram"]
     assert icmp6["errors"]["no-route"] == 0 and icmp6["icmp6-calls"] == 0
+
+
+# -- the counters, in-process (test_dataplane_ipv6's Rig: fake clock, recording devices) ---------
+def _zeroed(rig):
+    ip6 = rig.dp.ip6
+    stats.zero(ip6.ip6stat)
+    stats.zero(ip6.icmp6stat)
+    return ip6.ip6stat, ip6.icmp6stat
+
+
+def test_bad_headers_and_checksums_are_counted_as_ip6_input_checks_them(rig):
+    teach(rig)
+    st, ist = _zeroed(rig)
+    good = frame6(rig, PEER, ME, icmp6.echo_request(PEER, ME, 1, 1))
+    rig.feed("vnet0", good[:14 + 30])                           # shorter than a header
+    old = bytearray(good)
+    old[14] = 0x40                                              # version 4
+    rig.feed("vnet0", bytes(old))
+    long_ = bytearray(good)
+    long_[14 + 4:14 + 6] = (999).to_bytes(2, "big")             # payload past the end
+    rig.feed("vnet0", bytes(long_))
+    bad_sum = bytearray(good)
+    bad_sum[-1] ^= 0xFF
+    rig.feed("vnet0", bytes(bad_sum))
+    assert (st["ip6s_total"], st["ip6s_toosmall"], st["ip6s_badvers"], st["ip6s_tooshort"]) \
+        == (4, 1, 1, 1)
+    # the histogram counts what got past the version check
+    assert st["ip6s_nxthist"][58] == 2 and ist["icp6s_checksum"] == 1
+    assert ist["icp6s_inhist"] == [0] * 256 and st["ip6s_delivered"] == 1
+
+
+def test_icmp6_error_counts_the_call_its_kind_and_what_it_sends(rig):
+    teach(rig)
+    st, ist = _zeroed(rig)
+    rig.feed("vnet0", frame6(rig, PEER, ME, b"\0" * 8, nh=99))      # unknown upper layer
+    (_eth, _h, m), = sent6(rig)
+    assert (m.type, m.code) == (icmp6.PARAM_PROB, 1)
+    # an error from the peer is input only (icmp6_input hands it to the protocol)
+    rig.feed("vnet0", frame6(rig, PEER, ME, icmp6.emit(PEER, ME, 1, 4, 0, bytes(48))))
+    assert sent6(rig) == []
+    assert (ist["icp6s_error"], ist["icp6s_oparamprob_nextheader"], ist["icp6s_canterror"]) \
+        == (1, 1, 0)
+    assert ist["icp6s_outhist"][icmp6.PARAM_PROB] == 1 and st["ip6s_localout"] == 1
+    assert ist["icp6s_inhist"][1] == 1 and st["ip6s_delivered"] == 2
+    text, _doc = netstat_proto.icmp6_stats(ist, 2)
+    assert text == (
+        "icmp6:\n\t1 call to icmp6_error\n"
+        "\tOutput histogram:\n\t\tparameter problem: 1\n"
+        "\tInput histogram:\n\t\tunreach: 1\n"
+        "\tHistogram of error messages to be generated:\n"
+        "\t\t1 unrecognized next header\n")
+
+
+def test_fragments_reassembly_and_fragmented_output(rig):
+    teach(rig)
+    st, ist = _zeroed(rig)
+    req = icmp6.echo_request(PEER, ME, 0x55, 9, bytes(range(256)) * 12)
+    for p in ipv6.fragment(PEER, ME, 58, req, 1280, 1234):
+        rig.feed("vnet0", ethernet.emit(rig.ifp().mac, PEER_MAC, ETH6, p))
+    assert len(rig.sent()) == 3
+    # ip6_input delivers each fragment to frag6_input (ip6s_delivered), the whole datagram
+    # not again; the reply goes out as one datagram fragmented in three
+    assert (st["ip6s_total"], st["ip6s_fragments"], st["ip6s_reassembled"],
+            st["ip6s_delivered"], st["ip6s_nxthist"][44]) == (3, 3, 1, 3, 3)
+    assert (st["ip6s_localout"], st["ip6s_fragmented"], st["ip6s_ofragments"]) == (1, 1, 3)
+    assert ist["icp6s_inhist"][128] == 1 and ist["icp6s_outhist"][129] == 1
+    assert ist["icp6s_reflect"] == 1
+
+
+def test_an_incomplete_datagram_times_out_fragment_by_fragment(rig):
+    teach(rig)
+    st, ist = _zeroed(rig)
+    req = icmp6.echo_request(PEER, ME, 0x55, 9, bytes(3000))
+    first, second, _third = ipv6.fragment(PEER, ME, 58, req, 1280, 77)
+    for p in (first, second):
+        rig.feed("vnet0", ethernet.emit(rig.ifp().mac, PEER_MAC, ETH6, p))
+    rig.run(61.0)
+    assert st["ip6s_fragtimeout"] == 2 and st["ip6s_fragments"] == 2
+    # time exceeded (reassembly), about the first fragment
+    assert ist["icp6s_otime_exceed_reassembly"] == 1
+    assert ist["icp6s_outhist"][icmp6.TIME_EXCEEDED] == 1

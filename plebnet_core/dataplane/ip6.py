@@ -348,10 +348,13 @@ class IPv6:
         src = h.src
         if _checksum(payload, _phsum(src, h.dst, NH_ICMPV6, n)):
             self.counters["icmp6_badsum"] += 1
-            self.icmp6stat["icp6s_checksum"] += 1
+            self.ip6stat["ip6s_delivered"] += 1     # ip6_input delivered it; icmp6_input
+            self.icmp6stat["icp6s_checksum"] += 1   # found the sum wrong
             return True
         s = _from(src, "big")
         if s == 0:
+            self.ip6stat["ip6s_delivered"] += 1
+            self.icmp6stat["icp6s_inhist"][icmp6.ECHO_REQUEST] += 1
             return True
         key = embed_scope(s, ifp.index) if _is_ll(s) else s
         r = self._cache.get(key, _MISSING)     # input() checked the generation
