@@ -12,9 +12,9 @@ from plebconf.cli import netstat_proto
 from plebnet_core.dataplane import stats
 from plebnet_core.dataplane.wire import ethernet, icmp6, ipv6
 from plebnet_core.spawn import spawn_stack
-from test_dataplane_ipv6 import ETH6, ME, PEER, frame6, rig, sent6, teach  # noqa: F401
+from test_dataplane_ipv6 import ETH6, ME, PEER, add6 as add6_rig, frame6, sent6, teach
 from test_dataplane_stacks import free_udp_ports, vx
-from test_dataplane_unit import PEER_MAC
+from test_dataplane_unit import PEER_MAC, Rig
 from test_ipv6_stacks import add6, ping6, replies, settled
 from tests.tooltest import ok, tool
 
@@ -213,6 +213,14 @@ def test_icmp6_libxo_json_carries_the_histograms(pair):
 
 
 # -- the counters, in-process (test_dataplane_ipv6's Rig: fake clock, recording devices) ---------
+@pytest.fixture
+def rig6():
+    """test_dataplane_ipv6's rig: 2001:db8::1/64 on vnet0, DAD done."""
+    r = Rig()
+    add6_rig(r, "vnet0", "2001:db8::1")
+    return r
+
+
 def _zeroed(rig):
     ip6 = rig.dp.ip6
     stats.zero(ip6.ip6stat)
@@ -220,7 +228,8 @@ def _zeroed(rig):
     return ip6.ip6stat, ip6.icmp6stat
 
 
-def test_bad_headers_and_checksums_are_counted_as_ip6_input_checks_them(rig):
+def test_bad_headers_and_checksums_are_counted_as_ip6_input_checks_them(rig6):
+    rig = rig6
     teach(rig)
     st, ist = _zeroed(rig)
     good = frame6(rig, PEER, ME, icmp6.echo_request(PEER, ME, 1, 1))
@@ -241,7 +250,8 @@ def test_bad_headers_and_checksums_are_counted_as_ip6_input_checks_them(rig):
     assert ist["icp6s_inhist"] == [0] * 256 and st["ip6s_delivered"] == 1
 
 
-def test_icmp6_error_counts_the_call_its_kind_and_what_it_sends(rig):
+def test_icmp6_error_counts_the_call_its_kind_and_what_it_sends(rig6):
+    rig = rig6
     teach(rig)
     st, ist = _zeroed(rig)
     rig.feed("vnet0", frame6(rig, PEER, ME, b"\0" * 8, nh=99))      # unknown upper layer
@@ -263,7 +273,8 @@ def test_icmp6_error_counts_the_call_its_kind_and_what_it_sends(rig):
         "\t\t1 unrecognized next header\n")
 
 
-def test_fragments_reassembly_and_fragmented_output(rig):
+def test_fragments_reassembly_and_fragmented_output(rig6):
+    rig = rig6
     teach(rig)
     st, ist = _zeroed(rig)
     req = icmp6.echo_request(PEER, ME, 0x55, 9, bytes(range(256)) * 12)
@@ -279,7 +290,8 @@ def test_fragments_reassembly_and_fragmented_output(rig):
     assert ist["icp6s_reflect"] == 1
 
 
-def test_an_incomplete_datagram_times_out_fragment_by_fragment(rig):
+def test_an_incomplete_datagram_times_out_fragment_by_fragment(rig6):
+    rig = rig6
     teach(rig)
     st, ist = _zeroed(rig)
     req = icmp6.echo_request(PEER, ME, 0x55, 9, bytes(3000))
