@@ -134,6 +134,12 @@ def test_fresh_stack_prints_every_ip6_and_icmp6_line(stack):
     assert ok(stack, "netstat", "-s", "-p", "icmp6") == ICMP6_ZERO
 
 
+def test_a_refused_zeroing_prints_the_zeroed_sets():
+    # fetch_stats: when the write fails netstat warns and prints its zeroed buffer
+    assert netstat_proto.ip6_stats(netstat_proto.zeroed("ip6"), 1)[0] == IP6_ZERO
+    assert netstat_proto.icmp6_stats(netstat_proto.zeroed("icmp6"), 1)[0] == ICMP6_ZERO
+
+
 def test_ss_prints_only_the_titles_inet6_always_prints(stack):
     assert ok(stack, "netstat", "-ss", "-p", "ip6") == (
         "ip6:\n\tMbuf statistics:\n\t\t0 one mbuf\n\t\t0 one ext mbuf\n"
@@ -303,3 +309,17 @@ def test_an_incomplete_datagram_times_out_fragment_by_fragment(rig6):
     # time exceeded (reassembly), about the first fragment
     assert ist["icp6s_otime_exceed_reassembly"] == 1
     assert ist["icp6s_outhist"][icmp6.TIME_EXCEEDED] == 1
+
+
+def test_an_atomic_fragment_is_counted_and_answered(rig6):
+    rig = rig6
+    teach(rig)
+    st, ist = _zeroed(rig)
+    frag_header = bytes((58, 0, 0, 0)) + (5).to_bytes(4, "big")     # offset 0, M 0
+    rig.feed("vnet0", frame6(rig, PEER, ME, frag_header + icmp6.echo_request(PEER, ME, 1, 1),
+                             nh=44))
+    (_eth, _h, m), = sent6(rig)
+    assert m.type == icmp6.ECHO_REPLY
+    assert (st["ip6s_fragments"], st["ip6s_atmfrag_rcvd"], st["ip6s_reassembled"],
+            st["ip6s_delivered"], st["ip6s_nxthist"][44]) == (1, 1, 0, 1, 1)
+    assert ist["icp6s_reflect"] == 1

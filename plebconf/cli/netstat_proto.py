@@ -141,14 +141,13 @@ def zeroed(proto: str) -> dict:
     """The all-zero set netstat prints when it could not zero the stack's (-z refused)."""
     table = {"udp": UDP_LINES, "ip": IP_LINES, "arp": ARP_LINES,
              "icmp": ICMP_HEAD + ICMP_MIDDLE + ICMP_TAIL,
-             "ip6": IP6_LINES + IP6_TAIL + (("ip6s_m1",) * 4, ("ip6s_mext1",) * 4,
-                                            ("ip6s_mext2m",) * 4,
-                                            ("ip6s_sources_none",) * 4),
+             "ip6": IP6_LINES + IP6_TAIL,
              "icmp6": ICMP6_HEAD + ICMP6_MIDDLE + ICMP6_ERRORS + ICMP6_TAIL}[proto]
     s = {field: 0 for field, _key, _fmt, _plural in table}
     if proto == "icmp":
         s["icps_outhist"] = s["icps_inhist"] = []
     elif proto == "ip6":
+        s.update(dict.fromkeys(IP6_SCALARS, 0))
         s.update(dict.fromkeys(IP6_LISTS, []))
     elif proto == "icmp6":
         s["icp6s_outhist"] = s["icp6s_inhist"] = []
@@ -357,6 +356,8 @@ ICMP6_ERRORS = (
 ICMP6_TAIL = (
     ("icp6s_pmtuchg", "path-mtu-changes", "\t%d path MTU change%s\n", "s"),
 )
+# what ip6_stats prints outside the line tables
+IP6_SCALARS = ("ip6s_m1", "ip6s_mext1", "ip6s_mext2m", "ip6s_sources_none")
 IP6_LISTS = ("ip6s_nxthist", "ip6s_m2m", "ip6s_sources_sameif", "ip6s_sources_otherif",
              "ip6s_sources_samescope", "ip6s_sources_otherscope", "ip6s_sources_deprecated",
              "ip6s_sources_rule")

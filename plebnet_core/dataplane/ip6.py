@@ -246,6 +246,11 @@ class IPv6:
             if chain.frag_ident is not None and (chain.more_frags or chain.frag_offset):
                 self._reassemble(ifp, h, pkt, ifa, chain)
                 return
+            if chain.frag_ident is not None:
+                # an atomic fragment (offset 0, no more): frag6_input counts it, then
+                # passes it on whole
+                self.ip6stat["ip6s_fragments"] += 1
+                self.ip6stat["ip6s_atmfrag_rcvd"] += 1
             nh = chain.proto
             payload = payload[chain.offset:]
             nh_at = chain.nh_at
