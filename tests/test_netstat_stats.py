@@ -9,6 +9,7 @@ import json
 from plebnet_core.dataplane.wire import arp, ethernet, icmp, udp
 from plebnet_core.dataplane.wire.checksum import checksum
 from tests.test_dataplane_unit import PEER_MAC, Rig, b4, echo, ip_frame
+from tests.test_netstat_stats6 import ICMP6_ZERO, IP6_ZERO
 from tests.tooltest import ok, tool
 
 # Every line of each section, zero: inet.c's p()/p1a() macros print a line
@@ -92,7 +93,10 @@ arp:
 
 
 def test_netstat_s_on_a_fresh_stack_prints_every_line(stack):
-    assert ok(stack, "netstat", "-s") == UDP_ZERO + IP_ZERO + ICMP_ZERO + ARP_ZERO
+    # protox, then ip6protox (its udp printed once already)
+    assert ok(stack, "netstat", "-s") == (UDP_ZERO + IP_ZERO + ICMP_ZERO + ARP_ZERO + IP6_ZERO
+                                          + ICMP6_ZERO)
+    assert ok(stack, "netstat", "-s", "-4") == UDP_ZERO + IP_ZERO + ICMP_ZERO + ARP_ZERO
 
 
 def test_netstat_ss_after_ping_prints_only_what_moved(stack):
@@ -115,7 +119,11 @@ def test_netstat_ss_after_ping_prints_only_what_moved(stack):
         "\t\techo: 2\n"
         "\t2 message responses generated\n"
         "\tICMP address mask responses are disabled\n"
-        "arp:\n")
+        "arp:\n"
+        # inet6.c prints these whatever sflag
+        "ip6:\n\tMbuf statistics:\n\t\t0 one mbuf\n\t\t0 one ext mbuf\n"
+        "\t\t0 two or more ext mbuf\n"
+        "icmp6:\n\tHistogram of error messages to be generated:\n")
 
 
 def test_netstat_z_prints_the_zeroed_set_and_zeroes_it(stack):
@@ -135,7 +143,7 @@ def test_netstat_p_names_one_protocol_or_its_alias(stack):
     assert ok(stack, "netstat", "-s", "-p", "UDP") == UDP_ZERO
     assert ok(stack, "netstat", "-s", "-p", "arp") == ARP_ZERO
     # -6: ip6protox has udp too (udp_stats prints once), the rest is IPv6's
-    assert ok(stack, "netstat", "-s", "-6") == UDP_ZERO
+    assert ok(stack, "netstat", "-s", "-6") == UDP_ZERO + IP6_ZERO + ICMP6_ZERO
 
 
 def test_netstat_p_unknown_or_uncounted_protocol(stack):

@@ -103,7 +103,9 @@ def show_protocols(client, o: Opts, fmt) -> int:
     if o.proto:
         protos = [o.proto]
     elif o.af == "inet6":
-        protos = ["udp"]
+        protos = list(netstat_proto.INET6_PROTOCOLS)
+    elif o.af == "inet":
+        protos = list(netstat_proto.INET_PROTOCOLS)
     else:
         protos = list(netstat_proto.PROTOCOLS)
     out, doc = [], {}
@@ -117,7 +119,8 @@ def show_protocols(client, o: Opts, fmt) -> int:
             continue
         if o.i:
             # printproto: -s -i wants per-interface statistics, which only ip6/icmp6 have
-            if o.proto:
+            # (ip6_ifstats, icmp6_ifstats: not modelled, nothing printed)
+            if o.proto and proto not in netstat_proto.HAS_IFSTATS:
                 out.append(f"{proto}: no per-interface stats routine\n")
             continue
         args = {"name": netstat_proto.SYSCTL[proto]}
@@ -139,6 +142,10 @@ def show_protocols(client, o: Opts, fmt) -> int:
         elif proto == "icmp":
             maskrepl = client.call("sysctl", {"name": "net.inet.icmp.maskrepl"})
             text, doc[proto] = netstat_proto.icmp_stats(s, o.s, maskrepl)
+        elif proto == "ip6":
+            text, doc[proto] = netstat_proto.ip6_stats(s, o.s)
+        elif proto == "icmp6":
+            text, doc[proto] = netstat_proto.icmp6_stats(s, o.s)
         else:
             text, doc[proto] = netstat_proto.arp_stats(s, o.s)
         out.append(text)

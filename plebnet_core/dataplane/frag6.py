@@ -36,6 +36,7 @@ class Reassembler6:
         self.max_datagrams = max_datagrams
         self.max_fragments = max_fragments
         self._queues: dict[tuple, _Datagram] = {}
+        self.timed_out = 0          # fragments dropped by expire() (ip6s_fragtimeout)
 
     def __len__(self) -> int:
         return len(self._queues)
@@ -99,6 +100,7 @@ class Reassembler6:
         firsts = []
         for key in [k for k, dg in self._queues.items() if dg.deadline <= now]:
             dg = self._queues.pop(key)
+            self.timed_out += len(dg.pieces)
             if dg.first is not None:
                 firsts.append(dg.first)
         return firsts

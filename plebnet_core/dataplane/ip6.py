@@ -18,6 +18,7 @@ from plebproto.constants import (
 )
 
 from ..state.inet import embed_scope, is_scoped6
+from . import stats
 from .frag6 import Reassembler6
 from .wire import WireError, icmp6, ipv6, udp
 from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
@@ -91,6 +92,10 @@ class IPv6:
                          "delivered": 0, "fragdropped": 0, "badoptions": 0,
                          "icmp6_badsum": 0, "icmp6_out_errors": 0, "icmp6_ratelimited": 0,
                          "notmember": 0, "badscope": 0, "reassembled": 0, "fragmented": 0}
+        # FreeBSD's struct ip6stat / icmp6stat (netstat -s -p ip6 / icmp6), counted where
+        # ip6_input.c, ip6_forward.c, ip6_output.c, frag6.c and icmp6.c count them
+        self.ip6stat = stats.ip6stat()
+        self.icmp6stat = stats.icmp6stat()
 
     # -- caches ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -154,12 +159,24 @@ class IPv6:
 
     # -- input -------------------------------------------------------------------------------
     def input(self, ifp, pkt, l2group) -> None:
+        st = self.ip6stat
+        st["ip6s_total"] += 1
         try:
             h = ipv6.parse(pkt)
         except WireError:
             ifp.stats[1] += 1
             self.counters["badhdr"] += 1
+            # ip6_input: too small for a header, then the version, then (the next header
+            # histogram counted already) a payload length past the packet's end
+            if len(pkt) < ipv6.HEADER_LEN:
+                st["ip6s_toosmall"] += 1
+            elif pkt[0] >> 4 != 6:
+                st["ip6s_badvers"] += 1
+            else:
+                st["ip6s_nxthist"][pkt[6]] += 1
+                st["ip6s_tooshort"] += 1
             return
+        st["ip6s_nxthist"][h.next_header] += 1
         if ifp.nd6_flags & ND6_IFF_IFDISABLED:
             ifp.stats[2] += 1       # IPv6 is off on this interface (ip6_input drops)
             return
@@ -170,6 +187,7 @@ class IPv6:
                 src == b"\0" * 15 + b"\1" or h.dst == b"\0" * 15 + b"\1")):
             ifp.stats[2] += 1       # multicast source, or ::1 off lo0
             self.counters["badscope"] += 1
+            st["ip6s_badscope"] += 1
             return
         dst = h.dst
         d = _from(dst, "big")
@@ -179,6 +197,7 @@ class IPv6:
                     d == _ALL_ROUTERS and (self.sysctl["net.inet6.ip6.forwarding"]
                                            or self.nd.rtadv.advertising(ifp))):
                 self.counters["notmember"] += 1
+                st["ip6s_notmember"] += 1
                 return
             self.deliver(ifp, h, pkt, None)
             return
@@ -200,11 +219,16 @@ class IPv6:
             self.deliver(ifp, h, pkt, ifa)
         elif _is_ll(d):
             self.counters["cantforward"] += 1     # link-local, not ours: never forwarded
+            st["ip6s_cantforward"] += 1
         else:
             self.forward(ifp, h, pkt, l2group)
 
-    def deliver(self, ifp, h, pkt, ifa) -> None:
-        """Local delivery; ifa None: to a multicast group."""
+    def deliver(self, ifp, h, pkt, ifa, reassembled: bool = False) -> None:
+        """Local delivery; ifa None: to a multicast group.  ip6_input counts a packet
+        delivered before its extension headers are processed: each fragment once, the
+        datagram they make up not again (reassembled)."""
+        if not reassembled:
+            self.ip6stat["ip6s_delivered"] += 1
         nh = h.next_header
         payload = h.payload
         if nh != NH_ICMPV6 and nh != NH_UDP:
@@ -212,14 +236,21 @@ class IPv6:
                 chain = ipv6.walk(nh, payload, ifa is None)
             except ipv6.ParamProblem as exc:
                 self.counters["badoptions"] += 1
+                self.ip6stat["ip6s_badoptions"] += 1
                 self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
                 return
             except WireError:
                 self.counters["badoptions"] += 1
+                self.ip6stat["ip6s_badoptions"] += 1
                 return
             if chain.frag_ident is not None and (chain.more_frags or chain.frag_offset):
                 self._reassemble(ifp, h, pkt, ifa, chain)
                 return
+            if chain.frag_ident is not None:
+                # an atomic fragment (offset 0, no more): frag6_input counts it, then
+                # passes it on whole
+                self.ip6stat["ip6s_fragments"] += 1
+                self.ip6stat["ip6s_atmfrag_rcvd"] += 1
             nh = chain.proto
             payload = payload[chain.offset:]
             nh_at = chain.nh_at
@@ -236,6 +267,8 @@ class IPv6:
     def _reassemble(self, ifp, h, pkt, ifa, chain) -> None:
         """A fragment for us: queue it; a whole datagram is delivered as if it had come in
         one packet (its fragment header gone, the headers before it kept)."""
+        st = self.ip6stat
+        st["ip6s_fragments"] += 1
         if h.payload_length + 40 < len(pkt):
             pkt = pkt[:40 + h.payload_length]
         frag_at = ipv6.HEADER_LEN + chain.offset - 8
@@ -245,10 +278,12 @@ class IPv6:
                                    (ifp, pkt), frag_at)
         except ipv6.ParamProblem as exc:
             self.counters["fragdropped"] += 1
+            st["ip6s_fragdropped"] += 1
             self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
             return
         except WireError:
             self.counters["fragdropped"] += 1
+            st["ip6s_fragdropped"] += 1
             return
         if done is None:
             self._arm_reasm()
@@ -263,10 +298,12 @@ class IPv6:
             nh = h.next_header
         if len(before) + len(data) > ipv6.MAX_PAYLOAD:
             self.counters["fragdropped"] += 1
+            st["ip6s_fragdropped"] += 1
             return
         whole = ipv6.header(h.src, h.dst, nh, len(before) + len(data),
                             hop_limit=h.hop_limit) + bytes(before) + data
         self.counters["reassembled"] += 1
+        st["ip6s_reassembled"] += 1
         h2 = ipv6.parse(whole)
         chain2 = None
         if h2.next_header not in (NH_ICMPV6, NH_UDP):
@@ -277,8 +314,9 @@ class IPv6:
         if chain2 is not None and chain2.frag_ident is not None and (
                 chain2.more_frags or chain2.frag_offset):
             self.counters["fragdropped"] += 1       # fragments inside fragments
+            st["ip6s_fragdropped"] += 1
             return
-        self.deliver(ifp, h2, whole, ifa)
+        self.deliver(ifp, h2, whole, ifa, reassembled=True)
 
     def _arm_reasm(self) -> None:
         if self._reasm_timer is None:
@@ -290,7 +328,11 @@ class IPv6:
         """frag6_slowtimo: time exceeded (reassembly) about datagrams whose first fragment
         came (RFC 8200 4.5)."""
         self._reasm_timer = None
-        for ifp, pkt in self.reasm.expire():
+        before = self.reasm.timed_out
+        firsts = self.reasm.expire()
+        # frag6_slowtimo: every fragment of a datagram given up on
+        self.ip6stat["ip6s_fragtimeout"] += self.reasm.timed_out - before
+        for ifp, pkt in firsts:
             try:
                 h = ipv6.parse(pkt)
             except WireError:
@@ -311,9 +353,13 @@ class IPv6:
         src = h.src
         if _checksum(payload, _phsum(src, h.dst, NH_ICMPV6, n)):
             self.counters["icmp6_badsum"] += 1
+            self.ip6stat["ip6s_delivered"] += 1     # ip6_input delivered it; icmp6_input
+            self.icmp6stat["icp6s_checksum"] += 1   # found the sum wrong
             return True
         s = _from(src, "big")
         if s == 0:
+            self.ip6stat["ip6s_delivered"] += 1
+            self.icmp6stat["icp6s_inhist"][icmp6.ECHO_REQUEST] += 1
             return True
         key = embed_scope(s, ifp.index) if _is_ll(s) else s
         r = self._cache.get(key, _MISSING)     # input() checked the generation
@@ -330,28 +376,40 @@ class IPv6:
         reply = b"".join((_ECHO_HEAD, pkt[4:6], _ICMP_HLIM, h.dst, src, b"\x81\x00",
                           c.to_bytes(2, "big"), payload[4:]))
         self.counters["delivered"] += 1
+        # what ip6_input, icmp6_input (echo: reflect) and ip6_output count on the long way
+        self.ip6stat["ip6s_delivered"] += 1
+        self.ip6stat["ip6s_localout"] += 1
+        ist = self.icmp6stat
+        ist["icp6s_inhist"][icmp6.ECHO_REQUEST] += 1
+        ist["icp6s_reflect"] += 1
+        ist["icp6s_outhist"][icmp6.ECHO_REPLY] += 1
         _count_out(r, n + 40)
         self.link.output6(out_ifp, _unzoned(r.gateway) if r.flags & RTF_GATEWAY else s,
                           reply)
         return True
 
     def icmp6_input(self, ifp, h, payload, ifa) -> None:
+        ist = self.icmp6stat
         try:
             m = icmp6.parse(payload, h.src, h.dst)
         except WireError:
             self.counters["icmp6_badsum"] += 1
+            ist["icp6s_tooshort" if len(payload) < icmp6.HEADER_LEN else "icp6s_checksum"] += 1
             return
         t = m.type
+        ist["icp6s_inhist"][t] += 1
         if t == icmp6.ECHO_REQUEST:
             if h.src == ipv6.UNSPECIFIED:
                 return
             zone = self._zone(ifp, h.src, ifa)
             if ifa is not None:         # from the address asked
+                ist["icp6s_reflect"] += 1
                 self.output(h.dst, h.src, zone, NH_ICMPV6, icmp6.echo_reply_to(m))
                 return
             # to a group we joined: answered from an address of ours, summed afresh
             src = self.source_on(ifp, h.src)
             if src is not None:
+                ist["icp6s_reflect"] += 1
                 self.output(src, h.src, zone, NH_ICMPV6,
                             icmp6.emit(src, h.src, icmp6.ECHO_REPLY, 0, m.rest, m.payload))
         elif t == icmp6.ECHO_REPLY:
@@ -382,7 +440,11 @@ class IPv6:
     def icmp6_error(self, ifp, h, pkt, type_: int, code: int, rest: int = 0) -> None:
         """icmp6_error(): never about an ICMPv6 error or redirect, nor a packet from the
         unspecified or a multicast address, nor (but for packet too big and unrecognised
-        options) one sent to multicast; rate-limited."""
+        options) one sent to multicast; rate-limited.  Every call is counted, with its type
+        and code, before any of those checks (icmp6_errcount)."""
+        ist = self.icmp6stat
+        ist["icp6s_error"] += 1
+        stats.icmp6_errcount(ist, type_, code)
         if h.src == ipv6.UNSPECIFIED or h.src[0] == 0xFF:
             return
         if h.dst[0] == 0xFF and not (type_ == icmp6.PACKET_TOO_BIG or type_ ==
@@ -390,12 +452,14 @@ class IPv6:
             return
         if h.next_header == NH_ICMPV6 and len(h.payload) >= 1 and (
                 h.payload[0] < 128 or h.payload[0] == icmp6.REDIRECT):
+            ist["icp6s_canterror"] += 1
             return
         second = int(self.loop.clock())
         if second != self._err_second:
             self._err_second, self._err_count = second, 0
         if self._err_count >= ERRPPS_LIMIT:
             self.counters["icmp6_ratelimited"] += 1
+            ist["icp6s_toofreq"] += 1
             return
         self._err_count += 1
         d = _from(h.dst, "big")
@@ -438,22 +502,27 @@ class IPv6:
         """ip6_forward(): only with net.inet6.ip6.forwarding=1; never link-local or
         multicast destinations, nor link-local sources off their link."""
         counters = self.counters
+        st = self.ip6stat
         if l2group or not self.sysctl["net.inet6.ip6.forwarding"]:
             counters["cantforward"] += 1
+            st["ip6s_cantforward"] += 1
             return
         src = h.src
         if src == ipv6.UNSPECIFIED:
             counters["cantforward"] += 1
+            st["ip6s_cantforward"] += 1
             return
         if h.next_header == ipv6.NH_HOPOPTS:     # every node on the path reads these
             try:
                 ipv6.hop_by_hop(h.payload)
             except ipv6.ParamProblem as exc:
                 counters["cantforward"] += 1
+                st["ip6s_cantforward"] += 1
                 self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, exc.code, exc.pointer)
                 return
             except WireError:
                 counters["cantforward"] += 1
+                st["ip6s_cantforward"] += 1
                 return
         if h.hop_limit <= 1:
             self.icmp6_error(ifp, h, pkt, icmp6.TIME_EXCEEDED, icmp6.TIMXCEED_TRANSIT)
@@ -462,6 +531,7 @@ class IPv6:
         r = self.route(d)
         if r is None:
             counters["noroute"] += 1
+            st["ip6s_noroute"] += 1
             self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_NOROUTE)
             return
         flags = r.flags
@@ -473,6 +543,8 @@ class IPv6:
         if _is_ll(_from(src, "big")) and out_ifp is not ifp:
             # a link-local source cannot leave its link (RFC 4007 9)
             counters["cantforward"] += 1
+            st["ip6s_cantforward"] += 1
+            st["ip6s_badscope"] += 1
             self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_BEYONDSCOPE)
             return
         total = 40 + h.payload_length
@@ -482,6 +554,7 @@ class IPv6:
             return
         out = ipv6.decrement_hop_limit(pkt if len(pkt) == total else pkt[:total])
         counters["forwarded"] += 1
+        st["ip6s_forward"] += 1
         _count_out(r, total)
         nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
         self.link.output6(out_ifp, nexthop, out)
@@ -491,10 +564,12 @@ class IPv6:
                hlim: int = DEFAULT_HLIM) -> int:
         """ip6_output() for a locally originated packet; zone: the interface index scoped
         destinations are reached by.  Returns 0 or the errno sendmsg() would."""
+        self.count_out(nh, payload)
         d = _from(dst, "big")
         if dst[0] == 0xFF:
             out_ifp = self.stack.by_index(zone) if zone else None
             if out_ifp is None:
+                self.ip6stat["ip6s_noroute"] += 1
                 return EHOSTUNREACH
             if src is None:
                 src = self.source_on(out_ifp, dst)
@@ -508,6 +583,7 @@ class IPv6:
         key = embed_scope(d, zone) if is_scoped6(d) else d
         r = self.route(key)
         if r is None:
+            self.ip6stat["ip6s_noroute"] += 1
             return EHOSTUNREACH
         flags = r.flags
         if flags & (RTF_BLACKHOLE | RTF_REJECT):
@@ -532,6 +608,13 @@ class IPv6:
         _count_out(r, len(pkt))
         return self.link.output6(out_ifp, nexthop, pkt)
 
+    def count_out(self, nh: int, payload) -> None:
+        """A locally originated datagram (ip6_output's localout); an ICMPv6 one also by
+        type, as icmp6.c, nd6_nbr.c and rip6_output count what they send."""
+        self.ip6stat["ip6s_localout"] += 1
+        if nh == NH_ICMPV6 and payload:
+            self.icmp6stat["icp6s_outhist"][payload[0]] += 1
+
     def _fragment_out(self, out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu) -> int:
         """ip6_fragment: a local packet over the path MTU goes in fragments (the source
         fragments in IPv6; routers never do)."""
@@ -544,6 +627,8 @@ class IPv6:
         except WireError:
             return EMSGSIZE
         self.counters["fragmented"] += 1
+        self.ip6stat["ip6s_fragmented"] += 1
+        self.ip6stat["ip6s_ofragments"] += len(pieces)
         err = 0
         for piece in pieces:
             if r is not None:

@@ -42,6 +42,9 @@ _ETH_HDR = ethernet.header
 _NH_ICMPV6 = ipv6.NH_ICMPV6
 _UNSPEC = ipv6.UNSPECIFIED
 _from = int.from_bytes
+# the icmp6stat counter a malformed ND message of each type moves (nd6_ns_input's "bad:" ...)
+_BAD = {icmp6.ROUTER_SOLICIT: "icp6s_badrs", icmp6.ROUTER_ADVERT: "icp6s_badra",
+        icmp6.NEIGHBOR_SOLICIT: "icp6s_badns", icmp6.NEIGHBOR_ADVERT: "icp6s_badna"}
 
 
 def _b(addr: int) -> bytes:
@@ -170,6 +173,7 @@ class ND6:
             mac = ipv6.multicast_mac(dst)
         msg = icmp6.neighbor_solicit(src, dst, target, ifp.mac)
         self.counters["ns_out"] += 1
+        self.ip6.count_out(_NH_ICMPV6, msg)     # nd6_ns_output goes by ip6_output
         self.link.xmit(ifp, _ETH_HDR(mac, ifp.mac, _ETHERTYPE_IPV6)
                        + ipv6.emit(src, dst, _NH_ICMPV6, msg, hop_limit=NDP_HLIM))
 
@@ -188,16 +192,21 @@ class ND6:
     # -- input -------------------------------------------------------------------------------
     def input(self, ifp, h, m) -> None:
         """An RS, RA, NS or NA (checksum verified) for us; RFC 4861's validity checks first."""
+        ist = self.ip6.icmp6stat
+        if m.code != 0:
+            # icmp6_input checks the code before handing the message to nd6 (badcode)
+            self.counters["badmsg"] += 1
+            ist["icp6s_badcode"] += 1
+            return
         if h.hop_limit != NDP_HLIM:
             self.counters["badhlim"] += 1       # not from on-link: forged, dropped
-            return
-        if m.code != 0:
-            self.counters["badmsg"] += 1
+            ist[_BAD[m.type]] += 1
             return
         try:
             nd = icmp6.nd_parse(m)
         except WireError:
             self.counters["badmsg"] += 1
+            ist[_BAD[m.type]] += 1
             return
         t = nd.type
         if t == icmp6.NEIGHBOR_SOLICIT:
@@ -214,10 +223,12 @@ class ND6:
         target, src = nd.target, h.src
         if target[0] == 0xFF:
             self.counters["badmsg"] += 1
+            self.ip6.icmp6stat["icp6s_badns"] += 1
             return
         dad = src == _UNSPEC
         if dad and (h.dst != ipv6.solicited_node(target) or nd.lladdr is not None):
             self.counters["badmsg"] += 1
+            self.ip6.icmp6stat["icp6s_badns"] += 1
             return
         t_int = _from(target, "big")
         ifa = None
@@ -249,6 +260,7 @@ class ND6:
         na = icmp6.neighbor_advert(target, dst, target, mac, flags)
         pkt = ipv6.emit(target, dst, _NH_ICMPV6, na, hop_limit=NDP_HLIM)
         self.counters["na_out"] += 1
+        self.ip6.count_out(_NH_ICMPV6, na)
         if dad:
             self.link.xmit(ifp, _ETH_HDR(ipv6.multicast_mac(dst), ifp.mac, _ETHERTYPE_IPV6)
                            + pkt)
@@ -261,6 +273,7 @@ class ND6:
         solicited = nd.flags & icmp6.NA_SOLICITED
         if target[0] == 0xFF or solicited and h.dst[0] == 0xFF:
             self.counters["badmsg"] += 1
+            self.ip6.icmp6stat["icp6s_badna"] += 1
             return
         t_int = _from(target, "big")
         for a in ifp.addrs:
@@ -366,6 +379,7 @@ class ND6:
             dst = ipv6.solicited_node(target)
             msg = icmp6.neighbor_solicit(_UNSPEC, dst, target, None)
             self.counters["ns_out"] += 1
+            self.ip6.count_out(_NH_ICMPV6, msg)
             self.link.xmit(ifp, _ETH_HDR(ipv6.multicast_mac(dst), ifp.mac, _ETHERTYPE_IPV6)
                            + ipv6.emit(_UNSPEC, dst, _NH_ICMPV6, msg, hop_limit=NDP_HLIM))
 

@@ -152,7 +152,8 @@ class DataPlane:
             syscalls.register_ioctl("SIOCSDRVSPEC", self.ioctl_drvspec)
             syscalls.watch_ioctls(self._ioctl_done)
             sets = {"ip": self.ip.ipstat, "icmp": self.ip.icmpstat, "udp": self.ip.udpstat,
-                    "arp": self.link.arpstat}
+                    "arp": self.link.arpstat, "ip6": self.ip6.ip6stat,
+                    "icmp6": self.ip6.icmp6stat}
             for name, proto in stats.SYSCTLS.items():
                 syscalls.register_counters(name, self._stats_reader(sets[proto]))
             # icmp_input answers no address mask requests: the knob reads as off, and is not

@@ -61,6 +61,7 @@ class RtAdv:
         src = _from(h.src, "big")
         if not _is_ll(src):
             self.counters["ra_bad"] += 1
+            self.nd.ip6.icmp6stat["icp6s_badra"] += 1
             return
         if nd.lladdr is not None:
             self.nd.cache_lladdr(ifp, src, nd.lladdr)
@@ -86,6 +87,7 @@ class RtAdv:
         src = _from(h.src, "big")
         if src == 0 and nd.lladdr is not None:
             self.counters["rs_bad"] += 1
+            self.nd.ip6.icmp6stat["icp6s_badrs"] += 1
             return
         if not self.advertising(ifp) and not self.stack.sysctl["net.inet6.ip6.forwarding"]:
             return
@@ -158,6 +160,7 @@ class RtAdv:
         state[1] = now + RTR_SOLICITATION_INTERVAL
         msg = icmp6.router_solicit(src, ipv6.ALL_ROUTERS, ifp.mac)
         self.counters["rs_out"] += 1
+        self.nd.ip6.count_out(ipv6.NH_ICMPV6, msg)      # rtsol's raw socket: rip6_output
         self.link.xmit(ifp, ethernet.header(ipv6.multicast_mac(ipv6.ALL_ROUTERS), ifp.mac,
                                             ethernet.ETHERTYPE_IPV6)
                        + ipv6.emit(src, ipv6.ALL_ROUTERS, ipv6.NH_ICMPV6, msg,
@@ -194,6 +197,7 @@ class RtAdv:
                                   lifetime=lifetime, mac=ifp.mac,
                                   prefixes=self._prefixes(ifp))
         self.counters["ra_out"] += 1
+        self.nd.ip6.count_out(ipv6.NH_ICMPV6, msg)      # rtadvd's raw socket: rip6_output
         self._last_ra[ifp] = now
         if not final:
             self._adv[ifp] = now + ADV_INTERVAL
