@@ -345,7 +345,7 @@ class ND6:
         dad_count NSs from the unspecified address to the address's solicited-node group,
         one per RetransTimer.  The state model clears TENTATIVE when its DAD time is up
         (Stack.tick, dad_count seconds); an answer first makes the address DUPLICATED."""
-        pending = {ifa for _, ifa in self.stack.dad_pending}
+        pending = set(self.stack.dad_pending)
         for ifa in [a for a in self._dad if a not in pending]:
             del self._dad[ifa]
         now = self.loop.clock()
@@ -377,8 +377,8 @@ class ND6:
         self.counters["dad_dup"] += 1
         j = stack.journal
         with stack.transaction():
-            for item in [p for p in stack.dad_pending if p[1] is ifa]:
-                j.remove(stack.dad_pending, item)
+            if ifa in stack.dad_pending:
+                j.delitem(stack.dad_pending, ifa)
             j.setattr(ifa, "flags", (ifa.flags & ~IN6_IFF_TENTATIVE) | IN6_IFF_DUPLICATED)
             if ifa.addr >> 118 == 0xFE80 >> 6:
                 j.setattr(ifa.ifp, "nd6_flags", ifa.ifp.nd6_flags | ND6_IFF_IFDISABLED)

@@ -18,7 +18,7 @@ from plebproto.errors import OpError
 from plebproto.iftypes import CLONERS, IFTYPES
 
 from .base import LOOPBACK4, LOOPBACK6, StackBase
-from .ifnet import Interface
+from .ifnet import AddrList, Interface
 from .inet import embed_scope
 from .txn import Event
 
@@ -78,8 +78,9 @@ class IfControl(StackBase):
         if ifp.cloner is None or ifp is self.lo0:
             raise OpError(EINVAL)
         j = self.journal
-        for ifa in list(ifp.addrs):
-            self._del_ifa(ifa)
+        for ifa in ifp.addrs:
+            self._del_ifa(ifa, listed=False)
+        j.setattr(ifp, "addrs", AddrList())     # at once, rather than one by one
         # routes through the interface that no address owned (-interface routes)
         for af, table in self.rt.items():
             for route in [r for r in table.paths() if r.ifp is ifp]:

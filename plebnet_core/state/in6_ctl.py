@@ -29,15 +29,14 @@ class In6Control(StackBase):
             raise OpError(EINVAL)
         if ifp.flags & IFF_POINTOPOINT and dst is None and plen == 128:
             raise OpError(EDESTADDRREQ)
-        for old in ifp.addrs_of(AF_INET6):
-            if old.addr == addr:
-                self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
-                self.journal.setattr(old, "pltime", pltime)
-                self.journal.setattr(old, "vltime", vltime)
-                if old.plen != plen:
-                    self._del_ifa(old)
-                    break
+        old = ifp.find_addr(AF_INET6, addr)
+        if old is not None:
+            self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
+            self.journal.setattr(old, "pltime", pltime)
+            self.journal.setattr(old, "vltime", vltime)
+            if old.plen == plen:
                 return
+            self._del_ifa(old)
         if ifp.nd6_flags & ND6_IFF_IFDISABLED:
             # manual configuration enables IPv6 on the interface (and brings the link-local)
             self.journal.setattr(ifp, "nd6_flags", ifp.nd6_flags & ~ND6_IFF_IFDISABLED)
@@ -56,16 +55,15 @@ class In6Control(StackBase):
                      scopeid=scopeid, pltime=pltime, vltime=vltime)
         self._add_ifa(ifa)
         if dad:
-            self.journal.append(self.dad_pending, (self.clock() + dad, ifa))
+            self.journal.setitem(self.dad_pending, ifa, self.clock() + dad)
 
     def in6_difaddr(self, name: str, addr: int) -> None:
         ifp = self.ifunit(name)
         addr, _ = strip_scope(addr)
-        for ifa in ifp.addrs_of(AF_INET6):
-            if ifa.addr == addr:
-                self._del_ifa(ifa)
-                return
-        raise OpError(EADDRNOTAVAIL)
+        ifa = ifp.find_addr(AF_INET6, addr)
+        if ifa is None:
+            raise OpError(EADDRNOTAVAIL)
+        self._del_ifa(ifa)
 
     def _auto_linklocal(self, ifp: Interface) -> None:
         if not (ifp.nd6_flags & ND6_IFF_AUTO_LINKLOCAL and ifp.mac):

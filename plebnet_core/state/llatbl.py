@@ -86,14 +86,25 @@ class LlTable(StackBase):
         for table_af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
             if af is not None and table_af != af:
                 continue
-            for addr, entry in list(table.items()):
+            if ifp.iftype.ether and len(table) <= ifp.naddrs.get(table_af, 0):
+                continue        # only the interface's own (pinned) entries: nothing to purge
+            if ifa is None:
+                candidates = list(table.items())
+            else:
+                width = 32 if table_af == AF_INET else 128
+                mask = (MASK4 if table_af == AF_INET else MASK6)[ifa.plen]
+                net = ifa.addr & mask
+                if width - ifa.plen < 16 and 1 << (width - ifa.plen) < len(table):
+                    # a small prefix in a big table (an alias's /32, say): look its
+                    # addresses up rather than walk every entry
+                    candidates = [(a, table[a]) for a in range(net, net + (1 << (width - ifa.plen)))
+                                  if a in table]
+                else:
+                    candidates = [kv for kv in table.items() if kv[0] & mask == net]
+            for addr, entry in candidates:
                 if entry.flags & RTF_PINNED or (dynamic_only and entry.flags & RTF_STATIC
                                                 and not entry.expire):
                     continue
-                if ifa is not None:
-                    mask = (MASK4 if af == AF_INET else MASK6)[ifa.plen]
-                    if addr & mask != ifa.addr & mask:
-                        continue
                 self.journal.delitem(table, addr)
 
     def ll_info(self, entry: LLEntry) -> dict[str, Any]:

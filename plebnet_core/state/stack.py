@@ -59,7 +59,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         self.next_index = 1
         self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
         self.sysctl = SYSCTL_DEFAULTS.copy()
-        self.dad_pending = []
+        self.dad_pending = {}
         self.expiring = []
         self.lo0 = None
         self._gw_cache = {}
@@ -95,9 +95,9 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         routes with an expiry time go."""
         j = self.journal
         with self.transaction():
-            for item in [p for p in self.dad_pending if p[0] <= now]:
-                j.remove(self.dad_pending, item)
-                j.setattr(item[1], "flags", item[1].flags & ~IN6_IFF_TENTATIVE)
+            for ifa in [a for a, when in self.dad_pending.items() if when <= now]:
+                j.delitem(self.dad_pending, ifa)
+                j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_TENTATIVE)
             for ifp in self.ifaces:
                 for table in (ifp.llinfo, ifp.llinfo6):
                     for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:
