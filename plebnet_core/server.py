@@ -32,6 +32,7 @@ from plebproto.protocol import ProtocolError
 from .loop import EventLoop
 from plebproto.errors import OpError
 from .syscalls import Deferred, Stream, Syscalls
+from .syscalls.batch import dry_run_parts
 
 RECV_SIZE = 1 << 18
 MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
@@ -548,7 +549,8 @@ class ControlServer:
             except OpError as exc:
                 self._error(conn, rid, exc, index=exc.index)
                 return
-            self._answer(conn, rid, result)
+            # streamed in bounded chunks: the reads hold whole tables
+            conn.streams.append((rid, dry_run_parts(result), True))
             return
         try:
             results = self.sys.run_batch(pending)

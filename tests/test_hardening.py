@@ -121,3 +121,30 @@ def test_alias_flood_against_a_stack():
     tables stay consistent (the report runs it with 100,000)."""
     r = hardening.alias_flood(3000)
     assert r["left"] == 0 and r["violations"] == 0, r
+
+
+def test_listings_past_a_frame():
+    """Item B: after enough aliases that vnet0's map is several MiB, ifconfig -a/-l,
+    netstat -rn/-in, rc save and a dry run's reads still come back whole, every frame far
+    below MAX_FRAME (an interface's addresses are split across chunks)."""
+    from plebproto import protocol
+    r = hardening.big_listings(protocol.CHUNK_ADDRS * 3 + 5)
+    assert all(ok for ok, _, _ in r["tools"].values()), r["tools"]
+    assert r["iflist_addrs"] == r["dry_run_addrs"] == r["aliases"]
+    assert r["largest_frame"] < protocol.MAX_FRAME // 8, r
+
+
+def test_iflist_split_and_joined(client):
+    """An interface with more than CHUNK_ADDRS addresses is cut into continuation chunks;
+    the client joins them in order, the other interfaces intact around it."""
+    from plebproto import protocol
+    n = protocol.CHUNK_ADDRS + 10
+    client.batch([_add(i) for i in range(n)])
+    chunks = list(client.stream("sysctl", {"name": "NET_RT_IFLIST"}))
+    assert any(c and c[0].get("continues") for c in chunks)
+    assert all(sum(len(r["addrs"]) for r in c) <= protocol.CHUNK_ADDRS for c in chunks)
+    listed = {i["name"]: i for i in client.sysctl("NET_RT_IFLIST")}
+    assert sorted(listed) == ["lo0", "vnet0"]
+    assert [a["addr"] for a in listed["lo0"]["addrs"]] == ["127.0.0.1", "::1", "fe80::1%lo0"]
+    addrs = [a["addr"] for a in listed["vnet0"]["addrs"] if a["af"] == "inet"]
+    assert addrs == [_add(i)[1]["addr"] for i in range(n)]

@@ -18,7 +18,9 @@ from plebproto import protocol
 from plebconf.rpc.client import Client
 from plebnet_core.spawn import spawn_stack
 
-from tools.harness import NIC, Sandbox, _final_replies, _rss_kib
+from tools.harness import NIC, Sandbox, _rss_kib
+
+ROOT = __file__.rsplit("/tools/", 1)[0]
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -110,6 +112,80 @@ def alias_flood(n: int = 100_000, steps: int = 4) -> dict:
                 figures["delete_s"] = round(time.perf_counter() - start, 2)
                 figures["left"] = len(c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["addrs"])
                 figures["violations"] = len(fetch_and_check(c))
+            figures.update(probe.figures())
+            figures["peak_mb"] = peak_mb(stack.pid)
+        finally:
+            stack.stop()
+    return figures
+
+
+# == B: every dump streamed in bounded chunks, whatever the table size ============================
+def _largest_frame(path: str, op: str, args: dict) -> tuple[int, int]:
+    """(largest frame of the reply, number of frames) to one request on a raw socket."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(600)
+    s.connect(path)
+    s.sendall(protocol.encode({"id": 1, "op": op, "args": args}))
+    buf, largest, frames = bytearray(), 0, 0
+    try:
+        while True:
+            data = s.recv(1 << 20)
+            if not data:
+                raise ConnectionResetError("stack closed the connection")
+            buf += data
+            while len(buf) >= 4:
+                size = protocol.HEADER.unpack_from(buf)[0]
+                if len(buf) < 4 + size:
+                    break
+                largest, frames = max(largest, size), frames + 1
+                msg = protocol.decode(bytes(buf[4:4 + size]))
+                del buf[:4 + size]
+                if not (type(msg) is dict and msg.get("more")) and msg.get("id") == 1:
+                    return largest, frames
+    finally:
+        s.close()
+
+
+def big_listings(n: int = 100_000) -> dict:
+    """After `n` aliases on one interface, the listings and `rc save`/`rc diff`'s reads:
+    each must come back whole, in frames far below MAX_FRAME.  Figures: per listing its
+    largest frame and whether the tool (run as a process) exits 0 with the right count."""
+    import subprocess
+    import sys
+    figures: dict = {"aliases": n, "tools": {}, "largest_frame": 0}
+    with Sandbox() as box:
+        stack = spawn_stack(NIC, sockdir=box.dir)
+        try:
+            with stack.client(timeout=3600) as c:
+                c.batch(_aliases(n))
+            with Probe(stack.path) as probe:
+                reset_peak(stack.pid)
+                for op, args in [("sysctl", {"name": "NET_RT_IFLIST"}),
+                                 ("sysctl", {"name": "NET_RT_DUMP"}),
+                                 ("sysctl", {"name": "NET_RT_DUMP", "form": "compact"}),
+                                 ("sysctl", {"name": "NET_RT_FLAGS", "af": "inet"}),
+                                 ("batch", {"ops": [], "dry_run": True, "reads": [
+                                     ["sysctl", {"name": "NET_RT_IFLIST"}],
+                                     ["sysctl", {"name": "NET_RT_DUMP"}]]})]:
+                    largest, _ = _largest_frame(stack.path, op, args)
+                    figures["largest_frame"] = max(figures["largest_frame"], largest)
+                env = {**stack.env(), "PYTHONPATH": ROOT}
+                for argv, want in [(["ifconfig", "-a"], f"inet 10.{64 + ((n - 1) >> 16)}."),
+                                   (["ifconfig", "-l"], "vnet0"),
+                                   (["netstat", "-rn"], "10.64.0.1 "),
+                                   (["netstat", "-in"], "vnet0"),
+                                   (["rc", "save"], "ifconfig_vnet0_alias")]:
+                    p = subprocess.run([sys.executable, "-m", "plebconf", *argv], env=env,
+                                       capture_output=True, text=True, timeout=1200)
+                    figures["tools"][" ".join(argv)] = (p.returncode == 0 and want in p.stdout,
+                                                       p.stdout.count("\n"),
+                                                       p.stderr.strip()[-200:])
+                with stack.client(timeout=3600) as c:
+                    listed = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["addrs"]
+                    figures["iflist_addrs"] = len(listed)
+                    inside = c.dry_run([], [["sysctl", {"name": "NET_RT_IFLIST",
+                                                        "ifname": "vnet0"}]])
+                    figures["dry_run_addrs"] = len(inside["reads"][0][0]["addrs"])
             figures.update(probe.figures())
             figures["peak_mb"] = peak_mb(stack.pid)
         finally:

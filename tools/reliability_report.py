@@ -122,7 +122,17 @@ def hardening_rows(row, full: bool) -> None:
             f"{min(steps)}-{max(steps)} s (flat: {flat}); all deleted in {r['delete_s']} s, "
             f"{r['violations']} violations; {loop(r)}")
 
-    for what, run in [("aliases", aliases)]:
+    def listings():
+        r = hardening.big_listings(100_000)
+        failed = [k for k, (ok, _, _) in r["tools"].items() if not ok]
+        row("listings after 100k aliases", f"{len(r['tools']) + 5}",
+            not failed and r["iflist_addrs"] == r["dry_run_addrs"] == r["aliases"]
+            and r["largest_frame"] < (1 << 20),
+            f"{', '.join(r['tools'])}, 4 dumps and a dry run whole; largest frame "
+            f"{r['largest_frame']:,} bytes" + (f"; failing: {failed}" if failed else "")
+            + f"; {loop(r)}")
+
+    for what, run in [("aliases", aliases), ("listings", listings)]:
         guarded(row, what, run)
 
 

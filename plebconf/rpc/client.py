@@ -46,12 +46,14 @@ class _Rows:
         self.chunks.append(chunk)
 
     def value(self) -> list:
+        if not self.chunks:
+            return []
         first, *rest = self.chunks
         if isinstance(first, dict):         # a compact dump: its chunk maps
             return [first, *(chunk for chunk in rest if chunk)]
         rows = list(first)
         for chunk in rest:
-            rows.extend(chunk)
+            protocol.join_rows(rows, chunk)
         return rows
 
 
@@ -222,7 +224,7 @@ class Client:
                 return [msg["result"], *(chunk for chunk in self._rest(rid) if chunk)]
             rows = list(msg["result"])
             for chunk in self._rest(rid):
-                rows.extend(chunk)
+                protocol.join_rows(rows, chunk)
             return rows
         return self._check(msg)
 
@@ -381,7 +383,12 @@ class Client:
             rid = self.send("batch", args)
             if not last:
                 self._check(self._reply(rid))
-        return self._check(self._reply(rid))
+        # the result comes as a stream of chunk maps, each bounded (protocol: "Dry run")
+        msg = self._reply(rid)
+        if not msg.get("more"):
+            return self._check(msg)
+        return protocol.join_dry_run(part for part in [msg["result"], *self._rest(rid)]
+                                     if part)
 
     def subscribe(self):
         """Subscribe now; return an iterator of the routing-message events (dicts) the stack

@@ -16,7 +16,9 @@ from plebproto.constants import AF_INET, EINVAL
 from plebproto.errors import OpError
 
 from .args import af_arg
-from .dispatch import Stream
+from plebproto import protocol
+
+from .dispatch import Chunks, Stream
 from .runs import (
     concat, continues, expand, plain_route_run, plen_column, rows_to_columns, run_columns,
     run_rows,
@@ -59,7 +61,8 @@ class BatchOps:
         ([op, args] each: ops that change nothing, e.g. sysctl NET_RT_IFLIST), all inside
         one transaction that is then rolled back: no event is published, no commit effect
         runs, no device opens, and the stack is left as it was.  Returns {"results": the
-        batch's results, "reads": each read's result (a dump's rows collected)}.  A failing
+        batch's results, "reads": each read's result (a dump's chunks collected: Chunks)},
+        which the server streams as dry_run_parts.  A failing
         op raises as run_batch does; a failing or refused read raises an OpError whose
         .index is the number of ops plus its position among the reads."""
         if type(reads) is not list or not all(
@@ -78,7 +81,8 @@ class BatchOps:
                                 raise OpError(EINVAL, f"'{op}' is not a read")
                             result = self.dispatch(op, args)
                             # collected now: a dump's rows are read from the live tables
-                            out.append(result.collect() if type(result) is Stream else result)
+                            out.append(Chunks(result.chunks()) if type(result) is Stream
+                                       else result)
                         except OpError as exc:
                             raise exc.at(count + i) from None
                     raise _RolledBack(_without_streams(results), out)
@@ -238,6 +242,21 @@ class BatchOps:
             except OpError as exc:
                 return out, (k, exc)
         return out, None
+
+
+def dry_run_parts(result: dict):
+    """A dry run's result as the chunk maps it is streamed in (protocol: batch, "Dry run";
+    protocol.join_dry_run puts them together): each bounded, whatever the tables' size."""
+    results = result["results"]
+    for k in range(0, max(1, len(results)), protocol.CHUNK_ROWS):
+        yield {"results": results[k:k + protocol.CHUNK_ROWS]}
+    for i, read in enumerate(result["reads"]):
+        if type(read) is Chunks:
+            yield {"read": i, "stream": True}
+            for chunk in read:
+                yield {"read": i, "chunk": chunk}
+        else:
+            yield {"read": i, "value": read}
 
 
 def _without_streams(results: list) -> list:

@@ -38,8 +38,27 @@ class Stream:
             if type(chunk) is dict:
                 out.append(chunk)
             else:
-                out.extend(chunk)
+                protocol.join_rows(out, chunk)
         return out
+
+    def chunks(self):
+        """The rows as the chunks the peer is sent (each bounded: protocol.CHUNK_ROWS)."""
+        if self.chunked:
+            yield from self.rows
+            return
+        chunk: list = []
+        for row in self.rows:
+            chunk.append(row)
+            if len(chunk) >= protocol.CHUNK_ROWS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+class Chunks(list):
+    """A dump's chunks, collected inside a dry run (which must read before it rolls back):
+    sent on as they were cut, each bounded."""
 
 
 class Deferred:
