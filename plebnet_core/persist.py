@@ -278,7 +278,8 @@ def load_state(stack, state: dict) -> list:
         stack.ifaces.append(ifp)
         stack.by_name[ifp.name] = ifp
     stack.lo0 = by_index.get(state["lo0"])
-    stack.sysctl = dict(state["sysctl"])
+    # (a state saved before a sysctl existed gets its default)
+    stack.sysctl = {**stack.sysctl, **state["sysctl"]}
     stack.expiring, stack.dad_pending = [], {}
     stack._gw_cache.clear()
     for af in (AF_INET, AF_INET6):

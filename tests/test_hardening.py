@@ -148,3 +148,36 @@ def test_iflist_split_and_joined(client):
     assert [a["addr"] for a in listed["lo0"]["addrs"]] == ["127.0.0.1", "::1", "fe80::1%lo0"]
     addrs = [a["addr"] for a in listed["vnet0"]["addrs"] if a["af"] == "inet"]
     assert addrs == [_add(i)[1]["addr"] for i in range(n)]
+
+
+def test_neighbour_storm_bounded():
+    """Item C: ARP requests for our address from senders on none of our subnets teach
+    nothing (in_lltable_rtcheck); on-link ARP and NDP senders fill each table up to
+    net.link.lltable.max_entries and no further."""
+    r = hardening.neighbour_storm(offlink=2000, onlink=3000, ndp=1500, limit=500)
+    assert r["offlink_learned"] == 0, r
+    assert r["onlink_learned"] == 500 and r["ndp_learned"] == 500, r
+    assert r["arp_an_lines"] == 501, r        # the learned ones and our own address
+
+
+def test_configured_entries_not_bounded_and_rtcheck():
+    """arp -s is configuration: never refused by the bound; learning is checked against
+    the interface's subnets, as in.c's in_lltable_rtcheck does."""
+    from plebproto.constants import AF_INET
+    st, sc = _stack(0)
+    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.1.0.1",
+                             "plen": 16}],
+                  ["sysctl", {"name": "net.link.lltable.max_entries", "value": 2}]])
+    vnet0 = st.by_name["vnet0"]
+    mac = bytes.fromhex("020000000001")
+    with st.transaction():
+        for i in range(5):
+            st.ll_set(AF_INET, 0x0A010100 + i, mac)
+    assert len(vnet0.llinfo) == 6
+    st.ll_learn(AF_INET, vnet0, 0x0A010200, mac, True)      # full: not learned
+    assert 0x0A010200 not in vnet0.llinfo
+    sc.run_batch([["sysctl", {"name": "net.link.lltable.max_entries", "value": 0}]])
+    st.ll_learn(AF_INET, vnet0, 0x0A010200, mac, True)      # 0: no bound
+    st.ll_learn(AF_INET, vnet0, 0x0A020001, mac, True)      # not on 10.1/16: refused
+    assert 0x0A010200 in vnet0.llinfo and 0x0A020001 not in vnet0.llinfo
+    assert not st.ll_rtcheck(AF_INET, st.by_name["vnet1"], 0x0A010203)

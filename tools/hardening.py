@@ -191,3 +191,103 @@ def big_listings(n: int = 100_000) -> dict:
         finally:
             stack.stop()
     return figures
+
+
+# == C: neighbour learning bounded ================================================================
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def neighbour_storm(offlink: int = 100_000, onlink: int = 50_000, ndp: int = 50_000,
+                    limit: int | None = None) -> dict:
+    """A peer on the wire (VXLAN over loopback) sends `offlink` ARP requests for our address
+    from senders on no subnet of ours, `onlink` from senders on our /8, and `ndp` neighbor
+    solicitations from as many IPv6 senders.  Figures: entries learned per kind (none off
+    link; at most net.link.lltable.max_entries per table), `arp -an`'s time, peak RSS and
+    the probe's loop figures."""
+    import random
+    import subprocess
+    import sys
+    from plebnet_core.dataplane.wire import arp, ethernet, icmp6, ipv6, vxlan
+    figures: dict = {"offlink": offlink, "onlink": onlink, "ndp": ndp}
+    port = _free_udp_port()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    rnd = random.Random(7)
+    with Sandbox() as box:
+        stack = spawn_stack(["--nic", f"vnet0=vxlan:42,127.0.0.1:{port},"
+                                      f"127.0.0.1:{peer.getsockname()[1]}"], sockdir=box.dir)
+        try:
+            with stack.client(timeout=600) as c:
+                c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.1", plen=8)
+                c.ioctl("SIOCAIFADDR_IN6", ifname="vnet0", addr="2001:db8::1", plen=64,
+                        flags=0x20)    # IN6_IFF_NODAD: usable at once
+                if limit is not None:
+                    c.sysctl("net.link.lltable.max_entries", value=limit)
+                figures["limit"] = c.sysctl("net.link.lltable.max_entries")
+                mac = bytes.fromhex(c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["mac"]
+                                    .replace(":", ""))
+            ours4 = bytes([10, 0, 0, 1])
+            ours6 = ipv6_bytes = bytes.fromhex("20010db8000000000000000000000001")
+            group = ipv6.solicited_node(ipv6_bytes)
+
+            def send(frame: bytes) -> None:
+                for _ in range(1000):
+                    try:
+                        peer.sendto(vxlan.emit(42, frame), ("127.0.0.1", port))
+                        return
+                    except BlockingIOError:
+                        time.sleep(0.001)
+
+            def storm(count: int, make) -> None:
+                for i in range(count):
+                    sha = bytes([2, 0x55]) + i.to_bytes(4, "big")
+                    send(make(i, sha))
+                    if i % 256 == 255:
+                        time.sleep(0.002)   # the stack reads as fast as it can; UDP drops
+                                            # what it cannot, which proves nothing
+
+            def learned(c, af: str) -> int:
+                return sum(1 for e in c.sysctl("NET_RT_FLAGS", af=af)
+                           if not e["flags"] & 0x100000)     # not RTF_PINNED: learned
+
+            with Probe(stack.path) as probe:
+                reset_peak(stack.pid)
+                storm(offlink, lambda i, sha: ethernet.emit(
+                    ethernet.BROADCAST, sha, 0x0806,
+                    arp.request(sha, bytes([172, 16 + (i >> 16) % 16, i >> 8 & 255, i & 255]),
+                                ours4)))
+                with stack.client(timeout=600) as c:
+                    c.call("hello", {})             # the storm read: every frame before it
+                    time.sleep(0.5)
+                    figures["offlink_learned"] = learned(c, "inet")
+                storm(onlink, lambda i, sha: ethernet.emit(
+                    ethernet.BROADCAST, sha, 0x0806,
+                    arp.request(sha, bytes([10, 1 + (i >> 16), i >> 8 & 255, i & 255]),
+                                ours4)))
+                storm(ndp, lambda i, sha: ethernet.emit(
+                    ipv6.multicast_mac(group), sha, 0x86DD, ipv6.emit(
+                        bytes.fromhex("20010db80000000000000000") + (i + 2).to_bytes(4, "big"),
+                        group, 58, icmp6.neighbor_solicit(
+                            bytes.fromhex("20010db80000000000000000") + (i + 2).to_bytes(
+                                4, "big"), group, ours6, sha), hop_limit=255)))
+                time.sleep(1)
+                with stack.client(timeout=600) as c:
+                    figures["onlink_learned"] = learned(c, "inet")
+                    figures["ndp_learned"] = learned(c, "inet6")
+                env = {**stack.env(), "PYTHONPATH": ROOT}
+                start = time.perf_counter()
+                p = subprocess.run([sys.executable, "-m", "plebconf", "arp", "-an"], env=env,
+                                   capture_output=True, text=True, timeout=600)
+                figures["arp_an_s"] = round(time.perf_counter() - start, 2)
+                figures["arp_an_lines"] = p.stdout.count("\n")
+            figures.update(probe.figures())
+            figures["peak_mb"] = peak_mb(stack.pid)
+            figures["rss_mb"] = rss_mb(stack.pid)
+        finally:
+            peer.close()
+            stack.stop()
+    return figures

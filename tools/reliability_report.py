@@ -132,7 +132,16 @@ def hardening_rows(row, full: bool) -> None:
             f"{r['largest_frame']:,} bytes" + (f"; failing: {failed}" if failed else "")
             + f"; {loop(r)}")
 
-    for what, run in [("aliases", aliases), ("listings", listings)]:
+    def storm():
+        r = hardening.neighbour_storm(100_000, 50_000, 50_000)
+        row("ARP/NDP storm (senders)", f"{r['offlink'] + r['onlink'] + r['ndp']:,}",
+            r["offlink_learned"] == 0 and r["onlink_learned"] <= r["limit"]
+            and r["ndp_learned"] <= r["limit"],
+            f"{r['offlink']:,} off-link ARP: {r['offlink_learned']} learned; {r['onlink']:,} "
+            f"on-link ARP: {r['onlink_learned']:,}, {r['ndp']:,} NDP: {r['ndp_learned']:,} "
+            f"(limit {r['limit']:,}); arp -an {r['arp_an_s']} s; {loop(r)}")
+
+    for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm)]:
         guarded(row, what, run)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 
 from plebproto.constants import (
-    AF_INET6, EHOSTDOWN, IFF_UP, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, LINK_STATE_UP,
+    AF_INET6, EHOSTDOWN, ENOBUFS, IFF_UP, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, LINK_STATE_UP,
     ND6_IFF_IFDISABLED, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED, RTF_REJECT, RTF_STATIC,
     RTM_DELETE,
 )
@@ -87,6 +87,9 @@ class ND6:
             self.link.xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, _ETHERTYPE_IPV6) + packet)
             return 0
         if entry is None:
+            if not self.stack.ll_room(AF_INET6, ifp):  # table full: dropped, as a full queue
+                ifp.stats[6] += 1
+                return ENOBUFS
             entry = LLEntry(AF_INET6, addr, None, 0,
                             now + MAX_MULTICAST_SOLICIT * RETRANS_TIMER + 1, ifp)
             entry.state = INCOMPLETE
@@ -221,11 +224,7 @@ class ND6:
             self.counters["badmsg"] += 1
             return
         t_int = _from(target, "big")
-        ifa = None
-        for a in ifp.addrs:
-            if a.af == AF_INET6 and a.addr == t_int:
-                ifa = a
-                break
+        ifa = ifp.find_addr(AF_INET6, t_int)     # (indexed: not a walk per packet)
         proxy_mac = None
         if ifa is None:
             entry = ifp.llinfo6.get(t_int)

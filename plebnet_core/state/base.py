@@ -33,6 +33,7 @@ Sysctls = TypedDict("Sysctls", {
     "net.link.ether.inet.wait": int,
     "net.link.ether.inet.proxyall": int,
     "net.link.ether.inet.maxhold": int,
+    "net.link.lltable.max_entries": int,
     "net.inet.udp.echo": int,
     "net.fibs": int,
 })

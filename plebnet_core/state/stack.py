@@ -42,6 +42,9 @@ SYSCTL_DEFAULTS: Sysctls = {
     "net.link.ether.inet.wait": 20,
     "net.link.ether.inet.proxyall": 0,
     "net.link.ether.inet.maxhold": 16,
+    # ours, not FreeBSD 14's (whose tables have no bound): learned and resolving ARP/NDP
+    # entries per interface and family (llatbl.ll_room)
+    "net.link.lltable.max_entries": 16384,
     "net.inet.udp.echo": 1,         # the stack's built-in echo service (inetd's echo) on port 7
     "net.fibs": 1,
 }
