@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 
 from plebconf.rc.apply import execute, rc_program
+from plebconf.rc.executor import keep_going_sender
 from plebconf.rc.parser import RcSyntaxError
 
 from .sysexits import EX_DATAERR, EX_NOINPUT
@@ -43,7 +44,7 @@ def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
         raise RcBootError(f"plebnet: {exc}") from None
     for warning in program.warnings:
         print(f"plebnet: WARNING: {warning}", file=sys.stderr)
-    errors = execute(program, proc.syscalls.run_batch, keep_going)
+    errors = execute(program, keep_going_sender(proc.syscalls), keep_going)
     if not errors:
         return
     lines = [f"plebnet: {e}" for e in errors]

@@ -264,7 +264,7 @@ def peer_groups(pid: int) -> set[int]:
 
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
-                 "batch", "streams", "last_active", "reading", "closed", "tasks")
+                 "batch", "streams", "last_active", "reading", "closed", "tasks", "units")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -275,6 +275,7 @@ class Connection:
         self.can_write = can_write
         self.subscribed: int | None = None
         self.batch: list | None = None      # ops of a batch still arriving in parts
+        self.units: list = []               # and, keep-going, its units (entries each)
         self.streams: list = []             # (id, iterator) of dumps being sent
         self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
@@ -534,14 +535,21 @@ class ControlServer:
             raise OpError(EPERM, f"permission denied: 'batch' changes the stack and "
                                      f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
+        keep_going = args.get("keep_going") is True and not dry
+        if keep_going:      # each part names the units of its own entries
+            units = args.get("units")
+            conn.units = conn.units + units if type(units) is list else [None]
         if len(pending) > protocol.MAX_BATCH_OPS:
-            conn.batch = None
+            conn.batch, conn.units = None, []
             raise OpError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
         if args.get("more"):
             conn.batch = pending
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
-        conn.batch = None
+        conn.batch, units, conn.units = None, conn.units, []
+        if keep_going:
+            self._keep_going(conn, rid, pending, units)
+            return
         if dry:
             # changes nothing: no audit record, no journal entry, no event (see protocol)
             try:
@@ -561,6 +569,26 @@ class ControlServer:
         if self.on_change:
             self.on_change(conn, "batch", {"ops": pending}, results)
         self._answer(conn, rid, results)
+
+    def _keep_going(self, conn: Connection, rid: int, pending: list, units: list) -> None:
+        """A keep-going batch: every unit applied or skipped in one pass (run_batch_keep_
+        going).  The journal gets the units applied (what a replay applies); the refused
+        ones go to the audit as one entry, which it bounds like any big refused request."""
+        try:
+            result, applied = self.sys.run_batch_keep_going(pending, units)
+        except OpError as exc:
+            self._refused(conn, "batch", {"ops": pending}, exc)
+            self._error(conn, rid, exc, index=exc.index)
+            return
+        failed = result["failed"]
+        if failed:
+            self._refused(conn, "batch", {"keep_going": True, "units": len(units),
+                                          "failed": failed},
+                          OpError(failed[0][1], f"{len(failed)} of {len(units)} units "
+                                                f"refused"))
+        if applied and self.on_change:
+            self.on_change(conn, "batch", {"ops": applied}, result["results"])
+        self._answer(conn, rid, result)
 
     def _refused(self, conn, op, args, exc: OpError) -> None:
         """Tell the audit about a refused change (reads that fail are not changes)."""

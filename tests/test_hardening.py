@@ -181,3 +181,35 @@ def test_configured_entries_not_bounded_and_rtcheck():
     st.ll_learn(AF_INET, vnet0, 0x0A020001, mac, True)      # not on 10.1/16: refused
     assert 0x0A010200 in vnet0.llinfo and 0x0A020001 not in vnet0.llinfo
     assert not st.ll_rtcheck(AF_INET, st.by_name["vnet1"], 0x0A010203)
+
+
+def test_keep_going_is_one_pass():
+    """Item D: `batch --keep-going` used to re-send the rest of its window after each
+    failure and log every refused batch in full (quadratic).  Now the stack gets one
+    keep-going batch: one audit entry for what applied, one bounded one for what was
+    refused, whatever the number of failures; the output is the same line per failure."""
+    r = hardening.keep_going_lines(600, every=3)
+    assert r["exit"] == 1 and r["reported"] == r["refused"] == 200, r
+    assert r["first"] == ("<stdin>:1: route add 10.0.0.0/24 192.0.2.1: add net 10.0.0.0: "
+                          "gateway 192.0.2.1 fib 0: Network is unreachable"), r
+    assert r["routes"] == 400 and r["audit_entries"] == 2, r
+
+
+def test_keep_going_unit_all_or_nothing(client):
+    """A unit (one command line: several ops) that fails part-way is rolled back whole; the
+    reply names the failing op's index and errno, the other units are applied."""
+    ok = ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.3.0.1", "plen": 24}]
+    bad = ["ioctl", {"req": "SIOCSIFMTU", "ifname": "nosuch", "mtu": 1500}]
+    half = ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.4.0.1", "plen": 24}]
+    last = ["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.5.0.1", "plen": 24}]
+    r = client.batch_keep_going([ok, half, bad, last], [1, 2, 1])
+    assert [f[:2] for f in r["failed"]] == [[2, 6]]         # ENXIO at op 2
+    addrs = {a["addr"] for a in client.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["addrs"]}
+    assert {"10.3.0.1", "10.5.0.1"} <= addrs and "10.4.0.1" not in addrs
+    from plebproto.errors import OpError
+    try:
+        client.batch_keep_going([ok], [2])
+    except OpError as exc:
+        assert exc.errno == 22
+    else:
+        raise AssertionError("units not adding up to the ops must be refused")

@@ -291,3 +291,45 @@ def neighbour_storm(offlink: int = 100_000, onlink: int = 50_000, ndp: int = 50_
             peer.close()
             stack.stop()
     return figures
+
+
+# == D: keep-going batches cost linear time, memory and disk ======================================
+def keep_going_lines(lines: int = 4000, every: int = 2) -> dict:
+    """`plebconf batch --keep-going` of `lines` route adds, one in `every` refused (a
+    gateway on no network), against a --state stack.  Figures: seconds, peak RSS, the
+    journal's size, the audit's entries, lines reported, routes applied."""
+    import subprocess
+    import sys
+    text = "".join(f"route add 10.{i >> 8 & 255}.{i & 255}.0/24 "
+                   f"{'192.0.2.1' if i % every == 0 else '10.255.0.2'}\n"
+                   for i in range(lines))
+    figures: dict = {"lines": lines, "refused": len(range(0, lines, every))}
+    with Sandbox() as box:
+        stack = spawn_stack([*NIC, "--state", box.state], sockdir=box.dir)
+        try:
+            with stack.client(timeout=600) as c:
+                c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.255.0.1", plen=16)
+                before = len(c.call("audit", {}))
+            env = {**stack.env(), "PYTHONPATH": ROOT}
+            with Probe(stack.path) as probe:
+                reset_peak(stack.pid)
+                start = time.perf_counter()
+                p = subprocess.run([sys.executable, "-m", "plebconf", "batch", "--keep-going",
+                                    "-"], input=text, env=env, capture_output=True,
+                                   text=True, timeout=3600)
+                figures["seconds"] = round(time.perf_counter() - start, 2)
+            figures.update(probe.figures())
+            figures["peak_mb"] = peak_mb(stack.pid)
+            figures["exit"] = p.returncode
+            figures["reported"] = p.stderr.count("\n")
+            figures["first"] = p.stderr.splitlines()[0] if p.stderr else ""
+            with stack.client(timeout=600) as c:
+                figures["routes"] = sum(1 for r in c.sysctl("NET_RT_DUMP", af="inet")
+                                        if r[1].startswith("10.") and r[2] == 24
+                                        and not r[1].startswith("10.255."))
+                figures["audit_entries"] = len(c.call("audit", {})) - before
+            import os
+            figures["journal_bytes"] = os.path.getsize(os.path.join(box.state, "journal"))
+        finally:
+            stack.stop()
+    return figures

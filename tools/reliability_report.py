@@ -141,7 +141,18 @@ def hardening_rows(row, full: bool) -> None:
             f"on-link ARP: {r['onlink_learned']:,}, {r['ndp']:,} NDP: {r['ndp_learned']:,} "
             f"(limit {r['limit']:,}); arp -an {r['arp_an_s']} s; {loop(r)}")
 
-    for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm)]:
+    def keep_going():
+        small, r = hardening.keep_going_lines(1000), hardening.keep_going_lines(4000)
+        linear = r["seconds"] <= 8 * max(small["seconds"], 0.25)
+        row("batch --keep-going (lines, half refused)", f"{r['lines']:,}",
+            linear and r["reported"] == r["refused"] and r["routes"] == r["lines"] - r["refused"]
+            and r["audit_entries"] == 2,
+            f"{r['seconds']} s (1,000 lines: {small['seconds']} s; linear: {linear}), "
+            f"{r['reported']:,} failures reported, {r['audit_entries']} audit entries, journal "
+            f"{r['journal_bytes']:,} bytes; {loop(r)}")
+
+    for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm),
+                      ("keep-going", keep_going)]:
         guarded(row, what, run)
 
 

@@ -367,6 +367,28 @@ class Client:
                 self._check(self._reply(rid))
         return self._check(self._reply(rid))
 
+    def batch_keep_going(self, ops: list, units: list[int]) -> dict:
+        """Keep-going: units (how many of ops each has, in order) are applied each
+        all-or-nothing, in one pass; the failing ones are skipped.  Returns {"results",
+        "failed": [[op index, errno, msg], ...]}.  Sent in parts of about PART_OPS ops, cut
+        between units; each part names the units of its own ops."""
+        parts: list[tuple[list, list]] = [([], [])]
+        pos = 0
+        for count in units:
+            part = parts[-1]
+            if part[0] and len(part[0]) + count > PART_OPS:
+                parts.append(part := ([], []))
+            part[0].extend(ops[pos:pos + count])
+            part[1].append(count)
+            pos += count
+        rid = None
+        for i, (part_ops, part_units) in enumerate(parts):
+            rid = self.send("batch", {"ops": part_ops, "units": part_units, "keep_going": True,
+                                      "more": i < len(parts) - 1})
+            if i < len(parts) - 1:
+                self._check(self._reply(rid))
+        return self._check(self._reply(rid))
+
     def dry_run(self, ops: list, reads: list) -> dict:
         """What batch(ops) would do, without doing it: the stack applies ops inside a
         transaction, runs reads ([op, args] each, ops that change nothing) on the result,

@@ -56,6 +56,41 @@ class BatchOps:
             gc.freeze()
         return _without_streams(results)
 
+    def run_batch_keep_going(self, entries: list, units) -> tuple[dict, list]:
+        """batch with "keep_going": units (the number of entries of each, in order) are
+        applied each all-or-nothing under a savepoint, inside one transaction: a failing
+        unit is rolled back, reported and skipped, the others applied.  Returns ({"results":
+        per op (None for the ops of a failed unit), "failed": [[op index, errno, msg],
+        ...]}, the entries of the units applied: what a replay must apply).  Linear: one
+        pass, whatever fails."""
+        if type(units) is not list or not all(type(u) is int and u >= 0 for u in units) \
+                or sum(units) != len(entries):
+            raise OpError(EINVAL, "batch units must be entry counts adding up to the ops")
+        results: list = []
+        failed: list = []
+        applied: list = []
+        index = pos = 0
+        with _GcHeld():
+            with self.stack.transaction():
+                for count in units:
+                    unit = entries[pos:pos + count]
+                    pos += count
+                    mine: list = []
+                    try:
+                        with self.stack.transaction():      # the unit's savepoint
+                            n = self._apply(unit, mine)
+                    except OpError as exc:
+                        failed.append([index + (exc.index or 0), exc.errno, str(exc)])
+                        n = sum(run_rows(e)[1] if type(e) is dict else 1 for e in unit)
+                        mine = [None] * n
+                    else:
+                        applied.extend(unit)
+                    results.extend(mine)
+                    index += n
+        if index >= FREEZE_AFTER:
+            gc.freeze()
+        return {"results": _without_streams(results), "failed": failed}, applied
+
     def dry_run(self, entries: list, reads: list) -> dict:
         """What run_batch(entries) would do, then the result of each read op of reads
         ([op, args] each: ops that change nothing, e.g. sysctl NET_RT_IFLIST), all inside
