@@ -213,3 +213,45 @@ def test_keep_going_unit_all_or_nothing(client):
         assert exc.errno == 22
     else:
         raise AssertionError("units not adding up to the ops must be refused")
+
+
+def test_values_freebsd_refuses(stack, client):
+    """Item E: negative, fractional and out-of-range values are EINVAL with the tool's
+    FreeBSD message, and change nothing; an address with a NUL is EINVAL, never an
+    internal error."""
+    from plebproto.errors import OpError
+    from tests.conftest import run_tool
+    client.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.1", plen=24)
+    for metric in (["-mtu", "-5"], ["-hopcount", "-1"]):
+        r = run_tool(stack, "route", "add", "10.9.0.0/16", "10.0.0.2", *metric)
+        assert (r.returncode, r.stdout) == (
+            1, "add net 10.9.0.0: gateway 10.0.0.2 fib 0: Invalid argument\n"), r
+    assert not any(row[1] == "10.9.0.0" for row in client.sysctl("NET_RT_DUMP", af="inet"))
+    before = client.sysctl("net.link.ether.inet.max_age")
+    for name, value in [("net.inet.ip.forwarding", 2 ** 64 - 1),
+                        ("net.inet.ip.forwarding", "18446744073709551615"),
+                        ("net.inet.ip.forwarding", 1.5), ("net.inet.ip.forwarding", "1.5"),
+                        ("net.link.ether.inet.max_age", -5),
+                        ("net.link.ether.inet.max_age", "-5"),
+                        ("net.link.ether.inet.maxhold", True)]:
+        try:
+            client.sysctl(name, value=value)
+        except OpError as exc:
+            assert exc.errno == 22, (name, value)
+        else:
+            raise AssertionError(f"{name}={value!r} accepted")
+    assert client.sysctl("net.link.ether.inet.max_age") == before
+    client.sysctl("net.link.ether.inet.max_age", value="600")    # rc.conf's text form
+    assert client.sysctl("net.link.ether.inet.max_age") == 600
+    for req, extra in (("SIOCAIFADDR_IN6", {}), ("SIOCAIFADDR", {"plen": 24})):
+        for text in ("\x00", "::1\x00", "10.0.0.9\x00"):
+            try:
+                client.ioctl(req, ifname="vnet0", addr=text, **extra)
+            except OpError as exc:
+                assert exc.errno == 22 and "internal error" not in str(exc), (req, text)
+            else:
+                raise AssertionError(f"{req} {text!r} accepted")
+    r = run_tool(stack, "batch", "-", input="sysctl net.link.ether.inet.max_age=-5\n")
+    assert r.returncode == 1 and r.stderr.startswith(
+        "<stdin>:1: sysctl net.link.ether.inet.max_age=-5: sysctl: "
+        "net.link.ether.inet.max_age: Invalid argument"), r.stderr

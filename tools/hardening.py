@@ -333,3 +333,64 @@ def keep_going_lines(lines: int = 4000, every: int = 2) -> dict:
         finally:
             stack.stop()
     return figures
+
+
+# == E: values FreeBSD refuses ====================================================================
+BAD_VALUES = [
+    ("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.9.0.0", "plen": 16,
+               "gateway": "10.0.0.2", "mtu": -5}),
+    ("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.9.0.0", "plen": 16,
+               "gateway": "10.0.0.2", "hopcount": -1}),
+    ("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "10.9.0.0", "plen": 16,
+               "gateway": "10.0.0.2", "mtu": 1 << 32}),
+    ("sysctl", {"name": "net.inet.ip.forwarding", "value": 2 ** 64 - 1}),
+    ("sysctl", {"name": "net.inet.ip.forwarding", "value": "18446744073709551615"}),
+    ("sysctl", {"name": "net.inet.ip.forwarding", "value": 1.5}),
+    ("sysctl", {"name": "net.inet.ip.forwarding", "value": "1.5"}),
+    ("sysctl", {"name": "net.link.ether.inet.max_age", "value": -5}),
+    ("sysctl", {"name": "net.link.ether.inet.maxtries", "value": "-1"}),
+    ("sysctl", {"name": "net.inet6.ip6.dad_count", "value": -1}),
+    ("ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "\x00"}),
+    ("ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "::1\x00"}),
+    ("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.9\x00", "plen": 24}),
+    ("ioctl", {"req": "SIOCSIFMTU", "ifname": "vnet0", "mtu": -1}),
+    ("ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0", "addr": "2001:db8::1",
+               "pltime": -1}),
+]
+
+
+def refused_values() -> dict:
+    """Each of BAD_VALUES sent alone and inside a batch: EINVAL (never "internal error"),
+    and the listings unchanged.  Figures: tried, held, the failing ones."""
+    from plebproto.errors import OpError
+    figures: dict = {"tried": 2 * len(BAD_VALUES), "held": 0, "failing": []}
+    with Sandbox() as box:
+        stack = spawn_stack(NIC, sockdir=box.dir)
+        try:
+            with stack.client() as c:
+                c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.1", plen=24)
+
+                def listing():
+                    return (c.sysctl("NET_RT_IFLIST"), c.sysctl("NET_RT_DUMP"),
+                            [c.sysctl(n) for n in ("net.inet.ip.forwarding",
+                                                   "net.link.ether.inet.max_age",
+                                                   "net.link.ether.inet.maxtries",
+                                                   "net.inet6.ip6.dad_count")])
+                before = listing()
+                for op, args in BAD_VALUES:
+                    for batched in (False, True):
+                        try:
+                            if batched:
+                                c.batch([[op, args]])
+                            else:
+                                c.call(op, args)
+                            ok = False
+                        except OpError as exc:
+                            ok = exc.errno == 22 and "internal error" not in str(exc)
+                        ok = ok and listing() == before
+                        figures["held"] += ok
+                        if not ok:
+                            figures["failing"].append((op, repr(args)[:80], batched))
+        finally:
+            stack.stop()
+    return figures

@@ -151,8 +151,14 @@ def hardening_rows(row, full: bool) -> None:
             f"{r['reported']:,} failures reported, {r['audit_entries']} audit entries, journal "
             f"{r['journal_bytes']:,} bytes; {loop(r)}")
 
+    def values():
+        r = hardening.refused_values()
+        row("values FreeBSD refuses", f"{r['tried']}", r["held"] == r["tried"],
+            f"{r['held']} EINVAL (never an internal error), state unchanged"
+            + (f"; failing: {r['failing'][:3]}" if r["failing"] else ""))
+
     for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm),
-                      ("keep-going", keep_going)]:
+                      ("keep-going", keep_going), ("values", values)]:
         guarded(row, what, run)
 
 

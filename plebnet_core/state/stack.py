@@ -49,6 +49,12 @@ SYSCTL_DEFAULTS: Sysctls = {
     "net.fibs": 1,
 }
 SYSCTL_READONLY = {"net.fibs"}
+# the integer sysctls that count or time something: never negative (EINVAL, as the kernel's
+# handlers refuse them); every integer sysctl is a C int
+SYSCTL_MIN = {"net.inet6.ip6.dad_count": 0, "net.link.ether.inet.max_age": 1,
+              "net.link.ether.inet.maxtries": 0, "net.link.ether.inet.wait": 0,
+              "net.link.ether.inet.maxhold": 0, "net.link.lltable.max_entries": 0}
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 
 class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
@@ -85,10 +91,14 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
             raise OpError(ENOENT if name not in sysctl else EPERM)
         current = sysctl[name]
         if isinstance(current, int):
-            try:
-                value = int(value)
-            except (TypeError, ValueError, OverflowError):     # OverflowError: inf
-                raise OpError(EINVAL) from None
+            # what sysctl(8)'s strtol takes: an integer, or its decimal text (never 1.5,
+            # never a float, never past a C int: 2**64-1 is EINVAL, not stored)
+            if type(value) is str:
+                text = value.strip()
+                value = int(text) if text.lstrip("+-").isdigit() and text.isascii() else None
+            if type(value) is not int or not INT_MIN <= value <= INT_MAX \
+                    or value < SYSCTL_MIN.get(name, INT_MIN):
+                raise OpError(EINVAL, f"invalid integer value for {name}")
         elif not isinstance(value, str):
             raise OpError(EINVAL)
         self.journal.setitem(sysctl, name, value)

@@ -256,7 +256,7 @@ class BatchOps:
                 if "\n".join(texts).count(".") == 3 * len(texts):  # inet_aton allows ≤ 3 dots
                     from_bytes, aton = int.from_bytes, inet_aton
                     return [from_bytes(aton(t), "big") for t in texts], None
-            except (TypeError, OSError):
+            except (TypeError, OSError, ValueError):    # ValueError: an embedded NUL
                 pass
         out = []
         for k, text in enumerate(texts):
