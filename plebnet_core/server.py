@@ -26,7 +26,7 @@ import traceback
 import msgpack
 
 from plebproto import protocol
-from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO
+from plebproto.constants import E2BIG, EBUSY, EINVAL, ENOBUFS, EPERM, EPROTO
 from plebproto.protocol import ProtocolError
 
 from .loop import EventLoop
@@ -35,7 +35,11 @@ from .syscalls import Deferred, Stream, Syscalls
 from .syscalls.batch import dry_run_parts
 
 RECV_SIZE = 1 << 18
-MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
+# One output budget per connection, for every producer (answers, dump streams, ping rows,
+# events): past it nothing more is produced for that peer (its requests wait unread, its
+# streams and pings pause) until it reads; a subscriber past it loses its subscription.
+MAX_OUTPUT = 4 << 20            # bytes queued for a peer
+MAX_STREAMS = 4                 # dumps in progress per peer: each holds a table snapshot
 MAX_CONNECTIONS = 512
 RESERVED_CONNECTIONS = 32       # of MAX_CONNECTIONS, only for the owner and root
 MAX_PER_UID = 64                # connections one uid other than the owner's and root's holds
@@ -264,7 +268,8 @@ def peer_groups(pid: int) -> set[int]:
 
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
-                 "batch", "streams", "last_active", "reading", "closed", "tasks", "units")
+                 "batch", "streams", "last_active", "reading", "closed", "tasks", "units",
+                 "pending", "lost")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -276,6 +281,8 @@ class Connection:
         self.subscribed: int | None = None
         self.batch: list | None = None      # ops of a batch still arriving in parts
         self.units: list = []               # and, keep-going, its units (entries each)
+        self.pending: list = []             # requests read, waiting for the budget
+        self.lost = 0                       # events dropped: the subscriber fell behind
         self.streams: list = []             # (id, iterator) of dumps being sent
         self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
@@ -418,8 +425,21 @@ class ControlServer:
             return
         conn.last_active = self.loop.clock()
         conn.rbuf += self._scratch[:n]
-        # every frame of the read is answered before the replies go out: one send for all
-        for msg in protocol.read_frames(conn.rbuf):
+        # the frames of the read are decoded now; they are served while the peer's output
+        # is within its budget (the rest wait in conn.pending, and nothing more is read)
+        conn.pending.extend(protocol.read_frames(conn.rbuf))
+        self._serve(conn)
+
+    def _over(self, conn: Connection) -> bool:
+        return len(conn.wbuf) >= MAX_OUTPUT or len(conn.streams) >= MAX_STREAMS
+
+    def _serve(self, conn: Connection) -> None:
+        """Answer the pending requests while the output budget allows; one send for all."""
+        pending = conn.pending
+        done = 0
+        while done < len(pending) and not self._over(conn):
+            msg = pending[done]
+            done += 1
             if type(msg) is dict:
                 self._request(conn, msg.get("id", 0), msg.get("op"), msg.get("args", {}))
             elif type(msg) is list and len(msg) == 3:
@@ -443,6 +463,7 @@ class ControlServer:
             self.actor = 0
             if conn.closed:
                 return
+        del pending[:done]
         self._flush(conn)
 
     def _request(self, conn: Connection, rid, op, args) -> None:
@@ -494,10 +515,13 @@ class ControlServer:
         """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
         live = [True]
 
-        def push(row) -> None:
+        def push(row) -> bool:
+            """Queue a row; False once the peer's budget is spent (the task pauses until
+            _resume calls its resume())."""
             if live[0] and not conn.closed:
                 self._reply(conn, {"id": rid, "more": True, "result": [row]})
                 self._flush(conn)
+            return live[0] and not conn.closed and not self._over(conn)
 
         def end(message) -> None:
             if not live[0]:
@@ -657,10 +681,18 @@ class ControlServer:
         for event in events:
             event.setdefault("pid", actor)
         for conn in list(self.subscribers):
-            if len(conn.wbuf) < MAX_OUTPUT:
-                for event in events:
-                    self._reply(conn, {"id": conn.subscribed, "event": event})
-                self._flush(conn)
+            sent = 0
+            for event in events:
+                if len(conn.wbuf) >= MAX_OUTPUT:
+                    break
+                self._reply(conn, {"id": conn.subscribed, "event": event})
+                sent += 1
+            if sent < len(events):
+                # too far behind: its subscription is dropped (events are not held for it
+                # without bound); it learns of the loss once it reads (_resume)
+                conn.lost += len(events) - sent
+                self._unwatch(conn)
+            self._flush(conn)
 
     def _fill_streams(self, conn: Connection) -> None:
         while conn.streams and len(conn.wbuf) < (1 << 20):
@@ -718,14 +750,40 @@ class ControlServer:
             self.loop.add_writer(conn.fd, lambda c=conn: self._flush(c))
         else:
             self.loop.remove_writer(conn.fd)
-        # a peer that does not read its replies is not read from either
-        want = len(conn.wbuf) < MAX_OUTPUT
+        # a peer that does not read its replies is not read from either; once it has read,
+        # what it asked meanwhile is served, paused tasks (ping) go on, and a subscriber
+        # that lost events is told
+        over = self._over(conn)
+        if not over and not conn.closed and (conn.pending or conn.tasks or conn.lost) \
+                and len(conn.wbuf) < MAX_OUTPUT // 2:
+            self.loop.call_soon(self._resume, conn)
+        want = not over and not conn.pending
         if want != conn.reading:
             conn.reading = want
             if want:
                 self.loop.add_reader(conn.fd, lambda c=conn: self._readable(c))
             else:
                 self.loop.remove_reader(conn.fd)
+
+    def _resume(self, conn: Connection) -> None:
+        if conn.closed or self._over(conn):
+            return
+        if conn.lost:
+            # the subscription ends with the count of what was lost (ENOBUFS, as a routing
+            # socket that overflows); the peer may subscribe again
+            self._reply(conn, {"id": conn.subscribed, "errno": ENOBUFS,
+                               "msg": f"routing messages lost: the subscriber fell "
+                                      f"{MAX_OUTPUT} bytes behind ({conn.lost} or more "
+                                      f"dropped); subscription ended"})
+            conn.lost = 0
+            conn.subscribed = None
+        for task in list(conn.tasks):
+            if task.resume is not None:
+                task.resume()
+        if conn.pending:
+            self._serve(conn)
+        else:
+            self._flush(conn)
 
     def close(self) -> None:
         for conn in list(self.conns.values()):

@@ -255,3 +255,15 @@ def test_values_freebsd_refuses(stack, client):
     assert r.returncode == 1 and r.stderr.startswith(
         "<stdin>:1: sysctl net.link.ether.inet.max_age=-5: sysctl: "
         "net.link.ether.inet.max_age: Invalid argument"), r.stderr
+
+
+def test_peers_that_never_read():
+    """Item F: a peer that never reads gets no more output than its budget, whatever it
+    asks (dumps, a ping with interval 0), and everything it asked comes once it reads;
+    subscribers that fall behind lose their subscription and are told (ENOBUFS)."""
+    r = hardening.deaf_peers(aliases=3000, requests=60, subscribers=3, routes=30000,
+                             ping_seconds=1.0)
+    assert r["alive"] and r["dumps_answered"] == 60, r
+    assert r["subscribers_told"] == 3, r
+    # (memory is the report's figure; here: the ping's queue did not keep growing)
+    assert r["rss_ping_later_mb"] - r["rss_after_ping_mb"] < 8, r

@@ -394,3 +394,105 @@ def refused_values() -> dict:
         finally:
             stack.stop()
     return figures
+
+
+# == F: one output budget per connection, for every producer =====================================
+def deaf_peers(aliases: int = 24_000, requests: int = 300, subscribers: int = 20,
+               routes: int = 100_000, ping_seconds: float = 3.0) -> dict:
+    """Peers that never read: one sends `requests` NET_RT_IFLIST requests with `aliases`
+    addresses on vnet0; one pings 127.0.0.1 with interval 0 for `ping_seconds`;
+    `subscribers` subscribe and then a batch adds `routes` routes.  Figures: peak RSS, the
+    RSS after each, the subscribers told of their loss once they read, the probe."""
+    from plebproto.constants import ENOBUFS
+    figures: dict = {"aliases": aliases, "requests": requests, "subscribers": subscribers,
+                     "routes": routes}
+    with Sandbox() as box:
+        stack = spawn_stack(NIC, sockdir=box.dir)
+        socks: list = []
+        try:
+            def raw():
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(stack.path)
+                s.setblocking(False)
+                socks.append(s)
+                return s
+
+            def push(s, frames: bytes) -> None:
+                view = memoryview(frames)
+                deadline = time.monotonic() + 30
+                while view and time.monotonic() < deadline:
+                    try:
+                        view = view[s.send(view):]
+                    except BlockingIOError:
+                        time.sleep(0.01)        # the stack stopped reading us: as it should
+            with stack.client(timeout=600) as c:
+                c.batch(_aliases(aliases))
+            base = rss_mb(stack.pid)
+            figures["rss_base_mb"] = base
+            with Probe(stack.path) as probe:
+                reset_peak(stack.pid)
+                deaf = raw()
+                push(deaf, b"".join(protocol.encode({"id": i + 1, "op": "sysctl", "args": {
+                    "name": "NET_RT_IFLIST"}}) for i in range(requests)))
+                time.sleep(2)
+                figures["rss_after_dumps_mb"] = rss_mb(stack.pid)
+                pinger = raw()
+                push(pinger, protocol.encode({"id": 1, "op": "ping", "args": {
+                    "dst": "127.0.0.1", "interval": 0, "count": 0}}))
+                time.sleep(ping_seconds)
+                figures["rss_after_ping_mb"] = rss_mb(stack.pid)
+                time.sleep(ping_seconds)
+                figures["rss_ping_later_mb"] = rss_mb(stack.pid)
+                subs = [raw() for _ in range(subscribers)]
+                for s in subs:
+                    push(s, protocol.encode({"id": 7, "op": "subscribe", "args": {}}))
+                time.sleep(0.5)
+                with stack.client(timeout=600) as c:
+                    c.batch([["rtmsg", {"type": "RTM_ADD", "af": "inet",
+                                        "dst": f"10.{128 + (i >> 16)}.{i >> 8 & 255}.{i & 255}",
+                                        "plen": 32, "gateway": "lo0", "iface": True}]
+                             for i in range(routes)])
+                figures["rss_after_events_mb"] = rss_mb(stack.pid)
+                # the subscribers read at last: each is told it lost messages
+                told = 0
+                for s in subs:
+                    s.setblocking(True)
+                    s.settimeout(3)         # quiet that long: nothing more is coming
+                    rbuf = bytearray()
+                    try:
+                        while True:
+                            data = s.recv(1 << 20)
+                            if not data:
+                                break
+                            rbuf += data
+                            msgs = list(protocol.read_frames(rbuf))
+                            if any(type(m) is dict and m.get("errno") == ENOBUFS
+                                   for m in msgs):
+                                told += 1
+                                break
+                    except OSError:
+                        pass
+                figures["subscribers_told"] = told
+                # the deaf dumper reads too: its 300 answers all come, in order
+                deaf.setblocking(True)
+                deaf.settimeout(60)
+                rbuf, answered = bytearray(), 0
+                try:
+                    while answered < requests:
+                        data = deaf.recv(1 << 20)
+                        if not data:
+                            break
+                        rbuf += data
+                        answered += sum(1 for m in protocol.read_frames(rbuf)
+                                        if type(m) is dict and "errno" in m)
+                except OSError:
+                    pass
+                figures["dumps_answered"] = answered
+            figures.update(probe.figures())
+            figures["peak_mb"] = peak_mb(stack.pid)
+            figures["alive"] = stack.proc.poll() is None
+        finally:
+            for s in socks:
+                s.close()
+            stack.stop()
+    return figures

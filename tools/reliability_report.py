@@ -157,8 +157,22 @@ def hardening_rows(row, full: bool) -> None:
             f"{r['held']} EINVAL (never an internal error), state unchanged"
             + (f"; failing: {r['failing'][:3]}" if r["failing"] else ""))
 
+    def deaf():
+        r = hardening.deaf_peers()
+        row("peers that never read (budget 4 MiB)", f"{r['requests'] + 1 + r['subscribers']}",
+            r["alive"] and r["dumps_answered"] == r["requests"]
+            and r["subscribers_told"] == r["subscribers"]
+            and r["rss_after_dumps_mb"] - r["rss_base_mb"] < 64
+            and r["rss_ping_later_mb"] - r["rss_after_ping_mb"] < 8,
+            f"{r['requests']} IFLIST requests ({r['aliases']:,} aliases): RSS "
+            f"{r['rss_base_mb']:.0f} -> {r['rss_after_dumps_mb']:.0f} MB, all answered once "
+            f"read; ping -i 0: {r['rss_after_ping_mb']:.0f} -> {r['rss_ping_later_mb']:.0f} "
+            f"MB; {r['subscribers']} subscribers during {r['routes']:,} routes: "
+            f"{r['subscribers_told']} told ENOBUFS, RSS {r['rss_after_events_mb']:.0f} MB; "
+            f"{loop(r)}")
+
     for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm),
-                      ("keep-going", keep_going), ("values", values)]:
+                      ("keep-going", keep_going), ("values", values), ("deaf peers", deaf)]:
         guarded(row, what, run)
 
 

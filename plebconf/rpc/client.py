@@ -432,6 +432,9 @@ class Client:
                 continue
             if msg.get("id") == rid and "event" in msg:
                 yield msg["event"]
+            elif msg.get("id") == rid and msg.get("errno"):
+                # the stack ended the subscription (ENOBUFS: we fell too far behind)
+                raise _refusal(msg["errno"], msg.get("msg", ""))
             elif probe is not None and msg.get("id") == probe:
                 probe = None
 

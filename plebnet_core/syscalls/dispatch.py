@@ -65,11 +65,13 @@ class Deferred:
     """A result that arrives later (ping, captures): the control server calls
     start(push, finish, fail) once the request is accepted; push(row) streams a row,
     finish(result) ends the reply, fail(OpError) ends it with an error.  cancel() is
-    called if the client goes away first."""
+    called if the client goes away first.  push returns False once the client's output
+    budget is spent: the task should stop producing until resume() is called."""
 
-    def __init__(self, start, cancel):
+    def __init__(self, start, cancel, resume=None):
         self.start = start
         self.cancel = cancel
+        self.resume = resume
 
 
 def pick(table: dict, key, what: str):
