@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench test-deps clean
+.PHONY: demo test lint bench test-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ demo: $(STAMP)
 test-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
-	  for p in iputils-ping:ping traceroute:traceroute tcpdump:tcpdump iproute2:ip; do \
+	  for p in iputils-ping:ping traceroute:traceroute tcpdump:tcpdump iproute2:ip radvd:radvd dnsmasq-base:dnsmasq; do \
 	    command -v $${p#*:} >/dev/null || missing="$$missing $${p%%:*}"; \
 	  done; \
 	  if [ -n "$$missing" ]; then \
@@ -29,8 +29,13 @@ test-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) test-deps
-	$(PY) -m pytest tests
+# lint and types first (seconds), then the suite
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy plebproto plebnet_core/state
+
+test: $(STAMP) test-deps lint
+	$(PY) -m pytest tests examples
 
 bench: $(STAMP)
 	$(PY) bench/run.py

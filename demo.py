@@ -34,9 +34,11 @@ def say(text: str) -> None:
 def run(stack, line: str, name: str) -> None:
     """Run one plebconf command line against a stack, shown like a shell session."""
     print(f"[{name}]$ plebconf -p {stack.pid} {line}")
+    # one stream, in the order written (traceroute's heading goes to stderr first)
     out = subprocess.run([sys.executable, "-m", "plebconf", *shlex.split(line)],
-                         env=stack.env(), capture_output=True, text=True, cwd=HERE)
-    sys.stdout.write(out.stdout + out.stderr)
+                         env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, cwd=HERE)
+    sys.stdout.write(out.stdout)
 
 
 def wrapper(stack, line: str, name: str) -> None:
@@ -74,7 +76,13 @@ def main() -> None:
             run(router, "ping -c 3 192.0.2.1", "router")
             say("...and the gateway reaches the router's inside LAN through its static route")
             run(gateway, "ping -c 2 -S 192.0.2.1 198.51.100.1", "gateway")
-            say("the ARP tables: rc.conf pinned the gateway on the router; the gateway learned the router")
+            say("IPv6: the router pings its gateway's IPv6 address (found by Neighbor Discovery)")
+            run(router, "ping -6 -c 3 2001:db8:1::1", "router")
+            say("...and the gateway traces its way to the router, IPv6 and IPv4")
+            run(gateway, "traceroute6 -n -w 2 2001:db8:1::10", "gateway")
+            run(gateway, "traceroute -n -w 2 198.51.100.1", "gateway")
+            say("the ARP tables: rc.conf pinned the gateway on the router; "
+                "the gateway learned the router")
             run(router, "arp -an", "router")
             run(gateway, "arp -an", "gateway")
             say("interface counters on both")

@@ -1,3 +1,4 @@
+"""`python -m plebconf`: the plebconf command."""
 from .cli import main
 
 main()

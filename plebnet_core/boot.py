@@ -7,7 +7,7 @@ configured stack.  Atomic by default: a failure leaves the stack as it was and p
 with status 65 (EX_DATAERR; 66, EX_NOINPUT, for a file it cannot read) and the error, before
 printing its ready line.  --keep-going: FreeBSD's rc behaviour, every failing command
 reported on stderr, everything else applied, the stack starts.  Plan and tool warnings go to
-stderr as `plebnet: WARNING: ...`.
+stderr as `plebnet: WARNING: ...`; with --strict any warning refuses the files (status 65).
 
 This is the one place the stack uses plebconf: the pure rc executor, given a sender that
 applies in this process (Syscalls.run_batch raises OpError with .index, as the executor's
@@ -24,6 +24,9 @@ from plebconf.rc.parser import RcSyntaxError
 from .sysexits import EX_DATAERR, EX_NOINPUT
 
 
+SYNC_DHCP_TIMEOUT = 60.0    # dhclient.conf(5) `timeout`: then it goes to the background
+
+
 class RcBootError(Exception):
     """rc.conf could not be applied at boot: the message is plebnet's stderr text, status its
     exit status, and the stack must not start."""
@@ -33,7 +36,7 @@ class RcBootError(Exception):
         self.status = status
 
 
-def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
+def run_rc(proc, files: list[str], keep_going: bool = False, strict: bool = False) -> None:
     """Apply rc.conf files to proc's stack; RcBootError when it must not start."""
     live = [ifp.name for ifp in proc.stack.ifaces]
     try:
@@ -44,11 +47,22 @@ def run_rc(proc, files: list[str], keep_going: bool = False) -> None:
         raise RcBootError(f"plebnet: {exc}") from None
     for warning in program.warnings:
         print(f"plebnet: WARNING: {warning}", file=sys.stderr)
+    if strict and program.warnings:     # --strict: what is not modelled refuses the files
+        n = len(program.warnings)
+        raise RcBootError(f"plebnet: --strict: {n} warning{'s' if n != 1 else ''} above; "
+                          "rc.conf not applied; not starting")
     errors = execute(program, keep_going_sender(proc.syscalls), keep_going)
+    # SYNCDHCP: rc.d/dhclient's dhclient waits for its lease (dhclient.conf's timeout)
+    dhcp = getattr(proc.dataplane, "dhcp", None)
+    if dhcp is not None and (not errors or keep_going):
+        dhcp.wait_sync(SYNC_DHCP_TIMEOUT)
     if not errors:
         return
     lines = [f"plebnet: {e}" for e in errors]
     if keep_going:
         print("\n".join(lines), file=sys.stderr, flush=True)
         return
+    hint = program.keep_going_hint(errors)
+    if hint:
+        lines.append(f"plebnet: {hint}")
     raise RcBootError("\n".join(lines + ["plebnet: rc.conf not applied; not starting"]))

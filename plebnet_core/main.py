@@ -8,7 +8,8 @@ Backends (see plebnet_core/dataplane/plane.py):
     tap:KNAME[,netns=NS][,addr=A/LEN][,down][,mtu=N]
     vxlan:VNI,LOCAL_ADDR:PORT,REMOTE_ADDR:PORT[,netns=NS]
 
-Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the control socket at
+Creates the NICs (in --nic order) and lo0 with their devices, runs the rc.conf files, opens the
+control socket at
 <sockdir>/<pid>, prints one ready line and serves until SIGTERM/SIGINT.  With --state, the
 configuration saved there replaces the rc.conf files, and every change is saved before it is
 acknowledged (plebnet_core/persist.py); a damaged journal stops the start unless --salvage.
@@ -32,7 +33,7 @@ from .persist import Audit, Persist, PersistError
 from .server import ControlServer, StartupError, check_sockdir, sweep_stale_sockets
 from plebproto.errors import OpError
 from .dataplane.plane import DataPlane, open_backend
-from .state.stack import Stack, stable_mac
+from .state.stack import IFNAMSIZ, Stack, new_hostuuid, stable_mac
 from .syscalls import Syscalls
 from .sysexits import (
     EX_CANTCREAT, EX_DATAERR, EX_IOERR, EX_NOUSER, EX_OSERR, EX_USAGE,
@@ -40,9 +41,10 @@ from .sysexits import (
 
 TICK = 0.5      # seconds between timed transitions (DAD, ARP expiry)
 
-USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
+USAGE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] [--strict] "
          "[--sockdir DIR]\n"
-         "               [--state DIR [--salvage]] [--read-group GROUP] [--pcap IF=FILE]... [--daemon]")
+         "               [--state DIR [--salvage]] [--hostuuid UUID] [--read-group GROUP]\n"
+         "               [--pcap IF=FILE]... [--daemon]")
 SETTLE_SLICE = 16384    # prefixes placed in the lookup arrays per loop turn (tens of ms)
 
 
@@ -54,10 +56,16 @@ class StackProcess:
     """The stack, its loop and its control server, wired together."""
 
     def __init__(self, nics, sockdir: str, read_gid: int | None = None, pcaps=(),
-                 state_dir: str | None = None, salvage: bool = False):
+                 state_dir: str | None = None, salvage: bool = False,
+                 hostuuid: str | None = None):
         self.pid = os.getpid()
         self.loop = EventLoop()
-        self.stack = Stack(clock=self.loop.clock, pid=self.pid)
+        # the host uuid the MACs derive from, known before any interface is attached: given,
+        # else kept in the state directory (FreeBSD's /etc/hostid), else a new one
+        self.persist = Persist(state_dir, salvage=salvage) if state_dir else None
+        if hostuuid is None and self.persist is not None:
+            hostuuid = self.persist.hostuuid(new_hostuuid)
+        self.stack = Stack(clock=self.loop.clock, pid=self.pid, hostuuid=hostuuid)
         self.syscalls = Syscalls(self.stack, self.pid, time.time())
         self.dataplane = DataPlane(self.stack, self.loop, self.pid, self.syscalls)
         try:
@@ -76,12 +84,10 @@ class StackProcess:
         self.read_gid = read_gid
         self.audit = Audit()
         self.syscalls.register("audit", self.audit.op, mutating=False)
-        self.persist = None
         self.restored = False
         self._settling = False
-        if state_dir:
+        if self.persist is not None:
             try:
-                self.persist = Persist(state_dir, salvage=salvage)
                 self.restored = self.persist.restore(self.syscalls, self.audit)
             except BaseException:
                 self.dataplane.close()
@@ -98,7 +104,7 @@ class StackProcess:
             raise _Exit(f"--nic {name}={backend}: {where}{exc.strerror or exc}",
                         EX_OSERR) from None
         try:
-            ifp = self.stack.if_attach(name, "vnet", stable_mac(f"{name}={backend}"),
+            ifp = self.stack.if_attach(name, "vnet", stable_mac(self.stack.hostuuid, name),
                                        params={"backend": backend})
         except BaseException:
             device.close()
@@ -177,14 +183,22 @@ class StackProcess:
         self.dataplane.close()
 
 
-def pairs(shape: str):
-    """A click callback reading repeated NAME=VALUE options (shape names them in errors)."""
+def pairs(shape: str, names=None):
+    """A click callback reading repeated NAME=VALUE options (shape names them in errors);
+    names(name) says what is wrong with a NAME, if anything."""
     def parse(ctx, param, values):
         out = []
         for value in values:
             name, sep, rest = value.partition("=")
             if not sep or not name or not rest:
                 raise click.BadParameter(f"'{value}' is not {shape}", ctx, param)
+            problem = names(name) if names else None
+            if problem:
+                raise click.BadParameter(f"'{value}': {problem}", ctx, param)
+            if names and name in (n for n, _ in out):
+                raise click.BadParameter(f"'{value}': interface {name} already exists "
+                                         "(if_rename: ifunit(new_name) != NULL, EEXIST)",
+                                         ctx, param)
             out.append((name, rest))
         return out
     return parse
@@ -198,8 +212,24 @@ class _Exit(Exception):
         self.status = status
 
 
+def nic_name_problem(name: str) -> str | None:
+    """What FreeBSD would refuse in an interface name: more than IFNAMSIZ-1 bytes (the
+    kernel takes names with copyinstr(..., IFNAMSIZ), ENAMETOOLONG beyond), a byte that is
+    not a printable, non-blank ASCII character (a name must be one word of ifconfig's argv
+    and of rc.conf's ifconfig_<name>), or lo0, which the stack attaches itself."""
+    if len(name.encode()) > IFNAMSIZ - 1:
+        return f"interface names have at most {IFNAMSIZ - 1} characters (IFNAMSIZ {IFNAMSIZ})"
+    bad = [c for c in name if not "!" <= c <= "~"]
+    if bad:
+        return f"{bad[0]!r} cannot be in an interface name"
+    if name == "lo0":
+        return "interface lo0 already exists (the stack's loopback)"
+    return None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND"), metavar="NAME=BACKEND",
+@click.option("--nic", "nics", multiple=True, callback=pairs("NAME=BACKEND", nic_name_problem),
+              metavar="NAME=BACKEND",
               help="Attach an Ethernet interface (backend: none, tap:KNAME[,netns=NS], "
                    "vxlan:VNI,LOCAL:PORT,REMOTE:PORT).")
 @click.option("--pcap", "pcaps", multiple=True, callback=pairs("IF=FILE"), metavar="IF=FILE",
@@ -207,6 +237,8 @@ class _Exit(Exception):
 @click.option("--rc", "rc_files", multiple=True, envvar="PLEBNET_RC", metavar="FILE",
               type=click.Path(dir_okay=False), help="rc.conf file(s) to run at start.")
 @click.option("--keep-going", is_flag=True, help="Apply what works of a failing rc.conf.")
+@click.option("--strict", is_flag=True,
+              help="Refuse an rc.conf that gives warnings (what the stack does not model).")
 @click.option("--sockdir", envvar="PLEBNET_SOCKDIR", default="/tmp", show_default=True,
               type=click.Path(file_okay=False), help="Where the control socket lives.")
 @click.option("--read-group", metavar="GROUP", help="Group whose members may read the stack.")
@@ -216,9 +248,12 @@ class _Exit(Exception):
 @click.option("--salvage", is_flag=True,
               help="With --state: start despite a damaged journal, after copying it and the "
                    "snapshot into DIR/salvage-TIME/; loads what precedes the damage.")
+@click.option("--hostuuid", metavar="UUID",
+              help="The host uuid interface MACs derive from (FreeBSD's kern.hostuuid, a "
+                   "jail's host.hostuuid); default: kept in the --state DIR, else new.")
 @click.option("--daemon", is_flag=True, help="Detach; print the pid once the socket accepts.")
-def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, salvage,
-            daemon):
+def command(nics, pcaps, rc_files, keep_going, strict, sockdir, read_group, state_dir,
+            salvage, hostuuid, daemon):
     """Run a plebnet user-level network stack."""
     read_gid = None
     if read_group:
@@ -236,7 +271,7 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, s
     if daemon:
         _daemonize()
     try:
-        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir, salvage)
+        proc = StackProcess(nics, sockdir, read_gid, pcaps, state_dir, salvage, hostuuid)
         if rc_files and proc.restored:
             print(f"plebnet: configuration restored from {state_dir}; rc.conf not run",
                   file=sys.stderr)
@@ -245,7 +280,7 @@ def command(nics, pcaps, rc_files, keep_going, sockdir, read_group, state_dir, s
             # imports) load only when there is an rc.conf to apply
             from .boot import RcBootError, run_rc
             try:
-                run_rc(proc, list(rc_files), keep_going)
+                run_rc(proc, list(rc_files), keep_going, strict)
             except RcBootError as exc:
                 _fail(str(exc), exc.status)
         proc.serve()

@@ -13,6 +13,14 @@ a refusal says which limit was hit.
 The socket directory (check_sockdir) must be one nobody else can empty: a world-writable
 directory without the sticky bit is refused, a missing --sockdir is created private, and
 stale sockets our uid left there are removed at start (sweep_stale_sockets).
+
+A batch is applied a slice per loop turn (Syscalls.batch_steps, its transaction set aside in
+between): other clients' reads are answered meanwhile (they may see the batch's routes
+appear, as on FreeBSD each route add is visible at once), changes -- and everything from a
+client with a request queued -- wait behind it in arrival order, and the batch's client
+(and the waiting ones) get a progress message every PROGRESS_EVERY seconds, so that a client
+can tell a stack at work from one that stopped answering.  A failure rolls the whole batch
+back; so does its client leaving.
 """
 from __future__ import annotations
 
@@ -21,7 +29,9 @@ import socket
 import stat
 import struct
 import sys
+import time
 import traceback
+from collections import deque
 
 import msgpack
 
@@ -44,6 +54,9 @@ MAX_CONNECTIONS = 512
 RESERVED_CONNECTIONS = 32       # of MAX_CONNECTIONS, only for the owner and root
 MAX_PER_UID = 64                # connections one uid other than the owner's and root's holds
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
+PROGRESS_EVERY = 1.0            # seconds between progress messages of a batch being applied
+STREAM_SLICE = 0.008            # seconds of building dump chunks per loop turn and peer
+_END = object()
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
 ENV_IDLE_TIMEOUT = "PLEBNET_IDLE_TIMEOUT"
@@ -269,7 +282,7 @@ def peer_groups(pid: int) -> set[int]:
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
                  "batch", "streams", "last_active", "reading", "closed", "tasks", "units",
-                 "pending", "lost")
+                 "pending", "lost", "waiting")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -288,6 +301,20 @@ class Connection:
         self.last_active = 0.0
         self.reading = True
         self.closed = False
+        self.waiting = 0                    # its requests queued behind a batch
+
+
+class _Job:
+    """A batch being applied a slice per loop turn."""
+
+    __slots__ = ("conn", "rid", "ops", "steps", "saved", "compact", "reported", "units")
+
+    def __init__(self, conn: Connection, rid: int, ops: list, steps, compact: bool,
+                 units: list | None = None):
+        self.conn, self.rid, self.ops, self.steps, self.compact = conn, rid, ops, steps, compact
+        self.units = units                  # a keep-going batch's units, else None
+        self.saved: tuple | None = None     # its transaction, set aside between slices
+        self.reported = time.monotonic()
 
 
 class ControlServer:
@@ -313,6 +340,9 @@ class ControlServer:
         self.per_uid: dict[int, int] = {}   # open connections by peer uid
         self.idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT, IDLE_TIMEOUT))
         self.conns: dict[int, Connection] = {}
+        self.job: _Job | None = None    # the batch being applied
+        # requests waiting for it: (conn, id, op, args, compact form), in arrival order
+        self.queued: deque[tuple] = deque()
         self.actor = 0                  # pid of the peer whose request is being applied
         self.compact = False            # the request being served came as an array
         self.sock = listen_socket(path, read_gid)
@@ -386,6 +416,8 @@ class ControlServer:
             self.per_uid[conn.uid] = left
         else:
             self.per_uid.pop(conn.uid, None)
+        if self.job is not None and self.job.conn is conn:
+            self._abandon()
         for task in conn.tasks:
             task.cancel()
         conn.tasks = []
@@ -428,12 +460,12 @@ class ControlServer:
         # the frames of the read are decoded now; they are served while the peer's output
         # is within its budget (the rest wait in conn.pending, and nothing more is read)
         conn.pending.extend(protocol.read_frames(conn.rbuf))
-        self._serve(conn)
+        self._serve_pending(conn)
 
     def _over(self, conn: Connection) -> bool:
         return len(conn.wbuf) >= MAX_OUTPUT or len(conn.streams) >= MAX_STREAMS
 
-    def _serve(self, conn: Connection) -> None:
+    def _serve_pending(self, conn: Connection) -> None:
         """Answer the pending requests while the output budget allows; one send for all."""
         pending = conn.pending
         done = 0
@@ -469,6 +501,13 @@ class ControlServer:
     def _request(self, conn: Connection, rid, op, args) -> None:
         if type(rid) is not int:
             rid = 0
+        if conn.waiting or (self.job is not None and self._waits(conn, op, args)):
+            conn.waiting += 1
+            self.queued.append((conn, rid, op, args, self.compact))
+            return
+        self._serve(conn, rid, op, args)
+
+    def _serve(self, conn: Connection, rid: int, op, args) -> None:
         self.actor = conn.pid       # events this request causes name its process (monitor)
         if type(args) is not dict:
             self._error(conn, rid, OpError(EINVAL, "args must be a map"))
@@ -572,7 +611,9 @@ class ControlServer:
             return
         conn.batch, units, conn.units = None, conn.units, []
         if keep_going:
-            self._keep_going(conn, rid, pending, units)
+            self.job = _Job(conn, rid, pending, self.sys.keep_going_steps(pending, units),
+                            self.compact, units)
+            self._step(self.job)
             return
         if dry:
             # changes nothing: no audit record, no journal entry, no event (see protocol)
@@ -584,26 +625,112 @@ class ControlServer:
             # streamed in bounded chunks: the reads hold whole tables
             conn.streams.append((rid, dry_run_parts(result), True))
             return
-        try:
-            results = self.sys.run_batch(pending)
-        except OpError as exc:
-            self._refused(conn, "batch", {"ops": pending}, exc)
-            self._error(conn, rid, exc, index=exc.index)
-            return
-        if self.on_change:
-            self.on_change(conn, "batch", {"ops": pending}, results)
-        self._answer(conn, rid, results)
+        self.job = _Job(conn, rid, pending, self.sys.batch_steps(pending), self.compact)
+        self._step(self.job)    # its first slice at once: a small batch is done in it
 
-    def _keep_going(self, conn: Connection, rid: int, pending: list, units: list) -> None:
-        """A keep-going batch: every unit applied or skipped in one pass (run_batch_keep_
-        going).  The journal gets the units applied (what a replay applies); the refused
-        ones go to the audit as one entry, which it bounds like any big refused request."""
+    # -- a batch, a slice per loop turn ------------------------------------------------------------
+    def _waits(self, conn: Connection, op, args) -> bool:
+        """Whether a request must wait for the batch being applied: its own client's, and
+        changes (a batch included) from anybody."""
+        if conn is self.job.conn or op == "batch":      # (self.job: not None here)
+            return True
         try:
-            result, applied = self.sys.run_batch_keep_going(pending, units)
+            return bool(self.sys.is_mutating(op, args))
+        except Exception:
+            return True
+
+    def _step(self, job: _Job) -> None:
+        """The next slice of the batch; at its end the answer, and the queue's turn."""
+        if job is not self.job:
+            return              # (abandoned: its client left)
+        journal = self.stack.journal
+        if job.saved is not None:
+            journal.resume(job.saved)
+            job.saved = None
+        conn, rid = job.conn, job.rid
+        self.actor = conn.pid
+        compact, self.compact = self.compact, job.compact
+        try:
+            next(job.steps)
+        except StopIteration as done:
+            self.job = None
+            if job.units is not None:
+                self._kept_going(conn, rid, job.units, *done.value)
+            else:
+                if self.on_change:
+                    self.on_change(conn, "batch", {"ops": job.ops}, done.value)
+                self._answer(conn, rid, done.value)
         except OpError as exc:
-            self._refused(conn, "batch", {"ops": pending}, exc)
+            self.job = None
+            self._refused(conn, "batch", {"ops": job.ops}, exc)
             self._error(conn, rid, exc, index=exc.index)
+        except Exception:           # (batch_steps reports its own bugs as OpError)
+            self.job = None
+            traceback.print_exc(file=sys.stderr)
+            self._error(conn, rid, OpError(EINVAL, "internal error"))
+        else:
+            job.saved = journal.suspend()
+            self.loop.call_soon(self._step, job)
+            now = time.monotonic()
+            if now - job.reported >= PROGRESS_EVERY:
+                job.reported = now
+                self._progress()
             return
+        finally:
+            self.actor = 0
+            self.compact = compact
+        if not conn.closed:
+            self._flush(conn)
+        if self.queued:
+            self.loop.call_soon(self._drain)
+
+    def _progress(self) -> None:
+        """Tell the batch's client and the clients waiting behind it that the stack works."""
+        job = self.job
+        assert job is not None
+        for conn in {job.conn, *(entry[0] for entry in self.queued)}:
+            if not conn.closed and len(conn.wbuf) < MAX_OUTPUT:
+                self._reply(conn, {"id": 0, "progress": True})
+                self._flush(conn)
+
+    def _abandon(self) -> None:
+        """The batch's client left: roll the batch back."""
+        job, self.job = self.job, None
+        assert job is not None
+        if job.saved is not None:
+            self.stack.journal.resume(job.saved)
+        job.steps.close()           # (GeneratorExit inside the transaction: rolled back)
+        if self.queued:
+            self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Serve the requests that waited, in order, until one of them is a batch (which
+        then waits no more) or a slice's worth of time has gone (the rest next turn)."""
+        due = time.monotonic() + 0.01
+        touched = set()
+        while self.queued and self.job is None and time.monotonic() < due:
+            conn, rid, op, args, compact = self.queued.popleft()
+            conn.waiting -= 1
+            if conn.closed:
+                continue
+            self.compact = compact
+            try:
+                self._serve(conn, rid, op, args)
+            finally:
+                self.compact = False
+                self.actor = 0
+            touched.add(conn)
+        for conn in touched:
+            if not conn.closed:
+                self._flush(conn)
+        if self.queued and self.job is None:
+            self.loop.call_soon(self._drain)
+
+    def _kept_going(self, conn: Connection, rid: int, units: list, result: dict,
+                    applied: list) -> None:
+        """A keep-going batch's end (keep_going_steps, run as a job like any batch): the
+        journal gets the units applied (what a replay applies); the refused ones go to the
+        audit as one entry, which it bounds like any big refused request."""
         failed = result["failed"]
         if failed:
             self._refused(conn, "batch", {"keep_going": True, "units": len(units),
@@ -694,12 +821,21 @@ class ControlServer:
                 self._unwatch(conn)
             self._flush(conn)
 
-    def _fill_streams(self, conn: Connection) -> None:
+    def _fill_streams(self, conn: Connection, due: float) -> None:
+        """Chunks of the dumps conn asked for, up to 1 MiB queued, until due (monotonic
+        time); a chunked dump yielding None (still sorting) ends the turn's share too, the
+        rest comes at the next turn."""
         while conn.streams and len(conn.wbuf) < (1 << 20):
+            if time.monotonic() >= due:
+                self._resume_soon(conn)
+                return
             rid, rows, chunked = conn.streams[0]
             if chunked:                 # the dump builds its own chunks
-                chunk = next(rows, None)
+                chunk = next(rows, _END)
                 if chunk is None:
+                    self._resume_soon(conn)
+                    return
+                if chunk is _END:
                     conn.streams.pop(0)
                     self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": []})
                 else:
@@ -715,6 +851,11 @@ class ControlServer:
                 self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": chunk})
             else:
                 self._reply(conn, {"id": rid, "more": True, "result": chunk})
+
+    def _resume_soon(self, conn: Connection) -> None:
+        """Go on with conn's dumps at the next loop turn (when nothing else wakes it)."""
+        if not conn.wbuf:
+            self.loop.call_soon(lambda: conn.closed or self._flush(conn))
 
     def _commit(self) -> None:
         """End of a loop iteration: make the changes durable, then let the replies go."""
@@ -734,7 +875,8 @@ class ControlServer:
                 self._commit_soon = True
                 self.loop.call_soon(self._commit)
             return
-        self._fill_streams(conn)
+        due = time.monotonic() + STREAM_SLICE     # (for this turn's every fill)
+        self._fill_streams(conn, due)
         while conn.wbuf:
             try:
                 sent = conn.sock.send(conn.wbuf)
@@ -745,7 +887,7 @@ class ControlServer:
                 return
             del conn.wbuf[:sent]
             if not conn.wbuf:
-                self._fill_streams(conn)
+                self._fill_streams(conn, due)
         if conn.wbuf:
             self.loop.add_writer(conn.fd, lambda c=conn: self._flush(c))
         else:
@@ -781,7 +923,7 @@ class ControlServer:
             if task.resume is not None:
                 task.resume()
         if conn.pending:
-            self._serve(conn)
+            self._serve_pending(conn)
         else:
             self._flush(conn)
 

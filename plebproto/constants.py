@@ -1,4 +1,5 @@
-"""FreeBSD's numbers and names, shared by the stack and the tools (docs/freebsd-tools.md §6.3, §6.4, §7).
+"""FreeBSD's numbers and names, shared by the stack and the tools (docs/freebsd-tools.md §6.3,
+§6.4, §7).
 
 The wire carries FreeBSD's values, not Linux's: errno 48 is EADDRINUSE here whatever the host
 says, so the tools print exactly what FreeBSD's would.
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# -- errno (FreeBSD numbering and strerror texts, docs/freebsd-tools.md §6.4) ---------------------------------
+# -- errno (FreeBSD numbering and strerror texts, docs/freebsd-tools.md §6.4) ----------------------
 EPERM, ENOENT, ESRCH, ENXIO, EBUSY, EEXIST, ENODEV, EINVAL = 1, 2, 3, 6, 16, 17, 19, 22
 EDESTADDRREQ, EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT = 39, 43, 45, 47
 EADDRINUSE, EADDRNOTAVAIL, ENETDOWN, ENETUNREACH, ENOBUFS = 48, 49, 50, 51, 55
@@ -45,7 +46,7 @@ def strerror(errno: int) -> str:
     return STRERROR.get(errno, f"Unknown error: {errno}")
 
 
-# -- interface flags (IFF_*, docs/freebsd-tools.md §1.6) ------------------------------------------------------
+# -- interface flags (IFF_*, docs/freebsd-tools.md §1.6) -------------------------------------------
 IFF_UP, IFF_BROADCAST, IFF_DEBUG, IFF_LOOPBACK = 0x1, 0x2, 0x4, 0x8
 IFF_POINTOPOINT, IFF_RUNNING, IFF_NOARP, IFF_PROMISC = 0x10, 0x40, 0x80, 0x100
 IFF_ALLMULTI, IFF_SIMPLEX, IFF_LINK0, IFF_LINK1, IFF_LINK2 = 0x200, 0x800, 0x1000, 0x2000, 0x4000
@@ -100,7 +101,7 @@ ND6_NAMES = [
     (0x80, "NO_PREFER_IFACE"), (0x100, "NO_DAD"), (0x8000, "DEFAULTIF"),
 ]
 
-# -- route flags (RTF_*, docs/freebsd-tools.md §6.3) ----------------------------------------------------------
+# -- route flags (RTF_*, docs/freebsd-tools.md §6.3) -----------------------------------------------
 RTF_UP, RTF_GATEWAY, RTF_HOST, RTF_REJECT, RTF_DYNAMIC = 0x1, 0x2, 0x4, 0x8, 0x10
 RTF_MODIFIED, RTF_DONE, RTF_XRESOLVE, RTF_LLINFO, RTF_STATIC = 0x20, 0x40, 0x200, 0x400, 0x800
 RTF_BLACKHOLE, RTF_PROTO2, RTF_PROTO1, RTF_PROTO3 = 0x1000, 0x4000, 0x8000, 0x40000
@@ -109,7 +110,8 @@ RTF_MULTICAST, RTF_STICKY = 0x800000, 0x10000000
 RTF_LLDATA = RTF_LLINFO
 RTF_ANNOUNCE = RTF_PROTO2
 # flags RTM_CHANGE may alter (RTF_FMASK)
-RTF_FMASK = RTF_PROTO1 | RTF_PROTO2 | RTF_PROTO3 | RTF_BLACKHOLE | RTF_REJECT | RTF_STATIC | RTF_STICKY
+RTF_FMASK = (RTF_PROTO1 | RTF_PROTO2 | RTF_PROTO3 | RTF_BLACKHOLE | RTF_REJECT | RTF_STATIC
+             | RTF_STICKY)
 
 # route(8)'s printed names, by bit (1-based bit numbers of docs/freebsd-tools.md §6.3)
 RTF_NAMES = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .constants import (
     IFCAP_LINKSTATE, IFCAP_RXCSUM, IFCAP_RXCSUM_IPV6, IFCAP_TXCSUM, IFCAP_TXCSUM_IPV6,
-    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_SIMPLEX,
+    IFCAP_VLAN_MTU, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_POINTOPOINT, IFF_RUNNING,
+    IFF_SIMPLEX,
     ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_PERFORMNUD,
 )
 
@@ -14,7 +15,8 @@ class IfType:
     """What a kind of interface looks like when created (the driver's attach defaults)."""
 
     def __init__(self, name: str, flags: int, mtu: int, caps: int, nd6: int, ether: bool,
-                 media: tuple[str, str | None] | None, cloner_group: str | None):
+                 media: tuple[str, str | None] | None, cloner_group: str | None,
+                 down_stops: bool = True):
         self.name = name
         self.flags = flags
         self.mtu = mtu
@@ -23,6 +25,8 @@ class IfType:
         self.ether = ether              # has a 6-byte MAC (IFT_ETHER)
         self.media = media              # (configured, active) media words, or None
         self.cloner_group = cloner_group  # group a cloned interface joins (groups: tap)
+        # `down` clears RUNNING (a NIC driver's stop); epair, vlan and bridge leave it set
+        self.down_stops = down_stops
 
 
 _ETHER_FLAGS = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST
@@ -39,5 +43,28 @@ IFTYPES = {
                   ("autoselect", None), "tap"),
     "vxlan": IfType("vxlan", _ETHER_FLAGS, 1450, IFCAP_LINKSTATE, _ND6_NIC, True,
                     ("autoselect", "autoselect <full-duplex>"), "vxlan"),  # as if_vxlan.c
+    # lagg(4): an Ethernet whose frames go out of its ports (if_lagg.c's attach defaults)
+    "lagg": IfType("lagg", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, ("autoselect", None),
+                   "lagg"),
+    # gif(4): IPv4/IPv6 in IPv4, point to point, no link-level address (if_gif.c: GIF_MTU)
+    "gif": IfType("gif", IFF_POINTOPOINT | IFF_MULTICAST, 1280, IFCAP_LINKSTATE, _ND6_NIC,
+                  False, None, "gif"),
 }
-CLONERS = ("lo", "tap", "vxlan")        # what `ifconfig -C` lists and `create` accepts
+# vlan(4): an Ethernet whose MAC, MTU and media come from its parent (if_vlan.c)
+IFTYPES["vlan"] = IfType("vlan", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, None, "vlan",
+                         down_stops=False)
+# bridge(4): no media, no link-local by default (nd6_ifattach clears AUTO_LINKLOCAL on
+# IFT_BRIDGE); RUNNING while up (bridge_init, bridge_stop)
+IFTYPES["bridge"] = IfType("bridge", _ETHER_FLAGS, 1500, 0,
+                           ND6_IFF_PERFORMNUD | ND6_IFF_IFDISABLED, True, None, "bridge")
+# epair(4): two 10G Ethernets wired to each other, RUNNING once created (if_epair.c)
+IFTYPES["epair"] = IfType("epair", _ETHER_FLAGS | IFF_RUNNING, 1500, IFCAP_VLAN_MTU, _ND6_NIC,
+                          True, ("10Gbase-T", "10Gbase-T <full-duplex>"), "epair",
+                          down_stops=False)
+CLONERS: tuple[str, ...] = ("lo", "tap", "vxlan")   # what `ifconfig -C` lists and `create` accepts
+# one line per further cloner, each with its plebnet_core/state module (state/clone.py)
+CLONERS += ("vlan",)
+CLONERS += ("bridge",)
+CLONERS += ("epair",)
+CLONERS += ("lagg",)
+CLONERS += ("gif",)

@@ -105,7 +105,7 @@ CHUNK_ROWS = 8192
 CHUNK_ADDRS = 4096              # addresses in one chunk of NET_RT_IFLIST (~200 bytes each)
 
 
-def join_rows(rows: list, chunk: list) -> None:
+def join_rows(rows: list[Any], chunk: list[Any]) -> None:
     """Append a streamed chunk's rows to rows.  Only a chunk's first row may be a
     continuation {"continues": true, "addrs": [...]}: the rest of the addresses of rows'
     last interface (NET_RT_IFLIST splits an interface with more than CHUNK_ADDRS)."""
@@ -116,10 +116,10 @@ def join_rows(rows: list, chunk: list) -> None:
         rows.extend(chunk)
 
 
-def join_dry_run(parts: Iterable[dict]) -> dict:
+def join_dry_run(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A dry run's result from its streamed chunk maps (see batch, "Dry run")."""
-    results: list = []
-    reads: list = []
+    results: list[Any] = []
+    reads: list[Any] = []
     streamed: set[int] = set()
     for part in parts:
         if "results" in part:

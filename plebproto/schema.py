@@ -16,7 +16,7 @@ unknown sub-request is left to the handler, which names it.
 from __future__ import annotations
 
 from math import inf, isfinite
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .constants import EINVAL
 from .errors import OpError
@@ -34,15 +34,15 @@ class Field(NamedTuple):
     required: bool = False
     lo: float | None = None
     hi: float | None = None
-    choices: tuple | None = None
+    choices: tuple[str, ...] | None = None
     nullable: bool = False
 
 
-def req(name, kind, **kw) -> Field:
+def req(name: str, kind: object, **kw: Any) -> Field:
     return Field(name, kind, True, **kw)
 
 
-def opt(name, kind, **kw) -> Field:
+def opt(name: str, kind: object, **kw: Any) -> Field:
     return Field(name, kind, False, **kw)
 
 
@@ -63,8 +63,17 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
              opt("ttl", int, lo=1, hi=255), opt("timeout", "number", lo=0, nullable=True),
              opt("waittime", "number", lo=0, nullable=True),
              AF),
+    "traceroute": (req("dst", str), opt("src", str, nullable=True),
+                   opt("first_ttl", int, lo=1, hi=255), opt("max_ttl", int, lo=1, hi=255),
+                   opt("nprobes", int, lo=1, hi=I32), opt("waittime", "number", lo=0),
+                   opt("icmp", bool), opt("port", int, lo=0, hi=65535),
+                   opt("size", int, lo=0, hi=65535), opt("df", bool), AF),
     "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
     "audit": (opt("n", int, lo=0, nullable=True),),
+    # the data plane's: the DHCP client and lagg(4) (SIOCSLAGG, SIOCSLAGGPORT, SIOCSLAGGDELPORT)
+    "dhclient": (IFNAME, opt("sync", bool)),
+    "lagg": (req("req", str, choices=("SIOCSLAGG", "SIOCSLAGGPORT", "SIOCSLAGGDELPORT")),
+             IFNAME, opt("proto", str), opt("port", str)),
 }
 
 _ROUTE = (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True),
@@ -90,7 +99,11 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
         "SIOCSIFCAP": (IFNAME, *SET_CLEAR),
         "SIOCAIFGROUP": (IFNAME, req("group", str)),
         "SIOCDIFGROUP": (IFNAME, req("group", str)),
-        "SIOCSIFINFO_IN6": (IFNAME, *SET_CLEAR),
+        "SIOCSIFINFO_IN6": (IFNAME, *SET_CLEAR, opt("basereachable", int, lo=0, hi=U32),
+                            opt("retrans", int, lo=0, hi=U32), opt("curhlim", int, lo=0, hi=255),
+                            opt("linkmtu", int, lo=0, hi=U32)),
+        "SIOCSDEFIFACE_IN6": (opt("ifname", str, nullable=True),),
+        "SIOCSRTRFLUSH_IN6": (), "SIOCSPFXFLUSH_IN6": (), "SIOCSNDFLUSH_IN6": (),
         "SIOCAIFADDR": (IFNAME, req("addr", str), req("plen", int, lo=0, hi=32),
                         opt("broadcast", str, nullable=True),
                         opt("dstaddr", str, nullable=True)),
@@ -100,6 +113,16 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
                             opt("vltime", int, lo=0, hi=U32),
                             opt("dstaddr", str, nullable=True), opt("eui64", bool)),
         "SIOCDIFADDR_IN6": (IFNAME, req("addr", str)),
+        "SIOCSETVLAN": (IFNAME, req("vlandev", str), opt("vlan", int, lo=0, hi=0xFFFF),
+                        opt("vlanproto", str, choices=("802.1q", "802.1ad")),
+                        opt("vlanpcp", int, lo=0, hi=7)),
+        "BRDGADD": (IFNAME, req("member", str)),
+        "BRDGDEL": (IFNAME, req("member", str)),
+        "BRDGRTS": (IFNAME,),
+        "BRDGFLUSH": (IFNAME,),
+        "SIOCSVLANPCP": (IFNAME, req("vlanpcp", int, lo=0, hi=7)),
+        "SIOCSIFPHYADDR": (IFNAME, req("value", list)),
+        "SIOCDIFPHYADDR": (IFNAME,),
     }),
     "rtmsg": ("type", {
         "RTM_ADD": _ROUTE + _ROUTE_MORE,
@@ -119,7 +142,7 @@ _KIND_NAMES = {str: "str", int: "int", bool: "bool", dict: "map", list: "list",
                "number": "a finite number"}
 
 
-def _bad(field: Field, value) -> str | None:
+def _bad(field: Field, value: object) -> str | None:
     """Why value does not fit field (None: it fits)."""
     kind = field.kind
     if kind == "any":
@@ -132,7 +155,9 @@ def _bad(field: Field, value) -> str | None:
             return f"argument '{field.name}' must be a number"
     elif type(value) is not kind:       # exact: a bool is not an int here
         return f"argument '{field.name}' must be {_KIND_NAMES[kind]}"
-    if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
+    number = value if isinstance(value, (int, float)) else None     # only numbers have ranges
+    if number is not None and (field.lo is not None and number < field.lo
+                               or field.hi is not None and number > field.hi):
         low = "" if field.lo is None else f"{field.lo:g}" if type(field.lo) is float \
             else str(field.lo)
         high = "" if field.hi is None else f"{field.hi:g}" if type(field.hi) is float \
@@ -148,8 +173,8 @@ def _bad(field: Field, value) -> str | None:
 class _Compiled(NamedTuple):
     """A schema as check() reads it: (kind, low, high, choices, Field) by name, and the
     required names."""
-    fields: dict
-    required: frozenset
+    fields: dict[str, tuple[Any, float, float, tuple[str, ...] | None, Field]]
+    required: frozenset[str]
 
 
 def _compile(fields: tuple[Field, ...]) -> _Compiled:
@@ -158,7 +183,7 @@ def _compile(fields: tuple[Field, ...]) -> _Compiled:
                      frozenset(f.name for f in fields if f.required))
 
 
-def _check(schema: _Compiled, args: dict) -> None:
+def _check(schema: _Compiled, args: dict[str, Any]) -> None:
     # a million-op batch passes here once per op: the common case (a value of the declared
     # type, nothing more to check) costs a lookup and a type comparison
     if not schema.required <= args.keys():
@@ -193,7 +218,7 @@ _SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in
                for op, (key, table) in SUBSCHEMAS.items()}
 
 
-def check(op: str, args: dict) -> None:
+def check(op: str, args: dict[str, Any]) -> None:
     """Raise OpError(EINVAL) naming the first argument of args that op's schema refuses.
     Ops without a schema (none declared yet) are left to their handler."""
     sub = _SUBSCHEMAS.get(op)

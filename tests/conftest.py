@@ -22,10 +22,16 @@ def sockdir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+# the host uuid of the stacks the tool tests start: their MACs (and link-local addresses)
+# are then the same on every run, as a FreeBSD host's are for one kern.hostuuid
+TEST_HOSTUUID = "9f3c6d2e-6a41-4c1b-9e57-2b8f0c7d1a55"
+
+
 @pytest.fixture
 def stack(sockdir):
     """A real plebnet process with vnet0 (no wire) and lo0."""
-    running = spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir)
+    running = spawn_stack(["--nic", "vnet0=none", "--hostuuid", TEST_HOSTUUID],
+                          sockdir=sockdir)
     yield running
     running.stop()
 

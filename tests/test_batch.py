@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from tests.conftest import TEST_HOSTUUID
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
@@ -14,7 +15,9 @@ from plebnet_core.state.check import check_stack
 from plebnet_core.state.inet import aton
 from plebnet_core.syscalls.runs import expand
 
-NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+# one host uuid: stacks booted from the same rc.conf list the same MACs, as one FreeBSD host
+# (one kern.hostuuid) does across reboots
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
 def routes(stack):
@@ -96,7 +99,7 @@ def test_batch_grammar_errors_all_reported_nothing_sent(stack2):
         "<stdin>:3: ifconfig vnet0 mtu: ifconfig: 'mtu' requires argument\n"
         '<stdin>:4: ifconfig vnet0 description "unterminated: No closing quotation\n'
         "<stdin>:5: ping 192.0.2.1: ping: not a command plebconf can apply "
-        "(ifconfig, route, arp, ndp -s, sysctl, hostname)\n"
+        "(ifconfig, route, arp, ndp -s, sysctl, hostname, dhclient)\n"
         "batch: nothing applied; the stack is unchanged\n")
     assert routes(stack2) == before
 
@@ -251,6 +254,35 @@ def test_a_file_of_one_shape_compiles_as_its_lines_do(ending, odd):
     assert program.line_count == len(text.split("\n"))
 
 
+@pytest.mark.parametrize("odd", [None, "10.1.2.0/33 192.0.2.1", "10.1.2.0/024 192.0.2.1",
+                                 "10.1.2.0/0 192.0.2.1"])
+def test_a_table_of_mixed_lengths_and_gateways_is_one_run(odd):
+    """Lines of one skeleton whose prefix lengths and gateways vary (a routing table) make
+    one run with a length column, once each length was checked by the grammar: the same
+    ops and line numbers as line by line; an odd line (a length the grammar refuses, a
+    leading zero) takes the general path and is reported or compiled as the grammar says."""
+    rng = random.Random(5)
+    lines = [f"route add -net {rng.randrange(1, 224)}.{rng.randrange(256)}.{i & 255}.0/"
+             f"{rng.choice([8, 12, 16, 19, 22, 23, 24, 24, 24, 28, 32])} "
+             f"192.0.2.{rng.randrange(1, 4)}" for i in range(400)]
+    lines = [line for line in lines if not line.startswith("route add -net 127.")]
+    if odd:
+        lines[150] = f"route add -net {odd}"
+    text = "\n".join(lines) + "\n"
+    program = BatchProgram(text, "t").compile_all()
+    ops = grammar_ops(text.split("\n")) if odd != "10.1.2.0/33 192.0.2.1" else None
+    if ops is None:     # the grammar refuses /33: the line is reported, the others compile
+        assert [unit for unit, _ in program.failures] == [150]
+        return
+    assert program.failures == []
+    assert expanded(program.entries()) == ops
+    assert [program.describe(u) for u in (0, 150, len(lines) - 1)] == [
+        f"t:{n + 1}: {lines[n]}" for n in (0, 150, len(lines) - 1)]
+    runs = [seg for seg in program.segments if seg[0] == "run"]
+    if odd is None:
+        assert len(runs) == 1 and len(runs[0][2][0]) == len(lines) - 1
+
+
 def test_compiled_rc_steps_are_what_the_grammars_give():
     lines = mixed_lines(seed=11, n=300)
     program = RcProgram()
@@ -338,7 +370,7 @@ def _prefixes(sc, af=AF_INET):
 
 
 def _dump(sc):
-    return [r for chunk in sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).rows for r in chunk]
+    return sc.dispatch("sysctl", {"name": "NET_RT_DUMP"}).collect()
 
 
 @pytest.mark.parametrize("bad", [None, 7, "plen", "addr", "dup", "multipath", "width",
@@ -506,7 +538,7 @@ def test_failing_batch_after_an_unmade_run_leaves_nothing_behind():
     """The run's prefixes go with the rollback: dicts, counts and reserved slots."""
     sc = _fresh()
     table = sc.stack.rt[AF_INET]
-    before, slots = _dump(sc), len(table._lpm.slots)
+    before, slots = _dump(sc), _slots_in_use(table)
     from plebconf.rpc.client import run
     with pytest.raises(OpError) as exc:
         sc.run_batch([run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "10.0.0.1"},
@@ -515,11 +547,17 @@ def test_failing_batch_after_an_unmade_run_leaves_nothing_behind():
                       ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "20.0.7.0",
                                  "plen": 24, "gateway": "10.0.0.1"}]])
     assert exc.value.index == 50 and exc.value.errno == EEXIST
-    assert _dump(sc) == before and len(table._lpm.slots) == slots
+    assert _dump(sc) == before and _slots_in_use(table) == slots
     assert (table.unmade, table.unsettled) == (0, 0)
     assert check_stack(sc.stack) == []
     sc.run_batch([["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0", "addr": "10.0.0.2"}]])
     assert check_stack(sc.stack) == []
+
+
+def _slots_in_use(table):
+    """Lookup slots naming a prefix's paths or a NextHop some prefix names (a NextHop no
+    prefix names keeps its slot, to be shared again)."""
+    return sum(1 for s in table._lpm.slots if s is not None and getattr(s, "refs", 1))
 
 
 @pytest.mark.parametrize("placed", [0, 7, 400])
@@ -564,3 +602,151 @@ def test_dependents_index_compacts_its_stale_entries():
     st.in_difaddr("vnet0", ifa.addr)
     assert [r for r in table.paths() if r.ifa is ifa] == []
     assert check_stack(st) == []
+
+
+# ------------------------------------------------- a big batch is applied a slice at a time
+def _big_route_batch(n=300_000):
+    """One run of n /24 routes through 192.0.2.1, packed; and its parts as the client sends
+    them."""
+    from plebconf.rpc.client import _split, run
+    dsts = [(32 << 24) + (i << 8) for i in range(n)]
+    ops = [run("rtmsg", {"type": "RTM_ADD", "af": "inet", "gateway": "192.0.2.1"},
+               ["dst", "plen"], columns=[pack_column("dst", "inet", dsts),
+                                         pack_column("plen", "inet", [24] * n)])]
+    return _split(ops)
+
+
+def _replied(client, got: list) -> bool:
+    """Whether a reply (not a progress message) reached client: taken into got."""
+    import select
+    while not got and select.select([client.sock], [], [], 0)[0]:
+        msg = client.receive()
+        if "progress" not in msg:
+            got.append(msg)
+    return bool(got)
+
+
+def test_a_second_client_is_answered_while_a_big_batch_is_applied(stack2):
+    """The batch is applied a slice per loop turn: another client's reads are answered
+    before the batch's answer comes (and see part of it or none of it, never more), its
+    changes wait behind the batch (a route the batch adds: EEXIST), and the batch's client
+    gets its own answer (the batch whole) before its later requests' answers."""
+    from plebconf.rpc.client import Client
+    setup(stack2)
+    loader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    reader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    parts = _big_route_batch()
+    for i, part in enumerate(parts):
+        rid = loader.send("batch", {"ops": part, "more": i < len(parts) - 1})
+        if i < len(parts) - 1:
+            loader._check(loader._reply(rid))
+    after = loader.send("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "32.0.5.1"})
+    answered_first, got = 0, []
+    while not _replied(loader, got):
+        seen = reader.call("sysctl", {"name": "net.route.algo.inet.pending"})
+        assert isinstance(seen, int)
+        if not _replied(loader, got):
+            answered_first += 1     # a read answered while the batch is still going on
+    assert answered_first >= 1
+    # a change from another client waits for the batch: it then finds the route there
+    with pytest.raises(OpError) as refused:
+        reader.call("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "36.0.0.0", "plen": 24,
+                              "gateway": "192.0.2.1"})
+    assert refused.value.errno == EEXIST
+    assert got[0]["id"] == rid and loader._check(got[0]) is not None   # the batch's answer
+    route = loader._check(loader._reply(after))             # first, then the next one's
+    assert (route["dst"], route["plen"]) == ("32.0.5.0", 24)
+    loader.close()
+    reader.close()
+
+
+def test_a_batch_whose_client_leaves_is_rolled_back(stack2):
+    """The batch's client goes away while the batch is being applied: nothing of it
+    stays (all-or-nothing), and the stack goes on serving."""
+    from plebconf.rpc.client import Client
+    setup(stack2)
+    before = routes(stack2)
+    loader = Client.connect(pid=stack2.pid, directory=stack2.sockdir, timeout=300)
+    parts = _big_route_batch()
+    for i, part in enumerate(parts):
+        rid = loader.send("batch", {"ops": part, "more": i < len(parts) - 1})
+        if i < len(parts) - 1:
+            loader._check(loader._reply(rid))
+    loader.close()
+    with stack2.client() as c:      # answered once the batch is gone (its rollback waits
+        c.call("hello", {"version": 1})     # for nothing: it happens when the peer closes)
+        while c.call("sysctl", {"name": "net.route.algo.inet.pending"}):
+            pass
+    assert routes(stack2) == before
+
+
+def test_churn_on_unmade_prefixes_makes_no_routes_and_rolls_back():
+    """RTM_DELETE and RTM_CHANGE (a new gateway) of unmade prefixes, and RTM_ADD of new
+    ones, keep them unmade (no Route objects: churn keeps the table's memory flat); the
+    same inside a transaction that fails leaves the table as it was, even with a prefix
+    made into a Route in between."""
+    sc = _through_one_gateway()
+    st, table = sc.stack, sc.stack.rt[AF_INET]
+    before, unmade = _dump(sc), table.unmade
+    ops = [["rtmsg", {"type": "RTM_DELETE", "af": "inet", "dst": "20.0.3.0", "plen": 24}],
+           ["rtmsg", {"type": "RTM_CHANGE", "af": "inet", "dst": "20.0.4.0", "plen": 24,
+                      "gateway": "10.0.0.3"}],
+           ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "50.0.0.0", "plen": 20,
+                      "gateway": "10.0.0.3"}],
+           ["rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": "20.0.3.0", "plen": 24,
+                      "gateway": "10.0.0.4"}]]
+    with pytest.raises(RuntimeError), st.transaction():
+        for op, args in ops:
+            sc.dispatch(op, args)
+        assert table.unmade == unmade + 1                   # none made
+        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.0.4.0",
+                              "plen": 24})                  # made into a Route
+        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "50.0.0.0",
+                              "plen": 20})
+        raise RuntimeError("the batch fails later")
+    assert _dump(sc) == before and table.unmade == unmade - 1   # (made above, still made)
+    sc.run_batch(ops)
+    assert table.unmade == unmade
+    rows = {(r[1], r[2]): r[3] for r in _dump(sc)}
+    assert (rows[("20.0.3.0", 24)], rows[("20.0.4.0", 24)], rows[("50.0.0.0", 20)]) == \
+        ("10.0.0.4", "10.0.0.3", "10.0.0.3")
+    assert check_stack(st) == []        # (lookups of every prefix: all made then)
+    assert table.lookup(aton("20.0.4.9"))[0].gateway == aton("10.0.0.3")
+
+
+def test_a_column_of_few_distinct_addresses_packs_as_one_of_all_distinct_ones():
+    """plain_addresses checks and packs a gateway-like column value by value: the same bytes
+    as packing each row, and None when any value is not plain."""
+    from socket import inet_aton
+    from plebconf.rc.shapes import plain_addresses
+    col = [f"10.0.{i % 3}.{i % 5 + 1}" for i in range(10_000)]
+    assert plain_addresses(col) == b"".join(map(inet_aton, col))
+    for odd in ("10.0.0.01", "127.0.0.1", "10.0.0", "0.1.2.3"):
+        bad = col[:]
+        bad[7000] = odd
+        assert plain_addresses(bad) is None
+
+
+def test_batch_whose_stack_goes_away_says_so_in_one_line(stack2, tmp_path):
+    """The stack dies once `plebconf batch` has connected (while it compiles, sends, or
+    waits for the answer): one line on stderr, exit status 69 (EX_UNAVAILABLE), no
+    traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from conftest import ROOT
+    path = tmp_path / "big.batch"
+    path.write_text("".join(f"route add -net 32.{i >> 8 & 255}.{i & 255}.0/24 192.0.2.1\n"
+                            for i in range(200_000)))
+    env = dict(stack2.env(), PYTHONPATH=ROOT)
+    fds = len(os.listdir(f"/proc/{stack2.pid}/fd"))
+    batch = subprocess.Popen([sys.executable, "-m", "plebconf", "batch", str(path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while len(os.listdir(f"/proc/{stack2.pid}/fd")) <= fds and batch.poll() is None:
+        pass                        # until the stack has accepted the tool's connection
+    os.kill(stack2.pid, signal.SIGKILL)
+    out, err = batch.communicate(timeout=120)
+    assert batch.returncode == 69, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith(
+        ("batch: ", "plebconf: ")), err

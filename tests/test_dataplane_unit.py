@@ -406,35 +406,97 @@ def test_route_cache_follows_table_changes(router):
 
 
 # -- clones -------------------------------------------------------------------------------------
-def test_vxlan_clone_opens_a_socket_and_failure_leaves_nothing(rig):
-    sys_ = rig.sys
+def _free_udp_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vxlan(rig, name, **params):
+    rig.sys.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": name, "params": params})
+
+
+def _flags(rig, name, set_=0, clear=0):
+    rig.sys.dispatch("ioctl", {"req": "SIOCSIFFLAGS", "ifname": name, "set": set_,
+                               "clear": clear})
+
+
+def test_vxlan_clone_socket_opens_at_up_and_closes_at_down(rig):
+    """if_vxlan.c: vxlan_clone_create only records the parameters; vxlan_init (SIOCSIFFLAGS
+    with IFF_UP) opens the socket and sets IFF_DRV_RUNNING; vxlan_teardown closes it."""
+    from plebproto.constants import IFF_RUNNING
+    port, peer = _free_udp_port(), _free_udp_port()
     with rig.stack.transaction():
-        sys_.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan0", "params": {
-            "vxlanid": 42, "vxlanlocal": "127.0.0.1", "vxlanlocalport": 0,
-            "vxlanremote": "127.0.0.1", "vxlanremoteport": 4789}})
-    dev = rig.stack.ifunit("vxlan0").device
-    assert dev.kind == "vxlan" and dev.fileno() is not None
-    port = dev.local[1]
-    with pytest.raises(OpError) as exc:
+        _vxlan(rig, "vxlan0", vxlanid=42, vxlanlocal="127.0.0.1", vxlanlocalport=port,
+               vxlanremote="127.0.0.1", vxlanremoteport=peer)
+    ifp = rig.stack.ifunit("vxlan0")
+    dev = ifp.device
+    assert dev.kind == "vxlan" and dev.fileno() is None and not ifp.flags & IFF_UP
+    with rig.stack.transaction():
+        _flags(rig, "vxlan0", set_=IFF_UP)
+    assert dev.fileno() is not None and dev.tunnel.local == ("127.0.0.1", port)
+    assert ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
+    with rig.stack.transaction():
+        _flags(rig, "vxlan0", clear=IFF_UP)
+    assert dev.fileno() is None and not ifp.flags & IFF_RUNNING
+    with rig.stack.transaction():
+        _flags(rig, "vxlan0", set_=IFF_UP)          # reopened
+    assert dev.fileno() is not None
+    with rig.stack.transaction():
+        rig.sys.dispatch("ioctl", {"req": "SIOCIFDESTROY", "ifname": "vxlan0"})
+    assert dev.closed and dev.tunnel is None
+
+
+def test_vxlan_up_whose_socket_fails_stays_up_not_running_and_logs(rig, capsys):
+    """vxlan_socket_bind: "if (error != EADDRINUSE) if_printf(ifp, "cannot bind socket:
+    %d\n", error)", then vxlan_setup_socket: "cannot create socket (error: %d), and no
+    existing socket found"; vxlan_init leaves IFF_DRV_RUNNING off; the ioctl succeeds."""
+    import socket
+    from plebproto.constants import IFF_RUNNING
+    with rig.stack.transaction():          # 192.0.2.1 (TEST-NET-1) is no address of ours
+        _vxlan(rig, "vxlan0", vxlanid=108, vxlanlocal="192.0.2.1", vxlanremote="127.0.0.1")
+        _flags(rig, "vxlan0", set_=IFF_UP)
+    ifp = rig.stack.ifunit("vxlan0")
+    assert ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP and ifp.device.fileno() is None
+    assert capsys.readouterr().err == (
+        "vxlan0: cannot bind socket: 49\n"
+        "vxlan0: cannot create socket (error: 49), and no existing socket found\n")
+    # EADDRINUSE: only vxlan_setup_socket's line
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
         with rig.stack.transaction():
-            sys_.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan1", "params": {
-                "vxlanid": 42, "vxlanlocal": "127.0.0.1", "vxlanlocalport": port,
-                "vxlanremote": "127.0.0.1"}})
-    assert exc.value.errno == 48 and "vxlan1" not in rig.stack.by_name
+            _vxlan(rig, "vxlan1", vxlanid=7, vxlanlocal="127.0.0.1",
+                   vxlanlocalport=taken.getsockname()[1], vxlanremote="127.0.0.1")
+            _flags(rig, "vxlan1", set_=IFF_UP)
+    assert capsys.readouterr().err == (
+        "vxlan1: cannot create socket (error: 48), and no existing socket found\n")
+    # vxlan_valid_init_config: "cannot initialize interface: %s"
     with rig.stack.transaction():
-        sys_.dispatch("ioctl", {"req": "SIOCIFDESTROY", "ifname": "vxlan0"})
-    assert dev.closed
+        _vxlan(rig, "vxlan2", vxlanid=9)
+        _flags(rig, "vxlan2", set_=IFF_UP)
+        _vxlan(rig, "vxlan3", vxlanremote="127.0.0.1")
+        _flags(rig, "vxlan3", set_=IFF_UP)
+    assert capsys.readouterr().err == (
+        "vxlan2: cannot initialize interface: no valid destination address specified\n"
+        "vxlan3: cannot initialize interface: invalid virtual network identifier "
+        "specified\n")
+    # and the interface sends nothing: ether_output's ENETDOWN
+    from plebproto.constants import ENETDOWN
+    assert rig.dp.link.output(ifp, 1, b"x" * 20, False) == ENETDOWN
 
 
-def test_rolled_back_create_closes_the_device(rig):
+def test_vxlan_init_rolled_back_closes_the_socket(rig):
+    port = _free_udp_port()
     with pytest.raises(OpError):
         with rig.stack.transaction():
-            rig.sys.dispatch("ioctl", {"req": "SIOCIFCREATE2", "ifname": "vxlan0", "params": {
-                "vxlanid": 42, "vxlanlocal": "127.0.0.1", "vxlanlocalport": 0,
-                "vxlanremote": "127.0.0.1"}})
+            _vxlan(rig, "vxlan0", vxlanid=42, vxlanlocal="127.0.0.1", vxlanlocalport=port,
+                   vxlanremote="127.0.0.1")
+            _flags(rig, "vxlan0", set_=IFF_UP)
             dev = rig.stack.ifunit("vxlan0").device
+            assert dev.fileno() is not None
             raise OpError(22)
-    assert dev.closed and "vxlan0" not in rig.stack.by_name
+    assert dev.closed and dev.tunnel is None and "vxlan0" not in rig.stack.by_name
 
 
 def test_journal_on_commit_runs_after_commit_and_never_after_rollback():

@@ -148,7 +148,9 @@ def test_rc_apply_dry_run_asks_the_stack(stack, tmp_path):
     assert result.stderr == (
         f"{path}:4: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
         # 14's getaddr() cuts the "/24" from the text newroute() echoes (test_route.py)
-        "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n")
+        "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "rc: FreeBSD's rc.d/routing reports a failing route_bad and goes on with the rest; "
+        "--keep-going does the same\n")
     with stack.client() as c:
         assert [c.call(op, args) for op, args in READS] == before
     path.write_text(BAD.replace("10.99.0.1", "192.0.2.253"))

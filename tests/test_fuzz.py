@@ -81,9 +81,11 @@ class Clock:
 
 
 def fresh():
-    stack = Stack(clock=Clock(), pid=4242)
+    # one host uuid for every fresh stack: a restart keeps it (DIR/hostid), so a restored
+    # snapshot finds its NIC by the MAC derived from it
+    stack = Stack(clock=Clock(), pid=4242, hostuuid="f0220000-0000-4000-8000-000000000000")
     with stack.transaction():
-        stack.if_attach("vnet0", "vnet", stable_mac("vnet0=none"))
+        stack.if_attach("vnet0", "vnet", stable_mac(stack.hostuuid, "vnet0"))
         stack.if_attach("lo0", "lo")
     return stack, Syscalls(stack, 4242)
 

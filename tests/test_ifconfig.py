@@ -11,7 +11,8 @@ import pytest
 from conftest import run_tool
 from plebnet_core.spawn import spawn_stack
 
-VNET0_MAC = "02:70:6e:4f:39:31"     # stable_mac("vnet0=none"): the same on every start
+from conftest import TEST_HOSTUUID
+from tests.tooltest import VNET0_LL, VNET0_MAC, eui64     # ether_gen_addr of TEST_HOSTUUID
 VNET0 = (
     "vnet0: flags=1008802<BROADCAST,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500\n"
     "\toptions=8<VLAN_MTU>\n"
@@ -32,7 +33,8 @@ LO0 = (
 
 
 def new_stack(dad=False):
-    st = spawn_stack(["--nic", "vnet0=none"], sockdir=tempfile.mkdtemp(prefix="pleb-ifc-"))
+    st = spawn_stack(["--nic", "vnet0=none", "--hostuuid", TEST_HOSTUUID],
+                     sockdir=tempfile.mkdtemp(prefix="pleb-ifc-"))
     if not dad:
         with st.client() as c:
             c.call("sysctl", {"name": "net.inet6.ip6.dad_count", "value": 0})
@@ -128,7 +130,7 @@ def test_inet6_link_local_and_global_all_inet_first(st):
         "\toptions=8<VLAN_MTU>\n"
         f"\tether {VNET0_MAC}\n"
         "\tinet 10.0.0.2 netmask 0xffffff00 broadcast 10.0.0.255\n"
-        "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 scopeid 0x1\n"
+        f"\tinet6 {VNET0_LL}%vnet0 prefixlen 64 scopeid 0x1\n"
         "\tinet6 2001:db8::1 prefixlen 64\n"
         "\tinet6 2001:db8:1::5 prefixlen 48 prefer_source\n"
         "\tinet6 fe80::99%vnet0 prefixlen 64 scopeid 0x1\n"
@@ -140,7 +142,7 @@ def test_inet6_link_local_and_global_all_inet_first(st):
         "vnet0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 "
         "mtu 1500\n"
         "\toptions=8<VLAN_MTU>\n"
-        "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 scopeid 0x1\n"
+        f"\tinet6 {VNET0_LL}%vnet0 prefixlen 64 scopeid 0x1\n"
         "\tinet6 2001:db8::1 prefixlen 64\n"
         "\tinet6 2001:db8:1::5 prefixlen 48 prefer_source\n"
         "\tinet6 fe80::99%vnet0 prefixlen 64 scopeid 0x1\n"
@@ -157,7 +159,7 @@ def test_inet6_tentative_during_dad():
             c.call("sysctl", {"name": "net.inet6.ip6.dad_count", "value": 60})
         ok(s, "vnet0", "inet6", "2001:db8::7/64", "-ifdisabled")
         assert ok(s, "vnet0", "inet6").splitlines()[2:4] == [
-            "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 tentative scopeid 0x1",
+            f"\tinet6 {VNET0_LL}%vnet0 prefixlen 64 tentative scopeid 0x1",
             "\tinet6 2001:db8::7 prefixlen 64 tentative"]
     finally:
         s.stop()
@@ -190,11 +192,11 @@ def test_nd6_flags(st):
     """ND flags are SIOCSIFINFO_IN6 set/clear; clearing ifdisabled brings the link-local."""
     ok(st, "vnet0", "inet6", "-ifdisabled", "accept_rtadv", "no_dad", "-nud")
     out = ok(st, "vnet0")
-    assert "\tinet6 fe80::70:6eff:fe4f:3931%vnet0 prefixlen 64 scopeid 0x1\n" in out
+    assert f"\tinet6 {VNET0_LL}%vnet0 prefixlen 64 scopeid 0x1\n" in out
     assert out.endswith("\tnd6 options=122<ACCEPT_RTADV,AUTO_LINKLOCAL,NO_DAD>\n")
     # eui64: the link-local's interface identifier completes the address
     ok(st, "vnet0", "inet6", "2001:db8:1::", "prefixlen", "64", "eui64", "alias")
-    assert "\tinet6 2001:db8:1:0:70:6eff:fe4f:3931 prefixlen 64\n" in ok(st, "vnet0")
+    assert f"\tinet6 {eui64('2001:db8:1::')} prefixlen 64\n" in ok(st, "vnet0")
     # -L: lifetimes of addresses that have finite ones
     ok(st, "vnet0", "inet6", "2001:db8:2::1/64", "pltime", "3600", "vltime", "7200", "alias")
     assert ("\tinet6 2001:db8:2::1 prefixlen 64 pltime 3600 vltime 7200\n"
@@ -239,7 +241,7 @@ def test_list_names_with_each_filter(st):
     assert both(st, "-l", "-d") == "tap0\n"
     assert both(st, "-l", "-d", "inet") == "\n"          # none match: just the newline
     assert both(st, "-l", "-g", "tap") == "tap0\n"
-    assert both(st, "-C") == "lo tap vxlan\n"
+    assert both(st, "-C") == "lo tap vxlan vlan bridge epair lagg gif\n"
     assert both(st, "-d") == ok(st, "tap0")
     assert both(st, "-a", "-u", "inet") == ok(st, "vnet0", "inet") + ok(st, "lo0", "inet")
 
@@ -251,7 +253,7 @@ def test_each_format(st):
             "mtu 1500\n\toptions=8<VLAN_MTU>\n")
     tail = ("\tmedia: Ethernet 10Gbase-T (10Gbase-T <full-duplex>)\n\tstatus: active\n"
             "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n")
-    ll = "fe80::70:6eff:fe4f:3931%vnet0"
+    ll = f"{VNET0_LL}%vnet0"
     assert both(st, "-f", "inet:cidr", "vnet0") == (
         head + f"\tether {VNET0_MAC}\n\tinet 10.0.0.2/24 broadcast 10.0.0.255\n"
         f"\tinet6 {ll} prefixlen 64 scopeid 0x1\n\tinet6 2001:db8::1 prefixlen 64\n" + tail)
@@ -263,11 +265,12 @@ def test_each_format(st):
         head + f"\tinet6 {ll}/64 scopeid 0x1\n\tinet6 2001:db8::1/64\n"
         "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n")
     assert both(st, "-f", "ether:dash", "vnet0", "ether") == (
-        head + "\tether 02-70-6e-4f-39-31\n")
+        head + f"\tether {VNET0_MAC.replace(':', '-')}\n")
     assert both(st, "-f", "ether:dotted", "vnet0", "link") == (
-        head + "\tether 0270.6e4f.3931\n")
+        head + "\tether %s.%s.%s\n" % tuple(VNET0_MAC.replace(":", "")[i:i + 4]
+                                              for i in (0, 4, 8)))
     assert both(st, "-f", "inet:cidr,ether:dash", "vnet0", "ether") == (
-        head + "\tether 02-70-6e-4f-39-31\n")
+        head + f"\tether {VNET0_MAC.replace(':', '-')}\n")
     # FreeBSD prints (on stdout) and skips a format without a colon
     assert both(st, "-f", "cidr", "vnet0", "ether") == (
         "Skipping invalid format: cidr\n" + head + f"\tether {VNET0_MAC}\n")
@@ -328,11 +331,15 @@ def test_create_destroy_vxlan_with_parameters(st):
             "\t\tconfig: learning portrange 10000-65535 ttl 64\n"
             "\t\tftable: cnt 0 max 2000 timeout 1200\n") in both(st, "-v", "vxlan7")
     assert "\tvxlan " not in both(st, "vxlan8")             # no VNI yet: no line
-    # on an existing interface ifvxlan.c sends SIOCSDRVSPEC, which the stack lacks; the
-    # error names the driver command, as err(1, "VXLAN_CMD_SET_VNI") does
+    # on an existing interface ifvxlan.c sends SIOCSDRVSPEC: taken while the interface is
+    # not running, refused with EBUSY while it is (vxlan_can_change_config), the error
+    # naming the driver command as err(1, "VXLAN_CMD_SET_VNI") does
     r = ifconfig(st, "vxlan8", "vni", "5")
-    assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("ifconfig: VXLAN_CMD_SET_VNI: "), r.stderr
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert "\tvxlan vni 5 local : remote :\n" in both(st, "vxlan8")
+    r = ifconfig(st, "vxlan0", "vni", "5")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", "ifconfig: VXLAN_CMD_SET_VNI: Device busy\n")
     for name in ("vxlan0", "vxlan7", "vxlan8"):
         ok(st, name, "destroy")
     assert both(st) == VNET0 + LO0
@@ -340,12 +347,10 @@ def test_create_destroy_vxlan_with_parameters(st):
 
 def test_create_destroy_lo(st):
     assert ok(st, "lo", "create") == "lo1\n"
+    # a clone has no address and is down (if_loop.c; only lo0 gets 127.0.0.1, from rc)
     assert both(st, "lo1") == (
-        "lo1: flags=1008049<UP,LOOPBACK,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 16384\n"
+        "lo1: flags=8008<LOOPBACK,MULTICAST> metric 0 mtu 16384\n"
         "\toptions=680003<RXCSUM,TXCSUM,LINKSTATE,RXCSUM_IPV6,TXCSUM_IPV6>\n"
-        "\tinet 127.0.0.1 netmask 0xff000000\n"
-        "\tinet6 ::1 prefixlen 128\n"
-        "\tinet6 fe80::1%lo1 prefixlen 64 scopeid 0x3\n"
         "\tgroups: lo\n"
         "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n")
     assert ok(st, "lo1", "destroy", wrapper=True) == ""
@@ -370,7 +375,7 @@ def test_libxo_json(st):
         "options": 8, "options_names": ["VLAN_MTU"], "ether": VNET0_MAC,
         "inet": [{"address": "10.0.0.2", "prefixlen": 24, "netmask": "0xffffff00",
                   "broadcast": "10.0.0.255"}],
-        "inet6": [{"address": "fe80::70:6eff:fe4f:3931%vnet0", "prefixlen": 64, "flags": [],
+        "inet6": [{"address": f"{VNET0_LL}%vnet0", "prefixlen": 64, "flags": [],
                    "scopeid": 1},
                   {"address": "2001:db8::1", "prefixlen": 64, "flags": []}],
         "media": {"type": "Ethernet", "current": "10Gbase-T",
@@ -380,7 +385,8 @@ def test_libxo_json(st):
     }
     assert doc["interfaces"][1]["name"] == "lo0" and doc["interfaces"][1]["groups"] == ["lo"]
     assert json.loads(ok(st, "--libxo", "json", "-l")) == {"interfaces": ["vnet0", "lo0"]}
-    assert json.loads(ok(st, "--libxo", "json", "-C")) == {"cloners": ["lo", "tap", "vxlan"]}
+    assert json.loads(ok(st, "--libxo", "json", "-C")) == {
+        "cloners": ["lo", "tap", "vxlan", "vlan", "bridge", "epair", "lagg", "gif"]}
     assert json.loads(ok(st, "--libxo", "json", "tap", "create")) == {"interface": "tap0"}
     ok(st, "vxlan3", "create", "vxlanid", "5")
     assert json.loads(ok(st, "--libxo", "json", "vxlan3"))["interfaces"][0]["vxlan"] == {
@@ -395,7 +401,9 @@ def test_libxo_xml_and_other_formats(st):
     assert ok(st, "--libxo", "xml", "-l") == (
         "<interfaces>vnet0</interfaces><interfaces>lo0</interfaces>\n")
     assert ok(st, "--libxo", "xml", "-C") == (
-        "<cloners>lo</cloners><cloners>tap</cloners><cloners>vxlan</cloners>\n")
+        "<cloners>lo</cloners><cloners>tap</cloners><cloners>vxlan</cloners>"
+        "<cloners>vlan</cloners><cloners>bridge</cloners><cloners>epair</cloners>"
+        "<cloners>lagg</cloners><cloners>gif</cloners>\n")
     r = ifconfig(st, "--libxo", "yaml", "-l")
     assert (r.returncode, r.stdout, r.stderr) == (
         1, "", "ifconfig: unknown libxo option value: 'yaml'\n")
@@ -461,10 +469,13 @@ ERRORS = [
     (["vnet0", "group", "g1"], "ifconfig: setifgroup: group names may not end in a digit\n"),
     (["tap0", "inet6", "2001:db8:9::", "eui64", "alias"],     # IPv6 off: no link-local
      "ifconfig: could not determine link local address\n"),
-    (["vlan5", "create", "vlan", "5", "vlandev", "vnet0"],   # no vlan cloner in the stack
-     "ifconfig: SIOCIFCREATE2 (vlan5): Invalid argument\n"),
+    (["vlan5", "create", "vlan", "5", "vlandev", "vnet9"],   # no such parent: ENXIO
+     "ifconfig: SIOCIFCREATE2 (vlan5): Device not configured\n"),
     (["vxlan0", "create", "vxlanid", "16777216"],
      "ifconfig: invalid network identifier: 16777216\n"),
+    (["wg0", "create"], "ifconfig: wg0: wg(4) is not supported\n"),     # a cloner FreeBSD has
+    (["pfsync0", "create"], "ifconfig: pfsync0: pfsync(4) is not supported\n"),
+    (["foo0", "create"], "ifconfig: SIOCIFCREATE2 (foo0): Invalid argument\n"),
     # atomic: `up` was applied as parsed in FreeBSD; here the whole command is undone
     (["tap0", "up", "10.1.0.1/24", "mtu", "70000"],
      "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument\n"),

@@ -54,8 +54,8 @@ def test_the_clone_module_does_not_import_the_grammar():
 
 def test_one_toolops_class_for_every_tool():
     from plebconf.cli import arp, common, ifconfig, route, toolops
-    from plebconf.rc import apply
-    assert common.ToolOps is toolops.ToolOps is ifconfig.ToolOps is apply.ToolOps
+    from plebconf.rc import command
+    assert common.ToolOps is toolops.ToolOps is ifconfig.ToolOps is command.ToolOps
     assert type(route.ops_for(["add", "10.1.0.0/16", "10.0.0.1"])) is toolops.ToolOps
     assert type(arp.ops_for(["-d", "10.0.0.5"])) is toolops.ToolOps
     assert type(ifconfig.ops_for(["vnet0", "up"])) is toolops.ToolOps

@@ -36,16 +36,16 @@ def test_summary_of_a_large_refused_request():
     audit.refused(None, "ioctl", big, 6, "Device not configured " + "z" * 10_000)
     entry = audit.op({"args": True}).rows[0]
     assert entry["op"] == "ioctl" and entry["errno"] == 6
-    assert entry["msg"] == "Device not configured " + "z" * (persist.TEXT_MAX - 22) + "…"
+    assert entry["msg"] == "Device not configured " + "z" * (persist.audit.TEXT_MAX - 22) + "…"
     args = entry["args"]
     assert args["truncated"] is True and args["bytes"] == len(msgpack.packb(big))
     assert (args["req"], args["ifname"], args["mtu"]) == ("SIOCSIFMTU", "nosuch", 1400)
     assert "name" not in args and "blob" not in args        # too long to keep as fields
     assert args["preview"].startswith("{'req': 'SIOCSIFMTU', 'ifname': 'nosuch', 'mtu': "
                                       "1400, 'pad': [{}, {}")
-    assert len(args["preview"]) == persist.TEXT_MAX + 1
+    assert len(args["preview"]) == persist.audit.TEXT_MAX + 1
     # the journal holds the summary, not the request
-    assert len(journaled) == 1 and len(journaled[0]) < persist.ENTRY_MAX + 1024
+    assert len(journaled) == 1 and len(journaled[0]) < persist.audit.ENTRY_MAX + 1024
     assert msgpack.unpackb(journaled[0])["args"] == args
     # a batch keeps its count of ops, so `log` still says "batch (N ops)"
     audit.refused(None, "batch", {"ops": [["ioctl", {"x": "y" * 100}]] * 50}, 22, "")
@@ -69,7 +69,7 @@ def test_audit_is_bounded_in_bytes_newest_kept():
         audit.refused(None, "rtmsg", {"type": "RTM_ADD", "dst": f"10.{i >> 8}.{i & 255}.0",
                                       "pad": "p" * 300}, 51, "Network is unreachable")
     assert audit.bytes <= 64 * 1024
-    assert audit.bytes == sum(len(b) + persist.SLOT for b in audit.entries)
+    assert audit.bytes == sum(len(b) + persist.audit.SLOT for b in audit.entries)
     rows = audit.op({}).rows
     assert rows[-1]["seq"] == 5000 and [r["seq"] for r in rows] == list(
         range(5001 - len(rows), 5001))
@@ -115,7 +115,7 @@ def test_stale_empty_snapshot_tmp_is_removed(sockdir):
     with stack.client() as c:
         assert c.sysctl("NET_RT_IFLIST")[0]["mtu"] == 1400
     stack.stop()
-    assert sorted(os.listdir(state)) == ["journal", "lock", "snapshot"]
+    assert sorted(os.listdir(state)) == ["hostid", "journal", "lock", "snapshot"]
 
 
 # == 3: damage in the journal ===================================================================
@@ -133,7 +133,7 @@ def _journal_of_routes(sockdir, n=60):
 
 def test_flipped_byte_mid_journal_stops_the_start_then_salvage(sockdir):
     state, journal, env, good = _journal_of_routes(sockdir)
-    found, _ = persist.scan_records(good)
+    found, _ = persist.records.scan_records(good)
     at = found[30][0]                   # the 30th route's record (after the address)
     bad = bytearray(good)
     bad[at + 20] ^= 0x01

@@ -6,11 +6,14 @@ import time
 
 import pytest
 
+from tests.conftest import TEST_HOSTUUID
 from conftest import ROOT, run_tool
 from plebnet_core.spawn import StackStartError, plebnet_argv, spawn_stack
 
 EXAMPLE = os.path.join(ROOT, "rc", "rc.conf.example")
-NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+# one host uuid: stacks booted from the same rc.conf list the same MACs, as one FreeBSD host
+# (one kern.hostuuid) does across reboots
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
 @pytest.fixture
@@ -253,6 +256,8 @@ def test_atomic_failure_names_file_line_variable_command_message(stack2, conf):
     assert result.stderr == (
         f"{path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
         "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "rc: FreeBSD's rc.d/routing reports a failing route_bad and goes on with the rest; "
+        "--keep-going does the same\n"
         "rc: nothing applied; the stack is unchanged\n")
     assert state(stack2) == before
 
@@ -268,6 +273,8 @@ def test_grammar_errors_are_all_reported_before_anything_is_sent(stack2, conf):
         "ifconfig: 10.0.0.1/33: bad value (width too large)\n"
         f"{path}:4: route_x: route add -net 10.20.0.0/16 nowhere.invalid: "
         "route: bad address: nowhere.invalid\n"
+        "rc: FreeBSD's rc.d/routing reports a failing route_x and goes on with the rest; "
+        "--keep-going does the same\n"
         "rc: nothing applied; the stack is unchanged\n")
     assert state(stack2) == before
 
@@ -442,6 +449,8 @@ def test_failing_rc_conf_stops_plebnet_before_its_socket(sockdir, conf):
     assert proc.stderr == (
         f"plebnet: {path}:5: route_bad: route add -net 198.51.100.0/24 10.99.0.1: "
         "add net 198.51.100.0: gateway 10.99.0.1 fib 0: Network is unreachable\n"
+        "plebnet: FreeBSD's rc.d/routing reports a failing route_bad and goes on with the "
+        "rest; --keep-going does the same\n"
         "plebnet: rc.conf not applied; not starting\n")
     assert os.listdir(sockdir) == []
 

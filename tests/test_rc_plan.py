@@ -97,18 +97,18 @@ def test_pseudo_keywords_removed_case_insensitively_with_warnings():
     assert p.argvs == LO0 + [
         ["ifconfig", "vnet0", "inet", "10.0.0.2/24"],
         ["ifconfig", "vnet0", "up"],
+        ["dhclient", "-b", "vnet0"],   # DHCP: devd starts it, rc does not wait
         ["ifconfig", "vnet1", "up"],
         ["ifconfig", "vnet1", "up"],
+        ["dhclient", "vnet1"],         # SYNCDHCP: rc.d/dhclient waits for the lease
         ["ifconfig", "vnet2", "up"],  # DHCP only: rc brings it up for dhclient
+        ["dhclient", "-b", "vnet2"],
         ["ifconfig", "vnet3", "inet", "10.0.3.1/24"],
         ["ifconfig", "vnet3", "up"],
     ] + FWD_OFF
     assert p.warnings == [
-        "$ifconfig_vnet0: DHCP is not supported; ignored.",
-        "$ifconfig_vnet0: WPA is not supported; ignored.",
-        "$ifconfig_vnet1: DHCP is not supported; ignored.",
-        "$ifconfig_vnet2: DHCP is not supported; ignored.",
-        "$ifconfig_vnet2: HOSTAP is not supported; ignored.",
+        "rc.conf:1: ifconfig_vnet0: WPA: wireless is not modelled; no wireless link is made",
+        "rc.conf:3: ifconfig_vnet2: HOSTAP: wireless is not modelled; no wireless link is made",
     ]
 
 
@@ -166,8 +166,54 @@ def test_ifconfig_default_applies_when_unset_not_when_empty():
 
 def test_ifconfig_default_dhcp_is_stripped_everywhere():
     p = run('ifconfig_DEFAULT="SYNCDHCP"\n', live=["lo0", "vnet0"])
-    assert p.argvs == LO0 + [["ifconfig", "vnet0", "up"]] + FWD_OFF
-    assert p.warnings == ["$ifconfig_DEFAULT: DHCP is not supported; ignored."]
+    # lo0 never runs dhclient (network.subr dhcpif)
+    assert p.argvs == LO0 + [["ifconfig", "vnet0", "up"], ["dhclient", "vnet0"]] + FWD_OFF
+    assert p.warnings == []
+
+
+def test_synchronous_dhclient_and_nosyncdhcp():
+    p = run('synchronous_dhclient="YES"\nifconfig_vnet0="DHCP"\nifconfig_vnet1="NOSYNCDHCP"\n',
+            live=["lo0", "vnet0", "vnet1"])
+    assert p.argvs == LO0 + [["ifconfig", "vnet0", "up"], ["dhclient", "vnet0"],
+                             ["ifconfig", "vnet1", "up"], ["dhclient", "-b", "vnet1"]] + FWD_OFF
+
+
+UNMODELLED = (
+    'pf_enable="YES"\n'                        # 1
+    'pf_rules="/etc/pf.conf"\n'                # 2
+    'pflog_enable="NO"\n'                      # 3: off, nothing to say
+    'firewall_enable="YES"\n'                  # 4
+    'firewall_type="workstation"\n'            # 5
+    'natd_enable="NO"\n'                       # 6
+    'natd_interface="vnet0"\n'                 # 7: natd is off
+    'wlans_ath0="wlan0"\n'                     # 8
+    'ifconfig_wlan0="WPA DHCP"\n'              # 9
+    'gif_interfaces="gif0"\n'                  # 10
+    'wireguard_enable="YES"\n'                 # 11
+    'wireguard_interfaces="wg0"\n'             # 12
+    'ppp_enable="YES"\n'                       # 13
+    'sshd_enable="YES"\n'                      # 14: not networking config: nothing
+)
+
+
+def test_unmodelled_variables_warned_once_each_with_their_line():
+    p = run(UNMODELLED, live=["lo0", "vnet0"])
+    assert p.warnings == [
+        "rc.conf:1: pf_enable: packet filtering is not modelled; traffic is not filtered",
+        "rc.conf:2: pf_rules: packet filtering is not modelled; traffic is not filtered",
+        "rc.conf:4: firewall_enable: packet filtering is not modelled; traffic is not filtered",
+        "rc.conf:5: firewall_type: packet filtering is not modelled; traffic is not filtered",
+        "rc.conf:8: wlans_ath0: wireless is not modelled; no wireless link is made",
+        "rc.conf:9: ifconfig_wlan0: wireless is not modelled; no wireless link is made",
+        "rc.conf:10: gif_interfaces: the legacy gif_interfaces/gifconfig_IF are not modelled; "
+        'no tunnel is set up (cloned_interfaces="gif0" with create_args_gif0="tunnel SRC DST" '
+        "is)",
+        "rc.conf:11: wireguard_enable: tunnelling is not modelled; no tunnel is set up",
+        "rc.conf:12: wireguard_interfaces: tunnelling is not modelled; no tunnel is set up",
+        "rc.conf:13: ppp_enable: ppp(8) is not modelled; no PPP link is made",
+    ]
+    # wlan0 does not exist (no wlan cloner): its ifconfig_wlan0 is never reached
+    assert ["dhclient", "-b", "wlan0"] not in p.argvs
 
 
 def test_interface_names_are_sanitised_in_variable_names():
@@ -269,7 +315,7 @@ def test_vlans_are_created_and_configured_after_their_parent():
         ["ifconfig", "vnet0.101", "inet", "10.101.0.1/24"],
         ["ifconfig", "vnet0.101", "up"],
         ["ifconfig", "vlan5", "create", "vlandev", "vnet0", "vlan", "5"],
-        ["ifconfig", "vlan", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest"],
+        ["ifconfig", "vlan0", "create", "vlandev", "vnet0", "vlan", "7", "name", "guest"],
         ["ifconfig", "guest", "inet", "10.7.0.1/24"],
         ["ifconfig", "guest", "up"],
     ] + FWD_OFF
@@ -287,7 +333,21 @@ def test_ipv6_after_ifconfig_if_and_before_up():
         ["ifconfig", "vnet0", "up"],
         ["ifconfig", "vnet0", "inet6", "accept_rtadv", "up"],
     ] + FWD_OFF
-    assert p.warnings == ["vnet0: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent."]
+    # rtsol's solicitations are the stack's own (dataplane/rtadv.py): nothing to warn about
+    assert p.warnings == []
+
+
+@pytest.mark.parametrize("listed, names", [("vnet1", "vnet1"), ("auto", "vnet0 vnet1"),
+                                           ("", "vnet0 vnet1"), ("none", "")])
+def test_rtadvd_interfaces(listed, names):
+    p = run(f'rtadvd_enable="YES"\nrtadvd_interfaces="{listed}"\n',
+            live=["lo0", "vnet0", "vnet1"])
+    assert p.argvs[-1] == ["sysctl", f"net.inet6.rtadvd.interfaces={names}"]
+
+
+def test_rtadvd_not_enabled_sets_nothing():
+    p = run('rtadvd_interfaces="vnet1"\n')
+    assert not any("rtadvd" in " ".join(a) for a in p.argvs)
 
 
 @pytest.mark.parametrize("value", ["2001:db8::2/64", "::2/64", "fe80::1%vnet0"])

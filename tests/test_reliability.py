@@ -79,6 +79,24 @@ def test_state_survives_sigkill(sockdir, compact):
         stack.stop(signal.SIGKILL)
 
 
+def test_restored_stack_forwards_by_the_restored_table(sockdir):
+    """The data plane keeps the routing table it was built with: a restore refills that
+    table in place (a new one would leave packets following the table of before)."""
+    state = os.path.join(sockdir, "state")
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    with stack.client() as c:
+        c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.0.0.2", plen=24)
+    stack.stop(signal.SIGKILL)
+    stack = spawn_stack([*NIC, "--state", state], sockdir=sockdir)
+    try:
+        # the address's local route, only in the restored table: ping goes through lo0
+        done = run_tool(stack, "ping", "-c", "1", "10.0.0.2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 packets transmitted, 1 packets received" in done.stdout
+    finally:
+        stack.stop()
+
+
 def stat_mode(path):
     return os.stat(path).st_mode & 0o777
 
@@ -169,12 +187,22 @@ def test_audit_records_changes_and_refusals(stack, client):
     out = run_tool(stack, "log")
     lines = out.stdout.splitlines()
     assert out.returncode == 0 and len(lines) == 3
-    assert lines[0].endswith(f"pid {os.getpid()} uid 0 ioctl SIOCAIFADDR: ok")
-    assert lines[1].endswith("rtmsg RTM_ADD: refused: Network is unreachable (errno 51)")
-    assert lines[2].endswith("batch (2 ops): refused: Invalid argument (errno 22)")
+    # each change said as the FreeBSD command that makes it (a lone SIOCAIFADDR is ifconfig's
+    # `alias`; a batch's commands in order)
+    assert lines[0].endswith(f"pid {os.getpid()} uid 0 ifconfig vnet0 inet 10.0.0.2/24 alias: ok")
+    assert lines[1].endswith(f"pid {os.getpid()} uid 0 route add -net 10.5.0.0/16 192.0.2.1: "
+                             "refused: Network is unreachable (errno 51)")
+    assert lines[2].endswith(f"pid {os.getpid()} uid 0 ifconfig tap create; ifconfig lo0 "
+                             "destroy: refused: Invalid argument (errno 22)")
     doc = json.loads(run_tool(stack, "log", "-n", "1", "--libxo", "json").stdout)
-    assert [(e["seq"], e["op"], e["result"]) for e in doc["audit"]["entry"]] == [
-        (3, "batch", "Invalid argument")]
+    assert [(e["seq"], e["op"], e["result"], e["commands"]) for e in doc["audit"]["entry"]] == [
+        (3, "batch", "Invalid argument", ["ifconfig tap create", "ifconfig lo0 destroy"])]
+    # -v: the request as it reached the stack, as JSON (not a Python repr)
+    verbose = run_tool(stack, "log", "-v", "-n", "1").stdout.splitlines()
+    assert json.loads(verbose[1]) == {"op": "batch", "args": {"ops": [
+        ["ioctl", {"req": "SIOCIFCREATE2", "ifname": "tap"}],
+        ["ioctl", {"req": "SIOCIFDESTROY", "ifname": "lo0"}]]}}
+    assert verbose[1].startswith("       {")
     bad = run_tool(stack, "log", "-n", "x")
     assert (bad.returncode, bad.stderr) == (64, "log: illegal count -- x\n")
 

@@ -112,6 +112,24 @@ def test_every_handler_has_a_schema():
     assert {"ping", "pcap", "audit"} <= set(SCHEMAS)
 
 
+def test_data_plane_ops_have_schemas():
+    """The ops the data plane registers (ping, pcap, dhclient, lagg) are declared too."""
+    from plebnet_core.dataplane.plane import DataPlane
+    from plebnet_core.loop import EventLoop
+    from plebnet_core.state.stack import Stack
+    from plebnet_core.syscalls import Syscalls
+    stack = Stack()
+    sc = Syscalls(stack, 1)
+    loop = EventLoop()
+    plane = DataPlane(stack, loop, 1, sc)
+    try:
+        assert set(sc.ops) <= set(SCHEMAS)
+        assert {"dhclient", "lagg"} <= set(sc.ops)
+    finally:
+        plane.close()
+        loop.close()
+
+
 def test_check_unit():
     check("ioctl", {"req": "SIOCSIFMTU", "ifname": "vnet0", "mtu": 1500, "extra": [1]})
     check("ioctl", {"req": "SIOCNOSUCH"})       # the handler names an unknown request

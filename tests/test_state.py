@@ -415,7 +415,7 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                     keys = [[] for _ in range(33)]
                     for route in batch:
                         keys[route.plen].append(route.dst)
-                    assert table.add_unmade(keys, 1, None, None, lambda plen: 1)
+                    assert table.add_unmade(keys, [0] * 33, [(1, None, None)], lambda plen: 1)
                 batch = []
         # probe addresses inside the prefixes too, not only random ones
         probes = probes + [dst | 1 for dst, _ in present] + [dst for dst, _ in present] + \
@@ -430,6 +430,114 @@ def test_ipv4_lookup_index_agrees_with_brute_force_under_adds_and_deletes():
                 paths = table.lookup(addr)
                 got = (paths[0].dst, paths[0].plen) if paths else None
                 assert got == want, hex(addr)
+
+    check()
+
+
+def test_route_table_agrees_with_a_model_while_fills_are_pending():
+    """Loads (runs of unmade prefixes of mixed lengths over several next hops), single adds
+    (as Routes, or unmade: announced), deletes and next-hop changes (of unmade prefixes
+    without making them), prefixes made into Routes, rollbacks of the last load, lookups and
+    partial fills, in any interleaving: every lookup -- by the dicts while fills are pending, by the arrays once
+    they are done -- gives what a brute-force model of the prefixes gives, path included."""
+    from hypothesis import given, settings, strategies as hs
+    from plebnet_core.state.route import Route, RouteTable
+
+    address = hs.one_of(hs.integers(0, 0x1FFFF).map(lambda x: 0x0A000000 | x << 6),
+                        hs.integers(0, 0xFFFFFFFF))
+    prefix = hs.tuples(address, hs.sampled_from([0, 7, 8, 15, 16, 20, 24, 25, 28, 32]))
+    hop = hs.integers(1, 3)
+    step = hs.one_of(
+        hs.tuples(hs.just("load"), hs.lists(hs.tuples(prefix, hop), min_size=1, max_size=12)),
+        hs.tuples(hs.just("add"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("announce"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("make"), prefix),
+        hs.tuples(hs.just("delete"), prefix),
+        hs.tuples(hs.just("change"), hs.tuples(prefix, hop)),
+        hs.tuples(hs.just("undo"), hs.none()),
+        hs.tuples(hs.just("lookup"), address),
+        hs.tuples(hs.just("settle"), hs.integers(1, 5)))
+    paths = [(0, None, None), (1, None, None), (2, None, None), (3, None, None)]
+
+    def masked(dst, plen):
+        return dst & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+
+    @settings(max_examples=300, deadline=None)
+    @given(hs.lists(step, max_size=30), hs.lists(address, min_size=1, max_size=10))
+    def check(steps, probes):
+        table, model = RouteTable(32), {}
+        undo = None         # (token, model before) of the last load, while undoable
+
+        def agree(addr):
+            best = _brute_lpm(model, addr)
+            found = table.paths_to(addr)
+            got = (found[0].plen, found[0].gateway) if found else None
+            assert got == (best and (best[1], model[best])), hex(addr)
+
+        for kind, arg in steps:
+            if kind == "load":
+                rows = {}
+                for (addr, plen), gw in arg:
+                    key = (masked(addr, plen), plen)
+                    if key not in model:
+                        rows[key] = gw
+                keys, hops = [[] for _ in range(33)], [[] for _ in range(33)]
+                for (dst, plen), gw in rows.items():
+                    keys[plen].append(dst)
+                    hops[plen].append(gw)
+                before = dict(model)
+                token = table.add_unmade(keys, hops, paths, lambda plen: 1)
+                assert token is not None
+                model.update(rows)
+                undo = (token, before)
+                continue
+            if kind == "undo":
+                if undo is not None:
+                    table.remove_unmade(undo[0])
+                    model = undo[1]
+                    undo = None
+                continue
+            if kind == "lookup":
+                agree(arg)
+                continue
+            if kind == "settle":
+                table.settle(budget=arg)
+                continue
+            if kind != "make":
+                undo = None     # (a rollback undoes the latest change first)
+            (addr, plen), gw = arg if kind not in ("delete", "make") else (arg, None)
+            key = (masked(addr, plen), plen)
+            if kind == "add" and key not in model:
+                table.add_path(Route(key[0], plen, gw, None, None, 1))
+                model[key] = gw
+            elif kind == "announce" and key not in model:
+                table.add_unmade_one(*key, table.nexthop(plen, *paths[gw], 1))
+                model[key] = gw
+            elif kind == "make" and key in model:
+                assert table.exact(*key)[0].gateway == model[key]
+            elif kind == "delete" and key in model:
+                if table.nexthop_of(*key) is not None:
+                    table.remove_unmade_one(*key)
+                else:
+                    for route in list(table.exact(*key)):
+                        table.remove_path(route)
+                del model[key]
+            elif kind == "change" and key in model:
+                if table.nexthop_of(*key) is not None:
+                    table.set_unmade(*key, table.nexthop(plen, *paths[gw], 1))
+                else:
+                    table.exact(*key)[0].gateway = gw   # (as RTM_CHANGE does)
+                model[key] = gw
+        probes = probes + [dst | 1 for dst, _ in model] + [dst for dst, _ in model] + \
+            [dst | 0xFFFFFFFF >> plen for dst, plen in model]
+        for settled in (False, True):
+            if settled:
+                table.settle()
+                assert table.unsettled == 0
+            for addr in probes:
+                agree(addr)
+        assert len(table) == len(model) and table.unmade == sum(
+            1 for t in table._by_len for v in t.values() if type(v) is int)
 
     check()
 
@@ -477,3 +585,39 @@ def test_masking_a_run_column_agrees_with_masking_each_address():
             want = [d & mask for d in dsts]
             assert _masked(dsts, plen, mask) == want
             assert _masked(array("I", dsts), plen, mask) == want
+
+
+def test_walk_pieces_sorted_a_slice_at_a_time_give_the_walk_order():
+    """A table bigger than a dump's sorting slice (route.WALK_STEP): the pieces, with
+    pauses (None) between slices, concatenate to exactly the radix-walk order (_sorted),
+    unmade prefixes as their NextHops; a second walk reads the kept order."""
+    import random
+    from plebnet_core.state import route as route_mod
+    from plebnet_core.state.route import Route, RouteTable
+    rng = random.Random(3)
+    table = RouteTable(32)
+    keys = [[] for _ in range(33)]
+    hops = [[] for _ in range(33)]
+    seen = set()
+    for _ in range(3 * route_mod.WALK_STEP):
+        plen = rng.choice([8, 16, 20, 24, 24, 24, 28, 32])
+        dst = rng.getrandbits(32) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+        if (dst, plen) not in seen:
+            seen.add((dst, plen))
+            keys[plen].append(dst)
+            hops[plen].append(rng.randrange(3))
+    table.add_unmade(keys, hops, [(1, None, None), (2, None, None), (3, None, None)],
+                     lambda plen: 1)
+    for i in range(0, 3000, 7):         # some made into Routes, some Routes of their own
+        table.exact(keys[24][i], 24)
+        table.add_path(Route((10 << 24) | i << 8, 24, 9, None, None, 1))
+    want_keys, want_paths = table._sorted()
+    want = [(key, paths[0] if type(paths) is list else table._lpm.slots[paths])
+            for key, paths in zip(want_keys, want_paths)]
+    for _ in range(2):
+        pieces = list(table.walk_pieces(1000))
+        got = [(key, route) for piece in pieces if piece is not None
+               for key, route in zip(*piece)]
+        assert got == want
+        assert all(len(piece[0]) <= 1000 for piece in pieces if piece is not None)
+    assert None not in pieces       # the second walk: the order kept, nothing to sort

@@ -459,7 +459,7 @@ def test_ps_lists_every_socket_with_owner_and_stale_ones(users, shared_dir):
 
 # == 5. messages ====================================================================================
 USAGE_LINE = ("usage: plebnet [--nic NAME=BACKEND]... [--rc FILE]... [--keep-going] "
-              "[--sockdir DIR]")
+              "[--strict] [--sockdir DIR]")
 
 
 @pytest.mark.parametrize("argv, status, lines", [

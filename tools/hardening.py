@@ -207,7 +207,6 @@ def neighbour_storm(offlink: int = 100_000, onlink: int = 50_000, ndp: int = 50_
     solicitations from as many IPv6 senders.  Figures: entries learned per kind (none off
     link; at most net.link.lltable.max_entries per table), `arp -an`'s time, peak RSS and
     the probe's loop figures."""
-    import random
     import subprocess
     import sys
     from plebnet_core.dataplane.wire import arp, ethernet, icmp6, ipv6, vxlan
@@ -216,7 +215,6 @@ def neighbour_storm(offlink: int = 100_000, onlink: int = 50_000, ndp: int = 50_
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-    rnd = random.Random(7)
     with Sandbox() as box:
         stack = spawn_stack(["--nic", f"vnet0=vxlan:42,127.0.0.1:{port},"
                                       f"127.0.0.1:{peer.getsockname()[1]}"], sockdir=box.dir)
@@ -228,8 +226,6 @@ def neighbour_storm(offlink: int = 100_000, onlink: int = 50_000, ndp: int = 50_
                 if limit is not None:
                     c.sysctl("net.link.lltable.max_entries", value=limit)
                 figures["limit"] = c.sysctl("net.link.lltable.max_entries")
-                mac = bytes.fromhex(c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["mac"]
-                                    .replace(":", ""))
             ours4 = bytes([10, 0, 0, 1])
             ours6 = ipv6_bytes = bytes.fromhex("20010db8000000000000000000000001")
             group = ipv6.solicited_node(ipv6_bytes)

@@ -462,16 +462,17 @@ def _load_client(path: str, pid: int, n: int, count: int, seed: int, window: int
     out.put((n, (os.getpid(), seen)))
 
 
-def sequential_model(pid: int, entries: list):
+def sequential_model(pid: int, entries: list, hostuuid: str | None = None):
     """A fresh in-process stack like `plebnet --nic vnet0=none`, with the acknowledged changes
     of the audit log replayed in the stack's order; returns (syscalls, errnos)."""
     from plebnet_core.persist import apply
     from plebproto.errors import OpError
     from plebnet_core.state.stack import Stack, stable_mac
     from plebnet_core.syscalls import Syscalls
-    stack = Stack(pid=pid)
+    stack = Stack(pid=pid, hostuuid=hostuuid)        # the same MACs as the stack's
     with stack.transaction():
-        stack.if_attach("vnet0", "vnet", stable_mac("vnet0=none"), params={"backend": "none"})
+        stack.if_attach("vnet0", "vnet", stable_mac(stack.hostuuid, "vnet0"),
+                        params={"backend": "none"})
         stack.if_attach("lo0", "lo")
     sc = Syscalls(stack, pid)
     errnos = []
@@ -509,7 +510,8 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
                "seconds": 0.0, "order_mismatch": 0, "model_mismatch": 0, "state_equal": False}
     with Sandbox() as box:
         env = dict(os.environ, PLEBNET_AUDIT_BYTES=str((clients * ops + 1000) * 512))
-        stack = spawn_stack(NIC, sockdir=box.dir, env=env)
+        hostuuid = "00000000-0000-4000-8000-00000000load"
+        stack = spawn_stack([*NIC, "--hostuuid", hostuuid], sockdir=box.dir, env=env)
         try:
             with stack.client() as c:
                 c.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.255.0.2", plen=16)
@@ -539,7 +541,7 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
                 mutating = [err for (op, args), err in zip(_load_ops(n, ops, seed), seen)
                             if not _read_only(op, args)]
                 figures["order_mismatch"] += mutating != by_pid.get(pid)
-            sc, errnos = sequential_model(stack.pid, entries)
+            sc, errnos = sequential_model(stack.pid, entries, hostuuid)
             figures["model_mismatch"] = sum(a != b for a, b in
                                             zip(errnos, (e["errno"] for e in entries)))
             model = comparable((rows(sc.if_list({})), rows(sc.rt_dump({})),
@@ -692,7 +694,7 @@ def short_writes(cuts: int = 200, seed: int = 1) -> dict:
         for k in sorted(rnd.sample(range(size), min(cuts, size))):
             room = [k]
 
-            def failing(fd, data):
+            def failing(fd, data, room=room):
                 if room[0] <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 n = real_write(fd, bytes(data[:room[0]]))
@@ -879,7 +881,7 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
         journal = os.path.join(box.state, "journal")
         with open(journal, "rb") as f:
             good = f.read()
-        found, _ = persist.scan_records(good)
+        found, _ = persist.records.scan_records(good)
         last = found[-1][0]
         base = found[0][1]["seq"] - 1
         for i in range(len(good)):
@@ -889,7 +891,7 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
             figures["bytes_flipped"] += 1
             if damage:
                 figures["refused"] += 1
-            elif torn and i < last + persist.RECORD.size and i >= last \
+            elif torn and i < last + persist.records.RECORD.size and i >= last \
                     and len(records) == len(found) - 1:
                 figures["torn"] += 1        # the last record's length: a tear, to all eyes
             else:
@@ -911,14 +913,14 @@ def journal_damage(routes: int = 60, starts: int = 3, seed: int = 1) -> dict:
         middle = [pos for pos, _ in found[len(found) // 4: 3 * len(found) // 4]]
         for pos in rnd.sample(middle, starts):
             bad = bytearray(good)
-            bad[pos + rnd.randrange(persist.RECORD.size + 10)] ^= 0x20
+            bad[pos + rnd.randrange(persist.records.RECORD.size + 10)] ^= 0x20
             attempt(bytes(bad))
         attempt(b"\0" * len(good))
         cut = found[len(found) // 2]
         attempt(good[:cut[0]] + good[found[len(found) // 2 + 1][0]:])      # one record gone
         # --salvage on a flip in the body of the middle record
         bad = bytearray(good)
-        bad[cut[0] + persist.RECORD.size + 3] ^= 0xFF
+        bad[cut[0] + persist.records.RECORD.size + 3] ^= 0xFF
         with open(journal, "wb") as f:
             f.write(bad)
         stack = spawn_stack([*NIC, "--state", box.state, "--salvage"], sockdir=box.dir,

@@ -110,7 +110,8 @@ def hardening_rows(row, full: bool) -> None:
     peers"): each row gives the attack's figure, the stack's peak RSS during it and the
     event loop's p99/worst turn as a probe client saw it."""
     def loop(r):
-        return f"peak RSS {r['peak_mb']:.0f} MB, loop p99/worst {r['p99_ms']:.0f}/{r['worst_ms']:.0f} ms"
+        return (f"peak RSS {r['peak_mb']:.0f} MB, loop p99/worst {r['p99_ms']:.0f}/"
+                f"{r['worst_ms']:.0f} ms")
 
     def aliases():
         r = hardening.alias_flood(100_000)

@@ -22,12 +22,15 @@ TOOLS = {
     "ifconfig": "ifconfig",
     "route": "route",
     "arp": "arp",
+    "ndp": "ndp",
     "netstat": "netstat",
     "ps": "ps",
     "rc": "rc",
     "batch": "batch",
     "ping": "ping",
     "ping6": "ping6",
+    "traceroute": "traceroute",
+    "traceroute6": "traceroute6",
     "tcpdump": "tcpdump",
     "log": "log",
 }
@@ -114,6 +117,9 @@ def tool_usage(name: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     pid, sockdir, libxo, rest = parse_globals(argv)
+    if rest[:1] == ["lab"]:
+        # labs are pleblab's (it starts stacks, so it imports plebnet_core; plebconf must not)
+        sys.exit(importlib.import_module("pleblab.cli").main(rest[1:]))
     command = load_tool(rest[0]) if rest else None
     if command is None:
         _click_main(argv)

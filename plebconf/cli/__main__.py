@@ -1,3 +1,4 @@
+"""`python -m plebconf.cli`: the plebconf command."""
 from . import main
 
 main()

@@ -184,7 +184,7 @@ def ops_for(argv: list[str]):
     return None
 
 
-# -- display (docs/freebsd-tools.md §3.2) ---------------------------------------------------------------------
+# -- display (docs/freebsd-tools.md §3.2) ----------------------------------------------------------
 def entry_fields(e: dict, kinds: dict) -> dict:
     """The libxo fields of one entry, in print order."""
     f = {"hostname": "?", "ip-address": e["addr"]}
@@ -204,8 +204,9 @@ def entry_fields(e: dict, kinds: dict) -> dict:
             f["expired"] = True
     if e["flags"] & RTF_ANNOUNCE:
         f["published"] = True
-    if kinds.get(e["ifname"]) in netfmt.ETHER_KINDS:
-        f["type"] = "ethernet"
+    kind = netfmt.ARP_TYPES.get(kinds.get(e["ifname"]))
+    if kind is not None:
+        f["type"] = kind
     return f
 
 
@@ -268,11 +269,8 @@ class Arp:
 
     def locate(self, ip: str) -> bool:
         """14.x's guess_ifindex: the longest match must be an interface (non-gateway) route."""
-        try:
-            r = self.client.call("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": ip})
-        except OpError:
-            return False
-        return not r["flags"] & RTF_GATEWAY
+        r = route_to(self.client, "inet", ip)
+        return r is not None and not r["flags"] & RTF_GATEWAY
 
     def delete(self, host: str) -> int:
         ip = getaddr(host)
@@ -332,29 +330,45 @@ class Arp:
         return 0
 
     def file(self, name: str) -> int:
-        try:
-            f = open(name)
-        except OSError as exc:
-            raise ToolError(f"arp: cannot open {name}: {exc.strerror}", 1) from None
-        status = 0
-        with f:
-            for line in f:
-                text = line.split("#", 1)[0]
-                if not text.strip():
-                    continue
-                words = text.split()[:5]
-                if len(words) < 2:
-                    sys.stderr.write(f"arp: bad line: {text}"
-                                     + ("\n" if not text.endswith("\n") else "\n"))
+        return set_file(name, "arp", self.set)
+
+
+def set_file(name: str, tool: str, set_words) -> int:
+    """arp -f / ndp -f: each line `host ether_addr [flags...]` (up to five words, `#`
+    comments) through set_words(words) -> status; 1 if any line failed.  A file that won't
+    open is `TOOL: cannot open NAME: strerror` and status 1."""
+    try:
+        f = open(name)
+    except OSError as exc:
+        raise ToolError(f"{tool}: cannot open {name}: {exc.strerror}", 1) from None
+    status = 0
+    with f:
+        for line in f:
+            text = line.split("#", 1)[0]
+            if not text.strip():
+                continue
+            words = text.split()[:5]
+            if len(words) < 2:
+                # warnx adds its newline to the line's own
+                sys.stderr.write(f"{tool}: bad line: {text}"
+                                 + ("\n" if not text.endswith("\n") else "\n"))
+                status = 1
+                continue
+            try:
+                if set_words(words):
                     status = 1
-                    continue
-                try:
-                    if self.set(words):
-                        status = 1
-                except ToolError as exc:
-                    sys.stderr.write(exc.message + "\n")
-                    status = 1
-        return status
+            except ToolError as exc:
+                sys.stderr.write(exc.message + "\n")
+                status = 1
+    return status
+
+
+def route_to(client, af: str, addr: str):
+    """RTM_GET for addr (the route the kernel would use), or None when there is none."""
+    try:
+        return client.call("rtmsg", {"type": "RTM_GET", "af": af, "dst": addr})
+    except OpError:
+        return None
 
 
 @tool_command("arp")

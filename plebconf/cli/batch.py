@@ -5,7 +5,9 @@ sh quoting; comments (#) and blank lines are skipped.  Atomic by default: any er
 FILE:LINE: command: the tool's message) leaves the stack unchanged.  --keep-going (alias
 --force) is `ip -batch -force`: failing lines are reported, the others applied, exit 1.
 Quiet on success, like `ip -batch`.  A progress bar (rich, imported only then) goes to
-stderr when stderr is a terminal and the file is long.
+stderr when stderr is a terminal and the file is long.  It waits as long as the stack works
+on the batch (the stack says so every second); a stack that stops answering, or goes away,
+gets one line on stderr and exit status 69 (EX_UNAVAILABLE).
 """
 from __future__ import annotations
 
@@ -47,12 +49,17 @@ def command(ctx, args) -> int:
         sys.stderr.write(f"batch: {file}: {exc.strerror}\n")
         return 1
     from plebconf.rc.apply import BatchProgram, client_sender, execute
+    from plebconf.rpc.client import ConnectError
     program = BatchProgram(text, name)
-    if program.line_count >= PROGRESS_LINES and sys.stderr.isatty():
-        errors = _with_progress(program, client_sender(ctx.client), keep_going)
-    else:
-        program.compile_all()
-        errors = execute(program, client_sender(ctx.client), keep_going)
+    try:
+        if program.line_count >= PROGRESS_LINES and sys.stderr.isatty():
+            errors = _with_progress(program, client_sender(ctx.client), keep_going)
+        else:
+            program.compile_all()
+            errors = execute(program, client_sender(ctx.client), keep_going)
+    except (ConnectError, OSError) as exc:      # TimeoutError among them
+        sys.stderr.write(f"batch: {exc or 'stack not answering'}\n")
+        return 69
     for warning in program.warnings:
         sys.stderr.write(f"batch: WARNING: {warning}\n")
     for error in errors:

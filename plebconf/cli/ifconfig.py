@@ -14,6 +14,9 @@ import sys
 from plebproto.constants import ENXIO
 from plebproto.iftypes import CLONERS
 
+from .ifconfig_bridge import addr_lines
+from .ifconfig_clone import created_name
+
 from . import libxo
 from .common import ConnectError, OpError, ToolError, tool_command
 from .ifconfig_grammar import USAGE, ops_for, parse_invocation  # noqa: F401 (public API)
@@ -93,7 +96,16 @@ def show(ctx, inv, fmt) -> int:
 def configure(ctx, tool_ops: ToolOps, fmt) -> int:
     client = ctx.client
     if tool_ops.needs_unit:
-        tool_ops = tool_ops.resolve_created(_free_unit(client, tool_ops))
+        at = tool_ops.print_created
+        unit = _free_unit(client, tool_ops)
+        tool_ops = tool_ops.resolve_created(unit)
+        made = created_name(unit)
+        if made != unit:
+            # the create asks for epair0, what follows configures the epair0a it makes
+            for op in tool_ops.ops[at + 1:]:
+                if op[1].get("ifname") == unit:
+                    op[1] = {**op[1], "ifname": made}
+            tool_ops.lines = [made]
     try:
         results = client.batch(tool_ops.ops)
     except OpError as exc:
@@ -106,6 +118,9 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
     if lines:
         sys.stderr.write("".join(line + "\n" for line in lines))
     out = tool_ops.output(results)
+    for op, result in zip(tool_ops.ops, results):
+        if op[1].get("req") == "BRDGRTS":       # `ifconfig bridge0 addr`
+            out += addr_lines(result["addrs"])
     if fmt.encoded:
         if out:
             libxo.emit({"interface": out[-1]}, fmt)
@@ -119,6 +134,6 @@ def _free_unit(client, tool_ops: ToolOps) -> str:
     base = tool_ops.ops[tool_ops.print_created][1]["ifname"]
     names = {i["name"] for i in client.call("sysctl", {"name": "NET_RT_IFLIST"})}
     unit = 0
-    while f"{base}{unit}" in names:
+    while created_name(f"{base}{unit}") in names:      # epair: epairNa
         unit += 1
     return f"{base}{unit}"

@@ -1,9 +1,11 @@
-"""Cloner parameters of `ifconfig IF create ...`: vxlan(4) (ifvxlan.c) and vlan(4)
-(ifvlan.c) register these keywords as clone commands.  During `create` they go into
-SIOCIFCREATE2's params; on an existing interface FreeBSD uses driver ioctls the stack does
-not have, so there they are sent as such and refused by the stack.
+"""Cloner parameters of `ifconfig IF create ...`: vxlan(4) (ifvxlan.c) registers these
+keywords as clone commands; the other cloners' modules (ifconfig_vlan, ifconfig_bridge,
+ifconfig_epair, ...) register theirs and their create hooks here the same way.  During
+`create` they go into SIOCIFCREATE2's params; on an existing interface they are the driver
+ioctl FreeBSD sends (SIOCSDRVSPEC), which the stack applies to a vxlan interface while it is
+not running.
 
-Like ifvxlan.c and ifvlan.c, this module registers its keywords itself (keywords.register):
+Like ifvxlan.c, this module registers its keywords itself (keywords.register):
 each both as a clone command (CLONE_TABLE, looked up while creating) and as an ordinary one
 (ifconfig's table).  Handlers get ifconfig_grammar's Command as their state; this module
 does not import the grammar.
@@ -14,6 +16,39 @@ from .ifconfig_values import strtoul, errx, inet_aton, inet_pton6
 from .keywords import Keyword, register
 
 CLONE_TABLE = "ifconfig-create"
+# What each cloner's module adds to the create and to the end of a command, as FreeBSD's
+# ifconfig has clone_setdefcallback_prefix() and callback_register():
+#   CREATE_HOOKS[prefix](cmd, args)  for a create of a name starting with prefix (or, with
+#                                    NAME_FILTERS, a name the filter takes): puts the
+#                                    cloner's params into SIOCIFCREATE2's args, or refuses
+#   NAME_FILTERS[prefix](name)       clone_setdefcallback_filter (vlan's IF.TAG names)
+#   CREATED_NAMES[prefix](name)      the name the kernel gives an explicit unit (epair0 ->
+#                                    epair0a), which ifconfig prints and later words address
+#   CALLBACKS                        fn(cmd) after the words of every command
+CREATE_HOOKS: dict = {}
+NAME_FILTERS: dict = {}
+CREATED_NAMES: dict = {}
+CALLBACKS: list = []
+
+
+def create_hook(name: str):
+    """The create hook for name: by prefix, else by a prefix's name filter."""
+    for prefix, hook in CREATE_HOOKS.items():
+        if name.startswith(prefix):
+            return hook
+    for prefix, match in NAME_FILTERS.items():
+        if match(name):
+            return CREATE_HOOKS.get(prefix)
+    return None
+
+
+def created_name(name: str) -> str:
+    for prefix, rename in CREATED_NAMES.items():
+        if name.startswith(prefix):
+            return rename(name)
+    return name
+
+
 VXLAN_VNI_MAX = 1 << 24
 # vxlan's numeric parameters: the largest value ifvxlan.c accepts, and its message
 _VXLAN_NUMBERS = {
@@ -30,7 +65,8 @@ def _clone_param(cmd, key, value, label):
     if cmd.creating:
         cmd.params[key] = value
     else:
-        cmd.driver_ioctl("SIOCSDRVSPEC", label)
+        # ifvxlan.c do_cmd(s, VXLAN_CMD_SET_..., 1): SIOCSDRVSPEC, err(1, "VXLAN_CMD_...")
+        cmd.driver_ioctl("SIOCSDRVSPEC", label, param=key, value=value)
 
 
 def _number(cmd, key, value, label):
@@ -108,33 +144,6 @@ def vxlanflush(cmd, word, req):
     cmd.k_unsupported(word, req)
 
 
-def vlantag(cmd, word, label, value):
-    tag = strtoul(value)
-    if tag is None:
-        raise errx("invalid value for vlan")
-    if tag > 0xFFFF:
-        raise errx("value for vlan out of range")
-    _clone_param(cmd, "vlan", tag, label)
-
-
-def vlandev(cmd, word, label, value):
-    _clone_param(cmd, "vlandev", value, label)
-
-
-def vlanpcp(cmd, word, label, value):
-    pcp = strtoul(value)
-    if pcp is None or pcp > 7:
-        raise errx("invalid value for vlanpcp")
-    _clone_param(cmd, "vlanpcp", pcp, label)
-
-
-def vlanproto(cmd, word, label, value):
-    if value not in ("802.1q", "802.1Q", "802.1ad", "802.1AD", "qinq", "QinQ"):
-        raise errx("invalid value for vlanproto")
-    _clone_param(cmd, "vlanproto", "802.1ad" if value.lower() in ("802.1ad", "qinq")
-                 else "802.1q", label)
-
-
 # vxlan(4) parameters (ifvxlan.c's clone commands; SIOCSDRVSPEC on an existing interface)
 VXLAN_KEYWORDS = (
     Keyword("vni", 1, _numeric("vxlanid"), "VXLAN_CMD_SET_VNI"),
@@ -153,17 +162,9 @@ VXLAN_KEYWORDS = (
     Keyword("vxlanlearn", 0, vxlanlearn, "VXLAN_CMD_SET_LEARN"),
     Keyword("-vxlanlearn", 0, vxlanlearn, "VXLAN_CMD_SET_LEARN"),
 )
-# vlan(4) parameters (ifvlan.c), the same way; the stack has no vlan cloner yet, so its
-# SIOCIFCREATE2 refuses them as FreeBSD's kernel refuses an unknown cloner.
-VLAN_KEYWORDS = (
-    Keyword("vlan", 1, vlantag, "SIOCSETVLAN"),
-    Keyword("vlandev", 1, vlandev, "SIOCSETVLAN"),
-    Keyword("vlanpcp", 1, vlanpcp, "SIOCSVLANPCP"),
-    Keyword("vlanproto", 1, vlanproto, "SIOCSETVLAN"),
-)
-register(CLONE_TABLE, *VXLAN_KEYWORDS, *VLAN_KEYWORDS)
+register(CLONE_TABLE, *VXLAN_KEYWORDS)
 # ... and as ordinary commands into ifconfig's table (ifconfig_grammar.TABLE)
-register("ifconfig", *VXLAN_KEYWORDS, *VLAN_KEYWORDS,
+register("ifconfig", *VXLAN_KEYWORDS,
          Keyword("vxlanflush", 0, vxlanflush, "VXLAN_CMD_FLUSH"),
          Keyword("vxlanflushall", 0, vxlanflush, "VXLAN_CMD_FLUSH"))
 

@@ -1,4 +1,5 @@
-"""ifconfig's listing output: FreeBSD 14 text (docs/freebsd-tools.md §1.6, §1.7) and a --libxo json document.
+"""ifconfig's listing output: FreeBSD 14 text (docs/freebsd-tools.md §1.6, §1.7) and a --libxo json
+document.
 
 Input: the interface dicts of sysctl NET_RT_IFLIST (the stack's if_info), in
 kernel order.  Nothing here talks to the stack.
@@ -88,6 +89,9 @@ def block(ifc: dict, inv) -> str:
         out.append(f"\tdescription: {ifc['description']}")
     if ifc.get("caps"):
         out.append(f"\toptions={ifc['caps']:x}{bits(ifc['caps'], CAP_TABLE)}")
+    params = ifc.get("params") or {}
+    if params.get("tunnelsrc"):         # tunnel_status: gif(4)'s outer addresses
+        out.append(f"\ttunnel inet {params['tunnelsrc']} --> {params['tunneldst']}")
     if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
         out.append(f"\tether {ether_text(ifc['mac'], fmt.get('ether'))}")
         if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:
@@ -151,10 +155,11 @@ def _lifetime(value) -> str:
 def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
-    out = []
+    out = bridge_lines(ifc) + lagg_lines(ifc)     # (an interface is one or the other)
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
     out += vxlan_lines(ifc, verbose)
+    out += vlan_lines(ifc)
     media = ifc.get("media")
     if media:
         current, active = media
@@ -162,15 +167,76 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
         if active and active != current:
             text += f" ({active})"
         out.append(text)
-        out.append("\tstatus: " + ("active" if ifc.get("link_state") == LINK_STATE_UP
-                                   else "no carrier"))
+        # the driver's media status: vxlan_media_status (if_vxlan.c) always says
+        # "IFM_ACTIVE | IFM_AVALID", whatever its link state
+        active = ifc.get("link_state") == LINK_STATE_UP or ifc.get("kind") == "vxlan"
+        out.append("\tstatus: " + ("active" if active else "no carrier"))
     out += nd6_lines(ifc)
+    return out
+
+
+# LAGG_PORT_BITS
+LAGG_PORT_TABLE = [(0x01, "MASTER"), (0x02, "STABLE"), (0x04, "ACTIVE"), (0x08, "COLLECTING"),
+                   (0x10, "DISTRIBUTING"), (0x20, "DISABLED")]
+
+
+def lagg_lines(ifc: dict) -> list[str]:
+    """iflagg.c's lagg_status, for a lagg or one of its ports (which names its laggdev):
+    `laggproto P lagghash l2,l3,l4`, then one `laggport: IF flags=N<...>` per port (printb
+    prints `<>` for no flags)."""
+    info = ifc.get("lagg")
+    if not info:
+        return []
+    hashes = ",".join(n for bit, n in ((1, "l2"), (2, "l3"), (4, "l4")) if info["hash"] & bit)
+    head = f"\tlaggproto {info['proto']}" + (f" lagghash {hashes}" if hashes else "")
+    if info.get("laggdev"):
+        head += f" laggdev {info['laggdev']}"
+    out = [head]
+    for port in info["ports"]:
+        flags = port["flags"]
+        out.append(f"\tlaggport: {port['name']} flags={flags:x}"
+                   f"{bits(flags, LAGG_PORT_TABLE) or '<>'}")
     return out
 
 
 def nd6_lines(ifc: dict) -> list[str]:
     nd6 = ifc.get("nd6") or 0
     return [f"\tnd6 options={nd6:x}{bits(nd6, ND6_NAMES)}"] if nd6 else []
+
+
+def vlan_lines(ifc: dict) -> list[str]:
+    """ifvlan.c's vlan_status: tag, protocol (its TPID in hex when unconfigured, 0), PCP
+    and parent."""
+    if ifc.get("kind") != "vlan":
+        return []
+    p = ifc.get("params") or {}
+    proto = p.get("vlanproto") or "0x0000"
+    return [f"\tvlan: {p.get('vlan', 0)} vlanproto: {proto} vlanpcp: {p.get('vlanpcp', 0)} "
+            f"parent interface: {p.get('vlandev') or '<none>'}"]
+
+
+# if_bridgevar.h's IFBIFBITS, in its order (printb prints names in the string's order)
+IFBIF_TABLE = [(0x1, "LEARNING"), (0x2, "DISCOVER"), (0x4, "STP"), (0x8, "SPAN"),
+               (0x10, "STICKY"), (0x800, "PRIVATE"), (0x20, "EDGE"), (0x40, "AUTOEDGE"),
+               (0x80, "PTP"), (0x100, "AUTOPTP")]
+
+
+def bridge_lines(ifc: dict) -> list[str]:
+    """ifbridge.c's bridge_status: the spanning-tree parameters (the defaults: the stack's
+    bridge runs no STP, so the bridge and root ids stay zero) and each member, newest
+    first, with its flags and port line."""
+    info = ifc.get("bridge")
+    if info is None:
+        return []
+    out = ["\tid 00:00:00:00:00:00 priority 32768 hellotime 2 fwddelay 15",
+           "\tmaxage 20 holdcnt 6 proto rstp maxaddr 2000 timeout 1200",
+           "\troot id 00:00:00:00:00:00 priority 32768 ifcost 0 port 0"]
+    for m in info["members"]:
+        out.append(f"\tmember: {m['name']} flags={m['flags']:x}"
+                   f"{bits(m['flags'], IFBIF_TABLE) or '<>'}")
+        out.append(f"\t        ifmaxaddr {m['ifmaxaddr']} port {m['port']} "
+                   f"priority {m['priority']} path cost {m['path_cost']}")
+    return out
 
 
 def vxlan_lines(ifc: dict, verbose: bool = False) -> list[str]:
@@ -269,6 +335,12 @@ def json_interface(ifc: dict, inv) -> dict:
     if allfamilies:
         if ifc.get("groups"):
             doc["groups"] = list(ifc["groups"])
+        if ifc.get("bridge") is not None:
+            doc["bridge"] = {"members": ifc["bridge"]["members"]}
+        if ifc.get("kind") == "vlan":
+            p = ifc.get("params") or {}
+            doc["vlan"] = {"tag": p.get("vlan", 0), "proto": p.get("vlanproto"),
+                           "pcp": p.get("vlanpcp", 0), "parent": p.get("vlandev")}
         if ifc.get("kind") == "vxlan" and vxlan_info(ifc):
             info = vxlan_info(ifc)
             doc["vxlan"] = info

@@ -11,7 +11,8 @@ Public API (used by the `ifconfig` tool and by the rc.conf executor)::
 Everything here is pure: no connection to the stack.  The stack resolves names and applies
 the kernel rules; FreeBSD's ifconfig itself leaves those to the kernel too.
 
-Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`, words are
+Processing model (docs/freebsd-tools.md §1.2), as FreeBSD's ifconfig: after `IF [create] [AF]`,
+words are
 looked up left to right in one keyword table (af_inet, af_inet6, af_link, af_nd6 and the
 cloners each register theirs in FreeBSD; here this module registers its keywords.Keyword
 entries at the bottom, and ifconfig_clone registers the cloners' own).  Keyword effects
@@ -19,13 +20,15 @@ become ops in order; an unknown word is the address, a second one the destinatio
 address delete/add is deferred to the end.  The whole command is one atomic batch, so a
 failing command changes nothing (FreeBSD would keep what ran before the failure).
 
-Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them) and
-ifconfig_clone (the vxlan/vlan cloner parameters).
+Beside this module: ifconfig_values (atoi, inet_aton, MAC text as FreeBSD reads them),
+ifconfig_clone (vxlan's cloner parameters, and the create hooks, name rewrites and
+end-of-command callbacks other cloners register) and one module per further cloner
+(ifconfig_vlan, ifconfig_bridge, ifconfig_epair), each registering its own keywords.
 """
 from __future__ import annotations
 
 from plebproto.constants import (
-    EADDRNOTAVAIL, EEXIST, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
+    EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
     IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP, IFF_STICKYARP,
     IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED, IN6_IFF_PREFER_SOURCE,
     IN6_IFF_TENTATIVE, ND6_IFF_ACCEPT_RTADV, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
@@ -33,7 +36,9 @@ from plebproto.constants import (
 )
 
 from .common import ToolError
-from .ifconfig_clone import CLONE_TABLE, _vxlan_check   # importing it registers the cloners'
+from .ifconfig_clone import CALLBACKS, CLONE_TABLE, _vxlan_check, create_hook, created_name
+from . import ifconfig_bridge, ifconfig_epair, ifconfig_vlan
+from . import ifconfig_lagg  # noqa: F401 (importing it registers lagg(4)'s keywords)
 from .keywords import Keyword, register, table
 from .toolops import ToolOps
 from .ifconfig_values import (
@@ -41,9 +46,12 @@ from .ifconfig_values import (
     random_mac,
 )
 
+# importing each cloner's module registered its keywords and hooks (keywords.register)
+CLONER_MODULES = (ifconfig_vlan, ifconfig_bridge, ifconfig_epair)
 AF_NAMES = ("inet", "inet6", "link", "ether", "lladdr")    # lladdr/link/ether: AF_LINK
 
-# Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1, §8.3).
+# Registered options print their usage in reverse registration order (docs/freebsd-tools.md §1.1,
+# §8.3).
 _OPT_USAGE = "[-C] [-g groupname] [-L] "
 USAGE = (
     f"usage: ifconfig [-j jail] [-f type:format] {_OPT_USAGE}interface address_family\n"
@@ -221,6 +229,23 @@ class Label:
     __hash__ = None     # errx is a mutable dict
 
 
+# Cloners a FreeBSD 14 kernel has (ifconfig -C with the usual modules loaded) that this stack
+# does not: creating one is refused by name rather than with a bare EINVAL, so a real rc.conf
+# says what is missing.
+# (vlan, bridge and epair are left out: the stack gains those cloners separately.)
+FREEBSD_CLONERS = ("disc", "edsc", "enc", "gif", "gre", "ipsec", "lagg", "me", "ovpn", "pflog",
+                   "pfsync", "stf", "tun", "tap", "vxlan", "wg", "wlan", "lo", "geneve")
+
+
+def unsupported_cloner(name: str) -> str | None:
+    """The FreeBSD driver a create of `name` asks for when the stack has no such cloner."""
+    from plebproto.iftypes import CLONERS
+    base = name.rstrip("0123456789")
+    if base in FREEBSD_CLONERS and base not in CLONERS:
+        return base
+    return None
+
+
 def message(ops: ToolOps, index: int, errno: int) -> str:
     """FreeBSD's text for op `index` failing with `errno` (docs/freebsd-tools.md §1.5); the
     `wording` of ifconfig's ToolOps (ops.message(index, errno))."""
@@ -229,8 +254,14 @@ def message(ops: ToolOps, index: int, errno: int) -> str:
     if errno in label.errx:
         return f"{PROG}: {label.errx[errno]}"
     if label.create:
-        if errno == EEXIST:
+        # ifcreate_ioctl: "already exists" only for a create without parameters
+        # (ifr_data NULL); with them, err(1, "SIOCIFCREATE2 (%s)")
+        if errno == EEXIST and "params" not in args:
             return f"{PROG}: interface {args['ifname']} already exists"
+        if errno == EINVAL:
+            driver = unsupported_cloner(args["ifname"])
+            if driver is not None:
+                return f"{PROG}: {args['ifname']}: {driver}(4) is not supported"
     elif errno == ENXIO and args.get("ifname") == ops.ifname:
         # FreeBSD checks that the interface exists before running anything
         return f"{PROG}: interface {ops.ifname} does not exist"
@@ -326,6 +357,8 @@ class Command:
             i += 1 + kw.nargs
         if self.creating:
             self._create()
+        for callback in CALLBACKS:      # callback_register(): after the words
+            callback(self)
         warn_at = len(self.ops)
         self._postproc()
         self._deferred_address()
@@ -343,12 +376,12 @@ class Command:
         self.creating = False
         name = self.ifname
         args = _ioctl("SIOCIFCREATE2", name)
+        hook = create_hook(name)
         if name.startswith("vxlan") and self.params:
             _vxlan_check(self.params)
             args["params"] = self.params
-        elif self.params and any(k.startswith("vlan") for k in self.params):
-            # vlan parameters ride on any create (FreeBSD's vlan callback takes them)
-            args["params"] = self.params
+        elif hook is not None:
+            hook(self, args)        # the cloner's own create (vlan_create, ...)
         op = ["ioctl", args]
         if self.more_after_create:
             # FreeBSD skips `create` for an interface that exists when more words follow
@@ -358,6 +391,10 @@ class Command:
         if not name[-1:].isdigit():
             # the kernel picks the unit and ifconfig prints the name it got
             self.print_created = len(self.ops) - 1
+        elif created_name(name) != name:
+            # a name the kernel changes (epair0 -> epair0a) is printed, and is the
+            # interface the words after it configure
+            self.ifname = self.print_name = created_name(name)
 
     # -- keyword handlers --------------------------------------------------------------------
     def k_flags(self, word, bit):
@@ -433,11 +470,10 @@ class Command:
         the stack's refusal reads like the kernel's."""
         self.emit(["ioctl", _ioctl(req, self.ifname, value=list(values))], Label(req))
 
-    def driver_ioctl(self, req, what):
-        """A driver ioctl the stack lacks (SIOCSDRVSPEC for a cloner parameter on an existing
-        interface): sent as FreeBSD would, failing under FreeBSD's name for it."""
-        self.k_unsupported(what, req)
-        self.labels[-1] = Label(what)
+    def driver_ioctl(self, req, what, **params):
+        """A driver ioctl (SIOCSDRVSPEC for a cloner parameter on an existing interface):
+        sent as FreeBSD would, failing under FreeBSD's name for it (what)."""
+        self.emit(["ioctl", _ioctl(req, self.ifname, **params)], Label(what))
 
     def k_jail(self, word, _, value):
         raise errx(f'jail "{value}" not found')
@@ -504,7 +540,8 @@ class Command:
         mask = inet_aton(value)
         if mask is None:
             raise errx(f"{value}: bad value")
-        self.plen = bin(mask).count("1")    # 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)
+        # 14.x keeps only the popcount (docs/freebsd-tools.md §1.2)
+        self.plen = bin(mask).count("1")
         self.setmask = True
 
     def k_prefixlen(self, word, _, value):
@@ -565,7 +602,8 @@ class Command:
                     args["dstaddr"] = self.dst
                 self.emit(["ioctl", args], Label("ioctl (SIOCAIFADDR)", perror=True))
             return
-        # inet6: the "delete first" step deletes the address being added (docs/freebsd-tools.md §1.3)
+        # inet6: the "delete first" step deletes the address being added (docs/freebsd-tools.md
+        # §1.3)
         if clear:
             target = self.rid if self.doalias < 0 else self.addr
             args = _ioctl("SIOCDIFADDR_IN6", name, addr=target or "::")

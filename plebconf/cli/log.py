@@ -1,8 +1,9 @@
 """`plebconf log [-n N] [-v] [--libxo json]`: the stack's audit log of changes.
 
 One line per change request, oldest first: sequence number, local time, the requesting
-process and user, the op (the ioctl / routing message / sysctl name) and its outcome, the
-errno's wording for a refusal.  -v adds each op's arguments.
+process and user, the change said as the FreeBSD command that makes it (log_commands.py:
+`route add -net 10.1.0.0/16 10.0.0.1`) and its outcome, the errno's wording for a refusal.
+-v adds each request as it reached the stack, as JSON.
 """
 from __future__ import annotations
 
@@ -11,20 +12,25 @@ import time
 from plebproto.constants import strerror
 
 from .common import OpError, emit_json, fail, strip_libxo, tool_command
+from .log_commands import commands, said
 
 USAGE = "usage: log [-v] [-n count] [--libxo json]"
 
 
 def describe(entry: dict) -> str:
-    """The op with its sub-request (ioctl SIOCAIFADDR, rtmsg RTM_ADD, sysctl NAME)."""
-    op, args = entry["op"], entry.get("args")
-    if not isinstance(args, dict):
-        return str(op)
-    ops = args.get("ops")       # a list, or its length when the stack kept a summary
-    if op == "batch" and (isinstance(ops, list) or type(ops) is int):
-        return f"batch ({ops if type(ops) is int else len(ops)} ops)"
-    sub = args.get("req") or args.get("type") or args.get("name")
-    return f"{op} {sub}" if isinstance(sub, str) else str(op)
+    """The change as the command(s) that make it."""
+    return said(entry["op"], entry.get("args"))
+
+
+def _plain(value):
+    """msgpack's bytes (a packed route column) as JSON can carry them."""
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def parse(args: list[str]):
@@ -60,7 +66,10 @@ def command(ctx, args):
     if fmt == "json":
         for e in entries:
             e["result"] = "ok" if not e["errno"] else e["msg"] or strerror(e["errno"])
-            if not verbose:
+            e["commands"] = commands(e["op"], e.get("args"))
+            if verbose:
+                e["args"] = _plain(e.get("args"))
+            else:
                 e.pop("args", None)
         emit_json({"audit": {"entry": entries}})
         return 0
@@ -70,5 +79,7 @@ def command(ctx, args):
             f"refused: {e['msg'] or strerror(e['errno'])} (errno {e['errno']})")
         print(f"{e['seq']:>6} {when} pid {e['pid']} uid {e['uid']} {describe(e)}: {outcome}")
         if verbose:
-            print(f"       {e.get('args')!r}")
+            import json     # only -v runs pay for it
+            print("       " + json.dumps({"op": e["op"], "args": _plain(e.get("args"))},
+                                        sort_keys=False))
     return 0

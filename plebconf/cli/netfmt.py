@@ -1,4 +1,5 @@
-"""Address, flag and message formatting shared by route, arp and netstat (docs/freebsd-tools.md §2.6, §2.8,
+"""Address, flag and message formatting shared by route, arp and netstat (docs/freebsd-tools.md
+§2.6, §2.8,
 §3.2, §4.1).  Parsing lives in the tools; this module only turns values into FreeBSD's text.
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ from plebproto.constants import (
     RTM_IFANNOUNCE, RTM_IFINFO, RTM_NEWADDR,
 )
 
-ETHER_KINDS = {"vnet", "tap", "vxlan"}      # IFT_ETHER: arp's " [ethernet]"
+ETHER_KINDS = {"vnet", "tap", "vxlan", "epair"}     # IFT_ETHER: arp's " [ethernet]"
+# arp's type suffix by interface kind (the sdl_type: IFT_ETHER, IFT_L2VLAN, IFT_BRIDGE)
+ARP_TYPES = {**dict.fromkeys(ETHER_KINDS, "ethernet"), "vlan": "vlan", "bridge": "bridge"}
 
 
 # -- flags ---------------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ def rescope(text: str, ifname: str) -> str:
     return f"{addr}%{ifname}" if sep else text
 
 
-# -- route monitor: 14.x's one-line netlink format (docs/freebsd-tools.md §2.8) --------------------------------
+# -- route monitor: 14.x's one-line netlink format (docs/freebsd-tools.md §2.8) --------------------
 NUD_INCOMPLETE, NUD_REACHABLE = "INCOMPLETE", "REACHABLE"
 
 

@@ -1,4 +1,7 @@
-"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings (docs/freebsd-tools.md §4).
+"""`netstat -r` / `netstat -i`: FreeBSD 14's routing table and interface listings
+(docs/freebsd-tools.md §4);
+`netstat -s` (protocol statistics) and the socket listing (`netstat`, `-a`, `-p`) are
+formatted by netstat_proto.py.
 
 The routing dump is streamed from the stack (NET_RT_DUMP in its compact form, radix walk
 order) and formatted a chunk at a time straight into large writes: a million routes is the
@@ -12,25 +15,47 @@ import sys
 from itertools import repeat
 from operator import add
 
-from plebproto.constants import IFF_UP, RTF_GATEWAY, RTF_UP
+from plebproto.constants import IFF_UP, RTF_GATEWAY, RTF_UP, strerror
 
-from . import libxo, netfmt
+from . import libxo, netfmt, netstat_proto
 from .common import OpError, ToolError, getopt, tool_command
 
 FAMILIES = {"inet": "inet", "inet6": "inet6"}
 FAMILY_TITLE = {"inet": "Internet", "inet6": "Internet6"}
+# main.c usage(): every form, then exit(1)
 USAGE = ("usage: netstat [-46AaLnRSTWx] [-f protocol_family | -p protocol]\n"
+         "               [-M core] [-N system]\n"
          "       netstat -i | -I interface [-46abdhnW] [-f address_family]\n"
-         "       netstat -r [-46AnW] [-F fibnum] [-f address_family]")
+         "               [-M core] [-N system]\n"
+         "       netstat -w wait [-I interface] [-46d] [-M core] [-N system]\n"
+         "               [-q howmany]\n"
+         "       netstat -s [-46sz] [-f protocol_family | -p protocol]\n"
+         "               [-M core] [-N system]\n"
+         "       netstat -i | -I interface -s [-46s]\n"
+         "               [-f protocol_family | -p protocol] [-M core] [-N system]\n"
+         "       netstat -m [-M core] [-N system]\n"
+         "       netstat -B [-z] [-I interface]\n"
+         "       netstat -r [-46AnW] [-F fibnum] [-f address_family]\n"
+         "               [-M core] [-N system]\n"
+         "       netstat -rs [-s] [-M core] [-N system]\n"
+         "       netstat -g [-46W] [-f address_family] [-M core] [-N system]\n"
+         "       netstat -gs [-46s] [-f address_family] [-M core] [-N system]\n"
+         "       netstat -Q")
 OPTS_WITH_VALUE = "fFIpMNqw"
-FLAGS = "abinrW"                # the switches kept in Opts (same-named attributes)
-# getopt(3) string: the switches above, the value options, and ones accepted but unused here
-GETOPT = "46AdhLRSTx" + FLAGS + "".join(c + ":" for c in OPTS_WITH_VALUE)
+FLAGS = "abinrWxTz"             # the switches kept in Opts (same-named attributes)
+# getopt(3) string: the switches above, -s (counted), the value options, and ones accepted
+# but unused here
+GETOPT = "46AdhLRS" + FLAGS + "s" + "".join(c + ":" for c in OPTS_WITH_VALUE)
+# /etc/protocols aliases name2protox also accepts
+PROTO_ALIASES = {"IP": "ip", "ICMP": "icmp", "UDP": "udp"}
 
 
 class Opts:
     def __init__(self):
         self.r = self.i = self.n = self.W = self.b = self.a = False
+        self.x = self.T = self.z = False
+        self.s = 0                      # sflag: -s counts (-ss: non-zero lines only)
+        self.proto: str | None = None
         self.af: str | None = None
         self.fib = 0
         self.iface: str | None = None
@@ -38,9 +63,9 @@ class Opts:
 
 def parse(args: list[str]) -> Opts:
     o = Opts()
-    found, rest = getopt(args, GETOPT, "netstat", USAGE, 64)
+    found, rest = getopt(args, GETOPT, "netstat", USAGE, 1)
     if rest:
-        raise ToolError(USAGE, 64)
+        raise ToolError(USAGE, 1)
     for c, value in found:
         if c == "f":
             if value not in FAMILIES:
@@ -55,12 +80,73 @@ def parse(args: list[str]) -> Opts:
             o.af = "inet"
         elif c == "6":
             o.af = "inet6"
+        elif c == "s":
+            o.s += 1
+        elif c == "p":
+            # main.c: name2protox, or "unknown or uninstrumented protocol"; the protocols
+            # FreeBSD knows that this stack does not count (tcp, igmp, ...) are the latter
+            name = PROTO_ALIASES.get(value, value)
+            if name not in netstat_proto.PROTOCOLS:
+                raise ToolError(f"netstat: {value}: unknown or uninstrumented protocol", 1)
+            o.proto = name
         elif c in FLAGS:
             setattr(o, c, True)
-    if not (o.r or o.i):
-        raise ToolError("netstat: only the routing table (-r) and interface (-i) "
-                        "displays are available", 1)
+    if o.x and o.T:
+        raise ToolError("netstat: -x and -T are incompatible, pick one.", 1)
     return o
+
+
+# -- netstat -s, and the socket listing ---------------------------------------------------------
+def show_protocols(client, o: Opts, fmt) -> int:
+    """main.c after the -i/-r/-g cases: printproto for the protocol -p names, else for each
+    protocol of the family (protox, then ip6protox, where udp_stats prints once)."""
+    if o.proto:
+        protos = [o.proto]
+    elif o.af == "inet6":
+        protos = ["udp"]
+    else:
+        protos = list(netstat_proto.PROTOCOLS)
+    out, doc = [], {}
+    for proto in protos:
+        if not o.s:
+            # the socket listing (protopr): the stack has no sockets, and protopr prints its
+            # "Active Internet connections" header only above the first one (unixpr's
+            # likewise), so there is nothing to print.  arp has no PCB routine at all.
+            if o.proto and proto not in netstat_proto.HAS_PCBS:
+                out.append(f"{proto}: no PCB routine\n")
+            continue
+        if o.i:
+            # printproto: -s -i wants per-interface statistics, which only ip6/icmp6 have
+            if o.proto:
+                out.append(f"{proto}: no per-interface stats routine\n")
+            continue
+        args = {"name": netstat_proto.SYSCTL[proto]}
+        if o.z:
+            args["value"] = 0       # fetch_stats with zflag writes zeros instead of reading
+        try:
+            s = client.call("sysctl", args)
+        except OpError as exc:
+            if not o.z:
+                raise
+            # fetch_stats: the write failed (a read-only peer); xo_warn, then the zeroed
+            # buffer is printed all the same
+            sys.stderr.write(f"netstat: sysctl {args['name']}: {strerror(exc.errno)}\n")
+            s = netstat_proto.zeroed(proto)
+        if proto == "udp":
+            text, doc[proto] = netstat_proto.udp_stats(s, o.s)
+        elif proto == "ip":
+            text, doc[proto] = netstat_proto.ip_stats(s, o.s)
+        elif proto == "icmp":
+            maskrepl = client.call("sysctl", {"name": "net.inet.icmp.maskrepl"})
+            text, doc[proto] = netstat_proto.icmp_stats(s, o.s, maskrepl)
+        else:
+            text, doc[proto] = netstat_proto.arp_stats(s, o.s)
+        out.append(text)
+    if fmt.encoded:
+        libxo.emit({"statistics": doc}, fmt)
+    else:
+        sys.stdout.write("".join(out))
+    return 0
 
 
 # -- netstat -r ---------------------------------------------------------------------------------
@@ -310,7 +396,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
     head.append(" %5s\n" % "Coll")
     out = ["".join(head)]
     for name, mtu, network, address, s, is_link, ifp in rows:
-        dash = lambda v: str(v) if is_link else "-"     # noqa: E731
+        dash = lambda v, is_link=is_link: str(v) if is_link else "-"     # noqa: E731
         line = [col(name, wname), mtu.rjust(6), " ", col(network, wnet), " ",
                 col(address, waddr), " %8d %5s %5s" % (s["ipackets"], dash(s["ierrors"]),
                                                        dash(s["iqdrops"]))]
@@ -327,7 +413,7 @@ def show_interfaces(client, o: Opts, fmt) -> int:
 
 @tool_command("netstat")
 def command(ctx, args) -> int:
-    """Show the routing table (-r) and interfaces (-i) (FreeBSD netstat(1))."""
+    """Show routes (-r), interfaces (-i), protocol statistics (-s) (FreeBSD netstat(1))."""
     gc.disable()        # a million decoded rows: the collector would scan them again and again
     try:
         fmt, args = libxo.parse(args, ctx.libxo, "netstat")
@@ -337,9 +423,11 @@ def command(ctx, args) -> int:
         return exc.status
     client = ctx.client
     try:
-        if o.i:
+        if o.i and not o.s:
             return show_interfaces(client, o, fmt)
-        return show_routes(client, o, fmt)
+        if o.r:
+            return show_routes(client, o, fmt)
+        return show_protocols(client, o, fmt)
     except OpError as exc:
         sys.stderr.write(f"netstat: {exc.msg}\n")
         return 1

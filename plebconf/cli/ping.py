@@ -174,6 +174,21 @@ class Stats:
         self.tmin, self.tmax, self.tsum, self.tsumsq = math.inf, 0.0, 0.0, 0.0
         self.seen: set[int] = set()
 
+    def reply(self, seq: int, t: float | None, timing: bool) -> bool:
+        """Count an echo reply as ping.c's pr_pack does; True when it repeats an earlier one."""
+        dup = seq in self.seen
+        if dup:
+            self.repeats += 1
+        else:
+            self.seen.add(seq)
+            self.received += 1
+        if timing and t is not None:
+            self.tsum += t
+            self.tsumsq += t * t
+            self.tmin = min(self.tmin, t)
+            self.tmax = max(self.tmax, t)
+        return dup
+
 
 def wants_ipv6(args, prog: str) -> bool:
     """main.c: -6 (or the name ping6) selects IPv6, -4 IPv4; else the host decides."""
@@ -266,19 +281,8 @@ def _consume(rows, st: Stats, quiet: bool, timing: bool, out) -> None:
                 sys.stderr.write(f"ping: sendto: {strerror(ev['errno'])}\n")
                 sys.stderr.flush()
         elif kind == "reply":
-            seq = ev["seq"]
-            dup = seq in st.seen
-            if dup:
-                st.repeats += 1
-            else:
-                st.seen.add(seq)
-                st.received += 1
-            t = ev.get("time")
-            if timing and t is not None:
-                st.tsum += t
-                st.tsumsq += t * t
-                st.tmin = min(st.tmin, t)
-                st.tmax = max(st.tmax, t)
+            seq, t = ev["seq"], ev.get("time")
+            dup = st.reply(seq, t, timing)
             if quiet:
                 continue
             line = f"{ev['bytes']} bytes from {ev['from']}: icmp_seq={seq} ttl={ev['ttl']}"
@@ -478,7 +482,7 @@ def command6(ctx, args, prog: str):
     try:
         chunks = ctx.client.stream("ping", request)
         first = next(chunks)
-    except RpcError as exc:
+    except OpError as exc:
         fail(f"{prog}: {exc.msg}", 1)
     except ConnectError as exc:
         fail(f"plebconf: {exc}", 69)
@@ -494,7 +498,7 @@ def command6(ctx, args, prog: str):
             _consume6(chunk, st, quiet, verbose, timing, out, host, size, prog, state)
     except KeyboardInterrupt:
         pass
-    except RpcError as exc:
+    except OpError as exc:
         sys.stderr.write(f"{prog}: {exc.msg}\n")
     failures = state["failures"]
     out.write(f"\n--- {host} ping6 statistics ---\n")
@@ -532,19 +536,8 @@ def _consume6(rows, st: Stats, quiet, verbose, timing, out, host, size, prog, st
                 out.write(f"ping6: wrote {host} {8 + size} chars, ret=-1\n")
                 out.flush()
         elif kind == "reply":
-            seq = ev["seq"]
-            dup = seq in st.seen
-            if dup:
-                st.repeats += 1
-            else:
-                st.seen.add(seq)
-                st.received += 1
-            t = ev.get("time")
-            if timing and t is not None:
-                st.tsum += t
-                st.tsumsq += t * t
-                st.tmin = min(st.tmin, t)
-                st.tmax = max(st.tmax, t)
+            seq, t = ev["seq"], ev.get("time")
+            dup = st.reply(seq, t, timing)
             if quiet:
                 continue
             line = f"{ev['bytes']} bytes from {ev['from']}, icmp_seq={seq} hlim={ev['ttl']}"

@@ -1,7 +1,7 @@
 """`plebconf ps`: every stack socket in the socket directory, with its owner and what this
 user can do with it: the running stacks it may talk to (uptime, interfaces), the ones it may
 not (another user's, or one that refuses it), and stale sockets of stacks that are gone
-(the next stack its owner starts removes them: plebnet_core/server.py sweep_stale_sockets).
+(the next stack its owner starts removes them: the stack server's sweep_stale_sockets).
 
 Another user's stack is not talked to at all unless --owner names that user: its answers
 could say anything (plebconf/rpc/client.py, trust)."""

@@ -1,6 +1,6 @@
 """`plebconf rc`: rc.conf(5) against a running stack.
 
-    plebconf -p PID rc apply [-n|--dry-run] [-k|--keep-going] FILE...
+    plebconf -p PID rc apply [-n|--dry-run] [-k|--keep-going] [--strict] FILE...
     plebconf -p PID rc diff FILE...      exit 0: the stack matches, 1: applying would change it
     plebconf -p PID rc save              the running configuration as rc.conf
 
@@ -12,7 +12,9 @@ stack then applies them in a dry run (protocol: batch with "dry_run", rolled bac
 would fail is reported as apply reports it (exit 1).
 diff: the stack applies the files in a dry run and reads its running configuration inside
 it; the configuration items that would go (-) and come (+) are printed.
-Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`.
+Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`; among them one
+per variable the stack does not act on (pf, ipfw, natd, wireless, tunnels: rc/unmodelled.py).
+--strict refuses files that give any warning: nothing is applied (exit 1, as a refused apply).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 
 from .common import tool_command
 
-USAGE = ("usage: plebconf rc apply [-n|--dry-run] [-k|--keep-going] file ...\n"
+USAGE = ("usage: plebconf rc apply [-n|--dry-run] [-k|--keep-going] [--strict] file ...\n"
          "       plebconf rc diff file ...\n"
          "       plebconf rc save")
 EX_USAGE = 64
@@ -60,13 +62,15 @@ def command(ctx, args) -> int:
     sub, rest = args[0], args[1:]
     try:
         if sub == "apply":
-            flags = {"dry_run": False, "keep_going": False}
+            flags = {"dry_run": False, "keep_going": False, "strict": False}
             files = []
             for word in rest:
                 if word in ("-n", "--dry-run"):
                     flags["dry_run"] = True
                 elif word in ("-k", "--keep-going"):
                     flags["keep_going"] = True
+                elif word == "--strict":
+                    flags["strict"] = True
                 elif word.startswith("-") and word != "-":
                     return _usage(f"unknown option {word}")
                 else:
@@ -88,11 +92,14 @@ def command(ctx, args) -> int:
     return _usage(f"unknown command {sub}")
 
 
-def apply(ctx, files, dry_run=False, keep_going=False) -> int:
+def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
     from plebconf.rc.apply import client_sender, command_line, execute
     from plebconf.rc.running import dry_run_sender
     client = ctx.client
     program = _program(client, files)
+    if strict and program.warnings:
+        sys.stderr.write(strict_refusal("rc", len(program.warnings)) + "\n")
+        return 1
     if dry_run:
         refused = dict(program.failures)
         for unit in range(program.unit_count):
@@ -109,13 +116,25 @@ def apply(ctx, files, dry_run=False, keep_going=False) -> int:
         sys.stdout.flush()
         for error in errors:
             sys.stderr.write(error + "\n")
+        hint = program.keep_going_hint(errors) if errors else None
+        if hint:
+            sys.stderr.write(f"rc: {hint}\n")
         return 1 if errors else 0
     errors = execute(program, client_sender(client), keep_going)
     for error in errors:
         sys.stderr.write(error + "\n")
     if errors and not keep_going:
+        hint = program.keep_going_hint(errors)
+        if hint:
+            sys.stderr.write(f"rc: {hint}\n")
         sys.stderr.write("rc: nothing applied; the stack is unchanged\n")
     return 1 if errors else 0
+
+
+def strict_refusal(prog: str, count: int) -> str:
+    """--strict: what is said when the files gave warnings (they were printed before)."""
+    return (f"{prog}: --strict: {count} warning{'s' if count != 1 else ''} above; "
+            "nothing applied; the stack is unchanged")
 
 
 def diff(ctx, files) -> int:

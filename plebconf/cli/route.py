@@ -117,7 +117,7 @@ class RouteRequest:
         return ["rtmsg", args]
 
 
-# -- getaddr: destinations, gateways, netmasks (docs/freebsd-tools.md §2.2, §2.3) -------------------------------
+# -- getaddr: destinations, gateways, netmasks (docs/freebsd-tools.md §2.2, §2.3) ------------------
 def _inet4_or_host(text: str) -> int:
     """An IPv4 address as inet_aton reads it, else a name from /etc/hosts; else the error."""
     value = netfmt.inet_aton(text)
@@ -416,7 +416,7 @@ def parse_route(words: list[str], opts: Options, ifnames=None) -> RouteRequest:
     return req
 
 
-# -- errors (docs/freebsd-tools.md §2.5) -------------------------------------------------------------------------
+# -- errors (docs/freebsd-tools.md §2.5) -----------------------------------------------------------
 ERRMSG = {ESRCH: "not in table", EBUSY: "entry in use", ENOBUFS: "not enough memory",
           EADDRINUSE: "gateway uses the same route", EEXIST: "route already in table"}
 

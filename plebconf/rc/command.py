@@ -5,18 +5,17 @@
     command_line(argv), tokenize(line)
 
 Each command becomes the batch entries its tool's grammar gives (`ops_for(argv)` of
-plebconf.cli.ifconfig / route / arp, see plebconf.cli.common.ToolOps), plus the few commands
+plebconf.cli.ifconfig / route / arp / ndp, see plebconf.cli.common.ToolOps), plus the few commands
 rc.d runs that are not those tools: `hostname NAME` (sysctl kern.hostname), `sysctl
-name=value`, `ndp -s ADDR MAC [temp] [proxy]` (llmsg, af inet6).
+name=value`, `dhclient [-b] IF` (the stack's DHCP client, op dhclient).
 """
 from __future__ import annotations
 
 import importlib
-import re
 import shlex
 
 from plebconf.cli.common import ToolError, ToolOps
-from plebproto.constants import ENOENT, ENXIO, EPERM, RTF_ANNOUNCE, RTF_STATIC, strerror
+from plebproto.constants import ENOENT, ENXIO, EPERM, strerror
 
 __all__ = ["grammar", "command_line", "command_ops", "error_text", "tokenize", "TOOL_MODULES",
            "ToolError", "ToolOps"]
@@ -24,7 +23,7 @@ __all__ = ["grammar", "command_line", "command_ops", "error_text", "tokenize", "
 # Loaded by name when first needed: a batch file of `route add` lines never pays for
 # ifconfig's grammar (start-up time of every tool run).
 TOOL_MODULES = {"ifconfig": "plebconf.cli.ifconfig", "route": "plebconf.cli.route",
-                "arp": "plebconf.cli.arp"}
+                "arp": "plebconf.cli.arp", "ndp": "plebconf.cli.ndp"}
 
 
 def grammar(tool: str):
@@ -60,12 +59,12 @@ def command_ops(argv: list[str]) -> ToolOps:
         if not ops:
             raise ToolError("usage: sysctl name=value ...")
         return ToolOps(ops, labels)
-    if tool == "ndp":
-        return _ndp_ops(args)
+    if tool == "dhclient":
+        return _dhclient_ops(args)
     ops_for = grammar(tool)
     if ops_for is None:
         raise ToolError(f"{tool}: not a command plebconf can apply "
-                        "(ifconfig, route, arp, ndp -s, sysctl, hostname)")
+                        "(ifconfig, route, arp, ndp -s, sysctl, hostname, dhclient)")
     result = ops_for(args)
     if result is None:
         raise ToolError(f"{command_line(argv)}: changes nothing; only commands that change "
@@ -73,19 +72,15 @@ def command_ops(argv: list[str]) -> ToolOps:
     return result
 
 
-def _ndp_ops(args: list[str]) -> ToolOps:
-    """ndp -s nodename ether_addr [temp] [proxy] (rc.d/static_ndp)."""
-    if len(args) < 3 or args[0] != "-s" or any(a not in ("temp", "proxy") for a in args[3:]):
-        raise ToolError("usage: ndp -s nodename ether_addr [temp] [proxy]")
-    addr, mac = args[1], args[2]
-    if not re.fullmatch(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}", mac):
-        raise ToolError(f"ndp: invalid Ethernet address '{mac}'")
-    op = {"type": "RTM_ADD", "af": "inet6", "addr": addr,
-          "mac": ":".join(f"{int(b, 16):02x}" for b in mac.split(":")),
-          "flags": RTF_STATIC | (RTF_ANNOUNCE if "proxy" in args[3:] else 0)}
-    if "temp" in args[3:]:
-        op["temp"] = True
-    return ToolOps([["llmsg", op]], [f"set {addr}"])
+def _dhclient_ops(args: list[str]) -> ToolOps:
+    """dhclient [-b] interface (rc.d/dhclient, devd): the stack runs the client; -b: go to
+    the background at once (without it, a stack at boot waits for the lease, bounded)."""
+    background = args[:1] == ["-b"]
+    rest = args[1:] if background else args
+    if len(rest) != 1 or rest[0].startswith("-"):
+        raise ToolError("usage: dhclient [-b] interface")
+    return ToolOps([["dhclient", {"ifname": rest[0], "sync": not background}]],
+                   [rest[0]])
 
 
 def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
@@ -106,7 +101,8 @@ def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
     if tool == "sysctl" and errno == ENOENT:
         return f"sysctl: unknown oid '{label}'"
     if tool == "ifconfig" and errno in (ENXIO, EPERM):
-        return f"ifconfig: {label}: {'no such interface' if errno == ENXIO else 'permission denied'}"
+        why = "no such interface" if errno == ENXIO else "permission denied"
+        return f"ifconfig: {label}: {why}"
     return f"{tool}: {label}: {strerror(errno)}"
 
 

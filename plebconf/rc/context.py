@@ -38,6 +38,7 @@ DEFAULTS: dict[str, str] = {
     "static_routes": "",
     "ipv6_static_routes": "",
     "gateway_enable": "NO",
+    "synchronous_dhclient": "NO",
     "ipv6_gateway_enable": "NO",
     "static_arp_pairs": "",
     "static_ndp_pairs": "",
@@ -141,12 +142,14 @@ class Context:
             self.plan.warnings.append(message)
 
     def emit(self, argv: list[str], origin: Value, tolerate_error: bool = False) -> None:
-        self.plan.steps.append(Step(list(argv), origin.name, origin.file, origin.line, tolerate_error))
+        self.plan.steps.append(Step(list(argv), origin.name, origin.file, origin.line,
+                                    tolerate_error))
 
     def eval_args(self, value: Value, text: str | None = None) -> list[str]:
         """Words of `eval cmd <text>` (text defaults to the value's own text)."""
         try:
-            return eval_words(value.text if text is None else text, self.vars, value.file, value.line)
+            return eval_words(value.text if text is None else text, self.vars, value.file,
+                              value.line)
         except RcSyntaxError as e:  # say which variable, not only where
             raise RcSyntaxError(e.file, e.line, f"${value.name}: {e.message}") from None
 

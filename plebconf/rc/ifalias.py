@@ -1,4 +1,5 @@
-"""Interface aliases: network.subr's ifalias_af_common and its range expansion (docs/freebsd-tools.md §5.3-§5.5).
+"""Interface aliases: network.subr's ifalias_af_common and its range expansion
+(docs/freebsd-tools.md §5.3-§5.5).
 
     alias_steps(ctx, ifn, af)        # emit `ifconfig IF <af> ADDR ... alias` steps for one family
     expand_inet(addr, max) -> (addresses, warning | None)

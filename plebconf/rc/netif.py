@@ -8,8 +8,16 @@ ifconfig_IF_ipv6, link/ether aliases, description, `up`), ipv4_up (lo0's
 127.0.0.1, inet aliases), ipv6_up (inet6 aliases, ipv6_prefix_IF), childif_create
 (vlans_IF, each child configured right after its creation).
 
+rtsol's part of `ifconfig_IF_ipv6="inet6 accept_rtadv"` is the stack's: an interface that
+accepts RAs sends its Router Solicitations when it comes up (dataplane/rtadv.py).
+rtadvd_start is rc.d/rtadvd: rtadvd_enable / rtadvd_interfaces name the interfaces the stack
+advertises on (its sysctl net.inet6.rtadvd.interfaces).
+DHCP: `dhclient IF` (SYNCDHCP, synchronous_dhclient) or `dhclient -b IF` (DHCP: devd starts it
+without rc waiting) after the interface is up; the stack runs the client (dataplane/dhcp.py).
+
 Not supported (warned, otherwise ignored like a failed daemon start would be):
-DHCP (dhclient), WPA/HOSTAP, rtsol, wlans_IF, gif_interfaces, /etc/start_if.IF.
+WPA/HOSTAP (wireless: unmodelled.py), /etc/start_if.IF; wlans_IF and gif_interfaces are
+unmodelled.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import re
 
 from .ifalias import alias_steps, has_aliases
+from .unmodelled import WIRELESS
 from .parser import Value
 from .context import Context, builtin, ifs_split, sanitize_ifname
 
@@ -24,8 +33,7 @@ from .context import Context, builtin, ifs_split, sanitize_ifname
 PSEUDO_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp", "noauto", "wpa", "hostap"})
 DHCP_ARGS = frozenset({"dhcp", "syncdhcp", "nosyncdhcp"})
 # Pseudo-arguments that start a daemon on FreeBSD: the stack has none of them.
-UNSUPPORTED_ARGS = {"dhcp": "DHCP", "syncdhcp": "DHCP", "nosyncdhcp": "DHCP",
-                    "wpa": "WPA", "hostap": "HOSTAP"}
+WIRELESS_ARGS = {"wpa": "WPA", "hostap": "HOSTAP"}     # wpa_supplicant / hostapd
 # Interfaces that never get address families (network.subr noafif).
 NOAF_PREFIXES = ("pflog", "pfsync", "usbus", "an", "ath", "ipw", "ipfw", "iwi", "iwn",
                  "ral", "wi", "wl", "wpi")
@@ -98,11 +106,6 @@ def _clone_name(entry: str) -> str:
 # --- netif start --------------------------------------------------------------------------
 
 def netif_start(ctx: Context, ifaces: list[str]) -> None:
-    for name in ctx.vars:
-        if name.startswith("wlans_") and ctx.vars[name].text:
-            ctx.warn(f"${name}: wlan(4) interfaces are not supported; ignored.")
-    if ctx.text("gif_interfaces"):
-        ctx.warn("$gif_interfaces: gif(4) interfaces are not supported; ignored.")
     clone_up(ctx, ifaces)
     ifnet_rename(ctx, ifaces)
     for ifn in list_net_interfaces(ctx, ifaces):
@@ -176,8 +179,9 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
     if v is not None:
         if not _unit_of(ifn, NODHCP_PREFIXES):
             for word in ifs_split(v.text):
-                if word.lower() in UNSUPPORTED_ARGS:
-                    ctx.warn(f"${v.name}: {UNSUPPORTED_ARGS[word.lower()]} is not supported; ignored.")
+                if word.lower() in WIRELESS_ARGS:
+                    ctx.warn(f"{v.file}:{v.line}: {v.name}: {WIRELESS_ARGS[word.lower()]}: "
+                             f"{WIRELESS}")
         args = strip_pseudo(v.text)
         if args:
             ctx.emit(["ifconfig", ifn, *ctx.eval_args(v, args)], v)
@@ -200,7 +204,8 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
             configured = configured or prefix
         legacy = ctx.if_var(ifn, "ipv6_ifconfig_IF")
         if legacy is not None and legacy.text:
-            ctx.warn(f"${legacy.name} is obsolete.  Use ifconfig_{sanitize_ifname(ifn)}_ipv6 instead.")
+            ctx.warn(f"${legacy.name} is obsolete.  "
+                     f"Use ifconfig_{sanitize_ifname(ifn)}_ipv6 instead.")
             ctx.emit(["ifconfig", ifn, "inet6", "-ifdisabled"], legacy)
             ctx.emit(["ifconfig", ifn, "inet6", *ctx.eval_args(legacy)], legacy)
             configured = configured or legacy
@@ -217,12 +222,27 @@ def ifconfig_up(ctx: Context, ifn: str) -> None:
 
     if inet6 and ipv6_autoconfif(ctx, ifn):
         v6 = raw_args(ctx, ifn, "_ipv6") or ctx.if_var(ifn, "ipv6_ifconfig_IF")
+        # rtsol(8) runs here in FreeBSD's rc; the stack solicits by itself at up
         ctx.emit(["ifconfig", ifn, "inet6", "accept_rtadv", "up"], v6)
-        ctx.warn(f"{ifn}: accept_rtadv: rtsol(8) is not supported; no router solicitation is sent.")
         configured = configured or v6
 
-    if dhcpif(ctx, ifn) and configured is None:
-        ctx.emit(["ifconfig", ifn, "up"], raw_args(ctx, ifn))
+    if dhcpif(ctx, ifn):
+        v = raw_args(ctx, ifn)
+        if configured is None:
+            ctx.emit(["ifconfig", ifn, "up"], v)
+        # SYNCDHCP: rc.d/dhclient runs dhclient, which waits for a lease before it goes to
+        # the background; DHCP: devd starts it when the link comes up, rc does not wait
+        ctx.emit(["dhclient", ifn] if syncdhcpif(ctx, ifn) else ["dhclient", "-b", ifn], v)
+
+
+def syncdhcpif(ctx: Context, ifn: str) -> bool:
+    """network.subr syncdhcpif: SYNCDHCP, else not NOSYNCDHCP and $synchronous_dhclient."""
+    v = raw_args(ctx, ifn)
+    if _has_arg(v, frozenset({"syncdhcp"})):
+        return True
+    if _has_arg(v, frozenset({"nosyncdhcp"})):
+        return False
+    return ctx.yes("synchronous_dhclient")
 
 
 def ipv6_autoconfif(ctx: Context, ifn: str) -> bool:
@@ -282,9 +302,35 @@ def childif_create(ctx: Context, ifn: str, ifaces: list[str]) -> None:
             create = ["vlandev", ifn, *ifs_split(args.text if args else "")]
             if re.fullmatch(r"vlan[0-9]+", child):
                 argv = ["ifconfig", child, "create", *create]
-            else:  # any name: create on the cloner, rename in the same command
-                argv = ["ifconfig", "vlan", "create", *create, "name", child]
-        ctx.emit(argv, v)
-        ifaces.append(child)
+            else:  # any name: create on the cloner, rename in the same command (the
+                # unit named: a batch cannot use the one a unit-less create would print)
+                unit = 0
+                while f"vlan{unit}" in ifaces:
+                    unit += 1
+                argv = ["ifconfig", f"vlan{unit}", "create", *create, "name", child]
+        if child not in ifaces:         # re-applied to a live stack: as clone_up, kept
+            ctx.emit(argv, v)
+            ifaces.append(child)
         if autoif(ctx, child):
             ifn_start(ctx, child, ifaces)
+
+
+# rc.d/rtadvd: the interfaces `auto` (or empty) leaves out
+RTADVD_SKIP = ("lo", "gif", "stf", "lp", "sl", "tun", "pflog", "pfsync", "an", "ath", "ipw",
+               "ipfw", "iwi", "iwn", "ral", "wi", "wl", "wpi")
+
+
+def rtadvd_start(ctx: Context, ifaces: list[str]) -> None:
+    """rc.d/rtadvd: with rtadvd_enable, advertise on rtadvd_interfaces (`auto` or empty: every
+    interface but loopbacks, tunnels and the like; `none`: none)."""
+    enable = ctx.get("rtadvd_enable")
+    if enable is None or not ctx.yes("rtadvd_enable"):
+        return
+    listed = ctx.text("rtadvd_interfaces")
+    if listed.lower() in ("auto", ""):
+        names = [i for i in ifaces if not _unit_of(i, RTADVD_SKIP)]
+    elif listed == "none":
+        names = []
+    else:
+        names = ifs_split(listed)
+    ctx.emit(["sysctl", f"net.inet6.rtadvd.interfaces={' '.join(names)}"], enable)

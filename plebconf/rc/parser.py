@@ -562,7 +562,8 @@ def eval_words(text: str, rcvars: Mapping[str, Value] | None = None,
     words: list[str] = []
     for command in _Lexer(text, file, line).commands():
         if words:
-            raise RcSyntaxError(file, line, "unsupported shell syntax: several commands in one value")
+            raise RcSyntaxError(file, line,
+                                "unsupported shell syntax: several commands in one value")
         for w in command:
             try:
                 words.extend(_fields(w, lookup))

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import netif, routing, static_arp  # the rc.d scripts, in rcorder order
+from .unmodelled import unmodelled_start
 from .context import (  # noqa: F401 (re-exported: plan's public API)
     BUILTIN, DEFAULTS, DEFAULTS_FILE, Context, Plan, Step, builtin, checkyesno, ifs_split,
     sanitize_ifname,
@@ -54,11 +55,14 @@ def plan(rcvars: Mapping[str, Value], live_interfaces: list[str], *,
     ctx = Context(rcvars)
     for warning in getattr(rcvars, "warnings", ()):    # the parser's: what sh would run
         ctx.warn(warning)
+    unmodelled_start(ctx)
     hostname_start(ctx)
-    netif.netif_start(ctx, list(live_interfaces))
+    ifaces = list(live_interfaces)
+    netif.netif_start(ctx, ifaces)
     routing.routing_start(ctx, implicit_routes=implicit_routes)
     static_arp.static_arp_start(ctx)
     static_arp.static_ndp_start(ctx)
+    netif.rtadvd_start(ctx, ifaces)     # rc.d/rtadvd (REQUIRE: DAEMON, after these)
     return ctx.plan
 
 

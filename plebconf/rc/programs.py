@@ -25,7 +25,9 @@ from plebconf.rpc.client import run
 from plebproto.protocol import packed_width
 
 from .command import ToolError, command_line, command_ops, error_text, tokenize
-from .shapes import Template, learn, literal_segments, plain_addresses, shape
+from .shapes import (
+    Template, general_key, learn, lengths, literal_segments, plain_addresses, shape, with_lengths,
+)
 
 __all__ = ["Program", "RcProgram", "BatchProgram"]
 
@@ -44,6 +46,7 @@ class Program:
         self.failures: list[tuple[int, str]] = []   # (unit, message): refused by a grammar
         self.warnings: list[str] = []
         self.templates: dict = {}   # shape -> Template, or False: this shape has none
+        self.general: dict = {}     # general_key(shape) -> its general Template
         self.units = 0
 
     @property
@@ -55,6 +58,8 @@ class Program:
         key, values = shape(argv)
         template = self.templates.get(key)
         if template:
+            if template.lengths:
+                values = values + lengths(key)
             if template.fields is not None and not tolerate:
                 self._run(unit, template, values)
             else:
@@ -77,7 +82,17 @@ class Program:
         for w in ops.warnings:
             self.warnings.append(f"{self.describe(unit)}: {w}")
         if template is None and values:
-            self.templates[key] = learn(key, values, ops) or False
+            self._learned(key, learn(key, values, ops))
+
+    def _learned(self, key: tuple, template: Template | None) -> Template | None:
+        """File a shape's template; a general one is shared by every shape it serves (then
+        their lines make one run)."""
+        if template and template.lengths:
+            known = self.general.setdefault(general_key(key), template)
+            if known.entries == template.entries:
+                template = known
+        self.templates[key] = template or False
+        return template
 
     def _run(self, unit: int, template: Template, values) -> None:
         """One more unit of a one-op template: appended to the run it continues."""
@@ -120,7 +135,9 @@ class Program:
                     args[name] = col[0]
                 else:
                     fields.append(name)
-                    wire = blob is not None and packed_width(name, args.get("af")) == 4
+                    width = packed_width(name, args.get("af"))
+                    wire = blob is not None and width is not None and \
+                        len(blob) == width * len(col)
                     cols.append(blob if wire else col)
             out.append(run(t.run_op, args, fields, columns=cols))
         return out
@@ -148,12 +165,25 @@ class Program:
 
 
 class RcProgram(Program):
-    """Units are the steps of an rc.d plan."""
+    """Units are the steps of an rc.d plan.  routing: the units rc.d/routing runs itself
+    (static_routes, defaultrouter, their IPv6 twins), whose failures FreeBSD reports and
+    goes past; keep_going_hint() says so when one of them refused an atomic apply."""
 
     def __init__(self):
         super().__init__()
         self.argvs: list[list[str]] = []
         self.origins: list[str] = []
+        self.routing: dict[int, str] = {}       # unit -> its rc.conf variable
+
+    def keep_going_hint(self, errors: list[str]) -> str | None:
+        """For an atomic apply that failed: how to get FreeBSD's behaviour, when what
+        failed is a route rc.d/routing would have reported and gone past."""
+        for unit, var in self.routing.items():
+            prefix = self.describe(unit) + ": "
+            if any(e.startswith(prefix) for e in errors):
+                return (f"FreeBSD's rc.d/routing reports a failing {var} and goes on with "
+                        "the rest; --keep-going does the same")
+        return None
 
     def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
         self.argvs.append(list(argv))
@@ -169,6 +199,7 @@ class RcProgram(Program):
 
 
 DIGITS = b"0123456789"
+_LENGTHS = frozenset(str(n) for n in range(129))     # a /len as written (no leading zero)
 COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
 
 
@@ -259,7 +290,18 @@ class BatchProgram(Program):
         literal text between addresses (C replace/split), check the address columns in
         bulk."""
         segs = literal_segments(learned, key)
-        if segs is None or any(not seg or "\0" in seg for seg in segs[1:-1]):
+        if segs is None:
+            return False
+        # a general template's values are whole "address/len" words: the lengths come off
+        # the text between values, and are split off the values below
+        suffixes = [k[1] for k in key if type(k) is not str]
+        general = [v for v, suffix in enumerate(suffixes) if template.lengths
+                   and suffix[1:].isdigit()]
+        for v in general:
+            if not segs[v + 1].startswith(suffixes[v]):
+                return False
+            segs[v + 1] = segs[v + 1][len(suffixes[v]):]
+        if any(not seg or "\0" in seg for seg in segs[1:-1]):
             return False
         nv = len(segs) - 1
         block = self.text[start:end]
@@ -269,7 +311,7 @@ class BatchProgram(Program):
         # the last address the same on every line (the gateway of a million routes): a
         # constant ending, cut with the line breaks instead of split into a million strings
         between, const = segs[1:-1], []
-        if nv >= 2:
+        if nv >= 2 and nv - 1 not in general:
             last = learned[:len(learned) - len(tail)].rpartition(segs[-2])[2]
             ending = segs[-2] + last + tail
             if block.endswith(ending) and block.count(ending + "\n") == c - 1:
@@ -282,13 +324,43 @@ class BatchProgram(Program):
         if len(values) != nv * c:
             return False
         cols = ([values] if nv == 1 else [values[j::nv] for j in range(nv)]) + const
-        packed = [plain_addresses(col) for col in cols]
+        lens: list = []
+        for v in general:
+            parts = "\n".join(cols[v]).replace("/", "\n").split("\n")
+            if len(parts) != 2 * c or not _LENGTHS.issuperset(parts[1::2]):
+                return False
+            cols[v] = parts[0::2]
+            lens.append(list(map(int, parts[1::2])))
+        if lens and not self._general_for(key, template, cols, lens):
+            return False
+        packed = [plain_addresses(col) for col in cols] + [bytes(col) for col in lens]
+        cols += lens
         if None in packed:
             return False
         unit0 = self.units
         self.unit_line.extend(range(i, i + c))
         self.units += c
         self.segments.append(("run", template, cols, unit0, packed))
+        return True
+
+    def _general_for(self, key: tuple, template: Template, cols: list, lens: list) -> bool:
+        """Whether template serves the shape of every length combination in lens (columns
+        of lengths beside the address columns cols): a combination not met before is
+        learned from its first line, through the grammar, as compile() would."""
+        for combo in dict.fromkeys(zip(*lens)):
+            other = with_lengths(key, combo)
+            if other not in self.templates:
+                row = next(r for r, got in enumerate(zip(*lens)) if got == combo)
+                values = [col[row] for col in cols]
+                argv = [k if type(k) is str else next(it) + k[1]
+                        for it in [iter(values)] for k in other]
+                try:
+                    ops = command_ops(argv)
+                except ToolError:
+                    return False
+                self._learned(other, None if ops.warnings else learn(other, values, ops))
+            if self.templates[other] is not template:
+                return False
         return True
 
     def argv(self, unit):

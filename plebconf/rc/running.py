@@ -6,7 +6,8 @@
     config_lines(config) -> [str]           # one line per configuration item, for diffs
     diff(files, client) -> (lines, warnings)      # what `rc apply FILES` would change
 
-What is read (READS): NET_RT_IFLIST (interfaces, their addresses, flags, MTU, description),
+What is read (READS): NET_RT_IFLIST (interfaces, their addresses, flags, MTU, description,
+the DHCP client on it: its lease and default route are not configuration but the server's),
 NET_RT_DUMP (static routes only: RTF_STATIC and not RTF_PINNED, minus the ones rc.d/routing
 adds by itself), NET_RT_FLAGS for inet and inet6 (static entries: not PINNED, not expiring),
 and the sysctls kern.hostname, net.inet.ip.forwarding, net.inet6.ip6.forwarding.
@@ -68,22 +69,38 @@ def config_from(results: list) -> RunningConfig:
     cfg.hostname = str(hostname or "")
     cfg.ip_forwarding = bool(int(forwarding))
     cfg.ip6_forwarding = bool(int(forwarding6))
+    leased = set()          # (ifname, router) default routes a DHCP client installed
     for info in iflist:
         iface = Interface(info["name"], cloner=info.get("cloner"),
-                          create_args=create_args(info.get("params") or {}),
+                          create_args=(lagg_args(info["lagg"]) if info.get("kind") == "lagg"
+                                       else create_args(info.get("params") or {})),
                           description=info.get("description") or "",
-                          up=bool(info["flags"] & IFF_UP))
+                          up=bool(info["flags"] & IFF_UP),
+                          members=list((info.get("params") or {}).get("members") or []),
+                          peer=(info.get("params") or {}).get("peer"))
+        dhcp = info.get("dhcp")
+        lease = None
+        if dhcp:
+            iface.dhcp = "SYNCDHCP" if dhcp.get("sync") else "DHCP"
+            lease = dhcp.get("addr")
+            if dhcp.get("router"):
+                leased.add((info["name"], dhcp["router"]))
         if info["mtu"] != DEFAULT_MTU.get(info.get("kind"), 1500):
             iface.mtu = info["mtu"]
         for a in info["addrs"]:
             if a["af"] == "inet":
-                iface.inet.append((a["addr"], a["plen"]))
+                if a["addr"] != lease:      # the lease comes back from the server
+                    iface.inet.append((a["addr"], a["plen"]))
+                    if a.get("dstaddr"):
+                        iface.dst[a["addr"]] = a["dstaddr"]
             elif not is_auto_inet6(info["name"], a["addr"]):
                 iface.inet6.append((_plain6(a["addr"]), a["plen"]))
         cfg.interfaces.append(iface)
     for row in routes:
         family, dst, plen, gateway, flags, ifname = row[:6]
         if not flags & RTF_STATIC or flags & RTF_PINNED:
+            continue
+        if plen == 0 and (ifname, gateway) in leased:   # dhclient-script's default route
             continue
         if family == "inet6" and (ipaddress.IPv6Address(_plain6(dst)), plen) in _IMPLICIT6:
             continue
@@ -106,13 +123,32 @@ def config_from(results: list) -> RunningConfig:
     return cfg
 
 
+def lagg_args(lagg: dict | None) -> tuple[str, ...]:
+    """`laggproto P laggport A laggport B`: the primary (MASTER) port first, so that it is
+    the primary again when applied; the others in the lagg's (interface index) order."""
+    if not lagg:
+        return ()
+    ports = sorted(lagg["ports"], key=lambda p: not p["flags"] & 0x01)
+    words = ["laggproto", lagg["proto"]]
+    for port in ports:
+        words += ["laggport", port["name"]]
+    return tuple(words)
+
+
 def create_args(params: dict) -> tuple[str, ...]:
     """The words of `ifconfig IF create ...` that give an interface these driver parameters
-    (vxlan(4)'s, as SIOCIFCREATE2 got them), in ifvxlan.c's keywords."""
+    (vxlan(4)'s, as SIOCIFCREATE2 got them, in ifvxlan.c's keywords; vlan(4)'s tag and
+    parent, with its protocol and priority when not the defaults).  A bridge's members and
+    an epair's peer are not create parameters."""
     from plebconf.cli.ifconfig_clone import _is_multicast
 
     words: list[str] = []
+    if params.get("tunnelsrc"):         # gif(4): `tunnel SRC DST` (a command after create)
+        words += ["tunnel", params["tunnelsrc"], params["tunneldst"]]
     for key, value in params.items():
+        if key in ("members", "peer", "tunnelsrc", "tunneldst") or (key, value) in (
+                ("vlanproto", "802.1q"), ("vlanpcp", 0)):
+            continue
         if key == "vxlanremote" and _is_multicast(value):
             words += ["vxlangroup", value]
         elif key == "vxlanportrange":
@@ -135,7 +171,11 @@ def config_lines(cfg: RunningConfig) -> list[str]:
         head = f"ifconfig {i.name}"
         if i.cloner is not None:
             out.append(" ".join((head, "create", *i.create_args)))
-        out += [f"{head} inet {a}/{p}" for a, p in i.inet]
+        out += [f"{head} addm {m}" for m in i.members]
+        if i.dhcp:
+            out.append(f"dhclient {'-b ' if i.dhcp == 'DHCP' else ''}{i.name}")
+        out += [" ".join([f"{head} inet {a}/{p}", *([i.dst[a]] if a in i.dst else [])])
+                for a, p in i.inet]
         # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
         # to the end): its order is not configuration, so it does not make a difference
         out += sorted(f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6

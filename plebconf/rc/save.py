@@ -19,7 +19,10 @@ attached NICs present, unconfigured):
 * lo0 keeps rc's own 127.0.0.1/8 when that is its first address;
 * cloned interfaces go to cloned_interfaces in order, with create_args_IF; one
   whose name is not CLONER<unit> is created as the first free CLONER<unit> and
-  renamed with ifconfig_IF_name;
+  renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb,
+  renamed by ifconfig_epairNa_name / ifconfig_epairNb_name),
+  a vlan named PARENT.TAG under that name (the name says tag and parent); a bridge's
+  members go to its ifconfig_IF as `addm IF` words;
 * IPv4/IPv6 default routes through a plain gateway become defaultrouter /
   ipv6_defaultrouter, other routes static_routes/route_rN and
   ipv6_static_routes/ipv6_route_rN in order;
@@ -54,6 +57,10 @@ class Interface:
     inet6: list[tuple[str, int]] = field(default_factory=list)
     up: bool = False
     mtu: int | None = None  # None: the driver's default, not saved
+    members: list[str] = field(default_factory=list)  # a bridge's, in the order added
+    peer: str | None = None  # an epair end's other end
+    dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
+    dst: dict[str, str] = field(default_factory=dict)  # inet address -> its point-to-point peer
 
 
 @dataclass
@@ -129,32 +136,51 @@ def save(config: RunningConfig) -> str:
     return "\n".join(header + w.lines) + "\n"
 
 
-def _creation_names(interfaces: list[Interface]) -> dict[str, str]:
-    """Cloned interface name -> the name to create it under (CLONER<unit>)."""
+def _creation_names(interfaces: list[Interface]) -> dict[str, tuple[str, str]]:
+    """Cloned interface name -> (the word for cloned_interfaces, or "" for an epair's second
+    end, which its first end's word makes; the name it has once created)."""
     taken = {i.name for i in interfaces}
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for i in interfaces:
-        if i.cloner is None:
+        if i.cloner is None or i.name in out:
+            continue
+        if i.cloner == "epair":
+            # epairN makes epairNa and epairNb: the first end in kernel order is a
+            peer = next((p for p in interfaces if p.name == i.peer), None)
+            unit = next((m.group(1) for n in (i.name, peer.name if peer else "")
+                         if (m := re.fullmatch(r"epair([0-9]+)[ab]", n))), None)
+            if unit is None:
+                n = 0
+                while f"epair{n}a" in taken or f"epair{n}b" in taken:
+                    n += 1
+                unit = str(n)
+            taken |= {f"epair{unit}a", f"epair{unit}b"}
+            out[i.name] = (f"epair{unit}", f"epair{unit}a")
+            if peer is not None:
+                out[peer.name] = ("", f"epair{unit}b")
+            continue
+        if i.cloner == "vlan" and "." in i.name:
+            out[i.name] = (i.name, i.name)  # vlan_clone_match_ethervid's PARENT.TAG
             continue
         if re.fullmatch(re.escape(i.cloner) + r"[0-9]+", i.name):
-            out[i.name] = i.name
+            out[i.name] = (i.name, i.name)
             continue
         unit = 0
         while f"{i.cloner}{unit}" in taken:
             unit += 1
-        out[i.name] = f"{i.cloner}{unit}"
-        taken.add(out[i.name])
+        out[i.name] = (f"{i.cloner}{unit}", f"{i.cloner}{unit}")
+        taken.add(f"{i.cloner}{unit}")
     return out
 
 
 def _save_interfaces(w: _Writer, interfaces: list[Interface]) -> None:
     created = _creation_names(interfaces)
     if created:
-        w.set("cloned_interfaces", " ".join(created.values()))
-    for name, create_name in created.items():
+        w.set("cloned_interfaces", " ".join(word for word, _ in created.values() if word))
+    for name, (word, create_name) in created.items():
         iface = next(i for i in interfaces if i.name == name)
-        if iface.create_args:
-            w.set(f"create_args_{sanitize_ifname(create_name)}", " ".join(iface.create_args))
+        if iface.create_args and word and "." not in word:
+            w.set(f"create_args_{sanitize_ifname(word)}", " ".join(iface.create_args))
         if create_name != name:
             w.set(f"ifconfig_{sanitize_ifname(create_name)}_name", name)
     for iface in interfaces:
@@ -171,11 +197,15 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     keep_rc_default = iface.name == "lo0" and inet[:1] == [("127.0.0.1", 8)] and iface.mtu is None
     if keep_rc_default:
         inet.pop(0)
+    elif iface.dhcp:        # the leased address is the client's: static ones are aliases
+        main.append(iface.dhcp)
     elif inet:
-        main += ["inet", f"{inet[0][0]}/{inet[0][1]}"]
+        main += ["inet", f"{inet[0][0]}/{inet[0][1]}", *_peer(iface, inet[0][0])]
         inet.pop(0)
     if iface.mtu is not None:
         main += ["mtu", str(iface.mtu)]
+    for member in iface.members:    # after the address: ifconfig takes `inet` only first
+        main += ["addm", member]
     first6 = inet6.pop(0) if inet6 else None
     configured = bool(main) or first6 is not None or keep_rc_default
     if iface.name == "lo0" and not keep_rc_default and not main:
@@ -186,13 +216,19 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
         w.set(var, " ".join(main))
     if first6 is not None:
         w.set(f"{var}_ipv6", f"inet6 {first6[0]}/{first6[1]}")
-    aliases = [f"inet {a}/{p}" for a, p in inet] + [f"inet6 {a}/{p}" for a, p in inet6]
+    aliases = [" ".join(["inet", f"{a}/{p}", *_peer(iface, a)]) for a, p in inet] \
+        + [f"inet6 {a}/{p}" for a, p in inet6]
     for n, alias in enumerate(aliases):
         w.set(f"{var}_alias{n}", alias)
     if iface.description:
         w.set(f"{var}_descr", iface.description)
     if not iface.up and (main or first6 is not None or aliases or iface.name == "lo0"):
         w.notes.append(f"{iface.name} is down, but rc.conf brings configured interfaces up.")
+
+
+def _peer(iface: Interface, addr: str) -> list[str]:
+    """`ifconfig IF inet A/LEN B`: the destination of a point-to-point address (gif)."""
+    return [iface.dst[addr]] if addr in iface.dst else []
 
 
 def _route_args(r: Route, inet6: bool) -> str:

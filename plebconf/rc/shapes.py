@@ -10,7 +10,11 @@ once per shape; when the addresses reappear verbatim as whole argument fields of
 and two probe lines with other addresses give exactly the ops that substituting them gives,
 the shape gets a template, and later lines of that shape only substitute their addresses.
 Anything else -- quotes, warnings, fields derived from an address -- runs the grammar for
-every line.  literal_segments and plain_addresses serve BatchProgram's column-by-column
+every line.  A template may also take the `/len` after an address as a value (general: a
+shape with another length is the same template), when the length reappears as an int
+field and a probe with another length gives exactly the ops substituting it gives: a
+table of mixed prefix lengths is then one run with a length column, not a run per length.
+literal_segments and plain_addresses serve BatchProgram's column-by-column
 check of generated files.
 """
 from __future__ import annotations
@@ -19,7 +23,8 @@ from socket import inet_aton, inet_ntoa
 
 from .command import ToolError, command_ops
 
-__all__ = ["shape", "Template", "learn", "literal_segments", "plain_addresses"]
+__all__ = ["shape", "Template", "learn", "literal_segments", "plain_addresses", "lengths",
+           "general_key", "with_lengths"]
 
 # A value is a plain IPv4 address as a whole word, possibly followed by /len: the address
 # is cut out, "/len" stays in the shape.  Addresses in 0/8, 127/8 and 224/3 (netmasks,
@@ -64,11 +69,13 @@ def _fill(key: tuple, values: list[str]) -> list[str]:
 class Template:
     """The ops of one shape, with the argument fields its addresses fill."""
 
-    __slots__ = ("entries", "fields", "run_op", "run_args")
+    __slots__ = ("entries", "fields", "run_op", "run_args", "lengths")
 
-    def __init__(self, entries, fields):
+    def __init__(self, entries, fields, lengths=0):
         self.entries = entries      # [(op, const args, tolerate or None, [(field, value#)])]
         self.fields = fields        # one-op template: field per value#, for runs; else None
+        # general: the shape's lengths (lengths(key)) are its last `lengths` values, ints
+        self.lengths = lengths
         if fields is not None:
             self.run_op, self.run_args = entries[0][0], entries[0][1]
 
@@ -133,7 +140,7 @@ def _probes(values: list[str]) -> list[list[str]]:
 
 def learn(key: tuple, values: list[str], ops) -> Template | None:
     """The shape's template, if the grammar's ops for two probe lines are exactly what
-    substituting their addresses gives."""
+    substituting their addresses gives; general (see _generalize) if it can be."""
     template = _learn(ops, values)
     if template is None:
         return None
@@ -144,7 +151,52 @@ def learn(key: tuple, values: list[str], ops) -> Template | None:
             return None
         if expected.warnings or expected.ops != template.ops(probe):
             return None
-    return template
+    return _generalize(key, values, template)
+
+
+def lengths(key: tuple) -> list[int]:
+    """The prefix lengths (the /len after an address) of a shape, in order."""
+    return [int(k[1][1:]) for k in key if type(k) is not str and k[1][1:].isdigit()]
+
+
+def general_key(key: tuple) -> tuple:
+    """The shape with its lengths left out: the key of its general template."""
+    return tuple((_VALUE, "/#") if type(k) is not str and k[1][1:].isdigit() else k
+                 for k in key)
+
+
+def with_lengths(key: tuple, lens) -> tuple:
+    """The shape with these lengths in place of its own."""
+    it = iter(lens)
+    return tuple((_VALUE, f"/{next(it)}") if type(k) is not str and k[1][1:].isdigit() else k
+                 for k in key)
+
+
+def _generalize(key: tuple, values: list[str], template: Template) -> Template:
+    """The template with the shape's lengths as values too (appended after the addresses)
+    when each length is exactly one int field of a one-op template and a probe line with
+    every length moved by one gives what substituting gives; else the template."""
+    lens = lengths(key)
+    if not lens or template.fields is None:
+        return template
+    op, const, tolerate, slots = template.entries[0]
+    const, extra = dict(const), []
+    for j, length in enumerate(lens):
+        names = [n for n, v in const.items() if type(v) is int and v == length]
+        if len(names) != 1:
+            return template
+        extra.append((names[0], len(values) + j))
+        del const[names[0]]
+    general = Template([(op, const, tolerate, slots + extra)],
+                       template.fields + [name for name, _ in extra], len(lens))
+    probe = [n - 1 if n else n + 1 for n in lens]
+    try:
+        expected = command_ops(_fill(with_lengths(key, probe), values))
+    except ToolError:
+        return template
+    if expected.warnings or expected.ops != general.ops(values + probe):
+        return template
+    return general
 
 
 def literal_segments(line: str, key: tuple) -> list[str] | None:
@@ -176,8 +228,19 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
 
 def plain_addresses(col: list[str]) -> bytes | None:
     """col packed (protocol.PACKED) when every string of it is a plain address (dotted quad,
-    no leading zeros, first octet in 1..223 but not 127), else None; C loops only."""
-    unique = col[:1] if col.count(col[0]) == len(col) else col    # a constant column: once
+    no leading zeros, first octet in 1..223 but not 127), else None; C loops only.  A column
+    of few distinct values (the gateways of a table) is checked and packed value by value."""
+    if col.count(col[0]) == len(col):
+        unique = col[:1]                                # a constant column: once
+    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and len(set(col)) <= len(col) // 16:
+        distinct = list(dict.fromkeys(col))
+        packed = plain_addresses(distinct)
+        if packed is None:
+            return None
+        value_of = {v: packed[4 * i:4 * i + 4] for i, v in enumerate(distinct)}
+        return b"".join(map(value_of.__getitem__, col))
+    else:
+        unique = col
     text = ("\n" + "\n".join(unique) + "\n").encode()
     n = len(unique)
     if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n

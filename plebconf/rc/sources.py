@@ -41,6 +41,8 @@ def rc_program(files: list[str], live_interfaces: list[str]) -> Program:
     for step in p.steps:
         tolerate = ALL_ERRNOS if step.tolerate_error else (
             [EEXIST] if step.argv[:2] == ["route", "add"] else None)
+        if step.argv[:2] == ["route", "add"] and not step.tolerate_error:
+            program.routing[program.units] = step.var
         program.add(step.argv, f"{step.file}:{step.line}: {step.var}: ", tolerate)
     program.steps = p.steps
     return program

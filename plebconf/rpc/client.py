@@ -203,7 +203,9 @@ class Client:
     def _reply(self, rid: int) -> dict:
         while True:
             msg = self.receive()
-            if msg.get("id") in (rid, 0) and "event" not in msg:
+            # (a progress message only says the stack is at work on a batch: the socket's
+            # receive timeout starts again)
+            if msg.get("id") in (rid, 0) and "event" not in msg and "progress" not in msg:
                 return msg
 
     @staticmethod
@@ -323,7 +325,7 @@ class Client:
             if isinstance(msg, protocol.FrameTooLarge):
                 raise ConnectError(f"{self.path}: reply too large ({msg})")
             raise msg
-        if "event" in msg:
+        if "event" in msg or "progress" in msg:
             return 0
         rid = msg.get("id")
         if rid == 0:            # the stack could not read a request: the oldest one unanswered

@@ -17,11 +17,14 @@ import traceback
 
 from plebproto.constants import (
     AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, ENOBUFS, IFF_LOOPBACK, IFF_NOARP,
-    IFF_PPROMISC, IFF_PROMISC, IFF_STATICARP, IFF_UP, LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
+    IFF_POINTOPOINT, IFF_PPROMISC, IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP,
+    LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,
 )
 
 from ..state.ifnet import LLEntry
+from . import stats
+from .vlan import vlan_demux
 from .wire import WireError, arp, ethernet
 
 ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4
@@ -30,6 +33,8 @@ ETHERTYPE_IPV6 = ethernet.ETHERTYPE_IPV6
 BROADCAST = ethernet.BROADCAST
 _IPV4_TYPE = b"\x08\x00"
 _IPV6_TYPE = b"\x86\xdd"
+_VLAN_TYPE = b"\x81\x00"
+_QINQ_TYPE = b"\x88\xa8"
 _ETH_HDR = ethernet.header
 LOOP_AF_INET = (2).to_bytes(4, "little")    # DLT_NULL header: host-order AF_INET (BSD lo0)
 LOOP_AF_INET6 = (28).to_bytes(4, "little")  # FreeBSD's AF_INET6
@@ -59,6 +64,8 @@ class Link:
         self.ip = None                  # the IPv4 layer above (set by DataPlane)
         self.ip6 = None                 # the IPv6 layer (set by DataPlane)
         self.nd6 = None                 # its neighbor discovery (set by DataPlane)
+        self.arpstat = stats.arpstat()  # netstat -s -p arp
+        self.bridges: list = []         # bridge(4) devices, whose members' input they take
 
     # -- devices ---------------------------------------------------------------------------
     def attach(self, ifp, device) -> None:
@@ -119,18 +126,34 @@ class Link:
         if n < 14:
             st[1] += 1
             return
+        counted = False
+        if self.bridges:
+            bridge = self._bridge_of(ifp)
+            if bridge is not None:
+                st[0] += 1      # a member is promiscuous: it sees every frame
+                st[3] += n
+                if bridge.input(ifp, frame):
+                    return
+                counted = True
+        etype = frame[12:14]
+        if etype == _VLAN_TYPE or etype == _QINQ_TYPE:
+            if not counted:
+                st[0] += 1
+                st[3] += n
+            vlan_demux(self, ifp, frame)
+            return
         dst = frame[:6]
         mine = dst == ifp.mac
         group = dst[0] & 1
         if not mine and not group:
-            if not flags & (IFF_PROMISC | IFF_PPROMISC):
+            if counted or not flags & (IFF_PROMISC | IFF_PPROMISC):
                 return          # the NIC's filter: not even counted
             st[0] += 1          # promiscuous: seen (and captured), not passed up
             st[3] += n
             return
-        st[0] += 1
-        st[3] += n
-        etype = frame[12:14]
+        if not counted:
+            st[0] += 1
+            st[3] += n
         if etype == _IPV4_TYPE:
             self.ip.input(ifp, frame[14:], group)
         elif etype == _IPV6_TYPE:
@@ -139,6 +162,14 @@ class Link:
             self.arp_input(ifp, frame[14:])
         # anything else is FreeBSD's IFCOUNTER_NOPROTO, which netstat -i does not show: not
         # counted as a drop
+
+    def _bridge_of(self, ifp):
+        """The bridge device ifp is a member of (state/bridge.py keeps the members)."""
+        name = ifp.name
+        for bridge in self.bridges:
+            if name in (bridge.ifp.params.get("members") or ()):
+                return bridge
+        return None
 
     def arp_input(self, ifp, payload) -> None:
         """in_arpinput: learn the sender, answer for our own and published addresses."""
@@ -149,16 +180,21 @@ class Link:
             return
         if ifp.flags & IFF_NOARP:
             return
+        arpstat = self.arpstat
+        arpstat["received"] += 1            # arpintr, for each ARP packet it passes on
         sha = p.sha
         if sha == ifp.mac or sha[0] & 1:
             return              # our own frame looped back, or a broadcast sender: ignored
+        if p.op == arp.OP_REPLY:
+            arpstat["rxreplies"] += 1
         spa, tpa = _from(p.spa, "big"), _from(p.tpa, "big")
         table = ifp.llinfo
         target = table.get(tpa)
         for_us = target is not None and target.flags & RTF_PINNED
         own_sender = table.get(spa)
         if own_sender is not None and own_sender.flags & RTF_PINNED:
-            return              # someone claims our address (duplicate): never learn it
+            arpstat["dupips"] += 1  # someone claims our address: never learn it
+            return
         if spa:
             entry = table.get(spa)
             if entry is not None or for_us:
@@ -166,7 +202,10 @@ class Link:
                 entry = table.get(spa)
                 if entry is not None and entry.mac is not None and entry.hold:
                     self._flush_hold(ifp, entry)
-        if p.op != arp.OP_REQUEST or target is None:
+        if p.op != arp.OP_REQUEST:
+            return
+        arpstat["rxrequests"] += 1  # in_arpinput's "reply:", whoever the target is
+        if target is None:
             return
         if for_us:
             mac = ifp.mac
@@ -174,6 +213,7 @@ class Link:
             mac = target.mac    # published (proxy ARP) entry
         else:
             return
+        arpstat["txreplies"] += 1
         self._xmit(ifp, _ETH_HDR(sha, ifp.mac, ETHERTYPE_ARP) + arp.reply(mac, p.tpa, sha, p.spa))
 
     # -- output ----------------------------------------------------------------------------
@@ -199,6 +239,8 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET6 + packet)
             return 0
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv6 in IPv4 (protocol 41)
+            return self.ip.tunnel_output(ifp, 41, packet)
         if nexthop >> 120 == 0xFF:
             self._xmit(ifp, _ETH_HDR(b"\x33\x33" + (nexthop & 0xFFFFFFFF).to_bytes(4, "big"),
                                      ifp.mac, ETHERTYPE_IPV6) + packet)
@@ -209,7 +251,10 @@ class Link:
         """Send an IPv4 packet to nexthop on ifp.  Returns 0 (sent, queued or dropped as the
         kernel would) or the errno a local sender gets."""
         flags = ifp.flags
-        if not flags & IFF_UP or ifp.link_state != LINK_STATE_UP or ifp.device is None:
+        # ether_output: "(ifp->if_flags & IFF_UP) == 0 || (ifp->if_drv_flags &
+        # IFF_DRV_RUNNING) == 0" is ENETDOWN (a vxlan whose socket would not open)
+        if flags & (IFF_UP | IFF_RUNNING) != IFF_UP | IFF_RUNNING \
+                or ifp.link_state != LINK_STATE_UP or ifp.device is None:
             ifp.stats[6] += 1
             return ENETDOWN
         if flags & IFF_LOOPBACK:
@@ -218,6 +263,8 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET + packet)
             return 0
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv4 in IPv4 (protocol 4)
+            return self.ip.tunnel_output(ifp, 4, packet)
         entry = ifp.llinfo.get(nexthop)
         if entry is not None and entry.mac is not None:
             if entry.flags & (RTF_BLACKHOLE | RTF_REJECT):
@@ -262,6 +309,7 @@ class Link:
         if len(hold) > maxhold:
             del hold[0]
             ifp.stats[6] += 1
+            self.arpstat["dropped"] += 1
         if entry.timer is None:
             self._request(ifp, entry)
         return 0
@@ -271,6 +319,7 @@ class Link:
         most once a second (FreeBSD's VERIFY state); its reply renews the entry."""
         ifa = self.ip.source_on(ifp, entry.addr)
         if ifa is not None:
+            self.arpstat["txrequests"] += 1
             self._xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, ETHERTYPE_ARP)
                        + arp.request(ifp.mac, ifa.to_bytes(4, "big"),
                                      entry.addr.to_bytes(4, "big")))
@@ -280,6 +329,7 @@ class Link:
         ifa = self.ip.source_on(ifp, entry.addr)
         if ifa is not None:
             entry.asked += 1
+            self.arpstat["txrequests"] += 1
             self._xmit(ifp, _ETH_HDR(BROADCAST, ifp.mac, ETHERTYPE_ARP)
                        + arp.request(ifp.mac, ifa.to_bytes(4, "big"),
                                      entry.addr.to_bytes(4, "big")))
@@ -296,6 +346,8 @@ class Link:
         # net.link.ether.inet.wait runs out, and sends fail at once meanwhile
         held, entry.hold = entry.hold, []
         entry.expire = self.loop.clock() + self.stack.sysctl["net.link.ether.inet.wait"]
+        self.arpstat["timeouts"] += 1
+        self.arpstat["dropped"] += len(held)
         for packet in held:
             ifp.stats[6] += 1
             self.ip.host_unreachable(packet)

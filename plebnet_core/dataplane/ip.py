@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 
 from plebproto.constants import (
-    AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, IFF_LOOPBACK, RTF_BLACKHOLE, RTF_GATEWAY,
-    RTF_REJECT,
+    AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, ENETDOWN, IFF_LOOPBACK, IFF_POINTOPOINT,
+    IFF_UP, RTF_BLACKHOLE, RTF_GATEWAY, RTF_REJECT,
 )
 
+from . import stats
 from .reassembly import Reassembler
 from .wire import WireError, icmp, ipv4, udp
 from .wire.checksum import checksum as _checksum
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
+PROTO_IPIP, PROTO_IPV6 = 4, 41  # in_gif.c: IPv4 and IPv6 inside IPv4
+GIF_TTL = 30                    # net.link.gif: the outer header's TTL (if_gif.h GIF_TTL)
 DEFAULT_TTL = 64                # net.inet.ip.ttl
 ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
@@ -31,6 +34,31 @@ _TTL_WORD = DEFAULT_TTL << 8 | PROTO_ICMP
 _from = int.from_bytes
 # ICMP types an error may be sent about (queries); never about an error (RFC 1122 3.2.2)
 _ICMP_QUERIES = frozenset({0, 8, 9, 10, 13, 14, 15, 16, 17, 18})
+# the highest valid code of each ICMP error type icmp_input checks (ip_icmp.c: "if (code >
+# ICMP_UNREACH_PRECEDENCE_CUTOFF) goto badcode" and the like)
+_MAX_CODE = {icmp.DEST_UNREACH: 15, icmp.TIME_EXCEEDED: 1, icmp.PARAM_PROBLEM: 2,
+             icmp.SOURCE_QUENCH: 0, icmp.REDIRECT: 3}
+
+
+def _bad_header_counter(pkt) -> str:
+    """Which ipstat counter ip_input bumps for a packet ipv4.parse refused, in ip_input's
+    order of checks (sys/netinet/ip_input.c)."""
+    n = len(pkt)
+    if n < 20:
+        return "ips_toosmall"
+    if pkt[0] >> 4 != 4:
+        return "ips_badvers"
+    hlen = (pkt[0] & 0x0F) << 2
+    if hlen < 20 or hlen > n:
+        return "ips_badhlen"
+    if int.from_bytes(pkt[:hlen], "big") % 0xFFFF:
+        return "ips_badsum"
+    total = pkt[2] << 8 | pkt[3]
+    if total < hlen:
+        return "ips_badlen"
+    if n < total:
+        return "ips_tooshort"
+    return "ips_toolong"            # a fragment reaching past 65535 bytes
 
 
 def _count_in(ifa, length: int) -> None:
@@ -69,9 +97,11 @@ class IPv4:
         self._reasm_timer = None
         self._ident = _from(os.urandom(2), "big")
         self.pings: dict[int, object] = {}  # echo ident -> session (ping.PingSession)
+        self.traces: dict[int, object] = {}  # UDP probe sport -> traceroute session
         self.udp_ports: dict[int, object] = {}  # port -> callable(src, sport, dst, payload)
-        self.counters = {"forwarded": 0, "cantforward": 0, "noroute": 0, "badhdr": 0,
-                         "delivered": 0, "icmp_out_errors": 0}
+        self.ipstat = stats.ipstat()
+        self.icmpstat = stats.icmpstat()
+        self.udpstat = stats.udpstat()
 
     # -- caches ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -125,17 +155,23 @@ class IPv4:
 
     # -- input -------------------------------------------------------------------------------
     def input(self, ifp, pkt, l2group) -> None:
+        ipstat = self.ipstat
+        ipstat["ips_total"] += 1
         try:
             h = ipv4.parse(pkt)
         except WireError:
             ifp.stats[1] += 1
-            self.counters["badhdr"] += 1
+            ipstat[_bad_header_counter(pkt)] += 1
             return
         if self.table.generation != self._gen:
             self._refresh()
         s0 = pkt[12]
-        if s0 >= 224 or (s0 == 127 or pkt[16] == 127) and not ifp.flags & IFF_LOOPBACK:
-            ifp.stats[2] += 1       # martian source, or loopback addresses off lo0
+        if (s0 == 127 or pkt[16] == 127) and not ifp.flags & IFF_LOOPBACK:
+            ifp.stats[2] += 1       # "127/8 must not appear on wire - RFC1122"
+            ipstat["ips_badaddr"] += 1
+            return
+        if s0 >= 224:
+            ifp.stats[2] += 1       # martian source
             return
         dst = _from(h.dst, "big")
         ifa = self.local.get(dst)
@@ -152,28 +188,42 @@ class IPv4:
                 _count_in(ifa, h.total_length)
             self.deliver(ifp, h, pkt, True)
         elif dst >> 28 == 0xE:
-            return                  # multicast: no groups joined
+            ipstat["ips_notmember"] += 1    # multicast: no groups joined
+            return
         else:
             self.forward(ifp, h, pkt, l2group)
 
     def deliver(self, ifp, h, pkt, bcast: bool) -> None:
+        ipstat = self.ipstat
         if h.mf or h.frag_offset:
+            ipstat["ips_fragments"] += 1
+            reasm = self.reasm
+            dropped = reasm.dropped
             try:
-                h = self.reasm.push(h)
+                h = reasm.push(h)
             except WireError:
-                return
+                h = None
+            ipstat["ips_fragdropped"] += reasm.dropped - dropped
             if h is None:
                 self._arm_reasm()
                 return
+            ipstat["ips_reassembled"] += 1
             pkt = None              # rebuilt on demand (ICMP quotes)
-        self.counters["delivered"] += 1
         proto = h.proto
         if proto == PROTO_ICMP:
+            ipstat["ips_delivered"] += 1
             self.icmp_input(ifp, h, bcast)
         elif proto == PROTO_UDP:
+            ipstat["ips_delivered"] += 1
             self.udp_input(ifp, h, pkt, bcast)
-        elif not bcast:
-            self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_PROTOCOL)
+        elif proto in (PROTO_IPIP, PROTO_IPV6) and self.tunnel_input(h):
+            pass
+        else:
+            # rip_input: no raw socket wants it; "IPSTAT_DEC(ips_delivered)" takes back the
+            # delivery ip_input counted, so it counts only as unknown protocol
+            ipstat["ips_noproto"] += 1
+            if not bcast:
+                self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_PROTOCOL)
 
     def _arm_reasm(self) -> None:
         if self._reasm_timer is None:
@@ -183,7 +233,10 @@ class IPv4:
 
     def _reasm_expire(self) -> None:
         self._reasm_timer = None
-        self.reasm.expire()         # FreeBSD frees timed-out datagrams without ICMP
+        reasm = self.reasm
+        before = reasm.timed_out
+        reasm.expire()              # FreeBSD frees timed-out datagrams without ICMP
+        self.ipstat["ips_fragtimeout"] += reasm.timed_out - before
         self._arm_reasm()
 
     # -- ICMP --------------------------------------------------------------------------------
@@ -192,8 +245,12 @@ class IPv4:
         addresses, set our TTL, turn the type into a reply, fix both checksums incrementally
         (what icmp_reflect does, minus the general path).  False: take the general path."""
         payload = h.payload
+        if len(payload) < icmp.HEADER_LEN:
+            return False                    # icmp_input counts it too short
         if _checksum(payload):
-            return True                     # bad ICMP checksum: dropped
+            self.ipstat["ips_delivered"] += 1
+            self.icmpstat["icps_checksum"] += 1     # bad ICMP checksum: dropped
+            return True
         r = self._cache.get(src, _MISSING)      # input() checked the generation
         if r is _MISSING:
             r = self.route(src)
@@ -202,6 +259,14 @@ class IPv4:
         out_ifp = r.ifp
         if h.total_length > (r.mtu or out_ifp.mtu):
             return False
+        # what the general path counts: delivered; icmp_input's histogram and reflection;
+        # ip_output's locally sent packet
+        self.ipstat["ips_delivered"] += 1
+        self.ipstat["ips_localout"] += 1
+        icmpstat = self.icmpstat
+        icmpstat["icps_inhist"][icmp.ECHO_REQUEST] += 1
+        icmpstat["icps_reflect"] += 1
+        icmpstat["icps_outhist"][icmp.ECHO_REPLY] += 1
         c = (~(payload[2] << 8 | payload[3]) & 0xFFFF) + 0xF7FF      # type 8 -> 0
         c = (c & 0xFFFF) + (c >> 16)
         c = ~c & 0xFFFF
@@ -217,14 +282,31 @@ class IPv4:
         return True
 
     def icmp_input(self, ifp, h, bcast: bool) -> None:
+        icmpstat = self.icmpstat
         try:
             m = icmp.parse(h.payload)
         except WireError:
+            # icmp_input: "icmplen < ICMP_MINLEN" is tooshort, then in_cksum fails
+            icmpstat["icps_tooshort" if len(h.payload) < icmp.HEADER_LEN
+                     else "icps_checksum"] += 1
             return
         t = m.type
+        if t <= stats.ICMP_MAXTYPE:
+            icmpstat["icps_inhist"][t] += 1
+        if t in _MAX_CODE:
+            if m.code > _MAX_CODE[t]:
+                icmpstat["icps_badcode"] += 1
+                return
+            # ICMP_ADVLENMIN: the quoted header and 8 bytes of what it carried
+            if len(m.payload) < 28 or (m.payload[0] & 0x0F) < 5:
+                icmpstat["icps_badlen"] += 1
+                return
         if t == icmp.ECHO_REQUEST:
             if bcast:
-                return              # net.inet.icmp.bmcastecho=0
+                icmpstat["icps_bmcastecho"] += 1    # net.inet.icmp.bmcastecho=0
+                return
+            icmpstat["icps_reflect"] += 1
+            icmpstat["icps_outhist"][icmp.ECHO_REPLY] += 1
             self.output(h.dst, h.src, PROTO_ICMP, icmp.echo_reply_to(m), tos=h.tos)
         elif t == icmp.ECHO_REPLY:
             session = self.pings.get(m.ident)
@@ -238,13 +320,24 @@ class IPv4:
                     session = self.pings.get(_from(quoted[hl + 4:hl + 6], "big"))
                     if session is not None:
                         session.on_error(h, m)
+            elif len(quoted) >= 28 and quoted[9] == PROTO_UDP and self.traces:
+                # a traceroute probe's answer: its source port names the session
+                hl = (quoted[0] & 0x0F) << 2
+                if len(quoted) >= hl + 8:
+                    session = self.traces.get(_from(quoted[hl:hl + 2], "big"))
+                    if session is not None:
+                        session.on_error(h, m)
 
     def icmp_error(self, h, pkt, type_: int, code: int, mtu: int = 0) -> None:
         """icmp_error(): never about an ICMP error, a non-first fragment, or a packet sent to
         or from a broadcast/multicast/unspecified address."""
+        icmpstat = self.icmpstat
+        if type_ != icmp.REDIRECT:
+            icmpstat["icps_error"] += 1
         if h.frag_offset:
             return
         if h.proto == PROTO_ICMP and (not h.payload or h.payload[0] not in _ICMP_QUERIES):
+            icmpstat["icps_oldicmp"] += 1
             return
         src = _from(h.src, "big")
         dst = _from(h.dst, "big")
@@ -257,7 +350,7 @@ class IPv4:
             pkt = ipv4.header(h.src, h.dst, h.proto, len(h.payload), ttl=h.ttl, tos=h.tos,
                               ident=h.ident, df=h.df, options=h.options) + h.payload[:8]
         msg = icmp.emit(type_, code, mtu & 0xFFFF, icmp.quote(pkt))
-        self.counters["icmp_out_errors"] += 1
+        icmpstat["icps_outhist"][type_] += 1
         # the source: the address the packet was sent to if it is ours, else the one routing
         # picks towards the sender (the interface facing it)
         self.output(h.dst if dst in self.local else None, h.src, PROTO_ICMP, msg)
@@ -272,39 +365,55 @@ class IPv4:
 
     # -- UDP ---------------------------------------------------------------------------------
     def udp_input(self, ifp, h, pkt, bcast: bool) -> None:
+        udpstat = self.udpstat
+        udpstat["udps_ipackets"] += 1
+        data = h.payload
         try:
-            u = udp.parse(h.payload, h.src, h.dst)
+            u = udp.parse(data, h.src, h.dst)
         except WireError:
+            # udp_input's checks in order: header, length field, checksum
+            if len(data) < udp.HEADER_LEN:
+                udpstat["udps_hdrops"] += 1
+            elif not udp.HEADER_LEN <= (data[4] << 8 | data[5]) <= len(data):
+                udpstat["udps_badlen"] += 1
+            else:
+                udpstat["udps_badsum"] += 1
             return
+        if not u.checksum:
+            udpstat["udps_nosum"] += 1
         port = u.dport
         handler = self.udp_ports.get(port)
         if handler is not None:
             handler(h.src, u.sport, h.dst, u.payload)
         elif port == UDP_ECHO_PORT and self.sysctl["net.inet.udp.echo"]:
             if not bcast:
+                udpstat["udps_opackets"] += 1
                 self.output(h.dst, h.src, PROTO_UDP,
                             udp.emit(h.dst, h.src, UDP_ECHO_PORT, u.sport, u.payload))
-        elif not bcast:
+        elif bcast:
+            udpstat["udps_noportbcast"] += 1
+        else:
+            udpstat["udps_noport"] += 1
             self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_PORT)
 
     # -- forwarding --------------------------------------------------------------------------
     def forward(self, ifp, h, pkt, l2group) -> None:
         """ip_forward(): only with net.inet.ip.forwarding=1, never link broadcasts."""
-        counters = self.counters
+        ipstat = self.ipstat
         if l2group or not self.sysctl["net.inet.ip.forwarding"]:
-            counters["cantforward"] += 1
+            ipstat["ips_cantforward"] += 1
             return
         dst = _from(h.dst, "big")
         top = dst >> 24
         if top == 0 or top == 127 or top >= 224:
-            counters["cantforward"] += 1
+            ipstat["ips_cantforward"] += 1
             return
         if h.ttl <= 1:
             self.icmp_error(h, pkt, icmp.TIME_EXCEEDED, icmp.TIMXCEED_INTRANS)
             return
         r = self.route(dst)
         if r is None:
-            counters["noroute"] += 1
+            ipstat["ips_noroute"] += 1
             self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_NET)
             return
         flags = r.flags
@@ -318,19 +427,22 @@ class IPv4:
         mtu = r.mtu or out_ifp.mtu
         if total > mtu:
             if h.df:
+                ipstat["ips_cantfrag"] += 1
                 self.icmp_error(h, pkt, icmp.DEST_UNREACH, icmp.UNREACH_NEEDFRAG, mtu)
                 return
             try:
                 pieces = ipv4.fragment(h._replace(ttl=h.ttl - 1), mtu)
             except WireError:
                 return
-            counters["forwarded"] += 1
+            ipstat["ips_forward"] += 1
+            ipstat["ips_fragmented"] += 1
+            ipstat["ips_ofragments"] += len(pieces)
             for piece in pieces:
                 _count_out(r, len(piece))
                 self.link.output(out_ifp, nexthop, piece, bool(flags & RTF_GATEWAY))
             return
         out = ipv4.decrement_ttl(pkt if len(pkt) == total else pkt[:total])
-        counters["forwarded"] += 1
+        ipstat["ips_forward"] += 1
         _count_out(r, total)
         err = self.link.output(out_ifp, nexthop, out, bool(flags & RTF_GATEWAY))
         if err and err != EMSGSIZE:
@@ -345,8 +457,11 @@ class IPv4:
             dst_i, dst_b = _from(dst, "big"), dst
         else:
             dst_i, dst_b = dst, _b(dst)
+        ipstat = self.ipstat
+        ipstat["ips_localout"] += 1         # ip_output counts before it looks for a route
         r = self.route(dst_i)
         if r is None:
+            ipstat["ips_noroute"] += 1
             return EHOSTUNREACH
         flags = r.flags
         if flags & (RTF_BLACKHOLE | RTF_REJECT):
@@ -366,10 +481,14 @@ class IPv4:
         ident = self.next_ident()
         if 20 + len(payload) > mtu:
             if df:
+                ipstat["ips_cantfrag"] += 1
                 return EMSGSIZE
             err = 0
-            for piece in ipv4.fragment_payload(src_b, dst_b, proto, payload, mtu, ident=ident,
-                                               ttl=ttl, tos=tos):
+            pieces = ipv4.fragment_payload(src_b, dst_b, proto, payload, mtu, ident=ident,
+                                           ttl=ttl, tos=tos)
+            ipstat["ips_fragmented"] += 1
+            ipstat["ips_ofragments"] += len(pieces)
+            for piece in pieces:
                 _count_out(r, len(piece))
                 err = self.link.output(out_ifp, nexthop, piece, bool(flags & RTF_GATEWAY))
             return err
@@ -377,6 +496,47 @@ class IPv4:
                           df=df) + payload
         _count_out(r, len(pkt))
         return self.link.output(out_ifp, nexthop, pkt, bool(flags & RTF_GATEWAY))
+
+    # -- gif(4) ------------------------------------------------------------------------------
+    def tunnel_output(self, ifp, proto: int, packet) -> int:
+        """in_gif_output: the packet inside an IPv4 header from the tunnel's source to its
+        destination, routed by the stack's own table (never back into a gif: nesting
+        is refused as net.link.gif.max_nesting=1 does)."""
+        src, dst = ifp.params.get("tunnelsrc"), ifp.params.get("tunneldst")
+        st = ifp.stats
+        if src is None or dst is None or ifp.device is None:
+            st[5] += 1
+            return ENETDOWN
+        dst_i = _from(bytes(int(x) for x in dst.split(".")), "big")
+        r = self.route(dst_i)
+        if r is not None and r.ifp.flags & IFF_POINTOPOINT and r.ifp.params.get("tunnelsrc"):
+            st[5] += 1
+            return ENETDOWN
+        st[4] += 1
+        st[7] += len(packet)
+        return self.output(_from(bytes(int(x) for x in src.split(".")), "big"), dst_i, proto,
+                           packet, ttl=GIF_TTL)
+
+    def tunnel_input(self, h) -> bool:
+        """in_gif_input: a packet from a configured tunnel's far end to its near end is
+        received on that gif (when it is up); False: no such tunnel."""
+        src, dst = ".".join(map(str, h.src)), ".".join(map(str, h.dst))
+        for gif in self.stack.ifaces:
+            p = gif.params
+            if p.get("tunnelsrc") == dst and p.get("tunneldst") == src \
+                    and gif.iftype.name == "gif":
+                if not gif.flags & IFF_UP:
+                    gif.stats[2] += 1
+                    return True
+                st = gif.stats
+                st[0] += 1
+                st[3] += len(h.payload)
+                if h.proto == PROTO_IPIP:
+                    self.input(gif, bytes(h.payload), False)
+                else:
+                    self.link.ip6.input(gif, bytes(h.payload), False)
+                return True
+        return False
 
     def loopback(self, packet) -> None:
         """Hand a packet for one of our addresses to lo0 (as if routed there)."""

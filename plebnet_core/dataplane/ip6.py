@@ -81,6 +81,7 @@ class IPv6:
         self.plain: dict[int, object] = {}      # address without zone -> IfAddr (lo0 input)
         self.groups: dict[int, set] = {}        # ifindex -> multicast groups joined (ints)
         self.pings: dict[int, object] = {}      # echo ident -> ping session
+        self.traces: dict[int, object] = {}     # UDP probe sport -> traceroute session
         self.reasm = Reassembler6(loop.clock)
         self._reasm_timer = None
         self._frag_ident = _from(os.urandom(4), "big")
@@ -175,7 +176,8 @@ class IPv6:
         if dst[0] == 0xFF:
             joined = self.groups.get(ifp.index)
             if joined is None or d not in joined and not (
-                    d == _ALL_ROUTERS and self.sysctl["net.inet6.ip6.forwarding"]):
+                    d == _ALL_ROUTERS and (self.sysctl["net.inet6.ip6.forwarding"]
+                                           or self.nd.rtadv.advertising(ifp))):
                 self.counters["notmember"] += 1
                 return
             self.deliver(ifp, h, pkt, None)
@@ -365,6 +367,11 @@ class IPv6:
                 session = self.pings.get(_from(quoted[44:46], "big"))
                 if session is not None:
                     session.on_error6(h, m)
+            elif len(quoted) >= 48 and self.traces:
+                # a traceroute6 probe's answer (the session finds the UDP header past any
+                # extension headers); the quoted source port names the session
+                for session in list(self.traces.values()):
+                    session.on_error6(h, m)
 
     def _zone(self, ifp, addr: bytes, ifa=None) -> int:
         """The zone a reply to addr leaves by: the arrival interface (lo0: the address's)."""
@@ -517,7 +524,8 @@ class IPv6:
                 if src is None:
                     return EADDRNOTAVAIL
         nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
-        mtu = r.mtu or out_ifp.mtu
+        # IN6_LINKMTU: a link MTU learned from RAs narrows the interface's
+        mtu = r.mtu or self.stack.in6_linkmtu(out_ifp)
         if 40 + len(payload) > mtu:
             return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload

@@ -54,6 +54,7 @@ class ND6:
         self.loop = loop
         self.link = link
         self.ip6 = None             # set by DataPlane
+        self.rtadv = None           # RS/RA handling (rtadv.RtAdv), set by DataPlane
         self.reachable = REACHABLE_TIME * random.uniform(0.5, 1.5)
         self.counters = {"badhlim": 0, "badmsg": 0, "ns_in": 0, "na_in": 0, "ns_out": 0,
                          "na_out": 0, "dad_dup": 0, "resolve_failed": 0, "hold_dropped": 0}
@@ -206,12 +207,10 @@ class ND6:
             self.ns_input(ifp, h, nd)
         elif t == icmp6.NEIGHBOR_ADVERT:
             self.na_input(ifp, h, nd)
-        elif nd.lladdr is not None and h.src != _UNSPEC:
-            # RS (we answer none: no rtadvd) and RA (no autoconfiguration): the sender's
-            # link-layer address is still worth caching (nd6_rs_input, nd6_ra_input)
-            if t == icmp6.ROUTER_SOLICIT and not self.stack.sysctl["net.inet6.ip6.forwarding"]:
-                return
-            self.cache_lladdr(ifp, _from(h.src, "big"), nd.lladdr)
+        elif t == icmp6.ROUTER_ADVERT:
+            self.rtadv.ra_input(ifp, h, nd)
+        else:
+            self.rtadv.rs_input(ifp, h, nd)
 
     def ns_input(self, ifp, h, nd) -> None:
         self.counters["ns_in"] += 1
@@ -279,6 +278,7 @@ class ND6:
             self._learn(ifp, entry, lladdr)
             if ifp.llinfo6.get(t_int) is not entry or entry.mac is None:
                 return
+            entry.router = bool(nd.flags & icmp6.NA_ROUTER)
             if entry.timer is not None:
                 entry.timer.cancel()
                 entry.timer = None
@@ -286,6 +286,8 @@ class ND6:
             self._flush(ifp, entry)
             return
         changed = lladdr is not None and lladdr != entry.mac
+        if not changed or nd.flags & icmp6.NA_OVERRIDE:
+            entry.router = bool(nd.flags & icmp6.NA_ROUTER)     # ln_router follows R
         if changed and not nd.flags & icmp6.NA_OVERRIDE:
             if entry.state == REACHABLE:
                 self._set(entry, STALE, now)

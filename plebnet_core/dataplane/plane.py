@@ -1,5 +1,5 @@
 """The live data plane of one stack: devices for its interfaces, the Ethernet/ARP, IPv4 and
-IPv6/ND layers, captures, and the data-plane ops (ping, pcap).
+IPv6/ND layers, captures, and the data-plane ops (ping, traceroute, pcap).
 
 NIC backends (plebnet --nic NAME=BACKEND):
     none                                  an interface with no wire
@@ -14,7 +14,10 @@ Cloned interfaces get a device when created (Syscalls.ifcreate calls created()):
     tapN     a kernel TAP "pl<pid><ifname>" left down, or params {"tapname", "netns"} (put
              in that namespace and brought up there)
     vxlanN   params {"vxlanid", "vxlanlocal", "vxlanremote", "vxlanlocalport",
-             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords); without them no wire
+             "vxlanremoteport", "netns"} (ifconfig's vxlan(4) keywords): configuration only;
+             the UDP socket opens when the interface comes up (SIOCSIFFLAGS, or an address
+             added, as FreeBSD's if_init runs then) and closes when it goes down; a socket
+             that won't open leaves it up without RUNNING and logs FreeBSD's message
 """
 from __future__ import annotations
 
@@ -22,22 +25,32 @@ import errno as os_errno
 import os
 from functools import partial
 
+import sys
+
 from plebproto.constants import (
     AF_INET6, EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENXIO, EPERM, IFF_LOOPBACK,
-    IN6_IFF_ANYCAST, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, RTF_BLACKHOLE, RTF_REJECT,
-    strerror,
+    IFF_RUNNING, IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE,
+    LINK_STATE_DOWN, LINK_STATE_UNKNOWN, LINK_STATE_UP, RTF_BLACKHOLE, RTF_REJECT, strerror,
 )
 
 from plebproto.errors import OpError
 from ..state.inet import embed_scope, is_scoped6, pton6, strip_scope
 from ..syscalls.args import addr4, arg
 from ..syscalls.dispatch import Deferred
+from .dhcp import DhcpClients
 from .iface import Link
+from .lagg import Laggs, is_lagg, lagg_of
 from .ip import IPv4
+from . import stats
 from .ip6 import IPv6
 from .nd6 import ND6
-from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanDevice
+from .bridge import BridgeDevice
+from .phy import LoopbackDevice, NullDevice, PcapTap, TapDevice, VxlanClone, VxlanDevice
+from .phy.epair import EpairDevice
+from .rtadv import RtAdv
+from .vlan import VlanDevice
 from .ping import PingSession
+from .traceroute import DEFAULT_PORT, TracerouteSession
 
 VXLAN_PORT = 4789
 DAD_POLL = 0.2          # seconds between looks for new tentative addresses to probe
@@ -122,21 +135,55 @@ class DataPlane:
         self.nd6 = ND6(stack, loop, self.link)
         self.ip6 = IPv6(stack, loop, self.link, self.nd6)
         self.nd6.ip6 = self.ip6
+        self.rtadv = self.nd6.rtadv = RtAdv(stack, loop, self.link, self.nd6)
         self.link.ip6, self.link.nd6 = self.ip6, self.nd6
         self._dad_timer = loop.call_later(DAD_POLL, self._dad_poll)
         self.captures: dict[str, PcapTap] = {}
+        self.dhcp = DhcpClients(self, syscalls)
+        self.laggs = Laggs(self, syscalls)
         if syscalls is not None:
             syscalls.attach_dataplane(self)
             # ping(8) is for everyone (the read group too); both answer as they go, so
             # neither can be part of a batch
             syscalls.register("ping", self.op_ping, mutating=False, batchable=False)
+            syscalls.register("traceroute", self.op_traceroute, mutating=False,
+                              batchable=False)
             syscalls.register("pcap", self.op_pcap, batchable=False)
+            syscalls.register_ioctl("SIOCSDRVSPEC", self.ioctl_drvspec)
+            syscalls.watch_ioctls(self._ioctl_done)
+            sets = {"ip": self.ip.ipstat, "icmp": self.ip.icmpstat, "udp": self.ip.udpstat,
+                    "arp": self.link.arpstat}
+            for name, proto in stats.SYSCTLS.items():
+                syscalls.register_counters(name, self._stats_reader(sets[proto]))
+            # icmp_input answers no address mask requests: the knob reads as off, and is not
+            # offered for turning on
+            syscalls.gauges["net.inet.icmp.maskrepl"] = lambda: 0
+
+    def _ioctl_done(self, args) -> None:
+        """vxlan_ioctl: SIOCSIFFLAGS runs vxlan_init when the interface is up and
+        vxlan_teardown when it is not; an IPv4 address added does ether_ioctl's
+        SIOCSIFADDR, which marks it up and runs if_init."""
+        if args.get("req") in ("SIOCSIFFLAGS", "SIOCAIFADDR"):
+            ifp = self.stack.by_name.get(args.get("ifname"))
+            if ifp is not None:
+                self.sync_vxlan(ifp)
+
+    @staticmethod
+    def _stats_reader(counters: dict):
+        def read(zero: bool) -> dict:
+            """The set as it is; zeroed when written to (netstat -z), answering the zeroed
+            set, as FreeBSD's sysctl write hands back nothing read."""
+            if zero:
+                stats.zero(counters)
+            return stats.copy(counters)
+        return read
 
     def _dad_poll(self) -> None:
         """Addresses come from control requests, not packets: look for new tentative ones
         (the state model queues them in dad_pending) and send their DAD probes."""
         if self.stack.dad_pending or self.nd6.probing():
             self.nd6.dad_start()
+        self.rtadv.poll()           # router solicitations at up, rtadvd's advertisements
         self._dad_timer = self.loop.call_later(DAD_POLL, self._dad_poll)
 
     # -- devices -----------------------------------------------------------------------------
@@ -151,6 +198,8 @@ class DataPlane:
     def created(self, ifp) -> None:
         """A clone was created (inside the request's transaction): open its device, or fail
         the create.  Rolled back, the device closes again."""
+        if ifp.device is not None:
+            return              # an epair end opened with its peer
         try:
             device = self._clone_device(ifp)
         except OSError as exc:
@@ -162,6 +211,92 @@ class DataPlane:
             journal.setattr(ifp, "drv_status", ifp.drv_status)
             self.attach(ifp, device)
             journal.record(self.link.detach, ifp)
+            if isinstance(device, VxlanClone) and not ifp.flags & IFF_UP:
+                # if_alloc leaves a new interface's link state unknown until the driver
+                # sets it: vxlan_init's if_link_state_change(ifp, LINK_STATE_UP)
+                journal.setattr(ifp, "link_state", LINK_STATE_UNKNOWN)
+            if ifp.flags & IFF_UP:          # restored (--state) up: running again
+                self.sync_vxlan(ifp)
+        if isinstance(device, BridgeDevice):
+            self.link.bridges.append(device)
+            journal.record(self.link.bridges.remove, device)
+        if isinstance(device, EpairDevice):
+            # the other end: created with this one (or, restored, found with its device)
+            peer = self.stack.by_name.get(ifp.params.get("peer") or "")
+            if peer is not None:
+                if peer.device is None:
+                    self.created(peer)
+                other = self._unwrapped(peer.device)
+                if isinstance(other, EpairDevice):
+                    EpairDevice.link(device, other)
+
+    def sync_vxlan(self, ifp) -> None:
+        """Inside the request's transaction: a vxlan clone that is up gets its socket
+        (vxlan_init), one that is down loses it (vxlan_teardown).  A failed init leaves the
+        interface up and not RUNNING, and its messages go to the stack's log (stderr, the
+        console) as the kernel's if_printf does, once the change commits."""
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if not isinstance(device, VxlanClone):
+            return
+        journal = self.stack.journal
+        if ifp.flags & IFF_UP:
+            if device.running:
+                return
+            lines = device.init(dict(ifp.params), VXLAN_PORT)
+            if lines:
+                journal.setattr(ifp, "flags", ifp.flags & ~IFF_RUNNING)
+                self._link_state(ifp, LINK_STATE_DOWN if ifp.link_state == LINK_STATE_UP
+                                 else ifp.link_state)
+                name = ifp.name
+                journal.on_commit(self._log, [f"{name}: {line}" for line in lines])
+                return
+            journal.record(self._vxlan_down, ifp, device)      # rolled back: closed again
+            journal.setattr(ifp, "flags", ifp.flags | IFF_RUNNING)
+            self._link_state(ifp, LINK_STATE_UP)
+            self.link.attach(ifp, ifp.device)                  # the new socket is polled
+        elif device.running:
+            self._link_state(ifp, LINK_STATE_DOWN)             # vxlan_teardown_locked
+            journal.on_commit(self._vxlan_down, ifp, device)
+
+    def _link_state(self, ifp, state: int) -> None:
+        """if_link_state_change: the new state, and RTM_IFINFO telling it."""
+        if ifp.link_state != state:
+            self.stack.journal.setattr(ifp, "link_state", state)
+            self.stack._ifinfo(ifp)
+
+    def ioctl_drvspec(self, args):
+        """SIOCSDRVSPEC {ifname, param, value}: a vxlan parameter changed after create
+        (ifvxlan.c's VXLAN_CMD_SET_*).  vxlan_can_change_config refuses while the interface
+        runs (EBUSY); the new value is used at the next vxlan_init.  Other interfaces have no
+        such driver command: ifconfig's vxlan_exists() finds none and sets nothing."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        param = arg(args, "param", str)
+        if ifp.cloner != "vxlan":
+            return None
+        device = ifp.device
+        while isinstance(device, PcapTap):
+            device = device.device
+        if isinstance(device, VxlanClone) and device.running:
+            raise OpError(EBUSY)
+        self.stack.journal.setitem(ifp.params, param, args.get("value"))
+        return None
+
+    @staticmethod
+    def _vxlan_down(ifp, device) -> None:
+        device.detach()
+        device.teardown()
+
+    @staticmethod
+    def _log(lines) -> None:
+        for line in lines:
+            print(line, file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _unwrapped(device):
+        """The device under a capture."""
+        return getattr(device, "device", device) if isinstance(device, _Capture) else device
 
     def _clone_device(self, ifp):
         p = ifp.params
@@ -173,27 +308,42 @@ class DataPlane:
             netns = p.get("netns") or None
             kname = str(p.get("tapname") or f"pl{self.pid}{ifp.name}"[:15])
             return TapDevice(kname, name=ifp.name, netns=netns, up=netns is not None)
+        if ifp.cloner == "vlan":
+            return VlanDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "bridge":
+            return BridgeDevice(ifp.name, self.link, ifp)
+        if ifp.cloner == "epair":
+            return EpairDevice(ifp.name)
+        if ifp.cloner == "lagg":
+            return self.laggs.created(ifp)
+        if ifp.cloner == "gif":
+            return GifDevice(ifp.name)
         if ifp.cloner == "vxlan":
-            vni = p.get("vxlanid", p.get("vni"))
-            remote = p.get("vxlanremote")
-            if vni is None or remote is None:
-                return NullDevice(ifp.name)
-            local = p.get("vxlanlocal") or ("::" if ":" in str(remote) else "0.0.0.0")
-            return VxlanDevice(ifp.name, vni=int(vni),
-                               local=(str(local), _port(p.get("vxlanlocalport"))),
-                               remote=(str(remote), _port(p.get("vxlanremoteport"))),
-                               netns=p.get("netns") or None)
+            return VxlanClone(ifp.name, netns=p.get("netns") or None)
         return NullDevice(ifp.name)
 
     def destroyed(self, ifp) -> None:
-        """The interface is going: its device closes when the change commits."""
+        """The interface is going: its device closes when the change commits.  A lagg's
+        ports are released first; a port leaves its lagg."""
+        if is_lagg(ifp):
+            for port in [p for p in self.stack.ifaces if lagg_of(self.stack, p) is ifp]:
+                self.laggs.release(ifp, port)
+            self.stack.journal.on_commit(self.laggs.rewire)
+        else:
+            lagg = lagg_of(self.stack, ifp)
+            if lagg is not None:
+                self.laggs.release(lagg, ifp)
+        self.stack.journal.on_commit(self.dhcp.forget, ifp)
         self.stack.journal.on_commit(self._close, ifp)
 
     def _close(self, ifp) -> None:
         self.stop_capture(ifp.name)
+        if ifp.device in self.link.bridges:
+            self.link.bridges.remove(ifp.device)
         self.link.detach(ifp)
 
     def close(self) -> None:
+        self.dhcp.close()               # RELEASEs go out while the devices are still open
         if self._dad_timer is not None:
             self._dad_timer.cancel()
             self._dad_timer = None
@@ -300,6 +450,72 @@ class DataPlane:
                       src_name=src_name)
         return self._ping_deferred(params)
 
+    def op_traceroute(self, args):
+        """{dst, src?, af?, first_ttl?, max_ttl?, nprobes?, waittime? (s), icmp?, port?,
+        size?, df?}: probes with a growing TTL (hop limit), streaming the events of
+        traceroute.py.  size: the IP packet's length (IPv4, 40 by default; 48 with icmp) or
+        the probe's upper-layer length (IPv6, 20 by default)."""
+        dst_text = args.get("dst")
+        v6 = args.get("af") == "inet6" or type(dst_text) is str and ":" in dst_text
+        icmp_probes = arg(args, "icmp", bool, False)
+        number = partial(_number, args)
+        params = dict(first_ttl=arg(args, "first_ttl", int, 1),
+                      max_ttl=arg(args, "max_ttl", int, 64),
+                      nprobes=arg(args, "nprobes", int, 3),
+                      waittime=float(number("waittime", 5.0)),
+                      icmp_probes=icmp_probes, port=arg(args, "port", int, DEFAULT_PORT),
+                      df=arg(args, "df", bool, False))
+        if v6:
+            params.update(self._trace6_ends(args), size=arg(args, "size", int, 20))
+        else:
+            dst = addr4(dst_text)
+            src = args.get("src")
+            src = addr4(src) if src is not None else None
+            if src is not None and src not in self._local_addrs():
+                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
+            if src is None:
+                r = self.ip.route(dst)
+                if r is None or r.flags & RTF_REJECT:
+                    raise OpError(EHOSTUNREACH, f"findsaddr: write: {strerror(EHOSTUNREACH)}")
+            params.update(dst=dst, src=src, src_name=args.get("src") or "",
+                          size=arg(args, "size", int, 48 if icmp_probes else 40))
+        holder = {}
+
+        def start(push, finish, fail):
+            session = TracerouteSession(self.ip, self.loop, push=push, finish=finish,
+                                        **params)
+            holder["s"] = session
+            session.start()
+
+        def cancel():
+            if "s" in holder:
+                holder["s"].cancel()
+
+        TracerouteSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
+        return Deferred(start, cancel)
+
+    def _trace6_ends(self, args) -> dict:
+        """traceroute6's destination and source: as ping6 picks them (the source the kernel
+        would bind connecting a UDP socket to dst, else -s, which must be ours)."""
+        dst_int, zone = strip_scope(self._addr6(args.get("dst")))
+        dst = dst_int.to_bytes(16, "big")
+        src_arg = args.get("src")
+        if src_arg is not None:
+            src_int, src_zone = strip_scope(self._addr6(src_arg))
+            ifa = next((a for ifp in self.stack.ifaces for a in ifp.addrs
+                        if a.af == AF_INET6 and a.addr == src_int
+                        and (not src_zone or a.scopeid == src_zone)), None)
+            if ifa is None or ifa.flags & (IN6_IFF_ANYCAST | IN6_IFF_TENTATIVE
+                                           | IN6_IFF_DUPLICATED):
+                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
+            src = src_int.to_bytes(16, "big")
+            if ifa.scopeid and not zone and is_scoped6(dst_int):
+                zone = ifa.scopeid
+        else:
+            src = self._source6(dst, zone)
+        src_name = self.stack.key_text(AF_INET6, embed_scope(int.from_bytes(src, "big"), zone))
+        return dict(dst=dst, src=src, zone=zone, src_name=src_name, ip6=self.ip6)
+
     def _addr6(self, text) -> int:
         """IPv6 text with an optional %ifname zone to a key with the zone embedded."""
         if type(text) is not str:
@@ -361,6 +577,13 @@ class DataPlane:
                     self.stop_capture(ifname)
 
         return Deferred(start, cancel)
+
+
+class GifDevice(NullDevice):
+    """gif(4)'s device: what the interface sends is encapsulated by IPv4.tunnel_output
+    before any device sees it, what it receives is handed up by IPv4.tunnel_input; the
+    device itself never carries a frame."""
+    kind = "gif"
 
 
 class _Capture(PcapTap):

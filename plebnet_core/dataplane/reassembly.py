@@ -38,6 +38,11 @@ class Reassembler:
         # datagram made of tiny fragments can cause (FreeBSD: net.inet.ip.maxfragsperpacket)
         self.max_fragments = max_fragments
         self._queues: dict[tuple, _Datagram] = {}
+        # fragments thrown away (ipstat's ips_fragdropped and ips_fragtimeout): those of a
+        # datagram a fragment contradicted or that made room for a newer one, and those of
+        # datagrams whose time ran out
+        self.dropped = 0
+        self.timed_out = 0
 
     def __len__(self) -> int:
         return len(self._queues)
@@ -56,10 +61,12 @@ class Reassembler:
         dg = self._queues.get(key)
         if dg is not None and dg.deadline <= now:
             del self._queues[key]
+            self.timed_out += dg.count
             dg = None
         if dg is None:
             if len(self._queues) >= self.max_datagrams:
-                del self._queues[next(iter(self._queues))]  # oldest goes first
+                oldest = next(iter(self._queues))      # oldest goes first
+                self.dropped += self._queues.pop(oldest).count
             dg = self._queues[key] = _Datagram(now + self.timeout)
         try:
             dg.count += 1
@@ -68,12 +75,14 @@ class Reassembler:
             done = self._add(dg, hdr)
         except WireError:
             del self._queues[key]
+            self.dropped += dg.count
             raise
         if not done:
             return None
         del self._queues[key]
         first = dg.first
         if first.header_length + dg.end > MAX_PACKET:
+            self.dropped += dg.count
             raise WireError("ipv4: reassembled datagram longer than 65535")
         return first._replace(total_length=first.header_length + dg.end, mf=False, frag_offset=0,
                               checksum=0, payload=bytes(dg.data[:dg.end]))
@@ -121,6 +130,7 @@ class Reassembler:
         firsts = []
         for k in expired:
             dg = self._queues.pop(k)
+            self.timed_out += dg.count
             if dg.first is not None:
                 firsts.append(dg.first)
         return firsts

@@ -19,6 +19,11 @@ from .inet import is_scoped6, ntoa, ntop6, strip_scope
 from .route import Route, RouteTable
 from .txn import Journal
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from .nd6_rtr import DefRouter, NdIfInfo, NdPrefix
+
 LOOPBACK4 = 0x7F000001
 LOOPBACK6 = 1
 
@@ -28,6 +33,7 @@ Sysctls = TypedDict("Sysctls", {
     "net.inet.ip.forwarding": int,
     "net.inet6.ip6.forwarding": int,
     "net.inet6.ip6.dad_count": int,
+    "net.inet6.rtadvd.interfaces": str,
     "net.link.ether.inet.max_age": int,
     "net.link.ether.inet.maxtries": int,
     "net.link.ether.inet.wait": int,
@@ -45,6 +51,7 @@ class StackBase:
 
     clock: Callable[[], float]
     pid: int
+    hostuuid: str                   # kern.hostuuid: interface MACs derive from it
     journal: Journal
     ifaces: list[Interface]                 # creation order = listing order
     by_name: dict[str, Interface]
@@ -55,6 +62,14 @@ class StackBase:
     expiring: list[tuple[int, Route]]       # routes added with an expiry time
     lo0: Interface | None
     _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
+    # router and prefix discovery (nd6_rtr.py)
+    nd_ifinfo: dict[Interface, NdIfInfo]        # ND_IFINFO values per interface
+    nd_routers: list[DefRouter]                 # the default router list
+    nd_prefixes: list[NdPrefix]                 # prefixes learned from RAs, newest first
+    nd_ifa_expire: dict[IfAddr, tuple[float, float]]  # autoconf addresses' deadlines
+    nd_defifindex: int                          # ndp -I
+    nd_seq: int                                 # orders prefixes' making (ndp -p)
+    nd_addr_seq: dict[IfAddr, int]              # when each IPv6 address was added
 
     def ifunit(self, name: str) -> Interface:
         """The interface of that name, else ENXIO (if.c's ifunit_ref)."""
@@ -70,7 +85,8 @@ class StackBase:
         return None
 
     def key_text(self, af: int, key: int) -> str:
-        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md §1.6, §4.1)."""
+        """A table key as text; an embedded IPv6 zone becomes %ifname (docs/freebsd-tools.md
+        §1.6, §4.1)."""
         if af == AF_INET:
             return ntoa(key)
         addr, zone = strip_scope(key)
@@ -81,6 +97,9 @@ class StackBase:
 
     if TYPE_CHECKING:
         # -- what one part calls of another (implemented by the part named) ----------------
+        # stack
+        def transaction(self) -> AbstractContextManager[None]: ...
+
         # if_ctl
         def _if_up(self, ifp: Interface) -> None: ...
         # in_ctl
@@ -96,7 +115,16 @@ class StackBase:
         def in6_aifaddr(self, name: str, addr: int, plen: int = 64, flags: int = 0,
                         pltime: int = 0, vltime: int = 0, dst: int | None = None) -> None: ...
         def _auto_linklocal(self, ifp: Interface) -> None: ...
+        def _dad_schedule(self, now: float) -> None: ...
+        # nd6_rtr
+        def nd6_next_seq(self) -> int: ...
         # route_ctl
+        def rt_add(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                   gw_ifname: str | None = None, flags: int = ..., ifname: str | None = None,
+                   mtu: int = 0, hopcount: int = 0, expire: float = 0,
+                   weight: int = 1) -> Route: ...
+        def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
+                      gw_ifname: str | None = None, flags: int = 0) -> list[Route]: ...
         def _rt_link(self, af: int, route: Route, event: int = ...) -> None: ...
         def _rt_unlink(self, af: int, route: Route, quiet: bool = False) -> None: ...
         # llatbl
@@ -105,7 +133,8 @@ class StackBase:
 
 
 def addr_text(af: int, value: int, ifp: Interface | None) -> str:
-    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname (docs/freebsd-tools.md §1.6)."""
+    """Numeric text of an interface's address; scoped IPv6 ones carry %ifname
+    (docs/freebsd-tools.md §1.6)."""
     if af == AF_INET:
         return ntoa(value)
     if ifp is not None and is_scoped6(value):

@@ -72,7 +72,7 @@ def check_stack(stack: Stack) -> list[str]:
                 if type(paths) is Unmade:   # unmade: its slot holds the NextHop naming it
                     nexthop = table._lpm.slots[paths] if table._lpm is not None else None
                     if type(nexthop) is not NextHop or nexthop.plen != plen \
-                            or nexthop.keys[paths - nexthop.first] != dst:
+                            or nexthop.slot != paths or nexthop.refs <= 0:
                         bad.append(f"af {af}: unmade prefix {dst:#x}/{plen} misfiled")
                     elif nexthop.ifa is not None and (id(nexthop.ifa), id(nexthop)) not in listed:
                         bad.append(f"af {af}: unmade {dst:#x}/{plen} not among dependents")

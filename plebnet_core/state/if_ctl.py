@@ -6,29 +6,49 @@ interface data itself is ifnet.py's; the lookups by name and index are base.py's
 """
 from __future__ import annotations
 
-import zlib
+import hashlib
+import uuid
 from typing import Any
 
 from plebproto.constants import (
-    EEXIST, EINVAL, ENAMETOOLONG, ENOENT, IFAN_ARRIVAL, IFAN_DEPARTURE,
-    IFF_CANTCHANGE, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, LINK_STATE_UP, ND6_IFF_IFDISABLED,
+    AF_INET6, EEXIST, EINVAL, ENAMETOOLONG, ENOENT, IFAN_ARRIVAL, IFAN_DEPARTURE,
+    IFF_CANTCHANGE, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, LINK_STATE_UP,
+    ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
     RTF_PINNED, RTF_STATIC, RTM_IFANNOUNCE, RTM_IFINFO,
 )
 from plebproto.errors import OpError
 from plebproto.iftypes import CLONERS, IFTYPES
 
+from . import bridge, epair, vlan
 from .base import LOOPBACK4, LOOPBACK6, StackBase
+from .clone import REGISTRY, cloner_for
 from .ifnet import AddrList, Interface
 from .inet import embed_scope
 from .txn import Event
 
 IFNAMSIZ = 16
+# the cloners with their own module (importing each registers it in clone.REGISTRY)
+CLONER_MODULES = (vlan, bridge, epair)
 IFDESCR_MAXLEN = 1024
 
 
-def stable_mac(seed: str, oui: bytes = b"\x02\x70\x6e") -> bytes:
-    """A locally administered MAC derived from a seed, the same on every start."""
-    return oui + zlib.crc32(seed.encode()).to_bytes(4, "big")[1:]
+OUI_FREEBSD = b"\x58\x9c\xfc"           # sys/net/ieee_oui.h OUI_FREEBSD_BASE
+OUI_FREEBSD_GENERATED_MASK = 0x10FFFF
+
+
+def stable_mac(hostuuid: str, nameunit: str, jailname: str = "0") -> bytes:
+    """ether_gen_addr_byname (sys/net/if_ethersubr.c): SHA-1 of "%s-%s-%s" (the host uuid,
+    the interface's name, the jail's name: prison0's is "0"), its first three bytes masked
+    into FreeBSD's block of generated addresses.  Stable for one host and name; a stack is
+    a host of its own here (Stack.hostuuid), so two stacks' vnet0 differ."""
+    digest = hashlib.sha1(f"{hostuuid}-{nameunit}-{jailname}".encode()).digest()
+    low = int.from_bytes(digest[:3], "big") & OUI_FREEBSD_GENERATED_MASK
+    return OUI_FREEBSD + low.to_bytes(3, "big")
+
+
+def new_hostuuid() -> str:
+    """A host uuid for a stack that was given none: rc.d/hostid's fallback, a random one."""
+    return str(uuid.uuid4())
 
 
 class IfControl(StackBase):
@@ -42,42 +62,64 @@ class IfControl(StackBase):
             raise OpError(EINVAL)
         iftype = IFTYPES[kind]
         if iftype.ether and mac is None:
-            mac = stable_mac(f"{name}/{self.pid}/{self.next_index}")
+            mac = stable_mac(self.hostuuid, name)
         ifp = Interface(self.next_index, name, iftype, mac, cloner, params)
         j.setattr(self, "next_index", self.next_index + 1)
         j.append(self.ifaces, ifp)
         j.setitem(self.by_name, name, ifp)
         j.emit(lambda: self._announce(ifp, name, IFAN_ARRIVAL))
-        if kind == "lo":
-            if self.lo0 is None:
-                j.setattr(self, "lo0", ifp)
+        if kind == "lo" and self.lo0 is None:
+            # only lo0 (if_loop.c's lo_clone_create gives a clone no address; rc gives lo0
+            # its 127.0.0.1 and in6_ifattach its ::1 and fe80::1)
+            j.setattr(self, "lo0", ifp)
             self.in_aifaddr(name, LOOPBACK4, 8)
             self.in6_aifaddr(name, LOOPBACK6, 128)
             self.in6_aifaddr(name, embed_scope(0xFE80 << 112 | 1, 0), 64)
         return ifp
 
     def if_create(self, name: str, params: dict[str, Any] | None = None) -> str:
-        """SIOCIFCREATE2: 'tap' picks the next unit, 'tap3' asks for that one."""
-        base = name.rstrip("0123456789")
-        unit = name[len(base):]
-        if base not in CLONERS or (unit and unit != str(int(unit))):
+        """SIOCIFCREATE2: 'tap' picks the next unit, 'tap3' asks for that one.  The cloner
+        whose name matches creates (state/clone.py; vlan also takes PARENT.TAG names)."""
+        cloner = cloner_for(self, name, CLONERS)
+        if cloner is None:
             raise OpError(EINVAL)
-        if not unit:
+        return cloner.create(self, name, dict(params or {}))
+
+    def if_clone_plain(self, kind: str, name: str, params: dict[str, Any] | None = None,
+                       mac: bytes | None = None) -> str:
+        """Attach one clone of kind named name, or KIND<lowest free unit> when name has no
+        unit; the MAC (for an Ethernet kind without one given) is FreeBSD's OUI and stable."""
+        if name == kind:
             n = 0
-            while f"{base}{n}" in self.by_name:
+            while f"{kind}{n}" in self.by_name:
                 n += 1
-            name = f"{base}{n}"
+            name = f"{kind}{n}"
         elif name in self.by_name:
             raise OpError(EEXIST, f"interface {name} already exists")
-        mac = stable_mac(f"{name}/{self.pid}", b"\x58\x9c\xfc") if IFTYPES[base].ether else None
-        self.if_attach(name, base, mac, cloner=base, params=params)
+        if mac is None and IFTYPES[kind].ether:
+            mac = stable_mac(self.hostuuid, name)
+        self.if_attach(name, kind, mac, cloner=kind, params=params)
         return name
 
-    def if_destroy(self, name: str) -> None:
+    def if_destroy(self, name: str) -> list[Interface]:
+        """SIOCIFDESTROY; returns the interfaces gone (an epair goes as a pair)."""
         ifp = self.ifunit(name)
         if ifp.cloner is None or ifp is self.lo0:
             raise OpError(EINVAL)
+        cloner = REGISTRY.get(ifp.cloner)
+        gone = cloner.destroying(self, ifp) if cloner is not None else [ifp]
+        for victim in gone:
+            self._if_detach(victim)
+        return gone
+
+    def _if_detach(self, ifp: Interface) -> None:
         j = self.journal
+        name = ifp.name
+        # the clones that refer to it let go first (a vlan's parent, a bridge's member)
+        for other in list(self.ifaces):
+            cloner = REGISTRY.get(other.cloner or "")
+            if other is not ifp and cloner is not None:
+                cloner.detached(self, other, ifp)
         for ifa in ifp.addrs:
             self._del_ifa(ifa, listed=False)
         j.setattr(ifp, "addrs", AddrList())     # at once, rather than one by one
@@ -101,6 +143,10 @@ class IfControl(StackBase):
         j.setitem(self.by_name, newname, ifp)
         j.setattr(ifp, "name", newname)
         j.emit(lambda: self._announce(ifp, newname, IFAN_ARRIVAL))
+        for other in self.ifaces:
+            cloner = REGISTRY.get(other.cloner or "")
+            if cloner is not None:
+                cloner.renamed(self, other, name, newname)
 
     def if_setflags(self, name: str, set_: int = 0, clear: int = 0) -> None:
         """SIOCSIFFLAGS with the bits to set and clear; driver-owned bits are ignored."""
@@ -120,11 +166,26 @@ class IfControl(StackBase):
     def oper_flags(self, ifp: Interface) -> int:
         """Flags as 14.x's netlink reports them: LOWER_UP when the link is operationally up."""
         up: int
-        if ifp.iftype.ether:
+        if ifp.iftype.ether and ifp.iftype.name != "bridge":     # IFT_BRIDGE: by IFF_UP
             up = ifp.link_state == LINK_STATE_UP
         else:
             up = ifp.flags & IFF_UP
         return ifp.flags | IFF_LOWER_UP if up else ifp.flags
+
+    def if_media(self, ifp: Interface) -> tuple[str, str | None] | None:
+        """SIOCGIFMEDIA: the driver's media words; a vlan asks its parent (none without)."""
+        seen = 0
+        while ifp.cloner == "vlan" and seen < 8:
+            parent = self.by_name.get(ifp.params.get("vlandev") or "")
+            if parent is None:
+                return None
+            ifp, seen = parent, seen + 1
+        return ifp.iftype.media
+
+    def if_clone_info(self, ifp: Interface) -> dict[str, Any]:
+        """What a cloner's driver reports beside the common fields (for the listing)."""
+        cloner = REGISTRY.get(ifp.cloner or "")
+        return cloner.info(self, ifp) if cloner is not None else {}
 
     def _announce(self, ifp: Interface, name: str, what: int) -> Event:
         """RTM_IFANNOUNCE, with the link's state (route monitor prints it as netlink does)."""
@@ -142,13 +203,28 @@ class IfControl(StackBase):
         self._ifinfo(ifp)
         for ifa in ifp.addrs:
             self._ifa_routes_up(ifa)
+        if ifp.flags & IFF_LOOPBACK and ifp is not self.lo0:
+            self._loop_linklocal(ifp)
+
+    def _loop_linklocal(self, ifp: Interface) -> None:
+        """in6_if_up -> in6_ifattach on a loopback clone: ::1 only if no interface has it
+        (lo0 does), and the link-local fe80::1 (in6_ifattach_linklocal's loopback
+        identifier) unless IPv6 is disabled on it or it has a link-local already."""
+        nd6 = ifp.nd6_flags
+        if not nd6 & ND6_IFF_AUTO_LINKLOCAL or nd6 & ND6_IFF_IFDISABLED:
+            return
+        if not any(a.af == AF_INET6 and a.addr == LOOPBACK6
+                   for other in self.ifaces for a in other.addrs):
+            self.in6_aifaddr(ifp.name, LOOPBACK6, 128)
+        if not any(a.af == AF_INET6 and a.addr >> 118 == 0xFE80 >> 6 for a in ifp.addrs):
+            self.in6_aifaddr(ifp.name, embed_scope(0xFE80 << 112 | 1, ifp.index), 64)
 
     def _if_down(self, ifp: Interface) -> None:
         """Spec §6.2: prefix routes go, non-static routes through the addresses go, static and
         loopback routes stay, dynamic ARP entries are purged."""
         j = self.journal
         flags = ifp.flags & ~IFF_UP
-        if ifp.iftype.ether:
+        if ifp.iftype.ether and ifp.iftype.down_stops:
             flags &= ~IFF_RUNNING
         j.setattr(ifp, "flags", flags)
         self._ifinfo(ifp)
@@ -167,6 +243,9 @@ class IfControl(StackBase):
         lo, hi = (72, 65535) if ifp.iftype.ether else (72, 131072)
         if not lo <= mtu <= hi:
             raise OpError(EINVAL)
+        cloner = REGISTRY.get(ifp.cloner or "")
+        if cloner is not None:
+            cloner.check_mtu(self, ifp, mtu)    # the driver's own limits (vlan, bridge)
         self.journal.setattr(ifp, "mtu", mtu)
         self._ifinfo(ifp)
 
@@ -185,6 +264,9 @@ class IfControl(StackBase):
             raise OpError(EINVAL)
         self.journal.setattr(ifp, "mac", bytes(mac))
         self._ifinfo(ifp)
+        for child in vlan.vlans_of(self, ifp):     # vlan_iflladdr: the vlans follow
+            self.journal.setattr(child, "mac", bytes(mac))
+            self._ifinfo(child)
 
     def if_setcaps(self, name: str, set_: int = 0, clear: int = 0) -> None:
         ifp = self.ifunit(name)

@@ -1,6 +1,7 @@
 """Interfaces, their addresses and their link-layer (ARP/ND) entries: plain data."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import count
 from typing import Any
 
@@ -42,7 +43,7 @@ class AddrList:
 
     __slots__ = ("_d", "_sorted")
 
-    def __init__(self, items=()):
+    def __init__(self, items: Iterable[IfAddr] = ()) -> None:
         self._d: dict[IfAddr, None] = dict.fromkeys(items)
         self._sorted = True
 
@@ -52,16 +53,16 @@ class AddrList:
             self._sorted = True
         return self._d
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[IfAddr]:
         return iter(self._order())
 
-    def __reversed__(self):
+    def __reversed__(self) -> Iterator[IfAddr]:
         return reversed(self._order())
 
     def __len__(self) -> int:
         return len(self._d)
 
-    def __contains__(self, ifa) -> bool:
+    def __contains__(self, ifa: object) -> bool:
         return ifa in self._d
 
     def __getitem__(self, i: int) -> IfAddr:
@@ -72,8 +73,8 @@ class AddrList:
             return next(reversed(d))
         return list(d)[i]
 
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (AddrList, list)) and list(self) == list(other)
 
     def __repr__(self) -> str:
         return f"AddrList({list(self)!r})"
@@ -101,7 +102,7 @@ class LLEntry:
     interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
 
     __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set",
-                 "state", "reach")
+                 "state", "reach", "router")
 
     def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
                  ifp: Interface, set_: bool = False):
@@ -120,13 +121,14 @@ class LLEntry:
         # NDP only (data plane): FreeBSD's ND6_LLINFO_* state, and until when REACHABLE holds
         self.state = 0
         self.reach = 0.0
+        self.router = False     # ln_router: the neighbor said it is a router (RA, NA's R)
 
 
 class Interface:
     __slots__ = ("index", "name", "iftype", "flags", "mtu", "metric", "mac", "hwaddr",
                  "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
-                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "addr_index",
-                 "prefix_index", "naddrs")
+                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "dhcp",
+                 "addr_index", "prefix_index", "naddrs")
 
     def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None,
                  cloner: str | None = None, params: dict[str, Any] | None = None):
@@ -160,6 +162,7 @@ class Interface:
         self.llinfo6: dict[int, LLEntry] = {}   # NDP, keyed by IPv6 int
         self.device: Any = None         # the phy device, set by the data plane
         self.drv_status = ""            # driver status text (tap: "Opened by PID n")
+        self.dhcp = None                # the DHCP client's state (dataplane/dhcp.py), or None
 
     def addrs_of(self, af: int) -> list[IfAddr]:
         return [a for a in self.addrs if a.af == af]

@@ -5,7 +5,8 @@ link-local address (in6_ifattach's).  The routes an address makes follow in_ctl'
 from __future__ import annotations
 
 from plebproto.constants import (
-    AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_LOOPBACK, IFF_POINTOPOINT,
+    AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_LOOPBACK, IFF_POINTOPOINT, IFF_RUNNING,
+    IFF_UP,
     IN6_IFF_NODAD, IN6_IFF_TENTATIVE, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
     ND6_IFF_NO_DAD,
 )
@@ -14,6 +15,12 @@ from plebproto.errors import OpError
 from .base import StackBase
 from .ifnet import IfAddr, Interface
 from .inet import strip_scope
+
+DAD_RETRANS = 1.0       # RetransTimer between DAD probes (ND_IFINFO's retrans, 1000 ms)
+
+
+def _dad_ready(ifp: Interface) -> bool:
+    return ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
 
 
 class In6Control(StackBase):
@@ -47,15 +54,35 @@ class In6Control(StackBase):
     def _add_ifa6(self, ifp: Interface, addr: int, plen: int, flags: int, pltime: int,
                   vltime: int, dst: int | None) -> None:
         scopeid = ifp.index if (addr >> 118 == 0xFE80 >> 6) else 0
-        dad = self.sysctl["net.inet6.ip6.dad_count"] and not (
+        count = self.sysctl["net.inet6.ip6.dad_count"]
+        dad = count > 0 and not (
             flags & IN6_IFF_NODAD or ifp.nd6_flags & ND6_IFF_NO_DAD or ifp.flags & IFF_LOOPBACK)
         if dad:
             flags |= IN6_IFF_TENTATIVE
         ifa = IfAddr(AF_INET6, addr, plen, ifp, dst=dst, flags=flags & ~IN6_IFF_NODAD,
                      scopeid=scopeid, pltime=pltime, vltime=vltime)
         self._add_ifa(ifa)
-        if dad:
-            self.journal.setitem(self.dad_pending, ifa, self.clock() + dad)
+        self.journal.setitem(self.nd_addr_seq, ifa, self.nd6_next_seq())
+        # in6if_do_dad: DAD needs the interface up and running; on one that is not, the
+        # address stays tentative and DAD starts when it comes up (in6_if_up)
+        if dad and _dad_ready(ifp):
+            self.journal.setitem(self.dad_pending, ifa, self.clock() + count * DAD_RETRANS)
+
+    def _dad_schedule(self, now: float) -> None:
+        """in6_if_up: tentative addresses of an interface that came up start their DAD:
+        dad_count probes, one per RetransTimer, then the address is preferred."""
+        for ifa in [a for a in self.dad_pending if not _dad_ready(a.ifp)]:
+            # the interface went down mid-DAD: the address stays tentative, and DAD
+            # starts over when it is up again
+            self.journal.delitem(self.dad_pending, ifa)
+        count = self.sysctl["net.inet6.ip6.dad_count"]
+        for ifp in self.ifaces:
+            if not _dad_ready(ifp):
+                continue
+            for ifa in ifp.addrs:
+                if (ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE
+                        and ifa not in self.dad_pending):
+                    self.journal.setitem(self.dad_pending, ifa, now + max(count, 0) * DAD_RETRANS)
 
     def in6_difaddr(self, name: str, addr: int) -> None:
         ifp = self.ifunit(name)

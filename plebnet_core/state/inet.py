@@ -1,7 +1,8 @@
 """Addresses as integers: the state keys routes and addresses by int, formats at the edges.
 
 IPv6 link-local (and other scoped) addresses are keyed KAME-style, with the zone (interface
-index) embedded in bits 16..31, so a routing-table walk groups them by interface (docs/freebsd-tools.md §4.1).
+index) embedded in bits 16..31, so a routing-table walk groups them by interface
+(docs/freebsd-tools.md §4.1).
 """
 from __future__ import annotations
 

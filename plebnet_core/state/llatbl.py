@@ -12,12 +12,16 @@ from plebproto.constants import (
 )
 from plebproto.errors import OpError
 
+from functools import partial
 from typing import Any
 
 from .base import StackBase, addr_text, mac_text
 from .ifnet import IfAddr, Interface, LLEntry
 from .inet import MASK4, MASK6, embed_scope, is_scoped6
 from .route import Route
+from .txn import Event
+
+ND6_REACHABLE, ND6_STALE = 1, 2    # ND6_LLINFO_* (dataplane/nd6.py keeps the others)
 
 
 class LlTable(StackBase):
@@ -48,7 +52,7 @@ class LlTable(StackBase):
             flags &= ~RTF_STATIC
         entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp, set_=True)
         self.journal.setitem(table, addr, entry)
-        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
         return entry
 
     def ll_delete(self, af: int, addr: int, ifname: str | None = None) -> LLEntry:
@@ -59,7 +63,7 @@ class LlTable(StackBase):
                 if entry.flags & RTF_PINNED:        # the interface's own address
                     raise OpError(EPERM)
                 self.journal.delitem(self.ll_table(af, ifp), addr)
-                self.journal.emit(lambda: {"type": RTM_DELETE, "af": af, "neigh": self.ll_info(entry)})
+                self.journal.emit(partial(self.ll_event, RTM_DELETE, entry))
                 return entry
         raise OpError(ENOENT)
 
@@ -82,7 +86,7 @@ class LlTable(StackBase):
             table[addr] = entry
         else:
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
-        self.journal.emit(lambda: {"type": RTM_ADD, "af": af, "neigh": self.ll_info(entry)})
+        self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
 
     def ll_rtcheck(self, af: int, ifp: Interface, addr: int) -> bool:
         """Whether an entry for addr may be made on ifp: in_lltable_rtcheck (in.c) for
@@ -148,13 +152,37 @@ class LlTable(StackBase):
                     continue
                 self.journal.delitem(table, addr)
 
+    def ll_event(self, kind: int, entry: LLEntry) -> Event:
+        """The routing message of a neighbour entry's change (made when the change commits:
+        a function of the entry, never of a loop variable that moves on meanwhile)."""
+        return {"type": kind, "af": entry.af, "neigh": self.ll_info(entry)}
+
     def ll_info(self, entry: LLEntry) -> dict[str, Any]:
         ifp = entry.ifp
         mac = ifp.mac if entry.flags & RTF_PINNED else entry.mac
-        return {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
+        info = {"af": entry.af, "addr": addr_text(entry.af, entry.addr, ifp),
                 "mac": mac_text(mac) if mac else None, "ifname": ifp.name,
                 "flags": entry.flags,
                 "expire": (entry.expire - self.clock()) if entry.expire else None}
+        if entry.af == AF_INET6:
+            # what ndp -a prints beside the address (netlink's ndm_state, NTF_ROUTER,
+            # nda_probes): the interface's own and configured entries are REACHABLE, as
+            # nd6_add_ifa_lle and the static path make them
+            configured = entry.flags & (RTF_PINNED | RTF_STATIC) or entry.set
+            state = entry.state
+            if configured and entry.mac is not None or entry.flags & RTF_PINNED:
+                state = ND6_REACHABLE
+            elif state == ND6_REACHABLE:
+                now = self.clock()
+                if now >= entry.reach:
+                    state = ND6_STALE           # (the data plane makes it so lazily)
+                else:
+                    # la_expire of a REACHABLE entry: when it goes stale
+                    info["expire"] = entry.reach - now
+            info["state"] = state
+            info["router"] = entry.router
+            info["probes"] = entry.asked
+        return info
 
 
 def _on_ether_link(paths: list[Route]) -> bool:

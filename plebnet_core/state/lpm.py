@@ -87,30 +87,39 @@ class Dir24(Generic[P]):
         self.slots += paths
         return first
 
-    def fill(self, plen: int, dsts: Iterable[int], first: int) -> None:
-        """Place reserved prefixes of one length (dsts masked; slots first, first + 1, ...):
-        add() for many, with the common cases done in C-level maps and slices.  Any order
-        of fills gives the same arrays: an entry takes a prefix only if it is longer than
-        the one the entry names."""
+    def alloc(self, paths: P) -> int:
+        """A slot naming paths, not placed anywhere yet (see repoint, fill)."""
+        if self.free_slots:
+            slot = self.free_slots.pop()
+            self.slots[slot] = paths
+            return slot
+        self.slots.append(paths)
+        return len(self.slots) - 1
+
+    def fill(self, plen: int, dsts: list[int], slots: int | list[int]) -> None:
+        """Place prefixes of one length (dsts masked), naming slots (one slot for all, or
+        one per prefix): add() for many, with the common cases done in C-level maps and
+        slices.  Any order of fills gives the same arrays: an entry takes a prefix only if
+        it is longer than the one the entry names."""
         tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
+        each: Iterable[int] = repeat(slots) if isinstance(slots, int) else slots
         if plen == 24:
             indexes = list(map(int.__rshift__, dsts, repeat(8)))
             if max(map(dep24.__getitem__, indexes), default=0) < 25:
                 # no /24 of these holds a group (nothing longer inside): each is one entry,
                 # set by C-level maps rather than a Python loop over 600,000 of them
-                slots = range(first, first + len(indexes))
-                deque(map(tbl24.__setitem__, indexes, slots), 0)
+                deque(map(tbl24.__setitem__, indexes, each), 0)
                 deque(map(dep24.__setitem__, indexes, repeat(25)), 0)
                 for block in set(map(int.__rshift__, indexes, repeat(8))):
                     if deepest[block] < 25:
                         deepest[block] = 25
             else:
-                for slot, dst in enumerate(dsts, first):
+                for slot, dst in zip(each, dsts):
                     place(dst, 24, slot)
         elif 16 <= plen < 24:
             depth, n = plen + 1, 1 << (24 - plen)
             depths = _FILLS[depth]
-            for slot, dst in enumerate(dsts, first):    # _range24's fast path, inline
+            for slot, dst in zip(each, dsts):           # _range24's fast path, inline
                 index = dst >> 8
                 if deepest[index >> 8] <= depth:
                     tbl24[index:index + n] = array("I", (slot,)) * n
@@ -119,8 +128,24 @@ class Dir24(Generic[P]):
                 else:
                     place(dst, plen, slot)
         else:
-            for slot, dst in enumerate(dsts, first):
+            for slot, dst in zip(each, dsts):
                 place(dst, plen, slot)
+
+    def repoint(self, dst: int, plen: int, slot: int) -> None:
+        """The entries a placed prefix holds now name slot (nothing if it is not placed)."""
+        held, depth = _HELD[plen + 1], plen + 1
+        if plen < 8:
+            self._short(dst, plen, slot, depth, held)
+        elif plen <= 24:
+            self._range24(dst >> 8, 1 << (24 - plen), slot, depth, held)
+        elif self.dep24[dst >> 8] == GROUP_DEPTH:
+            g = self.tbl24[dst >> 8] ^ GROUP_BIT
+            self._range(self.tbl8, self.dep8, g << 8 | dst & 255, 1 << (32 - plen), slot,
+                        depth, held)
+
+    def place(self, dst: int, plen: int, slot: int) -> None:
+        """Place one prefix (dst masked) naming slot: fill() for one."""
+        self._place(dst, plen, slot)
 
     def _place(self, dst: int, plen: int, slot: int) -> None:
         depth = plen + 1
@@ -140,12 +165,16 @@ class Dir24(Generic[P]):
             self._range(self.tbl8, self.dep8, base | dst & 255, 1 << (32 - plen), slot, depth,
                         _SHALLOWER[depth])
 
-    def remove(self, dst: int, plen: int, slot: int, parent: int, parent_plen: int) -> None:
+    def remove(self, dst: int, plen: int, slot: int, parent: int, parent_plen: int,
+               free: bool = True) -> None:
         """Unindex a prefix: the entries it held go to parent (the slot of the longest
         shorter prefix covering it that is indexed the same way: of length ≥ 8 for plen ≥ 8,
-        else < 8; 0 for none) of length parent_plen."""
-        self.slots[slot] = None
-        self.free_slots.append(slot)
+        else < 8; 0 for none) of length parent_plen.  free: the slot is the prefix's own
+        (not a next hop's that others share), free it.  A prefix never placed (its fill
+        still pending) holds no entry: nothing changes but the slot."""
+        if free:
+            self.slots[slot] = None
+            self.free_slots.append(slot)
         held = _HELD[plen + 1]
         depth = parent_plen + 1 if parent else 0
         if plen < 8:
@@ -154,9 +183,15 @@ class Dir24(Generic[P]):
             self._range24(dst >> 8, 1 << (24 - plen), parent, depth, held)
         else:
             index = dst >> 8
+            if self.dep24[index] != GROUP_DEPTH:
+                return                          # never placed
             g = self.tbl24[index] ^ GROUP_BIT
-            self._range(self.tbl8, self.dep8, g << 8 | dst & 255, 1 << (32 - plen), parent,
-                        depth, held)
+            start, n = g << 8 | dst & 255, 1 << (32 - plen)
+            if bytes((plen + 1,)) not in self.dep8[start:start + n]:
+                # never placed, or placed and wholly covered by longer ones: either way the
+                # group keeps its count (too high at worst: it then stays a group)
+                return
+            self._range(self.tbl8, self.dep8, start, n, parent, depth, held)
             self.group_prefixes[g] -= 1
             if not self.group_prefixes[g]:      # no longer prefix inside: back to one entry
                 self.tbl24[index] = self.tbl8[g << 8]

@@ -2,35 +2,45 @@
 
 Exact matches (adds, deletes, netstat's walk) use one dict per prefix length.  Longest-prefix
 match for IPv4 reads the DIR-24-8 arrays of lpm.py: two array reads whether the table holds
-ten routes or a million.  IPv6 probes the dict of every length present, longest first.  A
+ten routes or a million.  IPv6 reads the stride-8 trie of lpm6.py: at most 16 dict probes, one
+per address byte, however many lengths the table holds.  A
 multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 
-A run of IPv4 routes sharing one next hop (a million-route load through one gateway) is filed
-without making a Route per prefix: each prefix's dict entry is its lookup slot (an int), and
-the slot holds a NextHop, the next hop all of them share (as FreeBSD's routes share an
-nhop_object).  A Route is made from it the first time something asks for the prefix (a
-lookup, an exact match, a change), so the table reads the same either way; dumps read the
-NextHop's path fields directly.  Making a million objects is most of a million-route
-insert's cost in CPython.
+A route run (IPv4 routes through a few gateways, of any lengths) is filed without making a
+Route per prefix: each prefix's dict entry is the lookup slot of its NextHop, the next hop
+it shares with the run's other prefixes of its length through its gateway (FreeBSD's
+nhop_object; one per (length, gateway, interface, address, flags), kept by the table).  The
+entry is an int, the same int object for all of them: a million prefixes cost their keys
+and dict entries, nothing more.  A Route is made from it the first time something asks for
+the prefix (an exact match, a change), so the table reads the same either way; dumps read
+the NextHop's path fields directly.  See docs/routing.md.
 
 The lookup arrays of a run are filled after the run is filed, a slice at a time by settle()
-(the stack's loop calls it between other work), shortest prefixes first.  Until every fill is
-done, lookups probe the per-length dicts instead, as IPv6 does: slower, never wrong.  (FreeBSD
-likewise rebuilds its DXR lookup structure behind bulk route changes, fib_algo's delayed
-sync; its lookups meanwhile use the old structure, ours the dicts.)
+(the stack's loop calls it between other work), shortest prefixes first: the fills still to
+do wait in one queue per prefix length, so the next one is found in constant time.  Until
+every fill is done, lookups probe the per-length dicts instead, as IPv6 does: slower, never
+wrong.  Changes meanwhile go ahead without waiting: a removal hands back only the entries
+its prefix holds (none if it was not placed yet), and once anything changed behind the
+queue ("dirty") the remaining fills place each prefix as the dicts then have it, or not at
+all if it went.  (FreeBSD likewise rebuilds its DXR lookup structure behind bulk route
+changes, fib_algo's delayed sync; its lookups meanwhile use the old structure, ours the
+dicts.)
 """
 from __future__ import annotations
 
 from array import array
-from collections import deque
+from bisect import bisect_left
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby, repeat
 from operator import attrgetter, itemgetter
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast, final
 
 from plebproto.errors import OpError
 from .inet import MASK4, MASK6
 from .lpm import GROUP_BIT, Dir24
+from .lpm6 import Lpm6
 
 if TYPE_CHECKING:
     from .ifnet import IfAddr, Interface
@@ -47,7 +57,10 @@ else:
     Unmade = int
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
-_PLEN = itemgetter(0)
+SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
+SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
+WALK_STEP = 8192            # prefixes a dump sorts per loop turn (walk_pieces)
+WALK_SPLIT_BITS = 10        # the sorted slices are merged in 2**this parts of the space
 
 
 class Route:
@@ -76,22 +89,26 @@ class Route:
 
 @final
 class NextHop:
-    """The next hop shared by prefixes of one length filed by add_unmade and not made into
-    Routes yet (FreeBSD's nhop_object, shared by routes likewise): Route's path fields,
-    plus where its prefixes are (keys[i] has slot first + i)."""
+    """The next hop shared by unmade prefixes of one length (FreeBSD's nhop_object, shared
+    by routes likewise): Route's path fields, its slot in the lookup arrays (which is also
+    each of its unmade prefixes' dict entry) and how many unmade prefixes name it."""
 
     __slots__ = ("gateway", "ifp", "ifa", "flags", "mtu", "hopcount", "expire", "weight",
-                 "nhidx", "plen", "first", "keys", "made", "paths")
+                 "nhidx", "plen", "slot", "refs", "paths")
 
     def __init__(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
                  flags: int):
         self.plen, self.gateway, self.ifp, self.ifa, self.flags = plen, gateway, ifp, ifa, flags
         self.mtu = self.hopcount = self.expire = self.nhidx = 0
         self.weight = 1
-        self.first = 0
-        self.keys: list[int] = []
-        self.made = 0           # of its prefixes made into Routes
+        self.slot = 0
+        self.refs = 0           # unmade prefixes naming it
         self.paths = [self]     # what paths_to answers for any of its prefixes
+
+
+# a run's prefixes of one length as filed by add_unmade, for remove_unmade:
+# (plen, masked keys, the fill queued for them: [keys, slot or slots, placed so far])
+_Filed = tuple[int, list[int], list[Any]]
 
 
 class RouteTable:
@@ -116,9 +133,19 @@ class RouteTable:
         self._stale = 0                     # ... of which no longer true
         # a slot names a prefix's path list, or an unmade prefix's NextHop
         self._lpm: Dir24[list[Route] | NextHop] | None = Dir24() if width == 32 else None
-        # fills of the lookup arrays still to do: [plen, masked keys, first slot, done]
-        self._pending: list[list[Any]] = []
+        # fills of the lookup arrays still to do, a queue per prefix length: [masked keys,
+        # their slot (one int for all) or slots, how many are placed]
+        self._pending: list[deque[list[Any]]] = [deque() for _ in range(width + 1)]
+        self._unfilled = 0                  # prefixes in those fills not placed yet
+        self._dirty = False                 # the dicts changed behind pending fills
+        self._nexthops: dict[tuple[Any, ...], NextHop] = {}   # shared next hops, see NextHop
         self._arrays = self._lpm            # what lookups read: None while fills are pending
+        # IPv6's longest match: every prefix's path list, in a trie (kept in step with _by_len)
+        self._lpm6: Lpm6 | None = Lpm6() if width == 128 else None
+
+    def clear(self) -> None:
+        """Empty the table in place: whoever holds it (the data plane) sees the refill."""
+        self.__init__(self.width)       # type: ignore[misc]
 
     def __len__(self) -> int:
         return self.count
@@ -134,6 +161,8 @@ class RouteTable:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
             paths = lpm.slots[entry or lpm.short[addr >> 24]]
             return paths if type(paths) is not NextHop else paths.paths
+        if self._lpm6 is not None:
+            return cast("list[Route] | None", self._lpm6.lookup(addr))
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             found = by_len[plen].get(addr & masks[plen])
@@ -160,14 +189,14 @@ class RouteTable:
         for plen in self._lens:
             paths = self._by_len[plen].get(addr & self.masks[plen])
             if type(paths) is Unmade:
-                paths = self._make(paths)
+                paths = self._make(addr & self.masks[plen], plen, paths)
             if paths is not None and accept(paths):
                 return paths
         return None
 
     def exact(self, dst: int, plen: int) -> list[Route] | None:
         paths = self._by_len[plen].get(dst)
-        return paths if type(paths) is not Unmade else self._make(paths)
+        return paths if type(paths) is not Unmade else self._make(dst, plen, paths)
 
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
@@ -176,7 +205,7 @@ class RouteTable:
         table = self._by_len[route.plen]
         paths = table.get(route.dst)
         if type(paths) is Unmade:
-            paths = self._make(paths)
+            paths = self._make(route.dst, route.plen, paths)
         if paths is None:
             if not table:
                 self._lens.append(route.plen)
@@ -185,6 +214,8 @@ class RouteTable:
             self.count += 1
             if self._lpm is not None:
                 route.slot = self._lpm.add(route.dst, route.plen, paths)
+            elif self._lpm6 is not None:
+                self._lpm6.add(route.dst, route.plen, paths)
         else:
             route.slot = paths[0].slot
             paths.append(route)
@@ -192,7 +223,8 @@ class RouteTable:
         self.generation += 1
 
     def remove_path(self, route: Route) -> None:
-        self.settle()               # (a pending fill must not place it after it went)
+        if self._unfilled:
+            self._dirty = True      # (a pending fill must not place it after it went)
         if route.ifa is not None:
             self._went_stale()
         table = self._by_len[route.plen]
@@ -208,6 +240,8 @@ class RouteTable:
                 self._lens.remove(route.plen)
             if self._lpm is not None:
                 self._unindex(route.dst, route.plen, route.slot)
+            elif self._lpm6 is not None:
+                self._lpm6.remove(route.dst, route.plen)
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict: Callable[[list[Route], Route], None]
@@ -251,7 +285,7 @@ class RouteTable:
             for route in routes:
                 paths = file[route.plen](route.dst, [route])
                 if type(paths) is Unmade:
-                    paths = self._make(paths)
+                    paths = self._make(route.dst, route.plen, paths)
                 if paths[0] is route:               # a new prefix
                     fresh[route.plen].append(route)
                 else:
@@ -285,10 +319,13 @@ class RouteTable:
         self.count += sum(len(new) for _, _, new in prefixes)
         self._relist()
         self.generation += 1
+        if self._lpm6 is not None:
+            self._lpm6.add_many((dst, plen, paths) for plen, _, new in prefixes
+                                for dst, paths in new.items())
         if self._lpm is not None:
             for plen, first_routes, new in prefixes:
                 first = self._lpm.reserve(new.values())
-                self._fill_later(plen, list(new), first)
+                self._fill_later(plen, list(new), range(first, first + len(new)))
                 deque(map(setattr, first_routes, repeat("slot"),
                           range(first, first + len(new))), 0)
 
@@ -296,9 +333,10 @@ class RouteTable:
         """_lens again, after many prefixes came or went at once."""
         self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
 
-    def _unindex(self, dst: int, plen: int, slot: int) -> None:
+    def _unindex(self, dst: int, plen: int, slot: int, free: bool = True) -> None:
         """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
-        longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24)."""
+        longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24); free:
+        slot was the prefix's own (not its NextHop's)."""
         by_len, masks = self._by_len, self.masks
         lpm = self._lpm
         assert lpm is not None          # (IPv4's)
@@ -307,161 +345,299 @@ class RouteTable:
                 parent = by_len[shorter].get(dst & masks[shorter])
                 if parent is not None:
                     lpm.remove(dst, plen, slot,
-                               parent if type(parent) is Unmade else parent[0].slot, shorter)
+                               parent if type(parent) is Unmade else parent[0].slot, shorter,
+                               free)
                     return
-        lpm.remove(dst, plen, slot, 0, 0)
+        lpm.remove(dst, plen, slot, 0, 0, free)
 
     # -- filling the lookup arrays (see the module docstring) ------------------------------
-    def _fill_later(self, plen: int, keys: list[int], first: int) -> None:
-        self._pending.append([plen, keys, first, 0])
+    def _fill_later(self, plen: int, keys: list[int], slots: int | Sequence[int]) -> list[Any]:
+        fill = [keys, slots, 0]
+        self._pending[plen].append(fill)
+        self._unfilled += len(keys)
         self._arrays = None
+        return fill
 
     @property
     def unsettled(self) -> int:
         """Prefixes not in the lookup arrays yet."""
-        return sum(len(keys) - done for _, keys, _, done in self._pending)
+        return self._unfilled
 
     def settle(self, budget: int | None = None) -> bool:
         """Do pending fills of the lookup arrays, shortest prefixes first (then each range
         goes in one slice, with nothing longer placed yet to step around); at most budget
         prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
-        alone covers 65,536: the loop turns stay short); all without a budget.  True once
-        none is left."""
+        alone covers 65,536: the loop turns stay short), and with a budget no more than
+        SETTLE_SECONDS of work (placing prefixes longer than /24 costs far more each); all
+        without a budget.  True once none is left."""
         pending, lpm = self._pending, self._lpm
-        while pending and (budget is None or budget > 0):
+        plen = 0
+        due = perf_counter() + SETTLE_SECONDS
+        while self._unfilled and (budget is None or budget > 0 and perf_counter() < due):
             assert lpm is not None      # (fills are IPv4's)
-            fill = min(pending, key=_PLEN)
-            plen, keys, first, done = fill
+            while not pending[plen]:    # the shortest length with a fill (≤ 33 steps)
+                plen += 1
+            fill = pending[plen][0]
+            keys, slots, done = fill
             weight = max(0, 16 - plen)          # log2 of a prefix's cost, counted in /16s
             end = len(keys) if budget is None else \
-                min(len(keys), done + max(1, budget >> weight))
-            lpm.fill(plen, keys[done:end] if done or end < len(keys) else keys, first + done)
+                min(len(keys), done + max(1, min(budget >> weight, SETTLE_PIECE)))
+            part = keys[done:end] if done or end < len(keys) else keys
+            if type(slots) is not int:
+                slots = slots[done:end] if done or end < len(keys) else slots
+            if self._dirty:
+                part, slots = self._as_filed(plen, part)
+            lpm.fill(plen, part, slots)
             if budget is not None:
                 budget -= (end - done) << weight
+            self._unfilled -= end - done
             if end == len(keys):
-                pending.remove(fill)
+                pending[plen].popleft()
             else:
-                fill[3] = end
-        if not pending:
+                fill[2] = end
+        if not self._unfilled:
             self._arrays = self._lpm
-        return not pending
+            self._dirty = False
+        return not self._unfilled
+
+    def _as_filed(self, plen: int, keys: list[int]) -> tuple[list[int], list[int]]:
+        """keys of a fill still filed, and the slot each names now (changes came behind the
+        fill: a prefix may have gone, or been made into a Route with a slot of its own)."""
+        table = self._by_len[plen]
+        out, slots = [], []
+        for key in keys:
+            paths = table.get(key)
+            if paths is not None:
+                out.append(key)
+                slots.append(paths if type(paths) is Unmade else paths[0].slot)
+        return out, slots
 
     # -- prefixes filed without Route objects (see the module docstring) -------------------
-    def add_unmade(self, keys_by_len: list[list[int]], gateway: int, ifp: Interface | None,
-                   ifa: IfAddr | None, flags_of: Callable[[int], int]) -> list[NextHop] | None:
-        """File new IPv4 prefixes (keys_by_len[plen]: masked destinations) sharing one path,
-        flags_of(plen) its flags, without making Routes.  None, changing nothing, if any is
-        already present or given twice (the caller then makes Routes: add_run).  Returns
-        the NextHops made, for remove_unmade."""
-        by_len, lpm = self._by_len, self._lpm
-        assert lpm is not None          # (IPv4's)
+    def nexthop_of(self, dst: int, plen: int) -> NextHop | None:
+        """The NextHop of dst/plen if it is an unmade prefix (nothing is made)."""
+        paths = self._by_len[plen].get(dst)
+        if type(paths) is not Unmade:
+            return None
+        assert self._lpm is not None    # (unmade prefixes are IPv4's)
+        return cast(NextHop, self._lpm.slots[paths])
+
+    def holds(self, dst: int, plen: int) -> bool:
+        return dst in self._by_len[plen]
+
+    def add_unmade_one(self, dst: int, plen: int, nexthop: NextHop) -> None:
+        """File one new IPv4 prefix (dst masked) naming nexthop (from nexthop()), placed in
+        the lookup arrays at once, as add_path places a Route: a route announced alone costs
+        no Route object either."""
+        assert self._lpm is not None    # (IPv4's)
+        table = self._by_len[plen]
+        if not table:
+            self._lens.append(plen)
+            self._lens.sort(reverse=True)
+        table[dst] = cast(Unmade, nexthop.slot)
+        self._named(nexthop, 1)
+        self.count += 1
+        self.unmade += 1
+        self._lpm.place(dst, plen, nexthop.slot)
+        self.generation += 1
+
+    def remove_unmade_one(self, dst: int, plen: int) -> NextHop:
+        """Take out the unmade prefix dst/plen (without making it); its NextHop."""
+        table = self._by_len[plen]
+        slot = table.pop(dst)
+        assert type(slot) is Unmade and self._lpm is not None
+        nexthop = cast(NextHop, self._lpm.slots[slot])
+        self._named(nexthop, -1)
+        self.count -= 1
+        self.unmade -= 1
+        if not table:
+            self._lens.remove(plen)
+        if self._unfilled:
+            self._dirty = True          # (a pending fill must not place it after it went)
+        self._unindex(dst, plen, slot, free=False)
+        self.generation += 1
+        return nexthop
+
+    def remove_prefix(self, dst: int, plen: int) -> None:
+        """Undo add_unmade_one: the prefix goes, made meanwhile or not."""
+        paths = self._by_len[plen][dst]
+        if type(paths) is Unmade:
+            self.remove_unmade_one(dst, plen)
+        else:
+            for route in reversed(paths):
+                self.remove_path(route)
+
+    def restore_nexthop(self, dst: int, plen: int, nexthop: NextHop) -> None:
+        """Undo set_unmade: the prefix's path is nexthop's again, made meanwhile or not."""
+        paths = self._by_len[plen][dst]
+        if type(paths) is Unmade:
+            self.set_unmade(dst, plen, nexthop)
+            return
+        route = paths[0]
+        route.gateway, route.ifp, route.flags = nexthop.gateway, nexthop.ifp, nexthop.flags
+        self.set_ifa(route, nexthop.ifa)
+        self.generation += 1
+
+    def set_unmade(self, dst: int, plen: int, nexthop: NextHop) -> NextHop:
+        """The unmade prefix dst/plen names nexthop from now on (a next-hop change, without
+        making it); returns the NextHop it named."""
+        table = self._by_len[plen]
+        assert self._lpm is not None
+        old = cast(NextHop, self._lpm.slots[cast(Unmade, table[dst])])
+        table[dst] = cast(Unmade, nexthop.slot)
+        self._named(old, -1)
+        self._named(nexthop, 1)
+        self._lpm.repoint(dst, plen, nexthop.slot)      # (if placed; else its fill will be)
+        if self._unfilled:
+            self._dirty = True
+        self.generation += 1
+        return old
+
+    def _named(self, nexthop: NextHop, change: int) -> None:
+        """nexthop names change more (or fewer) unmade prefixes: listed among its address's
+        dependents while it names any."""
+        if not nexthop.refs and nexthop.ifa is not None:
+            self._depends(nexthop, nexthop.ifa)
+        nexthop.refs += change
+        if not nexthop.refs and nexthop.ifa is not None:
+            self._went_stale()
+
+    def nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
+                flags: int) -> NextHop:
+        return self._nexthop(plen, gateway, ifp, ifa, flags)
+
+    def _nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
+                 flags: int) -> NextHop:
+        """The shared NextHop of these path fields, made (with a slot) if need be."""
+        key = (plen, gateway, ifp, ifa, flags)
+        nexthop = self._nexthops.get(key)
+        if nexthop is None:
+            assert self._lpm is not None    # (unmade prefixes are IPv4's)
+            nexthop = self._nexthops[key] = NextHop(plen, gateway, ifp, ifa, flags)
+            nexthop.slot = self._lpm.alloc(nexthop)
+        return nexthop
+
+    def add_unmade(self, keys_by_len: list[list[int]], hops_by_len: list[Any],
+                   paths: Sequence[tuple[int, Interface | None, IfAddr | None]],
+                   flags_of: Callable[[int], int]) -> list[_Filed] | None:
+        """File new IPv4 prefixes without making Routes: keys_by_len[plen] their masked
+        destinations, hops_by_len[plen] the index into paths ((gateway, interface, address)
+        each) of each one's path, or one index for all of them; flags_of(plen) their flags.
+        None, changing nothing, if any is already present or given twice (the caller then
+        makes Routes: add_run).  Returns what remove_unmade needs to undo it."""
+        by_len = self._by_len
         lens = [plen for plen, keys in enumerate(keys_by_len) if keys]
         if not all(by_len[plen].keys().isdisjoint(keys_by_len[plen]) for plen in lens):
             return None
         # filed straight into the tables (no dict of the new ones first: a million entries
         # each way); a key given twice shows as fewer entries added, and is taken out again
-        base, added = len(lpm.slots), []
+        filed: list[_Filed] = []
+        uses: list[tuple[NextHop, int]] = []
         for plen in lens:
-            table, keys = by_len[plen], keys_by_len[plen]
+            keys, hops = keys_by_len[plen], hops_by_len[plen]
+            flags = flags_of(plen)
+            if type(hops) is int:
+                nexthop = self._nexthop(plen, *paths[hops], flags)
+                slots: int | list[int] = nexthop.slot
+                uses.append((nexthop, len(keys)))
+                values: Iterable[int] = repeat(nexthop.slot, len(keys))
+            else:
+                slot_of: list[int] = [0] * len(paths)
+                for hop, count in Counter(hops).items():
+                    nexthop = self._nexthop(plen, *paths[hop], flags)
+                    slot_of[hop] = nexthop.slot
+                    uses.append((nexthop, count))
+                slots = values = list(map(slot_of.__getitem__, hops))
+            table = by_len[plen]
             size = len(table)
-            table.update(zip(keys, cast("Iterable[Unmade]", range(base, base + len(keys)))))
-            added.append(plen)
+            table.update(zip(keys, cast("Iterable[Unmade]", values)))
+            filed.append((plen, keys, [keys, slots, 0]))
             if len(table) - size < len(keys):
-                for plen in added:
-                    deque(map(by_len[plen].pop, keys_by_len[plen], repeat(None)), 0)
+                for plen, keys, _ in filed:
+                    deque(map(by_len[plen].pop, keys, repeat(None)), 0)
                 return None
-            base += len(keys)
-        nexthops = []
-        for plen in lens:
-            keys = keys_by_len[plen]
-            nexthop = NextHop(plen, gateway, ifp, ifa, flags_of(plen))
-            nexthop.keys = keys
-            nexthop.first = lpm.reserve(repeat(nexthop, len(keys)))
-            assert by_len[plen][keys[0]] == nexthop.first     # the slots filed above
-            self._fill_later(plen, keys, nexthop.first)
+        for nexthop, count in uses:
+            if not nexthop.refs and nexthop.ifa is not None:
+                self._depends(nexthop, nexthop.ifa)     # (listed while it names prefixes)
+            nexthop.refs += count
+        # (remove_unmade finds the fills queued by identity)
+        filed = [(plen, keys, self._fill_later(plen, keys, fill[1])) for plen, keys, fill in filed]
+        for plen, keys, _ in filed:
             self.count += len(keys)
             self.unmade += len(keys)
-            nexthops.append(nexthop)
-        if ifa is not None and nexthops:
-            deps = self._by_ifa.setdefault(ifa, [])
-            deps += nexthops
-            self._indexed += len(nexthops)
         self._relist()
         self.generation += 1
-        return nexthops
+        return filed
 
-    def remove_unmade(self, nexthops: list[NextHop]) -> None:
-        """Undo add_unmade: its prefixes go, Routes made of them meanwhile too."""
-        lpm = self._lpm
+    def remove_unmade(self, filed: list[_Filed]) -> None:
+        """Undo add_unmade: its prefixes go, Routes made of them meanwhile too.  Shortest
+        first: a prefix's addresses then go to a parent that stays."""
+        by_len, lpm = self._by_len, self._lpm
         assert lpm is not None          # (IPv4's)
-        for nexthop in reversed(nexthops):
-            table, plen, first = self._by_len[nexthop.plen], nexthop.plen, nexthop.first
-            fill = next((f for f in self._pending if f[1] is nexthop.keys), None)
-            if fill is not None and not fill[3]:
-                # never placed (a batch failing after it): the keys go, the slots are
-                # freed, the arrays never knew them.  (Routes made of them meanwhile are
-                # their prefixes' only paths again: what the batch added later is undone.)
-                self._pending.remove(fill)
-                deque(map(table.__delitem__, nexthop.keys), 0)
-                n = len(nexthop.keys)
-                self.count -= n
-                self.unmade -= n - nexthop.made
-                if nexthop.ifa is not None:
-                    self._stale += nexthop.made   # their entries among the dependents
-                slots = lpm.slots
-                if first + n == len(slots):         # the last reserved: undone in order
-                    del slots[first:]
-                else:
-                    slots[first:first + n] = repeat(None, n)
-                    lpm.free_slots += range(first, first + n)
-                nexthop.keys = []                     # (still listed among dependents)
-                continue
-            self.settle()
-            for i in range(len(nexthop.keys) - 1, -1, -1):
-                dst = nexthop.keys[i]
-                paths = table.get(dst)
+        for plen, keys, fill in sorted(filed, key=itemgetter(0)):
+            table, queue = by_len[plen], self._pending[plen]
+            queued = any(f is fill for f in queue)
+            placed = fill[2] if queued else len(keys)
+            if queued:
+                queue.remove(fill)
+                self._unfilled -= len(keys) - placed
+            values = list(map(table.pop, keys))
+            self.count -= len(keys)
+            slots = lpm.slots
+            for nexthop, count in Counter(v for v in values if type(v) is Unmade).items():
+                held = slots[nexthop]
+                assert type(held) is NextHop
+                held.refs -= count
+                self.unmade -= count
+            for i, (key, paths) in enumerate(zip(keys, values)):
                 if type(paths) is Unmade:
-                    del table[dst]
-                    self.count -= 1
-                    self.unmade -= 1
-                    self._unindex(dst, plen, first + i)
-                elif paths is not None:
-                    for route in reversed(paths):
-                        self.remove_path(route)
-            nexthop.keys = []
+                    # (one never placed holds no entry: only if changes came behind the
+                    # fills may another's have been handed to it)
+                    if i < placed or self._dirty:
+                        self._unindex(key, plen, paths, free=False)
+                    continue
+                for route in paths:
+                    if route.ifa is not None:
+                        self._went_stale()
+                self.joined -= len(paths) - 1
+                self._unindex(key, plen, paths[0].slot)
+        if not self._unfilled:
+            self._arrays = self._lpm
+            self._dirty = False
         self._relist()
         self.generation += 1
 
-    def _make(self, slot: int) -> list[Route]:
-        """The path list of the unmade prefix at slot, made (a representation change: the
-        table reads the same, its generation stays)."""
+    def _make(self, dst: int, plen: int, slot: int) -> list[Route]:
+        """The path list of the unmade prefix dst/plen, whose NextHop is at slot, made (a
+        representation change: the table reads the same, its generation stays)."""
         lpm = self._lpm
         assert lpm is not None          # (unmade prefixes are IPv4's)
         nexthop = lpm.slots[slot]
         assert type(nexthop) is NextHop
-        dst = nexthop.keys[slot - nexthop.first]
-        route = Route(dst, nexthop.plen, nexthop.gateway, nexthop.ifp, nexthop.ifa, nexthop.flags)
-        route.slot = slot
-        paths = self._by_len[nexthop.plen][dst] = lpm.slots[slot] = [route]
+        route = Route(dst, plen, nexthop.gateway, nexthop.ifp, nexthop.ifa, nexthop.flags)
+        paths = self._by_len[plen][dst] = [route]
+        route.slot = lpm.alloc(paths)
+        lpm.repoint(dst, plen, route.slot)      # (if placed; else its fill will be)
+        if self._unfilled:
+            self._dirty = True
         self.unmade -= 1
-        nexthop.made += 1
+        nexthop.refs -= 1
         if nexthop.ifa is not None:
             self._depends(route, nexthop.ifa)
         return paths
 
     def _make_nexthop(self, nexthop: NextHop) -> None:
-        assert self._lpm is not None    # (unmade prefixes are IPv4's)
-        slots = self._lpm.slots
-        for slot in range(nexthop.first, nexthop.first + len(nexthop.keys)):
-            if slots[slot] is nexthop:
-                self._make(slot)
+        if nexthop.refs:
+            slot, plen = nexthop.slot, nexthop.plen
+            for dst in [dst for dst, paths in self._by_len[plen].items() if paths == slot
+                        and type(paths) is Unmade]:
+                self._make(dst, plen, slot)
 
     def _make_all(self) -> None:
         """Make every unmade prefix (for readers of every path)."""
-        if self.unmade:
-            assert self._lpm is not None    # (unmade prefixes are IPv4's)
-            for nexthop in {s for s in self._lpm.slots if type(s) is NextHop}:
-                self._make_nexthop(nexthop)
+        for nexthop in list(self._nexthops.values()):
+            if not self.unmade:
+                break
+            self._make_nexthop(nexthop)
 
     def dependents(self, ifa: IfAddr) -> list[Route]:
         """The paths in the table whose next hop depends on the interface address ifa, in
@@ -489,7 +665,7 @@ class RouteTable:
         paths = self._by_len[route.plen].get(route.dst)
         return type(paths) is list and route in paths
 
-    def _depends(self, route: Route, ifa: IfAddr) -> None:
+    def _depends(self, route: Route | NextHop, ifa: IfAddr) -> None:
         self._by_ifa.setdefault(ifa, []).append(route)
         self._indexed += 1
 
@@ -499,7 +675,7 @@ class RouteTable:
         if self._stale > 1024 and 2 * self._stale > self._indexed:
             for ifa, listed in list(self._by_ifa.items()):
                 self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
-                                              if (r.keys if type(r) is NextHop
+                                              if (r.refs if type(r) is NextHop
                                                   else r.ifa is ifa and self._holds(r))])
             self._stale = 0
 
@@ -561,26 +737,111 @@ class RouteTable:
                 yield paths
 
     def walk_order(self) -> tuple[Sequence[int], list[Route | NextHop]]:
-        """(keys, routes): every path in walk order with its prefix's key, for dumps (an
-        unmade prefix's "route" is its NextHop, which has the same path fields).
+        """(keys, routes): every path in walk order with its prefix's key (see _sorted), an
+        unmade prefix's "route" being its NextHop (which has the same path fields): what
+        walk_pieces() gives, all at once."""
+        for _ in self.walk_pieces(1 << 62):
+            pass
+        order = self._order
+        assert order is not None and order[0] == self.generation
+        return order[1], order[2]
 
-        Kept until the table changes, so repeated dumps of an unchanged table neither sort
-        nor look up again.  IPv4 keys live in a C array: a dump reads destination and length
-        from contiguous memory and touches only the Route itself.  A dump being streamed
-        while the table changes shows the table as it was when the dump started."""
+    def walk_pieces(self, size: int) -> Iterator[tuple[Sequence[int], list[Any]] | None]:
+        """(keys, routes) of at most size paths at a time, in walk order, for dumps; None
+        after each WALK_STEP prefixes' worth of sorting (the dump's loop turn ends there).
+
+        The table is read in one step at the start (C-level copies of the dicts' keys and
+        values): the dump shows the table as it was then, however it changes while the
+        dump is streamed.  Sorting goes a slice at a time: each slice's keys (see _sorted:
+        ints carrying their prefix's position) sorted alone, then the sorted slices cut at
+        the same boundaries of the address space (bisect) and each part of it sorted
+        (Timsort merges the presorted pieces).  Kept until the table changes, so repeated
+        dumps of an unchanged table neither sort nor look up again; IPv4 keys live in a C
+        array."""
         order = self._order
         if order is None or order[0] != self.generation:
-            keys: Sequence[int]
-            routes: list[Route | NextHop]
-            if not self.joined:                                 # one path per prefix
-                keys, routes = self._sorted(self._nexthop_or_route if self.unmade
-                                            else itemgetter(0))
-            else:
+            if self.joined:             # multipath: rare, sorted whole (_sorted)
                 self._make_all()
                 paired = [(key, route) for key, paths in zip(*self._sorted())
                           for route in paths]
-                keys, routes = [k for k, _ in paired], [r for _, r in paired]
-            if self.width == 32:
-                keys = array("Q", keys)
-            order = self._order = (self.generation, keys, routes)
-        return order[1], order[2]
+                self._keep_order([k for k, _ in paired], [r for _, r in paired])
+            else:
+                yield from self._walk_sliced(size)
+                return
+            order = self._order
+            assert order is not None
+        keys, routes = order[1], order[2]
+        for start in range(0, len(keys), size):
+            yield keys[start:start + size], routes[start:start + size]
+
+    def _keep_order(self, keys: Sequence[int], routes: list[Any]) -> None:
+        if self.width == 32 and type(keys) is not array:
+            keys = array("Q", keys)
+        self._order = (self.generation, keys, routes)
+
+    def _walk_sliced(self, size: int) -> Iterator[tuple[list[int], list[Any]] | None]:
+        """walk_pieces of a table with one path per prefix, sorted a slice at a time."""
+        generation = self.generation
+        slots = self._lpm.slots if self._lpm is not None else []
+        snapshot = [(plen, list(table), list(table.values()))
+                    for plen, table in enumerate(self._by_len) if table]
+        count = sum(len(keys) for _, keys, _ in snapshot)
+        bits = max(count, 1).bit_length()
+        runs: list[list[int]] = []
+        picked: list[Any] = []
+        work = 0
+        for plen, keys, values in snapshot:
+            tag = 255 - plen
+            for start in range(0, len(keys), WALK_STEP):
+                part = keys[start:start + WALK_STEP]
+                run = [(dst << 8 | tag) << bits | i for i, dst in enumerate(part, len(picked))]
+                run.sort()
+                runs.append(run)
+                # a prefix's first path; its NextHop if unmade; None if its paths went
+                # since the snapshot (a path list emptied in place)
+                picked += [slots[v] if type(v) is Unmade else (v[0] if v else None)
+                           for v in values[start:start + WALK_STEP]]
+                work += len(part)
+                if work >= WALK_STEP:
+                    work = 0
+                    yield None
+        width_bits = (self.width + 8 + bits)
+        mask = (1 << bits) - 1
+        cursors = [0] * len(runs)
+        # (IPv4 keys kept in a C array, extended part by part: converting a million at the
+        # end would take a loop turn of its own)
+        all_keys: Any = array("Q") if self.width == 32 else []
+        all_routes: list[Any] = []
+        parts = 1 << WALK_SPLIT_BITS
+        pending_keys: list[int] = []
+        pending_routes: list[Any] = []
+        for p in range(1, parts + 1):
+            bound = p << (width_bits - WALK_SPLIT_BITS)
+            merged: list[int] = []
+            for r, run in enumerate(runs):
+                end = bisect_left(run, bound, cursors[r])
+                merged += run[cursors[r]:end]
+                cursors[r] = end
+            if not merged:
+                continue
+            merged.sort()
+            keys = list(map(int.__rshift__, merged, repeat(bits)))
+            routes = list(map(picked.__getitem__, map(mask.__and__, merged)))
+            if None in routes:
+                keep = [i for i, route in enumerate(routes) if route is not None]
+                keys, routes = [keys[i] for i in keep], [routes[i] for i in keep]
+            all_keys.extend(keys)
+            all_routes += routes
+            pending_keys += keys
+            pending_routes += routes
+            while len(pending_keys) >= size:
+                yield pending_keys[:size], pending_routes[:size]
+                del pending_keys[:size], pending_routes[:size]
+            work += len(merged)
+            if work >= WALK_STEP // 2:
+                work = 0
+                yield None
+        if pending_keys:
+            yield pending_keys, pending_routes
+        if self.generation == generation:
+            self._keep_order(all_keys, all_routes)

@@ -23,7 +23,7 @@ from plebproto.errors import OpError
 
 from .base import LOOPBACK4, LOOPBACK6, StackBase, addr_text
 from .ifnet import IfAddr, Interface
-from .route import NextHop, Route, RouteTable
+from .route import Route, RouteTable
 from .txn import Event
 
 # where a gateway is reached: the interface, and the address its routes depend on
@@ -72,12 +72,28 @@ class RouteControl(StackBase):
             self.journal.append(self.expiring, (af, route))
         return route
 
+    def rt_announce(self, af: int, dst: int, plen: int, gateway: int) -> None:
+        """rt_add(af, dst, plen, gateway), answering nothing: a new IPv4 prefix is filed
+        unmade (RouteTable.add_unmade_one), so that route churn makes no Route objects."""
+        table = self.rt[af]
+        if af != AF_INET or self.journal.listeners or not 0 <= plen <= 32 or \
+                table.holds(dst & table.masks[plen], plen):
+            self.rt_add(af, dst, plen, gateway)        # (events; multipath; refusals)
+            return
+        dst &= table.masks[plen]
+        out, ifa = self._resolve_gateway(af, gateway)
+        flags, host = _run_flags()
+        table.add_unmade_one(dst, plen, table.nexthop(plen, gateway, out, ifa,
+                                                      host if plen == 32 else flags))
+        self.journal.record(table.remove_prefix, dst, plen)
+
     def rt_add_many(self, af: int, dsts: Sequence[int], plens: int | Sequence[int],
                     gateways: int | Sequence[int]) -> None:
         """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
         rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
-        million-route batch: one undo record for all of them, no per-route calls (and through
-        one IPv4 gateway, no Route objects: RouteTable.add_unmade).  plens or
+        million-route batch: one undo record for all of them, no per-route calls (and for
+        IPv4, no Route objects: RouteTable.add_unmade, the prefixes naming the NextHop
+        shared by those of one length through one gateway).  plens or
         gateways may be one int for every row.  With a routing-message listener each route
         goes through rt_add (it publishes events).  A OpError carries .index: the row that
         failed (the rows before it are added, for the caller's transaction to undo)."""
@@ -123,10 +139,10 @@ class RouteControl(StackBase):
             gateways_c = gateways if isinstance(gateways, int) else gateways[:stop]
         else:
             plens_c, gateways_c = plens, gateways
-        if isinstance(gateways_c, int) and width == 32 and dsts:    # IPv4: add_unmade
-            nexthops = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of[gateways_c])
-            if nexthops is not None:
-                self.journal.record(table.remove_unmade, nexthops)
+        if width == 32 and dsts:    # IPv4: add_unmade
+            filed = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of)
+            if filed is not None:
+                self.journal.record(table.remove_unmade, filed)
                 if failure is not None:
                     failure.index = stop
                     raise failure
@@ -148,21 +164,39 @@ class RouteControl(StackBase):
 
     @staticmethod
     def _add_unmade(table: RouteTable, dsts: Sequence[int], plens: int | Sequence[int],
-                    gateway: int, path: _Path) -> list[NextHop] | None:
-        """The run's routes through one gateway filed as unmade prefixes (RouteTable.
-        add_unmade: no Route objects until asked for); None if one is already there or
-        given twice, nothing filed."""
+                    gateways: int | Sequence[int], paths_of: dict[int, _Path]
+                    ) -> list[Any] | None:
+        """The run's routes filed as unmade prefixes (RouteTable.add_unmade: no Route
+        objects until asked for), in columns: per length the masked destinations and each
+        one's next-hop index into the run's few distinct gateways.  None if one is already
+        there or given twice, nothing filed."""
         width, masks = table.width, table.masks
+        hops = list(paths_of)                   # the distinct gateways, in order
+        paths = [(gateway, *paths_of[gateway]) for gateway in hops]
         keys_by_len: list[list[int]] = [[] for _ in range(width + 1)]
+        hops_by_len: list[Any] = [0] * (width + 1)
         if isinstance(plens, int):
             keys_by_len[plens] = _masked(dsts, plens, masks[plens])
-        else:
+            if not isinstance(gateways, int):
+                hops_by_len[plens] = list(map({g: i for i, g in enumerate(hops)}.__getitem__,
+                                              gateways))
+        elif isinstance(gateways, int):
             file = [keys.append for keys in keys_by_len]
             for dst, plen in zip(dsts, plens):
                 file[plen](dst & masks[plen])
+        else:
+            hops_by_len = [[] for _ in range(width + 1)]
+            file = [keys.append for keys in keys_by_len]
+            hop = [h.append for h in hops_by_len]
+            index = {g: i for i, g in enumerate(hops)}
+            for dst, plen, gateway in zip(dsts, plens, gateways):
+                file[plen](dst & masks[plen])
+                hop[plen](index[gateway])
+        for plen, h in enumerate(hops_by_len):
+            if type(h) is list and h and h.count(h[0]) == len(h):
+                hops_by_len[plen] = h[0]        # one next hop for the length: one int
         flags, host = _run_flags()
-        out, ifa = path
-        return table.add_unmade(keys_by_len, gateway, out, ifa,
+        return table.add_unmade(keys_by_len, hops_by_len, paths,
                                 lambda plen: host if plen == width else flags)
 
     @staticmethod
@@ -211,7 +245,20 @@ class RouteControl(StackBase):
     def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
                   gw_ifname: str | None = None, flags: int = 0) -> list[Route]:
         """RTM_DELETE.  Without a gateway every path of the prefix goes; a pinned (interface)
-        route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE."""
+        route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE.  An
+        unmade prefix goes without being made (what is returned is then a Route made for
+        the answer only)."""
+        table = self.rt[af]
+        if af == AF_INET and gw_ifname is None and 0 <= plen <= 32 \
+                and not self.journal.listeners:
+            key = dst & table.masks[plen]
+            nexthop = table.nexthop_of(key, plen)
+            if nexthop is not None and (gateway is None or nexthop.gateway == gateway) \
+                    and (flags & RTF_PINNED or not nexthop.flags & RTF_PINNED):
+                table.remove_unmade_one(key, plen)
+                self.journal.record(table.add_unmade_one, key, plen, nexthop)
+                return [Route(key, plen, nexthop.gateway, nexthop.ifp, nexthop.ifa,
+                              nexthop.flags)]
         paths = list(self._find_paths(af, dst, plen))
         if gw_ifname is not None:
             gateway = self.ifunit(gw_ifname).index
@@ -232,6 +279,19 @@ class RouteControl(StackBase):
                   weight: int | None = None) -> Route:
         """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
         first path (the one route(8) reports)."""
+        table = self.rt[af]
+        if af == AF_INET and gateway is not None and gw_ifname is None and flags is None \
+                and ifname is None and mtu is None and hopcount is None and expire is None \
+                and weight is None and 0 <= plen <= 32 and not self.journal.listeners:
+            # a new gateway alone for an unmade prefix: it names another shared NextHop,
+            # without being made (what is returned is a Route made for the answer only)
+            key = dst & table.masks[plen]
+            old = table.nexthop_of(key, plen)
+            if old is not None:
+                via, ifa = self._resolve_gateway(af, gateway)
+                table.set_unmade(key, plen, table.nexthop(plen, gateway, via, ifa, old.flags))
+                self.journal.record(table.restore_nexthop, key, plen, old)
+                return Route(key, plen, gateway, via, ifa, old.flags)
         route = self._find_paths(af, dst, plen)[0]
         j = self.journal
         new_flags = route.flags

@@ -1,4 +1,5 @@
-"""The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4, §3.4, §6).
+"""The stack's configuration state with FreeBSD 14 kernel rules (docs/freebsd-tools.md §1.3, §1.4,
+§3.4, §6).
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
 rolled back) or raises OpError with the errno FreeBSD's kernel would return.  Time comes
@@ -12,6 +13,7 @@ making, transactions, the lookup arrays' settling, sysctls and the timed transit
 from __future__ import annotations
 
 import time
+from functools import partial
 from contextlib import AbstractContextManager
 from typing import Any, Callable, cast
 
@@ -21,22 +23,26 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 
 from .base import Sysctls, addr_text, mac_text
-from .if_ctl import IfControl, stable_mac
+from .if_ctl import IFNAMSIZ, IfControl, new_hostuuid, stable_mac
 from .in6_ctl import In6Control
 from .in_ctl import InControl
 from .llatbl import LlTable
+from .nd6_rtr import NdRouterControl
 from .route import RouteTable
 from .route_ctl import RouteControl
 from .txn import Journal
 
 # what callers import from here, as before the parts were split out
-__all__ = ["SYSCTL_DEFAULTS", "SYSCTL_READONLY", "Stack", "addr_text", "mac_text", "stable_mac"]
+__all__ = ["IFNAMSIZ", "SYSCTL_DEFAULTS", "SYSCTL_READONLY", "Stack", "addr_text", "mac_text",
+           "new_hostuuid", "stable_mac"]
 
 SYSCTL_DEFAULTS: Sysctls = {
     "kern.hostname": "",
     "net.inet.ip.forwarding": 0,
     "net.inet6.ip6.forwarding": 0,
     "net.inet6.ip6.dad_count": 1,
+    # plebnet's rtadvd(8): the interfaces it advertises on (rc.conf rtadvd_interfaces)
+    "net.inet6.rtadvd.interfaces": "",
     "net.link.ether.inet.max_age": 1200,
     "net.link.ether.inet.maxtries": 5,
     "net.link.ether.inet.wait": 20,
@@ -57,11 +63,13 @@ SYSCTL_MIN = {"net.inet6.ip6.dad_count": 0, "net.link.ether.inet.max_age": 1,
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 
-class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
-    def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0):
+class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterControl):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, pid: int = 0,
+                 hostuuid: str | None = None):
         # (the attributes' types and meaning: StackBase)
         self.clock = clock
         self.pid = pid
+        self.hostuuid = hostuuid or new_hostuuid()     # kern.hostuuid: MACs derive from it
         self.journal = Journal()
         self.ifaces = []
         self.by_name = {}
@@ -72,6 +80,13 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         self.expiring = []
         self.lo0 = None
         self._gw_cache = {}
+        self.nd_ifinfo = {}
+        self.nd_routers = []
+        self.nd_prefixes = []
+        self.nd_ifa_expire = {}
+        self.nd_defifindex = 0
+        self.nd_seq = 0
+        self.nd_addr_seq = {}
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.journal.transaction()
@@ -108,6 +123,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
         routes with an expiry time go."""
         j = self.journal
         with self.transaction():
+            self._dad_schedule(now)
             for ifa in [a for a, when in self.dad_pending.items() if when <= now]:
                 j.delitem(self.dad_pending, ifa)
                 j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_TENTATIVE)
@@ -115,8 +131,9 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable):
                 for table in (ifp.llinfo, ifp.llinfo6):
                     for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:
                         j.delitem(table, addr)
-                        j.emit(lambda: {"type": RTM_DELETE, "af": entry.af, "neigh": self.ll_info(entry)})
+                        j.emit(partial(self.ll_event, RTM_DELETE, entry))
             for af, route in [x for x in self.expiring if x[1].expire <= now]:
                 j.remove(self.expiring, (af, route))
                 if route in (self.rt[af].exact(route.dst, route.plen) or ()):
                     self._rt_unlink(af, route)
+            self._nd6_tick(now)

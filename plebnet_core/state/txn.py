@@ -112,6 +112,17 @@ class Journal:
             if events:
                 self._publish(events)
 
+    def suspend(self) -> tuple[Any, ...]:
+        """Set the open transaction aside (a batch applied a slice per loop turn, between
+        which other work runs outside it); resume() takes it up again."""
+        saved = (self._undo, self._events, self._commit, self.depth)
+        self._undo, self._events, self._commit, self.depth = None, [], [], 0
+        return saved
+
+    def resume(self, saved: tuple[Any, ...]) -> None:
+        assert self.depth == 0, "resume() inside another transaction"
+        self._undo, self._events, self._commit, self.depth = saved
+
     def _rollback_to(self, mark: int) -> None:
         undo = self._undo
         assert undo is not None     # (called inside a transaction only)

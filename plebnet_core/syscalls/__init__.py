@@ -52,7 +52,8 @@ class Syscalls(BatchOps, IoctlOps, RtmsgOps, LlmsgOps, SysctlOps, DumpOps, Addre
         # gauge): IPv4 prefixes filed whose lookup arrays are still being filled
         self.gauges = {"net.route.algo.inet.pending": lambda: stack.rt[AF_INET].unsettled}
         self.register("hello", self.hello, mutating=False)
-        self.register("ioctl", self.ioctl)
+        # SIOCGDRVSPEC's BRDGRTS (a bridge's address table) only reads, as in FreeBSD
+        self.register("ioctl", self.ioctl, mutating=lambda args: args.get("req") != "BRDGRTS")
         self.register("rtmsg", self.rtmsg, mutating=_not_a_get)
         self.register("sysctl", self.sysctl, mutating=self.sysctl_sets)
         self.register("llmsg", self.llmsg, mutating=_not_a_get)

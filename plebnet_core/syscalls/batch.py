@@ -1,7 +1,12 @@
 """Batches and their transactions: all-or-nothing application of a batch's ops (tolerated
 errnos under savepoints; runs of plain RTM_ADDs straight into Stack.rt_add_many, column by
-column), the collector held off while a big batch allocates, and the dry run (the batch and
-a list of reads inside one transaction that is always rolled back).
+column, a chunk at a time), the collector held off while a big batch allocates, and the dry
+run (the batch and a list of reads inside one transaction that is always rolled back).
+
+batch_steps() is the batch as a generator that yields every SLICE seconds of work: the
+control server applies a big batch a slice per loop turn, its transaction set aside
+(Journal.suspend) in between, so that the stack keeps answering; run_batch() drives it to
+the end at once.
 
 A failure is one OpError whose .index names the failing op of the batch (counting each row of
 a run as one op; in a dry run, the reads follow the ops)."""
@@ -10,14 +15,15 @@ from __future__ import annotations
 import gc
 import sys
 import traceback
+from collections.abc import Generator
 from socket import inet_aton
+from time import perf_counter
 
+from plebproto import protocol
 from plebproto.constants import AF_INET, EINVAL
 from plebproto.errors import OpError
 
 from .args import af_arg
-from plebproto import protocol
-
 from .dispatch import Chunks, Stream
 from .runs import (
     concat, continues, expand, plain_route_run, plen_column, rows_to_columns, run_columns,
@@ -25,6 +31,8 @@ from .runs import (
 )
 
 FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
+SLICE = 0.008              # seconds of a batch's work between two yields of batch_steps
+FIRST_CHUNK = 4096         # rows of a route run in its first chunk (then sized to SLICE)
 
 
 class _RolledBack(Exception):
@@ -44,12 +52,18 @@ class BatchOps:
     def run_batch(self, entries: list) -> list:
         """All-or-nothing: every op inside one transaction; the first failure not in that
         op's tolerated errnos rolls everything back and is raised, an OpError whose .index
-        names it.  Used by the control server, by persist's replay and by the rc.conf
-        executor at boot."""
+        names it.  Used by persist's replay and by the rc.conf executor at boot (the
+        control server drives batch_steps itself)."""
+        return _drive(self.batch_steps(entries))
+
+    def batch_steps(self, entries: list) -> Generator[None, None, list]:
+        """run_batch as a generator: it yields after every SLICE seconds of work, inside
+        the batch's transaction (whoever resumes it elsewhere must have set that aside:
+        Journal.suspend/resume), and returns the results.  Closing it rolls back."""
         results: list = []
         with _GcHeld():
             with self.stack.transaction():
-                count = self._apply(entries, results)
+                count = yield from self._apply(entries, results)
         if count >= FREEZE_AFTER:
             # a big batch leaves millions of long-lived objects in the youngest generation:
             # without this the next collections scan them all, stalling the data plane
@@ -57,12 +71,19 @@ class BatchOps:
         return _without_streams(results)
 
     def run_batch_keep_going(self, entries: list, units) -> tuple[dict, list]:
+        """keep_going_steps driven to the end at once."""
+        return _drive(self.keep_going_steps(entries, units))
+
+    def keep_going_steps(self, entries: list, units
+                         ) -> Generator[None, None, tuple[dict, list]]:
         """batch with "keep_going": units (the number of entries of each, in order) are
         applied each all-or-nothing under a savepoint, inside one transaction: a failing
         unit is rolled back, reported and skipped, the others applied.  Returns ({"results":
         per op (None for the ops of a failed unit), "failed": [[op index, errno, msg],
         ...]}, the entries of the units applied: what a replay must apply).  Linear: one
-        pass, whatever fails."""
+        pass, whatever fails.  A generator as batch_steps is, but it yields only between
+        units (after SLICE seconds of work): a unit runs whole, since a yield inside its
+        savepoint would leave the savepoint open while the transaction is set aside."""
         if type(units) is not list or not all(type(u) is int and u >= 0 for u in units) \
                 or sum(units) != len(entries):
             raise OpError(EINVAL, "batch units must be entry counts adding up to the ops")
@@ -70,6 +91,7 @@ class BatchOps:
         failed: list = []
         applied: list = []
         index = pos = 0
+        due = perf_counter() + SLICE
         with _GcHeld():
             with self.stack.transaction():
                 for count in units:
@@ -78,7 +100,7 @@ class BatchOps:
                     mine: list = []
                     try:
                         with self.stack.transaction():      # the unit's savepoint
-                            n = self._apply(unit, mine)
+                            n = _drive(self._apply(unit, mine))
                     except OpError as exc:
                         failed.append([index + (exc.index or 0), exc.errno, str(exc)])
                         n = sum(run_rows(e)[1] if type(e) is dict else 1 for e in unit)
@@ -87,6 +109,9 @@ class BatchOps:
                         applied.extend(unit)
                     results.extend(mine)
                     index += n
+                    if perf_counter() >= due:
+                        yield
+                        due = perf_counter() + SLICE
         if index >= FREEZE_AFTER:
             gc.freeze()
         return {"results": _without_streams(results), "failed": failed}, applied
@@ -108,7 +133,7 @@ class BatchOps:
             with _GcHeld():
                 with self.stack.transaction():
                     results: list = []
-                    count = self._apply(entries, results)
+                    count = _drive(self._apply(entries, results))
                     out = []
                     for i, (op, args) in enumerate(reads):
                         try:
@@ -126,11 +151,13 @@ class BatchOps:
         finally:
             self.dry_running = False
 
-    def _apply(self, entries: list, results: list) -> int:
-        """Every entry of a batch, inside the caller's transaction; returns the number of
-        ops.  An OpError raised is placed at its op; anything else is a bug, reported and
-        raised as EINVAL "internal error" at the op that met it."""
+    def _apply(self, entries: list, results: list) -> Generator[None, None, int]:
+        """Every entry of a batch, inside the caller's transaction, yielding every SLICE
+        seconds; returns the number of ops.  An OpError raised is placed at its op; anything
+        else is a bug, reported and raised as EINVAL "internal error" at the op that met
+        it."""
         index = 0
+        due = perf_counter() + SLICE
         try:
             i = 0
             while i < len(entries):
@@ -139,11 +166,15 @@ class BatchOps:
                     j = i + 1       # the parts of a run the client cut into frames
                     while j < len(entries) and continues(entry, entries[j]):
                         j += 1
-                    index = self._add_routes(entries[i:j], index, results)
+                    index = yield from self._add_routes(entries[i:j], index, results)
                     i = j
+                    due = perf_counter() + SLICE
                 else:
                     index = self._run_entry(entry, index, results)
                     i += 1
+                    if i & 63 == 0 and perf_counter() >= due:
+                        yield
+                        due = perf_counter() + SLICE
         except OpError:
             raise
         except Exception:
@@ -173,14 +204,16 @@ class BatchOps:
             raise exc.at(index) from None
         return start + (run_rows(entry)[1] if type(entry) is dict else 1)
 
-    def _add_routes(self, runs: list, index: int, results: list) -> int:
+    def _add_routes(self, runs: list, index: int, results: list
+                    ) -> Generator[None, None, int]:
         """Consecutive runs of plain RTM_ADDs (only af/dst/plen/gateway, see
         plain_route_run; the same args and fields, see _continues) straight into
         Stack.rt_add_many as one, column by column: what dispatching each expanded op would
         do, without building a map per route.  Returns the index after the runs.  A failure
         raises OpError placed at (.index) the first failing op, as applying the ops in order
         would: the rows before a malformed value are applied first, and their own failure
-        wins."""
+        wins.  Applied a chunk at a time, sized to take about SLICE seconds, yielding
+        between chunks."""
         base, fields = runs[0]["args"], runs[0]["fields"]
         bad: list[tuple[int, OpError]] = []     # (row, error): malformed values
         try:
@@ -234,15 +267,23 @@ class BatchOps:
             if failure:
                 bad.append(failure)
         stop, error = min(bad, key=lambda b: b[0]) if bad else (count, None)
-        if stop:
-            if stop < count:
-                dsts = dsts[:stop]
-                plens = plens if type(plens) is int else plens[:stop]
-                gateways = gateways if type(gateways) is int else gateways[:stop]
+        start, step = 0, FIRST_CHUNK
+        while start < stop:
+            end = min(stop, start + step)
+            whole = start == 0 and end == count
+            began = perf_counter()
             try:
-                self.stack.rt_add_many(af, dsts, plens, gateways)
+                self.stack.rt_add_many(
+                    af, dsts if whole else dsts[start:end],
+                    plens if type(plens) is int or whole else plens[start:end],
+                    gateways if type(gateways) is int or whole else gateways[start:end])
             except OpError as exc:
-                raise exc.at(index + exc.index) from None
+                raise exc.at(index + start + exc.index) from None
+            took = perf_counter() - began
+            step = max(256, min(step * 4, int((end - start) * SLICE / max(took, 1e-6))))
+            start = end
+            if start < stop:
+                yield
         if error is not None:
             raise error.at(index + stop)
         results.extend([None] * count)
@@ -292,6 +333,15 @@ def dry_run_parts(result: dict):
                 yield {"read": i, "chunk": chunk}
         else:
             yield {"read": i, "value": read}
+
+
+def _drive(steps: Generator[None, None, int | list]):
+    """Run a generator of batch_steps' kind to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def _without_streams(results: list) -> list:

@@ -22,7 +22,9 @@ SERVER_OPS = {"batch": True, "subscribe": False}        # op -> changes the stac
 
 
 class Stream:
-    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS."""
+    """A dump result: rows sent in chunks of protocol.CHUNK_ROWS.  A chunked stream may
+    yield None: nothing yet, the loop turn ends there (a big table's walk order is sorted a
+    slice per turn)."""
 
     def __init__(self, rows, chunked: bool = False):
         self.rows = rows
@@ -35,6 +37,8 @@ class Stream:
             return list(self.rows)
         out: list = []
         for chunk in self.rows:
+            if chunk is None:
+                continue
             if type(chunk) is dict:
                 out.append(chunk)
             else:
@@ -95,6 +99,8 @@ class Dispatcher:
         self._mutating: dict = {}   # op -> bool, or a predicate of its args
         self._unbatchable: set[str] = set(SERVER_OPS)
         self.ioctls: dict = {}      # the ioctl requests answered (hello lists them)
+        self.ioctl_watchers: list = []  # called with the args of every ioctl that succeeded
+        self.counters: dict = {}    # sysctl name -> read(zero: bool): counter sets
 
     def register(self, op: str, handler, *, mutating=True, batchable: bool = True) -> None:
         """Add op to the vocabulary.  mutating: True (changes the stack: refused to the
@@ -108,6 +114,25 @@ class Dispatcher:
         self._mutating[op] = mutating
         if not batchable:
             self._unbatchable.add(op)
+
+    def register_ioctl(self, req: str, handler) -> None:
+        """Answer ioctl request req (a driver's: SIOCSDRVSPEC) with handler(args)."""
+        if req in self.ioctls:
+            raise ValueError(f"ioctl {req!r} is already registered")
+        self.ioctls[req] = handler
+
+    def watch_ioctls(self, watcher) -> None:
+        """watcher(args) after every ioctl that succeeded: what a driver's if_ioctl sees
+        (flags changed, an address added) without being the handler of the request."""
+        self.ioctl_watchers.append(watcher)
+
+    def register_counters(self, name: str, read) -> None:
+        """A counter set read whole by sysctl name (net.inet.ip.stats, ...): read(zero)
+        answers the set, zeroed first when zero (a write, as FreeBSD's sysctl write of a
+        zeroed struct: so only writers may)."""
+        if name in self.counters:
+            raise ValueError(f"counters {name!r} are already registered")
+        self.counters[name] = read
 
     def attach_dataplane(self, plane) -> None:
         """The live data plane: interface creation opens its device there."""

@@ -19,7 +19,13 @@ from .args import af_arg, arg
 from .dispatch import Stream
 
 # the sysctl names this module answers: name -> DumpOps method
-DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list"}
+# rows per route dump chunk: half the protocol's, so that building one stays well inside a
+# loop turn's share on a busy machine
+DUMP_PIECE = protocol.CHUNK_ROWS // 2
+DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "if_list",
+         # ndp -r, -p, -i, -I (state/nd6_rtr.py)
+         "ICMPV6CTL_ND6_DRLIST": "nd6_drlist", "ICMPV6CTL_ND6_PRLIST": "nd6_prlist",
+         "SIOCGIFINFO_IN6": "nd6_ifinfo", "SIOCGDEFIFACE_IN6": "nd6_defif"}
 
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
 _PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
@@ -58,7 +64,7 @@ def inet_prefix_texts(keys, many: bool) -> list[str]:
 class DumpOps:
     """The dump handlers, for a class with self.stack (Syscalls)."""
 
-    _chunks: dict       # af -> (walk-order keys, ifnames, compact chunks)
+    _chunks: dict       # af -> (table generation, ifnames, compact chunks)
 
     def rt_dump(self, args):
         """Rows of protocol.ROUTE_COLUMNS, prefixed by the family name, in walk order; or
@@ -78,7 +84,11 @@ class DumpOps:
         now = self.stack.clock()
         for af in afs:
             family = "inet" if af == AF_INET else "inet6"
-            for dst, plen, path, paths in self._table_chunks(af):
+            for chunk in self._table_chunks(af):
+                if chunk is None:       # (sorting: the loop turn ends, see Stream)
+                    yield None
+                    continue
+                dst, plen, path, paths = chunk
                 yield {"af": family, "dst": dst, "plen": plen, "path": path,
                        "paths": [self._path_fields(af, p, now) for p in paths]}
 
@@ -86,28 +96,33 @@ class DumpOps:
         """(destination texts joined by newlines, prefix lengths, each row's path number,
         the distinct _PATH_OF tuples) per chunk of the walk order.
 
-        Built as the first dump goes, then kept while the walk order is: the table's
-        generation, which rebuilds it, moves on every change to a route (RTM_CHANGE too).
-        Scoped IPv6 texts name interfaces, so a rename also invalidates.  A full-length
-        prefix is shown as a host: the stack sets RTF_HOST exactly on those."""
-        keys, routes = self.stack.rt[af].walk_order()
+        Built as the first dump goes (None between the slices of sorting it, see
+        RouteTable.walk_pieces), then kept while the table's generation stays: it moves on
+        every change to a route (RTM_CHANGE too).  Scoped IPv6 texts name interfaces, so a
+        rename also invalidates.  A full-length prefix is shown as a host: the stack sets
+        RTF_HOST exactly on those."""
+        table = self.stack.rt[af]
+        generation = table.generation
         names = [ifp.name for ifp in self.stack.ifaces]
         cached = self._chunks.get(af)
-        if cached is not None and cached[0] is keys and cached[1] == names:
+        if cached is not None and cached[0] == generation and cached[1] == names:
             yield from cached[2]
             return
-        size = protocol.CHUNK_ROWS
         chunks = []
-        for start in range(0, len(keys), size):
-            part = keys[start:start + size]
+        many = len(table) > 1 << 17
+        for piece in table.walk_pieces(DUMP_PIECE):
+            if piece is None:
+                yield None
+                continue
+            part, routes = piece
             numbers = _Numbering()
-            path = list(map(numbers.__getitem__, map(_PATH_OF, routes[start:start + size])))
-            chunk = ("\n".join(self._prefix_texts(af, part, len(keys) > 1 << 17)),
+            path = list(map(numbers.__getitem__, map(_PATH_OF, routes)))
+            chunk = ("\n".join(self._prefix_texts(af, part, many)),
                      bytes([255 - (k & 255) for k in part]), path, list(numbers))
             chunks.append(chunk)
             yield chunk
-        if names == [ifp.name for ifp in self.stack.ifaces]:
-            self._chunks[af] = (keys, names, chunks)
+        if table.generation == generation and names == [ifp.name for ifp in self.stack.ifaces]:
+            self._chunks[af] = (generation, names, chunks)
 
     def _path_fields(self, af: int, path: tuple, now: float) -> list:
         """protocol.PATH_COLUMNS of one _PATH_OF tuple."""
@@ -132,7 +147,7 @@ class DumpOps:
         table's sorted keys, gateway texts are computed once per gateway."""
         stack = self.stack
         now = stack.clock()
-        size = protocol.CHUNK_ROWS
+        size = DUMP_PIECE
         inet_ntoa = socket.inet_ntoa
         for af in afs:
             v4 = af == AF_INET
@@ -141,12 +156,14 @@ class DumpOps:
             def key_text(k, v4=v4):
                 return inet_ntoa(k.to_bytes(4, "big")) if v4 else stack.key_text(AF_INET6, k)
             gw_text: dict = {}
-            keys, routes = stack.rt[af].walk_order()
-            for start in range(0, len(keys), size):
+            for piece in stack.rt[af].walk_pieces(size):
+                if piece is None:       # (sorting: the loop turn ends, see Stream)
+                    yield None
+                    continue
                 rows: list = []
                 append = rows.append
                 last_key = last_dst = None
-                for key, r in zip(keys[start:start + size], routes[start:start + size]):
+                for key, r in zip(*piece):
                     if key != last_key:
                         last_key = key
                         dst = key >> 8
@@ -174,6 +191,21 @@ class DumpOps:
         # are never all built at once)
         entries = [entry for ifp in ifaces for entry in self.stack.ll_table(af, ifp).values()]
         return Stream(map(self.stack.ll_info, entries))
+
+    def nd6_drlist(self, args):
+        return self.stack.nd6_drlist()
+
+    def nd6_prlist(self, args):
+        return self.stack.nd6_prlist()
+
+    def nd6_ifinfo(self, args):
+        """{ifname}: ND_IFINFO of one interface."""
+        return self.stack.nd6_ifinfo_of(arg(args, "ifname", str))
+
+    def nd6_defif(self, args):
+        index = self.stack.nd6_defif()
+        ifp = self.stack.by_index(index) if index else None
+        return {"ifindex": index, "ifname": ifp.name if ifp else None}
 
     def if_list(self, args):
         """Every interface with its addresses, in creation order (or one: {ifname}),
@@ -218,7 +250,7 @@ class DumpOps:
                 "plen": a.plen,
                 "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
                 "dstaddr": text(a.dst) if a.dst is not None else None,
-                "flags": a.flags, "scopeid": a.scopeid, "pltime": a.pltime, "vltime": a.vltime,
+                "flags": a.flags, "scopeid": a.scopeid, **stack.in6_lifetimes(a),
                 "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
             })
         return rows
@@ -234,9 +266,18 @@ class DumpOps:
             "mac": mac_text(ifp.mac) if ifp.mac else None,
             "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
             "description": ifp.description, "groups": list(ifp.groups), "caps": ifp.caps,
-            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": t.media,
+            "nd6": ifp.nd6_flags, "link_state": ifp.link_state, "media": stack.if_media(ifp),
             "drv_status": ifp.drv_status, "params": dict(ifp.params),
+            "dhcp": dict(ifp.dhcp) if ifp.dhcp else None,
+            "lagg": _lagg_status(stack, ifp),
             "stats": dict(zip(("ipackets", "ierrors", "iqdrops", "ibytes", "opackets",
                                "oerrors", "oqdrops", "obytes", "collisions"), ifp.stats)),
             "addrs": addrs,
+            **stack.if_clone_info(ifp),     # a cloner's own status (bridge members, ...)
         }
+
+
+def _lagg_status(stack, ifp):
+    """lagg(4) configuration of a lagg or a port (the data plane's lagg module owns it)."""
+    from ..dataplane.lagg import lagg_status
+    return lagg_status(stack, ifp)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
-from ..state.inet import strip_scope
+from ..state.bridge import bridge_add, bridge_delete
+from ..state.inet import ntoa, strip_scope
+from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
 from .dispatch import pick
 
@@ -18,8 +20,14 @@ IOCTLS = {
     "SIOCSIFDESCR": "ifdescr", "SIOCSIFLLADDR": "iflladdr",
     "SIOCSIFCAP": "ifcap", "SIOCAIFGROUP": "ifaddgroup",
     "SIOCDIFGROUP": "ifdelgroup", "SIOCSIFINFO_IN6": "ifnd6",
+    "SIOCSDEFIFACE_IN6": "nd6defif", "SIOCSRTRFLUSH_IN6": "nd6rtrflush",
+    "SIOCSPFXFLUSH_IN6": "nd6pfxflush", "SIOCSNDFLUSH_IN6": "nd6harmonize",
     "SIOCAIFADDR": "aifaddr", "SIOCDIFADDR": "difaddr",
     "SIOCAIFADDR_IN6": "aifaddr6", "SIOCDIFADDR_IN6": "difaddr6",
+    "SIOCSETVLAN": "setvlan",
+    "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
+    "BRDGFLUSH": "brdgflush", "SIOCSVLANPCP": "setvlanpcp",
+    "SIOCSIFPHYADDR": "ifphyaddr", "SIOCDIFPHYADDR": "ifdelphyaddr",
 }
 
 
@@ -28,10 +36,15 @@ class IoctlOps:
     address parsers of args.Addresses (Syscalls)."""
 
     ioctls: dict
+    ioctl_watchers: list
     dry_running: bool
 
     def ioctl(self, args):
-        return pick(self.ioctls, args.get("req"), "ioctl")(args)
+        result = pick(self.ioctls, args.get("req"), "ioctl")(args)
+        if not self.dry_running:        # a dry run opens and closes no device
+            for watcher in self.ioctl_watchers:
+                watcher(args)
+        return result
 
     def ifcreate(self, args):
         params = arg(args, "params", dict, {})
@@ -44,9 +57,43 @@ class IoctlOps:
 
     def ifdestroy(self, args):
         ifp = self.stack.ifunit(arg(args, "ifname", str))
-        self.stack.if_destroy(ifp.name)
-        if self.dataplane is not None:      # the device closes when the change commits
-            self.dataplane.destroyed(ifp)
+        for gone in self.stack.if_destroy(ifp.name):    # an epair goes with its peer
+            if self.dataplane is not None:  # the device closes when the change commits
+                self.dataplane.destroyed(gone)
+
+    def setvlan(self, args):
+        """{ifname, vlandev, vlan, vlanproto?, vlanpcp?}: attach to a parent; vlandev ""
+        detaches (state/vlan.py)."""
+        set_vlan(self.stack, arg(args, "ifname", str), args)
+
+    def brdgadd(self, args):
+        """{ifname, member}: bridge(4)'s BRDGADD (state/bridge.py)."""
+        bridge_add(self.stack, arg(args, "ifname", str), arg(args, "member", str))
+
+    def brdgrts(self, args):
+        """{ifname}: the bridge's address table, {"addrs": [{mac, vlan, ifname, expire,
+        flags}]}; EINVAL for an interface that is no bridge (the driver ioctl fails)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        return {"addrs": self.stack.if_clone_info(ifp)["bridge"]["addrs"]}
+
+    def brdgflush(self, args):
+        """{ifname}: forget what the bridge learned (bridge_rtflush), once the batch commits;
+        EINVAL for an interface that is no bridge."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.cloner != "bridge":
+            raise OpError(EINVAL)
+        table = getattr(getattr(ifp.device, "device", ifp.device), "rtable", None)
+        if table is not None:
+            self.stack.journal.on_commit(table.clear)
+
+    def setvlanpcp(self, args):
+        """{ifname, vlanpcp}: the priority the vlan's frames carry (state/vlan.py)."""
+        set_vlanpcp(self.stack, arg(args, "ifname", str), arg(args, "vlanpcp", int))
+
+    def brdgdel(self, args):
+        bridge_delete(self.stack, arg(args, "ifname", str), arg(args, "member", str))
 
     def ifname(self, args):
         self.stack.if_rename(arg(args, "ifname", str), arg(args, "newname", str))
@@ -83,8 +130,27 @@ class IoctlOps:
         self.stack.if_delgroup(arg(args, "ifname", str), arg(args, "group", str))
 
     def ifnd6(self, args):
-        self.stack.if_setnd6(arg(args, "ifname", str), arg(args, "set", int, 0),
-                             arg(args, "clear", int, 0))
+        """{ifname, set?, clear?, basereachable?, retrans?, curhlim?, linkmtu?}: the ND
+        flags, and the values ndp -i sets (0: unchanged)."""
+        name = arg(args, "ifname", str)
+        self.stack.if_setnd6(name, arg(args, "set", int, 0), arg(args, "clear", int, 0))
+        self.stack.nd6_setinfo(name, arg(args, "basereachable", int, 0),
+                               arg(args, "retrans", int, 0), arg(args, "curhlim", int, 0),
+                               arg(args, "linkmtu", int, 0))
+
+    def nd6rtrflush(self, args):
+        self.stack.nd6_rtr_flush()
+
+    def nd6pfxflush(self, args):
+        self.stack.nd6_pfx_flush()
+
+    def nd6harmonize(self, args):
+        self.stack.nd6_harmonize()
+
+    def nd6defif(self, args):
+        """{ifname?}: the ND default interface (ndp -I); none clears it."""
+        name = arg(args, "ifname", str, None)
+        self.stack.nd6_setdefif(self.stack.ifunit(name).index if name else 0)
 
     def aifaddr(self, args):
         """{ifname, addr, plen, broadcast?, dstaddr?}"""
@@ -120,6 +186,26 @@ class IoctlOps:
             if ifa.af == AF_INET6 and ifa.addr >> 118 == 0xFE80 >> 6:
                 return (addr & ~low) | (ifa.addr & low)
         raise OpError(EADDRNOTAVAIL, "could not determine link local address")
+
+    def ifphyaddr(self, args):
+        """{ifname, value: [src, dst]}: a gif(4) tunnel's outer IPv4 addresses (`tunnel`);
+        another interface's driver does not know the request (EINVAL, as ether_ioctl)."""
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        value = args.get("value")
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        if type(value) is not list or len(value) != 2:
+            raise OpError(EINVAL, "value must be [src, dst]")
+        src, dst = (self.addr4(v) for v in value)
+        params = dict(ifp.params, tunnelsrc=ntoa(src), tunneldst=ntoa(dst))
+        self.stack.journal.setattr(ifp, "params", params)
+
+    def ifdelphyaddr(self, args):
+        ifp = self.stack.ifunit(arg(args, "ifname", str))
+        if ifp.iftype.name != "gif":
+            raise OpError(EINVAL)
+        params = {k: v for k, v in ifp.params.items() if k not in ("tunnelsrc", "tunneldst")}
+        self.stack.journal.setattr(ifp, "params", params)
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(arg(args, "ifname", str), self.addr6(args.get("addr")))

@@ -63,6 +63,8 @@ class RtmsgOps:
                 arg(args, "ifp", str, None), arg(args, "mtu", int, 0),
                 arg(args, "hopcount", int, 0), self._expire(args) or 0,
                 arg(args, "weight", int, 1))
+        elif gateway is not None:
+            self.stack.rt_announce(af, dst, plen, gateway)     # (no Route object kept)
         else:
             self.stack.rt_add(af, dst, plen, gateway, gw_ifname)
 

@@ -1,4 +1,5 @@
-"""The sysctl family: dotted names read and set in the stack's sysctl map, read-only gauges
+"""The sysctl family: dotted names read and set in the stack's sysctl map, counter sets
+(read whole, zeroed by a write), read-only gauges
 computed when read, and the dump names (NET_RT_DUMP, NET_RT_FLAGS, NET_RT_IFLIST) handed to
 dumps.py."""
 from __future__ import annotations
@@ -15,6 +16,7 @@ class SysctlOps:
 
     dumps: dict
     gauges: dict
+    counters: dict
 
     def sysctl_sets(self, args) -> bool:
         """Whether a sysctl request changes the stack: a dotted name with a "value"."""
@@ -26,6 +28,9 @@ class SysctlOps:
         dump = self.dumps.get(name)
         if dump is not None:
             return dump(args)
+        counters = self.counters.get(name)
+        if counters is not None:
+            return counters("value" in args)
         gauge = self.gauges.get(name)
         if gauge is not None:
             if "value" in args:

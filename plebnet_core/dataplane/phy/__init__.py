@@ -8,7 +8,7 @@ from .loopback import LoopbackDevice
 from .none import NullDevice
 from .pcap import PcapTap, PcapWriter
 from .tap import TapDevice
-from .vxlan import VxlanDevice
+from .vxlan import VxlanClone, VxlanDevice
 
 __all__ = ["Device", "DeviceStats", "LINKTYPE_ETHERNET", "LINKTYPE_NULL", "LoopbackDevice",
-           "NullDevice", "PcapTap", "PcapWriter", "TapDevice", "VxlanDevice"]
+           "NullDevice", "PcapTap", "PcapWriter", "TapDevice", "VxlanClone", "VxlanDevice"]

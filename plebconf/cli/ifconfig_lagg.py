@@ -1,0 +1,58 @@
+"""lagg(4)'s ifconfig keywords (sbin/ifconfig/iflagg.c): laggproto, laggport, -laggport,
+lagghash.  Like iflagg.c they are ordinary commands (not clone commands), so
+`ifconfig lagg0 create laggproto failover laggport vnet0` creates, then configures.
+
+Each becomes one "lagg" op (the stack's SIOCSLAGG/SIOCSLAGGPORT/SIOCSLAGGDELPORT), failing
+as iflagg.c's err(1, "SIOCSLAGGPORT") prints; laggport tolerates EEXIST (already a port of
+this lagg), as setlaggport does.  Registered into ifconfig's table at import; handlers get
+ifconfig_grammar's Command (imported lazily: the grammar imports this module).
+"""
+from __future__ import annotations
+
+from .ifconfig_values import errx
+from .keywords import Keyword, register
+
+EEXIST = 17
+# iflagg.c's lpr table (LAGG_PROTOS)
+PROTOS = ("failover", "lacp", "loadbalance", "roundrobin", "broadcast", "none")
+HASHES = {"l2": 0x1, "l3": 0x2, "l4": 0x4}
+
+
+def _emit(cmd, args: dict, req: str, tolerate=None) -> None:
+    from .ifconfig_grammar import Label
+    op = ["lagg", {"req": req, "ifname": cmd.ifname, **args}]
+    if tolerate:
+        op.append(tolerate)
+    cmd.emit(op, Label(req))
+
+
+def laggproto(cmd, word, _, value):
+    if value not in PROTOS:
+        raise errx(f"Invalid aggregation protocol: {value}")
+    _emit(cmd, {"proto": value}, "SIOCSLAGG")
+
+
+def laggport(cmd, word, _, value):
+    _emit(cmd, {"port": value}, "SIOCSLAGGPORT", [EEXIST])
+
+
+def unlaggport(cmd, word, _, value):
+    _emit(cmd, {"port": value}, "SIOCSLAGGDELPORT")
+
+
+def lagghash(cmd, word, _, value):
+    """setlagghash: a comma list of l2, l3, l4; SIOCSLAGGHASH.  The stack hashes on all
+    three whatever is set, so the request is refused rather than pretend."""
+    for part in value.split(","):
+        if part not in HASHES:
+            raise errx(f"Invalid lagghash option: {part}")
+    cmd.k_unsupported(word, "SIOCSLAGGHASH", value)
+
+
+LAGG_KEYWORDS = (
+    Keyword("laggproto", 1, laggproto),
+    Keyword("laggport", 1, laggport),
+    Keyword("-laggport", 1, unlaggport),
+    Keyword("lagghash", 1, lagghash),
+)
+register("ifconfig", *LAGG_KEYWORDS)

@@ -1,0 +1,171 @@
+"""The audit log: every change and refusal, bounded in bytes; an entry too large keeps a
+summary of its arguments instead of them."""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from itertools import islice
+
+import msgpack
+
+from plebproto.constants import EINVAL
+from plebproto.errors import OpError
+
+from ..syscalls import Stream
+
+# the audit log in memory (and in the snapshot), counted as packed bytes plus a slot's overhead
+AUDIT_BYTES = int(os.environ.get("PLEBNET_AUDIT_BYTES", 8 << 20))
+ENTRY_MAX = 2048        # an audit entry packing larger gets its args replaced by a summary
+TEXT_MAX = 256          # characters kept of an op name, an error message, an args preview
+SLOT = 64               # per-entry memory beside its bytes (bytes object header, deque slot)
+
+
+# -- the audit log ---------------------------------------------------------------------------------
+class _Full(Exception):
+    pass
+
+
+def preview(obj, limit: int = TEXT_MAX) -> str:
+    """repr-like text of obj, cut at limit characters, without building the whole repr (an
+    8 MiB argument is walked only as far as the preview reaches)."""
+    out, room = [], [limit]
+
+    def put(text: str) -> None:
+        out.append(text[:room[0]])
+        room[0] -= len(text)
+        if room[0] <= 0:
+            raise _Full
+
+    def walk(o, depth: int) -> None:
+        if depth > 16:
+            put("…")
+        elif isinstance(o, dict):
+            put("{")
+            for i, (k, v) in enumerate(o.items()):
+                put(", " if i else "")
+                walk(k, depth + 1)
+                put(": ")
+                walk(v, depth + 1)
+            put("}")
+        elif isinstance(o, (list, tuple)):
+            put("[")
+            for i, v in enumerate(o):
+                put(", " if i else "")
+                walk(v, depth + 1)
+            put("]")
+        elif isinstance(o, (str, bytes, bytearray)):
+            put(repr(o[:room[0]]))
+        else:
+            put(repr(o)[:room[0] + 1])
+
+    try:
+        walk(obj, 0)
+    except _Full:
+        return "".join(out) + "…"
+    return "".join(out)
+
+
+def _clip(text: str, limit: int = TEXT_MAX) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def summary(args, size: int | None = None) -> dict:
+    """What the audit keeps of arguments too large to keep: their packed size (given, when
+    the caller packed them already), a preview, the short scalar fields (req, type, name,
+    ifname, ... so `log` still names the request) and, for a batch, the number of ops."""
+    if size is None:
+        try:
+            size = len(msgpack.packb(args, use_bin_type=True))
+        except Exception:
+            size = -1
+    out = {"truncated": True, "bytes": size, "preview": preview(args)}
+    if isinstance(args, dict):
+        kept = 0
+        for k, v in args.items():
+            if kept == 8:
+                break
+            if isinstance(k, str) and len(k) <= 32 and k not in out and (
+                    v is None or isinstance(v, (bool, int, float))
+                    or (isinstance(v, str) and len(v) <= 64)):
+                out[k] = v
+                kept += 1
+        if isinstance(args.get("ops"), list):
+            out["ops"] = len(args["ops"])
+    return out
+
+
+class Audit:
+    """Every change request, applied or refused: time, peer pid/uid, op, args, errno.
+
+    Bounded in bytes, not entries: the log in memory (and in the snapshot) is the newest
+    entries whose packed size, plus SLOT each, fits in max_bytes; an entry is held as its
+    msgpack body, so that count is what it costs.  An entry whose args pack larger than
+    ENTRY_MAX keeps summary(args) instead; a refused request is journaled that way too
+    (op and message clipped to TEXT_MAX), so a refusal costs at most a few KiB anywhere.
+    A successful change goes to the journal whole: replay needs it."""
+
+    def __init__(self, max_bytes: int = AUDIT_BYTES):
+        self.entries: deque[bytes] = deque()
+        self.bytes = 0
+        self.max_bytes = max_bytes
+        self.seq = 0
+        self.sink = None            # Persist.append, when the stack has --state
+
+    def record(self, conn, op, args, errno: int, msg: str = "") -> dict:
+        self.seq += 1
+        if errno:
+            op = _clip(op) if isinstance(op, str) else preview(op)
+            msg = _clip(msg)
+        entry = {"seq": self.seq, "time": time.time(), "pid": conn.pid if conn else 0,
+                 "uid": conn.uid if conn else 0, "op": op, "args": args, "errno": errno,
+                 "msg": msg}
+        body = msgpack.packb(entry, use_bin_type=True)
+        if len(body) > ENTRY_MAX:
+            entry["args"] = None        # the args' size is the rest: no second packing
+            rest = len(body) - len(msgpack.packb(entry, use_bin_type=True)) + 1
+            entry["args"] = summary(args, rest)
+            kept = msgpack.packb(entry, use_bin_type=True)
+        else:
+            kept = body
+        if self.sink is not None:
+            self.sink(body if not errno else kept)
+        self.keep(kept)
+        return entry
+
+    def keep(self, body: bytes) -> None:
+        """Add one packed entry; forget the oldest beyond max_bytes (the newest stays)."""
+        self.entries.append(body)
+        self.bytes += len(body) + SLOT
+        while self.bytes > self.max_bytes and len(self.entries) > 1:
+            self.bytes -= len(self.entries.popleft()) + SLOT
+
+    def keep_entry(self, entry: dict) -> None:
+        """An entry read back (journal record or older snapshot), bounded as record() does."""
+        body = msgpack.packb(entry, use_bin_type=True)
+        if len(body) > ENTRY_MAX:
+            entry = dict(entry, args=summary(entry.get("args")))
+            body = msgpack.packb(entry, use_bin_type=True)
+        self.keep(body)
+
+    # ControlServer hooks
+    def changed(self, conn, op, args, result) -> None:
+        self.record(conn, op, args, 0)
+
+    def refused(self, conn, op, args, errno: int, msg: str) -> None:
+        self.record(conn, op, args, errno, msg)
+
+    # the read-only `audit` op: {n?: last n entries, args?: include each op's args}
+    def op(self, args) -> Stream:
+        n = args.get("n")
+        if n is not None and (type(n) is not int or n < 0):
+            raise OpError(EINVAL, "n must be a non-negative int")
+        if n is None:
+            bodies = list(self.entries)
+        else:       # the last n without copying the whole log
+            bodies = list(islice(reversed(self.entries), n))[::-1]
+        entries = [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in bodies]
+        if not args.get("args"):
+            for e in entries:
+                e.pop("args", None)
+        return Stream(entries)

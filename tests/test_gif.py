@@ -1,0 +1,102 @@
+"""gif(4): `ifconfig gifN create`, `tunnel SRC DST`, IPv4 in IPv4 (protocol 4) carried by the
+stack's own IP: between two stacks linked over Ethernet-over-UDP on loopback, and against
+Linux's ipip in a namespace over TAP (when the kernel has ipip)."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import run_tool
+from netns_util import ip, namespace, require_root
+from plebnet_core.spawn import spawn_stack
+
+
+def ifconfig(stack, *argv):
+    r = run_tool(stack, "ifconfig", *argv)
+    return r
+
+
+def _setup(stack, me, peer, inner, inner_peer):
+    for argv in (["vnet0", "inet", f"{me}/24", "up"], ["gif0", "create"],
+                 ["gif0", "tunnel", me, peer], ["gif0", "inet", inner, inner_peer, "up"]):
+        r = ifconfig(stack, *argv)
+        assert r.returncode == 0, (argv, r.stderr)
+
+
+@pytest.fixture
+def pair(sockdir):
+    a = spawn_stack(["--nic", "vnet0=vxlan:42,127.0.0.1:47201,127.0.0.1:47202"],
+                    sockdir=sockdir)
+    b = spawn_stack(["--nic", "vnet0=vxlan:42,127.0.0.1:47202,127.0.0.1:47201"],
+                    sockdir=sockdir)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_two_stacks_ping_through_their_tunnel(pair, tmp_path):
+    a, b = pair
+    _setup(a, "10.248.0.1", "10.248.0.2", "10.99.0.1", "10.99.0.2")
+    _setup(b, "10.248.0.2", "10.248.0.1", "10.99.0.2", "10.99.0.1")
+    lines = ifconfig(a, "gif0").stdout.splitlines()
+    assert lines[:5] == [
+        "gif0: flags=1008051<UP,POINTOPOINT,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 1280",
+        "\toptions=80000<LINKSTATE>",
+        "\ttunnel inet 10.248.0.1 --> 10.248.0.2",
+        "\tinet 10.99.0.1 --> 10.99.0.2 netmask 0xff000000",
+        "\tgroups: gif"]
+    r = run_tool(a, "ping", "-c", "2", "-i", "0.2", "-t", "5", "10.99.0.2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with b.client() as c:
+        stats = {i["name"]: i["stats"] for i in c.call("sysctl", {"name": "NET_RT_IFLIST"})}
+    assert stats["gif0"]["ipackets"] >= 2 and stats["gif0"]["opackets"] >= 2
+    # the outer packets are real IPv4 on vnet0: the peer's vnet0 saw them
+    assert stats["vnet0"]["ipackets"] >= 2
+    saved = run_tool(a, "rc", "save").stdout.splitlines()
+    assert 'create_args_gif0="tunnel 10.248.0.1 10.248.0.2"' in saved
+    assert 'ifconfig_gif0="inet 10.99.0.1/8 10.99.0.2"' in saved
+    path = tmp_path / "saved.conf"
+    path.write_text("\n".join(saved) + "\n")
+    assert run_tool(a, "rc", "diff", str(path)).returncode == 0
+
+
+def test_no_tunnel_no_traffic_and_deletetunnel(pair):
+    a, b = pair
+    _setup(a, "10.248.0.1", "10.248.0.2", "10.99.0.1", "10.99.0.2")
+    _setup(b, "10.248.0.2", "10.248.0.1", "10.99.0.2", "10.99.0.1")
+    assert ifconfig(b, "gif0", "deletetunnel").returncode == 0
+    assert "tunnel inet" not in ifconfig(b, "gif0").stdout
+    r = run_tool(a, "ping", "-c", "1", "-t", "2", "10.99.0.2")
+    assert r.returncode == 2        # no reply: b has no tunnel to receive on
+
+
+def test_tunnel_on_another_kind_of_interface_is_refused(pair):
+    a, _ = pair
+    r = ifconfig(a, "vnet0", "tunnel", "10.0.0.1", "10.0.0.2")
+    assert (r.returncode, r.stderr) == (1, "ifconfig: SIOCSIFPHYADDR: Invalid argument\n")
+
+
+def test_against_linux_ipip(sockdir):
+    require_root()
+    with namespace("gp") as ns:
+        probe = subprocess.run(["ip", "-n", ns, "link", "add", "ipip0", "type", "ipip",
+                                "local", "10.249.0.1", "remote", "10.249.0.2"],
+                               capture_output=True, text=True)
+        if probe.returncode:
+            reason = f"the kernel has no ipip: {probe.stderr.strip()}"
+            if os.environ.get("CI"):
+                pytest.fail(reason + ", and CI is set")
+            pytest.skip(reason)
+        stack = spawn_stack(["--nic", f"vnet0=tap:kgp0,netns={ns},addr=10.249.0.1/24"],
+                            sockdir=sockdir)
+        try:
+            ip("-n", ns, "addr", "add", "10.98.0.1", "peer", "10.98.0.2", "dev", "ipip0")
+            ip("-n", ns, "link", "set", "ipip0", "up")
+            _setup(stack, "10.249.0.2", "10.249.0.1", "10.98.0.2", "10.98.0.1")
+            r = subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "3",
+                                "10.98.0.2"], capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout
+            r = run_tool(stack, "ping", "-c", "1", "-t", "5", "10.98.0.1")
+            assert r.returncode == 0, r.stdout + r.stderr
+        finally:
+            stack.stop()

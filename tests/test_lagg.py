@@ -1,0 +1,203 @@
+"""lagg(4): ifconfig's keywords and listing lines (iflagg.c), the stack's port rules, rc save,
+and traffic through a Linux bridge: failover (the backup takes over when the primary goes
+down) and loadbalance (flows spread over the ports).  LACP negotiation is not implemented
+(a lacp lagg's ports stay flags=0<> and carry nothing)."""
+import subprocess
+
+import pytest
+
+from conftest import run_tool
+from netns_util import ip, namespace, require_root
+from plebnet_core.spawn import spawn_stack
+
+NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--nic", "vnet2=none"]
+
+
+@pytest.fixture
+def stack3(sockdir):
+    running = spawn_stack(NICS, sockdir=sockdir)
+    yield running
+    running.stop()
+
+
+def ifconfig(stack, *argv):
+    return run_tool(stack, "ifconfig", *argv)
+
+
+def lagg_block(stack, name="lagg0"):
+    """The listing's lagg lines (laggproto .. laggport ..)."""
+    out = ifconfig(stack, name).stdout.splitlines()
+    return [line for line in out if line.startswith(("\tlaggproto", "\tlaggport"))]
+
+
+def macs(stack, name):
+    with stack.client() as c:
+        info = next(i for i in c.call("sysctl", {"name": "NET_RT_IFLIST"}) if i["name"] == name)
+    return info["mac"], info["hwaddr"]
+
+
+def test_create_with_ports_lists_as_freebsd_and_shares_the_mac(stack3):
+    r = ifconfig(stack3, "lagg0", "create", "laggproto", "failover", "laggport", "vnet1",
+                 "laggport", "vnet0", "up")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert ifconfig(stack3, "vnet0", "up").returncode == 0
+    assert lagg_block(stack3) == [
+        "\tlaggproto failover lagghash l2,l3,l4",
+        # kept in interface index order; vnet1 (the primary) is down: vnet0 carries
+        "\tlaggport: vnet0 flags=4<ACTIVE>",
+        "\tlaggport: vnet1 flags=1<MASTER>"]
+    assert ifconfig(stack3, "vnet1", "up").returncode == 0
+    assert lagg_block(stack3)[1:] == ["\tlaggport: vnet0 flags=0<>",
+                                      "\tlaggport: vnet1 flags=5<MASTER,ACTIVE>"]
+    # a port shows its lagg too
+    assert lagg_block(stack3, "vnet0")[0] == \
+        "\tlaggproto failover lagghash l2,l3,l4 laggdev lagg0"
+    # the lagg took its first port's MAC; the other port took the lagg's, keeping its own
+    lagg_mac = macs(stack3, "lagg0")[0]
+    assert lagg_mac == macs(stack3, "vnet1")[0] == macs(stack3, "vnet1")[1]
+    assert macs(stack3, "vnet0")[0] == lagg_mac != macs(stack3, "vnet0")[1]
+    groups = [line for line in ifconfig(stack3, "lagg0").stdout.splitlines()
+              if line.startswith("\tgroups")]
+    assert groups == ["\tgroups: lagg"]
+
+
+def test_protocols_and_port_flags(stack3):
+    ifconfig(stack3, "vnet0", "up")
+    ifconfig(stack3, "vnet1", "up")
+    ifconfig(stack3, "lagg0", "create", "laggport", "vnet0", "laggport", "vnet1")
+    assert lagg_block(stack3)[0] == "\tlaggproto failover lagghash l2,l3,l4"   # the default
+    expected = {"loadbalance": ["flags=5<MASTER,ACTIVE>", "flags=4<ACTIVE>"],
+                "roundrobin": ["flags=5<MASTER,ACTIVE>", "flags=4<ACTIVE>"],
+                "failover": ["flags=5<MASTER,ACTIVE>", "flags=0<>"],
+                "lacp": ["flags=1<MASTER>", "flags=0<>"],      # never negotiated here
+                "none": ["flags=1<MASTER>", "flags=0<>"]}
+    for proto, flags in expected.items():
+        assert ifconfig(stack3, "lagg0", "laggproto", proto).returncode == 0
+        block = lagg_block(stack3)
+        assert block[0] == f"\tlaggproto {proto} lagghash l2,l3,l4"
+        assert block[1:] == [f"\tlaggport: vnet0 {flags[0]}", f"\tlaggport: vnet1 {flags[1]}"]
+
+
+def test_primary_removed_next_port_becomes_master_and_macs_come_back(stack3):
+    ifconfig(stack3, "lagg0", "create", "laggport", "vnet0", "laggport", "vnet1",
+             "laggport", "vnet2")
+    own1 = macs(stack3, "vnet1")[1]
+    assert ifconfig(stack3, "lagg0", "-laggport", "vnet0").returncode == 0
+    assert lagg_block(stack3)[1:] == ["\tlaggport: vnet1 flags=1<MASTER>",
+                                      "\tlaggport: vnet2 flags=0<>"]
+    assert macs(stack3, "vnet0")[0] == macs(stack3, "vnet0")[1]       # its own again
+    assert macs(stack3, "lagg0")[0] == own1 == macs(stack3, "vnet2")[0]
+
+
+ERRORS = [
+    (["lagg0", "laggproto", "fec2"], "ifconfig: Invalid aggregation protocol: fec2\n"),
+    (["lagg0", "laggport", "lo0"], "ifconfig: SIOCSLAGGPORT: Protocol not supported\n"),
+    (["lagg0", "laggport", "nope0"], "ifconfig: SIOCSLAGGPORT: Invalid argument\n"),
+    (["lagg1", "laggport", "vnet0"], "ifconfig: SIOCSLAGGPORT: Device busy\n"),
+    (["lagg0", "-laggport", "vnet1"], "ifconfig: SIOCSLAGGDELPORT: No such file or directory\n"),
+    (["vnet1", "laggproto", "failover"], "ifconfig: SIOCSLAGG: Invalid argument\n"),
+    (["lagg0", "lagghash", "l5"], "ifconfig: Invalid lagghash option: l5\n"),
+]
+
+
+@pytest.mark.parametrize("argv, stderr", ERRORS, ids=[" ".join(a) for a, _ in ERRORS])
+def test_errors_as_iflagg_prints_them(stack3, argv, stderr):
+    ifconfig(stack3, "lagg0", "create", "laggport", "vnet0")
+    ifconfig(stack3, "lagg1", "create")
+    r = ifconfig(stack3, *argv)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", stderr)
+    # laggport of a port it already has: EEXIST, which setlaggport ignores
+    assert ifconfig(stack3, "lagg0", "laggport", "vnet0").returncode == 0
+
+
+def test_rc_conf_lagg_round_trips_through_save(stack3, sockdir, tmp_path):
+    rc = tmp_path / "rc.conf"
+    rc.write_text('ifconfig_vnet0="up"\nifconfig_vnet1="up"\ncloned_interfaces="lagg0"\n'
+                  'ifconfig_lagg0="laggproto loadbalance laggport vnet1 laggport vnet0 '
+                  '10.5.0.1/24"\n')  # the Handbook's form
+    r = run_tool(stack3, "rc", "apply", str(rc))
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    before = ifconfig(stack3, "lagg0").stdout
+    saved = run_tool(stack3, "rc", "save").stdout
+    assert 'create_args_lagg0="laggproto loadbalance laggport vnet1 laggport vnet0"' \
+        in saved.splitlines()
+    again = tmp_path / "saved.conf"
+    again.write_text(saved)
+    assert run_tool(stack3, "rc", "diff", str(again)).returncode == 0
+    fresh = spawn_stack([*NICS, "--rc", str(again)], sockdir=sockdir)
+    try:
+        after = ifconfig(fresh, "lagg0").stdout
+    finally:
+        fresh.stop()
+    strip = [line for line in before.splitlines() if "ether" not in line and "hwaddr" not in line]
+    assert [line for line in after.splitlines()
+            if "ether" not in line and "hwaddr" not in line] == strip
+
+
+# -------------------------------------------------------------------- traffic, with Linux
+def _ping_from(ns, addr):
+    return subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "3", addr],
+                          capture_output=True, text=True)
+
+
+def _lagg_stack(ns, proto, sockdir, k0, k1):
+    stack = spawn_stack(["--nic", f"vnet0=tap:{k0},netns={ns}",
+                         "--nic", f"vnet1=tap:{k1},netns={ns}"], sockdir=sockdir)
+    for argv in (["vnet0", "up"], ["vnet1", "up"],
+                 ["lagg0", "create", "laggproto", proto, "laggport", "vnet0", "laggport",
+                  "vnet1", "10.246.0.2/24", "up"]):
+        r = ifconfig(stack, *argv)
+        assert r.returncode == 0, r.stderr
+    return stack
+
+
+def test_failover_through_a_linux_bridge(sockdir):
+    require_root()
+    with namespace("lf") as ns:
+        stack = _lagg_stack(ns, "failover", sockdir, "klf0", "klf1")
+        try:
+            ip("-n", ns, "link", "add", "br0", "type", "bridge")
+            for k in ("klf0", "klf1"):
+                ip("-n", ns, "link", "set", k, "master", "br0")
+            ip("-n", ns, "addr", "add", "10.246.0.1/24", "dev", "br0")
+            ip("-n", ns, "link", "set", "br0", "up")
+            assert _ping_from(ns, "10.246.0.2").returncode == 0
+            # the primary goes down: the backup carries the lagg's traffic
+            assert ifconfig(stack, "vnet0", "down").returncode == 0
+            assert lagg_block(stack)[1:] == ["\tlaggport: vnet0 flags=1<MASTER>",
+                                             "\tlaggport: vnet1 flags=4<ACTIVE>"]
+            r = run_tool(stack, "ping", "-c", "1", "-t", "5", "10.246.0.1")
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert _ping_from(ns, "10.246.0.2").returncode == 0
+            with stack.client() as c:
+                stats = {i["name"]: i["stats"] for i in c.call("sysctl",
+                                                               {"name": "NET_RT_IFLIST"})}
+            assert stats["vnet1"]["opackets"] > 0
+        finally:
+            stack.stop()
+
+
+def test_loadbalance_spreads_flows_over_both_ports(sockdir):
+    """Through a Linux bridge (this kernel may lack bonding): pings to 16 addresses are 16
+    flows; the l2,l3,l4 hash sends them out of both ports, and every one is answered."""
+    require_root()
+    with namespace("lb") as ns:
+        stack = _lagg_stack(ns, "loadbalance", sockdir, "klb0", "klb1")
+        try:
+            ip("-n", ns, "link", "add", "br0", "type", "bridge")
+            for k in ("klb0", "klb1"):
+                ip("-n", ns, "link", "set", k, "master", "br0")
+            targets = [f"10.246.0.{n}" for n in range(10, 26)]
+            for addr in targets:
+                ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "br0")
+            ip("-n", ns, "link", "set", "br0", "up")
+            for addr in targets:
+                r = run_tool(stack, "ping", "-c", "1", "-t", "5", addr)
+                assert r.returncode == 0, r.stdout + r.stderr
+            with stack.client() as c:
+                stats = {i["name"]: i["stats"] for i in c.call("sysctl",
+                                                               {"name": "NET_RT_IFLIST"})}
+            assert stats["vnet0"]["opackets"] > 0 and stats["vnet1"]["opackets"] > 0
+            assert _ping_from(ns, "10.246.0.2").returncode == 0
+        finally:
+            stack.stop()
