@@ -215,6 +215,33 @@ def test_keep_going_unit_all_or_nothing(client):
         raise AssertionError("units not adding up to the ops must be refused")
 
 
+def test_keep_going_sliced_between_units(monkeypatch):
+    """A keep-going batch is applied a slice per loop turn, as any batch: keep_going_steps
+    yields between units (never inside one's savepoint), and driven slice by slice it
+    ends as the one-shot run does, the failing unit rolled back whole."""
+    from plebnet_core.syscalls import batch as batch_mod
+    monkeypatch.setattr(batch_mod, "SLICE", 0.0)        # a yield after every unit
+    bad = ["ioctl", {"req": "SIOCSIFMTU", "ifname": "nosuch", "mtu": 1500}]
+    entries = [_add(1), _add(2), bad, _add(3)]
+    units = [1, 2, 1]
+    st, sc = _stack(0)
+    steps = sc.keep_going_steps(entries, units)
+    yields = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result, applied = done.value
+            break
+        yields += 1
+        assert st.journal.depth == 1, "a yield inside a unit's savepoint"
+    assert yields == len(units)
+    assert [f[:2] for f in result["failed"]] == [[2, 6]]    # ENXIO at op 2
+    assert applied == [entries[0], entries[3]]
+    assert {a.addr for a in st.by_name["vnet0"].addrs} == {0x0A000001, 0x0A000003}
+    assert check_stack(st) == []
+
+
 def test_values_freebsd_refuses(stack, client):
     """Item E: negative, fractional and out-of-range values are EINVAL with the tool's
     FreeBSD message, and change nothing; an address with a NUL is EINVAL, never an
