@@ -30,7 +30,8 @@ import click
 
 from .loop import EventLoop
 from .persist import Audit, Persist, PersistError
-from .server import ControlServer, StartupError, check_sockdir, sweep_stale_sockets
+from .listener import StartupError, check_sockdir, sweep_stale_sockets
+from .server import ControlServer
 from plebproto.errors import OpError
 from .dataplane.plane import DataPlane, open_backend
 from .state.stack import IFNAMSIZ, Stack, new_hostuuid, stable_mac

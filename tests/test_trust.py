@@ -20,7 +20,7 @@ import pytest
 
 from plebconf.cli.common import vis
 from plebconf.rpc.client import Client, ConnectError
-from plebnet_core.server import StartupError, set_socket_mode
+from plebnet_core.listener import StartupError, set_socket_mode
 from plebnet_core.spawn import plebnet_argv, spawn_stack
 from tests.conftest import ROOT, need_root
 
