@@ -422,29 +422,12 @@ class DataPlane:
         return Deferred(start, cancel)
 
     def _op_ping6(self, args):
-        dst_int, zone = strip_scope(self._addr6(args.get("dst")))
-        dst = dst_int.to_bytes(16, "big")
-        src_arg = args.get("src")
-        if src_arg is not None:
-            src_int, src_zone = strip_scope(self._addr6(src_arg))
-            ifa = next((a for ifp in self.stack.ifaces for a in ifp.addrs
-                        if a.af == AF_INET6 and a.addr == src_int
-                        and (not src_zone or a.scopeid == src_zone)), None)
-            if ifa is None or ifa.flags & (IN6_IFF_ANYCAST | IN6_IFF_TENTATIVE
-                                           | IN6_IFF_DUPLICATED):
-                raise OpError(EADDRNOTAVAIL, f"bind: {strerror(EADDRNOTAVAIL)}")
-            src = src_int.to_bytes(16, "big")
-            if ifa.scopeid and not zone and is_scoped6(dst_int):
-                zone = ifa.scopeid          # ping6: the source's zone serves the destination
-        else:
-            src = self._source6(dst, zone)
-        src_name = self.stack.key_text(AF_INET6, embed_scope(int.from_bytes(src, "big"), zone))
+        ends = self._ends6(args)
         number = partial(_number, args)
-        params = dict(dst=dst, src=src, count=arg(args, "count", int, 0),
+        params = dict(count=arg(args, "count", int, 0),
                       interval=float(number("interval", 1.0)), size=arg(args, "size", int, 8),
                       ttl=arg(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
-                      waittime=number("waittime", None), ip6=self.ip6, zone=zone,
-                      src_name=src_name)
+                      waittime=number("waittime", None), **ends)
         return self._ping_deferred(params)
 
     def op_traceroute(self, args):
@@ -463,7 +446,7 @@ class DataPlane:
                       icmp_probes=icmp_probes, port=arg(args, "port", int, DEFAULT_PORT),
                       df=arg(args, "df", bool, False))
         if v6:
-            params.update(self._trace6_ends(args), size=arg(args, "size", int, 20))
+            params.update(self._ends6(args), size=arg(args, "size", int, 20))
         else:
             dst = addr4(dst_text)
             src = args.get("src")
@@ -491,9 +474,10 @@ class DataPlane:
         TracerouteSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
         return Deferred(start, cancel)
 
-    def _trace6_ends(self, args) -> dict:
-        """traceroute6's destination and source: as ping6 picks them (the source the kernel
-        would bind connecting a UDP socket to dst, else -s, which must be ours)."""
+    def _ends6(self, args) -> dict:
+        """ping6's and traceroute6's destination and source: the source the kernel would bind
+        connecting a UDP socket to dst, else -s, which must be ours (a link-local source's
+        zone then serves a scoped destination given without one)."""
         dst_int, zone = strip_scope(self._addr6(args.get("dst")))
         dst = dst_int.to_bytes(16, "big")
         src_arg = args.get("src")
