@@ -17,6 +17,7 @@ from plebproto.constants import (
 )
 
 from . import stats
+from .fib import MISSING, RouteCache
 from .reassembly import Reassembler
 from .wire import WireError, icmp, ipv4, udp
 from .wire.checksum import checksum as _checksum
@@ -26,9 +27,7 @@ PROTO_UDP = ipv4.PROTO_UDP
 PROTO_IPIP, PROTO_IPV6 = 4, 41  # in_gif.c: IPv4 and IPv6 inside IPv4
 GIF_TTL = 30                    # net.link.gif: the outer header's TTL (if_gif.h GIF_TTL)
 DEFAULT_TTL = 64                # net.inet.ip.ttl
-ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
-_MISSING = object()
 _TTL_ICMP = bytes((DEFAULT_TTL, PROTO_ICMP))
 _TTL_WORD = DEFAULT_TTL << 8 | PROTO_ICMP
 _from = int.from_bytes
@@ -82,7 +81,7 @@ def _b(addr: int) -> bytes:
     return addr.to_bytes(4, "big")
 
 
-class IPv4:
+class IPv4(RouteCache):
     def __init__(self, stack, loop, link):
         self.stack = stack
         self.loop = loop
@@ -116,22 +115,6 @@ class IPv4:
                     if a.broadcast is not None and a.broadcast != a.addr:
                         bcast.setdefault(a.broadcast, a)
         self.local, self.bcast = local, bcast
-
-    def route(self, dst: int):
-        """The path to dst (a Route, or for a prefix not made into Routes yet its NextHop:
-        the same path fields), or None."""
-        if self.table.generation != self._gen:
-            self._refresh()
-        r = self._cache.get(dst, _MISSING)
-        if r is _MISSING:
-            paths = self.table.paths_to(dst)
-            r = None if paths is None else paths[0] if len(paths) == 1 else \
-                paths[dst % len(paths)]
-            cache = self._cache
-            if len(cache) >= ROUTE_CACHE_MAX:
-                cache.clear()
-            cache[dst] = r
-        return r
 
     def is_bcast_on(self, ifp, addr: int) -> bool:
         return any(a.af == AF_INET and a.broadcast == addr for a in ifp.addrs)
@@ -251,8 +234,8 @@ class IPv4:
             self.ipstat["ips_delivered"] += 1
             self.icmpstat["icps_checksum"] += 1     # bad ICMP checksum: dropped
             return True
-        r = self._cache.get(src, _MISSING)      # input() checked the generation
-        if r is _MISSING:
+        r = self._cache.get(src, MISSING)      # input() checked the generation
+        if r is MISSING:
             r = self.route(src)
         if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT):
             return False

@@ -19,6 +19,7 @@ from plebproto.constants import (
 
 from ..state.inet import embed_scope, is_scoped6
 from . import stats
+from .fib import MISSING, RouteCache
 from .frag6 import Reassembler6
 from .wire import WireError, icmp6, ipv6, udp
 from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
@@ -26,10 +27,8 @@ from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
 NH_ICMPV6 = ipv6.NH_ICMPV6
 NH_UDP = ipv6.NH_UDP
 DEFAULT_HLIM = 64               # net.inet6.ip6.hlim
-ROUTE_CACHE_MAX = 65536
 UDP_ECHO_PORT = 7
 ERRPPS_LIMIT = 100              # net.inet6.icmp6.errppslimit: errors sent per second
-_MISSING = object()
 _from = int.from_bytes
 _ZONE = ~(0xFFFF << 96)
 _ALL_NODES = _from(ipv6.ALL_NODES, "big")
@@ -68,7 +67,7 @@ def _count_out(route, length: int) -> None:
         st[3] += length
 
 
-class IPv6:
+class IPv6(RouteCache):
     def __init__(self, stack, loop, link, nd):
         self.stack = stack
         self.loop = loop
@@ -114,21 +113,6 @@ class IPv6:
             groups[ifp.index] = joined
         self.local, self.plain, self.groups = local, plain, groups
         self.nd.dad_start()
-
-    def route(self, key: int):
-        """The path to a table key (zone embedded for scoped addresses), or None."""
-        if self.table.generation != self._gen:
-            self._refresh()
-        r = self._cache.get(key, _MISSING)
-        if r is _MISSING:
-            paths = self.table.paths_to(key)
-            r = None if paths is None else paths[0] if len(paths) == 1 else \
-                paths[key % len(paths)]
-            cache = self._cache
-            if len(cache) >= ROUTE_CACHE_MAX:
-                cache.clear()
-            cache[key] = r
-        return r
 
     def is_mine_on(self, ifp, addr: bytes) -> bool:
         a = _from(addr, "big")
@@ -362,8 +346,8 @@ class IPv6:
             self.icmp6stat["icp6s_inhist"][icmp6.ECHO_REQUEST] += 1
             return True
         key = embed_scope(s, ifp.index) if _is_ll(s) else s
-        r = self._cache.get(key, _MISSING)     # input() checked the generation
-        if r is _MISSING:
+        r = self._cache.get(key, MISSING)     # input() checked the generation
+        if r is MISSING:
             r = self.route(key)
         if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT) or ifp.flags & IFF_LOOPBACK:
             return False
