@@ -45,18 +45,30 @@ def client(stack):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_tool(stack, *argv, wrapper: bool = False, input: str | None = None, env=None):
-    """Run `plebconf TOOL ARGS` (or scripts/TOOL ARGS when wrapper) against a running stack;
-    returns the CompletedProcess (text stdout/stderr, returncode)."""
-    import subprocess
+def _tool(stack, argv, wrapper: bool, env):
     import sys
     full_env = stack.env() if stack is not None else dict(os.environ)
     full_env["PYTHON"] = sys.executable
     full_env["PYTHONPATH"] = ROOT
     full_env.update(env or {})
     if wrapper:
-        cmd = [os.path.join(ROOT, "scripts", argv[0]), *argv[1:]]
-    else:
-        cmd = [sys.executable, "-m", "plebconf", *argv]
+        return [os.path.join(ROOT, "scripts", argv[0]), *argv[1:]], full_env
+    return [sys.executable, "-m", "plebconf", *argv], full_env
+
+
+def run_tool(stack, *argv, wrapper: bool = False, input: str | None = None, env=None):
+    """Run `plebconf TOOL ARGS` (or scripts/TOOL ARGS when wrapper) against a running stack;
+    returns the CompletedProcess (text stdout/stderr, returncode)."""
+    import subprocess
+    cmd, full_env = _tool(stack, argv, wrapper, env)
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True, input=input,
                           timeout=60)
+
+
+def start_tool(stack, *argv, env=None):
+    """`plebconf TOOL ARGS` in the background (a ping the test answers as its peer): the Popen,
+    text stdout/stderr piped."""
+    import subprocess
+    cmd, full_env = _tool(stack, argv, False, env)
+    return subprocess.Popen(cmd, env=full_env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)

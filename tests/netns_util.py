@@ -6,10 +6,13 @@ named pleb-t-<pid>-<tag> and deleted on the way out.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import shutil
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -67,6 +70,31 @@ def kernel_vtep(underlay: str, overlay: str):
         ip("-n", k, "addr", "add", f"{overlay}.1/24", "dev", "vx0")
         ip("-n", k, "link", "set", "vx0", "up")
         yield k, s
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def socket_in(ns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
+    """A socket of namespace ns, for tests that play a peer with the kernel's own sockets
+    where the kernel lacks a device (raw IPIP, packet sockets).  setns(2) moves only the
+    calling thread, so a short-lived thread joins ns and makes the socket, which stays there."""
+    made: list = []
+
+    def make() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open(f"/run/netns/{ns}") as f:
+            if libc.setns(f.fileno(), _CLONE_NEWNET) != 0:
+                made.append(OSError(ctypes.get_errno(), "setns"))
+                return
+        made.append(socket.socket(family, type_, proto))
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if isinstance(made[0], Exception):
+        raise made[0]
+    return made[0]
 
 
 def ping_in(ns: str, addr: str) -> subprocess.Popen:
