@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 
 from plebconf.rc.apply import execute, rc_program
+from plebconf.rc.executor import keep_going_sender
 from plebconf.rc.parser import RcSyntaxError
 
 from .sysexits import EX_DATAERR, EX_NOINPUT
@@ -50,7 +51,7 @@ def run_rc(proc, files: list[str], keep_going: bool = False, strict: bool = Fals
         n = len(program.warnings)
         raise RcBootError(f"plebnet: --strict: {n} warning{'s' if n != 1 else ''} above; "
                           "rc.conf not applied; not starting")
-    errors = execute(program, proc.syscalls.run_batch, keep_going)
+    errors = execute(program, keep_going_sender(proc.syscalls), keep_going)
     # SYNCDHCP: rc.d/dhclient's dhclient waits for its lease (dhclient.conf's timeout)
     dhcp = getattr(proc.dataplane, "dhcp", None)
     if dhcp is not None and (not errors or keep_going):

@@ -33,7 +33,7 @@ from collections import deque
 import msgpack
 
 from plebproto import protocol
-from plebproto.constants import E2BIG, EBUSY, EINVAL, EPERM, EPROTO
+from plebproto.constants import E2BIG, EBUSY, EINVAL, ENOBUFS, EPERM, EPROTO
 from plebproto.protocol import ProtocolError
 
 from plebproto.errors import OpError
@@ -41,9 +41,14 @@ from plebproto.errors import OpError
 from .listener import listen_socket, peer_groups
 from .loop import EventLoop
 from .syscalls import Deferred, Stream, Syscalls
+from .syscalls.batch import dry_run_parts
 
 RECV_SIZE = 1 << 18
-MAX_OUTPUT = 32 << 20           # bytes queued for a peer before we stop reading from it
+# One output budget per connection, for every producer (answers, dump streams, ping rows,
+# events): past it nothing more is produced for that peer (its requests wait unread, its
+# streams and pings pause) until it reads; a subscriber past it loses its subscription.
+MAX_OUTPUT = 4 << 20            # bytes queued for a peer
+MAX_STREAMS = 4                 # dumps in progress per peer: each holds a table snapshot
 MAX_CONNECTIONS = 512
 RESERVED_CONNECTIONS = 32       # of MAX_CONNECTIONS, only for the owner and root
 MAX_PER_UID = 64                # connections one uid other than the owner's and root's holds
@@ -64,7 +69,8 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
-                 "batch", "streams", "last_active", "reading", "closed", "tasks", "waiting")
+                 "batch", "streams", "last_active", "reading", "closed", "tasks", "units",
+                 "pending", "lost", "waiting")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -75,6 +81,9 @@ class Connection:
         self.can_write = can_write
         self.subscribed: int | None = None
         self.batch: list | None = None      # ops of a batch still arriving in parts
+        self.units: list = []               # and, keep-going, its units (entries each)
+        self.pending: list = []             # requests read, waiting for the budget
+        self.lost = 0                       # events dropped: the subscriber fell behind
         self.streams: list = []             # (id, iterator) of dumps being sent
         self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
@@ -86,10 +95,12 @@ class Connection:
 class _Job:
     """A batch being applied a slice per loop turn."""
 
-    __slots__ = ("conn", "rid", "ops", "steps", "saved", "compact", "reported")
+    __slots__ = ("conn", "rid", "ops", "steps", "saved", "compact", "reported", "units")
 
-    def __init__(self, conn: Connection, rid: int, ops: list, steps, compact: bool):
+    def __init__(self, conn: Connection, rid: int, ops: list, steps, compact: bool,
+                 units: list | None = None):
         self.conn, self.rid, self.ops, self.steps, self.compact = conn, rid, ops, steps, compact
+        self.units = units                  # a keep-going batch's units, else None
         self.saved: tuple | None = None     # its transaction, set aside between slices
         self.reported = time.monotonic()
 
@@ -234,8 +245,23 @@ class ControlServer:
             return
         conn.last_active = self.loop.clock()
         conn.rbuf += self._scratch[:n]
-        # every frame of the read is answered before the replies go out: one send for all
-        for msg in protocol.read_frames(conn.rbuf):
+        # the frames of the read are decoded now; they are served while the peer's output
+        # is within its budget (the rest wait in conn.pending, and nothing more is read)
+        conn.pending.extend(protocol.read_frames(conn.rbuf))
+        self._serve_pending(conn)
+
+    def _over(self, conn: Connection) -> bool:
+        return len(conn.wbuf) >= MAX_OUTPUT or len(conn.streams) >= MAX_STREAMS
+
+    def _serve_pending(self, conn: Connection) -> None:
+        """Answer the pending requests while the output budget allows; one send for all.
+        A dump in progress holds the requests after it: a peer's replies leave in the order
+        it asked (clients match a pipelined reply to the oldest request outstanding)."""
+        pending = conn.pending
+        done = 0
+        while done < len(pending) and not conn.streams and not self._over(conn):
+            msg = pending[done]
+            done += 1
             if type(msg) is dict:
                 self._request(conn, msg.get("id", 0), msg.get("op"), msg.get("args", {}))
             elif type(msg) is list and len(msg) == 3:
@@ -259,6 +285,7 @@ class ControlServer:
             self.actor = 0
             if conn.closed:
                 return
+        del pending[:done]
         self._flush(conn)
 
     def _request(self, conn: Connection, rid, op, args) -> None:
@@ -317,10 +344,13 @@ class ControlServer:
         """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
         live = [True]
 
-        def push(row) -> None:
+        def push(row) -> bool:
+            """Queue a row; False once the peer's budget is spent (the task pauses until
+            _resume calls its resume())."""
             if live[0] and not conn.closed:
                 self._reply(conn, {"id": rid, "more": True, "result": [row]})
                 self._flush(conn)
+            return live[0] and not conn.closed and not self._over(conn)
 
         def end(message) -> None:
             if not live[0]:
@@ -358,14 +388,23 @@ class ControlServer:
             raise OpError(EPERM, f"permission denied: 'batch' changes the stack and "
                                      f"uid {conn.uid} may only read (read group)")
         pending = (conn.batch or []) + ops
+        keep_going = args.get("keep_going") is True and not dry
+        if keep_going:      # each part names the units of its own entries
+            units = args.get("units")
+            conn.units = conn.units + units if type(units) is list else [None]
         if len(pending) > protocol.MAX_BATCH_OPS:
-            conn.batch = None
+            conn.batch, conn.units = None, []
             raise OpError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
         if args.get("more"):
             conn.batch = pending
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
-        conn.batch = None
+        conn.batch, units, conn.units = None, conn.units, []
+        if keep_going:
+            self.job = _Job(conn, rid, pending, self.sys.keep_going_steps(pending, units),
+                            self.compact, units)
+            self._step(self.job)
+            return
         if dry:
             # changes nothing: no audit record, no journal entry, no event (see protocol)
             try:
@@ -373,7 +412,8 @@ class ControlServer:
             except OpError as exc:
                 self._error(conn, rid, exc, index=exc.index)
                 return
-            self._answer(conn, rid, result)
+            # streamed in bounded chunks: the reads hold whole tables
+            conn.streams.append((rid, dry_run_parts(result), True))
             return
         self.job = _Job(conn, rid, pending, self.sys.batch_steps(pending), self.compact)
         self._step(self.job)    # its first slice at once: a small batch is done in it
@@ -404,9 +444,12 @@ class ControlServer:
             next(job.steps)
         except StopIteration as done:
             self.job = None
-            if self.on_change:
-                self.on_change(conn, "batch", {"ops": job.ops}, done.value)
-            self._answer(conn, rid, done.value)
+            if job.units is not None:
+                self._kept_going(conn, rid, job.units, *done.value)
+            else:
+                if self.on_change:
+                    self.on_change(conn, "batch", {"ops": job.ops}, done.value)
+                self._answer(conn, rid, done.value)
         except OpError as exc:
             self.job = None
             self._refused(conn, "batch", {"ops": job.ops}, exc)
@@ -460,6 +503,16 @@ class ControlServer:
             conn.waiting -= 1
             if conn.closed:
                 continue
+            if conn.streams or self._over(conn):
+                # its replies leave in order and within its budget: its waiting requests go
+                # back before the ones it sent later, served once its dumps are out
+                mine = [(rid, op, args, compact)] + [e[1:] for e in self.queued if e[0] is conn]
+                self.queued = deque(e for e in self.queued if e[0] is not conn)
+                conn.waiting = 0
+                conn.pending[:0] = [[r, o, a] if c else {"id": r, "op": o, "args": a}
+                                    for r, o, a, c in mine]
+                touched.add(conn)
+                continue
             self.compact = compact
             try:
                 self._serve(conn, rid, op, args)
@@ -472,6 +525,21 @@ class ControlServer:
                 self._flush(conn)
         if self.queued and self.job is None:
             self.loop.call_soon(self._drain)
+
+    def _kept_going(self, conn: Connection, rid: int, units: list, result: dict,
+                    applied: list) -> None:
+        """A keep-going batch's end (keep_going_steps, run as a job like any batch): the
+        journal gets the units applied (what a replay applies); the refused ones go to the
+        audit as one entry, which it bounds like any big refused request."""
+        failed = result["failed"]
+        if failed:
+            self._refused(conn, "batch", {"keep_going": True, "units": len(units),
+                                          "failed": failed},
+                          OpError(failed[0][1], f"{len(failed)} of {len(units)} units "
+                                                f"refused"))
+        if applied and self.on_change:
+            self.on_change(conn, "batch", {"ops": applied}, result["results"])
+        self._answer(conn, rid, result)
 
     def _refused(self, conn, op, args, exc: OpError) -> None:
         """Tell the audit about a refused change (reads that fail are not changes)."""
@@ -540,10 +608,18 @@ class ControlServer:
         for event in events:
             event.setdefault("pid", actor)
         for conn in list(self.subscribers):
-            if len(conn.wbuf) < MAX_OUTPUT:
-                for event in events:
-                    self._reply(conn, {"id": conn.subscribed, "event": event})
-                self._flush(conn)
+            sent = 0
+            for event in events:
+                if len(conn.wbuf) >= MAX_OUTPUT:
+                    break
+                self._reply(conn, {"id": conn.subscribed, "event": event})
+                sent += 1
+            if sent < len(events):
+                # too far behind: its subscription is dropped (events are not held for it
+                # without bound); it learns of the loss once it reads (_resume)
+                conn.lost += len(events) - sent
+                self._unwatch(conn)
+            self._flush(conn)
 
     def _fill_streams(self, conn: Connection, due: float) -> None:
         """Chunks of the dumps conn asked for, up to 1 MiB queued, until due (monotonic
@@ -616,14 +692,40 @@ class ControlServer:
             self.loop.add_writer(conn.fd, lambda c=conn: self._flush(c))
         else:
             self.loop.remove_writer(conn.fd)
-        # a peer that does not read its replies is not read from either
-        want = len(conn.wbuf) < MAX_OUTPUT
+        # a peer that does not read its replies is not read from either; once it has read,
+        # what it asked meanwhile is served, paused tasks (ping) go on, and a subscriber
+        # that lost events is told
+        over = self._over(conn)
+        if not over and not conn.closed and (conn.pending or conn.tasks or conn.lost) \
+                and len(conn.wbuf) < MAX_OUTPUT // 2:
+            self.loop.call_soon(self._resume, conn)
+        want = not over and not conn.pending
         if want != conn.reading:
             conn.reading = want
             if want:
                 self.loop.add_reader(conn.fd, lambda c=conn: self._readable(c))
             else:
                 self.loop.remove_reader(conn.fd)
+
+    def _resume(self, conn: Connection) -> None:
+        if conn.closed or self._over(conn):
+            return
+        if conn.lost:
+            # the subscription ends with the count of what was lost (ENOBUFS, as a routing
+            # socket that overflows); the peer may subscribe again
+            self._reply(conn, {"id": conn.subscribed, "errno": ENOBUFS,
+                               "msg": f"routing messages lost: the subscriber fell "
+                                      f"{MAX_OUTPUT} bytes behind ({conn.lost} or more "
+                                      f"dropped); subscription ended"})
+            conn.lost = 0
+            conn.subscribed = None
+        for task in list(conn.tasks):
+            if task.resume is not None:
+                task.resume()
+        if conn.pending:
+            self._serve_pending(conn)
+        else:
+            self._flush(conn)
 
     def close(self) -> None:
         for conn in list(self.conns.values()):

@@ -64,7 +64,18 @@ Ops (the serialized configuration syscalls):
                 op is reported as a batch's; a failing read (or an op given as a read that
                 changes the stack: EINVAL) with "index" = number of ops + its position in
                 "reads".  Read-only peers (the read group) may send dry runs.
+                The result travels as a stream of chunk maps, each bounded whatever the
+                tables' size (join_dry_run puts them back together):
+                    {"results": [...]}           the next (at most CHUNK_ROWS) op results
+                    {"read": i, "value": v}      read i's result, not a dump
+                    {"read": i, "stream": true}  read i is a dump; its chunks follow as
+                    {"read": i, "chunk": c}      (c: one chunk of the dump, as streamed)
+                then a final reply with "result": [].
     subscribe  {}                          routing messages pushed as events
+Every dump is streamed in chunks bounded whatever the table's size: CHUNK_ROWS rows, and for
+NET_RT_IFLIST at most CHUNK_ADDRS addresses: an interface with more is split, its first chunk
+carrying the interface map with the first addresses and the next ones beginning with a
+continuation row {"continues": true, "addrs": [...]} (join_rows merges them).
 The full argument list of each op is declared in plebproto/schema.py (name, type, required,
 range), and checked by the stack before the handler runs: a wrong type, a number out of range
 or not finite, a missing argument is EINVAL naming the argument.
@@ -91,6 +102,41 @@ ROUTE_COLUMNS = ("dst", "plen", "gateway", "flags", "ifname", "expire", "mtu", "
                  "nhidx")
 PATH_COLUMNS = ROUTE_COLUMNS[2:]        # a compact dump's "paths" entries
 CHUNK_ROWS = 8192
+CHUNK_ADDRS = 4096              # addresses in one chunk of NET_RT_IFLIST (~200 bytes each)
+
+
+def join_rows(rows: list[Any], chunk: list[Any]) -> None:
+    """Append a streamed chunk's rows to rows.  Only a chunk's first row may be a
+    continuation {"continues": true, "addrs": [...]}: the rest of the addresses of rows'
+    last interface (NET_RT_IFLIST splits an interface with more than CHUNK_ADDRS)."""
+    if chunk and type(chunk[0]) is dict and chunk[0].get("continues") and rows:
+        rows[-1]["addrs"].extend(chunk[0]["addrs"])
+        rows.extend(chunk[1:])
+    else:
+        rows.extend(chunk)
+
+
+def join_dry_run(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A dry run's result from its streamed chunk maps (see batch, "Dry run")."""
+    results: list[Any] = []
+    reads: list[Any] = []
+    streamed: set[int] = set()
+    for part in parts:
+        if "results" in part:
+            results.extend(part["results"])
+        elif "value" in part:
+            reads.append(part["value"])
+        elif part.get("stream"):
+            streamed.add(len(reads))
+            reads.append([])
+        elif "chunk" in part:
+            chunk = part["chunk"]
+            if type(chunk) is dict:     # a compact dump's chunk maps, listed
+                if chunk:
+                    reads[-1].append(chunk)
+            else:
+                join_rows(reads[-1], chunk)
+    return {"results": results, "reads": reads}
 
 
 # packed run columns: field -> bytes per value, by address family (see the docstring)

@@ -78,10 +78,12 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
 
 _ROUTE = (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True),
           opt("gateway", str, nullable=True), opt("iface", bool))
-# route(8) passes its metrics as strtol gave them (expire relative, possibly negative): the
-# state model judges their values
+# route(8) passes its metrics as strtol gave them; the kernel's metrics are unsigned 32-bit
+# (a negative -mtu or -hopcount is EINVAL, never "Mtu -5"), expire is relative and may be
+# negative, the state model judges the weight
 _ROUTE_MORE = (opt("flags", int, lo=0, hi=U32, nullable=True), opt("ifp", str, nullable=True),
-               opt("mtu", int, nullable=True), opt("hopcount", int, nullable=True),
+               opt("mtu", int, lo=0, hi=U32, nullable=True),
+               opt("hopcount", int, lo=0, hi=U32, nullable=True),
                opt("expire", int, nullable=True), opt("weight", int, nullable=True))
 
 SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
@@ -156,8 +158,10 @@ def _bad(field: Field, value: object) -> str | None:
     number = value if isinstance(value, (int, float)) else None     # only numbers have ranges
     if number is not None and (field.lo is not None and number < field.lo
                                or field.hi is not None and number > field.hi):
-        low = "" if field.lo is None else f"{field.lo:g}"
-        high = "" if field.hi is None else f"{field.hi:g}"
+        low = "" if field.lo is None else f"{field.lo:g}" if type(field.lo) is float \
+            else str(field.lo)
+        high = "" if field.hi is None else f"{field.hi:g}" if type(field.hi) is float \
+            else str(field.hi)
         return (f"argument '{field.name}' must be {low}..{high}" if low and high else
                 f"argument '{field.name}' must be at least {low}" if low else
                 f"argument '{field.name}' must be at most {high}")

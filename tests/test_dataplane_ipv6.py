@@ -435,7 +435,7 @@ def test_dad_sends_dad_count_probes_a_second_apart(rig):
     with rig.stack.transaction():
         rig.stack.in6_aifaddr("vnet0", pton6("2001:db8::7"), 64)
     # pending for dad_count RetransTimers, as on FreeBSD
-    (when, ifa), = rig.stack.dad_pending
+    (ifa, when), = rig.stack.dad_pending.items()
     assert when == rig.clock.now + 3
     probes = []
     for _ in range(8):

@@ -91,7 +91,7 @@ def fresh():
 
 
 def listing(sc):
-    return (sc.if_list({}), rows(sc.rt_dump({})), rows(sc.ll_dump({"af": "inet"})),
+    return (rows(sc.if_list({})), rows(sc.rt_dump({})), rows(sc.ll_dump({"af": "inet"})),
             rows(sc.ll_dump({"af": "inet6"})), dict(sc.stack.sysctl))
 
 

@@ -486,10 +486,9 @@ def sequential_model(pid: int, entries: list, hostuuid: str | None = None):
 
 
 def rows(stream) -> list:
-    """A Stream's rows as the client sees them (a chunked one yields lists of rows)."""
-    if getattr(stream, "chunked", False):
-        return [row for chunk in stream.rows for row in chunk]
-    return list(stream.rows)
+    """A Stream's rows as the client sees them (a chunked one yields lists of rows; an
+    interface split across chunks is joined again)."""
+    return stream.collect()
 
 
 def comparable(dumps):
@@ -545,7 +544,7 @@ def load(clients: int = 64, ops: int = 10_000, seed: int = 1, window: int = 32, 
             sc, errnos = sequential_model(stack.pid, entries, hostuuid)
             figures["model_mismatch"] = sum(a != b for a, b in
                                             zip(errnos, (e["errno"] for e in entries)))
-            model = comparable((sc.if_list({}), rows(sc.rt_dump({})),
+            model = comparable((rows(sc.if_list({})), rows(sc.rt_dump({})),
                                 rows(sc.ll_dump({"af": "inet"})),
                                 sc.sysctl({"name": "net.inet.ip.forwarding"})))
             figures["state_equal"] = model == final

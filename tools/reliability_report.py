@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The reliability figures in one table: crashes survived, frames fuzzed, load held, stalled
 peers, bad tool inputs tried, changes lost, and the attacks on --state (huge refused requests,
-short writes and a full disk, damaged and odd journal files).
+short writes and a full disk, damaged and odd journal files), and the hardening attacks
+(big tables, dumps past a frame, ARP/NDP storms, keep-going batches, values FreeBSD refuses,
+peers that never read).
 
     python tools/reliability_report.py          # shortened runs, a few minutes
     python tools/reliability_report.py --full   # 200 crashes, 1,000,000 frames, 64 × 10,000 ops
@@ -14,7 +16,7 @@ import time
 
 import _run  # noqa: F401
 
-from tools import harness
+from tools import hardening, harness
 
 
 def bad_inputs():
@@ -103,9 +105,82 @@ def persistence(row, full: bool) -> None:
         guarded(row, what, run)
 
 
+def hardening_rows(row, full: bool) -> None:
+    """The hardening attacks (RELIABILITY.md, "Bounded cost under big tables and hostile
+    peers"): each row gives the attack's figure, the stack's peak RSS during it and the
+    event loop's p99/worst turn as a probe client saw it."""
+    def loop(r):
+        return (f"peak RSS {r['peak_mb']:.0f} MB, loop p99/worst {r['p99_ms']:.0f}/"
+                f"{r['worst_ms']:.0f} ms")
+
+    def aliases():
+        r = hardening.alias_flood(100_000)
+        steps = r["step_s"]
+        flat = max(steps) <= 3 * max(min(steps), 0.05)
+        row("aliases in one batch (cost per add)", f"{r['aliases']:,}",
+            flat and r["left"] == 0 and r["violations"] == 0,
+            f"{r['batch_s']} s; {r['aliases']:,} more in {len(steps)} steps of "
+            f"{min(steps)}-{max(steps)} s (flat: {flat}); all deleted in {r['delete_s']} s, "
+            f"{r['violations']} violations; {loop(r)}")
+
+    def listings():
+        r = hardening.big_listings(100_000)
+        failed = [k for k, (ok, _, _) in r["tools"].items() if not ok]
+        row("listings after 100k aliases", f"{len(r['tools']) + 5}",
+            not failed and r["iflist_addrs"] == r["dry_run_addrs"] == r["aliases"]
+            and r["largest_frame"] < (1 << 20),
+            f"{', '.join(r['tools'])}, 4 dumps and a dry run whole; largest frame "
+            f"{r['largest_frame']:,} bytes" + (f"; failing: {failed}" if failed else "")
+            + f"; {loop(r)}")
+
+    def storm():
+        r = hardening.neighbour_storm(100_000, 50_000, 50_000)
+        row("ARP/NDP storm (senders)", f"{r['offlink'] + r['onlink'] + r['ndp']:,}",
+            r["offlink_learned"] == 0 and r["onlink_learned"] <= r["limit"]
+            and r["ndp_learned"] <= r["limit"],
+            f"{r['offlink']:,} off-link ARP: {r['offlink_learned']} learned; {r['onlink']:,} "
+            f"on-link ARP: {r['onlink_learned']:,}, {r['ndp']:,} NDP: {r['ndp_learned']:,} "
+            f"(limit {r['limit']:,}); arp -an {r['arp_an_s']} s; {loop(r)}")
+
+    def keep_going():
+        small, r = hardening.keep_going_lines(1000), hardening.keep_going_lines(4000)
+        linear = r["seconds"] <= 8 * max(small["seconds"], 0.25)
+        row("batch --keep-going (lines, half refused)", f"{r['lines']:,}",
+            linear and r["reported"] == r["refused"] and r["routes"] == r["lines"] - r["refused"]
+            and r["audit_entries"] == 2,
+            f"{r['seconds']} s (1,000 lines: {small['seconds']} s; linear: {linear}), "
+            f"{r['reported']:,} failures reported, {r['audit_entries']} audit entries, journal "
+            f"{r['journal_bytes']:,} bytes; {loop(r)}")
+
+    def values():
+        r = hardening.refused_values()
+        row("values FreeBSD refuses", f"{r['tried']}", r["held"] == r["tried"],
+            f"{r['held']} EINVAL (never an internal error), state unchanged"
+            + (f"; failing: {r['failing'][:3]}" if r["failing"] else ""))
+
+    def deaf():
+        r = hardening.deaf_peers()
+        row("peers that never read (budget 4 MiB)", f"{r['requests'] + 1 + r['subscribers']}",
+            r["alive"] and r["dumps_answered"] == r["requests"]
+            and r["subscribers_told"] == r["subscribers"]
+            and r["rss_after_dumps_mb"] - r["rss_base_mb"] < 64
+            and r["rss_ping_later_mb"] - r["rss_after_ping_mb"] < 8,
+            f"{r['requests']} IFLIST requests ({r['aliases']:,} aliases): RSS "
+            f"{r['rss_base_mb']:.0f} -> {r['rss_after_dumps_mb']:.0f} MB, all answered once "
+            f"read; ping -i 0: {r['rss_after_ping_mb']:.0f} -> {r['rss_ping_later_mb']:.0f} "
+            f"MB; {r['subscribers']} subscribers during {r['routes']:,} routes: "
+            f"{r['subscribers_told']} told ENOBUFS, RSS {r['rss_after_events_mb']:.0f} MB; "
+            f"{loop(r)}")
+
+    for what, run in [("aliases", aliases), ("listings", listings), ("storm", storm),
+                      ("keep-going", keep_going), ("values", values), ("deaf peers", deaf)]:
+        guarded(row, what, run)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true")
+    ap.add_argument("--hardening", action="store_true", help="only the hardening rows")
     opts = ap.parse_args()
     full = opts.full
     rows, ok = [], True
@@ -116,6 +191,9 @@ def main() -> int:
         rows.append((what, figure, "yes" if held else "NO", detail))
 
     t = time.time()
+    if opts.hardening:
+        hardening_rows(row, full)
+        return _print(rows, ok, full, t)
     c = harness.crash_rounds(200 if full else 20, seed=int(t))
     row("crashes survived (SIGKILL, 4 writers)", f"{c['rounds']}",
         c["rounds"] == (200 if full else 20) and not c["restarts_failed"],
@@ -152,6 +230,11 @@ def main() -> int:
             f"{len(failures) - len(unknown)} known tool deviation(s)"
             + (f"; failing: {unknown[:3]}" if unknown else ""))
     persistence(row, full)
+    hardening_rows(row, full)
+    return _print(rows, ok, full, t)
+
+
+def _print(rows, ok, full, t) -> int:
     width = [max(len(r[i]) for r in rows + [("check", "figure", "held", "")])
              for i in range(3)]
     print(f"{'check':<{width[0]}}  {'figure':>{width[1]}}  held  detail")

@@ -622,6 +622,9 @@ def monitor(ctx, opts, words) -> int:
         except OSError:
             pass
         return 0
+    except OpError as exc:          # the stack dropped us: we did not read fast enough
+        sys.stderr.write(f"route: read: {strerror(exc.errno)}\n")
+        return 1
     return 0
 
 

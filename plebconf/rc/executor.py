@@ -11,17 +11,20 @@ imports this executor, never the other way round).
 Atomic (default): grammar errors are reported before anything is sent; then the whole
 program is one batch, so a failure leaves the stack unchanged.  Keep-going (FreeBSD's own
 behaviour: rc.d runs every command and carries on): every unit is applied on its own terms
-(all of its ops or none), failing units are reported and skipped, the others applied.
+(all of its ops or none), failing units are reported and skipped, the others applied.  It is
+one keep-going batch (protocol: batch "keep_going", with each unit's number of entries), so
+the stack skips the failing units in one pass: `send.keep_going(entries, units)` returns the
+failures as [op index, errno, msg].
 """
 from __future__ import annotations
+
+from bisect import bisect_right
 
 from plebproto.errors import OpError
 
 from .programs import Program
 
-__all__ = ["execute", "client_sender", "KEEP_GOING_WINDOW"]
-
-KEEP_GOING_WINDOW = 4096                # units per batch in keep-going mode
+__all__ = ["execute", "client_sender", "keep_going_sender"]
 
 
 def execute(program: Program, send, keep_going: bool = False) -> list[str]:
@@ -37,27 +40,22 @@ def execute(program: Program, send, keep_going: bool = False) -> list[str]:
             return [program.failure_text(unit, op, f.errno)]
         return []
     failed = dict(refused)
-    todo = program.unit_entries()
-    for start in range(0, len(todo), KEEP_GOING_WINDOW):
-        window = todo[start:start + KEEP_GOING_WINDOW]
-        while window:
-            flat, owner = [], []
-            for i, (unit, entries) in enumerate(window):
-                flat.extend(entries)
-                owner.extend([i] * len(entries))
-            if not flat:
-                break
-            try:
-                send(flat)
-                break
-            except OpError as f:
-                i = owner[f.index]
-                unit, entries = window[i]
-                first = owner.index(i)
-                failed[unit] = program.failure_text(unit, f.index - first, f.errno)
-                if i:           # what came before it applies on its own (it just did)
-                    send([e for _, es in window[:i] for e in es])
-                window = window[i + 1:]
+    flat: list = []
+    counts: list[int] = []
+    starts: list[int] = []          # each unit's first op index
+    owners: list[int] = []
+    for unit, entries in program.unit_entries():
+        starts.append(len(flat))
+        owners.append(unit)
+        counts.append(len(entries))
+        flat.extend(entries)
+    if flat:
+        for index, errno, _ in send.keep_going(flat, counts):
+            k = bisect_right(starts, index) - 1
+            while counts[k] == 0:       # (a unit of no ops starts where the next does)
+                k += 1
+            unit = owners[k]
+            failed[unit] = program.failure_text(unit, index - starts[k], errno)
     return [failed[u] for u in sorted(failed)]
 
 
@@ -68,4 +66,16 @@ def client_sender(client):
             return client.batch(entries)
         except OpError as exc:
             raise exc.at(exc.index or 0) from None
+    send.keep_going = lambda entries, units: client.batch_keep_going(entries,  # type: ignore
+                                                                     units)["failed"]
+    return send
+
+
+def keep_going_sender(syscalls):
+    """send() applying in the stack process itself (rc.conf at boot): Syscalls.run_batch,
+    and its keep-going form."""
+    def send(entries):
+        return syscalls.run_batch(entries)
+    send.keep_going = lambda entries, units: (  # type: ignore[attr-defined]
+        syscalls.run_batch_keep_going(entries, units)[0]["failed"])
     return send

@@ -46,12 +46,14 @@ class _Rows:
         self.chunks.append(chunk)
 
     def value(self) -> list:
+        if not self.chunks:
+            return []
         first, *rest = self.chunks
         if isinstance(first, dict):         # a compact dump: its chunk maps
             return [first, *(chunk for chunk in rest if chunk)]
         rows = list(first)
         for chunk in rest:
-            rows.extend(chunk)
+            protocol.join_rows(rows, chunk)
         return rows
 
 
@@ -224,7 +226,7 @@ class Client:
                 return [msg["result"], *(chunk for chunk in self._rest(rid) if chunk)]
             rows = list(msg["result"])
             for chunk in self._rest(rid):
-                rows.extend(chunk)
+                protocol.join_rows(rows, chunk)
             return rows
         return self._check(msg)
 
@@ -367,6 +369,28 @@ class Client:
                 self._check(self._reply(rid))
         return self._check(self._reply(rid))
 
+    def batch_keep_going(self, ops: list, units: list[int]) -> dict:
+        """Keep-going: units (how many of ops each has, in order) are applied each
+        all-or-nothing, in one pass; the failing ones are skipped.  Returns {"results",
+        "failed": [[op index, errno, msg], ...]}.  Sent in parts of about PART_OPS ops, cut
+        between units; each part names the units of its own ops."""
+        parts: list[tuple[list, list]] = [([], [])]
+        pos = 0
+        for count in units:
+            part = parts[-1]
+            if part[0] and len(part[0]) + count > PART_OPS:
+                parts.append(part := ([], []))
+            part[0].extend(ops[pos:pos + count])
+            part[1].append(count)
+            pos += count
+        rid = None
+        for i, (part_ops, part_units) in enumerate(parts):
+            rid = self.send("batch", {"ops": part_ops, "units": part_units, "keep_going": True,
+                                      "more": i < len(parts) - 1})
+            if i < len(parts) - 1:
+                self._check(self._reply(rid))
+        return self._check(self._reply(rid))
+
     def dry_run(self, ops: list, reads: list) -> dict:
         """What batch(ops) would do, without doing it: the stack applies ops inside a
         transaction, runs reads ([op, args] each, ops that change nothing) on the result,
@@ -383,7 +407,12 @@ class Client:
             rid = self.send("batch", args)
             if not last:
                 self._check(self._reply(rid))
-        return self._check(self._reply(rid))
+        # the result comes as a stream of chunk maps, each bounded (protocol: "Dry run")
+        msg = self._reply(rid)
+        if not msg.get("more"):
+            return self._check(msg)
+        return protocol.join_dry_run(part for part in [msg["result"], *self._rest(rid)]
+                                     if part)
 
     def subscribe(self):
         """Subscribe now; return an iterator of the routing-message events (dicts) the stack
@@ -405,6 +434,9 @@ class Client:
                 continue
             if msg.get("id") == rid and "event" in msg:
                 yield msg["event"]
+            elif msg.get("id") == rid and msg.get("errno"):
+                # the stack ended the subscription (ENOBUFS: we fell too far behind)
+                raise _refusal(msg["errno"], msg.get("msg", ""))
             elif probe is not None and msg.get("id") == probe:
                 probe = None
 

@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from plebproto.constants import (
-    AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, IFF_LOOPBACK, IFF_NOARP,
+    AF_INET, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETDOWN, ENOBUFS, IFF_LOOPBACK, IFF_NOARP,
     IFF_POINTOPOINT, IFF_PPROMISC, IFF_PROMISC, IFF_RUNNING, IFF_STATICARP, IFF_UP,
     LINK_STATE_UP, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED,
     RTF_REJECT,
@@ -295,6 +295,9 @@ class Link:
             if ifp.flags & (IFF_NOARP | IFF_STATICARP):
                 ifp.stats[6] += 1
                 return EINVAL
+            if not stack.ll_room(AF_INET, ifp):     # table full: dropped, as a full queue
+                ifp.stats[6] += 1
+                return ENOBUFS
             entry = LLEntry(AF_INET, nexthop, None, 0,
                             now + sysctl["net.link.ether.inet.wait"], ifp)
             ifp.llinfo[nexthop] = entry

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 
 from plebproto.constants import (
-    AF_INET6, EHOSTDOWN, IFF_UP, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, LINK_STATE_UP,
+    AF_INET6, EHOSTDOWN, ENOBUFS, IFF_UP, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, LINK_STATE_UP,
     ND6_IFF_IFDISABLED, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PINNED, RTF_REJECT, RTF_STATIC,
     RTM_DELETE,
 )
@@ -91,6 +91,9 @@ class ND6:
             self.link.xmit(ifp, _ETH_HDR(entry.mac, ifp.mac, _ETHERTYPE_IPV6) + packet)
             return 0
         if entry is None:
+            if not self.stack.ll_room(AF_INET6, ifp):  # table full: dropped, as a full queue
+                ifp.stats[6] += 1
+                return ENOBUFS
             entry = LLEntry(AF_INET6, addr, None, 0,
                             now + MAX_MULTICAST_SOLICIT * RETRANS_TIMER + 1, ifp)
             entry.state = INCOMPLETE
@@ -231,11 +234,7 @@ class ND6:
             self.ip6.icmp6stat["icp6s_badns"] += 1
             return
         t_int = _from(target, "big")
-        ifa = None
-        for a in ifp.addrs:
-            if a.af == AF_INET6 and a.addr == t_int:
-                ifa = a
-                break
+        ifa = ifp.find_addr(AF_INET6, t_int)     # (indexed: not a walk per packet)
         proxy_mac = None
         if ifa is None:
             entry = ifp.llinfo6.get(t_int)
@@ -360,7 +359,7 @@ class ND6:
         dad_count NSs from the unspecified address to the address's solicited-node group,
         one per RetransTimer.  The state model clears TENTATIVE when its DAD time is up
         (Stack.tick, dad_count seconds); an answer first makes the address DUPLICATED."""
-        pending = {ifa for _, ifa in self.stack.dad_pending}
+        pending = set(self.stack.dad_pending)
         for ifa in [a for a in self._dad if a not in pending]:
             del self._dad[ifa]
         now = self.loop.clock()
@@ -393,8 +392,8 @@ class ND6:
         self.counters["dad_dup"] += 1
         j = stack.journal
         with stack.transaction():
-            for item in [p for p in stack.dad_pending if p[1] is ifa]:
-                j.remove(stack.dad_pending, item)
+            if ifa in stack.dad_pending:
+                j.delitem(stack.dad_pending, ifa)
             j.setattr(ifa, "flags", (ifa.flags & ~IN6_IFF_TENTATIVE) | IN6_IFF_DUPLICATED)
             if ifa.addr >> 118 == 0xFE80 >> 6:
                 j.setattr(ifa.ifp, "nd6_flags", ifa.ifp.nd6_flags | ND6_IFF_IFDISABLED)

@@ -51,6 +51,7 @@ class PingSession:
         self.timer = None
         self.deadline = None
         self.done = False
+        self.paused = False     # the client's output budget is spent: no more requests
 
     def _free_ident(self) -> int:
         pings = self.pings
@@ -86,7 +87,7 @@ class PingSession:
             err = self.ip.output(self.src, self.dst, 1, icmp.echo_request(self.ident, seq, data),
                                  ttl=self.ttl)
         self.ntransmitted += 1
-        self.push({"ev": "sent", "seq": seq, "errno": err})
+        more = self.push({"ev": "sent", "seq": seq, "errno": err})
         if self.count and self.ntransmitted >= self.count:
             if self.waittime is not None:
                 wait = self.waittime
@@ -95,7 +96,15 @@ class PingSession:
             else:
                 wait = MAXWAIT
             self.timer = self.loop.call_later(wait, self.finish)
+        elif more is False:     # the client is not reading: wait for resume()
+            self.paused = True
         else:
+            self.timer = self.loop.call_later(self.interval, self._send)
+
+    def resume(self) -> None:
+        """The client read its output: go on sending."""
+        if self.paused and not self.done:
+            self.paused = False
             self.timer = self.loop.call_later(self.interval, self._send)
 
     def on_reply(self, h, m) -> None:

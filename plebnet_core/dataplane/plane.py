@@ -418,8 +418,12 @@ class DataPlane:
             if "s" in holder:
                 holder["s"].cancel()
 
+        def resume():
+            if "s" in holder:
+                holder["s"].resume()
+
         PingSession(self.ip, self.loop, push=None, finish=None, **params)   # validates
-        return Deferred(start, cancel)
+        return Deferred(start, cancel, resume)
 
     def _op_ping6(self, args):
         ends = self._ends6(args)

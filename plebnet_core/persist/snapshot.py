@@ -54,10 +54,12 @@ def serialise_state(stack) -> dict:
             "ll": ll,
         })
 
+    # each address's position, found once: looking it up in its list per route would
+    # make a snapshot quadratic in the number of addresses
+    where = {id(a): [ifp.index, pos] for ifp in stack.ifaces for pos, a in enumerate(ifp.addrs)}
+
     def ifa_ref(ifa):
-        if ifa is None or ifa not in ifa.ifp.addrs or ifa.ifp not in stack.ifaces:
-            return None
-        return [ifa.ifp.index, ifa.ifp.addrs.index(ifa)]
+        return None if ifa is None else where.get(id(ifa))
 
     expiring = {id(r) for _, r in stack.expiring}
     routes = {}
@@ -66,8 +68,8 @@ def serialise_state(stack) -> dict:
             [_b(r.dst), r.plen, _b(r.gateway), r.ifp.index if r.ifp else None, ifa_ref(r.ifa),
              r.flags, r.mtu, r.hopcount, rel(r.expire), r.weight, r.nhidx, id(r) in expiring]
             for paths in table.walk() for r in paths]
-    dad = [[ifa.ifp.index, ifa.ifp.addrs.index(ifa), when - now]
-           for when, ifa in stack.dad_pending if ifa in ifa.ifp.addrs]
+    dad = [[*where[id(ifa)], when - now] for ifa, when in stack.dad_pending.items()
+           if id(ifa) in where]
     return {"next_index": stack.next_index, "lo0": stack.lo0.index if stack.lo0 else None,
             "sysctl": dict(stack.sysctl), "ifaces": ifaces, "routes": routes, "dad": dad}
 
@@ -127,8 +129,9 @@ def load_state(stack, state: dict) -> list:
         stack.ifaces.append(ifp)
         stack.by_name[ifp.name] = ifp
     stack.lo0 = by_index.get(state["lo0"])
-    stack.sysctl = dict(state["sysctl"])
-    stack.expiring, stack.dad_pending = [], []
+    # (a state saved before a sysctl existed gets its default)
+    stack.sysctl = {**stack.sysctl, **state["sysctl"]}
+    stack.expiring, stack.dad_pending = [], {}
     stack._gw_cache.clear()
     for af in (AF_INET, AF_INET6):
         # emptied in place: the data plane holds the table (a new object would leave it
@@ -145,6 +148,7 @@ def load_state(stack, state: dict) -> list:
             if expiring:
                 stack.expiring.append((af, route))
     for ifindex, pos, remaining in state["dad"]:
-        stack.dad_pending.append((now + remaining, by_index[ifindex].addrs[pos]))
+        stack.dad_pending[by_index[ifindex].addrs[pos]] = now + remaining
+    stack.reindex_addrs()
     return created
 

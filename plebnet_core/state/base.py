@@ -39,6 +39,7 @@ Sysctls = TypedDict("Sysctls", {
     "net.link.ether.inet.wait": int,
     "net.link.ether.inet.proxyall": int,
     "net.link.ether.inet.maxhold": int,
+    "net.link.lltable.max_entries": int,
     "net.inet.udp.echo": int,
     "net.fibs": int,
 })
@@ -57,7 +58,7 @@ class StackBase:
     next_index: int
     rt: dict[int, RouteTable]               # per address family
     sysctl: Sysctls
-    dad_pending: list[tuple[float, IfAddr]]
+    dad_pending: dict[IfAddr, float]        # tentative address -> when its DAD ends
     expiring: list[tuple[int, Route]]       # routes added with an expiry time
     lo0: Interface | None
     _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
@@ -105,7 +106,7 @@ class StackBase:
         def in_aifaddr(self, name: str, addr: int, plen: int, broadcast: int | None = None,
                        dst: int | None = None) -> None: ...
         def _add_ifa(self, ifa: IfAddr) -> None: ...
-        def _del_ifa(self, ifa: IfAddr) -> None: ...
+        def _del_ifa(self, ifa: IfAddr, listed: bool = True) -> None: ...
         def _ifa_routes_up(self, ifa: IfAddr) -> None: ...
         def _prefix_route_gone(self, af: int, route: Route) -> None: ...
         @staticmethod

@@ -45,6 +45,14 @@ def check_stack(stack: Stack) -> list[str]:
             if (ifa.af, ifa.addr) in seen:
                 bad.append(f"{ifp.name}: duplicate address {ifa.addr:#x}")
             seen.add((ifa.af, ifa.addr))
+            if ifp.find_addr(ifa.af, ifa.addr) is not ifa or ifa not in ifp.prefix_index.get(
+                    stack._prefix_key(ifa), ()):
+                bad.append(f"{ifp.name}: address {ifa.addr:#x} missing from its indexes")
+        if len(ifp.addr_index) != len(ifp.addrs) or sum(ifp.naddrs.values()) != len(
+                ifp.addrs) or sum(map(len, ifp.prefix_index.values())) != len(ifp.addrs):
+            bad.append(f"{ifp.name}: address indexes disagree with the address list")
+        if [a.seq for a in ifp.addrs] != sorted(a.seq for a in ifp.addrs):
+            bad.append(f"{ifp.name}: addresses out of creation order")
         for af, entries in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
             for key, entry in entries.items():
                 if entry.addr != key or entry.af != af or entry.ifp is not ifp:
@@ -84,8 +92,8 @@ def check_stack(stack: Stack) -> list[str]:
                         bad.append(f"{where}: filed under the wrong key")
                     if r.ifp is None or id(r.ifp) not in live:
                         bad.append(f"{where}: leaves by a destroyed interface")
-                    if r.ifa is not None and (id(r.ifa.ifp) not in live
-                                              or r.ifa not in r.ifa.ifp.addrs):
+                    if r.ifa is not None and (id(r.ifa.ifp) not in live or r.ifa.ifp.find_addr(
+                            r.ifa.af, r.ifa.addr) is not r.ifa):
                         bad.append(f"{where}: depends on an address that is gone")
                     if r.ifa is not None and (id(r.ifa), id(r)) not in listed:
                         bad.append(f"{where}: missing from its address's dependents")
@@ -112,8 +120,8 @@ def check_stack(stack: Stack) -> list[str]:
             bad.append(f"af {af}: count {table.count} but {prefixes} prefixes")
         if sorted(lens, reverse=True) != table._lens:
             bad.append(f"af {af}: prefix length index disagrees with the table")
-    for _, ifa in stack.dad_pending:
-        if ifa not in ifa.ifp.addrs:
+    for ifa in stack.dad_pending:
+        if ifa.ifp.find_addr(ifa.af, ifa.addr) is not ifa:
             bad.append("DAD pending for an address that is gone")
     if set(stack.sysctl) != set(SYSCTL_DEFAULTS):
         bad.append("sysctl names changed")

@@ -22,7 +22,7 @@ from plebproto.iftypes import CLONERS, IFTYPES
 from . import bridge, epair, vlan
 from .base import LOOPBACK4, LOOPBACK6, StackBase
 from .clone import REGISTRY, cloner_for
-from .ifnet import Interface
+from .ifnet import AddrList, Interface
 from .inet import embed_scope
 from .txn import Event
 
@@ -120,8 +120,9 @@ class IfControl(StackBase):
             cloner = REGISTRY.get(other.cloner or "")
             if other is not ifp and cloner is not None:
                 cloner.detached(self, other, ifp)
-        for ifa in list(ifp.addrs):
-            self._del_ifa(ifa)
+        for ifa in ifp.addrs:
+            self._del_ifa(ifa, listed=False)
+        j.setattr(ifp, "addrs", AddrList())     # at once, rather than one by one
         # routes through the interface that no address owned (-interface routes)
         for af, table in self.rt.items():
             for route in [r for r in table.paths() if r.ifp is ifp]:

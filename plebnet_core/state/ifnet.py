@@ -1,6 +1,8 @@
 """Interfaces, their addresses and their link-layer (ARP/ND) entries: plain data."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from itertools import count
 from typing import Any
 
 from plebproto.constants import AF_INET, LINK_STATE_UP
@@ -11,7 +13,8 @@ class IfAddr:
     """An address on an interface.  addr/dst are ints; for inet6, scopeid is the zone."""
 
     __slots__ = ("af", "addr", "plen", "broadcast", "dst", "flags", "scopeid", "pltime",
-                 "vltime", "ifp", "stats")
+                 "vltime", "ifp", "stats", "seq")
+    _seq = count()          # creation order: an interface's addrs are in seq order
 
     def __init__(self, af: int, addr: int, plen: int, ifp: Interface,
                  broadcast: int | None = None, dst: int | None = None, flags: int = 0,
@@ -29,6 +32,68 @@ class IfAddr:
         # what the data plane counts per address, as the kernel's ifa_ipackets, ifa_ibytes,
         # ifa_opackets, ifa_obytes (netstat -i shows them on the address rows)
         self.stats = [0, 0, 0, 0]
+        self.seq = next(IfAddr._seq)
+
+
+class AddrList:
+    """An interface's addresses in kernel order (the order they were added, which is
+    IfAddr.seq order), as a list reads, but adding or removing any one costs O(1): an
+    insertion-ordered dict underneath.  Putting an address back (a rolled-back removal)
+    appends it; the order is then restored by one sort, the next time it is read."""
+
+    __slots__ = ("_d", "_sorted")
+
+    def __init__(self, items: Iterable[IfAddr] = ()) -> None:
+        self._d: dict[IfAddr, None] = dict.fromkeys(items)
+        self._sorted = True
+
+    def _order(self) -> dict[IfAddr, None]:
+        if not self._sorted:
+            self._d = dict.fromkeys(sorted(self._d, key=_seq))
+            self._sorted = True
+        return self._d
+
+    def __iter__(self) -> Iterator[IfAddr]:
+        return iter(self._order())
+
+    def __reversed__(self) -> Iterator[IfAddr]:
+        return reversed(self._order())
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __contains__(self, ifa: object) -> bool:
+        return ifa in self._d
+
+    def __getitem__(self, i: int) -> IfAddr:
+        d = self._order()
+        if i == 0 or i == -len(d):
+            return next(iter(d))
+        if i == -1 or i == len(d) - 1:
+            return next(reversed(d))
+        return list(d)[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (AddrList, list)) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"AddrList({list(self)!r})"
+
+    def append(self, ifa: IfAddr) -> None:
+        d = self._d
+        if self._sorted and d and next(reversed(d)).seq > ifa.seq:
+            self._sorted = False
+        d[ifa] = None
+
+    def remove(self, ifa: IfAddr) -> None:
+        del self._d[ifa]
+
+    def index(self, ifa: IfAddr) -> int:
+        return list(self._order()).index(ifa)
+
+
+def _seq(ifa: IfAddr) -> int:
+    return ifa.seq
 
 
 class LLEntry:
@@ -62,7 +127,8 @@ class LLEntry:
 class Interface:
     __slots__ = ("index", "name", "iftype", "flags", "mtu", "metric", "mac", "hwaddr",
                  "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
-                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "dhcp")
+                 "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "dhcp",
+                 "addr_index", "prefix_index", "naddrs")
 
     def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None,
                  cloner: str | None = None, params: dict[str, Any] | None = None):
@@ -79,7 +145,13 @@ class Interface:
         self.groups: list[str] = ([iftype.cloner_group] if iftype.cloner_group and (
             cloner or iftype.name == "lo") else [])
         self.cloner = cloner
-        self.addrs: list[IfAddr] = []   # kernel order: order of addition
+        self.addrs = AddrList()         # kernel order: order of addition
+        # the same addresses indexed, so that adding or finding one costs O(1) whatever
+        # their number (in_ctl keeps them): (af, plain address) -> IfAddr; (af, plen, prefix
+        # key) -> its addresses; per family, how many
+        self.addr_index: dict[tuple[int, int], IfAddr] = {}
+        self.prefix_index: dict[tuple[int, int, int], dict[IfAddr, None]] = {}
+        self.naddrs: dict[int, int] = {}
         self.nd6_flags = iftype.nd6
         self.caps = iftype.caps
         self.link_state = LINK_STATE_UP
@@ -95,8 +167,14 @@ class Interface:
     def addrs_of(self, af: int) -> list[IfAddr]:
         return [a for a in self.addrs if a.af == af]
 
+    def find_addr(self, af: int, addr: int) -> IfAddr | None:
+        """The address of that family and (plain, zone-less) value on this interface."""
+        return self.addr_index.get((af, addr))
+
+    def first_of(self, af: int) -> IfAddr | None:
+        if not self.naddrs.get(af):
+            return None
+        return next(a for a in self.addrs if a.af == af)
+
     def first_inet(self) -> IfAddr | None:
-        for a in self.addrs:
-            if a.af == AF_INET:
-                return a
-        return None
+        return self.first_of(AF_INET)

@@ -36,15 +36,14 @@ class In6Control(StackBase):
             raise OpError(EINVAL)
         if ifp.flags & IFF_POINTOPOINT and dst is None and plen == 128:
             raise OpError(EDESTADDRREQ)
-        for old in ifp.addrs_of(AF_INET6):
-            if old.addr == addr:
-                self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
-                self.journal.setattr(old, "pltime", pltime)
-                self.journal.setattr(old, "vltime", vltime)
-                if old.plen != plen:
-                    self._del_ifa(old)
-                    break
+        old = ifp.find_addr(AF_INET6, addr)
+        if old is not None:
+            self.journal.setattr(old, "flags", flags | (old.flags & IN6_IFF_TENTATIVE))
+            self.journal.setattr(old, "pltime", pltime)
+            self.journal.setattr(old, "vltime", vltime)
+            if old.plen == plen:
                 return
+            self._del_ifa(old)
         if ifp.nd6_flags & ND6_IFF_IFDISABLED:
             # manual configuration enables IPv6 on the interface (and brings the link-local)
             self.journal.setattr(ifp, "nd6_flags", ifp.nd6_flags & ~ND6_IFF_IFDISABLED)
@@ -67,34 +66,31 @@ class In6Control(StackBase):
         # in6if_do_dad: DAD needs the interface up and running; on one that is not, the
         # address stays tentative and DAD starts when it comes up (in6_if_up)
         if dad and _dad_ready(ifp):
-            self.journal.append(self.dad_pending, (self.clock() + count * DAD_RETRANS, ifa))
+            self.journal.setitem(self.dad_pending, ifa, self.clock() + count * DAD_RETRANS)
 
     def _dad_schedule(self, now: float) -> None:
         """in6_if_up: tentative addresses of an interface that came up start their DAD:
         dad_count probes, one per RetransTimer, then the address is preferred."""
-        for item in [p for p in self.dad_pending if not _dad_ready(p[1].ifp)]:
+        for ifa in [a for a in self.dad_pending if not _dad_ready(a.ifp)]:
             # the interface went down mid-DAD: the address stays tentative, and DAD
             # starts over when it is up again
-            self.journal.remove(self.dad_pending, item)
-        pending = {id(item[1]) for item in self.dad_pending}
+            self.journal.delitem(self.dad_pending, ifa)
         count = self.sysctl["net.inet6.ip6.dad_count"]
         for ifp in self.ifaces:
             if not _dad_ready(ifp):
                 continue
             for ifa in ifp.addrs:
                 if (ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE
-                        and id(ifa) not in pending):
-                    self.journal.append(self.dad_pending, (now + max(count, 0) * DAD_RETRANS,
-                                                           ifa))
+                        and ifa not in self.dad_pending):
+                    self.journal.setitem(self.dad_pending, ifa, now + max(count, 0) * DAD_RETRANS)
 
     def in6_difaddr(self, name: str, addr: int) -> None:
         ifp = self.ifunit(name)
         addr, _ = strip_scope(addr)
-        for ifa in ifp.addrs_of(AF_INET6):
-            if ifa.addr == addr:
-                self._del_ifa(ifa)
-                return
-        raise OpError(EADDRNOTAVAIL)
+        ifa = ifp.find_addr(AF_INET6, addr)
+        if ifa is None:
+            raise OpError(EADDRNOTAVAIL)
+        self._del_ifa(ifa)
 
     def _auto_linklocal(self, ifp: Interface) -> None:
         if not (ifp.nd6_flags & ND6_IFF_AUTO_LINKLOCAL and ifp.mac):

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from plebproto.constants import (
     AF_INET, AF_INET6, EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, IFF_BROADCAST, IFF_LOOPBACK,
-    IFF_POINTOPOINT, IFF_UP, RTF_GATEWAY, RTF_HOST, RTF_PINNED, RTF_STATIC, RTF_UP,
-    RTM_CHANGE, RTM_DELADDR, RTM_NEWADDR,
+    IFF_POINTOPOINT, IFF_UP, RTF_GATEWAY, RTF_HOST, RTF_PINNED, RTF_STATIC,
+    RTF_UP,    RTM_CHANGE, RTM_DELADDR, RTM_NEWADDR,
 )
 from plebproto.errors import OpError
 
 from .base import StackBase, addr_text
-from .ifnet import IfAddr, Interface, LLEntry
-from .inet import MASK4, embed_scope
+from .ifnet import AddrList, IfAddr, Interface, LLEntry
+from .inet import MASK4, embed_scope, strip_scope
 from .route import Route, RouteTable
 from .txn import Event
 
 
 def _plen_of(route: Route) -> int:
     return route.plen
+
+
+def _seq_of(ifa: IfAddr) -> int:
+    return ifa.seq
 
 
 class InControl(StackBase):
@@ -34,9 +38,9 @@ class InControl(StackBase):
             raise OpError(EINVAL)
         if ifp.flags & IFF_POINTOPOINT and dst is None:
             raise OpError(EDESTADDRREQ)
-        for old in ifp.addrs_of(AF_INET):
-            if old.addr == addr:
-                self._del_ifa(old)
+        old = ifp.find_addr(AF_INET, addr)
+        if old is not None:
+            self._del_ifa(old)
         if ifp.flags & IFF_BROADCAST and broadcast is None:
             mask = MASK4[plen]
             broadcast = addr if plen == 32 else 0xFFFFFFFF if plen == 31 else (
@@ -49,11 +53,10 @@ class InControl(StackBase):
     def in_difaddr(self, name: str, addr: int | None = None) -> None:
         """SIOCDIFADDR; addr None deletes the interface's first IPv4 address."""
         ifp = self.ifunit(name)
-        for ifa in ifp.addrs_of(AF_INET):
-            if addr is None or ifa.addr == addr:
-                self._del_ifa(ifa)
-                return
-        raise OpError(EADDRNOTAVAIL)
+        ifa = ifp.first_inet() if addr is None else ifp.find_addr(AF_INET, addr)
+        if ifa is None:
+            raise OpError(EADDRNOTAVAIL)
+        self._del_ifa(ifa)
 
     def _key(self, ifa: IfAddr, addr: int | None = None) -> int:
         addr = ifa.addr if addr is None else addr
@@ -62,7 +65,9 @@ class InControl(StackBase):
     def _add_ifa(self, ifa: IfAddr) -> None:
         ifp = ifa.ifp
         j = self.journal
-        j.append(ifp.addrs, ifa)
+        ifp.addrs.append(ifa)
+        j.record(ifp.addrs.remove, ifa)
+        self._index_ifa(ifa)
         j.emit(lambda: self._addr_event(RTM_NEWADDR, ifa))
         if ifp.iftype.ether:
             table = ifp.llinfo if ifa.af == AF_INET else ifp.llinfo6
@@ -73,12 +78,15 @@ class InControl(StackBase):
         elif ifa.af == AF_INET or ifp.iftype.ether or ifp.flags & IFF_LOOPBACK:
             self._if_up(ifp)       # SIOCSIFADDR marks the interface up (docs/freebsd-tools.md §1.3)
 
-    def _del_ifa(self, ifa: IfAddr) -> None:
+    def _del_ifa(self, ifa: IfAddr, listed: bool = True) -> None:
         """Spec §6.2 removal: local route, prefix route (or hand it over), ARP on the prefix,
-        and every route whose next hop used this address, static ones included."""
+        and every route whose next hop used this address, static ones included.  listed
+        False: the caller takes it off ifp.addrs itself (if_destroy empties the list at once,
+        rather than shift it once per address)."""
         ifp = ifa.ifp
         j = self.journal
         table = self.rt[ifa.af]
+        self._unindex_ifa(ifa)      # first: no route is handed over to the address going
         for route in self._dependents(table, [ifa]):
             if route.flags & RTF_PINNED:
                 self._prefix_route_gone(ifa.af, route)
@@ -88,10 +96,51 @@ class InControl(StackBase):
         if ifa.addr in ll:
             j.delitem(ll, ifa.addr)
         self._ll_purge(ifp, ifa.af, ifa, dynamic_only=True)
-        j.remove(ifp.addrs, ifa)
-        for item in [p for p in self.dad_pending if p[1] is ifa]:
-            j.remove(self.dad_pending, item)
+        if listed:
+            ifp.addrs.remove(ifa)
+            j.record(ifp.addrs.append, ifa)     # (back in its place: AddrList keeps order)
+        if ifa in self.dad_pending:
+            j.delitem(self.dad_pending, ifa)
         j.emit(lambda: self._addr_event(RTM_DELADDR, ifa))
+
+    # -- the address indexes (ifnet.Interface.addr_index, prefix_index, naddrs) --------------
+    def _prefix_key(self, ifa: IfAddr) -> tuple[int, int, int]:
+        return (ifa.af, ifa.plen, self._key(ifa) & self.rt[ifa.af].masks[ifa.plen])
+
+    def _index_ifa(self, ifa: IfAddr) -> None:
+        ifp, j = ifa.ifp, self.journal
+        j.setitem(ifp.addr_index, (ifa.af, ifa.addr), ifa)
+        j.setitem(ifp.naddrs, ifa.af, ifp.naddrs.get(ifa.af, 0) + 1)
+        key = self._prefix_key(ifa)
+        same = ifp.prefix_index.get(key)
+        if same is None:
+            j.setitem(ifp.prefix_index, key, {ifa: None})
+        else:
+            j.setitem(same, ifa, None)
+
+    def _unindex_ifa(self, ifa: IfAddr) -> None:
+        ifp, j = ifa.ifp, self.journal
+        if ifp.addr_index.get((ifa.af, ifa.addr)) is not ifa:
+            return                  # (already taken out)
+        j.delitem(ifp.addr_index, (ifa.af, ifa.addr))
+        j.setitem(ifp.naddrs, ifa.af, ifp.naddrs[ifa.af] - 1)
+        key = self._prefix_key(ifa)
+        same = ifp.prefix_index[key]
+        if len(same) == 1:
+            j.delitem(ifp.prefix_index, key)
+        else:
+            j.delitem(same, ifa)
+
+    def reindex_addrs(self) -> None:
+        """Build every interface's address indexes from its list (after a restore, which
+        fills the lists directly)."""
+        for ifp in self.ifaces:
+            ifp.addrs = AddrList(ifp.addrs)
+            ifp.addr_index, ifp.prefix_index, ifp.naddrs = {}, {}, {}
+            for ifa in ifp.addrs:
+                ifp.addr_index[(ifa.af, ifa.addr)] = ifa
+                ifp.naddrs[ifa.af] = ifp.naddrs.get(ifa.af, 0) + 1
+                ifp.prefix_index.setdefault(self._prefix_key(ifa), {})[ifa] = None
 
     @staticmethod
     def _dependents(table: RouteTable, ifas: list[IfAddr]) -> list[Route]:
@@ -132,27 +181,32 @@ class InControl(StackBase):
         address/prefix if there is one (docs/freebsd-tools.md §6.2), else remove it."""
         old = route.ifa
         assert old is not None      # (an address's own route depends on it)
+        loopback = route.plen == self.rt[af].width and route.flags & RTF_STATIC
+        plain = route.dst if af == AF_INET else strip_scope(route.dst)[0]
+        # the first such address in interface order, then address order: looked up in each
+        # interface's indexes, never by walking its addresses
         for ifp in self.ifaces:
             if not ifp.flags & IFF_UP:
                 continue
-            for ifa in ifp.addrs:
-                if ifa is old or ifa.af != af:
+            if loopback:        # loopback route of a shared address
+                ifa = ifp.find_addr(af, plain)
+                if ifa is None or ifa is old or self._key(ifa) != route.dst:
                     continue
-                if route.plen == self.rt[af].width and route.flags & RTF_STATIC:
-                    match = self._key(ifa) == route.dst   # loopback route of a shared address
-                else:
-                    match = (ifa.plen == route.plen
-                             and self._key(ifa) & self.rt[af].masks[route.plen] == route.dst
-                             and ifp is not old.ifp)
-                if match:
-                    j = self.journal
-                    self._rt_unlink(af, route, quiet=True)
-                    j.setattr(route, "ifa", ifa)
-                    j.setattr(route, "gateway", ifp.index)
-                    if not route.flags & RTF_STATIC:
-                        j.setattr(route, "ifp", ifp)
-                    self._rt_link(af, route, event=RTM_CHANGE)
-                    return
+            else:
+                same = ifp.prefix_index.get((af, route.plen, route.dst))
+                if not same or ifp is old.ifp:
+                    continue
+                ifa = min(same, key=_seq_of)
+                if ifa is old:
+                    continue
+            j = self.journal
+            self._rt_unlink(af, route, quiet=True)
+            j.setattr(route, "ifa", ifa)
+            j.setattr(route, "gateway", ifp.index)
+            if not route.flags & RTF_STATIC:
+                j.setattr(route, "ifp", ifp)
+            self._rt_link(af, route, event=RTM_CHANGE)
+            return
         self._rt_unlink(af, route)
 
     @staticmethod

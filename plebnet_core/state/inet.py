@@ -21,7 +21,7 @@ def aton(text: str) -> int:
     """Dotted quad to int; raises EINVAL (inet_pton strictness: no short forms on the wire)."""
     try:
         return int.from_bytes(socket.inet_aton(text), "big") if text.count(".") == 3 else _bad(text)
-    except OSError:
+    except (OSError, ValueError):       # ValueError: an embedded NUL
         return _bad(text)
 
 
@@ -36,7 +36,7 @@ def _bad(text: str) -> NoReturn:
 def pton6(text: str) -> int:
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-    except OSError:
+    except (OSError, ValueError):       # ValueError: an embedded NUL
         return _bad(text)
 
 

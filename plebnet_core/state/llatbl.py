@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from plebproto.constants import (
     AF_INET, AF_INET6, EEXIST, EINVAL, ENETUNREACH, ENOENT, EPERM, IFF_NOARP, IFF_STATICARP,
-    RTF_BLACKHOLE, RTF_GATEWAY, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_ADD, RTM_DELETE,
+    RTF_BLACKHOLE, RTF_GATEWAY, RTF_HOST, RTF_PINNED, RTF_REJECT, RTF_STATIC, RTM_ADD,
+    RTM_DELETE,
 )
 from plebproto.errors import OpError
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from .base import StackBase, addr_text, mac_text
 from .ifnet import IfAddr, Interface, LLEntry
-from .inet import MASK4, MASK6
+from .inet import MASK4, MASK6, embed_scope, is_scoped6
 from .route import Route
 from .txn import Event
 
@@ -68,12 +69,14 @@ class LlTable(StackBase):
 
     def ll_learn(self, af: int, ifp: Interface, addr: int, mac: bytes, create: bool) -> None:
         """A reply or request from addr at mac: update a dynamic entry (static ones are never
-        overwritten); create one only when asked (we requested it, or it talks to us)."""
+        overwritten); create one only when asked (we requested it, or it talks to us), the
+        sender is on the link (ll_rtcheck) and the table has room (ll_room)."""
         if ifp.flags & (IFF_STATICARP | IFF_NOARP):
             return
         table = self.ll_table(af, ifp)
         entry = table.get(addr)
-        if entry is None and not create:
+        if entry is None and not (create and self.ll_rtcheck(af, ifp, addr)
+                                  and self.ll_room(af, ifp)):
             return
         if entry is not None and entry.flags & (RTF_STATIC | RTF_PINNED):
             return
@@ -85,19 +88,68 @@ class LlTable(StackBase):
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
         self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
 
+    def ll_rtcheck(self, af: int, ifp: Interface, addr: int) -> bool:
+        """Whether an entry for addr may be made on ifp: in_lltable_rtcheck (in.c) for
+        IPv4, in6_lltable_rtcheck (in6.c) for IPv6.  IPv4: the route to addr must be an
+        interface route (or a host route whose gateway is addr itself, on an Ethernet
+        interface that does ARP); leaving by another interface, one of ifp's own prefixes
+        must still cover addr.  IPv6: an interface route out of ifp, else any IPv6 address
+        on ifp (ifaof_ifpforaddr falls back to the first one), so NDP is bounded by the
+        table's size (ll_room) rather than by this check."""
+        table = self.rt[af]
+        key = addr if af == AF_INET else (embed_scope(addr, ifp.index) if is_scoped6(addr)
+                                         else addr)
+        paths = table.paths_to(key)
+        if af == AF_INET6:
+            if paths is not None and not paths[0].flags & RTF_GATEWAY \
+                    and paths[0].ifp is ifp:
+                return True
+            return bool(ifp.naddrs.get(AF_INET6))
+        if paths is None:
+            return False
+        path = paths[0]
+        out = path.ifp
+        if path.flags & RTF_GATEWAY and not (
+                path.flags & RTF_HOST and out is not None and out.iftype.ether
+                and not out.flags & (IFF_NOARP | IFF_STATICARP) and path.gateway == addr):
+            return False
+        if out is not ifp and not path.flags & RTF_HOST:
+            # one of ifp's own prefixes covers addr (looked up per length, not walked)
+            return any((AF_INET, plen, addr & MASK4[plen]) in ifp.prefix_index
+                       for plen in range(33))
+        return True
+
+    def ll_room(self, af: int, ifp: Interface) -> bool:
+        """Whether ifp's table for af may hold one more entry besides its own addresses':
+        at most net.link.lltable.max_entries (0: no limit), so a storm of senders cannot
+        grow it without bound.  Configured entries (arp -s, ndp -s) are never refused."""
+        limit = self.sysctl["net.link.lltable.max_entries"]
+        return not limit or len(self.ll_table(af, ifp)) - ifp.naddrs.get(af, 0) < limit
+
     def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
                   dynamic_only: bool) -> None:
         for table_af, table in ((AF_INET, ifp.llinfo), (AF_INET6, ifp.llinfo6)):
             if af is not None and table_af != af:
                 continue
-            for addr, entry in list(table.items()):
+            if ifp.iftype.ether and len(table) <= ifp.naddrs.get(table_af, 0):
+                continue        # only the interface's own (pinned) entries: nothing to purge
+            if ifa is None:
+                candidates = list(table.items())
+            else:
+                width = 32 if table_af == AF_INET else 128
+                mask = (MASK4 if table_af == AF_INET else MASK6)[ifa.plen]
+                net = ifa.addr & mask
+                if width - ifa.plen < 16 and 1 << (width - ifa.plen) < len(table):
+                    # a small prefix in a big table (an alias's /32, say): look its
+                    # addresses up rather than walk every entry
+                    candidates = [(a, table[a]) for a in range(net, net + (1 << (width - ifa.plen)))
+                                  if a in table]
+                else:
+                    candidates = [kv for kv in table.items() if kv[0] & mask == net]
+            for addr, entry in candidates:
                 if entry.flags & RTF_PINNED or (dynamic_only and entry.flags & RTF_STATIC
                                                 and not entry.expire):
                     continue
-                if ifa is not None:
-                    mask = (MASK4 if af == AF_INET else MASK6)[ifa.plen]
-                    if addr & mask != ifa.addr & mask:
-                        continue
                 self.journal.delitem(table, addr)
 
     def ll_event(self, kind: int, entry: LLEntry) -> Event:

@@ -54,8 +54,7 @@ class RouteControl(StackBase):
             out = self.ifunit(gw_ifname)
             gateway = out.index
             flags &= ~RTF_GATEWAY
-            addrs = out.addrs_of(af)
-            ifa = addrs[0] if addrs else None
+            ifa = out.first_of(af)
         elif gateway is not None:
             out, ifa = self._resolve_gateway(af, gateway)
             flags |= RTF_GATEWAY

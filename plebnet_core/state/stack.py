@@ -48,10 +48,19 @@ SYSCTL_DEFAULTS: Sysctls = {
     "net.link.ether.inet.wait": 20,
     "net.link.ether.inet.proxyall": 0,
     "net.link.ether.inet.maxhold": 16,
+    # ours, not FreeBSD 14's (whose tables have no bound): learned and resolving ARP/NDP
+    # entries per interface and family (llatbl.ll_room)
+    "net.link.lltable.max_entries": 16384,
     "net.inet.udp.echo": 1,         # the stack's built-in echo service (inetd's echo) on port 7
     "net.fibs": 1,
 }
 SYSCTL_READONLY = {"net.fibs"}
+# the integer sysctls that count or time something: never negative (EINVAL, as the kernel's
+# handlers refuse them); every integer sysctl is a C int
+SYSCTL_MIN = {"net.inet6.ip6.dad_count": 0, "net.link.ether.inet.max_age": 1,
+              "net.link.ether.inet.maxtries": 0, "net.link.ether.inet.wait": 0,
+              "net.link.ether.inet.maxhold": 0, "net.link.lltable.max_entries": 0}
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 
 class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterControl):
@@ -67,7 +76,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
         self.next_index = 1
         self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
         self.sysctl = SYSCTL_DEFAULTS.copy()
-        self.dad_pending = []
+        self.dad_pending = {}
         self.expiring = []
         self.lo0 = None
         self._gw_cache = {}
@@ -97,10 +106,14 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
             raise OpError(ENOENT if name not in sysctl else EPERM)
         current = sysctl[name]
         if isinstance(current, int):
-            try:
-                value = int(value)
-            except (TypeError, ValueError, OverflowError):     # OverflowError: inf
-                raise OpError(EINVAL) from None
+            # what sysctl(8)'s strtol takes: an integer, or its decimal text (never 1.5,
+            # never a float, never past a C int: 2**64-1 is EINVAL, not stored)
+            if type(value) is str:
+                text = value.strip()
+                value = int(text) if text.lstrip("+-").isdigit() and text.isascii() else None
+            if type(value) is not int or not INT_MIN <= value <= INT_MAX \
+                    or value < SYSCTL_MIN.get(name, INT_MIN):
+                raise OpError(EINVAL, f"invalid integer value for {name}")
         elif not isinstance(value, str):
             raise OpError(EINVAL)
         self.journal.setitem(sysctl, name, value)
@@ -111,9 +124,9 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
         j = self.journal
         with self.transaction():
             self._dad_schedule(now)
-            for item in [p for p in self.dad_pending if p[0] <= now]:
-                j.remove(self.dad_pending, item)
-                j.setattr(item[1], "flags", item[1].flags & ~IN6_IFF_TENTATIVE)
+            for ifa in [a for a, when in self.dad_pending.items() if when <= now]:
+                j.delitem(self.dad_pending, ifa)
+                j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_TENTATIVE)
             for ifp in self.ifaces:
                 for table in (ifp.llinfo, ifp.llinfo6):
                     for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:

@@ -41,10 +41,11 @@ class Journal:
 
     def append(self, lst: list[V], item: V) -> None:
         lst.append(item)
-        self.record(lst.remove, item)
+        self.record(_unappend, lst, item)
 
     def remove(self, lst: list[V], item: V) -> None:
-        index = lst.index(item)
+        # the last item first: undoing (and tearing down) in reverse costs O(1) each
+        index = len(lst) - 1 if lst and lst[-1] is item else lst.index(item)
         del lst[index]
         self.record(lst.insert, index, item)
 
@@ -128,3 +129,12 @@ class Journal:
         while len(undo) > mark:
             fn, args = undo.pop()
             fn(*args)
+
+
+def _unappend(lst: list[V], item: V) -> None:
+    """Undo an append: the item is last when undone in order, so rolling back n appends
+    costs O(n), not O(n²)."""
+    if lst and lst[-1] is item:
+        lst.pop()
+    else:
+        lst.remove(item)

@@ -43,7 +43,7 @@ def addr4(text) -> int:
     if type(text) is str and text.count(".") == 3:
         try:
             return int.from_bytes(inet_aton(text), "big")
-        except OSError:
+        except (OSError, ValueError):       # ValueError: an embedded NUL
             pass
     raise OpError(EINVAL, f"bad address: {text!r}")
 

@@ -19,11 +19,12 @@ from collections.abc import Generator
 from socket import inet_aton
 from time import perf_counter
 
+from plebproto import protocol
 from plebproto.constants import AF_INET, EINVAL
 from plebproto.errors import OpError
 
 from .args import af_arg
-from .dispatch import Stream
+from .dispatch import Chunks, Stream
 from .runs import (
     concat, continues, expand, plain_route_run, plen_column, rows_to_columns, run_columns,
     run_rows,
@@ -69,12 +70,59 @@ class BatchOps:
             gc.freeze()
         return _without_streams(results)
 
+    def run_batch_keep_going(self, entries: list, units) -> tuple[dict, list]:
+        """keep_going_steps driven to the end at once."""
+        return _drive(self.keep_going_steps(entries, units))
+
+    def keep_going_steps(self, entries: list, units
+                         ) -> Generator[None, None, tuple[dict, list]]:
+        """batch with "keep_going": units (the number of entries of each, in order) are
+        applied each all-or-nothing under a savepoint, inside one transaction: a failing
+        unit is rolled back, reported and skipped, the others applied.  Returns ({"results":
+        per op (None for the ops of a failed unit), "failed": [[op index, errno, msg],
+        ...]}, the entries of the units applied: what a replay must apply).  Linear: one
+        pass, whatever fails.  A generator as batch_steps is, but it yields only between
+        units (after SLICE seconds of work): a unit runs whole, since a yield inside its
+        savepoint would leave the savepoint open while the transaction is set aside."""
+        if type(units) is not list or not all(type(u) is int and u >= 0 for u in units) \
+                or sum(units) != len(entries):
+            raise OpError(EINVAL, "batch units must be entry counts adding up to the ops")
+        results: list = []
+        failed: list = []
+        applied: list = []
+        index = pos = 0
+        due = perf_counter() + SLICE
+        with _GcHeld():
+            with self.stack.transaction():
+                for count in units:
+                    unit = entries[pos:pos + count]
+                    pos += count
+                    mine: list = []
+                    try:
+                        with self.stack.transaction():      # the unit's savepoint
+                            n = _drive(self._apply(unit, mine))
+                    except OpError as exc:
+                        failed.append([index + (exc.index or 0), exc.errno, str(exc)])
+                        n = sum(run_rows(e)[1] if type(e) is dict else 1 for e in unit)
+                        mine = [None] * n
+                    else:
+                        applied.extend(unit)
+                    results.extend(mine)
+                    index += n
+                    if perf_counter() >= due:
+                        yield
+                        due = perf_counter() + SLICE
+        if index >= FREEZE_AFTER:
+            gc.freeze()
+        return {"results": _without_streams(results), "failed": failed}, applied
+
     def dry_run(self, entries: list, reads: list) -> dict:
         """What run_batch(entries) would do, then the result of each read op of reads
         ([op, args] each: ops that change nothing, e.g. sysctl NET_RT_IFLIST), all inside
         one transaction that is then rolled back: no event is published, no commit effect
         runs, no device opens, and the stack is left as it was.  Returns {"results": the
-        batch's results, "reads": each read's result (a dump's rows collected)}.  A failing
+        batch's results, "reads": each read's result (a dump's chunks collected: Chunks)},
+        which the server streams as dry_run_parts.  A failing
         op raises as run_batch does; a failing or refused read raises an OpError whose
         .index is the number of ops plus its position among the reads."""
         if type(reads) is not list or not all(
@@ -93,7 +141,8 @@ class BatchOps:
                                 raise OpError(EINVAL, f"'{op}' is not a read")
                             result = self.dispatch(op, args)
                             # collected now: a dump's rows are read from the live tables
-                            out.append(result.collect() if type(result) is Stream else result)
+                            out.append(Chunks(result.chunks()) if type(result) is Stream
+                                       else result)
                         except OpError as exc:
                             raise exc.at(count + i) from None
                     raise _RolledBack(_without_streams(results), out)
@@ -248,7 +297,7 @@ class BatchOps:
                 if "\n".join(texts).count(".") == 3 * len(texts):  # inet_aton allows ≤ 3 dots
                     from_bytes, aton = int.from_bytes, inet_aton
                     return [from_bytes(aton(t), "big") for t in texts], None
-            except (TypeError, OSError):
+            except (TypeError, OSError, ValueError):    # ValueError: an embedded NUL
                 pass
         out = []
         for k, text in enumerate(texts):
@@ -269,6 +318,21 @@ class BatchOps:
             except OpError as exc:
                 return out, (k, exc)
         return out, None
+
+
+def dry_run_parts(result: dict):
+    """A dry run's result as the chunk maps it is streamed in (protocol: batch, "Dry run";
+    protocol.join_dry_run puts them together): each bounded, whatever the tables' size."""
+    results = result["results"]
+    for k in range(0, max(1, len(results)), protocol.CHUNK_ROWS):
+        yield {"results": results[k:k + protocol.CHUNK_ROWS]}
+    for i, read in enumerate(result["reads"]):
+        if type(read) is Chunks:
+            yield {"read": i, "stream": True}
+            for chunk in read:
+                yield {"read": i, "chunk": chunk}
+        else:
+            yield {"read": i, "value": read}
 
 
 def _drive(steps: Generator[None, None, int | list]):

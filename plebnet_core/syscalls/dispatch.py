@@ -42,19 +42,40 @@ class Stream:
             if type(chunk) is dict:
                 out.append(chunk)
             else:
-                out.extend(chunk)
+                protocol.join_rows(out, chunk)
         return out
+
+    def chunks(self):
+        """The rows as the chunks the peer is sent (each bounded: protocol.CHUNK_ROWS)."""
+        if self.chunked:
+            yield from self.rows
+            return
+        chunk: list = []
+        for row in self.rows:
+            chunk.append(row)
+            if len(chunk) >= protocol.CHUNK_ROWS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+class Chunks(list):
+    """A dump's chunks, collected inside a dry run (which must read before it rolls back):
+    sent on as they were cut, each bounded."""
 
 
 class Deferred:
     """A result that arrives later (ping, captures): the control server calls
     start(push, finish, fail) once the request is accepted; push(row) streams a row,
     finish(result) ends the reply, fail(OpError) ends it with an error.  cancel() is
-    called if the client goes away first."""
+    called if the client goes away first.  push returns False once the client's output
+    budget is spent: the task should stop producing until resume() is called."""
 
-    def __init__(self, start, cancel):
+    def __init__(self, start, cancel, resume=None):
         self.start = start
         self.cancel = cancel
+        self.resume = resume
 
 
 def pick(table: dict, key, what: str):

@@ -187,9 +187,10 @@ class DumpOps:
         af = af_arg(args)
         ifname = arg(args, "ifname", str, None)
         ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
-        rows = [self.stack.ll_info(entry) for ifp in ifaces
-                for entry in self.stack.ll_table(af, ifp).values()]
-        return Stream(rows)
+        # the entries as they are now, rendered as the chunks go out (a big table's rows
+        # are never all built at once)
+        entries = [entry for ifp in ifaces for entry in self.stack.ll_table(af, ifp).values()]
+        return Stream(map(self.stack.ll_info, entries))
 
     def nd6_drlist(self, args):
         return self.stack.nd6_drlist()
@@ -207,19 +208,44 @@ class DumpOps:
         return {"ifindex": index, "ifname": ifp.name if ifp else None}
 
     def if_list(self, args):
-        """Every interface with its addresses, in creation order (or one: {ifname})."""
+        """Every interface with its addresses, in creation order (or one: {ifname}),
+        streamed in chunks of at most CHUNK_ROWS interfaces and CHUNK_ADDRS addresses: an
+        interface with more is split (protocol.join_rows joins it again)."""
         ifname = arg(args, "ifname", str, None)
         ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
-        return [self.if_info(ifp) for ifp in ifaces]
+        # the addresses as they are now: the chunks go out as the peer reads them
+        return Stream(self._if_chunks([(ifp, list(ifp.addrs)) for ifp in ifaces]),
+                      chunked=True)
 
-    def if_info(self, ifp) -> dict:
+    def _if_chunks(self, listed):
+        chunk: list = []
+        room = protocol.CHUNK_ADDRS
+        for ifp, addrs in listed:
+            if len(chunk) >= protocol.CHUNK_ROWS or not room:
+                yield chunk
+                chunk, room = [], protocol.CHUNK_ADDRS
+            info = self.if_info(ifp, addrs[:room])
+            chunk.append(info)
+            done = min(room, len(addrs))
+            room -= done
+            while done < len(addrs):        # the rest of this interface: continuations
+                yield chunk
+                part = addrs[done:done + protocol.CHUNK_ADDRS]
+                chunk = [{"continues": True, "addrs": self._addr_rows(ifp, part)}]
+                done += len(part)
+                room = protocol.CHUNK_ADDRS - len(part)
+        if chunk:
+            yield chunk
+
+    def _addr_rows(self, ifp, addrs) -> list:
         stack = self.stack
-        addrs = []
-        for a in ifp.addrs:
-            text = ntoa if a.af == AF_INET else (
-                lambda v: stack.key_text(AF_INET6, embed_scope(v, ifp.index)
-                                         if is_scoped6(v) else v))
-            addrs.append({
+
+        def text6(v):
+            return stack.key_text(AF_INET6, embed_scope(v, ifp.index) if is_scoped6(v) else v)
+        rows = []
+        for a in addrs:
+            text = ntoa if a.af == AF_INET else text6
+            rows.append({
                 "af": "inet" if a.af == AF_INET else "inet6", "addr": text(a.addr),
                 "plen": a.plen,
                 "broadcast": ntoa(a.broadcast) if a.broadcast is not None else None,
@@ -227,6 +253,12 @@ class DumpOps:
                 "flags": a.flags, "scopeid": a.scopeid, **stack.in6_lifetimes(a),
                 "stats": dict(zip(("ipackets", "ibytes", "opackets", "obytes"), a.stats)),
             })
+        return rows
+
+    def if_info(self, ifp, addrs=None) -> dict:
+        """The interface map, with its addresses (or the ones given)."""
+        stack = self.stack
+        addrs = self._addr_rows(ifp, ifp.addrs if addrs is None else addrs)
         t = ifp.iftype
         return {
             "index": ifp.index, "name": ifp.name, "kind": t.name, "cloner": ifp.cloner,
