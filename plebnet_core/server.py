@@ -70,7 +70,7 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 class Connection:
     __slots__ = ("sock", "fd", "rbuf", "wbuf", "pid", "uid", "gid", "can_write", "subscribed",
                  "batch", "streams", "last_active", "reading", "closed", "tasks", "units",
-                 "pending", "lost", "waiting")
+                 "pending", "lost", "waiting", "paused")
 
     def __init__(self, sock, pid, uid, gid, can_write):
         self.sock = sock
@@ -84,6 +84,7 @@ class Connection:
         self.units: list = []               # and, keep-going, its units (entries each)
         self.pending: list = []             # requests read, waiting for the budget
         self.lost = 0                       # events dropped: the subscriber fell behind
+        self.paused = False                 # a task (ping) waits for its output to be read
         self.streams: list = []             # (id, iterator) of dumps being sent
         self.tasks: list = []               # Deferred results still running (ping, pcap)
         self.last_active = 0.0
@@ -350,7 +351,12 @@ class ControlServer:
             if live[0] and not conn.closed:
                 self._reply(conn, {"id": rid, "more": True, "result": [row]})
                 self._flush(conn)
-            return live[0] and not conn.closed and not self._over(conn)
+            if not live[0] or conn.closed:
+                return False
+            if self._over(conn):
+                conn.paused = True
+                return False
+            return True
 
         def end(message) -> None:
             if not live[0]:
@@ -696,7 +702,9 @@ class ControlServer:
         # what it asked meanwhile is served, paused tasks (ping) go on, and a subscriber
         # that lost events is told
         over = self._over(conn)
-        if not over and not conn.closed and (conn.pending or conn.tasks or conn.lost) \
+        # (only for what waits: rescheduling while tasks merely run would spin the loop)
+        if not over and not conn.closed and (conn.paused or conn.lost or conn.pending
+                                             and not conn.streams) \
                 and len(conn.wbuf) < MAX_OUTPUT // 2:
             self.loop.call_soon(self._resume, conn)
         want = not over and not conn.pending
@@ -719,9 +727,11 @@ class ControlServer:
                                       f"dropped); subscription ended"})
             conn.lost = 0
             conn.subscribed = None
-        for task in list(conn.tasks):
-            if task.resume is not None:
-                task.resume()
+        if conn.paused:
+            conn.paused = False
+            for task in list(conn.tasks):
+                if task.resume is not None:
+                    task.resume()
         if conn.pending:
             self._serve_pending(conn)
         else:

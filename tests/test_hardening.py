@@ -320,3 +320,27 @@ def test_pipelined_replies_leave_in_request_order(stack):
             assert msg.get("errno") == 0, msg
             finals.append(msg["id"])
     assert finals == ids
+
+
+def test_a_running_ping_leaves_the_loop_idle(stack):
+    """Between its packets a ping costs nothing: the loop sleeps (a task that merely runs
+    must not keep rescheduling its connection's resume, which spun a CPU per stack and made
+    a 50-stack lab's pings time out).  Counted in the stack's CPU seconds, not wall time."""
+    import os
+
+    from plebconf.rpc.client import Client
+
+    def cpu() -> float:
+        with open(f"/proc/{stack.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with Client.connect(pid=stack.pid, directory=stack.sockdir, timeout=30) as c:
+        before = cpu()
+        rid = c.send("ping", {"dst": "127.0.0.1", "count": 3, "interval": 1.0, "size": 56,
+                              "ttl": 64, "timeout": 0, "waittime": 1.0})
+        while (msg := c.receive()).get("more") or msg.get("id") != rid:
+            pass
+        assert msg["errno"] == 0, msg
+        used = cpu() - before
+    assert used < 0.5, f"{used:.2f} CPU seconds during a 2-second ping"
