@@ -124,11 +124,11 @@ def config_from(results: list) -> RunningConfig:
 
 
 def lagg_args(lagg: dict | None) -> tuple[str, ...]:
-    """`laggproto P laggport A laggport B`: the primary (MASTER) port first, so that it is
-    the primary again when applied; the others in the lagg's (interface index) order."""
+    """`laggproto P laggport A laggport B`: the primary port first, so that it is the
+    primary again when applied; the others in the lagg's (interface index) order."""
     if not lagg:
         return ()
-    ports = sorted(lagg["ports"], key=lambda p: not p["flags"] & 0x01)
+    ports = sorted(lagg["ports"], key=lambda p: p["name"] != lagg.get("primary"))
     words = ["laggproto", lagg["proto"]]
     for port in ports:
         words += ["laggport", port["name"]]
