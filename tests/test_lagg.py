@@ -226,6 +226,27 @@ def test_rc_conf_lagg_round_trips_through_save(stack3, sockdir, tmp_path):
             if "ether" not in line and "hwaddr" not in line] == strip
 
 
+def test_rc_save_keeps_the_options(stack3, tmp_path):
+    """Options that differ from a new lagg's are saved after the protocol (lacp's need it)."""
+    rc = tmp_path / "rc.conf"
+    rc.write_text('cloned_interfaces="lagg0"\n'
+                  'ifconfig_lagg0="laggproto lacp lacp_fast_timeout -lacp_strict -use_numa '
+                  'laggport vnet1 laggport vnet0"\n')
+    r = run_tool(stack3, "rc", "apply", str(rc))
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    saved = run_tool(stack3, "rc", "save").stdout
+    assert ('create_args_lagg0="laggproto lacp -use_numa -lacp_strict lacp_fast_timeout '
+            'laggport vnet1 laggport vnet0"') in saved.splitlines()
+    again = tmp_path / "saved.conf"
+    again.write_text(saved)
+    assert run_tool(stack3, "rc", "diff", str(again)).returncode == 0
+    # a new protocol is a new lacp state: its options are the defaults again
+    assert ifconfig(stack3, "lagg0", "laggproto", "lacp").returncode == 0
+    saved = run_tool(stack3, "rc", "save").stdout
+    assert ('create_args_lagg0="laggproto lacp -use_numa laggport vnet1 laggport vnet0"'
+            in saved.splitlines())
+
+
 # -------------------------------------------------------------------- traffic, with Linux
 def _ping_from(ns, addr):
     return subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "3", addr],

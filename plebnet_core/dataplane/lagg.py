@@ -460,8 +460,8 @@ class Laggs:
             proto = lagg.params.get("laggproto", DEFAULT_PROTO)
             if proto == "lacp":
                 lacp = self.lacps.get(lagg.index)
-                if lacp is None:
-                    continue
+                if lacp is None or not lagg.flags & IFF_UP:
+                    continue            # lagg_input: nothing while the lagg is not running
                 if frame[12:14] == _SLOW:       # lagg_lacp_input taps off LACP's frames
                     lacp.input(port, frame)
                     continue
