@@ -43,12 +43,12 @@ ADMIN_OPTIMISTIC = PeerInfo(0xFFFF, bytes(6), 0, 0xFFFF, 0,
                             | STATE_DISTRIBUTING)
 ADMIN_STRICT = PeerInfo(0xFFFF, bytes(6), 0, 0xFFFF, 0, 0)
 
-# media words -> (lacp_compose_key's IFM_SUBTYPE class, ifmedia_baudrate)
-_MEDIA = {"10baseT/UTP": (3, 10_000_000), "100baseTX": (6, 100_000_000),
-          "1000baseT": (11, 1_000_000_000), "2500baseT": (30, 2_500_000_000),
-          "5000baseT": (31, 5_000_000_000), "10Gbase-T": (18, 10_000_000_000),
-          "25GBase-CR": (33, 25_000_000_000), "40Gbase-CR4": (26, 40_000_000_000),
-          "100GBase-CR4": (41, 100_000_000_000)}
+# media words -> (lacp_compose_key's class: the IFM_SUBTYPE its speed groups under, and
+# ifmedia_baudrate); autoselect (IFM_AUTO) is class 0 with no known speed
+_MEDIA = {"autoselect": (0, 0), "10baseT/UTP": (3, 10_000_000),       # IFM_10_T
+          "100baseTX": (6, 100_000_000),                               # IFM_100_TX
+          "1000baseT": (11, 1_000_000_000),                            # IFM_1000_SX's
+          "10Gbase-T": (18, 10_000_000_000)}                           # IFM_10G_LR's
 
 
 def _media(ifp):

@@ -1,10 +1,13 @@
 """lagg(4): link aggregation, its configuration (the SIOCSLAGG/SIOCSLAGGPORT/
-SIOCSLAGGDELPORT requests, as the "lagg" op) and its data plane (sys/net/if_lagg.c).
+SIOCSLAGGDELPORT/SIOCSLAGGOPTS requests, as the "lagg" op) and its data plane
+(sys/net/if_lagg.c).
 
     Laggs(plane, syscalls)          # registers the "lagg" op; one per data plane
     op lagg {req: "SIOCSLAGG", ifname, proto}      laggproto
     op lagg {req: "SIOCSLAGGPORT", ifname, port}    laggport (EEXIST: already a port of it)
     op lagg {req: "SIOCSLAGGDELPORT", ifname, port} -laggport
+    op lagg {req: "SIOCSLAGGOPTS", ifname, opts}    use_flowid, lacp_fast_timeout, ... (one
+                                                    LAGG_OPT_* bit, negated to clear it)
     lagg_status(stack, ifp) -> dict | None          # what the dumps show (lagg or port)
 
 State lives in the lagg's params (journaled, so batches and dry runs undo it):
@@ -24,6 +27,8 @@ aggregator).
 
 The lagg's link state follows its ports as lagg_linkstate sets it: up while any port has
 link, down without (no ports: down); a lacp lagg's is LACP's (up while a port distributes).
+A new protocol recomputes it too (if_lagg.c waits for a port's link event, which ports here
+never raise).
 Options (SIOCSLAGGOPTS) live in the params too: "laggopts" (sc_opts: USE_FLOWID, USE_NUMA;
 USE_NUMA by default, as net.link.lagg.default_use_numa=1) and, for lacp, "lacpopts"
 (LACP_STRICT, on by default as net.link.lagg.lacp.default_strict_mode=1, and
