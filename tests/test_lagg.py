@@ -178,6 +178,34 @@ def test_status_and_link_follow_the_ports(stack3):
     assert (status(), link()) == (["\tstatus: no carrier"], 1)     # LINK_STATE_DOWN
 
 
+def test_lagg_link_follows_a_port_link_event(stack3):
+    """A vxlan port's link goes down with it (vxlan_teardown): lagg_port_state's
+    lagg_linkstate takes the lagg's link down too, and back up with it."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = ifconfig(stack3, "vxlan0", "create", "vxlanid", "42", "vxlanlocal", "127.0.0.1",
+                 "vxlanlocalport", str(port), "vxlanremote", "127.0.0.1", "vxlanremoteport",
+                 str(port), "up")
+    assert r.returncode == 0, r.stderr
+    ifconfig(stack3, "lagg0", "create", "laggport", "vxlan0", "up")
+
+    def state():
+        with stack3.client() as c:
+            link = next(i for i in c.call("sysctl", {"name": "NET_RT_IFLIST"})
+                        if i["name"] == "lagg0")["link_state"]
+        status = [line for line in ifconfig(stack3, "lagg0").stdout.splitlines()
+                  if line.startswith("\tstatus")]
+        return link, status, lagg_block(stack3)[1:]
+
+    assert state() == (2, ["\tstatus: active"], ["\tlaggport: vxlan0 flags=5<MASTER,ACTIVE>"])
+    assert ifconfig(stack3, "vxlan0", "down").returncode == 0
+    assert state() == (1, ["\tstatus: no carrier"], ["\tlaggport: vxlan0 flags=1<MASTER>"])
+    assert ifconfig(stack3, "vxlan0", "up").returncode == 0
+    assert state() == (2, ["\tstatus: active"], ["\tlaggport: vxlan0 flags=5<MASTER,ACTIVE>"])
+
+
 ERRORS = [
     (["lagg0", "laggproto", "fec2"], "ifconfig: Invalid aggregation protocol: fec2\n"),
     (["lagg0", "laggport", "lo0"], "ifconfig: SIOCSLAGGPORT: Protocol not supported\n"),
