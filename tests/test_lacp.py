@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from conftest import run_tool
 from netns_util import answer, ip, namespace, require_root, socket_in
-from plebnet_core.dataplane.wire import ethernet
+from plebnet_core.dataplane.wire import ethernet, icmp, ipv4
 from plebnet_core.dataplane.wire import lacp as wire
 from plebnet_core.dataplane.wire.errors import WireError
 from plebnet_core.dataplane.wire.lacp import PeerInfo
@@ -252,7 +252,33 @@ def _names(stack):
         return {i["name"]: i for i in c.call("sysctl", {"name": "NET_RT_IFLIST"})}
 
 
+STACK_IP = bytes([10, 247, 0, 2])
+
+
+def _echo(partner, n, lagg_mac, seq):
+    """A ping from HOSTS[0] to the stack, in by port n."""
+    partner.socks[n].send(ethernet.emit(lagg_mac, PARTNER_MAC, ethernet.ETHERTYPE_IPV4,
+                                        ipv4.emit(HOSTS[0], STACK_IP, ipv4.PROTO_ICMP,
+                                                  icmp.echo_request(0x4C, seq, b"lacp"))))
+
+
+def _replied(partner, seq) -> bool:
+    for frame in [f for port in partner.traffic for f in port]:
+        eth = ethernet.parse(frame)
+        if eth.ethertype != ethernet.ETHERTYPE_IPV4:
+            continue
+        pkt = ipv4.parse(eth.payload)
+        if pkt.proto == ipv4.PROTO_ICMP and pkt.dst == HOSTS[0]:
+            msg = icmp.parse(pkt.payload)
+            if msg.type == icmp.ECHO_REPLY and msg.seq == seq:
+                return True
+    return False
+
+
 def _with_packet_partner(stack, ns):
+    # the kernel's own IPv6 chatter on the TAP ends would blur what arrives on each port
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                    "net.ipv6.conf.all.disable_ipv6=1"], check=True)
     partner = PacketPartner(ns, ["klc0", "klc1"])
     try:
         # nobody answers yet: the ports wait, and nothing but LACP leaves them
@@ -330,6 +356,14 @@ def _with_packet_partner(stack, ns):
             r = ping(stack, host)
             assert r.returncode == 0, r.stdout + r.stderr
         assert partner.traffic[0] and not partner.traffic[1]
+        # and what comes in by the expired port is not collected: a ping in by vnet1 is read
+        # (counted) and dropped, the same ping in by vnet0 is answered
+        before = _names(stack)["vnet1"]["stats"]["ipackets"]
+        _echo(partner, 1, lagg_mac, 1)
+        wait_for(lambda: _names(stack)["vnet1"]["stats"]["ipackets"] > before, "vnet1 read it")
+        _echo(partner, 0, lagg_mac, 2)
+        wait_for(lambda: _replied(partner, 2), "the ping in by vnet0 answered")
+        assert not _replied(partner, 1)
     finally:
         partner.close()
 
