@@ -70,10 +70,12 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
                    opt("size", int, lo=0, hi=65535), opt("df", bool), AF),
     "pcap": (IFNAME, req("file", str), opt("count", int, lo=0, hi=I32)),
     "audit": (opt("n", int, lo=0, nullable=True),),
-    # the data plane's: the DHCP client and lagg(4) (SIOCSLAGG, SIOCSLAGGPORT, SIOCSLAGGDELPORT)
+    # the data plane's: the DHCP client and lagg(4) (SIOCSLAGG, SIOCSLAGGPORT,
+    # SIOCSLAGGDELPORT, SIOCSLAGGOPTS: one option, negative to clear it)
     "dhclient": (IFNAME, opt("sync", bool)),
-    "lagg": (req("req", str, choices=("SIOCSLAGG", "SIOCSLAGGPORT", "SIOCSLAGGDELPORT")),
-             IFNAME, opt("proto", str), opt("port", str)),
+    "lagg": (req("req", str, choices=("SIOCSLAGG", "SIOCSLAGGPORT", "SIOCSLAGGDELPORT",
+                                      "SIOCSLAGGOPTS")),
+             IFNAME, opt("proto", str), opt("port", str), opt("opts", int, lo=-I32, hi=I32)),
 }
 
 _ROUTE = (req("dst", str), opt("plen", int, lo=0, hi=128, nullable=True),

@@ -155,7 +155,7 @@ def _lifetime(value) -> str:
 def other_status(ifc: dict, verbose: bool = False) -> list[str]:
     """af_other_status lines in FreeBSD's order: groups, driver lines (vxlan), media and
     status, nd6 options."""
-    out = bridge_lines(ifc) + lagg_lines(ifc)     # (an interface is one or the other)
+    out = bridge_lines(ifc) + lagg_lines(ifc, verbose)     # (one or the other)
     if ifc.get("groups"):
         out.append("\tgroups: " + " ".join(ifc["groups"]))
     out += vxlan_lines(ifc, verbose)
@@ -170,33 +170,68 @@ def other_status(ifc: dict, verbose: bool = False) -> list[str]:
         # the driver's media status: vxlan_media_status (if_vxlan.c) always says
         # "IFM_ACTIVE | IFM_AVALID", whatever its link state
         active = ifc.get("link_state") == LINK_STATE_UP or ifc.get("kind") == "vxlan"
+        lagg = ifc.get("lagg")
+        if lagg and not lagg.get("laggdev"):
+            # lagg_media_status: active while any port is up with link, whatever the proto
+            active = lagg["media_active"]
         out.append("\tstatus: " + ("active" if active else "no carrier"))
     out += nd6_lines(ifc)
     return out
 
 
-# LAGG_PORT_BITS
-LAGG_PORT_TABLE = [(0x01, "MASTER"), (0x02, "STABLE"), (0x04, "ACTIVE"), (0x08, "COLLECTING"),
+# LAGG_PORT_BITS, LAGG_OPT_BITS, LACP_STATE_BITS
+LAGG_PORT_TABLE = [(0x01, "MASTER"), (0x02, "STACK"), (0x04, "ACTIVE"), (0x08, "COLLECTING"),
                    (0x10, "DISTRIBUTING"), (0x20, "DISABLED")]
+LAGG_OPT_TABLE = [(0x01, "USE_FLOWID"), (0x04, "USE_NUMA"), (0x10, "LACP_STRICT"),
+                  (0x20, "LACP_TXTEST"), (0x40, "LACP_RXTEST"), (0x80, "LACP_FAST_TIMO")]
+LACP_STATE_TABLE = [(0x01, "ACTIVITY"), (0x02, "TIMEOUT"), (0x04, "AGGREGATION"),
+                    (0x08, "SYNC"), (0x10, "COLLECTING"), (0x20, "DISTRIBUTING"),
+                    (0x40, "DEFAULTED"), (0x80, "EXPIRED")]
+_NO_LACP = {"actor": [0, "000000000000", 0, 0, 0, 0], "partner": [0, "000000000000", 0, 0, 0, 0]}
 
 
-def lagg_lines(ifc: dict) -> list[str]:
-    """iflagg.c's lagg_status, for a lagg or one of its ports (which names its laggdev):
-    `laggproto P lagghash l2,l3,l4`, then one `laggport: IF flags=N<...>` per port (printb
-    prints `<>` for no flags)."""
+def lagg_lines(ifc: dict, verbose: bool = False) -> list[str]:
+    """iflagg.c's lagg_status for a lagg: `laggproto P lagghash l2,l3,l4`; with -v its
+    options, statistics and (lacp) LAG id; then one `laggport: IF flags=N<...>` per port
+    (printb prints `<>` for no flags), with -v on a lacp lagg the port's actor state and
+    its actor and partner.  A port prints nothing: SIOCGLAGG on it is not the lagg's."""
     info = ifc.get("lagg")
-    if not info:
+    if not info or info.get("laggdev"):
         return []
     hashes = ",".join(n for bit, n in ((1, "l2"), (2, "l3"), (4, "l4")) if info["hash"] & bit)
-    head = f"\tlaggproto {info['proto']}" + (f" lagghash {hashes}" if hashes else "")
-    if info.get("laggdev"):
-        head += f" laggdev {info['laggdev']}"
-    out = [head]
+    out = [f"\tlaggproto {info['proto']}" + (f" lagghash {hashes}" if hashes else "")]
+    lacp = info["proto"] == "lacp"
+    if verbose:
+        opts = info["opts"]
+        out += ["\tlagg options:", f"\t\tflags={opts:x}{bits(opts, LAGG_OPT_TABLE) or '<>'}",
+                f"\t\tflowid_shift: {info['flowid_shift']}"]
+        if info["proto"] == "roundrobin":
+            out.append(f"\t\trr_limit: {info.get('rr_limit', 0)}")
+        out += ["\tlagg statistics:", f"\t\tactive ports: {info['active']}",
+                f"\t\tflapping: {info['flapping']}"]
+        if lacp:
+            out += f"\tlag id: {_lacp_peer(info.get('lacp') or _NO_LACP)}".split("\n")
     for port in info["ports"]:
         flags = port["flags"]
-        out.append(f"\tlaggport: {port['name']} flags={flags:x}"
-                   f"{bits(flags, LAGG_PORT_TABLE) or '<>'}")
+        line = f"\tlaggport: {port['name']} flags={flags:x}{bits(flags, LAGG_PORT_TABLE) or '<>'}"
+        req = port.get("lacp") or _NO_LACP
+        if verbose and lacp:
+            state = req["actor"][5]
+            line += f" state={state:x}{bits(state, LACP_STATE_TABLE) or '<>'}"
+        out.append(line)
+        if verbose and lacp:
+            out += f"\t\t{_lacp_peer(req)}".split("\n")
     return out
+
+
+def _lacp_peer(req: dict) -> str:
+    """lacp_format_peer(req, "\\n\\t\\t "): [(prio,MAC,key,portprio,portno),
+    (the partner's)], hex in capitals, the MAC dashed."""
+    def one(half):
+        prio, mac, key, pprio, pno = half[:5]
+        dashed = "-".join(mac[i:i + 2] for i in range(0, 12, 2)).upper()
+        return f"({prio:04X},{dashed},{key:04X},{pprio:04X},{pno:04X})"
+    return f"[{one(req['actor'])},\n\t\t {one(req['partner'])}]"
 
 
 def nd6_lines(ifc: dict) -> list[str]:

@@ -1,9 +1,11 @@
 """lagg(4)'s ifconfig keywords (sbin/ifconfig/iflagg.c): laggproto, laggport, -laggport,
-lagghash.  Like iflagg.c they are ordinary commands (not clone commands), so
+lagghash, and the options use_flowid, use_numa, lacp_strict, lacp_fast_timeout (each with
+its -word).  Like iflagg.c they are ordinary commands (not clone commands), so
 `ifconfig lagg0 create laggproto failover laggport vnet0` creates, then configures.
 
-Each becomes one "lagg" op (the stack's SIOCSLAGG/SIOCSLAGGPORT/SIOCSLAGGDELPORT), failing
-as iflagg.c's err(1, "SIOCSLAGGPORT") prints; laggport tolerates EEXIST (already a port of
+Each becomes one "lagg" op (the stack's SIOCSLAGG/SIOCSLAGGPORT/SIOCSLAGGDELPORT/
+SIOCSLAGGOPTS, an option as setlaggsetopt sends it: its bit, negated to clear), failing as
+iflagg.c's err(1, "SIOCSLAGGPORT") prints; laggport tolerates EEXIST (already a port of
 this lagg), as setlaggport does.  Registered into ifconfig's table at import; handlers get
 ifconfig_grammar's Command (imported lazily: the grammar imports this module).
 """
@@ -16,6 +18,10 @@ EEXIST = 17
 # iflagg.c's lpr table (LAGG_PROTOS)
 PROTOS = ("failover", "lacp", "loadbalance", "roundrobin", "broadcast", "none")
 HASHES = {"l2": 0x1, "l3": 0x2, "l4": 0x4}
+# LAGG_OPT_* that setlaggsetopt sends (lacp_txtest/rxtest, flowid_shift and rr_limit are
+# not offered: the stack has no debug drops, flow ids or strides)
+OPTIONS = {"use_flowid": 0x01, "use_numa": 0x04, "lacp_strict": 0x10,
+           "lacp_fast_timeout": 0x80}
 
 
 def _emit(cmd, args: dict, req: str, tolerate=None) -> None:
@@ -49,10 +55,16 @@ def lagghash(cmd, word, _, value):
     cmd.k_unsupported(word, "SIOCSLAGGHASH", value)
 
 
+def laggsetopt(cmd, word, opt):
+    _emit(cmd, {"opts": opt}, "SIOCSLAGGOPTS")
+
+
 LAGG_KEYWORDS = (
     Keyword("laggproto", 1, laggproto),
     Keyword("laggport", 1, laggport),
     Keyword("-laggport", 1, unlaggport),
     Keyword("lagghash", 1, lagghash),
+    *(Keyword(f"{sign}{name}", 0, laggsetopt, -bit if sign else bit)
+      for name, bit in OPTIONS.items() for sign in ("", "-")),
 )
 register("ifconfig", *LAGG_KEYWORDS)

@@ -124,12 +124,18 @@ def config_from(results: list) -> RunningConfig:
 
 
 def lagg_args(lagg: dict | None) -> tuple[str, ...]:
-    """`laggproto P laggport A laggport B`: the primary (MASTER) port first, so that it is
+    """`laggproto P [options] laggport A laggport B`: the primary port first, so that it is
     the primary again when applied; the others in the lagg's (interface index) order."""
     if not lagg:
         return ()
-    ports = sorted(lagg["ports"], key=lambda p: not p["flags"] & 0x01)
+    ports = sorted(lagg["ports"], key=lambda p: p["name"] != lagg.get("primary"))
     words = ["laggproto", lagg["proto"]]
+    # the options that differ from a new lagg's (USE_NUMA; lacp: LACP_STRICT), after the
+    # protocol that lacp's need
+    opts = lagg.get("opts", 0x04 | (0x10 if lagg["proto"] == "lacp" else 0))
+    words += ["use_flowid"] * bool(opts & 0x01) + ["-use_numa"] * (not opts & 0x04)
+    if lagg["proto"] == "lacp":
+        words += ["-lacp_strict"] * (not opts & 0x10) + ["lacp_fast_timeout"] * bool(opts & 0x80)
     for port in ports:
         words += ["laggport", port["name"]]
     return tuple(words)

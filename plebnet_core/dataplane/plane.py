@@ -266,6 +266,7 @@ class DataPlane:
         if ifp.link_state != state:
             self.stack.journal.setattr(ifp, "link_state", state)
             self.stack._ifinfo(ifp)
+            self.laggs.port_link(ifp)       # a lagg port's link: the lagg's follows
 
     def ioctl_drvspec(self, args):
         """SIOCSDRVSPEC {ifname, param, value}: a vxlan parameter changed after create
