@@ -40,6 +40,7 @@ from plebproto.errors import OpError
 
 from .listener import listen_socket, peer_groups
 from .loop import EventLoop
+from .state.txn import free_some
 from .syscalls import Deferred, Stream, Syscalls
 from .syscalls.batch import dry_run_parts
 
@@ -144,6 +145,20 @@ class ControlServer:
         # mmap threshold, map and unmap) a RECV_SIZE buffer per read, however little came
         self._scratch = memoryview(bytearray(RECV_SIZE))
         self._sweep_timer = loop.call_later(self.idle_timeout / 4, self._sweep)
+        # big committed undo logs, freed a piece per loop turn (Journal.free_later)
+        self._logs: deque[list] = deque()
+        self.stack.journal.free_later = self._free_later
+
+    def _free_later(self, log: list) -> None:
+        self._logs.append(log)
+        if len(self._logs) == 1:
+            self.loop.call_soon(self._free_some)
+
+    def _free_some(self) -> None:
+        if free_some(self._logs[0]):
+            self._logs.popleft()
+        if self._logs:
+            self.loop.call_soon(self._free_some)
 
     # -- connections ---------------------------------------------------------------------------
     def _accept(self) -> None:

@@ -63,6 +63,17 @@ def check_stack(stack: Stack) -> list[str]:
         prefixes = 0
         lens = []
         listed = {(id(ifa), id(r)) for ifa, routes in table._by_ifa.items() for r in routes}
+        for ifa, routes in table._by_ifa.items():
+            if not routes:
+                bad.append(f"{af}: empty dependents of {ifa.addr:#x} kept")
+            for r in routes:        # a path leaves the index as it leaves the table
+                if type(r) is NextHop:
+                    alive = r.ifa is ifa and r.refs > 0
+                else:
+                    held = table._by_len[r.plen].get(r.dst)
+                    alive = r.ifa is ifa and type(held) is list and r in held
+                if not alive:
+                    bad.append(f"{af}: stale dependent of {ifa.addr:#x}: {r!r}")
         unmade = joined = 0
         for plen, bucket in enumerate(table._by_len):
             if bucket:

@@ -124,13 +124,11 @@ class RouteTable:
         # (generation, keys, routes) in walk order
         self._order: tuple[int, Sequence[int], list[Route | NextHop]] | None = None
         # the paths that depend on each interface address, in the order they came: removing
-        # an address (or downing its interface) must not scan a million routes.  Lists,
-        # extended in bulk by a run; a path that leaves the table or changes address stays
-        # listed (stale) until dependents() or a compaction filters it out: taking one path
-        # out of a million-entry list would cost more than the whole index saves
-        self._by_ifa: dict[IfAddr, list[Route | NextHop]] = {}
-        self._indexed = 0                   # entries in those lists
-        self._stale = 0                     # ... of which no longer true
+        # an address (or downing its interface) must not scan a million routes.  An ordered
+        # set (a dict) per address: a path that leaves the table or changes address leaves
+        # it at once, in O(1), so no compaction ever scans the index (a bulk load lists a
+        # NextHop per run, not its routes)
+        self._by_ifa: dict[IfAddr, dict[Route | NextHop, None]] = {}
         # a slot names a prefix's path list, or an unmade prefix's NextHop
         self._lpm: Dir24[list[Route] | NextHop] | None = Dir24() if width == 32 else None
         # fills of the lookup arrays still to do, a queue per prefix length: [masked keys,
@@ -226,7 +224,7 @@ class RouteTable:
         if self._unfilled:
             self._dirty = True      # (a pending fill must not place it after it went)
         if route.ifa is not None:
-            self._went_stale()
+            self._undepends(route, route.ifa)
         table = self._by_len[route.plen]
         paths = table[route.dst]
         assert type(paths) is list      # (a Route's prefix is made)
@@ -312,10 +310,7 @@ class RouteTable:
         {dst: paths}) are new: counts, the dependents index, the lookup arrays."""
         for ifa, group in groupby(routes, _IFA):  # a run's routes mostly share one address
             if ifa is not None:
-                deps = self._by_ifa.setdefault(ifa, [])
-                before = len(deps)
-                deps += group
-                self._indexed += len(deps) - before
+                self._by_ifa.setdefault(ifa, {}).update(dict.fromkeys(group))
         self.count += sum(len(new) for _, _, new in prefixes)
         self._relist()
         self.generation += 1
@@ -499,7 +494,7 @@ class RouteTable:
             self._depends(nexthop, nexthop.ifa)
         nexthop.refs += change
         if not nexthop.refs and nexthop.ifa is not None:
-            self._went_stale()
+            self._undepends(nexthop, nexthop.ifa)
 
     def nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
                 flags: int) -> NextHop:
@@ -588,6 +583,8 @@ class RouteTable:
                 assert type(held) is NextHop
                 held.refs -= count
                 self.unmade -= count
+                if not held.refs and held.ifa is not None:
+                    self._undepends(held, held.ifa)
             for i, (key, paths) in enumerate(zip(keys, values)):
                 if type(paths) is Unmade:
                     # (one never placed holds no entry: only if changes came behind the
@@ -597,7 +594,7 @@ class RouteTable:
                     continue
                 for route in paths:
                     if route.ifa is not None:
-                        self._went_stale()
+                        self._undepends(route, route.ifa)
                 self.joined -= len(paths) - 1
                 self._unindex(key, plen, paths[0].slot)
         if not self._unfilled:
@@ -622,6 +619,8 @@ class RouteTable:
         self.unmade -= 1
         nexthop.refs -= 1
         if nexthop.ifa is not None:
+            if not nexthop.refs:
+                self._undepends(nexthop, nexthop.ifa)
             self._depends(route, nexthop.ifa)
         return paths
 
@@ -645,48 +644,28 @@ class RouteTable:
         listed = self._by_ifa.get(ifa)
         if not listed:
             return []
-        nexthops = [entry for entry in listed if type(entry) is NextHop]
-        for nexthop in nexthops:        # its prefixes made now: each Route is listed itself
-            self._make_nexthop(nexthop)
-        live: list[Route | NextHop] = [r for r in dict.fromkeys(listed) if type(r) is Route
-                                       and r.ifa is ifa and self._holds(r)]
-        self._compacted(ifa, listed, live)
-        return cast("list[Route]", list(live))     # (Routes only, as filtered)
+        for nexthop in [entry for entry in listed if type(entry) is NextHop]:
+            self._make_nexthop(nexthop)     # its prefixes made now: each Route listed itself
+        listed = self._by_ifa.get(ifa, {})
+        return [r for r in listed if type(r) is Route]
 
     def set_ifa(self, route: Route, ifa: IfAddr | None) -> None:
         """Change the address a linked path depends on, keeping the index right."""
         if route.ifa is not None:
-            self._went_stale()
+            self._undepends(route, route.ifa)
         route.ifa = ifa
         if ifa is not None:
             self._depends(route, ifa)
 
-    def _holds(self, route: Route) -> bool:
-        paths = self._by_len[route.plen].get(route.dst)
-        return type(paths) is list and route in paths
-
     def _depends(self, route: Route | NextHop, ifa: IfAddr) -> None:
-        self._by_ifa.setdefault(ifa, []).append(route)
-        self._indexed += 1
+        self._by_ifa.setdefault(ifa, {})[route] = None
 
-    def _went_stale(self) -> None:
-        """One more listed dependent no longer true; past half the index, filter it all."""
-        self._stale += 1
-        if self._stale > 1024 and 2 * self._stale > self._indexed:
-            for ifa, listed in list(self._by_ifa.items()):
-                self._compacted(ifa, listed, [r for r in dict.fromkeys(listed)
-                                              if (r.refs if type(r) is NextHop
-                                                  else r.ifa is ifa and self._holds(r))])
-            self._stale = 0
-
-    def _compacted(self, ifa: IfAddr, listed: list[Route | NextHop],
-                   live: list[Route | NextHop]) -> None:
-        self._indexed -= len(listed) - len(live)
-        self._stale = max(0, self._stale - (len(listed) - len(live)))
-        if live:
-            self._by_ifa[ifa] = live
-        else:
-            del self._by_ifa[ifa]
+    def _undepends(self, route: Route | NextHop, ifa: IfAddr) -> None:
+        listed = self._by_ifa.get(ifa)
+        if listed is not None:
+            listed.pop(route, None)
+            if not listed:
+                del self._by_ifa[ifa]
 
     def paths(self) -> Iterator[Route]:
         """Every path, unordered."""

@@ -16,6 +16,14 @@ K = TypeVar("K")
 V = TypeVar("V")
 Event = dict[str, Any]                  # a routing message, as subscribers get it
 _Call = tuple[Callable[..., object], tuple[Any, ...]]
+FREE_LATER = 65536                      # undo records past which a log is freed piecewise
+
+
+def free_some(log: list[Any], count: int = 16384) -> bool:
+    """Drop the last count records of a committed undo log (freeing what only they still
+    held); True once it is empty."""
+    del log[-count:]
+    return not log
 
 
 class Journal:
@@ -25,6 +33,9 @@ class Journal:
         self._commit: list[_Call] = []
         self.listeners: list[Callable[[list[Event]], None]] = []
         self.depth = 0
+        # given a committed undo log longer than FREE_LATER: frees it a piece at a time
+        # (set by a server with a loop; without one the log is dropped at once)
+        self.free_later: Callable[[list[_Call]], None] | None = None
 
     # -- primitives ------------------------------------------------------------------------
     def record(self, undo: Callable[..., object], *args: Any) -> None:
@@ -105,6 +116,10 @@ class Journal:
             raise
         self.depth -= 1
         if self.depth == 0:
+            # a big change's log holds the last references to what it removed: dropping it
+            # frees all of that in one go (100,000 addresses deleted: 0.2 s)
+            if self.free_later is not None and len(undo) > FREE_LATER:
+                self.free_later(undo)
             self._undo, events, self._events = None, self._events, []
             commit, self._commit = self._commit, []
             for fn, args in commit:
