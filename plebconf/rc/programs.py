@@ -185,17 +185,35 @@ class RcProgram(Program):
                         "the rest; --keep-going does the same")
         return None
 
-    def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
+    def add(self, argv: list[str], origin: str, tolerate: list | None = None,
+            tolerate_ops=None) -> None:
+        """tolerate: errnos every op of the step tolerates; tolerate_ops(entry) -> errnos
+        one op tolerates besides (or None)."""
         self.argvs.append(list(argv))
         self.origins.append(origin)
         self.units += 1
+        before = len(self.segments)
         self.compile(self.units - 1, argv, tolerate)
+        if tolerate_ops is None:
+            return
+        for k in range(before, len(self.segments)):
+            seg = self.segments[k]
+            if seg[0] == "ops":
+                self.segments[k] = ("ops", seg[1], [_tolerating(e, tolerate_ops(e))
+                                                    for e in seg[2]])
 
     def argv(self, unit):
         return self.argvs[unit]
 
     def describe(self, unit):
         return self.origins[unit] + command_line(self.argvs[unit])
+
+
+def _tolerating(entry: list, errnos) -> list:
+    """The batch entry with these errnos tolerated too."""
+    if not errnos:
+        return entry
+    return [entry[0], entry[1], sorted(set(errnos) | set(entry[2] if len(entry) > 2 else ()))]
 
 
 DIGITS = b"0123456789"
