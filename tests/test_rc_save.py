@@ -132,7 +132,7 @@ EXAMPLE = RunningConfig(
     interfaces=[
         Interface("lo0", inet=[("127.0.0.1", 8)], inet6=[("::1", 128), ("fe80::1", 64)], up=True),
         Interface("vnet0", description='uplink "A" $1', inet=[("10.0.0.2", 24), ("10.0.0.3", 32)],
-                  inet6=[("fe80::1:2", 64), ("2001:db8::2", 64), ("2001:db8::3", 64)], up=True,
+                  inet6=[("2001:db8::2", 64), ("2001:db8::3", 64)], up=True,
                   mtu=9000),
         Interface("vnet1", up=True),
         Interface("vnet2", description="spare"),

@@ -43,8 +43,12 @@ class _Refused(Exception):
 def _program(client, files):
     from plebconf.rc.apply import rc_program
     from plebconf.rc.parser import RcSyntaxError
+    # the names interfaces were created with: a renamed clone is not created again
+    iflist = client.call("sysctl", {"name": "NET_RT_IFLIST"})
+    live = [i["name"] for i in iflist]
+    renamed = {i["name"]: i["dname"] for i in iflist if i.get("dname", i["name"]) != i["name"]}
     try:
-        program = rc_program(files, list(client.server.get("interfaces", [])))
+        program = rc_program(files, live, renamed)
     except OSError as exc:
         raise _Refused(f"rc: {exc.filename}: {exc.strerror}") from None
     except RcSyntaxError as exc:

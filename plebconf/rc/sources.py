@@ -1,6 +1,6 @@
 """Sources: rc.conf files and batch-file text, compiled into programs.
 
-    program = rc_program(files, live_interfaces)     # rc.conf files -> RcProgram
+    program = rc_program(files, live_interfaces, created_as)  # rc.conf files -> RcProgram
     program = batch_program(text, name, progress)    # command lines -> BatchProgram
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ def read_rc_files(files: list[str]):
     return parse_files(files)
 
 
-def rc_program(files: list[str], live_interfaces: list[str]) -> Program:
+def rc_program(files: list[str], live_interfaces: list[str], created_as=None) -> Program:
     """The rc.d network start for rc.conf files on a stack with these interfaces
-    (`ifconfig -l` order).  Raises OSError / RcSyntaxError for files that cannot be read.
+    (`ifconfig -l` order; created_as: plan()'s, live name -> name as created).  Raises OSError / RcSyntaxError for files that cannot be read.
     program.warnings: the plan's warnings, then the tools' own.
 
     Applying an rc.conf again is not an error: a route it adds that is already in the table
@@ -39,7 +39,7 @@ def rc_program(files: list[str], live_interfaces: list[str]) -> Program:
     converges on the file.  The plan's implicit routes tolerate any failure, as at every
     FreeBSD boot."""
     rcvars = read_rc_files(files)
-    p = plan(rcvars, live_interfaces)
+    p = plan(rcvars, live_interfaces, created_as=created_as)
     program = RcProgram()
     program.warnings.extend(p.warnings)
     for step in p.steps:

@@ -229,7 +229,8 @@ class DumpOps:
             })
         t = ifp.iftype
         return {
-            "index": ifp.index, "name": ifp.name, "kind": t.name, "cloner": ifp.cloner,
+            "index": ifp.index, "name": ifp.name, "dname": ifp.dname, "kind": t.name,
+            "cloner": ifp.cloner,
             "flags": stack.oper_flags(ifp), "mtu": ifp.mtu, "metric": ifp.metric,
             "mac": mac_text(ifp.mac) if ifp.mac else None,
             "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
