@@ -26,7 +26,8 @@ def read_rc_files(files: list[str]):
 
 def rc_program(files: list[str], live_interfaces: list[str], created_as=None) -> Program:
     """The rc.d network start for rc.conf files on a stack with these interfaces
-    (`ifconfig -l` order; created_as: plan()'s, live name -> name as created).  Raises OSError / RcSyntaxError for files that cannot be read.
+    (`ifconfig -l` order; created_as: plan()'s, live name -> name as created).  Raises
+    OSError / RcSyntaxError for files that cannot be read.
     program.warnings: the plan's warnings, then the tools' own.
 
     Applying an rc.conf again is not an error: a route it adds that is already in the table
