@@ -208,6 +208,56 @@ class RcProgram(Program):
     def describe(self, unit):
         return self.origins[unit] + command_line(self.argvs[unit])
 
+    def sync_dhclients(self) -> list[int]:
+        """The units that run `dhclient IF` in the foreground (SYNCDHCP): rc.d waits for
+        their lease before it goes on."""
+        return [u for u, argv in enumerate(self.argvs)
+                if argv[:1] == ["dhclient"] and len(argv) == 2]
+
+    def stages(self) -> list[tuple["Program", str | None]]:
+        """The program cut after each foreground dhclient: (part, the interface whose lease
+        comes before the next part, or None for the last)."""
+        cuts = self.sync_dhclients()
+        out, first = [], 0
+        for unit in cuts:
+            out.append((_Slice(self, first, unit + 1), self.argvs[unit][1]))
+            first = unit + 1
+        out.append((_Slice(self, first, self.units), None))
+        return out
+
+
+class _Slice(Program):
+    """Units [first, end) of a program, named as the whole program names them."""
+
+    def __init__(self, whole: Program, first: int, end: int):
+        super().__init__()
+        self.whole, self.units = whole, end - first
+        self.first, self.end = first, end
+        self.warnings = whole.warnings
+        self.failures = [(u, m) for u, m in whole.failures if first <= u < end]
+        for seg in whole.segments:
+            if seg[0] == "ops":
+                if first <= seg[1] < end:
+                    self.segments.append(seg)
+                continue
+            lo, hi = max(first, seg[3]), min(end, seg[3] + len(seg[2][0]))
+            if lo >= hi:
+                continue
+            if (lo, hi) == (seg[3], seg[3] + len(seg[2][0])):
+                self.segments.append(seg)
+            else:           # a run cut at the stage's edge: its part, unpacked
+                a, b = lo - seg[3], hi - seg[3]
+                self.segments.append(("run", seg[1], [c[a:b] for c in seg[2]], lo, None))
+
+    def argv(self, unit):
+        return self.whole.argv(unit)
+
+    def describe(self, unit):
+        return self.whole.describe(unit)
+
+    def keep_going_hint(self, errors):
+        return self.whole.keep_going_hint(errors)
+
 
 def _tolerating(entry: list, errnos) -> list:
     """The batch entry with these errnos tolerated too."""
