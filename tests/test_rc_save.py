@@ -429,3 +429,14 @@ def test_nd6_and_renamed_clone_drift_shows_in_diff(sockdir, tmp_path):
         d = run_tool(s, "rc", "diff", str(path))
         assert d.returncode == 1
         assert d.stdout.splitlines()[2:] == ["+ifconfig br create", "+ifconfig br down"]
+
+
+def test_ipv6_addresses_on_a_disabled_interface_are_noted(sockdir):
+    """A manual IPv6 address enables IPv6 (and ifconfig adds it after any flag on the same
+    line): rc.conf cannot keep both, and save says so."""
+    with spawn_stack(LIVE_NICS, sockdir=sockdir) as s:
+        for argv in (["vnet1", "inet6", "2001:db8::1/64"], ["vnet1", "inet6", "ifdisabled"]):
+            assert run_tool(s, "ifconfig", *argv).returncode == 0
+        assert run_tool(s, "rc", "save").stdout == (
+            HEAD + "# note: vnet1 has IPv6 disabled, but rc.conf enables IPv6 where it sets "
+            'IPv6 addresses.\nifconfig_vnet1_ipv6="inet6 2001:db8::1/64"\n')

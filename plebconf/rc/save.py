@@ -22,8 +22,9 @@ attached NICs present, unconfigured):
 * nd6 flags that differ from the driver's default become ifconfig words in
   ifconfig_IF_ipv6 (`inet6 [ADDR] accept_rtadv -auto_linklocal ...`): that variable
   makes rc run `ifconfig IF inet6 -ifdisabled` first, so an interface whose IPv6 stays
-  disabled gets `ifdisabled` back at its end; when every interface whose driver starts
-  with IPv6 disabled has it enabled, ipv6_activate_all_interfaces="YES" says so once;
+  disabled gets `ifdisabled` back at its end (not with an address, which enables IPv6
+  again: noted); when every interface whose driver starts with IPv6 disabled has it
+  enabled, ipv6_activate_all_interfaces="YES" says so once;
 * cloned interfaces go to cloned_interfaces in order, with create_args_IF; one
   whose name is not CLONER<unit> is created as the first free CLONER<unit> and
   renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb,
@@ -273,11 +274,16 @@ def _save_interface(w: _Writer, iface: Interface, activate_all: bool = False) ->
     ipv6: list[str] = []
     if first6 is not None or other:
         # rc runs `ifconfig IF inet6 -ifdisabled` for any ifconfig_IF_ipv6 first: IPv6 that
-        # stays disabled is disabled again at the end
+        # stays disabled is disabled again at the end -- unless an address comes with it
+        # (ifconfig adds it after the flags, and a manual address enables IPv6)
         ipv6 = ["inet6", *([f"{first6[0]}/{first6[1]}"] if first6 is not None else []),
                 *other]
         if iface.nd6 is not None and iface.nd6 & ND6_IFF_IFDISABLED:
-            ipv6.append("ifdisabled")
+            if first6 is None:
+                ipv6.append("ifdisabled")
+            else:
+                w.notes.append(f"{iface.name} has IPv6 disabled, but rc.conf enables IPv6 "
+                               "where it sets IPv6 addresses.")
     elif nd6:
         ipv6 = ["inet6", *nd6]          # `-ifdisabled`, or `ifdisabled` on a loopback
     configured = bool(main) or bool(ipv6) or keep_rc_default
