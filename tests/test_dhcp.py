@@ -194,7 +194,9 @@ def test_syncdhcp_at_boot_waits_for_the_lease(sockdir, tmp_path):
     with namespace("ds") as ns:
         server, log = _dnsmasq(ns, "kds0", tmp_path, net="10.244.0")
         rc = tmp_path / "rc.conf"
-        rc.write_text('ifconfig_DEFAULT="SYNCDHCP"\n')
+        # the routing section comes after the lease: a route through the leased subnet
+        rc.write_text('ifconfig_DEFAULT="SYNCDHCP"\nstatic_routes="lan"\n'
+                      'route_lan="-net 10.99.0.0/16 10.244.0.254"\n')
         try:
             stack = spawn_stack(["--nic", f"vnet0=tap:kds0,netns={ns},addr=10.244.0.1/24",
                                  "--rc", str(rc)], sockdir=sockdir, timeout=90)
@@ -204,6 +206,9 @@ def test_syncdhcp_at_boot_waits_for_the_lease(sockdir, tmp_path):
                 assert info["state"] == "BOUND" and info["sync"] is True
                 shown = run_tool(stack, "ifconfig", "vnet0").stdout
                 assert f"\tinet {info['addr']} netmask 0xffffff00" in shown
+                routes = run_tool(stack, "netstat", "-rn", "-f", "inet").stdout.splitlines()
+                assert any(line.split()[:4] == ["10.99.0.0/16", "10.244.0.254", "UGS",
+                                                "vnet0"] for line in routes), routes
                 assert 'ifconfig_vnet0="SYNCDHCP"' in run_tool(stack, "rc", "save").stdout
             finally:
                 stack.stop()
