@@ -261,3 +261,20 @@ def test_corpus_jailhost_bridge_drift_shows(sockdir, tmp_path):
             f"{path}:5: ifconfig_bridge0: ifconfig bridge0 inet 192.0.2.10/24 addm em0 "
             "addm epair0a up: ifconfig: BRDGADD epair0a: Device busy",
             "rc: the files cannot be applied; no diff"]
+
+
+def test_syncdhcp_stages_cut_after_each_foreground_dhclient(conf):
+    """rc apply's parts: up to and with each `dhclient IF` (SYNCDHCP), then the rest; the
+    parts hold every op once, in order (the aliases' run stays whole)."""
+    from plebconf.rc.apply import rc_program
+    path = conf('ifconfig_vnet0="SYNCDHCP"\nifconfig_vnet1="DHCP"\n'
+                'ifconfig_vnet1_aliases="inet 10.1.0.1-40/32"\ndefaultrouter="10.1.0.254"\n')
+    program = rc_program([path], ["lo0", "vnet0", "vnet1"])
+    stages = program.stages()
+    assert [lease for _, lease in stages] == ["vnet0", None]
+    assert [part.argv(part.locate(0)[0]) for part, _ in stages] == [
+        ["ifconfig", "lo0", "up"], ["ifconfig", "vnet1", "up"]]
+    assert [e for part, _ in stages for e in part.entries()] == program.entries()
+    # (the first alias line teaches the template, the 39 others run)
+    assert any(seg[0] == "run" and len(seg[2][0]) == 39 for seg in stages[1][0].segments)
+    assert program.argv(program.sync_dhclients()[0]) == ["dhclient", "vnet0"]

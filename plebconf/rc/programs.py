@@ -235,19 +235,10 @@ class _Slice(Program):
         self.first, self.end = first, end
         self.warnings = whole.warnings
         self.failures = [(u, m) for u, m in whole.failures if first <= u < end]
-        for seg in whole.segments:
-            if seg[0] == "ops":
-                if first <= seg[1] < end:
-                    self.segments.append(seg)
-                continue
-            lo, hi = max(first, seg[3]), min(end, seg[3] + len(seg[2][0]))
-            if lo >= hi:
-                continue
-            if (lo, hi) == (seg[3], seg[3] + len(seg[2][0])):
-                self.segments.append(seg)
-            else:           # a run cut at the stage's edge: its part, unpacked
-                a, b = lo - seg[3], hi - seg[3]
-                self.segments.append(("run", seg[1], [c[a:b] for c in seg[2]], lo, None))
+        # a run never straddles a cut: it holds consecutive units of one template, and the
+        # unit a stage ends with (dhclient) is an ops segment of its own
+        self.segments = [seg for seg in whole.segments
+                         if first <= (seg[1] if seg[0] == "ops" else seg[3]) < end]
 
     def argv(self, unit):
         return self.whole.argv(unit)
