@@ -18,13 +18,10 @@ from __future__ import annotations
 import sys
 
 from plebconf.rc.apply import execute, rc_program
-from plebconf.rc.executor import keep_going_sender
+from plebconf.rc.executor import keep_going_sender, sync_dhcp_timeout
 from plebconf.rc.parser import RcSyntaxError
 
 from .sysexits import EX_DATAERR, EX_NOINPUT
-
-
-SYNC_DHCP_TIMEOUT = 60.0    # dhclient.conf(5) `timeout`: then it goes to the background
 
 
 class RcBootError(Exception):
@@ -51,11 +48,18 @@ def run_rc(proc, files: list[str], keep_going: bool = False, strict: bool = Fals
         n = len(program.warnings)
         raise RcBootError(f"plebnet: --strict: {n} warning{'s' if n != 1 else ''} above; "
                           "rc.conf not applied; not starting")
-    errors = execute(program, keep_going_sender(proc.syscalls), keep_going)
     # SYNCDHCP: rc.d/dhclient's dhclient waits for its lease (dhclient.conf's timeout)
+    # before rc goes on (to the routing section): the program is applied in parts, cut
+    # after each foreground dhclient
     dhcp = getattr(proc.dataplane, "dhcp", None)
-    if dhcp is not None and (not errors or keep_going):
-        dhcp.wait_sync(SYNC_DHCP_TIMEOUT)
+    stages = program.stages() if keep_going or not program.failures else [(program, None)]
+    errors: list[str] = []
+    for part, lease_of in stages:
+        errors += execute(part, keep_going_sender(proc.syscalls), keep_going)
+        if errors and not keep_going:
+            break
+        if lease_of is not None and dhcp is not None:
+            dhcp.wait_sync(sync_dhcp_timeout())
     if not errors:
         return
     lines = [f"plebnet: {e}" for e in errors]

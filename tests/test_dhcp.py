@@ -194,7 +194,9 @@ def test_syncdhcp_at_boot_waits_for_the_lease(sockdir, tmp_path):
     with namespace("ds") as ns:
         server, log = _dnsmasq(ns, "kds0", tmp_path, net="10.244.0")
         rc = tmp_path / "rc.conf"
-        rc.write_text('ifconfig_DEFAULT="SYNCDHCP"\n')
+        # the routing section comes after the lease: a route through the leased subnet
+        rc.write_text('ifconfig_DEFAULT="SYNCDHCP"\nstatic_routes="lan"\n'
+                      'route_lan="-net 10.99.0.0/16 10.244.0.254"\n')
         try:
             stack = spawn_stack(["--nic", f"vnet0=tap:kds0,netns={ns},addr=10.244.0.1/24",
                                  "--rc", str(rc)], sockdir=sockdir, timeout=90)
@@ -204,8 +206,70 @@ def test_syncdhcp_at_boot_waits_for_the_lease(sockdir, tmp_path):
                 assert info["state"] == "BOUND" and info["sync"] is True
                 shown = run_tool(stack, "ifconfig", "vnet0").stdout
                 assert f"\tinet {info['addr']} netmask 0xffffff00" in shown
+                routes = run_tool(stack, "netstat", "-rn", "-f", "inet").stdout.splitlines()
+                assert any(line.split()[:4] == ["10.99.0.0/16", "10.244.0.254", "UGS",
+                                                "vnet0"] for line in routes), routes
                 assert 'ifconfig_vnet0="SYNCDHCP"' in run_tool(stack, "rc", "save").stdout
             finally:
                 stack.stop()
         finally:
             _stop(server)
+
+
+def test_rc_apply_syncdhcp_waits_for_the_lease_before_the_routing_section(sockdir, tmp_path):
+    """rc.d/dhclient runs dhclient in the foreground for SYNCDHCP: the routing section comes
+    after the lease, so a static route through a router on the leased subnet applies (sent
+    with the rest, it would be refused: Network is unreachable)."""
+    _need_dnsmasq()
+    with namespace("da") as ns:
+        stack = spawn_stack(["--nic", f"vnet0=tap:kda0,netns={ns},addr=10.245.0.1/24"],
+                            sockdir=sockdir)
+        server, _ = _dnsmasq(ns, "kda0", tmp_path, net="10.245.0")
+        try:
+            rc = tmp_path / "rc.conf"
+            rc.write_text('ifconfig_vnet0="SYNCDHCP"\nstatic_routes="lan"\n'
+                          'route_lan="-net 10.99.0.0/16 10.245.0.254"\n')
+            applied = run_tool(stack, "rc", "apply", str(rc))
+            assert (applied.returncode, applied.stderr) == (0, "")
+            # no waiting here: apply returned after the lease
+            info = _dhcp_info(stack)
+            assert info["state"] == "BOUND" and info["sync"] is True
+            routes = run_tool(stack, "netstat", "-rn", "-f", "inet").stdout.splitlines()
+            assert any(line.split()[:4] == ["10.99.0.0/16", "10.245.0.254", "UGS", "vnet0"]
+                       for line in routes), routes
+            assert run_tool(stack, "rc", "diff", str(rc)).returncode == 0
+        finally:
+            stack.stop()
+            _stop(server)
+
+
+def test_rc_apply_syncdhcp_without_a_server_says_so_and_goes_on(sockdir, tmp_path):
+    """No lease within dhclient's timeout: its words, then the rest of the file applies (the
+    client goes on in the background, as dhclient does)."""
+    rc = tmp_path / "rc.conf"
+    rc.write_text('ifconfig_vnet0="SYNCDHCP"\nstatic_routes="x"\n'
+                  'route_x="-net 10.98.0.0/16 -iface vnet0"\nhostname="after"\n')
+    with spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir) as stack:
+        r = run_tool(stack, "rc", "apply", str(rc), env={"PLEBNET_DHCP_TIMEOUT": "2"})
+        assert (r.returncode, r.stdout) == (0, "")
+        assert r.stderr.splitlines() == ["No DHCPOFFERS received.",
+                                         "No working leases in persistent database - sleeping."]
+        assert _dhcp_info(stack)["state"] in ("INIT", "SELECTING")
+        routes = run_tool(stack, "netstat", "-rn", "-f", "inet").stdout
+        assert "10.98.0.0/16" in routes
+        with stack.client() as c:
+            assert c.call("sysctl", {"name": "kern.hostname"}) == "after"
+
+
+def test_rc_apply_dhcp_in_the_background_does_not_wait(sockdir, tmp_path):
+    """DHCP (devd starts dhclient; rc does not wait): apply returns with the client still
+    looking for a server, and says nothing of a lease."""
+    rc = tmp_path / "rc.conf"
+    rc.write_text('ifconfig_vnet0="DHCP"\nhostname="after"\n')
+    with spawn_stack(["--nic", "vnet0=none"], sockdir=sockdir) as stack:
+        r = run_tool(stack, "rc", "apply", str(rc), env={"PLEBNET_DHCP_TIMEOUT": "2"})
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+        info = _dhcp_info(stack)
+        assert info["state"] in ("INIT", "SELECTING") and info["sync"] is False
+        with stack.client() as c:
+            assert c.call("sysctl", {"name": "kern.hostname"}) == "after"

@@ -320,6 +320,7 @@ EXAMPLE_DIFF = """\
 +ifconfig vnet0 inet 192.0.2.23/32
 +ifconfig vnet0 inet6 2001:db8:1::10/64
 +ifconfig vnet0 inet6 2001:db8:1::11/64
++ifconfig vnet0 inet6 -ifdisabled
 +ifconfig vnet0 description 'uplink to the documentation network'
 -ifconfig vnet1 down
 +ifconfig vnet1 inet 198.51.100.1/24

@@ -9,11 +9,15 @@ existing address moves it to the end.
 
 import re
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plebconf.rc import parse_text, plan
+from conftest import run_tool
 from plebconf.rc.save import ArpEntry, Interface, Route, RunningConfig, is_auto_inet6, save
+from plebnet_core.spawn import spawn_stack
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ EXAMPLE = RunningConfig(
     interfaces=[
         Interface("lo0", inet=[("127.0.0.1", 8)], inet6=[("::1", 128), ("fe80::1", 64)], up=True),
         Interface("vnet0", description='uplink "A" $1', inet=[("10.0.0.2", 24), ("10.0.0.3", 32)],
-                  inet6=[("fe80::1:2", 64), ("2001:db8::2", 64), ("2001:db8::3", 64)], up=True,
+                  inet6=[("2001:db8::2", 64), ("2001:db8::3", 64)], up=True,
                   mtu=9000),
         Interface("vnet1", up=True),
         Interface("vnet2", description="spare"),
@@ -303,3 +307,136 @@ configs = st.builds(
 def test_any_representable_config_round_trips(cfg):
     _, rebuilt = roundtrip(cfg)
     assert normalized(rebuilt) == normalized(cfg)
+
+
+# --- live: configured with ifconfig, saved, booted from the file, saved again ----------------
+# Each case: the ifconfig commands run on a stack with vnet0 and vnet1 (no wire), and the
+# whole text `rc save` must write for it.  A stack booted from that text must save the same
+# text, and `rc diff` of the text against it must find nothing.
+
+HEAD = "# rc.conf(5) written by plebconf from the running configuration.\n"
+LIVE = {
+    "nd6_flags": ([["vnet0", "inet6", "-ifdisabled"], ["vnet1", "inet6", "accept_rtadv"],
+                   ["vnet1", "up"]],
+                  'ifconfig_vnet0_ipv6="inet6 -ifdisabled"\n'
+                  # rc runs `inet6 -ifdisabled` for any ifconfig_IF_ipv6: disabled again
+                  'ifconfig_vnet1_ipv6="inet6 accept_rtadv ifdisabled"\n'),
+    "auto_linklocal": ([["vnet0", "inet6", "-auto_linklocal"], ["vnet0", "inet6", "-ifdisabled"],
+                        ["vnet0", "up"]],
+                       'ifconfig_vnet0_ipv6="inet6 -auto_linklocal"\n'),
+    "activate_all": ([["vnet0", "inet6", "-ifdisabled"], ["vnet1", "inet6", "-ifdisabled"],
+                      ["vnet1", "inet6", "2001:db8::1/64"]],
+                     'ipv6_activate_all_interfaces="YES"\n'
+                     'ifconfig_vnet0="up"\n'
+                     'ifconfig_vnet1_ipv6="inet6 2001:db8::1/64"\n'),
+    "hand_set_link_local": ([["vnet0", "inet6", "-ifdisabled"],
+                             ["vnet0", "inet6", "fe80::1234/64"],
+                             ["vnet0", "inet6", "fe80::99/64", "alias"], ["vnet0", "up"]],
+                            'ifconfig_vnet0_ipv6="inet6 fe80::1234/64"\n'
+                            'ifconfig_vnet0_alias0="inet6 fe80::99/64"\n'),
+    "renamed_nic": ([["vnet0", "name", "wan"], ["wan", "inet", "192.0.2.1/24"]],
+                    'ifconfig_vnet0_name="wan"\n'
+                    'ifconfig_wan="inet 192.0.2.1/24"\n'),
+    "cloned_loopbacks": ([["lo1", "create"], ["lo1", "inet", "127.0.0.2/8"], ["lo2", "create"],
+                          ["lo3", "create"], ["lo3", "inet6", "2001:db8::9/128"]],
+                         'cloned_interfaces="lo1 lo2 lo3"\n'
+                         'ifconfig_lo1="inet 127.0.0.2/8"\n'
+                         'ifconfig_lo3_ipv6="inet6 2001:db8::9/128"\n'),
+    "vlan": ([["vnet0", "up"], ["vlan5", "create", "vlan", "5", "vlandev", "vnet0"],
+              ["vlan5", "inet", "10.5.0.1/24"], ["vnet0.7", "create"], ["vnet0.7", "up"],
+              ["vlan9", "create", "vlan", "9", "vlandev", "vnet1", "vlanpcp", "3"],
+              ["vlan9", "name", "voice"], ["voice", "mtu", "1400", "up"]],
+             'cloned_interfaces="vlan5 vnet0.7 vlan0"\n'
+             'create_args_vlan5="vlan 5 vlandev vnet0"\n'
+             'create_args_vlan0="vlan 9 vlandev vnet1 vlanpcp 3"\n'
+             'ifconfig_vlan0_name="voice"\n'
+             'ifconfig_vnet0="up"\n'
+             'ifconfig_vlan5="inet 10.5.0.1/24"\n'
+             'ifconfig_vnet0_7="up"\n'
+             'ifconfig_voice="mtu 1400"\n'),
+    "bridge": ([["bridge0", "create"], ["bridge0", "addm", "vnet0", "addm", "vnet1", "up"],
+                ["vnet0", "up"], ["vnet1", "up"], ["bridge3", "create"],
+                ["bridge3", "inet", "192.0.2.3/24"], ["bridge3", "name", "br"]],
+               'cloned_interfaces="bridge0 bridge1"\n'
+               'ifconfig_bridge1_name="br"\n'
+               'ifconfig_vnet0="up"\n'
+               'ifconfig_vnet1="up"\n'
+               'ifconfig_bridge0="addm vnet0 addm vnet1"\n'
+               'ifconfig_br="inet 192.0.2.3/24"\n'),
+    "lagg": ([["lagg0", "create"],
+              ["lagg0", "laggproto", "lacp", "laggport", "vnet1", "laggport", "vnet0"],
+              ["lagg0", "inet", "10.9.0.1/24"]],
+             'cloned_interfaces="lagg0"\n'
+             'create_args_lagg0="laggproto lacp laggport vnet1 laggport vnet0"\n'
+             'ifconfig_lagg0="inet 10.9.0.1/24"\n'),
+    "epair": ([["epair0", "create"], ["epair0a", "inet", "10.1.0.1/24"], ["epair0b", "up"],
+               ["epair3", "create"], ["epair3a", "name", "jail"],
+               ["epair3b", "inet6", "-ifdisabled"], ["epair3b", "inet6", "2001:db8::3/64"]],
+              'cloned_interfaces="epair0 epair3"\n'
+              'ifconfig_epair3a_name="jail"\n'
+              'ifconfig_epair0a="inet 10.1.0.1/24"\n'
+              'ifconfig_epair0b="up"\n'
+              'ifconfig_epair3b_ipv6="inet6 2001:db8::3/64"\n'),
+    "gif": ([["vnet0", "inet", "192.0.2.1/24"], ["gif0", "create"],
+             ["gif0", "tunnel", "192.0.2.1", "192.0.2.2"],
+             ["gif0", "inet", "10.0.0.1/30", "10.0.0.2"]],
+            'cloned_interfaces="gif0"\n'
+            'create_args_gif0="tunnel 192.0.2.1 192.0.2.2"\n'
+            'ifconfig_vnet0="inet 192.0.2.1/24"\n'
+            'ifconfig_gif0="inet 10.0.0.1/30 10.0.0.2"\n'),
+}
+LIVE_NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
+
+
+@pytest.mark.parametrize("case", list(LIVE))
+def test_live_configuration_saves_boots_and_saves_the_same(case, sockdir, tmp_path):
+    commands, text = LIVE[case]
+    stack = spawn_stack(LIVE_NICS, sockdir=sockdir)
+    try:
+        for argv in commands:
+            r = run_tool(stack, "ifconfig", *argv)
+            assert (r.returncode, r.stderr) == (0, ""), argv
+        saved = run_tool(stack, "rc", "save").stdout
+    finally:
+        stack.stop()
+    assert saved == HEAD + text
+    path = tmp_path / "saved.rc.conf"
+    path.write_text(saved)
+    with spawn_stack([*LIVE_NICS, "--rc", str(path)], sockdir=sockdir) as booted:
+        assert run_tool(booted, "rc", "save").stdout == saved
+        d = run_tool(booted, "rc", "diff", str(path))
+        assert (d.returncode, d.stdout, d.stderr) == (0, "", "")
+
+
+def test_nd6_and_renamed_clone_drift_shows_in_diff(sockdir, tmp_path):
+    """A flag the file sets, cleared by hand, and a clone the file names, renamed by hand,
+    are what applying the file would change (diff's question: it does not undo what the
+    file does not set)."""
+    path = tmp_path / "rc.conf"
+    path.write_text(HEAD + LIVE["nd6_flags"][1] + 'cloned_interfaces="bridge0"\n'
+                    'ifconfig_bridge0_name="br"\n')
+    with spawn_stack([*LIVE_NICS, "--rc", str(path)], sockdir=sockdir) as s:
+        assert run_tool(s, "rc", "diff", str(path)).returncode == 0
+        assert run_tool(s, "ifconfig", "vnet1", "inet6", "-accept_rtadv").returncode == 0
+        assert run_tool(s, "ifconfig", "vnet0", "inet6", "ifdisabled").returncode == 0
+        d = run_tool(s, "rc", "diff", str(path))
+        assert d.returncode == 1
+        assert d.stdout.splitlines()[2:] == ["+ifconfig vnet0 inet6 -ifdisabled",
+                                             "+ifconfig vnet1 inet6 accept_rtadv"]
+        assert run_tool(s, "rc", "apply", str(path)).returncode == 0
+        # renamed again: applying the file creates a bridge0 anew and names it br
+        assert run_tool(s, "ifconfig", "br", "name", "br9").returncode == 0
+        d = run_tool(s, "rc", "diff", str(path))
+        assert d.returncode == 1
+        assert d.stdout.splitlines()[2:] == ["+ifconfig br create", "+ifconfig br down"]
+
+
+def test_ipv6_addresses_on_a_disabled_interface_are_noted(sockdir):
+    """A manual IPv6 address enables IPv6 (and ifconfig adds it after any flag on the same
+    line): rc.conf cannot keep both, and save says so."""
+    with spawn_stack(LIVE_NICS, sockdir=sockdir) as s:
+        for argv in (["vnet1", "inet6", "2001:db8::1/64"], ["vnet1", "inet6", "ifdisabled"]):
+            assert run_tool(s, "ifconfig", *argv).returncode == 0
+        assert run_tool(s, "rc", "save").stdout == (
+            HEAD + "# note: vnet1 has IPv6 disabled, but rc.conf enables IPv6 where it sets "
+            'IPv6 addresses.\nifconfig_vnet1_ipv6="inet6 2001:db8::1/64"\n')

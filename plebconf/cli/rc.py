@@ -10,6 +10,11 @@ unchanged.  --keep-going applies what works (each failing command reported, exit
 --dry-run prints the command lines in the order they would run and changes nothing; the
 stack then applies them in a dry run (protocol: batch with "dry_run", rolled back) and what
 would fail is reported as apply reports it (exit 1).
+SYNCDHCP (`dhclient IF` in the foreground): as rc.d/dhclient, apply waits there for the lease
+(at most dhclient.conf's timeout, 60 s; PLEBNET_DHCP_TIMEOUT sets another) before the rest
+(the routing section) goes, printing dhclient's "No DHCPOFFERS received." when none came; the
+file is then applied in parts, each atomic, cut after each such dhclient.  DHCP (`dhclient
+-b`) does not wait.
 diff: the stack applies the files in a dry run and reads its running configuration inside
 it; the configuration items that would go (-) and come (+) are printed.
 Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`; among them one
@@ -43,8 +48,12 @@ class _Refused(Exception):
 def _program(client, files):
     from plebconf.rc.apply import rc_program
     from plebconf.rc.parser import RcSyntaxError
+    # the names interfaces were created with: a renamed clone is not created again
+    iflist = client.call("sysctl", {"name": "NET_RT_IFLIST"})
+    live = [i["name"] for i in iflist]
+    renamed = {i["name"]: i["dname"] for i in iflist if i.get("dname", i["name"]) != i["name"]}
     try:
-        program = rc_program(files, list(client.server.get("interfaces", [])))
+        program = rc_program(files, live, renamed)
     except OSError as exc:
         raise _Refused(f"rc: {exc.filename}: {exc.strerror}") from None
     except RcSyntaxError as exc:
@@ -94,6 +103,7 @@ def command(ctx, args) -> int:
 
 def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
     from plebconf.rc.apply import client_sender, command_line, execute
+    from plebconf.rc.executor import NO_LEASE, sync_dhcp_timeout, wait_for_lease
     from plebconf.rc.running import dry_run_sender
     client = ctx.client
     program = _program(client, files)
@@ -120,15 +130,29 @@ def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
         if hint:
             sys.stderr.write(f"rc: {hint}\n")
         return 1 if errors else 0
-    errors = execute(program, client_sender(client), keep_going)
-    for error in errors:
-        sys.stderr.write(error + "\n")
-    if errors and not keep_going:
-        hint = program.keep_going_hint(errors)
-        if hint:
-            sys.stderr.write(f"rc: {hint}\n")
-        sys.stderr.write("rc: nothing applied; the stack is unchanged\n")
-    return 1 if errors else 0
+    if program.failures and not keep_going:       # refused before anything is sent
+        stages = [(program, None)]
+    else:
+        stages = program.stages() if hasattr(program, "stages") else [(program, None)]
+    failed, waited = False, None
+    for part, lease_of in stages:
+        errors = execute(part, client_sender(client), keep_going)
+        for error in errors:
+            sys.stderr.write(error + "\n")
+        failed = failed or bool(errors)
+        if errors and not keep_going:
+            hint = program.keep_going_hint(errors)
+            if hint:
+                sys.stderr.write(f"rc: {hint}\n")
+            sys.stderr.write("rc: nothing applied; the stack is unchanged\n" if waited is None
+                             else f"rc: applied up to dhclient {waited} (rc.d waits for its "
+                             "lease there); the rest not applied\n")
+            return 1
+        if lease_of is not None:
+            waited = lease_of
+            if wait_for_lease(client.call, lease_of, sync_dhcp_timeout()) is False:
+                sys.stderr.write("".join(line + "\n" for line in NO_LEASE))
+    return 1 if failed else 0
 
 
 def strict_refusal(prog: str, count: int) -> str:

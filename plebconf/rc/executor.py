@@ -2,6 +2,7 @@
 
     errors = execute(program, send, keep_going=False)   # [] when everything applied
     send = client_sender(client)                        # over a stack's control socket
+    wait_for_lease(call, ifname, timeout) -> True | False | None   # SYNCDHCP's wait
 
 `send(entries)` applies a list of batch entries all-or-nothing and raises
 plebproto.errors.OpError whose .index names the op that failed: Client.batch over the socket
@@ -19,12 +20,46 @@ failures as [op index, errno, msg].
 from __future__ import annotations
 
 from bisect import bisect_right
+import os
+import time
 
 from plebproto.errors import OpError
 
 from .programs import Program
 
-__all__ = ["execute", "client_sender", "keep_going_sender"]
+__all__ = ["execute", "client_sender", "keep_going_sender", "wait_for_lease", "NO_LEASE",
+           "sync_dhcp_timeout"]
+
+SYNC_DHCP_TIMEOUT = 60.0    # dhclient.conf(5) `timeout`: then dhclient goes to the background
+LEASE_POLL = 0.2            # how often the client's state is read while waiting
+# what FreeBSD's dhclient says (state_panic) when its timeout passes without a lease, before
+# it goes to the background and rc goes on
+NO_LEASE = ("No DHCPOFFERS received.", "No working leases in persistent database - sleeping.")
+
+
+def sync_dhcp_timeout() -> float:
+    """dhclient.conf's timeout; PLEBNET_DHCP_TIMEOUT (seconds) sets another."""
+    return float(os.environ.get("PLEBNET_DHCP_TIMEOUT") or SYNC_DHCP_TIMEOUT)
+
+
+def wait_for_lease(call, ifname: str, timeout: float, clock=time.monotonic,
+                   sleep=time.sleep) -> bool | None:
+    """Wait, at most timeout seconds, until the stack's DHCP client on ifname is bound, as
+    dhclient in the foreground does: True when bound, False when the time ran out, None
+    when no client runs there (its start failed, or the interface went away)."""
+    deadline = clock() + timeout
+    while True:
+        info = next((i for i in call("sysctl", {"name": "NET_RT_IFLIST"})
+                     if i["name"] == ifname), None)
+        dhcp = info.get("dhcp") if info else None
+        if not dhcp:
+            return None
+        if dhcp.get("state") == "BOUND":
+            return True
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        sleep(min(LEASE_POLL, left))
 
 
 def execute(program: Program, send, keep_going: bool = False) -> list[str]:

@@ -1,6 +1,8 @@
 """rc.d/netif start (network.subr): interface creation, renaming and configuration.
 
-    netif_start(ctx, ifaces)   # ifaces: live `ifconfig -l` list; updated for clones/renames
+    netif_start(ctx, ifaces, created_as)   # ifaces: live `ifconfig -l` list, updated for
+                                           # clones/renames; created_as: live name -> the
+                                           # name it was created with (renamed ones)
 
 Order (docs/freebsd-tools.md §5.8): clone_up, ifnet_rename, then ifn_start for each interface of
 list_net_interfaces (lo0 first): ifconfig_up (IPv6 pre-flags, ifconfig_IF,
@@ -105,26 +107,38 @@ def _clone_name(entry: str) -> str:
 
 # --- netif start --------------------------------------------------------------------------
 
-def netif_start(ctx: Context, ifaces: list[str]) -> None:
-    clone_up(ctx, ifaces)
+def netif_start(ctx: Context, ifaces: list[str], created_as=None) -> None:
+    clone_up(ctx, ifaces, created_as or {})
     ifnet_rename(ctx, ifaces)
     for ifn in list_net_interfaces(ctx, ifaces):
         ifn_start(ctx, ifn, ifaces)
 
 
-def clone_up(ctx: Context, ifaces: list[str]) -> None:
-    """cloned_interfaces: `ifconfig NAME create $create_args_NAME`, unless NAME exists."""
+def clone_up(ctx: Context, ifaces: list[str], created_as=None) -> None:
+    """cloned_interfaces: `ifconfig NAME create $create_args_NAME`, unless NAME exists, or
+    the interface created as NAME is there under the name ifconfig_NAME_name gives it
+    (applying the file again: ifnet_rename then has nothing to rename)."""
     origin = ctx.origin("cloned_interfaces")
+    renamed = {made: now for now, made in (created_as or {}).items() if made != now}
+
+    def present(name: str) -> bool:
+        if name in ifaces:
+            return True
+        v = ctx.if_var(name, "ifconfig_IF_name")
+        return v is not None and renamed.get(name) == v.text and v.text in ifaces
+
     for entry in ifs_split(origin.text):
         ifn = _clone_name(entry)
         args = ctx.if_var(ifn, "create_args_IF")
         argv = ["ifconfig", ifn, "create", *ifs_split(args.text if args else "")]
         if re.fullmatch(r"epair[0-9].*", ifn):  # created as epairN, used as epairNa/b
-            if f"{ifn}a" in ifaces or f"{ifn}b" in ifaces:
+            if present(f"{ifn}a") or present(f"{ifn}b"):
                 continue
             ctx.emit(argv, origin)
             ifaces += [f"{ifn}a", f"{ifn}b"]
-        elif ifn not in ifaces:
+        elif present(ifn):
+            continue
+        else:
             ctx.emit(argv, origin)
             ifaces.append(ifn)
 

@@ -2,14 +2,17 @@
 
 Public API::
 
-    plan(rcvars, live_interfaces, *, implicit_routes=True) -> Plan
+    plan(rcvars, live_interfaces, *, implicit_routes=True, created_as=None) -> Plan
     Plan.steps: list[Step]; Plan.warnings: list[str]
     Step(argv, var, file, line, tolerate_error)   # argv e.g. ["ifconfig", "vnet0", "up"]
     checkyesno(text) -> bool | None                  # None = not a boolean
     DEFAULTS: the /etc/defaults/rc.conf values that matter here
 
 `live_interfaces` is what `ifconfig -l` prints before anything runs (kernel order);
-the planner simulates creations and renames on a copy of it. Nothing here does I/O.
+the planner simulates creations and renames on a copy of it. `created_as` maps a live
+interface's name to the one it was attached or created with, when renamed since: a clone
+the file creates and renames that is there under its new name is not created again.
+Nothing here does I/O.
 
 Steps come in rc.d order (docs/freebsd-tools.md §5.8): hostname; netif (clone_up, ifnet_rename,
 ifn_start for each interface of list_net_interfaces, lo0 first); routing (IPv4
@@ -48,7 +51,7 @@ __all__ = ["Step", "Plan", "plan", "checkyesno", "DEFAULTS", "sanitize_ifname", 
 
 
 def plan(rcvars: Mapping[str, Value], live_interfaces: list[str], *,
-         implicit_routes: bool = True) -> Plan:
+         implicit_routes: bool = True, created_as: Mapping[str, str] | None = None) -> Plan:
     """Plan the rc.d network start for `rcvars` on a stack whose `ifconfig -l` is
     `live_interfaces`. Raises RcSyntaxError when a value that rc would `eval` is
     not plain words (the error cites the variable's file:line)."""
@@ -58,7 +61,7 @@ def plan(rcvars: Mapping[str, Value], live_interfaces: list[str], *,
     unmodelled_start(ctx)
     hostname_start(ctx)
     ifaces = list(live_interfaces)
-    netif.netif_start(ctx, ifaces)
+    netif.netif_start(ctx, ifaces, created_as or {})
     routing.routing_start(ctx, implicit_routes=implicit_routes)
     static_arp.static_arp_start(ctx)
     static_arp.static_ndp_start(ctx)

@@ -185,17 +185,76 @@ class RcProgram(Program):
                         "the rest; --keep-going does the same")
         return None
 
-    def add(self, argv: list[str], origin: str, tolerate: list | None = None) -> None:
+    def add(self, argv: list[str], origin: str, tolerate: list | None = None,
+            tolerate_ops=None) -> None:
+        """tolerate: errnos every op of the step tolerates; tolerate_ops(entry) -> errnos
+        one op tolerates besides (or None)."""
         self.argvs.append(list(argv))
         self.origins.append(origin)
         self.units += 1
+        before = len(self.segments)
         self.compile(self.units - 1, argv, tolerate)
+        if tolerate_ops is None:
+            return
+        for k in range(before, len(self.segments)):
+            seg = self.segments[k]
+            if seg[0] == "ops":
+                self.segments[k] = ("ops", seg[1], [_tolerating(e, tolerate_ops(e))
+                                                    for e in seg[2]])
 
     def argv(self, unit):
         return self.argvs[unit]
 
     def describe(self, unit):
         return self.origins[unit] + command_line(self.argvs[unit])
+
+    def sync_dhclients(self) -> list[int]:
+        """The units that run `dhclient IF` in the foreground (SYNCDHCP): rc.d waits for
+        their lease before it goes on."""
+        return [u for u, argv in enumerate(self.argvs)
+                if argv[:1] == ["dhclient"] and len(argv) == 2]
+
+    def stages(self) -> list[tuple["Program", str | None]]:
+        """The program cut after each foreground dhclient: (part, the interface whose lease
+        comes before the next part, or None for the last)."""
+        cuts = self.sync_dhclients()
+        out, first = [], 0
+        for unit in cuts:
+            out.append((_Slice(self, first, unit + 1), self.argvs[unit][1]))
+            first = unit + 1
+        out.append((_Slice(self, first, self.units), None))
+        return out
+
+
+class _Slice(Program):
+    """Units [first, end) of a program, named as the whole program names them."""
+
+    def __init__(self, whole: Program, first: int, end: int):
+        super().__init__()
+        self.whole, self.units = whole, end - first
+        self.first, self.end = first, end
+        self.warnings = whole.warnings
+        self.failures = [(u, m) for u, m in whole.failures if first <= u < end]
+        # a run never straddles a cut: it holds consecutive units of one template, and the
+        # unit a stage ends with (dhclient) is an ops segment of its own
+        self.segments = [seg for seg in whole.segments
+                         if first <= (seg[1] if seg[0] == "ops" else seg[3]) < end]
+
+    def argv(self, unit):
+        return self.whole.argv(unit)
+
+    def describe(self, unit):
+        return self.whole.describe(unit)
+
+    def keep_going_hint(self, errors):
+        return self.whole.keep_going_hint(errors)
+
+
+def _tolerating(entry: list, errnos) -> list:
+    """The batch entry with these errnos tolerated too."""
+    if not errnos:
+        return entry
+    return [entry[0], entry[1], sorted(set(errnos) | set(entry[2] if len(entry) > 2 else ()))]
 
 
 DIGITS = b"0123456789"

@@ -26,13 +26,16 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
-from .save import ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6
+from .save import (
+    ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6, nd6_words,
+)
 
 __all__ = ["running_config", "config_from", "client_call", "config_lines", "diff", "READS",
-           "dry_run_sender", "DEFAULT_MTU"]
+           "dry_run_sender", "DEFAULT_MTU", "created_as"]
 
-# the driver's MTU of each kind of interface
+# the driver's MTU and nd6 flags of each kind of interface
 DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
+DEFAULT_ND6 = {kind: t.nd6 for kind, t in IFTYPES.items()}
 
 # routes rc.d/routing adds by itself (routing.py IMPLICIT_*): recreated by rc, never saved
 _IMPLICIT6 = {(ipaddress.IPv6Address(d), p) for d, p in
@@ -77,7 +80,12 @@ def config_from(results: list) -> RunningConfig:
                           description=info.get("description") or "",
                           up=bool(info["flags"] & IFF_UP),
                           members=list((info.get("params") or {}).get("members") or []),
-                          peer=(info.get("params") or {}).get("peer"))
+                          peer=(info.get("params") or {}).get("peer"),
+                          nd6=info.get("nd6"), nd6_default=DEFAULT_ND6.get(info.get("kind"), 0),
+                          attached_as=info.get("dname"))
+        # in6_ifattach's link-local comes from the MAC the interface had (a lagg port's may
+        # be its lagg's now): neither is configuration
+        macs = (info.get("mac"), info.get("hwaddr"))
         dhcp = info.get("dhcp")
         lease = None
         if dhcp:
@@ -93,7 +101,7 @@ def config_from(results: list) -> RunningConfig:
                     iface.inet.append((a["addr"], a["plen"]))
                     if a.get("dstaddr"):
                         iface.dst[a["addr"]] = a["dstaddr"]
-            elif not is_auto_inet6(info["name"], a["addr"]):
+            elif not is_auto_inet6(info["name"], a["addr"], macs):
                 iface.inet6.append((_plain6(a["addr"]), a["plen"]))
         cfg.interfaces.append(iface)
     for row in routes:
@@ -186,6 +194,9 @@ def config_lines(cfg: RunningConfig) -> list[str]:
         # to the end): its order is not configuration, so it does not make a difference
         out += sorted(f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6
                       if not is_auto_inet6(i.name, a))
+        nd6 = nd6_words(i.nd6, i.nd6_default)
+        if nd6:
+            out.append(f"{head} inet6 {' '.join(nd6)}")
         if i.mtu is not None:
             out.append(f"{head} mtu {i.mtu}")
         if i.description:
@@ -199,6 +210,12 @@ def config_lines(cfg: RunningConfig) -> list[str]:
     out.append(f"sysctl net.inet.ip.forwarding={int(cfg.ip_forwarding)}")
     out.append(f"sysctl net.inet6.ip6.forwarding={int(cfg.ip6_forwarding)}")
     return out
+
+
+def created_as(cfg: RunningConfig) -> dict[str, str]:
+    """Live name -> the name the interface was attached or created with, for the renamed."""
+    return {i.name: i.attached_as for i in cfg.interfaces
+            if i.attached_as and i.attached_as != i.name}
 
 
 def dry_run_sender(client, reads: list | None = None, into: dict | None = None):
@@ -225,7 +242,7 @@ def diff(files: list[str], client) -> tuple[list[str], list[str]]:
     from .apply import execute, rc_program
 
     live = running_config(client.call)
-    program = rc_program(files, [i.name for i in live.interfaces])
+    program = rc_program(files, [i.name for i in live.interfaces], created_as(live))
     inside: dict = {}
     errors = execute(program, dry_run_sender(client, READS, inside))
     if errors:

@@ -17,6 +17,14 @@ attached NICs present, unconfigured):
   first), so each family keeps its order; the description to ifconfig_IF_descr;
   an interface that is up with nothing else gets ifconfig_IF="up";
 * lo0 keeps rc's own 127.0.0.1/8 when that is its first address;
+* an attached interface renamed since (its name as attached differs) gets
+  ifconfig_ATTACHED_name;
+* nd6 flags that differ from the driver's default become ifconfig words in
+  ifconfig_IF_ipv6 (`inet6 [ADDR] accept_rtadv -auto_linklocal ...`): that variable
+  makes rc run `ifconfig IF inet6 -ifdisabled` first, so an interface whose IPv6 stays
+  disabled gets `ifdisabled` back at its end (not with an address, which enables IPv6
+  again: noted); when every interface whose driver starts with IPv6 disabled has it
+  enabled, ipv6_activate_all_interfaces="YES" says so once;
 * cloned interfaces go to cloned_interfaces in order, with create_args_IF; one
   whose name is not CLONER<unit> is created as the first free CLONER<unit> and
   renamed with ifconfig_IF_name; an epair as epairN (rc makes epairNa and epairNb,
@@ -32,7 +40,9 @@ attached NICs present, unconfigured):
 
 What rc.conf cannot say is reported in comment lines at the top: rc brings every
 interface with addresses or an MTU up, so a down interface with them comes back
-up. Automatic addresses are not saved: IPv6 link-local (fe80::/10) ones and lo0's ::1.
+up. Automatic addresses are not saved: lo0's ::1, a loopback's fe80::1 and the link-local
+address in6_ifattach derives from the interface's MAC (the caller, running.py, leaves that
+one out; a link-local address set by hand is kept and saved).
 `routes` must hold only static routes (not the ones addresses create).
 """
 
@@ -42,9 +52,21 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from plebproto.constants import (
+    ND6_IFF_ACCEPT_RTADV, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED, ND6_IFF_NO_DAD,
+    ND6_IFF_NO_PREFER_IFACE, ND6_IFF_NO_RADR, ND6_IFF_PERFORMNUD,
+)
+
 from .context import sanitize_ifname
 
-__all__ = ["Interface", "Route", "ArpEntry", "RunningConfig", "save", "sh_quote", "is_auto_inet6"]
+__all__ = ["Interface", "Route", "ArpEntry", "RunningConfig", "save", "sh_quote", "is_auto_inet6",
+           "nd6_words"]
+
+# af_nd6.c's keywords for the ND6_IFF_* bits ifconfig can set, in the order they are written
+ND6_WORDS = (("ifdisabled", ND6_IFF_IFDISABLED), ("accept_rtadv", ND6_IFF_ACCEPT_RTADV),
+             ("auto_linklocal", ND6_IFF_AUTO_LINKLOCAL), ("nud", ND6_IFF_PERFORMNUD),
+             ("no_radr", ND6_IFF_NO_RADR), ("no_prefer_iface", ND6_IFF_NO_PREFER_IFACE),
+             ("no_dad", ND6_IFF_NO_DAD))
 
 
 @dataclass
@@ -61,6 +83,9 @@ class Interface:
     peer: str | None = None  # an epair end's other end
     dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
     dst: dict[str, str] = field(default_factory=dict)  # inet address -> its point-to-point peer
+    nd6: int | None = None  # its ND6_IFF_* flags; None: the driver's default (nd6_default)
+    nd6_default: int = 0    # the flags its driver attaches it with
+    attached_as: str | None = None  # the name it was attached with, when renamed since
 
 
 @dataclass
@@ -96,10 +121,32 @@ def sh_quote(text: str) -> str:
     return '"' + re.sub(r'([\\"$`])', r"\\\1", text) + '"'
 
 
-def is_auto_inet6(ifname: str, addr: str) -> bool:
-    """Addresses the stack configures by itself (not saved)."""
+def is_auto_inet6(ifname: str, addr: str, macs=()) -> bool:
+    """Addresses the stack configures by itself (not saved): lo0's ::1, a loopback's
+    fe80::1, and the link-local in6_ifattach makes from a MAC in `macs` (EUI-64)."""
     ip = ipaddress.IPv6Address(addr.partition("%")[0])
-    return ip.is_link_local or (ifname == "lo0" and ip == ipaddress.IPv6Address("::1"))
+    if re.fullmatch(r"lo[0-9]+", ifname) and ip in (ipaddress.IPv6Address("::1"),
+                                                   ipaddress.IPv6Address("fe80::1")):
+        return ip.is_link_local or ifname == "lo0"
+    if not ip.is_link_local:
+        return False
+    return any(ip.packed[8:] == _eui64(mac) for mac in macs if mac)
+
+
+def _eui64(mac: str) -> bytes:
+    m = bytes(int(x, 16) for x in mac.split(":"))
+    return bytes([m[0] ^ 2, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]])
+
+
+def nd6_words(flags: int | None, default: int) -> list[str]:
+    """The af_nd6 words that take an interface from its driver's flags to these."""
+    if flags is None:
+        return []
+    out = []
+    for word, bit in ND6_WORDS:
+        if (flags ^ default) & bit:
+            out.append(word if flags & bit else f"-{word}")
+    return out
 
 
 class _Writer:
@@ -173,7 +220,17 @@ def _creation_names(interfaces: list[Interface]) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _activate_all(interfaces: list[Interface]) -> bool:
+    """ipv6_activate_all_interfaces: every interface whose driver attaches it with IPv6
+    disabled has it enabled (rc runs `ifconfig IF inet6 -ifdisabled` on each)."""
+    off = [i for i in interfaces if i.nd6 is not None and i.nd6_default & ND6_IFF_IFDISABLED]
+    return bool(off) and not any(i.nd6 & ND6_IFF_IFDISABLED for i in off)
+
+
 def _save_interfaces(w: _Writer, interfaces: list[Interface]) -> None:
+    for iface in interfaces:        # ifnet_rename: attached NICs first, before clone_up's
+        if iface.cloner is None and iface.attached_as and iface.attached_as != iface.name:
+            w.set(f"ifconfig_{sanitize_ifname(iface.attached_as)}_name", iface.name)
     created = _creation_names(interfaces)
     if created:
         w.set("cloned_interfaces", " ".join(word for word, _ in created.values() if word))
@@ -183,11 +240,14 @@ def _save_interfaces(w: _Writer, interfaces: list[Interface]) -> None:
             w.set(f"create_args_{sanitize_ifname(word)}", " ".join(iface.create_args))
         if create_name != name:
             w.set(f"ifconfig_{sanitize_ifname(create_name)}_name", name)
+    activate_all = _activate_all(interfaces)
+    if activate_all:
+        w.set("ipv6_activate_all_interfaces", "YES")
     for iface in interfaces:
-        _save_interface(w, iface)
+        _save_interface(w, iface, activate_all)
 
 
-def _save_interface(w: _Writer, iface: Interface) -> None:
+def _save_interface(w: _Writer, iface: Interface, activate_all: bool = False) -> None:
     var = f"ifconfig_{sanitize_ifname(iface.name)}"
     inet = list(iface.inet)
     inet6 = [(a, p) for a, p in iface.inet6 if not is_auto_inet6(iface.name, a)]
@@ -207,22 +267,41 @@ def _save_interface(w: _Writer, iface: Interface) -> None:
     for member in iface.members:    # after the address: ifconfig takes `inet` only first
         main += ["addm", member]
     first6 = inet6.pop(0) if inet6 else None
-    configured = bool(main) or first6 is not None or keep_rc_default
+    nd6 = nd6_words(iface.nd6, iface.nd6_default)
+    if activate_all and iface.nd6_default & ND6_IFF_IFDISABLED:
+        nd6 = [word for word in nd6 if word != "-ifdisabled"]
+    other = [word for word in nd6 if word not in ("-ifdisabled", "ifdisabled")]
+    ipv6: list[str] = []
+    if first6 is not None or other:
+        # rc runs `ifconfig IF inet6 -ifdisabled` for any ifconfig_IF_ipv6 first: IPv6 that
+        # stays disabled is disabled again at the end -- unless an address comes with it
+        # (ifconfig adds it after the flags, and a manual address enables IPv6)
+        ipv6 = ["inet6", *([f"{first6[0]}/{first6[1]}"] if first6 is not None else []),
+                *other]
+        if iface.nd6 is not None and iface.nd6 & ND6_IFF_IFDISABLED:
+            if first6 is None:
+                ipv6.append("ifdisabled")
+            else:
+                w.notes.append(f"{iface.name} has IPv6 disabled, but rc.conf enables IPv6 "
+                               "where it sets IPv6 addresses.")
+    elif nd6:
+        ipv6 = ["inet6", *nd6]          # `-ifdisabled`, or `ifdisabled` on a loopback
+    configured = bool(main) or bool(ipv6) or keep_rc_default
     if iface.name == "lo0" and not keep_rc_default and not main:
         main = ["up"]  # any ifconfig_lo0 keeps rc from adding 127.0.0.1
     elif not configured and iface.up:
         main = ["up"]
     if main:
         w.set(var, " ".join(main))
-    if first6 is not None:
-        w.set(f"{var}_ipv6", f"inet6 {first6[0]}/{first6[1]}")
+    if ipv6:
+        w.set(f"{var}_ipv6", " ".join(ipv6))
     aliases = [" ".join(["inet", f"{a}/{p}", *_peer(iface, a)]) for a, p in inet] \
         + [f"inet6 {a}/{p}" for a, p in inet6]
     for n, alias in enumerate(aliases):
         w.set(f"{var}_alias{n}", alias)
     if iface.description:
         w.set(f"{var}_descr", iface.description)
-    if not iface.up and (main or first6 is not None or aliases or iface.name == "lo0"):
+    if not iface.up and (main or ipv6 or aliases or iface.name == "lo0"):
         w.notes.append(f"{iface.name} is down, but rc.conf brings configured interfaces up.")
 
 

@@ -44,7 +44,8 @@ def serialise_state(stack) -> dict:
               for table in (ifp.llinfo, ifp.llinfo6) for e in table.values()
               if e.flags or not e.expire or e.set]
         ifaces.append({
-            "index": ifp.index, "name": ifp.name, "kind": ifp.iftype.name, "cloner": ifp.cloner,
+            "index": ifp.index, "name": ifp.name, "dname": ifp.dname, "kind": ifp.iftype.name,
+            "cloner": ifp.cloner,
             "flags": ifp.flags, "mtu": ifp.mtu, "metric": ifp.metric, "mac": ifp.mac,
             "hwaddr": ifp.hwaddr, "descr": ifp.description, "groups": list(ifp.groups),
             "nd6": ifp.nd6_flags, "caps": ifp.caps, "link": ifp.link_state,
@@ -103,6 +104,7 @@ def load_state(stack, state: dict) -> list:
             ifp = Interface(d["index"], d["name"], IFTYPES[d["kind"]], d["mac"], d["cloner"],
                             d["params"])
             created.append(ifp)
+            ifp.dname = d.get("dname", d["name"])   # a NIC keeps its attach name
         ifp.index, ifp.name, ifp.iftype = d["index"], d["name"], IFTYPES[d["kind"]]
         ifp.mac, ifp.cloner = d["mac"], d["cloner"]
         ifp.params = dict(d["params"])

@@ -128,12 +128,13 @@ class Interface:
     __slots__ = ("index", "name", "iftype", "flags", "mtu", "metric", "mac", "hwaddr",
                  "description", "groups", "cloner", "addrs", "nd6_flags", "caps", "link_state",
                  "params", "stats", "llinfo", "llinfo6", "device", "drv_status", "dhcp",
-                 "addr_index", "prefix_index", "naddrs")
+                 "addr_index", "prefix_index", "naddrs", "dname")
 
     def __init__(self, index: int, name: str, iftype: IfType, mac: bytes | None,
                  cloner: str | None = None, params: dict[str, Any] | None = None):
         self.index = index
         self.name = name
+        self.dname = name               # as attached or created (if_dname, if_dunit): kept
         self.iftype = iftype
         self.flags = iftype.flags
         self.mtu = iftype.mtu

@@ -261,7 +261,8 @@ class DumpOps:
         addrs = self._addr_rows(ifp, ifp.addrs if addrs is None else addrs)
         t = ifp.iftype
         return {
-            "index": ifp.index, "name": ifp.name, "kind": t.name, "cloner": ifp.cloner,
+            "index": ifp.index, "name": ifp.name, "dname": ifp.dname, "kind": t.name,
+            "cloner": ifp.cloner,
             "flags": stack.oper_flags(ifp), "mtu": ifp.mtu, "metric": ifp.metric,
             "mac": mac_text(ifp.mac) if ifp.mac else None,
             "hwaddr": mac_text(ifp.hwaddr) if ifp.hwaddr else None,
