@@ -6,7 +6,10 @@ Events (maps): {"ev": "sent", "seq", "errno"}, {"ev": "reply", "from", "seq", "t
 "time" (ms)}, {"ev": "icmp", "from", "bytes", "type", "code", "rest", "quoted" (bytes)}.
 IPv6 (ping -6, ICMPv6 echo): the same events, "ttl" being the hop limit and "bytes" the
 ICMPv6 message's length (what ping6 reads from its raw socket), after a first
-{"ev": "start", "src"}: the source address chosen, which ping6's heading prints.
+{"ev": "start", "src"}: the source address chosen, which ping6's heading prints, and
+{"ev": "pathmtu", "mtu", "addr", "match"} for a packet too big about an ICMPv6 packet when
+the session asked for it (minmtu -1: ping6 -u sets IPV6_RECVPATHMTU): the notified MTU, the
+destination it is for and whether that is the one pinged.
 """
 from __future__ import annotations
 
@@ -26,15 +29,18 @@ MAXWAIT = 10.0          # seconds ping waits after the last request when nothing
 class PingSession:
     def __init__(self, ip, loop, *, dst: int, src: int | None, count: int, interval: float,
                  size: int, ttl: int, timeout: float, waittime: float | None, push, finish,
-                 ip6=None, zone: int = 0, src_name: str = ""):
+                 ip6=None, zone: int = 0, src_name: str = "", minmtu: int = -1):
         """IPv6 when ip6 (the IPv6 layer) is given: dst and src are then 16-byte strings,
         src already chosen (the ICMPv6 checksum covers it), zone the interface index of a
-        scoped destination; src_name the source as text (with its %zone)."""
+        scoped destination; src_name the source as text (with its %zone); minmtu the
+        IPV6_USE_MIN_MTU level (1 always, -1 for multicast only, 0 never)."""
         limit = 65535 - 40 - 8 if ip6 is not None else 65507
-        if not 0 <= size <= limit or not 1 <= ttl <= 255 or interval < 0 or count < 0:
+        if not 0 <= size <= limit or not 1 <= ttl <= 255 or interval < 0 or count < 0 or \
+                minmtu not in (-1, 0, 1):
             raise OpError(EINVAL, "bad ping parameters")
         self.ip, self.loop = ip, loop
         self.ip6, self.zone, self.src_name = ip6, zone, src_name
+        self.minmtu = minmtu
         self.dst, self.src = dst, src
         self.count, self.interval, self.ttl = count, interval, ttl
         self.timeout, self.waittime = timeout, waittime
@@ -81,7 +87,7 @@ class PingSession:
         if self.ip6 is not None:
             err = self.ip6.output(self.src, self.dst, self.zone, 58,
                                   icmp6.echo_request(self.src, self.dst, self.ident, seq, data),
-                                  hlim=self.ttl)
+                                  hlim=self.ttl, minmtu=self.minmtu)
         else:
             err = self.ip.output(self.src, self.dst, 1, icmp.echo_request(self.ident, seq, data),
                                  ttl=self.ttl)
@@ -140,6 +146,14 @@ class PingSession:
         self.push({"ev": "icmp", "from": self._from6(h.src), "bytes": 8 + len(m.payload),
                    "type": m.type, "code": m.code, "rest": m.rest,
                    "quoted": bytes(m.payload)})
+
+    def on_pathmtu6(self, dst: bytes, mtu: int) -> None:
+        """ip6_notify_pmtu: only a socket with IPV6_RECVPATHMTU hears it (ping6 sets that
+        with exactly one -u)."""
+        if self.done or self.minmtu != -1:
+            return
+        self.push({"ev": "pathmtu", "mtu": mtu, "addr": self._from6(dst),
+                   "match": dst == self.dst})
 
     def on_error(self, h, m) -> None:
         if self.done:
