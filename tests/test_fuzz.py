@@ -245,3 +245,29 @@ def test_unhashable_names_are_refused_not_internal_errors(fuzz_stack):
                 c.call(op, args)
             assert getattr(exc.value, "errno", None) in (22, 45, 2), (op, args)
     assert "Traceback" not in fuzz_stack.stderr()
+
+
+# -- malformed IPv6 into a live stack (tools/packets6.py; tools/fuzz.py --packets6 is long) ---
+def test_malformed_ipv6_is_counted_and_dropped_and_changes_nothing(tmp_path):
+    from tools import packets6
+    f = packets6.fuzz_packets6(1500, seed=7, sockdir=str(tmp_path))
+    assert f["frames"] >= 1500 and f["counted"] == f["frames"], f
+    assert (f["crashes"], f["state_changed"], f["violations"], f["internal_errors"],
+            f["hello_after"]) == (0, [], 0, 0, 1), f
+    assert all(f["cases"].values()), f["cases"]          # every kind was sent
+
+
+def test_the_ipv6_fuzzer_sees_a_state_change(tmp_path):
+    """The check can fail: a valid RA (a router, its MTU) and a valid packet too big (a
+    path MTU) among the malformed frames are caught as changes."""
+    from tools import packets6 as p6
+
+    def valid_ra(c, rnd):
+        return [p6._ra(c, rnd)]
+
+    def valid_too_big(c, rnd):
+        return [p6._icmp(c.peer, c.me, 2, 0, 1300, p6._ours(c, rnd)[:1232])]
+
+    f = p6.fuzz_packets6(200, seed=3, sockdir=str(tmp_path),
+                         cases={"valid_ra": valid_ra, "valid_too_big": valid_too_big})
+    assert {"routers", "nd", "pmtu"} <= set(f["state_changed"]), f
