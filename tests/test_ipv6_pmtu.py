@@ -3,10 +3,12 @@ narrower hop lowers the path MTU to that destination, kept in the host cache (no
 table), and the next large ping is fragmented to fit.  In-process (the Rig: fake clock,
 recording devices) for icmp6_mtudisc_update's rules and the host cache's lifetime; three real
 stacks over Ethernet-over-UDP (a -- b, whose link toward c is narrower, -- c) for the whole
-story as ping6, netstat and route print it."""
+story as ping6, netstat and route print it; and the Linux kernel as the narrower router
+(root: namespaces, TAP), the frames read back from a capture."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -19,6 +21,9 @@ from test_dataplane_unit import Rig
 from plebnet_core.spawn import spawn_stack
 from test_dataplane_stacks import free_udp_ports, vx
 from test_ipv6_stacks import add6 as add6_rpc, link_local, ping6, replies, settled
+from netns_util import ip, namespace, require_root
+from test_dataplane_kernel import in_ns, kname
+from test_dataplane_stacks import need_tool
 
 OTHER = a6("2001:db8::99")          # an address that is not ours
 
@@ -296,3 +301,63 @@ def test_ping6_reports_a_smaller_path_mtu_only_with_one_u(chain):
     res = run_tool(a, "ping6", "-u", "-c", "1", "-s", "1400", "2001:db8:b::3")
     assert res.returncode == 0
     assert res.stdout.splitlines()[1].startswith("1408 bytes from 2001:db8:b::3, icmp_seq=0")
+
+
+@pytest.mark.root
+def test_linux_router_with_a_narrower_link_says_packet_too_big(sockdir, tmp_path):
+    """stack 2001:db8:243::2 --TAP-- [Linux router r] --veth, MTU 1400-- [Linux c,
+    2001:db8:244::2]: the kernel's packet too big lowers the stack's path MTU to c."""
+    require_root()
+    need_tool("tcpdump")
+    with namespace("pmr") as r, namespace("pmc") as c:
+        k = kname("m")
+        ip("-n", r, "link", "add", "pmv0", "mtu", "1400", "type", "veth", "peer", "name",
+           "pmv1", "mtu", "1400", "netns", c)
+        ip("-n", r, "addr", "add", "2001:db8:244::1/64", "dev", "pmv0", "nodad")
+        ip("-n", c, "addr", "add", "2001:db8:244::2/64", "dev", "pmv1", "nodad")
+        for ns, dev in ((r, "pmv0"), (c, "pmv1")):
+            ip("-n", ns, "link", "set", dev, "up")
+        ip("-n", c, "-6", "route", "add", "default", "via", "2001:db8:244::1")
+        in_ns(r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        cap = tmp_path / "vnet0.pcap"
+        with spawn_stack(["--nic", f"vnet0=tap:{k},netns={r}", "--pcap", f"vnet0={cap}"],
+                         sockdir=sockdir) as s:
+            ip("-n", r, "addr", "add", "2001:db8:243::1/64", "dev", k, "nodad")
+            with s.client() as client:
+                add6_rpc(client, "vnet0", "2001:db8:243::2")
+                settled(client, "vnet0")
+                client.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:244::", plen=64,
+                             gateway="2001:db8:243::1")
+                assert len(replies(ping6(client, "2001:db8:244::2", count=1))) == 1
+            res = run_tool(s, "ping6", "-u", "-v", "-c", "2", "-s", "1400",
+                           "2001:db8:244::2")
+            assert res.returncode == 0, res.stdout + res.stderr
+            lines = _timeless(res.stdout).splitlines()
+            assert lines[1:8] == [
+                "new path MTU (1400) is notified",
+                "1240 bytes from 2001:db8:243::1: Packet too big mtu = 1400",
+                "Vr TC  Flow Plen Nxt Hlim",
+                " 6 00 00000 0580  3a   40",
+                "2001:db8:243::2->2001:db8:244::2",
+                "ICMP6: type = 128, code = 0",
+                ""], res.stdout
+            assert lines[8] == "1408 bytes from 2001:db8:244::2, icmp_seq=1 hlim=63 time=T ms"
+            with s.client() as client:
+                assert client.sysctl("net.inet.tcp.hostcache.list").splitlines()[2] == \
+                    "2001:db8:244::2  1400        0      0ms      0ms        0        0" \
+                    "        0 3600"
+        # on the wire: the first request whole (1448 bytes), the second in two fragments
+        # that fit 1400, the kernel's reply in fragments too
+        out = subprocess.run(["tcpdump", "-nn", "-v", "-r", str(cap)], capture_output=True,
+                             text=True)
+        text = out.stdout
+        mine = "2001:db8:243::2 > 2001:db8:244::2: "
+        assert re.search(r"payload length: 1408\) " + mine + r"\[icmp6 sum ok\] ICMP6, "
+                         r"echo request, id \d+, seq 0", text), text
+        assert re.search(r"2001:db8:243::1 > 2001:db8:243::2: \[icmp6 sum ok\] ICMP6, packet "
+                         r"too big, mtu 1400", text), text
+        assert re.search(r"payload length: 1360\) " + mine + r"frag \(0x[0-9a-f]+:0\|1352\) "
+                         r"ICMP6, echo request, id \d+, seq 1", text), text
+        assert re.search(r"payload length: 64\) " + mine + r"frag \(0x[0-9a-f]+:1352\|56\)",
+                         text), text
+        assert "bad icmp6 cksum" not in text and "[|" not in text
