@@ -166,6 +166,28 @@ def test_link_local_destinations_are_kept_per_zone():
     assert "\nfe80::ff:fe00:1  1300        0 " in rig.dp.ip6.hostcache.list()
 
 
+def test_a_router_checks_the_mtu_its_forwarding_path_checks():
+    """ip6_tryforward (most packets) checks the next hop's MTU, the interface's: an RA's
+    smaller link MTU does not count there; a packet with hop-by-hop options takes
+    ip6_forward, which checks IN6_LINKMTU and says that MTU in its packet too big."""
+    rig = Rig(nics=("vnet0", "vnet1"))
+    add6(rig, "vnet0", "2001:db8::1")
+    add6(rig, "vnet1", "2001:db8:1::1")
+    rig.stack.sysctl["net.inet6.ip6.forwarding"] = 1
+    teach(rig)
+    far = a6("2001:db8:1::5")
+    rig.stack.nd6_ifinfo(rig.ifp("vnet1")).linkmtu = 1300
+    pkt = icmp6.echo_request(PEER, far, 1, 1, bytes(1300))
+    rig.feed("vnet0", frame6(rig, PEER, far, pkt))
+    assert sent6(rig) == [] and rig.dp.ip6.ip6stat["ip6s_forward"] == 1     # (held)
+    assert [m.type for _, _, m in sent6(rig, "vnet1")] == [icmp6.NEIGHBOR_SOLICIT]
+    hbh = bytes((58, 0, 1, 4)) + bytes(4)               # PadN
+    rig.feed("vnet0", frame6(rig, PEER, far, hbh + pkt, nh=0))
+    (eth, h, m), = sent6(rig)
+    assert (h.dst, m.type, m.code, m.rest) == (PEER, icmp6.PACKET_TOO_BIG, 0, 1300)
+    assert m.payload[:40] == ipv6.header(PEER, far, 0, len(hbh + pkt))
+
+
 # -- real stacks ------------------------------------------------------------------------------
 @pytest.fixture
 def chain(sockdir):

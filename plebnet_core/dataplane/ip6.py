@@ -623,7 +623,13 @@ class IPv6(RouteCache):
             self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_BEYONDSCOPE)
             return
         total = 40 + h.payload_length
-        mtu = r.mtu or out_ifp.mtu
+        # ip6_tryforward (what most packets take) checks the next hop's MTU; a packet with
+        # hop-by-hop options takes ip6_forward, which checks IN6_LINKMTU (an RA's MTU
+        # narrows the interface's); the packet too big tells the MTU checked
+        if h.next_header == ipv6.NH_HOPOPTS:
+            mtu = self.stack.in6_linkmtu(out_ifp)
+        else:
+            mtu = r.mtu or out_ifp.mtu
         if total > mtu:
             self.icmp6_error(ifp, h, pkt, icmp6.PACKET_TOO_BIG, 0, mtu)
             return
