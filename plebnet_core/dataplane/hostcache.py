@@ -64,16 +64,6 @@ class HostCache:
         if self.entries:
             self._timer = self.loop.call_later(self.prune, self._purge)
 
-    def purge_all(self) -> None:
-        """net.inet.tcp.hostcache.purgenow."""
-        self.entries.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def close(self) -> None:
-        self.purge_all()
-
     def list(self) -> str:
         """sysctl_tcp_hc_list's text: a heading, then one line per entry (only the MTU is
         learned here; the TCP metrics stay 0)."""
