@@ -20,6 +20,7 @@ from plebnet_core.spawn import spawn_stack
 from plebnet_core.state.check import fetch_and_check
 from plebnet_core.state.inet import pton6
 from plebproto.constants import IN6_IFF_TENTATIVE, ND6_IFF_ACCEPT_RTADV, RTF_STATIC
+from tools.harness import Sandbox
 
 VNI = 42
 ME, PEER = "2001:db8:f::1", "2001:db8:f::2"
@@ -276,8 +277,6 @@ def fuzz_packets6(frames: int = 10_000, seed: int = 1, sockdir: str | None = Non
     state changes (the parts that changed), invariant violations, internal errors, hello
     checks, frames per case."""
     cases = CASES if cases is None else cases
-    from tools.harness import Sandbox     # (tools.harness imports nothing from here)
-
     rnd = random.Random(seed)
     figures = {"frames": 0, "counted": 0, "crashes": 0, "state_changed": [],
                "violations": 0, "internal_errors": 0, "hello_after": 0,

@@ -46,7 +46,7 @@ PTB_MIN_MTU = 40 + 8 + 8        # icmp6_mtudisc_update: below a header, a fragme
                                 # and 8 bytes is "abnormally small"
 # IPV6_USE_MIN_MTU (RFC 3542 11.1): -1 multicast only (the default), 0 never, 1 always
 MINMTU_MCASTONLY, MINMTU_DISABLE, MINMTU_ALL = -1, 0, 1
-_EXTHDRS = (ipv6.NH_HOPOPTS, 60, 51)       # hop-by-hop, destination options, AH
+_EXTHDRS = (ipv6.NH_HOPOPTS, ipv6.NH_DSTOPTS, ipv6.NH_AH, ipv6.NH_ROUTING)
 
 
 def _unzoned(key: int) -> int:
@@ -61,7 +61,7 @@ def _upper(q) -> tuple[int, int]:
     destination is not looked for: the stack never sends one)."""
     nh, off, n = q[6], 40, len(q)
     while off + 8 <= n:
-        if nh in _EXTHDRS or nh == ipv6.NH_ROUTING:
+        if nh in _EXTHDRS:
             step = (q[off + 1] + 2) << 2 if nh == ipv6.NH_AH else (q[off + 1] + 1) << 3
             nh, off = q[off], off + step
         elif nh == ipv6.NH_FRAGMENT:
@@ -489,11 +489,12 @@ class IPv6(RouteCache):
             self.hostcache.updatemtu(key, mtu)
             self.icmp6stat["icp6s_pmtuchg"] += 1
 
-    def path_mtu(self, key: int, r, ifp, dst0: int, minmtu: int) -> tuple[int, bool]:
-        """ip6_getpmtu and IPV6_USE_MIN_MTU: (MTU, always fragment) for a packet to key by
-        route r out of ifp.  The host cache's MTU narrows the route's (RA-narrowed) link
-        MTU; one below 1280 means 1280 and a fragment header on every packet."""
-        mtu = (r.mtu or self.stack.in6_linkmtu(ifp)) if r is not None else ifp.mtu
+    def path_mtu(self, key: int, r, ifp, minmtu: int) -> tuple[int, bool]:
+        """ip6_getpmtu and IPV6_USE_MIN_MTU: (MTU, always fragment) for a unicast packet to
+        key by route r out of ifp.  The host cache's MTU narrows the route's (or the
+        RA-narrowed link) MTU; one below 1280 means 1280 and a fragment header on every
+        packet."""
+        mtu = r.mtu or self.stack.in6_linkmtu(ifp)
         alwaysfrag = False
         if self.hostcache.entries:
             learned = self.hostcache.getmtu(key)
@@ -501,8 +502,7 @@ class IPv6(RouteCache):
                 mtu = min(mtu, learned)
                 if mtu < MIN_MTU:
                     mtu, alwaysfrag = MIN_MTU, True
-        if mtu > MIN_MTU and (minmtu == MINMTU_ALL or dst0 == 0xFF and
-                               minmtu != MINMTU_DISABLE):
+        if mtu > MIN_MTU and minmtu == MINMTU_ALL:
             mtu = MIN_MTU
         return mtu, alwaysfrag
 
@@ -685,7 +685,7 @@ class IPv6(RouteCache):
                     return EADDRNOTAVAIL
         nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
         # IN6_LINKMTU (a link MTU learned from RAs narrows the interface's), the path MTU
-        mtu, alwaysfrag = self.path_mtu(key, r, out_ifp, dst[0], minmtu)
+        mtu, alwaysfrag = self.path_mtu(key, r, out_ifp, minmtu)
         if alwaysfrag or 40 + len(payload) > mtu:
             return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload
