@@ -245,6 +245,11 @@ def _frame(c, packet: bytes) -> bytes:
     return vxlan.emit(VNI, ethernet.emit(mac, PEER_MAC, ethernet.ETHERTYPE_IPV6, packet))
 
 
+def vxlan_payload(datagram: bytes) -> bytes:
+    """The Ethernet frame a VXLAN datagram of _frame carries."""
+    return datagram[8:]
+
+
 # -- the run ----------------------------------------------------------------------------------
 def ipv6_state(client) -> dict:
     """What malformed input must never change (the volatile parts left out: neighbor
