@@ -279,7 +279,7 @@ Vr TC  Flow Plen Nxt Hlim
 2001:db8:a::1->2001:db8:b::3
 ICMP6: type = 128, code = 0
 
-1408 bytes from 2001:db8:b::3, icmp_seq=1 hlim=63 time=T ms
+1408 bytes from 2001:db8:b::3, icmp_seq=1 hlim=63 dst=2001:db8:a::1%1 time=T ms
 
 --- 2001:db8:b::3 ping6 statistics ---
 2 packets transmitted, 1 packets received, 50.0% packet loss
@@ -308,6 +308,21 @@ round-trip min/avg/max/std-dev = T ms
     assert res.returncode == 0 and "1408 bytes from 2001:db8:b::3, icmp_seq=0" in res.stdout
     ip6 = run_tool(a, "netstat", "-s", "-p", "ip6").stdout
     assert "\t2 output datagrams fragmented\n\t4 fragments created\n" in ip6, ip6
+
+
+def test_ping6_v_prints_where_each_reply_came_to(chain):
+    """pr_pack -v: " dst=" and the IPV6_PKTINFO address, getnameinfo() giving it the
+    arrival interface as its zone: a name for a link-local address, else the index."""
+    a, b, c = chain
+    _setup(chain)
+    with a.client() as ca, b.client() as cb:
+        ll_a, ll_b = link_local(ca, "vnet0"), link_local(cb, "vnet0")
+    res = run_tool(a, "ping6", "-v", "-c", "1", "2001:db8:b::3")
+    assert _timeless(res.stdout).splitlines()[1] == \
+        "16 bytes from 2001:db8:b::3, icmp_seq=0 hlim=63 dst=2001:db8:a::1%1 time=T ms"
+    res = run_tool(a, "ping6", "-v", "-c", "1", ll_b)
+    assert _timeless(res.stdout).splitlines()[1] == \
+        f"16 bytes from {ll_b}, icmp_seq=0 hlim=64 dst={ll_a} time=T ms"
 
 
 def test_ping6_reports_a_smaller_path_mtu_only_with_one_u(chain):
@@ -363,7 +378,8 @@ def test_linux_router_with_a_narrower_link_says_packet_too_big(sockdir, tmp_path
                 "2001:db8:243::2->2001:db8:244::2",
                 "ICMP6: type = 128, code = 0",
                 ""], res.stdout
-            assert lines[8] == "1408 bytes from 2001:db8:244::2, icmp_seq=1 hlim=63 time=T ms"
+            assert lines[8] == ("1408 bytes from 2001:db8:244::2, icmp_seq=1 hlim=63 "
+                                "dst=2001:db8:243::2%1 time=T ms")
             with s.client() as client:
                 assert client.sysctl("net.inet.tcp.hostcache.list").splitlines()[2] == \
                     "2001:db8:244::2  1400        0      0ms      0ms        0        0" \

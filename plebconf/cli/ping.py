@@ -548,6 +548,8 @@ def _consume6(rows, st: Stats, quiet, verbose, timing, out, host, size, prog, st
             if quiet:
                 continue
             line = f"{ev['bytes']} bytes from {ev['from']}, icmp_seq={seq} hlim={ev['ttl']}"
+            if verbose and ev.get("dst"):
+                line += f" dst={ev['dst']}"         # pr_pack: the IPV6_PKTINFO address
             if timing and t is not None:
                 line += " time=%.3f ms" % t
             if dup:

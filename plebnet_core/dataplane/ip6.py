@@ -429,7 +429,7 @@ class IPv6(RouteCache):
         elif t == icmp6.ECHO_REPLY:
             session = self.pings.get(m.ident)
             if session is not None:
-                session.on_reply6(h, m)
+                session.on_reply6(h, m, ifp)
         elif icmp6.ROUTER_SOLICIT <= t <= icmp6.NEIGHBOR_ADVERT:
             self.nd.input(ifp, h, m)
         elif t < 128:

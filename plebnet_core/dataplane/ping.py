@@ -5,7 +5,8 @@ and the statistics, like FreeBSD's ping does from what its raw socket receives.
 Events (maps): {"ev": "sent", "seq", "errno"}, {"ev": "reply", "from", "seq", "ttl", "bytes",
 "time" (ms)}, {"ev": "icmp", "from", "bytes", "type", "code", "rest", "quoted" (bytes)}.
 IPv6 (ping -6, ICMPv6 echo): the same events, "ttl" being the hop limit and "bytes" the
-ICMPv6 message's length (what ping6 reads from its raw socket), after a first
+ICMPv6 message's length (what ping6 reads from its raw socket), a reply's "dst" the address
+it came to with the arrival interface as its zone (IPV6_PKTINFO, for ping6 -v), after a first
 {"ev": "start", "src"}: the source address chosen, which ping6's heading prints, and
 {"ev": "pathmtu", "mtu", "addr", "match"} for a packet too big about an ICMPv6 packet when
 the session asked for it (minmtu -1: ping6 -u sets IPV6_RECVPATHMTU): the notified MTU, the
@@ -126,16 +127,23 @@ class PingSession:
                 text += "%" + ifp.name
         return text
 
-    def on_reply6(self, h, m) -> None:
+    def on_reply6(self, h, m, rcvif=None) -> None:
         if self.done or h.src != self.dst and self.dst[0] != 0xFF:
             return
+        dst = ntop6(int.from_bytes(h.dst, "big"))
+        if rcvif is not None:
+            # getnameinfo() of ipi6_addr with ipi6_ifindex as the zone: a link-local (or
+            # link/node-local multicast) address gets the interface's name, others its index
+            scoped = h.dst[0] == 0xFE and h.dst[1] & 0xC0 == 0x80 or h.dst[:2] in (
+                b"\xff\x01", b"\xff\x02")
+            dst += "%" + (rcvif.name if scoped else str(rcvif.index))
         t0 = self.sent.get(m.seq)
         rtt = time.perf_counter() - t0 if t0 is not None else None
         if rtt is not None:
             self.tmax = max(self.tmax, rtt)
         self.nreceived += 1
         self.push({"ev": "reply", "from": self._from6(h.src), "seq": m.seq,
-                   "ttl": h.hop_limit, "bytes": 8 + len(m.payload),
+                   "ttl": h.hop_limit, "bytes": 8 + len(m.payload), "dst": dst,
                    "time": rtt * 1000 if rtt is not None else None})
         if self.count and self.nreceived >= self.count:
             self.finish()
