@@ -62,7 +62,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
              opt("interval", "number", lo=0), opt("size", int, lo=0, hi=65507),
              opt("ttl", int, lo=1, hi=255), opt("timeout", "number", lo=0, nullable=True),
              opt("waittime", "number", lo=0, nullable=True),
-             AF),
+             opt("minmtu", int, lo=-1, hi=1), AF),
     "traceroute": (req("dst", str), opt("src", str, nullable=True),
                    opt("first_ttl", int, lo=1, hi=255), opt("max_ttl", int, lo=1, hi=255),
                    opt("nprobes", int, lo=1, hi=I32), opt("waittime", "number", lo=0),

@@ -2,6 +2,7 @@
 op arguments — the stack answers each request once, survives, answers hello, and its state
 keeps its invariants (plebnet_core/state/check.py).  tools/fuzz.py is the long version."""
 import math
+import random
 import socket
 
 import msgpack
@@ -10,12 +11,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from plebproto import protocol
+from plebproto.constants import AF_INET6, ND6_IFF_ACCEPT_RTADV, RTF_STATIC
+from plebnet_core.dataplane.wire import ethernet, ipv6
+from plebnet_core.state.inet import pton6
+from test_dataplane_unit import Rig
 from plebnet_core.persist import apply, load_state, serialise_state
 from plebnet_core.spawn import spawn_stack
 from plebnet_core.state.check import check_stack, fetch_and_check
 from plebproto.errors import OpError
 from plebnet_core.state.stack import Stack, stable_mac
 from plebnet_core.syscalls import Syscalls
+from tools import packets6
 from tools.harness import _KEYS, _WORDS, _final_replies, rows
 
 OPS = ["hello", "ioctl", "rtmsg", "sysctl", "llmsg", "batch", "subscribe", "audit", "nope"]
@@ -245,3 +251,78 @@ def test_unhashable_names_are_refused_not_internal_errors(fuzz_stack):
                 c.call(op, args)
             assert getattr(exc.value, "errno", None) in (22, 45, 2), (op, args)
     assert "Traceback" not in fuzz_stack.stderr()
+
+
+# -- malformed IPv6 into a live stack (tools/packets6.py; tools/fuzz.py --packets6 is long) ---
+def test_malformed_ipv6_is_counted_and_dropped_and_changes_nothing(tmp_path):
+    f = packets6.fuzz_packets6(1500, seed=7, sockdir=str(tmp_path))
+    assert f["frames"] >= 1500 and f["counted"] == f["frames"], f
+    assert (f["crashes"], f["state_changed"], f["violations"], f["internal_errors"],
+            f["hello_after"]) == (0, [], 0, 0, 1), f
+    assert all(f["cases"].values()), f["cases"]          # every kind was sent
+
+
+def test_the_ipv6_fuzzer_sees_a_state_change(tmp_path):
+    """The check can fail: a valid RA (a router, its MTU) and a valid packet too big (a
+    path MTU) among the malformed frames are caught as changes."""
+    p6 = packets6
+
+    def valid_ra(c, rnd):
+        return [p6._ra(c, rnd)]
+
+    def valid_too_big(c, rnd):
+        return [p6._icmp(c.peer, c.me, 2, 0, 1300, p6._ours(c, rnd)[:1232])]
+
+    f = p6.fuzz_packets6(200, seed=3, sockdir=str(tmp_path),
+                         cases={"valid_ra": valid_ra, "valid_too_big": valid_too_big})
+    assert {"routers", "nd", "pmtu"} <= set(f["state_changed"]), f
+
+
+# the same malformed IPv6 in-process (the Rig of test_dataplane_unit: fake clock, recording
+# devices): many more draws per second, the state read straight from the model
+_RIG6: dict = {}
+
+
+def _rig6():
+    if "rig" not in _RIG6:
+        rig = Rig()
+        ifp = rig.ifp()
+        with rig.stack.transaction():
+            rig.stack.in6_aifaddr("vnet0", pton6(packets6.ME), 64)
+            ifp.nd6_flags |= ND6_IFF_ACCEPT_RTADV
+        rig.run(1.0)
+        rig.stack.tick(rig.clock.now)
+        rig.run()
+        peer_ll = ipv6.eui64_link_local(packets6.PEER_MAC)
+        for addr in (packets6.PEER, socket.inet_ntop(socket.AF_INET6, peer_ll)):
+            rig.sys.dispatch("llmsg", {"type": "RTM_ADD", "af": "inet6", "addr": addr,
+                                       "mac": ethernet.mac_format(packets6.PEER_MAC),
+                                       "flags": RTF_STATIC, "ifname": "vnet0"})
+        me_ll = next(a.addr for a in ifp.addrs if a.af == AF_INET6 and a.addr >> 112 == 0xFE80)
+        _RIG6.update(rig=rig, ctx=packets6.Ctx(ifp.mac, me_ll.to_bytes(16, "big")))
+    return _RIG6["rig"], _RIG6["ctx"]
+
+
+def _state6(rig):
+    ifp, stack = rig.ifp(), rig.stack
+    info = stack.nd6_ifinfo(ifp)
+    return (sorted((a.addr, a.plen, a.flags) for a in ifp.addrs if a.af == AF_INET6),
+            stack.rt[AF_INET6].generation,
+            sorted((k, e.mac, e.flags, e.router) for k, e in ifp.llinfo6.items()),
+            len(stack.nd_routers), len(stack.nd_prefixes),
+            (info.linkmtu, info.basereachable, info.retrans, info.chlim),
+            dict(rig.dp.ip6.hostcache.entries))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(sorted(packets6.CASES)), st.integers(0, 2 ** 32))
+def test_malformed_ipv6_in_process_is_counted_and_changes_nothing(case, seed):
+    rig, ctx = _rig6()
+    before = _state6(rig)
+    total = rig.dp.ip6.ip6stat["ip6s_total"]
+    packets = packets6.CASES[case](ctx, random.Random(seed))
+    for packet in packets:
+        rig.feed("vnet0", packets6.vxlan_payload(packets6._frame(ctx, packet)))
+    rig.dev["vnet0"].take()
+    assert rig.dp.ip6.ip6stat["ip6s_total"] == total + len(packets)
+    assert _state6(rig) == before

@@ -6,7 +6,8 @@ short writes and a full disk, damaged and odd journal files), and the hardening 
 peers that never read).
 
     python tools/reliability_report.py          # shortened runs, a few minutes
-    python tools/reliability_report.py --full   # 200 crashes, 1,000,000 frames, 64 × 10,000 ops
+    python tools/reliability_report.py --full   # 200 crashes, 1,000,000 frames, 64 × 10,000 ops,
+                                                # 200,000 malformed IPv6 frames
 
 Exit status 0 only if every check held.
 """
@@ -16,7 +17,7 @@ import time
 
 import _run  # noqa: F401
 
-from tools import hardening, harness
+from tools import hardening, harness, packets6
 
 
 def bad_inputs():
@@ -207,6 +208,16 @@ def main() -> int:
                                         or f["internal_errors"]),
         f"{f['crashes']} crashes, {f['violations']} violations, "
         f"{f['internal_errors']} internal errors, {f['hello_after']} hello checks")
+    n6 = 200_000 if full else 20_000
+    p6 = packets6.fuzz_packets6(n6, seed=int(t))
+    row("malformed IPv6 frames (live stack)", f"{p6['frames']:,}",
+        p6["frames"] >= n6 and p6["counted"] == p6["frames"] and not (
+            p6["crashes"] or p6["state_changed"] or p6["violations"]
+            or p6["internal_errors"]) and p6["hello_after"] == 1,
+        f"{p6['counted']:,} counted and dropped, {len(p6['cases'])} kinds (IPv6, ICMPv6, "
+        f"ND, RA, fragments, extension headers, packet too big); state changed: "
+        f"{', '.join(p6['state_changed']) or 'nothing'}; {p6['crashes']} crashes, "
+        f"{p6['internal_errors']} internal errors")
     clients, ops = 64, (10_000 if full else 1_000)
     ld = harness.load(clients, ops, seed=int(t))
     row("load held (clients × ops)", f"{clients} × {ops:,}",

@@ -2,7 +2,7 @@
 
     ping [-4] [-nq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout]
          [-W waittime] host
-    ping -6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
+    ping -6 [-nquv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
          [-t timeout] [-W waittime] IPv6-host          (also `plebconf ping6 ...`)
 
 The stack sends and receives (op "ping", a streamed result); this side prints what FreeBSD's
@@ -10,7 +10,9 @@ ping prints and keeps its statistics.  As 14's main.c does, -6, the name ping6 o
 is an IPv6 address selects ping6.c's behaviour: its heading, reply lines (hlim), summary
 ("ping6 statistics", "std-dev") and errors.  Exit status: 0 if any reply came, 2 if none, 64
 for a usage error, 68 for an unknown host; IPv6: 1 for its errx() failures, 71 (EX_OSERR)
-when every request failed to go out.
+when every request failed to go out.  ping6 sends at the minimum MTU (1280) unless -u:
+once, unicast follows the path MTU and a packet too big's new MTU is reported (with -v,
+"new path MTU (N) is notified"); twice, multicast does too (IPV6_USE_MIN_MTU 1, -1, 0).
 """
 from __future__ import annotations
 
@@ -300,7 +302,7 @@ def _consume(rows, st: Stats, quiet: bool, timing: bool, out) -> None:
 # -- IPv6: ping6.c ---------------------------------------------------------------------------
 def parse6(args, prog: str):
     opts = {"count": 0, "interval": 1.0, "ttl": 64, "src": None, "size": DEFDATALEN6,
-            "timeout": 0, "waittime": None, "quiet": False, "verbose": False}
+            "timeout": 0, "waittime": None, "quiet": False, "verbose": False, "uflag": 0}
     i = 0
     while i < len(args) and args[i].startswith("-") and args[i] != "-":
         arg = args[i]
@@ -310,11 +312,13 @@ def parse6(args, prog: str):
         j = 1
         while j < len(arg):
             ch = arg[j]
-            if ch in "6nqv":
+            if ch in "6nquv":
                 if ch == "q":
                     opts["quiet"] = True
                 elif ch == "v":
                     opts["verbose"] = True
+                elif ch == "u":         # ping6.c's mflag
+                    opts["uflag"] += 1
                 j += 1
                 continue
             if ch not in "cimSstW":
@@ -474,7 +478,10 @@ def command6(ctx, args, prog: str):
     timing = opts["size"] >= TIMEVAL_LEN
     request = {"af": "inet6", "dst": target, "count": opts["count"],
                "interval": opts["interval"], "size": opts["size"], "ttl": opts["ttl"],
-               "timeout": opts["timeout"], "waittime": opts["waittime"]}
+               "timeout": opts["timeout"], "waittime": opts["waittime"],
+               # mflag != 1 sets IPV6_USE_MIN_MTU: 1 without -u, 0 with it twice or more;
+               # exactly once leaves the default (multicast only) and asks for the path MTU
+               "minmtu": -1 if opts["uflag"] == 1 else 0 if opts["uflag"] else 1}
     if opts["src"] is not None:
         request["src"] = opts["src"]
     st = Stats()
@@ -541,11 +548,20 @@ def _consume6(rows, st: Stats, quiet, verbose, timing, out, host, size, prog, st
             if quiet:
                 continue
             line = f"{ev['bytes']} bytes from {ev['from']}, icmp_seq={seq} hlim={ev['ttl']}"
+            if verbose and ev.get("dst"):
+                line += f" dst={ev['dst']}"         # pr_pack: the IPV6_PKTINFO address
             if timing and t is not None:
                 line += " time=%.3f ms" % t
             if dup:
                 line += "(DUP!)"
             out.write(line + "\n")
+            out.flush()
+        elif kind == "pathmtu" and verbose:
+            # get_pathmtu: another destination's is ignored, an MTU below 1280 unreported
+            if not ev["match"]:
+                out.write(f"path MTU for {ev['addr']} is notified. (ignored)\n")
+            elif ev["mtu"] >= 1280:
+                out.write(f"new path MTU ({ev['mtu']}) is notified\n")
             out.flush()
         elif kind == "icmp" and verbose:
             # ping6 reports anything but its echo replies only with -v (-q or not), and ends

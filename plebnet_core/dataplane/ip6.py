@@ -4,8 +4,10 @@ with FreeBSD's rules (sys/netinet6/ip6_input.c, ip6_forward.c, ip6_output.c, icm
 Addresses are ints in the state model (link-local ones keyed with the zone embedded, see
 state/inet.py) and 16-byte strings on the wire.  Neighbor Discovery messages go to nd6.ND6.
 Fragments for us are reassembled (frag6.py); local packets over the path MTU go out in
-fragments.  Not done here: redirects, MLD reports, path MTU discovery (a packet too big
-received is reported to ping, not remembered).
+fragments.  Path MTU discovery (RFC 8201) as FreeBSD 14 does it: a packet too big about a
+packet we sent stores the MTU in the host cache (hostcache.py, icmp6_mtudisc_update), and
+output fragments to it (ip6_calcmtu); ping6's IPV6_USE_MIN_MTU levels are output's minmtu.
+Not done here: redirects, MLD reports.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from ..state.inet import embed_scope, is_scoped6
 from . import stats
 from .fib import MISSING, RouteCache
 from .frag6 import Reassembler6
+from .hostcache import HostCache
 from .wire import WireError, icmp6, ipv6, udp
 from .wire.checksum import checksum as _checksum, pseudo_header_sum as _phsum
 
@@ -38,11 +41,36 @@ _SOLICITED = _from(ipv6.solicited_node(bytes(16)), "big")     # ff02::1:ff00:0
 _ECHO_HEAD = b"\x60\x00\x00\x00"    # version 6, traffic class and flow label 0
 _ICMP_HLIM = bytes((NH_ICMPV6, DEFAULT_HLIM))
 _UNUSABLE = IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED | IN6_IFF_ANYCAST
+MIN_MTU = ipv6.MIN_MTU          # IPV6_MMTU
+PTB_MIN_MTU = 40 + 8 + 8        # icmp6_mtudisc_update: below a header, a fragment header
+                                # and 8 bytes is "abnormally small"
+# IPV6_USE_MIN_MTU (RFC 3542 11.1): -1 multicast only (the default), 0 never, 1 always
+MINMTU_MCASTONLY, MINMTU_DISABLE, MINMTU_ALL = -1, 0, 1
+_EXTHDRS = (ipv6.NH_HOPOPTS, ipv6.NH_DSTOPTS, ipv6.NH_AH, ipv6.NH_ROUTING)
 
 
 def _unzoned(key: int) -> int:
     """A gateway key without its embedded zone (the neighbor cache is keyed without)."""
     return key & _ZONE if is_scoped6(key) else key
+
+
+def _upper(q) -> tuple[int, int]:
+    """(next header, offset) of a quoted packet's upper layer past hop-by-hop, destination
+    options, AH, routing and a first fragment's headers, as icmp6_notify_error walks them
+    (a later fragment stops the walk at its fragment header; the routing header's final
+    destination is not looked for: the stack never sends one)."""
+    nh, off, n = q[6], 40, len(q)
+    while off + 8 <= n:
+        if nh in _EXTHDRS:
+            step = (q[off + 1] + 2) << 2 if nh == ipv6.NH_AH else (q[off + 1] + 1) << 3
+            nh, off = q[off], off + step
+        elif nh == ipv6.NH_FRAGMENT:
+            if (q[off + 2] << 8 | q[off + 3]) & 0xFFF8:
+                break
+            nh, off = q[off], off + 8
+        else:
+            break
+    return nh, off
 
 
 def _b(addr: int) -> bytes:
@@ -83,6 +111,7 @@ class IPv6(RouteCache):
         self.pings: dict[int, object] = {}      # echo ident -> ping session
         self.traces: dict[int, object] = {}     # UDP probe sport -> traceroute session
         self.reasm = Reassembler6(loop.clock)
+        self.hostcache = HostCache(loop)
         self._reasm_timer = None
         self._frag_ident = _from(os.urandom(4), "big")
         self._err_second = 0
@@ -352,8 +381,9 @@ class IPv6(RouteCache):
         if r is None or r.flags & (RTF_BLACKHOLE | RTF_REJECT) or ifp.flags & IFF_LOOPBACK:
             return False
         out_ifp = r.ifp
-        if n + 40 > (r.mtu or out_ifp.mtu):
-            return False
+        if n + 40 > (r.mtu or out_ifp.mtu) or self.hostcache.entries and \
+                self.hostcache.getmtu(key):
+            return False            # fragments, or a learned path MTU: the long way
         c = (~(payload[2] << 8 | payload[3]) & 0xFFFF) + 0x100FF    # + ~0x8000 + 0x8100
         c = (c & 0xFFFF) + (c >> 16)
         c = ~((c & 0xFFFF) + (c >> 16)) & 0xFFFF
@@ -399,21 +429,82 @@ class IPv6(RouteCache):
         elif t == icmp6.ECHO_REPLY:
             session = self.pings.get(m.ident)
             if session is not None:
-                session.on_reply6(h, m)
+                session.on_reply6(h, m, ifp)
         elif icmp6.ROUTER_SOLICIT <= t <= icmp6.NEIGHBOR_ADVERT:
             self.nd.input(ifp, h, m)
         elif t < 128:
-            quoted = m.payload
-            if len(quoted) >= 48 and quoted[6] == NH_ICMPV6 and quoted[40] == \
-                    icmp6.ECHO_REQUEST:
-                session = self.pings.get(_from(quoted[44:46], "big"))
-                if session is not None:
-                    session.on_error6(h, m)
-            elif len(quoted) >= 48 and self.traces:
-                # a traceroute6 probe's answer (the session finds the UDP header past any
-                # extension headers); the quoted source port names the session
-                for session in list(self.traces.values()):
-                    session.on_error6(h, m)
+            self.icmp6_notify_error(ifp, h, m)
+
+    def icmp6_notify_error(self, ifp, h, m) -> None:
+        """An ICMPv6 error for us (icmp6_notify_error): the quoted packet's upper layer is
+        found past its extension headers; a packet too big updates the path MTU first and
+        tells the pings that asked (IPV6_RECVPATHMTU); then the ping or traceroute6 session
+        the quoted packet came from gets the error."""
+        ist = self.icmp6stat
+        quoted = m.payload
+        nxt, off = NH_ICMPV6, 40
+        if m.type == icmp6.PACKET_TOO_BIG and m.code != 0:
+            # icmp6_input: a bad code notifies nobody (raw sockets, ping -v, still read it)
+            ist["icp6s_badcode"] += 1
+            if len(quoted) < 48 or quoted[6] != NH_ICMPV6:
+                return
+        elif len(quoted) < 40:
+            ist["icp6s_tooshort"] += 1
+            return
+        else:
+            nxt, off = _upper(quoted)
+            if m.type == icmp6.PACKET_TOO_BIG:
+                self.mtudisc_update(ifp, quoted, m.rest)
+                if nxt == NH_ICMPV6:
+                    # rip6_ctlinput -> ip6_notify_pmtu: every ICMPv6 socket asking for it
+                    for session in list(self.pings.values()):
+                        if session.ip6 is not None:
+                            session.on_pathmtu6(quoted[24:40], m.rest)
+        if nxt == NH_ICMPV6 and len(quoted) >= off + 8 and quoted[off] == \
+                icmp6.ECHO_REQUEST:
+            session = self.pings.get(_from(quoted[off + 4:off + 6], "big"))
+            if session is not None:
+                session.on_error6(h, m)
+        elif len(quoted) >= 48 and self.traces:
+            # a traceroute6 probe's answer (the session finds the UDP header past any
+            # extension headers); the quoted source port names the session
+            for session in list(self.traces.values()):
+                session.on_error6(h, m)
+
+    def mtudisc_update(self, ifp, quoted, mtu: int) -> None:
+        """icmp6_mtudisc_update: a packet too big about a packet we sent stores its MTU for
+        the quoted destination in the host cache, if below the route's MTU (tcp_maxmtu6) and
+        counts a path MTU change.  An abnormally small MTU is ignored; one below 1280 is
+        remembered as 1272, which ip6_calcmtu turns into 1280-byte packets that always carry
+        a fragment header.  The quoted source must be ours (FreeBSD takes any; RFC 8201 5.2
+        asks for the check, and a forged quote then changes nothing)."""
+        if mtu < PTB_MIN_MTU or _from(quoted[8:24], "big") not in self.plain:
+            return
+        if mtu < MIN_MTU:
+            mtu = MIN_MTU - 8
+        d = _from(quoted[24:40], "big")
+        key = embed_scope(d, ifp.index) if is_scoped6(d) else d
+        r = self.route(key)
+        if r is not None and mtu < (r.mtu or r.ifp.mtu):
+            self.hostcache.updatemtu(key, mtu)
+            self.icmp6stat["icp6s_pmtuchg"] += 1
+
+    def path_mtu(self, key: int, r, ifp, minmtu: int) -> tuple[int, bool]:
+        """ip6_getpmtu and IPV6_USE_MIN_MTU: (MTU, always fragment) for a unicast packet to
+        key by route r out of ifp.  The host cache's MTU narrows the route's (or the
+        RA-narrowed link) MTU; one below 1280 means 1280 and a fragment header on every
+        packet."""
+        mtu = r.mtu or self.stack.in6_linkmtu(ifp)
+        alwaysfrag = False
+        if self.hostcache.entries:
+            learned = self.hostcache.getmtu(key)
+            if learned:
+                mtu = min(mtu, learned)
+                if mtu < MIN_MTU:
+                    mtu, alwaysfrag = MIN_MTU, True
+        if mtu > MIN_MTU and minmtu == MINMTU_ALL:
+            mtu = MIN_MTU
+        return mtu, alwaysfrag
 
     def _zone(self, ifp, addr: bytes, ifa=None) -> int:
         """The zone a reply to addr leaves by: the arrival interface (lo0: the address's)."""
@@ -532,7 +623,13 @@ class IPv6(RouteCache):
             self.icmp6_error(ifp, h, pkt, icmp6.DST_UNREACH, icmp6.UNREACH_BEYONDSCOPE)
             return
         total = 40 + h.payload_length
-        mtu = r.mtu or out_ifp.mtu
+        # ip6_tryforward (what most packets take) checks the next hop's MTU; a packet with
+        # hop-by-hop options takes ip6_forward, which checks IN6_LINKMTU (an RA's MTU
+        # narrows the interface's); the packet too big tells the MTU checked
+        if h.next_header == ipv6.NH_HOPOPTS:
+            mtu = self.stack.in6_linkmtu(out_ifp)
+        else:
+            mtu = r.mtu or out_ifp.mtu
         if total > mtu:
             self.icmp6_error(ifp, h, pkt, icmp6.PACKET_TOO_BIG, 0, mtu)
             return
@@ -545,9 +642,10 @@ class IPv6(RouteCache):
 
     # -- output ------------------------------------------------------------------------------
     def output(self, src: bytes | None, dst: bytes, zone: int, nh: int, payload, *,
-               hlim: int = DEFAULT_HLIM) -> int:
+               hlim: int = DEFAULT_HLIM, minmtu: int = MINMTU_MCASTONLY) -> int:
         """ip6_output() for a locally originated packet; zone: the interface index scoped
-        destinations are reached by.  Returns 0 or the errno sendmsg() would."""
+        destinations are reached by; minmtu: the sender's IPV6_USE_MIN_MTU.  Returns 0 or
+        the errno sendmsg() would."""
         self.count_out(nh, payload)
         d = _from(dst, "big")
         if dst[0] == 0xFF:
@@ -559,9 +657,11 @@ class IPv6(RouteCache):
                 src = self.source_on(out_ifp, dst)
                 if src is None:
                     return EADDRNOTAVAIL
-            if 40 + len(payload) > out_ifp.mtu:
-                return self._fragment_out(out_ifp, d, None, src, dst, nh, payload, hlim,
-                                          out_ifp.mtu)
+            mtu = out_ifp.mtu
+            if mtu > MIN_MTU and minmtu != MINMTU_DISABLE:
+                mtu = MIN_MTU               # multicast goes at the minimum MTU by default
+            if 40 + len(payload) > mtu:
+                return self._fragment_out(out_ifp, d, None, src, dst, nh, payload, hlim, mtu)
             return self.link.output6(out_ifp, d, ipv6.emit(src, dst, nh, payload,
                                                            hop_limit=hlim))
         key = embed_scope(d, zone) if is_scoped6(d) else d
@@ -584,9 +684,9 @@ class IPv6(RouteCache):
                 if src is None:
                     return EADDRNOTAVAIL
         nexthop = _unzoned(r.gateway) if flags & RTF_GATEWAY else d
-        # IN6_LINKMTU: a link MTU learned from RAs narrows the interface's
-        mtu = r.mtu or self.stack.in6_linkmtu(out_ifp)
-        if 40 + len(payload) > mtu:
+        # IN6_LINKMTU (a link MTU learned from RAs narrows the interface's), the path MTU
+        mtu, alwaysfrag = self.path_mtu(key, r, out_ifp, minmtu)
+        if alwaysfrag or 40 + len(payload) > mtu:
             return self._fragment_out(out_ifp, nexthop, r, src, dst, nh, payload, hlim, mtu)
         pkt = ipv6.header(src, dst, nh, len(payload), hop_limit=hlim) + payload
         _count_out(r, len(pkt))

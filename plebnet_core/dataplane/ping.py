@@ -5,8 +5,12 @@ and the statistics, like FreeBSD's ping does from what its raw socket receives.
 Events (maps): {"ev": "sent", "seq", "errno"}, {"ev": "reply", "from", "seq", "ttl", "bytes",
 "time" (ms)}, {"ev": "icmp", "from", "bytes", "type", "code", "rest", "quoted" (bytes)}.
 IPv6 (ping -6, ICMPv6 echo): the same events, "ttl" being the hop limit and "bytes" the
-ICMPv6 message's length (what ping6 reads from its raw socket), after a first
-{"ev": "start", "src"}: the source address chosen, which ping6's heading prints.
+ICMPv6 message's length (what ping6 reads from its raw socket), a reply's "dst" the address
+it came to with the arrival interface as its zone (IPV6_PKTINFO, for ping6 -v), after a first
+{"ev": "start", "src"}: the source address chosen, which ping6's heading prints, and
+{"ev": "pathmtu", "mtu", "addr", "match"} for a packet too big about an ICMPv6 packet when
+the session asked for it (minmtu -1: ping6 -u sets IPV6_RECVPATHMTU): the notified MTU, the
+destination it is for and whether that is the one pinged.
 """
 from __future__ import annotations
 
@@ -26,15 +30,18 @@ MAXWAIT = 10.0          # seconds ping waits after the last request when nothing
 class PingSession:
     def __init__(self, ip, loop, *, dst: int, src: int | None, count: int, interval: float,
                  size: int, ttl: int, timeout: float, waittime: float | None, push, finish,
-                 ip6=None, zone: int = 0, src_name: str = ""):
+                 ip6=None, zone: int = 0, src_name: str = "", minmtu: int = -1):
         """IPv6 when ip6 (the IPv6 layer) is given: dst and src are then 16-byte strings,
         src already chosen (the ICMPv6 checksum covers it), zone the interface index of a
-        scoped destination; src_name the source as text (with its %zone)."""
+        scoped destination; src_name the source as text (with its %zone); minmtu the
+        IPV6_USE_MIN_MTU level (1 always, -1 for multicast only, 0 never)."""
         limit = 65535 - 40 - 8 if ip6 is not None else 65507
-        if not 0 <= size <= limit or not 1 <= ttl <= 255 or interval < 0 or count < 0:
+        if not 0 <= size <= limit or not 1 <= ttl <= 255 or interval < 0 or count < 0 or \
+                minmtu not in (-1, 0, 1):
             raise OpError(EINVAL, "bad ping parameters")
         self.ip, self.loop = ip, loop
         self.ip6, self.zone, self.src_name = ip6, zone, src_name
+        self.minmtu = minmtu
         self.dst, self.src = dst, src
         self.count, self.interval, self.ttl = count, interval, ttl
         self.timeout, self.waittime = timeout, waittime
@@ -82,7 +89,7 @@ class PingSession:
         if self.ip6 is not None:
             err = self.ip6.output(self.src, self.dst, self.zone, 58,
                                   icmp6.echo_request(self.src, self.dst, self.ident, seq, data),
-                                  hlim=self.ttl)
+                                  hlim=self.ttl, minmtu=self.minmtu)
         else:
             err = self.ip.output(self.src, self.dst, 1, icmp.echo_request(self.ident, seq, data),
                                  ttl=self.ttl)
@@ -129,16 +136,23 @@ class PingSession:
                 text += "%" + ifp.name
         return text
 
-    def on_reply6(self, h, m) -> None:
+    def on_reply6(self, h, m, rcvif=None) -> None:
         if self.done or h.src != self.dst and self.dst[0] != 0xFF:
             return
+        dst = ntop6(int.from_bytes(h.dst, "big"))
+        if rcvif is not None:
+            # getnameinfo() of ipi6_addr with ipi6_ifindex as the zone: a link-local (or
+            # link/node-local multicast) address gets the interface's name, others its index
+            scoped = h.dst[0] == 0xFE and h.dst[1] & 0xC0 == 0x80 or h.dst[:2] in (
+                b"\xff\x01", b"\xff\x02")
+            dst += "%" + (rcvif.name if scoped else str(rcvif.index))
         t0 = self.sent.get(m.seq)
         rtt = time.perf_counter() - t0 if t0 is not None else None
         if rtt is not None:
             self.tmax = max(self.tmax, rtt)
         self.nreceived += 1
         self.push({"ev": "reply", "from": self._from6(h.src), "seq": m.seq,
-                   "ttl": h.hop_limit, "bytes": 8 + len(m.payload),
+                   "ttl": h.hop_limit, "bytes": 8 + len(m.payload), "dst": dst,
                    "time": rtt * 1000 if rtt is not None else None})
         if self.count and self.nreceived >= self.count:
             self.finish()
@@ -149,6 +163,14 @@ class PingSession:
         self.push({"ev": "icmp", "from": self._from6(h.src), "bytes": 8 + len(m.payload),
                    "type": m.type, "code": m.code, "rest": m.rest,
                    "quoted": bytes(m.payload)})
+
+    def on_pathmtu6(self, dst: bytes, mtu: int) -> None:
+        """ip6_notify_pmtu: only a socket with IPV6_RECVPATHMTU hears it (ping6 sets that
+        with exactly one -u)."""
+        if self.done or self.minmtu != -1:
+            return
+        self.push({"ev": "pathmtu", "mtu": mtu, "addr": self._from6(dst),
+                   "match": dst == self.dst})
 
     def on_error(self, h, m) -> None:
         if self.done:

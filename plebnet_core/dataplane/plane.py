@@ -159,6 +159,10 @@ class DataPlane:
             # icmp_input answers no address mask requests: the knob reads as off, and is not
             # offered for turning on
             syscalls.gauges["net.inet.icmp.maskrepl"] = lambda: 0
+            # the path MTUs learned (hostcache.py): where FreeBSD lists them
+            hc = self.ip6.hostcache
+            syscalls.gauges["net.inet.tcp.hostcache.list"] = hc.list
+            syscalls.gauges["net.inet.tcp.hostcache.count"] = hc.__len__
 
     def _ioctl_done(self, args) -> None:
         """vxlan_ioctl: SIOCSIFFLAGS runs vxlan_init when the interface is up and
@@ -388,10 +392,11 @@ class DataPlane:
 
     # -- ops ---------------------------------------------------------------------------------
     def op_ping(self, args):
-        """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s), af?}: streams
-        the events of ping.py, then {"transmitted", "received"}.  af "inet6" (or a dst with
-        a colon) pings with ICMPv6; ttl is then the hop limit, a %zone names the interface
-        of a link-local dst or src."""
+        """{dst, src?, count?, interval?, size?, ttl?, timeout?, waittime? (s), af?,
+        minmtu?}: streams the events of ping.py, then {"transmitted", "received"}.  af
+        "inet6" (or a dst with a colon) pings with ICMPv6; ttl is then the hop limit, a
+        %zone names the interface of a link-local dst or src, minmtu the IPV6_USE_MIN_MTU
+        level (-1 by default: the minimum MTU for multicast only)."""
         dst_text = args.get("dst")
         if args.get("af") == "inet6" or type(dst_text) is str and ":" in dst_text:
             return self._op_ping6(args)
@@ -432,7 +437,8 @@ class DataPlane:
         params = dict(count=arg(args, "count", int, 0),
                       interval=float(number("interval", 1.0)), size=arg(args, "size", int, 8),
                       ttl=arg(args, "ttl", int, 64), timeout=float(number("timeout", 0) or 0),
-                      waittime=number("waittime", None), **ends)
+                      waittime=number("waittime", None),
+                      minmtu=arg(args, "minmtu", int, -1), **ends)
         return self._ping_deferred(params)
 
     def op_traceroute(self, args):

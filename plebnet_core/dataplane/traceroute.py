@@ -225,7 +225,7 @@ class TracerouteSession:
                 text += "%" + ifp.name
         return text
 
-    def on_reply6(self, h, m) -> None:
+    def on_reply6(self, h, m, rcvif=None) -> None:
         if self.done or self.timer is None or m.seq != self.seq or h.src != self.dst:
             return
         self._answer(self._from6(h.src), "reply", m.type, m.code, h.hop_limit)
