@@ -199,6 +199,7 @@ class RcProgram(Program):
 
 
 DIGITS = b"0123456789"
+HEX = b"0123456789abcdefABCDEF:"    # what IPv6 addresses are made of: out of their skeleton
 _LENGTHS = frozenset(str(n) for n in range(129))     # a /len as written (no leading zero)
 COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
 
@@ -206,7 +207,8 @@ COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by co
 class BatchProgram(Program):
     """Units are the command lines of a batch file (comments and blank lines are not).
 
-    Consecutive lines with the same skeleton (the line without its digits) are compiled
+    Consecutive lines with the same skeleton (the line without its digits; without its hex
+    digits and colons too in a file with colons: IPv6 addresses) are compiled
     together: the first one by the grammar (which teaches its shape's template), the others
     by splitting them all at once and checking each column in bulk: literal words equal,
     address columns plain addresses (column_values).  A group that does not pass is
@@ -228,7 +230,9 @@ class BatchProgram(Program):
         return self._lines
 
     def compile_all(self, progress=None) -> "BatchProgram":
-        skel = self.text.encode().translate(None, DIGITS)
+        # a file with IPv6 addresses in it: hex digits and colons out too (the words
+        # around them lose letters, which only makes groups _columns may refuse)
+        skel = self.text.encode().translate(None, HEX if ":" in self.text else DIGITS)
         first = skel[:skel.find(b"\n") + 1]
         k = self.line_count - 1             # lines before the last (empty: a final newline)
         if k >= COLUMNAR_MIN and len(skel) == len(first) * k and skel.count(first) == k:
