@@ -309,8 +309,12 @@ def test_failure_index_maps_to_its_unit():
 def test_shapes_cut_out_plain_addresses_only():
     assert shape(["route", "add", "-net", "10.1.0.0/16", "192.0.2.1"]) == (
         ("route", "add", "-net", ("\0", "/16"), ("\0", "")), ["10.1.0.0", "192.0.2.1"])
+    assert shape(["route", "add", "-6", "-net", "2001:db8::/32", "fd00::1"]) == (
+        ("route", "add", "-6", "-net", ("\0", "/32"), ("\0", "")), ["2001:db8::", "fd00::1"])
     for word in ("127.0.0.1", "0.0.0.0", "224.0.0.1", "255.255.0.0", "010.1.1.1", "1.2.3",
-                 "10.1.1.256", "vnet0", "2001:db8::1"):
+                 "10.1.1.256", "vnet0", "::", "::1", "::ffff:10.0.0.1", "64:ff9b::10.0.0.1",
+                 "fe80::1", "fe80::1%vnet0", "ff02::1", "ffff:ffff::", "2001:db8::1%vnet0",
+                 "2001:db8:::1", "2001:db8::g", "dead", "a:b"):
         assert shape(["x", word]) == (("x", word), [])
 
 
