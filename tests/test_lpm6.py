@@ -124,16 +124,23 @@ def test_depth_is_bounded_by_the_address_not_the_table():
     assert t.lookup(a("2001:db8:7cf::1")) == 1999
 
 
-def test_a_node_without_children_holds_no_container():
-    """Leaf nodes hold ints only: the cyclic collector does not track them (a trie of
-    200,000 prefixes is some 400,000 nodes)."""
+def test_nodes_hold_ints_only_and_go_when_emptied():
+    """Nodes hold ints only (children by index), so the cyclic collector tracks none of
+    them (a trie of 200,000 prefixes is some 400,000 nodes); emptied nodes are unlinked and
+    their indexes reused."""
     import gc
     t = Trie()
     for i in range(50):
         t.add(a("2001:db8::") | i << 80, 48, i)
-    leaf = t.t.root[0x20][0x01][0x0D][0xB8][0]
-    assert type(leaf) is dict and not gc.is_tracked(leaf)
-    assert all(type(e) is int for e in leaf.values())
+    t.add(*key("2001:db8::/32"), "32")
+    nodes = [n for n in t.t.nodes if n is not None]
+    assert len(nodes) == 6 and not any(map(gc.is_tracked, nodes))
+    assert all(type(k) is int and type(e) is int for n in nodes for k, e in n.items())
+    for i in range(50):
+        t.remove(a("2001:db8::") | i << 80, 48)
+    assert len([n for n in t.t.nodes if n is not None]) == 4    # the /48s' nodes went
+    t.add(a("2001:db8:1::"), 48, "again")
+    assert len(t.t.nodes) == 6 and t.lookup(a("2001:db8:1::1")) == "again"
 
 
 # -- against a brute-force model -------------------------------------------------------------

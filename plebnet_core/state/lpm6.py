@@ -12,12 +12,13 @@ route"), as in Dir24.  A prefix of length L (1..128) lives in the node of depth
 d = (L - 1) // 8, the node reached by its first d bytes, with r = L - 8d (1..8) of its bits
 inside that node's byte: it covers 2**(8 - r) of the node's 256 entries (controlled prefix
 expansion: at most 128 entries for a prefix one bit past a byte boundary, one for a prefix
-ending on one).  A node is a dict, byte -> entry: an int, slot << 4 | r, for the longest of
-the node's prefixes covering that byte (r its length inside the node), or, where longer
-prefixes go on below, the child node, which holds that int (0 for none) at key 256.  So a
-node holds ints and nodes only: no tuple per entry, and a node without children holds no
-container at all, which the cyclic collector then never looks at (a 200,000-prefix trie is
-some 400,000 nodes).  The zero-length prefix (a default route) is held apart.
+ending on one).  A node is a dict, byte -> entry: a positive int, slot << 4 | r, for the
+longest of the node's prefixes covering that byte (r its length inside the node), or, where
+longer prefixes go on below, minus the index of the child node in `nodes`; the child holds
+the byte's own entry (0 for none) at key AT.  So nodes hold ints only: no tuple per entry,
+no reference to another container, and the cyclic collector never tracks them (a
+200,000-prefix trie is some 400,000 nodes: a collection that scanned them would stall the
+stack for tens of milliseconds).  The zero-length prefix (a default route) is held apart.
 
 The trie keeps no list of its prefixes: the table knows them.  Placing a prefix overwrites
 the entries of its span that name a prefix no longer than it (so fills of any order give
@@ -36,11 +37,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import repeat
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 P = TypeVar("P")        # what a slot names: the prefix's path list (route.py's)
-# a node: byte -> slot << 4 | r, or the child node; in a child, AT -> its own entry's int
-Node = dict[int, Any]
+# a node: byte -> slot << 4 | r, or -(index of the child node); in a child, AT -> the
+# entry its byte has for itself
+Node = dict[int, int]
 AT = 256
 
 
@@ -53,7 +55,7 @@ def _place(plen: int) -> tuple[int, int, int]:
 class Lpm6(Generic[P]):
     """Longest-prefix match over 128-bit int keys (masked to their length)."""
 
-    __slots__ = ("root", "default", "slots", "free_slots")
+    __slots__ = ("root", "nodes", "free_nodes", "default", "slots", "free_slots")
 
     # a removed prefix's parent may be of any shorter length (Dir24 keeps those under /8
     # apart: see RouteTable._unindex)
@@ -61,6 +63,8 @@ class Lpm6(Generic[P]):
 
     def __init__(self) -> None:
         self.root: Node = {}
+        self.nodes: list[Node | None] = [self.root]    # index -> node; 0 is the root
+        self.free_nodes: list[int] = []
         self.default = 0                        # the /0's slot, 0: none placed
         self.slots: list[P | None] = [None]     # slot -> path list; 0 is "no route"
         self.free_slots: list[int] = []
@@ -68,24 +72,27 @@ class Lpm6(Generic[P]):
     @staticmethod
     def cost(plen: int) -> int:
         """log2 of placing one prefix of this length, counted as RouteTable.settle counts
-        (in /16s of IPv4): every prefix here is a few steps down and ≤ 128 entries."""
-        return 0
+        (in IPv4 /16s, a slice assignment each): every prefix here is a few dict steps down
+        and ≤ 128 entries, some 4 times a /16's time whatever its length."""
+        return 2
 
     def lookup(self, addr: int) -> P | None:
         """The path list of the longest prefix covering addr, or None."""
         found = self.default
+        nodes = self.nodes
         node = self.root
         shift = 120
         while True:
             entry = node.get(addr >> shift & 255)
             if entry is None:
                 break
-            if type(entry) is int:
+            if entry > 0:
                 found = entry >> 4
                 break
-            node = entry
-            if node[AT]:
-                found = node[AT] >> 4
+            node = nodes[-entry]        # type: ignore[assignment]  (a child's is never None)
+            held = node[AT]
+            if held:
+                found = held >> 4
             shift -= 8
         return self.slots[found]
 
@@ -128,36 +135,52 @@ class Lpm6(Generic[P]):
         depth, r, shift = _place(plen)
         span = 1 << (8 - r)
         high = 0xFF00 >> r & 255
-        root = self.root
+        root, nodes, free = self.root, self.nodes, self.free_nodes
         for dst, slot in zip(dsts, each):
             node = root
             s = 120
             for _ in range(depth):
                 byte = dst >> s & 255
                 entry = node.get(byte)
-                if type(entry) is not dict:     # none, or a prefix ending here: go on below
-                    entry = node[byte] = {AT: entry or 0}
-                node = entry
+                if entry is None or entry > 0:  # none, or a prefix ending here: go on below
+                    child: Node = {AT: entry or 0}
+                    if free:
+                        index = free.pop()
+                        nodes[index] = child
+                    else:
+                        index = len(nodes)
+                        nodes.append(child)
+                    node[byte] = -index
+                    node = child
+                else:
+                    node = nodes[-entry]        # type: ignore[assignment]
                 s -= 8
             first = dst >> shift & high
             value = slot << 4 | r
             if span == 1:
-                entry = node.get(first)
-                if entry is None or type(entry) is int and entry & 15 <= r:
+                if first in node:
+                    self._take(node, first, r, value)
+                else:
                     node[first] = value
-                elif type(entry) is dict and entry[AT] & 15 <= r:
-                    entry[AT] = value
                 continue
             bytes_ = range(first, first + span)
             if node.keys().isdisjoint(bytes_):
                 node.update(zip(bytes_, repeat(value)))
                 continue
             for byte in bytes_:
-                entry = node.get(byte)
-                if entry is None or type(entry) is int and entry & 15 <= r:
-                    node[byte] = value
-                elif type(entry) is dict and entry[AT] & 15 <= r:
-                    entry[AT] = value
+                self._take(node, byte, r, value)
+
+    def _take(self, node: Node, byte: int, r: int, value: int) -> None:
+        """The entry of byte in node is value (of length r inside the node), unless a
+        longer prefix of the node holds it."""
+        entry = node.get(byte)
+        if entry is None or 0 < entry and entry & 15 <= r:
+            node[byte] = value
+        elif entry < 0:
+            child = self.nodes[-entry]
+            assert child is not None
+            if child[AT] & 15 <= r:
+                child[AT] = value
 
     def _place(self, dst: int, plen: int, slot: int) -> None:
         self.fill(plen, [dst], slot)
@@ -197,28 +220,34 @@ class Lpm6(Generic[P]):
         while depth and len(path[depth]) == 1:
             held = path[depth][AT]
             depth -= 1
+            above = path[depth]
             byte = dst >> (120 - (depth << 3)) & 255
+            index = -above[byte]
+            self.nodes[index] = None
+            self.free_nodes.append(index)
             if held:
-                path[depth][byte] = held
+                above[byte] = held
             else:
-                del path[depth][byte]
+                del above[byte]
 
-    @staticmethod
-    def _hand(node: Node, first: int, r: int, value: int, drop: bool) -> None:
+    def _hand(self, node: Node, first: int, r: int, value: int, drop: bool) -> None:
         """The entries of node from first on that a prefix of length r inside the node
         holds (2**(8 - r) of them) now hold value; drop: value 0 empties them."""
         for byte in range(first, first + (1 << (8 - r))):
             entry = node.get(byte)
             if entry is None:
                 continue
-            if type(entry) is int:
+            if entry > 0:
                 if entry & 15 == r:         # (else a longer prefix of this node holds it)
                     if value or not drop:
                         node[byte] = value
                     else:
                         del node[byte]
-            elif entry[AT] & 15 == r:
-                entry[AT] = value
+            else:
+                child = self.nodes[-entry]
+                assert child is not None
+                if child[AT] & 15 == r:
+                    child[AT] = value
 
     # -- the mechanics ---------------------------------------------------------------------
     def _path(self, key: int, depth: int) -> list[Node] | None:
@@ -228,9 +257,11 @@ class Lpm6(Generic[P]):
         shift = 120
         for _ in range(depth):
             entry = node.get(key >> shift & 255)
-            if type(entry) is not dict:
+            if entry is None or entry > 0:
                 return None
-            node = entry
+            child = self.nodes[-entry]
+            assert child is not None
+            node = child
             path.append(node)
             shift -= 8
         return path
@@ -242,5 +273,6 @@ class Lpm6(Generic[P]):
         while todo:
             node, d = todo.pop()
             deepest = max(deepest, d)
-            todo.extend((e, d + 1) for e in node.values() if type(e) is dict)
+            todo.extend((self.nodes[-e], d + 1) for e in node.values()  # type: ignore
+                        if e < 0)
         return deepest

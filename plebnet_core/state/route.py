@@ -59,7 +59,7 @@ else:
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
-SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
+SETTLE_PIECE = 2048         # prefixes of /16 (their cost) placed between looks at the clock
 WALK_STEP = 8192            # prefixes a dump sorts per loop turn (walk_pieces)
 WALK_SPLIT_BITS = 10        # the sorted slices are merged in 2**this parts of the space
 
@@ -377,7 +377,7 @@ class RouteTable:
             keys, slots, done = fill
             weight = cost(plen)                 # log2 of a prefix's cost, counted in /16s
             end = len(keys) if budget is None else \
-                min(len(keys), done + max(1, min(budget >> weight, SETTLE_PIECE)))
+                min(len(keys), done + max(1, min(budget, SETTLE_PIECE) >> weight))
             part = keys[done:end] if done or end < len(keys) else keys
             if type(slots) is not int:
                 slots = slots[done:end] if done or end < len(keys) else slots
