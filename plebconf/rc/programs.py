@@ -200,7 +200,7 @@ class RcProgram(Program):
 
 DIGITS = b"0123456789"
 HEX = b"0123456789abcdefABCDEF:"    # what IPv6 addresses are made of: out of their skeleton
-_LENGTHS = frozenset(str(n) for n in range(129))     # a /len as written (no leading zero)
+_LENGTHS = {str(n): n for n in range(129)}          # a /len as written (no leading zero)
 COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
 
 
@@ -331,13 +331,16 @@ class BatchProgram(Program):
         lens: list = []
         for v in general:
             parts = "\n".join(cols[v]).replace("/", "\n").split("\n")
-            if len(parts) != 2 * c or not _LENGTHS.issuperset(parts[1::2]):
+            if len(parts) != 2 * c:
+                return False
+            try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
+                lens.append(bytes(map(_LENGTHS.__getitem__, parts[1::2])))
+            except KeyError:
                 return False
             cols[v] = parts[0::2]
-            lens.append(list(map(int, parts[1::2])))
         if lens and not self._general_for(key, template, cols, lens):
             return False
-        packed = [plain_addresses(col) for col in cols] + [bytes(col) for col in lens]
+        packed = [plain_addresses(col) for col in cols] + lens
         cols += lens
         if None in packed:
             return False
@@ -351,10 +354,13 @@ class BatchProgram(Program):
         """Whether template serves the shape of every length combination in lens (columns
         of lengths beside the address columns cols): a combination not met before is
         learned from its first line, through the grammar, as compile() would."""
-        for combo in dict.fromkeys(zip(*lens)):
+        # (one length column, the usual case: its distinct values found in C)
+        combos = dict.fromkeys(zip(*lens)) if len(lens) > 1 else zip(dict.fromkeys(lens[0]))
+        for combo in combos:
             other = with_lengths(key, combo)
             if other not in self.templates:
-                row = next(r for r, got in enumerate(zip(*lens)) if got == combo)
+                row = lens[0].index(combo[0]) if len(lens) == 1 else \
+                    next(r for r, got in enumerate(zip(*lens)) if got == combo)
                 values = [col[row] for col in cols]
                 argv = [k if type(k) is str else next(it) + k[1]
                         for it in [iter(values)] for k in other]

@@ -23,6 +23,7 @@ check of generated files.
 from __future__ import annotations
 
 from functools import partial
+from itertools import repeat
 from socket import AF_INET6, inet_aton, inet_ntoa, inet_ntop, inet_pton
 
 from .command import ToolError, command_ops
@@ -263,8 +264,8 @@ def plain_addresses(col: list[str]) -> bytes | None:
     values (the gateways of a table) is checked and packed value by value."""
     if col.count(col[0]) == len(col):
         unique = col[:1]                                # a constant column: once
-    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and len(set(col)) <= len(col) // 16:
-        distinct = list(dict.fromkeys(col))
+    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and \
+            len(distinct := list(dict.fromkeys(col))) <= len(col) // 16:
         packed = plain_addresses(distinct)
         if packed is None:
             return None
@@ -303,7 +304,7 @@ def _plain6(unique: list[str]) -> bytes | None:
     if "%" in text or "." in text:          # a zone, an embedded dotted quad: not values
         return None
     try:
-        packed = b"".join(map(_pton6, unique))
+        packed = b"".join(map(inet_pton, repeat(AF_INET6), unique))
     except (OSError, TypeError, ValueError):
         return None
     if packed[::16].translate(None, _FIRST_OK6_BYTES):
