@@ -286,6 +286,7 @@ def data_plane(seconds: float, tab) -> list[tuple]:
                                          "gateway": "2001:db8:242:2::1"}, ["dst", "plen"],
                                columns=[pack_column("dst", "inet6", tab.dsts[9:]),
                                         pack_column("plen", "inet6", tab.plens[9:])])])
+            wait_settled(c, af="inet6")     # (the trie filled behind the run: full speed)
             fwd_large = best(forwarded_rate, c, dsts, seconds)
             nroutes = len(c.sysctl("NET_RT_DUMP", af="inet6"))
     finally:

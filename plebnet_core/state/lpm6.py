@@ -14,11 +14,12 @@ inside that node's byte: it covers 2**(8 - r) of the node's 256 entries (control
 expansion: at most 128 entries for a prefix one bit past a byte boundary, one for a prefix
 ending on one).  A node is a dict, byte -> entry: a positive int, slot << 4 | r, for the
 longest of the node's prefixes covering that byte (r its length inside the node), or, where
-longer prefixes go on below, minus the index of the child node in `nodes`; the child holds
-the byte's own entry (0 for none) at key AT.  So nodes hold ints only: no tuple per entry,
-no reference to another container, and the cyclic collector never tracks them (a
-200,000-prefix trie is some 400,000 nodes: a collection that scanned them would stall the
-stack for tens of milliseconds).  The zero-length prefix (a default route) is held apart.
+longer prefixes go on below, a negative int: -(own << 32 | index), own being that same
+entry for the byte (0 for none) and index the child node's in `nodes`.  So nodes hold ints
+only: no tuple per entry, no reference to another container, and the cyclic collector never
+tracks them (a 200,000-prefix trie is some 400,000 nodes: a collection that scanned them
+would stall the stack for tens of milliseconds); a lookup reads one dict and one list item
+per byte.  The zero-length prefix (a default route) is held apart.
 
 The trie keeps no list of its prefixes: the table knows them.  Placing a prefix overwrites
 the entries of its span that name a prefix no longer than it (so fills of any order give
@@ -40,10 +41,9 @@ from itertools import repeat
 from typing import Generic, TypeVar
 
 P = TypeVar("P")        # what a slot names: the prefix's path list (route.py's)
-# a node: byte -> slot << 4 | r, or -(index of the child node); in a child, AT -> the
-# entry its byte has for itself
+# a node: byte -> slot << 4 | r, or -(own entry << 32 | index of the child node)
 Node = dict[int, int]
-AT = 256
+LOW = (1 << 32) - 1
 
 
 def _place(plen: int) -> tuple[int, int, int]:
@@ -89,10 +89,10 @@ class Lpm6(Generic[P]):
             if entry > 0:
                 found = entry >> 4
                 break
-            node = nodes[-entry]        # type: ignore[assignment]  (a child's is never None)
-            held = node[AT]
-            if held:
-                found = held >> 4
+            entry = -entry
+            node = nodes[entry & LOW]   # type: ignore[assignment]  (a child's is never None)
+            if entry >> 32:
+                found = entry >> 36
             shift -= 8
         return self.slots[found]
 
@@ -143,17 +143,17 @@ class Lpm6(Generic[P]):
                 byte = dst >> s & 255
                 entry = node.get(byte)
                 if entry is None or entry > 0:  # none, or a prefix ending here: go on below
-                    child: Node = {AT: entry or 0}
+                    child: Node = {}
                     if free:
                         index = free.pop()
                         nodes[index] = child
                     else:
                         index = len(nodes)
                         nodes.append(child)
-                    node[byte] = -index
+                    node[byte] = -((entry or 0) << 32 | index)
                     node = child
                 else:
-                    node = nodes[-entry]        # type: ignore[assignment]
+                    node = nodes[-entry & LOW]  # type: ignore[assignment]
                 s -= 8
             first = dst >> shift & high
             value = slot << 4 | r
@@ -176,11 +176,8 @@ class Lpm6(Generic[P]):
         entry = node.get(byte)
         if entry is None or 0 < entry and entry & 15 <= r:
             node[byte] = value
-        elif entry < 0:
-            child = self.nodes[-entry]
-            assert child is not None
-            if child[AT] & 15 <= r:
-                child[AT] = value
+        elif entry < 0 and -entry >> 32 & 15 <= r:
+            node[byte] = -(value << 32 | -entry & LOW)
 
     def _place(self, dst: int, plen: int, slot: int) -> None:
         self.fill(plen, [dst], slot)
@@ -216,17 +213,16 @@ class Lpm6(Generic[P]):
         up = parent_plen - (depth << 3) if parent and parent_plen > depth << 3 else 0
         self._hand(path[-1], dst >> shift & (0xFF00 >> r) & 255, r,
                    parent << 4 | up if up else 0, True)
-        # unlink nodes left empty (their own entry at AT alone), upwards
-        while depth and len(path[depth]) == 1:
-            held = path[depth][AT]
+        # unlink nodes left empty, upwards (their byte keeps its own entry)
+        while depth and not path[depth]:
             depth -= 1
             above = path[depth]
             byte = dst >> (120 - (depth << 3)) & 255
-            index = -above[byte]
-            self.nodes[index] = None
-            self.free_nodes.append(index)
-            if held:
-                above[byte] = held
+            entry = -above[byte]
+            self.nodes[entry & LOW] = None
+            self.free_nodes.append(entry & LOW)
+            if entry >> 32:
+                above[byte] = entry >> 32
             else:
                 del above[byte]
 
@@ -243,11 +239,8 @@ class Lpm6(Generic[P]):
                         node[byte] = value
                     else:
                         del node[byte]
-            else:
-                child = self.nodes[-entry]
-                assert child is not None
-                if child[AT] & 15 == r:
-                    child[AT] = value
+            elif -entry >> 32 & 15 == r:
+                node[byte] = -(value << 32 | -entry & LOW)
 
     # -- the mechanics ---------------------------------------------------------------------
     def _path(self, key: int, depth: int) -> list[Node] | None:
@@ -259,7 +252,7 @@ class Lpm6(Generic[P]):
             entry = node.get(key >> shift & 255)
             if entry is None or entry > 0:
                 return None
-            child = self.nodes[-entry]
+            child = self.nodes[-entry & LOW]
             assert child is not None
             node = child
             path.append(node)
@@ -273,6 +266,6 @@ class Lpm6(Generic[P]):
         while todo:
             node, d = todo.pop()
             deepest = max(deepest, d)
-            todo.extend((self.nodes[-e], d + 1) for e in node.values()  # type: ignore
+            todo.extend((self.nodes[-e & LOW], d + 1) for e in node.values()  # type: ignore
                         if e < 0)
         return deepest
