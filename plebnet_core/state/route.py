@@ -364,8 +364,8 @@ class RouteTable:
         prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
         alone covers 65,536: the loop turns stay short), and with a budget no more than
         SETTLE_SECONDS of work (placing prefixes longer than /24 costs far more each); all
-        without a budget.  (IPv6's trie counts each prefix as one: lpm6.Lpm6.cost.)  True
-        once none is left."""
+        without a budget.  (An IPv6 prefix counts as four /16s whatever its length:
+        lpm6.Lpm6.cost.)  True once none is left."""
         pending, lpm = self._pending, self._lpm
         plen = 0
         due = perf_counter() + SETTLE_SECONDS
