@@ -1007,6 +1007,18 @@ def test_ipv6_table_batch_applies_or_cites_the_failing_line(stack2, tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     atomic = routes(stack2)
     assert len(atomic) == len(before) + len(set(lines))
+    import time
+    with stack2.client() as c:      # the trie filled behind the batch: the gauge drains
+        deadline = time.monotonic() + 60
+        while c.sysctl("net.route.algo.inet6.pending") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert c.sysctl("net.route.algo.inet6.pending") == 0
+        for line in lines[::37]:
+            prefix, gateway = line.split()[4:]
+            dst, plen = prefix.split("/")
+            inside = dst.rstrip(":") + "::1" if dst.endswith("::") else dst
+            got = c.rtmsg("RTM_GET", af="inet6", dst=inside)        # (longest match)
+            assert (got["dst"], got["plen"], got["gateway"]) == (dst, int(plen), gateway)
     deletes = "".join(f"route delete {' '.join(line.split()[2:-1])}\n" for line in lines)
     result = run_tool(stack2, "batch", "-", input=deletes)
     assert (result.returncode, result.stderr) == (0, "")
