@@ -282,6 +282,25 @@ def test_route_table_ipv6_lookups_follow_adds_runs_and_removes(settle):
     assert table.paths_to(a("2001:db8:ffff::2")) is None
 
 
+def test_route_table_ipv6_fill_skips_what_went_before_it_was_placed():
+    """A prefix of a run removed before settle() placed it, its slot taken by another
+    prefix meanwhile: the fill places nothing for it (the table is dirty), and the shorter
+    prefix covering it answers."""
+    table = RouteTable(128)
+    r32 = _R(*key("2001:db8::/32"))
+    table.add_path(r32)
+    run = [_R(a("2001:db8::") | i << 80, 48) for i in range(10)]
+    table.add_run(run, lambda paths, route: None)
+    table.remove_path(run[3])
+    other = _R(*key("2001:db9::/32"))
+    table.add_path(other)                           # (the slot run[3] had)
+    assert other.slot == run[3].slot
+    assert table.settle()
+    assert table.paths_to(a("2001:db8:3::1")) == [r32]
+    assert table.paths_to(a("2001:db8:4::1")) == [run[4]]
+    assert table.paths_to(a("2001:db9::1")) == [other]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(addrs, plens), max_size=60), st.integers(0, 80), ops)
 def test_route_table_settling_in_slices_through_changes_matches_brute_force(bulk, budget,
