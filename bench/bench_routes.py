@@ -25,17 +25,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from common import ROOT, table, temp_stack, verdict, wait_settled
+from common import ROOT, Prober, table, temp_stack, verdict, wait_settled
 from tables import ipv4_table
-
-from plebconf.rpc.client import Client
 
 N_ROUTES = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 CHURN_SECONDS = float(os.environ.get("CHURN_SECONDS", 20))
-PROBE_EVERY = 0.005
 
 
 def gateways(n: int) -> list[str]:
@@ -50,31 +46,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
             key, _, value = line.partition(":")
             fields[key] = value
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
-
-
-class Prober(threading.Thread):
-    """A second client asking the stack `hello` every PROBE_EVERY seconds: how long each
-    answer took while the stack was busy."""
-
-    def __init__(self, stack):
-        super().__init__(daemon=True)
-        self.client = Client.connect(pid=stack.pid, directory=stack.sockdir, timeout=120)
-        self.samples: list[float] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            t0 = time.perf_counter()
-            self.client.call("hello", {"version": 1})
-            self.samples.append(time.perf_counter() - t0)
-            time.sleep(PROBE_EVERY)
-
-    def stop(self) -> tuple[float, float, int]:
-        self.stopping.set()
-        self.join()
-        self.client.close()
-        s = sorted(self.samples)
-        return (s[int(len(s) * 0.99)] * 1000, s[-1] * 1000, len(s)) if s else (0, 0, 0)
 
 
 def tool(stack, *argv, stdout=subprocess.DEVNULL, text_input=None):

@@ -6,12 +6,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from plebnet_core.spawn import spawn_stack  # noqa: E402
+
+PROBE_EVERY = 0.005         # seconds between a Prober's questions
 
 
 def table(title: str, rows: list[tuple]) -> None:
@@ -25,15 +28,42 @@ def table(title: str, rows: list[tuple]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
-def wait_settled(client, poll: float = 0.01) -> float:
-    """Seconds until the stack's IPv4 lookup arrays hold every route filed: a route run
-    returns once its routes are filed, and the arrays are filled behind it
+def wait_settled(client, poll: float = 0.01, af: str = "inet") -> float:
+    """Seconds until the stack's lookup arrays (IPv6: its trie) hold every route filed: a
+    route run returns once its routes are filed, and the arrays are filled behind it
     (plebnet_core/state/route.py, RouteTable.settle).  Benchmarks of lookups and forwarding
     wait for this, so that they measure the arrays and not the fallback."""
     t0 = time.perf_counter()
-    while client.sysctl("net.route.algo.inet.pending"):
+    while client.sysctl(f"net.route.algo.{af}.pending"):
         time.sleep(poll)
     return time.perf_counter() - t0
+
+
+class Prober(threading.Thread):
+    """A second client asking the stack `hello` every PROBE_EVERY seconds: how long each
+    answer took while the stack was busy (a load, a fill, a dump)."""
+
+    def __init__(self, stack):
+        from plebconf.rpc.client import Client
+        super().__init__(daemon=True)
+        self.client = Client.connect(pid=stack.pid, directory=stack.sockdir, timeout=120)
+        self.samples: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            t0 = time.perf_counter()
+            self.client.call("hello", {"version": 1})
+            self.samples.append(time.perf_counter() - t0)
+            time.sleep(PROBE_EVERY)
+
+    def stop(self) -> tuple[float, float, int]:
+        """(p99 ms, worst ms, answers)."""
+        self.stopping.set()
+        self.join()
+        self.client.close()
+        s = sorted(self.samples)
+        return (s[int(len(s) * 0.99)] * 1000, s[-1] * 1000, len(s)) if s else (0, 0, 0)
 
 
 def verdict(ok: bool) -> str:

@@ -27,7 +27,8 @@ Ops (the serialized configuration syscalls):
     sysctl     {"name": "NET_RT_DUMP"|"NET_RT_FLAGS"|"NET_RT_IFLIST"|dotted-name, ...}
                 A dotted name reads the value, or sets it with "value".  One name is ours,
                 read-only: net.route.algo.inet.pending, the IPv4 prefixes filed whose lookup
-                arrays the stack is still filling (0: lookups read the arrays again).
+                arrays the stack is still filling (0: lookups read the arrays again), and
+                its IPv6 twin net.route.algo.inet6.pending (the trie's fills).
                 NET_RT_DUMP {"af"?, "form"?: "rows"|"compact"} streams the routing table in
                 radix-walk order.  "rows" (the default): chunks of rows
                 [family, *ROUTE_COLUMNS].  "compact" (netstat -r, where a million routes is

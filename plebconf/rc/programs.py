@@ -258,14 +258,16 @@ def _tolerating(entry: list, errnos) -> list:
 
 
 DIGITS = b"0123456789"
-_LENGTHS = frozenset(str(n) for n in range(129))     # a /len as written (no leading zero)
+HEX = b"0123456789abcdefABCDEF:"    # what IPv6 addresses are made of: out of their skeleton
+_LENGTHS = {str(n): n for n in range(129)}          # a /len as written (no leading zero)
 COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
 
 
 class BatchProgram(Program):
     """Units are the command lines of a batch file (comments and blank lines are not).
 
-    Consecutive lines with the same skeleton (the line without its digits) are compiled
+    Consecutive lines with the same skeleton (the line without its digits; without its hex
+    digits and colons too in a file with colons: IPv6 addresses) are compiled
     together: the first one by the grammar (which teaches its shape's template), the others
     by splitting them all at once and checking each column in bulk: literal words equal,
     address columns plain addresses (column_values).  A group that does not pass is
@@ -287,7 +289,9 @@ class BatchProgram(Program):
         return self._lines
 
     def compile_all(self, progress=None) -> "BatchProgram":
-        skel = self.text.encode().translate(None, DIGITS)
+        # a file with IPv6 addresses in it: hex digits and colons out too (the words
+        # around them lose letters, which only makes groups _columns may refuse)
+        skel = self.text.encode().translate(None, HEX if ":" in self.text else DIGITS)
         first = skel[:skel.find(b"\n") + 1]
         k = self.line_count - 1             # lines before the last (empty: a final newline)
         if k >= COLUMNAR_MIN and len(skel) == len(first) * k and skel.count(first) == k:
@@ -386,13 +390,16 @@ class BatchProgram(Program):
         lens: list = []
         for v in general:
             parts = "\n".join(cols[v]).replace("/", "\n").split("\n")
-            if len(parts) != 2 * c or not _LENGTHS.issuperset(parts[1::2]):
+            if len(parts) != 2 * c:
+                return False
+            try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
+                lens.append(bytes(map(_LENGTHS.__getitem__, parts[1::2])))
+            except KeyError:
                 return False
             cols[v] = parts[0::2]
-            lens.append(list(map(int, parts[1::2])))
         if lens and not self._general_for(key, template, cols, lens):
             return False
-        packed = [plain_addresses(col) for col in cols] + [bytes(col) for col in lens]
+        packed = [plain_addresses(col) for col in cols] + lens
         cols += lens
         if None in packed:
             return False
@@ -406,10 +413,13 @@ class BatchProgram(Program):
         """Whether template serves the shape of every length combination in lens (columns
         of lengths beside the address columns cols): a combination not met before is
         learned from its first line, through the grammar, as compile() would."""
-        for combo in dict.fromkeys(zip(*lens)):
+        # (one length column, the usual case: its distinct values found in C)
+        combos = dict.fromkeys(zip(*lens)) if len(lens) > 1 else zip(dict.fromkeys(lens[0]))
+        for combo in combos:
             other = with_lengths(key, combo)
             if other not in self.templates:
-                row = next(r for r, got in enumerate(zip(*lens)) if got == combo)
+                row = lens[0].index(combo[0]) if len(lens) == 1 else \
+                    next(r for r, got in enumerate(zip(*lens)) if got == combo)
                 values = [col[row] for col in cols]
                 argv = [k if type(k) is str else next(it) + k[1]
                         for it in [iter(values)] for k in other]

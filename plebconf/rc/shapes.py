@@ -4,8 +4,11 @@
     template = learn(key, values, ops)    # Template, or None: the grammar runs every line
     template.ops(values)                  # the ops of another line of that shape
 
-A shape is the words with every plain IPv4 address cut out (a `/len` after it stays;
-addresses in 0/8, 127/8 and 224/3, e.g. netmasks, are never cut out).  The tool grammar runs
+A shape is the words with every plain address cut out (a `/len` after it stays): an IPv4
+dotted quad outside 0/8, 127/8 and 224/3 (netmasks, loopback, multicast), or an IPv6 text
+inet_pton reads, without a %zone or an embedded dotted quad, whose first byte is neither
+00 (::, ::1, mapped and compatible forms, masks like ::ffff) nor fe (link-local, whose
+scope a grammar may embed) nor ff (multicast, masks like ffff:ffff::).  The tool grammar runs
 once per shape; when the addresses reappear verbatim as whole argument fields of its ops,
 and two probe lines with other addresses give exactly the ops that substituting them gives,
 the shape gets a template, and later lines of that shape only substitute their addresses.
@@ -19,7 +22,9 @@ check of generated files.
 """
 from __future__ import annotations
 
-from socket import inet_aton, inet_ntoa
+from functools import partial
+from itertools import repeat
+from socket import AF_INET6, inet_aton, inet_ntoa, inet_ntop, inet_pton
 
 from .command import ToolError, command_ops
 
@@ -31,12 +36,22 @@ __all__ = ["shape", "Template", "learn", "literal_segments", "plain_addresses", 
 # loopback, multicast: where a grammar may decide differently) are never cut out.
 _FIRST_OK = frozenset(str(i) for i in range(1, 224) if i != 127)
 _FIRST_OK_BYTES = bytes(i for i in range(1, 224) if i != 127)
+_FIRST_OK6_BYTES = bytes(range(1, 0xFE))      # IPv6: first byte 01..fd
 _VALUE = "\0"
+_pton6 = partial(inet_pton, AF_INET6)
 
 
 def _value(token: str):
     """(address, suffix) when token is a value, else None."""
     addr, slash, rest = token.partition("/")
+    if ":" in addr:
+        if "%" in addr or "." in addr:
+            return None
+        try:
+            first = _pton6(addr)[0]
+        except (OSError, ValueError):
+            return None
+        return (addr, slash + rest) if 1 <= first <= 0xFD else None
     if addr.count(".") != 3 or addr.partition(".")[0] not in _FIRST_OK:
         return None
     try:
@@ -51,7 +66,7 @@ def shape(tokens: list[str]) -> tuple[tuple, list[str]]:
     """(shape key, the addresses cut out) of a command line's words."""
     key, values = [], []
     for tok in tokens:
-        v = _value(tok) if tok[:1].isdigit() else None
+        v = _value(tok) if tok[:1].isdigit() or ":" in tok else None
         if v is None:
             key.append(tok)
         else:
@@ -123,19 +138,35 @@ def _learn(ops, values: list[str]) -> Template | None:
 
 
 def _probes(values: list[str]) -> list[list[str]]:
-    """Two other address lists for the same shape: first octets changed, last octets changed
-    (a field computed from an address, or masked by the grammar, then differs)."""
-    def first(v):
-        a, rest = v.split(".", 1)
-        for alt in (int(a) ^ 1, int(a) ^ 2, int(a) ^ 4, int(a) ^ 8):
-            if 1 <= alt <= 223 and alt != 127:
-                return f"{alt}.{rest}"
-        return v
+    """Two other address lists for the same shape: first octets (bytes) changed, last
+    octets (bits) changed (a field computed from an address, or masked by the grammar,
+    then differs)."""
+    return [[_probe6(v, True) if ":" in v else _probe4(v, True) for v in values],
+            [_probe6(v, False) if ":" in v else _probe4(v, False) for v in values]]
 
-    def last(v):
+
+def _probe4(v: str, high: bool) -> str:
+    """Another plain IPv4 address: the first octet changed (still a value), or the last."""
+    if not high:
         rest, d = v.rsplit(".", 1)
         return f"{rest}.{int(d) ^ 1}"
-    return [[first(v) for v in values], [last(v) for v in values]]
+    a, rest = v.split(".", 1)
+    for alt in (int(a) ^ 1, int(a) ^ 2, int(a) ^ 4, int(a) ^ 8):
+        if 1 <= alt <= 223 and alt != 127:
+            return f"{alt}.{rest}"
+    return v
+
+
+def _probe6(v: str, high: bool) -> str:
+    """Another plain IPv6 address: a bit of the first byte changed (still 01..fd), or the
+    last bit."""
+    packed = bytearray(_pton6(v))
+    if high:
+        packed[0] = next((b for b in (packed[0] ^ 1, packed[0] ^ 2, packed[0] ^ 4)
+                          if 1 <= b <= 0xFD), packed[0])
+    else:
+        packed[15] ^= 1
+    return inet_ntop(AF_INET6, bytes(packed))
 
 
 def learn(key: tuple, values: list[str], ops) -> Template | None:
@@ -227,20 +258,29 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
 
 
 def plain_addresses(col: list[str]) -> bytes | None:
-    """col packed (protocol.PACKED) when every string of it is a plain address (dotted quad,
-    no leading zeros, first octet in 1..223 but not 127), else None; C loops only.  A column
-    of few distinct values (the gateways of a table) is checked and packed value by value."""
+    """col packed (protocol.PACKED) when every string of it is a plain address of one family
+    (a value, see the module docstring: IPv4 as a dotted quad without leading zeros, packed
+    4 bytes each; IPv6 16 bytes each), else None; C loops only.  A column of few distinct
+    values (the gateways of a table) is checked and packed value by value."""
     if col.count(col[0]) == len(col):
         unique = col[:1]                                # a constant column: once
-    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and len(set(col)) <= len(col) // 16:
-        distinct = list(dict.fromkeys(col))
+    elif len(col) > 4096 and len(set(col[:1024])) <= 256 and \
+            len(distinct := list(dict.fromkeys(col))) <= len(col) // 16:
         packed = plain_addresses(distinct)
         if packed is None:
             return None
-        value_of = {v: packed[4 * i:4 * i + 4] for i, v in enumerate(distinct)}
+        width = len(packed) // len(distinct)
+        value_of = {v: packed[width * i:width * (i + 1)] for i, v in enumerate(distinct)}
         return b"".join(map(value_of.__getitem__, col))
     else:
         unique = col
+    packed = _plain6(unique) if ":" in unique[0] else _plain4(unique)
+    if packed is None:
+        return None
+    return packed if unique is col else packed * len(col)
+
+
+def _plain4(unique: list[str]) -> bytes | None:
     text = ("\n" + "\n".join(unique) + "\n").encode()
     n = len(unique)
     if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
@@ -256,4 +296,17 @@ def plain_addresses(col: list[str]) -> bytes | None:
         return None
     if packed[::4].translate(None, _FIRST_OK_BYTES):
         return None
-    return packed if unique is col else packed * len(col)
+    return packed
+
+
+def _plain6(unique: list[str]) -> bytes | None:
+    text = "\n".join(unique)
+    if "%" in text or "." in text:          # a zone, an embedded dotted quad: not values
+        return None
+    try:
+        packed = b"".join(map(inet_pton, repeat(AF_INET6), unique))
+    except (OSError, TypeError, ValueError):
+        return None
+    if packed[::16].translate(None, _FIRST_OK6_BYTES):
+        return None
+    return packed

@@ -81,7 +81,7 @@ def check_stack(stack: Stack) -> list[str]:
             for dst, paths in bucket.items():
                 prefixes += 1
                 if type(paths) is Unmade:   # unmade: its slot holds the NextHop naming it
-                    nexthop = table._lpm.slots[paths] if table._lpm is not None else None
+                    nexthop = table._lpm.slots[paths]
                     if type(nexthop) is not NextHop or nexthop.plen != plen \
                             or nexthop.slot != paths or nexthop.refs <= 0:
                         bad.append(f"af {af}: unmade prefix {dst:#x}/{plen} misfiled")
@@ -116,8 +116,8 @@ def check_stack(stack: Stack) -> list[str]:
             bad.append(f"af {af}: counts {table.unmade} unmade, {table.joined} joined, "
                        f"but {unmade}, {joined} found")
         # each prefix's first and last address: by the dicts while fills are pending,
-        # then (IPv4) by the lookup arrays once they are all done
-        for settled in (False, True) if af == AF_INET and table.unsettled else (True,):
+        # then by the lookup arrays (trie) once they are all done
+        for settled in (False, True) if table.unsettled else (True,):
             if settled:
                 table.settle()
             for plen, bucket in enumerate(table._by_len):

@@ -46,6 +46,16 @@ class Dir24(Generic[P]):
     __slots__ = ("tbl24", "dep24", "deepest", "tbl8", "dep8", "group_prefixes", "free_groups",
                  "short", "short_dep", "slots", "free_slots")
 
+    # prefixes shorter than this live apart (`short`): a removed prefix's parent is one of
+    # its own kind (RouteTable._unindex)
+    SHORT = 8
+
+    @staticmethod
+    def cost(plen: int) -> int:
+        """log2 of placing one prefix of this length, in /16s (a /8 moves 65,536 tbl24
+        entries): how RouteTable.settle counts its budget."""
+        return max(0, 16 - plen)
+
     def __init__(self) -> None:
         self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
         self.dep24 = mmap.mmap(-1, 1 << 24)

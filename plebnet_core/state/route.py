@@ -3,10 +3,11 @@
 Exact matches (adds, deletes, netstat's walk) use one dict per prefix length.  Longest-prefix
 match for IPv4 reads the DIR-24-8 arrays of lpm.py: two array reads whether the table holds
 ten routes or a million.  IPv6 reads the stride-8 trie of lpm6.py: at most 16 dict probes, one
-per address byte, however many lengths the table holds.  A
-multipath (ECMP) prefix holds several Route objects in one list (§6.1).
+per address byte, however many lengths the table holds.  Both have one interface (slots
+naming path lists; place, fill, repoint, remove), and everything below is the same for both
+families.  A multipath (ECMP) prefix holds several Route objects in one list (§6.1).
 
-A route run (IPv4 routes through a few gateways, of any lengths) is filed without making a
+A route run (routes through a few gateways, of any lengths) is filed without making a
 Route per prefix: each prefix's dict entry is the lookup slot of its NextHop, the next hop
 it shares with the run's other prefixes of its length through its gateway (FreeBSD's
 nhop_object; one per (length, gateway, interface, address, flags), kept by the table).  The
@@ -15,16 +16,16 @@ and dict entries, nothing more.  A Route is made from it the first time somethin
 the prefix (an exact match, a change), so the table reads the same either way; dumps read
 the NextHop's path fields directly.  See docs/routing.md.
 
-The lookup arrays of a run are filled after the run is filed, a slice at a time by settle()
-(the stack's loop calls it between other work), shortest prefixes first: the fills still to
-do wait in one queue per prefix length, so the next one is found in constant time.  Until
-every fill is done, lookups probe the per-length dicts instead, as IPv6 does: slower, never
-wrong.  Changes meanwhile go ahead without waiting: a removal hands back only the entries
-its prefix holds (none if it was not placed yet), and once anything changed behind the
-queue ("dirty") the remaining fills place each prefix as the dicts then have it, or not at
-all if it went.  (FreeBSD likewise rebuilds its DXR lookup structure behind bulk route
-changes, fib_algo's delayed sync; its lookups meanwhile use the old structure, ours the
-dicts.)
+The lookup arrays (the trie, for IPv6) of a run are filled after the run is filed, a slice
+at a time by settle() (the stack's loop calls it between other work), shortest prefixes
+first: the fills still to do wait in one queue per prefix length, so the next one is found
+in constant time.  Until every fill is done, lookups probe the per-length dicts instead:
+slower, never wrong.  Changes meanwhile go ahead without waiting: a removal hands back only
+the entries its prefix holds (none if it was not placed yet), and once anything changed
+behind the queue ("dirty") the remaining fills place each prefix as the dicts then have it,
+or not at all if it went.  (FreeBSD likewise rebuilds its DXR lookup structure behind bulk
+route changes, fib_algo's delayed sync; its lookups meanwhile use the old structure, ours
+the dicts.)
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ else:
 
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
-SETTLE_PIECE = 2048         # prefixes placed between two looks at the clock
+SETTLE_PIECE = 2048         # prefixes of /16 (their cost) placed between looks at the clock
 WALK_STEP = 8192            # prefixes a dump sorts per loop turn (walk_pieces)
 WALK_SPLIT_BITS = 10        # the sorted slices are merged in 2**this parts of the space
 
@@ -84,7 +85,7 @@ class Route:
         self.expire = expire    # absolute clock time, 0: never
         self.weight = weight
         self.nhidx = 0
-        self.slot = 0           # the prefix's slot in the IPv4 lookup arrays
+        self.slot = 0           # the prefix's slot in the lookup arrays (trie)
 
 
 @final
@@ -129,17 +130,20 @@ class RouteTable:
         # it at once, in O(1), so no compaction ever scans the index (a bulk load lists a
         # NextHop per run, not its routes)
         self._by_ifa: dict[IfAddr, dict[Route | NextHop, None]] = {}
-        # a slot names a prefix's path list, or an unmade prefix's NextHop
-        self._lpm: Dir24[list[Route] | NextHop] | None = Dir24() if width == 32 else None
+        # the longest match: IPv4's arrays or IPv6's trie (one interface); a slot names a
+        # prefix's path list, or an unmade prefix's NextHop
+        self._lpm: Dir24[list[Route] | NextHop] | Lpm6[list[Route] | NextHop] = \
+            Dir24() if width == 32 else Lpm6()
         # fills of the lookup arrays still to do, a queue per prefix length: [masked keys,
         # their slot (one int for all) or slots, how many are placed]
         self._pending: list[deque[list[Any]]] = [deque() for _ in range(width + 1)]
         self._unfilled = 0                  # prefixes in those fills not placed yet
         self._dirty = False                 # the dicts changed behind pending fills
         self._nexthops: dict[tuple[Any, ...], NextHop] = {}   # shared next hops, see NextHop
-        self._arrays = self._lpm            # what lookups read: None while fills are pending
-        # IPv6's longest match: every prefix's path list, in a trie (kept in step with _by_len)
-        self._lpm6: Lpm6 | None = Lpm6() if width == 128 else None
+        self._arrays: Dir24[Any] | None = \
+            cast("Dir24[Any]", self._lpm) if width == 32 else None
+        self._trie: Lpm6[Any] | None = cast("Lpm6[Any]", self._lpm) if width == 128 else None
+        # (what lookups read, by family: None while fills are pending)
 
     def clear(self) -> None:
         """Empty the table in place: whoever holds it (the data plane) sees the refill."""
@@ -159,15 +163,16 @@ class RouteTable:
                 entry = lpm.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
             paths = lpm.slots[entry or lpm.short[addr >> 24]]
             return paths if type(paths) is not NextHop else paths.paths
-        if self._lpm6 is not None:
-            return cast("list[Route] | None", self._lpm6.lookup(addr))
+        trie = self._trie
+        if trie is not None:
+            paths = trie.lookup(addr)
+            return paths if type(paths) is not NextHop else paths.paths
         by_len, masks = self._by_len, self.masks
         for plen in self._lens:
             found = by_len[plen].get(addr & masks[plen])
             if found is not None:
                 if type(found) is not Unmade:
                     return found
-                assert self._lpm is not None    # (unmade prefixes are IPv4's)
                 nexthop = self._lpm.slots[found]
                 assert type(nexthop) is NextHop
                 return nexthop.paths
@@ -210,10 +215,7 @@ class RouteTable:
                 self._lens.sort(reverse=True)
             paths = table[route.dst] = [route]
             self.count += 1
-            if self._lpm is not None:
-                route.slot = self._lpm.add(route.dst, route.plen, paths)
-            elif self._lpm6 is not None:
-                self._lpm6.add(route.dst, route.plen, paths)
+            route.slot = self._lpm.add(route.dst, route.plen, paths)
         else:
             route.slot = paths[0].slot
             paths.append(route)
@@ -236,10 +238,7 @@ class RouteTable:
             self.count -= 1
             if not table:
                 self._lens.remove(route.plen)
-            if self._lpm is not None:
-                self._unindex(route.dst, route.plen, route.slot)
-            elif self._lpm6 is not None:
-                self._lpm6.remove(route.dst, route.plen)
+            self._unindex(route.dst, route.plen, route.slot)
         self.generation += 1
 
     def add_run(self, routes: list[Route], conflict: Callable[[list[Route], Route], None]
@@ -251,10 +250,11 @@ class RouteTable:
         A million-route load is mostly new prefixes, none given twice: then each length's
         routes are filed with one C-level dict update, after checking (also C-level) that
         none is there yet.  Otherwise (a path joining a prefix, a duplicate) they go one by
-        one, in order.  Either way the IPv4 lookup arrays are filled at the end, shortest
+        one, in order.  Either way the lookup arrays are filled at the end, shortest
         prefixes first: each then takes its addresses in one slice, with nothing longer yet
         to step around (a million prefixes in random order would cut the short ones' ranges
-        into thousands of pieces); the arrays hold the same whatever the order."""
+        into thousands of pieces); the arrays hold the same whatever the order.  So is
+        IPv6's trie, a slice at a time likewise."""
         by_len = self._by_len
         buckets: list[list[Route]] = [[] for _ in range(self.width + 1)]
         file = [bucket.append for bucket in buckets]
@@ -314,29 +314,25 @@ class RouteTable:
         self.count += sum(len(new) for _, _, new in prefixes)
         self._relist()
         self.generation += 1
-        if self._lpm6 is not None:
-            self._lpm6.add_many((dst, plen, paths) for plen, _, new in prefixes
-                                for dst, paths in new.items())
-        if self._lpm is not None:
-            for plen, first_routes, new in prefixes:
-                first = self._lpm.reserve(new.values())
-                self._fill_later(plen, list(new), range(first, first + len(new)))
-                deque(map(setattr, first_routes, repeat("slot"),
-                          range(first, first + len(new))), 0)
+        for plen, first_routes, new in prefixes:
+            first = self._lpm.reserve(new.values())
+            self._fill_later(plen, list(new), range(first, first + len(new)))
+            deque(map(setattr, first_routes, repeat("slot"),
+                      range(first, first + len(new))), 0)
 
     def _relist(self) -> None:
         """_lens again, after many prefixes came or went at once."""
         self._lens = [plen for plen in range(self.width, -1, -1) if self._by_len[plen]]
 
     def _unindex(self, dst: int, plen: int, slot: int, free: bool = True) -> None:
-        """Take a removed IPv4 prefix out of the lookup arrays, handing its addresses to the
-        longest shorter prefix covering it (of length ≥ 8 if it is, see lpm.Dir24); free:
-        slot was the prefix's own (not its NextHop's)."""
+        """Take a removed prefix out of the lookup arrays, handing its addresses to the
+        longest shorter prefix covering it (of length ≥ 8 if it is, for IPv4: see
+        lpm.Dir24); free: slot was the prefix's own (not its NextHop's)."""
         by_len, masks = self._by_len, self.masks
         lpm = self._lpm
-        assert lpm is not None          # (IPv4's)
+        short = lpm.SHORT
         for shorter in self._lens:
-            if shorter < plen and (shorter >= 8 or plen < 8):
+            if shorter < plen and (shorter >= short or plen < short):
                 parent = by_len[shorter].get(dst & masks[shorter])
                 if parent is not None:
                     lpm.remove(dst, plen, slot,
@@ -350,7 +346,7 @@ class RouteTable:
         fill = [keys, slots, 0]
         self._pending[plen].append(fill)
         self._unfilled += len(keys)
-        self._arrays = None
+        self._arrays = self._trie = None
         return fill
 
     @property
@@ -364,19 +360,20 @@ class RouteTable:
         prefixes of /16 or longer, or as many entries as those cover of shorter ones (a /8
         alone covers 65,536: the loop turns stay short), and with a budget no more than
         SETTLE_SECONDS of work (placing prefixes longer than /24 costs far more each); all
-        without a budget.  True once none is left."""
+        without a budget.  (An IPv6 prefix counts as four /16s whatever its length:
+        lpm6.Lpm6.cost.)  True once none is left."""
         pending, lpm = self._pending, self._lpm
         plen = 0
         due = perf_counter() + SETTLE_SECONDS
+        cost = lpm.cost
         while self._unfilled and (budget is None or budget > 0 and perf_counter() < due):
-            assert lpm is not None      # (fills are IPv4's)
             while not pending[plen]:    # the shortest length with a fill (≤ 33 steps)
                 plen += 1
             fill = pending[plen][0]
             keys, slots, done = fill
-            weight = max(0, 16 - plen)          # log2 of a prefix's cost, counted in /16s
+            weight = cost(plen)                 # log2 of a prefix's cost, counted in /16s
             end = len(keys) if budget is None else \
-                min(len(keys), done + max(1, min(budget >> weight, SETTLE_PIECE)))
+                min(len(keys), done + max(1, min(budget, SETTLE_PIECE) >> weight))
             part = keys[done:end] if done or end < len(keys) else keys
             if type(slots) is not int:
                 slots = slots[done:end] if done or end < len(keys) else slots
@@ -391,9 +388,16 @@ class RouteTable:
             else:
                 fill[2] = end
         if not self._unfilled:
-            self._arrays = self._lpm
-            self._dirty = False
+            self._settled()
         return not self._unfilled
+
+    def _settled(self) -> None:
+        """Every fill done: lookups read the arrays (trie) again."""
+        if self.width == 32:
+            self._arrays = cast("Dir24[Any]", self._lpm)
+        else:
+            self._trie = cast("Lpm6[Any]", self._lpm)
+        self._dirty = False
 
     def _as_filed(self, plen: int, keys: list[int]) -> tuple[list[int], list[int]]:
         """keys of a fill still filed, and the slot each names now (changes came behind the
@@ -413,17 +417,15 @@ class RouteTable:
         paths = self._by_len[plen].get(dst)
         if type(paths) is not Unmade:
             return None
-        assert self._lpm is not None    # (unmade prefixes are IPv4's)
         return cast(NextHop, self._lpm.slots[paths])
 
     def holds(self, dst: int, plen: int) -> bool:
         return dst in self._by_len[plen]
 
     def add_unmade_one(self, dst: int, plen: int, nexthop: NextHop) -> None:
-        """File one new IPv4 prefix (dst masked) naming nexthop (from nexthop()), placed in
+        """File one new prefix (dst masked) naming nexthop (from nexthop()), placed in
         the lookup arrays at once, as add_path places a Route: a route announced alone costs
         no Route object either."""
-        assert self._lpm is not None    # (IPv4's)
         table = self._by_len[plen]
         if not table:
             self._lens.append(plen)
@@ -439,7 +441,7 @@ class RouteTable:
         """Take out the unmade prefix dst/plen (without making it); its NextHop."""
         table = self._by_len[plen]
         slot = table.pop(dst)
-        assert type(slot) is Unmade and self._lpm is not None
+        assert type(slot) is Unmade
         nexthop = cast(NextHop, self._lpm.slots[slot])
         self._named(nexthop, -1)
         self.count -= 1
@@ -476,7 +478,6 @@ class RouteTable:
         """The unmade prefix dst/plen names nexthop from now on (a next-hop change, without
         making it); returns the NextHop it named."""
         table = self._by_len[plen]
-        assert self._lpm is not None
         old = cast(NextHop, self._lpm.slots[cast(Unmade, table[dst])])
         table[dst] = cast(Unmade, nexthop.slot)
         self._named(old, -1)
@@ -506,7 +507,6 @@ class RouteTable:
         key = (plen, gateway, ifp, ifa, flags)
         nexthop = self._nexthops.get(key)
         if nexthop is None:
-            assert self._lpm is not None    # (unmade prefixes are IPv4's)
             nexthop = self._nexthops[key] = NextHop(plen, gateway, ifp, ifa, flags)
             nexthop.slot = self._lpm.alloc(nexthop)
         return nexthop
@@ -514,7 +514,7 @@ class RouteTable:
     def add_unmade(self, keys_by_len: list[list[int]], hops_by_len: list[Any],
                    paths: Sequence[tuple[int, Interface | None, IfAddr | None]],
                    flags_of: Callable[[int], int]) -> list[_Filed] | None:
-        """File new IPv4 prefixes without making Routes: keys_by_len[plen] their masked
+        """File new prefixes without making Routes: keys_by_len[plen] their masked
         destinations, hops_by_len[plen] the index into paths ((gateway, interface, address)
         each) of each one's path, or one index for all of them; flags_of(plen) their flags.
         None, changing nothing, if any is already present or given twice (the caller then
@@ -567,7 +567,6 @@ class RouteTable:
         """Undo add_unmade: its prefixes go, Routes made of them meanwhile too.  Shortest
         first: a prefix's addresses then go to a parent that stays."""
         by_len, lpm = self._by_len, self._lpm
-        assert lpm is not None          # (IPv4's)
         for plen, keys, fill in sorted(filed, key=itemgetter(0)):
             table, queue = by_len[plen], self._pending[plen]
             queued = any(f is fill for f in queue)
@@ -598,8 +597,7 @@ class RouteTable:
                 self.joined -= len(paths) - 1
                 self._unindex(key, plen, paths[0].slot)
         if not self._unfilled:
-            self._arrays = self._lpm
-            self._dirty = False
+            self._settled()
         self._relist()
         self.generation += 1
 
@@ -607,7 +605,6 @@ class RouteTable:
         """The path list of the unmade prefix dst/plen, whose NextHop is at slot, made (a
         representation change: the table reads the same, its generation stays)."""
         lpm = self._lpm
-        assert lpm is not None          # (unmade prefixes are IPv4's)
         nexthop = lpm.slots[slot]
         assert type(nexthop) is NextHop
         route = Route(dst, plen, nexthop.gateway, nexthop.ifp, nexthop.ifa, nexthop.flags)
@@ -703,7 +700,6 @@ class RouteTable:
         fields: what a dump reads)."""
         if type(paths) is not Unmade:
             return paths[0]
-        assert self._lpm is not None            # (unmade prefixes are IPv4's)
         nexthop = self._lpm.slots[paths]
         assert type(nexthop) is NextHop
         return nexthop
@@ -761,7 +757,7 @@ class RouteTable:
     def _walk_sliced(self, size: int) -> Iterator[tuple[list[int], list[Any]] | None]:
         """walk_pieces of a table with one path per prefix, sorted a slice at a time."""
         generation = self.generation
-        slots = self._lpm.slots if self._lpm is not None else []
+        slots = self._lpm.slots
         snapshot = [(plen, list(table), list(table.values()))
                     for plen, table in enumerate(self._by_len) if table]
         count = sum(len(keys) for _, keys, _ in snapshot)

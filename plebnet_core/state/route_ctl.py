@@ -73,10 +73,10 @@ class RouteControl(StackBase):
         return route
 
     def rt_announce(self, af: int, dst: int, plen: int, gateway: int) -> None:
-        """rt_add(af, dst, plen, gateway), answering nothing: a new IPv4 prefix is filed
-        unmade (RouteTable.add_unmade_one), so that route churn makes no Route objects."""
+        """rt_add(af, dst, plen, gateway), answering nothing: a new prefix is filed unmade
+        (RouteTable.add_unmade_one), so that route churn makes no Route objects."""
         table = self.rt[af]
-        if af != AF_INET or self.journal.listeners or not 0 <= plen <= 32 or \
+        if self.journal.listeners or not 0 <= plen <= table.width or \
                 table.holds(dst & table.masks[plen], plen):
             self.rt_add(af, dst, plen, gateway)        # (events; multipath; refusals)
             return
@@ -84,16 +84,16 @@ class RouteControl(StackBase):
         out, ifa = self._resolve_gateway(af, gateway)
         flags, host = _run_flags()
         table.add_unmade_one(dst, plen, table.nexthop(plen, gateway, out, ifa,
-                                                      host if plen == 32 else flags))
+                                                      host if plen == table.width else flags))
         self.journal.record(table.remove_prefix, dst, plen)
 
     def rt_add_many(self, af: int, dsts: Sequence[int], plens: int | Sequence[int],
                     gateways: int | Sequence[int]) -> None:
         """rt_add(af, dst, plen, gateway) for each row of these columns, in order: the same
         rules and errors (EINVAL, ENETUNREACH, EEXIST, multipath), made for the
-        million-route batch: one undo record for all of them, no per-route calls (and for
-        IPv4, no Route objects: RouteTable.add_unmade, the prefixes naming the NextHop
-        shared by those of one length through one gateway).  plens or
+        million-route batch: one undo record for all of them, no per-route calls and no
+        Route objects (RouteTable.add_unmade, the prefixes naming the NextHop shared by
+        those of one length through one gateway; either family).  plens or
         gateways may be one int for every row.  With a routing-message listener each route
         goes through rt_add (it publishes events).  A OpError carries .index: the row that
         failed (the rows before it are added, for the caller's transaction to undo)."""
@@ -139,7 +139,7 @@ class RouteControl(StackBase):
             gateways_c = gateways if isinstance(gateways, int) else gateways[:stop]
         else:
             plens_c, gateways_c = plens, gateways
-        if width == 32 and dsts:    # IPv4: add_unmade
+        if dsts:                    # unmade, unless a prefix is there or given twice
             filed = self._add_unmade(table, dsts, plens_c, gateways_c, paths_of)
             if filed is not None:
                 self.journal.record(table.remove_unmade, filed)
@@ -249,8 +249,7 @@ class RouteControl(StackBase):
         unmade prefix goes without being made (what is returned is then a Route made for
         the answer only)."""
         table = self.rt[af]
-        if af == AF_INET and gw_ifname is None and 0 <= plen <= 32 \
-                and not self.journal.listeners:
+        if gw_ifname is None and 0 <= plen <= table.width and not self.journal.listeners:
             key = dst & table.masks[plen]
             nexthop = table.nexthop_of(key, plen)
             if nexthop is not None and (gateway is None or nexthop.gateway == gateway) \
@@ -280,9 +279,9 @@ class RouteControl(StackBase):
         """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
         first path (the one route(8) reports)."""
         table = self.rt[af]
-        if af == AF_INET and gateway is not None and gw_ifname is None and flags is None \
+        if gateway is not None and gw_ifname is None and flags is None \
                 and ifname is None and mtu is None and hopcount is None and expire is None \
-                and weight is None and 0 <= plen <= 32 and not self.journal.listeners:
+                and weight is None and 0 <= plen <= table.width and not self.journal.listeners:
             # a new gateway alone for an unmade prefix: it names another shared NextHop,
             # without being made (what is returned is a Route made for the answer only)
             key = dst & table.masks[plen]

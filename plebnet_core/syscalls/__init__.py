@@ -17,7 +17,7 @@ This module assembles Syscalls from its parts, one module each:
 """
 from __future__ import annotations
 
-from plebproto.constants import AF_INET
+from plebproto.constants import AF_INET, AF_INET6
 
 from .args import Addresses
 from .batch import BatchOps
@@ -49,8 +49,9 @@ class Syscalls(BatchOps, IoctlOps, RtmsgOps, LlmsgOps, SysctlOps, DumpOps, Addre
         self.llmsgs = self._bound(LLMSGS)
         self.dumps = self._bound(DUMPS)
         # read-only values computed when read; not FreeBSD's (its fib_algo has no such
-        # gauge): IPv4 prefixes filed whose lookup arrays are still being filled
-        self.gauges = {"net.route.algo.inet.pending": lambda: stack.rt[AF_INET].unsettled}
+        # gauge): prefixes filed whose lookup arrays (IPv6: trie) are still being filled
+        self.gauges = {"net.route.algo.inet.pending": lambda: stack.rt[AF_INET].unsettled,
+                       "net.route.algo.inet6.pending": lambda: stack.rt[AF_INET6].unsettled}
         self.register("hello", self.hello, mutating=False)
         # SIOCGDRVSPEC's BRDGRTS (a bridge's address table) only reads, as in FreeBSD
         self.register("ioctl", self.ioctl, mutating=lambda args: args.get("req") != "BRDGRTS")

@@ -26,8 +26,8 @@ from plebproto.errors import OpError
 from .args import af_arg
 from .dispatch import Chunks, Stream
 from .runs import (
-    concat, continues, expand, plain_route_run, plen_column, rows_to_columns, run_columns,
-    run_rows,
+    Packed16, concat, continues, expand, plain_route_run, plen_column, rows_to_columns,
+    run_columns, run_rows,
 )
 
 FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
@@ -225,7 +225,7 @@ class BatchOps:
         for run in runs:
             try:
                 if run.get("columns") is not None:
-                    columns, n, packed = run_columns(run)
+                    columns, n, packed = run_columns(run, lazy=True)
                 else:
                     columns, failure = rows_to_columns(run["rows"], len(fields))
                     n = len(run["rows"])
@@ -273,10 +273,9 @@ class BatchOps:
             whole = start == 0 and end == count
             began = perf_counter()
             try:
-                self.stack.rt_add_many(
-                    af, dsts if whole else dsts[start:end],
-                    plens if type(plens) is int or whole else plens[start:end],
-                    gateways if type(gateways) is int or whole else gateways[start:end])
+                self.stack.rt_add_many(af, _chunk(dsts, start, end, whole),
+                                       _chunk(plens, start, end, whole),
+                                       _chunk(gateways, start, end, whole))
             except OpError as exc:
                 raise exc.at(index + start + exc.index) from None
             took = perf_counter() - began
@@ -333,6 +332,14 @@ def dry_run_parts(result: dict):
                 yield {"read": i, "chunk": chunk}
         else:
             yield {"read": i, "value": read}
+
+
+def _chunk(values, start: int, end: int, whole: bool):
+    """A run's column (or its one value) for rows start..end-1 (whole: all of them); IPv6
+    addresses still packed (Packed16) are decoded here, a chunk at a time."""
+    if type(values) is int or whole and type(values) is not Packed16:
+        return values
+    return values[start:end]
 
 
 def _drive(steps: Generator[None, None, int | list]):
