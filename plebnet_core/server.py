@@ -122,6 +122,7 @@ class ControlServer:
         self.loop = loop
         self.sys = syscalls
         self.stack = syscalls.stack
+        self.journal = syscalls.stack.journal
         self.path = path
         self.read_gid = read_gid
         self.on_change = on_change      # called with (conn, op, args, result) after a change
@@ -373,8 +374,7 @@ class ControlServer:
                 raise OpError(EPERM, f"permission denied: '{op}' changes the stack and "
                                          f"uid {conn.uid} may only read (read group)")
             else:
-                with self.stack.transaction():
-                    result = self.sys.dispatch(op, args)
+                result = self.journal.apply(self.sys.dispatch, op, args)
         except OpError as exc:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
