@@ -1,8 +1,10 @@
 """Requests frames (protocol: several independent requests in one frame): the encoding, the
 stack's answers (grouped, in request order, each request on its own), malformed elements,
 the output budget, and a churn stream checked against a model."""
+import os
 import random
 import shutil
+import signal
 import socket
 import tempfile
 
@@ -210,6 +212,37 @@ def test_requests_behind_another_clients_batch(stack):
         errnos = [r.errno if isinstance(r, OpError) else 0 for r in results]
         assert errnos == [0, 0, 0] * 3
         assert results[1]["dst"] == "172.24.0.7"
+
+
+def test_frame_changes_journaled_each(sockdir):
+    """With --state, each change of a frame is journaled on its own before its reply
+    leaves: killed right after the answers, the stack comes back with exactly the changes
+    that succeeded."""
+    state = os.path.join(sockdir, "state")
+    nic = ["--nic", "vnet0=none"]
+    stack = spawn_stack([*nic, "--state", state], sockdir=sockdir)
+    try:
+        with stack.client() as c:
+            c.call(*ADD_ADDR)
+            results = c.pipeline([route("RTM_ADD", f"172.16.{i}.0", gateway="10.0.0.1")
+                                  for i in range(100)] +
+                                 [route("RTM_ADD", "172.17.0.0", gateway="192.0.2.1"),
+                                  route("RTM_DELETE", "172.16.7.0"),
+                                  route("RTM_CHANGE", "172.16.8.0", gateway="10.0.0.3")],
+                                 per_frame=64)
+            assert [type(r) for r in results[100:]] == [OpError, type(None), type(None)]
+            before = {(r[1], r[2]): r[3] for r in c.sysctl("NET_RT_DUMP", af="inet")}
+    finally:
+        stack.stop(signal.SIGKILL)
+    stack = spawn_stack([*nic, "--state", state], sockdir=sockdir)
+    try:
+        with stack.client() as c:
+            after = {(r[1], r[2]): r[3] for r in c.sysctl("NET_RT_DUMP", af="inet")}
+    finally:
+        stack.stop()
+    assert after == before
+    assert ("172.16.7.0", 24) not in after and after[("172.16.8.0", 24)] == "10.0.0.3"
+    assert len([k for k in after if k[0].startswith("172.16.")]) == 99
 
 
 # -- churn against a model -----------------------------------------------------------------------
