@@ -12,9 +12,12 @@ For each next-hop spread (3: an edge router; 64: a route server):
   5 ms: its answer times (p99, worst);
 - SIGTERM sent in the middle of a load: time until the stack has exited.
 Then churn on the full table: independent route changes (withdraw, announce, next-hop
-change) pipelined as a routing daemon sends them, for CHURN_SECONDS; RSS before and after.
+change) pipelined as a routing daemon sends them, for CHURN_SECONDS (60), several requests
+per frame, and (reference, CHURN_REFERENCE=0 skips it) one request per frame; as root with
+forwarding running meanwhile; RSS before and after; the table against a model at the end.
 
     python bench/bench_routes.py [N_ROUTES]      (default 1,000,000)
+    CHURN_ONLY=1 python bench/bench_routes.py    (the churn alone)
 """
 from __future__ import annotations
 
@@ -27,11 +30,17 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, Prober, table, temp_stack, verdict, wait_settled
+from common import ROOT, Prober, cpu_seconds, table, temp_stack, verdict, wait_settled
 from tables import ipv4_table
 
+from plebproto import protocol
+
 N_ROUTES = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-CHURN_SECONDS = float(os.environ.get("CHURN_SECONDS", 20))
+CHURN_SECONDS = float(os.environ.get("CHURN_SECONDS", 60))
+# also churn with one request per frame (the protocol before requests frames), as reference
+CHURN_REFERENCE = os.environ.get("CHURN_REFERENCE", "1") != "0"
+# CHURN_ONLY=1: skip the load benchmarks, run only the churn
+CHURN_ONLY = os.environ.get("CHURN_ONLY") == "1"
 
 
 def gateways(n: int) -> list[str]:
@@ -151,11 +160,72 @@ def kernel(tab, hops: int, workdir: str) -> dict | None:
         subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL)
 
 
-def churn(tab, workdir: str) -> dict:
-    """Independent route changes pipelined against the full table: per request one of
-    withdraw (RTM_DELETE of a loaded prefix), announce (RTM_ADD of it back) and next-hop
-    change (RTM_CHANGE), in the proportions a feed shows (withdraw/announce pairs and
-    changes about equally); at the end the table must equal the model."""
+# a UDP sender in a namespace, paced (bursts of 50, ~100 a second): forwarding runs beside
+# the churn without taking a core of this 2-core machine from it
+PACED_BLASTER = """
+import socket, time
+dsts = {dsts!r}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+end = time.monotonic() + {seconds}
+i = 0
+while time.monotonic() < end:
+    for _ in range(50):
+        try:
+            s.sendto(bytes(18), (dsts[i % len(dsts)], 9))
+        except OSError:
+            pass
+        i += 1
+    time.sleep(0.01)
+"""
+
+
+def churn_requests(rng, n, prefixes, model, withdrawn, hops) -> list:
+    """n independent changes as a feed brings them: withdraw (RTM_DELETE of a prefix in
+    the table), announce (RTM_ADD of a withdrawn one back) and next-hop change
+    (RTM_CHANGE), about equally; model and withdrawn follow."""
+    requests = []
+    while len(requests) < n:
+        r = rng.random()
+        if r < 0.33 and withdrawn:
+            p = withdrawn.pop(rng.randrange(len(withdrawn)))
+            dst, plen = p.split("/")
+            model[p] = hops[rng.randrange(len(hops))]
+            requests.append(("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": dst,
+                                       "plen": int(plen), "gateway": model[p]}))
+            continue
+        p = prefixes[rng.randrange(len(prefixes))]
+        if p not in model:
+            continue
+        dst, plen = p.split("/")
+        if r < 0.66:
+            del model[p]
+            withdrawn.append(p)
+            requests.append(("rtmsg", {"type": "RTM_DELETE", "af": "inet", "dst": dst,
+                                       "plen": int(plen)}))
+        else:
+            model[p] = hops[rng.randrange(len(hops))]
+            requests.append(("rtmsg", {"type": "RTM_CHANGE", "af": "inet", "dst": dst,
+                                       "plen": int(plen), "gateway": model[p]}))
+    return requests
+
+
+CHURN_ROUND = 20_000       # changes per Client.pipeline call
+
+
+def churn(tab, workdir: str, reference: bool = True) -> dict:
+    """Independent route changes (churn_requests) pipelined against the full table, rounds
+    of CHURN_ROUND, for CHURN_SECONDS of rounds with requests frames (protocol.FRAME_REQUESTS per
+    frame); with reference, every other round goes one request per frame (the protocol
+    before requests frames) on the same connection: both see the same machine load.  At
+    the end the table must equal the model.
+
+    Rates are given over the time spent in Client.pipeline (the stack's and the protocol's
+    share: what "through the pipeline" measures) and over the wall time, which adds this
+    process making the next round's requests.  As root, forwarding runs meanwhile: the
+    gateways live in a namespace behind vnet1 and a paced UDP sender in another (behind
+    vnet0) sends to hosts of the table's prefixes; the stack's CPU per change is given with
+    forwarding's own share (measured alone for 3 s first) taken out."""
     hops = gateways(3)
     path = os.path.join(workdir, "routes-churn.batch")
     with open(path, "w") as f:
@@ -163,63 +233,118 @@ def churn(tab, workdir: str) -> dict:
     prefixes = tab.prefixes()
     model = {p: hops[h] for p, h in zip(prefixes, tab.hops)}
     rng = random.Random(7)
-    with temp_stack(["--nic", "vnet0=none"]) as stack:
-        setup(stack, 3)
-        if tool(stack, "batch", path).returncode:
-            raise SystemExit("churn: load failed")
-        with stack.client() as c:
-            wait_settled(c)
-            rss_before = rss_mb(stack.pid)[0]
-            done, t0 = 0, time.perf_counter()
-            withdrawn: list[str] = []
-            while time.perf_counter() - t0 < CHURN_SECONDS:
-                requests = []
-                for _ in range(20_000):
-                    r = rng.random()
-                    if r < 0.33 and withdrawn:
-                        p = withdrawn.pop(rng.randrange(len(withdrawn)))
-                        dst, plen = p.split("/")
-                        model[p] = hops[rng.randrange(3)]
-                        requests.append(("rtmsg", {"type": "RTM_ADD", "af": "inet", "dst": dst,
-                                                   "plen": int(plen), "gateway": model[p]}))
-                        continue
-                    p = prefixes[rng.randrange(len(prefixes))]
-                    if p not in model:
-                        continue
-                    dst, plen = p.split("/")
-                    if r < 0.66:
-                        del model[p]
-                        withdrawn.append(p)
-                        requests.append(("rtmsg", {"type": "RTM_DELETE", "af": "inet",
-                                                   "dst": dst, "plen": int(plen)}))
-                    else:
-                        model[p] = hops[rng.randrange(3)]
-                        requests.append(("rtmsg", {"type": "RTM_CHANGE", "af": "inet",
-                                                   "dst": dst, "plen": int(plen),
-                                                   "gateway": model[p]}))
-                results = c.pipeline(requests)
-                failed = [r for r in results if isinstance(r, Exception)]
-                if failed:
-                    raise SystemExit(f"churn: {len(failed)} changes refused: {failed[0]!r}")
-                done += len(requests)
-            elapsed = time.perf_counter() - t0
-            wait_settled(c)
-            rss_after = rss_mb(stack.pid)[0]
-            table_now = {}
-            for row in c.call("sysctl", {"name": "NET_RT_DUMP", "af": "inet"}):
-                dst, plen, gateway = row[1], row[2], row[3]
-                table_now[f"{dst}/{plen}"] = gateway
-        equal = all(table_now.get(p) == g for p, g in model.items()) and len(
-            [p for p in table_now if p in model or p in withdrawn]) == len(model)
-    return {"rate": done / elapsed, "changes": done, "rss_before": rss_before,
-            "rss_after": rss_after, "equal": equal}
+    forwarding = os.geteuid() == 0 and shutil.which("ip") is not None \
+        and os.environ.get("CHURN_FORWARDING") != "0"
+    pid = os.getpid()
+    ns_l, ns_r = f"pleb-c-{pid}-l", f"pleb-c-{pid}-r"
+    if forwarding:
+        for ns in (ns_l, ns_r):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+        nics = ["--nic", f"vnet0=tap:pcl{pid},netns={ns_l},addr=10.242.1.1/24",
+                "--nic", f"vnet1=tap:pcr{pid},netns={ns_r},addr=10.0.0.1/16"]
+        config = ("ifconfig vnet0 inet 10.242.1.2/24 up\n"
+                  "ifconfig vnet1 inet 10.0.0.254/16 up\n"
+                  "sysctl net.inet.ip.forwarding=1\n")
+    else:
+        nics = ["--nic", "vnet0=none"]
+        config = "ifconfig vnet0 inet 10.0.0.254/16 up\n"
+    blaster = None
+    try:
+        with temp_stack(nics) as stack:
+            run = tool(stack, "batch", "-", text_input=config)
+            assert run.returncode == 0, run.stderr
+            if forwarding:
+                for hop in hops[1:]:        # (the first is the TAP's own address)
+                    subprocess.run(["ip", "-n", ns_r, "addr", "add", f"{hop}/16", "dev",
+                                    f"pcr{pid}"], check=True)
+                subprocess.run(["ip", "-n", ns_l, "route", "add", "default", "via",
+                                "10.242.1.2"], check=True)
+            if tool(stack, "batch", path).returncode:
+                raise SystemExit("churn: load failed")
+            with stack.client() as c:
+                wait_settled(c)
+                rss_before = rss_mb(stack.pid)[0]
+
+                def opackets() -> int:
+                    return c.sysctl("NET_RT_IFLIST", ifname="vnet1")[0]["stats"]["opackets"]
+
+                if forwarding:
+                    dsts = [p.split("/")[0].rsplit(".", 1)[0] + ".1"
+                            for p in prefixes[::max(1, len(prefixes) // 512)]]
+                    blaster = subprocess.Popen(
+                        ["ip", "netns", "exec", ns_l, sys.executable, "-c",
+                         PACED_BLASTER.format(dsts=dsts, seconds=3 * CHURN_SECONDS + 60)])
+                    time.sleep(1)
+                    cpu0, t0 = cpu_seconds(stack.pid), time.perf_counter()
+                    time.sleep(3)
+                    fwd_cpu = (cpu_seconds(stack.pid) - cpu0) / (time.perf_counter() - t0)
+                    sent0 = opackets()
+                else:
+                    fwd_cpu = 0.0
+                modes = [protocol.FRAME_REQUESTS, 1] if reference else [protocol.FRAME_REQUESTS]
+                done = dict.fromkeys(modes, 0)
+                busy = dict.fromkeys(modes, 0.0)
+                wall = dict.fromkeys(modes, 0.0)
+                cpu = dict.fromkeys(modes, 0.0)
+                t0 = time.perf_counter()
+                rss_warm = None
+                withdrawn: list[str] = []
+                rounds = 0
+                # CHURN_SECONDS of requests-frames rounds (the reference's come on top)
+                while wall[modes[0]] < CHURN_SECONDS or rounds % len(modes):
+                    if rss_warm is None and time.perf_counter() - t0 >= CHURN_SECONDS / 4:
+                        # the audit log (bounded, PLEBNET_AUDIT_BYTES) has filled by now
+                        rss_warm = rss_mb(stack.pid)[0]
+                    per_frame = modes[rounds % len(modes)]
+                    rounds += 1
+                    t1, c1 = time.perf_counter(), cpu_seconds(stack.pid)
+                    requests = churn_requests(rng, CHURN_ROUND, prefixes, model, withdrawn,
+                                              hops)
+                    t2 = time.perf_counter()
+                    results = c.pipeline(requests, per_frame=per_frame)
+                    t3 = time.perf_counter()
+                    busy[per_frame] += t3 - t2
+                    wall[per_frame] += t3 - t1
+                    cpu[per_frame] += cpu_seconds(stack.pid) - c1 - fwd_cpu * (t3 - t1)
+                    failed = [r for r in results if isinstance(r, Exception)]
+                    if failed:
+                        raise SystemExit(f"churn: {len(failed)} changes refused: "
+                                         f"{failed[0]!r}")
+                    done[per_frame] += len(requests)
+                elapsed = time.perf_counter() - t0
+                forwarded = (opackets() - sent0) / elapsed if forwarding else None
+                if blaster is not None:
+                    blaster.kill()
+                    blaster.wait()
+                    blaster = None
+                wait_settled(c)
+                rss_after = rss_mb(stack.pid)[0]
+                table_now = {}
+                for row in c.call("sysctl", {"name": "NET_RT_DUMP", "af": "inet"}):
+                    dst, plen, gateway = row[1], row[2], row[3]
+                    table_now[f"{dst}/{plen}"] = gateway
+    finally:
+        if blaster is not None:
+            blaster.kill()
+            blaster.wait()
+        if forwarding:
+            for ns in (ns_l, ns_r):
+                subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL)
+    equal = all(table_now.get(p) == g for p, g in model.items()) and len(
+        [p for p in table_now if p in model or p in withdrawn]) == len(model)
+    return {"rate": {m: done[m] / busy[m] for m in modes},
+            "wall_rate": {m: done[m] / wall[m] for m in modes},
+            "cpu_us": {m: cpu[m] / done[m] * 1e6 for m in modes},
+            "changes": done, "wall": wall, "seconds": elapsed, "rss_before": rss_before,
+            "rss_after": rss_after, "rss_warm": rss_warm or rss_after,
+            "equal": equal, "forwarded": forwarded}
 
 
 def main() -> None:
     workdir = tempfile.mkdtemp(prefix="pleb-bench-routes-")
     rows = []
     try:
-        for hops in (3, 64):
+        for hops in () if CHURN_ONLY else (3, 64):
             t0 = time.perf_counter()
             tab = ipv4_table(N_ROUTES, hops)
             print(f"(table of {N_ROUTES:,} routes, {hops} next hops: "
@@ -254,13 +379,31 @@ def main() -> None:
                          verdict(us["p99"] <= 20 and us["worst"] <= 50)))
             rows.append(("  SIGTERM one second into a load: exited after",
                          f"{us['sigterm']:.2f} s", "≤ 0.5 s", verdict(us["sigterm"] <= 0.5)))
-        c = churn(ipv4_table(N_ROUTES, 3), workdir)
-        rows.append((f"churn: independent changes/s, pipelined, {CHURN_SECONDS:.0f} s "
-                     f"({c['changes']:,} changes)", f"{c['rate']:,.0f}", "≥ 100,000",
-                     verdict(c["rate"] >= 100_000)))
-        rows.append(("  RSS before / after churn", f"{c['rss_before']:.0f} / "
-                     f"{c['rss_after']:.0f} MB", "flat",
-                     verdict(c["rss_after"] <= c["rss_before"] * 1.05)))
+        c = churn(ipv4_table(N_ROUTES, 3), workdir, CHURN_REFERENCE)
+        frames, single = protocol.FRAME_REQUESTS, 1
+        rows.append((f"churn: independent changes/s through the pipeline, "
+                     f"{c['changes'][frames]:,} changes in {c['wall'][frames]:.0f} s, "
+                     f"{frames} per frame",
+                     f"{c['rate'][frames]:,.0f}", "≥ 100,000",
+                     verdict(c["rate"][frames] >= 100_000)))
+        rows.append(("  the same over wall time (incl. making the requests)",
+                     f"{c['wall_rate'][frames]:,.0f}", "", ""))
+        rows.append(("  stack CPU per change (forwarding's share taken out)",
+                     f"{c['cpu_us'][frames]:.1f} µs", "", ""))
+        if single in c["rate"]:
+            rows.append((f"  one request per frame, rounds interleaved "
+                         f"({c['changes'][single]:,} changes): rate, wall, CPU",
+                         f"{c['rate'][single]:,.0f}, {c['wall_rate'][single]:,.0f}, "
+                         f"{c['cpu_us'][single]:.1f} µs", "reference", ""))
+        rows.append((f"  churn run, all rounds: {c['seconds']:.0f} s, forwarding throughout",
+                     "", "", ""))
+        rows.append(("  forwarded pkt/s meanwhile (paced UDP through the table)",
+                     "skipped (needs root, iproute2)" if c["forwarded"] is None
+                     else f"{c['forwarded']:,.0f}", "> 0",
+                     "" if c["forwarded"] is None else verdict(c["forwarded"] > 0)))
+        rows.append(("  RSS before / a quarter in / after churn",
+                     f"{c['rss_before']:.0f} / {c['rss_warm']:.0f} / {c['rss_after']:.0f} MB",
+                     "flat", verdict(c["rss_after"] <= c["rss_warm"] * 1.05)))
         rows.append(("  table equal to the model after churn", str(c["equal"]), "True",
                      verdict(c["equal"])))
     finally:

@@ -66,6 +66,13 @@ class Prober(threading.Thread):
         return (s[int(len(s) * 0.99)] * 1000, s[-1] * 1000, len(s)) if s else (0, 0, 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time pid has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 

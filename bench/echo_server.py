@@ -4,7 +4,8 @@
 
 Listens at SOCKET-PATH and, on each connection, reads as plebnet's control server reads
 (recv_into a scratch buffer, protocol.read_frames over everything that came) and answers every
-frame with the compact reply [id, 0, "", result], all replies of a read in one send.  result is
+request with the compact reply [id, 0, "", result] (a requests frame with one group of them),
+all replies of a read in one send.  result is
 None, or the msgpack value given in hex (a real reply's result, so replies are as large as the
 stack's).  No op is looked at, nothing is looked up: what remains is the msgpack decoding and
 encoding and the socket traffic a Python stack cannot avoid, the ceiling for plebnet's number
@@ -44,7 +45,10 @@ def serve(path: str, result=None) -> None:
             rbuf += scratch[:n]
             out = bytearray()
             for msg in read_frames(rbuf):
-                body = pack([msg[0] if type(msg) is list else 0, 0, "", result])
+                if protocol.is_group(msg):      # a requests frame: one group of replies
+                    body = pack([[item[0], 0, "", result] for item in msg])
+                else:
+                    body = pack([msg[0] if type(msg) is list else 0, 0, "", result])
                 out += header(len(body))
                 out += body
             if out:

@@ -56,6 +56,7 @@ MAX_PER_UID = 64                # connections one uid other than the owner's and
 IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exempt)
 PROGRESS_EVERY = 1.0            # seconds between progress messages of a batch being applied
 STREAM_SLICE = 0.008            # seconds of building dump chunks per loop turn and peer
+SERVE_SLICE = 0.008             # seconds of serving one peer's requests per loop turn
 _END = object()
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
@@ -94,6 +95,16 @@ class Connection:
         self.waiting = 0                    # its requests queued behind a batch
 
 
+class _Frame:
+    """A requests frame (protocol: several requests in one frame) being served: its
+    requests, and how many of them have been."""
+
+    __slots__ = ("items", "pos")
+
+    def __init__(self, items: list):
+        self.items, self.pos = items, 0
+
+
 class _Job:
     """A batch being applied a slice per loop turn."""
 
@@ -113,6 +124,7 @@ class ControlServer:
         self.loop = loop
         self.sys = syscalls
         self.stack = syscalls.stack
+        self.journal = syscalls.stack.journal
         self.path = path
         self.read_gid = read_gid
         self.on_change = on_change      # called with (conn, op, args, result) after a change
@@ -135,6 +147,11 @@ class ControlServer:
         self.queued: deque[tuple] = deque()
         self.actor = 0                  # pid of the peer whose request is being applied
         self.compact = False            # the request being served came as an array
+        # the peer whose requests frame is being served, and the group of compact replies
+        # open in its output (offset of its header, replies in it; -1: none open)
+        self.grouping: Connection | None = None
+        self.group_at = -1
+        self.group_n = 0
         self.sock = listen_socket(path, read_gid)
         st = os.lstat(path)
         self._inode = (st.st_dev, st.st_ino)    # close() unlinks this socket, nothing else
@@ -270,22 +287,30 @@ class ControlServer:
         return len(conn.wbuf) >= MAX_OUTPUT or len(conn.streams) >= MAX_STREAMS
 
     def _serve_pending(self, conn: Connection) -> None:
-        """Answer the pending requests while the output budget allows; one send for all.
+        """Answer the pending requests while the output budget allows, for at most
+        SERVE_SLICE (the rest at a later turn: _flush schedules _resume); one send for all.
         A dump in progress holds the requests after it: a peer's replies leave in the order
         it asked (clients match a pipelined reply to the oldest request outstanding)."""
         pending = conn.pending
         done = 0
+        due = time.monotonic() + SERVE_SLICE
         while done < len(pending) and not conn.streams and not self._over(conn):
             msg = pending[done]
-            done += 1
-            if type(msg) is dict:
-                self._request(conn, msg.get("id", 0), msg.get("op"), msg.get("args", {}))
-            elif type(msg) is list and len(msg) == 3:
+            if type(msg) is list and len(msg) == 3 and type(msg[0]) is not list:
+                done += 1
                 self.compact = True     # the compact form [id, op, args], answered in kind
                 try:
                     self._request(conn, *msg)
                 finally:
                     self.compact = False
+            elif type(msg) is _Frame or protocol.is_group(msg):
+                if type(msg) is not _Frame:
+                    pending[done] = msg = _Frame(msg)
+                if self._serve_frame(conn, msg, due):
+                    done += 1
+            elif type(msg) is dict:
+                done += 1
+                self._request(conn, msg.get("id", 0), msg.get("op"), msg.get("args", {}))
             elif isinstance(msg, protocol.FrameTooLarge):
                 # the length prefix is garbage: the stream cannot be resynchronised
                 self._reply(conn, {"id": 0, "errno": E2BIG, "msg": str(msg)})
@@ -295,14 +320,45 @@ class ControlServer:
                 self._close(conn)
                 return
             else:
+                done += 1
                 why = msg if isinstance(msg, ProtocolError) else "frame is not a request"
                 self._reply(conn, {"id": 0, "errno": EPROTO, "msg": str(why)})
                 continue
             self.actor = 0
             if conn.closed:
                 return
+            if time.monotonic() >= due:
+                break
         del pending[:done]
         self._flush(conn)
+
+    def _serve_frame(self, conn: Connection, frame: _Frame, due: float) -> bool:
+        """Serve a requests frame's requests from where it stopped, each as a request of its
+        own, until the slice's time or the peer's budget is spent or a dump holds the rest;
+        their compact replies are grouped (_reply).  True once every request is served."""
+        items, i, count = frame.items, frame.pos, len(frame.items)
+        monotonic = time.monotonic
+        self.grouping = conn
+        self.compact = True
+        try:
+            while i < count:
+                item = items[i]
+                i += 1
+                if type(item) is list and len(item) == 3:
+                    self._request(conn, *item)
+                else:
+                    rid = item[0] if type(item) is list and item and type(item[0]) is int \
+                        else 0
+                    self._error(conn, rid, OpError(EPROTO, "request is not [id, op, args]"))
+                self.actor = 0
+                if conn.closed or conn.streams or self._over(conn) or monotonic() >= due:
+                    break
+        finally:
+            self.compact = False
+            self._end_group(conn)
+            self.grouping = None
+        frame.pos = i
+        return i >= count
 
     def _request(self, conn: Connection, rid, op, args) -> None:
         if type(rid) is not int:
@@ -334,8 +390,7 @@ class ControlServer:
                 raise OpError(EPERM, f"permission denied: '{op}' changes the stack and "
                                          f"uid {conn.uid} may only read (read group)")
             else:
-                with self.stack.transaction():
-                    result = self.sys.dispatch(op, args)
+                result = self.journal.apply(self.sys.dispatch, op, args)
         except OpError as exc:
             self._refused(conn, op, args, exc)
             self._error(conn, rid, exc)
@@ -600,8 +655,29 @@ class ControlServer:
             body = _pack(self._too_big(message, f"reply not sent: frame of {len(body)} bytes "
                                                 f"exceeds {MAX_FRAME}"))
         wbuf = conn.wbuf
+        if conn is self.grouping:
+            if self.compact and type(message) is list:
+                # the final reply of a request of the frame being served: into its group
+                at = self.group_at
+                if at >= 0 and len(wbuf) - at + len(body) > MAX_FRAME:
+                    self._end_group(conn)
+                    at = -1
+                if at < 0:
+                    self.group_at = len(wbuf)
+                    self.group_n = 0
+                    wbuf += protocol.GROUP_OPEN
+                wbuf += body
+                self.group_n += 1
+                return
+            self._end_group(conn)   # anything else goes after the replies before it
         wbuf += _HEADER(len(body))
         wbuf += body
+
+    def _end_group(self, conn: Connection) -> None:
+        """Close the group of replies open in conn's output, if any (protocol.close_group)."""
+        if self.group_at >= 0 and conn is self.grouping:
+            protocol.close_group(conn.wbuf, self.group_at, self.group_n)
+            self.group_at = -1
 
     @staticmethod
     def _too_big(message: dict | list, text: str) -> dict | list:
@@ -688,6 +764,8 @@ class ControlServer:
                 self._flush(conn)
 
     def _flush(self, conn: Connection) -> None:
+        if conn is self.grouping:
+            self._end_group(conn)   # (a task's push, say, flushing mid-frame)
         if self.barrier is not None and self.barrier.pending:
             # a reply (or event, or read showing the change) must not leave before the
             # change is on disk: hold everything until _commit

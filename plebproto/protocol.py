@@ -19,6 +19,23 @@ batch part's acknowledgement ("more") and events stay maps.  Neither side then b
 the envelope's key strings, a good part of the cost of a small message (msgpack decodes a map
 entry several times slower than an array item); reply_map() turns a compact reply into the map.
 
+Requests frame, what Client.pipeline sends: several independent compact requests in one frame,
+    [[id, op, args], [id, op, args], ...]       (an array of arrays: is_group() tells it)
+each served exactly as if it had come in a frame of its own -- its own transaction, audit
+entry, journal record, errno; a failing one changes nothing for the others -- in the frame's
+order, after the frames before it.  Their compact final replies come back grouped the same
+way, in request order:
+    [[id, errno, msg, result], [id, errno, msg, result, index], ...]
+A group holds the final replies the stack had for the frame's requests in one stretch of
+serving: anything else owed to that peer (a dump's chunks, a map reply, a request that waited
+behind another client's batch) ends the group and goes in its own frame, so the peer still
+sees every message in the order of its requests, and a frame's replies may arrive as several
+groups and single compact replies.  An element that is not [id, op, args] is answered, in its
+place, with [id, EPROTO, msg, None] (id: its first item when that is an int, else 0); the
+elements around it are served.  The stack serves a large frame a slice per loop turn, within
+the peer's output budget, so a frame of many requests holds up nothing else.  Frame limits
+are unchanged (MAX_FRAME for the whole frame, requests or replies).
+
 Ops (the serialized configuration syscalls):
     hello      {"version": int}           -> {"version", "pid", "ops", "uptime", ...}
     ioctl      {"req": "SIOC...", "ifname": str, ...typed fields}
@@ -189,17 +206,49 @@ class ProtocolError(Exception):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def requests(first_id: int, ops: Iterable[tuple[str, Any]]) -> bytearray:
-    """The frames of compact requests [id, op, args], one per (op, args) of ops, numbered
-    from first_id, back to back: what one send of a pipeline carries."""
+FRAME_REQUESTS = 256             # requests per requests frame that Client.pipeline sends
+
+
+def is_group(message: object) -> bool:
+    """Whether a decoded frame is a requests frame or a group of compact replies: an array
+    of arrays (a single compact request or reply starts with its id, an int)."""
+    return type(message) is list and len(message) > 0 and type(message[0]) is list
+
+
+def request_frames(first_id: int, ops: Iterable[tuple[str, Any]],
+                   per_frame: int = FRAME_REQUESTS) -> bytearray:
+    """Requests frames of up to per_frame compact requests [id, op, args] each, numbered
+    from first_id, back to back (a frame of one request is sent as that request alone).
+    A frame that would exceed MAX_FRAME is split; one request that alone exceeds it raises
+    ProtocolError."""
     out, pack, header = bytearray(), _packer.pack, HEADER.pack
-    for rid, (op, args) in enumerate(ops, first_id):
-        body = pack([rid, op, args])
+    items = [[rid, op, args] for rid, (op, args) in enumerate(ops, first_id)]
+    todo = [items[i:i + per_frame] for i in range(0, len(items), per_frame)]
+    todo.reverse()
+    while todo:
+        part = todo.pop()
+        body = pack(part if len(part) > 1 else part[0])
         if len(body) > MAX_FRAME:
-            raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+            if len(part) == 1:
+                raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+            half = len(part) // 2
+            todo += (part[half:], part[:half])
+            continue
         out += header(len(body))
         out += body
     return out
+
+
+# A group of replies is written straight into the peer's output buffer as its replies are
+# made: a placeholder header first, with a 32-bit array count (msgpack accepts a wider
+# length than needed), patched with the real sizes when the group ends.
+GROUP_OPEN = b"\0\0\0\0\xdd\0\0\0\0"
+
+
+def close_group(buf: bytearray, start: int, count: int) -> None:
+    """Patch the group opened at buf[start] (GROUP_OPEN) that count replies followed."""
+    HEADER.pack_into(buf, start, len(buf) - start - 4)
+    HEADER.pack_into(buf, start + 5, count)
 
 
 def encode(message: dict[str, Any] | list[Any]) -> bytes:

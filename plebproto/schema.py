@@ -175,43 +175,62 @@ def _bad(field: Field, value: object) -> str | None:
 class _Compiled(NamedTuple):
     """A schema as check() reads it: (kind, low, high, choices, Field) by name, and the
     required names."""
-    fields: dict[str, tuple[Any, float, float, tuple[str, ...] | None, Field]]
+    fields: dict[str, tuple[Any, float, float, frozenset[str] | None, Field]]
     required: frozenset[str]
 
 
 def _compile(fields: tuple[Field, ...]) -> _Compiled:
     return _Compiled({f.name: (f.kind, -inf if f.lo is None else f.lo,
-                               inf if f.hi is None else f.hi, f.choices, f) for f in fields},
+                               inf if f.hi is None else f.hi,
+                               None if f.choices is None else frozenset(f.choices), f)
+                      for f in fields},
                      frozenset(f.name for f in fields if f.required))
 
 
 def _check(schema: _Compiled, args: dict[str, Any]) -> None:
-    # a million-op batch passes here once per op: the common case (a value of the declared
-    # type, nothing more to check) costs a lookup and a type comparison
-    if not schema.required <= args.keys():
-        name = min(schema.required - args.keys())
+    # every request passes here (a million-op batch once per op): the common case, a value
+    # of the declared type within its range or choices, costs a lookup and a comparison or
+    # two; anything else takes the slow path below, which says what is wrong
+    fields, required = schema
+    if not required <= args.keys():
+        name = min(required - args.keys())
         raise OpError(EINVAL, f"missing argument '{name}'")
-    fields = schema.fields
+    get = fields.get
     for name, value in args.items():
-        spec = fields.get(name)
+        spec = get(name)
         if spec is None:
             continue
-        kind, lo, hi, choices, field = spec
+        kind = spec[0]
         if type(value) is kind:
-            if kind is int:
-                if lo <= value <= hi:
+            if kind is str:
+                if spec[3] is None or value in spec[3]:
                     continue
-            elif choices is None or value in choices:
+            elif kind is int:
+                if spec[1] <= value <= spec[2]:
+                    continue
+            elif spec[3] is None:
                 continue
-        if value is None:
-            if field.required:
-                raise OpError(EINVAL, f"missing argument '{name}'")
-            if not field.nullable:
-                raise OpError(EINVAL, f"argument '{name}' must not be nil")
-            continue
-        why = _bad(field, value)
-        if why is not None:
-            raise OpError(EINVAL, why)
+        _check_value(name, value, spec)
+
+
+def _check_value(name: str, value: Any, spec: tuple) -> None:
+    """The slow path of _check: value is not plainly of its field's type and range."""
+    kind, lo, hi, choices, field = spec
+    if type(value) is kind:
+        if kind is int:
+            if lo <= value <= hi:
+                return
+        elif choices is None or value in choices:
+            return
+    if value is None:
+        if field.required:
+            raise OpError(EINVAL, f"missing argument '{name}'")
+        if not field.nullable:
+            raise OpError(EINVAL, f"argument '{name}' must not be nil")
+        return
+    why = _bad(field, value)
+    if why is not None:
+        raise OpError(EINVAL, why)
 
 
 _SCHEMAS = {op: _compile(fields) for op, fields in SCHEMAS.items()}

@@ -39,12 +39,16 @@ class Sandbox:
 
 
 def _final_replies(sock, expect: int, rbuf: bytearray) -> list[dict]:
-    """Read until `expect` answers (not stream chunks, not events) arrived; return them."""
+    """Read until `expect` answers (not stream chunks, not events) arrived; return them.
+    A group of replies (to a requests frame) counts as its members."""
     out = []
     while len(out) < expect:
         for msg in protocol.read_frames(rbuf):
             if isinstance(msg, Exception):
                 raise msg
+            if protocol.is_group(msg):     # the answers to a requests frame's requests
+                out.extend(protocol.reply_map(reply) for reply in msg)
+                continue
             if type(msg) is list:   # the answer to a compact request
                 msg = protocol.reply_map(msg)
             if "errno" in msg:      # chunks and events carry none; every answer does

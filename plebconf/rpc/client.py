@@ -6,6 +6,7 @@ credentials, not the socket file's owner or group, which anyone sharing a group 
 right), unless the caller names the owner it means (owner=, plebconf's --owner)."""
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 
@@ -195,6 +196,9 @@ class Client:
         if type(msg) is dict:
             return msg
         if type(msg) is list:           # the reply to our compact request
+            if protocol.is_group(msg):  # replies grouped (after a pipeline): one at a time
+                self.frames = itertools.chain(msg[1:], self.frames)
+                msg = msg[0]
             return protocol.reply_map(msg)
         if isinstance(msg, protocol.FrameTooLarge):     # a frame that did not decode
             raise ConnectError(f"{self.path}: reply too large ({msg})")
@@ -247,14 +251,18 @@ class Client:
                 yield self._check(msg)
                 return
 
-    def pipeline(self, requests, window: int = PIPELINE_WINDOW) -> list:
+    def pipeline(self, requests, window: int = PIPELINE_WINDOW,
+                 per_frame: int = protocol.FRAME_REQUESTS) -> list:
         """Run every (op, args) of requests with up to `window` of them in flight; return
         their results in request order, an OpError object in the place of each refused one.
+        Each request is independent: the stack applies, journals and answers each on its
+        own, and a refused one changes nothing for the others.
 
-        Requests go out a window's worth at a time (their frames encoded together, one send)
-        and replies are taken a read at a time: every frame of a read is decoded in one pass
-        (protocol.read_frames) and a compact reply [id, errno, msg, result(, index)] goes
-        straight into its request's slot, found by its id, without building a map.  After
+        Requests go out a window's worth at a time, per_frame of them in each requests frame
+        (protocol: several requests in one frame), in one send; replies are taken a read at
+        a time: every frame of a read is decoded in one pass (protocol.read_frames), and a
+        compact reply [id, errno, msg, result(, index)], alone or in a group, goes straight
+        into its request's slot, found by its id, without building a map.  After
         each read the requests it answered are replaced by new ones at once (waiting for half
         a window to drain measured ~25% slower: the stack sat idle meanwhile).  A streamed
         result is collected as call() collects it; events and id-0 messages are handled as
@@ -272,7 +280,7 @@ class Client:
         self.next_id += count
         results = [_PENDING] * count
         sock, scratch, rbuf, path = self.sock, self.scratch, self.rbuf, self.path
-        read_frames = protocol.read_frames
+        read_frames, is_group = protocol.read_frames, protocol.is_group
         sent = done = 0
         # frames of an earlier read not yet taken by receive(): they come first
         pending, self.frames = self.frames, iter(())
@@ -280,7 +288,8 @@ class Client:
             while done < count:
                 if sent < count and sent - done < window:
                     end = min(count, done + window)
-                    frames = protocol.requests(base + sent, requests[sent:end])
+                    frames = protocol.request_frames(base + sent, requests[sent:end],
+                                                     per_frame)
                     try:
                         sock.sendall(frames)
                     except BlockingIOError:     # SO_SNDTIMEO expired
@@ -299,14 +308,17 @@ class Client:
                         raise ConnectError(f"stack at {path} closed the connection")
                     rbuf += scratch[:n]
                     pending = read_frames(rbuf)
-                for msg in pending:
-                    if type(msg) is list and len(msg) == 4 and type(msg[0]) is int:
-                        i = msg[0] - base       # [id, errno, msg, result]
-                        if not 0 <= i < count or results[i] is not _PENDING:
-                            continue            # not the reply to one of these requests
-                        results[i] = _refusal(msg[1], msg[2]) if msg[1] else msg[3]
-                        done += 1
-                    else:
+                for frame in pending:
+                    # a group of compact replies, or one message
+                    for msg in frame if is_group(frame) else (frame,):
+                        if type(msg) is list and len(msg) == 4 and type(msg[0]) is int:
+                            i = msg[0] - base       # [id, errno, msg, result]
+                            if 0 <= i < count and results[i] is _PENDING:
+                                results[i] = _refusal(msg[1], msg[2]) if msg[1] else msg[3]
+                                done += 1
+                                continue
+                            if msg[0]:
+                                continue        # not the reply to one of these requests
                         done += self._pipeline_other(msg, base, results)
                 pending = None
         except BaseException:

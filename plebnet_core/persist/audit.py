@@ -14,6 +14,8 @@ from plebproto.errors import OpError
 
 from ..syscalls import Stream
 
+_pack = msgpack.Packer(use_bin_type=True).pack
+
 # the audit log in memory (and in the snapshot), counted as packed bytes plus a slot's overhead
 AUDIT_BYTES = int(os.environ.get("PLEBNET_AUDIT_BYTES", 8 << 20))
 ENTRY_MAX = 2048        # an audit entry packing larger gets its args replaced by a summary
@@ -120,7 +122,7 @@ class Audit:
         entry = {"seq": self.seq, "time": time.time(), "pid": conn.pid if conn else 0,
                  "uid": conn.uid if conn else 0, "op": op, "args": args, "errno": errno,
                  "msg": msg}
-        body = msgpack.packb(entry, use_bin_type=True)
+        body = _pack(entry)         # (a Packer kept: packb makes one per call)
         if len(body) > ENTRY_MAX:
             entry["args"] = None        # the args' size is the rest: no second packing
             rest = len(body) - len(msgpack.packb(entry, use_bin_type=True)) + 1

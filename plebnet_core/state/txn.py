@@ -127,6 +127,31 @@ class Journal:
             if events:
                 self._publish(events)
 
+    def apply(self, fn: Callable[..., V], *args: Any) -> V:
+        """fn(*args) as one transaction, exactly as `with transaction(): fn(*args)`, without
+        a context manager's cost when no transaction is open (the control server applies
+        every single change this way)."""
+        if self.depth:
+            with self.transaction():
+                return fn(*args)
+        self._undo, self._events, self._commit = [], [], []
+        self.depth = 1
+        try:
+            result = fn(*args)
+        except BaseException:
+            self.depth = 0
+            self._rollback_to(0)
+            self._undo, self._events, self._commit = None, [], []
+            raise
+        self.depth = 0
+        self._undo, events, self._events = None, self._events, []
+        commit, self._commit = self._commit, []
+        for call, call_args in commit:
+            call(*call_args)
+        if events:
+            self._publish(events)
+        return result
+
     def suspend(self) -> tuple[Any, ...]:
         """Set the open transaction aside (a batch applied a slice per loop turn, between
         which other work runs outside it); resume() takes it up again."""

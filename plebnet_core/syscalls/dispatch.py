@@ -96,7 +96,7 @@ class Dispatcher:
         self.started = started or time.time()
         self.dataplane = None       # the live data plane, when there is one (opens devices)
         self.ops: dict = {}
-        self._mutating: dict = {}   # op -> bool, or a predicate of its args
+        self._mutating: dict = dict(SERVER_OPS)     # op -> bool, or a predicate of its args
         self._unbatchable: set[str] = set(SERVER_OPS)
         self.ioctls: dict = {}      # the ioctl requests answered (hello lists them)
         self.ioctl_watchers: list = []  # called with the args of every ioctl that succeeded
@@ -143,10 +143,13 @@ class Dispatcher:
 
     # -- classification (read-only peers may run only these) ---------------------------------
     def is_mutating(self, op: str, args: dict) -> bool:
+        """Once per request: one lookup, then a bool or the op's predicate."""
         if type(op) is not str:     # any msgpack value: a list is not hashable
             return True
-        mutating = SERVER_OPS[op] if op in SERVER_OPS else self._mutating.get(op, True)
-        return bool(mutating(args)) if callable(mutating) else mutating
+        mutating = self._mutating.get(op, True)
+        if mutating is True or mutating is False:
+            return mutating
+        return bool(mutating(args))
 
     def hello(self, args):
         return {"version": protocol.VERSION, "pid": self.pid,

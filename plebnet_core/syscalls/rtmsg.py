@@ -71,10 +71,15 @@ class RtmsgOps:
     def rt_delete(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
         self.stack.rt_delete(af, dst, plen, gateway, gw_ifname,
-                             arg(args, "flags", int, RTF_PINNED))
+                             arg(args, "flags", int, RTF_PINNED) if "flags" in args
+                             else RTF_PINNED)
 
     def rt_change(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
+        if args.keys() <= ROUTE_KEYS:       # a next-hop change (churn): nothing else to read
+            self.stack.rt_change(af, dst, plen, gateway, gw_ifname, None, None, None, None,
+                                 None, None)
+            return
         self.stack.rt_change(
             af, dst, plen, gateway, gw_ifname, arg(args, "flags", int, None),
             arg(args, "ifp", str, None), arg(args, "mtu", int, None),
