@@ -213,7 +213,7 @@ def _check(schema: _Compiled, args: dict[str, Any]) -> None:
         _check_value(name, value, spec)
 
 
-def _check_value(name: str, value: Any, spec: tuple) -> None:
+def _check_value(name: str, value: Any, spec: tuple[Any, ...]) -> None:
     """The slow path of _check: value is not plainly of its field's type and range."""
     kind, lo, hi, choices, field = spec
     if type(value) is kind:
