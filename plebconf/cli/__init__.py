@@ -33,6 +33,7 @@ TOOLS = {
     "traceroute6": "traceroute6",
     "tcpdump": "tcpdump",
     "log": "log",
+    "sysctl": "sysctl",
 }
 GLOBAL_HELP = {
     "-p": "PID of the stack to talk to (default: $PLEBNET_PID)",

@@ -15,7 +15,7 @@ import importlib
 import shlex
 
 from plebconf.cli.common import ToolError, ToolOps
-from plebproto.constants import ENOENT, ENXIO, EPERM, strerror
+from plebproto.constants import ENXIO, EPERM, strerror
 
 __all__ = ["grammar", "command_line", "command_ops", "error_text", "tokenize", "TOOL_MODULES",
            "ToolError", "ToolOps"]
@@ -98,8 +98,9 @@ def error_text(tool: str, ops: ToolOps | None, index: int, errno: int) -> str:
         if failure is not None:
             out, err, _ = failure(ops, index, errno)
             return " ".join((out.strip() or err.strip()).splitlines())
-    if tool == "sysctl" and errno == ENOENT:
-        return f"sysctl: unknown oid '{label}'"
+    if tool == "sysctl":
+        from plebconf.cli.sysctl import refusal
+        return refusal(label, errno, setting=True)
     if tool == "ifconfig" and errno in (ENXIO, EPERM):
         why = "no such interface" if errno == ENXIO else "permission denied"
         return f"ifconfig: {label}: {why}"
