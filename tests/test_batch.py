@@ -744,8 +744,10 @@ def test_batch_whose_stack_goes_away_says_so_in_one_line(stack2, tmp_path):
     import sys
     from conftest import ROOT
     path = tmp_path / "big.batch"
-    path.write_text("".join(f"route add -net 32.{i >> 8 & 255}.{i & 255}.0/24 192.0.2.1\n"
-                            for i in range(200_000)))
+    # big enough that, compiled and applied in well under a second each, it is still being
+    # compiled, sent or applied when the kill lands on a loaded machine
+    path.write_text("".join(f"route add -net {32 + (i >> 16)}.{i >> 8 & 255}.{i & 255}.0/24 "
+                            "192.0.2.1\n" for i in range(600_000)))
     env = dict(stack2.env(), PYTHONPATH=ROOT)
     fds = len(os.listdir(f"/proc/{stack2.pid}/fd"))
     batch = subprocess.Popen([sys.executable, "-m", "plebconf", "batch", str(path)], env=env,

@@ -42,52 +42,20 @@ _AT_LEAST = [bytes((d,)) * d + bytes(range(d, 256)) for d in range(34)]
 _FILLS = {d: bytes((d,)) * (1 << (25 - d)) for d in range(17, 26)}
 
 
-class Dir24(Generic[P]):
-    __slots__ = ("tbl24", "dep24", "deepest", "tbl8", "dep8", "group_prefixes", "free_groups",
-                 "short", "short_dep", "slots", "free_slots")
+class Slots(Generic[P]):
+    """What both longest-match structures share (Dir24 here, lpm6.Lpm6): the slots that their
+    entries name, each a prefix's path list (route.py's) or a next hop's; 0 is "no route"."""
 
-    # prefixes shorter than this live apart (`short`): a removed prefix's parent is one of
-    # its own kind (RouteTable._unindex)
-    SHORT = 8
-
-    @staticmethod
-    def cost(plen: int) -> int:
-        """log2 of placing one prefix of this length, in /16s (a /8 moves 65,536 tbl24
-        entries): how RouteTable.settle counts its budget."""
-        return max(0, 16 - plen)
+    __slots__ = ("slots", "free_slots")
 
     def __init__(self) -> None:
-        self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
-        self.dep24 = mmap.mmap(-1, 1 << 24)
-        # per /16 block of tbl24, at least the deepest depth in it (a group counts as 26);
-        # not lowered on removal, so only ever an upper bound
-        self.deepest = bytearray(1 << 16)
-        self.tbl8 = array("I")
-        self.dep8 = bytearray()
-        self.group_prefixes: list[int] = []     # prefixes longer than /24 in each group
-        self.free_groups: list[int] = []
-        self.short = [0] * 256                  # per /8: slot of the longest prefix < /8
-        self.short_dep = bytearray(256)
-        self.slots: list[P | None] = [None]     # slot -> path list; 0 is "no route"
+        self.slots: list[P | None] = [None]
         self.free_slots: list[int] = []
 
-    def lookup(self, addr: int) -> P | None:
-        """The path list of the longest prefix covering addr, or None."""
-        entry = self.tbl24[addr >> 8]
-        if entry & GROUP_BIT:
-            entry = self.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
-        return self.slots[entry or self.short[addr >> 24]]
-
-    # -- changes ---------------------------------------------------------------------------
     def add(self, dst: int, plen: int, paths: P) -> int:
         """Index a new prefix (dst masked); returns its slot."""
-        if self.free_slots:
-            slot = self.free_slots.pop()
-            self.slots[slot] = paths
-        else:
-            slot = len(self.slots)
-            self.slots.append(paths)
-        self._place(dst, plen, slot)
+        slot = self.alloc(paths)
+        self.place(dst, plen, slot)
         return slot
 
     def reserve(self, paths: Iterable[P]) -> int:
@@ -106,6 +74,50 @@ class Dir24(Generic[P]):
         self.slots.append(paths)
         return len(self.slots) - 1
 
+    def free(self, slot: int) -> None:
+        self.slots[slot] = None
+        self.free_slots.append(slot)
+
+    def place(self, dst: int, plen: int, slot: int) -> None:
+        raise NotImplementedError
+
+
+class Dir24(Slots[P]):
+    __slots__ = ("tbl24", "dep24", "deepest", "tbl8", "dep8", "group_prefixes", "free_groups",
+                 "short", "short_dep")
+
+    # prefixes shorter than this live apart (`short`): a removed prefix's parent is one of
+    # its own kind (RouteTable._unindex)
+    SHORT = 8
+
+    @staticmethod
+    def cost(plen: int) -> int:
+        """log2 of placing one prefix of this length, in /16s (a /8 moves 65,536 tbl24
+        entries): how RouteTable.settle counts its budget."""
+        return max(0, 16 - plen)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tbl24 = memoryview(mmap.mmap(-1, 4 << 24)).cast("I")
+        self.dep24 = mmap.mmap(-1, 1 << 24)
+        # per /16 block of tbl24, at least the deepest depth in it (a group counts as 26);
+        # not lowered on removal, so only ever an upper bound
+        self.deepest = bytearray(1 << 16)
+        self.tbl8 = array("I")
+        self.dep8 = bytearray()
+        self.group_prefixes: list[int] = []     # prefixes longer than /24 in each group
+        self.free_groups: list[int] = []
+        self.short = [0] * 256                  # per /8: slot of the longest prefix < /8
+        self.short_dep = bytearray(256)
+
+    def lookup(self, addr: int) -> P | None:
+        """The path list of the longest prefix covering addr, or None."""
+        entry = self.tbl24[addr >> 8]
+        if entry & GROUP_BIT:
+            entry = self.tbl8[(entry ^ GROUP_BIT) << 8 | addr & 255]
+        return self.slots[entry or self.short[addr >> 24]]
+
+    # -- changes ---------------------------------------------------------------------------
     def fill(self, plen: int, dsts: list[int], slots: int | list[int]) -> None:
         """Place prefixes of one length (dsts masked), naming slots (one slot for all, or
         one per prefix): add() for many, with the common cases done in C-level maps and
@@ -183,8 +195,7 @@ class Dir24(Generic[P]):
         (not a next hop's that others share), free it.  A prefix never placed (its fill
         still pending) holds no entry: nothing changes but the slot."""
         if free:
-            self.slots[slot] = None
-            self.free_slots.append(slot)
+            self.free(slot)
         held = _HELD[plen + 1]
         depth = parent_plen + 1 if parent else 0
         if plen < 8:

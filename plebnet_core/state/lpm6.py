@@ -38,7 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import repeat
-from typing import Generic, TypeVar
+from typing import TypeVar
+
+from .lpm import Slots
 
 P = TypeVar("P")        # what a slot names: the prefix's path list (route.py's)
 # a node: byte -> slot << 4 | r, or -(own entry << 32 | index of the child node)
@@ -52,22 +54,21 @@ def _place(plen: int) -> tuple[int, int, int]:
     return depth, plen - (depth << 3), 120 - (depth << 3)
 
 
-class Lpm6(Generic[P]):
+class Lpm6(Slots[P]):
     """Longest-prefix match over 128-bit int keys (masked to their length)."""
 
-    __slots__ = ("root", "nodes", "free_nodes", "default", "slots", "free_slots")
+    __slots__ = ("root", "nodes", "free_nodes", "default")
 
     # a removed prefix's parent may be of any shorter length (Dir24 keeps those under /8
     # apart: see RouteTable._unindex)
     SHORT = 0
 
     def __init__(self) -> None:
+        super().__init__()
         self.root: Node = {}
         self.nodes: list[Node | None] = [self.root]    # index -> node; 0 is the root
         self.free_nodes: list[int] = []
         self.default = 0                        # the /0's slot, 0: none placed
-        self.slots: list[P | None] = [None]     # slot -> path list; 0 is "no route"
-        self.free_slots: list[int] = []
 
     @staticmethod
     def cost(plen: int) -> int:
@@ -96,29 +97,6 @@ class Lpm6(Generic[P]):
                 found = entry >> 36
             shift -= 8
         return self.slots[found]
-
-    # -- slots -----------------------------------------------------------------------------
-    def add(self, dst: int, plen: int, paths: P) -> int:
-        """Index a new prefix (dst masked); returns its slot."""
-        slot = self.alloc(paths)
-        self._place(dst, plen, slot)
-        return slot
-
-    def reserve(self, paths: Iterable[P]) -> int:
-        """Slots for new prefixes (their path lists), consecutive: returns the first.  The
-        prefixes are found only once fill() has placed them."""
-        first = len(self.slots)
-        self.slots += paths
-        return first
-
-    def alloc(self, paths: P) -> int:
-        """A slot naming paths, not placed anywhere yet (see repoint, fill)."""
-        if self.free_slots:
-            slot = self.free_slots.pop()
-            self.slots[slot] = paths
-            return slot
-        self.slots.append(paths)
-        return len(self.slots) - 1
 
     # -- changes ---------------------------------------------------------------------------
     def place(self, dst: int, plen: int, slot: int) -> None:
@@ -201,8 +179,7 @@ class Lpm6(Generic[P]):
         the prefix's own (not a next hop's that others share), free it.  A prefix never
         placed (its fill still pending) holds no entry: nothing changes but the slot."""
         if free:
-            self.slots[slot] = None
-            self.free_slots.append(slot)
+            self.free(slot)
         if plen == 0:
             self.default = 0
             return
