@@ -116,16 +116,7 @@ class Journal:
             raise
         self.depth -= 1
         if self.depth == 0:
-            # a big change's log holds the last references to what it removed: dropping it
-            # frees all of that in one go (100,000 addresses deleted: 0.2 s)
-            if self.free_later is not None and len(undo) > FREE_LATER:
-                self.free_later(undo)
-            self._undo, events, self._events = None, self._events, []
-            commit, self._commit = self._commit, []
-            for fn, args in commit:
-                fn(*args)
-            if events:
-                self._publish(events)
+            self._committed(undo)
 
     def apply(self, fn: Callable[..., V], *args: Any) -> V:
         """fn(*args) as one transaction, exactly as `with transaction(): fn(*args)`, without
@@ -134,7 +125,8 @@ class Journal:
         if self.depth:
             with self.transaction():
                 return fn(*args)
-        self._undo, self._events, self._commit = [], [], []
+        undo: list[_Call] = []
+        self._undo, self._events, self._commit = undo, [], []
         self.depth = 1
         try:
             result = fn(*args)
@@ -144,13 +136,22 @@ class Journal:
             self._undo, self._events, self._commit = None, [], []
             raise
         self.depth = 0
+        self._committed(undo)
+        return result
+
+    def _committed(self, undo: list[_Call]) -> None:
+        """The outermost transaction's end: its log let go, the effects waiting for the
+        commit run, the held-back events published.  A big change's log holds the last
+        references to what it removed: dropping it frees all of that in one go (100,000
+        addresses deleted: 0.2 s), so past FREE_LATER records it goes to free_later."""
+        if self.free_later is not None and len(undo) > FREE_LATER:
+            self.free_later(undo)
         self._undo, events, self._events = None, self._events, []
         commit, self._commit = self._commit, []
-        for call, call_args in commit:
-            call(*call_args)
+        for fn, args in commit:
+            fn(*args)
         if events:
             self._publish(events)
-        return result
 
     def suspend(self) -> tuple[Any, ...]:
         """Set the open transaction aside (a batch applied a slice per loop turn, between
