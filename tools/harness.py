@@ -38,6 +38,13 @@ class Sandbox:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _answers_due(frame: bytes) -> int:
+    """The answers one frame is owed: one per request of a requests frame (a malformed
+    element gets its own error), else one (a reply or the error for what does not decode)."""
+    decoded = next(protocol.read_frames(bytearray(frame)), None)
+    return len(decoded) if protocol.is_group(decoded) else 1
+
+
 def _final_replies(sock, expect: int, rbuf: bytearray) -> list[dict]:
     """Read until `expect` answers (not stream chunks, not events) arrived; return them.
     A group of replies (to a requests frame) counts as its members."""
@@ -289,7 +296,9 @@ def fuzz_frames(frames: int = 100_000, seed: int = 1, window: int = 512, check_e
                     burst.append(frame)
                 sock.sendall(b"".join(burst))
                 sent += len(burst)
-                answered += len(_final_replies(sock, len(burst), rbuf))
+                due = sum(map(_answers_due, burst))
+                got = len(_final_replies(sock, due, rbuf))
+                answered += got if got != due else len(burst)
                 since_check += len(burst)
                 if since_check >= check_every or sent >= frames:
                     since_check = 0
