@@ -3,6 +3,7 @@ stack's own IP: between two stacks linked over Ethernet-over-UDP on loopback, an
 Linux's ipip in a namespace over TAP (or the kernel's raw IPIP socket where it has no ipip)."""
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ from conftest import run_tool, start_tool
 from netns_util import ip, namespace, require_root, socket_in
 from plebnet_core.dataplane.wire import icmp, ipv4
 from plebnet_core.spawn import spawn_stack
+from test_dataplane_stacks import free_udp_ports, vx
 
 
 def ifconfig(stack, *argv):
@@ -135,3 +137,117 @@ def _raw_ipip_peer(stack, ns):
         out, err = pinger.communicate(timeout=30)
     assert pinger.returncode == 0, out + err
     assert "1 packets transmitted, 1 packets received" in out
+
+
+# -- IPv6 outer addresses (SIOCSIFPHYADDR_IN6, in6_gif.c) -----------------------------------
+
+def _settled(stack, ifname, limit=15.0):
+    """Wait (bounded) until DAD is over for ifname's IPv6 addresses."""
+    end = time.monotonic() + limit
+    while "tentative" in ifconfig(stack, ifname).stdout and time.monotonic() < end:
+        time.sleep(0.2)
+
+
+def _setup6(stack, me, peer, inner4, inner4_peer, inner6, inner6_peer):
+    for argv in (["vnet0", "inet6", f"{me}/64"], ["gif0", "create"],
+                 ["gif0", "tunnel", me, peer], ["gif0", "inet", inner4, inner4_peer, "up"],
+                 ["gif0", "inet6", inner6, inner6_peer, "prefixlen", "128"]):
+        r = ifconfig(stack, *argv)
+        assert r.returncode == 0, (argv, r.stderr)
+
+
+@pytest.fixture
+def pair6(sockdir):
+    pa, pb = free_udp_ports(2)
+    a = spawn_stack(["--nic", f"vnet0={vx(pa, pb)}"], sockdir=sockdir)
+    b = spawn_stack(["--nic", f"vnet0={vx(pb, pa)}"], sockdir=sockdir)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def _ip6stat(stack):
+    with stack.client() as c:
+        return c.call("sysctl", {"name": "net.inet6.ip6.stats"})
+
+
+def test_two_stacks_over_an_ipv6_underlay(pair6, tmp_path, sockdir):
+    """IPv4 (next header 4) and IPv6 (41) inside IPv6, each way, and the tunnel's listing
+    line and rc.conf form."""
+    a, b = pair6
+    _setup6(a, "2001:db8:248::1", "2001:db8:248::2", "10.97.0.1", "10.97.0.2",
+            "2001:db8:97::1", "2001:db8:97::2")
+    _setup6(b, "2001:db8:248::2", "2001:db8:248::1", "10.97.0.2", "10.97.0.1",
+            "2001:db8:97::2", "2001:db8:97::1")
+    for stack in (a, b):
+        _settled(stack, "vnet0")
+        _settled(stack, "gif0")
+    lines = ifconfig(a, "gif0").stdout.splitlines()
+    assert lines[:4] == [
+        "gif0: flags=1008051<UP,POINTOPOINT,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 1280",
+        "\toptions=80000<LINKSTATE>",
+        "\ttunnel inet6 2001:db8:248::1 --> 2001:db8:248::2",
+        "\tinet 10.97.0.1 --> 10.97.0.2 netmask 0xff000000"]
+    assert "\tinet6 2001:db8:97::1 --> 2001:db8:97::2 prefixlen 128" in lines
+    before = _ip6stat(b)["ip6s_nxthist"]
+    r = run_tool(a, "ping", "-c", "2", "-i", "0.2", "-t", "5", "10.97.0.2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_tool(a, "ping", "-6", "-c", "2", "-i", "0.2", "2001:db8:97::2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # a's pings crossed b's vnet0 as IPv6 carrying IPv4 and IPv6
+    after = _ip6stat(b)["ip6s_nxthist"]
+    assert after[4] - before[4] >= 2 and after[41] - before[41] >= 2, (before[41], after[41])
+    r = run_tool(b, "ping", "-6", "-c", "1", "2001:db8:97::1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    saved = run_tool(a, "rc", "save").stdout.splitlines()
+    assert 'create_args_gif0="tunnel 2001:db8:248::1 2001:db8:248::2"' in saved
+    assert 'ifconfig_gif0_ipv6="inet6 2001:db8:97::1/128 2001:db8:97::2"' in saved
+    path = tmp_path / "saved.conf"
+    path.write_text("\n".join(saved) + "\n")
+    assert run_tool(a, "rc", "diff", str(path)).returncode == 0
+    # the saved file boots a fresh stack into the same tunnel
+    pc, pd = free_udp_ports(2)
+    fresh = spawn_stack(["--nic", f"vnet0={vx(pc, pd)}", "--rc", str(path)], sockdir=sockdir)
+    try:
+        assert "\ttunnel inet6 2001:db8:248::1 --> 2001:db8:248::2" in \
+            ifconfig(fresh, "gif0").stdout.splitlines()
+        assert run_tool(fresh, "rc", "diff", str(path)).returncode == 0
+    finally:
+        fresh.stop()
+
+
+def test_ipv6_tunnel_refusals_and_deletetunnel(pair6):
+    a, _ = pair6
+    for argv in (["gif0", "create"], ["gif1", "create"],
+                 ["gif0", "tunnel", "2001:db8::1", "2001:db8::2"]):
+        assert ifconfig(a, *argv).returncode == 0, argv
+    cases = [
+        (["gif1", "tunnel", "2001:db8::1", "10.0.0.1"],
+         "ifconfig: source and destination address families do not match\n"),
+        (["gif1", "tunnel", "2001:db8::1", "no.such.host"],
+         "ifconfig: error in parsing address string: hostname nor servname provided, "
+         "or not known\n"),
+        # in6_gif_ioctl: an unspecified end; another gif with the same two ends
+        (["gif1", "tunnel", "::", "2001:db8::2"],
+         "ifconfig: SIOCSIFPHYADDR_IN6: Can't assign requested address\n"),
+        (["gif1", "tunnel", "2001:db8::1", "2001:db8::2"],
+         "ifconfig: SIOCSIFPHYADDR_IN6: Can't assign requested address\n"),
+        (["gif1", "tunnel", "0.0.0.0", "10.0.0.2"],
+         "ifconfig: SIOCSIFPHYADDR: Can't assign requested address\n"),
+        (["vnet0", "tunnel", "2001:db8::1", "2001:db8::2"],
+         "ifconfig: SIOCSIFPHYADDR_IN6: Invalid argument\n"),
+    ]
+    for argv, err in cases:
+        r = ifconfig(a, *argv)
+        assert (r.returncode, r.stderr) == (1, err), argv
+    assert "tunnel" not in ifconfig(a, "gif1").stdout
+    # the same ends again are no change; an IPv4 tunnel replaces the IPv6 one
+    assert ifconfig(a, "gif0", "tunnel", "2001:db8::1", "2001:db8::2").returncode == 0
+    assert ifconfig(a, "gif0", "tunnel", "10.1", "10.0.0.2").returncode == 0
+    lines = ifconfig(a, "gif0").stdout.splitlines()
+    assert lines[2] == "\ttunnel inet 10.0.0.1 --> 10.0.0.2"
+    assert ifconfig(a, "gif0", "tunnel", "2001:db8::1", "2001:db8::3").returncode == 0
+    assert ifconfig(a, "gif0").stdout.splitlines()[2] == \
+        "\ttunnel inet6 2001:db8::1 --> 2001:db8::3"
+    assert ifconfig(a, "gif0", "deletetunnel").returncode == 0
+    assert "tunnel" not in ifconfig(a, "gif0").stdout
