@@ -430,3 +430,22 @@ def test_against_linux_ip6tnl(sockdir):
                     peer.close()
         finally:
             stack.stop()
+
+
+def test_tunnel_in_ifconfig_IF_boots_and_diffs_clean(sockdir, tmp_path):
+    """rc.conf's other form (FreeBSD 14 has no gifconfig_IF): the tunnel among ifconfig_IF's
+    words, run by rc.d/netif as `ifconfig gif0 inet6 ... tunnel SRC DST`."""
+    path = tmp_path / "rc.conf"
+    path.write_text('cloned_interfaces="gif0"\n'
+                    'ifconfig_vnet0_ipv6="inet6 2001:db8:5::1/64"\n'
+                    'ifconfig_gif0="tunnel 2001:db8:5::1 2001:db8:5::2 up"\n'
+                    'ifconfig_gif0_ipv6="inet6 2001:db8:6::1 2001:db8:6::2 prefixlen 128"\n')
+    with spawn_stack(["--nic", "vnet0=none", "--rc", str(path)], sockdir=sockdir) as s:
+        _settled(s, "gif0")
+        lines = ifconfig(s, "gif0").stdout.splitlines()
+        assert lines[2] == "\ttunnel inet6 2001:db8:5::1 --> 2001:db8:5::2"
+        assert "\tinet6 2001:db8:6::1 --> 2001:db8:6::2 prefixlen 128" in lines
+        d = run_tool(s, "rc", "diff", str(path))
+        assert (d.returncode, d.stdout, d.stderr) == (0, "", "")
+        saved = run_tool(s, "rc", "save").stdout.splitlines()
+        assert 'create_args_gif0="tunnel 2001:db8:5::1 2001:db8:5::2"' in saved
