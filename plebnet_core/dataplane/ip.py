@@ -26,7 +26,7 @@ from .wire.checksum import checksum as _checksum
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
-PROTO_IPIP, PROTO_IPV6 = 4, 41  # in_gif.c: IPv4 and IPv6 inside IPv4
+PROTO_IPIP, PROTO_IPV6 = 4, 41  # in{,6}_gif.c: IPv4 and IPv6 inside IPv4 or IPv6
 GIF_TTL = 30                    # net.inet.ip.gifttl: the outer header's TTL (in_gif.c GIF_TTL)
 GIF_HLIM = 30                   # net.inet6.ip6.gifhlim: the outer hop limit (in6_gif.c)
 DEFAULT_TTL = 64                # net.inet.ip.ttl
