@@ -46,7 +46,7 @@ IFTYPES = {
     # lagg(4): an Ethernet whose frames go out of its ports (if_lagg.c's attach defaults)
     "lagg": IfType("lagg", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, ("autoselect", None),
                    "lagg"),
-    # gif(4): IPv4/IPv6 in IPv4, point to point, no link-level address (if_gif.c: GIF_MTU)
+    # gif(4): IPv4/IPv6 in IPv4/IPv6, point to point, no link-level address (if_gif.c: GIF_MTU)
     "gif": IfType("gif", IFF_POINTOPOINT | IFF_MULTICAST, 1280, IFCAP_LINKSTATE, _ND6_NIC,
                   False, None, "gif"),
 }

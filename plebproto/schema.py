@@ -124,6 +124,7 @@ SUBSCHEMAS: dict[str, tuple[str, dict[str, tuple[Field, ...]]]] = {
         "BRDGFLUSH": (IFNAME,),
         "SIOCSVLANPCP": (IFNAME, req("vlanpcp", int, lo=0, hi=7)),
         "SIOCSIFPHYADDR": (IFNAME, req("value", list)),
+        "SIOCSIFPHYADDR_IN6": (IFNAME, req("value", list)),
         "SIOCDIFPHYADDR": (IFNAME,),
     }),
     "rtmsg": ("type", {

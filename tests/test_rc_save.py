@@ -384,6 +384,15 @@ LIVE = {
             'create_args_gif0="tunnel 192.0.2.1 192.0.2.2"\n'
             'ifconfig_vnet0="inet 192.0.2.1/24"\n'
             'ifconfig_gif0="inet 10.0.0.1/30 10.0.0.2"\n'),
+    "gif6": ([["vnet0", "inet6", "2001:db8::1/64"], ["gif0", "create"],
+              ["gif0", "tunnel", "2001:db8::1", "2001:db8::2"],
+              ["gif0", "inet6", "2001:db8:1::1", "2001:db8:1::2", "prefixlen", "128"],
+              ["gif0", "inet", "10.0.0.1/30", "10.0.0.2"]],
+             'cloned_interfaces="gif0"\n'
+             'create_args_gif0="tunnel 2001:db8::1 2001:db8::2"\n'
+             'ifconfig_vnet0_ipv6="inet6 2001:db8::1/64"\n'
+             'ifconfig_gif0="inet 10.0.0.1/30 10.0.0.2"\n'
+             'ifconfig_gif0_ipv6="inet6 2001:db8:1::1/128 2001:db8:1::2"\n'),
 }
 LIVE_NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none"]
 

@@ -91,7 +91,8 @@ def block(ifc: dict, inv) -> str:
         out.append(f"\toptions={ifc['caps']:x}{bits(ifc['caps'], CAP_TABLE)}")
     params = ifc.get("params") or {}
     if params.get("tunnelsrc"):         # tunnel_status: gif(4)'s outer addresses
-        out.append(f"\ttunnel inet {params['tunnelsrc']} --> {params['tunneldst']}")
+        family = "inet6" if ":" in params["tunnelsrc"] else "inet"     # in6_status_tunnel
+        out.append(f"\ttunnel {family} {params['tunnelsrc']} --> {params['tunneldst']}")
     if (allfamilies or inv.af in ("link", "ether")) and ifc.get("mac"):
         out.append(f"\tether {ether_text(ifc['mac'], fmt.get('ether'))}")
         if ifc.get("hwaddr") and ifc["hwaddr"] != ifc["mac"]:

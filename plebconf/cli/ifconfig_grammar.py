@@ -207,6 +207,19 @@ def _take_option(inv: Invocation, opt: str, value: str | None) -> None:
 
 
 # ============================================================================ ops, messages
+def _tunnel_end(word: str) -> tuple[str, str]:
+    """One end of `tunnel SRC DST` as getaddrinfo(3) reads a number: (family, wire text);
+    anything else would be a host name, which this ifconfig does not look up."""
+    if ":" in word and inet_pton6(word):
+        return "inet6", word
+    value = inet_aton(word)
+    if value is not None:
+        return "inet", ntoa(value)
+    # gai_strerror(EAI_NONAME)
+    raise errx("error in parsing address string: hostname nor servname provided, "
+               "or not known")
+
+
 class Label:
     """What FreeBSD's message names when an op fails, and how it words the errno.
     perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
@@ -470,6 +483,17 @@ class Command:
         the stack's refusal reads like the kernel's."""
         self.emit(["ioctl", _ioctl(req, self.ifname, value=list(values))], Label(req))
 
+    def k_tunnel(self, word, _, src, dst):
+        """settunnel(): both ends resolved by getaddrinfo (numeric here: no DNS), of one
+        family, set by that family's af_settunnel: SIOCSIFPHYADDR (in_set_tunnel) or
+        SIOCSIFPHYADDR_IN6 (in6_set_tunnel)."""
+        ends = [_tunnel_end(src), _tunnel_end(dst)]
+        if ends[0][0] != ends[1][0]:
+            raise errx("source and destination address families do not match")
+        req = "SIOCSIFPHYADDR_IN6" if ends[0][0] == "inet6" else "SIOCSIFPHYADDR"
+        self.emit(["ioctl", _ioctl(req, self.ifname, value=[ends[0][1], ends[1][1]])],
+                  Label(req))
+
     def driver_ioctl(self, req, what, **params):
         """A driver ioctl (SIOCSDRVSPEC for a cloner parameter on an existing interface):
         sent as FreeBSD would, failing under FreeBSD's name for it (what)."""
@@ -697,7 +721,7 @@ register(
     Keyword("remove", 0, C.k_alias, -1),
     Keyword("destroy", 0, C.k_destroy), Keyword("unplumb", 0, C.k_destroy),
     Keyword("group", 1, C.k_group, 1), Keyword("-group", 1, C.k_group, -1),
-    Keyword("tunnel", 2, C.k_unsupported, "SIOCSIFPHYADDR"),
+    Keyword("tunnel", 2, C.k_tunnel),
     Keyword("-tunnel", 0, C.k_unsupported, "SIOCDIFPHYADDR"),
     Keyword("deletetunnel", 0, C.k_unsupported, "SIOCDIFPHYADDR"),
     *[Keyword(n, 1, C.k_unsupported, "SIOCSIFMEDIA")

@@ -103,6 +103,8 @@ def config_from(results: list) -> RunningConfig:
                         iface.dst[a["addr"]] = a["dstaddr"]
             elif not is_auto_inet6(info["name"], a["addr"], macs):
                 iface.inet6.append((_plain6(a["addr"]), a["plen"]))
+                if a.get("dstaddr"):        # a gif's point-to-point peer
+                    iface.dst[_plain6(a["addr"])] = _plain6(a["dstaddr"])
         cfg.interfaces.append(iface)
     for row in routes:
         family, dst, plen, gateway, flags, ifname = row[:6]
@@ -192,8 +194,9 @@ def config_lines(cfg: RunningConfig) -> list[str]:
                 for a, p in i.inet]
         # IPv6 has no "first address" (ifconfig IF inet6 X only adds X, re-adding moves it
         # to the end): its order is not configuration, so it does not make a difference
-        out += sorted(f"{head} inet6 {_plain6(a)}/{p}" for a, p in i.inet6
-                      if not is_auto_inet6(i.name, a))
+        out += sorted(" ".join([f"{head} inet6 {_plain6(a)}/{p}",
+                                *([i.dst[a]] if a in i.dst else [])])
+                      for a, p in i.inet6 if not is_auto_inet6(i.name, a))
         nd6 = nd6_words(i.nd6, i.nd6_default)
         if nd6:
             out.append(f"{head} inet6 {' '.join(nd6)}")

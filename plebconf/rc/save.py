@@ -82,7 +82,7 @@ class Interface:
     members: list[str] = field(default_factory=list)  # a bridge's, in the order added
     peer: str | None = None  # an epair end's other end
     dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
-    dst: dict[str, str] = field(default_factory=dict)  # inet address -> its point-to-point peer
+    dst: dict[str, str] = field(default_factory=dict)  # address -> its point-to-point peer
     nd6: int | None = None  # its ND6_IFF_* flags; None: the driver's default (nd6_default)
     nd6_default: int = 0    # the flags its driver attaches it with
     attached_as: str | None = None  # the name it was attached with, when renamed since
@@ -276,8 +276,8 @@ def _save_interface(w: _Writer, iface: Interface, activate_all: bool = False) ->
         # rc runs `ifconfig IF inet6 -ifdisabled` for any ifconfig_IF_ipv6 first: IPv6 that
         # stays disabled is disabled again at the end -- unless an address comes with it
         # (ifconfig adds it after the flags, and a manual address enables IPv6)
-        ipv6 = ["inet6", *([f"{first6[0]}/{first6[1]}"] if first6 is not None else []),
-                *other]
+        ipv6 = ["inet6", *([f"{first6[0]}/{first6[1]}", *_peer(iface, first6[0])]
+                           if first6 is not None else []), *other]
         if iface.nd6 is not None and iface.nd6 & ND6_IFF_IFDISABLED:
             if first6 is None:
                 ipv6.append("ifdisabled")
@@ -296,7 +296,7 @@ def _save_interface(w: _Writer, iface: Interface, activate_all: bool = False) ->
     if ipv6:
         w.set(f"{var}_ipv6", " ".join(ipv6))
     aliases = [" ".join(["inet", f"{a}/{p}", *_peer(iface, a)]) for a, p in inet] \
-        + [f"inet6 {a}/{p}" for a, p in inet6]
+        + [" ".join([f"inet6 {a}/{p}", *_peer(iface, a)]) for a, p in inet6]
     for n, alias in enumerate(aliases):
         w.set(f"{var}_alias{n}", alias)
     if iface.description:
@@ -306,7 +306,7 @@ def _save_interface(w: _Writer, iface: Interface, activate_all: bool = False) ->
 
 
 def _peer(iface: Interface, addr: str) -> list[str]:
-    """`ifconfig IF inet A/LEN B`: the destination of a point-to-point address (gif)."""
+    """`ifconfig IF inet A/LEN B` (or inet6): a point-to-point address's destination (gif)."""
     return [iface.dst[addr]] if addr in iface.dst else []
 
 

@@ -239,7 +239,7 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET6 + packet)
             return 0
-        if flags & IFF_POINTOPOINT:         # gif(4): IPv6 in IPv4 (protocol 41)
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv6 in IPv4/IPv6 (protocol 41)
             return self.ip.tunnel_output(ifp, 41, packet)
         if nexthop >> 120 == 0xFF:
             self._xmit(ifp, _ETH_HDR(b"\x33\x33" + (nexthop & 0xFFFFFFFF).to_bytes(4, "big"),
@@ -263,7 +263,7 @@ class Link:
             st[7] += len(packet)
             ifp.device.send(LOOP_AF_INET + packet)
             return 0
-        if flags & IFF_POINTOPOINT:         # gif(4): IPv4 in IPv4 (protocol 4)
+        if flags & IFF_POINTOPOINT:         # gif(4): IPv4 in IPv4/IPv6 (protocol 4)
             return self.ip.tunnel_output(ifp, 4, packet)
         entry = ifp.llinfo.get(nexthop)
         if entry is not None and entry.mac is not None:

@@ -10,6 +10,7 @@ dict probe whatever the table's size.
 from __future__ import annotations
 
 import os
+import socket
 
 from plebproto.constants import (
     AF_INET, EADDRNOTAVAIL, EHOSTUNREACH, EMSGSIZE, ENETDOWN, IFF_LOOPBACK, IFF_POINTOPOINT,
@@ -18,14 +19,16 @@ from plebproto.constants import (
 
 from . import stats
 from .fib import MISSING, RouteCache
+from .ip6 import MINMTU_ALL
 from .reassembly import Reassembler
 from .wire import WireError, icmp, ipv4, udp
 from .wire.checksum import checksum as _checksum
 
 PROTO_ICMP = ipv4.PROTO_ICMP
 PROTO_UDP = ipv4.PROTO_UDP
-PROTO_IPIP, PROTO_IPV6 = 4, 41  # in_gif.c: IPv4 and IPv6 inside IPv4
-GIF_TTL = 30                    # net.link.gif: the outer header's TTL (if_gif.h GIF_TTL)
+PROTO_IPIP, PROTO_IPV6 = 4, 41  # in{,6}_gif.c: IPv4 and IPv6 inside IPv4 or IPv6
+GIF_TTL = 30                    # net.inet.ip.gifttl: the outer header's TTL (in_gif.c GIF_TTL)
+GIF_HLIM = 30                   # net.inet6.ip6.gifhlim: the outer hop limit (in6_gif.c)
 DEFAULT_TTL = 64                # net.inet.ip.ttl
 UDP_ECHO_PORT = 7
 _TTL_ICMP = bytes((DEFAULT_TTL, PROTO_ICMP))
@@ -482,14 +485,17 @@ class IPv4(RouteCache):
 
     # -- gif(4) ------------------------------------------------------------------------------
     def tunnel_output(self, ifp, proto: int, packet) -> int:
-        """in_gif_output: the packet inside an IPv4 header from the tunnel's source to its
-        destination, routed by the stack's own table (never back into a gif: nesting
-        is refused as net.link.gif.max_nesting=1 does)."""
+        """gif_transmit: the packet (proto 4: IPv4, 41: IPv6, the same numbers under either
+        outer family) inside an outer header from the tunnel's source to its destination,
+        routed by the stack's own table (never back into a gif: nesting is refused as
+        net.link.gif.max_nesting=1 does).  An IPv6 tunnel goes out by in6_gif_output."""
         src, dst = ifp.params.get("tunnelsrc"), ifp.params.get("tunneldst")
         st = ifp.stats
         if src is None or dst is None or ifp.device is None:
             st[5] += 1
             return ENETDOWN
+        if ":" in dst:
+            return self._tunnel_output6(ifp, proto, packet, src, dst)
         dst_i = _from(bytes(int(x) for x in dst.split(".")), "big")
         r = self.route(dst_i)
         if r is not None and r.ifp.flags & IFF_POINTOPOINT and r.ifp.params.get("tunnelsrc"):
@@ -500,10 +506,32 @@ class IPv4(RouteCache):
         return self.output(_from(bytes(int(x) for x in src.split(".")), "big"), dst_i, proto,
                            packet, ttl=GIF_TTL)
 
+    def _tunnel_output6(self, ifp, proto: int, packet, src: str, dst: str) -> int:
+        """in6_gif_output: an IPv6 header with hop limit net.inet6.ip6.gifhlim, sent by
+        ip6_output with IPV6_MINMTU ("force fragmentation to minimum MTU, to avoid path MTU
+        discovery"): an outer packet over 1280 bytes leaves in fragments."""
+        ip6 = self.link.ip6
+        src_b = socket.inet_pton(socket.AF_INET6, src)
+        dst_b = socket.inet_pton(socket.AF_INET6, dst)
+        r = ip6.route(_from(dst_b, "big"))
+        if r is not None and r.ifp.iftype.name == "gif":
+            ifp.stats[5] += 1
+            return ENETDOWN
+        ifp.stats[4] += 1
+        ifp.stats[7] += len(packet)
+        return ip6.output(src_b, dst_b, 0, proto, packet, hlim=GIF_HLIM, minmtu=MINMTU_ALL)
+
     def tunnel_input(self, h) -> bool:
         """in_gif_input: a packet from a configured tunnel's far end to its near end is
         received on that gif (when it is up); False: no such tunnel."""
-        src, dst = ".".join(map(str, h.src)), ".".join(map(str, h.dst))
+        return self.gif_input(".".join(map(str, h.src)), ".".join(map(str, h.dst)), h.proto,
+                              h.payload)
+
+    def gif_input(self, src: str, dst: str, proto: int, payload) -> bool:
+        """gif_input for either outer family (src, dst: the outer header's addresses as
+        the tunnel keeps them, ntop text): the inner packet is received on the gif whose
+        tunnel runs from src to dst; False: none (the caller counts it as FreeBSD's
+        encap lookup miss does)."""
         for gif in self.stack.ifaces:
             p = gif.params
             if p.get("tunnelsrc") == dst and p.get("tunneldst") == src \
@@ -513,11 +541,11 @@ class IPv4(RouteCache):
                     return True
                 st = gif.stats
                 st[0] += 1
-                st[3] += len(h.payload)
-                if h.proto == PROTO_IPIP:
-                    self.input(gif, bytes(h.payload), False)
+                st[3] += len(payload)
+                if proto == PROTO_IPIP:
+                    self.input(gif, bytes(payload), False)
                 else:
-                    self.link.ip6.input(gif, bytes(h.payload), False)
+                    self.link.ip6.input(gif, bytes(payload), False)
                 return True
         return False
 

@@ -19,7 +19,7 @@ from plebproto.constants import (
     RTF_REJECT,
 )
 
-from ..state.inet import embed_scope, is_scoped6
+from ..state.inet import embed_scope, is_scoped6, ntop6
 from . import stats
 from .fib import MISSING, RouteCache
 from .frag6 import Reassembler6
@@ -46,6 +46,7 @@ PTB_MIN_MTU = 40 + 8 + 8        # icmp6_mtudisc_update: below a header, a fragme
                                 # and 8 bytes is "abnormally small"
 # IPV6_USE_MIN_MTU (RFC 3542 11.1): -1 multicast only (the default), 0 never, 1 always
 MINMTU_MCASTONLY, MINMTU_DISABLE, MINMTU_ALL = -1, 0, 1
+_GIF_NH = (4, 41)       # IPPROTO_IPV4, IPPROTO_IPV6: what gif(4) carries inside IPv6
 _EXTHDRS = (ipv6.NH_HOPOPTS, ipv6.NH_DSTOPTS, ipv6.NH_AH, ipv6.NH_ROUTING)
 
 
@@ -71,6 +72,11 @@ def _upper(q) -> tuple[int, int]:
         else:
             break
     return nh, off
+
+
+def _ntop6(addr: bytes) -> str:
+    """An outer address as a gif tunnel keeps it (the ioctl's ntop6 text)."""
+    return ntop6(_from(addr, "big"))
 
 
 def _b(addr: int) -> bytes:
@@ -274,6 +280,9 @@ class IPv6(RouteCache):
             self.icmp6_input(ifp, h, payload, ifa)
         elif nh == NH_UDP:
             self.udp_input(ifp, h, pkt, payload, ifa)
+        elif nh in _GIF_NH and ifa is not None and self.link.ip.gif_input(
+                _ntop6(h.src), _ntop6(h.dst), nh, payload):
+            pass                    # in6_gif_input: a tunnel's packet, into its gif
         elif nh != ipv6.NH_NONE and ifa is not None:
             self.icmp6_error(ifp, h, pkt, icmp6.PARAM_PROB, ipv6.PARAMPROB_NEXTHEADER, nh_at)
 

@@ -573,8 +573,8 @@ class DataPlane:
 
 class GifDevice(NullDevice):
     """gif(4)'s device: what the interface sends is encapsulated by IPv4.tunnel_output
-    before any device sees it, what it receives is handed up by IPv4.tunnel_input; the
-    device itself never carries a frame."""
+    (in an IPv4 or IPv6 header) before any device sees it, what it receives is handed up
+    by IPv4.gif_input; the device itself never carries a frame."""
     kind = "gif"
 
 

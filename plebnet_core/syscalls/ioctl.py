@@ -7,7 +7,7 @@ from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
 from ..state.bridge import bridge_add, bridge_delete
-from ..state.inet import ntoa, strip_scope
+from ..state.inet import ntoa, ntop6, strip_scope
 from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
 from .dispatch import pick
@@ -27,7 +27,8 @@ IOCTLS = {
     "SIOCSETVLAN": "setvlan",
     "BRDGADD": "brdgadd", "BRDGDEL": "brdgdel", "BRDGRTS": "brdgrts",
     "BRDGFLUSH": "brdgflush", "SIOCSVLANPCP": "setvlanpcp",
-    "SIOCSIFPHYADDR": "ifphyaddr", "SIOCDIFPHYADDR": "ifdelphyaddr",
+    "SIOCSIFPHYADDR": "ifphyaddr", "SIOCSIFPHYADDR_IN6": "ifphyaddr6",
+    "SIOCDIFPHYADDR": "ifdelphyaddr",
 }
 
 
@@ -190,14 +191,38 @@ class IoctlOps:
     def ifphyaddr(self, args):
         """{ifname, value: [src, dst]}: a gif(4) tunnel's outer IPv4 addresses (`tunnel`);
         another interface's driver does not know the request (EINVAL, as ether_ioctl)."""
+        ifp = self._gif(args)
+        src, dst = (ntoa(self.addr4(v)) for v in args["value"])
+        # in_gif_ioctl: INADDR_ANY at either end is EADDRNOTAVAIL
+        self._set_tunnel(ifp, src, dst, "0.0.0.0")
+
+    def ifphyaddr6(self, args):
+        """{ifname, value: [src, dst]}: SIOCSIFPHYADDR_IN6, an IPv6 tunnel (in6_gif_ioctl);
+        it replaces an IPv4 one, as a gif has one outer family at a time."""
+        ifp = self._gif(args)
+        src, dst = (ntop6(strip_scope(self.addr6(v))[0]) for v in args["value"])
+        self._set_tunnel(ifp, src, dst, "::")
+
+    def _gif(self, args):
         ifp = self.stack.ifunit(arg(args, "ifname", str))
-        value = args.get("value")
         if ifp.iftype.name != "gif":
             raise OpError(EINVAL)
+        value = args.get("value")
         if type(value) is not list or len(value) != 2:
             raise OpError(EINVAL, "value must be [src, dst]")
-        src, dst = (self.addr4(v) for v in value)
-        params = dict(ifp.params, tunnelsrc=ntoa(src), tunneldst=ntoa(dst))
+        return ifp
+
+    def _set_tunnel(self, ifp, src: str, dst: str, unspecified: str) -> None:
+        """in{,6}_gif_checkdup: another gif with the same two ends is EADDRNOTAVAIL (its
+        packets could not be told apart); the same ends again change nothing."""
+        if unspecified in (src, dst):
+            raise OpError(EADDRNOTAVAIL)
+        for other in self.stack.ifaces:
+            if other is not ifp and other.iftype.name == "gif" and \
+                    other.params.get("tunnelsrc") == src and \
+                    other.params.get("tunneldst") == dst:
+                raise OpError(EADDRNOTAVAIL)
+        params = dict(ifp.params, tunnelsrc=src, tunneldst=dst)
         self.stack.journal.setattr(ifp, "params", params)
 
     def ifdelphyaddr(self, args):
