@@ -397,11 +397,14 @@ def test_live_configuration_saves_boots_and_saves_the_same(case, sockdir, tmp_pa
             r = run_tool(stack, "ifconfig", *argv)
             assert (r.returncode, r.stderr) == (0, ""), argv
         saved = run_tool(stack, "rc", "save").stdout
+        path = tmp_path / "saved.rc.conf"
+        path.write_text(saved)
+        # save and diff agree: the stack diffs clean against what it saved
+        d = run_tool(stack, "rc", "diff", str(path))
+        assert (d.returncode, d.stdout, d.stderr) == (0, "", "")
     finally:
         stack.stop()
     assert saved == HEAD + text
-    path = tmp_path / "saved.rc.conf"
-    path.write_text(saved)
     with spawn_stack([*LIVE_NICS, "--rc", str(path)], sockdir=sockdir) as booted:
         assert run_tool(booted, "rc", "save").stdout == saved
         d = run_tool(booted, "rc", "diff", str(path))
