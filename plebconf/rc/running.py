@@ -29,12 +29,14 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
+from .programs import RcProgram
 from .save import (
     ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6, nd6_words,
 )
 
 __all__ = ["running_config", "config_from", "client_call", "config_lines", "diff", "READS",
-           "dry_run_sender", "DEFAULT_MTU", "created_as", "undo_commands", "booted_interfaces"]
+           "dry_run_sender", "DEFAULT_MTU", "created_as", "undo_commands", "undo_program",
+           "booted_interfaces"]
 
 # the driver's MTU and nd6 flags of each kind of interface
 DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
@@ -255,7 +257,9 @@ def undo_commands(cfg: RunningConfig) -> list[list[str]]:
         dest = ["default"] if r.prefixlen == 0 else (
             ["-host", r.dest] if r.prefixlen == (128 if inet6 else 32)
             else ["-net", f"{r.dest}/{r.prefixlen}"])
-        out.append(["route", "delete", *(["-inet6"] if inet6 else []), *dest])
+        # with its gateway: one path of several to the same destination
+        gateway = [r.gateway] if r.gateway is not None and r.interface is None else []
+        out.append(["route", "delete", *(["-inet6"] if inet6 else []), *dest, *gateway])
     out += [["arp", "-d", e.ip] for e in cfg.arp]
     out += [["ndp", "-d", e.ip] for e in cfg.ndp]
     gone: set[str] = set()
@@ -279,14 +283,44 @@ def undo_commands(cfg: RunningConfig) -> list[list[str]]:
             out.append([*head, "-description"])
         if i.up:
             out.append([*head, "down"])
-        if i.attached_as and i.attached_as != i.name:
-            out.append([*head, "name", i.attached_as])
+    out += _unrename(cfg)
     if cfg.hostname:
         out.append(["hostname", ""])
     out += [["sysctl", f"{name}=0"] for name, on in (
         ("net.inet.ip.forwarding", cfg.ip_forwarding),
         ("net.inet6.ip6.forwarding", cfg.ip6_forwarding)) if on]
     return out
+
+
+def _unrename(cfg: RunningConfig) -> list[list[str]]:
+    """`ifconfig NAME name ATTACHED` for each renamed attached interface; when one's name as
+    attached is another's now (names swapped), every one goes through a free name first."""
+    renamed = [(i.name, i.attached_as) for i in cfg.interfaces
+               if i.cloner is None and i.attached_as and i.attached_as != i.name]
+    taken = {i.name for i in cfg.interfaces if i.cloner is None}
+    if not any(old in taken for _, old in renamed):
+        return [["ifconfig", now, "name", old] for now, old in renamed]
+    out, via = [], []
+    for now, old in renamed:
+        n = 0
+        while f"rcundo{n}" in taken:
+            n += 1
+        taken.add(f"rcundo{n}")
+        out.append(["ifconfig", now, "name", f"rcundo{n}"])
+        via.append((f"rcundo{n}", old))
+    return out + [["ifconfig", tmp, "name", old] for tmp, old in via]
+
+
+def undo_program(cfg: RunningConfig) -> RcProgram:
+    """undo_commands compiled as a program (runs of one shape: a million routes go as one)."""
+    program = RcProgram()
+    for argv in undo_commands(cfg):
+        program.add(argv, "undoing the running configuration: ")
+    return program
+
+
+def _op_count(program) -> int:
+    return sum(len(seg[2][0]) if seg[0] == "run" else len(seg[2]) for seg in program.segments)
 
 
 def diff(files: list[str], client) -> tuple[list[str], list[str]]:
@@ -302,22 +336,25 @@ def diff(files: list[str], client) -> tuple[list[str], list[str]]:
     import difflib
 
     from .apply import execute, rc_program
-    from .command import command_ops
 
     live = running_config(client.call)
     program = rc_program(files, booted_interfaces(live), {})
-    undo = [e for argv in undo_commands(live) for e in command_ops(argv).ops]
+    undo = undo_program(live)
+    if undo.failures:       # (a grammar refusing what the stack's own dumps say)
+        raise DiffError([f"{undo.describe(u)}: {msg}" for u, msg in undo.failures])
+    undo_entries, undo_ops = undo.entries(), _op_count(undo)
     inside: dict = {}
     send = dry_run_sender(client, READS, inside)
 
     def after_undo(entries):
         try:
-            return send(undo + entries)[len(undo):]
+            return send(undo_entries + entries)[len(undo_entries):]
         except OpError as exc:
-            if exc.index is not None and exc.index < len(undo):
-                raise DiffError([f"rc: the running configuration cannot be undone: "
-                                 f"{undo[exc.index]}: {exc}"]) from None
-            raise exc.at((exc.index or 0) - len(undo)) from None
+            index = exc.index or 0
+            if index < undo_ops:
+                unit, op = undo.locate(index)
+                raise DiffError([undo.failure_text(unit, op, exc.errno)]) from None
+            raise exc.at(index - undo_ops) from None
 
     errors = execute(program, after_undo)
     if errors:
