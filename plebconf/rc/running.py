@@ -360,7 +360,7 @@ def diff(files: list[str], client) -> tuple[list[str], list[str]]:
     if errors:
         raise DiffError(errors)
     after = config_from(inside["reads"])
-    dhcp = {step.argv[-1] for step in getattr(program, "steps", ()) if step.argv[:1] == ["dhclient"]}
+    dhcp = {argv[-1] for argv in program.argvs if argv[:1] == ["dhclient"]}
     for iface in after.interfaces:
         if iface.name not in dhcp:
             iface.dhcp = None
