@@ -17,7 +17,9 @@ diff asks the stack itself what the files make of it: undo_commands (the running
 configuration's items undone) and then the files' batch go as one dry run (protocol: batch
 with "dry_run"), which applies them inside the stack's transaction, runs READS there and rolls
 everything back.  So diff shows all that `rc save` would write differently from the files:
-what they would add or change (+) and what the stack has that they do not set (-).
+what they would add or change (+) and what the stack has that they do not set (-).  The
+one item not undone in the batch is a DHCP client (no op stops one): it is taken out of the
+result on interfaces the files run no dhclient on.
 """
 from __future__ import annotations
 
