@@ -406,11 +406,14 @@ def test_live_configuration_saves_boots_and_saves_the_same(case, sockdir, tmp_pa
             r = run_tool(stack, "ifconfig", *argv)
             assert (r.returncode, r.stderr) == (0, ""), argv
         saved = run_tool(stack, "rc", "save").stdout
+        path = tmp_path / "saved.rc.conf"
+        path.write_text(saved)
+        # save and diff agree: the stack diffs clean against what it saved
+        d = run_tool(stack, "rc", "diff", str(path))
+        assert (d.returncode, d.stdout, d.stderr) == (0, "", "")
     finally:
         stack.stop()
     assert saved == HEAD + text
-    path = tmp_path / "saved.rc.conf"
-    path.write_text(saved)
     with spawn_stack([*LIVE_NICS, "--rc", str(path)], sockdir=sockdir) as booted:
         assert run_tool(booted, "rc", "save").stdout == saved
         d = run_tool(booted, "rc", "diff", str(path))
@@ -419,8 +422,7 @@ def test_live_configuration_saves_boots_and_saves_the_same(case, sockdir, tmp_pa
 
 def test_nd6_and_renamed_clone_drift_shows_in_diff(sockdir, tmp_path):
     """A flag the file sets, cleared by hand, and a clone the file names, renamed by hand,
-    are what applying the file would change (diff's question: it does not undo what the
-    file does not set)."""
+    are drift: the flag comes back (+), the renamed clone goes (-) and the file's comes (+)."""
     path = tmp_path / "rc.conf"
     path.write_text(HEAD + LIVE["nd6_flags"][1] + 'cloned_interfaces="bridge0"\n'
                     'ifconfig_bridge0_name="br"\n')
@@ -437,7 +439,8 @@ def test_nd6_and_renamed_clone_drift_shows_in_diff(sockdir, tmp_path):
         assert run_tool(s, "ifconfig", "br", "name", "br9").returncode == 0
         d = run_tool(s, "rc", "diff", str(path))
         assert d.returncode == 1
-        assert d.stdout.splitlines()[2:] == ["+ifconfig br create", "+ifconfig br down"]
+        assert d.stdout.splitlines()[2:] == ["-ifconfig br9 create", "-ifconfig br9 down",
+                                             "+ifconfig br create", "+ifconfig br down"]
 
 
 def test_ipv6_addresses_on_a_disabled_interface_are_noted(sockdir):

@@ -15,8 +15,10 @@ SYNCDHCP (`dhclient IF` in the foreground): as rc.d/dhclient, apply waits there 
 (the routing section) goes, printing dhclient's "No DHCPOFFERS received." when none came; the
 file is then applied in parts, each atomic, cut after each such dhclient.  DHCP (`dhclient
 -b`) does not wait.
-diff: the stack applies the files in a dry run and reads its running configuration inside
-it; the configuration items that would go (-) and come (+) are printed.
+diff: in one dry run the stack undoes its running configuration (back to a booted stack's,
+for all that rc.conf sets), applies the files and reads the result; the configuration items
+that `rc save` would write and the files do not give (-) and the files' that the stack lacks
+(+) are printed (plebconf.rc.running.diff).
 Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`; among them one
 per variable the stack does not act on (pf, ipfw, natd, wireless, tunnels: rc/unmodelled.py).
 --strict refuses files that give any warning: nothing is applied (exit 1, as a refused apply).

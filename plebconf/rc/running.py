@@ -4,7 +4,8 @@
     config_from(results) -> RunningConfig   # the same from the results of READS
     client_call(client)                     # call over a control-socket Client
     config_lines(config) -> [str]           # one line per configuration item, for diffs
-    diff(files, client) -> (lines, warnings)      # what `rc apply FILES` would change
+    undo_commands(config) -> [argv]         # back to a booted stack's state for all of it
+    diff(files, client) -> (lines, warnings)      # the running config against FILES' own
 
 What is read (READS): NET_RT_IFLIST (interfaces, their addresses, flags, MTU, description,
 the DHCP client on it: its lease and default route are not configuration but the server's),
@@ -12,9 +13,13 @@ NET_RT_DUMP (static routes only: RTF_STATIC and not RTF_PINNED, minus the ones r
 adds by itself), NET_RT_FLAGS for inet and inet6 (static entries: not PINNED, not expiring),
 and the sysctls kern.hostname, net.inet.ip.forwarding, net.inet6.ip6.forwarding.
 
-diff asks the stack itself what applying would make: the files' batch goes as a dry run
-(protocol: batch with "dry_run"), which applies it inside the stack's transaction, runs READS
-there and rolls everything back.
+diff asks the stack itself what the files make of it: undo_commands (the running
+configuration's items undone) and then the files' batch go as one dry run (protocol: batch
+with "dry_run"), which applies them inside the stack's transaction, runs READS there and rolls
+everything back.  So diff shows all that `rc save` would write differently from the files:
+what they would add or change (+) and what the stack has that they do not set (-).  The
+one item not undone in the batch is a DHCP client (no op stops one): it is taken out of the
+result on interfaces the files run no dhclient on.
 """
 from __future__ import annotations
 
@@ -26,12 +31,14 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
+from .programs import RcProgram
 from .save import (
     ArpEntry, Interface, Route, RunningConfig, _route_args, is_auto_inet6, nd6_words,
 )
 
 __all__ = ["running_config", "config_from", "client_call", "config_lines", "diff", "READS",
-           "dry_run_sender", "DEFAULT_MTU", "created_as"]
+           "dry_run_sender", "DEFAULT_MTU", "created_as", "undo_commands", "undo_program",
+           "booted_interfaces"]
 
 # the driver's MTU and nd6 flags of each kind of interface
 DEFAULT_MTU = {kind: t.mtu for kind, t in IFTYPES.items()}
@@ -93,7 +100,8 @@ def config_from(results: list) -> RunningConfig:
             lease = dhcp.get("addr")
             if dhcp.get("router"):
                 leased.add((info["name"], dhcp["router"]))
-        if info["mtu"] != DEFAULT_MTU.get(info.get("kind"), 1500):
+        iface.mtu_default = DEFAULT_MTU.get(info.get("kind"), 1500)
+        if info["mtu"] != iface.mtu_default:
             iface.mtu = info["mtu"]
         for a in info["addrs"]:
             if a["af"] == "inet":
@@ -235,22 +243,132 @@ def dry_run_sender(client, reads: list | None = None, into: dict | None = None):
     return send
 
 
+def booted_interfaces(cfg: RunningConfig) -> list[str]:
+    """`ifconfig -l` of a stack just booted with these interfaces attached: the attached
+    ones (no clones) under the names they were attached with, in kernel order."""
+    return [i.attached_as or i.name for i in cfg.interfaces if i.cloner is None]
+
+
+def undo_commands(cfg: RunningConfig) -> list[list[str]]:
+    """The command lines that take a stack with this running configuration back to a booted
+    stack's state for everything rc.conf sets (what save would write): static routes and
+    ARP/NDP entries deleted, clones destroyed, every attached interface's addresses, MTU,
+    nd6 flags, description and up flag back to its driver's, renames undone, hostname and
+    forwarding cleared.  What save leaves out (DHCP leases and clients, automatic addresses,
+    learned entries) is left as it is."""
+    out: list[list[str]] = []
+    for r in cfg.routes:        # first: some go through interfaces that go next
+        inet6 = ":" in r.dest
+        dest = ["default"] if r.prefixlen == 0 else (
+            ["-host", r.dest] if r.prefixlen == (128 if inet6 else 32)
+            else ["-net", f"{r.dest}/{r.prefixlen}"])
+        # with its gateway: one path of several to the same destination
+        gateway = [r.gateway] if r.gateway is not None and r.interface is None else []
+        out.append(["route", "delete", *(["-inet6"] if inet6 else []), *dest, *gateway])
+    out += [["arp", "-d", e.ip] for e in cfg.arp]
+    out += [["ndp", "-d", e.ip] for e in cfg.ndp]
+    gone: set[str] = set()
+    # newest first: a vlan goes before the lagg it rides on; an epair end takes its peer
+    for i in reversed(cfg.interfaces):
+        if i.cloner is not None and i.name not in gone:
+            out.append(["ifconfig", i.name, "destroy"])
+            gone |= {i.name, *([i.peer] if i.cloner == "epair" and i.peer else [])}
+    for i in cfg.interfaces:
+        if i.cloner is not None:
+            continue
+        head = ["ifconfig", i.name]
+        out += [[*head, "inet", a, "-alias"] for a, _ in i.inet]
+        out += [[*head, "inet6", a, "-alias"] for a, _ in i.inet6
+                if not is_auto_inet6(i.name, a)]
+        if i.nd6 is not None and i.nd6 != i.nd6_default:
+            out.append([*head, "inet6", *nd6_words(i.nd6_default, i.nd6)])
+        if i.mtu is not None:
+            out.append([*head, "mtu", str(i.mtu_default)])
+        if i.description:
+            out.append([*head, "-description"])
+        if i.up:
+            out.append([*head, "down"])
+    out += _unrename(cfg)
+    if cfg.hostname:
+        out.append(["hostname", ""])
+    out += [["sysctl", f"{name}=0"] for name, on in (
+        ("net.inet.ip.forwarding", cfg.ip_forwarding),
+        ("net.inet6.ip6.forwarding", cfg.ip6_forwarding)) if on]
+    return out
+
+
+def _unrename(cfg: RunningConfig) -> list[list[str]]:
+    """`ifconfig NAME name ATTACHED` for each renamed attached interface; when one's name as
+    attached is another's now (names swapped), every one goes through a free name first."""
+    renamed = [(i.name, i.attached_as) for i in cfg.interfaces
+               if i.cloner is None and i.attached_as and i.attached_as != i.name]
+    taken = {i.name for i in cfg.interfaces if i.cloner is None}
+    if not any(old in taken for _, old in renamed):
+        return [["ifconfig", now, "name", old] for now, old in renamed]
+    out, via = [], []
+    for now, old in renamed:
+        n = 0
+        while f"rcundo{n}" in taken:
+            n += 1
+        taken.add(f"rcundo{n}")
+        out.append(["ifconfig", now, "name", f"rcundo{n}"])
+        via.append((f"rcundo{n}", old))
+    return out + [["ifconfig", tmp, "name", old] for tmp, old in via]
+
+
+def undo_program(cfg: RunningConfig) -> RcProgram:
+    """undo_commands compiled as a program (runs of one shape: a million routes go as one)."""
+    program = RcProgram()
+    for argv in undo_commands(cfg):
+        program.add(argv, "undoing the running configuration: ")
+    return program
+
+
+def _op_count(program) -> int:
+    return sum(len(seg[2][0]) if seg[0] == "run" else len(seg[2]) for seg in program.segments)
+
+
 def diff(files: list[str], client) -> tuple[list[str], list[str]]:
     """(+/- lines of what applying the rc.conf files would change, warnings).  Empty lines
-    list: the stack already matches.  The live configuration is compared with the one the
-    stack reads inside a dry run of the files' batch (nothing is changed).  Raises
-    DiffError with the messages of what would fail."""
+    list: the stack already matches.  Raises DiffError with the messages of what would fail.
+
+    One dry-run batch (nothing is changed): undo_commands(live) take the stack back to a
+    booted one's state, the files' program (planned for that booted stack) applies, READS
+    read the result.  `live` against that is what save would write against what the files
+    give: what the files leave out is drift (-) as much as what they add (+).  A DHCP client
+    is the one item undone after the reads (the stack has no op that stops one): an
+    interface the files run no dhclient on has none in the result."""
     import difflib
 
     from .apply import execute, rc_program
 
     live = running_config(client.call)
-    program = rc_program(files, [i.name for i in live.interfaces], created_as(live))
+    program = rc_program(files, booted_interfaces(live), {})
+    undo = undo_program(live)
+    if undo.failures:       # (a grammar refusing what the stack's own dumps say)
+        raise DiffError([f"{undo.describe(u)}: {msg}" for u, msg in undo.failures])
+    undo_entries, undo_ops = undo.entries(), _op_count(undo)
     inside: dict = {}
-    errors = execute(program, dry_run_sender(client, READS, inside))
+    send = dry_run_sender(client, READS, inside)
+
+    def after_undo(entries):
+        try:
+            return send(undo_entries + entries)[len(undo_entries):]
+        except OpError as exc:
+            index = exc.index or 0
+            if index < undo_ops:
+                unit, op = undo.locate(index)
+                raise DiffError([undo.failure_text(unit, op, exc.errno)]) from None
+            raise exc.at(index - undo_ops) from None
+
+    errors = execute(program, after_undo)
     if errors:
         raise DiffError(errors)
     after = config_from(inside["reads"])
+    dhcp = {argv[-1] for argv in program.argvs if argv[:1] == ["dhclient"]}
+    for iface in after.interfaces:
+        if iface.name not in dhcp:
+            iface.dhcp = None
     before_lines, after_lines = config_lines(live), config_lines(after)
     changes = [line for line in difflib.unified_diff(before_lines, after_lines, n=0,
                                                      lineterm="")

@@ -4,7 +4,7 @@
     RunningConfig(hostname, interfaces: [Interface], routes: [Route], arp: [ArpEntry],
                   ndp: [ArpEntry], ip_forwarding, ip6_forwarding)
     Interface(name, cloner=None, create_args=(), description="", inet=[(addr, plen)],
-              inet6=[(addr, plen)], up=False, mtu=None)
+              inet6=[(addr, plen)], up=False, mtu=None, ...)
     Route(dest, prefixlen, gateway=None, interface=None, blackhole=False, reject=False)
     ArpEntry(ip, mac, pub=False)
 
@@ -79,6 +79,7 @@ class Interface:
     inet6: list[tuple[str, int]] = field(default_factory=list)
     up: bool = False
     mtu: int | None = None  # None: the driver's default, not saved
+    mtu_default: int = 1500  # the MTU its driver attaches it with
     members: list[str] = field(default_factory=list)  # a bridge's, in the order added
     peer: str | None = None  # an epair end's other end
     dhcp: str | None = None  # "DHCP" / "SYNCDHCP": the stack's DHCP client runs on it
