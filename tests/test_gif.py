@@ -30,9 +30,11 @@ def _setup(stack, me, peer, inner, inner_peer):
 
 @pytest.fixture
 def pair(sockdir):
-    a = spawn_stack(["--nic", "vnet0=vxlan:42,127.0.0.1:47201,127.0.0.1:47202"],
+    from test_dataplane_stacks import free_udp_ports
+    pa, pb = free_udp_ports(2)      # (fixed ports collide with another run's)
+    a = spawn_stack(["--nic", f"vnet0=vxlan:42,127.0.0.1:{pa},127.0.0.1:{pb}"],
                     sockdir=sockdir)
-    b = spawn_stack(["--nic", "vnet0=vxlan:42,127.0.0.1:47202,127.0.0.1:47201"],
+    b = spawn_stack(["--nic", f"vnet0=vxlan:42,127.0.0.1:{pb},127.0.0.1:{pa}"],
                     sockdir=sockdir)
     yield a, b
     a.stop()
