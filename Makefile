@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# bytecode now, as a wheel install does: with PYTHONDONTWRITEBYTECODE set (as on this
+	# project's machines) every tool run and every stack would compile its sources again
+	$(PY) -m compileall -q plebconf plebnet_core plebproto pleblab
 	touch $@
 
 demo: $(STAMP)
