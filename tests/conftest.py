@@ -72,3 +72,21 @@ def start_tool(stack, *argv, env=None):
     cmd, full_env = _tool(stack, argv, False, env)
     return subprocess.Popen(cmd, env=full_env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def chain(sockdir):
+    """Three stacks in a row, a --vx-- b --vx-- c (b has vnet0 toward a, vnet1 toward c),
+    over Ethernet-over-UDP on loopback (test_ipv6_stacks, test_ipv6_pmtu)."""
+    from test_dataplane_stacks import free_udp_ports, vx
+    p = free_udp_ports(4)
+    stacks = []
+    try:
+        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[0], p[1])}"], sockdir=sockdir))
+        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[1], p[0])}", "--nic",
+                                   f"vnet1={vx(p[2], p[3], 43)}"], sockdir=sockdir))
+        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[3], p[2], 43)}"], sockdir=sockdir))
+        yield stacks
+    finally:
+        for s in stacks:
+            s.stop()

@@ -19,7 +19,6 @@ from plebproto.constants import AF_INET6
 from test_dataplane_ipv6 import ME, PEER, PEER_LL, a6, add6, frame6, sent6, teach
 from test_dataplane_unit import Rig
 from plebnet_core.spawn import spawn_stack
-from test_dataplane_stacks import free_udp_ports, vx
 from test_ipv6_stacks import add6 as add6_rpc, link_local, ping6, replies, settled
 from netns_util import ip, namespace, require_root
 from test_dataplane_kernel import in_ns, kname
@@ -189,22 +188,6 @@ def test_a_router_checks_the_mtu_its_forwarding_path_checks():
 
 
 # -- real stacks ------------------------------------------------------------------------------
-@pytest.fixture
-def chain(sockdir):
-    """a --vx-- b --vx-- c (test_ipv6_stacks' chain)."""
-    p = free_udp_ports(4)
-    stacks = []
-    try:
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[0], p[1])}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[1], p[0])}", "--nic",
-                                   f"vnet1={vx(p[2], p[3], 43)}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[3], p[2], 43)}"], sockdir=sockdir))
-        yield stacks
-    finally:
-        for s in stacks:
-            s.stop()
-
-
 def _setup(chain):
     """a (2001:db8:a::1) -- b (forwarding; its link to c has MTU 1400) -- c (2001:db8:b::3,
     MTU 1400 too, so its replies go in fragments as well)."""

@@ -8,12 +8,9 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
 from conftest import run_tool
 from plebproto.constants import IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE
-from plebnet_core.spawn import spawn_stack
-from test_dataplane_stacks import free_udp_ports, vx
 
 
 def add6(client, ifname, address, plen=64):
@@ -54,22 +51,6 @@ def replies(rows):
 
 def ndp(client):
     return {e["addr"]: e for e in client.sysctl("NET_RT_FLAGS", af="inet6")}
-
-
-@pytest.fixture
-def chain(sockdir):
-    """a --vx-- b --vx-- c: 2001:db8:a::/64 between a and b, 2001:db8:b::/64 between b, c."""
-    p = free_udp_ports(4)
-    stacks = []
-    try:
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[0], p[1])}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[1], p[0])}", "--nic",
-                                   f"vnet1={vx(p[2], p[3], 43)}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[3], p[2], 43)}"], sockdir=sockdir))
-        yield stacks
-    finally:
-        for s in stacks:
-            s.stop()
 
 
 def test_two_stacks_ping_over_ipv6_and_through_a_router(chain):
