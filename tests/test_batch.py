@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-from tests.conftest import TEST_HOSTUUID
 from conftest import run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
@@ -17,7 +16,6 @@ from plebnet_core.syscalls.runs import expand
 
 # one host uuid: stacks booted from the same rc.conf list the same MACs, as one FreeBSD host
 # (one kern.hostuuid) does across reboots
-NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
 def routes(stack):
@@ -30,14 +28,6 @@ def setup(stack):
     result = run_tool(stack, "batch", "-", input="ifconfig vnet0 inet 192.0.2.10/24\n"
                                                   "ifconfig vnet1 inet 198.51.100.1/24\n")
     assert (result.returncode, result.stderr) == (0, "")
-
-
-@pytest.fixture
-def stack2(sockdir):
-    from plebnet_core.spawn import spawn_stack
-    running = spawn_stack(NICS, sockdir=sockdir)
-    yield running
-    running.stop()
 
 
 BATCH = """\

@@ -26,12 +26,13 @@ def need_tool(name: str) -> None:
         pytest.skip(f"{name} not installed (make test-deps)")
 
 
-def free_udp_ports(n: int) -> list[int]:
+def free_udp_ports(n: int, family: int = socket.AF_INET) -> list[int]:
+    """n UDP ports free on the loopback address of family (127.0.0.1 or ::1)."""
     socks = []
     try:
         for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:

@@ -16,23 +16,6 @@ EXAMPLE = os.path.join(ROOT, "rc", "rc.conf.example")
 NICS = ["--nic", "vnet0=none", "--nic", "vnet1=none", "--hostuuid", TEST_HOSTUUID]
 
 
-@pytest.fixture
-def stack2(sockdir):
-    """A stack with vnet0, vnet1 and lo0, as the demo starts it."""
-    running = spawn_stack(NICS, sockdir=sockdir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def conf(tmp_path):
-    """conf(text) -> path of an rc.conf holding text (named rc.conf in a temp dir)."""
-    def write(text, name="rc.conf"):
-        path = tmp_path / name
-        path.write_text(text)
-        return str(path)
-    return write
-
 
 def state(stack) -> dict:
     """Everything the executor can change, from the stack's dumps (order kept)."""

@@ -32,21 +32,6 @@ FIREWALLED_WARNINGS = [
 ]
 
 
-@pytest.fixture
-def stack2(sockdir):
-    running = spawn_stack(NICS, sockdir=sockdir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def conf(tmp_path):
-    def write(text, name="rc.conf"):
-        path = tmp_path / name
-        path.write_text(text)
-        return str(path)
-    return write
-
 
 def hostname(stack):
     with stack.client() as c:

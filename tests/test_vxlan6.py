@@ -12,6 +12,7 @@ from conftest import run_tool
 from plebnet_core.dataplane.phy import VxlanDevice
 from plebnet_core.dataplane.wire import ethernet
 from plebnet_core.spawn import spawn_stack
+from test_dataplane_stacks import free_udp_ports
 from test_ipv6_stacks import add6, ping6, replies, settled
 
 FRAME = ethernet.emit(ethernet.BROADCAST, ethernet.mac_parse("02:00:00:00:00:0b"), 0x88B5,
@@ -19,16 +20,7 @@ FRAME = ethernet.emit(ethernet.BROADCAST, ethernet.mac_parse("02:00:00:00:00:0b"
 
 
 def free_udp6_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-            s.bind(("::1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return free_udp_ports(n, socket.AF_INET6)
 
 
 def vx6(local: int, remote: int, vni: int = 42) -> str:
