@@ -19,7 +19,7 @@ from plebproto.constants import (
 )
 
 from . import libxo, netfmt
-from .common import OpError, ToolError, getopt, tool_command
+from .common import OpError, StackTool, ToolError, getopt, tool_command
 
 USAGE = "\n".join([
     "usage: arp [-n] [-i interface] hostname",
@@ -226,19 +226,10 @@ def entry_line(f: dict) -> str:
     return text + "\n"
 
 
-class Arp:
+class Arp(StackTool):
     def __init__(self, ctx, o: Opts, fmt):
-        self.ctx, self.o, self.fmt = ctx, o, fmt
-        self._ifaces = None
-
-    @property
-    def client(self):
-        return self.ctx.client
-
-    def ifaces(self) -> list:
-        if self._ifaces is None:
-            self._ifaces = self.client.sysctl("NET_RT_IFLIST")
-        return self._ifaces
+        super().__init__(ctx)
+        self.o, self.fmt = o, fmt
 
     def check_ifname(self):
         if self.o.ifname and not any(i["name"] == self.o.ifname for i in self.ifaces()):

@@ -57,6 +57,24 @@ class Context:
         return self._client
 
 
+class StackTool:
+    """A run of a tool that reads one stack (arp, ndp): its context, the client, and the
+    interface list, read at most once per run."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._ifaces: list | None = None
+
+    @property
+    def client(self) -> Client:
+        return self.ctx.client
+
+    def ifaces(self) -> list:
+        if self._ifaces is None:
+            self._ifaces = self.client.sysctl("NET_RT_IFLIST")
+        return self._ifaces
+
+
 def tool_command(name: str):
     """Mark fn(ctx, args) -> exit status as the tool `name`.  Tools take FreeBSD's arguments
     verbatim and parse them with their own keyword tables; nothing else touches them."""

@@ -29,7 +29,7 @@ from plebproto.constants import (
 
 from . import libxo, netfmt
 from .arp import route_to, set_file
-from .common import OpError, ToolError, getopt, tool_command
+from .common import OpError, StackTool, ToolError, getopt, tool_command
 
 USAGE = "\n".join([
     "usage: ndp [-nt] hostname",
@@ -263,20 +263,11 @@ def _ts() -> str:
                                      int((now % 1) * 1e6))
 
 
-class Ndp:
+class Ndp(StackTool):
     def __init__(self, ctx, o: Opts, fmt):
-        self.ctx, self.o, self.fmt = ctx, o, fmt
+        super().__init__(ctx)
+        self.o, self.fmt = o, fmt
         self.doc: dict = {}             # the libxo "ndp" container
-        self._ifaces = None
-
-    @property
-    def client(self):
-        return self.ctx.client
-
-    def ifaces(self) -> list:
-        if self._ifaces is None:
-            self._ifaces = self.client.sysctl("NET_RT_IFLIST")
-        return self._ifaces
 
     def out(self, text: str) -> None:
         if not self.fmt.encoded:
