@@ -87,6 +87,7 @@ class StackProcess:
         self.syscalls.register("audit", self.audit.op, mutating=False)
         self.restored = False
         self._settling = False
+        self._after_soon = False
         if self.persist is not None:
             try:
                 self.restored = self.persist.restore(self.syscalls, self.audit)
@@ -133,7 +134,14 @@ class StackProcess:
 
     def _changed(self, conn, op, args, result) -> None:
         self.audit.changed(conn, op, args, result)
-        self._compact_soon()
+        self._compact_soon()        # (before the reply's commit, as the change's record)
+        if not self._after_soon:    # the rest runs once a loop turn, not once a change
+            self._after_soon = True
+            self.loop.call_soon(self._after_changes)
+
+    def _after_changes(self) -> None:
+        self._after_soon = False
+        self.audit.flush()
         self._settle_soon()
 
     def _refused(self, conn, op, args, errno, msg) -> None:
