@@ -156,6 +156,19 @@ class Dir24(Slots[P]):
     def repoint(self, dst: int, plen: int, slot: int) -> None:
         """The entries a placed prefix holds now name slot (nothing if it is not placed)."""
         held, depth = _HELD[plen + 1], plen + 1
+        if 8 <= plen <= 24:
+            # the usual case of a next-hop change: every entry of the prefix's range is its
+            # own (nothing longer inside it), one comparison of their depths tells
+            index = dst >> 8
+            if plen == 24:
+                if self.dep24[index] == 25:
+                    self.tbl24[index] = slot
+                    return
+            else:
+                n = 1 << (24 - plen)
+                if self.dep24[index:index + n] == (_FILLS.get(depth) or bytes((depth,)) * n):
+                    self.tbl24[index:index + n] = array("I", (slot,)) * n
+                    return
         if plen < 8:
             self._short(dst, plen, slot, depth, held)
         elif plen <= 24:

@@ -275,22 +275,23 @@ class RouteControl(StackBase):
                   gw_ifname: str | None = None, flags: int | None = None,
                   ifname: str | None = None, mtu: int | None = None,
                   hopcount: int | None = None, expire: int | None = None,
-                  weight: int | None = None) -> Route:
+                  weight: int | None = None) -> None:
         """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
-        first path (the one route(8) reports)."""
+        first path (the one route(8) reports).  Answers nothing (rt_get reads the result):
+        a churn of changes should not make a Route per change to throw away."""
         table = self.rt[af]
         if gateway is not None and gw_ifname is None and flags is None \
                 and ifname is None and mtu is None and hopcount is None and expire is None \
                 and weight is None and 0 <= plen <= table.width and not self.journal.listeners:
             # a new gateway alone for an unmade prefix: it names another shared NextHop,
-            # without being made (what is returned is a Route made for the answer only)
+            # without being made
             key = dst & table.masks[plen]
             old = table.nexthop_of(key, plen)
             if old is not None:
                 via, ifa = self._resolve_gateway(af, gateway)
                 table.set_unmade(key, plen, table.nexthop(plen, gateway, via, ifa, old.flags))
                 self.journal.record(table.restore_nexthop, key, plen, old)
-                return Route(key, plen, gateway, via, ifa, old.flags)
+                return
         route = self._find_paths(af, dst, plen)[0]
         j = self.journal
         new_flags = route.flags
@@ -320,7 +321,6 @@ class RouteControl(StackBase):
                 j.setattr(route, attr, value)
         self.rt[af].generation += 1
         j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
-        return route
 
     def rt_get(self, af: int, addr: int, plen: int | None = None) -> Route:
         """RTM_GET: longest-prefix match, or the exact prefix when a length is given."""
