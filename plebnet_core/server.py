@@ -67,6 +67,7 @@ _UCRED = struct.Struct("3i")
 MAX_FRAME = protocol.MAX_FRAME
 _HEADER = protocol.HEADER.pack
 _pack = msgpack.Packer(use_bin_type=True).pack
+GROUP_MAX = 256         # replies gathered in a group before it is packed and sent
 
 
 class Connection:
@@ -147,11 +148,10 @@ class ControlServer:
         self.queued: deque[tuple] = deque()
         self.actor = 0                  # pid of the peer whose request is being applied
         self.compact = False            # the request being served came as an array
-        # the peer whose requests frame is being served, and the group of compact replies
-        # open in its output (offset of its header, replies in it; -1: none open)
+        # the peer whose requests frame is being served, and the compact final replies
+        # for its group, packed as one array when the group ends (_end_group)
         self.grouping: Connection | None = None
-        self.group_at = -1
-        self.group_n = 0
+        self.group: list[list] = []
         self.sock = listen_socket(path, read_gid)
         st = os.lstat(path)
         self._inode = (st.st_dev, st.st_ino)    # close() unlinks this socket, nothing else
@@ -345,7 +345,13 @@ class ControlServer:
                 item = items[i]
                 i += 1
                 if type(item) is list and len(item) == 3:
-                    self._request(conn, *item)
+                    rid, op, args = item
+                    if type(rid) is not int:
+                        rid = 0
+                    if conn.waiting or self.job is not None and self._waits(conn, op, args):
+                        self._request(conn, rid, op, args)      # (queued behind a batch)
+                    else:
+                        self._serve(conn, rid, op, args)
                 else:
                     rid = item[0] if type(item) is list and item and type(item[0]) is int \
                         else 0
@@ -409,7 +415,8 @@ class ControlServer:
             return
         if mutating and self.on_change:
             self.on_change(conn, op, args, result)
-        self._answer(conn, rid, result)
+        self._reply(conn, [rid, 0, "", result] if self.compact else     # (_answer, inline)
+                    {"id": rid, "errno": 0, "msg": "", "result": result})
 
     def _start_task(self, conn: Connection, rid: int, task: Deferred) -> None:
         """A result streamed as it happens: rows as chunks ("more"), then a final reply."""
@@ -647,6 +654,15 @@ class ControlServer:
         self._reply(conn, reply)
 
     def _reply(self, conn: Connection, message: dict | list) -> None:
+        if conn is self.grouping:
+            if self.compact and type(message) is list:
+                # the final reply of a request of the frame being served: into its group
+                group = self.group
+                group.append(message)
+                if len(group) >= GROUP_MAX:
+                    self._end_group(conn)
+                return
+            self._end_group(conn)   # anything else goes after the replies before it
         try:
             body = _pack(message)
         except Exception as exc:    # a bug (an unencodable result): say so, keep the peer
@@ -655,29 +671,33 @@ class ControlServer:
             body = _pack(self._too_big(message, f"reply not sent: frame of {len(body)} bytes "
                                                 f"exceeds {MAX_FRAME}"))
         wbuf = conn.wbuf
-        if conn is self.grouping:
-            if self.compact and type(message) is list:
-                # the final reply of a request of the frame being served: into its group
-                at = self.group_at
-                if at >= 0 and len(wbuf) - at + len(body) > MAX_FRAME:
-                    self._end_group(conn)
-                    at = -1
-                if at < 0:
-                    self.group_at = len(wbuf)
-                    self.group_n = 0
-                    wbuf += protocol.GROUP_OPEN
-                wbuf += body
-                self.group_n += 1
-                return
-            self._end_group(conn)   # anything else goes after the replies before it
         wbuf += _HEADER(len(body))
         wbuf += body
 
     def _end_group(self, conn: Connection) -> None:
-        """Close the group of replies open in conn's output, if any (protocol.close_group)."""
-        if self.group_at >= 0 and conn is self.grouping:
-            protocol.close_group(conn.wbuf, self.group_at, self.group_n)
-            self.group_at = -1
+        """Send the group of replies gathered for conn, if any: one array, packed at once
+        (a few hundred ns a reply less than one by one).  A group that cannot go as one
+        frame (an unencodable or huge result among them) goes as single replies, which
+        the protocol allows."""
+        group = self.group
+        if not group or conn is not self.grouping:
+            return
+        self.group = []
+        try:
+            body = _pack(group)
+        except Exception:
+            body = b""
+        if body and len(body) <= MAX_FRAME:
+            wbuf = conn.wbuf
+            wbuf += _HEADER(len(body))
+            wbuf += body
+            return
+        grouping, self.grouping = self.grouping, None
+        try:
+            for message in group:
+                self._reply(conn, message)
+        finally:
+            self.grouping = grouping
 
     @staticmethod
     def _too_big(message: dict | list, text: str) -> dict | list:

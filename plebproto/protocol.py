@@ -239,18 +239,6 @@ def request_frames(first_id: int, ops: Iterable[tuple[str, Any]],
     return out
 
 
-# A group of replies is written straight into the peer's output buffer as its replies are
-# made: a placeholder header first, with a 32-bit array count (msgpack accepts a wider
-# length than needed), patched with the real sizes when the group ends.
-GROUP_OPEN = b"\0\0\0\0\xdd\0\0\0\0"
-
-
-def close_group(buf: bytearray, start: int, count: int) -> None:
-    """Patch the group opened at buf[start] (GROUP_OPEN) that count replies followed."""
-    HEADER.pack_into(buf, start, len(buf) - start - 4)
-    HEADER.pack_into(buf, start + 5, count)
-
-
 def encode(message: dict[str, Any] | list[Any]) -> bytes:
     body: bytes = _packer.pack(message)
     if len(body) > MAX_FRAME:

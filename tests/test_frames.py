@@ -96,20 +96,38 @@ def test_request_frames_split_at_max_frame(monkeypatch):
         protocol.request_frames(1, [("hello", {"pad": "x" * 3000})])
 
 
-def test_group_of_replies_decodes():
-    """What the stack writes (GROUP_OPEN, the packed replies, close_group) is one frame
-    holding the replies as an array, for any count."""
-    for count in (0, 1, 15, 16, 70_000):
-        buf = bytearray(b"junk")
-        start = len(buf)
-        buf += protocol.GROUP_OPEN
-        replies = [[i, 0, "", None] for i in range(count)]
-        for reply in replies:
-            buf += msgpack.packb(reply)
-        protocol.close_group(buf, start, count)
-        del buf[:start]
-        (msg,) = protocol.read_frames(buf)
-        assert msg == replies
+def test_a_group_that_cannot_go_as_one_frame_goes_as_single_replies():
+    """The server packs a frame's replies as one array when the group ends; one that
+    cannot be packed (here an unencodable result: a bug) sends the group's replies one by
+    one, the bad one as E2BIG, in order; a long frame's replies come in groups of
+    GROUP_MAX."""
+    from plebnet_core.loop import EventLoop
+    from plebnet_core.server import GROUP_MAX, Connection, ControlServer
+    from plebnet_core.state.stack import Stack
+    from plebnet_core.syscalls import Syscalls
+    box = tempfile.mkdtemp()
+    server = ControlServer(EventLoop(), Syscalls(Stack(), 1), os.path.join(box, "s"))
+    a, b = socket.socketpair()
+    try:
+        conn = Connection(a, 1, 0, 0, True)
+        server.grouping, server.compact = conn, True
+        server._reply(conn, [1, 0, "", "fine"])
+        server._reply(conn, [2, 0, "", object()])
+        server._reply(conn, [3, 0, "", None])
+        server._end_group(conn)
+        for i in range(GROUP_MAX + 1):
+            server._reply(conn, [10 + i, 0, "", i])
+        server._end_group(conn)
+        msgs = list(protocol.read_frames(conn.wbuf))
+        assert msgs[:3] == [[1, 0, "", "fine"], [2, 7, msgs[1][2], None], [3, 0, "", None]]
+        assert msgs[1][2].startswith("reply not sent: ")
+        assert msgs[3:] == [[[10 + i, 0, "", i] for i in range(GROUP_MAX)],
+                            [[10 + GROUP_MAX, 0, "", GROUP_MAX]]]
+    finally:
+        server.close()
+        a.close()
+        b.close()
+        shutil.rmtree(box, ignore_errors=True)
 
 
 # -- the stack's answers -----------------------------------------------------------------------
