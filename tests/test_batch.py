@@ -497,14 +497,17 @@ def _one_by_one_dump(n=300):
 
 
 def test_unmade_prefixes_read_as_the_routes_rt_add_makes():
-    """Dumps read an unmade prefix's NextHop, lookups and RTM_GET make its Route on demand:
+    """Dumps and RTM_GET read an unmade prefix's NextHop, lookups make its Route on demand:
     both give what one-by-one RTM_ADDs give, before and after the arrays are filled."""
     sc = _through_one_gateway()
     table = sc.stack.rt[AF_INET]
     assert _dump(sc) == _one_by_one_dump()
-    got = sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.1.5.9"})
-    assert (got["dst"], got["plen"], got["gateway"], got["ifname"]) == \
-        ("20.1.5.0", 24, "10.0.0.1", "vnet0")
+    for how in ({}, {"plen": 24}):
+        got = sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.1.5.9", **how})
+        assert (got["dst"], got["plen"], got["gateway"], got["ifname"]) == \
+            ("20.1.5.0", 24, "10.0.0.1", "vnet0")
+    assert table.unmade == 340 and table.unsettled      # a read makes nothing
+    table.lookup(aton("20.1.5.9"))
     assert table.unmade == 339 and table.unsettled      # made on demand, arrays still pending
     assert check_stack(sc.stack) == []                  # (settles: probes, then arrays)
     assert table.unsettled == 0
@@ -696,10 +699,8 @@ def test_churn_on_unmade_prefixes_makes_no_routes_and_rolls_back():
         for op, args in ops:
             sc.dispatch(op, args)
         assert table.unmade == unmade + 1                   # none made
-        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "20.0.4.0",
-                              "plen": 24})                  # made into a Route
-        sc.dispatch("rtmsg", {"type": "RTM_GET", "af": "inet", "dst": "50.0.0.0",
-                              "plen": 20})
+        st.rt_get(AF_INET, aton("20.0.4.0"), 24)            # made into a Route
+        st.rt_get(AF_INET, aton("50.0.0.0"), 20)
         raise RuntimeError("the batch fails later")
     assert _dump(sc) == before and table.unmade == unmade - 1   # (made above, still made)
     sc.run_batch(ops)

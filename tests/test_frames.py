@@ -8,7 +8,6 @@ import signal
 import socket
 import tempfile
 
-import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

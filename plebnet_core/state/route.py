@@ -201,6 +201,16 @@ class RouteTable:
         paths = self._by_len[plen].get(dst)
         return paths if type(paths) is not Unmade else self._make(dst, plen, paths)
 
+    def exact_paths(self, dst: int, plen: int) -> list[Route] | list[NextHop] | None:
+        """exact() without making anything: an unmade prefix answers its NextHop's list
+        (what reads such as RTM_GET need; paths_to likewise for the longest match)."""
+        paths = self._by_len[plen].get(dst)
+        if type(paths) is not Unmade:
+            return paths
+        nexthop = self._lpm.slots[paths]
+        assert type(nexthop) is NextHop
+        return nexthop.paths
+
     # Mutations are used through Stack, which records their inverses in the journal.
     def add_path(self, route: Route) -> None:
         if route.ifa is not None:

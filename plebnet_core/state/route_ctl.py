@@ -23,7 +23,7 @@ from plebproto.errors import OpError
 
 from .base import LOOPBACK4, LOOPBACK6, StackBase, addr_text
 from .ifnet import IfAddr, Interface
-from .route import Route, RouteTable
+from .route import NextHop, Route, RouteTable
 from .txn import Event
 
 # where a gateway is reached: the interface, and the address its routes depend on
@@ -322,6 +322,19 @@ class RouteControl(StackBase):
         self.rt[af].generation += 1
         j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
 
+    def rt_get_info(self, af: int, addr: int, plen: int | None = None) -> dict[str, Any]:
+        """RTM_GET's answer (route_info of rt_get's route), read without making a Route of
+        an unmade prefix: a storm of reads over a million-route table must not grow it."""
+        table = self.rt[af]
+        if plen is not None and not 0 <= plen <= table.width:
+            raise OpError(EINVAL)
+        paths = table.paths_to(addr) if plen is None else \
+            table.exact_paths(addr & table.masks[plen], plen)
+        if not paths:
+            raise OpError(ESRCH)
+        path = paths[0]
+        return self.route_info(af, path, addr & table.masks[path.plen])
+
     def rt_get(self, af: int, addr: int, plen: int | None = None) -> Route:
         """RTM_GET: longest-prefix match, or the exact prefix when a length is given."""
         table = self.rt[af]
@@ -359,17 +372,23 @@ class RouteControl(StackBase):
     def route_event(self, kind: int, af: int, route: Route) -> Event:
         return {"type": kind, "af": af, "route": self.route_info(af, route)}
 
-    def route_info(self, af: int, route: Route) -> dict[str, Any]:
+    def route_info(self, af: int, route: Route | NextHop, key: int | None = None
+                   ) -> dict[str, Any]:
+        """A path as RTM_GET and route events answer it; key: the prefix's (masked)
+        destination, for a NextHop (which its unmade prefixes share) or to save a read."""
         # every RTM_GET answers with this: IPv4 texts are made here directly, where
         # key_text/addr_text would add two calls per address
         ifp, ifa, flags = route.ifp, route.ifa, route.flags
+        if key is None:
+            assert type(route) is Route
+            key = route.dst
         if af == AF_INET:
-            dst = inet_ntoa(route.dst.to_bytes(4, "big"))
+            dst = inet_ntoa(key.to_bytes(4, "big"))
             gateway = (inet_ntoa(route.gateway.to_bytes(4, "big")) if flags & RTF_GATEWAY
                        else f"link#{route.gateway}")
             ifa_text = inet_ntoa(ifa.addr.to_bytes(4, "big")) if ifa else None
         else:
-            dst = self.key_text(af, route.dst)
+            dst = self.key_text(af, key)
             gateway = (self.key_text(af, route.gateway) if flags & RTF_GATEWAY
                        else f"link#{route.gateway}")
             ifa_text = addr_text(af, ifa.addr, ifa.ifp) if ifa else None

@@ -93,5 +93,4 @@ class RtmsgOps:
         plen = args.get("plen")
         if plen is not None and type(plen) is not int:
             raise OpError(EINVAL, "argument 'plen' must be int")
-        stack = self.stack
-        return stack.route_info(af, stack.rt_get(af, dst, plen))
+        return self.stack.rt_get_info(af, dst, plen)
