@@ -38,6 +38,9 @@ _SHALLOWER = [bytes(d) + b"\x01" * (256 - d) for d in range(34)]   # an added /d
 _HELD = [b"\x01" * d + b"\x00" + b"\x01" * (255 - d) for d in range(34)]  # a removed one's
 # per depth d: a translate table raising every byte to at least d (a block's deepest)
 _AT_LEAST = [bytes((d,)) * d + bytes(range(d, 256)) for d in range(34)]
+# per length p: a translate table marking depths 0..p (no prefix, or one shorter than a /p)
+# as depth + 1, deeper ones as 0 (Dir24.parent_of)
+_SEEN = [bytes(range(1, p + 2)) + bytes(255 - p) for p in range(33)]
 # the depths of a /16 ... /24 (depth 17 ... 25): what _range24's fast path writes
 _FILLS = {d: bytes((d,)) * (1 << (25 - d)) for d in range(17, 26)}
 
@@ -200,6 +203,29 @@ class Dir24(Slots[P]):
             self._range(self.tbl8, self.dep8, base | dst & 255, 1 << (32 - plen), slot, depth,
                         _SHALLOWER[depth])
 
+    def parent_of(self, dst: int, plen: int) -> tuple[int, int] | None:
+        """(slot, length) of the longest prefix of length 8 to plen - 1 covering the placed
+        prefix dst/plen (8 < plen ≤ 24), (0, 0) for none, read from the entries of its
+        buddy (the other half of the block one bit shorter): any such prefix covers the
+        buddy too, so the deepest of the buddy's entries no deeper than plen names it.
+        None when they cannot tell (every one of them is deeper: the buddy is a prefix
+        too, or holds longer ones) -- the caller then asks its dicts.  One slice and a
+        translate, where asking the dicts costs a probe per length in the table."""
+        n = 1 << (24 - plen)
+        start = (dst >> 8) ^ n
+        if n == 1:
+            depth = self.dep24[start]
+            if depth > plen:
+                return None
+        else:
+            seen = self.dep24[start:start + n].translate(_SEEN[plen])
+            mark = max(seen)
+            if not mark:
+                return None
+            depth = mark - 1
+            start += seen.index(mark)
+        return (self.tbl24[start], depth - 1) if depth else (0, 0)
+
     def remove(self, dst: int, plen: int, slot: int, parent: int, parent_plen: int,
                free: bool = True) -> None:
         """Unindex a prefix: the entries it held go to parent (the slot of the longest
@@ -214,7 +240,19 @@ class Dir24(Slots[P]):
         if plen < 8:
             self._short(dst, plen, parent, depth, held)
         elif plen <= 24:
-            self._range24(dst >> 8, 1 << (24 - plen), parent, depth, held)
+            index, n = dst >> 8, 1 << (24 - plen)
+            # the usual case: every entry of its range is its own (as in repoint)
+            if n == 1:
+                if self.dep24[index] == 25:
+                    self.tbl24[index] = parent
+                    self.dep24[index] = depth
+                    return
+            elif self.dep24[index:index + n] == (_FILLS.get(plen + 1) or
+                                                 bytes((plen + 1,)) * n):
+                self.tbl24[index:index + n] = array("I", (parent,)) * n
+                self.dep24[index:index + n] = bytes((depth,)) * n
+                return
+            self._range24(index, n, parent, depth, held)
         else:
             index = dst >> 8
             if self.dep24[index] != GROUP_DEPTH:

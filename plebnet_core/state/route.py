@@ -340,6 +340,12 @@ class RouteTable:
         lpm.Dir24); free: slot was the prefix's own (not its NextHop's)."""
         by_len, masks = self._by_len, self.masks
         lpm = self._lpm
+        arrays = self._arrays           # (None while fills are pending: then not exact)
+        if arrays is not None and 8 < plen <= 24:
+            parent = arrays.parent_of(dst, plen)
+            if parent is not None:
+                lpm.remove(dst, plen, slot, parent[0], parent[1], free)
+                return
         short = lpm.SHORT
         for shorter in self._lens:
             if shorter < plen and (shorter >= short or plen < short):
