@@ -342,9 +342,9 @@ class RouteTable:
         lpm = self._lpm
         arrays = self._arrays           # (None while fills are pending: then not exact)
         if arrays is not None and 8 < plen <= 24:
-            parent = arrays.parent_of(dst, plen)
-            if parent is not None:
-                lpm.remove(dst, plen, slot, parent[0], parent[1], free)
+            found = arrays.parent_of(dst, plen)
+            if found is not None:
+                lpm.remove(dst, plen, slot, found[0], found[1], free)
                 return
         short = lpm.SHORT
         for shorter in self._lens:
