@@ -383,20 +383,26 @@ class BatchProgram(Program):
         text = text.replace(tail + "\n" + head, "\0")
         for seg in between:
             text = text.replace(seg, "\0")
+        if general:
+            # what is left of a line is its values, and a general value's "/" its only one
+            # (an address has none; a "/" elsewhere is in the segments, cut above): the
+            # lengths come apart with the addresses, in the same split
+            text = text.replace("/", "\0")
         values = text.split("\0")
-        if len(values) != nv * c:
+        m = nv + len(general)               # the fields of a line: a general value's two
+        if len(values) != m * c:
             return False
-        cols = ([values] if nv == 1 else [values[j::nv] for j in range(nv)]) + const
-        lens: list = []
-        for v in general:
-            parts = "\n".join(cols[v]).replace("/", "\n").split("\n")
-            if len(parts) != 2 * c:
-                return False
-            try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
-                lens.append(bytes(map(_LENGTHS.__getitem__, parts[1::2])))
-            except KeyError:
-                return False
-            cols[v] = parts[0::2]
+        fields = [values] if m == 1 else [values[j::m] for j in range(m)]
+        cols, lens = [], []
+        for v in range(nv):
+            cols.append(fields[v + sum(g < v for g in general)])
+            if v in general:
+                try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
+                    lens.append(bytes(map(_LENGTHS.__getitem__,
+                                          fields[v + 1 + sum(g < v for g in general)])))
+                except KeyError:
+                    return False
+        cols += const
         if lens and not self._general_for(key, template, cols, lens):
             return False
         packed = [plain_addresses(col) for col in cols] + lens
