@@ -273,6 +273,38 @@ def test_a_table_of_mixed_lengths_and_gateways_is_one_run(odd):
         assert len(runs) == 1 and len(runs[0][2][0]) == len(lines) - 1
 
 
+@pytest.mark.parametrize("odd_at", [None, 40, 300])
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_a_long_group_compiled_in_two_processes_is_what_one_gives(monkeypatch, odd_at, ipv6):
+    """BatchProgram(parallel=True) cuts a long group in two halves, the second compiled by
+    a forked child: the same ops (expanded), line numbers and keep-going units as one
+    process gives, whichever half holds an odd line (then compiled line by line)."""
+    from plebconf.rc import programs
+    monkeypatch.setattr(programs, "PARALLEL_LINES", 100)
+    rng = random.Random(9)
+    if ipv6:
+        lines = [f"route add -6 -net 2001:db8:{rng.randrange(1 << 16):x}::/"
+                 f"{rng.choice([32, 44, 48, 48])} 2001:db8:ffff::{rng.randrange(1, 4)}"
+                 for _ in range(400)]
+    else:
+        lines = [f"route add -net {rng.randrange(1, 127)}.{rng.randrange(256)}."
+                 f"{rng.randrange(256)}.0/{rng.choice([16, 20, 22, 24, 24])} "
+                 f"192.0.2.{rng.randrange(1, 4)}" for _ in range(400)]
+    if odd_at is not None:      # a leading zero: not a plain value, the grammar's line
+        lines[odd_at] = "route add -net 10.1.2.0/024 192.0.2.1" if not ipv6 else \
+            "route add -6 -net 2001:db8::/048 2001:db8:ffff::1"
+    text = "\n".join(lines) + "\n"
+    one = BatchProgram(text, "t").compile_all()
+    two = BatchProgram(text, "t", parallel=True).compile_all()
+    assert len([seg for seg in two.segments if seg[0] == "run"]) >= 2   # (it was cut)
+    assert expanded(two.entries()) == expanded(one.entries()) == grammar_ops(lines)
+    assert two.unit_entries() == one.unit_entries()
+    assert [two.locate(k) for k in range(len(lines))] == [one.locate(k)
+                                                          for k in range(len(lines))]
+    assert [two.describe(u) for u in range(len(lines))] == \
+        [one.describe(u) for u in range(len(lines))]
+
+
 def test_compiled_rc_steps_are_what_the_grammars_give():
     lines = mixed_lines(seed=11, n=300)
     program = RcProgram()
