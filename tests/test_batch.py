@@ -502,6 +502,68 @@ def test_packed_columns():
     assert _dump(sc) == before
 
 
+def test_indexed_columns():
+    """An indexed packed column (its few values packed, a byte per row: how a table's
+    gateways travel) applies as the same column packed in full would, for either family,
+    also as a general run (keep-going: given back as text); a malformed one (an index past
+    its values, a values length not a multiple of the size, a missing part, a field that
+    cannot be packed) is EINVAL and changes nothing."""
+    from plebconf.rpc.client import run
+    gateways = [aton("10.0.0.1"), aton("10.0.0.2"), aton("10.0.0.3")]
+    dsts = [aton(f"10.{i}.0.0") for i in range(1, 40)]
+    rows = [i * 7 % 3 for i in range(len(dsts))]
+    base = {"type": "RTM_ADD", "af": "inet", "plen": 16}
+    full, indexed = _fresh(), _fresh()
+    for sc in (full, indexed):
+        sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.9",
+                                 "plen": 24}]])
+    full.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+        pack_column("dst", "inet", dsts),
+        pack_column("gateway", "inet", [gateways[r] for r in rows])])])
+    column = {"values": pack_column("gateway", "inet", gateways), "index": bytes(rows)}
+    indexed.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+        pack_column("dst", "inet", dsts), column])])
+    assert _dump(indexed) == _dump(full) and len(_prefixes(full)) > len(dsts)
+    # keep-going (a general run): the rows given back as text
+    result, _ = indexed.run_batch_keep_going([run(
+        "rtmsg", {"type": "RTM_DELETE", "af": "inet", "plen": 16}, ["dst", "gateway"],
+        columns=[pack_column("dst", "inet", dsts[:3]),
+                 {"values": column["values"], "index": bytes(rows[:3])}])], [1])
+    assert result["failed"] == [] and len(_prefixes(indexed)) == len(_prefixes(full)) - 3
+    before = _dump(indexed)
+    for bad in ({"values": column["values"], "index": bytes([0, 3])},
+                {"values": column["values"][:5], "index": bytes([0, 1])},
+                {"index": bytes([0, 1])},
+                {"values": column["values"], "index": [0, 1]}):
+        with pytest.raises(OpError) as caught:
+            indexed.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+                pack_column("dst", "inet", [aton("10.200.0.0"), aton("10.201.0.0")]), bad])])
+        assert caught.value.errno == 22
+    with pytest.raises(OpError) as caught:
+        indexed.run_batch([run("rtmsg", base, ["dst", "weight"], columns=[
+            pack_column("dst", "inet", [aton("10.200.0.0")]),
+            {"values": b"\x00\x00\x00\x01", "index": b"\x00"}])])
+    assert caught.value.errno == 22
+    assert _dump(indexed) == before
+
+
+def test_a_table_compiles_its_gateways_as_an_indexed_column():
+    """A table's gateway column (few distinct addresses) travels indexed; expanded, the
+    run is exactly the lines' ops, for either family."""
+    rng = random.Random(4)
+    for six in (False, True):
+        if six:
+            lines = [f"route add -6 -net 2001:db8:{i:x}::/48 2001:db8:ffff::{rng.randrange(1, 4)}"
+                     for i in range(6000)]
+        else:
+            lines = [f"route add -net 10.{i >> 8}.{i & 255}.0/24 192.0.2.{rng.randrange(1, 4)}"
+                     for i in range(6000)]
+        program = BatchProgram("\n".join(lines) + "\n", "t").compile_all()
+        runs = [e for e in program.entries() if type(e) is dict]
+        assert any(type(c) is dict for e in runs for c in e["columns"])
+        assert expanded(program.entries()) == grammar_ops(lines)
+
+
 # ------------------------------------------------------- unmade prefixes (RouteTable.add_unmade)
 def _through_one_gateway(n=300):
     """A stack whose n /24 routes (plus /16s, /32s) came as one run through 10.0.0.1: filed

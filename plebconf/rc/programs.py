@@ -40,7 +40,8 @@ class Program:
 
     segments: ("run", template, columns, first unit, packed) -- one op per unit, consecutive
               units, columns: one list of addresses per template field, packed: those
-              columns packed (protocol.PACKED) when all are plain IPv4 addresses, or None --
+              columns packed (protocol.PACKED: bytes, or the indexed form of a column of
+              few values) when all are plain addresses, or None --
               or ("ops", unit, entries)."""
 
     def __init__(self):
@@ -138,8 +139,10 @@ class Program:
                 else:
                     fields.append(name)
                     width = packed_width(name, args.get("af"))
-                    wire = blob is not None and width is not None and \
-                        len(blob) == width * len(col)
+                    wire = blob is not None and width is not None and (
+                        len(blob) == width * len(col) if type(blob) is bytes
+                        else len(blob["index"]) == len(col)
+                        and len(blob["values"]) % width == 0)
                     cols.append(blob if wire else list(col))
             out.append(run(t.run_op, args, fields, columns=cols))
         return out
@@ -415,7 +418,7 @@ class BatchProgram(Program):
         cols += const
         if lens and not self._general_for(key, template, cols, lens):
             return False
-        packed = [plain_addresses(col) for col in cols] + lens
+        packed = [plain_addresses(col, indexed=True) for col in cols] + lens
         cols += lens
         if None in packed:
             return False
@@ -512,6 +515,8 @@ def _constant(col, blob) -> bool:
     None); a deferred column is told by its packed bytes, without splitting its text."""
     if type(col) is not _DeferredColumn:
         return col.count(col[0]) == len(col)
+    if type(blob) is dict:                  # (indexed: its distinct values given)
+        return blob["index"].count(blob["index"][0]) == len(col)
     width = len(blob) // len(col)
     return blob.count(blob[:width]) == len(col)     # (n whole copies tile it exactly)
 

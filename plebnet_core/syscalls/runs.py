@@ -1,5 +1,6 @@
 """Bulk run decoding: a batch's entries expanded op by op, and the runs themselves -- one op
-over many argument rows, given as rows, as columns, or as packed columns (protocol.PACKED) --
+over many argument rows, given as rows, as columns, or as packed columns (protocol.PACKED:
+bytes, or indexed: a column's few values and a byte per row) --
 decoded into columns, with the first malformed value located (its row and error), so a
 million-route run is checked column by column instead of a map per route.  A packed column
 of IPv6 addresses may be kept packed (Packed16) and decoded a slice at a time, as a route
@@ -67,15 +68,21 @@ def run_columns(entry: dict, lazy: bool = False):
     af = args.get("af", "inet") if type(args) is dict else None
     out, packed = [], set()
     for i, (field, column) in enumerate(zip(fields, columns)):
-        if type(column) is bytes:
+        if type(column) is bytes or type(column) is dict:
             width = protocol.packed_width(field, af)
             if width is None:
                 raise OpError(EINVAL, f"field '{field}' cannot be packed")
-            if len(column) % width:
+            if type(column) is dict:        # indexed: its few values, a byte per row
+                try:
+                    column = protocol.unpack_indexed(width, column)
+                except ValueError as exc:
+                    raise OpError(EINVAL, str(exc)) from None
+            elif len(column) % width:
                 raise OpError(EINVAL, "packed column length is not a multiple of its "
                                       "value size")
-            column = Packed16(column) if lazy and width == 16 else \
-                protocol.unpack_column(width, column)
+            else:
+                column = Packed16(column) if lazy and width == 16 else \
+                    protocol.unpack_column(width, column)
             packed.add(i)
         elif type(column) is not list:
             raise OpError(EINVAL, "a run's columns must be lists, one per field, "
@@ -154,8 +161,10 @@ def continues(run: dict, entry) -> bool:
 
 
 def column_kinds(run: dict):
+    """How each column of a run is given (text list, packed bytes, indexed): parts given
+    alike decode alike, and only they are joined."""
     columns = run.get("columns")
-    return None if type(columns) is not list else [type(c) is bytes for c in columns]
+    return None if type(columns) is not list else [type(c) for c in columns]
 
 
 def concat(pieces: list):
