@@ -210,15 +210,16 @@ def unpack_column(width: int, blob: bytes) -> bytes | array[int] | list[int]:
 
 
 def unpack_indexed(width: int, column: dict[str, Any]) -> list[int]:
-    """An indexed packed column's integers, one per row (the distinct values' int objects,
-    shared); ValueError if it is malformed (see the docstring: PACKED)."""
+    """An indexed packed column's distinct values (ints), checked: its index (column
+    ["index"], a byte per row) names only those; ValueError if it is malformed (see the
+    docstring: PACKED).  Row k's value is values[index[k]]."""
     values, index = column.get("values"), column.get("index")
     if type(values) is not bytes or type(index) is not bytes or len(column) != 2:
         raise ValueError("an indexed column is {values: bin, index: bin}")
     distinct = list(unpack_column(width, values))
     if index.translate(None, bytes(range(len(distinct)))):
         raise ValueError("an indexed column's index names a value it does not give")
-    return list(map(distinct.__getitem__, index))
+    return distinct
 
 
 class ProtocolError(Exception):

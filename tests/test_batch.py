@@ -524,6 +524,32 @@ def test_indexed_columns():
     indexed.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
         pack_column("dst", "inet", dsts), column])])
     assert _dump(indexed) == _dump(full) and len(_prefixes(full)) > len(dsts)
+    # a long run in several parts (joined, then applied a chunk at a time), either family
+    for af, width, addrs, gws in (
+            ("inet", 32, [aton(f"11.{i >> 8 & 255}.{i & 255}.0") for i in range(20_000)],
+             gateways),
+            ("inet6", 128, [(0x20010DB8 << 96) | (i << 64) for i in range(20_000)],
+             [(0x20010DB8 << 96) | (0xFFFF << 80) | g for g in (1, 2, 3)])):
+        rows = [i * 7 % 3 for i in range(len(addrs))]
+        sc_full, sc_indexed = _fresh(), _fresh()
+        for sc in (sc_full, sc_indexed):
+            sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                                     "addr": "10.0.0.9", "plen": 24}],
+                          ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0",
+                                     "addr": "2001:db8:ffff::9", "plen": 64}]])
+        args = {"type": "RTM_ADD", "af": af, "plen": 24 if af == "inet" else 64}
+        parts = range(0, len(addrs), 7000)
+        sc_full.run_batch([run("rtmsg", args, ["dst", "gateway"], columns=[
+            pack_column("dst", af, addrs[k:k + 7000]),
+            pack_column("gateway", af, [gws[r] for r in rows[k:k + 7000]])]) for k in parts])
+        sc_indexed.run_batch([run("rtmsg", args, ["dst", "gateway"], columns=[
+            pack_column("dst", af, addrs[k:k + 7000]),
+            {"values": pack_column("gateway", af, gws), "index": bytes(rows[k:k + 7000])}])
+            for k in parts])
+        # (the stacks' link-local addresses differ: their random MACs)
+        loaded = [[r for r in _dump(sc) if r[1].startswith(("11.", "2001:db8:"))]
+                  for sc in (sc_full, sc_indexed)]
+        assert loaded[0] == loaded[1] and len(loaded[0]) > 20_000
     # keep-going (a general run): the rows given back as text
     result, _ = indexed.run_batch_keep_going([run(
         "rtmsg", {"type": "RTM_DELETE", "af": "inet", "plen": 16}, ["dst", "gateway"],

@@ -53,6 +53,38 @@ class Packed16:
         return Packed16(self.blob + other.blob)
 
 
+class Indexed:
+    """An indexed packed column (protocol.PACKED: its few distinct values, a byte per row),
+    decoded when read: a slice is the list of those rows' ints (the distinct values' own
+    objects), as a list of them would give; len() and + (the parts of a run) work on the
+    row bytes.  Decoding a million rows at once would hold the loop for tens of ms."""
+
+    __slots__ = ("values", "rows")
+
+    def __init__(self, values: list[int], rows: bytes):
+        self.values, self.rows = values, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, cut):
+        if type(cut) is not slice:
+            return self.values[self.rows[cut]]
+        return list(map(self.values.__getitem__, self.rows[cut]))
+
+    def __iter__(self):
+        return map(self.values.__getitem__, self.rows)
+
+    def index(self, value) -> int:
+        """The first row holding value (ValueError if none), as list.index."""
+        return self.rows.index(self.values.index(value))
+
+    def __add__(self, other: Indexed) -> Indexed | list[int]:
+        if other.values == self.values:
+            return Indexed(self.values, self.rows + other.rows)
+        return self[:] + other[:]       # (parts naming other values: decoded)
+
+
 def run_columns(entry: dict, lazy: bool = False):
     """(columns, count, packed) of a run given by columns: one list of values per field, all
     of one length (a million-route run is then a million strings on the wire, not a million
@@ -74,9 +106,11 @@ def run_columns(entry: dict, lazy: bool = False):
                 raise OpError(EINVAL, f"field '{field}' cannot be packed")
             if type(column) is dict:        # indexed: its few values, a byte per row
                 try:
-                    column = protocol.unpack_indexed(width, column)
+                    distinct = protocol.unpack_indexed(width, column)
                 except ValueError as exc:
                     raise OpError(EINVAL, str(exc)) from None
+                column = Indexed(distinct, column["index"]) if lazy else \
+                    list(map(distinct.__getitem__, column["index"]))
             elif len(column) % width:
                 raise OpError(EINVAL, "packed column length is not a multiple of its "
                                       "value size")
@@ -168,11 +202,16 @@ def column_kinds(run: dict):
 
 
 def concat(pieces: list):
-    """One column from the pieces of its parts (lists, C arrays or bytes alike)."""
+    """One column from the pieces of its parts (lists, C arrays, bytes, Packed16 or
+    Indexed alike), each kind joined in one step."""
     if len(pieces) == 1:
         return pieces[0]
     if type(pieces[0]) is bytes:
         return b"".join(pieces)
+    if all(type(p) is Packed16 for p in pieces):
+        return Packed16(b"".join(p.blob for p in pieces))
+    if all(type(p) is Indexed and p.values == pieces[0].values for p in pieces):
+        return Indexed(pieces[0].values, b"".join(p.rows for p in pieces))
     if type(pieces[0]) is list:
         return list(chain.from_iterable(pieces))
     whole = pieces[0]
