@@ -573,6 +573,27 @@ def test_indexed_columns():
     assert _dump(indexed) == before
 
 
+def test_indexed_parts_join_as_their_rows_decoded_would():
+    """The parts of an indexed column (runs.Indexed), each naming its values in its own
+    order, join into one (rows renumbered) whose rows, sliced anywhere, are the parts'
+    rows decoded one after the other; past 256 values together they join decoded."""
+    from plebnet_core.syscalls.runs import Indexed, concat
+    rng = random.Random(2)
+    for values_per_part in (3, 64, 200):
+        parts, want = [], []
+        for _ in range(4):
+            values = rng.sample(range(1000, 1000 + 2 * values_per_part), values_per_part)
+            rows = bytes(rng.randrange(values_per_part) for _ in range(500))
+            parts.append(Indexed(values, rows))
+            want += [values[r] for r in rows]
+        joined = concat(parts)
+        assert (type(joined) is Indexed) == (values_per_part <= 64)
+        assert list(joined) == want and len(joined) == len(want)
+        assert joined[100:1700] == want[100:1700] and joined[5] == want[5]
+        assert joined.index(want[777]) == want.index(want[777])
+        assert list(parts[0] + parts[1]) == want[:1000]
+
+
 def test_a_table_compiles_its_gateways_as_an_indexed_column():
     """A table's gateway column (few distinct addresses) travels indexed; expanded, the
     run is exactly the lines' ops, for either family."""

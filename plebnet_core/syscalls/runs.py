@@ -80,9 +80,21 @@ class Indexed:
         return self.rows.index(self.values.index(value))
 
     def __add__(self, other: Indexed) -> Indexed | list[int]:
-        if other.values == self.values:
-            return Indexed(self.values, self.rows + other.rows)
-        return self[:] + other[:]       # (parts naming other values: decoded)
+        joined = _join_indexed([self, other])
+        return joined if joined is not None else self[:] + other[:]
+
+
+def _join_indexed(pieces: list[Indexed]) -> Indexed | None:
+    """The parts of an indexed column as one, its values the parts' together (a part's row
+    bytes renumbered to them by one translate); None past 256 values."""
+    values = list(dict.fromkeys(chain.from_iterable(p.values for p in pieces)))
+    if len(values) > 256:
+        return None
+    position = {value: i for i, value in enumerate(values)}
+    return Indexed(values, b"".join(
+        p.rows if p.values == values[:len(p.values)] else
+        p.rows.translate(bytes(map(position.__getitem__, p.values)).ljust(256, b"\0"))
+        for p in pieces))
 
 
 def run_columns(entry: dict, lazy: bool = False):
@@ -210,8 +222,11 @@ def concat(pieces: list):
         return b"".join(pieces)
     if all(type(p) is Packed16 for p in pieces):
         return Packed16(b"".join(p.blob for p in pieces))
-    if all(type(p) is Indexed and p.values == pieces[0].values for p in pieces):
-        return Indexed(pieces[0].values, b"".join(p.rows for p in pieces))
+    if all(type(p) is Indexed for p in pieces):
+        joined = _join_indexed(pieces)
+        if joined is not None:
+            return joined
+        return list(chain.from_iterable(pieces))
     if type(pieces[0]) is list:
         return list(chain.from_iterable(pieces))
     whole = pieces[0]
