@@ -458,11 +458,14 @@ class BatchProgram(Program):
             finally:
                 os._exit(0)
         os.close(writer)
+        pipe = os.fdopen(reader, "rb")
         try:
             ok = self._columns(i, c1, key, template, learned, start, mid)
-            with os.fdopen(reader, "rb") as pipe:
-                got = pickle.loads(pipe.read() or pickle.dumps(None))
+            got = pickle.loads(pipe.read() or pickle.dumps(None)) if ok else None
         finally:
+            # (closed first: a child still writing then fails at once and leaves, never
+            # waits on a full pipe while it is waited for)
+            pipe.close()
             os.waitpid(child, 0)
         if not ok:
             return False
