@@ -273,6 +273,38 @@ def test_a_table_of_mixed_lengths_and_gateways_is_one_run(odd):
         assert len(runs) == 1 and len(runs[0][2][0]) == len(lines) - 1
 
 
+@pytest.mark.parametrize("odd_at", [None, 40, 300])
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_a_long_group_compiled_in_two_processes_is_what_one_gives(monkeypatch, odd_at, ipv6):
+    """BatchProgram(parallel=True) cuts a long group in two halves, the second compiled by
+    a forked child: the same ops (expanded), line numbers and keep-going units as one
+    process gives, whichever half holds an odd line (then compiled line by line)."""
+    from plebconf.rc import programs
+    monkeypatch.setattr(programs, "PARALLEL_LINES", 100)
+    rng = random.Random(9)
+    if ipv6:
+        lines = [f"route add -6 -net 2001:db8:{rng.randrange(1 << 16):x}::/"
+                 f"{rng.choice([32, 44, 48, 48])} 2001:db8:ffff::{rng.randrange(1, 4)}"
+                 for _ in range(400)]
+    else:
+        lines = [f"route add -net {rng.randrange(1, 127)}.{rng.randrange(256)}."
+                 f"{rng.randrange(256)}.0/{rng.choice([16, 20, 22, 24, 24])} "
+                 f"192.0.2.{rng.randrange(1, 4)}" for _ in range(400)]
+    if odd_at is not None:      # a leading zero: not a plain value, the grammar's line
+        lines[odd_at] = "route add -net 10.1.2.0/024 192.0.2.1" if not ipv6 else \
+            "route add -6 -net 2001:db8::/048 2001:db8:ffff::1"
+    text = "\n".join(lines) + "\n"
+    one = BatchProgram(text, "t").compile_all()
+    two = BatchProgram(text, "t", parallel=True).compile_all()
+    assert len([seg for seg in two.segments if seg[0] == "run"]) >= 2   # (it was cut)
+    assert expanded(two.entries()) == expanded(one.entries()) == grammar_ops(lines)
+    assert two.unit_entries() == one.unit_entries()
+    assert [two.locate(k) for k in range(len(lines))] == [one.locate(k)
+                                                          for k in range(len(lines))]
+    assert [two.describe(u) for u in range(len(lines))] == \
+        [one.describe(u) for u in range(len(lines))]
+
+
 def test_compiled_rc_steps_are_what_the_grammars_give():
     lines = mixed_lines(seed=11, n=300)
     program = RcProgram()
@@ -468,6 +500,115 @@ def test_packed_columns():
             sc.run_batch([run("rtmsg", base, fields, columns=columns)])
         assert caught.value.errno == 22
     assert _dump(sc) == before
+
+
+def test_indexed_columns():
+    """An indexed packed column (its few values packed, a byte per row: how a table's
+    gateways travel) applies as the same column packed in full would, for either family,
+    also as a general run (keep-going: given back as text); a malformed one (an index past
+    its values, a values length not a multiple of the size, a missing part, a field that
+    cannot be packed) is EINVAL and changes nothing."""
+    from plebconf.rpc.client import run
+    gateways = [aton("10.0.0.1"), aton("10.0.0.2"), aton("10.0.0.3")]
+    dsts = [aton(f"10.{i}.0.0") for i in range(1, 40)]
+    rows = [i * 7 % 3 for i in range(len(dsts))]
+    base = {"type": "RTM_ADD", "af": "inet", "plen": 16}
+    full, indexed = _fresh(), _fresh()
+    for sc in (full, indexed):
+        sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.9",
+                                 "plen": 24}]])
+    full.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+        pack_column("dst", "inet", dsts),
+        pack_column("gateway", "inet", [gateways[r] for r in rows])])])
+    column = {"values": pack_column("gateway", "inet", gateways), "index": bytes(rows)}
+    indexed.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+        pack_column("dst", "inet", dsts), column])])
+    assert _dump(indexed) == _dump(full) and len(_prefixes(full)) > len(dsts)
+    # a long run in several parts (joined, then applied a chunk at a time), either family
+    for af, width, addrs, gws in (
+            ("inet", 32, [aton(f"11.{i >> 8 & 255}.{i & 255}.0") for i in range(20_000)],
+             gateways),
+            ("inet6", 128, [(0x20010DB8 << 96) | (i << 64) for i in range(20_000)],
+             [(0x20010DB8 << 96) | (0xFFFF << 80) | g for g in (1, 2, 3)])):
+        rows = [i * 7 % 3 for i in range(len(addrs))]
+        sc_full, sc_indexed = _fresh(), _fresh()
+        for sc in (sc_full, sc_indexed):
+            sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                                     "addr": "10.0.0.9", "plen": 24}],
+                          ["ioctl", {"req": "SIOCAIFADDR_IN6", "ifname": "vnet0",
+                                     "addr": "2001:db8:ffff::9", "plen": 64}]])
+        args = {"type": "RTM_ADD", "af": af, "plen": 24 if af == "inet" else 64}
+        parts = range(0, len(addrs), 7000)
+        sc_full.run_batch([run("rtmsg", args, ["dst", "gateway"], columns=[
+            pack_column("dst", af, addrs[k:k + 7000]),
+            pack_column("gateway", af, [gws[r] for r in rows[k:k + 7000]])]) for k in parts])
+        sc_indexed.run_batch([run("rtmsg", args, ["dst", "gateway"], columns=[
+            pack_column("dst", af, addrs[k:k + 7000]),
+            {"values": pack_column("gateway", af, gws), "index": bytes(rows[k:k + 7000])}])
+            for k in parts])
+        # (the stacks' link-local addresses differ: their random MACs)
+        loaded = [[r for r in _dump(sc) if r[1].startswith(("11.", "2001:db8:"))]
+                  for sc in (sc_full, sc_indexed)]
+        assert loaded[0] == loaded[1] and len(loaded[0]) > 20_000
+    # keep-going (a general run): the rows given back as text
+    result, _ = indexed.run_batch_keep_going([run(
+        "rtmsg", {"type": "RTM_DELETE", "af": "inet", "plen": 16}, ["dst", "gateway"],
+        columns=[pack_column("dst", "inet", dsts[:3]),
+                 {"values": column["values"], "index": bytes(rows[:3])}])], [1])
+    assert result["failed"] == [] and len(_prefixes(indexed)) == len(_prefixes(full)) - 3
+    before = _dump(indexed)
+    for bad in ({"values": column["values"], "index": bytes([0, 3])},
+                {"values": column["values"][:5], "index": bytes([0, 1])},
+                {"index": bytes([0, 1])},
+                {"values": column["values"], "index": [0, 1]}):
+        with pytest.raises(OpError) as caught:
+            indexed.run_batch([run("rtmsg", base, ["dst", "gateway"], columns=[
+                pack_column("dst", "inet", [aton("10.200.0.0"), aton("10.201.0.0")]), bad])])
+        assert caught.value.errno == 22
+    with pytest.raises(OpError) as caught:
+        indexed.run_batch([run("rtmsg", base, ["dst", "weight"], columns=[
+            pack_column("dst", "inet", [aton("10.200.0.0")]),
+            {"values": b"\x00\x00\x00\x01", "index": b"\x00"}])])
+    assert caught.value.errno == 22
+    assert _dump(indexed) == before
+
+
+def test_indexed_parts_join_as_their_rows_decoded_would():
+    """The parts of an indexed column (runs.Indexed), each naming its values in its own
+    order, join into one (rows renumbered) whose rows, sliced anywhere, are the parts'
+    rows decoded one after the other; past 256 values together they join decoded."""
+    from plebnet_core.syscalls.runs import Indexed, concat
+    rng = random.Random(2)
+    for values_per_part in (3, 64, 200):
+        parts, want = [], []
+        for _ in range(4):
+            values = rng.sample(range(1000, 1000 + 2 * values_per_part), values_per_part)
+            rows = bytes(rng.randrange(values_per_part) for _ in range(500))
+            parts.append(Indexed(values, rows))
+            want += [values[r] for r in rows]
+        joined = concat(parts)
+        assert (type(joined) is Indexed) == (values_per_part <= 64)
+        assert list(joined) == want and len(joined) == len(want)
+        assert joined[100:1700] == want[100:1700] and joined[5] == want[5]
+        assert joined.index(want[777]) == want.index(want[777])
+        assert list(parts[0] + parts[1]) == want[:1000]
+
+
+def test_a_table_compiles_its_gateways_as_an_indexed_column():
+    """A table's gateway column (few distinct addresses) travels indexed; expanded, the
+    run is exactly the lines' ops, for either family."""
+    rng = random.Random(4)
+    for six in (False, True):
+        if six:
+            lines = [f"route add -6 -net 2001:db8:{i:x}::/48 2001:db8:ffff::{rng.randrange(1, 4)}"
+                     for i in range(6000)]
+        else:
+            lines = [f"route add -net 10.{i >> 8}.{i & 255}.0/24 192.0.2.{rng.randrange(1, 4)}"
+                     for i in range(6000)]
+        program = BatchProgram("\n".join(lines) + "\n", "t").compile_all()
+        runs = [e for e in program.entries() if type(e) is dict]
+        assert any(type(c) is dict for e in runs for c in e["columns"])
+        assert expanded(program.entries()) == grammar_ops(lines)
 
 
 # ------------------------------------------------------- unmade prefixes (RouteTable.add_unmade)

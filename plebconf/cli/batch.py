@@ -50,9 +50,12 @@ def command(ctx, args) -> int:
         return 1
     from plebconf.rc.apply import BatchProgram, client_sender, execute
     from plebconf.rpc.client import ConnectError
-    program = BatchProgram(text, name)
+    program = BatchProgram(text, name, parallel=True)
     try:
         if program.line_count >= PROGRESS_LINES and sys.stderr.isatty():
+            # (no second process beside the progress bar's thread: a fork copies only
+            # the thread that calls it)
+            program.parallel = False
             errors = _with_progress(program, client_sender(ctx.client), keep_going)
         else:
             program.compile_all()

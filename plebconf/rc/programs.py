@@ -19,6 +19,8 @@ tool prints for that failure (the tool's label for the failing op, worded by the
 """
 from __future__ import annotations
 
+import os
+import pickle
 from itertools import groupby
 
 from plebconf.rpc.client import run
@@ -38,7 +40,8 @@ class Program:
 
     segments: ("run", template, columns, first unit, packed) -- one op per unit, consecutive
               units, columns: one list of addresses per template field, packed: those
-              columns packed (protocol.PACKED) when all are plain IPv4 addresses, or None --
+              columns packed (protocol.PACKED: bytes, or the indexed form of a column of
+              few values) when all are plain addresses, or None --
               or ("ops", unit, entries)."""
 
     def __init__(self):
@@ -131,14 +134,16 @@ class Program:
             t, columns, packed = seg[1], seg[2], seg[4] or [None] * len(seg[2])
             args, fields, cols = dict(t.run_args), [], []
             for name, col, blob in zip(t.fields, columns, packed):
-                if col.count(col[0]) == len(col) and (cols or name != t.fields[-1]):
+                if _constant(col, blob) and (cols or name != t.fields[-1]):
                     args[name] = col[0]
                 else:
                     fields.append(name)
                     width = packed_width(name, args.get("af"))
-                    wire = blob is not None and width is not None and \
-                        len(blob) == width * len(col)
-                    cols.append(blob if wire else col)
+                    wire = blob is not None and width is not None and (
+                        len(blob) == width * len(col) if type(blob) is bytes
+                        else len(blob["index"]) == len(col)
+                        and len(blob["values"]) % width == 0)
+                    cols.append(blob if wire else list(col))
             out.append(run(t.run_op, args, fields, columns=cols))
         return out
 
@@ -261,6 +266,10 @@ DIGITS = b"0123456789"
 HEX = b"0123456789abcdefABCDEF:"    # what IPv6 addresses are made of: out of their skeleton
 _LENGTHS = {str(n): n for n in range(129)}          # a /len as written (no leading zero)
 COLUMNAR_MIN = 16       # consecutive lines of one skeleton checked column by column
+# a group at least this long is cut in two halves compiled at once, the second by a forked
+# child (BatchProgram(parallel=True)): the compile is C-level passes over the text, which
+# two processes share evenly
+PARALLEL_LINES = 50_000
 
 
 class BatchProgram(Program):
@@ -273,8 +282,11 @@ class BatchProgram(Program):
     address columns plain addresses (column_values).  A group that does not pass is
     compiled line by line."""
 
-    def __init__(self, text: str, name: str):
+    def __init__(self, text: str, name: str, parallel: bool = False):
         super().__init__()
+        # parallel: long groups compiled by two processes (see _halves); only a
+        # single-threaded process that may fork (the batch tool) asks for it
+        self.parallel = parallel and hasattr(os, "fork")
         self.name = name
         self.text = text
         self.line_count = text.count("\n") + 1
@@ -341,7 +353,8 @@ class BatchProgram(Program):
         else:
             key, values = shape(first.split())
         template = self.templates.get(key) if key else None
-        if not template or template.fields is None or not self._columns(
+        columns = self._halves if self.parallel and c > PARALLEL_LINES else self._columns
+        if not template or template.fields is None or not columns(
                 i + 1, c - 1, key, template, first, offset + len(first) + 1, end):
             for j in range(i + 1, i + c):
                 self._line(j)
@@ -383,23 +396,29 @@ class BatchProgram(Program):
         text = text.replace(tail + "\n" + head, "\0")
         for seg in between:
             text = text.replace(seg, "\0")
+        if general:
+            # what is left of a line is its values, and a general value's "/" its only one
+            # (an address has none; a "/" elsewhere is in the segments, cut above): the
+            # lengths come apart with the addresses, in the same split
+            text = text.replace("/", "\0")
         values = text.split("\0")
-        if len(values) != nv * c:
+        m = nv + len(general)               # the fields of a line: a general value's two
+        if len(values) != m * c:
             return False
-        cols = ([values] if nv == 1 else [values[j::nv] for j in range(nv)]) + const
-        lens: list = []
-        for v in general:
-            parts = "\n".join(cols[v]).replace("/", "\n").split("\n")
-            if len(parts) != 2 * c:
-                return False
-            try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
-                lens.append(bytes(map(_LENGTHS.__getitem__, parts[1::2])))
-            except KeyError:
-                return False
-            cols[v] = parts[0::2]
+        fields = [values] if m == 1 else [values[j::m] for j in range(m)]
+        cols, lens = [], []
+        for v in range(nv):
+            cols.append(fields[v + sum(g < v for g in general)])
+            if v in general:
+                try:        # (bytes: the lengths packed as they travel, protocol.PACKED)
+                    lens.append(bytes(map(_LENGTHS.__getitem__,
+                                          fields[v + 1 + sum(g < v for g in general)])))
+                except KeyError:
+                    return False
+        cols += const
         if lens and not self._general_for(key, template, cols, lens):
             return False
-        packed = [plain_addresses(col) for col in cols] + lens
+        packed = [plain_addresses(col, indexed=True) for col in cols] + lens
         cols += lens
         if None in packed:
             return False
@@ -407,6 +426,60 @@ class BatchProgram(Program):
         self.unit_line.extend(range(i, i + c))
         self.units += c
         self.segments.append(("run", template, cols, unit0, packed))
+        return True
+
+    def _halves(self, i: int, c: int, key: tuple, template: Template, learned: str,
+                start: int, end: int) -> bool:
+        """_columns of lines i..i+c-1 as two runs, one per half, compiled at the same time:
+        the second by a forked child, which hands back its packed columns (bytes, through a
+        pipe) and each column's first value; its text columns are split again only if
+        something asks for them (_Deferred).  A half the columns refuse is compiled line
+        by line, as a whole group would be."""
+        mid = self.text.find("\n", start + (end - start) // 2, end)   # ends the first half
+        if mid < 0:
+            return self._columns(i, c, key, template, learned, start, end)
+        c1 = self.text.count("\n", start, mid) + 1
+        reader, writer = os.pipe()
+        try:
+            child = os.fork()
+        except OSError:
+            os.close(reader)
+            os.close(writer)
+            return self._columns(i, c, key, template, learned, start, end)
+        if child == 0:                  # (never returns: its result goes up the pipe)
+            try:
+                os.close(reader)
+                result = None
+                if self._columns(i + c1, c - c1, key, template, learned, mid + 1, end):
+                    seg = self.segments[-1]
+                    result = (seg[4], [col[0] for col in seg[2]])
+                with os.fdopen(writer, "wb") as pipe:
+                    pipe.write(pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
+            finally:
+                os._exit(0)
+        os.close(writer)
+        pipe = os.fdopen(reader, "rb")
+        try:
+            ok = self._columns(i, c1, key, template, learned, start, mid)
+            got = pickle.loads(pipe.read() or pickle.dumps(None)) if ok else None
+        finally:
+            # (closed first: a child still writing then fails at once and leaves, never
+            # waits on a full pipe while it is waited for)
+            pipe.close()
+            os.waitpid(child, 0)
+        if not ok:
+            return False
+        if got is None:
+            for j in range(i + c1, i + c):
+                self._line(j)
+            return True
+        packed, firsts = got
+        deferred = _Deferred(self, (i + c1, c - c1, key, template, learned, mid + 1, end))
+        self.unit_line.extend(range(i + c1, i + c))
+        self.segments.append(("run", template,
+                              [_DeferredColumn(deferred, k, c - c1, first)
+                               for k, first in enumerate(firsts)], self.units, packed))
+        self.units += c - c1
         return True
 
     def _general_for(self, key: tuple, template: Template, cols: list, lens: list) -> bool:
@@ -438,3 +511,57 @@ class BatchProgram(Program):
     def describe(self, unit):
         j = self.unit_line[unit]
         return f"{self.name}:{j + 1}: {self.lines[j].strip()}"
+
+
+def _constant(col, blob) -> bool:
+    """Whether a run's column holds one value throughout (blob: the column packed, or
+    None); a deferred column is told by its packed bytes, without splitting its text."""
+    if type(col) is not _DeferredColumn:
+        return col.count(col[0]) == len(col)
+    if type(blob) is dict:                  # (indexed: its distinct values given)
+        return blob["index"].count(blob["index"][0]) == len(col)
+    width = len(blob) // len(col)
+    return blob.count(blob[:width]) == len(col)     # (n whole copies tile it exactly)
+
+
+class _Deferred:
+    """The text columns of a run compiled by a child (BatchProgram._halves), split again
+    from the text when first asked for (keep-going, or a column read whole)."""
+
+    def __init__(self, program: BatchProgram, part: tuple):
+        self.program, self.part = program, part
+        self.columns: list | None = None
+
+    def get(self) -> list:
+        if self.columns is None:
+            whole = self.program
+            scratch = BatchProgram(whole.text, whole.name)
+            scratch.templates, scratch.general = dict(whole.templates), dict(whole.general)
+            done = scratch._columns(*self.part)
+            assert done, "a half the child compiled must compile again"
+            self.columns = scratch.segments[-1][2]
+        return self.columns
+
+
+class _DeferredColumn:
+    """One column of a _Deferred run: its length and first value known, its values split
+    from the text only when read."""
+
+    __slots__ = ("deferred", "k", "n", "first")
+
+    def __init__(self, deferred: _Deferred, k: int, n: int, first):
+        self.deferred, self.k, self.n, self.first = deferred, k, n, first
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):
+        if index == 0:
+            return self.first
+        return self.deferred.get()[self.k][index]
+
+    def __iter__(self):
+        return iter(self.deferred.get()[self.k])
+
+    def count(self, value) -> int:
+        return self.deferred.get()[self.k].count(value)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from functools import partial
 from itertools import repeat
-from socket import AF_INET6, inet_aton, inet_ntoa, inet_ntop, inet_pton
+from socket import AF_INET, AF_INET6, inet_aton, inet_ntoa, inet_ntop, inet_pton
 
 from .command import ToolError, command_ops
 
@@ -257,11 +257,13 @@ def literal_segments(line: str, key: tuple) -> list[str] | None:
     return segs
 
 
-def plain_addresses(col: list[str]) -> bytes | None:
+def plain_addresses(col: list[str], indexed: bool = False) -> bytes | dict | None:
     """col packed (protocol.PACKED) when every string of it is a plain address of one family
     (a value, see the module docstring: IPv4 as a dotted quad without leading zeros, packed
     4 bytes each; IPv6 16 bytes each), else None; C loops only.  A column of few distinct
-    values (the gateways of a table) is checked and packed value by value."""
+    values (the gateways of a table) is checked and packed value by value; indexed: such a
+    column of at most 256 values is given in its indexed form instead ({"values": the
+    distinct ones packed, "index": a byte per row}, protocol.PACKED)."""
     if col.count(col[0]) == len(col):
         unique = col[:1]                                # a constant column: once
     elif len(col) > 4096 and len(set(col[:1024])) <= 256 and \
@@ -269,6 +271,10 @@ def plain_addresses(col: list[str]) -> bytes | None:
         packed = plain_addresses(distinct)
         if packed is None:
             return None
+        assert type(packed) is bytes
+        if indexed and len(distinct) <= 256:
+            position = {v: i for i, v in enumerate(distinct)}
+            return {"values": packed, "index": bytes(map(position.__getitem__, col))}
         width = len(packed) // len(distinct)
         value_of = {v: packed[width * i:width * (i + 1)] for i, v in enumerate(distinct)}
         return b"".join(map(value_of.__getitem__, col))
@@ -281,18 +287,12 @@ def plain_addresses(col: list[str]) -> bytes | None:
 
 
 def _plain4(unique: list[str]) -> bytes | None:
-    text = ("\n" + "\n".join(unique) + "\n").encode()
-    n = len(unique)
-    if (text.translate(None, b"0123456789.\n") or text.count(b".") != 3 * n
-            or b".." in text or b"\n." in text or b".\n" in text):
-        return None
-    marked = text.replace(b".", b".|").replace(b"\n", b"\n|")
-    if marked.count(b"|0") != marked.count(b"|0.") + marked.count(b"|0\n") or \
-            b"\n|0" in marked:
-        return None
+    # inet_pton is strict where inet_aton is not: exactly four decimal parts, each 0..255
+    # and without a leading zero (POSIX; glibc and musl alike) -- a plain dotted quad, and
+    # nothing else, in one C call per address
     try:
-        packed = b"".join(map(inet_aton, unique))
-    except OSError:
+        packed = b"".join(map(inet_pton, repeat(AF_INET), unique))
+    except (OSError, TypeError, ValueError):    # ValueError: an embedded NUL
         return None
     if packed[::4].translate(None, _FIRST_OK_BYTES):
         return None

@@ -497,12 +497,12 @@ def _split(ops: list) -> list[list]:
                 af = entry["args"].get("af", "inet")
                 sizes = [protocol.packed_width(f, af) if type(c) is bytes else 1
                          for f, c in zip(entry["fields"], columns)]
-                count = len(columns[0]) // sizes[0]
+                count = len(_rows_of(columns[0])) // sizes[0]
             else:
                 count = len(entry["rows"])
             for i in range(0, count, PART_OPS):
                 if columns is not None:
-                    chunk = {**entry, "columns": [c[i * w:(i + PART_OPS) * w]
+                    chunk = {**entry, "columns": [_cut(c, i * w, (i + PART_OPS) * w)
                                                   for c, w in zip(columns, sizes)]}
                 else:
                     chunk = {**entry, "rows": entry["rows"][i:i + PART_OPS]}
@@ -520,6 +520,19 @@ def _split(ops: list) -> list[list]:
         size += 1
     parts.append(part)
     return parts
+
+
+def _rows_of(column):
+    """A run column's rows: a list, packed bytes, or an indexed column's index (a byte per
+    row, protocol.PACKED)."""
+    return column["index"] if type(column) is dict else column
+
+
+def _cut(column, start: int, end: int):
+    """column[start:end]; an indexed column keeps its values and cuts its index."""
+    if type(column) is dict:
+        return {"values": column["values"], "index": column["index"][start:end]}
+    return column[start:end]
 
 
 def run(op: str, args: dict, fields: list[str], rows: list | None = None,

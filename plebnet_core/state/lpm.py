@@ -128,26 +128,31 @@ class Dir24(Slots[P]):
         it is longer than the one the entry names."""
         tbl24, dep24, deepest, place = self.tbl24, self.dep24, self.deepest, self._place
         each: Iterable[int] = repeat(slots) if isinstance(slots, int) else slots
-        if plen == 24:
-            indexes = list(map(int.__rshift__, dsts, repeat(8)))
-            if max(map(dep24.__getitem__, indexes), default=0) < 25:
-                # no /24 of these holds a group (nothing longer inside): each is one entry,
-                # set by C-level maps rather than a Python loop over 600,000 of them
+        if plen == 24 and dsts:
+            # when no /16 block of these holds anything deeper than a /24 (no group: the
+            # usual case, fills going shortest first), each prefix is one entry, set by
+            # C-level maps rather than a Python step for each of 600,000; checked per
+            # block (a few thousand), not per entry
+            blocks = set(map(int.__rshift__, dsts, repeat(16)))
+            if max(map(deepest.__getitem__, blocks)) <= 25:
+                indexes = list(map(int.__rshift__, dsts, repeat(8)))
                 deque(map(tbl24.__setitem__, indexes, each), 0)
                 deque(map(dep24.__setitem__, indexes, repeat(25)), 0)
-                for block in set(map(int.__rshift__, indexes, repeat(8))):
-                    if deepest[block] < 25:
-                        deepest[block] = 25
+                deque(map(deepest.__setitem__, blocks, repeat(25)), 0)
             else:
                 for slot, dst in zip(each, dsts):
                     place(dst, 24, slot)
         elif 16 <= plen < 24:
             depth, n = plen + 1, 1 << (24 - plen)
             depths = _FILLS[depth]
+            if isinstance(slots, int):
+                fills = {slots: array("I", (slots,)) * n}
+            else:       # (one array of the entries per next hop, not one per prefix)
+                fills = {slot: array("I", (slot,)) * n for slot in set(slots)}
             for slot, dst in zip(each, dsts):           # _range24's fast path, inline
                 index = dst >> 8
                 if deepest[index >> 8] <= depth:
-                    tbl24[index:index + n] = array("I", (slot,)) * n
+                    tbl24[index:index + n] = fills[slot]
                     dep24[index:index + n] = depths
                     deepest[index >> 8] = depth
                 else:

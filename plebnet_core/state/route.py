@@ -537,7 +537,10 @@ class RouteTable:
         makes Routes: add_run).  Returns what remove_unmade needs to undo it."""
         by_len = self._by_len
         lens = [plen for plen, keys in enumerate(keys_by_len) if keys]
-        if not all(by_len[plen].keys().isdisjoint(keys_by_len[plen]) for plen in lens):
+        # (a length with nothing filed yet, the usual case of a first load, has nothing to
+        # check: a million probes saved)
+        if not all(not by_len[plen] or by_len[plen].keys().isdisjoint(keys_by_len[plen])
+                   for plen in lens):
             return None
         # filed straight into the tables (no dict of the new ones first: a million entries
         # each way); a key given twice shows as fewer entries added, and is taken out again
@@ -553,7 +556,7 @@ class RouteTable:
                 values: Iterable[int] = repeat(nexthop.slot, len(keys))
             else:
                 slot_of: list[int] = [0] * len(paths)
-                for hop, count in Counter(hops).items():
+                for hop, count in _counts(hops, len(paths)):
                     nexthop = self._nexthop(plen, *paths[hop], flags)
                     slot_of[hop] = nexthop.slot
                     uses.append((nexthop, count))
@@ -836,3 +839,13 @@ class RouteTable:
             yield pending_keys, pending_routes
         if self.generation == generation:
             self._keep_order(all_keys, all_routes)
+
+
+def _counts(hops: Sequence[int], n: int) -> Iterable[tuple[int, int]]:
+    """(index, how many) of each next-hop index (0..n-1) in hops.  With a few next hops
+    (an edge router's), counted over their bytes, one C count per next hop: three times
+    a Counter's speed (a dict probe per row), which wins from about a dozen on."""
+    if n > 8:
+        return Counter(hops).items()
+    row_bytes = hops if type(hops) is bytes else bytes(hops)
+    return [(hop, c) for hop in range(n) if (c := row_bytes.count(hop))]

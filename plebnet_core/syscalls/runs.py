@@ -1,5 +1,6 @@
 """Bulk run decoding: a batch's entries expanded op by op, and the runs themselves -- one op
-over many argument rows, given as rows, as columns, or as packed columns (protocol.PACKED) --
+over many argument rows, given as rows, as columns, or as packed columns (protocol.PACKED:
+bytes, or indexed: a column's few values and a byte per row) --
 decoded into columns, with the first malformed value located (its row and error), so a
 million-route run is checked column by column instead of a map per route.  A packed column
 of IPv6 addresses may be kept packed (Packed16) and decoded a slice at a time, as a route
@@ -52,6 +53,50 @@ class Packed16:
         return Packed16(self.blob + other.blob)
 
 
+class Indexed:
+    """An indexed packed column (protocol.PACKED: its few distinct values, a byte per row),
+    decoded when read: a slice is the list of those rows' ints (the distinct values' own
+    objects), as a list of them would give; len() and + (the parts of a run) work on the
+    row bytes.  Decoding a million rows at once would hold the loop for tens of ms."""
+
+    __slots__ = ("values", "rows")
+
+    def __init__(self, values: list[int], rows: bytes):
+        self.values, self.rows = values, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, cut):
+        if type(cut) is not slice:
+            return self.values[self.rows[cut]]
+        return list(map(self.values.__getitem__, self.rows[cut]))
+
+    def __iter__(self):
+        return map(self.values.__getitem__, self.rows)
+
+    def index(self, value) -> int:
+        """The first row holding value (ValueError if none), as list.index."""
+        return self.rows.index(self.values.index(value))
+
+    def __add__(self, other: Indexed) -> Indexed | list[int]:
+        joined = _join_indexed([self, other])
+        return joined if joined is not None else self[:] + other[:]
+
+
+def _join_indexed(pieces: list[Indexed]) -> Indexed | None:
+    """The parts of an indexed column as one, its values the parts' together (a part's row
+    bytes renumbered to them by one translate); None past 256 values."""
+    values = list(dict.fromkeys(chain.from_iterable(p.values for p in pieces)))
+    if len(values) > 256:
+        return None
+    position = {value: i for i, value in enumerate(values)}
+    return Indexed(values, b"".join(
+        p.rows if p.values == values[:len(p.values)] else
+        p.rows.translate(bytes(map(position.__getitem__, p.values)).ljust(256, b"\0"))
+        for p in pieces))
+
+
 def run_columns(entry: dict, lazy: bool = False):
     """(columns, count, packed) of a run given by columns: one list of values per field, all
     of one length (a million-route run is then a million strings on the wire, not a million
@@ -67,15 +112,23 @@ def run_columns(entry: dict, lazy: bool = False):
     af = args.get("af", "inet") if type(args) is dict else None
     out, packed = [], set()
     for i, (field, column) in enumerate(zip(fields, columns)):
-        if type(column) is bytes:
+        if type(column) is bytes or type(column) is dict:
             width = protocol.packed_width(field, af)
             if width is None:
                 raise OpError(EINVAL, f"field '{field}' cannot be packed")
-            if len(column) % width:
+            if type(column) is dict:        # indexed: its few values, a byte per row
+                try:
+                    distinct = protocol.unpack_indexed(width, column)
+                except ValueError as exc:
+                    raise OpError(EINVAL, str(exc)) from None
+                column = Indexed(distinct, column["index"]) if lazy else \
+                    list(map(distinct.__getitem__, column["index"]))
+            elif len(column) % width:
                 raise OpError(EINVAL, "packed column length is not a multiple of its "
                                       "value size")
-            column = Packed16(column) if lazy and width == 16 else \
-                protocol.unpack_column(width, column)
+            else:
+                column = Packed16(column) if lazy and width == 16 else \
+                    protocol.unpack_column(width, column)
             packed.add(i)
         elif type(column) is not list:
             raise OpError(EINVAL, "a run's columns must be lists, one per field, "
@@ -154,16 +207,26 @@ def continues(run: dict, entry) -> bool:
 
 
 def column_kinds(run: dict):
+    """How each column of a run is given (text list, packed bytes, indexed): parts given
+    alike decode alike, and only they are joined."""
     columns = run.get("columns")
-    return None if type(columns) is not list else [type(c) is bytes for c in columns]
+    return None if type(columns) is not list else [type(c) for c in columns]
 
 
 def concat(pieces: list):
-    """One column from the pieces of its parts (lists, C arrays or bytes alike)."""
+    """One column from the pieces of its parts (lists, C arrays, bytes, Packed16 or
+    Indexed alike), each kind joined in one step."""
     if len(pieces) == 1:
         return pieces[0]
     if type(pieces[0]) is bytes:
         return b"".join(pieces)
+    if all(type(p) is Packed16 for p in pieces):
+        return Packed16(b"".join(p.blob for p in pieces))
+    if all(type(p) is Indexed for p in pieces):
+        joined = _join_indexed(pieces)
+        if joined is not None:
+            return joined
+        return list(chain.from_iterable(pieces))
     if type(pieces[0]) is list:
         return list(chain.from_iterable(pieces))
     whole = pieces[0]
