@@ -243,11 +243,10 @@ class RouteControl(StackBase):
         return paths
 
     def rt_delete(self, af: int, dst: int, plen: int, gateway: int | None = None,
-                  gw_ifname: str | None = None, flags: int = 0) -> list[Route]:
+                  gw_ifname: str | None = None, flags: int = 0) -> None:
         """RTM_DELETE.  Without a gateway every path of the prefix goes; a pinned (interface)
         route needs RTF_PINNED in flags (route(8) always sends it), else EADDRINUSE.  An
-        unmade prefix goes without being made (what is returned is then a Route made for
-        the answer only)."""
+        unmade prefix goes without being made."""
         table = self.rt[af]
         if gw_ifname is None and 0 <= plen <= table.width and not self.journal.listeners:
             key = dst & table.masks[plen]
@@ -256,8 +255,7 @@ class RouteControl(StackBase):
                     and (flags & RTF_PINNED or not nexthop.flags & RTF_PINNED):
                 table.remove_unmade_one(key, plen)
                 self.journal.record(table.add_unmade_one, key, plen, nexthop)
-                return [Route(key, plen, nexthop.gateway, nexthop.ifp, nexthop.ifa,
-                              nexthop.flags)]
+                return
         paths = list(self._find_paths(af, dst, plen))
         if gw_ifname is not None:
             gateway = self.ifunit(gw_ifname).index
@@ -269,7 +267,6 @@ class RouteControl(StackBase):
             raise OpError(EADDRINUSE)
         for route in paths:
             self._rt_unlink(af, route)
-        return paths
 
     def rt_change(self, af: int, dst: int, plen: int, gateway: int | None = None,
                   gw_ifname: str | None = None, flags: int | None = None,
