@@ -18,6 +18,7 @@ forwarding running meanwhile; RSS before and after; the table against a model at
 
     python bench/bench_routes.py [N_ROUTES]      (default 1,000,000)
     CHURN_ONLY=1 python bench/bench_routes.py    (the churn alone)
+    LOAD_ONLY=1 python bench/bench_routes.py     (the loads alone, no churn)
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ CHURN_SECONDS = float(os.environ.get("CHURN_SECONDS", 60))
 CHURN_REFERENCE = os.environ.get("CHURN_REFERENCE", "1") != "0"
 # CHURN_ONLY=1: skip the load benchmarks, run only the churn
 CHURN_ONLY = os.environ.get("CHURN_ONLY") == "1"
+# LOAD_ONLY=1: skip the churn, run only the load benchmarks
+LOAD_ONLY = os.environ.get("LOAD_ONLY") == "1"
 
 
 def gateways(n: int) -> list[str]:
@@ -379,33 +382,34 @@ def main() -> None:
                          verdict(us["p99"] <= 20 and us["worst"] <= 50)))
             rows.append(("  SIGTERM one second into a load: exited after",
                          f"{us['sigterm']:.2f} s", "≤ 0.5 s", verdict(us["sigterm"] <= 0.5)))
-        c = churn(ipv4_table(N_ROUTES, 3), workdir, CHURN_REFERENCE)
-        frames, single = protocol.FRAME_REQUESTS, 1
-        rows.append((f"churn: independent changes/s through the pipeline, "
-                     f"{c['changes'][frames]:,} changes in {c['wall'][frames]:.0f} s, "
-                     f"{frames} per frame",
-                     f"{c['rate'][frames]:,.0f}", "≥ 100,000",
-                     verdict(c["rate"][frames] >= 100_000)))
-        rows.append(("  the same over wall time (incl. making the requests)",
-                     f"{c['wall_rate'][frames]:,.0f}", "", ""))
-        rows.append(("  stack CPU per change (forwarding's share taken out)",
-                     f"{c['cpu_us'][frames]:.1f} µs", "", ""))
-        if single in c["rate"]:
-            rows.append((f"  one request per frame, rounds interleaved "
-                         f"({c['changes'][single]:,} changes): rate, wall, CPU",
-                         f"{c['rate'][single]:,.0f}, {c['wall_rate'][single]:,.0f}, "
-                         f"{c['cpu_us'][single]:.1f} µs", "reference", ""))
-        rows.append((f"  churn run, all rounds: {c['seconds']:.0f} s, forwarding throughout",
-                     "", "", ""))
-        rows.append(("  forwarded pkt/s meanwhile (paced UDP through the table)",
-                     "skipped (needs root, iproute2)" if c["forwarded"] is None
-                     else f"{c['forwarded']:,.0f}", "> 0",
-                     "" if c["forwarded"] is None else verdict(c["forwarded"] > 0)))
-        rows.append(("  RSS before / a quarter in / after churn",
-                     f"{c['rss_before']:.0f} / {c['rss_warm']:.0f} / {c['rss_after']:.0f} MB",
-                     "flat", verdict(c["rss_after"] <= c["rss_warm"] * 1.05)))
-        rows.append(("  table equal to the model after churn", str(c["equal"]), "True",
-                     verdict(c["equal"])))
+        if not LOAD_ONLY:
+            c = churn(ipv4_table(N_ROUTES, 3), workdir, CHURN_REFERENCE)
+            frames, single = protocol.FRAME_REQUESTS, 1
+            rows.append((f"churn: independent changes/s through the pipeline, "
+                         f"{c['changes'][frames]:,} changes in {c['wall'][frames]:.0f} s, "
+                         f"{frames} per frame",
+                         f"{c['rate'][frames]:,.0f}", "≥ 100,000",
+                         verdict(c["rate"][frames] >= 100_000)))
+            rows.append(("  the same over wall time (incl. making the requests)",
+                         f"{c['wall_rate'][frames]:,.0f}", "", ""))
+            rows.append(("  stack CPU per change (forwarding's share taken out)",
+                         f"{c['cpu_us'][frames]:.1f} µs", "", ""))
+            if single in c["rate"]:
+                rows.append((f"  one request per frame, rounds interleaved "
+                             f"({c['changes'][single]:,} changes): rate, wall, CPU",
+                             f"{c['rate'][single]:,.0f}, {c['wall_rate'][single]:,.0f}, "
+                             f"{c['cpu_us'][single]:.1f} µs", "reference", ""))
+            rows.append((f"  churn run, all rounds: {c['seconds']:.0f} s, forwarding throughout",
+                         "", "", ""))
+            rows.append(("  forwarded pkt/s meanwhile (paced UDP through the table)",
+                         "skipped (needs root, iproute2)" if c["forwarded"] is None
+                         else f"{c['forwarded']:,.0f}", "> 0",
+                         "" if c["forwarded"] is None else verdict(c["forwarded"] > 0)))
+            rows.append(("  RSS before / a quarter in / after churn",
+                         f"{c['rss_before']:.0f} / {c['rss_warm']:.0f} / {c['rss_after']:.0f} MB",
+                         "flat", verdict(c["rss_after"] <= c["rss_warm"] * 1.05)))
+            rows.append(("  table equal to the model after churn", str(c["equal"]), "True",
+                         verdict(c["equal"])))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     table(f"routes: realistic tables (bench/tables.py), load average "
