@@ -164,6 +164,25 @@ class Journal:
         assert self.depth == 0, "resume() inside another transaction"
         self._undo, self._events, self._commit, self.depth = saved
 
+    def undo_some(self, mark: int, count: int) -> bool:
+        """Undo the newest records of the open transaction's log, at most count of them,
+        down to mark (a length of the log); True once it is back at mark.  A big batch
+        that fails, or whose client leaves, is undone this way a slice per loop turn
+        (Syscalls.batch_steps, ControlServer): what the transaction's end then rolls back
+        is nothing, and the records are undone in the same order as by _rollback_to."""
+        undo = self._undo
+        assert undo is not None     # (called inside a transaction only)
+        stop = max(mark, len(undo) - count)
+        while len(undo) > stop:
+            fn, args = undo.pop()
+            fn(*args)
+        return len(undo) <= mark
+
+    def log_length(self) -> int:
+        """How many undo records the open transaction holds (a mark for undo_some)."""
+        assert self._undo is not None
+        return len(self._undo)
+
     def _rollback_to(self, mark: int) -> None:
         undo = self._undo
         assert undo is not None     # (called inside a transaction only)

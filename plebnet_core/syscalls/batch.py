@@ -33,6 +33,7 @@ from .runs import (
 FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
 SLICE = 0.008              # seconds of a batch's work between two yields of batch_steps
 FIRST_CHUNK = 4096         # rows of a route run in its first chunk (then sized to SLICE)
+UNDO_STEP = 2048           # undo records between two looks at the clock, rolling back
 
 
 class _RolledBack(Exception):
@@ -61,14 +62,22 @@ class BatchOps:
         the batch's transaction (whoever resumes it elsewhere must have set that aside:
         Journal.suspend/resume), and returns the results.  Closing it rolls back."""
         results: list = []
+        journal = self.stack.journal
         with _GcHeld():
             with self.stack.transaction():
-                count = yield from self._apply(entries, results)
+                mark = journal.log_length()
+                try:
+                    count = yield from self._apply(entries, results)
+                except OpError:
+                    # undone here a slice at a time (a million routes take a second), then
+                    # failed: the transaction's own rollback finds nothing left to undo
+                    yield from _undo_sliced(journal, mark)
+                    raise
         if count >= FREEZE_AFTER:
             # a big batch leaves millions of long-lived objects in the youngest generation:
             # without this the next collections scan them all, stalling the data plane
             gc.freeze()
-        return _without_streams(results)
+        return results
 
     def run_batch_keep_going(self, entries: list, units) -> tuple[dict, list]:
         """keep_going_steps driven to the end at once."""
@@ -114,7 +123,7 @@ class BatchOps:
                         due = perf_counter() + SLICE
         if index >= FREEZE_AFTER:
             gc.freeze()
-        return {"results": _without_streams(results), "failed": failed}, applied
+        return {"results": results, "failed": failed}, applied
 
     def dry_run(self, entries: list, reads: list) -> dict:
         """What run_batch(entries) would do, then the result of each read op of reads
@@ -145,7 +154,7 @@ class BatchOps:
                                        else result)
                         except OpError as exc:
                             raise exc.at(count + i) from None
-                    raise _RolledBack(_without_streams(results), out)
+                    raise _RolledBack(results, out)
         except _RolledBack as done:
             return {"results": done.results, "reads": done.reads}
         finally:
@@ -190,12 +199,15 @@ class BatchOps:
             for index, op, args, tolerate in expand([entry], start):
                 if not self.batchable(op):
                     raise OpError(EINVAL, f"'{op}' cannot be batched")
+                # (a dump run inside a batch answers None: its Stream is not sent)
                 if tolerate is None:        # any failure aborts the batch: no savepoint
-                    results.append(self.dispatch(op, args))
+                    result = self.dispatch(op, args)
+                    results.append(None if type(result) is Stream else result)
                     continue
                 try:
                     with self.stack.transaction():
-                        results.append(self.dispatch(op, args))
+                        result = self.dispatch(op, args)
+                        results.append(None if type(result) is Stream else result)
                 except OpError as exc:
                     if exc.errno not in tolerate:
                         raise
@@ -351,12 +363,14 @@ def _drive(steps: Generator[None, None, int | list]):
             return done.value
 
 
-def _without_streams(results: list) -> list:
-    """A batch's results with each Stream (a dump run inside it) as None."""
-    if any(type(r) is Stream for r in results if r is not None):
-        # (a run's million results are all None: skipped at C speed by the filter)
-        return [None if type(r) is Stream else r for r in results]
-    return results
+def _undo_sliced(journal, mark: int) -> Generator[None, None, None]:
+    """Undo the open transaction's log down to mark (Journal.undo_some), yielding after
+    every SLICE seconds of it."""
+    due = perf_counter() + SLICE
+    while not journal.undo_some(mark, UNDO_STEP):
+        if perf_counter() >= due:
+            yield
+            due = perf_counter() + SLICE
 
 
 class _GcHeld:
