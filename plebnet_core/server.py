@@ -59,7 +59,8 @@ PROGRESS_EVERY = 1.0            # seconds between progress messages of a batch b
 STREAM_SLICE = 0.008            # seconds of building dump chunks per loop turn and peer
 SERVE_SLICE = 0.008             # seconds of serving one peer's requests per loop turn
 JOB_SLICE = 0.008               # seconds of a batch's end, or of its rollback, per loop turn
-UNDO_STEP = 2048                # undo records between two looks at the clock
+PIECE_AFTER = 0.002             # seconds into a batch's _step past which its end's next
+                                # piece waits for the next turn (a small batch ends at once)
 EVENT_SLICE = 0.008             # seconds of sending queued events per loop turn
 _END = object()
 # tests lower the limits through the environment rather than wait 300 s
@@ -496,7 +497,7 @@ class ControlServer:
         if keep_going:
             self.job = _Job(conn, rid, pending, self.sys.keep_going_steps(pending, units),
                             self.compact, units)
-            self._step(self.job)
+            self._step(self.job, inline=True)
             return
         if dry:
             # changes nothing: no audit record, no journal entry, no event (see protocol)
@@ -509,7 +510,7 @@ class ControlServer:
             conn.streams.append((rid, dry_run_parts(result), True))
             return
         self.job = _Job(conn, rid, pending, self.sys.batch_steps(pending), self.compact)
-        self._step(self.job)    # its first slice at once: a small batch is done in it
+        self._step(self.job, inline=True)   # its first slice at once: a small batch ends in it
 
     # -- a batch, a slice per loop turn ------------------------------------------------------------
     def _waits(self, conn: Connection, op, args) -> bool:
@@ -522,7 +523,15 @@ class ControlServer:
         except Exception:
             return True
 
-    def _step(self, job: _Job) -> None:
+    def _step_later(self, job: _Job, inline: bool) -> None:
+        """_step(job) at the next loop turn.  (A callback run among a turn's ready file
+        descriptors schedules call_soon work into that same turn: from there, one hop more.)"""
+        if inline:
+            self.loop.call_soon(self.loop.call_soon, self._step, job)
+        else:
+            self.loop.call_soon(self._step, job)
+
+    def _step(self, job: _Job, inline: bool = False) -> None:
         """The next slice of the batch (or of its rollback, its client gone); once it has
         run its course, the pieces of its end (_end_pieces), as many as fit in the slice
         (a small batch ends in the turn it began), the rest a piece per turn; then the
@@ -534,22 +543,21 @@ class ControlServer:
         self.actor = conn.pid
         compact, self.compact = self.compact, job.compact
         try:
-            if job.tail is None and not self._advance(job):
+            if job.tail is None and not self._advance(job, inline):
                 return          # (the next slice is scheduled)
             tail = job.tail
             assert tail is not None
             while tail:
                 sent = job.events
-                if len(tail) == 1 and sent is not None and sent[1] < len(sent[0]):
-                    # the answer after the events its commit caused, as a routing socket
-                    # has them before the write returns
-                    self.loop.call_soon(self._step, job)
+                if time.monotonic() - began >= PIECE_AFTER or len(tail) == 1 and \
+                        sent is not None and sent[1] < len(sent[0]):
+                    # the next piece at the next turn (the answer also after the events
+                    # its commit caused, as a routing socket has them before the write
+                    # returns)
+                    self._step_later(job, inline)
                     return
                 tail.popleft()()
                 self.actor = conn.pid       # (_publish resets it)
-                if tail and time.monotonic() - began >= JOB_SLICE:
-                    self.loop.call_soon(self._step, job)
-                    return
             self.job = None
         finally:
             self.actor = 0
@@ -559,7 +567,7 @@ class ControlServer:
         if self.queued:
             self.loop.call_soon(self._drain)
 
-    def _advance(self, job: _Job) -> bool:
+    def _advance(self, job: _Job, inline: bool) -> bool:
         """One slice of job's steps (or of its rollback); True once they are over and
         job.tail holds the pieces of its end."""
         journal = self.stack.journal
@@ -569,12 +577,10 @@ class ControlServer:
         if job.abandoned:
             # its client left: the open transaction is undone a slice per turn, then the
             # steps are closed (GeneratorExit inside the transaction: nothing left to undo)
-            due = time.perf_counter() + JOB_SLICE
-            while not journal.undo_some(0, UNDO_STEP):
-                if time.perf_counter() >= due:
-                    job.saved = journal.suspend()
-                    self.loop.call_soon(self._step, job)
-                    return False
+            if not journal.undo_some(0, time.perf_counter() + JOB_SLICE, time.perf_counter):
+                job.saved = journal.suspend()
+                self._step_later(job, inline)
+                return False
             job.steps.close()
             job.tail = deque()
             return True
@@ -594,7 +600,7 @@ class ControlServer:
                                       OpError(EINVAL, "internal error")),))
         else:
             job.saved = journal.suspend()
-            self.loop.call_soon(self._step, job)
+            self._step_later(job, inline)
             now = time.monotonic()
             if now - job.reported >= PROGRESS_EVERY:
                 job.reported = now
@@ -870,13 +876,16 @@ class ControlServer:
         """Chunks of the dumps conn asked for, up to 1 MiB queued, until due (monotonic
         time); a chunked dump yielding None (still sorting) ends the turn's share too, the
         rest comes at the next turn."""
+        cost = 0.0                      # the last chunk's: the next may take as long
         while conn.streams and len(conn.wbuf) < (1 << 20):
-            if time.monotonic() >= due:
+            now = time.monotonic()
+            if now + cost >= due:
                 self._resume_soon(conn)
                 return
             rid, rows, chunked = conn.streams[0]
             if chunked:                 # the dump builds its own chunks
                 chunk = next(rows, _END)
+                cost = time.monotonic() - now
                 if chunk is None:
                     self._resume_soon(conn)
                     return

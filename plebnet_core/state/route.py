@@ -761,10 +761,14 @@ class RouteTable:
         # copied a length at a time (a million keys: tens of ms), then again at once if the
         # table changed meanwhile, so the walk is of one moment's table
         snapshot: list[tuple[int, list[int], list[Any]]] = []
+        copied = 0
         for plen, table in enumerate(self._by_len):
             if table:
+                if copied >= WALK_STEP * 8:
+                    copied = 0
+                    yield None
                 snapshot.append((plen, list(table), list(table.values())))
-                yield None
+                copied += len(table)
         if self.generation != generation:
             generation = self.generation
             snapshot = [(plen, list(table), list(table.values()))

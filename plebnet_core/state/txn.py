@@ -164,18 +164,20 @@ class Journal:
         assert self.depth == 0, "resume() inside another transaction"
         self._undo, self._events, self._commit, self.depth = saved
 
-    def undo_some(self, mark: int, count: int) -> bool:
-        """Undo the newest records of the open transaction's log, at most count of them,
-        down to mark (a length of the log); True once it is back at mark.  A big batch
-        that fails, or whose client leaves, is undone this way a slice per loop turn
-        (Syscalls.batch_steps, ControlServer): what the transaction's end then rolls back
-        is nothing, and the records are undone in the same order as by _rollback_to."""
+    def undo_some(self, mark: int, due: float, clock: Callable[[], float]) -> bool:
+        """Undo the newest records of the open transaction's log down to mark (a length of
+        the log), until clock() reaches due (one record at least); True once the log is
+        back at mark.  A big batch that fails, or whose client leaves, is undone this way a
+        slice per loop turn (Syscalls.batch_steps, ControlServer), in the order
+        _rollback_to undoes: the transaction's own rollback then finds nothing left.  The
+        clock is read after every record: one may stand for a whole chunk of a route run."""
         undo = self._undo
         assert undo is not None     # (called inside a transaction only)
-        stop = max(mark, len(undo) - count)
-        while len(undo) > stop:
+        while len(undo) > mark:
             fn, args = undo.pop()
             fn(*args)
+            if clock() >= due:
+                break
         return len(undo) <= mark
 
     def log_length(self) -> int:

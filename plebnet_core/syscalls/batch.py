@@ -33,7 +33,6 @@ from .runs import (
 FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
 SLICE = 0.008              # seconds of a batch's work between two yields of batch_steps
 FIRST_CHUNK = 4096         # rows of a route run in its first chunk (then sized to SLICE)
-UNDO_STEP = 2048           # undo records between two looks at the clock, rolling back
 
 
 class _RolledBack(Exception):
@@ -150,7 +149,9 @@ class BatchOps:
                                 raise OpError(EINVAL, f"'{op}' is not a read")
                             result = self.dispatch(op, args)
                             # collected now: a dump's rows are read from the live tables
-                            out.append(Chunks(result.chunks()) if type(result) is Stream
+                            # (without the pauses (None) of a dump sorting its walk)
+                            out.append(Chunks(c for c in result.chunks() if c is not None)
+                                       if type(result) is Stream
                                        else result)
                         except OpError as exc:
                             raise exc.at(count + i) from None
@@ -234,7 +235,13 @@ class BatchOps:
             raise exc.at(index) from None
         pieces: list[list] = [[] for _ in fields]
         count, packed = 0, set()
+        # a million rows come in tens of parts: their columns are unpacked and joined
+        # yielding every SLICE, not in one go (~10 ms), nor in the turn of the first chunk
+        due = perf_counter() + SLICE
         for run in runs:
+            if perf_counter() >= due:
+                yield
+                due = perf_counter() + SLICE
             try:
                 if run.get("columns") is not None:
                     columns, n, packed = run_columns(run, lazy=True)
@@ -251,7 +258,14 @@ class BatchOps:
             count += n
             if bad:
                 break
-        columns = [concat(piece) if piece else [] for piece in pieces]
+        columns = []
+        for piece in pieces:
+            if perf_counter() >= due:
+                yield
+                due = perf_counter() + SLICE
+            columns.append(concat(piece) if piece else [])
+        if count > FIRST_CHUNK:
+            yield
         width = 32 if af == AF_INET else 128
         given = {name: (columns[i], i in packed) for i, name in enumerate(fields)}
 
@@ -366,11 +380,8 @@ def _drive(steps: Generator[None, None, int | list]):
 def _undo_sliced(journal, mark: int) -> Generator[None, None, None]:
     """Undo the open transaction's log down to mark (Journal.undo_some), yielding after
     every SLICE seconds of it."""
-    due = perf_counter() + SLICE
-    while not journal.undo_some(mark, UNDO_STEP):
-        if perf_counter() >= due:
-            yield
-            due = perf_counter() + SLICE
+    while not journal.undo_some(mark, perf_counter() + SLICE, perf_counter):
+        yield
 
 
 class _GcHeld:
