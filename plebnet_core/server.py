@@ -548,14 +548,18 @@ class ControlServer:
             tail = job.tail
             assert tail is not None
             while tail:
-                sent = job.events
-                if time.monotonic() - began >= PIECE_AFTER or len(tail) == 1 and \
-                        sent is not None and sent[1] < len(sent[0]):
-                    # the next piece at the next turn (the answer also after the events
-                    # its commit caused, as a routing socket has them before the write
-                    # returns)
-                    self._step_later(job, inline)
+                if time.monotonic() - began >= PIECE_AFTER:
+                    self._step_later(job, inline)   # the next piece at the next turn
                     return
+                sent = job.events
+                if len(tail) == 1 and sent is not None and sent[1] < len(sent[0]):
+                    # the answer goes after the events its commit caused, as a routing
+                    # socket has them before the write returns
+                    self._send_events()
+                    if sent[1] < len(sent[0]):
+                        self._step_later(job, inline)
+                        return
+                    continue
                 tail.popleft()()
                 self.actor = conn.pid       # (_publish resets it)
             self.job = None

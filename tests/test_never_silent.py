@@ -344,3 +344,38 @@ def test_msgpack_none_array_headers():
     items, 0xdd + 32 bits from there."""
     assert msgpack.packb([None] * 5000)[:3] == b"\xdc" + (5000).to_bytes(2, "big")
     assert msgpack.packb([None] * 70000)[:5] == b"\xdd" + (70000).to_bytes(4, "big")
+
+
+def test_a_big_run_of_ops_yields_between_them_and_stays_atomic(monkeypatch):
+    """A run that is not plain routes (aliases here) is expanded op by op, yielding
+    between its ops (never inside one's savepoint): all of it applies, or -- its row 250
+    malformed -- none of it, the failure placed at that row."""
+    monkeypatch.setattr(batch_mod, "SLICE", 0.0)
+    rows = [[f"10.1.{i >> 8}.{i & 255}"] for i in range(1, 400)]
+    entry = run("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "plen": 32}, ["addr"], rows)
+    sc = _fresh()
+    addrs = {a.addr for a in sc.stack.by_name["vnet0"].addrs}
+    steps = sc.batch_steps([entry])
+    yields = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            results = done.value
+            break
+        yields += 1
+        assert sc.stack.journal.depth == 1      # between ops: no savepoint open
+    assert yields >= len(rows) // 8 - 1 and len(results) == len(rows)
+    assert len(sc.stack.by_name["vnet0"].addrs) == len(addrs) + len(rows)
+    assert check_stack(sc.stack) == []
+    sc = _fresh()
+    before = _dump(sc)
+    rows[250] = ["10.1.0.x"]
+    try:
+        sc.run_batch([entry])
+    except OpError as exc:
+        assert exc.index == 250
+    else:
+        raise AssertionError("a malformed address was accepted")
+    assert {a.addr for a in sc.stack.by_name["vnet0"].addrs} == addrs
+    assert _dump(sc) == before and check_stack(sc.stack) == []

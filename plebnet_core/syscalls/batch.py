@@ -16,6 +16,7 @@ import gc
 import sys
 import traceback
 from collections.abc import Generator
+from itertools import repeat
 from socket import inet_aton
 from time import perf_counter
 
@@ -167,7 +168,7 @@ class BatchOps:
         else is a bug, reported and raised as EINVAL "internal error" at the op that met
         it."""
         index = 0
-        due = perf_counter() + SLICE
+        due = [perf_counter() + SLICE]      # (the slice's end, shared with _run_entry)
         try:
             i = 0
             while i < len(entries):
@@ -178,13 +179,13 @@ class BatchOps:
                         j += 1
                     index = yield from self._add_routes(entries[i:j], index, results)
                     i = j
-                    due = perf_counter() + SLICE
+                    due[0] = perf_counter() + SLICE
                 else:
-                    index = self._run_entry(entry, index, results)
+                    index = yield from self._run_entry(entry, index, results, due)
                     i += 1
-                    if i & 63 == 0 and perf_counter() >= due:
+                    if i & 63 == 0 and perf_counter() >= due[0]:
                         yield
-                        due = perf_counter() + SLICE
+                        due[0] = perf_counter() + SLICE
         except OpError:
             raise
         except Exception:
@@ -192,27 +193,33 @@ class BatchOps:
             raise OpError(EINVAL, "internal error", index) from None
         return index
 
-    def _run_entry(self, entry, start: int, results: list) -> int:
+    def _run_entry(self, entry, start: int, results: list, due: list
+                   ) -> Generator[None, None, int]:
         """The ops of one batch entry (an op, or a run expanded op by op), numbered from
-        start; returns the next number.  A failure raises OpError placed at (.index) its op."""
+        start; returns the next number.  A failure raises OpError placed at (.index) its op.
+        A run (a hundred thousand aliases, say) yields between its ops once due[0] (the
+        slice's end) is past, outside any op's savepoint."""
         index = start
         try:
-            for index, op, args, tolerate in expand([entry], start):
+            for k, (index, op, args, tolerate) in enumerate(expand([entry], start), 1):
                 if not self.batchable(op):
                     raise OpError(EINVAL, f"'{op}' cannot be batched")
                 # (a dump run inside a batch answers None: its Stream is not sent)
                 if tolerate is None:        # any failure aborts the batch: no savepoint
                     result = self.dispatch(op, args)
                     results.append(None if type(result) is Stream else result)
-                    continue
-                try:
-                    with self.stack.transaction():
-                        result = self.dispatch(op, args)
-                        results.append(None if type(result) is Stream else result)
-                except OpError as exc:
-                    if exc.errno not in tolerate:
-                        raise
-                    results.append({"errno": exc.errno, "msg": str(exc)})
+                else:
+                    try:
+                        with self.stack.transaction():
+                            result = self.dispatch(op, args)
+                            results.append(None if type(result) is Stream else result)
+                    except OpError as exc:
+                        if exc.errno not in tolerate:
+                            raise
+                        results.append({"errno": exc.errno, "msg": str(exc)})
+                if k & 7 == 0 and perf_counter() >= due[0]:
+                    yield
+                    due[0] = perf_counter() + SLICE
         except OpError as exc:
             raise exc.at(index) from None
         return start + (run_rows(entry)[1] if type(entry) is dict else 1)
@@ -311,7 +318,7 @@ class BatchOps:
                 yield
         if error is not None:
             raise error.at(index + stop)
-        results.extend([None] * count)
+        results.extend(repeat(None, count))     # (no million-item list made to copy)
         return index + count
 
     def _address_column(self, af: int, texts) -> tuple[list, tuple | None]:
