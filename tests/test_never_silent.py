@@ -379,3 +379,65 @@ def test_a_big_run_of_ops_yields_between_them_and_stays_atomic(monkeypatch):
         raise AssertionError("a malformed address was accepted")
     assert {a.addr for a in sc.stack.by_name["vnet0"].addrs} == addrs
     assert _dump(sc) == before and check_stack(sc.stack) == []
+
+
+def test_a_big_batch_args_packed_a_slice_at_a_time_are_msgpack_s_bytes():
+    """_pack_ahead packs a big batch's {"ops": ...} a slice per call (True until done):
+    the bytes msgpack makes of the whole; the audit entry made from them is the one
+    packing it whole makes."""
+    from collections import deque
+
+    from plebnet_core.persist import audit as audit_mod
+    from plebnet_core.server import PackedArgs
+    ops = [["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": f"10.{i >> 8}.{i & 255}.1",
+                      "plen": 32}] for i in range(20000)] + [_packed_run(_routes(300))]
+    args = ControlServer._batch_args(ops)
+    assert type(args) is PackedArgs and args == {"ops": ops}
+    pieces: deque = deque()
+    ControlServer._pack_ahead(pieces, args)
+    calls = 1
+    while pieces[0]() is True:
+        calls += 1
+    assert args.packed == msgpack.packb({"ops": ops}, use_bin_type=True)
+    entry = {"seq": 3, "time": 1.5, "pid": 7, "uid": 0, "op": "batch", "args": args,
+             "errno": 0, "msg": ""}
+    assert audit_mod._pack_with(entry, "args", args.packed) == \
+        msgpack.packb(entry, use_bin_type=True)
+    small = ControlServer._batch_args(ops[:10])
+    assert type(small) is dict
+    ControlServer._pack_ahead(pieces, small)        # (nothing to pack ahead)
+    assert len(pieces) == 1
+
+
+def test_a_big_batch_journaled_from_its_packed_args_replays(sockdir):
+    """With --state, a batch of many ops goes to the journal from the args packed a slice
+    per turn (PackedArgs), and a failed one leaves no change record: after a restart the
+    stack holds exactly the batch that was applied."""
+    import os
+    state = os.path.join(sockdir, "state")
+    aliases = [["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0",
+                          "addr": f"10.9.{i >> 8}.{i & 255}", "plen": 32}]
+               for i in range(1, 6001)]
+    bad = aliases[:5000] + [["ioctl", {"req": "SIOCDIFADDR", "ifname": "vnet0",
+                                        "addr": "1.2.3.4"}]]
+    first = spawn_stack(["--nic", "vnet0=none", "--state", state], sockdir=sockdir)
+    try:
+        with first.client(timeout=120) as c:
+            c.batch(aliases[:3000])
+            try:
+                c.batch(bad)
+            except OpError as exc:
+                assert exc.index == 5000
+            else:
+                raise AssertionError("the failing batch applied")
+            c.batch(aliases[3000:])
+            want = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["addrs"]
+    finally:
+        first.stop()
+    again = spawn_stack(["--nic", "vnet0=none", "--state", state], sockdir=sockdir)
+    try:
+        with again.client(timeout=120) as c:
+            got = c.sysctl("NET_RT_IFLIST", ifname="vnet0")[0]["addrs"]
+    finally:
+        again.stop()
+    assert len(want) == 6000 and [a["addr"] for a in got] == [a["addr"] for a in want]

@@ -97,6 +97,17 @@ def summary(args, size: int | None = None) -> dict:
     return out
 
 
+def _pack_with(entry: dict, key: str, packed: bytes) -> bytes:
+    """_pack(entry), entry[key] given packed: msgpack packs a map as its header, then
+    each key and value on its own, in order."""
+    assert len(entry) < 16      # (a fixmap header)
+    parts = [bytes([0x80 | len(entry)])]
+    for k, v in entry.items():
+        parts.append(_pack(k))
+        parts.append(packed if k == key else _pack(v))
+    return b"".join(parts)
+
+
 class Audit:
     """Every change request, applied or refused: time, peer pid/uid, op, args, errno.
 
@@ -122,7 +133,10 @@ class Audit:
         entry = {"seq": self.seq, "time": time.time(), "pid": conn.pid if conn else 0,
                  "uid": conn.uid if conn else 0, "op": op, "args": args, "errno": errno,
                  "msg": msg}
-        body = _pack(entry)         # (a Packer kept: packb makes one per call)
+        # (a Packer kept: packb makes one per call); a big batch's args come packed
+        # already, a slice per loop turn (server.PackedArgs)
+        packed = getattr(args, "packed", None)
+        body = _pack(entry) if packed is None else _pack_with(entry, "args", packed)
         if len(body) > ENTRY_MAX:
             entry["args"] = None        # the args' size is the rest: no second packing
             rest = len(body) - len(msgpack.packb(entry, use_bin_type=True)) + 1
