@@ -62,11 +62,12 @@ SERVE_SLICE = 0.008             # seconds of serving one peer's requests per loo
 JOB_SLICE = 0.008               # seconds of a batch's end, or of its rollback, per loop turn
 PIECE_AFTER = 0.002             # seconds into a batch's _step past which its end's next
                                 # piece waits for the next turn (a small batch ends at once)
-EVENT_SLICE = 0.008             # seconds of sending queued events per loop turn
+EVENT_SLICE = 0.004             # seconds of sending queued events per loop turn
 PACK_AHEAD = 4096               # ops of a batch past which the server packs its journal
                                 # record's args a slice per turn (PackedArgs)
 PACK_SLICE = 0.004              # seconds of that packing per loop turn
 FREEZE_PART = 1024              # ops in a batch's part past which they are frozen (gc)
+FREE_STEP = 4096                # records of a committed undo log freed per loop turn
 _END = object()
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
@@ -214,7 +215,7 @@ class ControlServer:
             self.loop.call_soon(self._free_some)
 
     def _free_some(self) -> None:
-        if free_some(self._logs[0]):
+        if free_some(self._logs[0], FREE_STEP):
             self._logs.popleft()
         if self._logs:
             self.loop.call_soon(self._free_some)
@@ -582,8 +583,10 @@ class ControlServer:
                 sent = job.events
                 if len(tail) == 1 and sent is not None and sent[1] < len(sent[0]):
                     # the answer goes after the events its commit caused, as a routing
-                    # socket has them before the write returns
-                    self._send_events()
+                    # socket has them before the write returns (sent from here only when
+                    # no turn of sending them is due anyway)
+                    if not self._send_scheduled:
+                        self._send_events()
                     if sent[1] < len(sent[0]):
                         self._step_later(job, inline)
                         return
