@@ -242,7 +242,10 @@ class TurnTracer:
         self.sample = sample and hasattr(signal, "setitimer")
         gc.callbacks.append(self._gc)
         if self.sample:
-            signal.signal(signal.SIGALRM, self._alarm)
+            try:
+                signal.signal(signal.SIGALRM, self._alarm)
+            except ValueError:      # (a loop outside the main thread: no sampling)
+                self.sample = False
 
     def begin(self):
         self.durations = []
