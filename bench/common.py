@@ -41,11 +41,16 @@ def wait_settled(client, poll: float = 0.01, af: str = "inet") -> float:
 
 class Prober(threading.Thread):
     """A second client asking the stack `hello` every PROBE_EVERY seconds: how long each
-    answer took while the stack was busy (a load, a fill, a dump)."""
+    answer took while the stack was busy (a load, a fill, a dump).  With
+    PLEBNET_SLOW_TURN_MS set (the stack's slow-turn tracer, plebnet_core/loop.py), stop()
+    also copies the slow turns the stack logged meanwhile to stderr: which work held its
+    loop, and whether it ran on a CPU all that time or waited for one."""
 
     def __init__(self, stack):
         from plebconf.rpc.client import Client
         super().__init__(daemon=True)
+        self.stack = stack
+        self.logged = len(stack.stderr())
         self.client = Client.connect(pid=stack.pid, directory=stack.sockdir, timeout=120)
         self.samples: list[float] = []
         self.stopping = threading.Event()
@@ -62,6 +67,10 @@ class Prober(threading.Thread):
         self.stopping.set()
         self.join()
         self.client.close()
+        if os.environ.get("PLEBNET_SLOW_TURN_MS"):
+            turns = self.stack.stderr()[self.logged:]
+            sys.stderr.write("".join(line for line in turns.splitlines(True)
+                                     if line.startswith(("plebnet: slow turn", "    at "))))
         s = sorted(self.samples)
         return (s[int(len(s) * 0.99)] * 1000, s[-1] * 1000, len(s)) if s else (0, 0, 0)
 

@@ -22,6 +22,7 @@ back; so does its client leaving.
 """
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import struct
@@ -29,6 +30,7 @@ import sys
 import time
 import traceback
 from collections import deque
+from functools import partial
 
 import msgpack
 
@@ -57,6 +59,15 @@ IDLE_TIMEOUT = 300.0            # seconds without a request (subscribers are exe
 PROGRESS_EVERY = 1.0            # seconds between progress messages of a batch being applied
 STREAM_SLICE = 0.008            # seconds of building dump chunks per loop turn and peer
 SERVE_SLICE = 0.008             # seconds of serving one peer's requests per loop turn
+JOB_SLICE = 0.008               # seconds of a batch's end, or of its rollback, per loop turn
+PIECE_AFTER = 0.002             # seconds into a batch's _step past which its end's next
+                                # piece waits for the next turn (a small batch ends at once)
+EVENT_SLICE = 0.004             # seconds of sending queued events per loop turn
+PACK_AHEAD = 4096               # ops of a batch past which the server packs its journal
+                                # record's args a slice per turn (PackedArgs)
+PACK_SLICE = 0.004              # seconds of that packing per loop turn
+FREEZE_PART = 1024              # ops in a batch's part past which they are frozen (gc)
+FREE_STEP = 4096                # records of a committed undo log freed per loop turn
 _END = object()
 # tests lower the limits through the environment rather than wait 300 s
 ENV_MAX_CONNECTIONS = "PLEBNET_MAX_CONNECTIONS"
@@ -106,10 +117,24 @@ class _Frame:
         self.items, self.pos = items, 0
 
 
-class _Job:
-    """A batch being applied a slice per loop turn."""
+class PackedArgs(dict):
+    """A big batch's args ({"ops": [...]}) with .packed, the bytes msgpack makes of them,
+    made a slice per loop turn (ControlServer._pack_ahead) for the audit and the journal
+    (audit.record uses them instead of packing the args in one go)."""
 
-    __slots__ = ("conn", "rid", "ops", "steps", "saved", "compact", "reported", "units")
+    __slots__ = ("packed",)
+
+    def __init__(self, **items):
+        super().__init__(**items)
+        self.packed: bytes | None = None
+
+
+class _Job:
+    """A batch being applied a slice per loop turn (then, its steps over, the pieces of its
+    end: tail; or, its client gone, rolled back a slice per turn: abandoned)."""
+
+    __slots__ = ("conn", "rid", "ops", "steps", "saved", "compact", "reported", "units",
+                 "tail", "abandoned", "events")
 
     def __init__(self, conn: Connection, rid: int, ops: list, steps, compact: bool,
                  units: list | None = None):
@@ -117,6 +142,9 @@ class _Job:
         self.units = units                  # a keep-going batch's units, else None
         self.saved: tuple | None = None     # its transaction, set aside between slices
         self.reported = time.monotonic()
+        self.tail: deque | None = None      # once its steps are over: what it still owes
+        self.abandoned = False              # its client left: being rolled back
+        self.events: list | None = None     # the outbox entry of its commit's events
 
 
 class ControlServer:
@@ -158,6 +186,14 @@ class ControlServer:
         self.uid = os.getuid()
         loop.add_reader(self.sock.fileno(), self._accept)
         self.subscribers: set[Connection] = set()
+        # events published and not yet sent, in order: [events, next index, actor pid,
+        # the subscribers then]; sent EVENT_SLICE per turn (_send_events), and held while
+        # a committed batch waits for its journal record (_unrecorded of them)
+        self._outbox: deque[list] = deque()
+        self._sending = False
+        self._send_scheduled = False
+        self._stepping = False          # a batch's slice runs: its commit's events wait
+        self._unrecorded = 0
         # every read lands here first: recv(RECV_SIZE) would allocate (and, past malloc's
         # mmap threshold, map and unmap) a RECV_SIZE buffer per read, however little came
         self._scratch = memoryview(bytearray(RECV_SIZE))
@@ -172,7 +208,7 @@ class ControlServer:
             self.loop.call_soon(self._free_some)
 
     def _free_some(self) -> None:
-        if free_some(self._logs[0]):
+        if free_some(self._logs[0], FREE_STEP):
             self._logs.popleft()
         if self._logs:
             self.loop.call_soon(self._free_some)
@@ -480,13 +516,17 @@ class ControlServer:
             raise OpError(E2BIG, f"batch larger than {protocol.MAX_BATCH_OPS} ops")
         if args.get("more"):
             conn.batch = pending
+            if len(ops) >= FREEZE_PART:
+                # its ops live until the batch ends: out of the collector's view, or each
+                # of its collections scans them all again (41 ms, a hundred thousand ops)
+                gc.freeze()
             self._reply(conn, {"id": rid, "errno": 0, "msg": "", "result": None, "more": True})
             return
         conn.batch, units, conn.units = None, conn.units, []
         if keep_going:
             self.job = _Job(conn, rid, pending, self.sys.keep_going_steps(pending, units),
                             self.compact, units)
-            self._step(self.job)
+            self._step(self.job, inline=True)
             return
         if dry:
             # changes nothing: no audit record, no journal entry, no event (see protocol)
@@ -499,7 +539,7 @@ class ControlServer:
             conn.streams.append((rid, dry_run_parts(result), True))
             return
         self.job = _Job(conn, rid, pending, self.sys.batch_steps(pending), self.compact)
-        self._step(self.job)    # its first slice at once: a small batch is done in it
+        self._step(self.job, inline=True)   # its first slice at once: a small batch ends in it
 
     # -- a batch, a slice per loop turn ------------------------------------------------------------
     def _waits(self, conn: Connection, op, args) -> bool:
@@ -512,43 +552,49 @@ class ControlServer:
         except Exception:
             return True
 
-    def _step(self, job: _Job) -> None:
-        """The next slice of the batch; at its end the answer, and the queue's turn."""
+    def _step_later(self, job: _Job, inline: bool) -> None:
+        """_step(job) at the next loop turn.  (A callback run among a turn's ready file
+        descriptors schedules call_soon work into that same turn: from there, one hop more.)"""
+        if inline:
+            self.loop.call_soon(self.loop.call_soon, self._step, job)
+        else:
+            self.loop.call_soon(self._step, job)
+
+    def _step(self, job: _Job, inline: bool = False) -> None:
+        """The next slice of the batch (or of its rollback, its client gone); once it has
+        run its course, the pieces of its end (_end_pieces), as many as fit in the slice
+        (a small batch ends in the turn it began), the rest a piece per turn; then the
+        queue's turn."""
         if job is not self.job:
-            return              # (abandoned: its client left)
-        journal = self.stack.journal
-        if job.saved is not None:
-            journal.resume(job.saved)
-            job.saved = None
-        conn, rid = job.conn, job.rid
+            return              # (rolled back: its client left)
+        began = time.monotonic()
+        conn = job.conn
         self.actor = conn.pid
         compact, self.compact = self.compact, job.compact
         try:
-            next(job.steps)
-        except StopIteration as done:
+            if job.tail is None and not self._advance(job, inline):
+                return          # (the next slice is scheduled)
+            tail = job.tail
+            assert tail is not None
+            while tail:
+                if time.monotonic() - began >= PIECE_AFTER:
+                    self._step_later(job, inline)   # the next piece at the next turn
+                    return
+                sent = job.events
+                if len(tail) == 1 and sent is not None and sent[1] < len(sent[0]):
+                    # the answer goes after the events its commit caused, as a routing
+                    # socket has them before the write returns (sent from here only when
+                    # no turn of sending them is due anyway)
+                    if not self._send_scheduled:
+                        self._send_events()
+                    if sent[1] < len(sent[0]):
+                        self._step_later(job, inline)
+                        return
+                    continue
+                if tail[0]() is not True:   # (a piece answering True goes on next time)
+                    tail.popleft()
+                self.actor = conn.pid       # (_publish resets it)
             self.job = None
-            if job.units is not None:
-                self._kept_going(conn, rid, job.units, *done.value)
-            else:
-                if self.on_change:
-                    self.on_change(conn, "batch", {"ops": job.ops}, done.value)
-                self._answer(conn, rid, done.value)
-        except OpError as exc:
-            self.job = None
-            self._refused(conn, "batch", {"ops": job.ops}, exc)
-            self._error(conn, rid, exc, index=exc.index)
-        except Exception:           # (batch_steps reports its own bugs as OpError)
-            self.job = None
-            traceback.print_exc(file=sys.stderr)
-            self._error(conn, rid, OpError(EINVAL, "internal error"))
-        else:
-            job.saved = journal.suspend()
-            self.loop.call_soon(self._step, job)
-            now = time.monotonic()
-            if now - job.reported >= PROGRESS_EVERY:
-                job.reported = now
-                self._progress()
-            return
         finally:
             self.actor = 0
             self.compact = compact
@@ -556,6 +602,145 @@ class ControlServer:
             self._flush(conn)
         if self.queued:
             self.loop.call_soon(self._drain)
+
+    def _advance(self, job: _Job, inline: bool) -> bool:
+        """One slice of job's steps (or of its rollback); True once they are over and
+        job.tail holds the pieces of its end."""
+        journal = self.stack.journal
+        if job.saved is not None:
+            journal.resume(job.saved)
+            job.saved = None
+        if job.abandoned:
+            # its client left: the open transaction is undone a slice per turn, then the
+            # steps are closed (GeneratorExit inside the transaction: nothing left to undo)
+            if not journal.undo_some(0, time.perf_counter() + JOB_SLICE, time.perf_counter):
+                job.saved = journal.suspend()
+                self._step_later(job, inline)
+                return False
+            job.steps.close()
+            job.tail = deque()
+            return True
+        conn, rid = job.conn, job.rid
+        self._stepping = True       # (the events of its commit wait: _publish)
+        try:
+            next(job.steps)
+        except StopIteration as done:
+            job.events = self._outbox[-1] if self._outbox else None
+            job.tail = self._end_pieces(job, done.value)
+        except OpError as exc:
+            args = self._batch_args(job.ops)
+            job.tail = deque((partial(self._refused, conn, "batch", args, exc),
+                              partial(self._error, conn, rid, exc, index=exc.index)))
+            self._pack_ahead(job.tail, args)
+        except Exception:           # (batch_steps reports its own bugs as OpError)
+            traceback.print_exc(file=sys.stderr)
+            job.tail = deque((partial(self._error, conn, rid,
+                                      OpError(EINVAL, "internal error")),))
+        else:
+            job.saved = journal.suspend()
+            self._step_later(job, inline)
+            now = time.monotonic()
+            if now - job.reported >= PROGRESS_EVERY:
+                job.reported = now
+                self._progress()
+            return False
+        finally:
+            self._stepping = False
+            if self._outbox and not self._unrecorded:
+                self._send_soon()
+        return True
+
+    def _end_pieces(self, job: _Job, value) -> deque:
+        """What a committed batch still owes, in order, each a piece of work of its own
+        (for a million routes each takes milliseconds): its journal record and audit entry
+        (the events of its commit wait for it: _send_events), then its answer."""
+        conn, rid = job.conn, job.rid
+        pieces: deque = deque()
+        if job.units is not None:
+            result, applied = value
+            failed = result["failed"]
+            if failed:
+                units = len(job.units)
+                pieces.append(partial(
+                    self._refused, conn, "batch",
+                    {"keep_going": True, "units": units, "failed": failed},
+                    OpError(failed[0][1], f"{len(failed)} of {units} units refused")))
+            if applied and self.on_change:
+                args = self._batch_args(applied)
+                pieces.append(partial(self._record, conn, "batch", args, result["results"]))
+                self._unrecorded += 1
+                self._pack_ahead(pieces, args)
+            pieces.append(partial(self._answer, conn, rid, result))
+        else:
+            if self.on_change:
+                args = self._batch_args(job.ops)
+                pieces.append(partial(self._record, conn, "batch", args, value))
+                self._unrecorded += 1
+                self._pack_ahead(pieces, args)
+            pieces.append(partial(self._answer_batch, conn, rid, value))
+        return pieces
+
+    @staticmethod
+    def _batch_args(ops: list) -> dict:
+        """A batch's args as the audit and the journal get them: {"ops": ops}, a
+        PackedArgs when there are many (packed a slice per turn first: _pack_ahead)."""
+        return PackedArgs(ops=ops) if len(ops) > PACK_AHEAD else {"ops": ops}
+
+    @staticmethod
+    def _pack_ahead(pieces: deque, args: dict) -> None:
+        """Put first in pieces the packing of a PackedArgs' ops, a slice per turn: a
+        piece answering True until it is done (the audit packing 200,000 ops in one go
+        took 90 ms).  msgpack packs a list as its header then each item on its own, so the
+        items packed apart and joined are the bytes packing the whole makes."""
+        if type(args) is not PackedArgs:
+            return
+        ops = args["ops"]
+        parts = [_pack({"ops": []})[:-1], protocol.array_header(len(ops))]
+        at = [0]
+
+        def piece() -> bool:
+            k = at[0]
+            due = time.perf_counter() + PACK_SLICE
+            try:
+                while k < len(ops) and time.perf_counter() < due:
+                    parts.append(b"".join(map(_pack, ops[k:k + 512])))
+                    k += 512
+            except Exception:       # (not packable: the audit meets it as it did)
+                return False
+            at[0] = k
+            if k < len(ops):
+                return True
+            args.packed = b"".join(parts)
+            return False
+        pieces.appendleft(piece)
+
+    def _record(self, conn: Connection, op: str, args: dict, result) -> None:
+        """A committed batch's on_change (journal record, audit entry); its events, held
+        until now, may go."""
+        try:
+            self.on_change(conn, op, args, result)
+        finally:
+            self._unrecorded -= 1
+            if self._outbox and not self._unrecorded:
+                self._send_soon()
+
+    def _answer_batch(self, conn: Connection, rid: int, results: list) -> None:
+        """A batch's answer.  A big batch of routes answers a None per op: packed here as
+        the bytes msgpack would make (an array of 0xc0), at memset speed rather than the
+        milliseconds per million msgpack takes."""
+        n = len(results)
+        if n < 4096 or conn is self.grouping or results.count(None) != n:
+            self._answer(conn, rid, results)
+            return
+        # the reply with None in place of the results, which come last in either form
+        head = _pack([rid, 0, "", None] if self.compact else
+                     {"id": rid, "errno": 0, "msg": "", "result": None})[:-1]
+        body = head + protocol.array_header(n) + b"\xc0" * n
+        if len(body) > MAX_FRAME:
+            self._answer(conn, rid, results)    # (says E2BIG, as for any reply too big)
+            return
+        conn.wbuf += _HEADER(len(body))
+        conn.wbuf += body
 
     def _progress(self) -> None:
         """Tell the batch's client and the clients waiting behind it that the stack works."""
@@ -567,14 +752,21 @@ class ControlServer:
                 self._flush(conn)
 
     def _abandon(self) -> None:
-        """The batch's client left: roll the batch back."""
-        job, self.job = self.job, None
+        """The batch's client left: roll the batch back, a slice per turn (_advance); a
+        batch already committed still gets its journal record (its answer goes nowhere)."""
+        job = self.job
         assert job is not None
-        if job.saved is not None:
-            self.stack.journal.resume(job.saved)
-        job.steps.close()           # (GeneratorExit inside the transaction: rolled back)
-        if self.queued:
-            self.loop.call_soon(self._drain)
+        if job.tail is not None:
+            while job.tail:
+                piece = job.tail.popleft()
+                while piece() is True:
+                    pass
+            self.job = None
+            if self.queued:
+                self.loop.call_soon(self._drain)
+            return
+        # (a job not yet over always has its next _step scheduled, or running)
+        job.abandoned = True
 
     def _drain(self) -> None:
         """Serve the requests that waited, in order, until one of them is a batch (which
@@ -608,21 +800,6 @@ class ControlServer:
                 self._flush(conn)
         if self.queued and self.job is None:
             self.loop.call_soon(self._drain)
-
-    def _kept_going(self, conn: Connection, rid: int, units: list, result: dict,
-                    applied: list) -> None:
-        """A keep-going batch's end (keep_going_steps, run as a job like any batch): the
-        journal gets the units applied (what a replay applies); the refused ones go to the
-        audit as one entry, which it bounds like any big refused request."""
-        failed = result["failed"]
-        if failed:
-            self._refused(conn, "batch", {"keep_going": True, "units": len(units),
-                                          "failed": failed},
-                          OpError(failed[0][1], f"{len(failed)} of {len(units)} units "
-                                                f"refused"))
-        if applied and self.on_change:
-            self.on_change(conn, "batch", {"ops": applied}, result["results"])
-        self._answer(conn, rid, result)
 
     def _refused(self, conn, op, args, exc: OpError) -> None:
         """Tell the audit about a refused change (reads that fail are not changes)."""
@@ -720,35 +897,84 @@ class ControlServer:
                 self.stack.journal.listeners.remove(self._publish)
 
     def _publish(self, events: list[dict]) -> None:
+        """Events of a commit (or of the kernel: timers, the data plane), queued behind the
+        ones not yet sent and sent at once as far as EVENT_SLICE allows (_send_events)."""
         actor = self.actor
         self.actor = 0              # later events (timers, the data plane) are the kernel's
-        for event in events:
-            event.setdefault("pid", actor)
-        for conn in list(self.subscribers):
-            sent = 0
-            for event in events:
-                if len(conn.wbuf) >= MAX_OUTPUT:
+        backlog = bool(self._outbox)
+        self._outbox.append([events, 0, actor, tuple(self.subscribers)])
+        if not backlog and not self._stepping and not self._unrecorded:
+            self._send_events()
+        else:
+            self._send_soon()
+
+    def _send_soon(self) -> None:
+        if not self._send_scheduled:
+            self._send_scheduled = True
+            self.loop.call_soon(self._send_later)
+
+    def _send_later(self) -> None:
+        self._send_scheduled = False
+        self._send_events()
+
+    def _send_events(self) -> None:
+        """Send the queued events, in order, for EVENT_SLICE; the rest at the next turn.  A
+        subscriber past its output budget loses its subscription (events are not held for
+        it without bound) and learns of the loss once it reads (_resume).  Held while a
+        committed batch waits for its journal record: an event must not go before the
+        change it reports is (with --state) on disk."""
+        if self._sending or self._unrecorded:
+            return
+        self._sending = True
+        outbox, subscribers = self._outbox, self.subscribers
+        due = time.monotonic() + EVENT_SLICE
+        touched: set[Connection] = set()
+        try:
+            while outbox:
+                entry = outbox[0]
+                events, i, actor, conns = entry
+                conns = [c for c in conns if c in subscribers]
+                end = min(len(events), i + 256)
+                for event in events[i:end]:
+                    event.setdefault("pid", actor)
+                for conn in conns:
+                    touched.add(conn)
+                    wbuf, sid = conn.wbuf, conn.subscribed
+                    for k in range(i, end):
+                        if len(wbuf) >= MAX_OUTPUT:
+                            # too far behind: the rest of these events and every later
+                            # batch's are lost to it
+                            conn.lost += len(events) - k
+                            self._unwatch(conn)
+                            break
+                        self._reply(conn, {"id": sid, "event": events[k]})
+                entry[1] = end
+                if end >= len(events):
+                    outbox.popleft()
+                if time.monotonic() >= due:
                     break
-                self._reply(conn, {"id": conn.subscribed, "event": event})
-                sent += 1
-            if sent < len(events):
-                # too far behind: its subscription is dropped (events are not held for it
-                # without bound); it learns of the loss once it reads (_resume)
-                conn.lost += len(events) - sent
-                self._unwatch(conn)
-            self._flush(conn)
+        finally:
+            self._sending = False
+        for conn in touched:
+            if not conn.closed:
+                self._flush(conn)
+        if outbox:
+            self._send_soon()
 
     def _fill_streams(self, conn: Connection, due: float) -> None:
         """Chunks of the dumps conn asked for, up to 1 MiB queued, until due (monotonic
         time); a chunked dump yielding None (still sorting) ends the turn's share too, the
         rest comes at the next turn."""
+        cost = 0.0                      # the last chunk's: the next may take as long
         while conn.streams and len(conn.wbuf) < (1 << 20):
-            if time.monotonic() >= due:
+            now = time.monotonic()
+            if now + cost >= due:
                 self._resume_soon(conn)
                 return
             rid, rows, chunked = conn.streams[0]
             if chunked:                 # the dump builds its own chunks
                 chunk = next(rows, _END)
+                cost = time.monotonic() - now
                 if chunk is None:
                     self._resume_soon(conn)
                     return

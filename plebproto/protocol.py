@@ -262,6 +262,14 @@ def request_frames(first_id: int, ops: Iterable[tuple[str, Any]],
     return out
 
 
+def array_header(n: int) -> bytes:
+    """msgpack's header of an array of n items (what items packed one by one are joined
+    under, to read back as one array)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    return b"\xdc" + n.to_bytes(2, "big") if n < 1 << 16 else b"\xdd" + n.to_bytes(4, "big")
+
+
 def encode(message: dict[str, Any] | list[Any]) -> bytes:
     body: bytes = _packer.pack(message)
     if len(body) > MAX_FRAME:

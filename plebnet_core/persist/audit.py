@@ -9,6 +9,7 @@ from itertools import islice
 
 import msgpack
 
+from plebproto import protocol
 from plebproto.constants import EINVAL
 from plebproto.errors import OpError
 
@@ -97,6 +98,17 @@ def summary(args, size: int | None = None) -> dict:
     return out
 
 
+def _pack_with(entry: dict, key: str, packed: bytes) -> bytes:
+    """_pack(entry), entry[key] given packed: msgpack packs a map as its header, then
+    each key and value on its own, in order."""
+    assert len(entry) < 16      # (a fixmap header)
+    parts = [bytes([0x80 | len(entry)])]
+    for k, v in entry.items():
+        parts.append(_pack(k))
+        parts.append(packed if k == key else _pack(v))
+    return b"".join(parts)
+
+
 class Audit:
     """Every change request, applied or refused: time, peer pid/uid, op, args, errno.
 
@@ -141,7 +153,10 @@ class Audit:
         entry = {"seq": self.seq, "time": time.time(), "pid": conn.pid if conn else 0,
                  "uid": conn.uid if conn else 0, "op": op, "args": args, "errno": errno,
                  "msg": msg}
-        body = _pack(entry)         # (a Packer kept: packb makes one per call)
+        # (a Packer kept: packb makes one per call); a big batch's args come packed
+        # already, a slice per loop turn (server.PackedArgs)
+        packed = getattr(args, "packed", None)
+        body = _pack(entry) if packed is None else _pack_with(entry, "args", packed)
         if len(body) > ENTRY_MAX:
             entry["args"] = None        # the args' size is the rest: no second packing
             rest = len(body) - len(msgpack.packb(entry, use_bin_type=True)) + 1
@@ -185,11 +200,12 @@ class Audit:
                     args, entry[5] = entry[5], None
                     entry[5] = summary(args, len(body) - len(_pack(entry)) + 1)
                     bodies[i] = _pack(entry)
-        self.keep(_array_header(len(bodies)) + b"".join(bodies))
+        self.keep(protocol.array_header(len(bodies)) + b"".join(bodies))
 
     # ControlServer hooks
     def changed(self, conn, op, args, result) -> None:
-        if self.sink is not None:
+        if self.sink is not None or getattr(args, "packed", None) is not None:
+            # (journaled at once; a big batch's args come packed, a slice per turn)
             self.record(conn, op, args, 0)
             return
         self.seq += 1
@@ -215,13 +231,6 @@ class Audit:
             for e in entries:
                 e.pop("args", None)
         return Stream(entries)
-
-
-def _array_header(n: int) -> bytes:
-    """msgpack's header of an array of n items (the packed entries are joined under it)."""
-    if n < 16:
-        return bytes((0x90 | n,))
-    return b"\xdc" + n.to_bytes(2, "big") if n < 65536 else b"\xdd" + n.to_bytes(4, "big")
 
 
 def _entries_of(body: bytes) -> list[dict]:

@@ -777,8 +777,21 @@ class RouteTable:
         """walk_pieces of a table with one path per prefix, sorted a slice at a time."""
         generation = self.generation
         slots = self._lpm.slots
-        snapshot = [(plen, list(table), list(table.values()))
-                    for plen, table in enumerate(self._by_len) if table]
+        # copied a length at a time (a million keys: tens of ms), then again at once if the
+        # table changed meanwhile, so the walk is of one moment's table
+        snapshot: list[tuple[int, list[int], list[Any]]] = []
+        copied = 0
+        for plen, table in enumerate(self._by_len):
+            if table:
+                if copied >= WALK_STEP * 8:
+                    copied = 0
+                    yield None
+                snapshot.append((plen, list(table), list(table.values())))
+                copied += len(table)
+        if self.generation != generation:
+            generation = self.generation
+            snapshot = [(plen, list(table), list(table.values()))
+                        for plen, table in enumerate(self._by_len) if table]
         count = sum(len(keys) for _, keys, _ in snapshot)
         bits = max(count, 1).bit_length()
         runs: list[list[int]] = []
@@ -839,6 +852,11 @@ class RouteTable:
             yield pending_keys, pending_routes
         if self.generation == generation:
             self._keep_order(all_keys, all_routes)
+        # the sorted runs hold an int per prefix: freed a slice per turn, not all at once
+        # when the walk ends
+        while runs:
+            del runs[-WALK_STEP // 512:]
+            yield None
 
 
 def _counts(hops: Sequence[int], n: int) -> Iterable[tuple[int, int]]:

@@ -164,6 +164,27 @@ class Journal:
         assert self.depth == 0, "resume() inside another transaction"
         self._undo, self._events, self._commit, self.depth = saved
 
+    def undo_some(self, mark: int, due: float, clock: Callable[[], float]) -> bool:
+        """Undo the newest records of the open transaction's log down to mark (a length of
+        the log), until clock() reaches due (one record at least); True once the log is
+        back at mark.  A big batch that fails, or whose client leaves, is undone this way a
+        slice per loop turn (Syscalls.batch_steps, ControlServer), in the order
+        _rollback_to undoes: the transaction's own rollback then finds nothing left.  The
+        clock is read after every record: one may stand for a whole chunk of a route run."""
+        undo = self._undo
+        assert undo is not None     # (called inside a transaction only)
+        while len(undo) > mark:
+            fn, args = undo.pop()
+            fn(*args)
+            if clock() >= due:
+                break
+        return len(undo) <= mark
+
+    def log_length(self) -> int:
+        """How many undo records the open transaction holds (a mark for undo_some)."""
+        assert self._undo is not None
+        return len(self._undo)
+
     def _rollback_to(self, mark: int) -> None:
         undo = self._undo
         assert undo is not None     # (called inside a transaction only)

@@ -32,7 +32,8 @@ from .runs import (
 
 FREEZE_AFTER = 10_000      # ops in a batch after which its survivors leave the collector's view
 SLICE = 0.008              # seconds of a batch's work between two yields of batch_steps
-FIRST_CHUNK = 4096         # rows of a route run in its first chunk (then sized to SLICE)
+FIRST_CHUNK = 512          # rows of a route run in its first chunk (then sized to SLICE;
+                           # a route with a subscriber listening costs ~15 µs)
 
 
 class _RolledBack(Exception):
@@ -61,14 +62,22 @@ class BatchOps:
         the batch's transaction (whoever resumes it elsewhere must have set that aside:
         Journal.suspend/resume), and returns the results.  Closing it rolls back."""
         results: list = []
+        journal = self.stack.journal
         with _GcHeld():
             with self.stack.transaction():
-                count = yield from self._apply(entries, results)
+                mark = journal.log_length()
+                try:
+                    count = yield from self._apply(entries, results)
+                except OpError:
+                    # undone here a slice at a time (a million routes take a second), then
+                    # failed: the transaction's own rollback finds nothing left to undo
+                    yield from _undo_sliced(journal, mark)
+                    raise
         if count >= FREEZE_AFTER:
             # a big batch leaves millions of long-lived objects in the youngest generation:
             # without this the next collections scan them all, stalling the data plane
             gc.freeze()
-        return _without_streams(results)
+        return results
 
     def run_batch_keep_going(self, entries: list, units) -> tuple[dict, list]:
         """keep_going_steps driven to the end at once."""
@@ -114,7 +123,7 @@ class BatchOps:
                         due = perf_counter() + SLICE
         if index >= FREEZE_AFTER:
             gc.freeze()
-        return {"results": _without_streams(results), "failed": failed}, applied
+        return {"results": results, "failed": failed}, applied
 
     def dry_run(self, entries: list, reads: list) -> dict:
         """What run_batch(entries) would do, then the result of each read op of reads
@@ -141,11 +150,13 @@ class BatchOps:
                                 raise OpError(EINVAL, f"'{op}' is not a read")
                             result = self.dispatch(op, args)
                             # collected now: a dump's rows are read from the live tables
-                            out.append(Chunks(result.chunks()) if type(result) is Stream
+                            # (without the pauses (None) of a dump sorting its walk)
+                            out.append(Chunks(c for c in result.chunks() if c is not None)
+                                       if type(result) is Stream
                                        else result)
                         except OpError as exc:
                             raise exc.at(count + i) from None
-                    raise _RolledBack(_without_streams(results), out)
+                    raise _RolledBack(results, out)
         except _RolledBack as done:
             return {"results": done.results, "reads": done.reads}
         finally:
@@ -157,7 +168,7 @@ class BatchOps:
         else is a bug, reported and raised as EINVAL "internal error" at the op that met
         it."""
         index = 0
-        due = perf_counter() + SLICE
+        due = [perf_counter() + SLICE]      # (the slice's end, shared with _run_entry)
         try:
             i = 0
             while i < len(entries):
@@ -168,13 +179,13 @@ class BatchOps:
                         j += 1
                     index = yield from self._add_routes(entries[i:j], index, results)
                     i = j
-                    due = perf_counter() + SLICE
+                    due[0] = perf_counter() + SLICE
                 else:
-                    index = self._run_entry(entry, index, results)
+                    index = yield from self._run_entry(entry, index, results, due)
                     i += 1
-                    if i & 63 == 0 and perf_counter() >= due:
+                    if i & 63 == 0 and perf_counter() >= due[0]:
                         yield
-                        due = perf_counter() + SLICE
+                        due[0] = perf_counter() + SLICE
         except OpError:
             raise
         except Exception:
@@ -182,24 +193,33 @@ class BatchOps:
             raise OpError(EINVAL, "internal error", index) from None
         return index
 
-    def _run_entry(self, entry, start: int, results: list) -> int:
+    def _run_entry(self, entry, start: int, results: list, due: list
+                   ) -> Generator[None, None, int]:
         """The ops of one batch entry (an op, or a run expanded op by op), numbered from
-        start; returns the next number.  A failure raises OpError placed at (.index) its op."""
+        start; returns the next number.  A failure raises OpError placed at (.index) its op.
+        A run (a hundred thousand aliases, say) yields between its ops once due[0] (the
+        slice's end) is past, outside any op's savepoint."""
         index = start
         try:
-            for index, op, args, tolerate in expand([entry], start):
+            for k, (index, op, args, tolerate) in enumerate(expand([entry], start), 1):
                 if not self.batchable(op):
                     raise OpError(EINVAL, f"'{op}' cannot be batched")
+                # (a dump run inside a batch answers None: its Stream is not sent)
                 if tolerate is None:        # any failure aborts the batch: no savepoint
-                    results.append(self.dispatch(op, args))
-                    continue
-                try:
-                    with self.stack.transaction():
-                        results.append(self.dispatch(op, args))
-                except OpError as exc:
-                    if exc.errno not in tolerate:
-                        raise
-                    results.append({"errno": exc.errno, "msg": str(exc)})
+                    result = self.dispatch(op, args)
+                    results.append(None if type(result) is Stream else result)
+                else:
+                    try:
+                        with self.stack.transaction():
+                            result = self.dispatch(op, args)
+                            results.append(None if type(result) is Stream else result)
+                    except OpError as exc:
+                        if exc.errno not in tolerate:
+                            raise
+                        results.append({"errno": exc.errno, "msg": str(exc)})
+                if k & 7 == 0 and perf_counter() >= due[0]:
+                    yield
+                    due[0] = perf_counter() + SLICE
         except OpError as exc:
             raise exc.at(index) from None
         return start + (run_rows(entry)[1] if type(entry) is dict else 1)
@@ -222,7 +242,13 @@ class BatchOps:
             raise exc.at(index) from None
         pieces: list[list] = [[] for _ in fields]
         count, packed = 0, set()
+        # a million rows come in tens of parts: their columns are unpacked and joined
+        # yielding every SLICE, not in one go (~10 ms), nor in the turn of the first chunk
+        due = perf_counter() + SLICE
         for run in runs:
+            if perf_counter() >= due:
+                yield
+                due = perf_counter() + SLICE
             try:
                 if run.get("columns") is not None:
                     columns, n, packed = run_columns(run, lazy=True)
@@ -239,7 +265,14 @@ class BatchOps:
             count += n
             if bad:
                 break
-        columns = [concat(piece) if piece else [] for piece in pieces]
+        columns = []
+        for piece in pieces:
+            if perf_counter() >= due:
+                yield
+                due = perf_counter() + SLICE
+            columns.append(concat(piece) if piece else [])
+        if count > FIRST_CHUNK:
+            yield
         width = 32 if af == AF_INET else 128
         given = {name: (columns[i], i in packed) for i, name in enumerate(fields)}
 
@@ -285,6 +318,8 @@ class BatchOps:
                 yield
         if error is not None:
             raise error.at(index + stop)
+        # ([None] * count: extend(repeat(None, count)) is faster but left the stack 16 MB
+        # larger holding a million routes)
         results.extend([None] * count)
         return index + count
 
@@ -351,12 +386,11 @@ def _drive(steps: Generator[None, None, int | list]):
             return done.value
 
 
-def _without_streams(results: list) -> list:
-    """A batch's results with each Stream (a dump run inside it) as None."""
-    if any(type(r) is Stream for r in results if r is not None):
-        # (a run's million results are all None: skipped at C speed by the filter)
-        return [None if type(r) is Stream else r for r in results]
-    return results
+def _undo_sliced(journal, mark: int) -> Generator[None, None, None]:
+    """Undo the open transaction's log down to mark (Journal.undo_some), yielding after
+    every SLICE seconds of it."""
+    while not journal.undo_some(mark, perf_counter() + SLICE, perf_counter):
+        yield
 
 
 class _GcHeld:

@@ -5,7 +5,6 @@ PATH_COLUMNS and the interface map of if_info; sysctl() routes the three names h
 from __future__ import annotations
 
 import socket
-from functools import cache
 from math import ceil
 from operator import attrgetter
 
@@ -39,11 +38,31 @@ class _Numbering(dict):
         return number
 
 
-@cache
+_PAIRS: list[tuple[list[str], list[str]]] = []     # _octet_pairs, once made
+PAIRS_STEP = 8192       # of its 65536 entries made per loop turn (all at once: ~15 ms)
+
+
 def _octet_pairs() -> tuple[list[str], list[str]]:
     """Texts of every 16-bit half of an IPv4 address: "a.b." and "c.d"."""
-    pairs = ["%d.%d" % divmod(i, 256) for i in range(1 << 16)]
-    return [p + "." for p in pairs], pairs
+    if not _PAIRS:
+        for _ in _make_octet_pairs():
+            pass
+    return _PAIRS[0]
+
+
+def _make_octet_pairs():
+    """Make _octet_pairs' texts, yielding None after every PAIRS_STEP of them (a dump
+    making them meets its first big table: its loop turn ends there)."""
+    high: list[str] = []
+    low: list[str] = []
+    for start in range(0, 1 << 16, PAIRS_STEP):
+        if _PAIRS:          # (made meanwhile, by another dump)
+            return
+        pairs = ["%d.%d" % divmod(i, 256) for i in range(start, start + PAIRS_STEP)]
+        low += pairs
+        high += [p + "." for p in pairs]
+        yield None
+    _PAIRS.append((high, low))
 
 
 _PLEN4 = ["/%d" % plen for plen in range(32)] + [""]     # a /32 is a host: no length
@@ -110,6 +129,8 @@ class DumpOps:
             return
         chunks = []
         many = len(table) > 1 << 17
+        if many and af == AF_INET and not _PAIRS:
+            yield from _make_octet_pairs()
         for piece in table.walk_pieces(DUMP_PIECE):
             if piece is None:
                 yield None
