@@ -144,15 +144,20 @@ class EventLoop:
         while self._running:
             self.run_once()
 
-    def run_once(self, max_wait: float | None = None) -> None:
+    def _timeout(self, max_wait: float | None) -> float:
+        """How long the turn may wait in epoll: not at all with callbacks due soon, else
+        until the next timer (or max_wait), forever (-1) with neither."""
         timeout = max_wait
         if self._soon:
             timeout = 0
         elif self._timers:
             delay = max(0.0, self._timers[0][0] - self.clock())
             timeout = delay if timeout is None else min(timeout, delay)
+        return -1 if timeout is None else timeout
+
+    def run_once(self, max_wait: float | None = None) -> None:
         handlers = self._handlers
-        for fd, events in self._epoll.poll(-1 if timeout is None else timeout):
+        for fd, events in self._epoll.poll(self._timeout(max_wait)):
             # an error or hang-up wakes both the reader and the writer, who will meet it
             if events & _NOT_OUT:
                 reader = handlers.get(fd, _NONE)[0]
@@ -174,14 +179,8 @@ class EventLoop:
 
     def _run_once_traced(self, max_wait: float | None = None) -> None:
         """run_once, each callback timed by the tracer (PLEBNET_SLOW_TURN_MS)."""
-        timeout = max_wait
-        if self._soon:
-            timeout = 0
-        elif self._timers:
-            delay = max(0.0, self._timers[0][0] - self.clock())
-            timeout = delay if timeout is None else min(timeout, delay)
         handlers = self._handlers
-        events = self._epoll.poll(-1 if timeout is None else timeout)
+        events = self._epoll.poll(self._timeout(max_wait))
         run = self.tracer.begin()
         for fd, mask in events:
             if mask & _NOT_OUT:
