@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from plebconf.cli.log_commands import commands, said
+from plebproto.protocol import pack_column
 from tests.tooltest import ok, tool
 
 
@@ -61,6 +62,14 @@ def test_long_batches_and_route_runs_are_cut_short():
     run = {"op": "rtmsg", "args": {"type": "RTM_ADD", "af": "inet"},
            "fields": ["dst", "plen", "gateway"], "rows": [["10.0.0.0", 8, "10.0.0.1"]] * 7}
     assert commands("batch", {"ops": [run]}) == ["route add ... (7 routes)"]
+    # the columns a `plebconf batch` sends: packed addresses, lengths, indexed gateways
+    packed = {"op": "rtmsg", "args": {"type": "RTM_ADD", "af": "inet6"},
+              "fields": ["dst", "plen", "gateway"],
+              "columns": [pack_column("dst", "inet6", [0x20010DB8 << 96] * 5), bytes(5),
+                          {"values": pack_column("gateway", "inet6", [1]), "index": bytes(5)}]}
+    assert commands("batch", {"ops": [packed]}) == ["route add ... (5 routes)"]
+    indexed = dict(packed, columns=[{"values": packed["columns"][0], "index": bytes(3)}])
+    assert commands("batch", {"ops": [indexed]}) == ["route add ... (3 routes)"]
     assert commands("hello", {}) == ["hello"]
 
 
