@@ -177,8 +177,14 @@ class OwnerGone(Exception):
     """SIGTERM: the kernel's word that our owner died (PR_SET_PDEATHSIG), or a kill."""
 
 
+_cleaning = False       # set once the cleanup starts: a SIGTERM then changes nothing
+
+
 def _terminated(signum, frame):
-    raise OwnerGone
+    # once only: the kernel's parent-death signal and an owner's kill can both come, and a
+    # second OwnerGone raised inside the cleanup would leave stacks and directories behind
+    if not _cleaning:
+        raise OwnerGone
 
 
 def main() -> None:
@@ -195,11 +201,14 @@ def main() -> None:
     gc.freeze()         # keep the warm heap out of every child's collections (and its pages shared)
     server = Server(sock)
     sock.sendall(b'{"ready": true}\n')
+    global _cleaning
     try:
-        how = server.serve()
+        try:
+            how = server.serve()
+        finally:
+            _cleaning = True        # (a SIGTERM before this line is caught just below)
     except (OwnerGone, OSError):
         how = "eof"
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a second one must not cut the cleanup
     if how == "eof":
         server.stop(sorted(server.children), 5)
         import shutil
