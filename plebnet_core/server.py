@@ -78,7 +78,9 @@ _UCRED = struct.Struct("3i")
 MAX_FRAME = protocol.MAX_FRAME
 _HEADER = protocol.HEADER.pack
 _pack = msgpack.Packer(use_bin_type=True).pack
-GROUP_MAX = 256         # replies gathered in a group before it is packed and sent
+# replies gathered in a group before it is packed and sent: the output budget (_over, on
+# what is packed) lags by at most this many replies
+GROUP_MAX = 64
 
 
 class Connection:
