@@ -46,6 +46,10 @@ def strerror(errno: int) -> str:
     return STRERROR.get(errno, f"Unknown error: {errno}")
 
 
+# a batch op's tolerate list that tolerates any failure (its result then says which)
+ALL_ERRNOS = list(range(1, 128))
+
+
 # -- interface flags (IFF_*, docs/freebsd-tools.md §1.6) -------------------------------------------
 IFF_UP, IFF_BROADCAST, IFF_DEBUG, IFF_LOOPBACK = 0x1, 0x2, 0x4, 0x8
 IFF_POINTOPOINT, IFF_RUNNING, IFF_NOARP, IFF_PROMISC = 0x10, 0x40, 0x80, 0x100

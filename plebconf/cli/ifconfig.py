@@ -115,6 +115,12 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
         sys.stderr.write("".join(line + "\n" for line in lines))
         return 1
     lines = tool_ops.stderr_before(None)
+    status = 0
+    for label, result in zip(tool_ops.labels, results):    # ops that only warn (Label.warn)
+        warned = label.warning(result)
+        if warned is not None:
+            lines.append(warned[0])
+            status = max(status, warned[1])
     if lines:
         sys.stderr.write("".join(line + "\n" for line in lines))
     out = tool_ops.output(results)
@@ -126,7 +132,7 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
             libxo.emit({"interface": out[-1]}, fmt)
     elif out:
         sys.stdout.write("".join(line + "\n" for line in out))
-    return 0
+    return status
 
 
 def _free_unit(client, tool_ops: ToolOps) -> str:

@@ -28,11 +28,12 @@ end-of-command callbacks other cloners register) and one module per further clon
 from __future__ import annotations
 
 from plebproto.constants import (
-    EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG, IFF_LINK0,
-    IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP, IFF_STICKYARP,
-    IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED, IN6_IFF_PREFER_SOURCE,
-    IN6_IFF_TENTATIVE, ND6_IFF_ACCEPT_RTADV, ND6_IFF_AUTO_LINKLOCAL, ND6_IFF_IFDISABLED,
-    ND6_IFF_NO_DAD, ND6_IFF_NO_PREFER_IFACE, ND6_IFF_NO_RADR, ND6_IFF_PERFORMNUD, strerror,
+    ALL_ERRNOS, EADDRNOTAVAIL, EEXIST, EINVAL, ENOENT, ENXIO, EPERM, IFF_ALLMULTI, IFF_DEBUG,
+    IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_MONITOR, IFF_NOARP, IFF_PPROMISC, IFF_STATICARP,
+    IFF_STICKYARP, IFF_UP, IN6_IFF_ANYCAST, IN6_IFF_AUTOCONF, IN6_IFF_DEPRECATED,
+    IN6_IFF_PREFER_SOURCE, IN6_IFF_TENTATIVE, ND6_IFF_ACCEPT_RTADV, ND6_IFF_AUTO_LINKLOCAL,
+    ND6_IFF_IFDISABLED, ND6_IFF_NO_DAD, ND6_IFF_NO_PREFER_IFACE, ND6_IFF_NO_RADR,
+    ND6_IFF_PERFORMNUD, strerror,
 )
 
 from .common import ToolError
@@ -224,20 +225,38 @@ class Label:
     """What FreeBSD's message names when an op fails, and how it words the errno.
     perror: Perror() style (ENXIO/EPERM get ifconfig's own lowercase words); create:
     SIOCIFCREATE2 (EEXIST is "interface X already exists"); errx: errno -> the whole
-    message, for what FreeBSD's ifconfig finds out itself before any ioctl."""
-    __slots__ = ("what", "perror", "create", "errx")
+    message, for what FreeBSD's ifconfig finds out itself before any ioctl.
+    warn: the op only warns when it fails and the command goes on (FreeBSD's warn() or
+    warnx() and no exit: in_set_tunnel, setlaggport), its message `ifconfig: WARN: strerror`
+    and the exit status warn_status (setlaggport's exit_code = 1; warn() alone leaves 0);
+    the op is sent tolerating any errno but ENXIO (WARNS: a missing interface is still
+    ifconfig's own "does not exist"), and quiet ones are not warned about."""
+    __slots__ = ("what", "perror", "create", "errx", "warn", "warn_status", "quiet")
 
     def __init__(self, what: str, perror: bool = False, create: bool = False,
-                 errx: dict | None = None):
+                 errx: dict | None = None, warn: str | None = None, warn_status: int = 0,
+                 quiet: tuple[int, ...] = ()):
         self.what, self.perror, self.create = what, perror, create
         self.errx = errx or {}
+        self.warn, self.warn_status, self.quiet = warn, warn_status, quiet
 
     def __repr__(self):
         return f"Label({self.what!r}, perror={self.perror}, create={self.create})"
 
+    def _key(self):
+        return (self.what, self.perror, self.create, self.errx, self.warn, self.warn_status,
+                self.quiet)
+
     def __eq__(self, other):
-        return isinstance(other, Label) and (self.what, self.perror, self.create, self.errx) \
-            == (other.what, other.perror, other.create, other.errx)
+        return isinstance(other, Label) and self._key() == other._key()
+
+    def warning(self, result) -> tuple[str, int] | None:
+        """(stderr line, exit status) for a warn op's result, if it failed and says so."""
+        if self.warn is None or type(result) is not dict or "errno" not in result:
+            return None
+        if result["errno"] in self.quiet:
+            return None
+        return f"{PROG}: {self.warn}: {strerror(result['errno'])}", self.warn_status
 
     __hash__ = None     # errx is a mutable dict
 
@@ -248,6 +267,10 @@ class Label:
 # (vlan, bridge and epair are left out: the stack gains those cloners separately.)
 FREEBSD_CLONERS = ("disc", "edsc", "enc", "gif", "gre", "ipsec", "lagg", "me", "ovpn", "pflog",
                    "pfsync", "stf", "tun", "tap", "vxlan", "wg", "wlan", "lo", "geneve")
+
+
+# what an op that only warns tolerates (Label.warn)
+WARNS = [e for e in ALL_ERRNOS if e != ENXIO]
 
 
 def unsupported_cloner(name: str) -> str | None:
@@ -491,8 +514,9 @@ class Command:
         if ends[0][0] != ends[1][0]:
             raise errx("source and destination address families do not match")
         req = "SIOCSIFPHYADDR_IN6" if ends[0][0] == "inet6" else "SIOCSIFPHYADDR"
-        self.emit(["ioctl", _ioctl(req, self.ifname, value=[ends[0][1], ends[1][1]])],
-                  Label(req))
+        # af_settunnel only warn()s when the ioctl fails: the line goes on, the status stays
+        self.emit(["ioctl", _ioctl(req, self.ifname, value=[ends[0][1], ends[1][1]]),
+                   WARNS], Label(req, warn=req))
 
     def driver_ioctl(self, req, what, **params):
         """A driver ioctl (SIOCSDRVSPEC for a cloner parameter on an existing interface):

@@ -5,16 +5,17 @@ its -word).  Like iflagg.c they are ordinary commands (not clone commands), so
 
 Each becomes one "lagg" op (the stack's SIOCSLAGG/SIOCSLAGGPORT/SIOCSLAGGDELPORT/
 SIOCSLAGGOPTS, an option as setlaggsetopt sends it: its bit, negated to clear), failing as
-iflagg.c's err(1, "SIOCSLAGGPORT") prints; laggport tolerates EEXIST (already a port of
-this lagg), as setlaggport does.  Registered into ifconfig's table at import; handlers get
-ifconfig_grammar's Command (imported lazily: the grammar imports this module).
+iflagg.c's err(1, ...) prints; laggport only warns and goes on, and says nothing of EEXIST
+(already a port of this lagg), as setlaggport does.  Registered into ifconfig's table at
+import; handlers get ifconfig_grammar's Command (imported lazily: the grammar imports this module).
 """
 from __future__ import annotations
+
+from plebproto.constants import EEXIST
 
 from .ifconfig_values import errx
 from .keywords import Keyword, register
 
-EEXIST = 17
 # iflagg.c's lpr table (LAGG_PROTOS)
 PROTOS = ("failover", "lacp", "loadbalance", "roundrobin", "broadcast", "none")
 HASHES = {"l2": 0x1, "l3": 0x2, "l4": 0x4}
@@ -24,12 +25,12 @@ OPTIONS = {"use_flowid": 0x01, "use_numa": 0x04, "lacp_strict": 0x10,
            "lacp_fast_timeout": 0x80}
 
 
-def _emit(cmd, args: dict, req: str, tolerate=None) -> None:
+def _emit(cmd, args: dict, req: str, label=None, tolerate=None) -> None:
     from .ifconfig_grammar import Label
     op = ["lagg", {"req": req, "ifname": cmd.ifname, **args}]
     if tolerate:
         op.append(tolerate)
-    cmd.emit(op, Label(req))
+    cmd.emit(op, label or Label(req))
 
 
 def laggproto(cmd, word, _, value):
@@ -39,7 +40,13 @@ def laggproto(cmd, word, _, value):
 
 
 def laggport(cmd, word, _, value):
-    _emit(cmd, {"port": value}, "SIOCSLAGGPORT", [EEXIST])
+    """setlaggport does not exit when the port cannot join ("doing so permits a failed NIC
+    to take down an entire lagg"): it warnx()es, sets the exit status and goes on with the
+    line; EEXIST (already a port of this lagg) is no failure at all."""
+    from .ifconfig_grammar import WARNS, Label
+    _emit(cmd, {"port": value}, "SIOCSLAGGPORT",
+          Label("SIOCSLAGGPORT", warn=f"{cmd.ifname} {value}: SIOCSLAGGPORT", warn_status=1,
+                quiet=(EEXIST,)), WARNS)
 
 
 def unlaggport(cmd, word, _, value):

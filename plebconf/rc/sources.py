@@ -5,15 +5,13 @@
 """
 from __future__ import annotations
 
-from plebproto.constants import EEXIST
+from plebproto.constants import ALL_ERRNOS, EEXIST
 
 from .parser import parse_files
 from .plan import plan
 from .programs import BatchProgram, Program, RcProgram
 
 __all__ = ["read_rc_files", "rc_program", "batch_program", "ALL_ERRNOS"]
-
-ALL_ERRNOS = list(range(1, 128))        # a tolerated step tolerates any failure
 
 
 def read_rc_files(files: list[str]):
