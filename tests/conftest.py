@@ -1,6 +1,7 @@
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 
 import pytest
 
@@ -93,10 +94,10 @@ def start_tool(stack, *argv, env=None):
                             stderr=subprocess.PIPE)
 
 
-@pytest.fixture
-def chain(sockdir):
+@contextmanager
+def spawn_chain(sockdir):
     """Three stacks in a row, a --vx-- b --vx-- c (b has vnet0 toward a, vnet1 toward c),
-    over Ethernet-over-UDP on loopback (test_ipv6_stacks, test_ipv6_pmtu)."""
+    over Ethernet-over-UDP on loopback, stopped at the end."""
     from test_dataplane_stacks import free_udp_ports, vx
     p = free_udp_ports(4)
     stacks = []
@@ -109,3 +110,10 @@ def chain(sockdir):
     finally:
         for s in stacks:
             s.stop()
+
+
+@pytest.fixture
+def chain(sockdir):
+    """spawn_chain's three stacks, unconfigured (test_ipv6_stacks, test_ipv6_pmtu)."""
+    with spawn_chain(sockdir) as stacks:
+        yield stacks

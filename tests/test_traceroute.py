@@ -10,9 +10,7 @@ import re
 
 import pytest
 
-from conftest import run_tool
-from plebnet_core.spawn import spawn_stack
-from test_dataplane_stacks import free_udp_ports, vx
+from conftest import run_tool, spawn_chain
 from test_ipv6_stacks import add6, settled
 
 MS = r"  \d+\.\d{3} ms"
@@ -28,42 +26,40 @@ def chain():
     import shutil
     import tempfile
     sockdir = tempfile.mkdtemp(prefix="pleb-")
-    p = free_udp_ports(4)
-    stacks = []
     try:
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[0], p[1])}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[1], p[0])}", "--nic",
-                                   f"vnet1={vx(p[2], p[3], 43)}"], sockdir=sockdir))
-        stacks.append(spawn_stack(["--nic", f"vnet0={vx(p[3], p[2], 43)}"], sockdir=sockdir))
-        a, b, c = stacks
-        with a.client() as ca, b.client() as cb, c.client() as cc:
-            ca.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.1.0.1", plen=24)
-            cb.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.1.0.2", plen=24)
-            cb.ioctl("SIOCAIFADDR", ifname="vnet1", addr="10.2.0.2", plen=24)
-            cc.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.2.0.3", plen=24)
-            ca.rtmsg("RTM_ADD", dst="10.2.0.0", plen=24, gateway="10.1.0.2")
-            ca.rtmsg("RTM_ADD", dst="10.9.0.0", plen=16, gateway="10.1.0.2")
-            cc.rtmsg("RTM_ADD", dst="10.1.0.0", plen=24, gateway="10.2.0.2")
-            cb.sysctl("net.inet.ip.forwarding", value=1)
-            add6(ca, "vnet0", "2001:db8:a::1")
-            add6(cb, "vnet0", "2001:db8:a::2")
-            add6(cb, "vnet1", "2001:db8:b::2")
-            add6(cc, "vnet0", "2001:db8:b::3")
-            for client, ifname in ((ca, "vnet0"), (cb, "vnet0"), (cb, "vnet1"),
-                                   (cc, "vnet0")):
-                settled(client, ifname)
-            ca.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:b::", plen=64,
-                     gateway="2001:db8:a::2")
-            ca.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:c::", plen=64,
-                     gateway="2001:db8:a::2")
-            cc.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:a::", plen=64,
-                     gateway="2001:db8:b::2")
-            cb.sysctl("net.inet6.ip6.forwarding", value=1)
-        yield stacks
+        with spawn_chain(sockdir) as stacks:
+            yield configured(stacks)
     finally:
-        for s in stacks:
-            s.stop()
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def configured(stacks):
+    """The chain addressed and routed both ways, b forwarding IPv4 and IPv6."""
+    a, b, c = stacks
+    with a.client() as ca, b.client() as cb, c.client() as cc:
+        ca.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.1.0.1", plen=24)
+        cb.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.1.0.2", plen=24)
+        cb.ioctl("SIOCAIFADDR", ifname="vnet1", addr="10.2.0.2", plen=24)
+        cc.ioctl("SIOCAIFADDR", ifname="vnet0", addr="10.2.0.3", plen=24)
+        ca.rtmsg("RTM_ADD", dst="10.2.0.0", plen=24, gateway="10.1.0.2")
+        ca.rtmsg("RTM_ADD", dst="10.9.0.0", plen=16, gateway="10.1.0.2")
+        cc.rtmsg("RTM_ADD", dst="10.1.0.0", plen=24, gateway="10.2.0.2")
+        cb.sysctl("net.inet.ip.forwarding", value=1)
+        add6(ca, "vnet0", "2001:db8:a::1")
+        add6(cb, "vnet0", "2001:db8:a::2")
+        add6(cb, "vnet1", "2001:db8:b::2")
+        add6(cc, "vnet0", "2001:db8:b::3")
+        for client, ifname in ((ca, "vnet0"), (cb, "vnet0"), (cb, "vnet1"),
+                               (cc, "vnet0")):
+            settled(client, ifname)
+        ca.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:b::", plen=64,
+                 gateway="2001:db8:a::2")
+        ca.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:c::", plen=64,
+                 gateway="2001:db8:a::2")
+        cc.rtmsg("RTM_ADD", af="inet6", dst="2001:db8:a::", plen=64,
+                 gateway="2001:db8:b::2")
+        cb.sysctl("net.inet6.ip6.forwarding", value=1)
+    return stacks
 
 
 def lines(res):
