@@ -174,6 +174,24 @@ def packed_width(field: object, af: object) -> int | None:
     return widths.get(af) if widths is not None and type(af) is str else None
 
 
+def run_count(entry: dict[str, Any]) -> int:
+    """How many rows a run holds, however its first column travels: a list of values,
+    packed values (PACKED: so many bytes a row) or indexed ({values, index}: a byte of index
+    a row); or its "rows"."""
+    columns = entry.get("columns")
+    if not columns:
+        return len(entry.get("rows") or ())
+    first = columns[0]
+    if type(first) is dict:
+        return len(first.get("index") or b"")
+    if type(first) is bytes:
+        fields = entry.get("fields") or [None]
+        args = entry.get("args")
+        af = args.get("af", "inet") if isinstance(args, dict) else "inet"
+        return len(first) // (packed_width(fields[0], af) or 1)
+    return len(first)
+
+
 def pack_column(field: str, af: str, values: Iterable[int]) -> bytes:
     """Integers (addresses or prefix lengths) as a packed column."""
     width = packed_width(field, af)

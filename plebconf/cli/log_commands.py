@@ -19,7 +19,7 @@ from plebproto.constants import (
     ND6_IFF_NO_RADR, ND6_IFF_PERFORMNUD, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_PROTO1, RTF_PROTO3,
     RTF_REJECT, RTF_STATIC, RTF_STICKY,
 )
-from plebproto.protocol import packed_width
+from plebproto.protocol import run_count
 
 # ifconfig's flag keywords: bit -> (word when set, word when cleared)
 _FLAGS = {IFF_UP: ("up", "down"), IFF_DEBUG: ("debug", "-debug"),
@@ -225,24 +225,6 @@ def op_command(op, args) -> str | None:
     return f"{op} {sub}" if isinstance(sub, str) else str(op)
 
 
-def run_rows(entry: dict) -> int:
-    """How many rows a run holds, however its first column travels: a list of values,
-    packed values (protocol.PACKED: so many bytes a row) or indexed ({values, index}: a
-    byte of index a row)."""
-    rows = entry.get("rows")
-    if rows:
-        return len(rows)
-    columns = entry.get("columns") or [[]]
-    first = columns[0]
-    if type(first) is dict:
-        return len(first.get("index") or b"")
-    if type(first) is bytes:
-        fields = entry.get("fields") or [None]
-        base = entry.get("args") if isinstance(entry.get("args"), dict) else {}
-        return len(first) // (packed_width(fields[0], base.get("af", "inet")) or 1)
-    return len(first)
-
-
 def commands(op, args) -> list[str]:
     """The command lines of an audited change, in order."""
     if op != "batch":
@@ -260,7 +242,7 @@ def commands(op, args) -> list[str]:
     ifconfig: tuple[str, str, list[str]] | None = None
     for i, entry in enumerate(entries):
         if isinstance(entry, dict):     # a run of one op over many rows (route add ...)
-            count = run_rows(entry)
+            count = run_count(entry)
             base = entry.get("args") if isinstance(entry.get("args"), dict) else {}
             kind = str(base.get("type", "")).removeprefix("RTM_").lower()
             out.append(f"route {kind} ... ({count} routes)" if entry.get("op") == "rtmsg"

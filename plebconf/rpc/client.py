@@ -498,13 +498,11 @@ def _split(ops: list) -> list[list]:
     for entry in ops:
         if isinstance(entry, dict):             # a run {"op", "args", "fields", "rows"}
             columns = entry.get("columns")
+            count = protocol.run_count(entry)
             if columns is not None:             # a packed column is sliced by value size
                 af = entry["args"].get("af", "inet")
                 sizes = [protocol.packed_width(f, af) if type(c) is bytes else 1
                          for f, c in zip(entry["fields"], columns)]
-                count = len(_rows_of(columns[0])) // sizes[0]
-            else:
-                count = len(entry["rows"])
             # (values not all packed: rows of values, as far as decoding goes)
             # (an indexed column, {values, index}, decodes a chunk at a time as packed)
             packed = columns is not None and all(type(c) in (bytes, dict) for c in columns)
@@ -530,12 +528,6 @@ def _split(ops: list) -> list[list]:
         size += ENTRY_WEIGHT
     parts.append(part)
     return parts
-
-
-def _rows_of(column):
-    """A run column's rows: a list, packed bytes, or an indexed column's index (a byte per
-    row, protocol.PACKED)."""
-    return column["index"] if type(column) is dict else column
 
 
 def _cut(column, start: int, end: int):
