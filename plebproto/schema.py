@@ -11,10 +11,13 @@ rtmsg and llmsg "type") have one schema per sub-request, on top of the op's own 
 unknown sub-request is left to the handler, which names it.
 
     check(op, args)         raises OpError(EINVAL) for the first bad argument
+    checker(op, sub)        check of one op's (and sub-request's) args, schema found once
     SCHEMAS / SUBSCHEMAS    the declarations
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from math import inf, isfinite
 from typing import Any, NamedTuple
 
@@ -238,6 +241,20 @@ _SCHEMAS = {op: _compile(fields) for op, fields in SCHEMAS.items()}
 # an op with sub-requests: its own fields and the sub-request's, checked in one pass
 _SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in table.items()})
                for op, (key, table) in SUBSCHEMAS.items()}
+
+
+def checker(op: str, sub: str | None = None) -> Callable[[dict[str, Any]], None]:
+    """check(op, args) for the args of op's sub-request sub (its SUBSCHEMAS key's value), as
+    one callable: what serving many requests of one form calls, without finding the
+    schema again each time."""
+    schema = _SCHEMAS.get(op)
+    if sub is not None and op in _SUBSCHEMAS:
+        schema = _SUBSCHEMAS[op][1].get(sub, schema)
+    return _unchecked if schema is None else partial(_check, schema)
+
+
+def _unchecked(args: dict[str, Any]) -> None:
+    return None
 
 
 def check(op: str, args: dict[str, Any]) -> None:

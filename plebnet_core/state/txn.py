@@ -139,6 +139,39 @@ class Journal:
         self._committed(undo)
         return result
 
+    def apply_each(self, fn: Callable[[Any], V], items: list[Any]) -> list[V | Exception]:
+        """fn(item) for each item, each all-or-nothing on its own: what apply() per item
+        does, at a fraction of the cost (a run of independent requests): one transaction
+        around them all, and a savepoint each, so a failing one (its exception stands in its
+        result's place) takes back only its own changes, events and commit effects.  The
+        others' events are published in order when the last is done."""
+        assert self.depth == 0, "apply_each() inside a transaction"
+        undo: list[_Call] = []
+        events: list[Event] = []
+        commit: list[_Call] = []
+        self._undo, self._events, self._commit = undo, events, commit
+        self.depth = 1
+        results: list[V | Exception] = []
+        append = results.append
+        try:
+            for item in items:
+                mark, event_mark, commit_mark = len(undo), len(events), len(commit)
+                try:
+                    append(fn(item))
+                except Exception as exc:
+                    self._rollback_to(mark)
+                    del events[event_mark:]
+                    del commit[commit_mark:]
+                    append(exc)
+        except BaseException:
+            self.depth = 0
+            self._rollback_to(0)
+            self._undo, self._events, self._commit = None, [], []
+            raise
+        self.depth = 0
+        self._committed(undo)
+        return results
+
     def _committed(self, undo: list[_Call]) -> None:
         """The outermost transaction's end: its log let go, the effects waiting for the
         commit run, the held-back events published.  A big change's log holds the last

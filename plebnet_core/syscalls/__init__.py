@@ -55,9 +55,9 @@ class Syscalls(BatchOps, IoctlOps, RtmsgOps, LlmsgOps, SysctlOps, DumpOps, Addre
         self.register("hello", self.hello, mutating=False)
         # SIOCGDRVSPEC's BRDGRTS (a bridge's address table) only reads, as in FreeBSD
         self.register("ioctl", self.ioctl, mutating=lambda args: args.get("req") != "BRDGRTS")
-        self.register("rtmsg", self.rtmsg, mutating=_not_a_get)
+        self.register("rtmsg", self.rtmsg, mutating=_not_a_get, subs=("type", self.rtmsgs))
         self.register("sysctl", self.sysctl, mutating=self.sysctl_sets)
-        self.register("llmsg", self.llmsg, mutating=_not_a_get)
+        self.register("llmsg", self.llmsg, mutating=_not_a_get, subs=("type", self.llmsgs))
 
     def _bound(self, table: dict) -> dict:
         return {key: getattr(self, method) for key, method in table.items()}

@@ -11,11 +11,12 @@ pcap, the stack process its audit log (Dispatcher.register).
 from __future__ import annotations
 
 import time
+from typing import Any, Callable, NamedTuple
 
 from plebproto import protocol
 from plebproto.constants import EINVAL, EOPNOTSUPP
 from plebproto.errors import OpError
-from plebproto.schema import check
+from plebproto.schema import check, checker
 
 # ops the control server answers itself, never a handler's: never in a batch
 SERVER_OPS = {"batch": True, "subscribe": False}        # op -> changes the stack
@@ -78,6 +79,17 @@ class Deferred:
         self.resume = resume
 
 
+class Form(NamedTuple):
+    """One sub-request of an op whose handler answers a plain value (no Stream, no
+    Deferred): rtmsg's RTM_GET, say.  What the control server needs to serve a run of such
+    requests in a loop of its own (ControlServer._serve_run) rather than one by one through
+    dispatch: the schema's check, the sub-request's own handler, whether it changes the
+    stack."""
+    check: Callable[[dict], None]
+    handler: Callable[[dict], Any]
+    mutating: bool
+
+
 def pick(table: dict, key, what: str):
     """table[key] for a sub-op (an ioctl request, a message type); EINVAL naming it if none."""
     handler = table.get(key) if isinstance(key, str) else None
@@ -101,19 +113,39 @@ class Dispatcher:
         self.ioctls: dict = {}      # the ioctl requests answered (hello lists them)
         self.ioctl_watchers: list = []  # called with the args of every ioctl that succeeded
         self.counters: dict = {}    # sysctl name -> read(zero: bool): counter sets
+        # op -> (sub-request key, {sub-request: Form}), for the ops registered with subs
+        self.forms: dict[str, tuple[str, dict[str, Form]]] = {}
 
-    def register(self, op: str, handler, *, mutating=True, batchable: bool = True) -> None:
+    def register(self, op: str, handler, *, mutating=True, batchable: bool = True,
+                 subs: tuple[str, dict] | None = None) -> None:
         """Add op to the vocabulary.  mutating: True (changes the stack: refused to the
         read group, run inside a transaction, journaled), False, or a predicate of the
         request's args (rtmsg: all but RTM_GET).  batchable: False for ops whose result
-        arrives later or that need a connection of their own (ping, pcap).  An op is
-        registered once: a second registration of a name is a bug (ValueError)."""
+        arrives later or that need a connection of their own (ping, pcap).  subs: (key,
+        {value: handler}) for an op whose handler only picks a sub-request's handler by
+        args[key] and every one answers a plain value (rtmsg, llmsg): their Forms.  An op
+        is registered once: a second registration of a name is a bug (ValueError)."""
         if type(op) is not str or op in self.ops or op in SERVER_OPS:
             raise ValueError(f"op {op!r} is already registered (or not a name)")
         self.ops[op] = handler
         self._mutating[op] = mutating
         if not batchable:
             self._unbatchable.add(op)
+        if subs is not None:
+            key, table = subs
+            self.forms[op] = (key, {
+                sub: Form(checker(op, sub), sub_handler,
+                          mutating if type(mutating) is bool else bool(mutating({key: sub})))
+                for sub, sub_handler in table.items()})
+
+    def form(self, op, args: dict) -> Form | None:
+        """The Form of a request (args a map), None when its op has none or names no
+        sub-request it knows (dispatch then says what is wrong)."""
+        entry = self.forms.get(op) if type(op) is str else None
+        if entry is None:
+            return None
+        sub = args.get(entry[0])
+        return entry[1].get(sub) if type(sub) is str else None
 
     def register_ioctl(self, req: str, handler) -> None:
         """Answer ioctl request req (a driver's: SIOCSDRVSPEC) with handler(args)."""
