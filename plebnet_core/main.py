@@ -132,8 +132,8 @@ class StackProcess:
         self._tick()
         self._settle_soon()         # behind routes the rc.conf or restored state filed
 
-    def _changed(self, conn, op, args, result) -> None:
-        self.audit.changed(conn, op, args, result)
+    def _changed(self, conn, changes) -> None:
+        self.audit.changed_many(conn, changes)
         self._compact_soon()        # (before the reply's commit, as the change's record)
         if not self._after_soon:    # the rest runs once a loop turn, not once a change
             self._after_soon = True

@@ -158,7 +158,8 @@ class ControlServer:
         self.journal = syscalls.stack.journal
         self.path = path
         self.read_gid = read_gid
-        self.on_change = on_change      # called with (conn, op, args, result) after a change
+        # on_change(conn, [(op, args)...]): the changes just applied for conn, in order
+        self.on_change = on_change
         self.on_refused = on_refused    # called with (conn, op, args, errno, msg) on a refusal
         # barrier (persist.Persist): while barrier.pending holds records, no byte goes out;
         # at the end of the loop iteration barrier.sync() makes them durable (group commit)
@@ -417,34 +418,31 @@ class ControlServer:
         one -- each its own errno, audit entry and journal record, a failing one leaving
         nothing behind (Journal.apply_each: a savepoint each) -- without the per-request
         dispatch, transaction and reply of _serve.  Returns the index past the last one
-        served: start when items[start] has no Form (it takes _serve's path)."""
-        form_of = self.sys.form
-        run: list = []
+        served: start when items[start] has no Form (it takes _serve's path, as does a
+        change from a peer that may only read, to be refused there)."""
+        forms, can_write = self.sys.forms, conn.can_write
+        run: list = []          # (request, form)
         i = start
         while i < end:
             item = items[i]
-            if type(item) is not list or len(item) != 3 or type(item[2]) is not dict:
+            if type(item) is not list or len(item) != 3:
                 break
-            form = form_of(item[1], item[2])
-            if form is None:
+            op, args = item[1], item[2]
+            entry = forms.get(op) if type(op) is str else None
+            if entry is None or type(args) is not dict:
+                break
+            sub = args.get(entry[0])
+            form = entry[1].get(sub) if type(sub) is str else None
+            if form is None or form.mutating and not can_write:
                 break
             run.append((item, form))
             i += 1
         if not run:
             return start
         self.actor = conn.pid
-        can_write = conn.can_write
-
-        def apply(entry):
-            (_rid, op, args), (check, handler, mutating) = entry
-            if mutating and not can_write:
-                raise OpError(EPERM, f"permission denied: '{op}' changes the stack and "
-                                     f"uid {conn.uid} may only read (read group)")
-            check(args)
-            return handler(args)
-
-        results = self.journal.apply_each(apply, run)
-        on_change, reply = self.on_change, self._reply
+        results = self.journal.apply_each([(form.call, item[2]) for item, form in run])
+        changes: list = []          # (op, args) applied, told on_change in one call
+        group = self.group
         for ((rid, op, args), form), result in zip(run, results):
             if type(rid) is not int:
                 rid = 0
@@ -452,12 +450,19 @@ class ControlServer:
                 if not isinstance(result, OpError):     # a bug must not take the stack down
                     traceback.print_exception(result, file=sys.stderr)
                     result = OpError(EINVAL, "internal error")
+                if changes and self.on_change:  # (in order: the changes before it first)
+                    self.on_change(conn, changes)
+                    changes = []
                 self._refused(conn, op, args, result)
                 self._error(conn, rid, result)
                 continue
-            if form.mutating and on_change:
-                on_change(conn, op, args, result)
-            reply(conn, [rid, 0, "", result])
+            if form.mutating:
+                changes.append((op, args))
+            group.append([rid, 0, "", result])      # (_reply's, for a frame's request)
+        if changes and self.on_change:
+            self.on_change(conn, changes)
+        if len(self.group) >= GROUP_MAX:
+            self._end_group(conn)
         return i
 
     def _request(self, conn: Connection, rid, op, args) -> None:
@@ -508,7 +513,7 @@ class ControlServer:
             self._start_task(conn, rid, result)
             return
         if mutating and self.on_change:
-            self.on_change(conn, op, args, result)
+            self.on_change(conn, [(op, args)])
         self._reply(conn, [rid, 0, "", result] if self.compact else     # (_answer, inline)
                     {"id": rid, "errno": 0, "msg": "", "result": result})
 
@@ -776,7 +781,7 @@ class ControlServer:
         """A committed batch's on_change (journal record, audit entry); its events, held
         until now, may go."""
         try:
-            self.on_change(conn, op, args, result)
+            self.on_change(conn, [(op, args)])
         finally:
             self._unrecorded -= 1
             if self._outbox and not self._unrecorded:

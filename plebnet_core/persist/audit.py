@@ -203,14 +203,27 @@ class Audit:
         self.keep(protocol.array_header(len(bodies)) + b"".join(bodies))
 
     # ControlServer hooks
-    def changed(self, conn, op, args, result) -> None:
-        if self.sink is not None or getattr(args, "packed", None) is not None:
-            # (journaled at once; a big batch's args come packed, a slice per turn)
-            self.record(conn, op, args, 0)
+    def changed(self, conn, op, args, result=None) -> None:
+        self.changed_many(conn, ((op, args),))
+
+    def changed_many(self, conn, changes) -> None:
+        """Changes (op, args) applied for conn, in order (a run of requests)."""
+        if self.sink is not None:
+            for op, args in changes:        # (each journaled at once)
+                self.record(conn, op, args, 0)
             return
-        self.seq += 1
-        self._unpacked.append([self.seq, time.time(), conn.pid if conn else 0,
-                               conn.uid if conn else 0, op, args, 0, ""])
+        now, pid, uid = time.time(), conn.pid if conn else 0, conn.uid if conn else 0
+        seq, unpacked = self.seq, self._unpacked
+        for op, args in changes:
+            if getattr(args, "packed", None) is not None:
+                # a big batch's args come packed, a slice per turn: recorded from them
+                self.seq = seq
+                self.record(conn, op, args, 0)
+                seq = self.seq
+                continue
+            seq += 1
+            unpacked.append([seq, now, pid, uid, op, args, 0, ""])
+        self.seq = seq
 
     def refused(self, conn, op, args, errno: int, msg: str) -> None:
         self.record(conn, op, args, errno, msg)

@@ -139,9 +139,10 @@ class Journal:
         self._committed(undo)
         return result
 
-    def apply_each(self, fn: Callable[[Any], V], items: list[Any]) -> list[V | Exception]:
-        """fn(item) for each item, each all-or-nothing on its own: what apply() per item
-        does, at a fraction of the cost (a run of independent requests): one transaction
+    def apply_each(self, calls: list[tuple[Callable[[Any], V], Any]]) -> list[V | Exception]:
+        """fn(arg) for each (fn, arg) of calls, each all-or-nothing on its own: what apply()
+        per call does, at a fraction of the cost (a run of independent requests): one
+        transaction
         around them all, and a savepoint each, so a failing one (its exception stands in its
         result's place) takes back only its own changes, events and commit effects.  The
         others' events are published in order when the last is done."""
@@ -154,10 +155,10 @@ class Journal:
         results: list[V | Exception] = []
         append = results.append
         try:
-            for item in items:
+            for fn, arg in calls:
                 mark, event_mark, commit_mark = len(undo), len(events), len(commit)
                 try:
-                    append(fn(item))
+                    append(fn(arg))
                 except Exception as exc:
                     self._rollback_to(mark)
                     del events[event_mark:]

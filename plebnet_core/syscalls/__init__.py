@@ -42,7 +42,7 @@ class Syscalls(BatchOps, IoctlOps, RtmsgOps, LlmsgOps, SysctlOps, DumpOps, Addre
 
     def __init__(self, stack, pid: int, started: float | None = None):
         super().__init__(stack, pid, started)
-        self._gw_text: dict[str, int] = {}
+        self._gw_text: dict[int, dict[str, int]] = {AF_INET: {}, AF_INET6: {}}
         self._chunks: dict = {}         # af -> (walk-order keys, ifnames, compact chunks)
         self.ioctls = self._bound(IOCTLS)
         self.rtmsgs = self._bound(RTMSGS)

@@ -51,7 +51,7 @@ def addr4(text) -> int:
 class Addresses:
     """Address texts of requests to table keys, for handlers that have self.stack."""
 
-    _gw_text: dict
+    _gw_text: dict[int, dict[str, int]]    # family -> text -> address
 
     addr4 = staticmethod(addr4)
 
@@ -69,10 +69,14 @@ class Addresses:
         return addr4(text) if af == AF_INET else self.addr6(text)
 
     def _gateway(self, af: int, text: str) -> int:
-        """Gateways repeat across a table: parse each text once."""
-        value = self._gw_text.get(text)
+        """Gateways repeat across a table: parse each text once (per family: "10.0.0.1" is
+        no inet6 gateway; a zoned text is not kept, its interface's index may change)."""
+        cache = self._gw_text[af]
+        value = cache.get(text)
         if value is None:
-            value = self._gw_text[text] = self.addr(af, text)
-            if len(self._gw_text) > 4096:
-                self._gw_text.clear()
+            value = self.addr(af, text)
+            if "%" not in text:
+                if len(cache) >= 4096:
+                    cache.clear()
+                cache[text] = value
         return value

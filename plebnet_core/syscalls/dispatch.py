@@ -88,6 +88,15 @@ class Form(NamedTuple):
     check: Callable[[dict], None]
     handler: Callable[[dict], Any]
     mutating: bool
+    call: Callable[[dict], Any]     # check, then handler: what serving one request runs
+
+
+def _form(check: Callable[[dict], None], handler: Callable[[dict], Any],
+          mutating: bool) -> Form:
+    def call(args: dict) -> Any:
+        check(args)
+        return handler(args)
+    return Form(check, handler, mutating, call)
 
 
 def pick(table: dict, key, what: str):
@@ -134,18 +143,9 @@ class Dispatcher:
         if subs is not None:
             key, table = subs
             self.forms[op] = (key, {
-                sub: Form(checker(op, sub), sub_handler,
-                          mutating if type(mutating) is bool else bool(mutating({key: sub})))
+                sub: _form(checker(op, sub), sub_handler,
+                           mutating if type(mutating) is bool else bool(mutating({key: sub})))
                 for sub, sub_handler in table.items()})
-
-    def form(self, op, args: dict) -> Form | None:
-        """The Form of a request (args a map), None when its op has none or names no
-        sub-request it knows (dispatch then says what is wrong)."""
-        entry = self.forms.get(op) if type(op) is str else None
-        if entry is None:
-            return None
-        sub = args.get(entry[0])
-        return entry[1].get(sub) if type(sub) is str else None
 
     def register_ioctl(self, req: str, handler) -> None:
         """Answer ioctl request req (a driver's: SIOCSDRVSPEC) with handler(args)."""
