@@ -421,7 +421,8 @@ class ControlServer:
         served: start when items[start] has no Form (it takes _serve's path, as does a
         change from a peer that may only read, to be refused there)."""
         forms, can_write = self.sys.forms, conn.can_write
-        run: list = []          # (request, form)
+        calls: list = []        # (form.call, args) for Journal.apply_each
+        changes: list = []      # per request: whether it changes the stack
         i = start
         while i < end:
             item = items[i]
@@ -435,32 +436,33 @@ class ControlServer:
             form = entry[1].get(sub) if type(sub) is str else None
             if form is None or form.mutating and not can_write:
                 break
-            run.append((item, form))
+            calls.append((form.call, args))
+            changes.append(form.mutating)
             i += 1
-        if not run:
+        if not calls:
             return start
         self.actor = conn.pid
-        results = self.journal.apply_each([(form.call, item[2]) for item, form in run])
-        changes: list = []          # (op, args) applied, told on_change in one call
+        results = self.journal.apply_each(calls)
+        applied: list = []          # (op, args) applied, told on_change in one call
         group = self.group
-        for ((rid, op, args), form), result in zip(run, results):
+        for (rid, op, args), mutating, result in zip(items[start:i], changes, results):
             if type(rid) is not int:
                 rid = 0
             if isinstance(result, Exception):
                 if not isinstance(result, OpError):     # a bug must not take the stack down
                     traceback.print_exception(result, file=sys.stderr)
                     result = OpError(EINVAL, "internal error")
-                if changes and self.on_change:  # (in order: the changes before it first)
-                    self.on_change(conn, changes)
-                    changes = []
+                if applied and self.on_change:  # (in order: the changes before it first)
+                    self.on_change(conn, applied)
+                    applied = []
                 self._refused(conn, op, args, result)
                 self._error(conn, rid, result)
                 continue
-            if form.mutating:
-                changes.append((op, args))
+            if mutating:
+                applied.append((op, args))
             group.append([rid, 0, "", result])      # (_reply's, for a frame's request)
-        if changes and self.on_change:
-            self.on_change(conn, changes)
+        if applied and self.on_change:
+            self.on_change(conn, applied)
         if len(self.group) >= GROUP_MAX:
             self._end_group(conn)
         return i
