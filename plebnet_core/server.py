@@ -78,9 +78,10 @@ _UCRED = struct.Struct("3i")
 MAX_FRAME = protocol.MAX_FRAME
 _HEADER = protocol.HEADER.pack
 _pack = msgpack.Packer(use_bin_type=True).pack
-# replies gathered in a group before it is packed and sent: the output budget (_over, on
-# what is packed) lags by at most this many replies
+# replies gathered in a group before it is packed and sent (or a run's, RUN_MAX, at its
+# end): the output budget (_over, on what is packed) lags by at most that many replies
 GROUP_MAX = 64
+RUN_MAX = 256                   # requests of a frame served in one run (_serve_run)
 
 
 class Connection:
@@ -383,7 +384,7 @@ class ControlServer:
             while i < count:
                 item = items[i]
                 if not conn.waiting and self.job is None:
-                    end = self._serve_run(conn, items, i, min(count, i + GROUP_MAX))
+                    end = self._serve_run(conn, items, i, min(count, i + RUN_MAX))
                     if end > i:
                         i = end
                         if conn.closed or self._over(conn) or monotonic() >= due:
@@ -442,10 +443,26 @@ class ControlServer:
         if not calls:
             return start
         self.actor = conn.pid
-        results = self.journal.apply_each(calls)
+        results, failed = self.journal.apply_each(calls)
+        run = items[start:i]
+        if not failed:          # (the usual case: every reply a success, in one go)
+            self.group += [[rid if type(rid) is int else 0, 0, "", result]
+                           for (rid, _op, _args), result in zip(run, results)]
+            if self.on_change:
+                applied = [(item[1], item[2]) for item, change in zip(run, changes) if change]
+                if applied:
+                    self.on_change(conn, applied)
+        else:
+            self._serve_run_replies(conn, run, changes, results)
+        if len(self.group) >= GROUP_MAX:
+            self._end_group(conn)
+        return i
+
+    def _serve_run_replies(self, conn: Connection, run: list, changes: list,
+                           results: list) -> None:
+        """A run's replies and audit when some of its requests failed, in order."""
         applied: list = []          # (op, args) applied, told on_change in one call
-        group = self.group
-        for (rid, op, args), mutating, result in zip(items[start:i], changes, results):
+        for (rid, op, args), change, result in zip(run, changes, results):
             if type(rid) is not int:
                 rid = 0
             if isinstance(result, Exception):
@@ -458,14 +475,11 @@ class ControlServer:
                 self._refused(conn, op, args, result)
                 self._error(conn, rid, result)
                 continue
-            if mutating:
+            if change:
                 applied.append((op, args))
-            group.append([rid, 0, "", result])      # (_reply's, for a frame's request)
+            self.group.append([rid, 0, "", result])     # (_reply's; an error may end a group)
         if applied and self.on_change:
             self.on_change(conn, applied)
-        if len(self.group) >= GROUP_MAX:
-            self._end_group(conn)
-        return i
 
     def _request(self, conn: Connection, rid, op, args) -> None:
         if type(rid) is not int:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from plebconf.rpc.client import run
 from plebnet_core.spawn import spawn_stack
 from plebproto import protocol
-from plebproto.constants import EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, ESRCH
+from plebproto.constants import (EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, EPROTO, ESRCH,
+                                 RTM_ADD, RTM_CHANGE, RTM_DELETE)
 from plebproto.errors import OpError
 
 GET = {"type": "RTM_GET", "af": "inet", "dst": "127.0.0.1"}
@@ -159,6 +160,30 @@ def test_frame_replies_in_order_each_request_on_its_own(client):
         ("RTM_ADD", "172.16.1.0", 0), ("RTM_ADD", "172.16.2.0", ENETUNREACH),
         ("RTM_ADD", "172.16.3.0", 0), ("RTM_DELETE", "172.16.1.0", 0),
         ("RTM_ADD", "172.16.3.0", EEXIST), ("RTM_CHANGE", "172.16.3.0", 0)]
+
+
+def test_frame_events_of_what_succeeded_in_order(stack):
+    """A subscriber sees one routing message per change of a frame that succeeded, in the
+    frame's order, none for a refused one, and their own process named (served as a run:
+    one transaction around the frame's requests, a savepoint each)."""
+    with stack.client() as watcher, stack.client() as actor:
+        actor.call(*ADD_ADDR)
+        events = watcher.subscribe()
+        results = actor.pipeline([
+            route("RTM_ADD", "172.16.1.0", gateway="10.0.0.1"),
+            route("RTM_ADD", "172.16.2.0", gateway="192.0.2.1"),      # ENETUNREACH
+            route("RTM_CHANGE", "172.16.1.0", gateway="10.0.0.3"),
+            route("RTM_GET", "172.16.1.0"),
+            route("RTM_DELETE", "172.16.9.0"),                        # ESRCH
+            route("RTM_DELETE", "172.16.1.0"),
+        ], per_frame=6)
+        assert [r.errno if isinstance(r, OpError) else 0 for r in results] == [
+            0, ENETUNREACH, 0, 0, ESRCH, 0]
+        got = [next(events) for _ in range(3)]
+    assert [(e["type"], e["route"]["dst"], e["route"]["gateway"]) for e in got] == [
+        (RTM_ADD, "172.16.1.0", "10.0.0.1"), (RTM_CHANGE, "172.16.1.0", "10.0.0.3"),
+        (RTM_DELETE, "172.16.1.0", "10.0.0.3")]
+    assert {e["pid"] for e in got} == {os.getpid()}
 
 
 def test_malformed_elements_answered_in_place(stack):

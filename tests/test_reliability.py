@@ -292,6 +292,31 @@ def test_read_group_member_reads_only(read_group_stack):
         (65534, "batch", EPERM)]
 
 
+def test_read_group_member_pipeline_reads_only(read_group_stack):
+    """A requests frame from the read group: its reads are answered, each change in it is
+    refused with EPERM in its place (and audited), and nothing changes."""
+    code = """
+c = Client.connect(path=os.environ['SOCKPATH'])
+get = ('rtmsg', {'type': 'RTM_GET', 'af': 'inet', 'dst': '127.0.0.1'})
+add = ('rtmsg', {'type': 'RTM_ADD', 'af': 'inet', 'dst': '10.9.0.0', 'plen': 16,
+                 'gateway': 'lo0', 'iface': True})
+for r in c.pipeline([get, get, add, get, add, ('llmsg', {'type': 'RTM_GET', 'af': 'inet',
+                                                         'addr': '10.9.9.9'})], per_frame=6):
+    print(f'{r.errno} {r.msg}' if isinstance(r, OpError) else r['ifname'])
+"""
+    out = _as(65534, 65534, [], code, read_group_stack.path)
+    denied = ("1 permission denied: 'rtmsg' changes the stack and uid 65534 may only read "
+              "(read group)")
+    assert out.stdout.splitlines() == ["lo0", "lo0", denied, "lo0", denied,
+                                       "3 No such process"], out.stderr
+    with read_group_stack.client() as c:
+        with pytest.raises(OpError):
+            c.rtmsg("RTM_GET", af="inet", dst="10.9.0.0", plen=16)
+        refused = c.call("audit", {"args": True})
+    assert [(e["uid"], e["args"]["dst"], e["errno"]) for e in refused] == [
+        (65534, "10.9.0.0", EPERM)] * 2
+
+
 def test_read_group_member_may_dry_run(read_group_stack):
     """A dry run changes nothing (test_dry_run.py): the read group may ask what a batch
     would do (rc diff), and a part without dry_run is still refused."""

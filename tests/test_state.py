@@ -258,6 +258,32 @@ def test_savepoint_tolerates_a_failing_inner_op(st):
     assert inet(st, "vnet0") == [] and inet(st, "vnet1") == [(C, 24)]
 
 
+def test_apply_each_takes_back_only_what_failed(st):
+    """Journal.apply_each (a run of a frame's requests): a call that changed things and
+    then failed leaves nothing, its events and commit effects included; the others stay,
+    their events published in order at the end."""
+    seen, effects = [], []
+    st.journal.listeners.append(seen.extend)
+
+    def add_then_fail(addr):
+        st.in_aifaddr("vnet0", addr, 24)
+        st.journal.on_commit(effects.append, addr)
+        st.in_difaddr("vnet0", B)           # EADDRNOTAVAIL: never added
+
+    def add(addr):
+        st.in_aifaddr("vnet1", addr, 24)
+        st.journal.on_commit(effects.append, addr)
+        return addr
+
+    results, failed = st.journal.apply_each([(add, A), (add_then_fail, C), (add, B)])
+    assert results[0] == A and results[2] == B and isinstance(results[1], OpError)
+    assert failed == [1]
+    assert inet(st, "vnet0") == [] and inet(st, "vnet1") == [(A, 24), (B, 24)]
+    assert effects == [A, B]
+    assert [e["addr"] for e in seen if e["type"] == RTM_NEWADDR] == ["10.0.0.2", "10.0.0.3"]
+    assert st.journal.depth == 0
+
+
 def test_events_published_only_on_commit(st):
     seen = []
     st.journal.listeners.append(seen.extend)

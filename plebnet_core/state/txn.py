@@ -139,13 +139,14 @@ class Journal:
         self._committed(undo)
         return result
 
-    def apply_each(self, calls: list[tuple[Callable[[Any], V], Any]]) -> list[V | Exception]:
+    def apply_each(self, calls: list[tuple[Callable[[Any], V], Any]]
+                   ) -> tuple[list[V | Exception], list[int]]:
         """fn(arg) for each (fn, arg) of calls, each all-or-nothing on its own: what apply()
         per call does, at a fraction of the cost (a run of independent requests): one
-        transaction
-        around them all, and a savepoint each, so a failing one (its exception stands in its
-        result's place) takes back only its own changes, events and commit effects.  The
-        others' events are published in order when the last is done."""
+        transaction around them all, and a savepoint each, so a failing one (its exception
+        stands in its result's place) takes back only its own changes, events and commit
+        effects.  The others' events are published in order when the last is done.
+        Returns the results and the positions of the failed ones."""
         assert self.depth == 0, "apply_each() inside a transaction"
         undo: list[_Call] = []
         events: list[Event] = []
@@ -153,6 +154,7 @@ class Journal:
         self._undo, self._events, self._commit = undo, events, commit
         self.depth = 1
         results: list[V | Exception] = []
+        failed: list[int] = []
         append = results.append
         try:
             for fn, arg in calls:
@@ -163,6 +165,7 @@ class Journal:
                     self._rollback_to(mark)
                     del events[event_mark:]
                     del commit[commit_mark:]
+                    failed.append(len(results))
                     append(exc)
         except BaseException:
             self.depth = 0
@@ -171,7 +174,7 @@ class Journal:
             raise
         self.depth = 0
         self._committed(undo)
-        return results
+        return results, failed
 
     def _committed(self, undo: list[_Call]) -> None:
         """The outermost transaction's end: its log let go, the effects waiting for the
