@@ -7,7 +7,7 @@ from socket import inet_aton
 from plebproto.constants import AF_INET, EINVAL, RTF_PINNED, RTF_STATIC
 from plebproto.errors import OpError
 
-from .args import AFS, addr4, af_arg, arg
+from .args import AFS, addr4, arg
 from .runs import ROUTE_KEYS
 
 from_bytes = int.from_bytes
@@ -32,19 +32,7 @@ class RtmsgOps:
     def _route_args(self, args):
         """(af, dst, plen, gateway, gw_ifname) from {af, dst, plen?, gateway?, iface?}.
         Every route op of a million-route batch passes here: kept to a few dict reads."""
-        name = args.get("af", "inet")
-        af = AFS.get(name) if type(name) is str else None
-        text = args.get("dst")
-        if af == AF_INET:
-            try:        # (addr4 inlined: the common case; it raises for the rest)
-                dst = from_bytes(inet_aton(text), "big") if text.count(".") == 3 \
-                    else addr4(text)
-            except (OSError, ValueError, TypeError, AttributeError):
-                dst = addr4(text)
-        elif af is None:
-            raise OpError(EINVAL, "af must be inet or inet6")
-        else:
-            dst = self.addr6(text)
+        af, dst = self._af_dst(args)
         plen = args.get("plen")
         if plen is None:
             plen = 32 if af == AF_INET else 128
@@ -60,6 +48,21 @@ class RtmsgOps:
             else:
                 gateway = self._gateway(af, gateway)
         return af, dst, plen, gateway, gw_ifname
+
+    def _af_dst(self, args) -> tuple[int, int]:
+        """(af, dst) of a routing message: its family (default inet) and destination."""
+        name = args.get("af", "inet")
+        af = AFS.get(name) if type(name) is str else None
+        text = args.get("dst")
+        if af == AF_INET:
+            try:        # (addr4 inlined: the common case; it raises for the rest)
+                return af, (from_bytes(inet_aton(text), "big") if text.count(".") == 3
+                            else addr4(text))
+            except (OSError, ValueError, TypeError, AttributeError):
+                return af, addr4(text)
+        if af is None:
+            raise OpError(EINVAL, "af must be inet or inet6")
+        return af, self.addr6(text)
 
     def _expire(self, args):
         rel = arg(args, "expire", int, None)
@@ -100,8 +103,7 @@ class RtmsgOps:
 
     def rt_get(self, args):
         """{af, dst, plen?}: longest match, or the exact prefix when plen is given."""
-        af = af_arg(args)
-        dst = self.addr4(args.get("dst")) if af == AF_INET else self.addr6(args.get("dst"))
+        af, dst = self._af_dst(args)
         plen = args.get("plen")
         if plen is not None and type(plen) is not int:
             raise OpError(EINVAL, "argument 'plen' must be int")
