@@ -9,6 +9,7 @@ from plebconf.cli.common import ToolError, ToolOps
 from plebproto.constants import (
     ENETUNREACH, ENOENT, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_REJECT, RTF_STATIC,
 )
+from plebproto.errors import OpError
 from tests.tooltest import VNET0_MAC, add_addr, ok, tool
 
 OWN = f"? (10.0.0.2) at {VNET0_MAC} on vnet0 permanent [ethernet]\n"
@@ -29,15 +30,37 @@ def test_arp_an_static_published_temp(net, client, wrapper):
     assert ok(net, "arp", "-s", "10.0.0.7", "02:00:00:00:00:07", "temp") == ""
     assert ok(net, "arp", "-s", "10.0.0.8", "02:00:00:00:00:08", "blackhole", "pub", "only") == ""
     out = ok(net, "arp", "-an", wrapper=wrapper)
+    # in the kernel's walk order (FreeBSD 14 in.c IN_LLTBL_HASH: buckets by the XOR of the
+    # address's bytes, & 31): .8 in bucket 2, .2 in 8, .6 in 12, .7 in 13, .5 in 15
     assert re.fullmatch(re.escape(
+        "? (10.0.0.8) at 02:00:00:00:00:08 on vnet0 permanent published [ethernet]\n" +
         OWN +
-        "? (10.0.0.5) at 02:00:00:00:00:05 on vnet0 permanent [ethernet]\n"
         "? (10.0.0.6) at 02:00:00:00:00:06 on vnet0 permanent published [ethernet]\n"
         "? (10.0.0.7) at 02:00:00:00:00:07 on vnet0 expires in ") + r"(600|599)" + re.escape(
         " seconds [ethernet]\n"
-        "? (10.0.0.8) at 02:00:00:00:00:08 on vnet0 permanent published [ethernet]\n"), out)
+        "? (10.0.0.5) at 02:00:00:00:00:05 on vnet0 permanent [ethernet]\n"), out)
     flags = {e["addr"]: e["flags"] for e in client.sysctl("NET_RT_FLAGS", af="inet")}
     assert flags["10.0.0.8"] & (RTF_BLACKHOLE | RTF_ANNOUNCE) == RTF_BLACKHOLE | RTF_ANNOUNCE
+
+
+def test_arp_an_walks_buckets_newest_first_and_a_rollback_keeps_it(net, client):
+    """FreeBSD 14's order (the netlink neighbour dump walks each table bucket by bucket,
+    in.c IN_LLTBL_HASH: the XOR of the address's bytes & 31; a new entry is linked at
+    the head of its bucket): .5 and .37 share bucket 15, so the newer comes first, and
+    replacing .5 (arp -s again: a new entry) makes it the newer.  A failed batch that
+    deleted .37 (all or nothing) leaves the listing exactly as it was."""
+    def entry(host: int, mac: int) -> str:
+        return f"? (10.0.0.{host}) at 02:00:00:00:00:{mac:02x} on vnet0 permanent [ethernet]\n"
+    for host in (5, 37, 8):         # buckets 15, 15, 2
+        ok(net, "arp", "-s", f"10.0.0.{host}", f"02:00:00:00:00:{host:02x}")
+    assert ok(net, "arp", "-an") == entry(8, 8) + OWN + entry(37, 37) + entry(5, 5)
+    ok(net, "arp", "-s", "10.0.0.5", "02:00:00:00:00:55")
+    listing = entry(8, 8) + OWN + entry(5, 0x55) + entry(37, 37)
+    assert ok(net, "arp", "-an") == listing
+    with pytest.raises(OpError):
+        client.batch([*ops_for(["-d", "10.0.0.37"]).ops,
+                      ["llmsg", {"type": "RTM_DELETE", "af": "inet", "addr": "10.0.0.99"}]])
+    assert ok(net, "arp", "-an") == listing
 
 
 def test_arp_temp_entry_expires_in_max_age(net):
@@ -139,12 +162,12 @@ def test_arp_f_reports_bad_lines_and_applies_good_ones(net, tmp_path):
     # bad line: FreeBSD prints the line with its newline, then warnx's own newline
     assert (rc, out, err) == (1, "", "arp: bad line: junk\n\n"
                                      "arp: invalid Ethernet address 'zz'\n")
-    lines = ok(net, "arp", "-an").splitlines()
-    assert lines[:3] == [OWN.rstrip("\n"),
-                         "? (10.0.0.20) at 02:00:00:00:00:20 on vnet0 permanent [ethernet]",
+    lines = ok(net, "arp", "-an").splitlines()     # (walk order: buckets 8, 29, 30, 31)
+    assert lines[0] == OWN.rstrip("\n")
+    assert lines[1].startswith("? (10.0.0.23) at 02:00:00:00:00:23 on vnet0 expires in ")
+    assert lines[2:] == ["? (10.0.0.20) at 02:00:00:00:00:20 on vnet0 permanent [ethernet]",
                          "? (10.0.0.21) at 02:00:00:00:00:21 on vnet0 permanent published "
                          "[ethernet]"]
-    assert lines[3].startswith("? (10.0.0.23) at 02:00:00:00:00:23 on vnet0 expires in ")
     assert tool(net, "arp", "-f", str(tmp_path / "missing")) == (
         1, "", f"arp: cannot open {tmp_path / 'missing'}: No such file or directory\n")
 

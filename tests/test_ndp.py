@@ -6,6 +6,7 @@ warnings).  Column widths W_ADDR 36, W_LL 17, W_IF 6 are ndp.h's."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
@@ -52,6 +53,23 @@ def line(addr, mac, state="R", flags="", ifname="vnet0", expire="permanent"):
     return f"{addr:<{aw}} {mac:<{lw}} {ifname:>{iw}} {expire:<9} {state} {flags}\n"
 
 
+def walk(*entries):
+    """The lines of entries ((addr, line) pairs, oldest first) in the order FreeBSD 14's
+    neighbour dump walks the table (print_entries_nl prints as it comes): hash bucket by
+    bucket -- in6.c IN6_LLTBL_HASH of s6_addr32[3], 32 buckets -- the newest of a bucket
+    first (htable_link_entry links at the head)."""
+    def bucket(addr):
+        k = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr.split("%")[0])[12:], "big")
+        return ((((((k >> 8) ^ k) >> 8) ^ k) >> 8) ^ k) & 31
+    order = sorted(range(len(entries)), key=lambda i: (bucket(entries[i][0]), -i))
+    return "".join(entries[i][1] for i in order)
+
+
+def own(ll, mac):
+    """The interface's own entries (its link-local address first, then 2001:db8::1)."""
+    return [(ll, line(ll, mac)), ("2001:db8::1", line("2001:db8::1", mac))]
+
+
 def test_ndp_a_lists_own_and_static_entries(six):
     stack, client, mac, ll = six
     assert ndp(stack, "-s", "2001:db8::2", "0:11:22:33:44:55").returncode == 0
@@ -62,13 +80,12 @@ def test_ndp_a_lists_own_and_static_entries(six):
     assert ndp(stack, "-s", long, "00:11:22:33:44:77").stdout == ""
     run_tool(stack, "route", "-6", "add", "2001:db8:1234::/48", "-interface", "vnet0")
     assert ndp(stack, "-s", longer, "00:11:22:33:44:88").returncode == 0
-    expected = (HEADER
-                + line(ll, mac)
-                + line("2001:db8::1", mac)
-                + line("2001:db8::2", "00:11:22:33:44:55")
-                + line("2001:db8::3", "00:11:22:33:44:66", flags="p")
-                + line(long, "00:11:22:33:44:77")
-                + line(longer, "00:11:22:33:44:88"))
+    expected = HEADER + walk(
+        *own(ll, mac),
+        ("2001:db8::2", line("2001:db8::2", "00:11:22:33:44:55")),
+        ("2001:db8::3", line("2001:db8::3", "00:11:22:33:44:66", flags="p")),
+        (long, line(long, "00:11:22:33:44:77")),
+        (longer, line(longer, "00:11:22:33:44:88")))
     assert line(longer, "00:11:22:33:44:88") == (
         "2001:db8:1234:5678:9abc:def0:1234:5678 00:11:22:33:44:88 vnet0 permanent R \n")
     for args in (["-a"], ["-an"], ["-n", "-a"]):
@@ -131,7 +148,7 @@ def test_ndp_s_errors(six):
     assert (res.returncode, res.stdout, res.stderr) == (
         1, "", "ndp: invalid Ethernet address '00:11:22:33:44'\n"
                "ndp: set 2001:db8::5: Invalid argument\n")
-    assert ndp(stack, "-an").stdout == HEADER + line(ll, mac) + line("2001:db8::1", mac)
+    assert ndp(stack, "-an").stdout == HEADER + walk(*own(ll, mac))
     for args in (["-s", "2001:db8::5"], ["-s", "a", "b", "c", "d", "e"]):
         res = ndp(stack, *args)
         assert (res.returncode, res.stdout, res.stderr) == (1, USAGE, ""), args
@@ -145,12 +162,14 @@ def test_ndp_c_prints_and_deletes_every_entry(six):
     # interface's own entries refuse)
     plain_ll = ll.split("%")[0]
     assert res.returncode == 0
-    assert res.stdout == (line(ll, mac) + line("2001:db8::1", mac)
-                          + line("2001:db8::2", "00:11:22:33:44:55")
-                          + "2001:db8::2 (2001:db8::2) deleted\n")
-    assert res.stderr == (f"ndp: delete {plain_ll}: Operation not permitted\n"
-                          "ndp: delete 2001:db8::1: Operation not permitted\n")
-    assert ndp(stack, "-a").stdout == HEADER + line(ll, mac) + line("2001:db8::1", mac)
+    refused = {ll: f"ndp: delete {plain_ll}: Operation not permitted\n",
+               "2001:db8::1": "ndp: delete 2001:db8::1: Operation not permitted\n"}
+    entries = [*own(ll, mac), ("2001:db8::2", line("2001:db8::2", "00:11:22:33:44:55")
+                                + "2001:db8::2 (2001:db8::2) deleted\n")]
+    assert res.stdout == walk(*entries)
+    walked = walk(*[(addr, addr + "\n") for addr, _ in entries]).split()
+    assert res.stderr == "".join(refused[a] for a in walked if a in refused)
+    assert ndp(stack, "-a").stdout == HEADER + walk(*own(ll, mac))
 
 
 def test_ndp_i_shows_and_sets_nd6_flags(six):
@@ -250,6 +269,6 @@ def test_ndp_f_and_the_wrapper(six, tmp_path):
     assert (res.returncode, res.stderr) == (1, "ndp: bad line: lonely\n\n")
     res = run_tool(stack, "ndp", "-an", wrapper=True)
     assert res.returncode == 0
-    assert res.stdout == (HEADER + line(ll, mac) + line("2001:db8::1", mac)
-                          + line("2001:db8::2", "00:11:22:33:44:55")
-                          + line("2001:db8::3", "00:11:22:33:44:66", flags="p"))
+    assert res.stdout == HEADER + walk(
+        *own(ll, mac), ("2001:db8::2", line("2001:db8::2", "00:11:22:33:44:55")),
+        ("2001:db8::3", line("2001:db8::3", "00:11:22:33:44:66", flags="p")))

@@ -2,12 +2,16 @@
 onto it."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from plebproto.constants import AF_INET, AF_INET6, EINVAL
 from plebproto.errors import OpError
 from plebproto.iftypes import IFTYPES
 
 from ..state.ifnet import IfAddr, Interface, LLEntry
 from ..state.route import Route
+
+_SEQ = attrgetter("seq")
 
 
 # -- replay ----------------------------------------------------------------------------------------
@@ -40,8 +44,10 @@ def serialise_state(stack) -> dict:
     for ifp in stack.ifaces:
         # learned entries (flags 0 and an expiry time) are not configuration; an entry set
         # with flags 0, with no expiry or a temporary one (arp -s ... temp), is
+        # (oldest first: restored in this order, they walk in the same order as now)
         ll = [[e.af, _b(e.addr), e.mac, e.flags, rel(e.expire), e.set]
-              for table in (ifp.llinfo, ifp.llinfo6) for e in table.values()
+              for table in (ifp.llinfo, ifp.llinfo6)
+              for e in sorted(table.values(), key=_SEQ)
               if e.flags or not e.expire or e.set]
         ifaces.append({
             "index": ifp.index, "name": ifp.name, "dname": ifp.dname, "kind": ifp.iftype.name,

@@ -96,16 +96,33 @@ def _seq(ifa: IfAddr) -> int:
     return ifa.seq
 
 
+_LLE_CREATED = count(1)         # LLEntry creation order (the kernel links a new one at the
+                                # head of its hash bucket)
+
+
+def lltable_bucket(addr: int) -> int:
+    """The hash bucket of a neighbour address in FreeBSD's lltable (in.c IN_LLTBL_HASH and
+    in6.c IN6_LLTBL_HASH, of the last 32 bits, IN_LLTBL_DEFAULT_HSIZE 32 buckets): the XOR
+    of those four bytes, in either byte order."""
+    word = addr & 0xFFFFFFFF
+    return (word ^ word >> 8 ^ word >> 16 ^ word >> 24) & 31
+
+
 class LLEntry:
     """An ARP (inet) or NDP (inet6) entry.  mac None: incomplete.  expire: absolute clock
     time, 0 for permanent.  flags: RTF_STATIC, RTF_ANNOUNCE (published), RTF_PINNED (the
-    interface's own address), RTF_BLACKHOLE, RTF_REJECT."""
+    interface's own address), RTF_BLACKHOLE, RTF_REJECT.  seq: its creation order; walk:
+    its place in the kernel's table walk (arp -a, ndp -a: by hash bucket, the newest of a
+    bucket first), kept with the entry so that a deletion rolled back puts it back in
+    its place whatever the dict's order."""
 
     __slots__ = ("af", "addr", "mac", "flags", "expire", "ifp", "asked", "hold", "timer", "set",
-                 "state", "reach", "router")
+                 "state", "reach", "router", "seq", "walk")
 
     def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
                  ifp: Interface, set_: bool = False):
+        self.seq = seq = next(_LLE_CREATED)
+        self.walk = (lltable_bucket(addr) << 48) - seq
         self.af = af
         self.addr = addr
         self.mac = mac

@@ -26,6 +26,7 @@ DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "
          "ICMPV6CTL_ND6_DRLIST": "nd6_drlist", "ICMPV6CTL_ND6_PRLIST": "nd6_prlist",
          "SIOCGIFINFO_IN6": "nd6_ifinfo", "SIOCGDEFIFACE_IN6": "nd6_defif"}
 
+_WALK = attrgetter("walk")
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
 _PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
 
@@ -204,13 +205,17 @@ class DumpOps:
                     yield rows
 
     def ll_dump(self, args):
-        """ARP (af inet) or NDP (af inet6) entries, interface by interface; {ifname?}."""
+        """ARP (af inet) or NDP (af inet6) entries; {ifname?}.  In FreeBSD 14's order
+        (netlink's neighbour dump, which arp(8) and ndp(8) print as it comes): interface by
+        interface, each table walked bucket by bucket (htable_foreach_lle), the newest
+        entry of a bucket first (htable_link_entry links at the head): LLEntry.walk."""
         af = af_arg(args)
         ifname = arg(args, "ifname", str, None)
         ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
         # the entries as they are now, rendered as the chunks go out (a big table's rows
         # are never all built at once)
-        entries = [entry for ifp in ifaces for entry in self.stack.ll_table(af, ifp).values()]
+        entries = [entry for ifp in ifaces
+                   for entry in sorted(self.stack.ll_table(af, ifp).values(), key=_WALK)]
         return Stream(map(self.stack.ll_info, entries))
 
     def nd6_drlist(self, args):
