@@ -6,6 +6,7 @@
     program.locate(index)      # (unit, op within the unit) of an op of entries()
     program.unit_entries()     # (unit, entries) per unit, for keep-going mode
     program.failure_text(unit, op, errno), program.warnings, program.failures
+    program.warning_text(unit, op, result)    # a tolerated failure the tool warns about
 
 A Program is the compiled form of a list of *units* (one command line each: a plan Step or
 a batch-file line), each compiled by its tool's grammar (command.py) or by its shape's
@@ -121,6 +122,21 @@ class Program:
         except ToolError:
             ops = None
         return f"{self.describe(unit)}: {error_text(argv[0], ops, op, errno)}"
+
+    def warning_text(self, unit: int, op: int, result) -> tuple[str, int] | None:
+        """For op `op` of a unit that came back as a tolerated failure: what the tool
+        prints when that op only warns (ToolOps.warning: ifconfig's tunnel, laggport), as
+        `WHERE: [VAR: ]COMMAND: WARNING`, and the exit status the tool leaves; else None.
+        The grammar runs again for that line only (as failure_text): a template-compiled
+        line keeps no labels."""
+        try:
+            ops = command_ops(self.argv(unit))
+        except ToolError:
+            return None
+        said = ops.warning(op, result)
+        if said is None:
+            return None
+        return f"{self.describe(unit)}: {said[0]}", said[1]
 
     # -- entries -------------------------------------------------------------------------------
     def entries(self) -> list:
