@@ -80,6 +80,9 @@ def test_rc_apply_prints_ifconfigs_warnings_applies_the_rest_and_exits_as_laggpo
     # no "nothing applied": it was; 1 is setlaggport's exit status
     assert (result.returncode, result.stdout, result.stderr) == (1, "", warnings(path))
     assert_applied_around_the_warnings(stack3)
+    # the stack holds what the file gives: diff is clean, and says no warning
+    diff = run_tool(stack3, "rc", "diff", path)
+    assert (diff.returncode, diff.stdout, diff.stderr) == (0, "", "")
 
 
 def test_rc_apply_of_a_tunnel_warning_alone_exits_0(stack3, conf):

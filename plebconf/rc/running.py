@@ -353,7 +353,8 @@ def diff(files: list[str], client) -> tuple[list[str], list[str]]:
 
     def after_undo(entries):
         try:
-            return send(undo_entries + entries)[len(undo_entries):]
+            # (results count ops: an undo run of many rows answers one per row)
+            return send(undo_entries + entries)[undo_ops:]
         except OpError as exc:
             index = exc.index or 0
             if index < undo_ops:
