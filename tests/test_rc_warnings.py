@@ -219,3 +219,25 @@ def test_only_what_the_tool_itself_tolerates_is_warned_about():
     assert port.warning(0, {"errno": EEXIST, "msg": ""}) is None
     assert port.warned([{"errno": EBUSY, "msg": ""}, {"errno": EBUSY, "msg": ""}, None]) == (
         [PORT_WARNING, "ifconfig: lagg1 vnet2: SIOCSLAGGPORT: Device busy"], 1)
+
+
+def test_tolerated_failures_are_placed_in_one_walk_as_locate_places_each():
+    """Program.locate_all (the executor's placing of a batch's tolerated failures) agrees
+    with locate, over runs, lines of ops and lines of none; only the lines whose tool's
+    own ops only warn when they fail are looked at again for a warning."""
+    from plebconf.rc.apply import BatchProgram
+    from plebconf.rc.shapes import shape
+    routes = [f"route add -net 10.{i}.0.0/16 192.0.2.1" for i in range(40)]
+    again = GIF1.replace("10.99.", "10.98.").replace("10.0.0.", "10.1.0.")
+    text = "\n".join(["ifconfig vnet0 inet 192.0.2.10/24", *routes[:20], "# nothing",
+                      LAGG1, *routes[20:], GIF1, "ifconfig vnet0 up", again]) + "\n"
+    program = BatchProgram(text, "f").compile_all()
+    # (lines that may warn keep their grammar: no template for their shape)
+    assert not program.templates[shape(again.split())[0]]
+    assert any(seg[0] == "run" for seg in program.segments)
+    count = sum(len(s[2][0]) if s[0] == "run" else len(s[2]) for s in program.segments)
+    assert list(program.locate_all(range(count))) == [program.locate(i) for i in range(count)]
+    with pytest.raises(IndexError):
+        list(program.locate_all([count]))
+    # (vnet0's first address is sent tolerating EADDRNOTAVAIL, which never warns)
+    assert sorted(program.argv(u)[1] for u in program.may_warn) == ["gif1", "gif1", "lagg1"]

@@ -16,8 +16,8 @@ class ToolOps:
 
     ops       batch entries: [op, args] or [op, args, [tolerated errnos]]
     labels    one per op: the tool's message prefix for it (route, arp: text; ifconfig: a
-              Label, which its `wording` reads, and whose `warning` words an op that only
-              warns: see warning())
+              Label, which its `wording` reads; one that `warns` words, by its `warning`,
+              the failure of an op that only warns: see warning())
     lines     stdout lines printed after success (route's `add net ...`, arp's `deleted`)
     warnings  stderr lines printed when the batch runs; warn_at: not printed if the batch
               fails before that op (ifconfig's no-mask warning comes after its ioctls)
@@ -77,20 +77,28 @@ class ToolOps:
             return []
         return list(self.warnings)
 
+    def warns(self, index: int) -> bool:
+        """Whether op `index` only warns when it fails (its label `warns`: ifconfig's
+        Label with a warn text, tunnel and laggport) and is sent tolerating the errnos it
+        warns about."""
+        return (index < len(self.labels) and getattr(self.labels[index], "warns", False)
+                and len(self.ops[index]) > 2)
+
+    def may_warn(self) -> bool:
+        """Whether any op of the command only warns when it fails."""
+        return any(self.warns(i) for i in range(len(self.ops)))
+
     def warning(self, index: int, result) -> tuple[str, int] | None:
-        """What the tool says when op `index`, one that only warns when it fails (its
-        label's `warning`: ifconfig's Label.warn, tunnel and laggport), came back as a
+        """What the tool says when op `index`, one that only warns, came back as a
         tolerated failure ({"errno", "msg"}, protocol: batch): (its stderr line, the exit
-        status it leaves).  None when the op did not fail, its label does not warn, or
-        the errno is not one the tool's own op tolerates (a caller tolerating more, as
-        rc's tolerated steps do, gets no warning the tool would not have printed)."""
-        if type(result) is not dict or "errno" not in result or index >= len(self.labels):
+        status it leaves), worded by its label's `warning`.  None when the op did not
+        fail, does not warn, or the errno is not one the tool's own op tolerates (a caller
+        tolerating more, as rc's tolerated steps do, gets no warning the tool would not
+        have printed)."""
+        if type(result) is not dict or "errno" not in result or not self.warns(index) \
+                or result["errno"] not in self.ops[index][2]:
             return None
-        warning = getattr(self.labels[index], "warning", None)
-        entry = self.ops[index]
-        if warning is None or len(entry) < 3 or result["errno"] not in entry[2]:
-            return None
-        return warning(result)
+        return self.labels[index].warning(result)
 
     def warned(self, results: list) -> tuple[list[str], int]:
         """The warnings of a batch's results, in op order, and the exit status they leave

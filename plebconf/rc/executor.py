@@ -98,7 +98,7 @@ def execute(program: Program, send, keep_going: bool = False) -> Outcome:
         except OpError as f:
             unit, op = program.locate(f.index)
             return Outcome([program.failure_text(unit, op, f.errno)])
-        warned = _warnings(program, results, program.locate)
+        warned = _warnings(program, results, program.locate_all)
         return Outcome([], [line for unit in sorted(warned) for line in warned[unit][0]],
                        max((w[1] for w in warned.values()), default=0))
     failed = dict(refused)
@@ -125,7 +125,7 @@ def execute(program: Program, send, keep_going: bool = False) -> Outcome:
             unit, op = locate(index)
             failed[unit] = program.failure_text(unit, op, errno)
         # (a failed unit's results are None: only the units applied can have warned)
-        warned = _warnings(program, answer["results"], locate)
+        warned = _warnings(program, answer["results"], lambda indices: map(locate, indices))
     lines: list[str] = []
     for unit in sorted(failed.keys() | warned.keys()):
         lines.extend([failed[unit]] if unit in failed else warned[unit][0])
@@ -133,20 +133,23 @@ def execute(program: Program, send, keep_going: bool = False) -> Outcome:
                    max((w[1] for w in warned.values()), default=0))
 
 
-def _warnings(program: Program, results: list, locate) -> dict[int, tuple[list[str], int]]:
+def _warnings(program: Program, results: list, locate_all
+              ) -> dict[int, tuple[list[str], int]]:
     """unit -> (its warnings in op order, the status they leave), for the tolerated
-    failures among a batch's results that their tool warns about.  locate(index) -> (unit,
-    op within it).  A batch of a million routes answers a None per op: told in one count."""
+    failures among a batch's results that their tool warns about.  locate_all(indices) ->
+    (unit, op within it) of each.  A batch of a million routes answers a None per op: told
+    in one count; re-applied routes (EEXIST tolerated for rc) are placed in one pass and
+    passed over without their grammar (Program.may_warn)."""
     warned: dict[int, tuple[list[str], int]] = {}
     if not results or results.count(None) == len(results):
         return warned
-    for index, result in enumerate(results):
-        if type(result) is dict and "errno" in result:
-            unit, op = locate(index)
-            said = program.warning_text(unit, op, result)
-            if said is not None:
-                lines, status = warned.get(unit, ([], 0))
-                warned[unit] = (lines + [said[0]], max(status, said[1]))
+    failed = [i for i, result in enumerate(results)
+              if type(result) is dict and "errno" in result]
+    for index, (unit, op) in zip(failed, locate_all(failed)):
+        said = program.warning_text(unit, op, results[index])
+        if said is not None:
+            lines, status = warned.get(unit, ([], 0))
+            warned[unit] = (lines + [said[0]], max(status, said[1]))
     return warned
 
 
