@@ -8,6 +8,9 @@ with status 65 (EX_DATAERR; 66, EX_NOINPUT, for a file it cannot read) and the e
 printing its ready line.  --keep-going: FreeBSD's rc behaviour, every failing command
 reported on stderr, everything else applied, the stack starts.  Plan and tool warnings go to
 stderr as `plebnet: WARNING: ...`; with --strict any warning refuses the files (status 65).
+What a tool says while its command is applied and goes on (ifconfig's tunnel and laggport
+refused by the stack: FreeBSD's warn(), which rc.d/netif's console shows as the boot goes
+on) is printed as `plebnet: FILE:LINE: VAR: COMMAND: ifconfig: ...`, and the stack starts.
 
 This is the one place the stack uses plebconf: the pure rc executor, given a sender that
 applies in this process (Syscalls.run_batch raises OpError with .index, as the executor's
@@ -55,17 +58,20 @@ def run_rc(proc, files: list[str], keep_going: bool = False, strict: bool = Fals
     stages = program.stages() if keep_going or not program.failures else [(program, None)]
     errors: list[str] = []
     for part, lease_of in stages:
-        errors += execute(part, keep_going_sender(proc.syscalls), keep_going)
+        outcome = execute(part, keep_going_sender(proc.syscalls), keep_going)
+        errors += outcome.errors
         if errors and not keep_going:
             break
+        # what this part said, before the lease is waited for: the failures (keep-going)
+        # and the tools' warnings (a tunnel, a laggport the stack refused), in order
+        if outcome.lines:
+            print("\n".join(f"plebnet: {line}" for line in outcome.lines), file=sys.stderr,
+                  flush=True)
         if lease_of is not None and dhcp is not None:
             dhcp.wait_sync(sync_dhcp_timeout())
-    if not errors:
+    if not errors or keep_going:
         return
     lines = [f"plebnet: {e}" for e in errors]
-    if keep_going:
-        print("\n".join(lines), file=sys.stderr, flush=True)
-        return
     hint = program.keep_going_hint(errors)
     if hint:
         lines.append(f"plebnet: {hint}")

@@ -4,7 +4,11 @@ One ifconfig/route/arp command per line (also `ndp -s`, `sysctl name=value`, `ho
 sh quoting; comments (#) and blank lines are skipped.  Atomic by default: any error (cited as
 FILE:LINE: command: the tool's message) leaves the stack unchanged.  --keep-going (alias
 --force) is `ip -batch -force`: failing lines are reported, the others applied, exit 1.
-Quiet on success, like `ip -batch`.  A progress bar (rich, imported only then) goes to
+Quiet on success, like `ip -batch`, but for what a tool says while its line is applied and
+goes on (ifconfig's `tunnel`, `laggport` that the stack refuses: FreeBSD's warn()), printed
+as a failure is, FILE:LINE: command: ifconfig's warning, in line order with the failures;
+the exit status is then the tool's (1 for a laggport that could not join, 0 for a tunnel;
+docs/freebsd-tools.md §5.9).  A progress bar (rich, imported only then) goes to
 stderr when stderr is a terminal and the file is long.  It waits as long as the stack works
 on the batch (the stack says so every second); a stack that stops answering, or goes away,
 gets one line on stderr and exit status 69 (EX_UNAVAILABLE).
@@ -56,20 +60,20 @@ def command(ctx, args) -> int:
             # (no second process beside the progress bar's thread: a fork copies only
             # the thread that calls it)
             program.parallel = False
-            errors = _with_progress(program, client_sender(ctx.client), keep_going)
+            outcome = _with_progress(program, client_sender(ctx.client), keep_going)
         else:
             program.compile_all()
-            errors = execute(program, client_sender(ctx.client), keep_going)
+            outcome = execute(program, client_sender(ctx.client), keep_going)
     except (ConnectError, OSError) as exc:      # TimeoutError among them
         sys.stderr.write(f"batch: {exc or 'stack not answering'}\n")
         return 69
     for warning in program.warnings:
         sys.stderr.write(f"batch: WARNING: {warning}\n")
-    for error in errors:
-        sys.stderr.write(error + "\n")
-    if errors and not keep_going:
+    # the failing lines and the tools' warnings of the lines applied, in line order
+    sys.stderr.write("".join(line + "\n" for line in outcome.lines))
+    if outcome.errors and not keep_going:
         sys.stderr.write("batch: nothing applied; the stack is unchanged\n")
-    status = 1 if errors else 0
+    status = outcome.status
     if program.line_count >= PROGRESS_LINES:
         # all is said: leave now rather than have the interpreter free a million lines'
         # strings one by one on the way out (a tenth of a million-line run)

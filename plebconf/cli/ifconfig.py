@@ -114,13 +114,8 @@ def configure(ctx, tool_ops: ToolOps, fmt) -> int:
         lines.append(tool_ops.message(index, exc.errno))
         sys.stderr.write("".join(line + "\n" for line in lines))
         return 1
-    lines = tool_ops.stderr_before(None)
-    status = 0
-    for label, result in zip(tool_ops.labels, results):    # ops that only warn (Label.warn)
-        warned = label.warning(result)
-        if warned is not None:
-            lines.append(warned[0])
-            status = max(status, warned[1])
+    warned, status = tool_ops.warned(results)     # ops that only warn (Label.warn)
+    lines = tool_ops.stderr_before(None) + warned
     if lines:
         sys.stderr.write("".join(line + "\n" for line in lines))
     out = tool_ops.output(results)

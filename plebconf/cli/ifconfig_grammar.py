@@ -250,6 +250,11 @@ class Label:
     def __eq__(self, other):
         return isinstance(other, Label) and self._key() == other._key()
 
+    @property
+    def warns(self) -> bool:
+        """Whether the op only warns when it fails (then warning() words it)."""
+        return self.warn is not None
+
     def warning(self, result) -> tuple[str, int] | None:
         """(stderr line, exit status) for a warn op's result, if it failed and says so."""
         if self.warn is None or type(result) is not dict or "errno" not in result:

@@ -22,6 +22,11 @@ that `rc save` would write and the files do not give (-) and the files' that the
 Warnings (the rc scripts' and the tools') go to stderr as `rc: WARNING: ...`; among them one
 per variable the stack does not act on (pf, ipfw, natd, wireless, tunnels: rc/unmodelled.py).
 --strict refuses files that give any warning: nothing is applied (exit 1, as a refused apply).
+What a tool says while its command is applied and goes on (ifconfig's `tunnel` and
+`laggport` that the stack refuses: FreeBSD's warn()) is printed as a failure is, in order
+with them, `file:line: VAR: COMMAND: ifconfig: ...`; the rest is applied, and the exit
+status is the tool's: 1 for a laggport that could not join, 0 for a tunnel
+(docs/freebsd-tools.md §5.9).  A dry run says them too.
 """
 from __future__ import annotations
 
@@ -104,7 +109,7 @@ def command(ctx, args) -> int:
 
 
 def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
-    from plebconf.rc.apply import client_sender, command_line, execute
+    from plebconf.rc.apply import Outcome, client_sender, command_line, execute
     from plebconf.rc.executor import NO_LEASE, sync_dhcp_timeout, wait_for_lease
     from plebconf.rc.running import dry_run_sender
     client = ctx.client
@@ -122,26 +127,27 @@ def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
                 sys.stdout.write(command_line(program.argv(unit)) + "\n")
         if refused:
             return 1
-        # the stack says what would fail; keep-going's retries need the state of the sends
-        # before them, which a dry run does not keep: only the atomic form is asked
-        errors = [] if keep_going else execute(program, dry_run_sender(client))
+        # the stack says what would fail (and what would be warned about); keep-going's
+        # retries need the state of the sends before them, which a dry run does not keep:
+        # only the atomic form is asked
+        outcome = Outcome([]) if keep_going else execute(program, dry_run_sender(client))
         sys.stdout.flush()
-        for error in errors:
-            sys.stderr.write(error + "\n")
-        hint = program.keep_going_hint(errors) if errors else None
+        sys.stderr.write("".join(line + "\n" for line in outcome.lines))
+        hint = program.keep_going_hint(outcome.errors) if outcome.errors else None
         if hint:
             sys.stderr.write(f"rc: {hint}\n")
-        return 1 if errors else 0
+        return outcome.status
     if program.failures and not keep_going:       # refused before anything is sent
         stages = [(program, None)]
     else:
         stages = program.stages() if hasattr(program, "stages") else [(program, None)]
-    failed, waited = False, None
+    status, waited = 0, None
     for part, lease_of in stages:
-        errors = execute(part, client_sender(client), keep_going)
-        for error in errors:
-            sys.stderr.write(error + "\n")
-        failed = failed or bool(errors)
+        outcome = execute(part, client_sender(client), keep_going)
+        # failures and the tools' warnings (a tunnel, a laggport that failed), in order
+        sys.stderr.write("".join(line + "\n" for line in outcome.lines))
+        status = max(status, outcome.status)
+        errors = outcome.errors
         if errors and not keep_going:
             hint = program.keep_going_hint(errors)
             if hint:
@@ -154,7 +160,7 @@ def apply(ctx, files, dry_run=False, keep_going=False, strict=False) -> int:
             waited = lease_of
             if wait_for_lease(client.call, lease_of, sync_dhcp_timeout()) is False:
                 sys.stderr.write("".join(line + "\n" for line in NO_LEASE))
-    return 1 if failed else 0
+    return status
 
 
 def strict_refusal(prog: str, count: int) -> str:

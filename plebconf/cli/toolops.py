@@ -2,7 +2,9 @@
 
 The rc.conf executor and `plebconf batch` get these from ifconfig, route and arp (and build
 them for hostname, sysctl and ndp); the ifconfig tool runs its own through `configure`.
-One class for all of them, so the executor needs no per-tool cases beyond `message`.
+One class for all of them, so the executor needs no per-tool cases beyond `message` and
+`warning` (what a tool prints for an op that failed and only warns: the tool and the
+executor word it the same way).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ class ToolOps:
 
     ops       batch entries: [op, args] or [op, args, [tolerated errnos]]
     labels    one per op: the tool's message prefix for it (route, arp: text; ifconfig: a
-              Label, which its `wording` reads)
+              Label, which its `wording` reads; one that `warns` words, by its `warning`,
+              the failure of an op that only warns: see warning())
     lines     stdout lines printed after success (route's `add net ...`, arp's `deleted`)
     warnings  stderr lines printed when the batch runs; warn_at: not printed if the batch
               fails before that op (ifconfig's no-mask warning comes after its ioctls)
@@ -73,6 +76,40 @@ class ToolOps:
                 and self.ops[failed][1].get("ifname") == self.ifname)):
             return []
         return list(self.warnings)
+
+    def warns(self, index: int) -> bool:
+        """Whether op `index` only warns when it fails (its label `warns`: ifconfig's
+        Label with a warn text, tunnel and laggport) and is sent tolerating the errnos it
+        warns about."""
+        return (index < len(self.labels) and getattr(self.labels[index], "warns", False)
+                and len(self.ops[index]) > 2)
+
+    def may_warn(self) -> bool:
+        """Whether any op of the command only warns when it fails."""
+        return any(self.warns(i) for i in range(len(self.ops)))
+
+    def warning(self, index: int, result) -> tuple[str, int] | None:
+        """What the tool says when op `index`, one that only warns, came back as a
+        tolerated failure ({"errno", "msg"}, protocol: batch): (its stderr line, the exit
+        status it leaves), worded by its label's `warning`.  None when the op did not
+        fail, does not warn, or the errno is not one the tool's own op tolerates (a caller
+        tolerating more, as rc's tolerated steps do, gets no warning the tool would not
+        have printed)."""
+        if type(result) is not dict or "errno" not in result or not self.warns(index) \
+                or result["errno"] not in self.ops[index][2]:
+            return None
+        return self.labels[index].warning(result)
+
+    def warned(self, results: list) -> tuple[list[str], int]:
+        """The warnings of a batch's results, in op order, and the exit status they leave
+        (0 when there are none)."""
+        lines, status = [], 0
+        for index, result in enumerate(results):
+            said = self.warning(index, result)
+            if said is not None:
+                lines.append(said[0])
+                status = max(status, said[1])
+        return lines, status
 
     def output(self, results: list) -> list[str]:
         """stdout lines after success: `lines`, else the name a unit-less create got

@@ -2,7 +2,8 @@
 
     program = rc_program(files, live_interfaces)      # rc.conf files -> RcProgram
     program = batch_program(text, name)               # command lines -> BatchProgram
-    errors = execute(program, send, keep_going=False) # [] when everything applied
+    outcome = execute(program, send, keep_going=False)  # Outcome: .errors ([] when all
+                                                        # applied), .lines, .status
     program.warnings, program.failures (grammar refusals), program.argv(unit)
 
 This module owns nothing but the names callers use; the executor is split by part, each
@@ -21,11 +22,11 @@ executor never imports the stack.
 from __future__ import annotations
 
 from .command import command_line, command_ops, error_text, tokenize
-from .executor import client_sender, execute
+from .executor import Outcome, client_sender, execute
 from .programs import BatchProgram, Program, RcProgram
 from .shapes import shape
 from .sources import ALL_ERRNOS, batch_program, rc_program, read_rc_files
 
-__all__ = ["Program", "RcProgram", "BatchProgram", "execute", "rc_program",
+__all__ = ["Program", "RcProgram", "BatchProgram", "execute", "Outcome", "rc_program",
            "batch_program", "read_rc_files", "command_ops", "command_line", "error_text",
            "shape", "tokenize", "client_sender", "ALL_ERRNOS"]

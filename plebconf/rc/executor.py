@@ -1,21 +1,26 @@
 """Executing a program: all of it as one atomic batch, or unit by unit (keep-going).
 
-    errors = execute(program, send, keep_going=False)   # [] when everything applied
+    outcome = execute(program, send, keep_going=False)  # .errors [] when all applied;
+                                                        # .lines (with the tools' warnings)
     send = client_sender(client)                        # over a stack's control socket
     wait_for_lease(call, ifname, timeout) -> True | False | None   # SYNCDHCP's wait
 
-`send(entries)` applies a list of batch entries all-or-nothing and raises
-plebproto.errors.OpError whose .index names the op that failed: Client.batch over the socket
-(client_sender), or Syscalls.run_batch itself in the stack process at boot (the stack
-imports this executor, never the other way round).
+`send(entries)` applies a list of batch entries all-or-nothing, returns their results and
+raises plebproto.errors.OpError whose .index names the op that failed: Client.batch over the
+socket (client_sender), or Syscalls.run_batch itself in the stack process at boot (the
+stack imports this executor, never the other way round).
 
 Atomic (default): grammar errors are reported before anything is sent; then the whole
 program is one batch, so a failure leaves the stack unchanged.  Keep-going (FreeBSD's own
 behaviour: rc.d runs every command and carries on): every unit is applied on its own terms
 (all of its ops or none), failing units are reported and skipped, the others applied.  It is
 one keep-going batch (protocol: batch "keep_going", with each unit's number of entries), so
-the stack skips the failing units in one pass: `send.keep_going(entries, units)` returns the
-failures as [op index, errno, msg].
+the stack skips the failing units in one pass: `send.keep_going(entries, units)` returns
+{"results": per op, "failed": [[op index, errno, msg], ...]}.
+
+An op that only warns when it fails (ifconfig's tunnel and laggport) is sent tolerating the
+errnos it warns about; its result is then {"errno", "msg"} (protocol: batch), from which
+the tool's own Label words the warning (Outcome.lines), as the ifconfig tool does.
 """
 from __future__ import annotations
 
@@ -27,8 +32,8 @@ from plebproto.errors import OpError
 
 from .programs import Program
 
-__all__ = ["execute", "client_sender", "keep_going_sender", "wait_for_lease", "NO_LEASE",
-           "sync_dhcp_timeout"]
+__all__ = ["execute", "Outcome", "client_sender", "keep_going_sender", "wait_for_lease",
+           "NO_LEASE", "sync_dhcp_timeout"]
 
 SYNC_DHCP_TIMEOUT = 60.0    # dhclient.conf(5) `timeout`: then dhclient goes to the background
 LEASE_POLL = 0.2            # how often the client's state is read while waiting
@@ -62,18 +67,40 @@ def wait_for_lease(call, ifname: str, timeout: float, clock=time.monotonic,
         sleep(min(LEASE_POLL, left))
 
 
-def execute(program: Program, send, keep_going: bool = False) -> list[str]:
-    """Apply the program; the messages of what failed (empty: all applied)."""
+class Outcome:
+    """What applying a program said.
+
+    errors  the failures, one line per failing unit, in unit order (empty: all applied)
+    lines   what goes to stderr, in unit order: the failures and, for the units applied,
+            the warnings of ops that failed and only warn (ifconfig's tunnel, laggport:
+            Program.warning_text), each `WHERE: [VAR: ]COMMAND: the tool's line`
+    status  1 when anything failed, else the highest exit status a warning leaves (the
+            tool's own: a laggport that cannot join 1, a tunnel 0)"""
+    __slots__ = ("errors", "lines", "status")
+
+    def __init__(self, errors: list[str], lines: list[str] | None = None, status: int = 0):
+        self.errors = errors
+        self.lines = list(errors) if lines is None else lines
+        self.status = 1 if errors else status
+
+    def __repr__(self):
+        return f"Outcome({self.errors!r}, {self.lines!r}, {self.status})"
+
+
+def execute(program: Program, send, keep_going: bool = False) -> Outcome:
+    """Apply the program; what failed, and what the tools warned about on the way."""
     refused = {u: f"{program.describe(u)}: {msg}" for u, msg in program.failures}
     if not keep_going:
         if refused:
-            return [refused[u] for u in sorted(refused)]
+            return Outcome([refused[u] for u in sorted(refused)])
         try:
-            send(program.entries())
+            results = send(program.entries())
         except OpError as f:
             unit, op = program.locate(f.index)
-            return [program.failure_text(unit, op, f.errno)]
-        return []
+            return Outcome([program.failure_text(unit, op, f.errno)])
+        warned = _warnings(program, results, program.locate_all)
+        return Outcome([], [line for unit in sorted(warned) for line in warned[unit][0]],
+                       max((w[1] for w in warned.values()), default=0))
     failed = dict(refused)
     flat: list = []
     counts: list[int] = []
@@ -84,14 +111,46 @@ def execute(program: Program, send, keep_going: bool = False) -> list[str]:
         owners.append(unit)
         counts.append(len(entries))
         flat.extend(entries)
+
+    def locate(index: int) -> tuple[int, int]:
+        k = bisect_right(starts, index) - 1
+        while counts[k] == 0:       # (a unit of no ops starts where the next does)
+            k += 1
+        return owners[k], index - starts[k]
+
+    warned: dict = {}
     if flat:
-        for index, errno, _ in send.keep_going(flat, counts):
-            k = bisect_right(starts, index) - 1
-            while counts[k] == 0:       # (a unit of no ops starts where the next does)
-                k += 1
-            unit = owners[k]
-            failed[unit] = program.failure_text(unit, index - starts[k], errno)
-    return [failed[u] for u in sorted(failed)]
+        answer = send.keep_going(flat, counts)
+        for index, errno, _ in answer["failed"]:
+            unit, op = locate(index)
+            failed[unit] = program.failure_text(unit, op, errno)
+        # (a failed unit's results are None: only the units applied can have warned)
+        warned = _warnings(program, answer["results"], lambda indices: map(locate, indices))
+    lines: list[str] = []
+    for unit in sorted(failed.keys() | warned.keys()):
+        lines.extend([failed[unit]] if unit in failed else warned[unit][0])
+    return Outcome([failed[u] for u in sorted(failed)], lines,
+                   max((w[1] for w in warned.values()), default=0))
+
+
+def _warnings(program: Program, results: list, locate_all
+              ) -> dict[int, tuple[list[str], int]]:
+    """unit -> (its warnings in op order, the status they leave), for the tolerated
+    failures among a batch's results that their tool warns about.  locate_all(indices) ->
+    (unit, op within it) of each.  A batch of a million routes answers a None per op: told
+    in one count; re-applied routes (EEXIST tolerated for rc) are placed in one pass and
+    passed over without their grammar (Program.may_warn)."""
+    warned: dict[int, tuple[list[str], int]] = {}
+    if not results or results.count(None) == len(results):
+        return warned
+    failed = [i for i, result in enumerate(results)
+              if type(result) is dict and "errno" in result]
+    for index, (unit, op) in zip(failed, locate_all(failed)):
+        said = program.warning_text(unit, op, results[index])
+        if said is not None:
+            lines, status = warned.get(unit, ([], 0))
+            warned[unit] = (lines + [said[0]], max(status, said[1]))
+    return warned
 
 
 def client_sender(client):
@@ -101,8 +160,7 @@ def client_sender(client):
             return client.batch(entries)
         except OpError as exc:
             raise exc.at(exc.index or 0) from None
-    send.keep_going = lambda entries, units: client.batch_keep_going(entries,  # type: ignore
-                                                                     units)["failed"]
+    send.keep_going = client.batch_keep_going      # type: ignore[attr-defined]
     return send
 
 
@@ -112,5 +170,5 @@ def keep_going_sender(syscalls):
     def send(entries):
         return syscalls.run_batch(entries)
     send.keep_going = lambda entries, units: (  # type: ignore[attr-defined]
-        syscalls.run_batch_keep_going(entries, units)[0]["failed"])
+        syscalls.run_batch_keep_going(entries, units)[0])
     return send

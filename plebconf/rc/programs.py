@@ -6,6 +6,7 @@
     program.locate(index)      # (unit, op within the unit) of an op of entries()
     program.unit_entries()     # (unit, entries) per unit, for keep-going mode
     program.failure_text(unit, op, errno), program.warnings, program.failures
+    program.warning_text(unit, op, result)    # a tolerated failure the tool warns about
 
 A Program is the compiled form of a list of *units* (one command line each: a plan Step or
 a batch-file line), each compiled by its tool's grammar (command.py) or by its shape's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Iterator
 from itertools import groupby
 
 from plebconf.rpc.client import run
@@ -51,6 +53,12 @@ class Program:
         self.templates: dict = {}   # shape -> Template, or False: this shape has none
         self.general: dict = {}     # general_key(shape) -> its general Template
         self.units = 0
+        # the units with an op that only warns when it fails (ToolOps.may_warn: ifconfig's
+        # tunnel, laggport; compiled by their grammar, never a template: shapes._learn):
+        # only their tolerated failures can be a warning (warning_text); the others' (rc's
+        # re-added routes, ifconfig's first-address delete) are passed over without
+        # running their grammar again
+        self.may_warn: set[int] = set()
 
     @property
     def unit_count(self) -> int:
@@ -78,6 +86,8 @@ class Program:
                                         "(e.g. tap0, not tap) in a batch"))
             return
         entries = ops.ops
+        if ops.may_warn():
+            self.may_warn.add(unit)
         if tolerate:
             entries = [[e[0], e[1], sorted(set(tolerate) | set(e[2] if len(e) > 2 else ()))]
                        for e in entries]
@@ -122,6 +132,23 @@ class Program:
             ops = None
         return f"{self.describe(unit)}: {error_text(argv[0], ops, op, errno)}"
 
+    def warning_text(self, unit: int, op: int, result) -> tuple[str, int] | None:
+        """For op `op` of a unit that came back as a tolerated failure: what the tool
+        prints when that op only warns (ToolOps.warning: ifconfig's tunnel, laggport), as
+        `WHERE: [VAR: ]COMMAND: WARNING`, and the exit status the tool leaves; else None.
+        The grammar runs again for that line only (as failure_text): a template-compiled
+        line keeps no labels."""
+        if unit not in self.may_warn:
+            return None
+        try:
+            ops = command_ops(self.argv(unit))
+        except ToolError:
+            return None
+        said = ops.warning(op, result)
+        if said is None:
+            return None
+        return f"{self.describe(unit)}: {said[0]}", said[1]
+
     # -- entries -------------------------------------------------------------------------------
     def entries(self) -> list:
         """The batch: runs as column runs (plebconf.rpc.client.run), a column holding one
@@ -155,6 +182,21 @@ class Program:
                 return (seg[3] + index, 0) if seg[0] == "run" else (seg[1], index)
             index -= n
         raise IndexError(index)
+
+    def locate_all(self, indices) -> Iterator[tuple[int, int]]:
+        """locate() of each of these op indices (increasing), in one walk over the
+        segments: a batch's tolerated failures, as many as its ops, are placed in linear
+        time."""
+        segments = iter(self.segments)
+        seg, base, n = None, 0, 0
+        for index in indices:
+            while seg is None or index >= base + n:
+                base += n
+                seg = next(segments, None)
+                if seg is None:
+                    raise IndexError(index)
+                n = len(seg[2][0]) if seg[0] == "run" else len(seg[2])
+            yield (seg[3] + index - base, 0) if seg[0] == "run" else (seg[1], index - base)
 
     def unit_entries(self) -> list[tuple[int, list]]:
         """(unit, its entries) for every compiled unit, in order (keep-going mode)."""
@@ -239,6 +281,7 @@ class _Slice(Program):
         self.whole, self.units = whole, end - first
         self.first, self.end = first, end
         self.warnings = whole.warnings
+        self.may_warn = whole.may_warn
         self.failures = [(u, m) for u, m in whole.failures if first <= u < end]
         # a run never straddles a cut: it holds consecutive units of one template, and the
         # unit a stage ends with (dhclient) is an ops segment of its own

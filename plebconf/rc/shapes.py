@@ -12,9 +12,10 @@ scope a grammar may embed) nor ff (multicast, masks like ffff:ffff::).  The tool
 once per shape; when the addresses reappear verbatim as whole argument fields of its ops,
 and two probe lines with other addresses give exactly the ops that substituting them gives,
 the shape gets a template, and later lines of that shape only substitute their addresses.
-Anything else -- quotes, warnings, fields derived from an address -- runs the grammar for
-every line.  A template may also take the `/len` after an address as a value (general: a
-shape with another length is the same template), when the length reappears as an int
+Anything else -- quotes, warnings, an op that only warns when it fails (ifconfig's tunnel,
+laggport), fields derived from an address -- runs the grammar for every line.  A template
+may also take the `/len` after an address as a value (general: a shape with another length
+is the same template), when the length reappears as an int
 field and a probe with another length gives exactly the ops substituting it gives: a
 table of mixed prefix lengths is then one run with a length column, not a run per length.
 literal_segments and plain_addresses serve BatchProgram's column-by-column
@@ -109,7 +110,9 @@ class Template:
 def _learn(ops, values: list[str]) -> Template | None:
     """A template for ops made from a line whose addresses are `values`, or None when the
     addresses do not appear as whole argument fields only."""
-    if ops.warnings or len(set(values)) != len(values):
+    # (a line with an op that only warns when it fails keeps its grammar: the executor
+    # asks it again for the warning's words, Program.may_warn)
+    if ops.warnings or ops.may_warn() or len(set(values)) != len(values):
         return None
     index = {v: i for i, v in enumerate(values)}
     entries, used = [], set()
