@@ -384,7 +384,7 @@ class ControlServer:
             while i < count:
                 item = items[i]
                 if not conn.waiting and self.job is None:
-                    end = self._serve_run(conn, items, i, min(count, i + RUN_MAX))
+                    end = self._serve_run(conn, items, i, min(count, i + RUN_MAX), due)
                     if end > i:
                         i = end
                         if conn.closed or self._over(conn) or monotonic() >= due:
@@ -413,14 +413,16 @@ class ControlServer:
         frame.pos = i
         return i >= count
 
-    def _serve_run(self, conn: Connection, items: list, start: int, end: int) -> int:
+    def _serve_run(self, conn: Connection, items: list, start: int, end: int,
+                   due: float) -> int:
         """Serve the requests of items[start:end] from the first while each has a Form
         (Syscalls.forms: its handler answers a plain value), exactly as _serve would one by
         one -- each its own errno, audit entry and journal record, a failing one leaving
         nothing behind (Journal.apply_each: a savepoint each) -- without the per-request
         dispatch, transaction and reply of _serve.  Returns the index past the last one
         served: start when items[start] has no Form (it takes _serve's path, as does a
-        change from a peer that may only read, to be refused there)."""
+        change from a peer that may only read, to be refused there).  The run ends early
+        when the slice's time (due) is spent."""
         forms, can_write = self.sys.forms, conn.can_write
         calls: list = []        # (form.call, args) for Journal.apply_each
         changes: list = []      # per request: whether it changes the stack
@@ -443,7 +445,8 @@ class ControlServer:
         if not calls:
             return start
         self.actor = conn.pid
-        results, failed = self.journal.apply_each(calls)
+        results, failed = self.journal.apply_each(calls, due, time.monotonic)
+        i = start + len(results)
         run = items[start:i]
         if not failed:          # (the usual case: every reply a success, in one go)
             self.group += [[rid if type(rid) is int else 0, 0, "", result]

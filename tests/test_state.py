@@ -284,6 +284,24 @@ def test_apply_each_takes_back_only_what_failed(st):
     assert st.journal.depth == 0
 
 
+def test_apply_each_stops_when_its_time_is_spent(st):
+    """apply_each(calls, due, clock) reads the clock every EACH_CLOCK calls and stops
+    there once due has passed: the calls made are committed, the rest not made."""
+    from plebnet_core.state.txn import EACH_CLOCK
+    made = []
+    now = [0.0]
+
+    def call(n):
+        made.append(n)
+        now[0] += 1.0           # each call takes a "second"
+        return n
+
+    results, failed = st.journal.apply_each([(call, n) for n in range(5 * EACH_CLOCK)],
+                                            2.5 * EACH_CLOCK, lambda: now[0])
+    assert results == made == list(range(3 * EACH_CLOCK)) and failed == []
+    assert st.journal.depth == 0
+
+
 def test_events_published_only_on_commit(st):
     seen = []
     st.journal.listeners.append(seen.extend)

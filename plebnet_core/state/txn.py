@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from math import inf
 from typing import Any, Callable, TypeVar
 
 K = TypeVar("K")
@@ -17,6 +18,7 @@ V = TypeVar("V")
 Event = dict[str, Any]                  # a routing message, as subscribers get it
 _Call = tuple[Callable[..., object], tuple[Any, ...]]
 FREE_LATER = 65536                      # undo records past which a log is freed piecewise
+EACH_CLOCK = 16                         # calls of apply_each between two readings of its clock
 
 
 def free_some(log: list[Any], count: int = 16384) -> bool:
@@ -139,14 +141,16 @@ class Journal:
         self._committed(undo)
         return result
 
-    def apply_each(self, calls: list[tuple[Callable[[Any], V], Any]]
+    def apply_each(self, calls: list[tuple[Callable[[Any], V], Any]],
+                   due: float = inf, clock: Callable[[], float] | None = None
                    ) -> tuple[list[V | Exception], list[int]]:
         """fn(arg) for each (fn, arg) of calls, each all-or-nothing on its own: what apply()
         per call does, at a fraction of the cost (a run of independent requests): one
         transaction around them all, and a savepoint each, so a failing one (its exception
         stands in its result's place) takes back only its own changes, events and commit
         effects.  The others' events are published in order when the last is done.
-        Returns the results and the positions of the failed ones."""
+        Stops early once clock() reaches due (read every EACH_CLOCK calls): the calls not
+        made get no result.  Returns the results and the positions of the failed ones."""
         assert self.depth == 0, "apply_each() inside a transaction"
         undo: list[_Call] = []
         events: list[Event] = []
@@ -167,6 +171,8 @@ class Journal:
                     del commit[commit_mark:]
                     failed.append(len(results))
                     append(exc)
+                if clock is not None and not len(results) % EACH_CLOCK and clock() >= due:
+                    break
         except BaseException:
             self.depth = 0
             self._rollback_to(0)
