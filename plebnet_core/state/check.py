@@ -59,6 +59,10 @@ def check_stack(stack: Stack) -> list[str]:
                     bad.append(f"{ifp.name}: neighbour entry {key:#x} misfiled")
                 if entry.flags & RTF_PINNED and (af, key) not in seen:
                     bad.append(f"{ifp.name}: own-address neighbour {key:#x} without address")
+                armed = stack.ll_due.when(entry)
+                if entry.expire and (armed is None or armed > entry.expire):
+                    bad.append(f"{ifp.name}: neighbour {key:#x} expiring at {entry.expire} "
+                               f"armed for {armed}")
     for af, table in stack.rt.items():
         prefixes = 0
         lens = []
@@ -112,6 +116,9 @@ def check_stack(stack: Stack) -> list[str]:
                         bad.append(f"{where}: interface route without an address")
                     if not r.flags & RTF_GATEWAY and r.gateway not in by_index:
                         bad.append(f"{where}: link#{r.gateway} names no interface")
+                    armed = stack.rt_due.when((af, r))
+                    if r.expire and (armed is None or armed > r.expire):
+                        bad.append(f"{where}: expiring at {r.expire} armed for {armed}")
         if (unmade, joined) != (table.unmade, table.joined):
             bad.append(f"af {af}: counts {table.unmade} unmade, {table.joined} joined, "
                        f"but {unmade}, {joined} found")
