@@ -312,13 +312,15 @@ class RouteControl(StackBase):
         if ifname is not None:
             j.setattr(route, "ifp", self.ifunit(ifname))
         j.setattr(route, "flags", new_flags)
+        if expire is not None:
+            # undone after the old expire is back (records undo newest first): armed for
+            # it again, in case a tick meanwhile looked at the route and moved its item on
+            j.record(self.rt_arm, af, route)
         for attr, value in (("mtu", mtu), ("hopcount", hopcount), ("expire", expire),
                             ("weight", weight)):
             if value is not None:
                 j.setattr(route, attr, value)
         if expire is not None:
-            # (and its old expire, should this be undone after a tick dropped its item)
-            j.record(self.rt_arm, af, route)
             self.rt_arm(af, route)
         self.rt[af].generation += 1
         j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
