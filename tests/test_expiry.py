@@ -212,6 +212,8 @@ def test_purge_and_destroy_rolled_back_after_a_tick_still_expire(st, clock):
     st.in_aifaddr("tap0", aton("10.0.2.1"), 24)
     st.ll_set(AF_INET, aton("10.0.2.6"), MAC, temp=True)              # 2200
     st.ll_set(AF_INET, aton("10.0.0.6"), MAC, temp=True)
+    # on no prefix of tap0's: no purge takes it, it stays in the destroyed interface's table
+    st.ll_set(AF_INET, aton("192.0.2.77"), MAC, temp=True, ifname="tap0")
     cm = _open(st)
     st.in_difaddr("vnet0", aton("10.0.0.1"))        # purges vnet0's entries on the prefix
     st.if_destroy("tap0")
@@ -221,6 +223,7 @@ def test_purge_and_destroy_rolled_back_after_a_tick_still_expire(st, clock):
     assert check_stack(st) == []
     at(st, clock, 2300.5)
     assert aton("10.0.2.6") not in ll(st, "tap0") and aton("10.0.0.6") not in ll(st)
+    assert aton("192.0.2.77") not in ll(st, "tap0")
 
 
 def test_route_expire_change_rolled_back_after_a_tick_still_expires(st, clock):
@@ -246,18 +249,24 @@ def test_route_deletion_rolled_back_after_a_tick_still_expires(st, clock):
     assert not st.rt[AF_INET].exact(aton("192.0.2.0"), 24)
 
 
-def test_a_tick_that_fails_takes_nothing_and_loses_nothing(st, clock, monkeypatch):
-    for last in (6, 7):
+@pytest.mark.parametrize("where", ["nd6", "second entry"])
+def test_a_tick_that_fails_takes_nothing_and_loses_nothing(st, clock, monkeypatch, where):
+    for last in (6, 7, 8, 9):
         st.ll_set(AF_INET, aton(f"10.0.0.{last}"), MAC, temp=True)
     st.rt_add(AF_INET, aton("192.0.2.0"), 24, aton("10.0.0.9"), expire=1100)
+    calls = []
+    expire = st._ll_expire
 
-    def fail(now):
-        raise RuntimeError("nd6")
-    monkeypatch.setattr(st, "_nd6_tick", fail)
+    def fail(*args):
+        calls.append(args)
+        if where == "nd6" or len(calls) == 2:
+            raise RuntimeError(where)
+        return expire(*args)
+    monkeypatch.setattr(st, "_nd6_tick" if where == "nd6" else "_ll_expire", fail)
     clock.now = 2200
     with pytest.raises(RuntimeError):
         st.tick(2200)
-    assert {aton("10.0.0.6"), aton("10.0.0.7")} <= set(ll(st))
+    assert {aton(f"10.0.0.{last}") for last in (6, 7, 8, 9)} <= set(ll(st))
     assert check_stack(st) == []
     monkeypatch.undo()
     at(st, clock, 2200)
@@ -295,7 +304,9 @@ def test_ndp_entry_gone_stale_early_is_collected_from_then():
     entry = rig.ifp().llinfo6[peer]
     assert entry.state == nd6.REACHABLE
     armed = entry.expire                    # reach + GC_TIMER
-    clock.now += 1
+    clock.now += 5
+    stack.tick(clock.now)                   # armed for INCOMPLETE's end: now for armed
+    assert stack.ll_due.when(entry) == armed
     # another link-layer address without override: REACHABLE goes STALE, collected a GC
     # time from now, before the time first armed
     na = icmp6.neighbor_advert(PEER, ME, PEER, b"\x02\0\0\0\0\x09", 0)
