@@ -8,12 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from plebproto.constants import AF_INET, AF_INET6, IFF_UP, RTM_DELETE
+from plebproto.constants import (
+    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTM_DELETE,
+)
 from plebproto.errors import OpError
 from plebnet_core.dataplane import nd6
 from plebnet_core.dataplane.wire import icmp6
 from plebnet_core.state.check import check_stack
 from plebnet_core.state.due import SLACK, Deadlines
+from plebnet_core.state.ifnet import AddrList
 from plebnet_core.state.inet import aton, pton6
 from plebnet_core.state.stack import Stack
 from test_dataplane_ipv6 import ME, PEER, add6, frame6
@@ -493,3 +496,107 @@ def test_tick_takes_what_the_old_scan_took(steps):
             cm.__exit__(None, None, None)
         assert check_stack(st) == []
         _model_tick(st, clock)
+
+
+# -- duplicate address detection: started when a tick sees an interface become ready -----------
+def tentative(st, name="vnet0"):
+    return sorted(a.addr for a in st.by_name[name].addrs
+                  if a.af == AF_INET6 and a.flags & IN6_IFF_TENTATIVE)
+
+
+def test_dad_restarts_when_the_interface_is_up_again(st, clock):
+    st.in6_aifaddr("vnet0", pton6("2001:db8::5"), 64)                  # DAD ends at 1001
+    st.if_setflags("vnet0", clear=IFF_UP)
+    at(st, clock, 1000.5)                   # seen down mid-DAD: it stops
+    at(st, clock, 1001.5)
+    assert pton6("2001:db8::5") in tentative(st)
+    st.if_setflags("vnet0", set_=IFF_UP)
+    at(st, clock, 1002)                     # seen up: DAD again, dad_count seconds
+    at(st, clock, 1002.9)
+    assert pton6("2001:db8::5") in tentative(st)
+    at(st, clock, 1003)
+    assert tentative(st) == []
+
+
+def test_address_added_while_not_running_starts_dad_at_the_tick_that_sees_it_run(st, clock):
+    # (adding an address brings an interface up, not running: a vxlan whose socket would not
+    # open stays up and not running, plane.py; the driver sets RUNNING when it can)
+    ifp = st.by_name["vnet1"]
+    at(st, clock, 1001)
+    ifp.flags &= ~IFF_RUNNING
+    at(st, clock, 1001.5)
+    st.in6_aifaddr("vnet1", pton6("2001:db8:1::5"), 64)
+    at(st, clock, 1010)
+    assert pton6("2001:db8:1::5") in tentative(st, "vnet1")
+    ifp.flags |= IFF_RUNNING
+    at(st, clock, 1020)
+    assert pton6("2001:db8:1::5") in tentative(st, "vnet1")
+    at(st, clock, 1021)
+    assert tentative(st, "vnet1") == []
+
+
+def test_a_failed_tick_that_saw_an_interface_come_up_is_seen_again(st, clock, monkeypatch):
+    ifp = st.by_name["vnet1"]
+    at(st, clock, 1001)
+    ifp.flags &= ~IFF_RUNNING
+    st.in6_aifaddr("vnet1", pton6("2001:db8:1::5"), 64)
+    at(st, clock, 1002)
+    ifp.flags |= IFF_RUNNING
+
+    def fail(now):
+        raise RuntimeError("nd6")
+    monkeypatch.setattr(st, "_nd6_tick", fail)
+    clock.now = 1003
+    with pytest.raises(RuntimeError):
+        st.tick(1003)
+    monkeypatch.undo()
+    at(st, clock, 1003.5)                   # (its DAD starts now: a second to go)
+    assert pton6("2001:db8:1::5") in tentative(st, "vnet1")
+    at(st, clock, 1004.5)
+    assert tentative(st, "vnet1") == []
+
+
+class CountingAddrs(AddrList):
+    """An address list that counts the addresses read off it."""
+    __slots__ = ()
+    reads = 0
+
+    def __iter__(self):
+        CountingAddrs.reads += len(self)
+        return super().__iter__()
+
+
+def test_a_tick_looks_at_no_address_while_no_interface_changes(clock):
+    st = Stack(clock=clock, pid=42)
+    st.if_attach("vnet0", "vnet")
+    base = pton6("2001:db8::")
+    with st.transaction():
+        for k in range(1, 2001):
+            st.in6_aifaddr("vnet0", base + k, 128)
+    clock.now += 1
+    st.tick(clock.now)
+    assert tentative(st) == []
+    ifp = st.by_name["vnet0"]
+    ifp.addrs = CountingAddrs(ifp.addrs)
+    CountingAddrs.reads = 0
+    for _ in range(3):
+        clock.now += 0.5
+        st.tick(clock.now)
+    assert CountingAddrs.reads == 0
+    st.if_setflags("vnet0", clear=IFF_UP)
+    st.if_setflags("vnet0", set_=IFF_UP)
+    st.in6_aifaddr("vnet0", base + 5000, 128)     # up and ready: its DAD starts at once
+    CountingAddrs.reads = 0                 # (what the changes themselves read: not counted)
+    clock.now += 0.5
+    st.tick(clock.now)
+    assert CountingAddrs.reads == 0 and tentative(st) == [base + 5000]
+    st.if_setflags("vnet0", clear=IFF_UP)
+    CountingAddrs.reads = 0
+    clock.now += 0.5
+    st.tick(clock.now)                      # seen down: its addresses wait, not looked at
+    assert CountingAddrs.reads == 0 and check_stack(st) == []
+    st.if_setflags("vnet0", set_=IFF_UP)
+    CountingAddrs.reads = 0
+    clock.now += 0.5
+    st.tick(clock.now)                      # seen up: looked at once
+    assert CountingAddrs.reads == len(ifp.addrs)

@@ -133,7 +133,7 @@ def load_state(stack, state: dict) -> list:
     # (a state saved before a sysctl existed gets its default)
     stack.sysctl = {**stack.sysctl, **state["sysctl"]}
     stack.dad_pending, stack.nd_addr_seq = {}, {}     # (of the addresses replaced)
-    stack.expiry_rearm()
+    stack.timers_reset()
     stack._gw_cache.clear()
     for af in (AF_INET, AF_INET6):
         # emptied in place: the data plane holds the table (a new object would leave it

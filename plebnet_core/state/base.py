@@ -60,6 +60,7 @@ class StackBase:
     rt: dict[int, RouteTable]               # per address family
     sysctl: Sysctls
     dad_pending: dict[IfAddr, float]        # tentative address -> when its DAD ends
+    dad_seen: dict[Interface, bool]         # whether tick last saw each one ready for DAD
     # when tick looks at each neighbour entry and each route with an expiry time (due.py):
     # whatever sets an expire, or files or restores an entry or route that has one, arms it
     ll_due: Deadlines[LLEntry]

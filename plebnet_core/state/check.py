@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Protocol
 
-from plebproto.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
+from plebproto.constants import (
+    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_GATEWAY, RTF_PINNED,
+)
 
 from .route import NextHop, Unmade
 from .stack import SYSCTL_DEFAULTS, Stack
@@ -141,6 +143,14 @@ def check_stack(stack: Stack) -> list[str]:
     for ifa in stack.dad_pending:
         if ifa.ifp.find_addr(ifa.af, ifa.addr) is not ifa:
             bad.append("DAD pending for an address that is gone")
+    for ifp in stack.ifaces:
+        # an interface a tick saw ready, and ready still: its tentative addresses are in DAD
+        # (the tick looks at them again only when it sees the interface's readiness change)
+        if stack.dad_seen.get(ifp) and ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING:
+            for ifa in ifp.addrs:
+                if ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE \
+                        and ifa not in stack.dad_pending:
+                    bad.append(f"{ifp.name}: tentative {ifa.addr:#x} not in DAD")
     if set(stack.sysctl) != set(SYSCTL_DEFAULTS):
         bad.append("sysctl names changed")
     return bad

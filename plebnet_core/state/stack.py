@@ -77,6 +77,7 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
         self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
         self.sysctl = SYSCTL_DEFAULTS.copy()
         self.dad_pending = {}
+        self.dad_seen = {}
         self.ll_due = Deadlines()
         self.rt_due = Deadlines()
         self.lo0 = None
@@ -142,9 +143,11 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
                 self._rt_expire(af, route, now)
             self._nd6_tick(now)
 
-    def expiry_rearm(self) -> None:
-        """Forget every armed time, and arm every neighbour entry anew (a restore fills the
-        tables directly; it arms the routes it files with rt_arm)."""
+    def timers_reset(self) -> None:
+        """Forget what the timed transitions keep (armed times, the interfaces' readiness
+        last seen), and arm every neighbour entry anew: a restore fills the tables directly
+        (it arms the routes it files with rt_arm)."""
+        self.dad_seen = {}
         self.ll_due.clear()
         self.rt_due.clear()
         for ifp in self.ifaces:
