@@ -189,8 +189,8 @@ class LlTable(StackBase):
             for entry in table.values():
                 arm(entry, entry.expire)
 
-    def _ll_expire(self, entry: LLEntry, when: float, now: float) -> None:
-        """Stack.tick: entry was armed for when, now past.  It goes if it is still filed on
+    def _ll_expire(self, entry: LLEntry, now: float) -> None:
+        """Stack.tick: entry was armed for a time now past.  It goes if it is still filed on
         an attached interface and its (live) expire has come; a later one is armed."""
         ifp = entry.ifp
         table = ifp.llinfo if entry.af == AF_INET else ifp.llinfo6

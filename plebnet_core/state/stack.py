@@ -3,7 +3,8 @@
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
 rolled back) or raises OpError with the errno FreeBSD's kernel would return.  Time comes
-from an injected clock; tick(now) runs the timed transitions (DAD, ARP expiry).
+from an injected clock; tick(now) runs the timed transitions (DAD, ARP/NDP and route expiry),
+looking only at what is due (due.py).
 
 Stack is composed of one part per division of FreeBSD's kernel (base.py says how):
 interfaces (if_ctl), IPv4 addresses and the routes addresses make (in_ctl), IPv6 addresses
@@ -134,8 +135,8 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
             due = ll_due.due(now)
             for entry, when in due:
                 j.record(ll_due.arm, entry, when)       # (popped: back if this fails)
-            for entry, when in due:
-                self._ll_expire(entry, when, now)
+            for entry, _ in due:
+                self._ll_expire(entry, now)
             routes = rt_due.due(now)
             for key, when in routes:
                 j.record(rt_due.arm, key, when)
