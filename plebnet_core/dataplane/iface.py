@@ -301,6 +301,7 @@ class Link:
             entry = LLEntry(AF_INET, nexthop, None, 0,
                             now + sysctl["net.link.ether.inet.wait"], ifp)
             ifp.llinfo[nexthop] = entry
+            stack.ll_arm(entry)     # (Stack.tick expires it)
         if entry.asked >= sysctl["net.link.ether.inet.maxtries"] and entry.timer is None:
             return EHOSTUNREACH if is_gw else EHOSTDOWN
         hold = entry.hold
@@ -346,6 +347,7 @@ class Link:
         # net.link.ether.inet.wait runs out, and sends fail at once meanwhile
         held, entry.hold = entry.hold, []
         entry.expire = self.loop.clock() + self.stack.sysctl["net.link.ether.inet.wait"]
+        self.stack.ll_arm(entry)
         self.arpstat["timeouts"] += 1
         self.arpstat["dropped"] += len(held)
         for packet in held:

@@ -98,6 +98,7 @@ class ND6:
                             now + MAX_MULTICAST_SOLICIT * RETRANS_TIMER + 1, ifp)
             entry.state = INCOMPLETE
             table[addr] = entry
+            self.stack.ll_arm(entry)    # (Stack.tick expires it)
         hold = entry.hold
         hold.append(packet)
         if len(hold) > MAX_HOLD:
@@ -152,6 +153,7 @@ class ND6:
         if ifp.llinfo6.get(entry.addr) is entry:
             del ifp.llinfo6[entry.addr]
             stack = self.stack
+            stack.ll_due.disarm(entry)
             stack.journal.emit(lambda: {"type": RTM_DELETE, "af": AF_INET6,
                                         "neigh": stack.ll_info(entry)})
 
@@ -352,6 +354,7 @@ class ND6:
             entry.expire = entry.reach + GC_TIMER
         else:
             entry.expire = now + GC_TIMER
+        self.stack.ll_arm(entry)        # (earlier than armed when REACHABLE goes STALE)
 
     # -- duplicate address detection ---------------------------------------------------------
     def dad_start(self) -> None:

@@ -68,12 +68,11 @@ def serialise_state(stack) -> dict:
     def ifa_ref(ifa):
         return None if ifa is None else where.get(id(ifa))
 
-    expiring = {id(r) for _, r in stack.expiring}
     routes = {}
     for af, table in stack.rt.items():
         routes[str(af)] = [
             [_b(r.dst), r.plen, _b(r.gateway), r.ifp.index if r.ifp else None, ifa_ref(r.ifa),
-             r.flags, r.mtu, r.hopcount, rel(r.expire), r.weight, r.nhidx, id(r) in expiring]
+             r.flags, r.mtu, r.hopcount, rel(r.expire), r.weight, r.nhidx, bool(r.expire)]
             for paths in table.walk() for r in paths]
     dad = [[*where[id(ifa)], when - now] for ifa, when in stack.dad_pending.items()
            if id(ifa) in where]
@@ -139,7 +138,8 @@ def load_state(stack, state: dict) -> list:
     stack.lo0 = by_index.get(state["lo0"])
     # (a state saved before a sysctl existed gets its default)
     stack.sysctl = {**stack.sysctl, **state["sysctl"]}
-    stack.expiring, stack.dad_pending = [], {}
+    stack.dad_pending, stack.nd_addr_seq = {}, {}     # (of the addresses replaced)
+    stack.timers_reset()
     stack._gw_cache.clear()
     for af in (AF_INET, AF_INET6):
         # emptied in place: the data plane holds the table (a new object would leave it
@@ -147,14 +147,14 @@ def load_state(stack, state: dict) -> list:
         table = stack.rt[af]
         table.clear()
         for (dst, plen, gw, ifindex, ref, flags, mtu, hopcount, expire, weight, nhidx,
-             expiring) in state["routes"][str(af)]:
+             _expiring) in state["routes"][str(af)]:
             ifa = by_index[ref[0]].addrs[ref[1]] if ref else None
             route = Route(_i(dst), plen, _i(gw), by_index.get(ifindex), ifa, flags, mtu,
                           hopcount, absolute(expire), weight)
             route.nhidx = nhidx
             table.add_path(route)
-            if expiring:
-                stack.expiring.append((af, route))
+            # (every route with an expiry time expires; states saved before said which)
+            stack.rt_arm(af, route)
     for ifindex, pos, remaining in state["dad"]:
         stack.dad_pending[by_index[ifindex].addrs[pos]] = now + remaining
     stack.reindex_addrs()

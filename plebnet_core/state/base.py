@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Callable, TypedDict
 from plebproto.constants import AF_INET, ENXIO
 from plebproto.errors import OpError
 
-from .ifnet import IfAddr, Interface
+from .due import Deadlines
+from .ifnet import IfAddr, Interface, LLEntry
 from .inet import is_scoped6, ntoa, ntop6, strip_scope
 from .route import Route, RouteTable
 from .txn import Journal
@@ -59,7 +60,11 @@ class StackBase:
     rt: dict[int, RouteTable]               # per address family
     sysctl: Sysctls
     dad_pending: dict[IfAddr, float]        # tentative address -> when its DAD ends
-    expiring: list[tuple[int, Route]]       # routes added with an expiry time
+    dad_seen: dict[Interface, bool]         # whether tick last saw each one ready for DAD
+    # when tick looks at each neighbour entry and each route with an expiry time (due.py):
+    # whatever sets an expire, or files or restores an entry or route that has one, arms it
+    ll_due: Deadlines[LLEntry]
+    rt_due: Deadlines[tuple[int, Route]]
     lo0: Interface | None
     _gw_cache: dict[tuple[int, int], tuple[Interface | None, IfAddr | None]]
     # router and prefix discovery (nd6_rtr.py)
@@ -127,7 +132,12 @@ class StackBase:
                       gw_ifname: str | None = None, flags: int = 0) -> None: ...
         def _rt_link(self, af: int, route: Route, event: int = ...) -> None: ...
         def _rt_unlink(self, af: int, route: Route, quiet: bool = False) -> None: ...
+        def rt_arm(self, af: int, route: Route) -> None: ...
         # llatbl
+        def ll_arm(self, entry: LLEntry) -> None: ...
+        def _ll_put(self, table: dict[int, LLEntry], addr: int, entry: LLEntry) -> None: ...
+        def _ll_del(self, table: dict[int, LLEntry], addr: int) -> None: ...
+        def _ll_arm_all(self, ifp: Interface) -> None: ...
         def _ll_purge(self, ifp: Interface, af: int | None, ifa: IfAddr | None,
                       dynamic_only: bool) -> None: ...
 

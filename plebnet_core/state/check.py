@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Protocol
 
-from plebproto.constants import AF_INET, AF_INET6, RTF_GATEWAY, RTF_PINNED
+from plebproto.constants import (
+    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_GATEWAY, RTF_PINNED,
+)
 
 from .route import NextHop, Unmade
 from .stack import SYSCTL_DEFAULTS, Stack
@@ -59,6 +61,10 @@ def check_stack(stack: Stack) -> list[str]:
                     bad.append(f"{ifp.name}: neighbour entry {key:#x} misfiled")
                 if entry.flags & RTF_PINNED and (af, key) not in seen:
                     bad.append(f"{ifp.name}: own-address neighbour {key:#x} without address")
+                armed = stack.ll_due.when(entry)
+                if entry.expire and (armed is None or armed > entry.expire):
+                    bad.append(f"{ifp.name}: neighbour {key:#x} expiring at {entry.expire} "
+                               f"armed for {armed}")
     for af, table in stack.rt.items():
         prefixes = 0
         lens = []
@@ -112,6 +118,9 @@ def check_stack(stack: Stack) -> list[str]:
                         bad.append(f"{where}: interface route without an address")
                     if not r.flags & RTF_GATEWAY and r.gateway not in by_index:
                         bad.append(f"{where}: link#{r.gateway} names no interface")
+                    armed = stack.rt_due.when((af, r))
+                    if r.expire and (armed is None or armed > r.expire):
+                        bad.append(f"{where}: expiring at {r.expire} armed for {armed}")
         if (unmade, joined) != (table.unmade, table.joined):
             bad.append(f"af {af}: counts {table.unmade} unmade, {table.joined} joined, "
                        f"but {unmade}, {joined} found")
@@ -134,6 +143,14 @@ def check_stack(stack: Stack) -> list[str]:
     for ifa in stack.dad_pending:
         if ifa.ifp.find_addr(ifa.af, ifa.addr) is not ifa:
             bad.append("DAD pending for an address that is gone")
+    for ifp in stack.ifaces:
+        # an interface a tick saw ready, and ready still: its tentative addresses are in DAD
+        # (the tick looks at them again only when it sees the interface's readiness change)
+        if stack.dad_seen.get(ifp) and ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING:
+            for ifa in ifp.addrs:
+                if ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE \
+                        and ifa not in stack.dad_pending:
+                    bad.append(f"{ifp.name}: tentative {ifa.addr:#x} not in DAD")
     if set(stack.sysctl) != set(SYSCTL_DEFAULTS):
         bad.append("sysctl names changed")
     return bad

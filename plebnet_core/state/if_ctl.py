@@ -129,6 +129,8 @@ class IfControl(StackBase):
                 self._rt_unlink(af, route)
         j.remove(self.ifaces, ifp)
         j.delitem(self.by_name, name)
+        # a tick while it is away drops its entries' items: if it comes back, arm them all
+        j.record(self._ll_arm_all, ifp)
         j.emit(lambda: self._announce(ifp, name, IFAN_DEPARTURE))
 
     def if_rename(self, name: str, newname: str) -> None:

@@ -70,19 +70,34 @@ class In6Control(StackBase):
 
     def _dad_schedule(self, now: float) -> None:
         """in6_if_up: tentative addresses of an interface that came up start their DAD:
-        dad_count probes, one per RetransTimer, then the address is preferred."""
-        for ifa in [a for a in self.dad_pending if not _dad_ready(a.ifp)]:
-            # the interface went down mid-DAD: the address stays tentative, and DAD
-            # starts over when it is up again
-            self.journal.delitem(self.dad_pending, ifa)
+        dad_count probes, one per RetransTimer, then the address is preferred.  An
+        interface's addresses are looked at when a tick sees it become ready (up and
+        running) or not, never at every tick: an address added to a ready interface starts
+        its DAD at once (_add_ifa6), so only a change of readiness leaves any waiting."""
+        j = self.journal
+        seen = self.dad_seen
+        if len(seen) > len(self.ifaces):        # (destroyed interfaces')
+            live = self.by_name
+            j.setattr(self, "dad_seen", {ifp: ready for ifp, ready in seen.items()
+                                         if live.get(ifp.name) is ifp})
+            seen = self.dad_seen
+        pending = self.dad_pending
         count = self.sysctl["net.inet6.ip6.dad_count"]
         for ifp in self.ifaces:
-            if not _dad_ready(ifp):
+            ready = _dad_ready(ifp)
+            if seen.get(ifp) == ready:
                 continue
-            for ifa in ifp.addrs:
-                if (ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE
-                        and ifa not in self.dad_pending):
-                    self.journal.setitem(self.dad_pending, ifa, now + max(count, 0) * DAD_RETRANS)
+            j.setitem(seen, ifp, ready)         # (journaled: a failed tick looks again)
+            if ready:
+                for ifa in ifp.addrs:
+                    if (ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE
+                            and ifa not in pending):
+                        j.setitem(pending, ifa, now + max(count, 0) * DAD_RETRANS)
+            elif pending:
+                # the interface went down mid-DAD: the address stays tentative, and DAD
+                # starts over when it is up again
+                for ifa in [a for a in pending if a.ifp is ifp]:
+                    j.delitem(pending, ifa)
 
     def in6_difaddr(self, name: str, addr: int) -> None:
         ifp = self.ifunit(name)

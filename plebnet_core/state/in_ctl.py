@@ -71,8 +71,8 @@ class InControl(StackBase):
         j.emit(lambda: self._addr_event(RTM_NEWADDR, ifa))
         if ifp.iftype.ether:
             table = ifp.llinfo if ifa.af == AF_INET else ifp.llinfo6
-            j.setitem(table, ifa.addr, LLEntry(ifa.af, ifa.addr, None,
-                                               RTF_STATIC | RTF_PINNED, 0, ifp))
+            self._ll_put(table, ifa.addr, LLEntry(ifa.af, ifa.addr, None,
+                                                  RTF_STATIC | RTF_PINNED, 0, ifp))
         if ifp.flags & IFF_UP:
             self._ifa_routes_up(ifa)
         elif ifa.af == AF_INET or ifp.iftype.ether or ifp.flags & IFF_LOOPBACK:
@@ -94,13 +94,15 @@ class InControl(StackBase):
                 self._rt_unlink(ifa.af, route)
         ll = ifp.llinfo if ifa.af == AF_INET else ifp.llinfo6
         if ifa.addr in ll:
-            j.delitem(ll, ifa.addr)
+            self._ll_del(ll, ifa.addr)
         self._ll_purge(ifp, ifa.af, ifa, dynamic_only=True)
         if listed:
             ifp.addrs.remove(ifa)
             j.record(ifp.addrs.append, ifa)     # (back in its place: AddrList keeps order)
         if ifa in self.dad_pending:
             j.delitem(self.dad_pending, ifa)
+        if ifa in self.nd_addr_seq:
+            j.delitem(self.nd_addr_seq, ifa)
         j.emit(lambda: self._addr_event(RTM_DELADDR, ifa))
 
     # -- the address indexes (ifnet.Interface.addr_index, prefix_index, naddrs) --------------

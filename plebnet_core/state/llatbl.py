@@ -51,7 +51,7 @@ class LlTable(StackBase):
         if temp:
             flags &= ~RTF_STATIC
         entry = LLEntry(af, addr, bytes(mac), flags, expire, ifp, set_=True)
-        self.journal.setitem(table, addr, entry)
+        self._ll_put(table, addr, entry)
         self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
         return entry
 
@@ -62,7 +62,7 @@ class LlTable(StackBase):
             if entry is not None:
                 if entry.flags & RTF_PINNED:        # the interface's own address
                     raise OpError(EPERM)
-                self.journal.delitem(self.ll_table(af, ifp), addr)
+                self._ll_del(self.ll_table(af, ifp), addr)
                 self.journal.emit(partial(self.ll_event, RTM_DELETE, entry))
                 return entry
         raise OpError(ENOENT)
@@ -86,6 +86,9 @@ class LlTable(StackBase):
             table[addr] = entry
         else:
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
+        # (a renewal costs a look-up: an entry armed for earlier is looked at then, and
+        # armed again for this time; max_age lowered meanwhile makes this one earlier)
+        self.ll_due.arm(entry, expire)
         self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
 
     def ll_rtcheck(self, af: int, ifp: Interface, addr: int) -> bool:
@@ -150,7 +153,55 @@ class LlTable(StackBase):
                 if entry.flags & RTF_PINNED or (dynamic_only and entry.flags & RTF_STATIC
                                                 and not entry.expire):
                     continue
-                self.journal.delitem(table, addr)
+                self._ll_del(table, addr)
+
+    # -- expiry (Stack.tick): each entry with an expire is armed in ll_due for it ----------
+    def ll_arm(self, entry: LLEntry) -> None:
+        """entry's expire was set, or entry was filed: tick looks at it then.  Whoever sets
+        an entry's expire or files one in a table calls this (the data plane too)."""
+        self.ll_due.arm(entry, entry.expire)
+
+    def _ll_put(self, table: dict[int, LLEntry], addr: int, entry: LLEntry) -> None:
+        """File entry at addr (journaled), in place of the entry there."""
+        old = table.get(addr)
+        if old is not None:
+            self._ll_leaves(old)
+        self.journal.setitem(table, addr, entry)
+        self.ll_due.arm(entry, entry.expire)
+
+    def _ll_del(self, table: dict[int, LLEntry], addr: int) -> None:
+        """Take the entry at addr out of its table (journaled)."""
+        self._ll_leaves(table[addr])
+        self.journal.delitem(table, addr)
+
+    def _ll_leaves(self, entry: LLEntry) -> None:
+        """entry leaves its table: unarmed (stale heap items stay few), and armed again if
+        the change is rolled back (a tick meanwhile may have dropped its item as gone)."""
+        if entry.expire:
+            self.journal.record(self.ll_arm, entry)
+            self.ll_due.disarm(entry)
+
+    def _ll_arm_all(self, ifp: Interface) -> None:
+        """Arm every entry of ifp (its detaching rolled back: ticks meanwhile dropped the
+        items of its entries as gone)."""
+        arm = self.ll_due.arm
+        for table in (ifp.llinfo, ifp.llinfo6):
+            for entry in table.values():
+                arm(entry, entry.expire)
+
+    def _ll_expire(self, entry: LLEntry, now: float) -> None:
+        """Stack.tick: entry was armed for a time now past.  It goes if it is still filed on
+        an attached interface and its (live) expire has come; a later one is armed."""
+        ifp = entry.ifp
+        table = ifp.llinfo if entry.af == AF_INET else ifp.llinfo6
+        if table.get(entry.addr) is not entry or self.by_name.get(ifp.name) is not ifp:
+            return          # gone (a rollback that brings it back arms it again)
+        expire = entry.expire
+        if expire > now:
+            self.ll_due.arm(entry, expire)
+        elif expire:
+            self._ll_del(table, entry.addr)
+            self.journal.emit(partial(self.ll_event, RTM_DELETE, entry))
 
     def ll_event(self, kind: int, entry: LLEntry) -> Event:
         """The routing message of a neighbour entry's change (made when the change commits:

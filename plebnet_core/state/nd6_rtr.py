@@ -357,8 +357,6 @@ class NdRouterControl(StackBase):
         self._defrouter_select()
         for pr in [p for p in self.nd_prefixes if p.expire and p.expire <= now]:
             self._prefix_del(pr)
-        for ifa in [a for a in self.nd_addr_seq if a not in a.ifp.addrs]:
-            j.delitem(self.nd_addr_seq, ifa)        # (a deleted address's)
         for ifa, (pl_at, vl_at) in list(self.nd_ifa_expire.items()):
             if ifa not in ifa.ifp.addrs or self.by_index(ifa.ifp.index) is not ifa.ifp:
                 j.delitem(self.nd_ifa_expire, ifa)

@@ -69,7 +69,7 @@ class RouteControl(StackBase):
             _refuse_duplicate(paths, route)
         self._rt_link(af, route)
         if expire:
-            self.journal.append(self.expiring, (af, route))
+            self.rt_due.arm((af, route), expire)
         return route
 
     def rt_announce(self, af: int, dst: int, plen: int, gateway: int) -> None:
@@ -312,10 +312,16 @@ class RouteControl(StackBase):
         if ifname is not None:
             j.setattr(route, "ifp", self.ifunit(ifname))
         j.setattr(route, "flags", new_flags)
+        if expire is not None:
+            # undone after the old expire is back (records undo newest first): armed for
+            # it again, in case a tick meanwhile looked at the route and moved its item on
+            j.record(self.rt_arm, af, route)
         for attr, value in (("mtu", mtu), ("hopcount", hopcount), ("expire", expire),
                             ("weight", weight)):
             if value is not None:
                 j.setattr(route, attr, value)
+        if expire is not None:
+            self.rt_arm(af, route)
         self.rt[af].generation += 1
         j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
 
@@ -355,10 +361,30 @@ class RouteControl(StackBase):
         table = self.rt[af]
         table.remove_path(route)
         self.journal.record(table.add_path, route)
+        if route.expire:
+            # unarmed, and armed again if this is undone (a tick meanwhile drops its item)
+            self.journal.record(self.rt_arm, af, route)
+            self.rt_due.disarm((af, route))
         if not route.flags & RTF_GATEWAY:
             self._connected_changed()
         if not quiet:
             self.journal.emit(lambda: self.route_event(RTM_DELETE, af, route))
+
+    def rt_arm(self, af: int, route: Route) -> None:
+        """Have tick look at route when its expire comes (0: never)."""
+        self.rt_due.arm((af, route), route.expire)
+
+    def _rt_expire(self, af: int, route: Route, now: float) -> None:
+        """Stack.tick: route was armed for a time now past.  It goes if it is still in the
+        table and its (live) expire has come; a later one is armed (route change -expire)."""
+        paths = self.rt[af].exact_paths(route.dst, route.plen)
+        if not paths or route not in paths:
+            return          # gone (a rollback that brings it back arms it again)
+        expire = route.expire
+        if expire > now:
+            self.rt_arm(af, route)
+        elif expire:
+            self._rt_unlink(af, route)
 
     def _connected_changed(self) -> None:
         """Gateway resolutions are cached until an interface route comes or goes (also when

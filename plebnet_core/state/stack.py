@@ -3,7 +3,8 @@
 
 Pure Python, no I/O: every method either changes the state through the journal (so it can be
 rolled back) or raises OpError with the errno FreeBSD's kernel would return.  Time comes
-from an injected clock; tick(now) runs the timed transitions (DAD, ARP expiry).
+from an injected clock; tick(now) runs the timed transitions (DAD, ARP/NDP and route expiry),
+looking only at what is due (due.py).
 
 Stack is composed of one part per division of FreeBSD's kernel (base.py says how):
 interfaces (if_ctl), IPv4 addresses and the routes addresses make (in_ctl), IPv6 addresses
@@ -13,16 +14,16 @@ making, transactions, the lookup arrays' settling, sysctls and the timed transit
 from __future__ import annotations
 
 import time
-from functools import partial
 from contextlib import AbstractContextManager
 from typing import Any, Callable, cast
 
 from plebproto.constants import (
-    AF_INET, AF_INET6, EINVAL, ENOENT, EPERM, IN6_IFF_TENTATIVE, RTM_DELETE,
+    AF_INET, AF_INET6, EINVAL, ENOENT, EPERM, IN6_IFF_TENTATIVE,
 )
 from plebproto.errors import OpError
 
 from .base import Sysctls, addr_text, mac_text
+from .due import Deadlines
 from .if_ctl import IFNAMSIZ, IfControl, new_hostuuid, stable_mac
 from .in6_ctl import In6Control
 from .in_ctl import InControl
@@ -77,7 +78,9 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
         self.rt = {AF_INET: RouteTable(32), AF_INET6: RouteTable(128)}
         self.sysctl = SYSCTL_DEFAULTS.copy()
         self.dad_pending = {}
-        self.expiring = []
+        self.dad_seen = {}
+        self.ll_due = Deadlines()
+        self.rt_due = Deadlines()
         self.lo0 = None
         self._gw_cache = {}
         self.nd_ifinfo = {}
@@ -120,20 +123,33 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
 
     def tick(self, now: float) -> None:
         """Timed transitions: DAD completes, temporary and learned neighbour entries expire,
-        routes with an expiry time go."""
+        routes with an expiry time go.  Entries and routes are looked at only when armed
+        for now or earlier (ll_due, rt_due): a tick costs what is due, not what is kept."""
         j = self.journal
         with self.transaction():
             self._dad_schedule(now)
             for ifa in [a for a, when in self.dad_pending.items() if when <= now]:
                 j.delitem(self.dad_pending, ifa)
                 j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_TENTATIVE)
-            for ifp in self.ifaces:
-                for table in (ifp.llinfo, ifp.llinfo6):
-                    for addr, entry in [kv for kv in table.items() if 0 < kv[1].expire <= now]:
-                        j.delitem(table, addr)
-                        j.emit(partial(self.ll_event, RTM_DELETE, entry))
-            for af, route in [x for x in self.expiring if x[1].expire <= now]:
-                j.remove(self.expiring, (af, route))
-                if route in (self.rt[af].exact(route.dst, route.plen) or ()):
-                    self._rt_unlink(af, route)
+            ll_due, rt_due = self.ll_due, self.rt_due
+            due = ll_due.due(now)
+            for entry, when in due:
+                j.record(ll_due.arm, entry, when)       # (popped: back if this fails)
+            for entry, _ in due:
+                self._ll_expire(entry, now)
+            routes = rt_due.due(now)
+            for key, when in routes:
+                j.record(rt_due.arm, key, when)
+            for (af, route), _ in routes:
+                self._rt_expire(af, route, now)
             self._nd6_tick(now)
+
+    def timers_reset(self) -> None:
+        """Forget what the timed transitions keep (armed times, the interfaces' readiness
+        last seen), and arm every neighbour entry anew: a restore fills the tables directly
+        (it arms the routes it files with rt_arm)."""
+        self.dad_seen = {}
+        self.ll_due.clear()
+        self.rt_due.clear()
+        for ifp in self.ifaces:
+            self._ll_arm_all(ifp)
