@@ -173,7 +173,11 @@ class StackProcess:
                 print(f"plebnet: {exc}", file=sys.stderr)
 
     def _tick(self) -> None:
-        self.stack.tick(self.loop.clock())
+        # not while a batch's transaction is set aside between its slices: an entry or route
+        # that batch made could expire under it, and its rollback would then undo a change
+        # that is no longer there (the expiry waits for the batch's end, a few seconds)
+        if self.server is None or self.server.job is None:
+            self.stack.tick(self.loop.clock())
         self.loop.call_later(TICK, self._tick)
 
     def run(self) -> None:

@@ -604,3 +604,38 @@ def test_a_tick_looks_at_no_address_while_no_interface_changes(clock):
     clock.now += 0.5
     st.tick(clock.now)                      # seen up: looked at once
     assert CountingAddrs.reads == len(ifp.addrs)
+
+
+def test_no_tick_while_a_batch_is_set_aside(tmp_path, monkeypatch):
+    """The stack process does not tick while a batch's transaction is set aside between its
+    slices: a temporary entry the batch made could otherwise expire under it, and the
+    batch's rollback would then undo a filing that is no longer there (KeyError).  The
+    expiry comes at the first tick after the batch."""
+    from types import SimpleNamespace
+
+    from plebnet_core.main import StackProcess
+    sp = StackProcess([("vnet0", "none")], str(tmp_path))
+    sc, stack, journal = sp.syscalls, sp.stack, sp.stack.journal
+    sc.dispatch("ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
+                          "plen": 24})
+    later = stack.clock() + 10 * 3600
+    monkeypatch.setattr(sp.loop, "clock", lambda: later)
+    table = stack.ifunit("vnet0").llinfo
+    with pytest.raises(OpError):
+        with journal.transaction():     # a batch: a temp entry in its first slice...
+            sc.dispatch("llmsg", {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.7",
+                                  "mac": "02:00:00:00:00:07", "temp": True})
+            saved = journal.suspend()   # ...set aside between slices, long past max_age
+            sp.server = SimpleNamespace(job=object())
+            sp._tick()
+            journal.resume(saved)
+            assert aton("10.0.0.7") in table
+            raise OpError(22)           # its last op fails: all rolled back
+    assert aton("10.0.0.7") not in table
+    sc.dispatch("llmsg", {"type": "RTM_ADD", "af": "inet", "addr": "10.0.0.8",
+                          "mac": "02:00:00:00:00:08", "temp": True})
+    later += 10 * 3600
+    sp.server = SimpleNamespace(job=None)
+    sp._tick()
+    assert aton("10.0.0.8") not in table
+    assert check_stack(stack) == []
