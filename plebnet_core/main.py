@@ -176,9 +176,11 @@ class StackProcess:
         # not while a batch's transaction is set aside between its slices: an entry or route
         # that batch made could expire under it, and its rollback would then undo a change
         # that is no longer there (the expiry waits for the batch's end, a few seconds)
+        more = False
         if self.server is None or self.server.job is None:
-            self.stack.tick(self.loop.clock())
-        self.loop.call_later(TICK, self._tick)
+            more = self.stack.tick(self.loop.clock())
+        # (a mass expiry goes a tick's share per loop turn, the next one at once)
+        self.loop.call_later(0 if more else TICK, self._tick)
 
     def run(self) -> None:
         try:

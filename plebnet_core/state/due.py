@@ -55,16 +55,17 @@ class Deadlines(Generic[T]):
         """what is gone: its item goes stale (its owner arms it again if it comes back)."""
         self._armed.pop(what, None)
 
-    def due(self, now: float) -> list[tuple[T, float]]:
-        """Everything armed for now or earlier, with the time it was armed for; unarmed."""
+    def due(self, now: float, limit: int | None = None) -> list[tuple[T, float]]:
+        """Everything armed for now or earlier (at most limit of them, the earliest), with
+        the time it was armed for; unarmed."""
         heap, armed = self._heap, self._armed
         if len(heap) > 2 * len(armed) + SLACK:
             # the live items, copied at C speed, and one heapify: O(live), paid once per
             # as many stale items made
             heap[:] = armed.values()
             heapify(heap)
-        out = []
-        while heap and heap[0][0] <= now:
+        out: list[tuple[T, float]] = []
+        while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
             item = heappop(heap)
             self.examined += 1
             what = item[2]

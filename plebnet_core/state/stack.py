@@ -56,6 +56,10 @@ SYSCTL_DEFAULTS: Sysctls = {
     "net.fibs": 1,
 }
 SYSCTL_READONLY = {"net.fibs"}
+# of each kind of timed transition (DAD ends, entries, routes), the most one tick makes: a
+# thousand entries deleted with their events is a few ms; more waits for the next tick,
+# which comes at once (Stack.tick)
+TICK_MOST = 1024
 # the integer sysctls that count or time something: never negative (EINVAL, as the kernel's
 # handlers refuse them); every integer sysctl is a C int
 SYSCTL_MIN = {"net.inet6.ip6.dad_count": 0, "net.link.ether.inet.max_age": 1,
@@ -121,28 +125,33 @@ class Stack(IfControl, InControl, In6Control, RouteControl, LlTable, NdRouterCon
             raise OpError(EINVAL)
         self.journal.setitem(sysctl, name, value)
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, most: int = TICK_MOST) -> bool:
         """Timed transitions: DAD completes, temporary and learned neighbour entries expire,
         routes with an expiry time go.  Entries and routes are looked at only when armed
-        for now or earlier (ll_due, rt_due): a tick costs what is due, not what is kept."""
+        for now or earlier (ll_due, rt_due): a tick costs what is due, not what is kept,
+        and at most `most` of each kind (the earliest): True when more is due already (a
+        mass expiry, DAD of many addresses added together), for the caller to tick again
+        soon rather than hold its loop."""
         j = self.journal
         with self.transaction():
             self._dad_schedule(now)
-            for ifa in [a for a, when in self.dad_pending.items() if when <= now]:
+            done = [a for a, when in self.dad_pending.items() if when <= now]
+            for ifa in done[:most]:
                 j.delitem(self.dad_pending, ifa)
                 j.setattr(ifa, "flags", ifa.flags & ~IN6_IFF_TENTATIVE)
             ll_due, rt_due = self.ll_due, self.rt_due
-            due = ll_due.due(now)
+            due = ll_due.due(now, most)
             for entry, when in due:
                 j.record(ll_due.arm, entry, when)       # (popped: back if this fails)
             for entry, _ in due:
                 self._ll_expire(entry, now)
-            routes = rt_due.due(now)
+            routes = rt_due.due(now, most)
             for key, when in routes:
                 j.record(rt_due.arm, key, when)
             for (af, route), _ in routes:
                 self._rt_expire(af, route, now)
             self._nd6_tick(now)
+        return len(done) > most or len(due) == most or len(routes) == most
 
     def timers_reset(self) -> None:
         """Forget what the timed transitions keep (armed times, the interfaces' readiness
