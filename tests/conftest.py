@@ -16,6 +16,21 @@ def need_root(what: str = "network namespaces and TAP devices") -> None:
         pytest.skip(f"needs root for {what}")
 
 
+class Clock:
+    """A stack clock the test sets (clock.now)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
 @pytest.fixture
 def sockdir():
     path = tempfile.mkdtemp(prefix="pleb-")

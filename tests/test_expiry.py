@@ -20,30 +20,16 @@ from plebnet_core.state.ifnet import AddrList
 from plebnet_core.state.inet import aton, pton6
 from plebnet_core.state.stack import Stack
 from test_dataplane_ipv6 import ME, PEER, add6, frame6
+from conftest import Clock
+from test_state import bare_stack
 from test_dataplane_unit import PEER_MAC, Rig, echo
 
 MAC = b"\x02\0\0\0\0\x07"
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def st(clock):
-    s = Stack(clock=clock, pid=42)
-    s.if_attach("vnet0", "vnet")
-    s.if_attach("vnet1", "vnet")
-    s.if_attach("lo0", "lo")
+    s = bare_stack(clock)
     s.in_aifaddr("vnet0", aton("10.0.0.1"), 24)
     s.in_aifaddr("vnet1", aton("10.0.1.1"), 24)
     s.in6_aifaddr("vnet0", pton6("2001:db8::1"), 64)

@@ -11,26 +11,18 @@ from plebnet_core.state.inet import aton, pton6
 from plebnet_core.state.stack import Stack
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def st(clock):
+def bare_stack(clock) -> Stack:
+    """A Stack of vnet0, vnet1 and lo0, no address (the state tests' starting point)."""
     s = Stack(clock=clock, pid=42)
     s.if_attach("vnet0", "vnet")
     s.if_attach("vnet1", "vnet")
     s.if_attach("lo0", "lo")
     return s
+
+
+@pytest.fixture
+def st(clock):
+    return bare_stack(clock)
 
 
 def routes(s, af=AF_INET):

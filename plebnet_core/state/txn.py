@@ -127,15 +127,11 @@ class Journal:
         if self.depth:
             with self.transaction():
                 return fn(*args)
-        undo: list[_Call] = []
-        self._undo, self._events, self._commit = undo, [], []
-        self.depth = 1
+        undo = self._open()
         try:
             result = fn(*args)
         except BaseException:
-            self.depth = 0
-            self._rollback_to(0)
-            self._undo, self._events, self._commit = None, [], []
+            self._abort()
             raise
         self.depth = 0
         self._committed(undo)
@@ -152,11 +148,7 @@ class Journal:
         Stops early once clock() reaches due (read every EACH_CLOCK calls): the calls not
         made get no result.  Returns the results and the positions of the failed ones."""
         assert self.depth == 0, "apply_each() inside a transaction"
-        undo: list[_Call] = []
-        events: list[Event] = []
-        commit: list[_Call] = []
-        self._undo, self._events, self._commit = undo, events, commit
-        self.depth = 1
+        undo, events, commit = self._open(), self._events, self._commit
         results: list[V | Exception] = []
         failed: list[int] = []
         append = results.append
@@ -174,13 +166,24 @@ class Journal:
                 if clock is not None and not len(results) % EACH_CLOCK and clock() >= due:
                     break
         except BaseException:
-            self.depth = 0
-            self._rollback_to(0)
-            self._undo, self._events, self._commit = None, [], []
+            self._abort()
             raise
         self.depth = 0
         self._committed(undo)
         return results, failed
+
+    def _open(self) -> list[_Call]:
+        """Open the outermost transaction (apply, apply_each); its undo log."""
+        undo: list[_Call] = []
+        self._undo, self._events, self._commit = undo, [], []
+        self.depth = 1
+        return undo
+
+    def _abort(self) -> None:
+        """Roll the outermost transaction back whole and close it."""
+        self.depth = 0
+        self._rollback_to(0)
+        self._undo, self._events, self._commit = None, [], []
 
     def _committed(self, undo: list[_Call]) -> None:
         """The outermost transaction's end: its log let go, the effects waiting for the
