@@ -17,7 +17,8 @@ def need_root(what: str = "network namespaces and TAP devices") -> None:
 
 
 class Clock:
-    """A stack clock the test sets (clock.now)."""
+    """A stack clock that moves only when the test sets clock.now (so listings with
+    expiry times compare equal)."""
 
     def __init__(self):
         self.now = 1000.0

@@ -19,17 +19,10 @@ from plebproto.errors import OpError
 from plebnet_core.state.inet import aton
 from plebnet_core.state.stack import Stack
 from plebnet_core.syscalls import Syscalls
+from conftest import Clock
 
 PEER_MAC = bytes.fromhex("020000000001")
 PEER2_MAC = bytes.fromhex("020000000002")
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 class FakeDevice(Device):

@@ -21,6 +21,7 @@ from plebnet_core.state.check import check_stack, fetch_and_check
 from plebproto.errors import OpError
 from plebnet_core.state.stack import Stack, stable_mac
 from plebnet_core.syscalls import Syscalls
+from conftest import Clock
 from tools import packets6
 from tools.harness import _KEYS, _WORDS, _final_replies, rows
 
@@ -74,16 +75,6 @@ batch = st.lists(st.tuples(request, st.none() | st.lists(st.integers(0, 100), ma
                  max_size=5).map(lambda items: ("batch", {"ops": [
                      [op, args] + ([tol] if tol is not None else [])
                      for (op, args), tol in items]}))
-
-
-class Clock:
-    """Time that moves only when told, so listings with expiry times compare equal."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def fresh():

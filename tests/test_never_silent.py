@@ -28,20 +28,13 @@ from plebnet_core.state.inet import aton
 from plebnet_core.state.txn import Journal
 from plebnet_core.syscalls import batch as batch_mod
 
+from conftest import Clock
 from test_batch import _dump, _fresh
 
 
 # -- the tracer ----------------------------------------------------------------------------------
-class _Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_tracer_logs_a_slow_turn_with_its_callbacks_longest_first():
-    clock, out = _Clock(), io.StringIO()
+    clock, out = Clock(), io.StringIO()
     tracer = loop_mod.TurnTracer(0.010, clock=clock, out=out, sample=False)
     try:
         def slow():
@@ -70,7 +63,7 @@ def test_tracer_logs_a_slow_turn_with_its_callbacks_longest_first():
 
 
 def test_tracer_names_methods_and_notes_where_a_long_callback_was():
-    clock, out = _Clock(), io.StringIO()
+    clock, out = Clock(), io.StringIO()
     tracer = loop_mod.TurnTracer(0.005, clock=clock, out=out, sample=False)
     try:
         class Worker:

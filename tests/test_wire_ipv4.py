@@ -4,18 +4,11 @@ from hypothesis import given, settings, strategies as st
 from plebnet_core.dataplane.reassembly import Reassembler
 from plebnet_core.dataplane.wire import WireError, ethernet, icmp, ipv4
 from plebnet_core.dataplane.wire.checksum import checksum
+from conftest import Clock
 from vectors import ECHO_REQUEST, FRAG_1, FRAG_2
 
 A = bytes([10, 0, 0, 1])
 B = bytes([10, 0, 0, 2])
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_parse_kernel_packet():
@@ -232,7 +225,7 @@ def test_keys_keep_datagrams_apart():
 
 
 def test_timeout_with_injected_clock():
-    clock = FakeClock()
+    clock = Clock()
     r = Reassembler(clock=clock, timeout=30)
     first, second, third = parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))
     r.push(first)
@@ -247,7 +240,7 @@ def test_timeout_with_injected_clock():
 
 
 def test_expired_without_first_fragment_returns_nothing():
-    clock = FakeClock()
+    clock = Clock()
     r = Reassembler(clock=clock, timeout=1)
     r.push(parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))[1])
     clock.now += 2
@@ -255,7 +248,7 @@ def test_expired_without_first_fragment_returns_nothing():
 
 
 def test_stale_queue_replaced_on_push():
-    clock = FakeClock()
+    clock = Clock()
     r = Reassembler(clock=clock, timeout=1)
     f = parsed(ipv4.fragment_payload(A, B, 17, bytes(2000), 800, ident=1))
     r.push(f[0])

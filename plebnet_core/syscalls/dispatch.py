@@ -83,12 +83,9 @@ class Form(NamedTuple):
     """One sub-request of an op whose handler answers a plain value (no Stream, no
     Deferred): rtmsg's RTM_GET, say.  What the control server needs to serve a run of such
     requests in a loop of its own (ControlServer._serve_run) rather than one by one through
-    dispatch: the schema's check, the sub-request's own handler, whether it changes the
-    stack."""
-    check: Callable[[dict], None]
-    handler: Callable[[dict], Any]
-    mutating: bool
-    call: Callable[[dict], Any]     # check, then handler: what serving one request runs
+    dispatch."""
+    mutating: bool                  # whether it changes the stack
+    call: Callable[[dict], Any]     # the schema's check, then the sub-request's handler
 
 
 def _form(check: Callable[[dict], None], handler: Callable[[dict], Any],
@@ -96,7 +93,7 @@ def _form(check: Callable[[dict], None], handler: Callable[[dict], Any],
     def call(args: dict) -> Any:
         check(args)
         return handler(args)
-    return Form(check, handler, mutating, call)
+    return Form(mutating, call)
 
 
 def pick(table: dict, key, what: str):
