@@ -88,7 +88,7 @@ class LlTable(StackBase):
             entry.mac, entry.expire, entry.asked = bytes(mac), expire, 0
         # (a renewal costs a look-up: an entry armed for earlier is looked at then, and
         # armed again for this time; max_age lowered meanwhile makes this one earlier)
-        self.ll_due.arm(entry, expire)
+        self.ll_arm(entry)
         self.journal.emit(partial(self.ll_event, RTM_ADD, entry))
 
     def ll_rtcheck(self, af: int, ifp: Interface, addr: int) -> bool:
@@ -167,7 +167,7 @@ class LlTable(StackBase):
         if old is not None:
             self._ll_leaves(old)
         self.journal.setitem(table, addr, entry)
-        self.ll_due.arm(entry, entry.expire)
+        self.ll_arm(entry)
 
     def _ll_del(self, table: dict[int, LLEntry], addr: int) -> None:
         """Take the entry at addr out of its table (journaled)."""
@@ -184,10 +184,9 @@ class LlTable(StackBase):
     def _ll_arm_all(self, ifp: Interface) -> None:
         """Arm every entry of ifp (its detaching rolled back: ticks meanwhile dropped the
         items of its entries as gone)."""
-        arm = self.ll_due.arm
         for table in (ifp.llinfo, ifp.llinfo6):
             for entry in table.values():
-                arm(entry, entry.expire)
+                self.ll_arm(entry)
 
     def _ll_expire(self, entry: LLEntry, now: float) -> None:
         """Stack.tick: entry was armed for a time now past.  It goes if it is still filed on
