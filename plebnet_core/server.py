@@ -42,7 +42,7 @@ from plebproto.errors import OpError
 
 from .listener import listen_socket, peer_groups
 from .loop import EventLoop
-from .state.txn import free_some
+from .state.txn import call_each, free_some
 from .syscalls import Deferred, Stream, Syscalls
 from .syscalls.batch import dry_run_parts
 
@@ -445,7 +445,10 @@ class ControlServer:
         if not calls:
             return start
         self.actor = conn.pid
-        results, failed = self.journal.apply_each(calls, due, time.monotonic)
+        if True in changes:
+            results, failed = self.journal.apply_each(calls, due, time.monotonic)
+        else:       # reads change nothing: no transaction to pay for (as in _serve)
+            results, failed = call_each(calls, due, time.monotonic)
         i = start + len(results)
         run = items[start:i]
         if not failed:          # (the usual case: every reply a success, in one go)

@@ -246,39 +246,46 @@ _SUBSCHEMAS = {op: (key, {sub: _compile(SCHEMAS[op] + fields) for sub, fields in
 PLANS_MAX = 32         # key orders a checker compiles a plan for (then it checks as check())
 
 
-def checker(op: str, sub: str | None = None) -> Callable[[dict[str, Any]], None]:
+def checker(op: str, sub: str | None = None,
+            then: Callable[[dict[str, Any]], Any] | None = None
+            ) -> Callable[[dict[str, Any]], Any]:
     """check(op, args) for the args of op's sub-request sub (its SUBSCHEMAS key's value), as
     one callable: what serving many requests of one form calls.  A client sends its
     requests' keys in one order, so the checker compiles a plan for each key order it
-    meets (_plan: the args' values checked in one expression, half of _check's cost)."""
+    meets (_plan: the args' values checked in one expression, half of _check's cost).
+    then: a handler the checker calls with args once they pass, answering its result (a
+    served request's check and handler as one call)."""
     schema = _SCHEMAS.get(op)
     if sub is not None and op in _SUBSCHEMAS:
         schema = _SUBSCHEMAS[op][1].get(sub, schema)
     if schema is None:
-        return _unchecked
-    plans: dict[tuple[Any, ...], Callable[[dict[str, Any]], None]] = {}
+        return then or _unchecked
+    plans: dict[tuple[Any, ...], Callable[[dict[str, Any]], Any]] = {}
 
-    def check(args: dict[str, Any]) -> None:
+    def check(args: dict[str, Any]) -> Any:
         keys = tuple(args)
         plan = plans.get(keys)
         if plan is None:
             if len(plans) >= PLANS_MAX:
                 _check(schema, args)
-                return
-            plan = plans[keys] = _plan(schema, keys)
-        plan(args)
+                return then(args) if then else None
+            plan = plans[keys] = _plan(schema, keys, then)
+        return plan(args)
     return check
 
 
-def _plan(schema: _Compiled, keys: tuple[Any, ...]) -> Callable[[dict[str, Any]], None]:
+def _plan(schema: _Compiled, keys: tuple[Any, ...],
+          then: Callable[[dict[str, Any]], Any] | None) -> Callable[[dict[str, Any]], Any]:
     """_check(schema, args) for args whose keys are keys, in that order: one generated
     expression that passes every value of its declared type, range and choices, and hands
-    anything else (a None for a nullable one too) to _check, which says what is wrong."""
+    anything else (a None for a nullable one too) to _check, which says what is wrong;
+    then, if given, then(args) answered."""
     fields, required = schema
     if not required <= set(keys):
         return partial(_check, schema)      # (it names the missing argument)
     names = [f"v{i}" for i in range(len(keys))]
-    env: dict[str, Any] = {"_check": _check, "schema": schema, "isfinite": isfinite}
+    env: dict[str, Any] = {"_check": _check, "schema": schema, "isfinite": isfinite,
+                           "then": then}
     terms = []
     for i, key in enumerate(keys):
         spec = fields.get(key) if type(key) is str else None
@@ -301,11 +308,12 @@ def _plan(schema: _Compiled, keys: tuple[Any, ...]) -> Callable[[dict[str, Any]]
             term += f" and {v} in C{i}"
         terms.append(term)
     unpack = f"{', '.join(names)}, = args.values()" if names else "pass"
+    answer = "return then(args)" if then else "return"
     source = (f"def plan(args):\n    {unpack}\n"
-              f"    if {' and '.join(terms) or 'True'}:\n        return\n"
-              f"    _check(schema, args)\n")
+              f"    if {' and '.join(terms) or 'True'}:\n        {answer}\n"
+              f"    _check(schema, args)\n    {answer}\n")
     exec(source, env)       # (as namedtuple and dataclasses make their methods)
-    plan: Callable[[dict[str, Any]], None] = env["plan"]
+    plan: Callable[[dict[str, Any]], Any] = env["plan"]
     return plan
 
 

@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 else:
     Unmade = int
 
+# _NH: the unmade-prefix paths below run once per churn change, where typing.cast would be a
+# Python call each time: they annotate instead and tell mypy that an unmade entry's slot
+# (an int, the same type as a path list's slot entry) names a NextHop.
+
 _DST, _IFA = attrgetter("dst"), attrgetter("ifa")
 SETTLE_SECONDS = 0.006      # at most this much of a budgeted settle() (one loop turn's share)
 SETTLE_PIECE = 2048         # prefixes of /16 (their cost) placed between looks at the clock
@@ -433,7 +437,8 @@ class RouteTable:
         paths = self._by_len[plen].get(dst)
         if type(paths) is not Unmade:
             return None
-        return cast(NextHop, self._lpm.slots[paths])
+        nexthop: NextHop = self._lpm.slots[paths]    # type: ignore[assignment]  # _NH
+        return nexthop
 
     def holds(self, dst: int, plen: int) -> bool:
         return dst in self._by_len[plen]
@@ -446,7 +451,7 @@ class RouteTable:
         if not table:
             self._lens.append(plen)
             self._lens.sort(reverse=True)
-        table[dst] = cast(Unmade, nexthop.slot)
+        table[dst] = nexthop.slot       # type: ignore[assignment]  # _NH
         self._named(nexthop, 1)
         self.count += 1
         self.unmade += 1
@@ -458,7 +463,7 @@ class RouteTable:
         table = self._by_len[plen]
         slot = table.pop(dst)
         assert type(slot) is Unmade
-        nexthop = cast(NextHop, self._lpm.slots[slot])
+        nexthop: NextHop = self._lpm.slots[slot]     # type: ignore[assignment]  # _NH
         self._named(nexthop, -1)
         self.count -= 1
         self.unmade -= 1
@@ -494,8 +499,8 @@ class RouteTable:
         """The unmade prefix dst/plen names nexthop from now on (a next-hop change, without
         making it); returns the NextHop it named."""
         table = self._by_len[plen]
-        old = cast(NextHop, self._lpm.slots[cast(Unmade, table[dst])])
-        table[dst] = cast(Unmade, nexthop.slot)
+        old: NextHop = self._lpm.slots[table[dst]]   # type: ignore[assignment,index]  # _NH
+        table[dst] = nexthop.slot       # type: ignore[assignment]  # _NH
         self._named(old, -1)
         self._named(nexthop, 1)
         self._lpm.repoint(dst, plen, nexthop.slot)      # (if placed; else its fill will be)
@@ -514,10 +519,6 @@ class RouteTable:
             self._undepends(nexthop, nexthop.ifa)
 
     def nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
-                flags: int) -> NextHop:
-        return self._nexthop(plen, gateway, ifp, ifa, flags)
-
-    def _nexthop(self, plen: int, gateway: int, ifp: Interface | None, ifa: IfAddr | None,
                  flags: int) -> NextHop:
         """The shared NextHop of these path fields, made (with a slot) if need be."""
         key = (plen, gateway, ifp, ifa, flags)
@@ -550,14 +551,14 @@ class RouteTable:
             keys, hops = keys_by_len[plen], hops_by_len[plen]
             flags = flags_of(plen)
             if type(hops) is int:
-                nexthop = self._nexthop(plen, *paths[hops], flags)
+                nexthop = self.nexthop(plen, *paths[hops], flags)
                 slots: int | list[int] = nexthop.slot
                 uses.append((nexthop, len(keys)))
                 values: Iterable[int] = repeat(nexthop.slot, len(keys))
             else:
                 slot_of: list[int] = [0] * len(paths)
                 for hop, count in _counts(hops, len(paths)):
-                    nexthop = self._nexthop(plen, *paths[hop], flags)
+                    nexthop = self.nexthop(plen, *paths[hop], flags)
                     slot_of[hop] = nexthop.slot
                     uses.append((nexthop, count))
                 slots = values = list(map(slot_of.__getitem__, hops))

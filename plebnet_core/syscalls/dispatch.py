@@ -86,14 +86,7 @@ class Form(NamedTuple):
     dispatch."""
     mutating: bool                  # whether it changes the stack
     call: Callable[[dict], Any]     # the schema's check, then the sub-request's handler
-
-
-def _form(check: Callable[[dict], None], handler: Callable[[dict], Any],
-          mutating: bool) -> Form:
-    def call(args: dict) -> Any:
-        check(args)
-        return handler(args)
-    return Form(mutating, call)
+    #                                 (schema.checker: one call)
 
 
 def pick(table: dict, key, what: str):
@@ -140,8 +133,8 @@ class Dispatcher:
         if subs is not None:
             key, table = subs
             self.forms[op] = (key, {
-                sub: _form(checker(op, sub), sub_handler,
-                           mutating if type(mutating) is bool else bool(mutating({key: sub})))
+                sub: Form(mutating if type(mutating) is bool else bool(mutating({key: sub})),
+                          checker(op, sub, sub_handler))
                 for sub, sub_handler in table.items()})
 
     def register_ioctl(self, req: str, handler) -> None:
