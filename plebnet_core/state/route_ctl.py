@@ -288,21 +288,8 @@ class RouteControl(StackBase):
                   hopcount: int | None = None, expire: int | None = None,
                   weight: int | None = None) -> None:
         """RTM_CHANGE: gateway, interface, metrics and the RTF_FMASK flags of the prefix's
-        first path (the one route(8) reports).  Answers nothing (rt_get reads the result):
-        a churn of changes should not make a Route per change to throw away."""
-        table = self.rt[af]
-        if gateway is not None and gw_ifname is None and flags is None \
-                and ifname is None and mtu is None and hopcount is None and expire is None \
-                and weight is None and 0 <= plen <= table.width and not self.journal.listeners:
-            # a new gateway alone for an unmade prefix: it names another shared NextHop,
-            # without being made
-            key = dst & table.masks[plen]
-            old = table.nexthop_of(key, plen)
-            if old is not None:
-                via, ifa = self._resolve_gateway(af, gateway)
-                table.set_unmade(key, plen, table.nexthop(plen, gateway, via, ifa, old.flags))
-                self.journal.record(table.restore_nexthop, key, plen, old)
-                return
+        first path (the one route(8) reports).  Answers nothing (rt_get reads the result).
+        A new next hop alone goes through rt_regateway, which makes no Route."""
         route = self._find_paths(af, dst, plen)[0]
         j = self.journal
         new_flags = route.flags
@@ -338,6 +325,21 @@ class RouteControl(StackBase):
             self.rt_arm(af, route)
         self.rt[af].generation += 1
         j.emit(lambda: self.route_event(RTM_CHANGE, af, route))
+
+    def rt_regateway(self, af: int, dst: int, plen: int, gateway: int) -> None:
+        """rt_change(af, dst, plen, gateway): a new next hop alone, as a routing daemon's
+        churn changes it.  An unmade prefix then names another shared NextHop without
+        being made (nothing else to answer)."""
+        table = self.rt[af]
+        if 0 <= plen <= table.width and not self.journal.listeners:
+            key = dst & table.masks[plen]
+            old = table.nexthop_of(key, plen)
+            if old is not None:
+                via, ifa = self._resolve_gateway(af, gateway)
+                table.set_unmade(key, plen, table.nexthop(plen, gateway, via, ifa, old.flags))
+                self.journal.record(table.restore_nexthop, key, plen, old)
+                return
+        self.rt_change(af, dst, plen, gateway)
 
     def rt_get_info(self, af: int, addr: int, plen: int | None = None) -> dict[str, Any]:
         """RTM_GET's answer (route_info of rt_get's route), read without making a Route of

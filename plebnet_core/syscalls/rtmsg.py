@@ -92,8 +92,10 @@ class RtmsgOps:
     def rt_change(self, args):
         af, dst, plen, gateway, gw_ifname = self._route_args(args)
         if args.keys() <= ROUTE_KEYS:       # a next-hop change (churn): nothing else to read
-            self.stack.rt_change(af, dst, plen, gateway, gw_ifname, None, None, None, None,
-                                 None, None)
+            if gateway is not None:
+                self.stack.rt_regateway(af, dst, plen, gateway)
+            else:
+                self.stack.rt_change(af, dst, plen, None, gw_ifname)
             return
         self.stack.rt_change(
             af, dst, plen, gateway, gw_ifname, arg(args, "flags", int, None),
