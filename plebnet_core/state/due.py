@@ -18,13 +18,18 @@ from typing import Generic, Hashable, TypeVar
 
 T = TypeVar("T", bound=Hashable)
 SLACK = 1024        # stale items tolerated beyond the live ones before a rebuild
+REBUILD_STEP = 16384    # live items pushed into the heap being rebuilt, per due() (~2 ms)
 
 
 class Deadlines(Generic[T]):
-    __slots__ = ("_heap", "_armed", "_seq", "examined")
+    __slots__ = ("_heap", "_armed", "_seq", "examined", "_next", "_todo", "_old")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, T]] = []
+        # a rebuild under way: the heap it makes, and the items still to push into it
+        self._next: list[tuple[float, int, T]] | None = None
+        self._todo: list[tuple[float, int, T]] = []
+        self._old: list[tuple[float, int, T]] = []      # a replaced heap, freed a slice a call
         self._armed: dict[T, tuple[float, int, T]] = {}     # what -> its live item
         self._seq = count()                 # orders equal times: what is never compared
         self.examined = 0                   # items popped, stale ones too (a tick's cost)
@@ -50,6 +55,8 @@ class Deadlines(Generic[T]):
         item = (when, next(self._seq), what)
         self._armed[what] = item
         heappush(self._heap, item)
+        if self._next is not None:
+            heappush(self._next, item)
 
     def disarm(self, what: T) -> None:
         """what is gone: its item goes stale (its owner arms it again if it comes back)."""
@@ -58,12 +65,15 @@ class Deadlines(Generic[T]):
     def due(self, now: float, limit: int | None = None) -> list[tuple[T, float]]:
         """Everything armed for now or earlier (at most limit of them, the earliest), with
         the time it was armed for; unarmed."""
+        if self._next is None and len(self._heap) > 2 * len(self._armed) + SLACK:
+            # the live items, copied at C speed; pushed a slice per call: O(live log live),
+            # paid once per as many stale items made
+            self._next, self._todo = [], list(self._armed.values())
+        if self._next is not None:
+            self._rebuild_step()
+        elif self._old:
+            del self._old[-REBUILD_STEP:]
         heap, armed = self._heap, self._armed
-        if len(heap) > 2 * len(armed) + SLACK:
-            # the live items, copied at C speed, and one heapify: O(live), paid once per
-            # as many stale items made
-            heap[:] = armed.values()
-            heapify(heap)
         out: list[tuple[T, float]] = []
         while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
             item = heappop(heap)
@@ -74,10 +84,31 @@ class Deadlines(Generic[T]):
                 out.append((what, item[0]))
         return out
 
+    def _rebuild_step(self) -> None:
+        """Push the next REBUILD_STEP items into the heap being rebuilt; once every one is
+        in, it is the heap.  (Items gone stale meanwhile are skipped when popped, as any.)"""
+        todo, heap = self._todo, self._next
+        assert heap is not None
+        if not heap and len(todo) <= REBUILD_STEP:
+            heapify(todo)           # (small enough for one step: at C speed)
+            heap = todo
+        else:
+            for item in todo[-REBUILD_STEP:]:
+                heappush(heap, item)
+            del todo[-REBUILD_STEP:]
+            if todo:
+                return
+        self._old = self._heap
+        self._heap, self._next, self._todo = heap, None, []
+
     def clear(self) -> None:
         self._heap.clear()
         self._armed.clear()
+        self._next, self._todo, self._old = None, [], []
 
     def stale(self) -> int:
-        """Heap items that no longer count."""
+        """Heap items that no longer count (in the heap that serves)."""
         return len(self._heap) - len(self._armed)
+
+    def rebuilding(self) -> bool:
+        return self._next is not None

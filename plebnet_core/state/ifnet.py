@@ -100,12 +100,16 @@ _LLE_CREATED = count(1)         # LLEntry creation order (the kernel links a new
                                 # head of its hash bucket)
 
 
+LLTBL_BUCKETS = 32              # IN_LLTBL_DEFAULT_HSIZE (and in6's)
+WALK_SHIFT = 48                 # LLEntry.walk: bucket << WALK_SHIFT, less the entry's seq
+
+
 def lltable_bucket(addr: int) -> int:
     """The hash bucket of a neighbour address in FreeBSD's lltable (in.c IN_LLTBL_HASH and
     in6.c IN6_LLTBL_HASH, of the last 32 bits, IN_LLTBL_DEFAULT_HSIZE 32 buckets): the XOR
     of those four bytes, in either byte order."""
     word = addr & 0xFFFFFFFF
-    return (word ^ word >> 8 ^ word >> 16 ^ word >> 24) & 31
+    return (word ^ word >> 8 ^ word >> 16 ^ word >> 24) & (LLTBL_BUCKETS - 1)
 
 
 class LLEntry:
@@ -122,7 +126,7 @@ class LLEntry:
     def __init__(self, af: int, addr: int, mac: bytes | None, flags: int, expire: float,
                  ifp: Interface, set_: bool = False):
         self.seq = seq = next(_LLE_CREATED)
-        self.walk = (lltable_bucket(addr) << 48) - seq
+        self.walk = (lltable_bucket(addr) << WALK_SHIFT) - seq
         self.af = af
         self.addr = addr
         self.mac = mac

@@ -5,6 +5,7 @@ PATH_COLUMNS and the interface map of if_info; sysctl() routes the three names h
 from __future__ import annotations
 
 import socket
+from bisect import bisect_right
 from math import ceil
 from operator import attrgetter
 
@@ -12,6 +13,7 @@ from plebproto import protocol
 from plebproto.constants import AF_INET, AF_INET6, EINVAL, RTF_GATEWAY
 from plebproto.errors import OpError
 
+from ..state.ifnet import LLTBL_BUCKETS, WALK_SHIFT
 from ..state.inet import embed_scope, is_scoped6, ntoa
 from ..state.stack import mac_text
 from .args import af_arg, arg
@@ -27,8 +29,36 @@ DUMPS = {"NET_RT_DUMP": "rt_dump", "NET_RT_FLAGS": "ll_dump", "NET_RT_IFLIST": "
          "SIOCGIFINFO_IN6": "nd6_ifinfo", "SIOCGDEFIFACE_IN6": "nd6_defif"}
 
 _WALK = attrgetter("walk")
+WALK_STEP = 8192        # neighbour entries a dump sorts per loop turn (_walk_sorted)
+LL_PIECE = protocol.CHUNK_ROWS // 4     # rows per neighbour dump chunk (~4 µs each to render)
 # what a compact dump reads of each route: rows with equal tuples share one "paths" entry
 _PATH_OF = attrgetter("gateway", "flags", "ifp", "expire", "mtu", "weight", "nhidx")
+
+
+def _walk_sorted(entries: list):
+    """One interface's neighbour entries in walk order (LLEntry.walk), sorted a slice per
+    loop turn (sorting 200,000 at once held the loop ~40 ms): each slice of WALK_STEP
+    sorted alone, None after it (the turn may end there), then the sorted slices cut at
+    each hash bucket's end and every bucket's part sorted (Timsort merges the presorted
+    pieces): lists, in order, a bucket's entries each."""
+    if len(entries) <= WALK_STEP:
+        yield sorted(entries, key=_WALK)
+        return
+    runs = []
+    for start in range(0, len(entries), WALK_STEP):
+        run = sorted(entries[start:start + WALK_STEP], key=_WALK)
+        runs.append((list(map(_WALK, run)), run))
+        yield None
+    starts = [0] * len(runs)
+    for bucket in range(LLTBL_BUCKETS):
+        end_key = bucket << WALK_SHIFT      # (a bucket's walks are below it, seq ≥ 1)
+        part: list = []
+        for i, (keys, run) in enumerate(runs):
+            end = bisect_right(keys, end_key)
+            part += run[starts[i]:end]
+            starts[i] = end
+        part.sort(key=_WALK)
+        yield part
 
 
 class _Numbering(dict):
@@ -212,11 +242,20 @@ class DumpOps:
         af = af_arg(args)
         ifname = arg(args, "ifname", str, None)
         ifaces = [self.stack.ifunit(ifname)] if ifname else self.stack.ifaces
-        # the entries as they are now, rendered as the chunks go out (a big table's rows
-        # are never all built at once)
-        entries = [entry for ifp in ifaces
-                   for entry in sorted(self.stack.ll_table(af, ifp).values(), key=_WALK)]
-        return Stream(map(self.stack.ll_info, entries))
+        # the entries as they are now (C-level copies), rendered as the chunks go out (a big
+        # table's rows are never all built at once)
+        tables = [list(self.stack.ll_table(af, ifp).values()) for ifp in ifaces]
+        return Stream(self._ll_chunks(tables), chunked=True)
+
+    def _ll_chunks(self, tables):
+        info, size = self.stack.ll_info, LL_PIECE
+        for entries in tables:
+            for part in _walk_sorted(entries):
+                if part is None:
+                    yield None
+                    continue
+                for start in range(0, len(part), size):
+                    yield list(map(info, part[start:start + size]))
 
     def nd6_drlist(self, args):
         return self.stack.nd6_drlist()
