@@ -215,7 +215,7 @@ class Audit:
         now, pid, uid = time.time(), conn.pid if conn else 0, conn.uid if conn else 0
         seq, unpacked = self.seq, self._unpacked
         for op, args in changes:
-            if getattr(args, "packed", None) is not None:
+            if type(args) is not dict and getattr(args, "packed", None) is not None:
                 # a big batch's args come packed, a slice per turn: recorded from them
                 self.seq = seq
                 self.record(conn, op, args, 0)
