@@ -16,6 +16,21 @@ def need_root(what: str = "network namespaces and TAP devices") -> None:
         pytest.skip(f"needs root for {what}")
 
 
+def fresh_syscalls(plen: int = 24):
+    """Syscalls over an in-process Stack of vnet0 (10.0.0.2/plen) and lo0: the state and
+    its handlers without a stack process."""
+    from plebnet_core.state.stack import Stack
+    from plebnet_core.syscalls import Syscalls
+    st = Stack(pid=1)
+    with st.transaction():
+        st.if_attach("vnet0", "vnet")
+        st.if_attach("lo0", "lo")
+    sc = Syscalls(st, 1)
+    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
+                             "plen": plen}]])
+    return sc
+
+
 class Clock:
     """A stack clock that moves only when the test sets clock.now (so listings with
     expiry times compare equal)."""

@@ -10,6 +10,7 @@ from plebproto.constants import (
     ENETUNREACH, ENOENT, ESRCH, RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_REJECT, RTF_STATIC,
 )
 from plebproto.errors import OpError
+from tests.conftest import fresh_syscalls
 from tests.tooltest import VNET0_MAC, add_addr, ok, tool
 
 OWN = f"? (10.0.0.2) at {VNET0_MAC} on vnet0 permanent [ethernet]\n"
@@ -252,16 +253,9 @@ def test_a_big_table_is_walked_a_slice_per_turn_in_the_kernel_s_order(monkeypatc
     None between, where sorting 200,000 at once held the loop ~40 ms), and what it sends
     is still FreeBSD 14's walk: bucket by bucket (in.c IN_LLTBL_HASH, computed here
     independently), the newest entry of a bucket first."""
-    from plebnet_core.state.stack import Stack
-    from plebnet_core.syscalls import Syscalls, dumps
+    from plebnet_core.syscalls import dumps
     monkeypatch.setattr(dumps, "WALK_STEP", 16)
-    st = Stack(pid=1)
-    with st.transaction():
-        st.if_attach("vnet0", "vnet")
-        st.if_attach("lo0", "lo")
-    sc = Syscalls(st, 1)
-    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
-                             "plen": 16}]])
+    sc = fresh_syscalls(16)
     hosts = [f"10.0.{i % 7}.{(i * 37) % 250 + 3}" for i in range(300)]
     hosts = list(dict.fromkeys(hosts))          # (distinct, in the order made)
     sc.run_batch([["llmsg", {"type": "RTM_ADD", "af": "inet", "addr": h,

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from conftest import run_tool
+from conftest import fresh_syscalls, run_tool
 from plebconf.cli.common import ToolError
 from plebconf.rc.apply import BatchProgram, RcProgram, command_ops, shape, tokenize
 from plebproto.constants import AF_INET, AF_INET6, EEXIST
@@ -374,17 +374,7 @@ def test_command_ops_of_the_rc_only_commands():
 
 
 # ---------------------------------------------------------------- the stack's route runs
-def _fresh():
-    from plebnet_core.state.stack import Stack
-    from plebnet_core.syscalls import Syscalls
-    st = Stack(pid=1)
-    with st.transaction():
-        st.if_attach("vnet0", "vnet")
-        st.if_attach("lo0", "lo")
-    sc = Syscalls(st, 1)
-    sc.run_batch([["ioctl", {"req": "SIOCAIFADDR", "ifname": "vnet0", "addr": "10.0.0.2",
-                             "plen": 24}]])
-    return sc
+_fresh = fresh_syscalls
 
 
 def _prefixes(sc, af=AF_INET):
