@@ -111,4 +111,5 @@ class Deadlines(Generic[T]):
         return len(self._heap) - len(self._armed)
 
     def rebuilding(self) -> bool:
+        """Whether a rebuild of the heap is under way (it goes a step per due())."""
         return self._next is not None

@@ -85,8 +85,8 @@ class Form(NamedTuple):
     requests in a loop of its own (ControlServer._serve_run) rather than one by one through
     dispatch."""
     mutating: bool                  # whether it changes the stack
-    call: Callable[[dict], Any]     # the schema's check, then the sub-request's handler
-    #                                 (schema.checker: one call)
+    call: Callable[[dict], Any]     # the schema's check and then the handler, one call
+    #                                 (schema.checker's then)
 
 
 def pick(table: dict, key, what: str):
