@@ -16,7 +16,7 @@ class IfType:
 
     def __init__(self, name: str, flags: int, mtu: int, caps: int, nd6: int, ether: bool,
                  media: tuple[str, str | None] | None, cloner_group: str | None,
-                 down_stops: bool = True):
+                 down_stops: bool = True, up_runs: bool = True):
         self.name = name
         self.flags = flags
         self.mtu = mtu
@@ -27,6 +27,9 @@ class IfType:
         self.cloner_group = cloner_group  # group a cloned interface joins (groups: tap)
         # `down` clears RUNNING (a NIC driver's stop); epair, vlan and bridge leave it set
         self.down_stops = down_stops
+        # `up` sets RUNNING (the driver's init); a gif's and a vlan's come from their own
+        # state instead (a tunnel whose source is local: state/gif.py; a parent: vlan_config)
+        self.up_runs = up_runs
 
 
 _ETHER_FLAGS = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST
@@ -48,11 +51,11 @@ IFTYPES = {
                    "lagg"),
     # gif(4): IPv4/IPv6 in IPv4/IPv6, point to point, no link-level address (if_gif.c: GIF_MTU)
     "gif": IfType("gif", IFF_POINTOPOINT | IFF_MULTICAST, 1280, IFCAP_LINKSTATE, _ND6_NIC,
-                  False, None, "gif"),
+                  False, None, "gif", up_runs=False),
 }
 # vlan(4): an Ethernet whose MAC, MTU and media come from its parent (if_vlan.c)
 IFTYPES["vlan"] = IfType("vlan", _ETHER_FLAGS, 1500, 0, _ND6_NIC, True, None, "vlan",
-                         down_stops=False)
+                         down_stops=False, up_runs=False)
 # bridge(4): no media, no link-local by default (nd6_ifattach clears AUTO_LINKLOCAL on
 # IFT_BRIDGE); RUNNING while up (bridge_init, bridge_stop)
 IFTYPES["bridge"] = IfType("bridge", _ETHER_FLAGS, 1500, 0,

@@ -67,6 +67,45 @@ def test_two_stacks_ping_through_their_tunnel(pair, tmp_path):
     assert run_tool(a, "rc", "diff", str(path)).returncode == 0
 
 
+def test_running_follows_the_tunnel_source_being_local(stack):
+    """FreeBSD 14 if_gif.c: `up` does not make a gif RUNNING; a tunnel does when its source
+    is one of the host's addresses (in_gif_set_running: in_localip), and the gif follows
+    that address coming and going (the ifaddr_event handler in_gif_srcaddr), a rolled-back
+    batch included; `down` leaves it, deletetunnel clears it (gif_delete_tunnel).  Without
+    RUNNING gif_transmit sends nothing: ENETDOWN."""
+    def first_line():
+        return ifconfig(stack, "gif0").stdout.splitlines()[0]
+    up_not_running = "gif0: flags=1008011<UP,POINTOPOINT,MULTICAST,LOWER_UP> metric 0 mtu 1280"
+    running = "gif0: flags=1008051<UP,POINTOPOINT,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 1280"
+    assert ifconfig(stack, "gif0", "create").returncode == 0
+    assert ifconfig(stack, "gif0", "inet", "10.99.0.1/8", "10.99.0.2", "up").returncode == 0
+    assert first_line() == up_not_running
+    assert ifconfig(stack, "gif0", "tunnel", "10.248.0.1", "10.248.0.2").returncode == 0
+    assert first_line() == up_not_running           # 10.248.0.1 is nobody's address yet
+    r = run_tool(stack, "ping", "-c", "1", "-t", "2", "10.99.0.2")
+    assert (r.returncode, r.stderr) == (2, "ping: sendto: Network is down\n")
+    assert ifconfig(stack, "vnet0", "inet", "10.248.0.1/24").returncode == 0
+    assert first_line() == running
+    batch = "ifconfig vnet0 inet 10.248.0.1 -alias\nroute add 1.2.3.4 9.9.9.9\n"
+    assert run_tool(stack, "batch", "-", input=batch).returncode == 1
+    assert first_line() == running                  # (the batch was undone whole)
+    assert ifconfig(stack, "vnet0", "inet", "10.248.0.1", "-alias").returncode == 0
+    assert first_line() == up_not_running
+    assert ifconfig(stack, "vnet0", "inet", "10.248.0.1/24").returncode == 0
+    assert ifconfig(stack, "gif0", "down").returncode == 0
+    assert first_line() == "gif0: flags=8050<POINTOPOINT,RUNNING,MULTICAST> metric 0 mtu 1280"
+    assert ifconfig(stack, "gif0", "deletetunnel").returncode == 0
+    assert first_line() == "gif0: flags=8010<POINTOPOINT,MULTICAST> metric 0 mtu 1280"
+    # an IPv6 tunnel: in6_gif_set_running, by in6_localip
+    assert ifconfig(stack, "vnet0", "inet6", "2001:db8:248::1/64").returncode == 0
+    assert ifconfig(stack, "gif0", "inet6", "tunnel", "2001:db8:248::1",
+                    "2001:db8:248::2").returncode == 0
+    assert first_line() == "gif0: flags=8050<POINTOPOINT,RUNNING,MULTICAST> metric 0 mtu 1280"
+    assert ifconfig(stack, "gif0", "inet6", "tunnel", "2001:db8:248::9",
+                    "2001:db8:248::2").returncode == 0
+    assert first_line() == "gif0: flags=8010<POINTOPOINT,MULTICAST> metric 0 mtu 1280"
+
+
 def test_no_tunnel_no_traffic_and_deletetunnel(pair):
     a, b = pair
     _setup(a, "10.248.0.1", "10.248.0.2", "10.99.0.1", "10.99.0.2")

@@ -74,6 +74,12 @@ def test_vlan_listing_is_ifvlan_c_s(two):
         "\tgroups: vlan\n"
         "\tvlan: 0 vlanproto: 0x0000 vlanpcp: 0 parent interface: <none>\n"
         "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n")
+    # up, it is still not RUNNING (if_vlan.c's init does nothing, only vlan_config sets
+    # it), and its link state unknown: no LOWER_UP (netlink's get_operstate_ether)
+    assert ifconfig(a, "vlan1", "up") == (0, "", "")
+    assert ifconfig(a, "vlan1")[1].startswith(
+        "vlan1: flags=8803<UP,BROADCAST,SIMPLEX,MULTICAST> metric 0 mtu 1500\n")
+    assert ifconfig(a, "vlan1", "down") == (0, "", "")
     # SIOCSETVLAN on it attaches it; on a configured one the kernel says EBUSY
     assert ifconfig(a, "vlan1", "vlan", "7", "vlandev", "vnet0") == (0, "", "")
     assert "\tvlan: 7 vlanproto: 802.1q vlanpcp: 0 parent interface: vnet0\n" in \

@@ -201,7 +201,7 @@ class IfControl(StackBase):
 
     def _if_up(self, ifp: Interface) -> None:
         j = self.journal
-        j.setattr(ifp, "flags", ifp.flags | IFF_UP | IFF_RUNNING)
+        j.setattr(ifp, "flags", ifp.flags | IFF_UP | (IFF_RUNNING if ifp.iftype.up_runs else 0))
         self._ifinfo(ifp)
         for ifa in ifp.addrs:
             self._ifa_routes_up(ifa)

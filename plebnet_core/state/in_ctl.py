@@ -14,6 +14,7 @@ from plebproto.constants import (
 from plebproto.errors import OpError
 
 from .base import StackBase, addr_text
+from .gif import gif_srcaddr
 from .ifnet import AddrList, IfAddr, Interface, LLEntry
 from .inet import MASK4, embed_scope, strip_scope
 from .route import Route, RouteTable
@@ -119,6 +120,7 @@ class InControl(StackBase):
             j.setitem(ifp.prefix_index, key, {ifa: None})
         else:
             j.setitem(same, ifa, None)
+        gif_srcaddr(self, ifa.af, ifa.addr)     # (in{,6}_gif_srcaddr)
 
     def _unindex_ifa(self, ifa: IfAddr) -> None:
         ifp, j = ifa.ifp, self.journal
@@ -132,6 +134,7 @@ class InControl(StackBase):
             j.delitem(ifp.prefix_index, key)
         else:
             j.delitem(same, ifa)
+        gif_srcaddr(self, ifa.af, ifa.addr)
 
     def reindex_addrs(self) -> None:
         """Build every interface's address indexes from its list (after a restore, which

@@ -7,6 +7,7 @@ from plebproto.constants import AF_INET6, EADDRNOTAVAIL, EINVAL
 from plebproto.errors import OpError
 
 from ..state.bridge import bridge_add, bridge_delete
+from ..state.gif import gif_set_running
 from ..state.inet import ntoa, ntop6, strip_scope
 from ..state.vlan import set_vlan, set_vlanpcp
 from .args import arg
@@ -224,6 +225,7 @@ class IoctlOps:
                 raise OpError(EADDRNOTAVAIL)
         params = dict(ifp.params, tunnelsrc=src, tunneldst=dst)
         self.stack.journal.setattr(ifp, "params", params)
+        gif_set_running(self.stack, ifp)
 
     def ifdelphyaddr(self, args):
         ifp = self.stack.ifunit(arg(args, "ifname", str))
@@ -231,6 +233,7 @@ class IoctlOps:
             raise OpError(EINVAL)
         params = {k: v for k, v in ifp.params.items() if k not in ("tunnelsrc", "tunneldst")}
         self.stack.journal.setattr(ifp, "params", params)
+        gif_set_running(self.stack, ifp)        # (gif_delete_tunnel: not RUNNING)
 
     def difaddr6(self, args):
         self.stack.in6_difaddr(arg(args, "ifname", str), self.addr6(args.get("addr")))
