@@ -42,7 +42,7 @@ from plebproto.errors import OpError
 
 from .listener import listen_socket, peer_groups
 from .loop import EventLoop
-from .state.txn import call_each, free_some
+from .state.txn import free_some
 from .syscalls import Deferred, Stream, Syscalls
 from .syscalls.batch import dry_run_parts
 
@@ -392,13 +392,7 @@ class ControlServer:
                         continue
                 i += 1
                 if type(item) is list and len(item) == 3:
-                    rid, op, args = item
-                    if type(rid) is not int:
-                        rid = 0
-                    if conn.waiting or self.job is not None and self._waits(conn, op, args):
-                        self._request(conn, rid, op, args)      # (queued behind a batch)
-                    else:
-                        self._serve(conn, rid, op, args)
+                    self._request(conn, *item)
                 else:
                     rid = item[0] if type(item) is list and item and type(item[0]) is int \
                         else 0
@@ -445,10 +439,7 @@ class ControlServer:
         if not calls:
             return start
         self.actor = conn.pid
-        if True in changes:
-            results, failed = self.journal.apply_each(calls, due, time.monotonic)
-        else:       # reads change nothing: no transaction to pay for (as in _serve)
-            results, failed = call_each(calls, due, time.monotonic)
+        results, failed = self.journal.apply_each(calls, due, time.monotonic)
         i = start + len(results)
         run = items[start:i]
         if not failed:          # (the usual case: every reply a success, in one go)

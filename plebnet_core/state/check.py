@@ -10,9 +10,10 @@ import ipaddress
 from typing import Any, Protocol
 
 from plebproto.constants import (
-    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, IN6_IFF_TENTATIVE, RTF_GATEWAY, RTF_PINNED,
+    AF_INET, AF_INET6, IN6_IFF_TENTATIVE, RTF_GATEWAY, RTF_PINNED,
 )
 
+from .in6_ctl import dad_ready
 from .route import NextHop, Unmade
 from .stack import SYSCTL_DEFAULTS, Stack
 
@@ -146,7 +147,7 @@ def check_stack(stack: Stack) -> list[str]:
     for ifp in stack.ifaces:
         # an interface a tick saw ready, and ready still: its tentative addresses are in DAD
         # (the tick looks at them again only when it sees the interface's readiness change)
-        if stack.dad_seen.get(ifp) and ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING:
+        if stack.dad_seen.get(ifp) and dad_ready(ifp):
             for ifa in ifp.addrs:
                 if ifa.af == AF_INET6 and ifa.flags & IN6_IFF_TENTATIVE \
                         and ifa not in stack.dad_pending:

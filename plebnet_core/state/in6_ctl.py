@@ -19,7 +19,8 @@ from .inet import strip_scope
 DAD_RETRANS = 1.0       # RetransTimer between DAD probes (ND_IFINFO's retrans, 1000 ms)
 
 
-def _dad_ready(ifp: Interface) -> bool:
+def dad_ready(ifp: Interface) -> bool:
+    """Whether ifp may run DAD (in6_if_up: up and running)."""
     return ifp.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
 
 
@@ -65,7 +66,7 @@ class In6Control(StackBase):
         self.journal.setitem(self.nd_addr_seq, ifa, self.nd6_next_seq())
         # in6if_do_dad: DAD needs the interface up and running; on one that is not, the
         # address stays tentative and DAD starts when it comes up (in6_if_up)
-        if dad and _dad_ready(ifp):
+        if dad and dad_ready(ifp):
             self.journal.setitem(self.dad_pending, ifa, self.clock() + count * DAD_RETRANS)
 
     def _dad_schedule(self, now: float) -> None:
@@ -84,7 +85,7 @@ class In6Control(StackBase):
         pending = self.dad_pending
         count = self.sysctl["net.inet6.ip6.dad_count"]
         for ifp in self.ifaces:
-            ready = _dad_ready(ifp)
+            ready = dad_ready(ifp)
             if seen.get(ifp) == ready:
                 continue
             j.setitem(seen, ifp, ready)         # (journaled: a failed tick looks again)

@@ -161,22 +161,25 @@ class Dir24(Slots[P]):
             for slot, dst in zip(each, dsts):
                 place(dst, plen, slot)
 
+    def _owns(self, index: int, n: int, depth: int) -> bool:
+        """Whether the n tbl24 entries from index all hold the prefix of that depth (nothing
+        longer inside it): one comparison of their depths, and they can be rewritten whole
+        (repoint, remove) where _range24 would look at each."""
+        if n == 1:
+            return self.dep24[index] == depth
+        return self.dep24[index:index + n] == (_FILLS.get(depth) or bytes((depth,)) * n)
+
     def repoint(self, dst: int, plen: int, slot: int) -> None:
         """The entries a placed prefix holds now name slot (nothing if it is not placed)."""
         held, depth = _HELD[plen + 1], plen + 1
         if 8 <= plen <= 24:
-            # the usual case of a next-hop change: every entry of the prefix's range is its
-            # own (nothing longer inside it), one comparison of their depths tells
-            index = dst >> 8
-            if plen == 24:
-                if self.dep24[index] == 25:
+            index, n = dst >> 8, 1 << (24 - plen)
+            if self._owns(index, n, depth):     # (the usual case of a next-hop change)
+                if n == 1:
                     self.tbl24[index] = slot
-                    return
-            else:
-                n = 1 << (24 - plen)
-                if self.dep24[index:index + n] == (_FILLS.get(depth) or bytes((depth,)) * n):
+                else:
                     self.tbl24[index:index + n] = array("I", (slot,)) * n
-                    return
+                return
         if plen < 8:
             self._short(dst, plen, slot, depth, held)
         elif plen <= 24:
@@ -246,16 +249,13 @@ class Dir24(Slots[P]):
             self._short(dst, plen, parent, depth, held)
         elif plen <= 24:
             index, n = dst >> 8, 1 << (24 - plen)
-            # the usual case: every entry of its range is its own (as in repoint)
-            if n == 1:
-                if self.dep24[index] == 25:
+            if self._owns(index, n, plen + 1):  # (the usual case, as in repoint)
+                if n == 1:
                     self.tbl24[index] = parent
                     self.dep24[index] = depth
-                    return
-            elif self.dep24[index:index + n] == (_FILLS.get(plen + 1) or
-                                                 bytes((plen + 1,)) * n):
-                self.tbl24[index:index + n] = array("I", (parent,)) * n
-                self.dep24[index:index + n] = bytes((depth,)) * n
+                else:
+                    self.tbl24[index:index + n] = array("I", (parent,)) * n
+                    self.dep24[index:index + n] = bytes((depth,)) * n
                 return
             self._range24(index, n, parent, depth, held)
         else:

@@ -239,25 +239,6 @@ class Journal:
             fn(*args)
 
 
-def call_each(calls: list[tuple[Callable[[Any], V], Any]], due: float = inf,
-              clock: Callable[[], float] | None = None
-              ) -> tuple[list[V | Exception], list[int]]:
-    """Journal.apply_each for calls that change nothing (reads): no transaction, no
-    savepoints; the same results, failures and early stop."""
-    results: list[V | Exception] = []
-    failed: list[int] = []
-    append = results.append
-    for fn, arg in calls:
-        try:
-            append(fn(arg))
-        except Exception as exc:
-            failed.append(len(results))
-            append(exc)
-        if clock is not None and not len(results) % EACH_CLOCK and clock() >= due:
-            break
-    return results, failed
-
-
 def _unappend(lst: list[V], item: V) -> None:
     """Undo an append: the item is last when undone in order, so rolling back n appends
     costs O(n), not O(n²)."""
